@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks, then builds Berth.
+# Idempotent and quiet when everything is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the OCI runtime, kernel tools, busybox for the builtin image,
+# tmux for terminal tests, and a reference dockerd for side-by-side benchmarks.
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc docker.io)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages (better-sqlite3 builds from source here: no prebuilt downloads).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+npm run -s build
