@@ -1,0 +1,213 @@
+/** /containers/... routes. */
+import { invalid } from '../../common/errors.js';
+import { readLogs } from '../../containers/logs.js';
+import { inspect, listRow } from '../../containers/render.js';
+import type { ContainerRecord } from '../../containers/types.js';
+import { shimResize } from '../../kernel/runtime/runtime.js';
+import { json, type Router } from '../server.js';
+import { bridgeToShim, frame } from '../stream.js';
+import { parseFilters, qBool, qInt } from '../validate.js';
+import type { Services } from './services.js';
+
+const STATUSES = new Set([
+  'created',
+  'restarting',
+  'running',
+  'removing',
+  'paused',
+  'exited',
+  'dead',
+]);
+
+/** Docker's container list filters: id, name, label, status, exited, ancestor, network. */
+function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boolean {
+  for (const [k, vals] of f) {
+    if (vals.length === 0) continue;
+    const any = (pred: (v: string) => boolean) => vals.some(pred);
+    switch (k) {
+      case 'id':
+        if (!any((v) => c.Id.startsWith(v))) return false;
+        break;
+      case 'name':
+        if (!any((v) => new RegExp(v.replace(/^\//, '')).test(c.Name.slice(1)))) return false;
+        break;
+      case 'label':
+        if (
+          !vals.every((v) => {
+            const i = v.indexOf('=');
+            return i < 0 ? v in c.Config.Labels : c.Config.Labels[v.slice(0, i)] === v.slice(i + 1);
+          })
+        )
+          return false;
+        break;
+      case 'status':
+        for (const v of vals) if (!STATUSES.has(v)) throw invalid(`Invalid filter 'status=${v}'`);
+        if (!any((v) => c.State.Status === v)) return false;
+        break;
+      case 'exited':
+        if (c.State.Status !== 'exited' || !any((v) => Number(v) === c.State.ExitCode))
+          return false;
+        break;
+      case 'ancestor':
+        if (!any((v) => v === c.Image || c.ImageID.includes(v.replace(/^sha256:/, ''))))
+          return false;
+        break;
+      case 'network':
+        if (
+          !any((v) =>
+            Object.entries(c.Networks).some(([n, e]) => n === v || e.NetworkID.startsWith(v)),
+          )
+        )
+          return false;
+        break;
+      default:
+        throw invalid(`Invalid filter '${k}'`);
+    }
+  }
+  void s;
+  return true;
+}
+
+export function containerRoutes(r: Router, s: Services): void {
+  const { containers } = s;
+
+  r.on('GET', '/containers/json', async ({ res, query }) => {
+    const all = qBool(query.get('all'));
+    const limit = qInt(query.get('limit'), 'limit');
+    const f = parseFilters(query.get('filters'));
+    let list = containers.repo
+      .all()
+      .filter((c) =>
+        all || f.has('status') || f.has('exited') ? true : c.State.Status === 'running',
+      )
+      .filter((c) => matches(c, f, s))
+      .sort((a, b) => b.Created.localeCompare(a.Created));
+    if (limit !== undefined && limit > 0) list = list.slice(0, limit);
+    json(res!, 200, list.map(listRow));
+  });
+
+  r.on('POST', '/containers/create', async (ctx) => {
+    const body = await ctx.body();
+    const name = ctx.query.get('name') ?? undefined;
+    json(ctx.res!, 201, await containers.create(body, name || undefined));
+  });
+
+  r.on('GET', '/containers/:id/json', async ({ res, params }) => {
+    const c = containers.repo.get(params[0]!);
+    json(
+      res!,
+      200,
+      inspect(c, {
+        dir: containers.dir(c.Id),
+        logPath: containers.logPath(c.Id),
+        netns: c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.netnsPath(c.Id),
+      }),
+    );
+  });
+
+  r.on('POST', '/containers/:id/start', async ({ res, params }) => {
+    await containers.start(params[0]!);
+    res!.writeHead(204).end();
+  });
+
+  r.on('POST', '/containers/:id/stop', async ({ res, params, query }) => {
+    await containers.stop(
+      params[0]!,
+      qInt(query.get('t') ?? query.get('timeout'), 't'),
+      query.get('signal') ?? undefined,
+    );
+    res!.writeHead(204).end();
+  });
+
+  r.on('POST', '/containers/:id/restart', async ({ res, params, query }) => {
+    await containers.restart(params[0]!, qInt(query.get('t') ?? query.get('timeout'), 't'));
+    res!.writeHead(204).end();
+  });
+
+  r.on('POST', '/containers/:id/kill', async ({ res, params, query }) => {
+    await containers.kill(params[0]!, query.get('signal') || 'SIGKILL');
+    res!.writeHead(204).end();
+  });
+
+  r.on('DELETE', '/containers/:id', async ({ res, params, query }) => {
+    const c = containers.repo.get(params[0]!);
+    await containers.remove(c.Id, qBool(query.get('force')));
+    s.execs.forget(c.Id);
+    res!.writeHead(204).end();
+  });
+
+  r.on('POST', '/containers/:id/wait', async ({ res, params, query }) => {
+    const waiting = containers.wait(params[0]!, query.get('condition') ?? 'not-running');
+    // The CLI sends `start` only after these headers arrive.
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    res!.flushHeaders();
+    const code = await waiting;
+    res!.end(JSON.stringify({ Error: null, StatusCode: code }) + '\n');
+  });
+
+  r.on('POST', '/containers/:id/resize', async ({ res, params, query }) => {
+    const c = containers.repo.get(params[0]!);
+    const h = qInt(query.get('h'), 'h') ?? 0;
+    const w = qInt(query.get('w'), 'w') ?? 0;
+    if (c.State.Status !== 'running') throw invalid(`Container ${c.Id} is not running`);
+    await shimResize(containers.stateDir(c.Id), h, w).catch(() => undefined);
+    res!.writeHead(200).end();
+  });
+
+  r.on('POST', '/containers/:id/attach', async (ctx) => {
+    const c = containers.repo.get(ctx.params[0]!);
+    const q = ctx.query;
+    const o = {
+      stdin: qBool(q.get('stdin')),
+      stdout: qBool(q.get('stdout')),
+      stderr: qBool(q.get('stderr')),
+      tty: c.Config.Tty,
+    };
+    if (!qBool(q.get('stream')) && !qBool(q.get('logs')))
+      throw invalid('either logs or stream must be set');
+    const h = await ctx.hijack(
+      c.Config.Tty
+        ? 'application/vnd.docker.raw-stream'
+        : 'application/vnd.docker.multiplexed-stream',
+    );
+    const ready = (stateDir: string) => void bridgeToShim(stateDir, h, o);
+    containers.whenAttachable(c.Id, ready);
+    h.onClose(() => containers.dropPendingAttach(c.Id, ready));
+  });
+
+  r.on('GET', '/containers/:id/logs', async ({ res, params, query }) => {
+    const c = containers.repo.get(params[0]!);
+    const stdout = qBool(query.get('stdout'));
+    const stderr = qBool(query.get('stderr'));
+    if (!stdout && !stderr) throw invalid('You must choose at least one stream');
+    const tailQ = query.get('tail');
+    const tail = !tailQ || tailQ === 'all' ? undefined : qInt(tailQ, 'tail');
+    const since = query.get('since') ? Number(query.get('since')) : undefined;
+    const until = query.get('until') ? Number(query.get('until')) : undefined;
+    if (
+      (since !== undefined && Number.isNaN(since)) ||
+      (until !== undefined && Number.isNaN(until))
+    ) {
+      throw invalid('invalid value for since/until: expected a unix timestamp');
+    }
+    const follow = qBool(query.get('follow'));
+    res!.writeHead(200, {
+      'Content-Type': c.Config.Tty
+        ? 'application/vnd.docker.raw-stream'
+        : 'application/vnd.docker.multiplexed-stream',
+    });
+    res!.flushHeaders();
+    const ac = new AbortController();
+    res!.on('close', () => ac.abort());
+    const finished = () => containers.repo.find(c.Id)?.State.Status !== 'running';
+    for await (const line of readLogs(
+      containers.logPath(c.Id),
+      { stdout, stderr, follow, tail, timestamps: qBool(query.get('timestamps')), since, until },
+      finished,
+      ac.signal,
+    )) {
+      res!.write(c.Config.Tty ? line.data : frame(line.stream, line.data));
+    }
+    res!.end();
+  });
+}

@@ -1,0 +1,74 @@
+/** /containers/{id}/exec and /exec/... routes. */
+import { obj, optBool, qInt } from '../validate.js';
+import { json, type Router } from '../server.js';
+import { bridgeToShim, frame } from '../stream.js';
+import type { Hijacked } from '../server.js';
+import { messageOf } from '../../common/errors.js';
+
+const RAW = 'application/vnd.docker.raw-stream';
+const MUX = 'application/vnd.docker.multiplexed-stream';
+import { shimResize } from '../../kernel/runtime/runtime.js';
+import type { Services } from './services.js';
+
+export function execRoutes(r: Router, s: Services): void {
+  r.on('POST', '/containers/:id/exec', async (ctx) => {
+    const id = s.execs.create(ctx.params[0]!, await ctx.body());
+    json(ctx.res!, 201, { Id: id });
+  });
+
+  r.on('POST', '/exec/:id/start', async (ctx) => {
+    const e = s.execs.get(ctx.params[0]!);
+    const b = obj(await ctx.body(), 'body');
+    const detach = optBool(b, 'Detach') ?? false;
+    const tty = optBool(b, 'Tty') ?? e.ProcessConfig.tty;
+    if (detach) {
+      await s.execs.start(e.ID, { detach: true, tty });
+      ctx.res?.writeHead(200, { 'Content-Type': 'application/json' }).end();
+      ctx.req.socket.end?.();
+      return;
+    }
+    let h: Hijacked | undefined;
+    // The client's stream ends when the process does, but only after a launch
+    // failure (reported in the stream itself, as Docker does) has been written.
+    let settled!: () => void;
+    const launchSettled = new Promise<void>((r) => (settled = r));
+    try {
+      await s.execs.start(e.ID, {
+        detach: false,
+        tty,
+        onAttachable: (stateDir) => {
+          void ctx.hijack(tty ? RAW : MUX).then((hj) => {
+            h = hj;
+            return bridgeToShim(stateDir, hj, {
+              stdin: e.OpenStdin,
+              stdout: true,
+              stderr: true,
+              tty,
+              // inspect must see the exit code once the client sees the end of the stream
+              onShimClose: () => void launchSettled.then(() => e.done).then(() => hj.end()),
+            });
+          });
+        },
+      });
+    } catch (err) {
+      const hj = h ?? (await ctx.hijack(tty ? RAW : MUX));
+      const msg = Buffer.from(`${messageOf(err)}\r\n`);
+      hj.write(tty ? msg : frame(1, msg));
+      hj.end();
+    } finally {
+      settled();
+    }
+  });
+
+  r.on('POST', '/exec/:id/resize', async ({ res, params, query }) => {
+    const e = s.execs.get(params[0]!);
+    const h = qInt(query.get('h'), 'h') ?? 0;
+    const w = qInt(query.get('w'), 'w') ?? 0;
+    if (e.Running) await shimResize(s.execs.stateDir(e.ID), h, w).catch(() => undefined);
+    res!.writeHead(200).end();
+  });
+
+  r.on('GET', '/exec/:id/json', async ({ res, params }) => {
+    json(res!, 200, s.execs.inspect(params[0]!));
+  });
+}

@@ -1,0 +1,109 @@
+/** /images routes: list, inspect, tag, remove, import, load, and the no-registry pull. */
+import { invalid, messageOf } from '../../common/errors.js';
+import { normalizeRef } from '../../containers/service.js';
+import { json, type Router } from '../server.js';
+import { parseFilters, qBool } from '../validate.js';
+import type { Services } from './services.js';
+
+export function imageRoutes(r: Router, s: Services): void {
+  const { images } = s;
+
+  r.on('GET', '/images/json', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    let list = images.list();
+    const ref = f.get('reference');
+    if (ref?.length) {
+      list = list.filter((i) =>
+        (i.RepoTags ?? []).some((t: string) =>
+          ref.some((p) => {
+            const re = new RegExp(
+              '^' +
+                p
+                  .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                  .replace(/\*/g, '[^/]*')
+                  .replace(/\?/g, '.') +
+                '(:.*)?$',
+            );
+            return re.test(t);
+          }),
+        ),
+      );
+    }
+    const dangling = f.get('dangling');
+    if (dangling?.length) {
+      const want = dangling[0] === 'true' || dangling[0] === '1';
+      list = list.filter((i) => ((i.RepoTags ?? []).length === 0) === want);
+    }
+    json(res!, 200, list);
+  });
+
+  r.on('GET', '/images/*/json', async ({ res, params }) => {
+    json(res!, 200, await images.inspect(params[0]!));
+  });
+
+  r.on('POST', '/images/*/tag', async ({ res, params, query }) => {
+    const repo = query.get('repo');
+    if (!repo) throw invalid('repository name must have at least one component');
+    await images.tag(params[0]!, repo, query.get('tag') || 'latest');
+    res!.writeHead(201).end();
+  });
+
+  r.on('DELETE', '/images/*', async ({ res, params, query }) => {
+    const ref = params[0]!;
+    json(res!, 200, await images.remove(ref, { force: qBool(query.get('force')) }));
+  });
+
+  r.on('POST', '/images/create', async ({ req, res, query }) => {
+    const fromSrc = query.get('fromSrc');
+    const fromImage = query.get('fromImage');
+    if (fromSrc === '-') {
+      const repo = query.get('repo') ?? undefined;
+      const tag = query.get('tag') ?? undefined;
+      const changes = query.getAll('changes');
+      res!.writeHead(200, { 'Content-Type': 'application/json' });
+      try {
+        const id = await images.importTar(req, {
+          repo: repo || undefined,
+          tag: tag || undefined,
+          changes,
+          message: query.get('message') ?? undefined,
+        });
+        res!.end(JSON.stringify({ status: id }) + '\n');
+      } catch (e) {
+        res!.end(
+          JSON.stringify({ errorDetail: { message: messageOf(e) }, error: messageOf(e) }) + '\n',
+        );
+      }
+      return;
+    }
+    if (fromSrc)
+      throw invalid(
+        'importing from a URL is not supported: Berth has no network access to fetch images; download the tarball and use `docker import FILE`',
+      );
+    if (!fromImage) throw invalid('fromImage or fromSrc is required');
+    // Drain the (empty) body, then answer with a stream whose error line explains.
+    req.resume();
+    const tag = query.get('tag');
+    const name = fromImage.replace(/^(docker\.io\/)?(library\/)?/, '');
+    const ref =
+      tag && !/[:@]/.test(name.split('/').pop() ?? '') ? `${name}:${tag}` : normalizeRef(name);
+    const msg = `pull access denied for ${ref}: Berth has no registry. Import the image instead: \`docker import rootfs.tar ${ref}\`, \`docker load -i image.tar\` or \`berth image import\`; busybox is built in`;
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    res!.end(JSON.stringify({ errorDetail: { message: msg }, error: msg }) + '\n');
+  });
+
+  r.on('POST', '/images/load', async ({ req, res, query }) => {
+    const quiet = qBool(query.get('quiet'));
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    try {
+      const lines = await images.load(req);
+      for (const l of lines) res!.write(JSON.stringify({ stream: `${l}\n` }) + '\n');
+      void quiet;
+      res!.end();
+    } catch (e) {
+      res!.end(
+        JSON.stringify({ errorDetail: { message: messageOf(e) }, error: messageOf(e) }) + '\n',
+      );
+    }
+  });
+}

@@ -1,0 +1,30 @@
+/** Everything the API routes call into, built once by the daemon. */
+import type { ContainerService } from '../../containers/service.js';
+import type { ExecService } from '../../containers/exec.js';
+import type { EventBus } from '../../events/bus.js';
+import type { ImageStore } from '../../images/store.js';
+import type { NetworkController } from '../../network/controller.js';
+
+export interface DaemonInfo {
+  /** Daemon ID (stable per data-root). */
+  id: string;
+  version: string;
+  dataRoot: string;
+  execRoot: string;
+  runtime: string;
+  startedAt: Date;
+  name: string;
+  kernelVersion: string;
+  operatingSystem: string;
+  memTotal: number;
+  ncpu: number;
+}
+
+export interface Services {
+  containers: ContainerService;
+  execs: ExecService;
+  images: ImageStore;
+  networks: NetworkController;
+  events: EventBus;
+  info: DaemonInfo;
+}

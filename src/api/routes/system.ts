@@ -1,0 +1,189 @@
+/** /_ping, /version, /info, /events. */
+import { json, type Router } from '../server.js';
+import { parseFilters } from '../validate.js';
+import type { BerthEvent } from '../../events/bus.js';
+import type { Services } from './services.js';
+
+/** The Engine API version Berth advertises (CLI 29 refuses servers below 1.44). */
+export const API_VERSION = '1.47';
+export const MIN_API_VERSION = '1.24';
+
+function pingHeaders() {
+  return {
+    'Api-Version': API_VERSION,
+    Ostype: 'linux',
+    'Docker-Experimental': 'false',
+    Swarm: 'inactive',
+    'Cache-Control': 'no-cache, no-store, must-revalidate',
+    Pragma: 'no-cache',
+  };
+}
+
+function eventMatches(e: BerthEvent, f: Map<string, string[]>): boolean {
+  for (const [k, vals] of f) {
+    if (!vals.length) continue;
+    const ok = (() => {
+      switch (k) {
+        case 'type':
+          return vals.includes(e.Type);
+        case 'event':
+          return vals.some((v) => e.Action === v || e.Action.startsWith(`${v}:`));
+        case 'container':
+          return (
+            e.Type === 'container' &&
+            vals.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v)
+          );
+        case 'image':
+          return vals.some((v) => e.Actor.Attributes.image === v || e.Actor.ID === v);
+        case 'network':
+          return (
+            e.Type === 'network' &&
+            vals.some((v) => e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v)
+          );
+        case 'label':
+          return vals.every((v) => {
+            const i = v.indexOf('=');
+            return i < 0
+              ? v in e.Actor.Attributes
+              : e.Actor.Attributes[v.slice(0, i)] === v.slice(i + 1);
+          });
+        default:
+          return true;
+      }
+    })();
+    if (!ok) return false;
+  }
+  return true;
+}
+
+export function systemRoutes(r: Router, s: Services): void {
+  r.on('GET', '/_ping', async ({ req, res }) => {
+    res!.writeHead(200, {
+      ...pingHeaders(),
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': 2,
+    });
+    res!.end(req.method === 'HEAD' ? undefined : 'OK');
+  });
+
+  r.on('GET', '/version', async ({ res }) => {
+    const i = s.info;
+    json(res!, 200, {
+      Platform: { Name: 'Berth' },
+      Components: [
+        {
+          Name: 'Engine',
+          Version: i.version,
+          Details: {
+            ApiVersion: API_VERSION,
+            MinAPIVersion: MIN_API_VERSION,
+            Os: 'linux',
+            Arch: 'amd64',
+            KernelVersion: i.kernelVersion,
+          },
+        },
+        { Name: 'runtime', Version: i.runtime, Details: { Path: i.runtime } },
+      ],
+      Version: i.version,
+      ApiVersion: API_VERSION,
+      MinAPIVersion: MIN_API_VERSION,
+      GitCommit: 'berth',
+      GoVersion: `node${process.versions.node}`,
+      Os: 'linux',
+      Arch: 'amd64',
+      KernelVersion: i.kernelVersion,
+      BuildTime: i.startedAt.toISOString(),
+      Experimental: false,
+    });
+  });
+
+  r.on('GET', '/info', async ({ res }) => {
+    const i = s.info;
+    const all = s.containers.repo.all();
+    const running = all.filter((c) => c.State.Status === 'running').length;
+    json(res!, 200, {
+      ID: i.id,
+      Containers: all.length,
+      ContainersRunning: running,
+      ContainersPaused: 0,
+      ContainersStopped: all.length - running,
+      Images: s.images.list().length,
+      Driver: 'overlay2',
+      DriverStatus: [['Backing Filesystem', 'extfs']],
+      Plugins: {
+        Volume: ['local'],
+        Network: ['bridge', 'host', 'null'],
+        Authorization: null,
+        Log: ['json-file'],
+      },
+      MemoryLimit: true,
+      SwapLimit: false,
+      CpuCfsPeriod: true,
+      CpuCfsQuota: true,
+      IPv4Forwarding: true,
+      BridgeNfIptables: false,
+      BridgeNfIp6tables: false,
+      Debug: false,
+      NFd: 0,
+      NGoroutines: 0,
+      SystemTime: new Date().toISOString(),
+      LoggingDriver: 'json-file',
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: '1',
+      NEventsListener: 0,
+      KernelVersion: i.kernelVersion,
+      OperatingSystem: i.operatingSystem,
+      OSVersion: '',
+      OSType: 'linux',
+      Architecture: 'x86_64',
+      IndexServerAddress: '',
+      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: [], Mirrors: [] },
+      NCPU: i.ncpu,
+      MemTotal: i.memTotal,
+      DockerRootDir: i.dataRoot,
+      Name: i.name,
+      Labels: [],
+      ExperimentalBuild: false,
+      ServerVersion: i.version,
+      Runtimes: { runc: { path: i.runtime } },
+      DefaultRuntime: 'runc',
+      Swarm: {
+        NodeID: '',
+        NodeAddr: '',
+        LocalNodeState: 'inactive',
+        ControlAvailable: false,
+        Error: '',
+        RemoteManagers: null,
+      },
+      LiveRestoreEnabled: true,
+      Isolation: '',
+      InitBinary: '',
+      SecurityOptions: [],
+      Warnings: [],
+    });
+  });
+
+  r.on('GET', '/events', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    const since = query.get('since') ? Number(query.get('since')) : undefined;
+    const until = query.get('until') ? Number(query.get('until')) : undefined;
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    res!.flushHeaders();
+    const send = (e: BerthEvent) => {
+      if (eventMatches(e, f)) res!.write(JSON.stringify(e) + '\n');
+    };
+    if (since !== undefined)
+      for (const e of s.events.since(since)) if (!until || e.time <= until) send(e);
+    if (until !== undefined && until * 1000 <= Date.now()) {
+      res!.end();
+      return;
+    }
+    const off = s.events.subscribe(send);
+    const timer =
+      until !== undefined ? setTimeout(() => res!.end(), until * 1000 - Date.now()) : undefined;
+    res!.on('close', () => {
+      off();
+      if (timer) clearTimeout(timer);
+    });
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * From a ContainerCreate request and the image's config to the container's
+ * merged Config (moby's mergeAndVerifyConfig rules). Pure: unit-tested.
+ */
+import { invalid } from '../common/errors.js';
+import { type Json, obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
+import type { ContainerConfig, HostConfig } from './types.js';
+
+/** The image config fields a container inherits. */
+export interface ImageConfig {
+  Env?: string[] | null;
+  Cmd?: string[] | null;
+  Entrypoint?: string[] | null;
+  WorkingDir?: string;
+  User?: string;
+  ExposedPorts?: Record<string, object> | null;
+  Labels?: Record<string, string> | null;
+  StopSignal?: string;
+  Volumes?: Record<string, object> | null;
+  OnBuild?: string[] | null;
+}
+
+export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const RESTART = new Set(['', 'no', 'always', 'unless-stopped', 'on-failure']);
+
+/** Validates a container name (with or without the slash) and returns it with the slash. */
+export function checkName(name: string): string {
+  if (!NAME_RE.test(name)) {
+    throw invalid(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  return name.startsWith('/') ? name : `/${name}`;
+}
+
+/** Splits "K=V" lists into a map, keeping order; later entries win. */
+function envMap(list: string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of list) {
+    const i = e.indexOf('=');
+    if (i === 0) throw invalid(`invalid environment variable: ${e}`);
+    if (i < 0) continue; // "KEY" alone means "from the client's env": the CLI resolves it
+    m.set(e.slice(0, i), e.slice(i + 1));
+  }
+  return m;
+}
+
+/** Image env overridden by the request's, as Docker merges them. */
+export function mergeEnv(image: string[] = [], request: string[] = []): string[] {
+  const m = envMap(image);
+  for (const [k, v] of envMap(request)) m.set(k, v);
+  return [...m].map(([k, v]) => `${k}=${v}`);
+}
+
+export interface CreateRequest {
+  config: ContainerConfig;
+  hostConfig: HostConfig;
+  endpointsConfig: Record<string, unknown>;
+}
+
+/** Validates the body of POST /containers/create (before the image is looked up). */
+export function parseCreate(body: unknown): CreateRequest {
+  const b = obj(body, 'body');
+  const image = optStr(b, 'Image');
+  if (!image) throw invalid('Config cannot be empty in order to create a container');
+  const hc = obj(b.HostConfig, 'HostConfig');
+  const rp = obj(hc.RestartPolicy, 'HostConfig.RestartPolicy');
+  const restartName = optStr(rp, 'Name', 'HostConfig.RestartPolicy.Name') ?? '';
+  if (!RESTART.has(restartName)) throw invalid(`invalid restart policy '${restartName}'`);
+  const maxRetry =
+    optNum(rp, 'MaximumRetryCount', 'HostConfig.RestartPolicy.MaximumRetryCount') ?? 0;
+  if (maxRetry && restartName !== 'on-failure') {
+    throw invalid(`maximum retry count cannot be used with restart policy '${restartName}'`);
+  }
+  const autoRemove = optBool(hc, 'AutoRemove', 'HostConfig.AutoRemove') ?? false;
+  if (autoRemove && restartName !== '' && restartName !== 'no') {
+    throw invalid("can't create 'AutoRemove' container with restart policy");
+  }
+  const consoleSize = hc.ConsoleSize;
+  if (
+    consoleSize !== undefined &&
+    consoleSize !== null &&
+    (!Array.isArray(consoleSize) ||
+      consoleSize.length !== 2 ||
+      consoleSize.some((n) => typeof n !== 'number'))
+  ) {
+    throw invalid('invalid HostConfig.ConsoleSize: expected [height, width]');
+  }
+  const portBindings = obj(hc.PortBindings, 'HostConfig.PortBindings');
+  for (const [k, v] of Object.entries(portBindings)) {
+    if (v !== null && !Array.isArray(v)) throw invalid(`invalid port binding for ${k}`);
+  }
+  const nc = obj(b.NetworkingConfig, 'NetworkingConfig');
+  const endpointsConfig = obj(nc.EndpointsConfig, 'NetworkingConfig.EndpointsConfig');
+  let networkMode = optStr(hc, 'NetworkMode', 'HostConfig.NetworkMode') ?? '';
+  if (networkMode === '') networkMode = 'default';
+  const shmSize = optNum(hc, 'ShmSize', 'HostConfig.ShmSize') ?? 0;
+  if (shmSize < 0) throw invalid('SHM size can not be less than 0');
+
+  const config: ContainerConfig = {
+    Hostname: optStr(b, 'Hostname') ?? '',
+    Domainname: optStr(b, 'Domainname') ?? '',
+    User: optStr(b, 'User') ?? '',
+    AttachStdin: optBool(b, 'AttachStdin') ?? false,
+    AttachStdout: optBool(b, 'AttachStdout') ?? false,
+    AttachStderr: optBool(b, 'AttachStderr') ?? false,
+    ExposedPorts: obj(b.ExposedPorts, 'ExposedPorts') as Record<string, object>,
+    Tty: optBool(b, 'Tty') ?? false,
+    OpenStdin: optBool(b, 'OpenStdin') ?? false,
+    StdinOnce: optBool(b, 'StdinOnce') ?? false,
+    Env: optStrs(b, 'Env') ?? [],
+    Cmd: optStrs(b, 'Cmd') ?? null,
+    Image: image,
+    Volumes: (b.Volumes as Record<string, object> | null) ?? null,
+    WorkingDir: optStr(b, 'WorkingDir') ?? '',
+    Entrypoint: optStrs(b, 'Entrypoint') ?? null,
+    OnBuild: null,
+    Labels: optStrMap(b, 'Labels') ?? {},
+    StopSignal: optStr(b, 'StopSignal'),
+    StopTimeout: optNum(b, 'StopTimeout'),
+  };
+  if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
+    throw invalid(
+      `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
+    );
+  }
+  envMap(config.Env);
+  if (config.Hostname && !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(config.Hostname)) {
+    throw invalid(`invalid hostname format: ${config.Hostname}`);
+  }
+  const hostConfig: HostConfig = {
+    ...(hc as Json),
+    NetworkMode: networkMode,
+    Links: optStrs(hc, 'Links', 'HostConfig.Links') ?? null,
+    AutoRemove: autoRemove,
+    RestartPolicy: { Name: restartName, MaximumRetryCount: maxRetry },
+    Dns: optStrs(hc, 'Dns', 'HostConfig.Dns') ?? [],
+    DnsOptions: optStrs(hc, 'DnsOptions', 'HostConfig.DnsOptions') ?? [],
+    DnsSearch: optStrs(hc, 'DnsSearch', 'HostConfig.DnsSearch') ?? [],
+    ExtraHosts: optStrs(hc, 'ExtraHosts', 'HostConfig.ExtraHosts') ?? null,
+    CapAdd: optStrs(hc, 'CapAdd', 'HostConfig.CapAdd') ?? null,
+    CapDrop: optStrs(hc, 'CapDrop', 'HostConfig.CapDrop') ?? null,
+    Privileged: optBool(hc, 'Privileged', 'HostConfig.Privileged') ?? false,
+    ReadonlyRootfs: optBool(hc, 'ReadonlyRootfs', 'HostConfig.ReadonlyRootfs') ?? false,
+    PortBindings: portBindings as HostConfig['PortBindings'],
+    PublishAllPorts: optBool(hc, 'PublishAllPorts', 'HostConfig.PublishAllPorts') ?? false,
+    ShmSize: shmSize || 64 * 1024 * 1024,
+    ConsoleSize: (consoleSize as [number, number] | undefined) ?? [0, 0],
+  };
+  for (const d of hostConfig.Dns) {
+    if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(d)) throw invalid(`${d} is not an ip address`);
+  }
+  for (const h of hostConfig.ExtraHosts ?? []) {
+    if (!/^[^:]+:.+$/.test(h)) throw invalid(`invalid argument "${h}" for add-host`);
+  }
+  return { config, hostConfig, endpointsConfig };
+}
+
+/**
+ * Applies the image's defaults (moby's merge): env merged, cmd from the image
+ * unless an entrypoint or cmd was given, entrypoint from the image unless given.
+ * Returns the final Config and the argv (Path + Args).
+ */
+export function mergeWithImage(
+  c: ContainerConfig,
+  img: ImageConfig,
+): { config: ContainerConfig; path: string; args: string[] } {
+  const userEntry = c.Entrypoint;
+  const clearEntry =
+    userEntry !== null &&
+    (userEntry.length === 0 || (userEntry.length === 1 && userEntry[0] === ''));
+  let entrypoint = clearEntry ? null : userEntry;
+  let cmd = c.Cmd && c.Cmd.length ? c.Cmd : null;
+  if (!entrypoint || entrypoint.length === 0) {
+    if (!cmd) cmd = img.Cmd && img.Cmd.length ? [...img.Cmd] : null;
+    if (userEntry === null)
+      entrypoint = img.Entrypoint && img.Entrypoint.length ? [...img.Entrypoint] : null;
+  }
+  const argv = [...(entrypoint ?? []), ...(cmd ?? [])];
+  if (argv.length === 0) throw invalid('No command specified');
+  const env = mergeEnv(img.Env ?? [], c.Env);
+  if (!env.some((e) => e.startsWith('PATH='))) {
+    env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  }
+  const exposed = { ...(img.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) };
+  const config: ContainerConfig = {
+    ...c,
+    Env: env,
+    Cmd: cmd,
+    Entrypoint: entrypoint,
+    WorkingDir: c.WorkingDir || img.WorkingDir || '',
+    User: c.User || img.User || '',
+    Labels: { ...(img.Labels ?? {}), ...c.Labels },
+    OnBuild: img.OnBuild ?? null,
+    StopSignal: c.StopSignal ?? img.StopSignal,
+    Volumes: c.Volumes ?? img.Volumes ?? null,
+  };
+  if (Object.keys(exposed).length) config.ExposedPorts = exposed;
+  else delete config.ExposedPorts;
+  return { config, path: argv[0] as string, args: argv.slice(1) };
+}

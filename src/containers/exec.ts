@@ -1,0 +1,198 @@
+/**
+ * `docker exec`: extra processes in a running container, each under its own
+ * shim (so a TTY, output and exit code work the same way as for containers).
+ * Exec instances live in memory, as Docker's do.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
+import { type Json, obj, optBool, optStr, optStrs } from '../api/validate.js';
+import { Runtime, RuntimeError, waitExit } from '../kernel/runtime/runtime.js';
+import { removeTree } from '../kernel/mount/mounts.js';
+import { waitForPath } from '../common/wait.js';
+import { mergeEnv } from './config.js';
+import type { ContainerService } from './service.js';
+import { capabilities, processSpec } from './spec.js';
+import { resolveUser } from './user.js';
+
+export interface ExecInstance {
+  ID: string;
+  ContainerID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  OpenStdin: boolean;
+  OpenStdout: boolean;
+  OpenStderr: boolean;
+  CanRemove: boolean;
+  DetachKeys: string;
+  ProcessConfig: {
+    tty: boolean;
+    entrypoint: string;
+    arguments: string[];
+    privileged: boolean;
+    user: string;
+  };
+  /** Not shown: environment, working dir, console size. */
+  env: string[];
+  workingDir: string;
+  consoleSize?: [number, number];
+  started: boolean;
+  /** Settles once the exit code is recorded (after start). */
+  done?: Promise<void>;
+}
+
+export class ExecService {
+  private execs = new Map<string, ExecInstance>();
+
+  constructor(
+    private readonly containers: ContainerService,
+    private readonly runtime: Runtime,
+    private readonly execRoot: string,
+  ) {}
+
+  stateDir(id: string): string {
+    return join(this.execRoot, 'exec', id.slice(0, 16));
+  }
+
+  /** POST /containers/{id}/exec. */
+  create(ref: string, body: unknown): string {
+    const c = this.containers.repo.get(ref);
+    const b = obj(body, 'body');
+    const cmd = optStrs(b, 'Cmd') ?? [];
+    if (cmd.length === 0) throw invalid('No exec command specified');
+    if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    const cs = b.ConsoleSize as unknown;
+    const id = randomBytes(32).toString('hex');
+    const e: ExecInstance = {
+      ID: id,
+      ContainerID: c.Id,
+      Running: false,
+      ExitCode: null,
+      Pid: 0,
+      OpenStdin: optBool(b, 'AttachStdin') ?? false,
+      OpenStdout: optBool(b, 'AttachStdout') ?? false,
+      OpenStderr: optBool(b, 'AttachStderr') ?? false,
+      CanRemove: false,
+      DetachKeys: optStr(b, 'DetachKeys') ?? '',
+      ProcessConfig: {
+        tty: optBool(b, 'Tty') ?? false,
+        entrypoint: cmd[0] as string,
+        arguments: cmd.slice(1),
+        privileged: optBool(b, 'Privileged') ?? false,
+        user: optStr(b, 'User') ?? '',
+      },
+      env: optStrs(b, 'Env') ?? [],
+      workingDir: optStr(b, 'WorkingDir') ?? '',
+      consoleSize: Array.isArray(cs) && cs.length === 2 ? (cs as [number, number]) : undefined,
+      started: false,
+    };
+    if (e.workingDir && !e.workingDir.startsWith('/')) {
+      throw invalid(
+        `the working directory '${e.workingDir}' is invalid, it needs to be an absolute path`,
+      );
+    }
+    this.execs.set(id, e);
+    this.containers.emit(c, `exec_create: ${cmd.join(' ')}`, { execID: id });
+    return id;
+  }
+
+  /** The exec instance, or 404 `No such exec instance: id`. */
+  get(id: string): ExecInstance {
+    const e =
+      this.execs.get(id) ??
+      [...this.execs.values()].find((x) => x.ID.startsWith(id) && id.length >= 12);
+    if (!e) throw notFound(`No such exec instance: ${id}`);
+    return e;
+  }
+
+  /** GET /exec/{id}/json, in Docker's shape. */
+  inspect(id: string): Json {
+    const e = this.get(id);
+    const { env: _env, workingDir: _w, consoleSize: _c, started: _s, done: _d, ...shown } = e;
+    return { ...shown, ExitCode: e.ExitCode };
+  }
+
+  /**
+   * Starts the process. With `attached`, the shim waits for the first attach
+   * client (`onAttachable` is called with its state dir) before running it.
+   */
+  async start(
+    id: string,
+    opts: { detach: boolean; tty?: boolean; onAttachable?: (stateDir: string) => void },
+  ): Promise<void> {
+    const e = this.get(id);
+    if (e.started) throw conflict(`Error: Exec command ${e.ID} is already running`);
+    const c = this.containers.repo.get(e.ContainerID);
+    if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    e.started = true;
+    const tty = opts.tty ?? e.ProcessConfig.tty;
+    const rootfs = `/proc/${c.State.Pid}/root`;
+    const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
+    const env = mergeEnv(c.Config.Env, e.env);
+    if (tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
+    const caps = capabilities(
+      c.HostConfig.CapAdd ?? [],
+      c.HostConfig.CapDrop ?? [],
+      c.HostConfig.Privileged || e.ProcessConfig.privileged,
+    );
+    const proc = processSpec({
+      args: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments],
+      env,
+      cwd: e.workingDir || c.Config.WorkingDir || '/',
+      user,
+      tty,
+      consoleSize: e.consoleSize,
+      caps,
+    });
+    const dir = this.stateDir(e.ID);
+    await removeTree(dir);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    const attached = !opts.detach && !!opts.onAttachable;
+    const launching = this.runtime.exec(c.Id, join(dir, 'process.json'), dir, {
+      tty,
+      stdin: e.OpenStdin,
+      stdinOnce: e.OpenStdin,
+      waitAttach: attached,
+    });
+    if (attached) {
+      await waitForPath(join(dir, 'attach.sock'));
+      opts.onAttachable?.(dir);
+    }
+    try {
+      e.Pid = await launching;
+    } catch (err) {
+      e.ExitCode = 126;
+      if (err instanceof RuntimeError) {
+        const msg = err.message;
+        const code = /executable file not found|no such file or directory/.test(msg) ? 127 : 126;
+        e.ExitCode = code;
+        throw new BerthError('INVALID_ARGUMENT', `OCI runtime exec failed: ${msg}: unknown`);
+      }
+      throw err;
+    }
+    e.Running = true;
+    this.containers.emit(
+      c,
+      `exec_start: ${[e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments].join(' ')}`,
+      {
+        execID: e.ID,
+      },
+    );
+    e.done = waitExit(dir).then(async (st) => {
+      e.Running = false;
+      e.ExitCode = st?.code ?? 126;
+      e.Pid = 0;
+      this.containers.emit(c, 'exec_die', { execID: e.ID, exitCode: String(e.ExitCode) });
+      // The exit code is kept in memory for inspect; the shim's directory can go.
+      void removeTree(dir).catch(() => undefined);
+    });
+  }
+
+  /** Drops exec records of a container (when it is removed). */
+  forget(containerId: string): void {
+    for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
+  }
+}

@@ -1,0 +1,131 @@
+/** Containers as Docker's API shows them: inspect JSON, list rows, status text. */
+import type { ContainerRecord } from './types.js';
+
+/** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
+export function statusText(c: ContainerRecord, now = Date.now()): string {
+  const s = c.State;
+  if (s.Status === 'running') return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+  if (s.Status === 'exited') {
+    if (s.FinishedAt.startsWith('0001')) return 'Created';
+    return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+  }
+  if (s.Status === 'removing') return 'Removal In Progress';
+  if (s.Status === 'dead') return 'Dead';
+  return 'Created';
+}
+
+/** Docker's units.HumanDuration. */
+export function humanDuration(ms: number): string {
+  const sec = Math.floor(ms / 1000);
+  if (sec < 1) return 'Less than a second';
+  if (sec === 1) return '1 second';
+  if (sec < 60) return `${sec} seconds`;
+  const min = Math.floor(sec / 60);
+  if (min === 1) return 'About a minute';
+  if (min < 60) return `${min} minutes`;
+  const h = Math.round(sec / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+function portsOf(
+  c: ContainerRecord,
+): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const p of Object.keys(c.Config.ExposedPorts ?? {})) out[p] = null;
+  return out;
+}
+
+/** GET /containers/{id}/json. */
+export function inspect(
+  c: ContainerRecord,
+  paths: { dir: string; logPath: string; netns?: string },
+): object {
+  const s = c.State;
+  const running = s.Status === 'running';
+  const primary = Object.values(c.Networks)[0];
+  return {
+    Id: c.Id,
+    Created: c.Created,
+    Path: c.Path,
+    Args: c.Args,
+    State: {
+      Status: s.Status,
+      Running: running,
+      Paused: false,
+      Restarting: s.Status === 'restarting',
+      OOMKilled: false,
+      Dead: s.Status === 'dead',
+      Pid: s.Pid,
+      ExitCode: s.ExitCode,
+      Error: s.Error,
+      StartedAt: s.StartedAt,
+      FinishedAt: s.FinishedAt,
+    },
+    Image: `sha256:${c.ImageID.replace(/^sha256:/, '')}`,
+    ResolvConfPath: `${paths.dir}/resolv.conf`,
+    HostnamePath: `${paths.dir}/hostname`,
+    HostsPath: `${paths.dir}/hosts`,
+    LogPath: paths.logPath,
+    Name: c.Name,
+    RestartCount: c.RestartCount,
+    Driver: 'overlay2',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: c.HostConfig,
+    GraphDriver: { Name: 'overlay2', Data: null },
+    Mounts: [],
+    Config: c.Config,
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: running && paths.netns ? c.Id : '',
+      HairpinMode: false,
+      LinkLocalIPv6Address: '',
+      LinkLocalIPv6PrefixLen: 0,
+      Ports: portsOf(c),
+      SandboxKey: running && paths.netns ? paths.netns : '',
+      SecondaryIPAddresses: null,
+      SecondaryIPv6Addresses: null,
+      EndpointID: c.Networks.bridge?.EndpointID ?? '',
+      Gateway: c.Networks.bridge?.Gateway ?? '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      IPAddress: c.Networks.bridge?.IPAddress ?? '',
+      IPPrefixLen: c.Networks.bridge?.IPPrefixLen ?? 0,
+      IPv6Gateway: '',
+      MacAddress: c.Networks.bridge?.MacAddress ?? primary?.MacAddress ?? '',
+      Networks: c.Networks,
+    },
+  };
+}
+
+/** The command as docker ps shows it: arguments with spaces in single quotes. */
+export function commandText(c: ContainerRecord): string {
+  return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
+}
+
+/** One row of GET /containers/json. */
+export function listRow(c: ContainerRecord): object {
+  return {
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.Image,
+    ImageID: `sha256:${c.ImageID.replace(/^sha256:/, '')}`,
+    Command: commandText(c),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [],
+    Labels: c.Config.Labels ?? {},
+    State: c.State.Status,
+    Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: c.Networks },
+    Mounts: [],
+  };
+}

@@ -1,0 +1,641 @@
+/**
+ * Container lifecycle: create, start, stop, kill, restart, remove, wait, and
+ * the recovery of running containers when the daemon restarts. The process of
+ * each running container is owned by a shim (kernel/runtime), so the daemon
+ * can die and come back without losing it, its output or its exit code.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
+import type { EventBus } from '../events/bus.js';
+import {
+  Runtime,
+  RuntimeError,
+  pidAlive,
+  readExit,
+  waitExit,
+  type ExitStatus,
+} from '../kernel/runtime/runtime.js';
+import { mountOverlay, unmountAll, removeTree } from '../kernel/mount/mounts.js';
+import type { NetworkController } from '../network/controller.js';
+import { emptyEndpoint } from '../network/controller.js';
+import { waitForPath } from '../common/wait.js';
+import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
+import { hostsFile, resolvConf, type ResolvInput } from './files.js';
+import type { ContainerRepo } from './repo.js';
+import { buildSpec } from './spec.js';
+import type { ContainerRecord } from './types.js';
+import { resolveUser } from './user.js';
+import type { Logger } from '../daemon/log.js';
+
+/** What the container service needs from the image store. */
+export interface ImageLookup {
+  resolve(
+    ref: string,
+  ): Promise<
+    | { id: string; config: { config?: ImageConfig }; layerDirs: string[]; repoTags: string[] }
+    | undefined
+  >;
+}
+
+export interface ContainerPaths {
+  dataRoot: string;
+  execRoot: string;
+}
+
+/** The daemon's DNS settings written into containers that don't use Berth's DNS. */
+export type DaemonDns = Pick<ResolvInput, 'daemonServers' | 'daemonSearch' | 'daemonOptions'>;
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
+
+/** A client waiting to attach to a container that has not started yet. */
+export type PendingAttach = (stateDir: string) => void;
+
+export class ContainerService {
+  private waiters = new Map<string, Waiter[]>();
+  private locks = new Map<string, Promise<unknown>>();
+  private pendingAttach = new Map<string, PendingAttach[]>();
+  /** Containers stopped on purpose (no restart policy applies). */
+  private stopping = new Set<string>();
+
+  constructor(
+    readonly repo: ContainerRepo,
+    private readonly images: ImageLookup,
+    private readonly networks: NetworkController,
+    private readonly runtime: Runtime,
+    private readonly events: EventBus,
+    private readonly paths: ContainerPaths,
+    private readonly dns: DaemonDns,
+    private readonly log: Logger,
+  ) {}
+
+  // ---- paths -------------------------------------------------------------
+
+  /** The container's own directory in the data-root (files, log, bundle). */
+  dir(id: string): string {
+    return join(this.paths.dataRoot, 'containers', id);
+  }
+  /** Overlay directories of the container's root filesystem. */
+  private layerDir(id: string): string {
+    return join(this.paths.dataRoot, 'overlay', id);
+  }
+  /** The shim's state directory (short: unix socket paths are limited to 108 bytes). */
+  stateDir(id: string): string {
+    return join(this.paths.execRoot, 'containers', id.slice(0, 16));
+  }
+  logPath(id: string): string {
+    return join(this.dir(id), `${id}-json.log`);
+  }
+
+  /** Serialises operations on one container. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.locks.set(id, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  // ---- create ------------------------------------------------------------
+
+  /** POST /containers/create. Returns the new ID and warnings. */
+  async create(body: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    const req = parseCreate(body);
+    const id = randomBytes(32).toString('hex');
+    const fullName = name ? checkName(name) : `/${generatedName(id)}`;
+    const mode = req.hostConfig.NetworkMode;
+    if (mode.startsWith('container:')) {
+      this.repo.get(mode.slice('container:'.length));
+    }
+    if ((mode === 'host' || mode.startsWith('container:')) && req.config.Hostname) {
+      throw invalid('conflicting options: hostname and the network mode');
+    }
+    const img = await this.images.resolve(req.config.Image);
+    if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
+    const merged = mergeWithImage(req.config, img.config.config ?? {});
+    const config = merged.config;
+    if (!config.Hostname) {
+      config.Hostname = mode === 'host' ? osHostname() : id.slice(0, 12);
+    }
+    const now = new Date().toISOString();
+    const c: ContainerRecord = {
+      Id: id,
+      Name: fullName,
+      Created: now,
+      Image: req.config.Image,
+      ImageID: img.id,
+      Path: merged.path,
+      Args: merged.args,
+      Config: config,
+      HostConfig: req.hostConfig,
+      State: {
+        Status: 'created',
+        Pid: 0,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: ZERO_TIME,
+        FinishedAt: ZERO_TIME,
+      },
+      RestartCount: 0,
+      Networks: {},
+      EndpointsConfig: req.endpointsConfig,
+    };
+    if (!mode.startsWith('container:')) {
+      const net = this.networks.find(mode === 'default' ? 'bridge' : mode);
+      // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
+      if (net) c.Networks[net.Name] = emptyEndpoint(net);
+    }
+    await this.repo.insert(c);
+    try {
+      await mkdir(this.dir(id), { recursive: true });
+    } catch (e) {
+      await this.repo.remove(c);
+      throw e;
+    }
+    this.emit(c, 'create');
+    return { Id: id, Warnings: [] };
+  }
+
+  // ---- start -------------------------------------------------------------
+
+  /** POST /containers/{id}/start. */
+  async start(ref: string): Promise<void> {
+    const c = this.repo.get(ref);
+    await this.locked(c.Id, () => this.startLocked(c));
+  }
+
+  private async startLocked(c: ContainerRecord): Promise<void> {
+    if (c.State.Status === 'running')
+      throw new BerthError('NOT_MODIFIED', 'container already started');
+    if (c.State.Status === 'removing')
+      throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
+    const img = await this.images.resolve(c.ImageID);
+    if (!img) throw notFound(`No such image: ${c.Image}`);
+    const undo: Array<() => Promise<void>> = [];
+    try {
+      // Network first: the sandbox exists before the process does.
+      const mode = c.HostConfig.NetworkMode;
+      let netnsPath: string | undefined;
+      if (mode.startsWith('container:')) {
+        const other = this.repo.get(mode.slice('container:'.length));
+        if (other.State.Status !== 'running') {
+          throw conflict(`cannot join network of a non running container: ${other.Id}`);
+        }
+        netnsPath = this.networks.netnsPath(other.Id);
+      } else {
+        const net = await this.networks.setup(c.Id, mode);
+        undo.push(() => this.networks.teardown(c.Id, mode));
+        netnsPath = net.netnsPath;
+        c.Networks = { [net.name]: { ...net.endpoint, ...endpointConfigFor(c, net.name) } };
+      }
+
+      const ld = this.layerDir(c.Id);
+      const rootfs = join(ld, 'merged');
+      await mkdir(join(ld, 'diff'), { recursive: true });
+      await mkdir(join(ld, 'work'), { recursive: true });
+      await mkdir(rootfs, { recursive: true });
+      await mountOverlay(img.layerDirs, join(ld, 'diff'), join(ld, 'work'), rootfs);
+      undo.push(() => unmountAll(rootfs));
+
+      const files = await this.writeFiles(c, mode === 'host');
+      const user = await resolveUser(rootfs, c.Config.User);
+      const env = [...c.Config.Env];
+      if (!env.some((e) => e.startsWith('HOSTNAME=')))
+        env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
+      if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+      const spec = buildSpec({
+        args: [c.Path, ...c.Args],
+        env,
+        cwd: c.Config.WorkingDir || '/',
+        user,
+        tty: c.Config.Tty,
+        consoleSize: c.HostConfig.ConsoleSize,
+        hostname: c.Config.Hostname,
+        domainname: c.Config.Domainname,
+        rootfs,
+        readonlyRootfs: c.HostConfig.ReadonlyRootfs,
+        netnsPath,
+        hostUts: mode === 'host',
+        capAdd: c.HostConfig.CapAdd ?? [],
+        capDrop: c.HostConfig.CapDrop ?? [],
+        privileged: c.HostConfig.Privileged,
+        files,
+        cgroupsPath: `/berth/${c.Id}`,
+        shmSize: c.HostConfig.ShmSize,
+      });
+      const bundle = join(this.dir(c.Id), 'bundle');
+      await mkdir(bundle, { recursive: true });
+      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+
+      const stateDir = this.stateDir(c.Id);
+      await removeTree(stateDir);
+      await mkdir(stateDir, { recursive: true });
+      const attaches = this.pendingAttach.get(c.Id) ?? [];
+      this.pendingAttach.delete(c.Id);
+      let pid: number;
+      try {
+        const launching = this.runtime.startContainer(c.Id, bundle, stateDir, {
+          log: this.logPath(c.Id),
+          tty: c.Config.Tty,
+          stdin: c.Config.OpenStdin,
+          stdinOnce: c.Config.StdinOnce,
+          waitAttach: attaches.length > 0,
+        });
+        if (attaches.length) await waitForPath(join(stateDir, 'attach.sock'));
+        for (const a of attaches) a(stateDir);
+        pid = await launching;
+      } catch (e) {
+        await this.runtime.delete(c.Id).catch(() => undefined);
+        throw startError(e);
+      }
+      const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
+      c.State = {
+        Status: 'running',
+        Pid: pid,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: new Date().toISOString(),
+        FinishedAt: c.State.FinishedAt,
+        ShimPid: shimPid,
+      };
+      this.stopping.delete(c.Id);
+      await this.repo.save(c);
+      this.emit(c, 'start');
+      this.watchExit(c);
+    } catch (e) {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      c.State.Error = messageOf(e);
+      if (c.State.Status !== 'running') {
+        for (const n of Object.values(c.Networks))
+          Object.assign(n, { EndpointID: '', IPAddress: '' });
+      }
+      await this.repo.save(c).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
+  private async writeFiles(
+    c: ContainerRecord,
+    hostNetwork: boolean,
+  ): Promise<{ hosts: string; hostname: string; resolvConf: string }> {
+    const d = this.dir(c.Id);
+    const files = {
+      hosts: join(d, 'hosts'),
+      hostname: join(d, 'hostname'),
+      resolvConf: join(d, 'resolv.conf'),
+    };
+    const entries = [];
+    for (const n of Object.values(c.Networks)) {
+      if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
+    }
+    for (const h of c.HostConfig.ExtraHosts ?? []) {
+      const i = h.indexOf(':');
+      entries.push({ ip: h.slice(i + 1), names: [h.slice(0, i)] });
+    }
+    const hosts = hostNetwork
+      ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
+      : hostsFile(entries);
+    await writeFile(files.hosts, hosts);
+    await writeFile(files.hostname, c.Config.Hostname + '\n');
+    await writeFile(
+      files.resolvConf,
+      resolvConf({
+        ...this.dns,
+        dns: c.HostConfig.Dns,
+        dnsSearch: c.HostConfig.DnsSearch,
+        dnsOptions: c.HostConfig.DnsOptions,
+      }),
+    );
+    return files;
+  }
+
+  // ---- exit --------------------------------------------------------------
+
+  /** Follows the shim until the process exits, then records it. */
+  private watchExit(c: ContainerRecord): void {
+    const stateDir = this.stateDir(c.Id);
+    void waitExit(stateDir).then((st) =>
+      this.locked(c.Id, () => this.onExit(c, st)).catch((e) =>
+        this.log.error(`exit handling of ${c.Id.slice(0, 12)} failed: ${messageOf(e)}`),
+      ),
+    );
+  }
+
+  /** Records an exit: state, cleanup of the sandbox and rootfs, events, waiters, --rm, restart. */
+  private async onExit(c: ContainerRecord, st: ExitStatus | undefined): Promise<void> {
+    if (c.State.Status !== 'running' || this.repo.find(c.Id) !== c) return;
+    const code = st?.code ?? 255;
+    await this.cleanupRuntime(c);
+    c.State = {
+      ...c.State,
+      Status: 'exited',
+      Pid: 0,
+      ExitCode: code,
+      Error: st ? '' : 'container process lost: its monitor ended without an exit status',
+      FinishedAt: (st?.finishedAt ?? new Date()).toISOString(),
+      ShimPid: undefined,
+    };
+    await this.repo.save(c);
+    this.emit(c, 'die', { exitCode: String(code) });
+    this.notify(c.Id, 'next-exit', code);
+    const policy = c.HostConfig.RestartPolicy;
+    const manual = this.stopping.delete(c.Id);
+    if (c.HostConfig.AutoRemove) {
+      await this.removeLocked(c, true).catch((e) => this.log.error(`auto-remove: ${messageOf(e)}`));
+      return;
+    }
+    const restart =
+      !manual &&
+      (policy.Name === 'always' ||
+        policy.Name === 'unless-stopped' ||
+        (policy.Name === 'on-failure' &&
+          code !== 0 &&
+          (!policy.MaximumRetryCount || c.RestartCount < policy.MaximumRetryCount)));
+    if (restart) {
+      c.RestartCount++;
+      setTimeout(() => {
+        void this.locked(c.Id, () => this.startLocked(c)).catch((e) =>
+          this.log.error(`restart of ${c.Id.slice(0, 12)} failed: ${messageOf(e)}`),
+        );
+      }, 100);
+    }
+  }
+
+  /** Undoes what start did, in reverse: runtime record, rootfs, sandbox. Best-effort. */
+  private async cleanupRuntime(c: ContainerRecord): Promise<void> {
+    await this.runtime.delete(c.Id).catch((e) => this.log.warn(`runc delete: ${messageOf(e)}`));
+    await unmountAll(join(this.layerDir(c.Id), 'merged')).catch((e) => this.log.warn(messageOf(e)));
+    if (!c.HostConfig.NetworkMode.startsWith('container:')) {
+      await this.networks
+        .teardown(c.Id, c.HostConfig.NetworkMode)
+        .catch((e) => this.log.warn(`network teardown: ${messageOf(e)}`));
+    }
+    for (const n of Object.values(c.Networks))
+      Object.assign(n, {
+        EndpointID: '',
+        IPAddress: '',
+        Gateway: '',
+        MacAddress: '',
+        IPPrefixLen: 0,
+      });
+  }
+
+  private notify(id: string, condition: Waiter['condition'], code: number): void {
+    const ws = this.waiters.get(id) ?? [];
+    const keep = ws.filter((w) => w.condition !== condition);
+    for (const w of ws) if (w.condition === condition) w.resolve(code);
+    if (keep.length) this.waiters.set(id, keep);
+    else this.waiters.delete(id);
+  }
+
+  /** POST /containers/{id}/wait: resolves with the exit code. */
+  wait(ref: string, condition = 'not-running'): Promise<number> {
+    const c = this.repo.get(ref);
+    if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) {
+      throw invalid(`invalid condition: "${condition}"`);
+    }
+    if ((condition === 'not-running' || condition === '') && c.State.Status !== 'running') {
+      return Promise.resolve(c.State.ExitCode);
+    }
+    const cond = condition === 'removed' ? 'removed' : 'next-exit';
+    return new Promise((resolve) => {
+      const ws = this.waiters.get(c.Id) ?? [];
+      ws.push({ condition: cond, resolve });
+      this.waiters.set(c.Id, ws);
+    });
+  }
+
+  // ---- stop, kill, restart, remove --------------------------------------
+
+  /** POST /containers/{id}/stop: signal, wait `t` seconds, then SIGKILL. */
+  async stop(ref: string, timeout?: number, signal?: string): Promise<void> {
+    const c = this.repo.get(ref);
+    if (c.State.Status !== 'running')
+      throw new BerthError('NOT_MODIFIED', 'container already stopped');
+    this.stopping.add(c.Id);
+    await this.terminate(c, timeout ?? c.Config.StopTimeout ?? 10, signal ?? c.Config.StopSignal);
+  }
+
+  private async terminate(c: ContainerRecord, timeout: number, signal = 'SIGTERM'): Promise<void> {
+    const exited = this.wait(c.Id, 'next-exit');
+    if (timeout !== 0) await this.runtime.kill(c.Id, signal);
+    const done = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((r) =>
+        setTimeout(() => r(false), timeout < 0 ? 2 ** 31 - 1 : timeout * 1000),
+      ),
+    ]);
+    if (!done) {
+      await this.runtime.kill(c.Id, 'SIGKILL', true);
+      await exited;
+    }
+  }
+
+  /** POST /containers/{id}/kill. */
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const c = this.repo.get(ref);
+    if (c.State.Status !== 'running') {
+      throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
+    }
+    const sig =
+      /^\d+$/.test(signal) || signal.startsWith('SIG') ? signal : `SIG${signal.toUpperCase()}`;
+    if (!/^(\d+|SIG[A-Z0-9+-]+)$/.test(sig)) throw invalid(`Invalid signal: ${signal}`);
+    if (sig === 'SIGKILL' || sig === '9') this.stopping.add(c.Id);
+    await this.runtime.kill(c.Id, sig);
+    if (sig === 'SIGKILL' || sig === '9') await this.wait(c.Id, 'not-running');
+  }
+
+  /** POST /containers/{id}/restart. */
+  async restart(ref: string, timeout?: number): Promise<void> {
+    const c = this.repo.get(ref);
+    if (c.State.Status === 'running') {
+      this.stopping.add(c.Id);
+      await this.terminate(c, timeout ?? 10, c.Config.StopSignal);
+    }
+    await this.locked(c.Id, () => this.startLocked(c));
+    this.emit(c, 'restart');
+  }
+
+  /** DELETE /containers/{id}. */
+  async remove(ref: string, force: boolean): Promise<void> {
+    const c = this.repo.get(ref);
+    if (c.State.Status === 'running') {
+      if (!force) {
+        throw conflict(
+          `You cannot remove a running container ${c.Id}. Stop the container before attempting removal or force remove`,
+        );
+      }
+      this.stopping.add(c.Id);
+      const exited = this.wait(c.Id, 'next-exit');
+      await this.runtime.kill(c.Id, 'SIGKILL', true);
+      await exited;
+    }
+    await this.locked(c.Id, () => this.removeLocked(c, force));
+  }
+
+  private async removeLocked(c: ContainerRecord, _force: boolean): Promise<void> {
+    if (!this.repo.find(c.Id)) return;
+    if (c.State.Status === 'running') throw conflict(`container ${c.Id} is running`);
+    await this.cleanupRuntime(c);
+    await removeTree(this.stateDir(c.Id));
+    await removeTree(this.layerDir(c.Id));
+    await removeTree(this.dir(c.Id));
+    await this.repo.remove(c);
+    this.emit(c, 'destroy');
+    this.notify(c.Id, 'removed', c.State.ExitCode);
+    this.notify(c.Id, 'next-exit', c.State.ExitCode);
+  }
+
+  // ---- attach ------------------------------------------------------------
+
+  /**
+   * Calls `onReady(stateDir)` when the container's shim accepts attach
+   * connections: now if it runs, else at its next start (before the process
+   * runs, so no output is missed).
+   */
+  whenAttachable(ref: string, onReady: PendingAttach): void {
+    const c = this.repo.get(ref);
+    if (c.State.Status === 'running') {
+      onReady(this.stateDir(c.Id));
+      return;
+    }
+    const list = this.pendingAttach.get(c.Id) ?? [];
+    list.push(onReady);
+    this.pendingAttach.set(c.Id, list);
+  }
+
+  /** Forgets a pending attach (its client went away before start). */
+  dropPendingAttach(ref: string, onReady: PendingAttach): void {
+    const c = this.repo.find(ref);
+    if (!c) return;
+    const list = (this.pendingAttach.get(c.Id) ?? []).filter((x) => x !== onReady);
+    if (list.length) this.pendingAttach.set(c.Id, list);
+    else this.pendingAttach.delete(c.Id);
+  }
+
+  // ---- recovery ----------------------------------------------------------
+
+  /**
+   * After a daemon (re)start: re-follow containers whose shim still runs,
+   * record the exits that happened while the daemon was away, and clean up
+   * anything the runtime has that the store doesn't.
+   */
+  async recover(): Promise<void> {
+    for (const c of this.repo.all()) {
+      if (c.State.Status !== 'running' && c.State.Status !== 'restarting') {
+        if (c.State.Status === 'removing') await this.removeLocked(c, true).catch(() => undefined);
+        continue;
+      }
+      const stateDir = this.stateDir(c.Id);
+      if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
+        this.watchExit(c);
+        continue;
+      }
+      const st = await readExit(stateDir);
+      if (!st) {
+        // The shim is gone without a record: make sure the process is too.
+        await this.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
+      }
+      await this.locked(c.Id, () => this.onExit(c, st));
+    }
+    const known = new Set(this.repo.all().map((c) => c.Id));
+    for (const id of await this.runtime.list()) {
+      if (!known.has(id)) {
+        this.log.warn(`removing unknown runtime container ${id}`);
+        await this.runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
+        await this.runtime.delete(id).catch(() => undefined);
+      }
+    }
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  emit(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.events.publish('container', action, c.Id, {
+      ...c.Config.Labels,
+      image: c.Image,
+      name: c.Name.slice(1),
+      ...extra,
+    });
+  }
+}
+
+/** The EndpointsConfig a client gave for a network (aliases, IPAM config). */
+function endpointConfigFor(c: ContainerRecord, netName: string): Record<string, unknown> {
+  const ec = (c.EndpointsConfig[netName] ?? c.EndpointsConfig[c.HostConfig.NetworkMode]) as
+    Record<string, unknown> | undefined;
+  if (!ec) return {};
+  const out: Record<string, unknown> = {};
+  for (const k of ['IPAMConfig', 'Links', 'Aliases', 'DriverOpts'] as const) {
+    if (ec[k] !== undefined) out[k] = ec[k];
+  }
+  return out;
+}
+
+/** Docker's reference normalisation, for messages: busybox → busybox:latest. */
+export function normalizeRef(ref: string): string {
+  if (ref.startsWith('sha256:') || /^[0-9a-f]{64}$/.test(ref)) return ref;
+  const last = ref.split('/').pop() ?? ref;
+  return last.includes(':') || ref.includes('@') ? ref : `${ref}:latest`;
+}
+
+/** Maps a runtime failure to Docker's wording and status. */
+function startError(e: unknown): Error {
+  if (e instanceof RuntimeError) {
+    return new BerthError('INVALID_ARGUMENT', `OCI runtime create failed: ${e.message}: unknown`);
+  }
+  return e as Error;
+}
+
+const ADJ = [
+  'admiring',
+  'brave',
+  'clever',
+  'dreamy',
+  'eager',
+  'focused',
+  'gallant',
+  'happy',
+  'jolly',
+  'keen',
+  'lucid',
+  'nifty',
+  'quirky',
+  'serene',
+  'vibrant',
+  'zealous',
+];
+const NOUN = [
+  'babbage',
+  'curie',
+  'darwin',
+  'euler',
+  'feynman',
+  'galileo',
+  'hopper',
+  'kepler',
+  'lovelace',
+  'noether',
+  'pasteur',
+  'ritchie',
+  'shannon',
+  'tesla',
+  'turing',
+  'wozniak',
+];
+
+/** Docker-style "adjective_surname" names, derived from the ID. */
+function generatedName(id: string): string {
+  const a = ADJ[parseInt(id.slice(0, 2), 16) % ADJ.length];
+  const n = NOUN[parseInt(id.slice(2, 4), 16) % NOUN.length];
+  return `${a}_${n}_${id.slice(4, 8)}`;
+}

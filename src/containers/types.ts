@@ -1,0 +1,99 @@
+/** The persisted shape of a container (one JSON value in the store). */
+
+/** Docker's container Config, as inspect shows it (merged with the image's). */
+export interface ContainerConfig {
+  Hostname: string;
+  Domainname: string;
+  User: string;
+  AttachStdin: boolean;
+  AttachStdout: boolean;
+  AttachStderr: boolean;
+  ExposedPorts?: Record<string, object>;
+  Tty: boolean;
+  OpenStdin: boolean;
+  StdinOnce: boolean;
+  Env: string[];
+  Cmd: string[] | null;
+  Image: string;
+  Volumes: Record<string, object> | null;
+  WorkingDir: string;
+  Entrypoint: string[] | null;
+  OnBuild: string[] | null;
+  Labels: Record<string, string>;
+  StopSignal?: string;
+  StopTimeout?: number;
+}
+
+/** The HostConfig fields Berth acts on; everything else the client sent is echoed back. */
+export interface HostConfig {
+  NetworkMode: string;
+  Links: string[] | null;
+  AutoRemove: boolean;
+  RestartPolicy: { Name: string; MaximumRetryCount: number };
+  Dns: string[];
+  DnsOptions: string[];
+  DnsSearch: string[];
+  ExtraHosts: string[] | null;
+  CapAdd: string[] | null;
+  CapDrop: string[] | null;
+  Privileged: boolean;
+  ReadonlyRootfs: boolean;
+  PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
+  PublishAllPorts: boolean;
+  ShmSize: number;
+  ConsoleSize: [number, number];
+  [k: string]: unknown;
+}
+
+export type Status =
+  'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  Status: Status;
+  Pid: number;
+  ExitCode: number;
+  Error: string;
+  StartedAt: string;
+  FinishedAt: string;
+  /** PID of the shim that owns the process while it runs. */
+  ShimPid?: number;
+}
+
+/** One network the container is attached to, as inspect shows it. */
+export interface EndpointSettings {
+  IPAMConfig: unknown;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  GwPriority?: number;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+export interface ContainerRecord {
+  Id: string;
+  /** With the leading slash, as Docker: "/test1". */
+  Name: string;
+  Created: string;
+  /** The image reference the user typed. */
+  Image: string;
+  ImageID: string;
+  Path: string;
+  Args: string[];
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  State: ContainerState;
+  RestartCount: number;
+  /** Networks keyed by name. */
+  Networks: Record<string, EndpointSettings>;
+  /** Per-network endpoint config from the create request (aliases, static IPs). */
+  EndpointsConfig: Record<string, unknown>;
+}

@@ -1,0 +1,72 @@
+/**
+ * `--user` resolution against the container's own /etc/passwd and /etc/group,
+ * with the messages Docker gives. The parsing is pure; `resolveUser` reads files.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { invalid } from '../common/errors.js';
+import type { User } from './spec.js';
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+export function parsePasswd(text: string): PasswdEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4 && f[0] && !f[0].startsWith('#'))
+    .map((f) => ({ name: f[0] as string, uid: Number(f[2]), gid: Number(f[3]) }));
+}
+
+export function parseGroup(text: string): GroupEntry[] {
+  return text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 3 && f[0] && !f[0].startsWith('#'))
+    .map((f) => ({
+      name: f[0] as string,
+      gid: Number(f[2]),
+      members: (f[3] ?? '').split(',').filter(Boolean),
+    }));
+}
+
+const isNum = (s: string) => /^\d+$/.test(s);
+
+/** Resolves "user[:group]" (names or numbers) given the passwd and group contents. */
+export function resolveUserFrom(spec: string, passwd: string, group: string): User {
+  if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+  const [u = '', g] = spec.split(':', 2);
+  const users = parsePasswd(passwd);
+  const groups = parseGroup(group);
+  const pw = users.find((e) => e.name === u || (isNum(u) && e.uid === Number(u)));
+  if (!pw && !isNum(u)) {
+    throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
+  }
+  const uid = pw ? pw.uid : Number(u);
+  let gid = pw ? pw.gid : 0;
+  if (g !== undefined && g !== '') {
+    const gr = groups.find((e) => e.name === g || (isNum(g) && e.gid === Number(g)));
+    if (!gr && !isNum(g))
+      throw invalid(`unable to find group ${g}: no matching entries in group file`);
+    gid = gr ? gr.gid : Number(g);
+  }
+  const additionalGids = pw
+    ? groups.filter((e) => e.members.includes(pw.name) && e.gid !== gid).map((e) => e.gid)
+    : [];
+  return { uid, gid, additionalGids };
+}
+
+/** Resolves `spec` against the files in the mounted root filesystem `rootfs`. */
+export async function resolveUser(rootfs: string, spec: string): Promise<User> {
+  if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+  const read = (p: string) => readFile(join(rootfs, p), 'utf8').catch(() => '');
+  return resolveUserFrom(spec, await read('etc/passwd'), await read('etc/group'));
+}

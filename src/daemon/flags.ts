@@ -1,0 +1,118 @@
+/** berthd's command line, in dockerd's spelling where dockerd has one. Pure. */
+import { isLevel, type Level } from './log.js';
+
+export interface DaemonFlags {
+  /** Path of the API's unix socket. */
+  socket: string;
+  dataRoot: string;
+  execRoot: string;
+  runtime?: string;
+  logLevel: Level;
+  dns: string[];
+  resolvConf?: string;
+  help: boolean;
+  version: boolean;
+}
+
+export const USAGE = `Usage: berthd [OPTIONS]
+
+A container engine that speaks the Docker Engine API.
+
+Options:
+  -H, --host unix:///path     Daemon socket (default unix:///run/berth/berth.sock)
+      --data-root path        Root of persistent state (default /var/lib/berth)
+      --exec-root path        Root of runtime state (default /run/berth)
+      --runtime runc|crun     OCI runtime (default: runc; crun only where it works)
+  -l, --log-level level       debug, info, warn, error, fatal (default info)
+  -D, --debug                 Same as --log-level debug
+      --dns IP                Nameserver for containers and upstream for Berth's DNS (repeatable)
+      --resolv-conf path      Take nameservers from this file instead of /etc/resolv.conf
+  -v, --version               Print version and exit
+  -h, --help                  Print this help
+`;
+
+export class FlagError extends Error {}
+
+const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$/;
+
+export function parseFlags(argv: string[]): DaemonFlags {
+  const f: DaemonFlags = {
+    socket: '/run/berth/berth.sock',
+    dataRoot: '/var/lib/berth',
+    execRoot: '/run/berth',
+    logLevel: 'info',
+    dns: [],
+    help: false,
+    version: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i] as string;
+    let val: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      val = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const next = () => {
+      if (val !== undefined) return val;
+      const v = argv[++i];
+      if (v === undefined) throw new FlagError(`flag needs an argument: ${a}`);
+      return v;
+    };
+    switch (a) {
+      case '-H':
+      case '--host': {
+        const v = next();
+        if (v.startsWith('unix://')) f.socket = v.slice('unix://'.length);
+        else if (v.startsWith('/')) f.socket = v;
+        else throw new FlagError(`unsupported host ${v}: only unix:///path is supported`);
+        break;
+      }
+      case '--data-root':
+      case '-g':
+        f.dataRoot = next();
+        break;
+      case '--exec-root':
+        f.execRoot = next();
+        break;
+      case '--runtime':
+      case '--default-runtime':
+        f.runtime = next();
+        break;
+      case '-l':
+      case '--log-level': {
+        const v = next();
+        if (!isLevel(v)) throw new FlagError(`invalid log level ${v}`);
+        f.logLevel = v;
+        break;
+      }
+      case '-D':
+      case '--debug':
+        f.logLevel = 'debug';
+        break;
+      case '--dns': {
+        const v = next();
+        if (!IP_RE.test(v)) throw new FlagError(`${v} is not an ip address`);
+        f.dns.push(v);
+        break;
+      }
+      case '--resolv-conf':
+        f.resolvConf = next();
+        break;
+      case '-h':
+      case '--help':
+        f.help = true;
+        break;
+      case '-v':
+      case '--version':
+        f.version = true;
+        break;
+      default:
+        throw new FlagError(`unknown flag: ${a}`);
+    }
+  }
+  for (const k of ['dataRoot', 'execRoot', 'socket'] as const) {
+    if (!f[k].startsWith('/')) throw new FlagError(`${k} must be an absolute path: ${f[k]}`);
+  }
+  return f;
+}

@@ -1,0 +1,186 @@
+/**
+ * berthd: opens the store, images, networks and containers of one data-root,
+ * recovers what ran while it was away, and serves the Engine API on a unix socket.
+ */
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Router, createApiServer } from '../api/server.js';
+import { containerRoutes } from '../api/routes/containers.js';
+import { execRoutes } from '../api/routes/exec.js';
+import { imageRoutes } from '../api/routes/images.js';
+import { networkRoutes } from '../api/routes/networks.js';
+import { systemRoutes } from '../api/routes/system.js';
+import type { Services } from '../api/routes/services.js';
+import { messageOf } from '../common/errors.js';
+import { ExecService } from '../containers/exec.js';
+import { parseResolvConf } from '../containers/files.js';
+import { ContainerRepo } from '../containers/repo.js';
+import { ContainerService, type DaemonDns } from '../containers/service.js';
+import { EventBus } from '../events/bus.js';
+import { ImageStore } from '../images/store.js';
+import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
+import { NetworkController } from '../network/controller.js';
+import { openEmbeddedStore } from '../store/index.js';
+import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
+import { lockDataRoot } from './lock.js';
+import { createLogger } from './log.js';
+
+export const VERSION = '0.1.0';
+
+/** The nameservers containers get: --dns, else --resolv-conf, else the host's resolv.conf. */
+function daemonDns(f: DaemonFlags): DaemonDns {
+  if (f.dns.length) return { daemonServers: f.dns, daemonSearch: [], daemonOptions: [] };
+  const path = f.resolvConf ?? '/etc/resolv.conf';
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if (f.resolvConf) throw new Error(`cannot read --resolv-conf ${path}: ${messageOf(e)}`);
+  }
+  const r = parseResolvConf(text);
+  return { daemonServers: r.servers, daemonSearch: r.search, daemonOptions: r.options };
+}
+
+function daemonId(dataRoot: string): string {
+  const p = join(dataRoot, 'engine-id');
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    const id = randomBytes(16)
+      .toString('hex')
+      .toUpperCase()
+      .replace(/(.{4})(?=.)/g, '$1:');
+    writeFileSync(p, id + '\n');
+    return id;
+  }
+}
+
+async function main(): Promise<number> {
+  let flags: DaemonFlags;
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof FlagError) {
+      process.stderr.write(`berthd: ${e.message}\n${USAGE}`);
+      return 1;
+    }
+    throw e;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    process.stdout.write(`Berth version ${VERSION}\n`);
+    return 0;
+  }
+  const log = createLogger(flags.logLevel);
+  mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
+  mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
+  const unlock = lockDataRoot(flags.dataRoot);
+  const started = new Date();
+
+  const kv = await openEmbeddedStore(flags.dataRoot);
+  const repo = new ContainerRepo(kv);
+  await repo.load();
+  const images = await ImageStore.open(flags.dataRoot, kv, {
+    isInUse: (id: string) => repo.all().find((c) => c.ImageID === id)?.Id,
+  });
+  await images.ensureBuiltins();
+  const networks = await NetworkController.open(kv, flags.execRoot);
+  const runtimeBin = chooseRuntime(flags.runtime);
+  const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));
+  const events = new EventBus();
+  const containers = new ContainerService(
+    repo,
+    images,
+    networks,
+    runtime,
+    events,
+    { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
+    daemonDns(flags),
+    log,
+  );
+  const execs = new ExecService(containers, runtime, flags.execRoot);
+  await containers.recover();
+
+  const services: Services = {
+    containers,
+    execs,
+    images,
+    networks,
+    events,
+    info: {
+      id: daemonId(flags.dataRoot),
+      version: VERSION,
+      dataRoot: flags.dataRoot,
+      execRoot: flags.execRoot,
+      runtime: runtimeBin,
+      startedAt: started,
+      name: hostname(),
+      kernelVersion: release(),
+      operatingSystem: osName(),
+      memTotal: totalmem(),
+      ncpu: cpus().length,
+    },
+  };
+  const router = new Router();
+  systemRoutes(router, services);
+  containerRoutes(router, services);
+  execRoutes(router, services);
+  imageRoutes(router, services);
+  networkRoutes(router, services);
+  const server = createApiServer(router, log);
+
+  mkdirSync(dirname(flags.socket), { recursive: true });
+  rmSync(flags.socket, { force: true }); // ours: we hold the data-root lock
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(flags.socket, () => resolve());
+  });
+  chmodSync(flags.socket, 0o660);
+  log.info(
+    `berthd ${VERSION} listening on unix://${flags.socket} (data-root ${flags.dataRoot}, runtime ${runtimeBin})`,
+  );
+
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`received ${sig}, shutting down (containers keep running)`);
+    server.close();
+    server.closeAllConnections();
+    void kv
+      .close()
+      .catch(() => undefined)
+      .finally(() => {
+        rmSync(flags.socket, { force: true });
+        unlock();
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return -1;
+}
+
+function osName(): string {
+  try {
+    const m = /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'));
+    return m?.[1] ?? 'Linux';
+  } catch {
+    return 'Linux';
+  }
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e) => {
+    process.stderr.write(`berthd: ${messageOf(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,56 @@
+/** Mounts the daemon makes: overlay root filesystems and bind mounts. */
+import { readFile, rm } from 'node:fs/promises';
+import { runOk, run } from '../process/run.js';
+
+/** Mount points currently under `prefix` (from /proc/self/mounts), deepest first. */
+export async function mountsUnder(prefix: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mounts', 'utf8');
+  const base = prefix.endsWith('/') ? prefix : prefix + '/';
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const target = line.split(' ')[1];
+    if (!target) continue;
+    const path = target.replace(/\\(\d{3})/g, (_m, o: string) =>
+      String.fromCharCode(parseInt(o, 8)),
+    );
+    if (path === prefix || path.startsWith(base)) out.push(path);
+  }
+  return out.sort((a, b) => b.length - a.length);
+}
+
+/** True if `path` is a mount point. */
+export async function isMounted(path: string): Promise<boolean> {
+  return (await mountsUnder(path)).includes(path);
+}
+
+/** Mounts an overlay of `lower` (top-most first) with `upper`/`work` at `target`. */
+export async function mountOverlay(
+  lower: string[],
+  upper: string,
+  work: string,
+  target: string,
+): Promise<void> {
+  if (await isMounted(target)) return;
+  const opts = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
+  await runOk(['mount', '-t', 'overlay', 'overlay', '-o', opts, target]);
+}
+
+/** Unmounts `target` and everything below it; a missing mount is not an error. */
+export async function unmountAll(target: string): Promise<void> {
+  for (const m of await mountsUnder(target)) {
+    const r = await run(['umount', m]);
+    if (r.code !== 0) await run(['umount', '-l', m]);
+  }
+}
+
+/**
+ * Removes a directory tree that may hold mounts: unmounts everything below it
+ * first and refuses to delete if a mount survives, so a delete never crosses
+ * into a bind-mounted host directory.
+ */
+export async function removeTree(path: string): Promise<void> {
+  await unmountAll(path);
+  const left = await mountsUnder(path);
+  if (left.length) throw new Error(`refusing to delete ${path}: still mounted: ${left.join(', ')}`);
+  await rm(path, { recursive: true, force: true });
+}

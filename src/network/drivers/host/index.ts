@@ -1,0 +1,10 @@
+/** `host`: the container shares the host's network namespace; nothing to set up. */
+import type { NetworkDriver } from '../../types.js';
+
+export const hostDriver: NetworkDriver = {
+  name: 'host',
+  ownNamespace: false,
+  exclusive: true,
+  join: async () => ({}),
+  leave: async () => undefined,
+};

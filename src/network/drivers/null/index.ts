@@ -1,0 +1,10 @@
+/** `null` (network `none`): a namespace of its own with only `lo`. */
+import type { NetworkDriver } from '../../types.js';
+
+export const nullDriver: NetworkDriver = {
+  name: 'null',
+  ownNamespace: true,
+  exclusive: true,
+  join: async () => ({}),
+  leave: async () => undefined,
+};

@@ -1,0 +1,60 @@
+/** The Container Network Model's records and the driver interface. */
+
+export interface IpamConfig {
+  Subnet?: string;
+  IPRange?: string;
+  Gateway?: string;
+  AuxiliaryAddresses?: Record<string, string>;
+}
+
+/** A network as Docker's `GET /networks/{id}` shows it (without Containers). */
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local' | 'global' | 'swarm';
+  Driver: string;
+  EnableIPv4: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: boolean;
+  ConfigFrom: { Network: string };
+  ConfigOnly: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+/** Where a container's network lives. */
+export interface Sandbox {
+  /** Container ID. */
+  containerId: string;
+  /** Bind-mounted namespace file; undefined when the container shares the host's. */
+  netnsPath?: string;
+}
+
+/** What a driver reports for an endpoint it joined to a sandbox. */
+export interface EndpointInfo {
+  ipv4?: string;
+  prefixLen?: number;
+  gateway?: string;
+  mac?: string;
+  ipv6?: string;
+  ipv6PrefixLen?: number;
+  ipv6Gateway?: string;
+}
+
+/** One network driver (bridge, host, null, overlay): one interface, picked by name. */
+export interface NetworkDriver {
+  /** The driver's name as `network ls` shows it. */
+  readonly name: string;
+  /** Whether a container on this network gets a namespace of its own (host: no). */
+  readonly ownNamespace: boolean;
+  /** Whether a container may be on this network and another at the same time. */
+  readonly exclusive: boolean;
+  /** Connects the sandbox to the network; returns its addresses. */
+  join(net: NetworkRecord, sandbox: Sandbox): Promise<EndpointInfo>;
+  /** Undoes join; idempotent, best-effort. */
+  leave(net: NetworkRecord, sandbox: Sandbox): Promise<void>;
+}

@@ -1,0 +1,85 @@
+/**
+ * A lab with one berthd per host, plus a runner for the stock docker client
+ * and the berth CLI pointed at it. Every integration test builds one of these
+ * and tears it down in `after`, also when the test fails.
+ */
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Lab, type LabDaemon } from '../../src/lab/lab.js';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const BERTH = `${REPO}bin/berth`;
+
+export interface Cmd {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LabEnv {
+  lab: Lab;
+  daemons: LabDaemon[];
+  /** The first host's daemon. */
+  daemon: LabDaemon;
+  /** Runs the stock docker client against host `i`'s daemon. */
+  docker(args: string[], opts?: { input?: string | Buffer; host?: number; timeout?: number }): Cmd;
+  /** Runs the berth CLI against host `i`'s daemon. */
+  berth(args: string[], opts?: { input?: string | Buffer; host?: number; timeout?: number }): Cmd;
+  /** Runs a command inside a lab host's namespace. */
+  inHost(argv: string[], host?: number): Cmd;
+  destroy(): Promise<void>;
+}
+
+function result(r: SpawnSyncReturns<string>): Cmd {
+  return {
+    status: r.status,
+    stdout: r.stdout ?? '',
+    stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''),
+  };
+}
+
+/** Creates a lab with `hosts` hosts and a berthd on each. */
+export async function labWithDaemons(
+  opts: { hosts?: number; args?: string[] } = {},
+): Promise<LabEnv> {
+  const lab = await Lab.create({ hosts: opts.hosts ?? 1 });
+  try {
+    const daemons: LabDaemon[] = [];
+    for (const h of lab.hosts) daemons.push(await lab.startDaemon(h, { args: opts.args }));
+    const run = (
+      bin: string,
+      args: string[],
+      o: { input?: string | Buffer; host?: number; timeout?: number } = {},
+    ) => {
+      const d = daemons[(o.host ?? 1) - 1]!;
+      return result(
+        spawnSync(bin, args, {
+          encoding: 'utf8',
+          input: o.input,
+          timeout: o.timeout ?? 60_000,
+          env: {
+            ...process.env,
+            DOCKER_HOST: d.env.DOCKER_HOST,
+            BERTH_HOST: d.env.DOCKER_HOST,
+            DOCKER_CONFIG: `${lab.dir}/docker-config`,
+          },
+        }),
+      );
+    };
+    return {
+      lab,
+      daemons,
+      daemon: daemons[0]!,
+      docker: (args, o) => run('docker', args, o),
+      berth: (args, o) => run(BERTH, args, o),
+      inHost: (argv, host = 1) => {
+        const r = lab.exec(host, argv);
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      },
+      destroy: () => lab.destroy(),
+    };
+  } catch (e) {
+    await lab.destroy().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,99 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFilters, parseJson, qBool, qInt } from '../../src/api/validate.js';
+import { FrameDecoder, frame } from '../../src/api/stream.js';
+import { Router } from '../../src/api/server.js';
+import { parseFlags } from '../../src/daemon/flags.js';
+
+describe('API request validation', () => {
+  it('parses both filter encodings', () => {
+    assert.deepEqual(
+      [...parseFilters('{"label":["a=b"],"status":{"running":true,"exited":false}}')],
+      [
+        ['label', ['a=b']],
+        ['status', ['running']],
+      ],
+    );
+    assert.throws(() => parseFilters('{"label":5}'), /invalid filter/);
+    assert.throws(() => parseFilters('{bad'), /invalid JSON/);
+  });
+
+  it('reads query booleans and integers like Docker', () => {
+    assert.equal(qBool('1'), true);
+    assert.equal(qBool('True'), true);
+    assert.equal(qBool('0'), false);
+    assert.equal(qBool(null), false);
+    assert.equal(qInt('10', 't'), 10);
+    assert.throws(() => qInt('ten', 't'), /invalid value for t/);
+  });
+
+  it('treats an empty body as {} and malformed JSON as a 400', () => {
+    assert.deepEqual(parseJson(''), {});
+    assert.throws(
+      () => parseJson('{'),
+      (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT',
+    );
+  });
+
+  it('routes with and without a version prefix stripped, and tells 405 from 404', () => {
+    const r = new Router();
+    const h = async () => undefined;
+    r.on('GET', '/containers/:id/json', h).on('DELETE', '/images/*', h);
+    const m = r.match('GET', '/containers/abc/json');
+    assert.ok(m && m !== 'method');
+    assert.deepEqual(m.params, ['abc']);
+    const img = r.match('DELETE', '/images/docker.io/library/busybox:latest');
+    assert.ok(img && img !== 'method');
+    assert.deepEqual(img.params, ['docker.io/library/busybox:latest']);
+    assert.equal(r.match('POST', '/containers/abc/json'), 'method');
+    assert.equal(r.match('GET', '/nope'), undefined);
+  });
+});
+
+describe('multiplexed streams', () => {
+  it('decodes frames split across chunks', () => {
+    const got: Array<[number, string]> = [];
+    const d = new FrameDecoder((s, b) => got.push([s, b.toString()]));
+    const all = Buffer.concat([
+      frame(1, Buffer.from('hello\n')),
+      frame(2, Buffer.from('err')),
+      frame(1, Buffer.alloc(0)),
+    ]);
+    for (let i = 0; i < all.length; i += 3) d.push(all.subarray(i, i + 3));
+    assert.deepEqual(got, [
+      [1, 'hello\n'],
+      [2, 'err'],
+      [1, ''],
+    ]);
+  });
+});
+
+describe('berthd flags', () => {
+  it('has Docker-like defaults and spellings', () => {
+    const f = parseFlags([]);
+    assert.equal(f.socket, '/run/berth/berth.sock');
+    assert.equal(f.dataRoot, '/var/lib/berth');
+    const g = parseFlags([
+      '-H',
+      'unix:///tmp/x.sock',
+      '--data-root=/d',
+      '--dns',
+      '198.51.100.1',
+      '--dns',
+      '192.0.2.1',
+      '-D',
+    ]);
+    assert.equal(g.socket, '/tmp/x.sock');
+    assert.equal(g.dataRoot, '/d');
+    assert.deepEqual(g.dns, ['198.51.100.1', '192.0.2.1']);
+    assert.equal(g.logLevel, 'debug');
+  });
+
+  it('refuses unknown flags, bad IPs and relative paths', () => {
+    assert.throws(() => parseFlags(['--bogus']), /unknown flag/);
+    assert.throws(() => parseFlags(['--dns', 'x']), /not an ip address/);
+    assert.throws(() => parseFlags(['--data-root', 'rel']), /absolute/);
+    assert.throws(() => parseFlags(['-H', 'tcp://0.0.0.0:2375']), /unsupported host/);
+    assert.throws(() => parseFlags(['--log-level', 'loud']), /invalid log level/);
+  });
+});

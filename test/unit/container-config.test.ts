@@ -1,0 +1,149 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkName, mergeEnv, mergeWithImage, parseCreate } from '../../src/containers/config.js';
+import { hostsFile, parseResolvConf, resolvConf } from '../../src/containers/files.js';
+import { resolveUserFrom } from '../../src/containers/user.js';
+
+const img = { Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin', 'A=1'], Entrypoint: null };
+
+describe('container create validation', () => {
+  it('accepts the docker CLI body and defaults NetworkMode to default', () => {
+    const r = parseCreate({
+      Image: 'busybox',
+      Cmd: ['sleep', '1'],
+      HostConfig: {},
+      NetworkingConfig: { EndpointsConfig: { default: {} } },
+    });
+    assert.equal(r.hostConfig.NetworkMode, 'default');
+    assert.deepEqual(r.config.Cmd, ['sleep', '1']);
+    assert.deepEqual(r.endpointsConfig, { default: {} });
+  });
+
+  it('refuses bad input with 400s naming the field', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{}, /Config cannot be empty/],
+      [{ Image: 'b', Cmd: 5 }, /invalid Cmd/],
+      [{ Image: 'b', Env: ['=x'] }, /invalid environment variable/],
+      [
+        { Image: 'b', HostConfig: { RestartPolicy: { Name: 'sometimes' } } },
+        /invalid restart policy/,
+      ],
+      [
+        { Image: 'b', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } },
+        /AutoRemove/,
+      ],
+      [{ Image: 'b', WorkingDir: 'rel' }, /absolute path/],
+      [{ Image: 'b', HostConfig: { Dns: ['not-an-ip'] } }, /not an ip address/],
+      [{ Image: 'b', Labels: { a: 1 } }, /invalid Labels.a/],
+      ['string', /invalid body/],
+    ];
+    for (const [body, re] of bad) {
+      assert.throws(
+        () => parseCreate(body),
+        (e: Error & { code?: string }) => re.test(e.message) && e.code === 'INVALID_ARGUMENT',
+        String(re),
+      );
+    }
+  });
+
+  it('validates names like Docker', () => {
+    assert.equal(checkName('test1'), '/test1');
+    assert.equal(checkName('/a.b-c_d'), '/a.b-c_d');
+    assert.throws(() => checkName('-x'), /Invalid container name/);
+    assert.throws(() => checkName('a'), /Invalid container name/);
+    assert.throws(() => checkName('a b'), /Invalid container name/);
+  });
+});
+
+describe('merging with the image config', () => {
+  const create = (b: object) => parseCreate({ Image: 'busybox', ...b }).config;
+
+  it('takes the image cmd when none is given', () => {
+    const m = mergeWithImage(create({}), img);
+    assert.equal(m.path, 'sh');
+    assert.deepEqual(m.args, []);
+  });
+
+  it('a user entrypoint drops the image cmd', () => {
+    const m = mergeWithImage(create({ Entrypoint: ['echo'] }), img);
+    assert.equal(m.path, 'echo');
+    assert.deepEqual(m.args, []);
+  });
+
+  it('user cmd follows the image entrypoint', () => {
+    const m = mergeWithImage(create({ Cmd: ['-c', 'x'] }), { ...img, Entrypoint: ['/bin/sh'] });
+    assert.deepEqual([m.path, ...m.args], ['/bin/sh', '-c', 'x']);
+  });
+
+  it('an empty entrypoint clears the image entrypoint', () => {
+    const m = mergeWithImage(create({ Entrypoint: [''], Cmd: ['ls'] }), {
+      ...img,
+      Entrypoint: ['/x'],
+    });
+    assert.deepEqual([m.path, ...m.args], ['ls']);
+  });
+
+  it('fails without any command', () => {
+    assert.throws(() => mergeWithImage(create({}), { Cmd: null }), /No command specified/);
+  });
+
+  it('merges env with request values winning and keeps PATH', () => {
+    assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C=4']), ['A=1', 'B=3', 'C=4']);
+    const m = mergeWithImage(create({ Env: ['A=2'] }), img);
+    assert.deepEqual(m.config.Env, ['PATH=/usr/bin:/bin', 'A=2']);
+    const noPath = mergeWithImage(create({}), { Cmd: ['sh'] });
+    assert.ok(noPath.config.Env[0]!.startsWith('PATH=/usr/local/sbin'));
+  });
+});
+
+describe('generated files', () => {
+  it("writes Docker's /etc/hosts header and entries", () => {
+    const h = hostsFile([{ ip: '172.17.0.2', names: ['abc'] }]);
+    assert.match(h, /^127\.0\.0\.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n/);
+    assert.match(h, /172\.17\.0\.2\tabc\n$/);
+  });
+
+  it('drops loopback nameservers and honours overrides', () => {
+    const parsed = parseResolvConf(
+      '# x\nnameserver 127.0.0.53\nnameserver 198.51.100.1\nsearch lab\noptions ndots:2\n',
+    );
+    assert.deepEqual(parsed.servers, ['127.0.0.53', '198.51.100.1']);
+    const base = {
+      daemonServers: parsed.servers,
+      daemonSearch: parsed.search,
+      daemonOptions: parsed.options,
+      dns: [],
+      dnsSearch: [],
+      dnsOptions: [],
+    };
+    assert.equal(resolvConf(base), 'search lab\nnameserver 198.51.100.1\noptions ndots:2\n');
+    assert.equal(
+      resolvConf({ ...base, dns: ['192.0.2.1'] }),
+      'search lab\nnameserver 192.0.2.1\noptions ndots:2\n',
+    );
+  });
+
+  it('resolves users and groups against passwd and group files', () => {
+    const passwd =
+      'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nalice:x:1000:100::/home/a:/bin/sh\n';
+    const group = 'root:x:0:\nusers:x:100:\nwheel:x:10:alice\nnogroup:x:65534:\n';
+    assert.deepEqual(resolveUserFrom('nobody', passwd, group), {
+      uid: 65534,
+      gid: 65534,
+      additionalGids: [],
+    });
+    assert.deepEqual(resolveUserFrom('alice', passwd, group), {
+      uid: 1000,
+      gid: 100,
+      additionalGids: [10],
+    });
+    assert.deepEqual(resolveUserFrom('1234:5', passwd, group), {
+      uid: 1234,
+      gid: 5,
+      additionalGids: [],
+    });
+    assert.deepEqual(resolveUserFrom('alice:wheel', passwd, group).gid, 10);
+    assert.throws(() => resolveUserFrom('bob', passwd, group), /unable to find user bob/);
+    assert.throws(() => resolveUserFrom('alice:nope', passwd, group), /unable to find group nope/);
+  });
+});
