@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrs } from '../api/validate.js';
 import { Runtime, RuntimeError, waitExit } from '../kernel/runtime/runtime.js';
-import { removeTree } from '../kernel/mount/mounts.js';
+import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';
 import { mergeEnv } from './config.js';
 import type { ContainerService } from './service.js';
@@ -147,7 +147,7 @@ export class ExecService {
       caps,
     });
     const dir = this.stateDir(e.ID);
-    await removeTree(dir);
+    await unmountAndRemove(dir);
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
     const attached = !opts.detach && !!opts.onAttachable;
@@ -187,7 +187,7 @@ export class ExecService {
       e.Pid = 0;
       this.containers.emit(c, 'exec_die', { execID: e.ID, exitCode: String(e.ExitCode) });
       // The exit code is kept in memory for inspect; the shim's directory can go.
-      void removeTree(dir).catch(() => undefined);
+      void unmountAndRemove(dir).catch(() => undefined);
     });
   }
 

@@ -18,7 +18,7 @@ import {
   waitExit,
   type ExitStatus,
 } from '../kernel/runtime/runtime.js';
-import { mountOverlay, unmountAll, removeTree } from '../kernel/mount/mounts.js';
+import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
 import { waitForPath } from '../common/wait.js';
@@ -236,7 +236,7 @@ export class ContainerService {
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
 
       const stateDir = this.stateDir(c.Id);
-      await removeTree(stateDir);
+      await unmountAndRemove(stateDir);
       await mkdir(stateDir, { recursive: true });
       const attaches = this.pendingAttach.get(c.Id) ?? [];
       this.pendingAttach.delete(c.Id);
@@ -486,9 +486,9 @@ export class ContainerService {
     if (!this.repo.find(c.Id)) return;
     if (c.State.Status === 'running') throw conflict(`container ${c.Id} is running`);
     await this.cleanupRuntime(c);
-    await removeTree(this.stateDir(c.Id));
-    await removeTree(this.layerDir(c.Id));
-    await removeTree(this.dir(c.Id));
+    await unmountAndRemove(this.stateDir(c.Id));
+    await unmountAndRemove(this.layerDir(c.Id));
+    await unmountAndRemove(this.dir(c.Id));
     await this.repo.remove(c);
     this.emit(c, 'destroy');
     this.notify(c.Id, 'removed', c.State.ExitCode);
@@ -554,6 +554,28 @@ export class ContainerService {
         await this.runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
         await this.runtime.delete(id).catch(() => undefined);
       }
+    }
+    await this.sweepMounts();
+  }
+
+  /**
+   * Unmounts root filesystems and namespace files that belong to no running
+   * container: what a daemon killed between mounting and starting left behind.
+   */
+  private async sweepMounts(): Promise<void> {
+    const running = this.repo.all().filter((c) => c.State.Status === 'running');
+    const keep = new Set<string>();
+    for (const c of running) {
+      keep.add(join(this.layerDir(c.Id), 'merged'));
+      keep.add(this.networks.netnsPath(c.Id));
+    }
+    const stale = [
+      ...(await mountsUnder(join(this.paths.dataRoot, 'overlay'))),
+      ...(await mountsUnder(join(this.paths.execRoot, 'netns'))),
+    ].filter((m) => !keep.has(m));
+    for (const m of stale) {
+      this.log.warn(`unmounting stale ${m}`);
+      await unmountAll(m).catch((e) => this.log.error(messageOf(e)));
     }
   }
 

@@ -86,7 +86,10 @@ async function main(): Promise<number> {
   const repo = new ContainerRepo(kv);
   await repo.load();
   const images = await ImageStore.open(flags.dataRoot, kv, {
-    isInUse: (id: string) => repo.all().find((c) => c.ImageID === id)?.Id,
+    isInUse: (id: string) => {
+      const c = repo.all().find((x) => x.ImageID === id);
+      return c && { containerId: c.Id, running: c.State.Status === 'running' };
+    },
   });
   await images.ensureBuiltins();
   const networks = await NetworkController.open(kv, flags.execRoot);

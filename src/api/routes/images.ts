@@ -9,32 +9,14 @@ export function imageRoutes(r: Router, s: Services): void {
   const { images } = s;
 
   r.on('GET', '/images/json', async ({ res, query }) => {
-    const f = parseFilters(query.get('filters'));
-    let list = images.list();
-    const ref = f.get('reference');
-    if (ref?.length) {
-      list = list.filter((i) =>
-        (i.RepoTags ?? []).some((t: string) =>
-          ref.some((p) => {
-            const re = new RegExp(
-              '^' +
-                p
-                  .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-                  .replace(/\*/g, '[^/]*')
-                  .replace(/\?/g, '.') +
-                '(:.*)?$',
-            );
-            return re.test(t);
-          }),
-        ),
-      );
-    }
-    const dangling = f.get('dangling');
-    if (dangling?.length) {
-      const want = dangling[0] === 'true' || dangling[0] === '1';
-      list = list.filter((i) => ((i.RepoTags ?? []).length === 0) === want);
-    }
-    json(res!, 200, list);
+    json(
+      res!,
+      200,
+      images.list({
+        all: qBool(query.get('all')),
+        filters: Object.fromEntries(parseFilters(query.get('filters'))),
+      }),
+    );
   });
 
   r.on('GET', '/images/*/json', async ({ res, params }) => {

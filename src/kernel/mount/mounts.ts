@@ -44,13 +44,18 @@ export async function unmountAll(target: string): Promise<void> {
 }
 
 /**
- * Removes a directory tree that may hold mounts: unmounts everything below it
- * first and refuses to delete if a mount survives, so a delete never crosses
- * into a bind-mounted host directory.
+ * Removes a directory tree, refusing when anything is mounted inside it: a
+ * recursive delete would otherwise descend into the mount (a container rootfs
+ * may be a bind of host directories) and destroy its data.
  */
 export async function removeTree(path: string): Promise<void> {
-  await unmountAll(path);
   const left = await mountsUnder(path);
   if (left.length) throw new Error(`refusing to delete ${path}: still mounted: ${left.join(', ')}`);
   await rm(path, { recursive: true, force: true });
+}
+
+/** Unmounts everything below `path`, then removes it (refusing if a mount survives). */
+export async function unmountAndRemove(path: string): Promise<void> {
+  await unmountAll(path);
+  await removeTree(path);
 }
