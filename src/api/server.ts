@@ -45,10 +45,10 @@ interface Route {
 export class Router {
   private routes: Route[] = [];
 
-  /** Adds a route; `path` uses `:name` for a segment, `*` for the rest. */
+  /** Adds a route; `path` uses `:name` for one segment, `*` for one or more (image names have slashes). */
   on(method: string, path: string, handler: Handler): this {
     const re = new RegExp(
-      '^' + path.replace(/[.]/g, '\\.').replace(/:\w+/g, '([^/]+)').replace(/\*$/, '(.+)') + '/?$',
+      '^' + path.replace(/[.]/g, '\\.').replace(/:\w+/g, '([^/]+)').replace(/\*/g, '(.+)') + '/?$',
     );
     this.routes.push({ method, re, handler });
     return this;

@@ -38,13 +38,18 @@ describe('API request validation', () => {
   it('routes with and without a version prefix stripped, and tells 405 from 404', () => {
     const r = new Router();
     const h = async () => undefined;
-    r.on('GET', '/containers/:id/json', h).on('DELETE', '/images/*', h);
+    r.on('GET', '/containers/:id/json', h)
+      .on('DELETE', '/images/*', h)
+      .on('GET', '/images/*/json', h);
     const m = r.match('GET', '/containers/abc/json');
     assert.ok(m && m !== 'method');
     assert.deepEqual(m.params, ['abc']);
     const img = r.match('DELETE', '/images/docker.io/library/busybox:latest');
     assert.ok(img && img !== 'method');
     assert.deepEqual(img.params, ['docker.io/library/busybox:latest']);
+    const insp = r.match('GET', '/images/library/busybox:1/json');
+    assert.ok(insp && insp !== 'method');
+    assert.deepEqual(insp.params, ['library/busybox:1']);
     assert.equal(r.match('POST', '/containers/abc/json'), 'method');
     assert.equal(r.match('GET', '/nope'), undefined);
   });
