@@ -113,8 +113,9 @@ static void write_file_atomic(const char *name, const char *content) {
   snprintf(tmp, sizeof tmp, "%s.tmp", path_in(name));
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
+  /* No fsync: a machine crash loses the container anyway; rename keeps readers
+   * from seeing a half-written file while the machine runs. */
   write_all(fd, content, strlen(content));
-  fsync(fd);
   close(fd);
   rename(tmp, path_in(name));
 }

@@ -435,7 +435,7 @@ export class ContainerService {
       ),
     ]);
     if (!done) {
-      await this.runtime.kill(c.Id, 'SIGKILL', true);
+      await this.runtime.kill(c.Id, 'SIGKILL');
       await exited;
     }
   }
@@ -476,7 +476,7 @@ export class ContainerService {
       }
       this.stopping.add(c.Id);
       const exited = this.wait(c.Id, 'next-exit');
-      await this.runtime.kill(c.Id, 'SIGKILL', true);
+      await this.runtime.kill(c.Id, 'SIGKILL');
       await exited;
     }
     await this.locked(c.Id, () => this.removeLocked(c, force));

@@ -163,7 +163,7 @@ export class NetworkController {
     const sandbox: Sandbox = { containerId };
     if (driver.ownNamespace) {
       sandbox.netnsPath = this.netnsPath(containerId);
-      await createNetns(sandbox.netnsPath);
+      createNetns(sandbox.netnsPath);
     }
     try {
       const info = await driver.join(net, sandbox);

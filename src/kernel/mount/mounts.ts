@@ -1,6 +1,6 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
 import { readFile, rm } from 'node:fs/promises';
-import { runOk, run } from '../process/run.js';
+import { MNT_DETACH, mount, umount } from '../sys/libc.js';
 
 /** Mount points currently under `prefix` (from /proc/self/mounts), deepest first. */
 export async function mountsUnder(prefix: string): Promise<string[]> {
@@ -32,14 +32,19 @@ export async function mountOverlay(
 ): Promise<void> {
   if (await isMounted(target)) return;
   const opts = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
-  await runOk(['mount', '-t', 'overlay', 'overlay', '-o', opts, target]);
+  // The kernel takes at most a page of options: about 60 layers with these paths.
+  if (opts.length >= 4096) throw new Error(`too many image layers to mount (${lower.length})`);
+  mount('overlay', target, 'overlay', 0, opts);
 }
 
 /** Unmounts `target` and everything below it; a missing mount is not an error. */
 export async function unmountAll(target: string): Promise<void> {
   for (const m of await mountsUnder(target)) {
-    const r = await run(['umount', m]);
-    if (r.code !== 0) await run(['umount', '-l', m]);
+    try {
+      umount(m);
+    } catch {
+      umount(m, MNT_DETACH);
+    }
   }
 }
 

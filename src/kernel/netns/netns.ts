@@ -1,27 +1,27 @@
 /**
  * Network namespaces that outlive processes: each is bind-mounted on a file
  * (as `ip netns` does), so a container's network exists before its process
- * starts and after it ends.
+ * starts and after it ends. Created in-process (no helper process per container).
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { run, runOk } from '../process/run.js';
-import { isMounted } from '../mount/mounts.js';
+import { run } from '../process/run.js';
+import { createBoundNetns, umount, MNT_DETACH } from '../sys/libc.js';
 
-/** Creates a new network namespace bound at `path`, with `lo` up. Idempotent. */
-export async function createNetns(path: string): Promise<void> {
-  if (await isMounted(path)) return;
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, '');
-  // unshare creates the namespace, binds it on `path`, then runs `ip` inside it.
-  await runOk(['unshare', `--net=${path}`, 'ip', 'link', 'set', 'lo', 'up']);
+/** Creates a new network namespace bound at `path`, with `lo` up. */
+export function createNetns(path: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, '');
+  createBoundNetns(path, (p) => openSync(p, 'r'), closeSync);
 }
 
 /** Unbinds and removes a namespace file; missing is fine. */
 export async function deleteNetns(path: string): Promise<void> {
-  if (await isMounted(path)) {
-    const r = await run(['umount', path]);
-    if (r.code !== 0) await run(['umount', '-l', path]);
+  try {
+    umount(path);
+  } catch {
+    umount(path, MNT_DETACH);
   }
   await rm(path, { force: true });
 }

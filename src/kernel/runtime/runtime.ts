@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -34,6 +34,26 @@ export interface ExitStatus {
   code: number;
   /** When the process ended. */
   finishedAt: Date;
+}
+
+/** The part of runc's state.json Berth reads. */
+interface RuncState {
+  init_process_pid: number;
+  /** Start time of the init process (field 22 of /proc/PID/stat). */
+  init_process_start: number;
+  cgroup_paths?: Record<string, string>;
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks), or -1 if there is no such process. */
+export function processStartTime(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[19]);
+  } catch {
+    return -1;
+  }
 }
 
 export class RuntimeError extends Error {
@@ -172,8 +192,36 @@ export class Runtime {
     });
   }
 
-  /** Sends a signal to the container's init process (or all its processes). */
+  /** runc's record of a container (its state.json), when the runtime is runc. */
+  private runcState(id: string): RuncState | undefined {
+    if (!this.binary.endsWith('runc')) return undefined;
+    try {
+      return JSON.parse(readFileSync(join(this.root, id, 'state.json'), 'utf8')) as RuncState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends a signal to the container's init process. With runc the signal is
+   * sent directly (no runc process: this is on the path of every stop and
+   * rm -f), after checking the PID still names the process runc started.
+   * Killing init ends every process of the container's PID namespace.
+   */
   async kill(id: string, signal: string, all = false): Promise<void> {
+    const st = this.runcState(id);
+    if (st && !all) {
+      if (processStartTime(st.init_process_pid) !== st.init_process_start) return; // already gone
+      try {
+        process.kill(
+          st.init_process_pid,
+          /^\d+$/.test(signal) ? Number(signal) : (signal as NodeJS.Signals),
+        );
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+      return;
+    }
     const args = [...this.base(), 'kill'];
     if (all) args.push('--all');
     const r = await run([...args, id, signal]);
@@ -185,8 +233,30 @@ export class Runtime {
     }
   }
 
-  /** Removes the runtime's record (and cgroup) of a container; missing is fine. */
+  /**
+   * Removes the runtime's record (and cgroups) of a stopped container; missing
+   * is fine. With runc and a dead init this is done in-process (what `runc
+   * delete` does then: remove the cgroup directories and the state directory);
+   * anything else goes through `runc delete --force`.
+   */
   async delete(id: string): Promise<void> {
+    if (this.binary.endsWith('runc') && !existsSync(join(this.root, id))) return; // nothing to delete
+    const st = this.runcState(id);
+    if (st && processStartTime(st.init_process_pid) !== st.init_process_start) {
+      try {
+        for (const p of Object.values(st.cgroup_paths ?? {})) {
+          try {
+            rmdirSync(p);
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          }
+        }
+        rmSync(join(this.root, id), { recursive: true, force: true });
+        return;
+      } catch {
+        // fall through to runc
+      }
+    }
     const r = await run([...this.base(), 'delete', '--force', id]);
     if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) {
       throw new RuntimeError(`cannot delete container: ${runtimeMessage(r.stderr)}`, r.stderr);
@@ -241,8 +311,9 @@ export function shimConnect(stateDir: string, line: string): Promise<Socket> {
 /** Reads the exit record the shim leaves behind, if any. */
 export async function readExit(stateDir: string): Promise<ExitStatus | undefined> {
   try {
-    const [code, ns] = (await readFile(join(stateDir, 'exit'), 'utf8')).trim().split(' ');
-    return { code: Number(code), finishedAt: new Date(Number(BigInt(ns ?? '0') / 1000000n)) };
+    const m = /^(\d+) (\d+)$/.exec((await readFile(join(stateDir, 'exit'), 'utf8')).trim());
+    if (!m) return undefined; // torn by a machine crash: treated as lost
+    return { code: Number(m[1]), finishedAt: new Date(Number(BigInt(m[2]!) / 1000000n)) };
   } catch {
     return undefined;
   }
