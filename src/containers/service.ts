@@ -169,7 +169,19 @@ export class ContainerService {
   /** POST /containers/{id}/start. */
   async start(ref: string): Promise<void> {
     const c = this.repo.get(ref);
-    await this.locked(c.Id, () => this.startLocked(c));
+    await this.locked(c.Id, async () => {
+      try {
+        await this.startLocked(c);
+      } catch (e) {
+        // As Docker: a --rm container that fails to start is removed (its waiters wake).
+        if (c.HostConfig.AutoRemove && c.State.Status !== 'running') {
+          await this.removeLocked(c, true).catch((err) =>
+            this.log.error(`auto-remove: ${messageOf(err)}`),
+          );
+        }
+        throw e;
+      }
+    });
   }
 
   private async startLocked(c: ContainerRecord): Promise<void> {

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { Terminal } from '../helpers/tmux.js';
 
 let env: LabEnv;
 const LOOP = 'while true; do sleep 3600; done';
@@ -183,6 +184,15 @@ describe('docker CLI against berthd', () => {
     assert.equal(ps.stdout.trim(), '');
   });
 
+  it('a missing executable exits 127 and --rm still removes the container', () => {
+    const r = env.docker(['run', '--rm', '--name', 'badcmd', 'busybox', 'nosuchcommand'], {
+      timeout: 20_000,
+    });
+    assert.equal(r.status, 127, r.stderr);
+    assert.match(r.stderr, /executable file not found/);
+    assert.equal(env.docker(['ps', '-aq', '--filter', 'name=badcmd']).stdout.trim(), '');
+  });
+
   it('run -i passes stdin through', () => {
     const r = env.docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z'], {
       input: 'shout\n',
@@ -213,39 +223,25 @@ describe('docker CLI against berthd', () => {
     assert.match(ps.stdout, /^Exited \(0\)/);
   });
 
-  it('exec -it drives a shell through a real terminal', () => {
-    const sock = join(env.lab.dir, 'tmux.sock');
-    const tmux = (...a: string[]) => spawnSync('tmux', ['-S', sock, ...a], { encoding: 'utf8' });
-    const cmd = `DOCKER_HOST=${env.daemon.env.DOCKER_HOST} docker exec -it test1 sh`;
-    try {
-      assert.equal(tmux('new-session', '-d', '-x', '100', '-y', '30', cmd).status, 0);
-      const screen = () => tmux('capture-pane', '-p').stdout;
-      const waitFor = (re: RegExp) => {
-        for (let i = 0; i < 100; i++) {
-          if (re.test(screen())) return true;
-          spawnSync('sleep', ['0.1']);
-        }
-        return false;
-      };
-      assert.ok(waitFor(/# ?$/m), screen());
-      tmux('send-keys', 'echo tty=$(tty) sum=$((40+2)); stty size', 'Enter');
-      assert.ok(waitFor(/tty=\/dev\/pts\/\d+ sum=42/), screen());
-      assert.ok(waitFor(/^30 100$/m), screen());
-      tmux('send-keys', 'exit', 'Enter');
-      assert.ok(
-        (() => {
-          for (let i = 0; i < 50; i++) {
-            if (tmux('has-session').status !== 0) return true;
-            spawnSync('sleep', ['0.1']);
-          }
-          return false;
-        })(),
-        'the session should end when the shell exits',
-      );
-    } finally {
-      tmux('kill-server');
-    }
-  });
+  for (const [what, args] of [
+    ['exec -it', 'exec -it test1 sh'],
+    ['run -it', 'run -it --rm busybox sh'],
+  ] as const) {
+    it(`${what} drives a shell through a real terminal`, () => {
+      const t = new Terminal(join(env.lab.dir, `tmux-${what.replace(/ /g, '')}.sock`));
+      try {
+        t.start(`DOCKER_HOST=${env.daemon.env.DOCKER_HOST} docker ${args}`, 100, 30);
+        assert.ok(t.waitFor(/# ?$/m), t.screen());
+        t.type('echo tty=$(tty) sum=$((40+2)); stty size');
+        assert.ok(t.waitFor(/tty=\/dev\/pts\/\d+ sum=42/), t.screen());
+        assert.ok(t.waitFor(/^30 100$/m), t.screen());
+        t.type('exit');
+        assert.ok(t.waitClosed(), 'the session should end when the shell exits');
+      } finally {
+        t.close();
+      }
+    });
+  }
 
   it('docker import makes a runnable image', () => {
     const dir = mkdtempSync('/tmp/berth-import-');
