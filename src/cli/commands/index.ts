@@ -1,0 +1,97 @@
+/** The command table: every command, by path and alias. */
+import type { Command } from '../command.js';
+import { execCommand, logsCommand } from './exec.js';
+import {
+  imageInspectCommand,
+  imagesCommand,
+  importCommand,
+  loadCommand,
+  rmiCommand,
+  tagCommand,
+} from './images.js';
+import { containerInspectCommand, inspectCommand, portCommand } from './inspect.js';
+import {
+  attachCommand,
+  killCommand,
+  restartCommand,
+  rmCommand,
+  startCommand,
+  stopCommand,
+  waitCommand,
+} from './lifecycle.js';
+import {
+  networkConnectCommand,
+  networkCreateCommand,
+  networkDisconnectCommand,
+  networkInspectCommand,
+  networkLsCommand,
+  networkPruneCommand,
+  networkRmCommand,
+} from './network.js';
+import { psCommand } from './ps.js';
+import { createCommand, runCommand } from './run.js';
+import { infoCommand, versionCommand } from './system.js';
+
+/** All commands, in the order the top-level help lists them. */
+export const COMMANDS: Command[] = [
+  runCommand,
+  execCommand,
+  psCommand,
+  imagesCommand,
+  createCommand,
+  startCommand,
+  stopCommand,
+  restartCommand,
+  killCommand,
+  rmCommand,
+  waitCommand,
+  attachCommand,
+  logsCommand,
+  inspectCommand,
+  portCommand,
+  importCommand,
+  loadCommand,
+  rmiCommand,
+  tagCommand,
+  versionCommand,
+  infoCommand,
+  containerInspectCommand,
+  imageInspectCommand,
+  networkLsCommand,
+  networkInspectCommand,
+  networkCreateCommand,
+  networkRmCommand,
+  networkConnectCommand,
+  networkDisconnectCommand,
+  networkPruneCommand,
+];
+
+/** Management groups ("network", "image"...) and what they manage. */
+export const GROUPS: Record<string, string> = {
+  container: 'Manage containers',
+  image: 'Manage images',
+  network: 'Manage networks',
+  system: 'Manage Berth',
+};
+
+/** Finds the command named by the leading words of argv; returns it and how many words it used. */
+export function findCommand(argv: string[]): { cmd: Command; used: number } | undefined {
+  for (const used of [2, 1]) {
+    if (argv.length < used) continue;
+    const path = argv.slice(0, used).join(' ');
+    const cmd = COMMANDS.find((c) => c.path === path || c.aliases?.includes(path));
+    if (cmd) return { cmd, used };
+  }
+  return undefined;
+}
+
+/** Commands that belong to a group, with the name they have there. */
+export function groupCommands(group: string): { name: string; cmd: Command }[] {
+  const out: { name: string; cmd: Command }[] = [];
+  for (const cmd of COMMANDS) {
+    const path = [cmd.path, ...(cmd.aliases ?? [])].find((p) => p.startsWith(group + ' '));
+    if (path && !out.some((o) => o.cmd === cmd))
+      out.push({ name: path.slice(group.length + 1), cmd });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}

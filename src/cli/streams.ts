@@ -1,0 +1,135 @@
+/**
+ * Stream decoding: Docker's multiplexed stdout/stderr framing (8-byte header:
+ * stream, 0, 0, 0, uint32 BE length), NDJSON progress streams and their
+ * jsonmessage display rules.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+/** One decoded frame of a multiplexed stream. */
+export interface Frame {
+  /** 0 stdin, 1 stdout, 2 stderr, 3 daemon error. */
+  stream: number;
+  /** Payload bytes. */
+  data: Buffer;
+}
+
+/** Incremental decoder of the multiplexed stream; frames may span chunks. */
+export class Demuxer {
+  private buf: Buffer = Buffer.alloc(0);
+
+  /** Feeds bytes; returns every frame completed by them. */
+  push(chunk: Buffer): Frame[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const frames: Frame[] = [];
+    while (this.buf.length >= 8) {
+      const len = this.buf.readUInt32BE(4);
+      if (this.buf.length < 8 + len) break;
+      frames.push({ stream: this.buf[0]!, data: this.buf.subarray(8, 8 + len) });
+      this.buf = this.buf.subarray(8 + len);
+    }
+    return frames;
+  }
+
+  /** Bytes of an incomplete frame still waiting for more input. */
+  get pending(): number {
+    return this.buf.length;
+  }
+}
+
+/** Raised when the daemon reports an error inside a stream (frame type 3, or an error line). */
+export class StreamError extends Error {}
+
+/**
+ * Copies a multiplexed (tty=false) or raw (tty=true) output stream to
+ * stdout/stderr; resolves when it ends.
+ */
+export function copyOutput(
+  src: Readable,
+  tty: boolean,
+  out: Writable,
+  err: Writable,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const demux = new Demuxer();
+    let failure: Error | undefined;
+    src.on('data', (chunk: Buffer) => {
+      if (tty) {
+        out.write(chunk);
+        return;
+      }
+      for (const f of demux.push(chunk)) {
+        if (f.stream === 0 || f.stream === 1) out.write(f.data);
+        else if (f.stream === 2) err.write(f.data);
+        else if (f.stream === 3)
+          failure ??= new StreamError(`error from daemon in stream: ${f.data.toString()}`);
+        else failure ??= new StreamError(`Unrecognized input header: ${f.stream}`);
+      }
+    });
+    const done = (): void => (failure ? reject(failure) : resolve());
+    src.on('end', done);
+    src.on('close', done);
+    src.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? done() : reject(e)));
+  });
+}
+
+/** Yields each JSON object of an NDJSON stream (blank lines skipped). */
+export async function* ndjson(src: Readable): AsyncGenerator<Record<string, unknown>> {
+  let buf = '';
+  for await (const chunk of src) {
+    buf += (chunk as Buffer).toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) yield JSON.parse(line) as Record<string, unknown>;
+    }
+  }
+  if (buf.trim()) yield JSON.parse(buf.trim()) as Record<string, unknown>;
+}
+
+/** One line of a pull/load/import/build stream. */
+export interface JSONMessage {
+  /** Plain text output (load, build). */
+  stream?: string;
+  /** Status text (pull, import). */
+  status?: string;
+  /** Layer or image id the status is about. */
+  id?: string;
+  /** Progress numbers; a bar is only drawn on terminals. */
+  progressDetail?: { current?: number; total?: number };
+  /** Legacy progress text. */
+  progress?: string;
+  /** Error details; the stream fails with this message. */
+  errorDetail?: { message?: string; code?: number };
+  /** Legacy error text. */
+  error?: string;
+  /** Out-of-band data (build's image ID). */
+  aux?: unknown;
+}
+
+/**
+ * jsonmessage.DisplayJSONMessagesStream for a non-terminal: prints statuses
+ * and streams, skips progress bars, throws StreamError on an error line.
+ */
+export async function displayJSONMessages(
+  src: Readable,
+  out: Writable,
+  onAux?: (aux: unknown) => void,
+): Promise<void> {
+  for await (const obj of ndjson(src)) {
+    const m = obj as JSONMessage;
+    if (m.errorDetail?.message || m.error)
+      throw new StreamError(m.errorDetail?.message || m.error || '');
+    if (m.aux !== undefined) {
+      onAux?.(m.aux);
+      continue;
+    }
+    const pd = m.progressDetail;
+    if (pd && ((pd.current ?? 0) > 0 || (pd.total ?? 0) > 0)) continue;
+    let line = '';
+    if (m.id) line += `${m.id}: `;
+    if (m.progress && m.status !== undefined) out.write(`${line}${m.status} ${m.progress}`);
+    else if (m.stream !== undefined) out.write(line + m.stream);
+    else out.write(`${line}${m.status ?? ''}\n`);
+  }
+}
