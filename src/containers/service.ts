@@ -192,6 +192,8 @@ export class ContainerService {
     const img = await this.images.resolve(c.ImageID);
     if (!img) throw notFound(`No such image: ${c.Image}`);
     const undo: Array<() => Promise<void>> = [];
+    const T: Array<[string, number]> = [['begin', performance.now()]];
+    const mark = (n: string) => T.push([n, performance.now()]);
     try {
       // Network first: the sandbox exists before the process does.
       const mode = c.HostConfig.NetworkMode;
@@ -209,6 +211,7 @@ export class ContainerService {
         c.Networks = { [net.name]: { ...net.endpoint, ...endpointConfigFor(c, net.name) } };
       }
 
+      mark('net');
       const ld = this.layerDir(c.Id);
       const rootfs = join(ld, 'merged');
       await mkdir(join(ld, 'diff'), { recursive: true });
@@ -217,6 +220,7 @@ export class ContainerService {
       await mountOverlay(img.layerDirs, join(ld, 'diff'), join(ld, 'work'), rootfs);
       undo.push(() => unmountAll(rootfs));
 
+      mark('mount');
       const files = await this.writeFiles(c, mode === 'host');
       const user = await resolveUser(rootfs, c.Config.User);
       const env = [...c.Config.Env];
@@ -247,6 +251,7 @@ export class ContainerService {
       await mkdir(bundle, { recursive: true });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
 
+      mark('spec');
       const stateDir = this.stateDir(c.Id);
       await unmountAndRemove(stateDir);
       await mkdir(stateDir, { recursive: true });
@@ -268,6 +273,7 @@ export class ContainerService {
         await this.runtime.delete(c.Id).catch(() => undefined);
         throw startError(e);
       }
+      mark('launch');
       const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
       c.State = {
         Status: 'running',
@@ -280,6 +286,12 @@ export class ContainerService {
       };
       this.stopping.delete(c.Id);
       await this.repo.save(c);
+      mark('saved');
+      this.log.debug(
+        `start ${c.Id.slice(0, 12)}: ${T.slice(1)
+          .map(([n, t], i) => `${n} ${(t - T[i]![1]).toFixed(1)}`)
+          .join(', ')} ms`,
+      );
       this.emit(c, 'start');
       this.watchExit(c);
     } catch (e) {
@@ -346,6 +358,10 @@ export class ContainerService {
   private async onExit(c: ContainerRecord, st: ExitStatus | undefined): Promise<void> {
     if (c.State.Status !== 'running' || this.repo.find(c.Id) !== c) return;
     const code = st?.code ?? 255;
+    if (!st) {
+      // The monitor is gone without an exit record: the process must not outlive our record of it.
+      await this.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
+    }
     await this.cleanupRuntime(c);
     c.State = {
       ...c.State,
@@ -553,10 +569,6 @@ export class ContainerService {
         continue;
       }
       const st = await readExit(stateDir);
-      if (!st) {
-        // The shim is gone without a record: make sure the process is too.
-        await this.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
-      }
       await this.locked(c.Id, () => this.onExit(c, st));
     }
     const known = new Set(this.repo.all().map((c) => c.Id));

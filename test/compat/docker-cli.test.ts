@@ -193,6 +193,28 @@ describe('docker CLI against berthd', () => {
     assert.equal(env.docker(['ps', '-aq', '--filter', 'name=badcmd']).stdout.trim(), '');
   });
 
+  it('events reports the container lifecycle', () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    assert.equal(env.docker(['run', '--rm', '--name', 'evented', 'busybox', 'true']).status, 0);
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const ev = env.docker([
+      'events',
+      '--since',
+      String(since),
+      '--until',
+      String(until),
+      '--filter',
+      'container=evented',
+      '--format',
+      '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}',
+    ]);
+    assert.equal(ev.status, 0, ev.stderr);
+    const actions = ev.stdout.trim().split('\n');
+    for (const a of ['create', 'start', 'die', 'destroy']) {
+      assert.ok(actions.includes(`container ${a} evented`), ev.stdout);
+    }
+  });
+
   it('run -i passes stdin through', () => {
     const r = env.docker(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'tr a-z A-Z'], {
       input: 'shout\n',
