@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the OCI runtime, kernel tools, busybox for the builtin image,
+# python3 (Debian's, for the rare mknod/xattr of image whiteouts),
 # tmux for terminal tests, and a reference dockerd for side-by-side benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc docker.io)
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 docker.io)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
