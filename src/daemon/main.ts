@@ -121,6 +121,8 @@ async function main(): Promise<number> {
       dataRoot: flags.dataRoot,
       execRoot: flags.execRoot,
       runtime: runtimeBin,
+      runtimeVersion: await runtime.version(),
+      ...buildInfo(),
       startedAt: started,
       name: hostname(),
       kernelVersion: release(),
@@ -167,6 +169,16 @@ async function main(): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   return -1;
+}
+
+/** Commit and build time recorded by `npm run build` (scripts/build-info.mjs). */
+function buildInfo(): { gitCommit: string; buildTime: string } {
+  try {
+    const path = new URL('../../build-info.json', import.meta.url);
+    return JSON.parse(readFileSync(path, 'utf8')) as { gitCommit: string; buildTime: string };
+  } catch {
+    return { gitCommit: 'unknown', buildTime: '' };
+  }
 }
 
 function osName(): string {

@@ -12,6 +12,12 @@ export interface DaemonInfo {
   dataRoot: string;
   execRoot: string;
   runtime: string;
+  /** The runtime's own version line (e.g. "1.1.5+ds1"). */
+  runtimeVersion: string;
+  /** The commit Berth was built from, when known. */
+  gitCommit: string;
+  /** When the daemon's code was built (RFC 3339). */
+  buildTime: string;
   startedAt: Date;
   name: string;
   kernelVersion: string;

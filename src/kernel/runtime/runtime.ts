@@ -263,6 +263,12 @@ export class Runtime {
     }
   }
 
+  /** The runtime's version (first line of `runc --version`, without the name). */
+  async version(): Promise<string> {
+    const r = await run([this.binary, '--version']);
+    return (r.stdout.split('\n')[0] ?? '').replace(/^\S+ version /, '') || 'unknown';
+  }
+
   /** IDs of every container the runtime knows in its root. */
   async list(): Promise<string[]> {
     const r = await run([...this.base(), 'list', '-q']);
