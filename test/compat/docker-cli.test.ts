@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 import { Terminal } from '../helpers/tmux.js';
@@ -58,6 +58,21 @@ describe('docker CLI against berthd', () => {
     assert.equal(ex.stdout, 'hello from exec\n');
     const code = env.docker(['exec', 'test1', 'sh', '-c', 'exit 7']);
     assert.equal(code.status, 7);
+    // Docker's default capabilities include NET_RAW: busybox ping works.
+    const ping = env.docker(['exec', 'test1', 'ping', '-c1', '-W1', '127.0.0.1']);
+    assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+    // ... but not SYS_ADMIN; /sys/firmware and /proc/timer_list are masked.
+    assert.notEqual(env.docker(['exec', 'test1', 'mount', '-t', 'tmpfs', 't', '/mnt']).status, 0);
+    const masked = env.docker([
+      'exec',
+      'test1',
+      'sh',
+      '-c',
+      'ls -A /sys/firmware | wc -l; wc -c < /proc/timer_list',
+    ]);
+    assert.deepEqual(masked.stdout.split(/\s+/).filter(Boolean), ['0', '0'], masked.stderr);
+    // The container's cgroups live under a berth parent.
+    assert.ok(existsSync(`/sys/fs/cgroup/memory/berth/${id}`));
   });
 
   it('inspect shows State.Pid, Config and HostConfig.NetworkMode', () => {
@@ -289,6 +304,9 @@ describe('docker CLI against berthd', () => {
   });
 
   it('rm -f removes running containers and leaves nothing in the lab host', () => {
+    const ids = ['test1', 'none1'].map((n) =>
+      env.docker(['inspect', '-f', '{{.Id}}', n]).stdout.trim(),
+    );
     for (const n of ['test1', 'none1']) {
       const r = env.docker(['rm', '-f', n]);
       assert.equal(r.status, 0, r.stderr);
@@ -297,6 +315,8 @@ describe('docker CLI against berthd', () => {
     env.docker(['rm', '-f', 'logger']);
     const ps = env.docker(['ps', '-aq']);
     assert.equal(ps.stdout.trim(), '');
+    for (const id of ids)
+      assert.ok(!existsSync(`/sys/fs/cgroup/memory/berth/${id}`), 'cgroup removed');
     const mounts = spawnSync('grep', ['-c', env.lab.dir + '/', '/proc/self/mounts'], {
       encoding: 'utf8',
     });
