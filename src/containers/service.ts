@@ -514,9 +514,10 @@ export class ContainerService {
     if (!this.repo.find(c.Id)) return;
     if (c.State.Status === 'running') throw conflict(`container ${c.Id} is running`);
     await this.cleanupRuntime(c);
-    await unmountAndRemove(this.stateDir(c.Id));
-    await unmountAndRemove(this.layerDir(c.Id));
-    await unmountAndRemove(this.dir(c.Id));
+    // Independent trees: removed together (each refuses to cross a surviving mount).
+    await Promise.all(
+      [this.stateDir(c.Id), this.layerDir(c.Id), this.dir(c.Id)].map(unmountAndRemove),
+    );
     await this.repo.remove(c);
     this.emit(c, 'destroy');
     this.notify(c.Id, 'removed', c.State.ExitCode);
