@@ -5,7 +5,7 @@
  * can die and come back without losing it, its output or its exit code.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
@@ -21,13 +21,13 @@ import {
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
+import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
-import { hostsFile, resolvConf, type ResolvInput } from './files.js';
+import { writeBundle, type DaemonDns } from './bundle.js';
+import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
-import { buildSpec } from './spec.js';
 import type { ContainerRecord } from './types.js';
-import { resolveUser } from './user.js';
 import type { Logger } from '../daemon/log.js';
 
 /** What the container service needs from the image store. */
@@ -45,15 +45,14 @@ export interface ContainerPaths {
   execRoot: string;
 }
 
-/** The daemon's DNS settings written into containers that don't use Berth's DNS. */
-export type DaemonDns = Pick<ResolvInput, 'daemonServers' | 'daemonSearch' | 'daemonOptions'>;
-
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
 
 /** A client waiting to attach to a container that has not started yet. */
 export type PendingAttach = (stateDir: string) => void;
+
+export type { DaemonDns };
 
 export class ContainerService {
   private waiters = new Map<string, Waiter[]>();
@@ -192,8 +191,7 @@ export class ContainerService {
     const img = await this.images.resolve(c.ImageID);
     if (!img) throw notFound(`No such image: ${c.Image}`);
     const undo: Array<() => Promise<void>> = [];
-    const T: Array<[string, number]> = [['begin', performance.now()]];
-    const mark = (n: string) => T.push([n, performance.now()]);
+    const sw = new Stopwatch();
     try {
       // Network first: the sandbox exists before the process does.
       const mode = c.HostConfig.NetworkMode;
@@ -211,7 +209,7 @@ export class ContainerService {
         c.Networks = { [net.name]: { ...net.endpoint, ...endpointConfigFor(c, net.name) } };
       }
 
-      mark('net');
+      sw.lap('net');
       const ld = this.layerDir(c.Id);
       const rootfs = join(ld, 'merged');
       await mkdir(join(ld, 'diff'), { recursive: true });
@@ -220,38 +218,16 @@ export class ContainerService {
       await mountOverlay(img.layerDirs, join(ld, 'diff'), join(ld, 'work'), rootfs);
       undo.push(() => unmountAll(rootfs));
 
-      mark('mount');
-      const files = await this.writeFiles(c, mode === 'host');
-      const user = await resolveUser(rootfs, c.Config.User);
-      const env = [...c.Config.Env];
-      if (!env.some((e) => e.startsWith('HOSTNAME=')))
-        env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
-      if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
-      const spec = buildSpec({
-        args: [c.Path, ...c.Args],
-        env,
-        cwd: c.Config.WorkingDir || '/',
-        user,
-        tty: c.Config.Tty,
-        consoleSize: c.HostConfig.ConsoleSize,
-        hostname: c.Config.Hostname,
-        domainname: c.Config.Domainname,
+      sw.lap('mount');
+      const bundle = await writeBundle(c, {
+        dir: this.dir(c.Id),
         rootfs,
-        readonlyRootfs: c.HostConfig.ReadonlyRootfs,
         netnsPath,
-        hostUts: mode === 'host',
-        capAdd: c.HostConfig.CapAdd ?? [],
-        capDrop: c.HostConfig.CapDrop ?? [],
-        privileged: c.HostConfig.Privileged,
-        files,
-        cgroupsPath: `/berth/${c.Id}`,
-        shmSize: c.HostConfig.ShmSize,
+        hostNetwork: mode === 'host',
+        dns: this.dns,
       });
-      const bundle = join(this.dir(c.Id), 'bundle');
-      await mkdir(bundle, { recursive: true });
-      await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
 
-      mark('spec');
+      sw.lap('spec');
       const stateDir = this.stateDir(c.Id);
       await unmountAndRemove(stateDir);
       await mkdir(stateDir, { recursive: true });
@@ -273,7 +249,7 @@ export class ContainerService {
         await this.runtime.delete(c.Id).catch(() => undefined);
         throw startError(e);
       }
-      mark('launch');
+      sw.lap('launch');
       const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
       c.State = {
         Status: 'running',
@@ -286,12 +262,8 @@ export class ContainerService {
       };
       this.stopping.delete(c.Id);
       await this.repo.save(c);
-      mark('saved');
-      this.log.debug(
-        `start ${c.Id.slice(0, 12)}: ${T.slice(1)
-          .map(([n, t], i) => `${n} ${(t - T[i]![1]).toFixed(1)}`)
-          .join(', ')} ms`,
-      );
+      sw.lap('saved');
+      this.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
       this.emit(c, 'start');
       this.watchExit(c);
     } catch (e) {
@@ -304,42 +276,6 @@ export class ContainerService {
       await this.repo.save(c).catch(() => undefined);
       throw e;
     }
-  }
-
-  /** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
-  private async writeFiles(
-    c: ContainerRecord,
-    hostNetwork: boolean,
-  ): Promise<{ hosts: string; hostname: string; resolvConf: string }> {
-    const d = this.dir(c.Id);
-    const files = {
-      hosts: join(d, 'hosts'),
-      hostname: join(d, 'hostname'),
-      resolvConf: join(d, 'resolv.conf'),
-    };
-    const entries = [];
-    for (const n of Object.values(c.Networks)) {
-      if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
-    }
-    for (const h of c.HostConfig.ExtraHosts ?? []) {
-      const i = h.indexOf(':');
-      entries.push({ ip: h.slice(i + 1), names: [h.slice(0, i)] });
-    }
-    const hosts = hostNetwork
-      ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-      : hostsFile(entries);
-    await writeFile(files.hosts, hosts);
-    await writeFile(files.hostname, c.Config.Hostname + '\n');
-    await writeFile(
-      files.resolvConf,
-      resolvConf({
-        ...this.dns,
-        dns: c.HostConfig.Dns,
-        dnsSearch: c.HostConfig.DnsSearch,
-        dnsOptions: c.HostConfig.DnsOptions,
-      }),
-    );
-    return files;
   }
 
   // ---- exit --------------------------------------------------------------
@@ -628,61 +564,10 @@ function endpointConfigFor(c: ContainerRecord, netName: string): Record<string, 
   return out;
 }
 
-/** Docker's reference normalisation, for messages: busybox → busybox:latest. */
-export function normalizeRef(ref: string): string {
-  if (ref.startsWith('sha256:') || /^[0-9a-f]{64}$/.test(ref)) return ref;
-  const last = ref.split('/').pop() ?? ref;
-  return last.includes(':') || ref.includes('@') ? ref : `${ref}:latest`;
-}
-
 /** Maps a runtime failure to Docker's wording and status. */
 function startError(e: unknown): Error {
   if (e instanceof RuntimeError) {
     return new BerthError('INVALID_ARGUMENT', `OCI runtime create failed: ${e.message}: unknown`);
   }
   return e as Error;
-}
-
-const ADJ = [
-  'admiring',
-  'brave',
-  'clever',
-  'dreamy',
-  'eager',
-  'focused',
-  'gallant',
-  'happy',
-  'jolly',
-  'keen',
-  'lucid',
-  'nifty',
-  'quirky',
-  'serene',
-  'vibrant',
-  'zealous',
-];
-const NOUN = [
-  'babbage',
-  'curie',
-  'darwin',
-  'euler',
-  'feynman',
-  'galileo',
-  'hopper',
-  'kepler',
-  'lovelace',
-  'noether',
-  'pasteur',
-  'ritchie',
-  'shannon',
-  'tesla',
-  'turing',
-  'wozniak',
-];
-
-/** Docker-style "adjective_surname" names, derived from the ID. */
-function generatedName(id: string): string {
-  const a = ADJ[parseInt(id.slice(0, 2), 16) % ADJ.length];
-  const n = NOUN[parseInt(id.slice(2, 4), 16) % NOUN.length];
-  return `${a}_${n}_${id.slice(4, 8)}`;
 }

@@ -1,6 +1,6 @@
 /** /images routes: list, inspect, tag, remove, import, load, and the no-registry pull. */
 import { invalid, messageOf } from '../../common/errors.js';
-import { normalizeRef } from '../../containers/service.js';
+import { normalizeRef } from '../../containers/names.js';
 import { json, type Router } from '../server.js';
 import { parseFilters, qBool } from '../validate.js';
 import type { Services } from './services.js';

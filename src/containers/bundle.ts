@@ -1,0 +1,90 @@
+/**
+ * A container's OCI bundle: the generated /etc files (hosts, hostname,
+ * resolv.conf) and config.json, written into the container's directory.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostsFile, resolvConf, type ResolvInput } from './files.js';
+import { buildSpec } from './spec.js';
+import type { ContainerRecord } from './types.js';
+import { resolveUser } from './user.js';
+
+/** The daemon's DNS settings written into containers that don't use Berth's DNS. */
+export type DaemonDns = Pick<ResolvInput, 'daemonServers' | 'daemonSearch' | 'daemonOptions'>;
+
+export interface BundleInput {
+  /** The container's directory (files and bundle go there). */
+  dir: string;
+  /** The mounted root filesystem. */
+  rootfs: string;
+  /** The network namespace to join; undefined for the host's. */
+  netnsPath?: string;
+  hostNetwork: boolean;
+  dns: DaemonDns;
+}
+
+/** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
+async function writeFiles(c: ContainerRecord, i: BundleInput) {
+  const files = {
+    hosts: join(i.dir, 'hosts'),
+    hostname: join(i.dir, 'hostname'),
+    resolvConf: join(i.dir, 'resolv.conf'),
+  };
+  const entries = [];
+  for (const n of Object.values(c.Networks)) {
+    if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
+  }
+  for (const h of c.HostConfig.ExtraHosts ?? []) {
+    const at = h.indexOf(':');
+    entries.push({ ip: h.slice(at + 1), names: [h.slice(0, at)] });
+  }
+  const hosts = i.hostNetwork
+    ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
+    : hostsFile(entries);
+  const resolv = resolvConf({
+    ...i.dns,
+    dns: c.HostConfig.Dns,
+    dnsSearch: c.HostConfig.DnsSearch,
+    dnsOptions: c.HostConfig.DnsOptions,
+  });
+  await Promise.all([
+    writeFile(files.hosts, hosts),
+    writeFile(files.hostname, c.Config.Hostname + '\n'),
+    writeFile(files.resolvConf, resolv),
+  ]);
+  return files;
+}
+
+/** Writes the files and the bundle's config.json; returns the bundle directory. */
+export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
+  const files = await writeFiles(c, i);
+  const user = await resolveUser(i.rootfs, c.Config.User);
+  const env = [...c.Config.Env];
+  if (!env.some((e) => e.startsWith('HOSTNAME=')))
+    env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
+  if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  const spec = buildSpec({
+    args: [c.Path, ...c.Args],
+    env,
+    cwd: c.Config.WorkingDir || '/',
+    user,
+    tty: c.Config.Tty,
+    consoleSize: c.HostConfig.ConsoleSize,
+    hostname: c.Config.Hostname,
+    domainname: c.Config.Domainname,
+    rootfs: i.rootfs,
+    readonlyRootfs: c.HostConfig.ReadonlyRootfs,
+    netnsPath: i.netnsPath,
+    hostUts: i.hostNetwork,
+    capAdd: c.HostConfig.CapAdd ?? [],
+    capDrop: c.HostConfig.CapDrop ?? [],
+    privileged: c.HostConfig.Privileged,
+    files,
+    cgroupsPath: `/berth/${c.Id}`,
+    shmSize: c.HostConfig.ShmSize,
+  });
+  const bundle = join(i.dir, 'bundle');
+  await mkdir(bundle, { recursive: true });
+  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  return bundle;
+}
