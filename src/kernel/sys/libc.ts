@@ -5,6 +5,7 @@
  * All are synchronous, so no other JavaScript runs on the main thread while it
  * is switched into a foreign namespace (ARCHITECTURE.md, principle 3).
  */
+import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
 
 const libc = koffi.load('libc.so.6');
@@ -124,5 +125,132 @@ export function createBoundNetns(
     }
   } finally {
     closeFd(home);
+  }
+}
+
+// --- Sockets and namespace switching for the netlink layer (src/kernel/netlink) ---
+
+const sock = {
+  bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  // Buffers passed as `void *` are handed to the kernel in place, without a copy.
+  send: libc.func('long send(int fd, const void *buf, size_t len, int flags)'),
+  recv: libc.func('long recv(int fd, void *buf, size_t len, int flags)'),
+  setsockopt: libc.func(
+    'int setsockopt(int fd, int level, int name, const void *val, uint32_t len)',
+  ),
+};
+
+const EINTR = 4;
+
+/** socket(2) with SOCK_CLOEXEC added; returns the fd. */
+export function openSocket(domain: number, type: number, protocol: number): number {
+  const fd = c.socket(domain, type | SOCK_CLOEXEC, protocol) as number;
+  check(fd, 'socket', `domain ${domain}`);
+  return fd;
+}
+
+/** bind(2) to a raw sockaddr. */
+export function bindSocket(fd: number, addr: Buffer): void {
+  check(sock.bind(fd, addr, addr.length) as number, 'bind', `fd ${fd}`);
+}
+
+/** setsockopt(2) with an int value or raw bytes (e.g. a struct timeval). */
+export function setSockOpt(fd: number, level: number, name: number, value: number | Buffer): void {
+  let v = value;
+  if (typeof v === 'number') {
+    v = Buffer.alloc(4);
+    v.writeInt32LE(value as number);
+  }
+  check(sock.setsockopt(fd, level, name, v, v.length) as number, 'setsockopt', `${level}/${name}`);
+}
+
+/** send(2) of the whole buffer (datagram sockets send all or fail); retries EINTR. */
+export function sendBytes(fd: number, buf: Buffer): number {
+  for (;;) {
+    const n = sock.send(fd, buf, buf.length, 0) as number;
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SysError('send', e, `fd ${fd}`);
+  }
+}
+
+/**
+ * recv(2) into `buf`; returns the datagram's length, which is larger than
+ * `buf` when `flags` has MSG_TRUNC and the datagram did not fit. Retries EINTR.
+ */
+export function recvBytes(fd: number, buf: Buffer, flags: number): number {
+  for (;;) {
+    const n = sock.recv(fd, buf, buf.length, flags) as number;
+    if (n >= 0) return n;
+    const e = koffi.errno();
+    if (e !== EINTR) throw new SysError('recv', e, `fd ${fd}`);
+  }
+}
+
+/**
+ * send(2) on a libuv worker thread, for requests the kernel may work on for
+ * milliseconds (rtnetlink runs a request in the sender's context). Resolves
+ * to send's result; -1 on failure, whose errno is lost with the thread.
+ */
+export function sendBytesOffThread(fd: number, buf: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    sock.send.async(fd, buf, buf.length, 0, (err: unknown, n: number) =>
+      err ? reject(err as Error) : resolve(n),
+    );
+  });
+}
+
+/** recv(2) on a libuv worker thread; resolves to recv's result (-1 on failure, errno lost). */
+export function recvBytesOffThread(fd: number, buf: Buffer, flags: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    sock.recv.async(fd, buf, buf.length, flags, (err: unknown, n: number) =>
+      err ? reject(err as Error) : resolve(n),
+    );
+  });
+}
+
+/** close(2), ignoring errors (the fd is gone either way). */
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
+
+/**
+ * Runs `fn` with the calling thread switched into the network namespace bound
+ * at `nsPath`, then switches back. `fn` must be synchronous: no other
+ * JavaScript runs meanwhile, and libuv's threads never move. What `fn` opens
+ * (sockets, /proc/sys/net files) keeps the foreign namespace after the
+ * return. A failure to come back exits the process rather than leaving the
+ * daemon in the wrong namespace.
+ */
+export function inNetns<T>(nsPath: string, fn: () => T): T {
+  const home = openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    const target = openSync(nsPath, 'r');
+    try {
+      check(c.setns(target, CLONE_NEWNET) as number, 'setns', nsPath);
+    } finally {
+      closeSync(target);
+    }
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      comeHome(home);
+    }
+    if (typeof (result as { then?: unknown } | null)?.then === 'function') {
+      throw new Error('inNetns: the callback must be synchronous');
+    }
+    return result;
+  } finally {
+    closeSync(home);
+  }
+}
+
+function comeHome(home: number): void {
+  if ((c.setns(home, CLONE_NEWNET) as number) < 0) {
+    process.stderr.write(
+      `fatal: cannot return to the daemon's network namespace (errno ${koffi.errno()})\n`,
+    );
+    process.exit(70);
   }
 }

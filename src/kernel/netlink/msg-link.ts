@@ -1,0 +1,267 @@
+/**
+ * Link messages (RTM_*LINK): building the requests for bridges, veth pairs
+ * (the peer born in another namespace), VXLAN devices, changes, deletion and
+ * lookups, and decoding the kernel's link records. Pure: names are already
+ * resolved to indexes and namespace files to fds by the caller (rtnl.ts).
+ */
+import { NlWriter, attrString, attrU32, attrU8, parseAttrs, type NlMessage } from './codec.js';
+import { formatMac, parseIp, parseMac } from './addr.js';
+import {
+  AF_INET,
+  AF_UNSPEC,
+  IFF_LOWER_UP,
+  IFF_UP,
+  IFINFOMSG_LEN,
+  IFLA_ADDRESS,
+  IFLA_EXT_MASK,
+  IFLA_IFNAME,
+  IFLA_INFO_DATA,
+  IFLA_INFO_KIND,
+  IFLA_LINK,
+  IFLA_LINKINFO,
+  IFLA_LINK_NETNSID,
+  IFLA_MASTER,
+  IFLA_MTU,
+  IFLA_NET_NS_FD,
+  IFLA_OPERSTATE,
+  IFLA_VXLAN_ID,
+  IFLA_VXLAN_LEARNING,
+  IFLA_VXLAN_LINK,
+  IFLA_VXLAN_LOCAL,
+  IFLA_VXLAN_LOCAL6,
+  IFLA_VXLAN_PORT,
+  NLM_F_CREATE,
+  NLM_F_EXCL,
+  RTEXT_FILTER_SKIP_STATS,
+  RTM_DELLINK,
+  RTM_GETLINK,
+  RTM_NEWLINK,
+  RTM_SETLINK,
+  VETH_INFO_PEER,
+} from './constants.js';
+
+/** A link as the kernel reports it. */
+export interface Link {
+  /** Interface index (unique within its namespace). */
+  index: number;
+  /** Interface name. */
+  name: string;
+  /** Driver kind from IFLA_INFO_KIND: bridge, veth, vxlan, ... (absent for lo, physical NICs). */
+  kind?: string;
+  /** Raw IFF_* flags. */
+  flags: number;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Carrier present (IFF_LOWER_UP). */
+  lowerUp: boolean;
+  /** MTU in bytes. */
+  mtu?: number;
+  /** Link-layer address, lowercase `aa:bb:..`. */
+  mac?: string;
+  /** Index of the bridge (or bond) this link is enslaved to. */
+  master?: number;
+  /** IFLA_LINK: the peer's index for veth, the lower device for vlan/vxlan. */
+  parent?: number;
+  /** IFLA_LINK_NETNSID: set when `parent` lives in another namespace. */
+  parentNetnsId?: number;
+  /** RFC 2863 operational state (IF_OPER_UP = 6, IF_OPER_DOWN = 2). */
+  operstate?: number;
+}
+
+/** Settings every created link accepts. */
+export interface LinkBase {
+  /** Interface name (at most 15 bytes). */
+  name: string;
+  /** MTU; the driver's default when absent. */
+  mtu?: number;
+  /** MAC address; random when absent. */
+  mac?: string;
+  /** Bring the link up in the same request. */
+  up?: boolean;
+}
+
+/** A veth pair; `peer.nsFd` makes the peer be born in that namespace. */
+export interface VethRequest extends LinkBase {
+  /** Index of a bridge to enslave this end to, in the same request. */
+  master?: number;
+  /**
+   * The other end. It cannot be brought up in this request: the kernel
+   * opens it before the pair is linked and refuses (ENOTCONN).
+   */
+  peer: Omit<LinkBase, 'up'> & {
+    /** An open fd of the namespace the peer is created in (IFLA_NET_NS_FD). */
+    nsFd?: number;
+  };
+}
+
+/** A VXLAN device (for overlay networks later). */
+export interface VxlanRequest extends LinkBase {
+  /** VXLAN network identifier (24 bits). */
+  vni: number;
+  /** Local tunnel endpoint address. */
+  local?: string;
+  /** UDP destination port (the kernel's default is 8472; IANA's is 4789). */
+  port?: number;
+  /** Index of the underlay device. */
+  dev?: number;
+  /** MAC learning from received packets; off unless asked (entries come from the control plane). */
+  learning?: boolean;
+  /** Index of a bridge to enslave it to. */
+  master?: number;
+}
+
+/** Changes to an existing link; each present field is applied in one request. */
+export interface LinkChanges {
+  /** Administrative state. */
+  up?: boolean;
+  /** Bridge index to enslave to; 0 or null releases it. */
+  master?: number | null;
+  /** New MTU. */
+  mtu?: number;
+  /** New name (the kernel refuses to rename a link that is up: EBUSY). */
+  name?: string;
+  /** New MAC address. */
+  mac?: string;
+  /** An open fd of a namespace to move the link into (it goes down and loses its addresses). */
+  nsFd?: number;
+}
+
+/** struct ifinfomsg. */
+export function ifinfomsg(index = 0, flags = 0, change = 0, family = AF_UNSPEC): Buffer {
+  const b = Buffer.alloc(IFINFOMSG_LEN);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags >>> 0, 8);
+  b.writeUInt32LE(change >>> 0, 12);
+  return b;
+}
+
+function upFlags(up: boolean | undefined): [number, number] {
+  return up === undefined ? [0, 0] : [up ? IFF_UP : 0, IFF_UP];
+}
+
+function common(w: NlWriter, spec: LinkBase): void {
+  w.str(IFLA_IFNAME, spec.name);
+  if (spec.mtu !== undefined) w.u32(IFLA_MTU, spec.mtu);
+  if (spec.mac !== undefined) w.attr(IFLA_ADDRESS, parseMac(spec.mac));
+}
+
+function newLink(spec: LinkBase, master: number | undefined): NlWriter {
+  const w = new NlWriter(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, ifinfomsg(0, ...upFlags(spec.up)));
+  common(w, spec);
+  if (master !== undefined) w.u32(IFLA_MASTER, master);
+  return w;
+}
+
+/** RTM_NEWLINK for a bridge. */
+export function newBridgeMsg(spec: LinkBase): Buffer {
+  return newLink(spec, undefined)
+    .nest(IFLA_LINKINFO, (w) => w.str(IFLA_INFO_KIND, 'bridge'))
+    .finish();
+}
+
+/**
+ * RTM_NEWLINK for a veth pair in one request: this end created (and
+ * enslaved, and brought up) where the socket is, the peer created directly
+ * in `peer.nsFd`'s namespace, so it never appears in the daemon's.
+ */
+export function newVethMsg(spec: VethRequest): Buffer {
+  const peer = spec.peer;
+  return newLink(spec, spec.master)
+    .nest(IFLA_LINKINFO, (w) => {
+      w.str(IFLA_INFO_KIND, 'veth');
+      w.nest(IFLA_INFO_DATA, (d) => {
+        d.nest(VETH_INFO_PEER, (p) => {
+          p.bytes(ifinfomsg());
+          // The peer does not inherit this end's MTU; an MTU mismatch drops big frames.
+          common(p, { ...peer, mtu: peer.mtu ?? spec.mtu });
+          if (peer.nsFd !== undefined) p.u32(IFLA_NET_NS_FD, peer.nsFd);
+        });
+      });
+    })
+    .finish();
+}
+
+/** RTM_NEWLINK for a VXLAN device. */
+export function newVxlanMsg(spec: VxlanRequest): Buffer {
+  return newLink(spec, spec.master)
+    .nest(IFLA_LINKINFO, (w) => {
+      w.str(IFLA_INFO_KIND, 'vxlan');
+      w.nest(IFLA_INFO_DATA, (d) => {
+        d.u32(IFLA_VXLAN_ID, spec.vni);
+        if (spec.local !== undefined) {
+          const ip = parseIp(spec.local);
+          d.attr(ip.family === AF_INET ? IFLA_VXLAN_LOCAL : IFLA_VXLAN_LOCAL6, ip.bytes);
+        }
+        if (spec.dev !== undefined) d.u32(IFLA_VXLAN_LINK, spec.dev);
+        if (spec.port !== undefined) d.be16(IFLA_VXLAN_PORT, spec.port);
+        d.u8(IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0);
+      });
+    })
+    .finish();
+}
+
+/** Identifies a link in a request: by index, or by IFLA_IFNAME with index 0. */
+function byRef(type: number, flags: number, ref: string | number, fl = 0, change = 0): NlWriter {
+  if (typeof ref === 'number') return new NlWriter(type, flags, ifinfomsg(ref, fl, change));
+  return new NlWriter(type, flags, ifinfomsg(0, fl, change)).str(IFLA_IFNAME, ref);
+}
+
+/** RTM_DELLINK by index or name (deleting one veth end deletes the pair). */
+export function delLinkMsg(ref: string | number): Buffer {
+  return byRef(RTM_DELLINK, 0, ref).finish();
+}
+
+/** RTM_SETLINK applying `changes` to the link with this index. */
+export function setLinkMsg(index: number, changes: LinkChanges): Buffer {
+  const w = byRef(RTM_SETLINK, 0, index, ...upFlags(changes.up));
+  if (changes.name !== undefined) w.str(IFLA_IFNAME, changes.name);
+  if (changes.mtu !== undefined) w.u32(IFLA_MTU, changes.mtu);
+  if (changes.mac !== undefined) w.attr(IFLA_ADDRESS, parseMac(changes.mac));
+  if (changes.master !== undefined) w.u32(IFLA_MASTER, changes.master ?? 0);
+  if (changes.nsFd !== undefined) w.u32(IFLA_NET_NS_FD, changes.nsFd);
+  return w.finish();
+}
+
+/** RTM_GETLINK for one link, statistics left out. */
+export function getLinkMsg(ref: string | number): Buffer {
+  return byRef(RTM_GETLINK, 0, ref).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS).finish();
+}
+
+/** RTM_GETLINK dump of all links; with `master`, the kernel returns only its ports. */
+export function dumpLinksMsg(master?: number): Buffer {
+  const w = new NlWriter(RTM_GETLINK, 0, ifinfomsg()).u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (master !== undefined) w.u32(IFLA_MASTER, master);
+  return w.finish();
+}
+
+/** Decodes an RTM_NEWLINK record. */
+export function decodeLink(m: NlMessage): Link {
+  const p = m.payload;
+  if (p.length < IFINFOMSG_LEN) throw new Error('netlink: short ifinfomsg');
+  const flags = p.readUInt32LE(8);
+  const a = parseAttrs(p, IFINFOMSG_LEN);
+  const link: Link = {
+    index: p.readInt32LE(4),
+    name: attrString(a.get(IFLA_IFNAME)) ?? '',
+    flags,
+    up: (flags & IFF_UP) !== 0,
+    lowerUp: (flags & IFF_LOWER_UP) !== 0,
+  };
+  const info = a.get(IFLA_LINKINFO);
+  const kind = info && attrString(parseAttrs(info).get(IFLA_INFO_KIND));
+  if (kind) link.kind = kind;
+  const mtu = attrU32(a.get(IFLA_MTU));
+  if (mtu !== undefined) link.mtu = mtu;
+  const mac = a.get(IFLA_ADDRESS);
+  if (mac && mac.length > 0) link.mac = formatMac(mac);
+  const master = attrU32(a.get(IFLA_MASTER));
+  if (master) link.master = master;
+  const parent = attrU32(a.get(IFLA_LINK));
+  if (parent !== undefined && parent !== link.index) link.parent = parent;
+  const nsid = a.get(IFLA_LINK_NETNSID);
+  if (nsid && nsid.length >= 4) link.parentNetnsId = nsid.readInt32LE(0);
+  const oper = attrU8(a.get(IFLA_OPERSTATE));
+  if (oper !== undefined) link.operstate = oper;
+  return link;
+}

@@ -1,0 +1,253 @@
+// The rtnetlink layer against the real kernel, in two throwaway namespaces:
+// "h" plays the host (a bridge), "c" a container (the veth peer is born
+// there). Everything is configured through Rtnl only; `ip` and `busybox`
+// only create/delete the namespaces, inspect, and ping inside them. Needs
+// root. Nothing in the machine's own namespace is created or changed, and no
+// thread of this process is left in a foreign namespace.
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readlinkSync } from 'node:fs';
+import {
+  Rtnl,
+  deleteLinkIfExists,
+  isExists,
+  isNotFound,
+  readSysctl,
+  withRtnl,
+  writeSysctl,
+  type NetlinkError,
+} from '../../src/kernel/netlink/index.js';
+
+const isRoot = process.getuid?.() === 0;
+const prefix = `nl${randomBytes(3).toString('hex')}`;
+const H = `${prefix}-h`;
+const C = `${prefix}-c`;
+const hPath = `/run/netns/${H}`;
+const cPath = `/run/netns/${C}`;
+const BR_MAC = '02:42:0a:4d:00:01';
+const CT_MAC = '02:42:0a:4d:00:02';
+
+function sh(argv: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000 });
+}
+
+function inNs(ns: string, argv: string[]): ReturnType<typeof sh> {
+  return sh(['nsenter', `--net=/run/netns/${ns}`, '--', ...argv]);
+}
+
+/** The machine's own links and routes, to prove the test leaves them alone. */
+function machine(): string {
+  const links = sh(['ip', '-o', 'link']).stdout.replace(/\\.*$/gm, '');
+  return `${links}\n${sh(['ip', 'route']).stdout}\n${sh(['ip', '-6', 'route']).stdout}`;
+}
+
+function threadNamespaces(): string[] {
+  return readdirSync('/proc/self/task').map((t) => readlinkSync(`/proc/self/task/${t}/ns/net`));
+}
+
+const homeNs = isRoot ? readlinkSync('/proc/self/ns/net') : '';
+
+function assertAllThreadsHome(): void {
+  for (const ns of threadNamespaces()) assert.equal(ns, homeNs);
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<NetlinkError> {
+  const e = await p.then(
+    () => assert.fail(`expected ${code}`),
+    (err: unknown) => err as NetlinkError,
+  );
+  assert.equal(e.code, code, e.message);
+  return e;
+}
+
+describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
+  let machineBefore = '';
+  let forwardBefore = '';
+  let h: Rtnl;
+
+  before(() => {
+    machineBefore = machine();
+    forwardBefore = readSysctl('net.ipv4.ip_forward');
+    for (const ns of [H, C]) assert.equal(sh(['ip', 'netns', 'add', ns]).status, 0);
+    h = Rtnl.open({ netns: hPath });
+  });
+
+  afterEach(() => assertAllThreadsHome());
+
+  after(() => {
+    h?.close();
+    for (const ns of [H, C]) sh(['ip', 'netns', 'del', ns]);
+    assert.equal(machine(), machineBefore, "the machine's links or routes changed");
+    assert.equal(readSysctl('net.ipv4.ip_forward'), forwardBefore);
+    assertAllThreadsHome();
+  });
+
+  it('creates a bridge with its name, MTU and MAC, up', async () => {
+    await h.createBridge({ name: 'br0', mtu: 1450, mac: BR_MAC, up: true });
+    const br = await h.getLink('br0');
+    assert.ok(br);
+    assert.deepEqual([br.kind, br.mtu, br.mac, br.up], ['bridge', 1450, BR_MAC, true]);
+    assert.equal((await h.getLink(br.index))?.name, 'br0');
+    await h.addAddress('br0', '10.77.0.1/24');
+    await h.addAddress('br0', 'fd00:77::1/64', { nodad: true });
+  });
+
+  it('creates a veth whose peer is born in the container namespace, enslaved and up', async () => {
+    await h.createVeth({
+      name: 'veth7a1b2c3',
+      mtu: 1450,
+      master: 'br0',
+      up: true,
+      peer: { name: 'tmp7a1b2c3', netns: cPath },
+    });
+    const hostEnd = await h.getLink('veth7a1b2c3');
+    assert.ok(hostEnd);
+    assert.equal(hostEnd.kind, 'veth');
+    assert.equal(hostEnd.master, (await h.getLink('br0'))?.index);
+    assert.equal(hostEnd.up, true);
+    assert.equal(await h.getLink('tmp7a1b2c3'), undefined, 'the peer showed up on the host side');
+    const ports = await h.listLinks({ master: 'br0' });
+    assert.deepEqual(
+      ports.map((l) => l.name),
+      ['veth7a1b2c3'],
+    );
+    const peer = await withRtnl(cPath, (c) => c.getLink('tmp7a1b2c3'));
+    assert.deepEqual([peer?.kind, peer?.mtu, peer?.up], ['veth', 1450, false]);
+  });
+
+  it('names the peer eth0 and configures it from a socket opened inside', async () => {
+    await withRtnl(cPath, async (c) => {
+      await c.setLink('tmp7a1b2c3', { name: 'eth0', mac: CT_MAC, mtu: 1400 });
+      await c.setLink('eth0', { up: true });
+      const tooSmall = await rejectsWith(c.setLink('eth0', { mtu: 60 }), 'EINVAL');
+      assert.ok(tooSmall.kernelMessage, 'the kernel explains an invalid MTU (extended ack)');
+      await c.addAddress('eth0', '10.77.0.2/24');
+      await c.addAddress('eth0', 'fd00:77::2/64', { nodad: true });
+      await c.addRoute({ gateway: '10.77.0.1' });
+      await c.addRoute({ gateway: 'fd00:77::1', dev: 'eth0' });
+      const eth0 = await c.getLink('eth0');
+      assert.deepEqual([eth0?.mac, eth0?.mtu, eth0?.up], [CT_MAC, 1400, true]);
+      const addrs = (await c.listAddresses({ link: 'eth0' })).map((a) => a.cidr);
+      assert.ok(addrs.includes('10.77.0.2/24') && addrs.includes('fd00:77::2/64'), addrs.join());
+      const routes = await c.listRoutes();
+      const defaults = routes.filter((r) => r.dst === 'default').map((r) => [r.family, r.gateway]);
+      assert.deepEqual(defaults, [
+        [4, '10.77.0.1'],
+        [6, 'fd00:77::1'],
+      ]);
+    });
+    const seen = inNs(C, ['ip', '-o', 'addr', 'show', 'dev', 'eth0']).stdout;
+    assert.match(seen, /inet 10\.77\.0\.2\/24/);
+  });
+
+  it('carries traffic across (IPv4 and IPv6) and learns the gateway as a neighbour', async () => {
+    const v4 = inNs(C, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.1']);
+    assert.equal(v4.status, 0, v4.stdout + v4.stderr);
+    const v6 = inNs(C, ['busybox', 'ping6', '-c', '1', '-W', '3', 'fd00:77::1']);
+    assert.equal(v6.status, 0, v6.stdout + v6.stderr);
+    const back = inNs(H, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.2']);
+    assert.equal(back.status, 0, back.stdout + back.stderr);
+    const neigh = await withRtnl(cPath, (c) => c.listNeighbours({ link: 'eth0', family: 4 }));
+    assert.equal(neigh.find((n) => n.ip === '10.77.0.1')?.mac, BR_MAC);
+  });
+
+  it('adds and deletes on-link routes and static neighbours, with typed errors', async () => {
+    await withRtnl(cPath, async (c) => {
+      const r = { dst: '198.51.100.0/24', gateway: '203.0.113.1', dev: 'eth0' };
+      await rejectsWith(c.addRoute(r), 'ENETUNREACH');
+      await c.addRoute({ ...r, onlink: true });
+      await rejectsWith(c.addRoute({ ...r, onlink: true }), 'EEXIST');
+      const added = (await c.listRoutes()).find((x) => x.dst === '198.51.100.0/24');
+      assert.deepEqual([added?.gateway, added?.flags ? added.flags & 4 : 0], ['203.0.113.1', 4]);
+      await c.deleteRoute(r);
+      assert.ok(isNotFound(await rejectsWith(c.deleteRoute(r), 'ESRCH')));
+
+      const n = { link: 'eth0', ip: '10.77.0.9', mac: '02:00:00:00:00:09' };
+      await c.addNeighbour(n);
+      assert.ok(isExists(await rejectsWith(c.addNeighbour(n), 'EEXIST')));
+      await c.addNeighbour({ ...n, mac: '02:00:00:00:00:0a' }, { replace: true });
+      const got = (await c.listNeighbours({ link: 'eth0' })).find((x) => x.ip === '10.77.0.9');
+      assert.deepEqual([got?.mac, got?.state], ['02:00:00:00:00:0a', 0x80]);
+      await c.deleteNeighbour(n);
+      assert.ok(isNotFound(await rejectsWith(c.deleteNeighbour(n), 'ENOENT')));
+
+      await c.deleteAddress('eth0', 'fd00:77::2/64');
+      await rejectsWith(c.deleteAddress('eth0', 'fd00:77::2/64'), 'EADDRNOTAVAIL');
+    });
+  });
+
+  it('creates a VXLAN device without learning, and manages its FDB', async () => {
+    await h.createVxlan({ name: 'vx0', vni: 4242, local: '10.77.0.1', port: 4789, dev: 'br0' });
+    const info = JSON.parse(inNs(H, ['ip', '-d', '-j', 'link', 'show', 'vx0']).stdout)[0];
+    assert.equal(info.linkinfo.info_kind, 'vxlan');
+    assert.deepEqual(
+      [info.linkinfo.info_data.id, info.linkinfo.info_data.port, info.linkinfo.info_data.learning],
+      [4242, 4789, false],
+    );
+    const flood = { link: 'vx0', mac: '00:00:00:00:00:00' };
+    await h.addFdb({ ...flood, dst: '10.77.0.7' }, { append: true });
+    await h.addFdb({ ...flood, dst: '10.77.0.8' }, { append: true });
+    const remotes = (await h.listFdb({ link: 'vx0' })).map((f) => f.ip).sort();
+    assert.deepEqual(remotes, ['10.77.0.7', '10.77.0.8']);
+    await h.deleteFdb({ ...flood, dst: '10.77.0.8' });
+    assert.deepEqual(
+      (await h.listFdb({ link: 'vx0' })).map((f) => f.ip),
+      ['10.77.0.7'],
+    );
+    await h.deleteFdb({ ...flood, dst: '10.77.0.7' });
+    // (VXLAN answers ENOENT once the MAC has no remote left, not per remote.)
+    await rejectsWith(h.deleteFdb({ ...flood, dst: '10.77.0.7' }), 'ENOENT');
+    await h.deleteLink('vx0');
+  });
+
+  it('reports EEXIST for an existing link and ENODEV for a missing one', async () => {
+    const dup = await rejectsWith(h.createBridge({ name: 'br0' }), 'EEXIST');
+    assert.equal(dup.errno, 17);
+    assert.ok(isExists(dup));
+    // The kernel says ENODEV, not ENOENT, for a link; isNotFound covers both.
+    const missing = await rejectsWith(h.deleteLink('nosuch0'), 'ENODEV');
+    assert.ok(isNotFound(missing));
+    assert.equal(await deleteLinkIfExists(h, 'nosuch0'), false);
+    assert.equal(await h.getLink('nosuch0'), undefined);
+    // A namespace path that is missing, or not a namespace: refused before any switch.
+    assert.throws(() => Rtnl.open({ netns: `/run/netns/${prefix}-none` }), { code: 'ENOENT' });
+    assert.throws(() => Rtnl.open({ netns: '/proc/self/stat' }), { code: 'EINVAL' });
+  });
+
+  it('writes sysctls inside a namespace, never the machine’s', () => {
+    writeSysctl('net.ipv4.ip_forward', 1, hPath);
+    assert.equal(readSysctl('net.ipv4.ip_forward', hPath), '1');
+    assert.equal(readSysctl('net.ipv4.ip_forward', cPath), '0');
+    writeSysctl('net/ipv4/conf/eth0/arp_ignore', 1, cPath);
+    assert.equal(inNs(C, ['cat', '/proc/sys/net/ipv4/conf/eth0/arp_ignore']).stdout.trim(), '1');
+    assert.equal(readSysctl('net.ipv4.ip_forward'), forwardBefore);
+  });
+
+  it('deletes links off the main thread, leaving no thread in a foreign namespace', async () => {
+    let turns = 0;
+    let spinning = true;
+    const spin = (): void => {
+      turns++;
+      if (spinning) setImmediate(spin);
+    };
+    setImmediate(spin);
+    const deleting = h.deleteLink('veth7a1b2c3');
+    assertAllThreadsHome(); // the worker thread sending it included
+    await deleting;
+    spinning = false;
+    assert.ok(turns > 0, 'the event loop was blocked while the kernel deleted the link');
+    const left = await withRtnl(cPath, (c) => c.listLinks());
+    assert.deepEqual(
+      left.map((l) => l.name),
+      ['lo'],
+      'the peer went with its pair',
+    );
+    await h.deleteLink('br0');
+    assert.deepEqual(
+      (await h.listLinks()).map((l) => l.name),
+      ['lo'],
+    );
+  });
+});
