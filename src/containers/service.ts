@@ -203,7 +203,7 @@ export class ContainerService {
         }
         netnsPath = this.networks.netnsPath(other.Id);
       } else {
-        const net = await this.networks.setup(c.Id, mode);
+        const net = await this.networks.setup(c.Id, mode, staticIPv4(c));
         undo.push(() => this.networks.teardown(c.Id, mode));
         netnsPath = net.netnsPath;
         c.Networks = { [net.name]: { ...net.endpoint, ...endpointConfigFor(c, net.name) } };
@@ -517,6 +517,13 @@ export class ContainerService {
       }
     }
     await this.sweepMounts();
+    const running = new Set(
+      this.repo
+        .all()
+        .filter((c) => c.State.Status === 'running')
+        .map((c) => c.Id),
+    );
+    await this.networks.reconcile(running);
   }
 
   /**
@@ -550,6 +557,15 @@ export class ContainerService {
       ...extra,
     });
   }
+}
+
+/** The address asked for with --ip (EndpointsConfig[net].IPAMConfig.IPv4Address). */
+function staticIPv4(c: ContainerRecord): string | undefined {
+  const mode = c.HostConfig.NetworkMode;
+  const ec = (c.EndpointsConfig[mode] ??
+    c.EndpointsConfig[mode === 'default' ? 'bridge' : mode]) as
+    { IPAMConfig?: { IPv4Address?: string } | null } | undefined;
+  return ec?.IPAMConfig?.IPv4Address || undefined;
 }
 
 /** The EndpointsConfig a client gave for a network (aliases, IPAM config). */

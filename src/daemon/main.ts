@@ -22,6 +22,8 @@ import { EventBus } from '../events/bus.js';
 import { ImageStore } from '../images/store.js';
 import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
 import { NetworkController } from '../network/controller.js';
+import { Ipam } from '../network/ipam/index.js';
+import { Rtnl } from '../kernel/netlink/index.js';
 import { openEmbeddedStore } from '../store/index.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
@@ -92,7 +94,9 @@ async function main(): Promise<number> {
     },
   });
   await images.ensureBuiltins();
-  const networks = await NetworkController.open(kv, flags.execRoot);
+  const ipam = await Ipam.open(kv);
+  const rtnl = Rtnl.open();
+  const networks = await NetworkController.open({ kv, execRoot: flags.execRoot, ipam, rtnl, log });
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));
   const events = new EventBus();

@@ -1,34 +1,44 @@
 /**
  * The network controller: networks (records in the store), the drivers that
- * implement them, and each container's sandbox (its network namespace).
+ * implement them, each container's sandbox (its network namespace) and its
+ * endpoints. Endpoint state is written before the kernel is touched and
+ * addresses are allocated in the same transaction as the endpoint record
+ * (docs/decisions/0010-network-state-and-reconcile.md).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { notFound } from '../common/errors.js';
+import { invalid, messageOf, notFound } from '../common/errors.js';
 import type { KvStore } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
+import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
-import { bridgeDriver } from './drivers/bridge/index.js';
+import type { Rtnl } from '../kernel/netlink/index.js';
+import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
+import { type Ipam, macFromIPv4 } from './ipam/index.js';
 import type { NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 
-const PREFIX = 'networks/by-id/';
-
-const DRIVERS: Record<string, NetworkDriver> = {
-  bridge: bridgeDriver,
-  host: hostDriver,
-  null: nullDriver,
-};
-
-/** Picks a driver by name. */
-export function driverFor(name: string): NetworkDriver {
-  const d = DRIVERS[name];
-  if (!d) throw notFound(`plugin "${name}" not found`);
-  return d;
-}
+const NETWORKS = 'networks/by-id/';
+const ENDPOINTS = 'endpoints/';
 
 export const newId = (): string => randomBytes(32).toString('hex');
+
+/** An endpoint as stored: what inspect shows plus what teardown needs. */
+export interface EndpointRecord {
+  Id: string;
+  NetworkID: string;
+  ContainerID: string;
+  IfName: string;
+  IPv4?: string;
+  PrefixLen?: number;
+  Gateway?: string;
+  Mac?: string;
+  /** The host side of the veth, once created. */
+  HostIf?: string;
+  /** attaching → ready → detaching; anything but ready is cleaned on start. */
+  State: 'attaching' | 'ready' | 'detaching';
+}
 
 function predefined(name: string, driver: string): NetworkRecord {
   const isBridge = driver === 'bridge';
@@ -40,11 +50,7 @@ function predefined(name: string, driver: string): NetworkRecord {
     Driver: driver,
     EnableIPv4: true,
     EnableIPv6: false,
-    IPAM: {
-      Driver: 'default',
-      Options: null,
-      Config: isBridge ? [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] : [],
-    },
+    IPAM: { Driver: 'default', Options: null, Config: [] },
     Internal: false,
     Attachable: false,
     Ingress: false,
@@ -85,18 +91,35 @@ export function emptyEndpoint(net: NetworkRecord): EndpointSettings {
   };
 }
 
+export interface ControllerOptions {
+  kv: KvStore;
+  execRoot: string;
+  ipam: Ipam;
+  /** rtnetlink in the daemon's namespace. */
+  rtnl: Rtnl;
+  log: Logger;
+}
+
 export class NetworkController {
   private byId = new Map<string, NetworkRecord>();
+  private readonly drivers: Record<string, NetworkDriver>;
 
   private constructor(
-    private readonly kv: KvStore,
-    private readonly execRoot: string,
-  ) {}
+    private readonly o: ControllerOptions,
+    /** MTU of bridges and veths: the uplink's unless a network sets its own. */
+    private readonly mtu: number,
+  ) {
+    this.drivers = { bridge: new BridgeDriver(o.rtnl, mtu), host: hostDriver, null: nullDriver };
+  }
 
-  /** Loads networks, creating the predefined bridge, host and none on first start. */
-  static async open(kv: KvStore, execRoot: string): Promise<NetworkController> {
-    const c = new NetworkController(kv, execRoot);
-    for (const e of await kv.list(PREFIX)) {
+  /**
+   * Loads networks, creating the predefined bridge, host and none on first
+   * start, gives the default bridge its subnet (172.17.0.0/16 from Docker's
+   * pools) and makes every bridge exist in the kernel.
+   */
+  static async open(o: ControllerOptions): Promise<NetworkController> {
+    const c = new NetworkController(o, await uplinkMtu(o.rtnl));
+    for (const e of await o.kv.list(NETWORKS)) {
       const n = JSON.parse(e.value) as NetworkRecord;
       c.byId.set(n.Id, n);
     }
@@ -107,11 +130,38 @@ export class NetworkController {
     ] as const) {
       if (![...c.byId.values()].some((n) => n.Name === name)) {
         const n = predefined(name, driver);
-        await kv.put(PREFIX + n.Id, JSON.stringify(n), { ifModRevision: 0 });
+        n.Options['com.docker.network.driver.mtu'] &&= String(c.mtu);
+        await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
         c.byId.set(n.Id, n);
       }
     }
+    await c.ensureDefaultBridgePool();
+    for (const n of c.byId.values()) {
+      const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
+      await c
+        .driverFor(n.Driver)
+        .ensureNetwork(n, pool && { address: pool.gateway, prefixLen: pool.prefixLen });
+    }
     return c;
+  }
+
+  private async ensureDefaultBridgePool(): Promise<void> {
+    const bridge = this.get('bridge');
+    if (this.o.ipam.pools(bridge.Id).length) return;
+    const subnet = this.o.ipam.pickDefaultSubnet(4);
+    const { value: pool } = await this.o.ipam.transact(async (tx) => {
+      const p = await tx.allocatePool({ network: bridge.Id, networkName: 'bridge', subnet });
+      return { value: p };
+    });
+    bridge.IPAM.Config = [{ Subnet: pool.given, Gateway: pool.gateway }];
+    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+  }
+
+  /** Picks a driver by name. */
+  driverFor(name: string): NetworkDriver {
+    const d = this.drivers[name];
+    if (!d) throw notFound(`plugin "${name}" not found`);
+    return d;
   }
 
   /** All networks. */
@@ -146,51 +196,175 @@ export class NetworkController {
 
   /** Where a container's namespace file lives. */
   netnsPath(containerId: string): string {
-    return join(this.execRoot, 'netns', containerId.slice(0, 16));
+    return join(this.o.execRoot, 'netns', containerId.slice(0, 16));
+  }
+
+  private epKey(netId: string, containerId: string): string {
+    return `${ENDPOINTS}${netId}/${containerId}`;
   }
 
   /**
    * Builds the container's sandbox and joins it to its network. Returns the
    * namespace path (undefined for host) and the endpoint as inspect shows it.
-   * On failure nothing is left behind.
+   * On failure nothing is left behind: no namespace, veth, address or record.
    */
   async setup(
     containerId: string,
     mode: string,
+    staticIPv4?: string,
   ): Promise<{ netnsPath?: string; name: string; endpoint: EndpointSettings }> {
     const net = this.forMode(mode);
-    const driver = driverFor(net.Driver);
+    const driver = this.driverFor(net.Driver);
+    if (staticIPv4 && !driver.addressed) {
+      throw invalid('user specified IP address is supported on user defined networks only');
+    }
+    if (staticIPv4 && net.Name === 'bridge') {
+      throw invalid('user specified IP address is supported on user defined networks only');
+    }
     const sandbox: Sandbox = { containerId };
     if (driver.ownNamespace) {
       sandbox.netnsPath = this.netnsPath(containerId);
       createNetns(sandbox.netnsPath);
     }
+    const ep: EndpointRecord = {
+      Id: newId(),
+      NetworkID: net.Id,
+      ContainerID: containerId,
+      IfName: 'eth0',
+      State: 'attaching',
+    };
+    const key = this.epKey(net.Id, containerId);
     try {
-      const info = await driver.join(net, sandbox);
-      const endpoint: EndpointSettings = {
-        ...emptyEndpoint(net),
-        EndpointID: newId(),
-        IPAddress: info.ipv4 ?? '',
-        IPPrefixLen: info.prefixLen ?? 0,
-        Gateway: info.gateway ?? '',
-        MacAddress: info.mac ?? '',
+      if (driver.addressed) {
+        await this.o.ipam.transact((tx) => {
+          const a = tx.allocateAddress({
+            network: net.Id,
+            networkName: net.Name,
+            family: 4,
+            owner: ep.Id,
+            address: staticIPv4,
+          });
+          Object.assign(ep, {
+            IPv4: a.address,
+            PrefixLen: a.prefixLen,
+            Gateway: a.gateway,
+            Mac: macFromIPv4(a.address),
+          });
+          return { value: undefined, ops: [{ type: 'put', key, value: JSON.stringify(ep) }] };
+        });
+      } else {
+        await this.o.kv.put(key, JSON.stringify(ep));
+      }
+      const info = await driver.join(net, sandbox, {
+        ifName: ep.IfName,
+        ipv4: ep.IPv4,
+        prefixLen: ep.PrefixLen,
+        gateway: ep.Gateway,
+        mac: ep.Mac,
+        defaultRoute: true,
+      });
+      ep.HostIf = info.hostIf;
+      ep.State = 'ready';
+      await this.o.kv.put(key, JSON.stringify(ep));
+      return {
+        netnsPath: sandbox.netnsPath,
+        name: net.Name,
+        endpoint: {
+          ...emptyEndpoint(net),
+          EndpointID: ep.Id,
+          IPAddress: ep.IPv4 ?? '',
+          IPPrefixLen: ep.PrefixLen ?? 0,
+          Gateway: ep.Gateway ?? '',
+          MacAddress: ep.Mac ?? '',
+        },
       };
-      return { netnsPath: sandbox.netnsPath, name: net.Name, endpoint };
     } catch (e) {
-      if (sandbox.netnsPath) await deleteNetns(sandbox.netnsPath);
+      await this.teardown(containerId, mode).catch((err) =>
+        this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
+      );
       throw e;
     }
   }
 
-  /** Leaves the network and removes the sandbox; idempotent and best-effort. */
+  /**
+   * Leaves the network and removes the sandbox: kernel first (in reverse),
+   * then the endpoint record and its address in one transaction.
+   * Idempotent and best-effort: continues past errors.
+   */
   async teardown(containerId: string, mode: string): Promise<void> {
-    const net = this.find(mode === 'default' ? 'bridge' : mode);
-    if (net) {
-      const driver = DRIVERS[net.Driver];
-      await driver
-        ?.leave(net, { containerId, netnsPath: this.netnsPath(containerId) })
-        .catch(() => undefined);
-    }
-    await deleteNetns(this.netnsPath(containerId));
+    const net = this.find(mode === 'default' || mode === '' ? 'bridge' : mode);
+    const netnsPath = this.netnsPath(containerId);
+    if (net) await this.removeEndpoint(net, containerId, netnsPath);
+    await deleteNetns(netnsPath);
   }
+
+  private async removeEndpoint(
+    net: NetworkRecord,
+    containerId: string,
+    netnsPath: string,
+  ): Promise<void> {
+    const key = this.epKey(net.Id, containerId);
+    const entry = await this.o.kv.get(key);
+    if (!entry) return;
+    const ep = JSON.parse(entry.value) as EndpointRecord;
+    if (ep.State !== 'detaching') {
+      ep.State = 'detaching';
+      await this.o.kv.put(key, JSON.stringify(ep));
+    }
+    const driver = this.drivers[net.Driver];
+    await driver
+      ?.leave(net, { containerId, netnsPath }, ep.HostIf)
+      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
+    await this.o.ipam.transact((tx) => {
+      tx.releaseAddresses({ network: net.Id, owner: ep.Id });
+      return { value: undefined, ops: [{ type: 'delete', key }] };
+    });
+  }
+
+  /**
+   * After a daemon start: every endpoint whose container does not run, or
+   * that was caught half-way (not ready), is torn down and released; veths
+   * on Berth's bridges that no endpoint names are deleted.
+   */
+  async reconcile(running: Set<string>): Promise<void> {
+    const known = new Set<string>();
+    for (const e of await this.o.kv.list(ENDPOINTS)) {
+      const ep = JSON.parse(e.value) as EndpointRecord;
+      const net = this.byId.get(ep.NetworkID);
+      if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
+        if (ep.HostIf) known.add(ep.HostIf);
+        continue;
+      }
+      this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
+      if (net) {
+        await this.removeEndpoint(net, ep.ContainerID, this.netnsPath(ep.ContainerID)).catch(
+          (err) => this.o.log.error(`reconcile: ${messageOf(err)}`),
+        );
+      } else {
+        await this.o.kv.delete(e.key);
+      }
+    }
+    for (const n of this.byId.values()) {
+      if (n.Driver !== 'bridge') continue;
+      const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
+      for (const l of ports) {
+        if (l.name.startsWith('veth') && !known.has(l.name)) {
+          this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
+          await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
+        }
+      }
+    }
+  }
+}
+
+/** The MTU of the interface holding the host's default route (1500 without one). */
+async function uplinkMtu(rtnl: Rtnl): Promise<number> {
+  try {
+    const routes = await rtnl.listRoutes({ family: 4 });
+    const def = routes.find((r) => !r.dst || r.dst === 'default' || r.dst.endsWith('/0'));
+    if (def?.oif) return (await rtnl.getLink(def.oif))?.mtu ?? 1500;
+  } catch {
+    // no routes readable: keep the default
+  }
+  return 1500;
 }

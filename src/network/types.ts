@@ -34,6 +34,18 @@ export interface Sandbox {
   netnsPath?: string;
 }
 
+/** The addresses an endpoint was given (by IPAM) that the driver puts in place. */
+export interface EndpointAddresses {
+  /** Interface name inside the container (eth0, eth1 … in attach order). */
+  ifName: string;
+  ipv4?: string;
+  prefixLen?: number;
+  gateway?: string;
+  mac?: string;
+  /** Whether this network gives the container its default route. */
+  defaultRoute: boolean;
+}
+
 /** What a driver reports for an endpoint it joined to a sandbox. */
 export interface EndpointInfo {
   ipv4?: string;
@@ -43,6 +55,8 @@ export interface EndpointInfo {
   ipv6?: string;
   ipv6PrefixLen?: number;
   ipv6Gateway?: string;
+  /** The host side of the link, when there is one (a veth name). */
+  hostIf?: string;
 }
 
 /** One network driver (bridge, host, null, overlay): one interface, picked by name. */
@@ -53,8 +67,15 @@ export interface NetworkDriver {
   readonly ownNamespace: boolean;
   /** Whether a container may be on this network and another at the same time. */
   readonly exclusive: boolean;
-  /** Connects the sandbox to the network; returns its addresses. */
-  join(net: NetworkRecord, sandbox: Sandbox): Promise<EndpointInfo>;
+  /** Whether endpoints on this network get addresses from IPAM. */
+  readonly addressed: boolean;
+  /** Makes the network's kernel side exist (a bridge); idempotent. */
+  ensureNetwork(
+    net: NetworkRecord,
+    gateway?: { address: string; prefixLen: number },
+  ): Promise<void>;
+  /** Connects the sandbox to the network with the given addresses. */
+  join(net: NetworkRecord, sandbox: Sandbox, addrs: EndpointAddresses): Promise<EndpointInfo>;
   /** Undoes join; idempotent, best-effort. */
-  leave(net: NetworkRecord, sandbox: Sandbox): Promise<void>;
+  leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string): Promise<void>;
 }

@@ -5,6 +5,8 @@ export const hostDriver: NetworkDriver = {
   name: 'host',
   ownNamespace: false,
   exclusive: true,
+  addressed: false,
+  ensureNetwork: async () => undefined,
   join: async () => ({}),
   leave: async () => undefined,
 };

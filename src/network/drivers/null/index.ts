@@ -5,6 +5,8 @@ export const nullDriver: NetworkDriver = {
   name: 'null',
   ownNamespace: true,
   exclusive: true,
+  addressed: false,
+  ensureNetwork: async () => undefined,
   join: async () => ({}),
   leave: async () => undefined,
 };
