@@ -1,0 +1,134 @@
+/**
+ * The firewall back-end the network drivers call. One interface (so a fake or
+ * another back-end can stand in, as netavark's firewall drivers do); the
+ * nftables implementation builds its batches with ruleset.ts and applies each
+ * one with a single libnftables call. All methods are synchronous: a change
+ * is one short in-process call, and no other JavaScript can interleave with a
+ * dump-and-repair.
+ */
+import { hasCode } from '../../common/errors.js';
+import { Nftables, type NftablesOptions } from './libnftables.js';
+import {
+  addBridgeBatch,
+  addPortBatch,
+  baseBatch,
+  destroyBatch,
+  removeBridgeBatch,
+  removePortBatch,
+  TABLE,
+  type BaseOptions,
+  type BridgeSpec,
+  type PortMapping,
+} from './ruleset.js';
+import {
+  desiredElements,
+  diffCommands,
+  parseDump,
+  stateFromElements,
+  type Dump,
+  type FirewallState,
+} from './state.js';
+
+/** What reconcile found and did. */
+export interface ReconcileResult {
+  /** The commands applied (empty when the kernel already matched). */
+  applied: string[];
+  /** Elements found in Berth's sets that Berth cannot express; left alone. */
+  foreign: Dump['foreign'];
+}
+
+/** A firewall back-end. Every change is atomic and idempotent. */
+export interface Firewall {
+  /** Creates Berth's table, chains, sets and maps if missing; keeps elements and the user chain. */
+  ensureBase(): void;
+  /** Adds (or converges) one bridge's elements. */
+  addBridge(spec: BridgeSpec): void;
+  /** Removes one bridge's elements; missing ones are fine. */
+  removeBridge(name: string): void;
+  /** Publishes one port; CONFLICT if that host port already maps elsewhere. */
+  addPortMapping(m: PortMapping): void;
+  /** Unpublishes one port; missing is fine. */
+  removePortMapping(m: PortMapping): void;
+  /** What the kernel holds now, as bridges and ports. */
+  dump(): FirewallState;
+  /** Makes the kernel's elements exactly `desired` in one transaction (creating the base if missing). */
+  reconcile(desired: FirewallState): ReconcileResult;
+  /** Removes Berth's table entirely, the user chain included. */
+  destroy(): void;
+  /** Releases the back-end's resources. */
+  close(): void;
+}
+
+/** Options for the nftables back-end. */
+export interface NftFirewallOptions extends NftablesOptions, BaseOptions {}
+
+/** The nftables back-end: Berth's `inet berth` table through libnftables. */
+export class NftFirewall implements Firewall {
+  /** The libnftables context (exposed for tests and diagnostics). */
+  readonly nft: Nftables;
+
+  constructor(private readonly opts: NftFirewallOptions = {}) {
+    this.nft = Nftables.open(opts);
+  }
+
+  ensureBase(): void {
+    this.nft.run(baseBatch(this.opts));
+  }
+
+  addBridge(spec: BridgeSpec): void {
+    this.nft.run(addBridgeBatch(spec));
+  }
+
+  removeBridge(name: string): void {
+    this.nft.run(removeBridgeBatch(name));
+  }
+
+  addPortMapping(m: PortMapping): void {
+    this.nft.run(addPortBatch(m));
+  }
+
+  removePortMapping(m: PortMapping): void {
+    this.nft.run(removePortBatch(m));
+  }
+
+  /** The raw dump: canonical elements, missing sets, foreign elements. */
+  dumpElements(): Dump {
+    try {
+      return parseDump(this.nft.runJson(`list table ${TABLE}`));
+    } catch (e) {
+      if (hasCode(e, 'NOT_FOUND'))
+        return { present: false, elements: [], missingSets: [], foreign: [] };
+      throw e;
+    }
+  }
+
+  dump(): FirewallState {
+    return stateFromElements(this.dumpElements().elements);
+  }
+
+  reconcile(desired: FirewallState): ReconcileResult {
+    const want = desiredElements(desired);
+    // Only a user's concurrent `nft` can change elements between dump and
+    // apply; the batch then fails as a whole and the next attempt sees it.
+    for (let attempt = 1; ; attempt++) {
+      const d = this.dumpElements();
+      const cmds = diffCommands(want, d.elements);
+      // A missing table or set is created in the same transaction.
+      const base = !d.present || d.missingSets.length ? baseBatch(this.opts) : '';
+      try {
+        if (base || cmds.length) this.nft.run(base + cmds.map((c) => c + '\n').join(''));
+        return { applied: cmds, foreign: d.foreign };
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
+  }
+
+  destroy(): void {
+    this.nft.run(destroyBatch());
+  }
+
+  close(): void {
+    this.nft.close();
+  }
+}

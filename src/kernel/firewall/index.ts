@@ -1,0 +1,31 @@
+/** The nftables firewall back-end: batches (pure), state diffing (pure), and execution. */
+export {
+  NftFirewall,
+  type Firewall,
+  type NftFirewallOptions,
+  type ReconcileResult,
+} from './firewall.js';
+export { FirewallError, inNetns, Nftables, type NftablesOptions } from './libnftables.js';
+export { MemoryFirewall } from './memory.js';
+export {
+  addBridgeBatch,
+  addPortBatch,
+  baseBatch,
+  destroyBatch,
+  HAIRPIN_MARK,
+  removeBridgeBatch,
+  removePortBatch,
+  TABLE,
+  USER_CHAIN,
+  type BaseOptions,
+  type BridgeSpec,
+  type PortMapping,
+  type Proto,
+} from './ruleset.js';
+export {
+  diffCommands,
+  parseDump,
+  stateFromElements,
+  type Dump,
+  type FirewallState,
+} from './state.js';
