@@ -24,6 +24,7 @@ import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
 import { NetworkController } from '../network/controller.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
+import { NftFirewall } from '../kernel/firewall/index.js';
 import { openEmbeddedStore } from '../store/index.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
@@ -96,7 +97,15 @@ async function main(): Promise<number> {
   await images.ensureBuiltins();
   const ipam = await Ipam.open(kv);
   const rtnl = Rtnl.open();
-  const networks = await NetworkController.open({ kv, execRoot: flags.execRoot, ipam, rtnl, log });
+  const firewall = new NftFirewall();
+  const networks = await NetworkController.open({
+    kv,
+    execRoot: flags.execRoot,
+    ipam,
+    rtnl,
+    firewall,
+    log,
+  });
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));
   const events = new EventBus();

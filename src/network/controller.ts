@@ -12,7 +12,8 @@ import type { KvStore } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
-import type { Rtnl } from '../kernel/netlink/index.js';
+import type { Firewall } from '../kernel/firewall/index.js';
+import { type Rtnl, writeSysctl } from '../kernel/netlink/index.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
@@ -97,6 +98,8 @@ export interface ControllerOptions {
   ipam: Ipam;
   /** rtnetlink in the daemon's namespace. */
   rtnl: Rtnl;
+  /** Berth's nftables table in the daemon's namespace. */
+  firewall: Firewall;
   log: Logger;
 }
 
@@ -109,7 +112,11 @@ export class NetworkController {
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
-    this.drivers = { bridge: new BridgeDriver(o.rtnl, mtu), host: hostDriver, null: nullDriver };
+    this.drivers = {
+      bridge: new BridgeDriver(o.rtnl, mtu, o.firewall),
+      host: hostDriver,
+      null: nullDriver,
+    };
   }
 
   /**
@@ -136,6 +143,9 @@ export class NetworkController {
       }
     }
     await c.ensureDefaultBridgePool();
+    // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
+    writeSysctl('net.ipv4.ip_forward', 1);
+    o.firewall.ensureBase();
     for (const n of c.byId.values()) {
       const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
       await c

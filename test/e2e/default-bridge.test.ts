@@ -1,9 +1,11 @@
 /**
- * S3, S4, S5 of the seed: containers on the default bridge (berth0,
+ * S3, S4, S5, S6 of the seed: containers on the default bridge (berth0,
  * 172.17.0.0/16), driven by the stock docker client and by berth.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -30,7 +32,7 @@ const hostLinks = () =>
     .split('\n')
     .map((l) => l.split(': ')[1]!.split('@')[0]!);
 
-describe('default bridge (S3-S5)', () => {
+describe('default bridge (S3-S6)', () => {
   before(async () => {
     env = await labWithDaemons();
   });
@@ -91,6 +93,35 @@ describe('default bridge (S3-S5)', () => {
     assert.equal(b.status, 0, b.stdout + b.stderr);
     const gw = env.docker(['exec', 'test2', 'ping', '-c1', '-W2', '172.17.0.1']);
     assert.equal(gw.status, 0, gw.stdout + gw.stderr);
+  });
+
+  it('S6: containers reach the world through NAT on the host uplink', async () => {
+    // The world has no route back to 172.17.0.0/16: replies arrive only if the host masquerades.
+    assert.doesNotMatch(env.lab.exec('world', ['ip', 'route']).stdout, /172\.17\./);
+    const www = mkdtempSync(join(env.lab.dir, 'www-'));
+    writeFileSync(join(www, 'index.html'), 'hello from the world\n');
+    const httpd = env.lab.spawn(
+      'world',
+      ['busybox', 'httpd', '-f', '-p', '203.0.113.1:80', '-h', www],
+      { stdio: 'ignore' },
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const ping = env.docker(['exec', 'test1', 'ping', '-c1', '-W2', '198.51.100.1']);
+      assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+      const page = env.docker([
+        'exec',
+        'test1',
+        'timeout',
+        '5',
+        'wget',
+        '-qO-',
+        'http://203.0.113.1/',
+      ]);
+      assert.equal(page.stdout, 'hello from the world\n', page.stderr);
+    } finally {
+      httpd.kill();
+    }
   });
 
   it('berth network inspect agrees', () => {

@@ -5,6 +5,7 @@
  * a socket opened in that namespace. No process is spawned.
  */
 import { randomBytes } from 'node:crypto';
+import type { Firewall } from '../../../kernel/firewall/index.js';
 import { Rtnl, isExists, isNotFound } from '../../../kernel/netlink/index.js';
 import type {
   EndpointAddresses,
@@ -35,6 +36,8 @@ export class BridgeDriver implements NetworkDriver {
     private readonly host: Rtnl,
     /** MTU for bridges and veths without their own option. */
     private readonly defaultMtu: number,
+    /** Berth's nftables table (masquerade, isolation, ICC, internal). */
+    private readonly firewall: Firewall,
   ) {}
 
   private mtuOf(net: NetworkRecord): number {
@@ -60,6 +63,12 @@ export class BridgeDriver implements NetworkDriver {
         if (!isExists(e)) throw e;
       }
     }
+    this.firewall.addBridge({
+      name,
+      icc: net.Options['com.docker.network.bridge.enable_icc'] !== 'false',
+      masquerade: net.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
+      internal: net.Internal,
+    });
   }
 
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
