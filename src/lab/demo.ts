@@ -1,13 +1,14 @@
 /**
  * The main job: the seed's walkthrough, run in a lab with the berth CLI, each
  * step printed as a reader of the seed would type it, with what it showed.
- * Scenarios covered so far: S1, S2, S13, S14 (the bridge arrives next).
+ * Scenarios covered so far: S1–S6, S13, S14 (user networks, links and DNS come next).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Lab } from './lab.js';
 
 const BERTH = fileURLToPath(new URL('../../../bin/berth', import.meta.url));
+const LOOP = 'while true; do sleep 3600; done';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
 interface Step {
@@ -67,6 +68,39 @@ async function main(): Promise<number> {
     ok = berth(['exec', 'test1', 'ps'], (o) => /sleep 3600/.test(o));
     step('S2', 'exec runs a process inside it', ok);
 
+    ok = berth(['run', '-d', '--name', 'test2', 'busybox', '/bin/sh', '-c', LOOP]);
+    ok =
+      berth(
+        ['network', 'inspect', 'bridge'],
+        (o) =>
+          /"MacAddress": "02:42:ac:11:00:02"/.test(o) &&
+          /"IPv4Address": "172\.17\.0\.2\/16"/.test(o),
+      ) && ok;
+    step('S3', 'network inspect bridge lists the containers, MAC derived from the IP', ok);
+
+    console.log(bold(`$ ip a   # on the lab host ${lab.hosts[0]!.name}`));
+    const hostIp = lab.exec(lab.hosts[0]!, ['ip', 'a']);
+    process.stdout.write(hostIp.stdout + '\n');
+    ok =
+      /inet 172\.17\.0\.1\/16 .* berth0/.test(hostIp.stdout) &&
+      /veth[0-9a-f]{7}@if\d+: .*master berth0/.test(hostIp.stdout);
+    ok =
+      berth(
+        ['exec', 'test1', 'ip', 'a'],
+        (o) => /eth0@if\d+/.test(o) && /inet 172\.17\.0\.2\/16/.test(o),
+      ) && ok;
+    step('S4', 'berth0 and a veth per container on the host; eth0 inside', ok);
+
+    ok = berth(['exec', 'test1', 'ping', '-c', '2', '172.17.0.3'], (o) =>
+      / 0% packet loss/.test(o),
+    );
+    step('S5', 'two containers on the default bridge ping each other', ok);
+
+    ok = berth(['exec', 'test1', 'ping', '-c', '2', lab.world.ip], (o) =>
+      / 0% packet loss/.test(o),
+    );
+    step('S6', `a container reaches the world (${lab.world.ip}) through NAT`, ok);
+
     ok = berth([
       'run',
       '-d',
@@ -115,7 +149,7 @@ async function main(): Promise<number> {
       ok,
     );
 
-    berth(['rm', '-f', 'test1', 'test4', 'web']);
+    berth(['rm', '-f', 'test1', 'test2', 'test4', 'web']);
   } finally {
     await lab.destroy();
   }
@@ -126,7 +160,7 @@ async function main(): Promise<number> {
     `\n${steps.length - failed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(1)} s); lab removed.`,
   );
   console.log(
-    'Not yet: S3-S12, S15-S23 (bridge networking, ports, build, overlay) — see README, known gaps.',
+    'Not yet: S7-S12, S15-S23 (links, user networks, DNS, ports, build, overlay) — see README, known gaps.',
   );
   return failed ? 1 : 0;
 }
