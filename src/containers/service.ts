@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import type { EventBus } from '../events/bus.js';
 import {
   Runtime,
@@ -203,10 +203,25 @@ export class ContainerService {
         }
         netnsPath = this.networks.netnsPath(other.Id);
       } else {
-        const net = await this.networks.setup(c.Id, mode, staticIPv4(c));
-        undo.push(() => this.networks.teardown(c.Id, mode));
-        netnsPath = net.netnsPath;
-        c.Networks = { [net.name]: { ...net.endpoint, ...endpointConfigFor(c, net.name) } };
+        netnsPath = this.networks.createSandbox(c.Id, mode);
+        undo.push(() => this.networks.teardown(c.Id, networkIds(c)));
+        // The primary network first (it gives the default route), then those
+        // the container was connected to while it was stopped.
+        const primary = this.networks.forMode(mode);
+        const names = [primary.Name, ...Object.keys(c.Networks).filter((n) => n !== primary.Name)];
+        const joined: ContainerRecord['Networks'] = {};
+        for (const [i, name] of names.entries()) {
+          const ec = endpointConfigFor(c, name);
+          const r = await this.networks.join(c.Id, netnsPath, name, {
+            ifName: `eth${i}`,
+            defaultRoute: i === 0,
+            staticIPv4: ec.staticIPv4,
+            aliases: ec.aliases,
+          });
+          joined[r.name] = { ...r.endpoint, ...ec.shown };
+          c.Networks = { ...c.Networks, ...joined };
+        }
+        c.Networks = joined;
       }
 
       sw.lap('net');
@@ -340,7 +355,7 @@ export class ContainerService {
     await unmountAll(join(this.layerDir(c.Id), 'merged')).catch((e) => this.log.warn(messageOf(e)));
     if (!c.HostConfig.NetworkMode.startsWith('container:')) {
       await this.networks
-        .teardown(c.Id, c.HostConfig.NetworkMode)
+        .teardown(c.Id, networkIds(c))
         .catch((e) => this.log.warn(`network teardown: ${messageOf(e)}`));
     }
     for (const n of Object.values(c.Networks))
@@ -460,6 +475,91 @@ export class ContainerService {
     this.notify(c.Id, 'next-exit', c.State.ExitCode);
   }
 
+  // ---- network connect / disconnect ------------------------------------
+
+  /** POST /networks/{id}/connect: now if the container runs, else at its next start. */
+  async connect(
+    ref: string,
+    netRef: string,
+    endpointConfig: Record<string, unknown>,
+  ): Promise<void> {
+    const net = this.networks.get(netRef);
+    const c = this.repo.get(ref);
+    const mode = c.HostConfig.NetworkMode;
+    if (mode === 'host' || net.Name === 'host') {
+      throw invalid(
+        'container cannot be disconnected from host network or connected to host network',
+      );
+    }
+    if (mode === 'none' || net.Name === 'none' || mode.startsWith('container:')) {
+      throw invalid(
+        'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+      );
+    }
+    await this.locked(c.Id, async () => {
+      if (c.Networks[net.Name]) {
+        throw forbidden(
+          `endpoint with name ${c.Name.slice(1)} already exists in network ${net.Name}`,
+        );
+      }
+      c.EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
+      const ec = endpointConfigFor(c, net.Name);
+      if (c.State.Status === 'running') {
+        const used = new Set(await this.networks.ifNames(c.Id, networkIds(c)));
+        let n = 0;
+        while (used.has(`eth${n}`)) n++;
+        const r = await this.networks.join(c.Id, this.networks.netnsPath(c.Id), net.Id, {
+          ifName: `eth${n}`,
+          defaultRoute: false,
+          staticIPv4: ec.staticIPv4,
+          aliases: ec.aliases,
+        });
+        c.Networks = { ...c.Networks, [r.name]: { ...r.endpoint, ...ec.shown } };
+      } else {
+        c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
+      }
+      await this.repo.save(c);
+    });
+    this.events.publish('network', 'connect', net.Id, {
+      container: c.Id,
+      name: net.Name,
+      type: net.Driver,
+    });
+  }
+
+  /** POST /networks/{id}/disconnect. */
+  async disconnect(ref: string, netRef: string, force: boolean): Promise<void> {
+    const c = this.repo.get(ref);
+    const net = this.networks.find(netRef);
+    if (c.HostConfig.NetworkMode === 'host' || net?.Name === 'host') {
+      throw invalid(
+        'container cannot be disconnected from host network or connected to host network',
+      );
+    }
+    if (!net || !c.Networks[net.Name]) {
+      throw new BerthError(
+        'INTERNAL',
+        net
+          ? `container ${c.Id} is not connected to network ${netRef}`
+          : `container ${c.Id} is not connected to the network ${netRef}`,
+      );
+    }
+    void force;
+    await this.locked(c.Id, async () => {
+      if (c.State.Status === 'running') await this.networks.leave(c.Id, net.Id);
+      const { [net.Name]: _gone, ...rest } = c.Networks;
+      c.Networks = rest;
+      const { [net.Name]: _cfg, ...restCfg } = c.EndpointsConfig;
+      c.EndpointsConfig = restCfg;
+      await this.repo.save(c);
+    });
+    this.events.publish('network', 'disconnect', net.Id, {
+      container: c.Id,
+      name: net.Name,
+      type: net.Driver,
+    });
+  }
+
   // ---- attach ------------------------------------------------------------
 
   /**
@@ -559,25 +659,37 @@ export class ContainerService {
   }
 }
 
-/** The address asked for with --ip (EndpointsConfig[net].IPAMConfig.IPv4Address). */
-function staticIPv4(c: ContainerRecord): string | undefined {
-  const mode = c.HostConfig.NetworkMode;
-  const ec = (c.EndpointsConfig[mode] ??
-    c.EndpointsConfig[mode === 'default' ? 'bridge' : mode]) as
-    { IPAMConfig?: { IPv4Address?: string } | null } | undefined;
-  return ec?.IPAMConfig?.IPv4Address || undefined;
+/** The IDs of the networks a container is on (or will join at start). */
+function networkIds(c: ContainerRecord): string[] {
+  return Object.values(c.Networks).map((n) => n.NetworkID);
 }
 
-/** The EndpointsConfig a client gave for a network (aliases, IPAM config). */
-function endpointConfigFor(c: ContainerRecord, netName: string): Record<string, unknown> {
-  const ec = (c.EndpointsConfig[netName] ?? c.EndpointsConfig[c.HostConfig.NetworkMode]) as
+/**
+ * What a client asked for one network (EndpointsConfig, from create or
+ * connect): the static address (--ip), aliases (--network-alias), and the
+ * fields inspect echoes back.
+ */
+function endpointConfigFor(
+  c: ContainerRecord,
+  netName: string,
+): { staticIPv4?: string; aliases?: string[]; shown: Record<string, unknown> } {
+  const mode = c.HostConfig.NetworkMode;
+  const isPrimary = netName === mode || (netName === 'bridge' && mode === 'default');
+  const ec = (c.EndpointsConfig[netName] ??
+    (isPrimary ? (c.EndpointsConfig[mode] ?? c.EndpointsConfig.default) : undefined)) as
     Record<string, unknown> | undefined;
-  if (!ec) return {};
-  const out: Record<string, unknown> = {};
+  if (!ec) return { shown: {} };
+  const shown: Record<string, unknown> = {};
   for (const k of ['IPAMConfig', 'Links', 'Aliases', 'DriverOpts'] as const) {
-    if (ec[k] !== undefined) out[k] = ec[k];
+    if (ec[k] !== undefined && ec[k] !== null) shown[k] = ec[k];
   }
-  return out;
+  const ipam = ec.IPAMConfig as { IPv4Address?: string } | null | undefined;
+  const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
+  return {
+    staticIPv4: ipam?.IPv4Address || undefined,
+    aliases: aliases?.length ? aliases : undefined,
+    shown,
+  };
 }
 
 /** Maps a runtime failure to Docker's wording and status. */

@@ -7,20 +7,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { invalid, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import type { Firewall } from '../kernel/firewall/index.js';
-import { type Rtnl, writeSysctl } from '../kernel/netlink/index.js';
+import { type Rtnl, isNotFound, writeSysctl } from '../kernel/netlink/index.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { type Ipam, macFromIPv4 } from './ipam/index.js';
-import type { NetworkDriver, NetworkRecord, Sandbox } from './types.js';
+import type { NetworkDriver, NetworkRecord } from './types.js';
 
 const NETWORKS = 'networks/by-id/';
+const NAMES = 'networks/names/';
 const ENDPOINTS = 'endpoints/';
 
 export const newId = (): string => randomBytes(32).toString('hex');
@@ -204,6 +206,106 @@ export class NetworkController {
     return this.get(mode === 'default' || mode === '' ? 'bridge' : mode);
   }
 
+  /** POST /networks/create: record, name and subnets in one transaction, then the bridge. */
+  async createNetwork(body: unknown): Promise<{ Id: string; Warning: string }> {
+    const req = parseNetworkCreate(
+      body,
+      (name) => !!this.find(name) && this.find(name)!.Name === name,
+    );
+    const net: NetworkRecord = {
+      ...predefined(req.Name, req.Driver),
+      Internal: req.Internal,
+      Attachable: req.Attachable,
+      EnableIPv6: req.EnableIPv6,
+      Options: req.Options,
+      Labels: req.Labels,
+    };
+    net.IPAM = { Driver: req.IPAM.Driver, Options: req.IPAM.Options, Config: [] };
+    const nameKey = NAMES + net.Name;
+    const configs = req.IPAM.Config.length ? req.IPAM.Config : [{}];
+    await this.o.ipam
+      .transact(async (tx) => {
+        const pools = [];
+        for (const c of configs) {
+          pools.push(
+            await tx.allocatePool({
+              network: net.Id,
+              networkName: net.Name,
+              subnet: c.Subnet,
+              ipRange: c.IPRange,
+              gateway: c.Gateway,
+              auxAddresses: c.AuxiliaryAddresses,
+            }),
+          );
+        }
+        net.IPAM.Config = pools.map((p, i) => ({
+          Subnet: p.given,
+          ...(p.ipRange ? { IPRange: p.ipRange } : {}),
+          ...(p.auto || configs[i]?.Gateway ? { Gateway: p.gateway } : {}),
+          ...(Object.keys(p.auxAddresses).length ? { AuxiliaryAddresses: p.auxAddresses } : {}),
+        }));
+        return {
+          value: undefined,
+          compares: [{ key: nameKey, modRevision: 0 }],
+          ops: [
+            { type: 'put', key: nameKey, value: net.Id },
+            { type: 'put', key: NETWORKS + net.Id, value: JSON.stringify(net) },
+          ],
+        };
+      })
+      .catch((e: unknown) => {
+        if ((e as { code?: string }).code === 'CONFLICT' && /gave up/.test(messageOf(e))) {
+          throw conflict(`network with name ${net.Name} already exists`);
+        }
+        throw e;
+      });
+    this.byId.set(net.Id, net);
+    try {
+      const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+      await this.driverFor(net.Driver).ensureNetwork(
+        net,
+        pool && { address: pool.gateway, prefixLen: pool.prefixLen },
+      );
+    } catch (e) {
+      await this.removeNetwork(net.Id).catch(() => undefined);
+      throw e;
+    }
+    return { Id: net.Id, Warning: '' };
+  }
+
+  /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
+  async removeNetwork(ref: string): Promise<void> {
+    const net = this.get(ref);
+    // Only the built-in networks carry these names: creating them is refused.
+    if (PREDEFINED.includes(net.Name)) {
+      throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
+    }
+    const eps = await this.o.kv.list(`${ENDPOINTS}${net.Id}/`);
+    if (eps.length) {
+      throw forbidden(
+        `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
+      );
+    }
+    await this.o.ipam.transact(async (tx) => {
+      await tx.releasePools(net.Id, { networkName: net.Name });
+      return {
+        value: undefined,
+        ops: [
+          { type: 'delete', key: NETWORKS + net.Id },
+          { type: 'delete', key: NAMES + net.Name },
+        ],
+      };
+    });
+    this.byId.delete(net.Id);
+    if (net.Driver === 'bridge') {
+      const name = bridgeName(net);
+      this.o.firewall.removeBridge(name);
+      await this.o.rtnl.deleteLink(name).catch((e) => {
+        if (!isNotFound(e)) this.o.log.warn(`deleting ${name}: ${messageOf(e)}`);
+      });
+    }
+  }
+
   /** Where a container's namespace file lives. */
   netnsPath(containerId: string): string {
     return join(this.o.execRoot, 'netns', containerId.slice(0, 16));
@@ -213,98 +315,143 @@ export class NetworkController {
     return `${ENDPOINTS}${netId}/${containerId}`;
   }
 
+  /** Creates the container's namespace when its primary network needs one; returns its path. */
+  createSandbox(containerId: string, mode: string): string | undefined {
+    const driver = this.driverFor(this.forMode(mode).Driver);
+    if (!driver.ownNamespace) return undefined;
+    const path = this.netnsPath(containerId);
+    createNetns(path);
+    return path;
+  }
+
   /**
-   * Builds the container's sandbox and joins it to its network. Returns the
-   * namespace path (undefined for host) and the endpoint as inspect shows it.
-   * On failure nothing is left behind: no namespace, veth, address or record.
+   * Joins a container's sandbox to one network: the endpoint record and its
+   * address in one transaction, then the kernel, then `ready`. Returns the
+   * endpoint as inspect shows it. On failure nothing of it is left behind.
    */
-  async setup(
+  async join(
     containerId: string,
-    mode: string,
-    staticIPv4?: string,
-  ): Promise<{ netnsPath?: string; name: string; endpoint: EndpointSettings }> {
-    const net = this.forMode(mode);
+    netnsPath: string | undefined,
+    netRef: string,
+    o: { ifName: string; defaultRoute: boolean; staticIPv4?: string; aliases?: string[] },
+  ): Promise<{ name: string; endpoint: EndpointSettings }> {
+    const net = this.forMode(netRef);
     const driver = this.driverFor(net.Driver);
-    if (staticIPv4 && !driver.addressed) {
+    const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+    if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
       throw invalid('user specified IP address is supported on user defined networks only');
     }
-    if (staticIPv4 && net.Name === 'bridge') {
-      throw invalid('user specified IP address is supported on user defined networks only');
+    if (o.staticIPv4 && pool?.auto) {
+      throw invalid(
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
+      );
     }
-    const sandbox: Sandbox = { containerId };
-    if (driver.ownNamespace) {
-      sandbox.netnsPath = this.netnsPath(containerId);
-      createNetns(sandbox.netnsPath);
+    if (o.aliases?.length && (!driver.addressed || net.Name === 'bridge')) {
+      throw invalid(
+        'network-scoped alias is supported only for containers in user defined networks',
+      );
+    }
+    const key = this.epKey(net.Id, containerId);
+    if (await this.o.kv.get(key)) {
+      throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
     }
     const ep: EndpointRecord = {
       Id: newId(),
       NetworkID: net.Id,
       ContainerID: containerId,
-      IfName: 'eth0',
+      IfName: o.ifName,
       State: 'attaching',
     };
-    const key = this.epKey(net.Id, containerId);
-    try {
-      if (driver.addressed) {
-        await this.o.ipam.transact((tx) => {
-          const a = tx.allocateAddress({
-            network: net.Id,
-            networkName: net.Name,
-            family: 4,
-            owner: ep.Id,
-            address: staticIPv4,
-          });
-          Object.assign(ep, {
-            IPv4: a.address,
-            PrefixLen: a.prefixLen,
-            Gateway: a.gateway,
-            Mac: macFromIPv4(a.address),
-          });
-          return { value: undefined, ops: [{ type: 'put', key, value: JSON.stringify(ep) }] };
+    if (driver.addressed) {
+      await this.o.ipam.transact((tx) => {
+        const a = tx.allocateAddress({
+          network: net.Id,
+          networkName: net.Name,
+          family: 4,
+          owner: ep.Id,
+          address: o.staticIPv4,
         });
-      } else {
-        await this.o.kv.put(key, JSON.stringify(ep));
-      }
-      const info = await driver.join(net, sandbox, {
-        ifName: ep.IfName,
-        ipv4: ep.IPv4,
-        prefixLen: ep.PrefixLen,
-        gateway: ep.Gateway,
-        mac: ep.Mac,
-        defaultRoute: true,
+        Object.assign(ep, {
+          IPv4: a.address,
+          PrefixLen: a.prefixLen,
+          Gateway: a.gateway,
+          Mac: macFromIPv4(a.address),
+        });
+        return {
+          value: undefined,
+          compares: [{ key, modRevision: 0 }],
+          ops: [{ type: 'put', key, value: JSON.stringify(ep) }],
+        };
       });
+    } else {
+      await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
+    }
+    try {
+      const info = await driver.join(
+        net,
+        { containerId, netnsPath },
+        {
+          ifName: ep.IfName,
+          ipv4: ep.IPv4,
+          prefixLen: ep.PrefixLen,
+          gateway: ep.Gateway,
+          mac: ep.Mac,
+          defaultRoute: o.defaultRoute,
+        },
+      );
       ep.HostIf = info.hostIf;
       ep.State = 'ready';
       await this.o.kv.put(key, JSON.stringify(ep));
-      return {
-        netnsPath: sandbox.netnsPath,
-        name: net.Name,
-        endpoint: {
-          ...emptyEndpoint(net),
-          EndpointID: ep.Id,
-          IPAddress: ep.IPv4 ?? '',
-          IPPrefixLen: ep.PrefixLen ?? 0,
-          Gateway: ep.Gateway ?? '',
-          MacAddress: ep.Mac ?? '',
-        },
-      };
     } catch (e) {
-      await this.teardown(containerId, mode).catch((err) =>
+      await this.removeEndpoint(net, containerId, netnsPath ?? '').catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
       );
       throw e;
     }
+    return {
+      name: net.Name,
+      endpoint: {
+        ...emptyEndpoint(net),
+        EndpointID: ep.Id,
+        IPAddress: ep.IPv4 ?? '',
+        IPPrefixLen: ep.PrefixLen ?? 0,
+        Gateway: ep.Gateway ?? '',
+        MacAddress: ep.Mac ?? '',
+        Aliases: o.aliases?.length ? o.aliases : null,
+      },
+    };
+  }
+
+  /** The interface names a container's endpoints use inside its namespace. */
+  async ifNames(containerId: string, networkIds: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of networkIds) {
+      const e = await this.o.kv.get(this.epKey(id, containerId));
+      if (e) out.push((JSON.parse(e.value) as EndpointRecord).IfName);
+    }
+    return out;
+  }
+
+  /** Leaves one network: kernel first, then the record and its address in one transaction. */
+  async leave(containerId: string, netId: string): Promise<void> {
+    const net = this.byId.get(netId);
+    if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId));
   }
 
   /**
-   * Leaves the network and removes the sandbox: kernel first (in reverse),
-   * then the endpoint record and its address in one transaction.
-   * Idempotent and best-effort: continues past errors.
+   * Leaves every network given and removes the sandbox. Idempotent and
+   * best-effort: continues past errors.
    */
-  async teardown(containerId: string, mode: string): Promise<void> {
-    const net = this.find(mode === 'default' || mode === '' ? 'bridge' : mode);
+  async teardown(containerId: string, networkIds: string[]): Promise<void> {
     const netnsPath = this.netnsPath(containerId);
-    if (net) await this.removeEndpoint(net, containerId, netnsPath);
+    for (const id of networkIds) {
+      const net = this.byId.get(id);
+      if (net) {
+        await this.removeEndpoint(net, containerId, netnsPath).catch((e) =>
+          this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
+        );
+      }
+    }
     await deleteNetns(netnsPath);
   }
 

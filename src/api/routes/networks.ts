@@ -1,8 +1,8 @@
 /** /networks routes (list and inspect; create, connect and the rest arrive with the bridge driver). */
-import { BerthError, invalid } from '../../common/errors.js';
+import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { json, type Router } from '../server.js';
-import { parseFilters } from '../validate.js';
+import { obj, optBool, optStr, parseFilters } from '../validate.js';
 import type { Services } from './services.js';
 
 function matches(n: NetworkRecord, f: Map<string, string[]>): boolean {
@@ -78,21 +78,36 @@ export function networkRoutes(r: Router, s: Services): void {
     json(res!, 200, { ...n, Containers: containersOn(n) });
   });
 
-  const notYet = async () => {
-    throw new BerthError(
-      'NOT_IMPLEMENTED',
-      'this Berth version has only the predefined networks: network create, connect, disconnect and rm arrive with the bridge driver',
-    );
-  };
-  r.on('POST', '/networks/create', notYet);
-  r.on('POST', '/networks/:id/connect', notYet);
-  r.on('POST', '/networks/:id/disconnect', notYet);
-  r.on('DELETE', '/networks/:id', async ({ params }) => {
-    const n = s.networks.get(params[0]!);
-    if (['bridge', 'host', 'none'].includes(n.Name)) {
-      throw new BerthError('FORBIDDEN', `${n.Name} is a pre-defined network and cannot be removed`);
-    }
-    await notYet();
+  r.on('POST', '/networks/create', async (ctx) => {
+    const created = await s.networks.createNetwork(await ctx.body());
+    const n = s.networks.get(created.Id);
+    s.events.publish('network', 'create', n.Id, { name: n.Name, type: n.Driver });
+    json(ctx.res!, 201, created);
   });
+
+  r.on('DELETE', '/networks/:id', async ({ res, params }) => {
+    const n = s.networks.get(params[0]!);
+    await s.networks.removeNetwork(n.Id);
+    s.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
+    res!.writeHead(204).end();
+  });
+
+  r.on('POST', '/networks/:id/connect', async (ctx) => {
+    const b = obj(await ctx.body(), 'body');
+    const container = optStr(b, 'Container');
+    if (!container) throw invalid('Container is required');
+    const net = s.networks.get(ctx.params[0]!);
+    await s.containers.connect(container, net.Id, obj(b.EndpointConfig, 'EndpointConfig'));
+    ctx.res!.writeHead(200).end();
+  });
+
+  r.on('POST', '/networks/:id/disconnect', async (ctx) => {
+    const b = obj(await ctx.body(), 'body');
+    const container = optStr(b, 'Container');
+    if (!container) throw invalid('Container is required');
+    await s.containers.disconnect(container, ctx.params[0]!, optBool(b, 'Force') ?? false);
+    ctx.res!.writeHead(200).end();
+  });
+
   r.on('POST', '/networks/prune', async ({ res }) => json(res!, 200, { NetworksDeleted: null }));
 }

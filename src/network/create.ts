@@ -1,0 +1,114 @@
+/**
+ * POST /networks/create: the request, validated before anything changes,
+ * with Docker 20.10's messages and statuses (docs/reference/docker-20.10-networking.md, section 5). Pure.
+ */
+import { BerthError, conflict, forbidden, invalid } from '../common/errors.js';
+import { obj, optBool, optStr, optStrMap } from '../api/validate.js';
+import type { IpamConfig } from './types.js';
+
+export const PREDEFINED = ['bridge', 'host', 'none'];
+
+export interface NetworkCreate {
+  Name: string;
+  Driver: string;
+  Internal: boolean;
+  Attachable: boolean;
+  EnableIPv6: boolean;
+  IPAM: { Driver: string; Options: Record<string, string>; Config: IpamConfig[] };
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+}
+
+const BRIDGE_OPTS = new Set([
+  'com.docker.network.bridge.name',
+  'com.docker.network.bridge.enable_icc',
+  'com.docker.network.bridge.enable_ip_masquerade',
+  'com.docker.network.bridge.host_binding_ipv4',
+  'com.docker.network.driver.mtu',
+  'com.docker.network.bridge.default_bridge',
+]);
+
+export function parseNetworkCreate(
+  body: unknown,
+  existing: (name: string) => boolean,
+): NetworkCreate {
+  const b = obj(body, 'body');
+  const name = optStr(b, 'Name') ?? '';
+  if (PREDEFINED.includes(name)) {
+    throw forbidden(`operation is not permitted on predefined ${name} network `);
+  }
+  if (name === '' || existing(name))
+    throw conflict(`network with name ${name} already exists`.replace('  ', ' '));
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+    throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  const driver = optStr(b, 'Driver') || 'bridge';
+  if (driver === 'host' || driver === 'null') {
+    throw forbidden(`only one instance of "${driver}" network is allowed`);
+  }
+  if (driver === 'overlay') {
+    throw new BerthError(
+      'NOT_IMPLEMENTED',
+      'overlay networks need a cluster store, which this Berth version does not have yet',
+    );
+  }
+  if (driver !== 'bridge') throw new BerthError('NOT_FOUND', `plugin "${driver}" not found`);
+  const ipam = obj(b.IPAM, 'IPAM');
+  const ipamDriver = optStr(ipam, 'Driver', 'IPAM.Driver') || 'default';
+  if (ipamDriver !== 'default')
+    throw new BerthError('NOT_FOUND', `plugin "${ipamDriver}" not found`);
+  const rawConfig = ipam.Config ?? [];
+  if (!Array.isArray(rawConfig)) throw invalid('invalid IPAM.Config: expected an array');
+  const config: IpamConfig[] = rawConfig.map((c, i) => {
+    const o = obj(c, `IPAM.Config[${i}]`);
+    const out: IpamConfig = {};
+    for (const k of ['Subnet', 'IPRange', 'Gateway'] as const) {
+      const v = optStr(o, k, `IPAM.Config[${i}].${k}`);
+      if (v) out[k] = v;
+    }
+    const aux = optStrMap(o, 'AuxiliaryAddresses', `IPAM.Config[${i}].AuxiliaryAddresses`);
+    if (aux && Object.keys(aux).length) out.AuxiliaryAddresses = aux;
+    return out;
+  });
+  const options = optStrMap(b, 'Options') ?? {};
+  for (const k of Object.keys(options)) {
+    if (k.startsWith('com.docker.network.') && !BRIDGE_OPTS.has(k)) {
+      throw invalid(`unsupported bridge option ${k}`);
+    }
+  }
+  const mtu = options['com.docker.network.driver.mtu'];
+  if (mtu !== undefined && !/^\d+$/.test(mtu)) throw invalid(`invalid MTU: ${mtu}`);
+  for (const k of [
+    'com.docker.network.bridge.enable_icc',
+    'com.docker.network.bridge.enable_ip_masquerade',
+  ]) {
+    const v = options[k];
+    if (v !== undefined && !/^(true|false|1|0)$/i.test(v))
+      throw invalid(`invalid value for ${k}: ${v}`);
+  }
+  const brName = options['com.docker.network.bridge.name'];
+  if (brName !== undefined && !/^[a-zA-Z0-9_.-]{1,15}$/.test(brName)) {
+    throw invalid(`invalid bridge name: ${brName}`);
+  }
+  const enableIPv6 = optBool(b, 'EnableIPv6') ?? false;
+  if (enableIPv6) {
+    throw new BerthError(
+      'NOT_IMPLEMENTED',
+      'IPv6 networks are not supported by this Berth version yet',
+    );
+  }
+  return {
+    Name: name,
+    Driver: driver,
+    Internal: optBool(b, 'Internal') ?? false,
+    Attachable: optBool(b, 'Attachable') ?? false,
+    EnableIPv6: enableIPv6,
+    IPAM: {
+      Driver: ipamDriver,
+      Options: optStrMap(ipam, 'Options', 'IPAM.Options') ?? {},
+      Config: config,
+    },
+    Options: options,
+    Labels: optStrMap(b, 'Labels') ?? {},
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * S8, S9, S10 of the seed: user-defined bridge networks — create with the next
+ * free subnet, run on one, connect a running container to a second one —
+ * plus isolation between bridges and Docker's errors for bad input.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+
+let env: LabEnv;
+const LOOP = 'while true; do sleep 3600; done';
+
+const hostState = () => ({
+  links: env
+    .inHost(['ip', '-o', 'link'])
+    .stdout.split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0])
+    .filter(Boolean)
+    .sort(),
+  addrs: env
+    .inHost(['ip', '-o', 'addr'])
+    .stdout.split('\n')
+    .map((l) => l.split(/\s+/).slice(1, 4).join(' '))
+    .sort(),
+  networks: env.docker(['network', 'ls', '-q']).stdout.split('\n').sort(),
+});
+
+describe('user-defined bridge networks (S8-S10)', () => {
+  before(async () => {
+    env = await labWithDaemons();
+    for (const n of ['test1', 'test2']) {
+      assert.equal(env.docker(['run', '-d', '--name', n, 'busybox', 'sh', '-c', LOOP]).status, 0);
+    }
+  });
+  after(async () => {
+    await env?.destroy();
+  });
+
+  it('S8: network create takes 172.18.0.0/16 and makes br-<12 hex> with its gateway', () => {
+    const r = env.docker(['network', 'create', '-d', 'bridge', 'my-bridge']);
+    assert.equal(r.status, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match(
+      env.docker(['network', 'ls']).stdout,
+      new RegExp(`^${id.slice(0, 12)}\\s+my-bridge\\s+bridge\\s+local$`, 'm'),
+    );
+    const insp = JSON.parse(env.docker(['network', 'inspect', 'my-bridge']).stdout) as Array<{
+      IPAM: { Config: unknown[] };
+    }>;
+    assert.deepEqual(insp[0]!.IPAM.Config, [{ Subnet: '172.18.0.0/16', Gateway: '172.18.0.1' }]);
+    assert.match(
+      env.inHost(['ip', '-o', '-4', 'addr', 'show', `br-${id.slice(0, 12)}`]).stdout,
+      /inet 172\.18\.0\.1\/16/,
+    );
+  });
+
+  it('S9: run --network my-bridge attaches at creation', () => {
+    const r = env.docker([
+      'run',
+      '-d',
+      '--name',
+      'test3',
+      '--network',
+      'my-bridge',
+      'busybox',
+      'sh',
+      '-c',
+      LOOP,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      env.docker(['exec', 'test3', 'ip', '-o', '-4', 'addr', 'show', 'eth0']).stdout,
+      /172\.18\.0\.2\/16/,
+    );
+    assert.match(
+      env.docker(['exec', 'test3', 'ip', 'route']).stdout,
+      /^default via 172\.18\.0\.1 dev eth0/m,
+    );
+  });
+
+  it('S10: network connect gives a running container eth1; inspect lists both', () => {
+    const r = env.docker(['network', 'connect', 'my-bridge', 'test2']);
+    assert.equal(r.status, 0, r.stderr);
+    const addrs = env.docker(['exec', 'test2', 'ip', '-o', '-4', 'addr']).stdout;
+    assert.match(addrs, /eth0 +inet 172\.17\.0\.3\/16/);
+    assert.match(addrs, /eth1 +inet 172\.18\.0\.3\/16/);
+    assert.match(
+      env.docker(['exec', 'test2', 'ip', 'route']).stdout,
+      /^default via 172\.17\.0\.1 dev eth0/m,
+    );
+    const names = env.docker([
+      'network',
+      'inspect',
+      '-f',
+      '{{range .Containers}}{{.Name}} {{end}}',
+      'my-bridge',
+    ]).stdout;
+    assert.deepEqual(names.trim().split(' ').sort(), ['test2', 'test3']);
+    const both = env.docker([
+      'inspect',
+      '-f',
+      '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}',
+      'test2',
+    ]);
+    assert.equal(both.stdout.trim(), 'bridge=172.17.0.3 my-bridge=172.18.0.3');
+    const ping = env.docker(['exec', 'test3', 'ping', '-c1', '-W2', '172.18.0.3']);
+    assert.equal(ping.status, 0, ping.stdout + ping.stderr);
+  });
+
+  it('different bridges cannot reach each other', () => {
+    const r = env.docker(['exec', 'test1', 'ping', '-c1', '-W1', '172.18.0.2']);
+    assert.notEqual(r.status, 0, 'test1 (bridge) must not reach test3 (my-bridge)');
+    const back = env.docker(['exec', 'test3', 'ping', '-c1', '-W1', '172.17.0.2']);
+    assert.notEqual(back.status, 0);
+  });
+
+  it("bad input gets Docker's status and message and changes nothing", () => {
+    const before = hostState();
+    const cases: Array<[string[], RegExp]> = [
+      [['network', 'create', 'my-bridge'], /network with name my-bridge already exists/],
+      [['network', 'create', 'bridge'], /operation is not permitted on predefined bridge network/],
+      [['network', 'create', '-d', 'nosuchdriver', 'n1'], /plugin "nosuchdriver" not found/],
+      [
+        ['network', 'create', '--subnet', '172.18.0.0/16', 'n2'],
+        /Pool overlaps with other one on this address space/,
+      ],
+      [['network', 'rm', 'bridge'], /bridge is a pre-defined network and cannot be removed/],
+      [['network', 'rm', 'my-bridge'], /has active endpoints/],
+      [
+        ['network', 'connect', 'my-bridge', 'test3'],
+        /endpoint with name test3 already exists in network my-bridge/,
+      ],
+      [['network', 'connect', 'nosuch', 'test1'], /network nosuch not found/],
+      [['network', 'connect', 'my-bridge', 'nosuch'], /No such container: nosuch/],
+      [
+        ['network', 'connect', 'host', 'test1'],
+        /cannot be disconnected from host network or connected to host network/,
+      ],
+      [['network', 'disconnect', 'my-bridge', 'test1'], /is not connected to network my-bridge/],
+      [
+        ['network', 'connect', '--ip', '172.18.0.99', 'my-bridge', 'test1'],
+        /user configured subnets/,
+      ],
+    ];
+    for (const [args, re] of cases) {
+      const r = env.docker(args);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, re, args.join(' '));
+    }
+    const api = (method: string, path: string, body: unknown) =>
+      env.inHost([
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--unix-socket',
+        env.daemon.socket,
+        '-X',
+        method,
+        '-H',
+        'Content-Type: application/json',
+        '-d',
+        JSON.stringify(body),
+        `http://x${path}`,
+      ]).stdout;
+    assert.equal(api('POST', '/networks/create', { Name: 'my-bridge' }), '409');
+    assert.equal(api('POST', '/networks/create', { Name: 'bridge' }), '403');
+    assert.equal(api('POST', '/networks/create', { Name: 'x', Driver: 'nosuch' }), '404');
+    assert.equal(
+      api('POST', '/networks/create', {
+        Name: 'x',
+        IPAM: { Config: [{ Subnet: '300.1.0.0/16' }] },
+      }),
+      '400',
+    );
+    assert.equal(api('POST', '/networks/create', { Name: 'x', Labels: { a: 1 } }), '400');
+    assert.deepEqual(hostState(), before);
+  });
+
+  it('a static --ip on a network with a user subnet, disconnect and rm', () => {
+    assert.equal(env.docker(['network', 'create', '--subnet', '10.50.0.0/24', 'ov1']).status, 0);
+    const r = env.docker([
+      'run',
+      '-d',
+      '--name',
+      'fixed',
+      '--network',
+      'ov1',
+      '--ip',
+      '10.50.0.50',
+      'busybox',
+      'sh',
+      '-c',
+      LOOP,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(
+      env
+        .docker([
+          'inspect',
+          '-f',
+          '{{.NetworkSettings.Networks.ov1.IPAddress}} {{.NetworkSettings.Networks.ov1.MacAddress}}',
+          'fixed',
+        ])
+        .stdout.trim(),
+      '10.50.0.50 02:42:0a:32:00:32',
+    );
+    assert.equal(env.docker(['network', 'disconnect', 'my-bridge', 'test2']).status, 0);
+    assert.doesNotMatch(env.docker(['exec', 'test2', 'ip', '-o', 'link']).stdout, /eth1/);
+    assert.equal(env.docker(['rm', '-f', 'test3', 'fixed']).status, 0);
+    for (const n of ['my-bridge', 'ov1']) {
+      const rm = env.docker(['network', 'rm', n]);
+      assert.equal(rm.status, 0, rm.stderr);
+    }
+    assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
+    assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
+  });
+});
