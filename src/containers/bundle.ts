@@ -21,6 +21,30 @@ export interface BundleInput {
   netnsPath?: string;
   hostNetwork: boolean;
   dns: DaemonDns;
+  /** --link children: their /etc/hosts lines and the parent's variables. */
+  links: LinkedEntry[];
+}
+
+/** One resolved --link of a container. */
+export interface LinkedEntry {
+  ip: string;
+  /** Names for the hosts line: alias, the child's short ID, its name if different. */
+  names: string[];
+  /** The variables the link gives the parent (ALIAS_NAME, ALIAS_PORT_...). */
+  env: string[];
+}
+
+/** The container's /etc/hosts: Docker's header, linked children, its own addresses, extra hosts. */
+export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
+  const entries = links.map((l) => ({ ip: l.ip, names: l.names }));
+  for (const n of Object.values(c.Networks)) {
+    if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
+  }
+  for (const h of c.HostConfig.ExtraHosts ?? []) {
+    const at = h.indexOf(':');
+    entries.push({ ip: h.slice(at + 1), names: [h.slice(0, at)] });
+  }
+  return hostsFile(entries);
 }
 
 /** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
@@ -30,17 +54,9 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
     hostname: join(i.dir, 'hostname'),
     resolvConf: join(i.dir, 'resolv.conf'),
   };
-  const entries = [];
-  for (const n of Object.values(c.Networks)) {
-    if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
-  }
-  for (const h of c.HostConfig.ExtraHosts ?? []) {
-    const at = h.indexOf(':');
-    entries.push({ ip: h.slice(at + 1), names: [h.slice(0, at)] });
-  }
   const hosts = i.hostNetwork
     ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-    : hostsFile(entries);
+    : hostsFor(c, i.links);
   const resolv = resolvConf({
     ...i.dns,
     dns: c.HostConfig.Dns,
@@ -59,7 +75,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
 export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
   const files = await writeFiles(c, i);
   const user = await resolveUser(i.rootfs, c.Config.User);
-  const env = [...c.Config.Env];
+  const env = [...c.Config.Env, ...i.links.flatMap((l) => l.env)];
   if (!env.some((e) => e.startsWith('HOSTNAME=')))
     env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
   if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');

@@ -130,7 +130,13 @@ export class ExecService {
     const tty = opts.tty ?? e.ProcessConfig.tty;
     const rootfs = `/proc/${c.State.Pid}/root`;
     const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
-    const env = mergeEnv(c.Config.Env, e.env);
+    // Link variables are recomputed per exec, as Docker does (a child may have a new address).
+    const env = mergeEnv(
+      [...c.Config.Env, ...this.containers.linksOf(c).flatMap((l) => l.env)],
+      e.env,
+    );
+    if (!env.some((x) => x.startsWith('HOSTNAME=')))
+      env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
     if (tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
     const caps = capabilities(
       c.HostConfig.CapAdd ?? [],

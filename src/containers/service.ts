@@ -5,7 +5,7 @@
  * can die and come back without losing it, its output or its exit code.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
@@ -24,7 +24,8 @@ import { emptyEndpoint } from '../network/controller.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
-import { writeBundle, type DaemonDns } from './bundle.js';
+import { hostsFor, writeBundle, type DaemonDns, type LinkedEntry } from './bundle.js';
+import { linkEnv, linkHostNames, parseLink } from '../network/links/links.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
@@ -152,6 +153,7 @@ export class ContainerService {
       // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
       if (net) c.Networks[net.Name] = emptyEndpoint(net);
     }
+    c.HostConfig.Links = this.normaliseLinks(c);
     await this.repo.insert(c);
     try {
       await mkdir(this.dir(id), { recursive: true });
@@ -240,6 +242,7 @@ export class ContainerService {
         netnsPath,
         hostNetwork: mode === 'host',
         dns: this.dns,
+        links: this.linksOf(c),
       });
 
       sw.lap('spec');
@@ -281,6 +284,7 @@ export class ContainerService {
       this.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
       this.emit(c, 'start');
       this.watchExit(c);
+      await this.refreshLinkParents(c);
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
       c.State.Error = messageOf(e);
@@ -473,6 +477,69 @@ export class ContainerService {
     this.emit(c, 'destroy');
     this.notify(c.Id, 'removed', c.State.ExitCode);
     this.notify(c.Id, 'next-exit', c.State.ExitCode);
+  }
+
+  // ---- links -------------------------------------------------------------
+
+  /** `--link child[:alias]` as Docker stores it: "/child:/parent/alias"; the child must exist. */
+  private normaliseLinks(c: ContainerRecord): string[] | null {
+    const links = c.HostConfig.Links;
+    if (!links?.length) return null;
+    return links.map((spec) => {
+      const child =
+        spec.startsWith('/') && spec.includes(':/') ? spec.slice(1, spec.indexOf(':')) : spec;
+      const { name, alias } = parseLink(
+        child.includes(':') ? child : spec.startsWith('/') ? spec : child,
+      );
+      const target = this.repo.find(name);
+      if (!target) throw invalid(`could not get container for ${name}: No such container: ${name}`);
+      return `${target.Name}:${c.Name}/${alias}`;
+    });
+  }
+
+  /**
+   * The resolved links of a container on the default bridge: each child's
+   * address, hosts names and variables. A stopped child is an error, as in Docker.
+   */
+  linksOf(c: ContainerRecord): LinkedEntry[] {
+    if (!c.HostConfig.Links?.length || !['default', 'bridge'].includes(c.HostConfig.NetworkMode))
+      return [];
+    return c.HostConfig.Links.map((l) => {
+      const [childName = '', aliasPath = ''] = l.split(':');
+      const alias = aliasPath.slice(aliasPath.lastIndexOf('/') + 1);
+      const child = this.repo.find(childName);
+      const ip = child?.Networks.bridge?.IPAddress;
+      if (!child || child.State.Status !== 'running' || !ip) {
+        throw conflict(`Cannot link to a non running container: ${childName} AS ${aliasPath}`);
+      }
+      const name = child.Name.slice(1);
+      return {
+        ip,
+        names: linkHostNames(alias, name, child.Id),
+        env: linkEnv(c.Name, alias, {
+          name,
+          ip,
+          exposedPorts: Object.keys(child.Config.ExposedPorts ?? {}),
+          env: child.Config.Env,
+        }),
+      };
+    });
+  }
+
+  /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
+  private async refreshLinkParents(child: ContainerRecord): Promise<void> {
+    for (const p of this.repo.all()) {
+      if (
+        p.State.Status !== 'running' ||
+        !p.HostConfig.Links?.some((l) => l.startsWith(`${child.Name}:`))
+      )
+        continue;
+      try {
+        await writeFile(join(this.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
+      } catch (e) {
+        this.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
+      }
+    }
   }
 
   // ---- network connect / disconnect ------------------------------------

@@ -47,7 +47,8 @@ describe('--link', () => {
   });
 
   it("names the child by alias and name in the parent's hosts file", () => {
-    assert.deepEqual(linkHostNames('test1', 'test1'), ['test1']);
-    assert.deepEqual(linkHostNames('db', 'test1'), ['db', 'test1']);
+    const id = '6478172fb628faa056f3';
+    assert.deepEqual(linkHostNames('test1', 'test1', id), ['test1', '6478172fb628']);
+    assert.deepEqual(linkHostNames('alias1', 'test1', id), ['alias1', '6478172fb628', 'test1']);
   });
 });

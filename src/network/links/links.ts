@@ -95,7 +95,8 @@ export function linkEnv(parentName: string, alias: string, child: LinkedChild): 
   return env;
 }
 
-/** The names a link puts on the child's /etc/hosts line in the parent: alias, then the name if different. */
-export function linkHostNames(alias: string, childName: string): string[] {
-  return alias === childName ? [alias] : [alias, childName];
+/** The names a link puts on the child's /etc/hosts line in the parent: alias, short ID, then the name if different. */
+export function linkHostNames(alias: string, childName: string, childId: string): string[] {
+  const short = childId.slice(0, 12);
+  return alias === childName ? [alias, short] : [alias, short, childName];
 }
