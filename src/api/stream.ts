@@ -51,6 +51,7 @@ export async function bridgeToShim(stateDir: string, h: Hijacked, o: AttachOptio
     sock = await shimConnect(
       stateDir,
       `attach ${o.stdin ? 1 : 0} ${o.stdout ? 1 : 0} ${o.stderr ? 1 : 0}`,
+      2000,
     );
   } catch {
     h.end();

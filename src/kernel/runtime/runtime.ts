@@ -303,15 +303,25 @@ export function runtimeMessage(text: string): string {
 }
 
 /** Opens a connection to a shim's attach socket and sends one command line. */
-export function shimConnect(stateDir: string, line: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(join(stateDir, 'attach.sock'));
-    s.once('connect', () => {
-      s.write(line + '\n');
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
+export async function shimConnect(stateDir: string, line: string, retryMs = 0): Promise<Socket> {
+  const end = Date.now() + retryMs;
+  for (;;) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const s = connect(join(stateDir, 'attach.sock'));
+        s.once('connect', () => {
+          s.write(line + '\n');
+          resolve(s);
+        });
+        s.once('error', reject);
+      });
+    } catch (e) {
+      // A shim just started may have bound its socket but not yet listen()ed.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (Date.now() >= end || (code !== 'ECONNREFUSED' && code !== 'ENOENT')) throw e;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
 }
 
 /** Reads the exit record the shim leaves behind, if any. */
