@@ -47,6 +47,36 @@ export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
   return hostsFile(entries);
 }
 
+/**
+ * The container's resolv.conf. On a user-defined network Berth's DNS answers
+ * on the network's gateway address, with `options ndots:0` as Docker writes;
+ * elsewhere the daemon's nameservers (or the container's --dns).
+ */
+export function resolvFor(c: ContainerRecord, dns: DaemonDns): string {
+  const mode = c.HostConfig.NetworkMode;
+  const primary = mode === 'default' ? 'bridge' : mode;
+  const user = Object.entries(c.Networks)
+    .filter(([name, ep]) => name !== 'bridge' && name !== 'host' && name !== 'none' && ep.Gateway)
+    .sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : 0));
+  const gateway = user[0]?.[1].Gateway;
+  if (gateway && !c.HostConfig.Dns.length) {
+    return resolvConf({
+      daemonServers: [gateway],
+      daemonSearch: c.HostConfig.DnsSearch.length ? [] : dns.daemonSearch,
+      daemonOptions: ['ndots:0'],
+      dns: [],
+      dnsSearch: c.HostConfig.DnsSearch,
+      dnsOptions: c.HostConfig.DnsOptions.length ? ['ndots:0', ...c.HostConfig.DnsOptions] : [],
+    });
+  }
+  return resolvConf({
+    ...dns,
+    dns: c.HostConfig.Dns,
+    dnsSearch: c.HostConfig.DnsSearch,
+    dnsOptions: c.HostConfig.DnsOptions,
+  });
+}
+
 /** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
 async function writeFiles(c: ContainerRecord, i: BundleInput) {
   const files = {
@@ -57,12 +87,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
   const hosts = i.hostNetwork
     ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
     : hostsFor(c, i.links);
-  const resolv = resolvConf({
-    ...i.dns,
-    dns: c.HostConfig.Dns,
-    dnsSearch: c.HostConfig.DnsSearch,
-    dnsOptions: c.HostConfig.DnsOptions,
-  });
+  const resolv = resolvFor(c, i.dns);
   await Promise.all([
     writeFile(files.hosts, hosts),
     writeFile(files.hostname, c.Config.Hostname + '\n'),

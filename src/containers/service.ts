@@ -24,7 +24,7 @@ import { emptyEndpoint } from '../network/controller.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
-import { hostsFor, writeBundle, type DaemonDns, type LinkedEntry } from './bundle.js';
+import { hostsFor, resolvFor, writeBundle, type DaemonDns, type LinkedEntry } from './bundle.js';
 import { linkEnv, linkHostNames, parseLink } from '../network/links/links.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
@@ -219,6 +219,8 @@ export class ContainerService {
             defaultRoute: i === 0,
             staticIPv4: ec.staticIPv4,
             aliases: ec.aliases,
+            name: c.Name.slice(1),
+            hostname: c.Config.Hostname,
           });
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };
@@ -526,6 +528,15 @@ export class ContainerService {
     });
   }
 
+  /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
+  private async rewriteNetworkFiles(c: ContainerRecord): Promise<void> {
+    if (c.HostConfig.NetworkMode === 'host') return;
+    await Promise.all([
+      writeFile(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c))),
+      writeFile(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns)),
+    ]);
+  }
+
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
   private async refreshLinkParents(child: ContainerRecord): Promise<void> {
     for (const p of this.repo.all()) {
@@ -580,8 +591,11 @@ export class ContainerService {
           defaultRoute: false,
           staticIPv4: ec.staticIPv4,
           aliases: ec.aliases,
+          name: c.Name.slice(1),
+          hostname: c.Config.Hostname,
         });
         c.Networks = { ...c.Networks, [r.name]: { ...r.endpoint, ...ec.shown } };
+        await this.rewriteNetworkFiles(c);
       } else {
         c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
       }
@@ -619,6 +633,7 @@ export class ContainerService {
       const { [net.Name]: _cfg, ...restCfg } = c.EndpointsConfig;
       c.EndpointsConfig = restCfg;
       await this.repo.save(c);
+      if (c.State.Status === 'running') await this.rewriteNetworkFiles(c);
     });
     this.events.publish('network', 'disconnect', net.Id, {
       container: c.Id,

@@ -25,6 +25,7 @@ import { NetworkController } from '../network/controller.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { NftFirewall } from '../kernel/firewall/index.js';
+import { DnsResolver } from '../network/dns/index.js';
 import { openEmbeddedStore } from '../store/index.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
@@ -98,12 +99,18 @@ async function main(): Promise<number> {
   const ipam = await Ipam.open(kv);
   const rtnl = Rtnl.open();
   const firewall = new NftFirewall();
+  const dnsConfig = daemonDns(flags);
+  const dns = new DnsResolver({
+    upstreams: dnsConfig.daemonServers.filter((a) => !/^127\.|^::1$/.test(a)),
+    onError: (m) => log.warn(`dns: ${m}`),
+  });
   const networks = await NetworkController.open({
     kv,
     execRoot: flags.execRoot,
     ipam,
     rtnl,
     firewall,
+    dns,
     log,
   });
   const runtimeBin = chooseRuntime(flags.runtime);
@@ -116,7 +123,7 @@ async function main(): Promise<number> {
     runtime,
     events,
     { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
-    daemonDns(flags),
+    dnsConfig,
     log,
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);

@@ -19,6 +19,7 @@ import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { type Ipam, macFromIPv4 } from './ipam/index.js';
+import type { DnsResolver } from './dns/index.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
 
 const NETWORKS = 'networks/by-id/';
@@ -39,6 +40,10 @@ export interface EndpointRecord {
   Mac?: string;
   /** The host side of the veth, once created. */
   HostIf?: string;
+  /** The container's name, hostname and aliases on this network (for DNS). */
+  Name?: string;
+  Hostname?: string;
+  Aliases?: string[];
   /** attaching → ready → detaching; anything but ready is cleaned on start. */
   State: 'attaching' | 'ready' | 'detaching';
 }
@@ -102,6 +107,8 @@ export interface ControllerOptions {
   rtnl: Rtnl;
   /** Berth's nftables table in the daemon's namespace. */
   firewall: Firewall;
+  /** Berth's DNS: listens on user bridges' gateways, answers their containers' names. */
+  dns: DnsResolver;
   log: Logger;
 }
 
@@ -153,6 +160,7 @@ export class NetworkController {
       await c
         .driverFor(n.Driver)
         .ensureNetwork(n, pool && { address: pool.gateway, prefixLen: pool.prefixLen });
+      if (pool && c.servesDns(n)) await o.dns.addListener(pool.gateway, n.Id);
     }
     return c;
   }
@@ -167,6 +175,26 @@ export class NetworkController {
     });
     bridge.IPAM.Config = [{ Subnet: pool.given, Gateway: pool.gateway }];
     await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+  }
+
+  /** Whether Berth's DNS serves a network: user-defined bridges (Docker: not the default bridge). */
+  servesDns(net: NetworkRecord): boolean {
+    return net.Driver === 'bridge' && net.Name !== 'bridge';
+  }
+
+  /** Makes an endpoint's names resolvable by the containers on its network. */
+  private publishName(net: NetworkRecord, ep: EndpointRecord): void {
+    if (!this.servesDns(net) || !ep.Name) return;
+    this.o.dns.records.upsertEndpoint({
+      containerId: ep.ContainerID,
+      name: ep.Name,
+      aliases: ep.Aliases,
+      hostname: ep.Hostname,
+      networkId: net.Id,
+      networkName: net.Name,
+      internal: net.Internal,
+      ipv4: ep.IPv4,
+    });
   }
 
   /** Picks a driver by name. */
@@ -266,6 +294,7 @@ export class NetworkController {
         net,
         pool && { address: pool.gateway, prefixLen: pool.prefixLen },
       );
+      if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
     } catch (e) {
       await this.removeNetwork(net.Id).catch(() => undefined);
       throw e;
@@ -286,6 +315,7 @@ export class NetworkController {
         `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
       );
     }
+    const gateways = this.o.ipam.pools(net.Id).map((p) => p.gateway);
     await this.o.ipam.transact(async (tx) => {
       await tx.releasePools(net.Id, { networkName: net.Name });
       return {
@@ -297,6 +327,7 @@ export class NetworkController {
       };
     });
     this.byId.delete(net.Id);
+    for (const g of gateways) await this.o.dns.removeListener(g);
     if (net.Driver === 'bridge') {
       const name = bridgeName(net);
       this.o.firewall.removeBridge(name);
@@ -333,7 +364,14 @@ export class NetworkController {
     containerId: string,
     netnsPath: string | undefined,
     netRef: string,
-    o: { ifName: string; defaultRoute: boolean; staticIPv4?: string; aliases?: string[] },
+    o: {
+      ifName: string;
+      defaultRoute: boolean;
+      staticIPv4?: string;
+      aliases?: string[];
+      name?: string;
+      hostname?: string;
+    },
   ): Promise<{ name: string; endpoint: EndpointSettings }> {
     const net = this.forMode(netRef);
     const driver = this.driverFor(net.Driver);
@@ -361,6 +399,9 @@ export class NetworkController {
       ContainerID: containerId,
       IfName: o.ifName,
       State: 'attaching',
+      Name: o.name,
+      Hostname: o.hostname,
+      Aliases: o.aliases,
     };
     if (driver.addressed) {
       await this.o.ipam.transact((tx) => {
@@ -402,6 +443,7 @@ export class NetworkController {
       ep.HostIf = info.hostIf;
       ep.State = 'ready';
       await this.o.kv.put(key, JSON.stringify(ep));
+      this.publishName(net, ep);
     } catch (e) {
       await this.removeEndpoint(net, containerId, netnsPath ?? '').catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
@@ -464,6 +506,7 @@ export class NetworkController {
     const entry = await this.o.kv.get(key);
     if (!entry) return;
     const ep = JSON.parse(entry.value) as EndpointRecord;
+    this.o.dns.records.removeEndpoint(containerId, net.Id);
     if (ep.State !== 'detaching') {
       ep.State = 'detaching';
       await this.o.kv.put(key, JSON.stringify(ep));
@@ -490,6 +533,7 @@ export class NetworkController {
       const net = this.byId.get(ep.NetworkID);
       if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
         if (ep.HostIf) known.add(ep.HostIf);
+        this.publishName(net, ep);
         continue;
       }
       this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
