@@ -216,6 +216,10 @@ describe('user-defined bridge networks (S8-S10)', () => {
       assert.equal(rm.status, 0, rm.stderr);
     }
     assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
+    for (const n of ['p1', 'p2']) assert.equal(env.docker(['network', 'create', n]).status, 0);
+    const prune = env.docker(['network', 'prune', '-f']);
+    assert.equal(prune.status, 0, prune.stderr);
+    assert.match(prune.stdout, /Deleted Networks:\np1\np2\n/);
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
 });

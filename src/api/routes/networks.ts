@@ -1,6 +1,7 @@
 /** /networks routes (list and inspect; create, connect and the rest arrive with the bridge driver). */
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
+import { PREDEFINED } from '../../network/create.js';
 import { json, type Router } from '../server.js';
 import { obj, optBool, optStr, parseFilters } from '../validate.js';
 import type { Services } from './services.js';
@@ -109,5 +110,21 @@ export function networkRoutes(r: Router, s: Services): void {
     ctx.res!.writeHead(200).end();
   });
 
-  r.on('POST', '/networks/prune', async ({ res }) => json(res!, 200, { NetworksDeleted: null }));
+  r.on('POST', '/networks/prune', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    const labels = f.get('label') ?? [];
+    const deleted: string[] = [];
+    for (const n of s.networks.list()) {
+      if (PREDEFINED.includes(n.Name) || !matches(n, new Map([['label', labels]]))) continue;
+      if (Object.keys(containersOn(n)).length) continue;
+      try {
+        await s.networks.removeNetwork(n.Id);
+        s.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
+        deleted.push(n.Name);
+      } catch {
+        // still in use (a stopped container's endpoint config): kept, as Docker does
+      }
+    }
+    json(res!, 200, { NetworksDeleted: deleted.length ? deleted : null });
+  });
 }
