@@ -1,5 +1,6 @@
 /** berthd's command line, in dockerd's spelling where dockerd has one. Pure. */
 import { isLevel, type Level } from './log.js';
+import { parseAddressPoolFlag, parseCidr, type PoolSpec } from '../network/ipam/index.js';
 
 export interface DaemonFlags {
   /** Path of the API's unix socket. */
@@ -10,6 +11,10 @@ export interface DaemonFlags {
   logLevel: Level;
   dns: string[];
   resolvConf?: string;
+  /** The default bridge's gateway address and prefix (dockerd's --bip, e.g. 172.17.0.1/16). */
+  bip?: string;
+  /** Replacements for Docker's default address pools (base=CIDR,size=N), in order. */
+  defaultAddressPools: PoolSpec[];
   help: boolean;
   version: boolean;
 }
@@ -27,6 +32,9 @@ Options:
   -D, --debug                 Same as --log-level debug
       --dns IP                Nameserver for containers and upstream for Berth's DNS (repeatable)
       --resolv-conf path      Take nameservers from this file instead of /etc/resolv.conf
+      --bip CIDR              The default bridge's address, e.g. 172.17.0.1/16
+      --default-address-pool base=CIDR,size=N
+                              Pools for automatic subnets (repeatable; replaces Docker's)
   -v, --version               Print version and exit
   -h, --help                  Print this help
 `;
@@ -42,6 +50,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
     execRoot: '/run/berth',
     logLevel: 'info',
     dns: [],
+    defaultAddressPools: [],
     help: false,
     version: false,
   };
@@ -98,6 +107,23 @@ export function parseFlags(argv: string[]): DaemonFlags {
       }
       case '--resolv-conf':
         f.resolvConf = next();
+        break;
+      case '--bip': {
+        const v = next();
+        const c = parseCidr(v);
+        if (!c || c.family !== 4)
+          throw new FlagError(
+            `invalid --bip ${v}: expected an IPv4 address with a prefix, e.g. 172.17.0.1/16`,
+          );
+        f.bip = v;
+        break;
+      }
+      case '--default-address-pool':
+        try {
+          f.defaultAddressPools.push(parseAddressPoolFlag(next()));
+        } catch (e) {
+          throw new FlagError(`invalid --default-address-pool: ${(e as Error).message}`);
+        }
         break;
       case '-h':
       case '--help':

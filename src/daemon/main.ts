@@ -96,7 +96,10 @@ async function main(): Promise<number> {
     },
   });
   await images.ensureBuiltins();
-  const ipam = await Ipam.open(kv);
+  const ipam = await Ipam.open(
+    kv,
+    flags.defaultAddressPools.length ? { defaultPools: flags.defaultAddressPools } : {},
+  );
   const rtnl = Rtnl.open();
   const firewall = new NftFirewall();
   const dnsConfig = daemonDns(flags);
@@ -112,6 +115,7 @@ async function main(): Promise<number> {
     firewall,
     dns,
     log,
+    bip: flags.bip,
   });
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));

@@ -18,7 +18,7 @@ import { type Rtnl, isNotFound, writeSysctl } from '../kernel/netlink/index.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
-import { type Ipam, macFromIPv4 } from './ipam/index.js';
+import { type Ipam, formatCidr, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
 
@@ -109,6 +109,8 @@ export interface ControllerOptions {
   firewall: Firewall;
   /** Berth's DNS: listens on user bridges' gateways, answers their containers' names. */
   dns: DnsResolver;
+  /** The default bridge's gateway/prefix (--bip); else the first free default pool. */
+  bip?: string;
   log: Logger;
 }
 
@@ -167,10 +169,29 @@ export class NetworkController {
 
   private async ensureDefaultBridgePool(): Promise<void> {
     const bridge = this.get('bridge');
-    if (this.o.ipam.pools(bridge.Id).length) return;
-    const subnet = this.o.ipam.pickDefaultSubnet(4);
+    const bip = this.o.bip ? parseCidr(this.o.bip) : undefined;
+    const want = bip && {
+      subnet: formatCidr(bip),
+      gateway: this.o.bip!.split('/')[0]!,
+    };
+    const current = this.o.ipam.pools(bridge.Id)[0];
+    if (current && (!want || (current.subnet === want.subnet && current.gateway === want.gateway)))
+      return;
+    if (current) {
+      // --bip changed since the last start: move the default bridge (refused while containers use it).
+      await this.o.ipam.transact(async (tx) => {
+        await tx.releasePools(bridge.Id, { networkName: 'bridge' });
+        return { value: undefined };
+      });
+      await this.o.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
+    }
     const { value: pool } = await this.o.ipam.transact(async (tx) => {
-      const p = await tx.allocatePool({ network: bridge.Id, networkName: 'bridge', subnet });
+      const p = await tx.allocatePool({
+        network: bridge.Id,
+        networkName: 'bridge',
+        subnet: want?.subnet ?? this.o.ipam.pickDefaultSubnet(4),
+        gateway: want?.gateway,
+      });
       return { value: p };
     });
     bridge.IPAM.Config = [{ Subnet: pool.given, Gateway: pool.gateway }];

@@ -100,5 +100,18 @@ describe('berthd flags', () => {
     assert.throws(() => parseFlags(['--data-root', 'rel']), /absolute/);
     assert.throws(() => parseFlags(['-H', 'tcp://0.0.0.0:2375']), /unsupported host/);
     assert.throws(() => parseFlags(['--log-level', 'loud']), /invalid log level/);
+    assert.throws(() => parseFlags(['--bip', '172.17.0.1']), /invalid --bip/);
+    assert.throws(
+      () => parseFlags(['--default-address-pool', 'base=10.0.0.0/8,size=x']),
+      /invalid --default-address-pool/,
+    );
+    const f = parseFlags([
+      '--bip',
+      '10.1.0.1/24',
+      '--default-address-pool',
+      'base=10.128.0.0/9,size=24',
+    ]);
+    assert.equal(f.bip, '10.1.0.1/24');
+    assert.deepEqual(f.defaultAddressPools, [{ base: '10.128.0.0/9', size: 24 }]);
   });
 });
