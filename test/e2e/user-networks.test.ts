@@ -180,6 +180,43 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.deepEqual(hostState(), before);
   });
 
+  it('--internal networks reach nothing outside; enable_icc=false isolates containers on one bridge', () => {
+    assert.equal(env.docker(['network', 'create', '--internal', 'inside']).status, 0);
+    assert.equal(
+      env.docker(['run', '-d', '--name', 'i1', '--network', 'inside', 'busybox', 'sh', '-c', LOOP])
+        .status,
+      0,
+    );
+    assert.notEqual(
+      env.docker(['exec', 'i1', 'ping', '-c1', '-W1', '198.51.100.1']).status,
+      0,
+      'internal must not leave',
+    );
+    assert.equal(
+      env.docker(['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=false', 'noicc'])
+        .status,
+      0,
+    );
+    for (const n of ['q1', 'q2']) {
+      assert.equal(
+        env.docker(['run', '-d', '--name', n, '--network', 'noicc', 'busybox', 'sh', '-c', LOOP])
+          .status,
+        0,
+      );
+    }
+    const q2 = env
+      .docker(['inspect', '-f', '{{.NetworkSettings.Networks.noicc.IPAddress}}', 'q2'])
+      .stdout.trim();
+    assert.notEqual(env.docker(['exec', 'q1', 'ping', '-c1', '-W1', q2]).status, 0, 'no ICC');
+    assert.equal(
+      env.docker(['exec', 'q1', 'ping', '-c1', '-W2', '198.51.100.1']).status,
+      0,
+      'but NAT works',
+    );
+    assert.equal(env.docker(['rm', '-f', 'i1', 'q1', 'q2']).status, 0);
+    assert.equal(env.docker(['network', 'rm', 'inside', 'noicc']).status, 0);
+  });
+
   it('a static --ip on a network with a user subnet, disconnect and rm', () => {
     assert.equal(env.docker(['network', 'create', '--subnet', '10.50.0.0/24', 'ov1']).status, 0);
     const r = env.docker([
