@@ -507,6 +507,10 @@ export class NetworkController {
    */
   async teardown(containerId: string, networkIds: string[]): Promise<void> {
     const netnsPath = this.netnsPath(containerId);
+    // Unbinding the namespace first lets the kernel destroy it with its veth
+    // ends (no process is left in it): deleting each veth by request costs
+    // the kernel 15-20 ms apiece, and the host end then goes with its peer.
+    await deleteNetns(netnsPath);
     for (const id of networkIds) {
       const net = this.byId.get(id);
       if (net) {
@@ -515,7 +519,6 @@ export class NetworkController {
         );
       }
     }
-    await deleteNetns(netnsPath);
   }
 
   private async removeEndpoint(
