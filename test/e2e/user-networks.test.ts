@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -23,7 +24,26 @@ const hostState = () => ({
     .map((l) => l.split(/\s+/).slice(1, 4).join(' '))
     .sort(),
   networks: env.docker(['network', 'ls', '-q']).stdout.split('\n').sort(),
+  nft: env.inHost(['nft', 'list', 'table', 'inet', 'berth']).stdout,
+  store: storeDump(),
 });
+
+/** Every key and value of the daemon's store except container state (it changes as containers run). */
+function storeDump(): string[] {
+  const db = new Database(`${env.daemon.dataRoot}/berth.db`, {
+    readonly: true,
+    fileMustExist: true,
+  });
+  try {
+    const rows = db.prepare('SELECT key, value FROM kv ORDER BY key').all() as Array<{
+      key: string;
+      value: string;
+    }>;
+    return rows.filter((r) => !r.key.startsWith('containers/')).map((r) => `${r.key}=${r.value}`);
+  } finally {
+    db.close();
+  }
+}
 
 describe('user-defined bridge networks (S8-S10)', () => {
   before(async () => {
@@ -116,6 +136,11 @@ describe('user-defined bridge networks (S8-S10)', () => {
   });
 
   it("bad input gets Docker's status and message and changes nothing", () => {
+    assert.equal(
+      env.docker(['run', '-d', '--name', 'nonet', '--network', 'none', 'busybox', 'sh', '-c', LOOP])
+        .status,
+      0,
+    );
     const before = hostState();
     const cases: Array<[string[], RegExp]> = [
       [['network', 'create', 'my-bridge'], /network with name my-bridge already exists/],
@@ -142,12 +167,42 @@ describe('user-defined bridge networks (S8-S10)', () => {
         ['network', 'connect', '--ip', '172.18.0.99', 'my-bridge', 'test1'],
         /user configured subnets/,
       ],
+      [
+        ['network', 'create', '--subnet', '300.1.0.0/16', 'n3'],
+        /Invalid subnet 300\.1\.0\.0\/16 : invalid CIDR address/,
+      ],
+      [
+        ['network', 'create', '--subnet', '10.0.0.0/33', 'n4'],
+        /invalid CIDR address: 10\.0\.0\.0\/33/,
+      ],
+      [['network', 'connect', 'my-bridge', 'nonet'], /private \(none\) mode/],
     ];
     for (const [args, re] of cases) {
       const r = env.docker(args);
       assert.notEqual(r.status, 0, args.join(' '));
       assert.match(r.stderr, re, args.join(' '));
     }
+    // Gateway outside the subnet: the docker CLI refuses it itself, so ask the API.
+    const gw = env.inHost([
+      'curl',
+      '-s',
+      '--unix-socket',
+      env.daemon.socket,
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      JSON.stringify({
+        Name: 'n5',
+        IPAM: { Config: [{ Subnet: '10.60.0.0/16', Gateway: '10.61.0.1' }] },
+      }),
+      'http://x/networks/create',
+    ]);
+    assert.match(
+      gw.stdout,
+      /failed to allocate gateway \(10\.61\.0\.1\): Requested address is out of range/,
+    );
     const api = (method: string, path: string, body: unknown) =>
       env.inHost([
         'curl',
