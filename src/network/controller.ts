@@ -481,6 +481,18 @@ export class NetworkController {
         Gateway: ep.Gateway ?? '',
         MacAddress: ep.Mac ?? '',
         Aliases: o.aliases?.length ? o.aliases : null,
+        // What the DNS answers for this endpoint (current moby's inspect field).
+        DNSNames:
+          this.servesDns(net) && o.name
+            ? [
+                ...new Set([
+                  o.name,
+                  ...(o.aliases ?? []),
+                  containerId.slice(0, 12),
+                  ...(o.hostname ? [o.hostname] : []),
+                ]),
+              ]
+            : null,
       },
     };
   }

@@ -60,6 +60,17 @@ describe('name resolution on user networks (S11)', () => {
     }
   });
 
+  it('inspect shows the names the DNS answers (DNSNames)', () => {
+    const id = env.docker(['inspect', '-f', '{{.Id}}', 'test3']).stdout.trim().slice(0, 12);
+    const r = env.docker(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'test3']);
+    const nets = JSON.parse(r.stdout) as Record<string, { DNSNames: string[] | null }>;
+    assert.deepEqual(nets['my-bridge']!.DNSNames, ['test3', 'web', id, 'h3']);
+    const b = JSON.parse(
+      env.docker(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'test1']).stdout,
+    ) as Record<string, { DNSNames: string[] | null }>;
+    assert.equal(b.bridge!.DNSNames, null);
+  });
+
   it('a container learns no names of networks it is not on, not even through their gateway', () => {
     const r = env.docker(['exec', 'stranger', 'nslookup', 'test3']);
     assert.doesNotMatch(r.stdout, /172\.18\.0\.2/);
