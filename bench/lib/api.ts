@@ -21,7 +21,8 @@ export interface ApiSamples {
 // Both engines speak it: dockerd 20.10's newest API version.
 const API = '/v1.41';
 
-function call(
+/** One Engine API call over a unix socket, timed from request to the end of the response. */
+export function call(
   socket: string,
   method: string,
   path: string,

@@ -1,0 +1,273 @@
+/**
+ * Benchmark: network operations at the Engine API, Berth against Docker 20.10
+ * (and netavark 1.4, podman's network backend), side by side in ONE lab: host 1
+ * runs berthd, host 2 a stock dockerd, netavark runs in host 2's namespace.
+ * Engines alternate every iteration. Measures attach/detach of a running
+ * container to a user bridge network and network create/remove, checks the
+ * issue's targets, prints a table and writes JSON. See docs/benchmarks.md.
+ *
+ *   node dist/bench/net-ops.js [--iterations 20] [--warmup 2] [--out FILE]
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { call } from './lib/api.js';
+import { importBusybox } from './lib/image.js';
+import { diffMachine, snapshotMachine } from './lib/machine.js';
+import { order, type Samples } from './lib/measure.js';
+import { measureNetavark, type NetavarkSamples } from './lib/netavark.js';
+import {
+  dockerAt,
+  startRefDockerd,
+  stopRefDockerd,
+  type RefDockerd,
+  type StopReport,
+} from './lib/refdockerd.js';
+import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
+import { summarize } from './lib/stats.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const DOCKER_TARGET = 1 / 20;
+const NETAVARK_TARGET = 1 / 10;
+const NET = 'benchnet';
+const TARGET_NAME = 'nettarget';
+const PEER_NAME = 'netpeer';
+
+interface Options {
+  iterations: number;
+  warmup: number;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const o: Options = { iterations: 20, warmup: 2, out: `/tmp/berth-bench/net-ops-${stamp}.json` };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const val = argv[++i];
+    const num = Number(val);
+    if (flag === '--out' && val) o.out = val;
+    else if (flag === '--iterations' && num >= 1) o.iterations = num;
+    else if (flag === '--warmup' && num >= 0) o.warmup = num;
+    else throw new Error('usage: net-ops [--iterations N] [--warmup N] [--out FILE]');
+  }
+  return o;
+}
+
+async function expect(
+  sock: string,
+  e: Engine,
+  method: string,
+  path: string,
+  status: number,
+  body?: unknown,
+): Promise<{ ms: number; text: string }> {
+  const r = await call(sock, method, path, body);
+  if (r.status !== status) throw new Error(`${e}: ${method} ${path}: ${r.status} ${r.text}`);
+  return r;
+}
+
+/** Creates and starts a named busybox `sleep` container; returns its id. */
+async function startSleeper(sock: string, e: Engine, name: string, net?: string): Promise<string> {
+  const c = await expect(sock, e, 'POST', `/containers/create?name=${name}`, 201, {
+    Image: 'busybox',
+    Cmd: ['sleep', '3600'],
+    ...(net ? { HostConfig: { NetworkMode: net } } : {}),
+  });
+  const id = (JSON.parse(c.text) as { Id: string }).Id;
+  await expect(sock, e, 'POST', `/containers/${id}/start`, 204);
+  return id;
+}
+
+let interrupted = false;
+
+async function main(argv: string[]): Promise<number> {
+  const opts = parseArgs(argv);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (interrupted = true));
+  const before = snapshotMachine(LAB_ROOT);
+  const lab = await Lab.create({ hosts: 2 });
+  const cli = join(lab.dir, 'docker-cli');
+  console.log(`lab ${lab.name}: berthd on ${lab.hosts[0]!.name}, dockerd on ${lab.hosts[1]!.name}`);
+  let dockerd: RefDockerd | undefined;
+  let stopReport: StopReport | undefined;
+  let out: Record<string, unknown> | undefined;
+  let failed = false;
+  try {
+    mkdirSync(cli, { recursive: true });
+    const berthd = await lab.startDaemon(lab.hosts[0]!, { args: ['--log-level', 'info'] });
+    const ref = await startRefDockerd(lab, lab.hosts[1]!, {
+      dns: lab.world.ip,
+      preexisting: before.paths,
+      spawned: (d) => (dockerd = d),
+    });
+    const targets: Record<Engine, { env: { DOCKER_HOST: string } }> = {
+      berth: berthd,
+      docker: ref,
+    };
+    const sockets: Record<Engine, string> = { berth: berthd.socket, docker: ref.socket };
+    await importBusybox(ref, cli, lab.hosts[1]!.dir);
+    const { warmup, iterations } = opts;
+    const stop = () => {
+      if (interrupted) throw new Error('interrupted');
+    };
+
+    // 1. attach / detach of a running container to a user bridge network.
+    const ids = {} as Record<Engine, string>;
+    for (const e of ENGINES) {
+      await expect(sockets[e], e, 'POST', '/networks/create', 201, { Name: NET, Driver: 'bridge' });
+      ids[e] = await startSleeper(sockets[e], e, TARGET_NAME);
+      await startSleeper(sockets[e], e, PEER_NAME, NET);
+    }
+    const attach: Samples = { berth: [], docker: [] };
+    const detach: Samples = { berth: [], docker: [] };
+    const resolves: Record<Engine, string> = { berth: 'not checked', docker: 'not checked' };
+    console.log(`attach/detach: ${warmup} warm-up + ${iterations} iterations`);
+    for (let i = 0; i < warmup + iterations; i++) {
+      for (const e of order(i)) {
+        stop();
+        const body = { Container: ids[e] };
+        const a = await expect(sockets[e], e, 'POST', `/networks/${NET}/connect`, 200, body);
+        // Untimed: the name must resolve from another container on the network.
+        if (i === 0 || (resolves[e] !== 'yes' && i === warmup)) {
+          const r = dockerAt(targets[e], cli, ['exec', PEER_NAME, 'nslookup', TARGET_NAME]);
+          resolves[e] = r.status === 0 ? 'yes' : `no: ${(r.stdout + r.stderr).trim()}`;
+        }
+        const d = await expect(sockets[e], e, 'POST', `/networks/${NET}/disconnect`, 200, body);
+        if (i >= warmup) {
+          attach[e].push(a.ms);
+          detach[e].push(d.ms);
+        }
+      }
+    }
+    for (const e of ENGINES) {
+      for (const n of [TARGET_NAME, PEER_NAME]) {
+        await expect(sockets[e], e, 'DELETE', `/containers/${n}?force=1`, 204);
+      }
+      await expect(sockets[e], e, 'DELETE', `/networks/${NET}`, 204);
+    }
+
+    // 2. network create / remove (bridge, automatic subnet).
+    const create: Samples = { berth: [], docker: [] };
+    const remove: Samples = { berth: [], docker: [] };
+    console.log(`network create/rm: ${warmup} warm-up + ${iterations} iterations`);
+    for (let i = 0; i < warmup + iterations; i++) {
+      for (const e of order(i)) {
+        stop();
+        const body = { Name: `benchcr${i}`, Driver: 'bridge', CheckDuplicate: true };
+        const c = await expect(sockets[e], e, 'POST', '/networks/create', 201, body);
+        const id = (JSON.parse(c.text) as { Id: string }).Id;
+        const d = await expect(sockets[e], e, 'DELETE', `/networks/${id}`, 204);
+        if (i >= warmup) {
+          create[e].push(c.ms);
+          remove[e].push(d.ms);
+        }
+      }
+    }
+
+    // 3. netavark setup/teardown, whole processes, in host 2's namespace.
+    let nv: NetavarkSamples | undefined;
+    let nvError: string | undefined;
+    try {
+      console.log(`netavark setup/teardown: ${warmup} warm-up + ${iterations} iterations`);
+      nv = measureNetavark(lab, lab.hosts[1]!, warmup, iterations, () => interrupted);
+    } catch (e) {
+      nvError = (e as Error).message;
+      console.error(`netavark skipped: ${nvError}`);
+    }
+
+    const ops: Record<string, OpResult> = {
+      attach: opResult(`POST /networks/${NET}/connect`, attach, DOCKER_TARGET),
+      detach: opResult(`POST /networks/${NET}/disconnect`, detach, DOCKER_TARGET),
+      'network create': opResult('POST /networks/create (bridge)', create, DOCKER_TARGET),
+      'network rm': opResult('DELETE /networks/{id}', remove, DOCKER_TARGET),
+    };
+    const nvSum = nv && {
+      version: nv.version,
+      setup: summarize(nv.setup),
+      teardown: summarize(nv.teardown),
+      attachRatio: 0,
+      detachRatio: 0,
+      samples: { setup: nv.setup, teardown: nv.teardown },
+    };
+    if (nvSum) {
+      nvSum.attachRatio = Math.round((ops.attach!.berth.median / nvSum.setup.median) * 1000) / 1000;
+      nvSum.detachRatio =
+        Math.round((ops.detach!.berth.median / nvSum.teardown.median) * 1000) / 1000;
+    }
+    const vsNetavark = nvSum ?? { error: nvError };
+    const commit = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    }).stdout.trim();
+    out = {
+      benchmark: 'net-ops',
+      date: new Date().toISOString(),
+      commit,
+      lab: lab.name,
+      method: {
+        iterations,
+        warmup,
+        timing: 'Engine API over the unix socket from Node, request to end of response',
+        order: 'engines alternate first/second every iteration',
+        netavark: 'whole `nsenter --net=<host> netavark setup|teardown` processes',
+      },
+      nameResolves: resolves,
+      results: ops,
+      netavark: vsNetavark,
+    };
+    console.log('\n' + markdownTable(ops) + '\n');
+    if (nvSum) {
+      const ms = (x: number) => `${x.toFixed(1)} ms`;
+      const { setup, teardown, attachRatio, detachRatio } = nvSum;
+      const met = (r: number) => (r <= NETAVARK_TARGET ? 'met' : 'NOT met');
+      console.log('| netavark op | median | p90 | min | Berth/netavark (median) | target |');
+      console.log('|---|---|---|---|---|---|');
+      console.log(
+        `| \`setup\` vs attach | ${ms(setup.median)} | ${ms(setup.p90)} | ${ms(setup.min)} | ` +
+          `${attachRatio.toFixed(3)} | ≤ 0.1 ${met(attachRatio)} |`,
+      );
+      console.log(
+        `| \`teardown\` vs detach | ${ms(teardown.median)} | ${ms(teardown.p90)} | ` +
+          `${ms(teardown.min)} | ${detachRatio.toFixed(3)} | ≤ 0.1 ${met(detachRatio)} |\n`,
+      );
+    }
+    console.log(`name resolves after attach: berth ${resolves.berth}; docker ${resolves.docker}`);
+  } catch (e) {
+    failed = true;
+    console.error(`benchmark failed: ${(e as Error).message}`);
+    if (dockerd) console.error(`dockerd log: ${dockerd.log} (removed with the lab)`);
+  } finally {
+    if (dockerd) {
+      stopReport = await stopRefDockerd(dockerd, before.paths);
+      for (const p of stopReport.problems) console.error(`cleanup: ${p}`);
+    }
+    try {
+      await lab.destroy();
+    } catch (e) {
+      failed = true;
+      console.error(`lab teardown: ${(e as Error).message}`);
+    }
+  }
+  const leaks = diffMachine(before, snapshotMachine(LAB_ROOT));
+  console.log(
+    leaks.length === 0
+      ? 'machine namespace unchanged (links, iptables, sysctls, fixed paths, mounts)'
+      : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
+  );
+  if (out) {
+    out.cleanup = { dockerd: stopReport, machineChanges: leaks };
+    mkdirSync(dirname(opts.out), { recursive: true });
+    writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
+    console.log(`results: ${opts.out}`);
+  }
+  return failed || leaks.length > 0 || (stopReport?.problems.length ?? 0) > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  },
+);
