@@ -206,7 +206,7 @@ export class ContainerService {
         netnsPath = this.networks.netnsPath(other.Id);
       } else {
         netnsPath = this.networks.createSandbox(c.Id, mode);
-        undo.push(() => this.networks.teardown(c.Id, networkIds(c)));
+        undo.push(() => this.networks.teardown(c.Id));
         // The primary network first (it gives the default route), then those
         // the container was connected to while it was stopped.
         const primary = this.networks.forMode(mode);
@@ -361,7 +361,7 @@ export class ContainerService {
     await unmountAll(join(this.layerDir(c.Id), 'merged')).catch((e) => this.log.warn(messageOf(e)));
     if (!c.HostConfig.NetworkMode.startsWith('container:')) {
       await this.networks
-        .teardown(c.Id, networkIds(c))
+        .teardown(c.Id)
         .catch((e) => this.log.warn(`network teardown: ${messageOf(e)}`));
     }
     for (const n of Object.values(c.Networks))

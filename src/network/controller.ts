@@ -514,22 +514,22 @@ export class NetworkController {
   }
 
   /**
-   * Leaves every network given and removes the sandbox. Idempotent and
+   * Removes the sandbox and every endpoint of the container. Idempotent and
    * best-effort: continues past errors.
    */
-  async teardown(containerId: string, networkIds: string[]): Promise<void> {
+  async teardown(containerId: string): Promise<void> {
     const netnsPath = this.netnsPath(containerId);
     // Unbinding the namespace first lets the kernel destroy it with its veth
     // ends (no process is left in it): deleting each veth by request costs
     // the kernel 15-20 ms apiece, and the host end then goes with its peer.
     await deleteNetns(netnsPath);
-    for (const id of networkIds) {
-      const net = this.byId.get(id);
-      if (net) {
-        await this.removeEndpoint(net, containerId, netnsPath).catch((e) =>
-          this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
-        );
-      }
+    // Every network is checked, not only those the container's record lists:
+    // a daemon killed between attaching and saving that record leaves an
+    // endpoint the record does not name.
+    for (const net of this.byId.values()) {
+      await this.removeEndpoint(net, containerId, netnsPath).catch((e) =>
+        this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
+      );
     }
   }
 
@@ -589,6 +589,22 @@ export class NetworkController {
           this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
           await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
         }
+      }
+    }
+    // Bridges (and their nft elements) of networks the store no longer has:
+    // a daemon killed between removing a network's record and its bridge.
+    const ours = new Set(
+      this.list()
+        .filter((n) => n.Driver === 'bridge')
+        .map(bridgeName),
+    );
+    for (const b of this.o.firewall.dump().bridges) {
+      if (!ours.has(b.name)) this.o.firewall.removeBridge(b.name);
+    }
+    for (const l of await this.o.rtnl.listLinks({ kind: 'bridge' }).catch(() => [])) {
+      if (l.name.startsWith('br-') && !ours.has(l.name)) {
+        this.o.log.warn(`deleting stray bridge ${l.name}`);
+        await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
       }
     }
   }
