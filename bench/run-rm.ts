@@ -10,20 +10,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { finishRun, runMain } from './lib/finish.js';
 import { measureApi } from './lib/api.js';
 import { busyboxDiffId, importBusybox } from './lib/image.js';
-import { diffMachine, snapshotMachine } from './lib/machine.js';
-import {
-  dockerAt,
-  startRefDockerd,
-  stopRefDockerd,
-  type RefDockerd,
-  type StopReport,
-} from './lib/refdockerd.js';
+import { snapshotMachine } from './lib/machine.js';
+import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { measureOne, measureRunRm, type Engines } from './lib/measure.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
 
@@ -77,7 +72,6 @@ async function main(argv: string[]): Promise<number> {
   const cli = join(lab.dir, 'docker-cli');
   console.log(`lab ${lab.name}: berthd on ${lab.hosts[0]!.name}, dockerd on ${lab.hosts[1]!.name}`);
   let dockerd: RefDockerd | undefined;
-  let stopReport: StopReport | undefined;
   let out: Record<string, unknown> | undefined;
   let failed = false;
   try {
@@ -225,43 +219,8 @@ async function main(argv: string[]): Promise<number> {
     failed = true;
     console.error(`benchmark failed: ${(e as Error).message}`);
     if (dockerd) console.error(`dockerd log: ${dockerd.log} (removed with the lab)`);
-  } finally {
-    if (dockerd) {
-      stopReport = await stopRefDockerd(dockerd, before.paths);
-      console.log(
-        `dockerd stopped by ${stopReport.stoppedBy}; killed after it: ` +
-          `${stopReport.killed.length ? stopReport.killed.join(', ') : 'nothing'}; ` +
-          `mounts left under its dirs: ${stopReport.mountsAfterExit.length}; ` +
-          `machine paths removed: ${stopReport.removedPaths.join(' ') || 'none'}`,
-      );
-      for (const p of stopReport.problems) console.error(`cleanup: ${p}`);
-    }
-    try {
-      await lab.destroy();
-    } catch (e) {
-      failed = true;
-      console.error(`lab teardown: ${(e as Error).message}`);
-    }
   }
-  const leaks = diffMachine(before, snapshotMachine(LAB_ROOT));
-  console.log(
-    leaks.length === 0
-      ? 'machine namespace unchanged (links, iptables, sysctls, fixed paths, mounts)'
-      : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
-  );
-  if (out) {
-    out.cleanup = { dockerd: stopReport, machineChanges: leaks };
-    mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, JSON.stringify(out, null, 2) + '\n');
-    console.log(`results: ${opts.out}`);
-  }
-  return failed || leaks.length > 0 || (stopReport?.problems.length ?? 0) > 0 ? 1 : 0;
+  return finishRun({ lab, dockerd, before, out, outPath: opts.out, failed });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
-  },
-);
+runMain(main);
