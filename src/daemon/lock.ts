@@ -8,10 +8,8 @@ import { join } from 'node:path';
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return (
-      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('berthd') ||
-      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon/main')
-    );
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmd.includes('berthd') || cmd.includes('daemon/main');
   } catch {
     return false;
   }
