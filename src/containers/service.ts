@@ -25,7 +25,7 @@ import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
 import { hostsFor, resolvFor, writeBundle, type DaemonDns, type LinkedEntry } from './bundle.js';
-import { linkEnv, linkHostNames, parseLink } from '../network/links/links.js';
+import { normaliseLinks, resolveLinks } from './links.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
@@ -153,7 +153,7 @@ export class ContainerService {
       // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
       if (net) c.Networks[net.Name] = emptyEndpoint(net);
     }
-    c.HostConfig.Links = this.normaliseLinks(c);
+    c.HostConfig.Links = normaliseLinks(this.repo, c);
     await this.repo.insert(c);
     try {
       await mkdir(this.dir(id), { recursive: true });
@@ -483,49 +483,9 @@ export class ContainerService {
 
   // ---- links -------------------------------------------------------------
 
-  /** `--link child[:alias]` as Docker stores it: "/child:/parent/alias"; the child must exist. */
-  private normaliseLinks(c: ContainerRecord): string[] | null {
-    const links = c.HostConfig.Links;
-    if (!links?.length) return null;
-    return links.map((spec) => {
-      const child =
-        spec.startsWith('/') && spec.includes(':/') ? spec.slice(1, spec.indexOf(':')) : spec;
-      const { name, alias } = parseLink(
-        child.includes(':') ? child : spec.startsWith('/') ? spec : child,
-      );
-      const target = this.repo.find(name);
-      if (!target) throw invalid(`could not get container for ${name}: No such container: ${name}`);
-      return `${target.Name}:${c.Name}/${alias}`;
-    });
-  }
-
-  /**
-   * The resolved links of a container on the default bridge: each child's
-   * address, hosts names and variables. A stopped child is an error, as in Docker.
-   */
+  /** The resolved --link children of a container (also recomputed for each exec). */
   linksOf(c: ContainerRecord): LinkedEntry[] {
-    if (!c.HostConfig.Links?.length || !['default', 'bridge'].includes(c.HostConfig.NetworkMode))
-      return [];
-    return c.HostConfig.Links.map((l) => {
-      const [childName = '', aliasPath = ''] = l.split(':');
-      const alias = aliasPath.slice(aliasPath.lastIndexOf('/') + 1);
-      const child = this.repo.find(childName);
-      const ip = child?.Networks.bridge?.IPAddress;
-      if (!child || child.State.Status !== 'running' || !ip) {
-        throw conflict(`Cannot link to a non running container: ${childName} AS ${aliasPath}`);
-      }
-      const name = child.Name.slice(1);
-      return {
-        ip,
-        names: linkHostNames(alias, name, child.Id),
-        env: linkEnv(c.Name, alias, {
-          name,
-          ip,
-          exposedPorts: Object.keys(child.Config.ExposedPorts ?? {}),
-          env: child.Config.Env,
-        }),
-      };
-    });
+    return resolveLinks(this.repo, c);
   }
 
   /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
