@@ -5,6 +5,7 @@
 import { invalid } from '../common/errors.js';
 import { type Json, obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
+import { checkPortBindings } from '../network/ports/spec.js';
 
 /** The image config fields a container inherits. */
 export interface ImageConfig {
@@ -85,9 +86,7 @@ export function parseCreate(body: unknown): CreateRequest {
     throw invalid('invalid HostConfig.ConsoleSize: expected [height, width]');
   }
   const portBindings = obj(hc.PortBindings, 'HostConfig.PortBindings');
-  for (const [k, v] of Object.entries(portBindings)) {
-    if (v !== null && !Array.isArray(v)) throw invalid(`invalid port binding for ${k}`);
-  }
+  checkPortBindings(portBindings);
   const nc = obj(b.NetworkingConfig, 'NetworkingConfig');
   const endpointsConfig = obj(nc.EndpointsConfig, 'NetworkingConfig.EndpointsConfig');
   let networkMode = optStr(hc, 'NetworkMode', 'HostConfig.NetworkMode') ?? '';

@@ -1,5 +1,6 @@
 /** Containers as Docker's API shows them: inspect JSON, list rows, status text. */
 import type { ContainerRecord } from './types.js';
+import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
@@ -32,18 +33,47 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(h / 24 / 365)} years`;
 }
 
+/** NetworkSettings.Ports: every exposed port, with the host ports it is published on (else null). */
 function portsOf(
   c: ContainerRecord,
+  published: readonly PublishedPort[],
 ): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
-  for (const p of Object.keys(c.Config.ExposedPorts ?? {})) out[p] = null;
+  const keys = [
+    ...Object.keys(c.Config.ExposedPorts ?? {}),
+    ...published.map((p) => `${p.containerPort}/${p.proto}`),
+  ];
+  for (const k of keys.sort(comparePortKeys)) out[k] = null;
+  for (const p of published) {
+    (out[`${p.containerPort}/${p.proto}`] ??= []).push({
+      HostIp: p.hostIp || '0.0.0.0',
+      HostPort: String(p.hostPort),
+    });
+  }
+  return out;
+}
+
+/** The Ports of a GET /containers/json row: published ones with their host side, then the rest. */
+function listPorts(c: ContainerRecord, published: readonly PublishedPort[]): object[] {
+  const out: object[] = published.map((p) => ({
+    IP: p.hostIp || '0.0.0.0',
+    PrivatePort: p.containerPort,
+    PublicPort: p.hostPort,
+    Type: p.proto,
+  }));
+  const shown = new Set(published.map((p) => `${p.containerPort}/${p.proto}`));
+  for (const k of Object.keys(c.Config.ExposedPorts ?? {})) {
+    if (shown.has(k)) continue;
+    const [port = '', proto = 'tcp'] = k.split('/');
+    out.push({ PrivatePort: Number(port), Type: proto });
+  }
   return out;
 }
 
 /** GET /containers/{id}/json. */
 export function inspect(
   c: ContainerRecord,
-  paths: { dir: string; logPath: string; netns?: string },
+  paths: { dir: string; logPath: string; netns?: string; published: readonly PublishedPort[] },
 ): object {
   const s = c.State;
   const running = s.Status === 'running';
@@ -89,7 +119,7 @@ export function inspect(
       HairpinMode: false,
       LinkLocalIPv6Address: '',
       LinkLocalIPv6PrefixLen: 0,
-      Ports: portsOf(c),
+      Ports: portsOf(c, paths.published),
       SandboxKey: running && paths.netns ? paths.netns : '',
       SecondaryIPAddresses: null,
       SecondaryIPv6Addresses: null,
@@ -112,7 +142,7 @@ export function commandText(c: ContainerRecord): string {
 }
 
 /** One row of GET /containers/json. */
-export function listRow(c: ContainerRecord): object {
+export function listRow(c: ContainerRecord, published: readonly PublishedPort[]): object {
   return {
     Id: c.Id,
     Names: [c.Name],
@@ -120,7 +150,7 @@ export function listRow(c: ContainerRecord): object {
     ImageID: `sha256:${c.ImageID.replace(/^sha256:/, '')}`,
     Command: commandText(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [],
+    Ports: listPorts(c, published),
     Labels: c.Config.Labels ?? {},
     State: c.State.Status,
     Status: statusText(c),

@@ -21,6 +21,7 @@ import {
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
+import { portRequests } from '../network/ports/spec.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
@@ -221,6 +222,7 @@ export class ContainerService {
             aliases: ec.aliases,
             name: c.Name.slice(1),
             hostname: c.Config.Hostname,
+            ports: portsOf(c),
           });
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };
@@ -553,6 +555,7 @@ export class ContainerService {
           aliases: ec.aliases,
           name: c.Name.slice(1),
           hostname: c.Config.Hostname,
+          ports: portsOf(c),
         });
         c.Networks = { ...c.Networks, [r.name]: { ...r.endpoint, ...ec.shown } };
         await this.rewriteNetworkFiles(c);
@@ -740,4 +743,13 @@ function startError(e: unknown): Error {
     return new BerthError('INVALID_ARGUMENT', `OCI runtime create failed: ${e.message}: unknown`);
   }
   return e as Error;
+}
+
+/** What the container publishes: its port bindings, and with -P every exposed port. */
+function portsOf(c: ContainerRecord): ReturnType<typeof portRequests> {
+  return portRequests(
+    Object.keys(c.Config.ExposedPorts ?? {}),
+    c.HostConfig.PortBindings ?? {},
+    c.HostConfig.PublishAllPorts,
+  );
 }

@@ -24,6 +24,7 @@ import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
 import { NetworkController } from '../network/controller.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
+import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { NftFirewall } from '../kernel/firewall/index.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openEmbeddedStore } from '../store/index.js';
@@ -113,6 +114,7 @@ async function main(): Promise<number> {
     ipam,
     rtnl,
     firewall,
+    conntrack: Conntrack.open(),
     dns,
     log,
     bip: flags.bip,

@@ -7,20 +7,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
-import type { Firewall } from '../kernel/firewall/index.js';
-import { type Rtnl, isNotFound, writeSysctl } from '../kernel/netlink/index.js';
+import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
+import { type Rtnl, isNotFound, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
+import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { type Ipam, formatCidr, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
+import { PortPublisher } from './ports/publisher.js';
+import type { PortRequest, PublishedPort } from './ports/spec.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -44,6 +47,8 @@ export interface EndpointRecord {
   Name?: string;
   Hostname?: string;
   Aliases?: string[];
+  /** Host ports published through this endpoint (a container publishes through one). */
+  Ports?: PublishedPort[];
   /** attaching → ready → detaching; anything but ready is cleaned on start. */
   State: 'attaching' | 'ready' | 'detaching';
 }
@@ -107,6 +112,8 @@ export interface ControllerOptions {
   rtnl: Rtnl;
   /** Berth's nftables table in the daemon's namespace. */
   firewall: Firewall;
+  /** Conntrack in the daemon's namespace (stale UDP flows of published ports are dropped). */
+  conntrack?: Conntrack;
   /** Berth's DNS: listens on user bridges' gateways, answers their containers' names. */
   dns: DnsResolver;
   /** The default bridge's gateway/prefix (--bip); else the first free default pool. */
@@ -117,6 +124,8 @@ export interface ControllerOptions {
 export class NetworkController {
   private byId = new Map<string, NetworkRecord>();
   private readonly drivers: Record<string, NetworkDriver>;
+  /** Published ports: host port allocation, held sockets, DNAT map elements. */
+  private readonly ports: PortPublisher;
 
   private constructor(
     private readonly o: ControllerOptions,
@@ -128,6 +137,9 @@ export class NetworkController {
       host: hostDriver,
       null: nullDriver,
     };
+    this.ports = new PortPublisher(o.firewall, ephemeralRange(), async (proto, port) => {
+      await o.conntrack?.deleteByDestPort(proto, port);
+    });
   }
 
   /**
@@ -392,6 +404,8 @@ export class NetworkController {
       aliases?: string[];
       name?: string;
       hostname?: string;
+      /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
+      ports?: PortRequest[];
     },
   ): Promise<{ name: string; endpoint: EndpointSettings }> {
     const net = this.forMode(netRef);
@@ -449,6 +463,21 @@ export class NetworkController {
       await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
     try {
+      const publish =
+        !!o.ports?.length &&
+        net.Driver === 'bridge' &&
+        !net.Internal &&
+        this.ports.published(containerId).length === 0;
+      if (publish) {
+        ep.Ports = await this.ports.reserve(containerId, o.ports ?? []).catch((e: unknown) => {
+          throw new BerthError(
+            'INTERNAL',
+            `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
+          );
+        });
+        // Recorded before any map element exists, so a crash leaks none.
+        await this.o.kv.put(key, JSON.stringify(ep));
+      }
       const info = await driver.join(
         net,
         { containerId, netnsPath },
@@ -462,6 +491,7 @@ export class NetworkController {
         },
       );
       ep.HostIf = info.hostIf;
+      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4);
       ep.State = 'ready';
       await this.o.kv.put(key, JSON.stringify(ep));
       this.publishName(net, ep);
@@ -495,6 +525,11 @@ export class NetworkController {
             : null,
       },
     };
+  }
+
+  /** The host ports a container publishes now (empty when none, or when it is not running). */
+  publishedPorts(containerId: string): PublishedPort[] {
+    return this.ports.published(containerId);
   }
 
   /** The interface names a container's endpoints use inside its namespace. */
@@ -543,6 +578,9 @@ export class NetworkController {
     if (!entry) return;
     const ep = JSON.parse(entry.value) as EndpointRecord;
     this.o.dns.records.removeEndpoint(containerId, net.Id);
+    if (ep.Ports?.length) {
+      await this.ports.release(containerId, { ports: ep.Ports, containerIp: ep.IPv4 });
+    }
     if (ep.State !== 'detaching') {
       ep.State = 'detaching';
       await this.o.kv.put(key, JSON.stringify(ep));
@@ -570,6 +608,11 @@ export class NetworkController {
       if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
         if (ep.HostIf) known.add(ep.HostIf);
         this.publishName(net, ep);
+        if (ep.Ports?.length && ep.IPv4) {
+          await this.ports.adopt(ep.ContainerID, ep.Ports, ep.IPv4, (m) =>
+            this.o.log.warn(`published port not held: ${m}`),
+          );
+        }
         continue;
       }
       this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
@@ -591,6 +634,10 @@ export class NetworkController {
         }
       }
     }
+    // Map elements no endpoint publishes: a daemon killed while releasing them.
+    const want = new Set(this.ports.mappings().map(mappingKey));
+    const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
+    if (stray.length) this.o.firewall.removePortMapping(stray);
     // Bridges (and their nft elements) of networks the store no longer has:
     // a daemon killed between removing a network's record and its bridge.
     const ours = new Set(
@@ -609,6 +656,20 @@ export class NetworkController {
     }
   }
 }
+
+/** The host's ephemeral port range (ip_local_port_range), where `-p 80` and `-P` pick from. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readSysctl('net.ipv4.ip_local_port_range').split(/\s+/).map(Number);
+    if (lo && hi && lo <= hi) return [lo, hi];
+  } catch {
+    // unreadable: the kernel's default
+  }
+  return [32768, 60999];
+}
+
+const mappingKey = (m: PortMapping): string =>
+  `${m.proto}/${m.hostIp === '0.0.0.0' ? '' : (m.hostIp ?? '')}/${m.hostPort}>${m.containerIp}:${m.containerPort}`;
 
 /** The MTU of the interface holding the host's default route (1500 without one). */
 async function uplinkMtu(rtnl: Rtnl): Promise<number> {

@@ -19,6 +19,7 @@ import {
   writeSysctl,
   type NetlinkError,
 } from '../../src/kernel/netlink/index.js';
+import { Conntrack } from '../../src/kernel/netlink/conntrack.js';
 
 const isRoot = process.getuid?.() === 0;
 const prefix = `nl${randomBytes(3).toString('hex')}`;
@@ -151,6 +152,38 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(back.status, 0, back.stdout + back.stderr);
     const neigh = await withRtnl(cPath, (c) => c.listNeighbours({ link: 'eth0', family: 4 }));
     assert.equal(neigh.find((n) => n.ip === '10.77.0.1')?.mac, BR_MAC);
+  });
+
+  it('turns hairpin on for a bridge port', async () => {
+    const show = () => inNs(H, ['bridge', '-d', 'link', 'show', 'dev', 'veth7a1b2c3']).stdout;
+    assert.match(show(), /hairpin off/);
+    await h.setBridgePort('veth7a1b2c3', { hairpin: true });
+    assert.match(show(), /hairpin on/);
+  });
+
+  it('forgets the conntrack entries of one destination port, and only those', async () => {
+    // Conntrack tracks a namespace's packets once a hook there uses it.
+    const nft = inNs(H, [
+      'nft',
+      'add table ip ctt; add chain ip ctt in { type filter hook input priority 0; ct state new counter; }',
+    ]);
+    assert.equal(nft.status, 0, nft.stderr);
+    const send = (port: number) =>
+      inNs(C, [
+        '/usr/bin/python3',
+        '-c',
+        `import socket; socket.socket(2, 2).sendto(b"x", ("10.77.0.1", ${port}))`,
+      ]);
+    for (const port of [9999, 9998]) assert.equal(send(port).status, 0);
+    const ct = Conntrack.open({ netns: hPath });
+    try {
+      assert.equal(await ct.deleteByDestPort('udp', 9999), 1);
+      assert.equal(await ct.deleteByDestPort('udp', 9999), 0);
+      assert.equal(await ct.deleteByDestPort('tcp', 9998), 0);
+      assert.equal(await ct.deleteByDestPort('udp', 9998), 1);
+    } finally {
+      ct.close();
+    }
   });
 
   it('adds and deletes on-link routes and static neighbours, with typed errors', async () => {

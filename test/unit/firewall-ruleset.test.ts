@@ -55,11 +55,12 @@ flush chain inet berth prerouting
 add rule inet berth prerouting fib daddr type local jump ports
 add chain inet berth output { type nat hook output priority -100; policy accept; }
 flush chain inet berth output
-add rule inet berth output ip daddr != 127.0.0.0/8 fib daddr type local jump ports
+add rule inet berth output meta nfproto ipv4 fib daddr type local jump ports
 add rule inet berth output ip6 daddr != ::1 fib daddr type local jump ports
 add chain inet berth postrouting { type nat hook postrouting priority srcnat; policy accept; }
 flush chain inet berth postrouting
 add rule inet berth postrouting meta mark & 0x00002000 == 0x00002000 masquerade
+add rule inet berth postrouting ip saddr 127.0.0.0/8 oifname @bridges masquerade
 add rule inet berth postrouting iifname . oifname @same-bridge return
 add rule inet berth postrouting iifname @masq4 meta nfproto ipv4 masquerade
 add rule inet berth postrouting iifname @masq6 meta nfproto ipv6 masquerade

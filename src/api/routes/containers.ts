@@ -83,7 +83,11 @@ export function containerRoutes(r: Router, s: Services): void {
       .filter((c) => matches(c, f, s))
       .sort((a, b) => b.Created.localeCompare(a.Created));
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
-    json(res!, 200, list.map(listRow));
+    json(
+      res!,
+      200,
+      list.map((c) => listRow(c, s.networks.publishedPorts(c.Id))),
+    );
   });
 
   r.on('POST', '/containers/create', async (ctx) => {
@@ -101,6 +105,7 @@ export function containerRoutes(r: Router, s: Services): void {
         dir: containers.dir(c.Id),
         logPath: containers.logPath(c.Id),
         netns: c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.netnsPath(c.Id),
+        published: s.networks.publishedPorts(c.Id),
       }),
     );
   });

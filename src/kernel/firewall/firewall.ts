@@ -46,9 +46,9 @@ export interface Firewall {
   /** Removes one bridge's elements; missing ones are fine. */
   removeBridge(name: string): void;
   /** Publishes one port; CONFLICT if that host port already maps elsewhere. */
-  addPortMapping(m: PortMapping): void;
+  addPortMapping(m: PortMapping | readonly PortMapping[]): void;
   /** Unpublishes one port; missing is fine. */
-  removePortMapping(m: PortMapping): void;
+  removePortMapping(m: PortMapping | readonly PortMapping[]): void;
   /** What the kernel holds now, as bridges and ports. */
   dump(): FirewallState;
   /** Makes the kernel's elements exactly `desired` in one transaction (creating the base if missing). */
@@ -83,11 +83,11 @@ export class NftFirewall implements Firewall {
     this.nft.run(removeBridgeBatch(name));
   }
 
-  addPortMapping(m: PortMapping): void {
+  addPortMapping(m: PortMapping | readonly PortMapping[]): void {
     this.nft.run(addPortBatch(m));
   }
 
-  removePortMapping(m: PortMapping): void {
+  removePortMapping(m: PortMapping | readonly PortMapping[]): void {
     this.nft.run(removePortBatch(m));
   }
 

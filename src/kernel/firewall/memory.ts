@@ -9,6 +9,7 @@ import type { Firewall, ReconcileResult } from './firewall.js';
 import {
   bridgeElements,
   checkIfname,
+  listOf,
   portElement,
   type BridgeSpec,
   type Element,
@@ -62,12 +63,12 @@ export class MemoryFirewall implements Firewall {
     this.apply([], [...all.present, ...all.absent]);
   }
 
-  addPortMapping(m: PortMapping): void {
-    this.apply([portElement(m)], []);
+  addPortMapping(m: PortMapping | readonly PortMapping[]): void {
+    this.apply(listOf(m).map(portElement), []);
   }
 
-  removePortMapping(m: PortMapping): void {
-    this.apply([], [portElement(m)]);
+  removePortMapping(m: PortMapping | readonly PortMapping[]): void {
+    this.apply([], listOf(m).map(portElement));
   }
 
   dump(): FirewallState {

@@ -146,7 +146,9 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       'output',
       'type nat hook output priority -100; policy accept;',
       [
-        'ip daddr != 127.0.0.0/8 fib daddr type local jump ports',
+        // 127.0.0.1 too: bridges have route_localnet, and postrouting
+        // masquerades what leaves a bridge from a loopback source.
+        'meta nfproto ipv4 fib daddr type local jump ports',
         'ip6 daddr != ::1 fib daddr type local jump ports',
       ],
     ],
@@ -155,6 +157,7 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       'type nat hook postrouting priority srcnat; policy accept;',
       [
         `meta mark & ${mark} == ${mark} masquerade`,
+        'ip saddr 127.0.0.0/8 oifname @bridges masquerade',
         'iifname . oifname @same-bridge return',
         // The input interface is still known here for forwarded packets.
         'iifname @masq4 meta nfproto ipv4 masquerade',
@@ -310,12 +313,16 @@ export function removeBridgeBatch(name: string): string {
   return batch(ensureAbsentCommands([...present, ...absent]));
 }
 
-/** Publishes a port; idempotent; CONFLICT (EEXIST) if the host port maps elsewhere. */
-export function addPortBatch(m: PortMapping): string {
-  return batch(addCommands([portElement(m)]));
+/** One or many as a list. */
+export const listOf = <T>(x: T | readonly T[]): readonly T[] =>
+  Array.isArray(x) ? (x as readonly T[]) : [x as T];
+
+/** Publishes ports (one transaction); idempotent; CONFLICT (EEXIST) if a host port maps elsewhere. */
+export function addPortBatch(m: PortMapping | readonly PortMapping[]): string {
+  return batch(addCommands(listOf(m).map(portElement)));
 }
 
-/** Unpublishes a port; idempotent; CONFLICT (EEXIST) if the host port maps elsewhere. */
-export function removePortBatch(m: PortMapping): string {
-  return batch(ensureAbsentCommands([portElement(m)]));
+/** Unpublishes ports (one transaction); idempotent; CONFLICT (EEXIST) if a host port maps elsewhere. */
+export function removePortBatch(m: PortMapping | readonly PortMapping[]): string {
+  return batch(ensureAbsentCommands(listOf(m).map(portElement)));
 }

@@ -98,6 +98,10 @@ export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
+export const IFLA_INFO_SLAVE_KIND = 4;
+export const IFLA_INFO_SLAVE_DATA = 5;
+/** Bridge port attributes (IFLA_INFO_SLAVE_DATA of a bridge port). */
+export const IFLA_BRPORT_MODE = 4;
 export const VETH_INFO_PEER = 1;
 
 export const IFLA_VXLAN_ID = 1;

@@ -17,6 +17,9 @@ import {
   IFLA_IFNAME,
   IFLA_INFO_DATA,
   IFLA_INFO_KIND,
+  IFLA_INFO_SLAVE_DATA,
+  IFLA_INFO_SLAVE_KIND,
+  IFLA_BRPORT_MODE,
   IFLA_LINK,
   IFLA_LINKINFO,
   IFLA_LINK_NETNSID,
@@ -221,6 +224,19 @@ export function setLinkMsg(index: number, changes: LinkChanges): Buffer {
   if (changes.master !== undefined) w.u32(IFLA_MASTER, changes.master ?? 0);
   if (changes.nsFd !== undefined) w.u32(IFLA_NET_NS_FD, changes.nsFd);
   return w.finish();
+}
+
+/**
+ * RTM_NEWLINK (no create) changing a bridge port's own settings: `hairpin`
+ * lets a frame leave by the port it came in on (`bridge link set hairpin on`).
+ */
+export function bridgePortMsg(index: number, opts: { hairpin: boolean }): Buffer {
+  return byRef(RTM_NEWLINK, 0, index)
+    .nest(IFLA_LINKINFO, (w) => {
+      w.str(IFLA_INFO_SLAVE_KIND, 'bridge');
+      w.nest(IFLA_INFO_SLAVE_DATA, (d) => d.u8(IFLA_BRPORT_MODE, opts.hairpin ? 1 : 0));
+    })
+    .finish();
 }
 
 /** RTM_GETLINK for one link, statistics left out. */

@@ -32,6 +32,7 @@ import {
   newVethMsg,
   newVxlanMsg,
   setLinkMsg,
+  bridgePortMsg,
   type Link,
   type LinkBase,
   type LinkChanges,
@@ -212,6 +213,11 @@ export class Rtnl {
     } finally {
       if (req.nsFd !== undefined) closeSync(req.nsFd);
     }
+  }
+
+  /** Changes a bridge port's settings (the link must be enslaved to a bridge). */
+  async setBridgePort(ref: LinkRef, opts: { hairpin: boolean }): Promise<void> {
+    await this.sock.request(bridgePortMsg(await this.index(ref), opts), linkWhat(ref));
   }
 
   // --- addresses ---

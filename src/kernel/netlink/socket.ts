@@ -74,6 +74,8 @@ export interface OpenOptions {
   timeoutMs?: number;
   /** Which requests are sent from a worker thread (default `deletes`). */
   offload?: Offload;
+  /** The netlink family (default NETLINK_ROUTE; NETLINK_NETFILTER for conntrack). */
+  protocol?: number;
 }
 
 const SOCK_RAW = 3;
@@ -138,8 +140,8 @@ class FdTransport implements Transport {
   }
 }
 
-function openRouteFd(timeoutMs: number): number {
-  const fd = openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+function openNetlinkFd(timeoutMs: number, protocol: number): number {
+  const fd = openSocket(AF_NETLINK, SOCK_RAW, protocol);
   try {
     // Port id 0: the kernel picks a unique one.
     const addr = Buffer.alloc(12);
@@ -177,10 +179,10 @@ export class NetlinkSocket {
     private readonly offload: Offload = 'deletes',
   ) {}
 
-  /** Opens a NETLINK_ROUTE socket in this namespace or inside `opts.netns`. */
+  /** Opens a netlink socket (NETLINK_ROUTE unless told) here or inside `opts.netns`. */
   static open(opts: OpenOptions = {}): NetlinkSocket {
     const timeout = opts.timeoutMs ?? 5000;
-    const open = (): number => openRouteFd(timeout);
+    const open = (): number => openNetlinkFd(timeout, opts.protocol ?? NETLINK_ROUTE);
     const fd = opts.netns ? inNetns(opts.netns, open) : open();
     return new NetlinkSocket(new FdTransport(fd), opts.offload);
   }

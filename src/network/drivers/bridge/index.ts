@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Firewall } from '../../../kernel/firewall/index.js';
-import { Rtnl, isExists, isNotFound } from '../../../kernel/netlink/index.js';
+import { Rtnl, isExists, isNotFound, writeSysctl } from '../../../kernel/netlink/index.js';
 import type {
   EndpointAddresses,
   EndpointInfo,
@@ -63,6 +63,9 @@ export class BridgeDriver implements NetworkDriver {
         if (!isExists(e)) throw e;
       }
     }
+    // Published ports answer on 127.0.0.1 without a proxy: the host may route
+    // loopback-sourced packets out of (and their answers in by) Berth's bridges.
+    writeSysctl(`net/ipv4/conf/${name}/route_localnet`, 1);
     this.firewall.addBridge({
       name,
       icc: net.Options['com.docker.network.bridge.enable_icc'] !== 'false',
@@ -83,6 +86,9 @@ export class BridgeDriver implements NetworkDriver {
       peer: { name: a.ifName, mtu, mac: a.mac, netns: sandbox.netnsPath },
     });
     try {
+      // A container reaching its own published port: br_netfilter bridges the
+      // DNATed frame straight back out of the port it came in on.
+      await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = Rtnl.open({ netns: sandbox.netnsPath });
       try {
         if (a.ipv4 && a.prefixLen !== undefined) {

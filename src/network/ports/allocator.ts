@@ -1,0 +1,77 @@
+/**
+ * Which host ports are taken, and by which owner (pure, in memory; rebuilt
+ * from the endpoint records when the daemon starts). A port on all addresses
+ * conflicts with the same port on any one address and the other way round,
+ * as Docker's portallocator decides. Free ports for `-p 80` and `-P` are
+ * handed out in order from the ephemeral range, continuing after the last
+ * one given, so a port just freed is not reused at once.
+ */
+import type { Proto } from '../../kernel/firewall/index.js';
+
+/** One taken host port. */
+export interface HostPort {
+  proto: Proto;
+  /** '' = every address. */
+  hostIp: string;
+  port: number;
+}
+
+export class PortAllocator {
+  /** `proto/port` → (host address → owner). */
+  private readonly taken = new Map<string, Map<string, string>>();
+  private readonly last = new Map<Proto, number>();
+
+  constructor(
+    /** The ephemeral range (Linux's ip_local_port_range), inclusive. */
+    readonly range: [number, number] = [32768, 60999],
+  ) {}
+
+  /** Who holds a port that `p` would conflict with, if anybody. */
+  holder(p: HostPort): string | undefined {
+    const m = this.taken.get(`${p.proto}/${p.port}`);
+    if (!m) return undefined;
+    if (p.hostIp === '') return m.values().next().value;
+    return m.get(p.hostIp) ?? m.get('');
+  }
+
+  /** Marks a port taken; the caller checked `holder` first. */
+  take(p: HostPort, owner: string): void {
+    const k = `${p.proto}/${p.port}`;
+    let m = this.taken.get(k);
+    if (!m) this.taken.set(k, (m = new Map()));
+    m.set(p.hostIp, owner);
+  }
+
+  /** Frees one port if `owner` holds it. */
+  release(p: HostPort, owner: string): void {
+    const k = `${p.proto}/${p.port}`;
+    const m = this.taken.get(k);
+    if (m?.get(p.hostIp) !== owner) return;
+    m.delete(p.hostIp);
+    if (m.size === 0) this.taken.delete(k);
+  }
+
+  /**
+   * The next port of `range` (default: the ephemeral range) that neither is
+   * taken nor in `skip`, continuing after the last one handed out; undefined
+   * when every one is.
+   */
+  next(
+    proto: Proto,
+    hostIp: string,
+    range: [number, number] = this.range,
+    skip: ReadonlySet<number> = new Set(),
+  ): number | undefined {
+    const [lo, hi] = range;
+    const size = hi - lo + 1;
+    const dynamic = range === this.range;
+    const after = dynamic ? (this.last.get(proto) ?? hi) : hi;
+    for (let i = 1; i <= size; i++) {
+      const port = lo + ((((after - lo + i) % size) + size) % size);
+      if (skip.has(port) || this.holder({ proto, hostIp, port }) !== undefined) continue;
+      if (dynamic) this.last.set(proto, port);
+      return port;
+    }
+    return undefined;
+  }
+}

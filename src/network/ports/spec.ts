@@ -1,0 +1,112 @@
+/**
+ * What a container asks to publish, from its create body (pure). The daemon
+ * checks `HostConfig.PortBindings` as Docker 20.10's daemon does
+ * (`invalid port specification: "..."`, 400 at create), whatever the client
+ * checked before, and turns bindings, `PublishAllPorts` and the exposed ports
+ * into one request per container port and host address.
+ */
+import { isIP } from 'node:net';
+import { invalid } from '../../common/errors.js';
+import type { Proto } from '../../kernel/firewall/index.js';
+
+/** One binding as HostConfig.PortBindings holds it. */
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+
+/** One container port to publish on one host address. */
+export interface PortRequest {
+  proto: Proto;
+  containerPort: number;
+  /** Host address; '' means all IPv4 addresses. */
+  hostIp: string;
+  /** Host ports to choose from, inclusive; [0, 0] means any free ephemeral port. */
+  hostPorts: [number, number];
+}
+
+/** A port as it is published: the request resolved to one host port. */
+export interface PublishedPort {
+  proto: Proto;
+  containerPort: number;
+  /** Host address; '' means all IPv4 addresses (shown as 0.0.0.0). */
+  hostIp: string;
+  hostPort: number;
+}
+
+const spec = (s: string): Error => invalid(`invalid port specification: ${JSON.stringify(s)}`);
+
+/** nat.ParsePortRange with Docker's daemon-side error: "80", "8000-8010"; '' is [0,0]. */
+function parseRange(s: string, allowEmpty: boolean): [number, number] {
+  if (s === '' && allowEmpty) return [0, 0];
+  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s);
+  if (!m) throw spec(s);
+  const a = Number(m[1]);
+  const b = m[2] === undefined ? a : Number(m[2]);
+  if (a > 65535 || b > 65535 || b < a) throw spec(s);
+  return [a, b];
+}
+
+/** Splits "80/tcp" (no protocol means tcp) and checks both parts. */
+export function parsePortKey(key: string): { proto: Proto; port: number } {
+  const [port = '', proto = 'tcp', ...rest] = key.split('/');
+  if (rest.length) throw spec(key);
+  const p = (proto || 'tcp').toLowerCase();
+  if (p !== 'tcp' && p !== 'udp' && p !== 'sctp') throw invalid(`invalid proto: ${proto}`);
+  const [start, end] = parseRange(port, false);
+  if (start !== end || start === 0) throw spec(port);
+  return { proto: p, port: start };
+}
+
+/**
+ * Checks a create body's PortBindings; throws INVALID_ARGUMENT with Docker's
+ * message for the first bad one. Keys may not be ranges (the CLI expands them).
+ */
+export function checkPortBindings(bindings: Record<string, unknown>): void {
+  for (const [key, list] of Object.entries(bindings)) {
+    parsePortKey(key);
+    if (list === null) continue;
+    if (!Array.isArray(list)) throw invalid(`invalid port binding for ${key}`);
+    for (const b of list as unknown[]) {
+      if (typeof b !== 'object' || b === null) throw invalid(`invalid port binding for ${key}`);
+      const { HostIp = '', HostPort = '' } = b as Partial<Record<string, unknown>>;
+      if (typeof HostIp !== 'string' || typeof HostPort !== 'string')
+        throw invalid(`invalid port binding for ${key}`);
+      if (HostIp !== '' && !isIP(HostIp)) throw invalid(`invalid IP address: ${HostIp}`);
+      parseRange(HostPort, true);
+    }
+  }
+}
+
+/**
+ * The ports to publish: every binding, and with `publishAll` every exposed
+ * port that has none, on any free port. Only IPv4 host addresses are asked
+ * for here (IPv6 publishing needs an IPv6 container address).
+ */
+export function portRequests(
+  exposed: string[],
+  bindings: Record<string, PortBinding[] | null>,
+  publishAll: boolean,
+): PortRequest[] {
+  const out: PortRequest[] = [];
+  const keys = new Set(Object.keys(bindings));
+  if (publishAll) for (const k of exposed) keys.add(k);
+  for (const key of [...keys].sort(comparePortKeys)) {
+    const { proto, port } = parsePortKey(key);
+    let list = bindings[key] ?? [];
+    if (list.length === 0 && publishAll) list = [{ HostIp: '', HostPort: '' }];
+    for (const b of list) {
+      const hostIp = b.HostIp === '0.0.0.0' ? '' : b.HostIp;
+      if (isIP(hostIp) === 6) continue;
+      out.push({ proto, containerPort: port, hostIp, hostPorts: parseRange(b.HostPort, true) });
+    }
+  }
+  return out;
+}
+
+/** "80/tcp" before "443/tcp" before "53/udp": by protocol name, then numerically. */
+export function comparePortKeys(a: string, b: string): number {
+  const [pa = '', ta = 'tcp'] = a.split('/');
+  const [pb = '', tb = 'tcp'] = b.split('/');
+  return ta.localeCompare(tb) || Number(pa) - Number(pb);
+}
