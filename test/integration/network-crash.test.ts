@@ -22,6 +22,7 @@ interface Ep {
   IPv4?: string;
   HostIf?: string;
   State: string;
+  Ports?: Array<{ proto: string; hostIp: string; hostPort: number; containerPort: number }>;
 }
 
 function storeView() {
@@ -59,6 +60,22 @@ function kernelVeths(): Map<string, string> {
   return out;
 }
 
+/** The published-port map elements: "tcp 20001 172.18.0.2 80". */
+function kernelPorts(): string[] {
+  const text = env.inHost(['nft', 'list', 'map', 'inet', 'berth', 'ports4']).stdout;
+  return [...text.matchAll(/(tcp|udp|sctp) \. (\d+) : ([\d.]+) \. (\d+)/g)]
+    .map((m) => m.slice(1).join(' '))
+    .sort();
+}
+
+/** TCP ports something listens on in the lab host (berthd holds published ones). */
+function listening(): Set<number> {
+  const out = new Set<number>();
+  for (const m of env.inHost(['ss', '-Hltn']).stdout.matchAll(/\S+:(\d+)\s/g))
+    out.add(Number(m[1]));
+  return out;
+}
+
 function checkConsistent(round: number): void {
   const { eps, addrs } = storeView();
   const veths = kernelVeths();
@@ -86,6 +103,14 @@ function checkConsistent(round: number): void {
   }
   for (const ep of eps)
     if (ep.IPv4) assert.ok(seen.has(ep.IPv4), `${where}: endpoint without its address key`);
+  const published = eps.flatMap((e) =>
+    (e.Ports ?? []).map((p) => `${p.proto} ${p.hostPort} ${e.IPv4} ${p.containerPort}`),
+  );
+  assert.deepEqual(kernelPorts(), published.sort(), `${where}: port map and endpoints disagree`);
+  const held = listening();
+  for (const e of eps)
+    for (const p of e.Ports ?? [])
+      assert.ok(held.has(p.hostPort), `${where}: published port ${p.hostPort} not held`);
 }
 
 /** Runs a burst of network operations through the docker CLI; it dies with the daemon. */
@@ -93,12 +118,12 @@ function burst(i: number) {
   const d = `DOCKER_HOST=${env.daemon.env.DOCKER_HOST} docker`;
   const script = [
     `${d} network create c${i}`,
-    `${d} run -d --name x${i} --network c${i} busybox sleep 1000`,
+    `${d} run -d --name x${i} --network c${i} -p ${20000 + i}:80 busybox sleep 1000`,
     `${d} network connect bridge x${i}`,
     `${d} network disconnect c${i} x${i}`,
     `${d} rm -f x${i}`,
     `${d} network rm c${i}`,
-    `${d} run -d --name y${i} busybox sleep 1000`,
+    `${d} run -d --name y${i} -p ${30000 + i}:80/udp -p ${30000 + i}:80 busybox sleep 1000`,
   ].join('; ');
   return spawn('sh', ['-c', script], { stdio: 'ignore' });
 }
@@ -137,6 +162,7 @@ describe('SIGKILL of berthd during network operations', () => {
       [],
     );
     assert.equal(kernelVeths().size, 0);
+    assert.deepEqual(kernelPorts(), []);
     assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
