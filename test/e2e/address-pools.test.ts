@@ -4,9 +4,33 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const envs: LabEnv[] = [];
+
+/** One Engine API call on the daemon's socket: status and body. */
+function api(env: LabEnv, method: string, path: string, body?: unknown) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath: env.daemon.env.DOCKER_HOST.replace('unix://', ''),
+        method,
+        path: `/v1.41${path}`,
+        headers: data ? { 'Content-Type': 'application/json' } : {},
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 describe('address pools', () => {
   after(async () => {
@@ -63,5 +87,39 @@ describe('address pools', () => {
     }
     const r = env.docker(['run', '--rm', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
     assert.match(r.stdout, /inet 10\.77\.0\.2\/24/);
+  });
+
+  it('--default-address-pool base=10.128.0.0/9,size=24 gives 4096+ working networks', async () => {
+    const env = await labWithDaemons({
+      args: ['--default-address-pool', 'base=10.128.0.0/9,size=24'],
+    });
+    envs.push(env);
+    const N = 4100;
+    for (let i = 0; i < N; i++) {
+      const r = await api(env, 'POST', '/networks/create', { Name: `m${i}`, CheckDuplicate: true });
+      assert.equal(r.status, 201, `network ${i}: ${r.text}`);
+    }
+    // The default bridge took the pool's first /24 (as Docker's docker0 does
+    // without --bip), so network N-1 has /24 number N = 4100 = 16 * 256 + 4.
+    const r = env.docker([
+      'run',
+      '--rm',
+      '--network',
+      `m${N - 1}`,
+      'busybox',
+      'ip',
+      '-o',
+      '-4',
+      'addr',
+      'show',
+      'eth0',
+    ]);
+    assert.match(r.stdout, /inet 10\.144\.4\.2\/24/, r.stderr);
+    const ls = await api(env, 'GET', '/networks');
+    assert.equal((JSON.parse(ls.text) as unknown[]).length, N + 3);
+    assert.equal(
+      env.inHost(['ip', '-o', 'link', 'show', 'type', 'bridge']).stdout.trim().split('\n').length,
+      N + 1,
+    );
   });
 });
