@@ -5,6 +5,7 @@
  * can die and come back without losing it, its output or its exit code.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -491,12 +492,12 @@ export class ContainerService {
   }
 
   /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
-  private async rewriteNetworkFiles(c: ContainerRecord): Promise<void> {
+  private rewriteNetworkFiles(c: ContainerRecord): void {
     if (c.HostConfig.NetworkMode === 'host') return;
-    await Promise.all([
-      writeFile(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c))),
-      writeFile(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns)),
-    ]);
+    // In place (they are bind-mounted into the container) and synchronous:
+    // two small writes cost ~0.05 ms inline, ~1 ms through the thread pool.
+    writeFileSync(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
+    writeFileSync(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns));
   }
 
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
@@ -545,6 +546,7 @@ export class ContainerService {
       c.EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
       const ec = endpointConfigFor(c, net.Name);
       if (c.State.Status === 'running') {
+        const sw = new Stopwatch();
         const used = new Set(await this.networks.ifNames(c.Id, networkIds(c)));
         let n = 0;
         while (used.has(`eth${n}`)) n++;
@@ -558,7 +560,10 @@ export class ContainerService {
           ports: portsOf(c),
         });
         c.Networks = { ...c.Networks, [r.name]: { ...r.endpoint, ...ec.shown } };
-        await this.rewriteNetworkFiles(c);
+        sw.lap('join');
+        this.rewriteNetworkFiles(c);
+        sw.lap('files');
+        this.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
         c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
       }
@@ -596,7 +601,7 @@ export class ContainerService {
       const { [net.Name]: _cfg, ...restCfg } = c.EndpointsConfig;
       c.EndpointsConfig = restCfg;
       await this.repo.save(c);
-      if (c.State.Status === 'running') await this.rewriteNetworkFiles(c);
+      if (c.State.Status === 'running') this.rewriteNetworkFiles(c);
     });
     this.events.publish('network', 'disconnect', net.Id, {
       container: c.Id,

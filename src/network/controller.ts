@@ -23,6 +23,7 @@ import { type Ipam, formatCidr, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
 import { PortPublisher } from './ports/publisher.js';
+import { Stopwatch } from '../common/stopwatch.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
 
 const NETWORKS = 'networks/by-id/';
@@ -424,6 +425,7 @@ export class NetworkController {
         'network-scoped alias is supported only for containers in user defined networks',
       );
     }
+    const sw = new Stopwatch();
     const key = this.epKey(net.Id, containerId);
     if (await this.o.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
@@ -462,6 +464,7 @@ export class NetworkController {
     } else {
       await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
+    sw.lap('record');
     try {
       const publish =
         !!o.ports?.length &&
@@ -490,11 +493,14 @@ export class NetworkController {
           defaultRoute: o.defaultRoute,
         },
       );
+      sw.lap('driver');
       ep.HostIf = info.hostIf;
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4);
       ep.State = 'ready';
       await this.o.kv.put(key, JSON.stringify(ep));
       this.publishName(net, ep);
+      sw.lap('ready');
+      this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
     } catch (e) {
       await this.removeEndpoint(net, containerId, netnsPath ?? '').catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
