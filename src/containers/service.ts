@@ -33,14 +33,20 @@ import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
 import type { Logger } from '../daemon/log.js';
 
+/** An image as the container service sees it. */
+interface ImageFound {
+  id: string;
+  config: { config?: ImageConfig };
+  layerDirs: string[];
+  repoTags: string[];
+}
+
 /** What the container service needs from the image store. */
 export interface ImageLookup {
-  resolve(
-    ref: string,
-  ): Promise<
-    | { id: string; config: { config?: ImageConfig }; layerDirs: string[]; repoTags: string[] }
-    | undefined
-  >;
+  /** The image `ref` (name, id or id prefix) names, or undefined. */
+  resolve(ref: string): Promise<ImageFound | undefined>;
+  /** Like resolve, but a builtin image (redis, python...) is made present on first reference. */
+  ensureImage(ref: string): Promise<ImageFound | undefined>;
 }
 
 export interface ContainerPaths {
@@ -120,7 +126,7 @@ export class ContainerService {
     if ((mode === 'host' || mode.startsWith('container:')) && req.config.Hostname) {
       throw invalid('conflicting options: hostname and the network mode');
     }
-    const img = await this.images.resolve(req.config.Image);
+    const img = await this.images.ensureImage(req.config.Image);
     if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
     const merged = mergeWithImage(req.config, img.config.config ?? {});
     const config = merged.config;

@@ -15,6 +15,8 @@ export interface DaemonFlags {
   bip?: string;
   /** Replacements for Docker's default address pools (base=CIDR,size=N), in order. */
   defaultAddressPools: PoolSpec[];
+  /** The machine-wide cache of builtin image layers (default: the image store's). */
+  builtinCache?: string;
   help: boolean;
   version: boolean;
 }
@@ -35,6 +37,8 @@ Options:
       --bip CIDR              The default bridge's address, e.g. 172.17.0.1/16
       --default-address-pool base=CIDR,size=N
                               Pools for automatic subnets (repeatable; replaces Docker's)
+      --builtin-cache path    Cache of the builtin redis/python layers, shared by
+                              every data-root (default /var/cache/berth/builtin)
   -v, --version               Print version and exit
   -h, --help                  Print this help
 `;
@@ -124,6 +128,11 @@ export function parseFlags(argv: string[]): DaemonFlags {
         } catch (e) {
           throw new FlagError(`invalid --default-address-pool: ${(e as Error).message}`);
         }
+        break;
+      case '--builtin-cache':
+        f.builtinCache = next();
+        if (!f.builtinCache.startsWith('/'))
+          throw new FlagError(`builtinCache must be an absolute path: ${f.builtinCache}`);
         break;
       case '-h':
       case '--help':

@@ -95,6 +95,7 @@ async function main(): Promise<number> {
       const c = repo.all().find((x) => x.ImageID === id);
       return c && { containerId: c.Id, running: c.State.Status === 'running' };
     },
+    builtinCache: flags.builtinCache,
   });
   await images.ensureBuiltins();
   const ipam = await Ipam.open(

@@ -9,11 +9,10 @@
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { conflict, notFound } from '../common/errors.js';
 import { removeTree } from '../kernel/mount/mounts.js';
 import type { KvStore, Op } from '../store/types.js';
-import { buildBusybox } from './busybox.js';
+import { Builtins, NotInstalledError, type PullProgress } from './builtin/index.js';
 import {
   checkFilters,
   inspectOf,
@@ -86,13 +85,19 @@ export class ImageStore {
   private readonly images = new Map<string, StoredImage>();
   private readonly tags = new Map<string, string>();
   private lock: Promise<unknown> = Promise.resolve();
+  private readonly builtins: Builtins;
 
   private constructor(
     private readonly root: string,
     private readonly kv: KvStore,
     private readonly layers: LayerStore,
     private readonly opts: ImageStoreOptions,
-  ) {}
+  ) {
+    this.builtins = new Builtins(
+      { hasLayer: (d) => this.layers.has(d), ingest: (prepare) => this.ingest(prepare) },
+      { busyboxPath: opts.busyboxPath, cacheDir: opts.builtinCache },
+    );
+  }
 
   /** Opens (creating if needed) the store under `<dataRoot>/image` and repairs it against the KV store. */
   static async open(
@@ -255,14 +260,49 @@ export class ImageStore {
 
   /** Creates `busybox:latest` from the host's static busybox unless that tag exists. */
   async ensureBuiltins(): Promise<void> {
-    if (this.tags.has(tagKeyOf(BUSYBOX))) return;
-    const bb = await buildBusybox(this.opts.busyboxPath ?? '/bin/busybox');
-    await this.ingest(async (ing) => {
-      const { diffId } = await ing.layer(() => Readable.from([bb.tar]));
-      const configBytes = bb.configFor(diffId);
-      const config = parseImageConfig(configBytes);
-      return [{ id: sha256(configBytes), configBytes, config, tags: [BUSYBOX], tagIfAbsent: true }];
-    });
+    if (!this.tags.has(tagKeyOf(BUSYBOX))) await this.builtins.add(BUSYBOX);
+  }
+
+  /**
+   * The image `ref` names, like resolve; when there is none and `ref` names a
+   * builtin (busybox, redis, python: see builtin/), the builtin is made
+   * present first (built once into the machine-wide cache, then ingested
+   * here, which takes a few seconds the first time). For every first
+   * reference: container create, image inspect, a builder's FROM.
+   * Undefined when `ref` names neither; INVALID_ARGUMENT when malformed.
+   */
+  async ensureImage(
+    ref: string,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<ImageRecord | undefined> {
+    const have = await this.resolve(ref);
+    if (have) return have;
+    const named = builtinCandidate(ref);
+    if (!named) return undefined;
+    try {
+      if (!(await this.builtins.add(named, onProgress))) return undefined;
+    } catch (e) {
+      if (e instanceof NotInstalledError) return undefined;
+      throw e;
+    }
+    return this.resolve(ref);
+  }
+
+  /**
+   * `docker pull` of a builtin: `up-to-date` when the tag exists (a tag naming
+   * another image is never moved), `downloaded` when it was made now, undefined
+   * when `ref` names no builtin. Throws NotInstalledError (its message says
+   * what to install) when the builtin's packages are missing.
+   */
+  async pullBuiltin(
+    ref: string,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<'downloaded' | 'up-to-date' | undefined> {
+    const named = builtinCandidate(ref);
+    if (!named || !(await this.builtins.names(named))) return undefined;
+    onProgress?.({ status: `Pulling from ${named.path}`, id: named.tag });
+    if (this.tags.has(tagKeyOf(named))) return 'up-to-date';
+    return (await this.builtins.add(named, onProgress)) ? 'downloaded' : undefined;
   }
 
   /** `docker import`: returns the new image's id. */
@@ -432,6 +472,14 @@ export class ImageStore {
     );
     for (const k of keys) this.tags.delete(k);
   }
+}
+
+/** The tagged name `ref` is when it could name a builtin (a name without digest), else undefined. */
+function builtinCandidate(ref: string): NamedRef | undefined {
+  const any = parseAnyReference(ref);
+  if (any.kind === 'id' || any.ref.digest !== undefined) return undefined;
+  const { domain, path, tag } = withDefaultTag(any.ref);
+  return { domain, path, tag };
 }
 
 function parseAnyReferenceNamed(ref: string): NamedRef {

@@ -132,6 +132,8 @@ export interface ImageStoreOptions {
   isInUse?: (imageId: string) => ImageUser | string | undefined;
   /** Path of the busybox binary the builtin image is made from (default /bin/busybox). */
   busyboxPath?: string;
+  /** The machine-wide cache of builtin Debian image layers (default /var/cache/berth/builtin). */
+  builtinCache?: string;
 }
 
 /** One line of an image removal (`DELETE /images/{name}`). */

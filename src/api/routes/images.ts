@@ -1,4 +1,5 @@
-/** /images routes: list, inspect, tag, remove, import, load, and the no-registry pull. */
+/** /images routes: list, inspect, tag, remove, import, load, and pull (of builtins only). */
+import type { ServerResponse } from 'node:http';
 import { invalid, messageOf } from '../../common/errors.js';
 import { normalizeRef } from '../../containers/names.js';
 import { json, type Router } from '../server.js';
@@ -20,7 +21,8 @@ export function imageRoutes(r: Router, s: Services): void {
   });
 
   r.on('GET', '/images/*/json', async ({ res, params }) => {
-    json(res!, 200, await images.inspect(params[0]!));
+    await images.ensureImage(params[0]!); // a builtin's first reference makes it present
+    json(res!, 200, images.inspect(params[0]!));
   });
 
   r.on('POST', '/images/*/tag', async ({ res, params, query }) => {
@@ -63,16 +65,42 @@ export function imageRoutes(r: Router, s: Services): void {
         'importing from a URL is not supported: Berth has no network access to fetch images; download the tarball and use `docker import FILE`',
       );
     if (!fromImage) throw invalid('fromImage or fromSrc is required');
-    // Drain the (empty) body, then answer with a stream whose error line explains.
+    // Drain the (empty) body, then answer with a stream: a builtin's progress, or an error line.
     req.resume();
     const tag = query.get('tag');
     const name = fromImage.replace(/^(docker\.io\/)?(library\/)?/, '');
     const ref =
       tag && !/[:@]/.test(name.split('/').pop() ?? '') ? `${name}:${tag}` : normalizeRef(name);
-    const msg = `pull access denied for ${ref}: Berth has no registry. Import the image instead: \`docker import rootfs.tar ${ref}\`, \`docker load -i image.tar\` or \`berth image import\`; busybox is built in`;
     res!.writeHead(200, { 'Content-Type': 'application/json' });
+    if (await pullBuiltin(res!, ref)) return;
+    const msg = `pull access denied for ${ref}: Berth has no registry. Import the image instead: \`docker import rootfs.tar ${ref}\`, \`docker load -i image.tar\` or \`berth image import\`; busybox, redis and python are built in`;
     res!.end(JSON.stringify({ errorDetail: { message: msg }, error: msg }) + '\n');
   });
+
+  /** Answers a pull of a builtin with Docker's progress lines; false when `ref` names none. */
+  async function pullBuiltin(res: ServerResponse, ref: string): Promise<boolean> {
+    const line = (o: object) => res.write(JSON.stringify(o) + '\n');
+    try {
+      const r = await images.pullBuiltin(ref, (p) =>
+        line(
+          p.id === undefined || p.status.startsWith('Pulling from')
+            ? p
+            : { ...p, progressDetail: {} },
+        ),
+      );
+      if (!r) return false;
+      line({
+        status:
+          r === 'downloaded'
+            ? `Status: Downloaded newer image for ${ref}`
+            : `Status: Image is up to date for ${ref}`,
+      });
+    } catch (e) {
+      line({ errorDetail: { message: messageOf(e) }, error: messageOf(e) });
+    }
+    res.end();
+    return true;
+  }
 
   r.on('POST', '/images/load', async ({ req, res, query }) => {
     const quiet = qBool(query.get('quiet'));
