@@ -15,212 +15,28 @@
  * Everything is removed in `finally`, and the machine's own namespace is
  * compared before and after, as bench/run-rm.ts does.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { LAB_ROOT, Lab, type LabTarget } from '../src/lab/lab.js';
-import { procStartTime, run, stopProcess, type RunResult } from '../src/lab/proc.js';
+import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import {
+  Capture,
+  labProcess,
+  stopLabProcess,
+  stopOnSignals,
+  sysctlDiff,
+  val,
+  writeTranscript,
+  type LabProcess,
+} from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
 import { diffMachine, snapshotMachine } from './lib/machine.js';
 import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 
-/** One recorded observation. */
-interface Entry {
-  /** Section title it belongs to. */
-  section: string;
-  /** Where it ran: the docker CLI, a lab namespace, the Engine API, or a computed note. */
-  kind: 'docker' | 'h1' | 'h2' | 'world' | 'api' | 'note';
-  /** The command line, or `METHOD /path` plus the request body for the API. */
-  cmd: string;
-  /** Exit status, or the HTTP status for the API. */
-  status: number | null;
-  /** stdout, or the response body (re-indented when it is JSON). */
-  stdout: string;
-  /** stderr ('' for the API). */
-  stderr: string;
-}
-
-const API = '/v1.41';
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 // The environment of the container's main process (`exec env` shows the exec's own).
 const PID1_ENV = ['sh', '-c', "tr '\\0' '\\n' < /proc/1/environ"];
 // busybox wget segfaults in the imported image (exit 139, even by address); nc works.
 const HTTP_GET = ['sh', '-c', "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 203.0.113.1 80"];
-
-let interrupted = false;
-
-/** Throws once Ctrl-C or SIGTERM arrived, so the run stops between two commands. */
-function checkInterrupted(): void {
-  if (interrupted) throw new Error('interrupted');
-}
-
-function shellQuote(a: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
-}
-
-/** Records every call it makes; captureSteps() drives it. */
-class Capture {
-  /** Everything observed, in order. */
-  readonly entries: Entry[] = [];
-  private section = '';
-
-  constructor(
-    /** The lab the reference dockerd runs in. */
-    readonly lab: Lab,
-    private readonly d: RefDockerd,
-    private readonly cliConfig: string,
-  ) {}
-
-  /** Starts a new section of the transcript. */
-  sec(title: string): void {
-    this.section = title;
-    console.log(`== ${title}`);
-  }
-
-  private push(e: Omit<Entry, 'section'>): void {
-    this.entries.push({ section: this.section, ...e });
-  }
-
-  /** Runs the stock docker CLI against the reference dockerd. */
-  docker(args: string[], opts: { input?: string; quiet?: boolean } = {}): RunResult {
-    checkInterrupted();
-    const r = run(['docker', ...args], {
-      input: opts.input,
-      timeout: 120_000,
-      env: { ...process.env, DOCKER_HOST: this.d.env.DOCKER_HOST, DOCKER_CONFIG: this.cliConfig },
-    });
-    if (!opts.quiet) {
-      const cmd = ['docker', ...args].map(shellQuote).join(' ');
-      this.push({
-        kind: 'docker',
-        cmd: opts.input ? `${cmd}   # stdin: ${JSON.stringify(opts.input)}` : cmd,
-        ...r,
-      });
-    }
-    return r;
-  }
-
-  /** Runs a command in a lab namespace (h1 is dockerd's host). */
-  ns(where: 'h1' | 'h2' | 'world', argv: string[], quiet = false): RunResult {
-    checkInterrupted();
-    const target: LabTarget = where === 'world' ? 'world' : where;
-    const r = this.lab.exec(target, argv, { timeoutMs: 60_000 });
-    if (!quiet) this.push({ kind: where, cmd: argv.map(shellQuote).join(' '), ...r });
-    return r;
-  }
-
-  /** Calls the Engine API on dockerd's socket (API 1.41, as the CLI negotiates). */
-  async api(
-    method: string,
-    path: string,
-    body?: unknown,
-    pick?: string,
-  ): Promise<{ status: number; text: string; json: unknown }> {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.d.socket,
-          method,
-          path: API + path,
-          headers: data ? { 'Content-Type': 'application/json' } : {},
-        },
-        (r) => {
-          const chunks: Buffer[] = [];
-          r.on('data', (c: Buffer) => chunks.push(c));
-          r.on('end', () =>
-            resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
-          );
-        },
-      );
-      req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${path}: timeout`)));
-      req.on('error', reject);
-      req.end(data);
-    });
-    let json: unknown;
-    let shown = res.text;
-    try {
-      json = JSON.parse(res.text);
-      // `pick` records one member of a long body (e.g. a container's NetworkSettings).
-      let shownJson = json;
-      for (const k of pick ? pick.split('.') : []) {
-        shownJson = (shownJson as Record<string, unknown> | undefined)?.[k];
-      }
-      shown = JSON.stringify(shownJson, null, 2);
-    } catch {
-      // not JSON (empty 204/200 bodies)
-    }
-    this.push({
-      kind: 'api',
-      cmd: `${method} ${API}${path}${pick ? ` (only .${pick} shown)` : ''}${data ? `\n${data}` : ''}`,
-      status: res.status,
-      stdout: shown,
-      stderr: '',
-    });
-    return { ...res, json };
-  }
-
-  /** Records something computed by the script (a diff, a summary). */
-  note(cmd: string, text: string): void {
-    this.push({ kind: 'note', cmd, status: null, stdout: text, stderr: '' });
-  }
-}
-
-function fence(text: string): string {
-  const t = text.replace(/\n+$/, '');
-  return '```\n' + (t === '' ? '(empty)' : t) + '\n```\n';
-}
-
-/** The transcript as markdown: sections, then every entry with its outputs. */
-function markdown(entries: Entry[], header: string): string {
-  const out = [header];
-  let section = '';
-  for (const e of entries) {
-    if (e.section !== section) {
-      section = e.section;
-      out.push(`\n## ${section}\n`);
-    }
-    if (e.kind === 'api') {
-      const [line, body] = e.cmd.split('\n');
-      out.push(`**API** \`${line}\`${body ? ` body \`${body}\`` : ''} → **HTTP ${e.status}**\n`);
-      out.push(fence(e.stdout));
-    } else if (e.kind === 'note' && e.cmd === 'case') {
-      out.push(`### ${e.stdout}\n`);
-    } else if (e.kind === 'note') {
-      out.push(`**${e.cmd}**\n`);
-      out.push(fence(e.stdout));
-    } else {
-      const where = e.kind === 'docker' ? '' : `[${e.kind}] `;
-      out.push(`\`${where}$ ${e.cmd}\` → exit ${e.status}\n`);
-      if (e.stdout !== '' || e.stderr === '') out.push(fence(e.stdout));
-      if (e.stderr !== '') out.push('stderr:\n' + fence(e.stderr));
-    }
-  }
-  return out.join('\n');
-}
-
-interface WorldServer {
-  /** The process (stdout/stderr piped and collected). */
-  child: ChildProcess;
-  /** Kernel start time, so only this process is ever signalled. */
-  start: number | undefined;
-  /** Everything it printed. */
-  output: string[];
-}
-
-function worldServer(lab: Lab, argv: string[]): WorldServer {
-  const child = lab.spawn('world', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  child.stdout?.on('data', (c: Buffer) => output.push(c.toString('utf8')));
-  child.stderr?.on('data', (c: Buffer) => output.push(c.toString('utf8')));
-  return { child, start: child.pid ? procStartTime(child.pid) : undefined, output };
-}
-
-/** Inspect of one value through the CLI, not recorded (used to build later commands). */
-function val(c: Capture, fmt: string, obj: string): string {
-  return c.docker(['inspect', '--format', fmt, obj], { quiet: true }).stdout.trim();
-}
 
 /** What dockerd set up in host 1: links, addresses, routes, bridge ports, firewall. */
 function hostState(c: Capture, nft: boolean): void {
@@ -248,43 +64,6 @@ const KEY_SYSCTLS = [
   'net.bridge.bridge-nf-call-ip6tables',
   'net.ipv4.conf.all.route_localnet',
 ];
-
-function sysctls(c: Capture, where: 'h1' | 'h2'): Map<string, string> {
-  const m = new Map<string, string>();
-  for (const l of c.ns(where, ['sysctl', '-a'], true).stdout.split('\n')) {
-    const i = l.indexOf(' = ');
-    if (i > 0 && l.startsWith('net.')) m.set(l.slice(0, i), l.slice(i + 3));
-  }
-  return m;
-}
-
-/**
- * The net.* sysctls dockerd changed: host 2 is the same kind of namespace
- * without dockerd. Per-interface keys of interfaces only host 1 has (docker0,
- * veths, br-*) are compared with host 1's `default` values instead.
- */
-function sysctlDiff(c: Capture): void {
-  const base = sysctls(c, 'h2');
-  const h1 = sysctls(c, 'h1');
-  const perIf = /^net\.(ipv4|ipv6)\.(conf|neigh)\.([^.]+)\.(.+)$/;
-  const lines: string[] = [];
-  for (const [k, v] of h1) {
-    const b = base.get(k);
-    if (b !== undefined) {
-      if (b !== v) lines.push(`${k} = ${v}   (h2 without dockerd: ${b})`);
-      continue;
-    }
-    const m = perIf.exec(k);
-    const def = m ? h1.get(`net.${m[1]}.${m[2]}.default.${m[4]}`) : undefined;
-    if (!m) lines.push(`${k} = ${v}   (only in h1)`);
-    else if (def !== undefined && def !== v) lines.push(`${k} = ${v}   (h1 default: ${def})`);
-  }
-  for (const [k, v] of base) if (!h1.has(k) && !perIf.test(k)) lines.push(`${k} only in h2: ${v}`);
-  c.note(
-    'net.* sysctls differing between h1 (dockerd) and h2 (untouched lab host)',
-    lines.join('\n'),
-  );
-}
 
 /** Network create through the API, with the CLI's body shape. */
 function netBody(name: string, extra: Record<string, unknown> = {}, config: object[] = []) {
@@ -1047,14 +826,14 @@ async function main(argv: string[]): Promise<number> {
   let outDir = `/tmp/berth-capture/docker-networking-${stamp}`;
   if (argv[0] === '--out' && argv[1]) outDir = argv[1];
   else if (argv.length) throw new Error('usage: capture-docker-networking [--out DIR]');
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (interrupted = true));
+  stopOnSignals();
 
   const started = new Date().toISOString();
   const before = snapshotMachine(LAB_ROOT);
   const lab = await Lab.create({ hosts: 2 });
   console.log(`lab ${lab.name}: dockerd on ${lab.hosts[0]!.name}`);
   let dockerd: RefDockerd | undefined;
-  const servers: WorldServer[] = [];
+  const servers: LabProcess[] = [];
   let cap: Capture | undefined;
   let failed = false;
   const problems: string[] = [];
@@ -1075,7 +854,7 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(www, { recursive: true });
     writeFileSync(join(www, 'index.html'), 'hello from the world\n');
     servers.push(
-      worldServer(lab, [
+      labProcess(lab, 'world', [
         'dnsmasq',
         ...['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces'],
         ...[`--listen-address=${lab.world.ip}`, `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`],
@@ -1083,7 +862,7 @@ async function main(argv: string[]): Promise<number> {
         `--host-record=www.world.test,${lab.world.internetIp}`,
         '--address=/#/',
       ]),
-      worldServer(lab, [
+      labProcess(lab, 'world', [
         'busybox',
         'httpd',
         '-f',
@@ -1111,9 +890,7 @@ async function main(argv: string[]): Promise<number> {
     failed = true;
     console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
   } finally {
-    for (const s of servers) {
-      if (s.child.pid) await stopProcess(s.child.pid, s.start, 'SIGTERM', 2000);
-    }
+    for (const s of servers) await stopLabProcess(s);
     if (dockerd) {
       const rep = await stopRefDockerd(dockerd, before.paths);
       console.log(
@@ -1136,27 +913,19 @@ async function main(argv: string[]): Promise<number> {
       : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
   );
   if (cap) {
-    mkdirSync(outDir, { recursive: true });
-    const versions = [
-      run(['dockerd', '--version']).stdout.trim(),
-      run(['docker', '--version']).stdout.trim(),
-      run(['containerd', '--version']).stdout.trim(),
-      run(['runc', '--version']).stdout.split('\n')[0] ?? '',
-      run(['iptables', '--version']).stdout.trim(),
-      `kernel ${run(['uname', '-r']).stdout.trim()}`,
-    ];
-    const header =
-      `# Docker 20.10 bridge networking: raw capture\n\n` +
-      `Captured ${started} – ${new Date().toISOString()} in lab \`${lab.name}\` by bench/capture-docker-networking.ts.\n\n` +
-      versions.map((v) => `- ${v}`).join('\n') +
-      `\n- machine namespace after cleanup: ${leaks.length ? leaks.join('; ') : 'unchanged'}\n`;
-    writeFileSync(join(outDir, 'transcript.md'), markdown(cap.entries, header));
-    writeFileSync(
-      join(outDir, 'transcript.json'),
-      JSON.stringify({ lab: lab.name, versions, leaks, problems, entries: cap.entries }, null, 2) +
-        '\n',
+    const md = writeTranscript(
+      outDir,
+      {
+        title: 'Docker 20.10 bridge networking: raw capture',
+        script: 'bench/capture-docker-networking.ts',
+        lab: lab.name,
+        started,
+        leaks,
+        problems,
+      },
+      cap.entries,
     );
-    console.log(`transcript: ${join(outDir, 'transcript.md')} (${cap.entries.length} entries)`);
+    console.log(`transcript: ${md} (${cap.entries.length} entries)`);
   }
   return failed || leaks.length > 0 || problems.length > 0 ? 1 : 0;
 }

@@ -68,6 +68,8 @@ export interface RefDockerdOptions {
   dns: string;
   /** Fixed machine paths that existed before the run (left alone by stop()). */
   preexisting: string[];
+  /** Further dockerd flags (e.g. `--userland-proxy=false`). */
+  args?: string[];
   /** How long to wait for GET /_ping; default 60 s. */
   timeoutMs?: number;
   /** Called as soon as the process exists, so a failed start can still be cleaned up. */
@@ -114,6 +116,7 @@ export async function startRefDockerd(
     ...['--data-root', dataRoot, '--exec-root', execRoot],
     ...['-H', `unix://${socket}`, '--pidfile', join(host.dir, 'docker.pid')],
     ...['--config-file', configFile, '--dns', opts.dns, '--cgroup-parent', cgroupParent],
+    ...(opts.args ?? []),
   ];
   // The lab's teardown kills and deletes the containers it finds with
   // `runc --root <hostdir>/run/runc`; pointing that at dockerd's runc root lets

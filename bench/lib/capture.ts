@@ -1,0 +1,358 @@
+/**
+ * What the capture scripts (bench/capture-docker-*.ts) share: a recorder that
+ * runs the stock docker CLI, commands in lab namespaces and Engine API calls
+ * against a reference dockerd and keeps every output, the markdown and JSON
+ * transcript writers, long-running lab processes, and the sysctl comparison
+ * between dockerd's host and an untouched lab host.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import type { Lab, LabTarget } from '../../src/lab/lab.js';
+import { procStartTime, run, stopProcess, type RunResult } from '../../src/lab/proc.js';
+import type { RefDockerd } from './refdockerd.js';
+
+/** Where an entry ran: a lab host (`h1`, `h2`, …) or the world. */
+export type Where = 'world' | `h${number}`;
+
+/** One recorded observation. */
+export interface Entry {
+  /** Section title it belongs to. */
+  section: string;
+  /** Where it ran: the docker CLI, a lab namespace, the Engine API, or a computed note. */
+  kind: 'docker' | 'api' | 'note' | Where;
+  /** The command line, or `METHOD /path` plus the request body for the API. */
+  cmd: string;
+  /** Exit status, or the HTTP status for the API. */
+  status: number | null;
+  /** stdout, or the response body (re-indented when it is JSON). */
+  stdout: string;
+  /** stderr ('' for the API). */
+  stderr: string;
+}
+
+/** The API version the stock CLI negotiates with dockerd 20.10. */
+export const API = '/v1.41';
+
+let interrupted = false;
+
+/** From now on Ctrl-C and SIGTERM make the capture stop between two commands (and clean up). */
+export function stopOnSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (interrupted = true));
+}
+
+/** Throws once Ctrl-C or SIGTERM arrived, so the run stops between two commands. */
+export function checkInterrupted(): void {
+  if (interrupted) throw new Error('interrupted');
+}
+
+/** `a` as a POSIX shell word (for showing command lines). */
+export function shellQuote(a: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}
+
+/** One member of a parsed JSON body by dotted path (`NetworkSettings.Ports`). */
+function member(json: unknown, path: string): unknown {
+  let v = json;
+  for (const k of path.split('.')) v = (v as Record<string, unknown> | undefined)?.[k];
+  return v;
+}
+
+/** Records every call it makes; the scripts' capture steps drive it. */
+export class Capture {
+  /** Everything observed, in order. */
+  readonly entries: Entry[] = [];
+  private section = '';
+
+  constructor(
+    /** The lab the reference dockerd runs in. */
+    readonly lab: Lab,
+    /** The dockerd the CLI and API calls go to (`use()` sets or switches it). */
+    private d: RefDockerd | undefined,
+    private readonly cliConfig: string,
+  ) {}
+
+  /** Sends the following CLI and API calls to another dockerd. */
+  use(d: RefDockerd): void {
+    this.d = d;
+  }
+
+  /** Starts a new section of the transcript. */
+  sec(title: string): void {
+    this.section = title;
+    console.log(`== ${title}`);
+  }
+
+  private push(e: Omit<Entry, 'section'>): void {
+    this.entries.push({ section: this.section, ...e });
+  }
+
+  private dockerd(): RefDockerd {
+    if (!this.d) throw new Error('no dockerd to talk to yet');
+    return this.d;
+  }
+
+  /**
+   * Runs the docker CLI against the reference dockerd: the one on PATH, or
+   * `bin` (recorded under that path).
+   */
+  docker(args: string[], opts: { input?: string; quiet?: boolean; bin?: string } = {}): RunResult {
+    checkInterrupted();
+    const bin = opts.bin ?? 'docker';
+    const r = run([bin, ...args], {
+      input: opts.input,
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        DOCKER_HOST: this.dockerd().env.DOCKER_HOST,
+        DOCKER_CONFIG: this.cliConfig,
+      },
+    });
+    if (!opts.quiet) {
+      const cmd = [bin, ...args].map(shellQuote).join(' ');
+      this.push({
+        kind: 'docker',
+        cmd: opts.input ? `${cmd}   # stdin: ${JSON.stringify(opts.input)}` : cmd,
+        ...r,
+      });
+    }
+    return r;
+  }
+
+  /** Runs a command in a lab namespace (`h1` is host 1). */
+  ns(where: Where, argv: string[], quiet = false): RunResult {
+    checkInterrupted();
+    const target: LabTarget = where === 'world' ? 'world' : where;
+    const r = this.lab.exec(target, argv, { timeoutMs: 60_000 });
+    if (!quiet) this.push({ kind: where, cmd: argv.map(shellQuote).join(' '), ...r });
+    return r;
+  }
+
+  /**
+   * Calls the Engine API on dockerd's socket (API 1.41, as the CLI negotiates).
+   * `pick` records only some members of a long body (dotted paths, e.g.
+   * `NetworkSettings.Ports`); with several, the record is an object keyed by path.
+   */
+  async api(
+    method: string,
+    path: string,
+    body?: unknown,
+    pick?: string | string[],
+  ): Promise<{ status: number; text: string; json: unknown }> {
+    checkInterrupted();
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const res = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.dockerd().socket,
+          method,
+          path: API + path,
+          headers: data ? { 'Content-Type': 'application/json' } : {},
+        },
+        (r) => {
+          const chunks: Buffer[] = [];
+          r.on('data', (c: Buffer) => chunks.push(c));
+          r.on('end', () =>
+            resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
+        },
+      );
+      req.setTimeout(120_000, () => req.destroy(new Error(`${method} ${path}: timeout`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+    const picks = pick === undefined ? [] : typeof pick === 'string' ? [pick] : pick;
+    let json: unknown;
+    let shown = res.text;
+    try {
+      json = JSON.parse(res.text);
+      const shownJson =
+        picks.length === 0
+          ? json
+          : picks.length === 1
+            ? member(json, picks[0]!)
+            : Object.fromEntries(picks.map((p) => [p, member(json, p)]));
+      shown = JSON.stringify(shownJson, null, 2);
+    } catch {
+      // not JSON (empty 204/200 bodies)
+    }
+    const only = picks.length ? ` (only ${picks.map((p) => `.${p}`).join(', ')} shown)` : '';
+    this.push({
+      kind: 'api',
+      cmd: `${method} ${API}${path}${only}${data ? `\n${data}` : ''}`,
+      status: res.status,
+      stdout: shown,
+      stderr: '',
+    });
+    return { ...res, json };
+  }
+
+  /** Records something computed by the script (a diff, a summary). */
+  note(cmd: string, text: string): void {
+    this.push({ kind: 'note', cmd, status: null, stdout: text, stderr: '' });
+  }
+
+  /** A sub-heading inside the current section. */
+  heading(text: string): void {
+    this.note('case', text);
+  }
+}
+
+/** Text with markdown's emphasis characters escaped (for headings and bold note titles). */
+function plain(text: string): string {
+  return text.replace(/([*_])/g, '\\$1');
+}
+
+function fence(text: string): string {
+  const t = text.replace(/\n+$/, '');
+  return '```\n' + (t === '' ? '(empty)' : t) + '\n```\n';
+}
+
+/** The transcript as markdown: sections, then every entry with its outputs. */
+export function markdown(entries: Entry[], header: string): string {
+  const out = [header];
+  let section = '';
+  for (const e of entries) {
+    if (e.section !== section) {
+      section = e.section;
+      out.push(`\n## ${section}\n`);
+    }
+    if (e.kind === 'api') {
+      const [line, body] = e.cmd.split('\n');
+      out.push(`**API** \`${line}\`${body ? ` body \`${body}\`` : ''} → **HTTP ${e.status}**\n`);
+      out.push(fence(e.stdout));
+    } else if (e.kind === 'note' && e.cmd === 'case') {
+      out.push(`### ${plain(e.stdout)}\n`);
+    } else if (e.kind === 'note') {
+      out.push(`**${plain(e.cmd)}**\n`);
+      out.push(fence(e.stdout));
+    } else {
+      const where = e.kind === 'docker' ? '' : `[${e.kind}] `;
+      out.push(`\`${where}$ ${e.cmd}\` → exit ${e.status}\n`);
+      if (e.stdout !== '' || e.stderr === '') out.push(fence(e.stdout));
+      if (e.stderr !== '') out.push('stderr:\n' + fence(e.stderr));
+    }
+  }
+  return out.join('\n');
+}
+
+/** A long-running process in a lab namespace (a world server, a port holder). */
+export interface LabProcess {
+  /** The process (stdout/stderr piped and collected). */
+  child: ChildProcess;
+  /** Kernel start time, so only this process is ever signalled. */
+  start: number | undefined;
+  /** Everything it printed. */
+  output: string[];
+}
+
+/** Starts argv in a lab namespace, collecting its output. */
+export function labProcess(lab: Lab, where: Where, argv: string[]): LabProcess {
+  const child = lab.spawn(where, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout?.on('data', (c: Buffer) => output.push(c.toString('utf8')));
+  child.stderr?.on('data', (c: Buffer) => output.push(c.toString('utf8')));
+  return { child, start: child.pid ? procStartTime(child.pid) : undefined, output };
+}
+
+/** Stops a process started by labProcess (SIGTERM, by PID and start time). */
+export async function stopLabProcess(p: LabProcess): Promise<void> {
+  if (p.child.pid) await stopProcess(p.child.pid, p.start, 'SIGTERM', 2000);
+}
+
+/** Inspect of one value through the CLI, not recorded (used to build later commands). */
+export function val(c: Capture, fmt: string, obj: string): string {
+  return c.docker(['inspect', '--format', fmt, obj], { quiet: true }).stdout.trim();
+}
+
+function sysctls(c: Capture, where: Where): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of c.ns(where, ['sysctl', '-a'], true).stdout.split('\n')) {
+    const i = l.indexOf(' = ');
+    if (i > 0 && l.startsWith('net.')) m.set(l.slice(0, i), l.slice(i + 3));
+  }
+  return m;
+}
+
+/**
+ * The net.* sysctls dockerd changed in `host`: `baseline` is the same kind of
+ * namespace without dockerd. Per-interface keys of interfaces only `host` has
+ * (docker0, veths, br-*) are compared with its `default` values instead.
+ */
+export function sysctlDiff(c: Capture, host: Where = 'h1', baseline: Where = 'h2'): void {
+  const base = sysctls(c, baseline);
+  const h = sysctls(c, host);
+  const perIf = /^net\.(ipv4|ipv6)\.(conf|neigh)\.([^.]+)\.(.+)$/;
+  const lines: string[] = [];
+  for (const [k, v] of h) {
+    const b = base.get(k);
+    if (b !== undefined) {
+      if (b !== v) lines.push(`${k} = ${v}   (${baseline} without dockerd: ${b})`);
+      continue;
+    }
+    const m = perIf.exec(k);
+    const def = m ? h.get(`net.${m[1]}.${m[2]}.default.${m[4]}`) : undefined;
+    if (!m) lines.push(`${k} = ${v}   (only in ${host})`);
+    else if (def !== undefined && def !== v) lines.push(`${k} = ${v}   (${host} default: ${def})`);
+  }
+  for (const [k, v] of base) {
+    if (!h.has(k) && !perIf.test(k)) lines.push(`${k} only in ${baseline}: ${v}`);
+  }
+  c.note(
+    `net.* sysctls differing between ${host} (dockerd) and ${baseline} (untouched lab host)`,
+    lines.join('\n'),
+  );
+}
+
+/** Versions of the reference tools, one line each. */
+export function toolVersions(): string[] {
+  return [
+    run(['dockerd', '--version']).stdout.trim(),
+    run(['docker', '--version']).stdout.trim(),
+    run(['containerd', '--version']).stdout.trim(),
+    run(['runc', '--version']).stdout.split('\n')[0] ?? '',
+    run(['iptables', '--version']).stdout.trim(),
+    `kernel ${run(['uname', '-r']).stdout.trim()}`,
+  ];
+}
+
+/** What writeTranscript puts at the top of the markdown and into the JSON. */
+export interface TranscriptInfo {
+  /** Markdown title (without `# `). */
+  title: string;
+  /** The script that made it, e.g. `bench/capture-docker-ports.ts`. */
+  script: string;
+  /** The lab's name. */
+  lab: string;
+  /** ISO start time. */
+  started: string;
+  /** What the machine's own namespace showed changed after cleanup. */
+  leaks: string[];
+  /** Cleanup problems. */
+  problems: string[];
+  /** Extra header lines (markdown bullets without `- `). */
+  notes?: string[];
+}
+
+/** Writes `transcript.md` and `transcript.json` to `outDir`; returns the markdown path. */
+export function writeTranscript(outDir: string, info: TranscriptInfo, entries: Entry[]): string {
+  mkdirSync(outDir, { recursive: true });
+  const versions = toolVersions();
+  const header =
+    `# ${info.title}\n\n` +
+    `Captured ${info.started} – ${new Date().toISOString()} in lab \`${info.lab}\` by ${info.script}.\n\n` +
+    [...versions, ...(info.notes ?? [])].map((v) => `- ${v}`).join('\n') +
+    `\n- machine namespace after cleanup: ${info.leaks.length ? info.leaks.join('; ') : 'unchanged'}\n`;
+  const md = join(outDir, 'transcript.md');
+  writeFileSync(md, markdown(entries, header));
+  writeFileSync(
+    join(outDir, 'transcript.json'),
+    JSON.stringify(
+      { lab: info.lab, versions, leaks: info.leaks, problems: info.problems, entries },
+      null,
+      2,
+    ) + '\n',
+  );
+  return md;
+}
