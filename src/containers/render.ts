@@ -39,6 +39,8 @@ function portsOf(
   published: readonly PublishedPort[],
 ): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  // Docker resets a stopped container's NetworkSettings: no ports at all.
+  if (c.State.Status !== 'running') return out;
   const keys = [
     ...Object.keys(c.Config.ExposedPorts ?? {}),
     ...published.map((p) => `${p.containerPort}/${p.proto}`),

@@ -126,6 +126,15 @@ export class ContainerService {
     if ((mode === 'host' || mode.startsWith('container:')) && req.config.Hostname) {
       throw invalid('conflicting options: hostname and the network mode');
     }
+    const publishes =
+      Object.keys(req.hostConfig.PortBindings ?? {}).length > 0 || req.hostConfig.PublishAllPorts;
+    if (mode.startsWith('container:') && publishes) {
+      throw invalid('conflicting options: port publishing and the container type network mode');
+    }
+    const warnings =
+      mode === 'host' && publishes
+        ? ['Published ports are discarded when using host network mode']
+        : [];
     const img = await this.images.ensureImage(req.config.Image);
     if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
     const merged = mergeWithImage(req.config, img.config.config ?? {});
@@ -170,7 +179,7 @@ export class ContainerService {
       throw e;
     }
     this.emit(c, 'create');
-    return { Id: id, Warnings: [] };
+    return { Id: id, Warnings: warnings };
   }
 
   // ---- start -------------------------------------------------------------

@@ -25,6 +25,14 @@ function curl(where: 'world' | number, url: string): Cmd {
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Waits until a URL answers from the lab host (httpd starts after `run -d` returns). */
+async function until(url: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    if (curl(1, url).status === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** An HTTP GET with busybox nc from inside a container. */
 function fromContainer(args: string[], ip: string, port: number): Cmd {
   const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${port} | tail -1`;
@@ -40,6 +48,7 @@ describe('published ports (S12)', () => {
     const r = env.docker(['run', '-d', '--name', 'web', '-p', '8080:80', 'busybox', ...WEB]);
     assert.equal(r.status, 0, r.stderr);
     id = r.stdout.trim().slice(0, 12);
+    await until('http://127.0.0.1:8080/');
   });
   after(async () => {
     await env?.destroy();
@@ -101,7 +110,7 @@ describe('published ports (S12)', () => {
     });
   });
 
-  it('binds 127.0.0.1 only there; -P and --expose take ephemeral ports', () => {
+  it('binds 127.0.0.1 only there; -P and --expose take ephemeral ports', async () => {
     const r = env.docker([
       'run',
       '-d',
@@ -126,6 +135,7 @@ describe('published ports (S12)', () => {
       .split(/\s+/)
       .map(Number);
     assert.ok(eph >= lo! && eph <= hi!, `${eph} in ${lo}-${hi}`);
+    await until('http://127.0.0.1:8081/');
     assert.equal(curl(1, 'http://127.0.0.1:8081/').status, 0);
     assert.notEqual(curl('world', `http://${H1}:8081/`).status, 0);
   });
@@ -204,7 +214,27 @@ describe('published ports (S12)', () => {
     assert.equal(env.docker(['ps', '-aq']).stdout, count, 'no container was created');
   });
 
-  it('does not publish on an internal network', () => {
+  it('publishes nothing on internal or host networks, and refuses it with container:', () => {
+    const host = env.docker(['run', '-d', '--network', 'host', '-p', '8096:80', 'busybox', 'true']);
+    assert.equal(host.status, 0, host.stderr);
+    assert.match(
+      host.stderr,
+      /WARNING: Published ports are discarded when using host network mode/,
+    );
+    const shared = env.docker([
+      'run',
+      '-d',
+      '--network',
+      'container:web',
+      '-p',
+      '8097:80',
+      'busybox',
+    ]);
+    assert.equal(shared.status, 125);
+    assert.match(
+      shared.stderr,
+      /conflicting options: port publishing and the container type network mode/,
+    );
     assert.equal(env.docker(['network', 'create', '--internal', 'inner']).status, 0);
     const r = env.docker([
       'run',
@@ -224,21 +254,27 @@ describe('published ports (S12)', () => {
     assert.notEqual(curl(1, 'http://127.0.0.1:8095/').status, 0);
   });
 
-  it('releases the ports when the container stops, and takes them again on start', () => {
+  it('releases the ports when the container stops, and takes them again on start', async () => {
     assert.equal(env.docker(['stop', '-t', '1', 'web']).status, 0);
     assert.equal(env.docker(['port', 'web']).stdout, '');
+    assert.equal(
+      env.docker(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'web']).stdout,
+      '{}\n',
+    );
     assert.doesNotMatch(nftPorts(), /8080/);
     assert.notEqual(curl('world', `http://${H1}:8080/`).status, 0);
     assert.equal(env.docker(['start', 'web']).status, 0);
     assert.equal(env.docker(['port', 'web']).stdout, '80/tcp -> 0.0.0.0:8080\n');
+    await until('http://127.0.0.1:8080/');
     assert.equal(curl('world', `http://${H1}:8080/`).stdout, `hello from ${id}\n`);
   });
 
-  it('works the same through berth run -p and berth port', () => {
+  it('works the same through berth run -p and berth port', async () => {
     const r = env.berth(['run', '-d', '--name', 'bweb', '-p', '8088:80', 'busybox', ...WEB]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(env.berth(['port', 'bweb']).stdout, '80/tcp -> 0.0.0.0:8088\n');
     assert.match(env.berth(['ps']).stdout, /0\.0\.0\.0:8088->80\/tcp\s+bweb$/m);
+    await until('http://127.0.0.1:8088/');
     assert.equal(
       curl('world', `http://${H1}:8088/`).stdout,
       `hello from ${r.stdout.trim().slice(0, 12)}\n`,

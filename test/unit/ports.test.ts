@@ -91,6 +91,8 @@ describe('host port allocator', () => {
     assert.equal(next(), 40000);
     assert.equal(next(), undefined);
     assert.equal(a.next('tcp', '', [9000, 9002], new Set([9000])), 9001, 'a -p range starts low');
+    assert.equal(a.next('tcp', '', [9000, 9002]), 9002, 'and continues after its last port');
+    assert.equal(a.next('udp', ''), 40000, 'each protocol counts on its own');
   });
 });
 
@@ -137,6 +139,10 @@ describe('port publisher', () => {
     assert.deepEqual(pub.published('c2'), []);
     assert.deepEqual(held, ['tcp/8080'], 'the first port of the failed request was let go');
     await pub.reserve('c3', [req([40000, 40000])]);
+    await pub.reserve('c4', [req([9000, 9000])]);
+    await assert.rejects(pub.reserve('c5', [req([8080, 8081]), req([8080, 8081], 'tcp', 81)]), {
+      message: 'all ports are allocated',
+    });
   });
 
   it('skips ephemeral ports a host process holds, but fails a fixed one with the kernel’s error', async () => {

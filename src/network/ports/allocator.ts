@@ -3,8 +3,8 @@
  * from the endpoint records when the daemon starts). A port on all addresses
  * conflicts with the same port on any one address and the other way round,
  * as Docker's portallocator decides. Free ports for `-p 80` and `-P` are
- * handed out in order from the ephemeral range, continuing after the last
- * one given, so a port just freed is not reused at once.
+ * handed out in order from the ephemeral range (and from a `-p` host range),
+ * continuing after the last one given per protocol and host address, so a port just freed is not reused at once.
  */
 import type { Proto } from '../../kernel/firewall/index.js';
 
@@ -19,7 +19,8 @@ export interface HostPort {
 export class PortAllocator {
   /** `proto/port` → (host address → owner). */
   private readonly taken = new Map<string, Map<string, string>>();
-  private readonly last = new Map<Proto, number>();
+  /** Next-fit: the last port handed out, per protocol and host address. */
+  private readonly last = new Map<string, number>();
 
   constructor(
     /** The ephemeral range (Linux's ip_local_port_range), inclusive. */
@@ -64,12 +65,14 @@ export class PortAllocator {
   ): number | undefined {
     const [lo, hi] = range;
     const size = hi - lo + 1;
-    const dynamic = range === this.range;
-    const after = dynamic ? (this.last.get(proto) ?? hi) : hi;
+    const key = `${proto}/${hostIp}`;
+    const last = this.last.get(key);
+    // Continue after the last port given, when it lies in this range.
+    const after = last !== undefined && last >= lo && last <= hi ? last : hi;
     for (let i = 1; i <= size; i++) {
       const port = lo + ((((after - lo + i) % size) + size) % size);
       if (skip.has(port) || this.holder({ proto, hostIp, port }) !== undefined) continue;
-      if (dynamic) this.last.set(proto, port);
+      this.last.set(key, port);
       return port;
     }
     return undefined;

@@ -28,13 +28,13 @@ const taken = (p: PublishedPort): HostPort => ({
 
 const shownIp = (ip: string): string => (ip === '' ? '0.0.0.0' : ip);
 
-/** Docker's portallocator message for a taken port (or a range with no free port). */
+/** Docker's portallocator messages: a taken port, or no free port left in a range. */
 function allocated(r: PortRequest, port?: number): BerthError {
-  const [lo, hi] = r.hostPorts;
-  const what = port ?? (lo === hi ? lo : `${lo}-${hi}`);
   return new BerthError(
     'INTERNAL',
-    `Bind for ${shownIp(r.hostIp)}:${what} failed: port is already allocated`,
+    port === undefined
+      ? 'all ports are allocated'
+      : `Bind for ${shownIp(r.hostIp)}:${port} failed: port is already allocated`,
   );
 }
 
