@@ -235,6 +235,7 @@ export class ContainerService {
             ifName: `eth${i}`,
             defaultRoute: i === 0,
             staticIPv4: ec.staticIPv4,
+            staticIPv6: ec.staticIPv6,
             aliases: ec.aliases,
             name: c.Name.slice(1),
             hostname: c.Config.Hostname,
@@ -569,6 +570,7 @@ export class ContainerService {
           ifName: `eth${n}`,
           defaultRoute: false,
           staticIPv4: ec.staticIPv4,
+          staticIPv6: ec.staticIPv6,
           aliases: ec.aliases,
           name: c.Name.slice(1),
           hostname: c.Config.Hostname,
@@ -737,7 +739,12 @@ function networkIds(c: ContainerRecord): string[] {
 function endpointConfigFor(
   c: ContainerRecord,
   netName: string,
-): { staticIPv4?: string; aliases?: string[]; shown: Record<string, unknown> } {
+): {
+  staticIPv4?: string;
+  staticIPv6?: string;
+  aliases?: string[];
+  shown: Record<string, unknown>;
+} {
   const mode = c.HostConfig.NetworkMode;
   const isPrimary = netName === mode || (netName === 'bridge' && mode === 'default');
   const ec = (c.EndpointsConfig[netName] ??
@@ -748,10 +755,11 @@ function endpointConfigFor(
   for (const k of ['IPAMConfig', 'Links', 'Aliases', 'DriverOpts'] as const) {
     if (ec[k] !== undefined && ec[k] !== null) shown[k] = ec[k];
   }
-  const ipam = ec.IPAMConfig as { IPv4Address?: string } | null | undefined;
+  const ipam = ec.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | null | undefined;
   const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
   return {
     staticIPv4: ipam?.IPv4Address || undefined,
+    staticIPv6: ipam?.IPv6Address || undefined,
     aliases: aliases?.length ? aliases : undefined,
     shown,
   };

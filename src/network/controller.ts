@@ -19,9 +19,9 @@ import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
-import { type Ipam, formatCidr, macFromIPv4, parseCidr } from './ipam/index.js';
+import { type Ipam, formatCidr, ipamErrors, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
-import type { NetworkDriver, NetworkRecord } from './types.js';
+import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
 import { PortPublisher } from './ports/publisher.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
@@ -41,6 +41,9 @@ export interface EndpointRecord {
   IPv4?: string;
   PrefixLen?: number;
   Gateway?: string;
+  IPv6?: string;
+  PrefixLen6?: number;
+  Gateway6?: string;
   Mac?: string;
   /** The host side of the veth, once created. */
   HostIf?: string;
@@ -171,10 +174,8 @@ export class NetworkController {
     writeSysctl('net.ipv4.ip_forward', 1);
     o.firewall.ensureBase();
     for (const n of c.byId.values()) {
+      await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
       const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
-      await c
-        .driverFor(n.Driver)
-        .ensureNetwork(n, pool && { address: pool.gateway, prefixLen: pool.prefixLen });
       if (pool && c.servesDns(n)) await o.dns.addListener(pool.gateway, n.Id);
     }
     return c;
@@ -211,6 +212,16 @@ export class NetworkController {
     await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 
+  /** A network's gateways: the first subnet of each family. */
+  private gateways(netId: string): Gateway[] {
+    const out: Gateway[] = [];
+    for (const family of [4, 6] as const) {
+      const p = this.o.ipam.pools(netId).find((x) => x.family === family);
+      if (p) out.push({ family, address: p.gateway, prefixLen: p.prefixLen });
+    }
+    return out;
+  }
+
   /** Whether Berth's DNS serves a network: user-defined bridges (Docker: not the default bridge). */
   servesDns(net: NetworkRecord): boolean {
     return net.Driver === 'bridge' && net.Name !== 'bridge';
@@ -228,6 +239,7 @@ export class NetworkController {
       networkName: net.Name,
       internal: net.Internal,
       ipv4: ep.IPv4,
+      ipv6: ep.IPv6,
     });
   }
 
@@ -284,7 +296,15 @@ export class NetworkController {
     };
     net.IPAM = { Driver: req.IPAM.Driver, Options: req.IPAM.Options, Config: [] };
     const nameKey = NAMES + net.Name;
-    const configs = req.IPAM.Config.length ? req.IPAM.Config : [{}];
+    const isV6 = (c: IpamConfig) => !!c.Subnet?.includes(':');
+    const v6 = req.IPAM.Config.filter(isV6);
+    if (v6.length && !req.EnableIPv6) {
+      throw forbidden('non-IPv6 network cannot have IPv6 subnets, enable IPv6 with --ipv6');
+    }
+    if (req.EnableIPv6 && !v6.length) throw ipamErrors.noDefaultPool(6);
+    // An IPv4 subnet is always there: from the pools unless given.
+    const v4 = req.IPAM.Config.filter((c) => !isV6(c));
+    const configs = [...(v4.length ? v4 : [{}]), ...v6];
     await this.o.ipam
       .transact(async (tx) => {
         const pools = [];
@@ -324,10 +344,7 @@ export class NetworkController {
     this.byId.set(net.Id, net);
     try {
       const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
-      await this.driverFor(net.Driver).ensureNetwork(
-        net,
-        pool && { address: pool.gateway, prefixLen: pool.prefixLen },
-      );
+      await this.driverFor(net.Driver).ensureNetwork(net, this.gateways(net.Id));
       if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
     } catch (e) {
       await this.removeNetwork(net.Id).catch(() => undefined);
@@ -402,6 +419,7 @@ export class NetworkController {
       ifName: string;
       defaultRoute: boolean;
       staticIPv4?: string;
+      staticIPv6?: string;
       aliases?: string[];
       name?: string;
       hostname?: string;
@@ -412,6 +430,12 @@ export class NetworkController {
     const net = this.forMode(netRef);
     const driver = this.driverFor(net.Driver);
     const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+    const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
+    if (o.staticIPv6 && !pool6) {
+      throw invalid(
+        `invalid IPv6 address: ${o.staticIPv6}: network ${net.Name} has no IPv6 subnet (create it with --ipv6 --subnet)`,
+      );
+    }
     if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
       throw invalid('user specified IP address is supported on user defined networks only');
     }
@@ -455,6 +479,16 @@ export class NetworkController {
           Gateway: a.gateway,
           Mac: macFromIPv4(a.address),
         });
+        if (pool6) {
+          const b = tx.allocateAddress({
+            network: net.Id,
+            networkName: net.Name,
+            family: 6,
+            owner: ep.Id,
+            address: o.staticIPv6,
+          });
+          Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
+        }
         return {
           value: undefined,
           compares: [{ key, modRevision: 0 }],
@@ -472,7 +506,8 @@ export class NetworkController {
         !net.Internal &&
         this.ports.published(containerId).length === 0;
       if (publish) {
-        ep.Ports = await this.ports.reserve(containerId, o.ports ?? []).catch((e: unknown) => {
+        const reserving = this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6);
+        ep.Ports = await reserving.catch((e: unknown) => {
           throw new BerthError(
             'INTERNAL',
             `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
@@ -489,13 +524,16 @@ export class NetworkController {
           ipv4: ep.IPv4,
           prefixLen: ep.PrefixLen,
           gateway: ep.Gateway,
+          ipv6: ep.IPv6,
+          prefixLen6: ep.PrefixLen6,
+          gateway6: ep.Gateway6,
           mac: ep.Mac,
           defaultRoute: o.defaultRoute,
         },
       );
       sw.lap('driver');
       ep.HostIf = info.hostIf;
-      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4);
+      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       ep.State = 'ready';
       await this.o.kv.put(key, JSON.stringify(ep));
       this.publishName(net, ep);
@@ -515,6 +553,9 @@ export class NetworkController {
         IPAddress: ep.IPv4 ?? '',
         IPPrefixLen: ep.PrefixLen ?? 0,
         Gateway: ep.Gateway ?? '',
+        GlobalIPv6Address: ep.IPv6 ?? '',
+        GlobalIPv6PrefixLen: ep.PrefixLen6 ?? 0,
+        IPv6Gateway: ep.Gateway6 ?? '',
         MacAddress: ep.Mac ?? '',
         Aliases: o.aliases?.length ? o.aliases : null,
         // What the DNS answers for this endpoint (current moby's inspect field).
@@ -585,7 +626,11 @@ export class NetworkController {
     const ep = JSON.parse(entry.value) as EndpointRecord;
     this.o.dns.records.removeEndpoint(containerId, net.Id);
     if (ep.Ports?.length) {
-      await this.ports.release(containerId, { ports: ep.Ports, containerIp: ep.IPv4 });
+      await this.ports.release(containerId, {
+        ports: ep.Ports,
+        containerIp: ep.IPv4,
+        containerIp6: ep.IPv6,
+      });
     }
     if (ep.State !== 'detaching') {
       ep.State = 'detaching';
@@ -615,7 +660,7 @@ export class NetworkController {
         if (ep.HostIf) known.add(ep.HostIf);
         this.publishName(net, ep);
         if (ep.Ports?.length && ep.IPv4) {
-          await this.ports.adopt(ep.ContainerID, ep.Ports, ep.IPv4, (m) =>
+          await this.ports.adopt(ep.ContainerID, ep.Ports, { v4: ep.IPv4, v6: ep.IPv6 }, (m) =>
             this.o.log.warn(`published port not held: ${m}`),
           );
         }
@@ -674,8 +719,11 @@ function ephemeralRange(): [number, number] {
   return [32768, 60999];
 }
 
-const mappingKey = (m: PortMapping): string =>
-  `${m.proto}/${m.hostIp === '0.0.0.0' ? '' : (m.hostIp ?? '')}/${m.hostPort}>${m.containerIp}:${m.containerPort}`;
+/** A mapping's identity; "every address" is spelled several ways (the container's address gives the family). */
+const mappingKey = (m: PortMapping): string => {
+  const any = !m.hostIp || m.hostIp === '0.0.0.0' || m.hostIp === '::';
+  return `${m.proto}/${any ? '*' : m.hostIp}/${m.hostPort}>${m.containerIp}:${m.containerPort}`;
+};
 
 /** The MTU of the interface holding the host's default route (1500 without one). */
 async function uplinkMtu(rtnl: Rtnl): Promise<number> {

@@ -91,12 +91,6 @@ export function parseNetworkCreate(
     throw invalid(`invalid bridge name: ${brName}`);
   }
   const enableIPv6 = optBool(b, 'EnableIPv6') ?? false;
-  if (enableIPv6) {
-    throw new BerthError(
-      'NOT_IMPLEMENTED',
-      'IPv6 networks are not supported by this Berth version yet',
-    );
-  }
   return {
     Name: name,
     Driver: driver,

@@ -41,6 +41,9 @@ export interface EndpointAddresses {
   ipv4?: string;
   prefixLen?: number;
   gateway?: string;
+  ipv6?: string;
+  prefixLen6?: number;
+  gateway6?: string;
   mac?: string;
   /** Whether this network gives the container its default route. */
   defaultRoute: boolean;
@@ -59,6 +62,13 @@ export interface EndpointInfo {
   hostIf?: string;
 }
 
+/** A network's gateway address on one of its subnets. */
+export interface Gateway {
+  family: 4 | 6;
+  address: string;
+  prefixLen: number;
+}
+
 /** One network driver (bridge, host, null, overlay): one interface, picked by name. */
 export interface NetworkDriver {
   /** The driver's name as `network ls` shows it. */
@@ -69,11 +79,8 @@ export interface NetworkDriver {
   readonly exclusive: boolean;
   /** Whether endpoints on this network get addresses from IPAM. */
   readonly addressed: boolean;
-  /** Makes the network's kernel side exist (a bridge); idempotent. */
-  ensureNetwork(
-    net: NetworkRecord,
-    gateway?: { address: string; prefixLen: number },
-  ): Promise<void>;
+  /** Makes the network's kernel side exist (a bridge with its gateways); idempotent. */
+  ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void>;
   /** Connects the sandbox to the network with the given addresses. */
   join(net: NetworkRecord, sandbox: Sandbox, addrs: EndpointAddresses): Promise<EndpointInfo>;
   /** Undoes join; idempotent, best-effort. */

@@ -11,7 +11,7 @@ import type { Proto } from '../../kernel/firewall/index.js';
 /** One taken host port. */
 export interface HostPort {
   proto: Proto;
-  /** '' = every address. */
+  /** '' = every IPv4 address, '::' every IPv6 address. */
   hostIp: string;
   port: number;
 }
@@ -31,8 +31,14 @@ export class PortAllocator {
   holder(p: HostPort): string | undefined {
     const m = this.taken.get(`${p.proto}/${p.port}`);
     if (!m) return undefined;
-    if (p.hostIp === '') return m.values().next().value;
-    return m.get(p.hostIp) ?? m.get('');
+    const v6 = p.hostIp.includes(':');
+    // '' is every IPv4 address, '::' every IPv6 one; the families don't clash.
+    const any = v6 ? '::' : '';
+    if (p.hostIp === any) {
+      for (const [ip, owner] of m) if (ip.includes(':') === v6) return owner;
+      return undefined;
+    }
+    return m.get(p.hostIp) ?? m.get(any);
   }
 
   /** Marks a port taken; the caller checked `holder` first. */

@@ -16,8 +16,9 @@ const MAX_ATTEMPTS = 10;
 interface Owned {
   ports: PublishedPort[];
   held: HeldPort[];
-  /** Set once the map elements are in: the address they point at. */
+  /** Set once the map elements are in: the addresses they point at. */
   containerIp?: string;
+  containerIp6?: string;
 }
 
 const taken = (p: PublishedPort): HostPort => ({
@@ -38,13 +39,17 @@ function allocated(r: PortRequest, port?: number): BerthError {
   );
 }
 
-/** The firewall's view of one published port. */
-export function mappingOf(p: PublishedPort, containerIp: string): PortMapping {
+/** The firewall's view of one published port: to the container's address of the host address's family. */
+export function mappingOf(
+  p: PublishedPort,
+  containerIp: string,
+  containerIp6?: string,
+): PortMapping {
   return {
     proto: p.proto,
     hostIp: p.hostIp,
     hostPort: p.hostPort,
-    containerIp,
+    containerIp: p.hostIp.includes(':') ? (containerIp6 ?? '') : containerIp,
     containerPort: p.containerPort,
   };
 }
@@ -74,7 +79,8 @@ export class PortPublisher {
   mappings(): PortMapping[] {
     const out: PortMapping[] = [];
     for (const o of this.owners.values()) {
-      if (o.containerIp) for (const p of o.ports) out.push(mappingOf(p, o.containerIp));
+      if (o.containerIp)
+        for (const p of o.ports) out.push(mappingOf(p, o.containerIp, o.containerIp6));
     }
     return out;
   }
@@ -84,12 +90,20 @@ export class PortPublisher {
    * with Docker's message when a port is taken by another container or a
    * host process (or no port of a range is free).
    */
-  async reserve(owner: string, reqs: PortRequest[]): Promise<PublishedPort[]> {
+  async reserve(owner: string, reqs: PortRequest[], ipv6 = false): Promise<PublishedPort[]> {
     if (this.owners.has(owner)) throw new Error(`${owner.slice(0, 12)} already publishes ports`);
     const o: Owned = { ports: [], held: [] };
     this.owners.set(owner, o);
     try {
-      for (const r of reqs) await this.reserveOne(owner, o, r);
+      for (const r of reqs) {
+        // An IPv6 host address needs an IPv6 container address (no proxy).
+        if (r.hostIp.includes(':') && !ipv6) continue;
+        const port = await this.reserveOne(owner, o, r);
+        // "Every address" on a dual-stack container: the same port on IPv6.
+        if (r.hostIp === '' && ipv6) {
+          await this.reserveOne(owner, o, { ...r, hostIp: '::', hostPorts: [port, port] });
+        }
+      }
     } catch (e) {
       await this.release(owner);
       throw e;
@@ -97,7 +111,7 @@ export class PortPublisher {
     return o.ports;
   }
 
-  private async reserveOne(owner: string, o: Owned, r: PortRequest): Promise<void> {
+  private async reserveOne(owner: string, o: Owned, r: PortRequest): Promise<number> {
     const [lo, hi] = r.hostPorts;
     const fixed = lo !== 0 && lo === hi;
     const tried = new Set<number>();
@@ -121,7 +135,7 @@ export class PortPublisher {
           hostPort: port,
           containerPort: r.containerPort,
         });
-        return;
+        return port;
       } catch (e) {
         this.alloc.release(hp, owner);
         const busy = e instanceof BindError && e.code === 'EADDRINUSE';
@@ -134,11 +148,12 @@ export class PortPublisher {
   }
 
   /** Points the reserved ports at the container (one firewall batch). */
-  async activate(owner: string, containerIp: string): Promise<void> {
+  async activate(owner: string, containerIp: string, containerIp6?: string): Promise<void> {
     const o = this.owners.get(owner);
     if (!o || o.ports.length === 0) return;
-    this.firewall.addPortMapping(o.ports.map((p) => mappingOf(p, containerIp)));
+    this.firewall.addPortMapping(o.ports.map((p) => mappingOf(p, containerIp, containerIp6)));
     o.containerIp = containerIp;
+    o.containerIp6 = containerIp6;
     await this.forgetFlows(o.ports);
   }
 
@@ -154,10 +169,10 @@ export class PortPublisher {
   async adopt(
     owner: string,
     ports: PublishedPort[],
-    containerIp: string,
+    ip: { v4: string; v6?: string },
     onError: (msg: string) => void,
   ): Promise<void> {
-    const o: Owned = { ports: [], held: [], containerIp };
+    const o: Owned = { ports: [], held: [], containerIp: ip.v4, containerIp6: ip.v6 };
     this.owners.set(owner, o);
     for (const p of ports) {
       this.alloc.take(taken(p), owner);
@@ -168,7 +183,7 @@ export class PortPublisher {
         onError(messageOf(e));
       }
     }
-    this.firewall.addPortMapping(ports.map((p) => mappingOf(p, containerIp)));
+    this.firewall.addPortMapping(ports.map((p) => mappingOf(p, ip.v4, ip.v6)));
   }
 
   /**
@@ -178,13 +193,16 @@ export class PortPublisher {
    */
   async release(
     owner: string,
-    recorded?: { ports: PublishedPort[]; containerIp?: string },
+    recorded?: { ports: PublishedPort[]; containerIp?: string; containerIp6?: string },
   ): Promise<void> {
     const o = this.owners.get(owner);
     this.owners.delete(owner);
     const ports = o?.ports ?? recorded?.ports ?? [];
     const ip = o ? o.containerIp : recorded?.containerIp;
-    if (ip && ports.length) this.firewall.removePortMapping(ports.map((p) => mappingOf(p, ip)));
+    const ip6 = o ? o.containerIp6 : recorded?.containerIp6;
+    if (ip && ports.length) {
+      this.firewall.removePortMapping(ports.map((p) => mappingOf(p, ip, ip6)));
+    }
     await this.forgetFlows(ports);
     for (const h of o?.held ?? []) await h.close();
     for (const p of o?.ports ?? []) this.alloc.release(taken(p), owner);

@@ -19,7 +19,7 @@ export interface PortBinding {
 export interface PortRequest {
   proto: Proto;
   containerPort: number;
-  /** Host address; '' means all IPv4 addresses. */
+  /** Host address; '' means all addresses. */
   hostIp: string;
   /** Host ports to choose from, inclusive; [0, 0] means any free ephemeral port. */
   hostPorts: [number, number];
@@ -29,7 +29,7 @@ export interface PortRequest {
 export interface PublishedPort {
   proto: Proto;
   containerPort: number;
-  /** Host address; '' means all IPv4 addresses (shown as 0.0.0.0). */
+  /** Host address; '' means all IPv4 addresses (shown as 0.0.0.0), '::' all IPv6 ones. */
   hostIp: string;
   hostPort: number;
 }
@@ -80,8 +80,8 @@ export function checkPortBindings(bindings: Record<string, unknown>): void {
 
 /**
  * The ports to publish: every binding, and with `publishAll` every exposed
- * port that has none, on any free port. Only IPv4 host addresses are asked
- * for here (IPv6 publishing needs an IPv6 container address).
+ * port that has none, on any free port. A binding without an address ('')
+ * means every address: IPv4, and IPv6 too when the container has IPv6.
  */
 export function portRequests(
   exposed: string[],
@@ -97,7 +97,6 @@ export function portRequests(
     if (list.length === 0 && publishAll) list = [{ HostIp: '', HostPort: '' }];
     for (const b of list) {
       const hostIp = b.HostIp === '0.0.0.0' ? '' : b.HostIp;
-      if (isIP(hostIp) === 6) continue;
       out.push({ proto, containerPort: port, hostIp, hostPorts: parseRange(b.HostPort, true) });
     }
   }

@@ -10,6 +10,7 @@ import { Rtnl, isExists, isNotFound, writeSysctl } from '../../../kernel/netlink
 import type {
   EndpointAddresses,
   EndpointInfo,
+  Gateway,
   NetworkDriver,
   NetworkRecord,
   Sandbox,
@@ -45,10 +46,7 @@ export class BridgeDriver implements NetworkDriver {
     return Number.isInteger(v) && v > 0 ? v : this.defaultMtu;
   }
 
-  async ensureNetwork(
-    net: NetworkRecord,
-    gateway?: { address: string; prefixLen: number },
-  ): Promise<void> {
+  async ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void> {
     const name = bridgeName(net);
     try {
       await this.host.createBridge({ name, mtu: this.mtuOf(net), up: true });
@@ -56,9 +54,14 @@ export class BridgeDriver implements NetworkDriver {
       if (!isExists(e)) throw e;
       await this.host.setLink(name, { up: true });
     }
-    if (gateway) {
+    if (gateways.some((g) => g.family === 6)) {
+      // As Docker: no router advertisements taken on the bridge; the host routes IPv6.
+      writeSysctl(`net/ipv6/conf/${name}/accept_ra`, 0);
+      writeSysctl('net.ipv6.conf.all.forwarding', 1);
+    }
+    for (const g of gateways) {
       try {
-        await this.host.addAddress(name, `${gateway.address}/${gateway.prefixLen}`);
+        await this.host.addAddress(name, `${g.address}/${g.prefixLen}`, { nodad: g.family === 6 });
       } catch (e) {
         if (!isExists(e)) throw e;
       }
@@ -94,9 +97,15 @@ export class BridgeDriver implements NetworkDriver {
         if (a.ipv4 && a.prefixLen !== undefined) {
           await inside.addAddress(a.ifName, `${a.ipv4}/${a.prefixLen}`);
         }
+        if (a.ipv6 && a.prefixLen6 !== undefined) {
+          await inside.addAddress(a.ifName, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
+        }
         await inside.setLink(a.ifName, { up: true });
         if (a.defaultRoute && a.gateway) {
           await inside.addRoute({ gateway: a.gateway, dev: a.ifName }, { replace: true });
+        }
+        if (a.defaultRoute && a.gateway6) {
+          await inside.addRoute({ gateway: a.gateway6, dev: a.ifName }, { replace: true });
         }
       } finally {
         inside.close();
@@ -105,7 +114,16 @@ export class BridgeDriver implements NetworkDriver {
       await this.leave(net, sandbox, hostIf);
       throw e;
     }
-    return { ipv4: a.ipv4, prefixLen: a.prefixLen, gateway: a.gateway, mac: a.mac, hostIf };
+    return {
+      ipv4: a.ipv4,
+      prefixLen: a.prefixLen,
+      gateway: a.gateway,
+      ipv6: a.ipv6,
+      ipv6PrefixLen: a.prefixLen6,
+      ipv6Gateway: a.gateway6,
+      mac: a.mac,
+      hostIf,
+    };
   }
 
   async leave(_net: NetworkRecord, _sandbox: Sandbox, hostIf?: string): Promise<void> {
