@@ -32,7 +32,14 @@ export function imageRoutes(r: Router, s: Services): void {
 
   r.on('DELETE', '/images/*', async ({ res, params, query }) => {
     const ref = params[0]!;
-    json(res!, 200, await images.remove(ref, { force: qBool(query.get('force')) }));
+    json(
+      res!,
+      200,
+      await images.remove(ref, {
+        force: qBool(query.get('force')),
+        noPrune: qBool(query.get('noprune')),
+      }),
+    );
   });
 
   r.on('POST', '/images/create', async ({ req, res, query }) => {
