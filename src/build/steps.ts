@@ -182,6 +182,7 @@ export class Steps {
       await containers.start(id);
       await attached;
       const code = await exited;
+      if (this.signal.aborted) throw new Error('Build cancelled');
       // the shim closes the attach socket at exit; do not wait forever for it
       await Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]);
       return code;
@@ -285,8 +286,14 @@ export class Steps {
     }
   }
 
-  /** After each step: `--force-rm` removes always, `--rm` when the step succeeded. */
+  /**
+   * After each step: `--force-rm` removes always, `--rm` when the step
+   * succeeded, and a cancelled build (the client went away) removes what it
+   * killed, as Docker's.
+   */
   async afterStep(ok: boolean): Promise<void> {
-    if (this.opts.forceRm || (this.opts.rm && ok)) await this.removeContainers();
+    if (this.opts.forceRm || (this.opts.rm && ok) || this.signal.aborted) {
+      await this.removeContainers();
+    }
   }
 }

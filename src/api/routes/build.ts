@@ -84,7 +84,7 @@ export function parseBuildQuery(query: URLSearchParams): BuildRequest {
 }
 
 function line(res: ServerResponse, value: unknown): void {
-  res.write(`${JSON.stringify(value)}\n`);
+  if (!res.destroyed) res.write(`${JSON.stringify(value)}\n`);
 }
 
 export function buildRoutes(r: Router, s: Services): void {
