@@ -163,11 +163,6 @@ export class Builder {
     }
   }
 
-  /** Throws away a prepared build that will not run. */
-  async discard(p: PreparedBuild): Promise<void> {
-    await removeTree(p.dir).catch(() => undefined);
-  }
-
   private async steps(
     p: PreparedBuild,
     req: BuildRequest,
@@ -267,7 +262,7 @@ export class Builder {
     }
     let id = results.get(name.toLowerCase());
     if (id === undefined && name !== 'scratch') {
-      const img = await this.deps.images.resolve(name).catch(() => undefined);
+      const img = await this.deps.images.resolve(name);
       if (!img) throw noImage(name);
       id = img.id;
     }
@@ -307,7 +302,7 @@ export class Builder {
       if (i > flat.length) throw new Error('index out of bounds');
       return flat[i] as string;
     }
-    const img = await this.deps.images.resolve(ref).catch(() => undefined);
+    const img = await this.deps.images.resolve(ref);
     if (!img) throw noImage(ref);
     return img.id;
   }

@@ -21,11 +21,12 @@ export function isEmptyDir(dir: string): boolean {
 
 type Header = Partial<TarHeader> & { name: string };
 
+// glibc's gnu_dev_major/minor; numbers are exact below 2^53, and shifts work on 32 bits
 function major(rdev: number): number {
-  return ((rdev >> 8) & 0xfff) | ((rdev >>> 32) & ~0xfff);
+  return ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
 }
 function minor(rdev: number): number {
-  return (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+  return (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
 }
 
 async function addEntry(pack: tar.Pack, header: Header, file?: string): Promise<void> {

@@ -7,7 +7,7 @@
  * runs a container. Every step first asks the cache.
  */
 import { posix } from 'node:path';
-import { invalid } from '../common/errors.js';
+import { hasCode, invalid } from '../common/errors.js';
 import { type Identity, mkdirAll, normalizeDest, parseChown, performCopy } from './copy.js';
 import { findSources, sourcesHash } from './context.js';
 import { exposedPorts, goHealthcheck, goList, goQuoteList } from './goformat.js';
@@ -116,7 +116,8 @@ async function workdir(d: Dispatch, path: string): Promise<void> {
     const dir = resolveInScope(m.rootfs, rc.WorkingDir);
     try {
       mkdirAll(m.rootfs, dir, { uid: 0, gid: 0 });
-    } catch {
+    } catch (e) {
+      if (!hasCode(e, 'INVALID_ARGUMENT')) throw e;
       throw invalid(`Cannot mkdir: ${rc.WorkingDir} is not a directory`);
     }
     await m.unmount();

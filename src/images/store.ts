@@ -253,6 +253,34 @@ export class ImageStore {
     return inspectOf(this.view(this.mustLookup(ref)));
   }
 
+  /**
+   * `GET /images/{name}/history`: one row per history entry, newest first, as
+   * Docker's ImageHistory; rows get the ids (and tags) of the image and its
+   * stored parents, the rest are `<missing>`.
+   */
+  history(ref: string): Array<Record<string, unknown>> {
+    const img = this.mustLookup(ref);
+    const diffIds = img.config.rootfs.diff_ids;
+    let layer = 0;
+    const rows = (img.config.history ?? []).map((h) => ({
+      Id: '<missing>',
+      Created: unixSeconds(typeof h.created === 'string' ? h.created : undefined),
+      CreatedBy: typeof h.created_by === 'string' ? h.created_by : '',
+      Tags: null as string[] | null,
+      Size: h.empty_layer === true ? 0 : this.layers.sizeOf(diffIds[layer++] ?? ''),
+      Comment: typeof h.comment === 'string' ? h.comment : '',
+    }));
+    rows.reverse();
+    let cur: StoredImage | undefined = img;
+    for (const row of rows) {
+      if (!cur) break;
+      const tags = familiarTags(this.tagKeysOf(cur.id));
+      Object.assign(row, { Id: cur.id, Tags: tags.length > 0 ? tags : null });
+      cur = cur.meta.parent ? this.images.get(cur.meta.parent) : undefined;
+    }
+    return rows;
+  }
+
   /** Creates `busybox:latest` from the host's static busybox unless that tag exists. */
   async ensureBuiltins(): Promise<void> {
     if (this.tags.has(tagKeyOf(BUSYBOX))) return;

@@ -160,6 +160,26 @@ describe('docker build / berth build (classic builder)', () => {
     assert.match(img!.Parent, /^sha256:[0-9a-f]{64}$/);
     // busybox + WORKDIR, two COPYs and RUN: metadata steps add no layer
     assert.equal(img!.RootFS.Layers.length, 5);
+    const hist = env.docker([
+      'history',
+      '--no-trunc',
+      '--format',
+      '{{.ID}} {{.CreatedBy}}',
+      'app:1',
+    ]);
+    assert.equal(hist.status, 0, hist.stderr);
+    const rows = hist.stdout.trim().split('\n');
+    assert.equal(rows.length, 11, "one row per step after FROM, and busybox's own");
+    assert.match(
+      rows[0]!,
+      new RegExp(
+        `^sha256:${firstId}[0-9a-f]{52} /bin/sh -c #\\(nop\\)  CMD \\["sh" "-c" "cat /app/made.txt"\\]$`,
+      ),
+    );
+    assert.match(
+      rows[5]!,
+      /\/bin\/sh -c #\(nop\) COPY --chown=nobody:nogroupmulti:[0-9a-f]{64} in \/srv\/ $/,
+    );
     const all = env.docker(['images', '-a']).stdout;
     assert.equal(all.split('\n').filter((l) => l.startsWith('<none>')).length, 9, all);
     assert.doesNotMatch(env.docker(['images']).stdout, /<none>/);

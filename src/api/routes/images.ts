@@ -1,4 +1,4 @@
-/** /images routes: list, inspect, tag, remove, import, load, and the no-registry pull. */
+/** /images routes: list, inspect, history, tag, remove, import, load, and the no-registry pull. */
 import { invalid, messageOf } from '../../common/errors.js';
 import { normalizeRef } from '../../containers/names.js';
 import { json, type Router } from '../server.js';
@@ -21,6 +21,10 @@ export function imageRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/images/*/json', async ({ res, params }) => {
     json(res!, 200, await images.inspect(params[0]!));
+  });
+
+  r.on('GET', '/images/*/history', async ({ res, params }) => {
+    json(res!, 200, images.history(params[0]!));
   });
 
   r.on('POST', '/images/*/tag', async ({ res, params, query }) => {
