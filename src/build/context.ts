@@ -117,7 +117,17 @@ function entryHash(rel: string, path: string): string {
   h.update(
     `${rel}\0${type}\0${(st.mode & 0o7777).toString(8)}\0${st.isFile() ? st.size : 0}\0${link}\0`,
   );
-  if (st.isFile()) h.update(fss.readFileSync(path));
+  if (st.isFile()) {
+    // in pieces: a context may hold files larger than memory should
+    const fd = fss.openSync(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (let n; (n = fss.readSync(fd, buf, 0, buf.length, null)) > 0;)
+        h.update(buf.subarray(0, n));
+    } finally {
+      fss.closeSync(fd);
+    }
+  }
   return h.digest('hex');
 }
 
