@@ -37,7 +37,15 @@ export class Demuxer {
 }
 
 /** Raised when the daemon reports an error inside a stream (frame type 3, or an error line). */
-export class StreamError extends Error {}
+export class StreamError extends Error {
+  constructor(
+    message: string,
+    /** The error line's `errorDetail.code` (a build's failed RUN exit code), 0 when none. */
+    readonly code = 0,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Copies a multiplexed (tty=false) or raw (tty=true) output stream to
@@ -119,7 +127,7 @@ export async function displayJSONMessages(
   for await (const obj of ndjson(src)) {
     const m = obj as JSONMessage;
     if (m.errorDetail?.message || m.error)
-      throw new StreamError(m.errorDetail?.message || m.error || '');
+      throw new StreamError(m.errorDetail?.message || m.error || '', m.errorDetail?.code ?? 0);
     if (m.aux !== undefined) {
       onAux?.(m.aux);
       continue;

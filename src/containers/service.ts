@@ -91,6 +91,10 @@ export class ContainerService {
   private layerDir(id: string): string {
     return join(this.paths.dataRoot, 'overlay', id);
   }
+  /** The upper directory of the container's root filesystem: what the container changed. */
+  upperDir(id: string): string {
+    return join(this.layerDir(id), 'diff');
+  }
   /** The shim's state directory (short: unix socket paths are limited to 108 bytes). */
   stateDir(id: string): string {
     return join(this.paths.execRoot, 'containers', id.slice(0, 16));

@@ -9,10 +9,13 @@ import { dirname, join } from 'node:path';
 import { Router, createApiServer } from '../api/server.js';
 import { containerRoutes } from '../api/routes/containers.js';
 import { execRoutes } from '../api/routes/exec.js';
+import { buildRoutes } from '../api/routes/build.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { networkRoutes } from '../api/routes/networks.js';
 import { systemRoutes } from '../api/routes/system.js';
 import type { Services } from '../api/routes/services.js';
+import { Builder } from '../build/builder.js';
+import { BuildCache } from '../build/cache.js';
 import { messageOf } from '../common/errors.js';
 import { ExecService } from '../containers/exec.js';
 import { parseResolvConf } from '../containers/files.js';
@@ -135,6 +138,15 @@ async function main(): Promise<number> {
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
+  const builder = await Builder.open(
+    {
+      images,
+      containers,
+      cache: new BuildCache(kv, async (id) => (await images.resolve(id)) !== undefined),
+      version: VERSION,
+    },
+    flags.dataRoot,
+  );
 
   const services: Services = {
     containers,
@@ -142,6 +154,7 @@ async function main(): Promise<number> {
     images,
     networks,
     events,
+    builder,
     info: {
       id: daemonId(flags.dataRoot),
       version: VERSION,
@@ -163,6 +176,7 @@ async function main(): Promise<number> {
   containerRoutes(router, services);
   execRoutes(router, services);
   imageRoutes(router, services);
+  buildRoutes(router, services);
   networkRoutes(router, services);
   const server = createApiServer(router, log);
 

@@ -36,6 +36,17 @@ export interface ExtractOptions {
    * spooling a `docker save` archive, whose files are only read back.
    */
   layer: boolean;
+  /**
+   * Whether `.wh.` entries become overlay whiteouts (default: in layer mode).
+   * Off for tars that are plain file trees (a build context, ADD's archives).
+   */
+  whiteouts?: boolean;
+  /**
+   * Accept a tar that stops right after its last entry's data (no padding, no
+   * end blocks), as Go's tar reader does: the docker CLI sends build contexts
+   * cut that way when it adds a Dockerfile from stdin.
+   */
+  padEnd?: boolean;
 }
 
 /** Reads the first bytes of `input` to tell gzip from plain; yields everything, hashing as it goes. */
@@ -131,12 +142,15 @@ export async function extractTar(
   }
 
   const extract = tar.extract();
-  const unpacker = new Unpacker(dest, opts.layer);
+  const unpacker = new Unpacker(dest, opts.layer, opts.whiteouts ?? opts.layer);
   const sink = async (src: AsyncIterable<Buffer>): Promise<void> => {
+    let total = 0;
     for await (const chunk of src) {
       tarHash.update(chunk);
+      total += chunk.length;
       if (!extract.write(chunk)) await waitDrain(extract);
     }
+    if (opts.padEnd && total > 0) extract.write(Buffer.alloc(((512 - (total % 512)) % 512) + 1024));
     // streamx's end() takes optional data, not a callback
     (extract as unknown as { end(): void }).end();
   };

@@ -46,7 +46,8 @@ export function fullContainerConfig(
 ): Record<string, unknown> {
   const src = c ?? {};
   const out: Record<string, unknown> = {
-    Hostname: '',
+    // a build step's container_config names the step's container
+    Hostname: typeof src.Hostname === 'string' ? src.Hostname : '',
     Domainname: '',
     User: src.User ?? '',
     AttachStdin: false,
@@ -63,6 +64,7 @@ export function fullContainerConfig(
     Cmd: src.Cmd ?? null,
   });
   if (src.Healthcheck) out.Healthcheck = src.Healthcheck;
+  if (src.ArgsEscaped === true) out.ArgsEscaped = true;
   Object.assign(out, {
     Image: typeof src.Image === 'string' ? src.Image : image,
     Volumes: src.Volumes ?? null,
@@ -72,6 +74,7 @@ export function fullContainerConfig(
     Labels: src.Labels ?? null,
   });
   if (src.StopSignal) out.StopSignal = src.StopSignal;
+  if (Array.isArray(src.Shell) && src.Shell.length > 0) out.Shell = src.Shell;
   return out;
 }
 

@@ -27,6 +27,8 @@ export interface PreparedImage {
   tags: NamedRef[];
   /** Leave a tag alone when it already names some image (the builtin must not replace a user's busybox). */
   tagIfAbsent?: boolean;
+  /** Parent image id (a builder step's image). */
+  parent?: string;
 }
 
 /** `sha256:<hex>` of some bytes. */

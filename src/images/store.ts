@@ -258,6 +258,34 @@ export class ImageStore {
     return inspectOf(this.view(this.mustLookup(ref)));
   }
 
+  /**
+   * `GET /images/{name}/history`: one row per history entry, newest first, as
+   * Docker's ImageHistory; rows get the ids (and tags) of the image and its
+   * stored parents, the rest are `<missing>`.
+   */
+  history(ref: string): Array<Record<string, unknown>> {
+    const img = this.mustLookup(ref);
+    const diffIds = img.config.rootfs.diff_ids;
+    let layer = 0;
+    const rows = (img.config.history ?? []).map((h) => ({
+      Id: '<missing>',
+      Created: unixSeconds(typeof h.created === 'string' ? h.created : undefined),
+      CreatedBy: typeof h.created_by === 'string' ? h.created_by : '',
+      Tags: null as string[] | null,
+      Size: h.empty_layer === true ? 0 : this.layers.sizeOf(diffIds[layer++] ?? ''),
+      Comment: typeof h.comment === 'string' ? h.comment : '',
+    }));
+    rows.reverse();
+    let cur: StoredImage | undefined = img;
+    for (const row of rows) {
+      if (!cur) break;
+      const tags = familiarTags(this.tagKeysOf(cur.id));
+      Object.assign(row, { Id: cur.id, Tags: tags.length > 0 ? tags : null });
+      cur = cur.meta.parent ? this.images.get(cur.meta.parent) : undefined;
+    }
+    return rows;
+  }
+
   /** Creates `busybox:latest` from the host's static busybox unless that tag exists. */
   async ensureBuiltins(): Promise<void> {
     if (!this.tags.has(tagKeyOf(BUSYBOX))) await this.builtins.add(BUSYBOX);
@@ -339,6 +367,25 @@ export class ImageStore {
     }
   }
 
+  /**
+   * A builder step's image: stages `layer` (when the step changed files), then
+   * commits the config `configFor(diffId)` gives, with `parent` recorded.
+   * Returns the image id.
+   */
+  async commitChild(step: {
+    parent?: string;
+    layer?: () => AsyncIterable<Buffer | string>;
+    configFor: (diffId: string | undefined) => Buffer;
+  }): Promise<string> {
+    const [done] = await this.ingest(async (ing) => {
+      const diffId = step.layer ? (await ing.layer(step.layer)).diffId : undefined;
+      const configBytes = step.configFor(diffId);
+      const config = parseImageConfig(configBytes);
+      return [{ id: sha256(configBytes), configBytes, config, tags: [], parent: step.parent }];
+    });
+    return (done as Committed).id;
+  }
+
   /** Stages through `prepare`, commits under the lock; on failure nothing staged remains. */
   private async ingest(prepare: (ing: Ingest) => Promise<PreparedImage[]>): Promise<Committed[]> {
     const ing = new Ingest(this.layers);
@@ -371,7 +418,8 @@ export class ImageStore {
           await fs.writeFile(tmp, p.configBytes, { mode: 0o600 });
           await fs.rename(tmp, this.configPath(p.id));
           written.push(p.id);
-          img = { id: p.id, config: p.config, meta: { created: now } };
+          const meta: ImageMeta = { created: now, ...(p.parent ? { parent: p.parent } : {}) };
+          img = { id: p.id, config: p.config, meta };
         }
         const c: Committed = { id: p.id, tags: [], replaced: [] };
         for (const t of p.tags) {
@@ -431,7 +479,10 @@ export class ImageStore {
    * only untagged; an image a container uses is a CONFLICT unless forced, and
    * even forced it is only untagged (kept as `<none>`) while a container uses it.
    */
-  async remove(ref: string, opts: { force?: boolean } = {}): Promise<RemoveRecord[]> {
+  async remove(
+    ref: string,
+    opts: { force?: boolean; noPrune?: boolean } = {},
+  ): Promise<RemoveRecord[]> {
     return this.locked(async () => {
       const img = this.mustLookup(ref);
       const plan = planRemoval({
@@ -452,16 +503,28 @@ export class ImageStore {
         Untagged: familiarString(parseTagKey(k)),
       }));
       if (!plan.deleteImage) return records;
-      await this.kv.txn([], [{ type: 'delete', key: KEY_META + img.id }]);
-      this.images.delete(img.id);
-      await fs.rm(this.configPath(img.id), { force: true });
-      records.push({ Deleted: img.id });
-      const removed = new Set(await this.layers.gc(this.referencedLayers()));
-      for (const c of chainIds(img.config.rootfs.diff_ids).reverse()) {
-        if (removed.delete(c.diffId)) records.push({ Deleted: c.chainId });
+      // as Docker, untagged parents only this image held (a build's steps) go with it
+      for (let cur: StoredImage | undefined = img; cur;) {
+        await this.kv.txn([], [{ type: 'delete', key: KEY_META + cur.id }]);
+        this.images.delete(cur.id);
+        await fs.rm(this.configPath(cur.id), { force: true });
+        records.push({ Deleted: cur.id });
+        const removed = new Set(await this.layers.gc(this.referencedLayers()));
+        for (const c of chainIds(cur.config.rootfs.diff_ids).reverse()) {
+          if (removed.delete(c.diffId)) records.push({ Deleted: c.chainId });
+        }
+        cur = opts.noPrune ? undefined : this.prunableParent(cur);
       }
       return records;
     });
+  }
+
+  /** The parent of a deleted image when nothing else keeps it: no tag, no child, no container. */
+  private prunableParent(child: StoredImage): StoredImage | undefined {
+    const p = child.meta.parent ? this.images.get(child.meta.parent) : undefined;
+    if (!p || this.tagKeysOf(p.id).length > 0 || this.userOf(p.id)) return undefined;
+    if ([...this.images.values()].some((i) => i.meta.parent === p.id)) return undefined;
+    return p;
   }
 
   private async untag(keys: string[]): Promise<void> {

@@ -57,6 +57,7 @@ export class Unpacker {
   constructor(
     private readonly root: string,
     private readonly layer: boolean,
+    private readonly whiteouts = layer,
   ) {}
 
   private abs(rel: string): string {
@@ -110,7 +111,7 @@ export class Unpacker {
     const gid = h.gid ?? 0;
     const mtime = h.mtime ?? new Date(0);
     const base = posix.basename(rel);
-    if (this.layer && base.startsWith(WH_PREFIX)) {
+    if (this.whiteouts && base.startsWith(WH_PREFIX)) {
       entry.resume();
       await this.whiteout(rel, base, uid, gid, mtime);
       return;

@@ -1,4 +1,4 @@
-/** /images routes: list, inspect, tag, remove, import, load, and pull (of builtins only). */
+/** /images routes: list, inspect, history, tag, remove, import, load, and pull (of builtins only). */
 import type { ServerResponse } from 'node:http';
 import { invalid, messageOf } from '../../common/errors.js';
 import { normalizeRef } from '../../containers/names.js';
@@ -25,6 +25,10 @@ export function imageRoutes(r: Router, s: Services): void {
     json(res!, 200, images.inspect(params[0]!));
   });
 
+  r.on('GET', '/images/*/history', async ({ res, params }) => {
+    json(res!, 200, images.history(params[0]!));
+  });
+
   r.on('POST', '/images/*/tag', async ({ res, params, query }) => {
     const repo = query.get('repo');
     if (!repo) throw invalid('repository name must have at least one component');
@@ -34,7 +38,14 @@ export function imageRoutes(r: Router, s: Services): void {
 
   r.on('DELETE', '/images/*', async ({ res, params, query }) => {
     const ref = params[0]!;
-    json(res!, 200, await images.remove(ref, { force: qBool(query.get('force')) }));
+    json(
+      res!,
+      200,
+      await images.remove(ref, {
+        force: qBool(query.get('force')),
+        noPrune: qBool(query.get('noprune')),
+      }),
+    );
   });
 
   r.on('POST', '/images/create', async ({ req, res, query }) => {

@@ -1,4 +1,5 @@
 /** Everything the API routes call into, built once by the daemon. */
+import type { Builder } from '../../build/builder.js';
 import type { ContainerService } from '../../containers/service.js';
 import type { ExecService } from '../../containers/exec.js';
 import type { EventBus } from '../../events/bus.js';
@@ -32,5 +33,7 @@ export interface Services {
   images: ImageStore;
   networks: NetworkController;
   events: EventBus;
+  /** The classic builder (POST /build). */
+  builder: Builder;
   info: DaemonInfo;
 }

@@ -14,6 +14,8 @@ function pingHeaders() {
     Ostype: 'linux',
     'Docker-Experimental': 'false',
     Swarm: 'inactive',
+    // the classic builder, as Docker 20.10 advertises it (BuildKit would be "2")
+    'Builder-Version': '1',
     'Cache-Control': 'no-cache, no-store, must-revalidate',
     Pragma: 'no-cache',
   };

@@ -1,5 +1,6 @@
 /** The command table: every command, by path and alias. */
 import type { Command } from '../command.js';
+import { buildCommand } from './build.js';
 import { execCommand, logsCommand } from './exec.js';
 import {
   imageInspectCommand,
@@ -38,6 +39,7 @@ export const COMMANDS: Command[] = [
   execCommand,
   psCommand,
   imagesCommand,
+  buildCommand,
   createCommand,
   startCommand,
   stopCommand,

@@ -22,6 +22,9 @@ const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: libc.func('int close(int fd)'),
   strerror: libc.func('const char *strerror(int errnum)'),
+  lgetxattr: libc.func(
+    'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
+  ),
 };
 
 export const CLONE_NEWNET = 0x40000000;
@@ -81,6 +84,18 @@ export function umount(target: string, flags = 0): boolean {
     throw new SysError('umount2', e, target);
   }
   return true;
+}
+
+const ENODATA = 61;
+
+/** lgetxattr(2): an attribute's value (at most 256 bytes), or undefined when the file has none. */
+export function getXattr(path: string, name: string): Buffer | undefined {
+  const buf = Buffer.alloc(256);
+  const n = c.lgetxattr(path, name, buf, buf.length) as number;
+  if (n >= 0) return buf.subarray(0, n);
+  const e = koffi.errno();
+  if (e === ENODATA || e === 95) return undefined; // 95: EOPNOTSUPP, no xattrs there at all
+  throw new SysError('lgetxattr', e, `${path} ${name}`);
 }
 
 function setLinkUp(name: string): void {
