@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Lab } from './lab.js';
 
 const BERTH = fileURLToPath(new URL('../../../bin/berth', import.meta.url));
-const EXAMPLE = fileURLToPath(new URL('../../../examples/flask-redis', import.meta.url));
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+/** The example app, as a reader in the repository types it. */
+const EXAMPLE = 'examples/flask-redis';
 const LOOP = 'while true; do sleep 3600; done';
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 
@@ -33,6 +35,7 @@ async function main(): Promise<number> {
       const r = spawnSync(BERTH, args, {
         encoding: 'utf8',
         input,
+        cwd: REPO,
         env: { ...process.env, BERTH_HOST: d.env.DOCKER_HOST },
         timeout: 60_000,
       });
@@ -53,7 +56,9 @@ async function main(): Promise<number> {
     /** Waits (silently, up to 20 s) until a URL answers on the lab host. */
     const until = async (url: string) => {
       for (let i = 0; i < 100; i++) {
-        if (lab.exec(1, ['curl', '-s', '-m', '1', '-o', '/dev/null', url]).status === 0) return;
+        // A page that does not exist: the flask app's 404 is not a hit.
+        const probe = `${url}${url.endsWith('/') ? '' : '/'}not-counted`;
+        if (lab.exec(1, ['curl', '-s', '-m', '1', '-o', '/dev/null', probe]).status === 0) return;
         await new Promise((r) => setTimeout(r, 200));
       }
     };
