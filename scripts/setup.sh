@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: the OCI runtime, kernel tools, busybox for the builtin image,
 # python3 (Debian's, for the rare mknod/xattr of image whiteouts),
-# tmux for terminal tests, dnsmasq for the lab world's DNS, and a reference
-# dockerd for side-by-side benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io)
+# tmux for terminal tests, dnsmasq for the lab world's DNS, a reference
+# dockerd for side-by-side benchmarks, and iperf3 for the ports benchmark.
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io iperf3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
