@@ -167,7 +167,9 @@ let interrupted = false;
 async function main(argv: string[]): Promise<number> {
   const opts = parseArgs(argv);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (interrupted = true));
-  const stop = () => {
+  // Every step below blocks (spawnSync): yield first, so a SIGINT handler runs.
+  const stop = async () => {
+    await new Promise((r) => setImmediate(r));
     if (interrupted) throw new Error('interrupted');
   };
   const before = snapshotMachine(LAB_ROOT);
@@ -226,7 +228,7 @@ async function main(argv: string[]): Promise<number> {
         if (done[e] >= wanted[e]) continue;
         const k = done[e]++;
         const host = hosts[e];
-        stop();
+        await stop();
         const r = timed(env, e, runArgs, SLOW_CLI_MS);
         const id = r.stdout;
         if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`${e}: run printed ${id}`);
@@ -337,8 +339,8 @@ async function main(argv: string[]): Promise<number> {
         if (d.status !== 0) throw new Error(`nft delete rule: ${d.stderr.trim()}`);
       };
     };
-    const measure = (e: Engine, p: PathName, seconds: number): Iperf => {
-      stop();
+    const measure = async (e: Engine, p: PathName, seconds: number): Promise<Iperf> => {
+      await stop();
       if (p === 'port') return iperf(lab, addr(e, p), seconds);
       routeTo(e);
       const undo = e === 'berth' ? allowDirect() : () => {};
@@ -353,10 +355,10 @@ async function main(argv: string[]): Promise<number> {
       for (const p of PATHS) {
         for (let t = 0; ; t++) {
           try {
-            measure(e, p, 1);
+            await measure(e, p, 1);
             break;
           } catch (err) {
-            if (t >= 20) throw err;
+            if (interrupted || t >= 20) throw err;
             await sleep(250);
           }
         }
@@ -373,7 +375,7 @@ async function main(argv: string[]): Promise<number> {
     for (let r = 0; r < opts.rounds; r++) {
       for (const e of order(r)) {
         for (const p of r % 2 === 0 ? PATHS : [...PATHS].reverse()) {
-          const x = measure(e, p, opts.seconds);
+          const x = await measure(e, p, opts.seconds);
           tput[e][p].push(x);
           console.log(
             `  round ${r} ${e} ${p} (${addr(e, p)}): ${x.gbps.toFixed(2)} Gbit/s, ` +
