@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 # python3 (Debian's, for the rare mknod/xattr of image whiteouts),
 # redis-server, python3-flask and python3-redis for the builtin redis and python
 # images (made from the host's packages, decision 0011),
-# tmux for terminal tests, dnsmasq for the lab world's DNS, and a reference
-# dockerd for side-by-side benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 redis-server python3-flask python3-redis dnsmasq-base docker.io)
+# tmux for terminal tests, dnsmasq for the lab world's DNS, a reference
+# dockerd for side-by-side benchmarks, and iperf3 for the ports benchmark.
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io iperf3 redis-server python3-flask python3-redis)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

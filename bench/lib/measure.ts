@@ -42,10 +42,15 @@ export function order(i: number): Engine[] {
 }
 
 /** Runs `docker args` against engine e; returns its wall time, throws on failure. */
-export function timed(env: Engines, e: Engine, args: string[]): { ms: number; stdout: string } {
+export function timed(
+  env: Engines,
+  e: Engine,
+  args: string[],
+  timeoutMs?: number,
+): { ms: number; stdout: string } {
   if (env.interrupted()) throw new Error('interrupted');
   const t0 = process.hrtime.bigint();
-  const r = dockerAt(env.targets[e], env.cliConfig, args);
+  const r = dockerAt(env.targets[e], env.cliConfig, args, timeoutMs);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${e}: docker ${args.join(' ')}: ${r.stderr.trim()}`);
   return { ms, stdout: r.stdout.trim() };
