@@ -14,7 +14,7 @@ import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
-import { type Rtnl, isNotFound, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
+import { type Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
@@ -379,13 +379,9 @@ export class NetworkController {
     });
     this.byId.delete(net.Id);
     for (const g of gateways) await this.o.dns.removeListener(g);
-    if (net.Driver === 'bridge') {
-      const name = bridgeName(net);
-      this.o.firewall.removeBridge(name);
-      await this.o.rtnl.deleteLink(name).catch((e) => {
-        if (!isNotFound(e)) this.o.log.warn(`deleting ${name}: ${messageOf(e)}`);
-      });
-    }
+    await this.driverFor(net.Driver)
+      .removeNetwork(net)
+      .catch((e) => this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`));
   }
 
   /** Where a container's namespace file lives. */
@@ -638,7 +634,7 @@ export class NetworkController {
     }
     const driver = this.drivers[net.Driver];
     await driver
-      ?.leave(net, { containerId, netnsPath }, ep.HostIf)
+      ?.leave(net, { containerId, netnsPath }, ep.HostIf, ep.IfName)
       .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
     await this.o.ipam.transact((tx) => {
       tx.releaseAddresses({ network: net.Id, owner: ep.Id });
@@ -700,6 +696,7 @@ export class NetworkController {
       if (!ours.has(b.name)) this.o.firewall.removeBridge(b.name);
     }
     for (const l of await this.o.rtnl.listLinks({ kind: 'bridge' }).catch(() => [])) {
+      // br-x…: a bridge whose background deletion a killed daemon left behind.
       if (l.name.startsWith('br-') && !ours.has(l.name)) {
         this.o.log.warn(`deleting stray bridge ${l.name}`);
         await this.o.rtnl.deleteLink(l.name).catch(() => undefined);

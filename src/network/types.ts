@@ -83,6 +83,11 @@ export interface NetworkDriver {
   ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void>;
   /** Connects the sandbox to the network with the given addresses. */
   join(net: NetworkRecord, sandbox: Sandbox, addrs: EndpointAddresses): Promise<EndpointInfo>;
-  /** Undoes join; idempotent, best-effort. */
-  leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string): Promise<void>;
+  /**
+   * Undoes join; idempotent, best-effort. When it returns the container no
+   * longer has the interface (`ifName`); the kernel may still be freeing it.
+   */
+  leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string, ifName?: string): Promise<void>;
+  /** Removes the network's kernel side (a bridge); idempotent. */
+  removeNetwork(net: NetworkRecord): Promise<void>;
 }

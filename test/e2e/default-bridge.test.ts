@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 const LOOP = 'while true; do sleep 3600; done';
@@ -179,9 +179,12 @@ describe('default bridge (S3-S6)', () => {
     assert.equal(env.docker(['exec', 'test2', 'ping', '-c1', '-W2', '172.17.0.2']).status, 0);
     const rm = env.docker(['rm', '-f', 'test1', 'test2', 'test3']);
     assert.equal(rm.status, 0, rm.stderr);
-    assert.deepEqual(
-      hostLinks().filter((l) => l.startsWith('veth')),
-      [],
+    // The kernel frees the pairs in the background, a few ms after rm returns.
+    await eventually(() =>
+      assert.deepEqual(
+        hostLinks().filter((l) => l.startsWith('veth')),
+        [],
+      ),
     );
     const [net] = JSON.parse(env.docker(['network', 'inspect', 'bridge']).stdout) as NetInspect[];
     assert.deepEqual(net!.Containers, {});

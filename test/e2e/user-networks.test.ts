@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 const LOOP = 'while true; do sleep 3600; done';
@@ -272,7 +272,7 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.equal(env.docker(['network', 'rm', 'inside', 'noicc']).status, 0);
   });
 
-  it('a static --ip on a network with a user subnet, disconnect and rm', () => {
+  it('a static --ip on a network with a user subnet, disconnect and rm', async () => {
     assert.equal(env.docker(['network', 'create', '--subnet', '10.50.0.0/24', 'ov1']).status, 0);
     const r = env.docker([
       'run',
@@ -307,7 +307,8 @@ describe('user-defined bridge networks (S8-S10)', () => {
       const rm = env.docker(['network', 'rm', n]);
       assert.equal(rm.status, 0, rm.stderr);
     }
-    assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
+    // Bridges are renamed at once and deleted in the background (~40 ms each).
+    await eventually(() => assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/));
     for (const n of ['p1', 'p2']) assert.equal(env.docker(['network', 'create', n]).status, 0);
     const prune = env.docker(['network', 'prune', '-f']);
     assert.equal(prune.status, 0, prune.stderr);

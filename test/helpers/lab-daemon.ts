@@ -83,3 +83,21 @@ export async function labWithDaemons(
     throw e;
   }
 }
+
+/**
+ * Retries `check` (an assertion) for up to `ms` milliseconds: for kernel
+ * state the daemon changes in the background after answering (it deletes
+ * links that way, and the kernel takes 15-40 ms per link).
+ */
+export async function eventually(check: () => void, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      check();
+      return;
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

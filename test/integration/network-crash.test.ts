@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 const ROUNDS = Number(process.env.BERTH_CRASH_ROUNDS ?? 50);
@@ -161,9 +161,12 @@ describe('SIGKILL of berthd during network operations', () => {
       addrs.filter((a) => a.owner !== 'gateway'),
       [],
     );
-    assert.equal(kernelVeths().size, 0);
     assert.deepEqual(kernelPorts(), []);
-    assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
+    // Links are deleted in the background, a few ms after the commands return.
+    await eventually(() => {
+      assert.equal(kernelVeths().size, 0);
+      assert.doesNotMatch(env.inHost(['ip', '-o', 'link']).stdout, /br-/);
+    });
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
 });

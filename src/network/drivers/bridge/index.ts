@@ -26,11 +26,26 @@ export function vethName(): string {
   return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
 }
 
+/** A name for a link on its way out (the kernel takes 15-40 ms to delete one). */
+function doomedName(prefix: string): string {
+  return `${prefix}${randomBytes(6).toString('hex')}`.slice(0, 15);
+}
+
+/** Prefix of bridges being deleted in the background (reconcile removes leftovers). */
+export const DOOMED_BRIDGE = 'br-x';
+
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
+
+  /**
+   * Deletions the kernel is still doing: they run on a socket of their own,
+   * so the 15-40 ms each takes never delays the next attach.
+   */
+  private readonly pending = new Set<Promise<void>>();
+  private reaperSocket?: Rtnl;
 
   constructor(
     /** rtnetlink in the daemon's (the host's) namespace. */
@@ -126,12 +141,63 @@ export class BridgeDriver implements NetworkDriver {
     };
   }
 
-  async leave(_net: NetworkRecord, _sandbox: Sandbox, hostIf?: string): Promise<void> {
+  /**
+   * The container's end goes down and takes a throwaway name at once (its
+   * name is free for the next attach; no address or route is left usable);
+   * the pair is deleted in the background. A daemon killed meanwhile leaves
+   * a veth on the bridge that no endpoint names: reconcile deletes it.
+   */
+  async leave(
+    _net: NetworkRecord,
+    sandbox: Sandbox,
+    hostIf?: string,
+    ifName?: string,
+  ): Promise<void> {
     if (!hostIf) return;
-    try {
-      await this.host.deleteLink(hostIf);
-    } catch (e) {
-      if (!isNotFound(e)) throw e;
+    if (sandbox.netnsPath && ifName) {
+      try {
+        const inside = Rtnl.open({ netns: sandbox.netnsPath });
+        try {
+          await inside.setLink(ifName, { up: false });
+          await inside.setLink(ifName, { name: doomedName('gone') });
+        } finally {
+          inside.close();
+        }
+      } catch {
+        // Best-effort: the namespace (and the pair with it) may be gone
+        // already; otherwise the deletion below removes the interface soon.
+      }
     }
+    this.inBackground(hostIf);
+  }
+
+  /**
+   * Takes the bridge out of Berth's sets, then renames it (down, so its
+   * name is free for a new network at once) and deletes it in the background.
+   */
+  async removeNetwork(net: NetworkRecord): Promise<void> {
+    const name = bridgeName(net);
+    this.firewall.removeBridge(name);
+    const doomed = doomedName(DOOMED_BRIDGE);
+    try {
+      await this.host.setLink(name, { up: false });
+      await this.host.setLink(name, { name: doomed });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    this.inBackground(doomed);
+  }
+
+  private inBackground(link: string): void {
+    this.reaperSocket ??= Rtnl.open();
+    const p = this.reaperSocket.deleteLink(link).catch(() => undefined);
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  /** Resolves once every background deletion has finished (shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 }

@@ -7,6 +7,7 @@ export const nullDriver: NetworkDriver = {
   exclusive: true,
   addressed: false,
   ensureNetwork: async () => undefined,
+  removeNetwork: async () => undefined,
   join: async () => ({}),
   leave: async () => undefined,
 };
