@@ -39,6 +39,9 @@ export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
   const entries = links.map((l) => ({ ip: l.ip, names: l.names }));
   for (const n of Object.values(c.Networks)) {
     if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
+    if (n.GlobalIPv6Address) {
+      entries.push({ ip: n.GlobalIPv6Address, names: [c.Config.Hostname] });
+    }
   }
   for (const h of c.HostConfig.ExtraHosts ?? []) {
     const at = h.indexOf(':');

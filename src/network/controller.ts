@@ -304,6 +304,9 @@ export class NetworkController {
     if (req.EnableIPv6 && !v6.length) throw ipamErrors.noDefaultPool(6);
     // An IPv4 subnet is always there: from the pools unless given.
     const v4 = req.IPAM.Config.filter((c) => !isV6(c));
+    if (req.Driver === 'bridge' && (v4.length > 1 || v6.length > 1)) {
+      throw forbidden("bridge driver doesn't support multiple subnets");
+    }
     const configs = [...(v4.length ? v4 : [{}]), ...v6];
     await this.o.ipam
       .transact(async (tx) => {
@@ -399,6 +402,10 @@ export class NetworkController {
     if (!driver.ownNamespace) return undefined;
     const path = this.netnsPath(containerId);
     createNetns(path);
+    // As Docker: no IPv6 in a container (not even ::1 or link-local) unless
+    // a network gives it an IPv6 address; join turns it on per interface.
+    writeSysctl('net.ipv6.conf.all.disable_ipv6', 1, path);
+    writeSysctl('net.ipv6.conf.default.disable_ipv6', 1, path);
     return path;
   }
 
@@ -427,10 +434,13 @@ export class NetworkController {
     const driver = this.driverFor(net.Driver);
     const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
     const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
-    if (o.staticIPv6 && !pool6) {
+    if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
       throw invalid(
-        `invalid IPv6 address: ${o.staticIPv6}: network ${net.Name} has no IPv6 subnet (create it with --ipv6 --subnet)`,
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
       );
+    }
+    if (o.staticIPv6 && (!driver.addressed || net.Name === 'bridge')) {
+      throw invalid('user specified IP address is supported on user defined networks only');
     }
     if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
       throw invalid('user specified IP address is supported on user defined networks only');

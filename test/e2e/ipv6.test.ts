@@ -63,6 +63,7 @@ describe('IPv6 (dual-stack) bridge networks', () => {
       env.docker(['exec', 'six1', 'ip', '-6', 'route']).stdout,
       /default via fd00:1::1 dev eth0/,
     );
+    assert.match(env.docker(['exec', 'six1', 'cat', '/etc/hosts']).stdout, /^fd00:1::2\t\S+$/m);
     const ping = env.docker(['exec', 'six1', 'ping6', '-c', '1', '-W', '3', 'six2']);
     assert.equal(ping.status, 0, ping.stdout + ping.stderr);
     assert.match(ping.stdout, /PING six2 \(fd00:1::3\)/);
@@ -109,7 +110,14 @@ describe('IPv6 (dual-stack) bridge networks', () => {
     assert.equal(env.docker(['network', 'create', 'four']).status, 0);
     const bad = env.docker(['run', '-d', '--network', 'four', '--ip6', 'fd00:1::98', 'busybox']);
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /IPv6/);
+    assert.match(
+      bad.stderr,
+      /user specified IP address is supported only when connecting to networks with user configured subnets/,
+    );
+    // As Docker: a container without an IPv6 network has no IPv6 at all.
+    const v4only = env.docker(['run', '--rm', '--network', 'four', 'busybox', 'ip', 'a']);
+    assert.doesNotMatch(v4only.stdout, /inet6/);
+    assert.match(v4only.stdout, /inet 127\.0\.0\.1/);
   });
 
   it('keeps other bridges out over IPv6 too', () => {
@@ -179,7 +187,19 @@ describe('IPv6 (dual-stack) bridge networks', () => {
     );
     const overlap = env.docker(['network', 'create', '--ipv6', '--subnet', 'fd00:1::/48', 'dup6']);
     assert.notEqual(overlap.status, 0);
-    assert.match(overlap.stderr, /overlap/);
+    assert.match(overlap.stderr, /Pool overlaps with other one on this address space/);
+    const two = env.docker([
+      'network',
+      'create',
+      '--ipv6',
+      '--subnet',
+      'fd00:7::/64',
+      '--subnet',
+      'fd00:8::/64',
+      'two6',
+    ]);
+    assert.notEqual(two.status, 0);
+    assert.match(two.stderr, /bridge driver doesn't support multiple subnets/);
     assert.equal(env.docker(['network', 'ls', '-q']).stdout, before);
   });
 

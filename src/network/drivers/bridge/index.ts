@@ -113,6 +113,9 @@ export class BridgeDriver implements NetworkDriver {
           await inside.addAddress(a.ifName, `${a.ipv4}/${a.prefixLen}`);
         }
         if (a.ipv6 && a.prefixLen6 !== undefined) {
+          for (const dev of ['lo', a.ifName]) {
+            writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
+          }
           await inside.addAddress(a.ifName, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
         }
         await inside.setLink(a.ifName, { up: true });
