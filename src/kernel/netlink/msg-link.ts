@@ -230,8 +230,8 @@ export function setLinkMsg(index: number, changes: LinkChanges): Buffer {
  * RTM_NEWLINK (no create) changing a bridge port's own settings: `hairpin`
  * lets a frame leave by the port it came in on (`bridge link set hairpin on`).
  */
-export function bridgePortMsg(index: number, opts: { hairpin: boolean }): Buffer {
-  return byRef(RTM_NEWLINK, 0, index)
+export function bridgePortMsg(ref: string | number, opts: { hairpin: boolean }): Buffer {
+  return byRef(RTM_NEWLINK, 0, ref)
     .nest(IFLA_LINKINFO, (w) => {
       w.str(IFLA_INFO_SLAVE_KIND, 'bridge');
       w.nest(IFLA_INFO_SLAVE_DATA, (d) => d.u8(IFLA_BRPORT_MODE, opts.hairpin ? 1 : 0));

@@ -217,7 +217,8 @@ export class Rtnl {
 
   /** Changes a bridge port's settings (the link must be enslaved to a bridge). */
   async setBridgePort(ref: LinkRef, opts: { hairpin: boolean }): Promise<void> {
-    await this.sock.request(bridgePortMsg(await this.index(ref), opts), linkWhat(ref));
+    // By name or index: no lookup round trip.
+    await this.sock.request(bridgePortMsg(ref, opts), linkWhat(ref));
   }
 
   // --- addresses ---

@@ -109,21 +109,23 @@ export class BridgeDriver implements NetworkDriver {
       await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = Rtnl.open({ netns: sandbox.netnsPath });
       try {
+        // One lookup; every request below names the interface by index.
+        const dev = await inside.index(a.ifName);
         if (a.ipv4 && a.prefixLen !== undefined) {
-          await inside.addAddress(a.ifName, `${a.ipv4}/${a.prefixLen}`);
+          await inside.addAddress(dev, `${a.ipv4}/${a.prefixLen}`);
         }
         if (a.ipv6 && a.prefixLen6 !== undefined) {
           for (const dev of ['lo', a.ifName]) {
             writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
           }
-          await inside.addAddress(a.ifName, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
+          await inside.addAddress(dev, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
         }
-        await inside.setLink(a.ifName, { up: true });
+        await inside.setLink(dev, { up: true });
         if (a.defaultRoute && a.gateway) {
-          await inside.addRoute({ gateway: a.gateway, dev: a.ifName }, { replace: true });
+          await inside.addRoute({ gateway: a.gateway, dev }, { replace: true });
         }
         if (a.defaultRoute && a.gateway6) {
-          await inside.addRoute({ gateway: a.gateway6, dev: a.ifName }, { replace: true });
+          await inside.addRoute({ gateway: a.gateway6, dev }, { replace: true });
         }
       } finally {
         inside.close();
