@@ -4,10 +4,33 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const envs: LabEnv[] = [];
+
+/**
+ * Waits until the kernel has freed the lab namespaces. Tearing down a
+ * namespace with thousands of bridges takes this kernel a minute or more
+ * (per-device work that grows with the device count), and meanwhile it
+ * blocks the creation of other namespaces: the next tests' labs would time
+ * out. A probe namespace is created (it waits for the cleanup) until two in a
+ * row come quickly.
+ */
+async function kernelSettled(): Promise<void> {
+  const probe = `bp${randomBytes(3).toString('hex')}`;
+  let quick = 0;
+  while (quick < 2) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = Date.now();
+    const r = spawnSync('ip', ['netns', 'add', probe], { timeout: 600_000 });
+    spawnSync('ip', ['netns', 'del', probe]);
+    assert.equal(r.status, 0, String(r.stderr));
+    quick = Date.now() - t0 < 200 ? quick + 1 : 0;
+  }
+}
 
 /** One Engine API call on the daemon's socket: status and body. */
 function api(env: LabEnv, method: string, path: string, body?: unknown) {
@@ -35,6 +58,7 @@ function api(env: LabEnv, method: string, path: string, body?: unknown) {
 describe('address pools', () => {
   after(async () => {
     for (const e of envs) await e.destroy();
+    await kernelSettled();
   });
 
   it("the default pools give 30 user networks in Docker's order, then fail with Docker's message", async () => {
