@@ -154,6 +154,15 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(neigh.find((n) => n.ip === '10.77.0.1')?.mac, BR_MAC);
   });
 
+  it('creates links without an IPv6 link-local address when asked, still up', async () => {
+    await h.createBridge({ name: 'brnoll', up: true, ipv6LinkLocal: false });
+    const d = inNs(H, ['ip', '-d', 'link', 'show', 'brnoll']).stdout;
+    assert.match(d, /addrgenmode none/);
+    assert.match(d, /<[^>]*\bUP\b/);
+    assert.equal(inNs(H, ['ip', '-6', 'addr', 'show', 'dev', 'brnoll']).stdout, '');
+    await h.deleteLink('brnoll');
+  });
+
   it('turns hairpin on for a bridge port', async () => {
     const show = () => inNs(H, ['bridge', '-d', 'link', 'show', 'dev', 'veth7a1b2c3']).stdout;
     assert.match(show(), /hairpin off/);

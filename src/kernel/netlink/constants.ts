@@ -96,6 +96,10 @@ export const IFLA_LINK_NETNSID = 37;
 /** IFLA_EXT_MASK bit: leave the statistics out of replies (smaller, faster). */
 export const RTEXT_FILTER_SKIP_STATS = 1 << 3;
 
+export const IFLA_AF_SPEC = 26;
+export const IFLA_INET6_ADDR_GEN_MODE = 8;
+/** IN6_ADDR_GEN_MODE_NONE: the kernel makes no IPv6 link-local address for the link. */
+export const IN6_ADDR_GEN_MODE_NONE = 1;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const IFLA_INFO_SLAVE_KIND = 4;

@@ -8,7 +8,11 @@ import { NlWriter, attrString, attrU32, attrU8, parseAttrs, type NlMessage } fro
 import { formatMac, parseIp, parseMac } from './addr.js';
 import {
   AF_INET,
+  AF_INET6,
   AF_UNSPEC,
+  IFLA_AF_SPEC,
+  IFLA_INET6_ADDR_GEN_MODE,
+  IN6_ADDR_GEN_MODE_NONE,
   IFF_LOWER_UP,
   IFF_UP,
   IFINFOMSG_LEN,
@@ -81,6 +85,14 @@ export interface LinkBase {
   mac?: string;
   /** Bring the link up in the same request. */
   up?: boolean;
+  /**
+   * false: no IPv6 link-local address (IN6_ADDR_GEN_MODE_NONE). The kernel's
+   * IPv6 setup of a link (address, DAD, routes) is most of the cost of
+   * creating a bridge or veth, and of deleting it again. The kernel takes
+   * it only for an existing link, so Rtnl creates the link down, sets the
+   * mode, then brings it up.
+   */
+  ipv6LinkLocal?: boolean;
 }
 
 /** A veth pair; `peer.nsFd` makes the peer be born in that namespace. */
@@ -127,6 +139,8 @@ export interface LinkChanges {
   mac?: string;
   /** An open fd of a namespace to move the link into (it goes down and loses its addresses). */
   nsFd?: number;
+  /** false: no IPv6 link-local address from now on (IN6_ADDR_GEN_MODE_NONE). */
+  ipv6LinkLocal?: false;
 }
 
 /** struct ifinfomsg. */
@@ -223,6 +237,11 @@ export function setLinkMsg(index: number, changes: LinkChanges): Buffer {
   if (changes.mac !== undefined) w.attr(IFLA_ADDRESS, parseMac(changes.mac));
   if (changes.master !== undefined) w.u32(IFLA_MASTER, changes.master ?? 0);
   if (changes.nsFd !== undefined) w.u32(IFLA_NET_NS_FD, changes.nsFd);
+  if (changes.ipv6LinkLocal === false) {
+    w.nest(IFLA_AF_SPEC, (a) =>
+      a.nest(AF_INET6, (v6) => v6.u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)),
+    );
+  }
   return w.finish();
 }
 

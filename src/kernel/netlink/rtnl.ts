@@ -170,7 +170,20 @@ export class Rtnl {
 
   /** Creates a bridge; EEXIST when a link has that name. */
   async createBridge(spec: BridgeSpec): Promise<void> {
-    await this.sock.request(newBridgeMsg(spec), spec.name);
+    const { up, ipv6LinkLocal, ...rest } = spec;
+    if (ipv6LinkLocal !== false) {
+      await this.sock.request(newBridgeMsg(spec), spec.name);
+      return;
+    }
+    await this.sock.request(newBridgeMsg(rest), spec.name);
+    await this.noLinkLocal(spec.name, up);
+  }
+
+  /** Sets IPv6 address generation to none on a new (down) link, then brings it up if asked. */
+  private async noLinkLocal(name: string, up?: boolean): Promise<void> {
+    const index = await this.index(name);
+    await this.sock.request(setLinkMsg(index, { ipv6LinkLocal: false }), name);
+    if (up) await this.sock.request(setLinkMsg(index, { up: true }), name);
   }
 
   /**
@@ -182,8 +195,10 @@ export class Rtnl {
     const nsFd = spec.peer.netns === undefined ? undefined : openSync(spec.peer.netns, 'r');
     try {
       const { netns: _ns, ...peer } = spec.peer;
-      const req = { ...spec, master, peer: { ...peer, nsFd } };
+      const noLL = spec.ipv6LinkLocal === false;
+      const req = { ...spec, up: noLL ? false : spec.up, master, peer: { ...peer, nsFd } };
       await this.sock.request(newVethMsg(req), `${spec.name}/${spec.peer.name}`);
+      if (noLL) await this.noLinkLocal(spec.name, spec.up);
     } finally {
       if (nsFd !== undefined) closeSync(nsFd);
     }

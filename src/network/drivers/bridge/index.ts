@@ -64,7 +64,10 @@ export class BridgeDriver implements NetworkDriver {
   async ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void> {
     const name = bridgeName(net);
     try {
-      await this.host.createBridge({ name, mtu: this.mtuOf(net), up: true });
+      // IPv6 (link-local, DAD) only where the network has it: it is most of
+      // the kernel's work to create and delete a link.
+      const ipv6LinkLocal = gateways.some((g) => g.family === 6);
+      await this.host.createBridge({ name, mtu: this.mtuOf(net), up: true, ipv6LinkLocal });
     } catch (e) {
       if (!isExists(e)) throw e;
       await this.host.setLink(name, { up: true });
@@ -100,6 +103,7 @@ export class BridgeDriver implements NetworkDriver {
       name: hostIf,
       mtu,
       up: true,
+      ipv6LinkLocal: !!a.ipv6,
       master: bridgeName(net),
       peer: { name: a.ifName, mtu, mac: a.mac, netns: sandbox.netnsPath },
     });
