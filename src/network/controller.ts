@@ -512,8 +512,7 @@ export class NetworkController {
         !net.Internal &&
         this.ports.published(containerId).length === 0;
       if (publish) {
-        const reserving = this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6);
-        ep.Ports = await reserving.catch((e: unknown) => {
+        ep.Ports = await this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6).catch((e) => {
           throw new BerthError(
             'INTERNAL',
             `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
