@@ -29,18 +29,18 @@ import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
+  finishCapture,
   Capture,
   labProcess,
   stopLabProcess,
   stopOnSignals,
   sysctlDiff,
   val,
-  writeTranscript,
   type LabProcess,
   type Where,
 } from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
-import { diffMachine, snapshotMachine } from './lib/machine.js';
+import { snapshotMachine } from './lib/machine.js';
 import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 
 /** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
@@ -1320,39 +1320,24 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     for (const s of servers) await stopLabProcess(s);
     await stopDockerd();
-    try {
-      await lab.destroy();
-    } catch (e) {
-      problems.push(`lab teardown: ${(e as Error).message}`);
-    }
   }
-  const leaks = diffMachine(before, snapshotMachine(LAB_ROOT));
-  for (const p of problems) console.error(`cleanup: ${p}`);
-  console.log(
-    leaks.length === 0
-      ? 'machine namespace unchanged (links, iptables, sysctls, fixed paths, mounts)'
-      : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
-  );
-  if (cap) {
-    const md = writeTranscript(
-      outDir,
-      {
-        title: 'Docker 20.10 IPv6 and dual-stack bridge networks: raw capture',
-        script: 'bench/capture-docker-ipv6.ts',
-        lab: lab.name,
-        started,
-        leaks,
-        problems,
-        notes: [
-          `20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`,
-          `lab IPv6: world br0 ${WORLD6}/${PREFIX6}, host N eth0 2001:db8:100::1N/${PREFIX6} (default via ${WORLD6})`,
-        ],
-      },
-      cap.entries,
-    );
-    console.log(`transcript: ${md} (${cap.entries.length} entries)`);
-  }
-  return failed || leaks.length > 0 || problems.length > 0 ? 1 : 0;
+  return finishCapture({
+    lab,
+    before,
+    problems,
+    failed,
+    cap,
+    outDir,
+    info: {
+      title: 'Docker 20.10 IPv6 and dual-stack bridge networks: raw capture',
+      script: 'bench/capture-docker-ipv6.ts',
+      started,
+      notes: [
+        `20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`,
+        `lab IPv6: world br0 ${WORLD6}/${PREFIX6}, host N eth0 2001:db8:100::1N/${PREFIX6} (default via ${WORLD6})`,
+      ],
+    },
+  });
 }
 
 main(process.argv.slice(2)).then(

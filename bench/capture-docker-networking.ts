@@ -19,17 +19,17 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import {
+  finishCapture,
   Capture,
   labProcess,
   stopLabProcess,
   stopOnSignals,
   sysctlDiff,
   val,
-  writeTranscript,
   type LabProcess,
 } from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
-import { diffMachine, snapshotMachine } from './lib/machine.js';
+import { snapshotMachine } from './lib/machine.js';
 import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
@@ -899,35 +899,20 @@ async function main(argv: string[]): Promise<number> {
       );
       problems.push(...rep.problems);
     }
-    try {
-      await lab.destroy();
-    } catch (e) {
-      problems.push(`lab teardown: ${(e as Error).message}`);
-    }
   }
-  const leaks = diffMachine(before, snapshotMachine(LAB_ROOT));
-  for (const p of problems) console.error(`cleanup: ${p}`);
-  console.log(
-    leaks.length === 0
-      ? 'machine namespace unchanged (links, iptables, sysctls, fixed paths, mounts)'
-      : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
-  );
-  if (cap) {
-    const md = writeTranscript(
-      outDir,
-      {
-        title: 'Docker 20.10 bridge networking: raw capture',
-        script: 'bench/capture-docker-networking.ts',
-        lab: lab.name,
-        started,
-        leaks,
-        problems,
-      },
-      cap.entries,
-    );
-    console.log(`transcript: ${md} (${cap.entries.length} entries)`);
-  }
-  return failed || leaks.length > 0 || problems.length > 0 ? 1 : 0;
+  return finishCapture({
+    lab,
+    before,
+    problems,
+    failed,
+    cap,
+    outDir,
+    info: {
+      title: 'Docker 20.10 bridge networking: raw capture',
+      script: 'bench/capture-docker-networking.ts',
+      started,
+    },
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import type { Lab, LabTarget } from '../../src/lab/lab.js';
 import { procStartTime, run, stopProcess, type RunResult } from '../../src/lab/proc.js';
 import type { RefDockerd } from './refdockerd.js';
+import { LAB_ROOT } from '../../src/lab/lab.js';
+import { diffMachine, snapshotMachine, type MachineSnapshot } from './machine.js';
 
 /** Where an entry ran: a lab host (`h1`, `h2`, …) or the world. */
 export type Where = 'world' | `h${number}`;
@@ -355,4 +357,39 @@ export function writeTranscript(outDir: string, info: TranscriptInfo, entries: E
     ) + '\n',
   );
   return md;
+}
+
+/**
+ * The end every capture shares: destroy the lab, compare the machine's own
+ * namespace with `before`, print what cleanup reported, write the transcript
+ * (when a capture was started) and return the exit status (1 on a failure, a
+ * leak or a cleanup problem).
+ */
+export async function finishCapture(o: {
+  lab: Lab;
+  before: MachineSnapshot;
+  problems: string[];
+  failed: boolean;
+  cap?: Capture;
+  outDir: string;
+  info: Omit<TranscriptInfo, 'lab' | 'leaks' | 'problems'>;
+}): Promise<number> {
+  try {
+    await o.lab.destroy();
+  } catch (e) {
+    o.problems.push(`lab teardown: ${(e as Error).message}`);
+  }
+  const leaks = diffMachine(o.before, snapshotMachine(LAB_ROOT));
+  for (const p of o.problems) console.error(`cleanup: ${p}`);
+  console.log(
+    leaks.length === 0
+      ? 'machine namespace unchanged (links, iptables, sysctls, fixed paths, mounts)'
+      : `LEFT ON THE MACHINE:\n  ${leaks.join('\n  ')}`,
+  );
+  if (o.cap) {
+    const info = { ...o.info, lab: o.lab.name, leaks, problems: o.problems };
+    const md = writeTranscript(o.outDir, info, o.cap.entries);
+    console.log(`transcript: ${md} (${o.cap.entries.length} entries)`);
+  }
+  return o.failed || leaks.length > 0 || o.problems.length > 0 ? 1 : 0;
 }
