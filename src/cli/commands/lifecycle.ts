@@ -123,32 +123,37 @@ export const startCommand: Command = {
   },
 };
 
-/** `berth stop`. */
-export const stopCommand: Command = {
-  path: 'stop',
-  aliases: ['container stop'],
-  use: 'stop [OPTIONS] CONTAINER [CONTAINER...]',
-  short: 'Stop one or more running containers',
-  flags: [
-    { long: 'signal', short: 's', type: 'string', usage: 'Signal to send to the container' },
-    {
-      long: 'time',
-      short: 't',
-      type: 'int',
-      usage: 'Seconds to wait before killing the container',
+/** `berth stop` and `berth restart`: the same flags, one API call per container. */
+function stopLike(verb: 'stop' | 'restart', short: string): Command {
+  return {
+    path: verb,
+    aliases: [`container ${verb}`],
+    use: `${verb} [OPTIONS] CONTAINER [CONTAINER...]`,
+    short,
+    flags: [
+      { long: 'signal', short: 's', type: 'string', usage: 'Signal to send to the container' },
+      {
+        long: 'time',
+        short: 't',
+        type: 'int',
+        usage: 'Seconds to wait before killing the container',
+      },
+    ],
+    args: { min: 1 },
+    async run(ctx, f) {
+      const query = {
+        signal: f.str('signal') || undefined,
+        t: f.has('time') ? f.int('time') : undefined,
+      };
+      await forEachName(ctx, f.args, async (n) => {
+        (await ctx.client.call('POST', `/containers/${n}/${verb}`, { query })).resume();
+      });
     },
-  ],
-  args: { min: 1 },
-  async run(ctx, f) {
-    const query = {
-      signal: f.str('signal') || undefined,
-      t: f.has('time') ? f.int('time') : undefined,
-    };
-    await forEachName(ctx, f.args, async (n) => {
-      (await ctx.client.call('POST', `/containers/${n}/stop`, { query })).resume();
-    });
-  },
-};
+  };
+}
+
+/** `berth stop`. */
+export const stopCommand = stopLike('stop', 'Stop one or more running containers');
 
 /** `berth kill`. */
 export const killCommand: Command = {
@@ -167,31 +172,7 @@ export const killCommand: Command = {
 };
 
 /** `berth restart`. */
-export const restartCommand: Command = {
-  path: 'restart',
-  aliases: ['container restart'],
-  use: 'restart [OPTIONS] CONTAINER [CONTAINER...]',
-  short: 'Restart one or more containers',
-  flags: [
-    { long: 'signal', short: 's', type: 'string', usage: 'Signal to send to the container' },
-    {
-      long: 'time',
-      short: 't',
-      type: 'int',
-      usage: 'Seconds to wait before killing the container',
-    },
-  ],
-  args: { min: 1 },
-  async run(ctx, f) {
-    const query = {
-      signal: f.str('signal') || undefined,
-      t: f.has('time') ? f.int('time') : undefined,
-    };
-    await forEachName(ctx, f.args, async (n) => {
-      (await ctx.client.call('POST', `/containers/${n}/restart`, { query })).resume();
-    });
-  },
-};
+export const restartCommand = stopLike('restart', 'Restart one or more containers');
 
 /** `berth rm`. */
 export const rmCommand: Command = {
