@@ -545,6 +545,14 @@ export class NetworkController {
       sw.lap('ready');
       this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
     } catch (e) {
+      // Ports this attach reserved go even if its record never got to say so.
+      if (ep.Ports) {
+        await this.ports.release(containerId, {
+          ports: ep.Ports,
+          containerIp: ep.IPv4,
+          containerIp6: ep.IPv6,
+        });
+      }
       await this.removeEndpoint(net, containerId, netnsPath ?? '').catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
       );

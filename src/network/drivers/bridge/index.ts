@@ -32,7 +32,7 @@ function doomedName(prefix: string): string {
 }
 
 /** Prefix of bridges being deleted in the background (reconcile removes leftovers). */
-export const DOOMED_BRIDGE = 'br-x';
+const DOOMED_BRIDGE = 'br-x';
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
@@ -41,10 +41,9 @@ export class BridgeDriver implements NetworkDriver {
   readonly addressed = true;
 
   /**
-   * Deletions the kernel is still doing: they run on a socket of their own,
-   * so the 15-40 ms each takes never delays the next attach.
+   * Deletions run on a socket of their own, so the 15-40 ms each takes
+   * never delays the next request on the main one.
    */
-  private readonly pending = new Set<Promise<void>>();
   private reaperSocket?: Rtnl;
 
   constructor(
@@ -198,15 +197,9 @@ export class BridgeDriver implements NetworkDriver {
     this.inBackground(doomed);
   }
 
+  /** Deletes a link without waiting; a daemon killed meanwhile leaves what reconcile removes. */
   private inBackground(link: string): void {
     this.reaperSocket ??= Rtnl.open();
-    const p = this.reaperSocket.deleteLink(link).catch(() => undefined);
-    this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
-  }
-
-  /** Resolves once every background deletion has finished (shutdown, tests). */
-  async settled(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
+    void this.reaperSocket.deleteLink(link).catch(() => undefined);
   }
 }
