@@ -29,6 +29,8 @@ import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
+  captureOutDir,
+  DockerdSlot,
   finishCapture,
   Capture,
   labProcess,
@@ -41,7 +43,7 @@ import {
 } from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
+import { startRefDockerd } from './lib/refdockerd.js';
 
 /** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
 const CLI_2010 = '/usr/bin/docker';
@@ -1209,31 +1211,18 @@ function labIPv6(c: Capture, lab: Lab): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  let outDir = `/tmp/berth-capture/docker-ipv6-${stamp}`;
-  if (argv[0] === '--out' && argv[1]) outDir = argv[1];
-  else if (argv.length) throw new Error('usage: capture-docker-ipv6 [--out DIR]');
+  const outDir = captureOutDir('capture-docker-ipv6', argv);
   stopOnSignals();
 
   const started = new Date().toISOString();
   const before = snapshotMachine(LAB_ROOT);
   const lab = await Lab.create({ hosts: 4 });
   console.log(`lab ${lab.name}`);
-  let dockerd: RefDockerd | undefined;
   const servers: LabProcess[] = [];
   let cap: Capture | undefined;
   let failed = false;
   const problems: string[] = [];
-  const stopDockerd = async () => {
-    if (!dockerd) return;
-    const rep = await stopRefDockerd(dockerd, before.paths);
-    dockerd = undefined;
-    console.log(
-      `dockerd stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
-        `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
-    );
-    problems.push(...rep.problems);
-  };
+  const dockerd = new DockerdSlot(before, problems);
   try {
     const cli = join(lab.dir, 'docker-cli');
     mkdirSync(cli, { recursive: true });
@@ -1290,7 +1279,7 @@ async function main(argv: string[]): Promise<number> {
         dns: lab.world.ip,
         preexisting: before.paths,
         args,
-        spawned: (d) => (dockerd = d),
+        spawned: dockerd.spawned,
       });
       cap.use(ref);
       console.log(
@@ -1310,7 +1299,7 @@ async function main(argv: string[]): Promise<number> {
       }
       const all = cap.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
       if (all.length) cap.docker(['rm', '-f', ...all], { quiet: true });
-      await stopDockerd();
+      await dockerd.stop();
     }
     cap.sec('World servers (dnsmasq log)');
     for (const s of servers) cap.note(s.child.spawnargs.slice(3).join(' '), s.output.join(''));
@@ -1319,7 +1308,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
   } finally {
     for (const s of servers) await stopLabProcess(s);
-    await stopDockerd();
+    await dockerd.stop();
   }
   return finishCapture({
     lab,

@@ -19,6 +19,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import {
+  captureOutDir,
+  DockerdSlot,
   finishCapture,
   Capture,
   labProcess,
@@ -30,7 +32,7 @@ import {
 } from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
+import { startRefDockerd } from './lib/refdockerd.js';
 
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 // The environment of the container's main process (`exec env` shows the exec's own).
@@ -822,21 +824,18 @@ async function captureSteps(c: Capture): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  let outDir = `/tmp/berth-capture/docker-networking-${stamp}`;
-  if (argv[0] === '--out' && argv[1]) outDir = argv[1];
-  else if (argv.length) throw new Error('usage: capture-docker-networking [--out DIR]');
+  const outDir = captureOutDir('capture-docker-networking', argv);
   stopOnSignals();
 
   const started = new Date().toISOString();
   const before = snapshotMachine(LAB_ROOT);
   const lab = await Lab.create({ hosts: 2 });
   console.log(`lab ${lab.name}: dockerd on ${lab.hosts[0]!.name}`);
-  let dockerd: RefDockerd | undefined;
   const servers: LabProcess[] = [];
   let cap: Capture | undefined;
   let failed = false;
   const problems: string[] = [];
+  const dockerd = new DockerdSlot(before, problems);
   try {
     const h1 = lab.hosts[0]!;
     const cli = join(lab.dir, 'docker-cli');
@@ -876,7 +875,7 @@ async function main(argv: string[]): Promise<number> {
     const ref = await startRefDockerd(lab, h1, {
       dns: lab.world.ip,
       preexisting: before.paths,
-      spawned: (d) => (dockerd = d),
+      spawned: dockerd.spawned,
     });
     console.log(`dockerd pid ${ref.pid} up`);
     await importBusybox(ref, cli, h1.dir);
@@ -891,14 +890,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
   } finally {
     for (const s of servers) await stopLabProcess(s);
-    if (dockerd) {
-      const rep = await stopRefDockerd(dockerd, before.paths);
-      console.log(
-        `dockerd stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
-          `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
-      );
-      problems.push(...rep.problems);
-    }
+    await dockerd.stop();
   }
   return finishCapture({
     lab,

@@ -23,6 +23,8 @@ import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
+  captureOutDir,
+  DockerdSlot,
   finishCapture,
   Capture,
   labProcess,
@@ -35,7 +37,7 @@ import {
 } from './lib/capture.js';
 import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd, stopRefDockerd, type RefDockerd } from './lib/refdockerd.js';
+import { startRefDockerd } from './lib/refdockerd.js';
 
 /** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
 const CLI_2010 = '/usr/bin/docker';
@@ -737,31 +739,18 @@ function hostBefore(c: Capture, tag: string, where: Where): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  let outDir = `/tmp/berth-capture/docker-ports-${stamp}`;
-  if (argv[0] === '--out' && argv[1]) outDir = argv[1];
-  else if (argv.length) throw new Error('usage: capture-docker-ports [--out DIR]');
+  const outDir = captureOutDir('capture-docker-ports', argv);
   stopOnSignals();
 
   const started = new Date().toISOString();
   const before = snapshotMachine(LAB_ROOT);
   const lab = await Lab.create({ hosts: 3 });
   console.log(`lab ${lab.name}`);
-  let dockerd: RefDockerd | undefined;
   const holders: LabProcess[] = [];
   let cap: Capture | undefined;
   let failed = false;
   const problems: string[] = [];
-  const stopDockerd = async () => {
-    if (!dockerd) return;
-    const rep = await stopRefDockerd(dockerd, before.paths);
-    dockerd = undefined;
-    console.log(
-      `dockerd stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
-        `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
-    );
-    problems.push(...rep.problems);
-  };
+  const dockerd = new DockerdSlot(before, problems);
   try {
     const cli = join(lab.dir, 'docker-cli');
     mkdirSync(cli, { recursive: true });
@@ -778,7 +767,7 @@ async function main(argv: string[]): Promise<number> {
         dns: lab.world.ip,
         preexisting: before.paths,
         args,
-        spawned: (d) => (dockerd = d),
+        spawned: dockerd.spawned,
       });
       cap.use(ref);
       console.log(
@@ -796,14 +785,14 @@ async function main(argv: string[]): Promise<number> {
       cap.docker(['rm', 'exposer'], { quiet: true });
       await pass(cap, { tag, host, where, args, pid: ref.pid }, holders);
       for (const h of holders.splice(0)) await stopLabProcess(h);
-      await stopDockerd();
+      await dockerd.stop();
     }
   } catch (e) {
     failed = true;
     console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
   } finally {
     for (const h of holders) await stopLabProcess(h);
-    await stopDockerd();
+    await dockerd.stop();
   }
   return finishCapture({
     lab,

@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Lab, LabTarget } from '../../src/lab/lab.js';
 import { procStartTime, run, stopProcess, type RunResult } from '../../src/lab/proc.js';
-import type { RefDockerd } from './refdockerd.js';
+import { stopRefDockerd, type RefDockerd } from './refdockerd.js';
 import { LAB_ROOT } from '../../src/lab/lab.js';
 import { diffMachine, snapshotMachine, type MachineSnapshot } from './machine.js';
 
@@ -392,4 +392,39 @@ export async function finishCapture(o: {
     console.log(`transcript: ${md} (${o.cap.entries.length} entries)`);
   }
   return o.failed || leaks.length > 0 || o.problems.length > 0 ? 1 : 0;
+}
+
+/** A capture's output directory: `--out DIR`, else a fresh one under /tmp/berth-capture. */
+export function captureOutDir(name: string, argv: string[]): string {
+  if (argv[0] === '--out' && argv[1]) return argv[1];
+  if (argv.length) throw new Error(`usage: ${name} [--out DIR]`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  return `/tmp/berth-capture/${name.replace(/^capture-/, '')}-${stamp}`;
+}
+
+/**
+ * The reference dockerd a capture runs (one at a time): `spawned` for
+ * startRefDockerd, `stop` reports and records what stopping it found.
+ */
+export class DockerdSlot {
+  private d?: RefDockerd;
+  constructor(
+    private readonly before: MachineSnapshot,
+    private readonly problems: string[],
+  ) {}
+
+  readonly spawned = (d: RefDockerd): void => {
+    this.d = d;
+  };
+
+  async stop(): Promise<void> {
+    if (!this.d) return;
+    const rep = await stopRefDockerd(this.d, this.before.paths);
+    this.d = undefined;
+    console.log(
+      `dockerd stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
+        `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
+    );
+    this.problems.push(...rep.problems);
+  }
 }
