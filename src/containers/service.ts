@@ -5,8 +5,7 @@
  * can die and come back without losing it, its output or its exit code.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
@@ -23,6 +22,7 @@ import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kern
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
 import { portRequests } from '../network/ports/spec.js';
+import { rewriteSync } from '../common/rewrite.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
@@ -236,7 +236,6 @@ export class ContainerService {
         for (const [i, name] of names.entries()) {
           const ec = endpointConfigFor(c, name);
           const r = await this.networks.join(c.Id, netnsPath, name, {
-            ifName: `eth${i}`,
             defaultRoute: i === 0,
             staticIPv4: ec.staticIPv4,
             staticIPv6: ec.staticIPv6,
@@ -309,7 +308,7 @@ export class ContainerService {
       this.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
       this.emit(c, 'start');
       this.watchExit(c);
-      await this.refreshLinkParents(c);
+      this.refreshLinkParents(c);
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
       c.State.Error = messageOf(e);
@@ -515,13 +514,13 @@ export class ContainerService {
   private rewriteNetworkFiles(c: ContainerRecord): void {
     if (c.HostConfig.NetworkMode === 'host') return;
     // In place (they are bind-mounted into the container) and synchronous:
-    // two small writes cost ~0.05 ms inline, ~1 ms through the thread pool.
-    writeFileSync(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
-    writeFileSync(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns));
+    // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
+    rewriteSync(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
+    rewriteSync(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns));
   }
 
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
-  private async refreshLinkParents(child: ContainerRecord): Promise<void> {
+  private refreshLinkParents(child: ContainerRecord): void {
     for (const p of this.repo.all()) {
       if (
         p.State.Status !== 'running' ||
@@ -529,7 +528,7 @@ export class ContainerService {
       )
         continue;
       try {
-        await writeFile(join(this.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
+        rewriteSync(join(this.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
       } catch (e) {
         this.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
@@ -567,11 +566,7 @@ export class ContainerService {
       const ec = endpointConfigFor(c, net.Name);
       if (c.State.Status === 'running') {
         const sw = new Stopwatch();
-        const used = new Set(await this.networks.ifNames(c.Id, networkIds(c)));
-        let n = 0;
-        while (used.has(`eth${n}`)) n++;
         const r = await this.networks.join(c.Id, this.networks.netnsPath(c.Id), net.Id, {
-          ifName: `eth${n}`,
           defaultRoute: false,
           staticIPv4: ec.staticIPv4,
           staticIPv6: ec.staticIPv6,
@@ -728,11 +723,6 @@ export class ContainerService {
       ...extra,
     });
   }
-}
-
-/** The IDs of the networks a container is on (or will join at start). */
-function networkIds(c: ContainerRecord): string[] {
-  return Object.values(c.Networks).map((n) => n.NetworkID);
 }
 
 /**

@@ -130,6 +130,12 @@ export class NetworkController {
   private readonly drivers: Record<string, NetworkDriver>;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
+  /**
+   * The next `ethN` per sandbox. As Docker's (libnetwork's nextIfIndex) it
+   * only grows while the sandbox lives: a network connected again gets a
+   * new name, never that of an interface the kernel may still be deleting.
+   */
+  private readonly nextIf = new Map<string, number>();
 
   private constructor(
     private readonly o: ControllerOptions,
@@ -402,6 +408,7 @@ export class NetworkController {
     if (!driver.ownNamespace) return undefined;
     const path = this.netnsPath(containerId);
     createNetns(path);
+    this.nextIf.set(containerId, 0);
     // As Docker: no IPv6 in a container (not even ::1 or link-local) unless
     // a network gives it an IPv6 address; join turns it on per interface.
     writeSysctl('net.ipv6.conf.all.disable_ipv6', 1, path);
@@ -419,7 +426,6 @@ export class NetworkController {
     netnsPath: string | undefined,
     netRef: string,
     o: {
-      ifName: string;
       defaultRoute: boolean;
       staticIPv4?: string;
       staticIPv6?: string;
@@ -464,7 +470,7 @@ export class NetworkController {
       Id: newId(),
       NetworkID: net.Id,
       ContainerID: containerId,
-      IfName: o.ifName,
+      IfName: await this.nextIfName(containerId),
       State: 'attaching',
       Name: o.name,
       Hostname: o.hostname,
@@ -534,6 +540,7 @@ export class NetworkController {
           gateway6: ep.Gateway6,
           mac: ep.Mac,
           defaultRoute: o.defaultRoute,
+          hairpin: publish,
         },
       );
       sw.lap('driver');
@@ -592,14 +599,19 @@ export class NetworkController {
     return this.ports.published(containerId);
   }
 
-  /** The interface names a container's endpoints use inside its namespace. */
-  async ifNames(containerId: string, networkIds: string[]): Promise<string[]> {
-    const out: string[] = [];
-    for (const id of networkIds) {
-      const e = await this.o.kv.get(this.epKey(id, containerId));
-      if (e) out.push((JSON.parse(e.value) as EndpointRecord).IfName);
+  /** `eth` + the sandbox's next index (after a daemon restart: past the highest in use, as Docker). */
+  private async nextIfName(containerId: string): Promise<string> {
+    let n = this.nextIf.get(containerId);
+    if (n === undefined) {
+      n = 0;
+      for (const id of this.byId.keys()) {
+        const e = await this.o.kv.get(this.epKey(id, containerId));
+        const m = e && /^eth(\d+)$/.exec((JSON.parse(e.value) as EndpointRecord).IfName);
+        if (m) n = Math.max(n, Number(m[1]) + 1);
+      }
     }
-    return out;
+    this.nextIf.set(containerId, n + 1);
+    return `eth${n}`;
   }
 
   /** Leaves one network: kernel first, then the record and its address in one transaction. */
@@ -614,6 +626,7 @@ export class NetworkController {
    */
   async teardown(containerId: string): Promise<void> {
     const netnsPath = this.netnsPath(containerId);
+    this.nextIf.delete(containerId);
     // Unbinding the namespace first lets the kernel destroy it with its veth
     // ends (no process is left in it): deleting each veth by request costs
     // the kernel 15-20 ms apiece, and the host end then goes with its peer.

@@ -47,6 +47,12 @@ export interface EndpointAddresses {
   mac?: string;
   /** Whether this network gives the container its default route. */
   defaultRoute: boolean;
+  /**
+   * The container publishes host ports through this endpoint: its bridge
+   * port must send DNATed frames back out where they came in (the container
+   * reaching its own published port).
+   */
+  hairpin?: boolean;
 }
 
 /** What a driver reports for an endpoint it joined to a sandbox. */

@@ -109,7 +109,7 @@ export class BridgeDriver implements NetworkDriver {
     try {
       // A container reaching its own published port: br_netfilter bridges the
       // DNATed frame straight back out of the port it came in on.
-      await this.host.setBridgePort(hostIf, { hairpin: true });
+      if (a.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = Rtnl.open({ netns: sandbox.netnsPath });
       try {
         // One lookup; every request below names the interface by index.
@@ -150,10 +150,11 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   /**
-   * The container's end goes down and takes a throwaway name at once (its
-   * name is free for the next attach; no address or route is left usable);
-   * the pair is deleted in the background. A daemon killed meanwhile leaves
-   * a veth on the bridge that no endpoint names: reconcile deletes it.
+   * The container's end goes down at once (no address or route of it is
+   * left usable); the pair is deleted in the background. Its name is not
+   * reused meanwhile: a sandbox's interface names only grow (as Docker's).
+   * A daemon killed meanwhile leaves a veth on the bridge that no endpoint
+   * names: reconcile deletes it.
    */
   async leave(
     _net: NetworkRecord,
@@ -167,7 +168,6 @@ export class BridgeDriver implements NetworkDriver {
         const inside = Rtnl.open({ netns: sandbox.netnsPath });
         try {
           await inside.setLink(ifName, { up: false });
-          await inside.setLink(ifName, { name: doomedName('gone') });
         } finally {
           inside.close();
         }
