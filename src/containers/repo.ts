@@ -4,7 +4,7 @@
  * two concurrent creates with one name can't both win.
  */
 import { conflict, notFound } from '../common/errors.js';
-import type { KvStore } from '../store/types.js';
+import type { KvStore, Op } from '../store/types.js';
 import type { ContainerRecord } from './types.js';
 
 const BY_ID = 'containers/by-id/';
@@ -67,6 +67,11 @@ export class ContainerRepo {
   /** Persists the record's current state. */
   async save(c: ContainerRecord): Promise<void> {
     await this.kv.put(BY_ID + c.Id, JSON.stringify(c));
+  }
+
+  /** The store op that saves `c`, for a transaction with other records. */
+  saveOp(c: ContainerRecord): Op {
+    return { type: 'put', key: BY_ID + c.Id, value: JSON.stringify(c) };
   }
 
   /** Deletes the record and frees its name. */

@@ -19,7 +19,7 @@ import {
   type ExitStatus,
 } from '../kernel/runtime/runtime.js';
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
-import type { NetworkController } from '../network/controller.js';
+import type { Joined, NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
 import { portRequests } from '../network/ports/spec.js';
 import { rewriteSync } from '../common/rewrite.js';
@@ -566,6 +566,10 @@ export class ContainerService {
       const ec = endpointConfigFor(c, net.Name);
       if (c.State.Status === 'running') {
         const sw = new Stopwatch();
+        const withIt = (j: Joined): ContainerRecord['Networks'] => ({
+          ...c.Networks,
+          [j.name]: { ...j.endpoint, ...ec.shown },
+        });
         const r = await this.networks.join(c.Id, this.networks.netnsPath(c.Id), net.Id, {
           defaultRoute: false,
           staticIPv4: ec.staticIPv4,
@@ -574,16 +578,18 @@ export class ContainerService {
           name: c.Name.slice(1),
           hostname: c.Config.Hostname,
           ports: portsOf(c),
+          // The container's record lists it in the endpoint's own transaction.
+          commit: (j) => [this.repo.saveOp({ ...c, Networks: withIt(j) })],
         });
-        c.Networks = { ...c.Networks, [r.name]: { ...r.endpoint, ...ec.shown } };
+        c.Networks = withIt(r);
         sw.lap('join');
         this.rewriteNetworkFiles(c);
         sw.lap('files');
         this.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
         c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
+        await this.repo.save(c);
       }
-      await this.repo.save(c);
     });
     this.events.publish('network', 'connect', net.Id, {
       container: c.Id,
@@ -611,12 +617,16 @@ export class ContainerService {
     }
     void force;
     await this.locked(c.Id, async () => {
-      if (c.State.Status === 'running') await this.networks.leave(c.Id, net.Id);
-      const { [net.Name]: _gone, ...rest } = c.Networks;
-      c.Networks = rest;
-      const { [net.Name]: _cfg, ...restCfg } = c.EndpointsConfig;
-      c.EndpointsConfig = restCfg;
-      await this.repo.save(c);
+      const { [net.Name]: _gone, ...Networks } = c.Networks;
+      const { [net.Name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
+      const next = { ...c, Networks, EndpointsConfig };
+      // Running: the record goes in the endpoint's removal transaction.
+      if (c.State.Status === 'running') {
+        await this.networks.leave(c.Id, net.Id, [this.repo.saveOp(next)]);
+      } else {
+        await this.repo.save(next);
+      }
+      Object.assign(c, { Networks, EndpointsConfig });
       if (c.State.Status === 'running') this.rewriteNetworkFiles(c);
     });
     this.events.publish('network', 'disconnect', net.Id, {

@@ -9,19 +9,19 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
-import type { KvStore } from '../store/types.js';
+import type { KvStore, Op } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
-import { type Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
+import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { type Ipam, formatCidr, ipamErrors, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
-import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
+import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 import { PortPublisher } from './ports/publisher.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
@@ -53,8 +53,31 @@ export interface EndpointRecord {
   Aliases?: string[];
   /** Host ports published through this endpoint (a container publishes through one). */
   Ports?: PublishedPort[];
-  /** attaching → ready → detaching; anything but ready is cleaned on start. */
-  State: 'attaching' | 'ready' | 'detaching';
+  /**
+   * attaching → ready; an endpoint not ready is cleaned on start. Detach
+   * deletes the record first: the kernel side left by a crash then is a veth
+   * no record names, which reconcile deletes.
+   */
+  State: 'attaching' | 'ready';
+}
+
+/** What the controller keeps per running container's namespace. */
+interface SandboxState {
+  /**
+   * The next `ethN`. As Docker's (libnetwork's nextIfIndex) it only grows
+   * while the sandbox lives: a network connected again gets a new name,
+   * never that of an interface the kernel may still be deleting. Unknown
+   * after a daemon restart until the first attach works it out.
+   */
+  nextIf?: number;
+  /** rtnetlink inside the namespace, once used; closed at teardown. */
+  netlink?: Rtnl;
+}
+
+/** An endpoint as join returns it: the network's name and inspect's view. */
+export interface Joined {
+  name: string;
+  endpoint: EndpointSettings;
 }
 
 function predefined(name: string, driver: string): NetworkRecord {
@@ -130,12 +153,8 @@ export class NetworkController {
   private readonly drivers: Record<string, NetworkDriver>;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
-  /**
-   * The next `ethN` per sandbox. As Docker's (libnetwork's nextIfIndex) it
-   * only grows while the sandbox lives: a network connected again gets a
-   * new name, never that of an interface the kernel may still be deleting.
-   */
-  private readonly nextIf = new Map<string, number>();
+  /** What the controller keeps per running container's namespace. */
+  private readonly sandboxes = new Map<string, SandboxState>();
 
   private constructor(
     private readonly o: ControllerOptions,
@@ -408,7 +427,7 @@ export class NetworkController {
     if (!driver.ownNamespace) return undefined;
     const path = this.netnsPath(containerId);
     createNetns(path);
-    this.nextIf.set(containerId, 0);
+    this.sandboxes.set(containerId, { nextIf: 0 });
     // As Docker: no IPv6 in a container (not even ::1 or link-local) unless
     // a network gives it an IPv6 address; join turns it on per interface.
     writeSysctl('net.ipv6.conf.all.disable_ipv6', 1, path);
@@ -418,8 +437,10 @@ export class NetworkController {
 
   /**
    * Joins a container's sandbox to one network: the endpoint record and its
-   * address in one transaction, then the kernel, then `ready`. Returns the
-   * endpoint as inspect shows it. On failure nothing of it is left behind.
+   * address in one transaction, then the kernel, then `ready` (in one
+   * transaction with the caller's `commit` ops, e.g. its container record).
+   * Returns the endpoint as inspect shows it. On failure nothing of it is
+   * left behind.
    */
   async join(
     containerId: string,
@@ -434,8 +455,10 @@ export class NetworkController {
       hostname?: string;
       /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
       ports?: PortRequest[];
+      /** Store ops to commit together with the endpoint becoming ready. */
+      commit?: (joined: Joined) => Op[];
     },
-  ): Promise<{ name: string; endpoint: EndpointSettings }> {
+  ): Promise<Joined> {
     const net = this.forMode(netRef);
     const driver = this.driverFor(net.Driver);
     const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
@@ -527,30 +550,31 @@ export class NetworkController {
         // Recorded before any map element exists, so a crash leaks none.
         await this.o.kv.put(key, JSON.stringify(ep));
       }
-      const info = await driver.join(
-        net,
-        { containerId, netnsPath },
-        {
-          ifName: ep.IfName,
-          ipv4: ep.IPv4,
-          prefixLen: ep.PrefixLen,
-          gateway: ep.Gateway,
-          ipv6: ep.IPv6,
-          prefixLen6: ep.PrefixLen6,
-          gateway6: ep.Gateway6,
-          mac: ep.Mac,
-          defaultRoute: o.defaultRoute,
-          hairpin: publish,
-        },
-      );
+      const info = await driver.join(net, this.sandbox(containerId, netnsPath), {
+        ifName: ep.IfName,
+        ipv4: ep.IPv4,
+        prefixLen: ep.PrefixLen,
+        gateway: ep.Gateway,
+        ipv6: ep.IPv6,
+        prefixLen6: ep.PrefixLen6,
+        gateway6: ep.Gateway6,
+        mac: ep.Mac,
+        defaultRoute: o.defaultRoute,
+        hairpin: publish,
+      });
       sw.lap('driver');
       ep.HostIf = info.hostIf;
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       ep.State = 'ready';
-      await this.o.kv.put(key, JSON.stringify(ep));
+      const joined = this.joined(net, ep, o);
+      await this.o.kv.txn(
+        [],
+        [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
+      );
       this.publishName(net, ep);
       sw.lap('ready');
       this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
+      return joined;
     } catch (e) {
       // Ports this attach reserved go even if its record never got to say so.
       if (ep.Ports) {
@@ -560,11 +584,19 @@ export class NetworkController {
           containerIp6: ep.IPv6,
         });
       }
-      await this.removeEndpoint(net, containerId, netnsPath ?? '').catch((err) =>
+      await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
       );
       throw e;
     }
+  }
+
+  /** An endpoint as inspect shows it. */
+  private joined(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    o: { aliases?: string[]; name?: string; hostname?: string },
+  ): Joined {
     return {
       name: net.Name,
       endpoint: {
@@ -585,7 +617,7 @@ export class NetworkController {
                 ...new Set([
                   o.name,
                   ...(o.aliases ?? []),
-                  containerId.slice(0, 12),
+                  ep.ContainerID.slice(0, 12),
                   ...(o.hostname ? [o.hostname] : []),
                 ]),
               ]
@@ -601,23 +633,50 @@ export class NetworkController {
 
   /** `eth` + the sandbox's next index (after a daemon restart: past the highest in use, as Docker). */
   private async nextIfName(containerId: string): Promise<string> {
-    let n = this.nextIf.get(containerId);
-    if (n === undefined) {
-      n = 0;
+    if (this.sandboxes.get(containerId)?.nextIf === undefined) {
+      let n = 0;
       for (const id of this.byId.keys()) {
         const e = await this.o.kv.get(this.epKey(id, containerId));
         const m = e && /^eth(\d+)$/.exec((JSON.parse(e.value) as EndpointRecord).IfName);
         if (m) n = Math.max(n, Number(m[1]) + 1);
       }
+      const sb = this.sandboxes.get(containerId) ?? {};
+      sb.nextIf ??= n;
+      this.sandboxes.set(containerId, sb);
     }
-    this.nextIf.set(containerId, n + 1);
-    return `eth${n}`;
+    const sb = this.sandboxes.get(containerId) as SandboxState & { nextIf: number };
+    return `eth${sb.nextIf++}`;
   }
 
-  /** Leaves one network: kernel first, then the record and its address in one transaction. */
-  async leave(containerId: string, netId: string): Promise<void> {
+  /** The container's sandbox as drivers see it. */
+  private sandbox(containerId: string, netnsPath: string | undefined): Sandbox {
+    return {
+      containerId,
+      netnsPath,
+      netlink: () => {
+        if (!netnsPath) throw new Error('the container has no network namespace of its own');
+        const sb = this.sandboxes.get(containerId) ?? {};
+        sb.netlink ??= Rtnl.open({ netns: netnsPath });
+        this.sandboxes.set(containerId, sb);
+        return sb.netlink;
+      },
+    };
+  }
+
+  /** Forgets a sandbox, closing its socket: an open one would keep the namespace (and its veths) alive. */
+  private dropSandbox(containerId: string): void {
+    this.sandboxes.get(containerId)?.netlink?.close();
+    this.sandboxes.delete(containerId);
+  }
+
+  /**
+   * Leaves one network: the record and its address go in one transaction
+   * (with the caller's `commit` ops), then the kernel side.
+   */
+  async leave(containerId: string, netId: string, commit: Op[] = []): Promise<void> {
     const net = this.byId.get(netId);
-    if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId));
+    if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId), commit);
+    else if (commit.length) await this.o.kv.txn([], commit);
   }
 
   /**
@@ -625,51 +684,56 @@ export class NetworkController {
    * best-effort: continues past errors.
    */
   async teardown(containerId: string): Promise<void> {
-    const netnsPath = this.netnsPath(containerId);
-    this.nextIf.delete(containerId);
+    this.dropSandbox(containerId);
     // Unbinding the namespace first lets the kernel destroy it with its veth
     // ends (no process is left in it): deleting each veth by request costs
     // the kernel 15-20 ms apiece, and the host end then goes with its peer.
-    await deleteNetns(netnsPath);
+    await deleteNetns(this.netnsPath(containerId));
     // Every network is checked, not only those the container's record lists:
     // a daemon killed between attaching and saving that record leaves an
     // endpoint the record does not name.
     for (const net of this.byId.values()) {
-      await this.removeEndpoint(net, containerId, netnsPath).catch((e) =>
+      await this.removeEndpoint(net, containerId, undefined).catch((e) =>
         this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
       );
     }
   }
 
+  /**
+   * Removes one endpoint: its names and ports, then its record and address
+   * in one transaction with `commit`, then its kernel side (`netnsPath`
+   * undefined: the namespace is gone already). A daemon killed after the
+   * transaction leaves a veth that no record names, which reconcile deletes.
+   */
   private async removeEndpoint(
     net: NetworkRecord,
     containerId: string,
-    netnsPath: string,
+    netnsPath: string | undefined,
+    commit: Op[] = [],
   ): Promise<void> {
     const key = this.epKey(net.Id, containerId);
     const entry = await this.o.kv.get(key);
-    if (!entry) return;
-    const ep = JSON.parse(entry.value) as EndpointRecord;
-    this.o.dns.records.removeEndpoint(containerId, net.Id);
-    if (ep.Ports?.length) {
-      await this.ports.release(containerId, {
-        ports: ep.Ports,
-        containerIp: ep.IPv4,
-        containerIp6: ep.IPv6,
-      });
+    const ep = entry && (JSON.parse(entry.value) as EndpointRecord);
+    if (!ep && !commit.length) return;
+    if (ep) {
+      this.o.dns.records.removeEndpoint(containerId, net.Id);
+      if (ep.Ports?.length) {
+        await this.ports.release(containerId, {
+          ports: ep.Ports,
+          containerIp: ep.IPv4,
+          containerIp6: ep.IPv6,
+        });
+      }
     }
-    if (ep.State !== 'detaching') {
-      ep.State = 'detaching';
-      await this.o.kv.put(key, JSON.stringify(ep));
-    }
-    const driver = this.drivers[net.Driver];
-    await driver
-      ?.leave(net, { containerId, netnsPath }, ep.HostIf, ep.IfName)
-      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
     await this.o.ipam.transact((tx) => {
-      tx.releaseAddresses({ network: net.Id, owner: ep.Id });
-      return { value: undefined, ops: [{ type: 'delete', key }] };
+      if (ep) tx.releaseAddresses({ network: net.Id, owner: ep.Id });
+      const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
+      return { value: undefined, ops: [...ops, ...commit] };
     });
+    if (!ep) return;
+    await this.drivers[net.Driver]
+      ?.leave(net, this.sandbox(containerId, netnsPath), ep.HostIf, ep.IfName)
+      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
   }
 
   /**
@@ -694,8 +758,10 @@ export class NetworkController {
       }
       this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
       if (net) {
-        await this.removeEndpoint(net, ep.ContainerID, this.netnsPath(ep.ContainerID)).catch(
-          (err) => this.o.log.error(`reconcile: ${messageOf(err)}`),
+        // A container that does not run has no namespace to reach into.
+        const netnsPath = running.has(ep.ContainerID) ? this.netnsPath(ep.ContainerID) : undefined;
+        await this.removeEndpoint(net, ep.ContainerID, netnsPath).catch((err) =>
+          this.o.log.error(`reconcile: ${messageOf(err)}`),
         );
       } else {
         await this.o.kv.delete(e.key);

@@ -1,4 +1,5 @@
 /** The Container Network Model's records and the driver interface. */
+import type { Rtnl } from '../kernel/netlink/index.js';
 
 export interface IpamConfig {
   Subnet?: string;
@@ -32,6 +33,12 @@ export interface Sandbox {
   containerId: string;
   /** Bind-mounted namespace file; undefined when the container shares the host's. */
   netnsPath?: string;
+  /**
+   * rtnetlink inside `netnsPath`: one socket per sandbox, opened on first
+   * use and closed by the controller when the sandbox goes (drivers never
+   * close it). Throws when the namespace is gone.
+   */
+  netlink(): Rtnl;
 }
 
 /** The addresses an endpoint was given (by IPAM) that the driver puts in place. */

@@ -91,6 +91,8 @@ describe('daemon restart', () => {
   it('SIGTERM stops the daemon cleanly and containers keep running', async () => {
     const d = env.docker;
     assert.equal(d(['run', '-d', '--name', 'survivor', 'busybox', 'sleep', '3600']).status, 0);
+    for (const n of ['rs1', 'rs2']) assert.equal(d(['network', 'create', n]).status, 0);
+    assert.equal(d(['network', 'connect', 'rs1', 'survivor']).status, 0);
     const pid = Number(d(['inspect', '-f', '{{.State.Pid}}', 'survivor']).stdout.trim());
     await env.daemon.stop('SIGTERM');
     assert.ok(
@@ -100,12 +102,21 @@ describe('daemon restart', () => {
     env.daemon = await env.lab.startDaemon(env.lab.hosts[0]!);
     env.daemons[0] = env.daemon;
     assert.match(d(['ps', '--format', '{{.Names}}']).stdout, /^survivor$/m);
+    // Interface names go on past the highest in use (eth1), as Docker's
+    // restored sandboxes do, and a network connected again gets a new one.
+    const links = () => d(['exec', 'survivor', 'ip', '-o', 'link']).stdout;
+    assert.equal(d(['network', 'connect', 'rs2', 'survivor']).status, 0);
+    assert.match(links(), /eth2@/);
+    assert.equal(d(['network', 'disconnect', 'rs1', 'survivor']).status, 0);
+    assert.equal(d(['network', 'connect', 'rs1', 'survivor']).status, 0);
+    assert.match(links(), /eth3@/);
   });
 
   it('rm -f after restart leaves no mounts, namespaces or processes', () => {
     const d = env.docker;
     const rm = d(['rm', '-f', 'keeper', 'quitter', 'survivor']);
     assert.equal(rm.status, 0, rm.stderr);
+    assert.equal(d(['network', 'rm', 'rs1', 'rs2']).status, 0);
     assert.equal(d(['ps', '-aq']).stdout.trim(), '');
     assert.deepEqual(mountsUnder(env.lab.dir), []);
     const runc = spawnSync('runc', ['--root', `${env.daemon.execRoot}/runc`, 'list', '-q'], {

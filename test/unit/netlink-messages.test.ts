@@ -121,6 +121,14 @@ describe('rtnetlink requests, byte for byte as iproute2', () => {
     assert.equal(body(setLinkMsg(4, { master: null })).slice(-8), '00000000');
   });
 
+  it('ip link set dev eth1 down (by name: index 0 and IFLA_IFNAME); a rename needs the index', () => {
+    assert.equal(
+      body(setLinkMsg('eth1', { up: false })),
+      hex('00000000 00000000 00000000 01000000 09000300 65746831 00000000').toString('hex'),
+    );
+    assert.throws(() => setLinkMsg('eth1', { name: 'eth2' }), /renaming eth1 needs its index/);
+  });
+
   it('ip link add br1 mtu 1400 address 02:42:ac:11:00:01 type bridge (same attributes)', () => {
     const ip = hex(
       '00000000 00000000 00000000 00000000 08000400 78050000 0a000100 0242ac11 00010000 08000300 62723100 10001200 0a000100 62726964 67650000',

@@ -229,9 +229,15 @@ export function delLinkMsg(ref: string | number): Buffer {
   return byRef(RTM_DELLINK, 0, ref).finish();
 }
 
-/** RTM_SETLINK applying `changes` to the link with this index. */
-export function setLinkMsg(index: number, changes: LinkChanges): Buffer {
-  const w = byRef(RTM_SETLINK, 0, index, ...upFlags(changes.up));
+/**
+ * RTM_SETLINK applying `changes` to the link with this index, or this name
+ * (looked up by the kernel; a rename needs the index).
+ */
+export function setLinkMsg(ref: number | string, changes: LinkChanges): Buffer {
+  if (typeof ref === 'string' && changes.name !== undefined) {
+    throw new Error(`netlink: renaming ${ref} needs its index`);
+  }
+  const w = byRef(RTM_SETLINK, 0, ref, ...upFlags(changes.up));
   if (changes.name !== undefined) w.str(IFLA_IFNAME, changes.name);
   if (changes.mtu !== undefined) w.u32(IFLA_MTU, changes.mtu);
   if (changes.mac !== undefined) w.attr(IFLA_ADDRESS, parseMac(changes.mac));

@@ -181,9 +181,8 @@ export class Rtnl {
 
   /** Sets IPv6 address generation to none on a new (down) link, then brings it up if asked. */
   private async noLinkLocal(name: string, up?: boolean): Promise<void> {
-    const index = await this.index(name);
-    await this.sock.request(setLinkMsg(index, { ipv6LinkLocal: false }), name);
-    if (up) await this.sock.request(setLinkMsg(index, { up: true }), name);
+    await this.sock.request(setLinkMsg(name, { ipv6LinkLocal: false }), name);
+    if (up) await this.sock.request(setLinkMsg(name, { up: true }), name);
   }
 
   /**
@@ -195,10 +194,11 @@ export class Rtnl {
     const nsFd = spec.peer.netns === undefined ? undefined : openSync(spec.peer.netns, 'r');
     try {
       const { netns: _ns, ...peer } = spec.peer;
-      const noLL = spec.ipv6LinkLocal === false;
-      const req = { ...spec, up: noLL ? false : spec.up, master, peer: { ...peer, nsFd } };
+      const req = { ...spec, master, peer: { ...peer, nsFd } };
       await this.sock.request(newVethMsg(req), `${spec.name}/${spec.peer.name}`);
-      if (noLL) await this.noLinkLocal(spec.name, spec.up);
+      // The peer is born down, so this end has no carrier and no IPv6
+      // link-local address yet even if up: turned off now, it never gets one.
+      if (spec.ipv6LinkLocal === false) await this.noLinkLocal(spec.name);
     } finally {
       if (nsFd !== undefined) closeSync(nsFd);
     }
@@ -221,10 +221,11 @@ export class Rtnl {
     const { master, netns, ...changes } = update;
     const req: LinkChanges = changes;
     if (master !== undefined) req.master = master === null ? 0 : await this.index(master);
-    const index = await this.index(ref);
+    // By name the kernel looks the link up itself, except for a rename.
+    const target = changes.name === undefined ? ref : await this.index(ref);
     if (netns !== undefined) req.nsFd = openSync(netns, 'r');
     try {
-      await this.sock.request(setLinkMsg(index, req), linkWhat(ref));
+      await this.sock.request(setLinkMsg(target, req), linkWhat(ref));
     } finally {
       if (req.nsFd !== undefined) closeSync(req.nsFd);
     }

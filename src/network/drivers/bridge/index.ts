@@ -110,28 +110,24 @@ export class BridgeDriver implements NetworkDriver {
       // A container reaching its own published port: br_netfilter bridges the
       // DNATed frame straight back out of the port it came in on.
       if (a.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
-      const inside = Rtnl.open({ netns: sandbox.netnsPath });
-      try {
-        // One lookup; every request below names the interface by index.
-        const dev = await inside.index(a.ifName);
-        if (a.ipv4 && a.prefixLen !== undefined) {
-          await inside.addAddress(dev, `${a.ipv4}/${a.prefixLen}`);
+      const inside = sandbox.netlink();
+      // One lookup; every request below names the interface by index.
+      const dev = await inside.index(a.ifName);
+      if (a.ipv4 && a.prefixLen !== undefined) {
+        await inside.addAddress(dev, `${a.ipv4}/${a.prefixLen}`);
+      }
+      if (a.ipv6 && a.prefixLen6 !== undefined) {
+        for (const dev of ['lo', a.ifName]) {
+          writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
         }
-        if (a.ipv6 && a.prefixLen6 !== undefined) {
-          for (const dev of ['lo', a.ifName]) {
-            writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
-          }
-          await inside.addAddress(dev, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
-        }
-        await inside.setLink(dev, { up: true });
-        if (a.defaultRoute && a.gateway) {
-          await inside.addRoute({ gateway: a.gateway, dev }, { replace: true });
-        }
-        if (a.defaultRoute && a.gateway6) {
-          await inside.addRoute({ gateway: a.gateway6, dev }, { replace: true });
-        }
-      } finally {
-        inside.close();
+        await inside.addAddress(dev, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
+      }
+      await inside.setLink(dev, { up: true });
+      if (a.defaultRoute && a.gateway) {
+        await inside.addRoute({ gateway: a.gateway, dev }, { replace: true });
+      }
+      if (a.defaultRoute && a.gateway6) {
+        await inside.addRoute({ gateway: a.gateway6, dev }, { replace: true });
       }
     } catch (e) {
       await this.leave(net, sandbox, hostIf);
@@ -165,12 +161,7 @@ export class BridgeDriver implements NetworkDriver {
     if (!hostIf) return;
     if (sandbox.netnsPath && ifName) {
       try {
-        const inside = Rtnl.open({ netns: sandbox.netnsPath });
-        try {
-          await inside.setLink(ifName, { up: false });
-        } finally {
-          inside.close();
-        }
+        await sandbox.netlink().setLink(ifName, { up: false });
       } catch {
         // Best-effort: the namespace (and the pair with it) may be gone
         // already; otherwise the deletion below removes the interface soon.
