@@ -187,6 +187,11 @@ export function createApiServer(router: Router, log: Logger): Server {
       const s = splitUpgradeBody(req, upgrade.socket, upgrade.head);
       bodyText = s.body;
       inputHook = s.input;
+    } else if (req.headers['content-type']?.startsWith('application/json')) {
+      // Read while the request is routed: a JSON body is small and always
+      // wanted (a client going away rejects it for whoever awaits it).
+      bodyText = readAll(req);
+      bodyText.catch(() => undefined);
     }
     let hijacked = false;
     const ctx: Ctx = {

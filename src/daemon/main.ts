@@ -198,8 +198,10 @@ async function main(): Promise<number> {
     log.info(`received ${sig}, shutting down (containers keep running)`);
     server.close();
     server.closeAllConnections();
-    void kv
+    void networks
       .close()
+      .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
+      .then(() => kv.close())
       .catch(() => undefined)
       .finally(() => {
         rmSync(flags.socket, { force: true });

@@ -23,6 +23,7 @@ import { type Ipam, formatCidr, ipamErrors, macFromIPv4, parseCidr } from './ipa
 import type { DnsResolver } from './dns/index.js';
 import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 import { PortPublisher } from './ports/publisher.js';
+import { LinkReaper } from './reaper.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
 
@@ -155,14 +156,17 @@ export class NetworkController {
   private readonly ports: PortPublisher;
   /** What the controller keeps per running container's namespace. */
   private readonly sandboxes = new Map<string, SandboxState>();
+  /** Deletes links the drivers give up, when the daemon is idle. */
+  private readonly reaper: LinkReaper;
 
   private constructor(
     private readonly o: ControllerOptions,
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
+    this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
     this.drivers = {
-      bridge: new BridgeDriver(o.rtnl, mtu, o.firewall),
+      bridge: new BridgeDriver(o.rtnl, mtu, o.firewall, this.reaper),
       host: hostDriver,
       null: nullDriver,
     };
@@ -178,6 +182,8 @@ export class NetworkController {
    */
   static async open(o: ControllerOptions): Promise<NetworkController> {
     const c = new NetworkController(o, await uplinkMtu(o.rtnl));
+    // Links a killed daemon gave up but never deleted.
+    await c.reaper.flush();
     for (const e of await o.kv.list(NETWORKS)) {
       const n = JSON.parse(e.value) as NetworkRecord;
       c.byId.set(n.Id, n);
@@ -410,6 +416,11 @@ export class NetworkController {
     await this.driverFor(net.Driver)
       .removeNetwork(net)
       .catch((e) => this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`));
+  }
+
+  /** Before the daemon exits: deletes the links given up so far. */
+  async close(): Promise<void> {
+    await this.reaper.flush();
   }
 
   /** Where a container's namespace file lives. */
@@ -792,7 +803,8 @@ export class NetworkController {
       if (!ours.has(b.name)) this.o.firewall.removeBridge(b.name);
     }
     for (const l of await this.o.rtnl.listLinks({ kind: 'bridge' }).catch(() => [])) {
-      // br-x…: a bridge whose background deletion a killed daemon left behind.
+      // br-x…: a removed network's bridge that a killed daemon (of an
+      // older version, or between its two requests) did not hand to the reaper.
       if (l.name.startsWith('br-') && !ours.has(l.name)) {
         this.o.log.warn(`deleting stray bridge ${l.name}`);
         await this.o.rtnl.deleteLink(l.name).catch(() => undefined);

@@ -20,6 +20,9 @@ import {
   type NetlinkError,
 } from '../../src/kernel/netlink/index.js';
 import { Conntrack } from '../../src/kernel/netlink/conntrack.js';
+import { DOOMED_GROUP, LinkReaper } from '../../src/network/reaper.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const isRoot = process.getuid?.() === 0;
 const prefix = `nl${randomBytes(3).toString('hex')}`;
@@ -265,6 +268,60 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     writeSysctl('net/ipv4/conf/eth0/arp_ignore', 1, cPath);
     assert.equal(inNs(C, ['cat', '/proc/sys/net/ipv4/conf/eth0/arp_ignore']).stdout.trim(), '1');
     assert.equal(readSysctl('net.ipv4.ip_forward'), forwardBefore);
+  });
+
+  it('creates a veth with the queues asked for on both ends', async () => {
+    await h.createVeth({ name: 'vethq', queues: 1, peer: { name: 'vethqp' } });
+    for (const dev of ['vethq', 'vethqp']) {
+      assert.match(
+        inNs(H, ['ip', '-d', 'link', 'show', dev]).stdout,
+        /numtxqueues 1 numrxqueues 1 /,
+      );
+    }
+    await h.deleteLink('vethq');
+  });
+
+  it('deletes a device group in one request, and only it', async () => {
+    for (const n of ['grp1', 'grp2', 'nogrp']) await h.createBridge({ name: n });
+    for (const n of ['grp1', 'grp2']) await h.setLink(n, { group: 77 });
+    assert.equal((await h.getLink('grp1'))?.group, 77);
+    await h.deleteGroup(77);
+    assert.deepEqual(
+      (await h.listLinks({ kind: 'bridge' })).map((l) => l.name).filter((n) => n !== 'br0'),
+      ['nogrp'],
+    );
+    await rejectsWith(h.deleteGroup(77), 'ENODEV');
+    await h.deleteLink('nogrp');
+  });
+
+  it('reaps doomed links once the daemon is idle, or after a second of being busy', async () => {
+    const reaper = new LinkReaper(h, (e) => assert.fail(String(e)));
+    for (const n of ['doom1', 'doom2', 'keep1']) await h.createBridge({ name: n });
+    for (const n of ['doom1', 'doom2']) await h.setLink(n, { group: DOOMED_GROUP });
+    reaper.doomed();
+    const names = async () => (await h.listLinks({ kind: 'bridge' })).map((l) => l.name);
+    const start = Date.now();
+    while (Date.now() - start < 1500 && (await names()).includes('doom1')) {
+      reaper.busy();
+      await sleep(20);
+      if (Date.now() - start < 500)
+        assert.ok((await names()).includes('doom1'), 'deleted while busy');
+    }
+    const waited = Date.now() - start;
+    assert.ok(waited >= 900 && waited < 1500, `deleted after ${waited} ms of activity`);
+    assert.deepEqual(
+      (await names()).filter((n) => n !== 'br0'),
+      ['keep1'],
+    );
+    // Idle: gone within the idle delay.
+    await h.setLink('keep1', { group: DOOMED_GROUP });
+    reaper.doomed();
+    await sleep(250);
+    assert.deepEqual(
+      (await names()).filter((n) => n !== 'br0'),
+      [],
+    );
+    await reaper.flush(); // nothing left: not an error
   });
 
   it('deletes links off the main thread, leaving no thread in a foreign namespace', async () => {

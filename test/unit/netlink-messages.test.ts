@@ -12,6 +12,7 @@ import {
   newVethMsg,
   newVxlanMsg,
   setLinkMsg,
+  delGroupMsg,
 } from '../../src/kernel/netlink/msg-link.js';
 import { addrMsg, decodeAddress } from '../../src/kernel/netlink/msg-addr.js';
 import { decodeRoute, routeMsg } from '../../src/kernel/netlink/msg-route.js';
@@ -119,6 +120,16 @@ describe('rtnetlink requests, byte for byte as iproute2', () => {
     );
     // Releasing from the bridge is IFLA_MASTER 0.
     assert.equal(body(setLinkMsg(4, { master: null })).slice(-8), '00000000');
+  });
+
+  it('ip link delete group 16978; ip link set dev 4 group 16978', () => {
+    const del = delGroupMsg(0x4252);
+    assert.deepEqual(header(del), [40, 17, 0]);
+    assert.equal(
+      body(del),
+      hex('00000000 00000000 00000000 00000000 08001b00 52420000').toString('hex'),
+    );
+    assert.equal(body(setLinkMsg(4, { group: 0x4252 })).slice(-16), '08001b0052420000');
   });
 
   it('ip link set dev eth1 down (by name: index 0 and IFLA_IFNAME); a rename needs the index', () => {

@@ -18,6 +18,9 @@ import {
   IFINFOMSG_LEN,
   IFLA_ADDRESS,
   IFLA_EXT_MASK,
+  IFLA_GROUP,
+  IFLA_NUM_RX_QUEUES,
+  IFLA_NUM_TX_QUEUES,
   IFLA_IFNAME,
   IFLA_INFO_DATA,
   IFLA_INFO_KIND,
@@ -73,6 +76,8 @@ export interface Link {
   parentNetnsId?: number;
   /** RFC 2863 operational state (IF_OPER_UP = 6, IF_OPER_DOWN = 2). */
   operstate?: number;
+  /** Device group (0 unless set; `ip link ... group N`). */
+  group?: number;
 }
 
 /** Settings every created link accepts. */
@@ -89,8 +94,8 @@ export interface LinkBase {
    * false: no IPv6 link-local address (IN6_ADDR_GEN_MODE_NONE). The kernel's
    * IPv6 setup of a link (address, DAD, routes) is most of the cost of
    * creating a bridge or veth, and of deleting it again. The kernel takes
-   * it only for an existing link, so Rtnl creates the link down, sets the
-   * mode, then brings it up.
+   * it only for an existing link, so Rtnl sets the mode right after
+   * creating the link, before it can have a carrier.
    */
   ipv6LinkLocal?: boolean;
 }
@@ -99,6 +104,11 @@ export interface LinkBase {
 export interface VethRequest extends LinkBase {
   /** Index of a bridge to enslave this end to, in the same request. */
   master?: number;
+  /**
+   * TX and RX queues of each end (the kernel's default is one per possible
+   * CPU, each a set of sysfs objects made and removed with the link).
+   */
+  queues?: number;
   /**
    * The other end. It cannot be brought up in this request: the kernel
    * opens it before the pair is linked and refuses (ENOTCONN).
@@ -141,6 +151,8 @@ export interface LinkChanges {
   nsFd?: number;
   /** false: no IPv6 link-local address from now on (IN6_ADDR_GEN_MODE_NONE). */
   ipv6LinkLocal?: false;
+  /** Device group (several links can then be deleted in one request). */
+  group?: number;
 }
 
 /** struct ifinfomsg. */
@@ -184,7 +196,14 @@ export function newBridgeMsg(spec: LinkBase): Buffer {
  */
 export function newVethMsg(spec: VethRequest): Buffer {
   const peer = spec.peer;
-  return newLink(spec, spec.master)
+  const queues = (w: NlWriter): void => {
+    if (spec.queues === undefined) return;
+    w.u32(IFLA_NUM_TX_QUEUES, spec.queues);
+    w.u32(IFLA_NUM_RX_QUEUES, spec.queues);
+  };
+  const main = newLink(spec, spec.master);
+  queues(main);
+  return main
     .nest(IFLA_LINKINFO, (w) => {
       w.str(IFLA_INFO_KIND, 'veth');
       w.nest(IFLA_INFO_DATA, (d) => {
@@ -192,6 +211,7 @@ export function newVethMsg(spec: VethRequest): Buffer {
           p.bytes(ifinfomsg());
           // The peer does not inherit this end's MTU; an MTU mismatch drops big frames.
           common(p, { ...peer, mtu: peer.mtu ?? spec.mtu });
+          queues(p);
           if (peer.nsFd !== undefined) p.u32(IFLA_NET_NS_FD, peer.nsFd);
         });
       });
@@ -229,6 +249,11 @@ export function delLinkMsg(ref: string | number): Buffer {
   return byRef(RTM_DELLINK, 0, ref).finish();
 }
 
+/** RTM_DELLINK of every link in a device group: one teardown in the kernel for all of them. */
+export function delGroupMsg(group: number): Buffer {
+  return new NlWriter(RTM_DELLINK, 0, ifinfomsg()).u32(IFLA_GROUP, group).finish();
+}
+
 /**
  * RTM_SETLINK applying `changes` to the link with this index, or this name
  * (looked up by the kernel; a rename needs the index).
@@ -243,6 +268,7 @@ export function setLinkMsg(ref: number | string, changes: LinkChanges): Buffer {
   if (changes.mac !== undefined) w.attr(IFLA_ADDRESS, parseMac(changes.mac));
   if (changes.master !== undefined) w.u32(IFLA_MASTER, changes.master ?? 0);
   if (changes.nsFd !== undefined) w.u32(IFLA_NET_NS_FD, changes.nsFd);
+  if (changes.group !== undefined) w.u32(IFLA_GROUP, changes.group);
   if (changes.ipv6LinkLocal === false) {
     w.nest(IFLA_AF_SPEC, (a) =>
       a.nest(AF_INET6, (v6) => v6.u8(IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE)),
@@ -304,5 +330,7 @@ export function decodeLink(m: NlMessage): Link {
   if (nsid && nsid.length >= 4) link.parentNetnsId = nsid.readInt32LE(0);
   const oper = attrU8(a.get(IFLA_OPERSTATE));
   if (oper !== undefined) link.operstate = oper;
+  const group = attrU32(a.get(IFLA_GROUP));
+  if (group) link.group = group;
   return link;
 }

@@ -25,6 +25,7 @@ import {
 } from './constants.js';
 import {
   decodeLink,
+  delGroupMsg,
   delLinkMsg,
   dumpLinksMsg,
   getLinkMsg,
@@ -65,6 +66,8 @@ export type BridgeSpec = LinkBase;
 export interface VethSpec extends LinkBase {
   /** Bridge to enslave this end to, in the creating request. */
   master?: LinkRef;
+  /** TX and RX queues of each end (the kernel's default: one per possible CPU). */
+  queues?: number;
   /**
    * The other end; with `netns` it is created directly inside that
    * namespace. Bring it up from a socket there (the kernel refuses to in
@@ -214,6 +217,14 @@ export class Rtnl {
   /** Deletes a link (a veth's peer goes with it); ENODEV when missing. */
   async deleteLink(ref: LinkRef): Promise<void> {
     await this.sock.request(delLinkMsg(ref), linkWhat(ref));
+  }
+
+  /**
+   * Deletes every link of a device group in one request: the kernel tears
+   * them down together, paying its RCU grace periods once for all of them.
+   */
+  async deleteGroup(group: number): Promise<void> {
+    await this.sock.request(delGroupMsg(group), `group ${group}`);
   }
 
   /** Applies the given changes in one request (a rename happens before bringing up). */

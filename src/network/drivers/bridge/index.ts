@@ -6,7 +6,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Firewall } from '../../../kernel/firewall/index.js';
-import { Rtnl, isExists, isNotFound, writeSysctl } from '../../../kernel/netlink/index.js';
+import { type Rtnl, isExists, isNotFound, writeSysctl } from '../../../kernel/netlink/index.js';
+import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   EndpointAddresses,
   EndpointInfo,
@@ -26,25 +27,16 @@ export function vethName(): string {
   return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
 }
 
-/** A name for a link on its way out (the kernel takes 15-40 ms to delete one). */
-function doomedName(prefix: string): string {
-  return `${prefix}${randomBytes(6).toString('hex')}`.slice(0, 15);
+/** A removed network's bridge until the reaper deletes it: its own name is free at once. */
+function doomedBridgeName(): string {
+  return `br-x${randomBytes(6).toString('hex')}`.slice(0, 15);
 }
-
-/** Prefix of bridges being deleted in the background (reconcile removes leftovers). */
-const DOOMED_BRIDGE = 'br-x';
 
 export class BridgeDriver implements NetworkDriver {
   readonly name = 'bridge';
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
-
-  /**
-   * Deletions run on a socket of their own, so the 15-40 ms each takes
-   * never delays the next request on the main one.
-   */
-  private reaperSocket?: Rtnl;
 
   constructor(
     /** rtnetlink in the daemon's (the host's) namespace. */
@@ -53,6 +45,8 @@ export class BridgeDriver implements NetworkDriver {
     private readonly defaultMtu: number,
     /** Berth's nftables table (masquerade, isolation, ICC, internal). */
     private readonly firewall: Firewall,
+    /** Deletes the links this driver gives up, later and together. */
+    private readonly reaper: LinkReaper,
   ) {}
 
   private mtuOf(net: NetworkRecord): number {
@@ -61,6 +55,7 @@ export class BridgeDriver implements NetworkDriver {
   }
 
   async ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void> {
+    this.reaper.busy();
     const name = bridgeName(net);
     try {
       // IPv6 (link-local, DAD) only where the network has it: it is most of
@@ -96,11 +91,15 @@ export class BridgeDriver implements NetworkDriver {
 
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
     if (!sandbox.netnsPath) throw new Error('bridge endpoints need a network namespace');
+    this.reaper.busy();
     const hostIf = vethName();
     const mtu = this.mtuOf(net);
     await this.host.createVeth({
       name: hostIf,
       mtu,
+      // One queue each way instead of one per possible CPU: fewer sysfs
+      // objects to make and remove (decision 0010).
+      queues: 1,
       up: true,
       ipv6LinkLocal: !!a.ipv6,
       master: bridgeName(net),
@@ -147,10 +146,11 @@ export class BridgeDriver implements NetworkDriver {
 
   /**
    * The container's end goes down at once (no address or route of it is
-   * left usable); the pair is deleted in the background. Its name is not
-   * reused meanwhile: a sandbox's interface names only grow (as Docker's).
-   * A daemon killed meanwhile leaves a veth on the bridge that no endpoint
-   * names: reconcile deletes it.
+   * left usable); the pair goes to the reaper. Its name is not reused
+   * meanwhile: a sandbox's interface names only grow (as Docker's). Without
+   * `ifName` (an attach that failed) the host end goes down instead, so a
+   * half-made container end has no carrier. Without a namespace (a stopped
+   * container) the pair is deleted at once.
    */
   async leave(
     _net: NetworkRecord,
@@ -159,38 +159,44 @@ export class BridgeDriver implements NetworkDriver {
     ifName?: string,
   ): Promise<void> {
     if (!hostIf) return;
-    if (sandbox.netnsPath && ifName) {
+    this.reaper.busy();
+    if (!sandbox.netnsPath) {
+      // The namespace is gone (the container stopped) and the pair with it,
+      // unless something still holds the namespace: make sure, now.
+      this.reaper.deleteNow(hostIf);
+      return;
+    }
+    if (ifName) {
       try {
         await sandbox.netlink().setLink(ifName, { up: false });
       } catch {
-        // Best-effort: the namespace (and the pair with it) may be gone
-        // already; otherwise the deletion below removes the interface soon.
+        // Best-effort: the namespace (and the pair with it) may be gone already.
       }
     }
-    this.inBackground(hostIf);
-  }
-
-  /**
-   * Takes the bridge out of Berth's sets, then renames it (down, so its
-   * name is free for a new network at once) and deletes it in the background.
-   */
-  async removeNetwork(net: NetworkRecord): Promise<void> {
-    const name = bridgeName(net);
-    this.firewall.removeBridge(name);
-    const doomed = doomedName(DOOMED_BRIDGE);
     try {
-      await this.host.setLink(name, { up: false });
-      await this.host.setLink(name, { name: doomed });
+      await this.host.setLink(hostIf, { group: DOOMED_GROUP, ...(ifName ? {} : { up: false }) });
     } catch (e) {
       if (isNotFound(e)) return;
       throw e;
     }
-    this.inBackground(doomed);
+    this.reaper.doomed();
   }
 
-  /** Deletes a link without waiting; a daemon killed meanwhile leaves what reconcile removes. */
-  private inBackground(link: string): void {
-    this.reaperSocket ??= Rtnl.open();
-    void this.reaperSocket.deleteLink(link).catch(() => undefined);
+  /**
+   * Takes the bridge out of Berth's sets, then sets it down and renames it
+   * (its name is free for a new network at once) into the reaper's group.
+   */
+  async removeNetwork(net: NetworkRecord): Promise<void> {
+    this.reaper.busy();
+    const name = bridgeName(net);
+    this.firewall.removeBridge(name);
+    try {
+      await this.host.setLink(name, { up: false });
+      await this.host.setLink(name, { name: doomedBridgeName(), group: DOOMED_GROUP });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    this.reaper.doomed();
   }
 }
