@@ -17,6 +17,7 @@ import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
+import { Turns, berthSettled } from './lib/settle.js';
 import { order, type Samples } from './lib/measure.js';
 import { measureNetavark, type NetavarkSamples } from './lib/netavark.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
@@ -106,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
     const stop = () => {
       if (interrupted) throw new Error('interrupted');
     };
+    const turns = new Turns(lab.hosts[0]!.netns);
 
     // 1. attach / detach of a running container to a user bridge network.
     const ids = {} as Record<Engine, string>;
@@ -121,6 +123,7 @@ async function main(argv: string[]): Promise<number> {
     for (let i = 0; i < warmup + iterations; i++) {
       for (const e of order(i)) {
         stop();
+        await turns.begin(e);
         const body = { Container: ids[e] };
         const a = await expect(sockets[e], e, 'POST', `/networks/${NET}/connect`, 200, body);
         // Untimed: the name must resolve from another container on the network.
@@ -149,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
     for (let i = 0; i < warmup + iterations; i++) {
       for (const e of order(i)) {
         stop();
+        await turns.begin(e);
         const body = { Name: `benchcr${i}`, Driver: 'bridge', CheckDuplicate: true };
         const c = await expect(sockets[e], e, 'POST', '/networks/create', 201, body);
         const id = (JSON.parse(c.text) as { Id: string }).Id;
@@ -161,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
     }
 
     // 3. netavark setup/teardown, whole processes, in host 2's namespace.
+    await berthSettled(lab.hosts[0]!.netns);
     let nv: NetavarkSamples | undefined;
     let nvError: string | undefined;
     try {
