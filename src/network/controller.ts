@@ -644,19 +644,22 @@ export class NetworkController {
 
   /** `eth` + the sandbox's next index (after a daemon restart: past the highest in use, as Docker). */
   private async nextIfName(containerId: string): Promise<string> {
-    if (this.sandboxes.get(containerId)?.nextIf === undefined) {
-      let n = 0;
-      for (const id of this.byId.keys()) {
-        const e = await this.o.kv.get(this.epKey(id, containerId));
-        const m = e && /^eth(\d+)$/.exec((JSON.parse(e.value) as EndpointRecord).IfName);
-        if (m) n = Math.max(n, Number(m[1]) + 1);
-      }
-      const sb = this.sandboxes.get(containerId) ?? {};
-      sb.nextIf ??= n;
-      this.sandboxes.set(containerId, sb);
+    const sb = this.sandboxes.get(containerId) ?? {};
+    this.sandboxes.set(containerId, sb);
+    const n = (sb.nextIf ??= await this.pastHighestIf(containerId));
+    sb.nextIf = n + 1;
+    return `eth${n}`;
+  }
+
+  /** One past the highest `ethN` the container's endpoints use (0 when none). */
+  private async pastHighestIf(containerId: string): Promise<number> {
+    let n = 0;
+    for (const id of this.byId.keys()) {
+      const e = await this.o.kv.get(this.epKey(id, containerId));
+      const m = e && /^eth(\d+)$/.exec((JSON.parse(e.value) as EndpointRecord).IfName);
+      if (m) n = Math.max(n, Number(m[1]) + 1);
     }
-    const sb = this.sandboxes.get(containerId) as SandboxState & { nextIf: number };
-    return `eth${sb.nextIf++}`;
+    return n;
   }
 
   /** The container's sandbox as drivers see it. */
