@@ -29,6 +29,7 @@ import {
   layerTar,
   mergeEntries,
   newestMtime,
+  symlinkEntry,
   withParents,
   type LayerEntry,
 } from './layer.js';
@@ -113,21 +114,15 @@ export function alternativeEntries(
 ): LayerEntry[] {
   const have = new Set(entries.filter((e) => e.type !== 'directory').map((e) => e.path));
   const out: LayerEntry[] = [];
-  const link = (path: string, target: string): LayerEntry => ({
-    path,
-    type: 'symlink',
-    mode: 0o777,
-    uid: 0,
-    gid: 0,
-    linkname: target,
-    mtime: 0,
-  });
   for (const a of alternatives) {
     const target = canonical(a.target);
     const at = canonical(a.link);
     if (!target || !at || !have.has(target)) continue;
     if (EXCLUDED_PATHS.some((x) => isUnder(at, x))) continue;
-    out.push(link(`etc/alternatives/${a.name}`, a.target), link(at, `/etc/alternatives/${a.name}`));
+    out.push(
+      symlinkEntry(`etc/alternatives/${a.name}`, a.target),
+      symlinkEntry(at, `/etc/alternatives/${a.name}`),
+    );
   }
   return out;
 }

@@ -31,6 +31,38 @@ export interface LayerEntry {
   mtime: number;
 }
 
+/** A made-up directory owned by root. */
+export const dirEntry = (path: string, mode = 0o755): LayerEntry => ({
+  path,
+  type: 'directory',
+  mode,
+  uid: 0,
+  gid: 0,
+  mtime: 0,
+});
+
+/** A made-up file owned by root, with `text` as its content. */
+export const fileEntry = (path: string, text: string, mode = 0o644): LayerEntry => ({
+  path,
+  type: 'file',
+  mode,
+  uid: 0,
+  gid: 0,
+  content: Buffer.from(text),
+  mtime: 0,
+});
+
+/** A made-up symlink owned by root. */
+export const symlinkEntry = (path: string, target: string): LayerEntry => ({
+  path,
+  type: 'symlink',
+  mode: 0o777,
+  uid: 0,
+  gid: 0,
+  linkname: target,
+  mtime: 0,
+});
+
 /** Owner ids Debian's base-passwd fixes on every system (root, tty, shadow, utmp...). */
 const STATIC_ID_LIMIT = 100;
 const ownerId = (id: number): number => (id < STATIC_ID_LIMIT ? id : 0);

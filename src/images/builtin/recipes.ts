@@ -5,7 +5,12 @@
  * close to Docker Hub's official images as a Debian host allows. Pure.
  */
 import type { ContainerConfig } from '../types.js';
-import type { LayerEntry } from './layer.js';
+import {
+  dirEntry as dir,
+  fileEntry as file,
+  symlinkEntry as symlink,
+  type LayerEntry,
+} from './layer.js';
 import type { PackageDb } from './packages.js';
 
 /**
@@ -93,33 +98,6 @@ export function tagsOf(recipe: DebianRecipe, db: PackageDb): string[] {
   }
   return tags;
 }
-
-const dir = (path: string, mode = 0o755): LayerEntry => ({
-  path,
-  type: 'directory',
-  mode,
-  uid: 0,
-  gid: 0,
-  mtime: 0,
-});
-const file = (path: string, text: string, mode = 0o644): LayerEntry => ({
-  path,
-  type: 'file',
-  mode,
-  uid: 0,
-  gid: 0,
-  content: Buffer.from(text),
-  mtime: 0,
-});
-const symlink = (path: string, target: string): LayerEntry => ({
-  path,
-  type: 'symlink',
-  mode: 0o777,
-  uid: 0,
-  gid: 0,
-  linkname: target,
-  mtime: 0,
-});
 
 /** Debian's base-passwd users, as /etc/passwd of debian:bookworm. */
 const PASSWD = [
