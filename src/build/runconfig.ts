@@ -7,31 +7,19 @@
  */
 import { createHash } from 'node:crypto';
 import { hostArch } from '../images/ingest.js';
+import type { ContainerConfig as ContainerRecordConfig } from '../containers/types.js';
 import type { ContainerConfig, HealthConfig, ImageConfig } from '../images/types.js';
 
-/** Docker's container.Config as the builder carries it from step to step. */
-export interface RunConfig {
-  Hostname: string;
-  Domainname: string;
-  User: string;
-  AttachStdin: boolean;
-  AttachStdout: boolean;
-  AttachStderr: boolean;
-  ExposedPorts?: Record<string, object>;
-  Tty: boolean;
-  OpenStdin: boolean;
-  StdinOnce: boolean;
+/**
+ * Docker's container.Config as the builder carries it from step to step: a
+ * container's Config, where Env and Labels may be null as in an image, plus
+ * the fields only images carry.
+ */
+export interface RunConfig extends Omit<ContainerRecordConfig, 'Env' | 'Labels' | 'StopTimeout'> {
   Env: string[] | null;
-  Cmd: string[] | null;
+  Labels: Record<string, string> | null;
   Healthcheck?: HealthConfig;
   ArgsEscaped?: boolean;
-  Image: string;
-  Volumes: Record<string, object> | null;
-  WorkingDir: string;
-  Entrypoint: string[] | null;
-  OnBuild: string[] | null;
-  Labels: Record<string, string> | null;
-  StopSignal?: string;
   Shell?: string[];
 }
 
