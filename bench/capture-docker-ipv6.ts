@@ -30,9 +30,14 @@ import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
   captureOutDir,
+  CLI_2010,
   DockerdSlot,
   finishCapture,
   Capture,
+  httpGet,
+  lineDiff,
+  old,
+  ruleLines,
   labProcess,
   stopLabProcess,
   stopOnSignals,
@@ -45,8 +50,6 @@ import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
 import { startRefDockerd } from './lib/refdockerd.js';
 
-/** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
-const CLI_2010 = '/usr/bin/docker';
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 const SLEEP = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** busybox httpd on 80 in the foreground, logging each client, serving "hello from NAME". */
@@ -72,22 +75,9 @@ interface Mode {
   pid: number;
 }
 
-/** Runs the 20.10 CLI; recorded as `/usr/bin/docker …`. */
-function old(c: Capture, args: string[]) {
-  return c.docker(args, { bin: CLI_2010 });
-}
-
 /** `docker exec` of argv in a container, recorded. */
 function ex(c: Capture, ctr: string, ...argv: string[]) {
   return c.docker(['exec', ctr, ...argv]);
-}
-
-/** Rule lines of a firewall dump (comments and counters dropped). */
-function ruleLines(text: string): string[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
 }
 
 /** iptables-save, ip6tables-save and nft list ruleset of a host, recorded. */
@@ -100,14 +90,6 @@ function firewall(c: Capture, where: Where): { v4: string[]; v6: string[]; nft: 
       .stdout.split('\n')
       .map((l) => l.trimEnd()),
   };
-}
-
-function lineDiff(c: Capture, what: string, a: string[], b: string[]): void {
-  const lines = [
-    ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`),
-    ...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`),
-  ];
-  c.note(what, lines.join('\n') || '(none)');
 }
 
 function firewallDiff(
@@ -180,36 +162,6 @@ async function ctrNetView(c: Capture, ctr: string): Promise<void> {
 function addrOn(c: Capture, ctr: string, net: string, v6 = true): string {
   const f = v6 ? 'GlobalIPv6Address' : 'IPAddress';
   return val(c, `{{(index .NetworkSettings.Networks "${net}").${f}}}`, ctr);
-}
-
-/** Where a connection is made from: a lab namespace or a container (docker exec). */
-type From = { ns: Where } | { ctr: string };
-const label = (f: From) => ('ns' in f ? `[${f.ns}]` : `container ${f.ctr}`);
-
-/** The client address the serving container's httpd logged for the last request. */
-function clientSeen(c: Capture, server: string): string {
-  const r = c.docker(['logs', '--tail', '4', server], { quiet: true });
-  const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.includes(': url:'));
-  const m = /^\[(?:::ffff:)?([^\]]+)\]:\d+: url:/.exec(lines.pop() ?? '');
-  return m?.[1] ?? '?';
-}
-
-/** An HTTP GET by busybox nc; appends "from → to: OK/FAIL …" with the client address seen. */
-function get(c: Capture, from: From, ip: string, port: number, out: string[]): boolean {
-  const nc = 'ns' in from ? 'busybox nc' : 'nc';
-  const sh = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 8 ${nc} -w 3 ${ip} ${port}`;
-  const r =
-    'ns' in from ? c.ns(from.ns, ['sh', '-c', sh]) : c.docker(['exec', from.ctr, 'sh', '-c', sh]);
-  const body = r.stdout.trim().split('\n').pop() ?? '';
-  const ok = r.status === 0 && body.startsWith('hello from ');
-  const first = (t: string) => t.trim().split('\n')[0];
-  const why = ok
-    ? `${body}; it saw the client as ${clientSeen(c, body.slice('hello from '.length))}`
-    : `exit ${r.status}${r.stderr.trim() ? `: ${first(r.stderr)}` : ''}` +
-      `${r.stdout.trim() ? ` stdout: ${first(r.stdout)}` : ''}`;
-  const to = ip.includes(':') ? `[${ip}]` : ip;
-  out.push(`${label(from)} → ${to}:${port}/tcp: ${ok ? 'OK' : 'FAIL'} (${why})`);
-  return ok;
 }
 
 /** One ping (ping6 for IPv6 literals) from a container, summarised into `out`. */
@@ -1002,10 +954,10 @@ async function sectionFour(c: Capture, m: Mode, a: Record<string, string>): Prom
   await SLEEP(1500);
   const web6 = addrOn(c, 'web6', 'v6a');
   const web4 = addrOn(c, 'web6', 'v6a', false);
-  get(c, { ns: 'world' }, web6, 80, out);
-  get(c, { ns: H }, web6, 80, out);
-  get(c, { ctr: 'c1' }, web6, 80, out);
-  get(c, { ns: 'world' }, web4, 80, out);
+  httpGet(c, { ns: 'world' }, web6, 80, out);
+  httpGet(c, { ns: H }, web6, 80, out);
+  httpGet(c, { ctr: 'c1' }, web6, 80, out);
+  httpGet(c, { ns: 'world' }, web4, 80, out);
   c.ns('world', ['busybox', 'ping6', '-c1', '-W2', a.c1!]);
   c.heading('between networks: c1 (v6a) to b2 (v6b) by IPv6 and by IPv4');
   c.docker(['run', '-d', '--name', 'b2', '--network', 'v6b', 'busybox', ...serve('b2')]);
@@ -1014,8 +966,8 @@ async function sectionFour(c: Capture, m: Mode, a: Record<string, string>): Prom
   const b24 = addrOn(c, 'b2', 'v6b', false);
   ping(c, 'c1', b26, out);
   ping(c, 'c1', b24, out);
-  get(c, { ctr: 'c1' }, b26, 80, out);
-  get(c, { ctr: 'c1' }, b24, 80, out);
+  httpGet(c, { ctr: 'c1' }, b26, 80, out);
+  httpGet(c, { ctr: 'c1' }, b24, 80, out);
   ping(c, 'c1', 'fd00:2::fe', out);
   c.heading('an --internal IPv6 network (v6int, fd00:7::/64; the world routes it too)');
   c.docker(['network', 'create', '--internal', '--ipv6', '--subnet', 'fd00:7::/64', 'v6int']);
@@ -1031,7 +983,7 @@ async function sectionFour(c: Capture, m: Mode, a: Record<string, string>): Prom
   ping(c, 'i1', 'fd00:7::1', out);
   ping(c, 'i1', a.c1!, out);
   ping(c, 'i1', c.lab.world.ip, out);
-  get(c, { ctr: 'i1' }, web6, 80, out);
+  httpGet(c, { ctr: 'i1' }, web6, 80, out);
   c.ns('world', ['busybox', 'ping6', '-c1', '-W2', addrOn(c, 'i1', 'v6int')]);
   nft(['list', 'table', 'ip6', 'cap']);
   c.note('IPv6 traffic between v6a, other networks and the world', out.join('\n'));
@@ -1101,27 +1053,27 @@ async function sectionFive(c: Capture, m: Mode): Promise<void> {
   c.docker(['run', '-d', '--name', 'cl', '--network', 'v6a', 'busybox', ...LOOP]);
   await SLEEP(1000);
   const out: string[] = [];
-  get(c, { ns: H }, ip4, 8080, out);
-  get(c, { ns: H }, '127.0.0.1', 8080, out);
-  get(c, { ns: H }, '::1', 8080, out);
-  get(c, { ns: H }, ip6, 8080, out);
-  get(c, { ns: H }, 'fd00:1::1', 8080, out);
-  get(c, { ns: H }, pub6, 80, out);
-  get(c, { ns: 'world' }, ip4, 8080, out);
-  get(c, { ns: 'world' }, ip6, 8080, out);
-  get(c, { ctr: 'cl' }, ip6, 8080, out);
-  get(c, { ctr: 'cl' }, 'fd00:1::1', 8080, out);
-  get(c, { ctr: 'cl' }, ip4, 8080, out);
-  get(c, { ctr: 'pub' }, ip6, 8080, out);
-  get(c, { ns: H }, '::1', 8081, out);
-  get(c, { ns: H }, ip6, 8081, out);
-  get(c, { ns: H }, '127.0.0.1', 8081, out);
-  get(c, { ns: 'world' }, ip6, 8081, out);
-  get(c, { ns: H }, '::1', 8082, out);
+  httpGet(c, { ns: H }, ip4, 8080, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8080, out);
+  httpGet(c, { ns: H }, '::1', 8080, out);
+  httpGet(c, { ns: H }, ip6, 8080, out);
+  httpGet(c, { ns: H }, 'fd00:1::1', 8080, out);
+  httpGet(c, { ns: H }, pub6, 80, out);
+  httpGet(c, { ns: 'world' }, ip4, 8080, out);
+  httpGet(c, { ns: 'world' }, ip6, 8080, out);
+  httpGet(c, { ctr: 'cl' }, ip6, 8080, out);
+  httpGet(c, { ctr: 'cl' }, 'fd00:1::1', 8080, out);
+  httpGet(c, { ctr: 'cl' }, ip4, 8080, out);
+  httpGet(c, { ctr: 'pub' }, ip6, 8080, out);
+  httpGet(c, { ns: H }, '::1', 8081, out);
+  httpGet(c, { ns: H }, ip6, 8081, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8081, out);
+  httpGet(c, { ns: 'world' }, ip6, 8081, out);
+  httpGet(c, { ns: H }, '::1', 8082, out);
   c.heading('the world routes fd00:1::/64 via the host: direct to the container, port 80');
   c.ns('world', ['ip', '-6', 'route', 'replace', 'fd00:1::/64', 'via', ip6]);
-  get(c, { ns: 'world' }, pub6, 80, out);
-  get(c, { ns: 'world' }, pub6, 8080, out);
+  httpGet(c, { ns: 'world' }, pub6, 80, out);
+  httpGet(c, { ns: 'world' }, pub6, 8080, out);
   c.ns('world', ['ip', '-6', 'route', 'del', 'fd00:1::/64']);
   c.note(
     `reachability of pub (-p 8080:80) and pub6 (-p [::]:8081:80 -p [::1]:8082:80)`,
@@ -1155,12 +1107,12 @@ async function sectionSix(c: Capture, m: Mode): Promise<void> {
   ping(c, 'e1', 'fd00:9::1', out);
   c.ns('world', ['ip', '-6', 'route', 'replace', 'fd00:9::/64', 'via', m.ip6]);
   ping(c, 'e1', WORLD6, out);
-  get(c, { ns: 'world' }, e2, 80, out);
+  httpGet(c, { ns: 'world' }, e2, 80, out);
   c.docker(['port', 'e2']);
   c.ns(H, ['ps', '--ppid', String(m.pid), '-o', 'pid,args']);
-  get(c, { ns: H }, '::1', 8080, out);
-  get(c, { ns: H }, m.ip6, 8080, out);
-  get(c, { ns: 'world' }, m.ip6, 8080, out);
+  httpGet(c, { ns: H }, '::1', 8080, out);
+  httpGet(c, { ns: H }, m.ip6, 8080, out);
+  httpGet(c, { ns: 'world' }, m.ip6, 8080, out);
   c.note('IPv6 on the default bridge', out.join('\n'));
   c.ns('world', ['ip', '-6', 'route', 'del', 'fd00:9::/64']);
   c.ns(H, ['ip6tables-save']);

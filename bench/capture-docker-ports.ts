@@ -24,9 +24,14 @@ import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
   captureOutDir,
+  CLI_2010,
   DockerdSlot,
   finishCapture,
   Capture,
+  httpGet,
+  lineDiff,
+  old,
+  ruleLines,
   labProcess,
   stopLabProcess,
   stopOnSignals,
@@ -39,8 +44,6 @@ import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
 import { startRefDockerd } from './lib/refdockerd.js';
 
-/** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
-const CLI_2010 = '/usr/bin/docker';
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 /**
  * busybox httpd on 80, 81 and 82 (all in the foreground, logging each client
@@ -66,11 +69,6 @@ interface Mode {
   args: string[];
   /** dockerd's PID (docker-proxy processes are its children). */
   pid: number;
-}
-
-/** Runs the 20.10 CLI; recorded as `/usr/bin/docker …`. */
-function old(c: Capture, args: string[]) {
-  return c.docker(args, { bin: CLI_2010 });
 }
 
 /** Every view of one container's ports: docker port, ps, inspect, the API. */
@@ -107,20 +105,11 @@ function listeners(c: Capture, m: Mode): void {
 
 /** iptables-save as a set of rule lines (comments and counters dropped), recorded. */
 function rules(c: Capture, m: Mode): string[] {
-  const r = c.ns(m.where, ['iptables-save']);
-  return r.stdout
-    .split('\n')
-    .filter((l) => l !== '' && !l.startsWith('#'))
-    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+  return ruleLines(c.ns(m.where, ['iptables-save']).stdout);
 }
 
-function ruleDiff(c: Capture, what: string, a: string[], b: string[]): void {
-  const lines = [
-    ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`),
-    ...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`),
-  ];
-  c.note(`iptables-save difference: ${what}`, lines.join('\n') || '(none)');
-}
+const ruleDiff = (c: Capture, what: string, a: string[], b: string[]): void =>
+  lineDiff(c, `iptables-save difference: ${what}`, a, b);
 
 /** route_localnet of every interface and the bridge ports' flags (hairpin). */
 function localnet(c: Capture, m: Mode): void {
@@ -130,40 +119,6 @@ function localnet(c: Capture, m: Mode): void {
     'for f in /proc/sys/net/ipv4/conf/*/route_localnet; do echo "$f $(cat $f)"; done',
   ]);
   c.ns(m.where, ['bridge', '-d', 'link']);
-}
-
-/** Where a connection is made from: a lab namespace or a container (docker exec). */
-type From = { ns: Where } | { ctr: string };
-
-const label = (f: From) => ('ns' in f ? `[${f.ns}]` : `container ${f.ctr}`);
-
-/** The client address the serving container's httpd logged for the last request. */
-function clientSeen(c: Capture, server: string): string {
-  const r = c.docker(['logs', '--tail', '4', server], { quiet: true });
-  const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.includes(': url:'));
-  const m = /^\[(?:::ffff:)?([^\]]+)\]:\d+: url:/.exec(lines.pop() ?? '');
-  return m?.[1] ?? '?';
-}
-
-/**
- * An HTTP GET by busybox nc; appends "from → to: OK/FAIL …" to `out`, with
- * the client address the container saw.
- */
-function get(c: Capture, from: From, ip: string, port: number, out: string[]): boolean {
-  const nc = 'ns' in from ? 'busybox nc' : 'nc';
-  const sh = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 8 ${nc} -w 3 ${ip} ${port}`;
-  const r =
-    'ns' in from ? c.ns(from.ns, ['sh', '-c', sh]) : c.docker(['exec', from.ctr, 'sh', '-c', sh]);
-  const body = r.stdout.trim().split('\n').pop() ?? '';
-  const ok = r.status === 0 && body.startsWith('hello from ');
-  const first = (t: string) => t.trim().split('\n')[0];
-  const why = ok
-    ? `${body}; it saw the client as ${clientSeen(c, body.slice('hello from '.length))}`
-    : `exit ${r.status}${r.stderr.trim() ? `: ${first(r.stderr)}` : ''}` +
-      `${r.stdout.trim() ? ` stdout: ${first(r.stdout)}` : ''}`;
-  const to = ip.includes(':') ? `[${ip}]` : ip;
-  out.push(`${label(from)} → ${to}:${port}/tcp: ${ok ? 'OK' : 'FAIL'} (${why})`);
-  return ok;
 }
 
 /** The container's Udp counters (InDatagrams, NoPorts: a datagram to a closed port counts there). */
@@ -281,23 +236,23 @@ async function onePort(c: Capture, m: Mode): Promise<void> {
   c.sec(`${m.tag} 3. Reachability of web's 8080 (host ${m.host.ip})`);
   const ip = m.host.ip;
   const out: string[] = [];
-  get(c, { ns: 'world' }, ip, 8080, out);
-  get(c, { ns: H }, ip, 8080, out);
-  get(c, { ns: H }, '127.0.0.1', 8080, out);
-  get(c, { ns: H }, '::1', 8080, out);
+  httpGet(c, { ns: 'world' }, ip, 8080, out);
+  httpGet(c, { ns: H }, ip, 8080, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8080, out);
+  httpGet(c, { ns: H }, '::1', 8080, out);
   const gw = val(c, '{{.NetworkSettings.Gateway}}', 'web');
   const webIp = val(c, '{{.NetworkSettings.IPAddress}}', 'web');
-  get(c, { ns: H }, gw, 8080, out);
-  get(c, { ns: H }, webIp, 80, out);
+  httpGet(c, { ns: H }, gw, 8080, out);
+  httpGet(c, { ns: H }, webIp, 80, out);
   c.docker(['run', '-d', '--name', 'client', 'busybox', ...LOOP]);
-  get(c, { ctr: 'client' }, ip, 8080, out);
-  get(c, { ctr: 'client' }, gw, 8080, out);
-  get(c, { ctr: 'client' }, webIp, 80, out);
-  get(c, { ctr: 'web' }, ip, 8080, out);
+  httpGet(c, { ctr: 'client' }, ip, 8080, out);
+  httpGet(c, { ctr: 'client' }, gw, 8080, out);
+  httpGet(c, { ctr: 'client' }, webIp, 80, out);
+  httpGet(c, { ctr: 'web' }, ip, 8080, out);
   c.docker(['network', 'create', 'pnet']);
   c.docker(['run', '-d', '--name', 'client2', '--network', 'pnet', 'busybox', ...LOOP]);
-  get(c, { ctr: 'client2' }, ip, 8080, out);
-  get(c, { ctr: 'client2' }, webIp, 80, out);
+  httpGet(c, { ctr: 'client2' }, ip, 8080, out);
+  httpGet(c, { ctr: 'client2' }, webIp, 80, out);
   c.note('reachability of web (-p 8080:80)', out.join('\n'));
   c.docker(['logs', 'web']);
   c.note(
@@ -366,22 +321,22 @@ async function forms(c: Capture, m: Mode): Promise<void> {
 
   c.sec(`${m.tag} 6. Reachability of the forms`);
   const out: string[] = [];
-  get(c, { ns: 'world' }, ip, 8081, out);
-  get(c, { ns: H }, ip, 8081, out);
-  get(c, { ns: H }, '127.0.0.1', 8081, out);
-  get(c, { ctr: 'client' }, ip, 8081, out);
-  for (const p of [8000, 8001, 8002]) get(c, { ns: 'world' }, ip, p, out);
+  httpGet(c, { ns: 'world' }, ip, 8081, out);
+  httpGet(c, { ns: H }, ip, 8081, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8081, out);
+  httpGet(c, { ctr: 'client' }, ip, 8081, out);
+  for (const p of [8000, 8001, 8002]) httpGet(c, { ns: 'world' }, ip, p, out);
   const rand = c.docker(['port', 'p-rand', '80']).stdout.split('\n')[0] ?? '';
   const randPort = Number(rand.split(':').pop());
-  if (randPort) get(c, { ns: 'world' }, ip, randPort, out);
+  if (randPort) httpGet(c, { ns: 'world' }, ip, randPort, out);
   const hr = Number(
     (c.docker(['port', 'p-hrange', '80']).stdout.split('\n')[0] ?? '').split(':').pop(),
   );
-  if (hr) get(c, { ns: 'world' }, ip, hr, out);
-  get(c, { ns: 'world' }, ip, 8084, out);
-  get(c, { ns: H }, '::1', 8084, out);
-  get(c, { ns: H }, '::1', 8083, out);
-  get(c, { ns: H }, '127.0.0.1', 8083, out);
+  if (hr) httpGet(c, { ns: 'world' }, ip, hr, out);
+  httpGet(c, { ns: 'world' }, ip, 8084, out);
+  httpGet(c, { ns: H }, '::1', 8084, out);
+  httpGet(c, { ns: H }, '::1', 8083, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8083, out);
   await udpSend(c, 'world', ip, 8082, 'p-udp', out);
   await udpSend(c, H, ip, 8082, 'p-udp', out);
   await udpSend(c, H, '127.0.0.1', 8082, 'p-udp', out);
@@ -593,27 +548,27 @@ async function networks(c: Capture, m: Mode): Promise<void> {
   listeners(c, m);
   rules(c, m);
   const out: string[] = [];
-  get(c, { ns: 'world' }, ip, 8088, out);
-  get(c, { ns: H }, '127.0.0.1', 8088, out);
-  get(c, { ns: H }, ip, 8088, out);
+  httpGet(c, { ns: 'world' }, ip, 8088, out);
+  httpGet(c, { ns: H }, '127.0.0.1', 8088, out);
+  httpGet(c, { ns: H }, ip, 8088, out);
   c.heading('int1 then connected to the default bridge');
   c.docker(['network', 'connect', 'bridge', 'int1']);
   await views(c, 'int1');
   listeners(c, m);
-  get(c, { ns: 'world' }, ip, 8088, out);
+  httpGet(c, { ns: 'world' }, ip, 8088, out);
   c.heading('a container on the bridge first, then the internal network');
   c.docker(['run', '-d', '--name', 'int2', '-p', '8089:80', 'busybox', ...serve('int2')]);
   c.docker(['network', 'connect', 'pint', 'int2']);
   c.docker(['port', 'int2']);
   listeners(c, m);
-  get(c, { ns: 'world' }, ip, 8089, out);
+  httpGet(c, { ns: 'world' }, ip, 8089, out);
   c.docker(['network', 'disconnect', 'bridge', 'int2']);
   await views(c, 'int2');
   listeners(c, m);
   rules(c, m);
   c.docker(['exec', 'int2', 'ip', 'route']);
   c.docker(['inspect', '--format', '{{json .NetworkSettings.Networks}}', 'int2']);
-  get(c, { ns: 'world' }, ip, 8089, out);
+  httpGet(c, { ns: 'world' }, ip, 8089, out);
   c.note('reachability on the internal network', out.join('\n'));
   c.docker(['rm', '-f', 'int1', 'int2']);
   c.docker(['network', 'rm', 'pint']);
@@ -648,8 +603,8 @@ async function networks(c: Capture, m: Mode): Promise<void> {
   await views(c, 'n-host');
   listeners(c, m);
   const hostOut: string[] = [];
-  get(c, { ns: 'world' }, ip, 8094, hostOut);
-  get(c, { ns: 'world' }, ip, 8097, hostOut);
+  httpGet(c, { ns: 'world' }, ip, 8094, hostOut);
+  httpGet(c, { ns: 'world' }, ip, 8097, hostOut);
   c.note('reachability with --network host', hostOut.join('\n'));
   await apiCase(
     c,

@@ -2,8 +2,9 @@
  * What the capture scripts (bench/capture-docker-*.ts) share: a recorder that
  * runs the stock docker CLI, commands in lab namespaces and Engine API calls
  * against a reference dockerd and keeps every output, the markdown and JSON
- * transcript writers, long-running lab processes, and the sysctl comparison
- * between dockerd's host and an untouched lab host.
+ * transcript writers, long-running lab processes, the sysctl comparison
+ * between dockerd's host and an untouched lab host, firewall rule diffs and
+ * HTTP probes of containers serving "hello from NAME".
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -261,6 +262,65 @@ export function labProcess(lab: Lab, where: Where, argv: string[]): LabProcess {
 /** Stops a process started by labProcess (SIGTERM, by PID and start time). */
 export async function stopLabProcess(p: LabProcess): Promise<void> {
   if (p.child.pid) await stopProcess(p.child.pid, p.start, 'SIGTERM', 2000);
+}
+
+/** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
+export const CLI_2010 = '/usr/bin/docker';
+
+/** Runs the 20.10 CLI; recorded as `/usr/bin/docker …`. */
+export function old(c: Capture, args: string[]): RunResult {
+  return c.docker(args, { bin: CLI_2010 });
+}
+
+/** Rule lines of an iptables-save dump (comments and counters dropped). */
+export function ruleLines(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''));
+}
+
+/** Records the lines only `b` has (+) and only `a` has (-) as a note titled `what`. */
+export function lineDiff(c: Capture, what: string, a: string[], b: string[]): void {
+  const lines = [
+    ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`),
+    ...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`),
+  ];
+  c.note(what, lines.join('\n') || '(none)');
+}
+
+/** Where a connection is made from: a lab namespace or a container (docker exec). */
+export type From = { ns: Where } | { ctr: string };
+
+const fromLabel = (f: From) => ('ns' in f ? `[${f.ns}]` : `container ${f.ctr}`);
+
+/** The client address the serving container's httpd logged for the last request. */
+function clientSeen(c: Capture, server: string): string {
+  const r = c.docker(['logs', '--tail', '4', server], { quiet: true });
+  const lines = (r.stdout + r.stderr).split('\n').filter((l) => l.includes(': url:'));
+  const m = /^\[(?:::ffff:)?([^\]]+)\]:\d+: url:/.exec(lines.pop() ?? '');
+  return m?.[1] ?? '?';
+}
+
+/**
+ * An HTTP GET by busybox nc of a container serving "hello from NAME"; appends
+ * "from → to: OK/FAIL …" to `out`, with the client address the container saw.
+ */
+export function httpGet(c: Capture, from: From, ip: string, port: number, out: string[]): boolean {
+  const nc = 'ns' in from ? 'busybox nc' : 'nc';
+  const sh = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 8 ${nc} -w 3 ${ip} ${port}`;
+  const r =
+    'ns' in from ? c.ns(from.ns, ['sh', '-c', sh]) : c.docker(['exec', from.ctr, 'sh', '-c', sh]);
+  const body = r.stdout.trim().split('\n').pop() ?? '';
+  const ok = r.status === 0 && body.startsWith('hello from ');
+  const first = (t: string) => t.trim().split('\n')[0];
+  const why = ok
+    ? `${body}; it saw the client as ${clientSeen(c, body.slice('hello from '.length))}`
+    : `exit ${r.status}${r.stderr.trim() ? `: ${first(r.stderr)}` : ''}` +
+      `${r.stdout.trim() ? ` stdout: ${first(r.stdout)}` : ''}`;
+  const to = ip.includes(':') ? `[${ip}]` : ip;
+  out.push(`${fromLabel(from)} → ${to}:${port}/tcp: ${ok ? 'OK' : 'FAIL'} (${why})`);
+  return ok;
 }
 
 /** Inspect of one value through the CLI, not recorded (used to build later commands). */
