@@ -12,18 +12,16 @@
  *     [--containers 1000] [--per-container 1] [--parallel 4] [--no-after] [--log-level info]
  *     [--out FILE]
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab, type LabDaemon } from '../src/lab/lab.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { snapshotMachine } from './lib/machine.js';
 import { summarize, type Summary } from './lib/stats.js';
+import { berthCommit } from './lib/provenance.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const TARGET = 1.5;
 const NET = 'benchnet';
 const TARGET_NAME = 'nettarget';
@@ -349,9 +347,7 @@ async function main(argv: string[]): Promise<number> {
           }
         : {}),
     };
-    const commit = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-    }).stdout.trim();
+    const { commit } = berthCommit();
     out = {
       benchmark: 'attach-scale',
       date: new Date().toISOString(),

@@ -14,7 +14,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab, type LabDaemon, type LabHost } from '../src/lab/lab.js';
 import { isAlive, procStartTime, stopProcess } from '../src/lab/proc.js';
 import { finishRun, runMain } from './lib/finish.js';
@@ -23,8 +22,8 @@ import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
 import { startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { median } from './lib/stats.js';
+import { berthCommit } from './lib/provenance.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const AARDVARK = '/usr/lib/podman/aardvark-dns';
 const NETAVARK = '/usr/lib/podman/netavark';
 const DNSPERF = '/usr/bin/dnsperf';
@@ -431,9 +430,7 @@ async function main(argv: string[]): Promise<number> {
       latencyAtRateVsDocker: q.berth.meanMs! <= q.docker.meanMs!,
       latencyAtRateVsAardvark: q.berth.meanMs! <= q.aardvark.meanMs!,
     };
-    const commit = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-    }).stdout.trim();
+    const { commit } = berthCommit();
     const version = spawnSync(DNSPERF, ['-h'], { encoding: 'utf8' });
     out = {
       benchmark: 'dns',

@@ -8,10 +8,8 @@
  *
  *   node dist/bench/net-ops.js [--iterations 20] [--warmup 2] [--out FILE]
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
@@ -23,8 +21,8 @@ import { measureNetavark, type NetavarkSamples } from './lib/netavark.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
 import { summarize } from './lib/stats.js';
+import { berthCommit } from './lib/provenance.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKER_TARGET = 1 / 20;
 const NETAVARK_TARGET = 1 / 10;
 const NET = 'benchnet';
@@ -196,9 +194,7 @@ async function main(argv: string[]): Promise<number> {
         Math.round((ops.detach!.berth.median / nvSum.teardown.median) * 1000) / 1000;
     }
     const vsNetavark = nvSum ?? { error: nvError };
-    const commit = spawnSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], {
-      encoding: 'utf8',
-    }).stdout.trim();
+    const { commit } = berthCommit();
     out = {
       benchmark: 'net-ops',
       date: new Date().toISOString(),

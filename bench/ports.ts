@@ -16,10 +16,8 @@
  *       [--ports 1000] [--rounds 7] [--seconds 5] [--out FILE]
  */
 import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
@@ -28,8 +26,8 @@ import { measureRunRm, order, timed, type Engines, type Samples } from './lib/me
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
 import { summarize, type Summary } from './lib/stats.js';
+import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const DOCKER_TARGET = 1 / 20;
 const ABSOLUTE_TARGET_MS = 1000;
 const DIRECT_TARGET = 0.95;
@@ -79,11 +77,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(USAGE);
   }
   return o;
-}
-
-function firstLine(argv: string[]): string {
-  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
-  return ((r.stdout ?? '') + (r.stderr ?? '')).split('\n')[0]?.trim() || '(unknown)';
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -429,26 +422,14 @@ async function main(argv: string[]): Promise<number> {
       portVsDocker: ratios.berthPortOverDockerPort >= 1,
     };
 
-    const gitDirty = spawnSync(
-      'git',
-      ['-C', REPO, '--no-optional-locks', 'status', '--porcelain'],
-      {
-        encoding: 'utf8',
-      },
-    ).stdout.trim();
+    const berth = berthCommit();
     out = {
       benchmark: 'ports',
       date: new Date().toISOString(),
-      machine: {
-        cpu: cpus()[0]?.model ?? '?',
-        cores: cpus().length,
-        memoryMiB: Math.round(totalmem() / 2 ** 20),
-        kernel: firstLine(['uname', '-r']),
-        loadavg: readFileSync('/proc/loadavg', 'utf8').trim(),
-      },
+      machine: machineInfo(),
       versions: {
-        berthCommit: firstLine(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD']),
-        berthWorktreeDirty: gitDirty !== '',
+        berthCommit: berth.commit,
+        berthWorktreeDirty: berth.dirty,
         dockerd: dockerVersion,
         dockerUserlandProxy: true,
         iperf3: firstLine(['iperf3', '--version']),

@@ -8,11 +8,8 @@
  *
  *   node dist/bench/run-rm.js [--iterations 20] [--warmup 2] [--rm-iterations 10] [--out FILE]
  */
-import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { measureApi } from './lib/api.js';
@@ -21,8 +18,8 @@ import { snapshotMachine } from './lib/machine.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { measureOne, measureRunRm, type Engines } from './lib/measure.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
+import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const TARGET = 0.2;
 const LOOP = 'while true; do sleep 3600; done';
 
@@ -55,11 +52,6 @@ function parseArgs(argv: string[]): Options {
       );
   }
   return o;
-}
-
-function firstLine(argv: string[]): string {
-  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8' });
-  return (r.stdout ?? '').split('\n')[0]?.trim() || '(unknown)';
 }
 
 let interrupted = false;
@@ -156,26 +148,14 @@ async function main(argv: string[]): Promise<number> {
     };
     const serverVersion = (e: Engine) =>
       docker(e, ['version', '--format', '{{.Server.Version}}']).stdout.trim();
-    const gitDirty = spawnSync(
-      'git',
-      ['-C', REPO, '--no-optional-locks', 'status', '--porcelain'],
-      {
-        encoding: 'utf8',
-      },
-    ).stdout.trim();
+    const berth = berthCommit();
     out = {
       benchmark: 'run-rm',
       date: new Date().toISOString(),
-      machine: {
-        cpu: cpus()[0]?.model ?? '?',
-        cores: cpus().length,
-        memoryMiB: Math.round(totalmem() / 2 ** 20),
-        kernel: firstLine(['uname', '-r']),
-        os: /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? '?',
-      },
+      machine: machineInfo(),
       versions: {
-        berthCommit: firstLine(['git', '-C', REPO, 'rev-parse', '--short', 'HEAD']),
-        berthWorktreeDirty: gitDirty !== '',
+        berthCommit: berth.commit,
+        berthWorktreeDirty: berth.dirty,
         berthd: serverVersion('berth'),
         dockerd: serverVersion('docker'),
         containerd: firstLine(['containerd', '--version']),
