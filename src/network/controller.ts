@@ -6,13 +6,11 @@
  * (docs/decisions/0010-network-state-and-reconcile.md).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
-import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
@@ -21,9 +19,10 @@ import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { type Ipam, formatCidr, ipamErrors, macFromIPv4, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
-import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord, Sandbox } from './types.js';
+import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
 import { PortPublisher } from './ports/publisher.js';
 import { LinkReaper } from './reaper.js';
+import { Sandboxes } from './sandboxes.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
 
@@ -60,19 +59,6 @@ export interface EndpointRecord {
    * no record names, which reconcile deletes.
    */
   State: 'attaching' | 'ready';
-}
-
-/** What the controller keeps per running container's namespace. */
-interface SandboxState {
-  /**
-   * The next `ethN`. As Docker's (libnetwork's nextIfIndex) it only grows
-   * while the sandbox lives: a network connected again gets a new name,
-   * never that of an interface the kernel may still be deleting. Unknown
-   * after a daemon restart until the first attach works it out.
-   */
-  nextIf?: number;
-  /** rtnetlink inside the namespace, once used; closed at teardown. */
-  netlink?: Rtnl;
 }
 
 /** An endpoint as join returns it: the network's name and inspect's view. */
@@ -154,8 +140,8 @@ export class NetworkController {
   private readonly drivers: Record<string, NetworkDriver>;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
-  /** What the controller keeps per running container's namespace. */
-  private readonly sandboxes = new Map<string, SandboxState>();
+  /** Running containers' namespaces: paths, interface names, sockets. */
+  private readonly sandboxes: Sandboxes;
   /** Deletes links the drivers give up, when the daemon is idle. */
   private readonly reaper: LinkReaper;
 
@@ -164,6 +150,7 @@ export class NetworkController {
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
+    this.sandboxes = new Sandboxes(o.execRoot, (id) => this.storedIfNames(id));
     this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
     this.drivers = {
       bridge: new BridgeDriver(o.rtnl, mtu, o.firewall, this.reaper),
@@ -425,7 +412,7 @@ export class NetworkController {
 
   /** Where a container's namespace file lives. */
   netnsPath(containerId: string): string {
-    return join(this.o.execRoot, 'netns', containerId.slice(0, 16));
+    return this.sandboxes.path(containerId);
   }
 
   private epKey(netId: string, containerId: string): string {
@@ -435,15 +422,7 @@ export class NetworkController {
   /** Creates the container's namespace when its primary network needs one; returns its path. */
   createSandbox(containerId: string, mode: string): string | undefined {
     const driver = this.driverFor(this.forMode(mode).Driver);
-    if (!driver.ownNamespace) return undefined;
-    const path = this.netnsPath(containerId);
-    createNetns(path);
-    this.sandboxes.set(containerId, { nextIf: 0 });
-    // As Docker: no IPv6 in a container (not even ::1 or link-local) unless
-    // a network gives it an IPv6 address; join turns it on per interface.
-    writeSysctl('net.ipv6.conf.all.disable_ipv6', 1, path);
-    writeSysctl('net.ipv6.conf.default.disable_ipv6', 1, path);
-    return path;
+    return driver.ownNamespace ? this.sandboxes.create(containerId) : undefined;
   }
 
   /**
@@ -504,7 +483,7 @@ export class NetworkController {
       Id: newId(),
       NetworkID: net.Id,
       ContainerID: containerId,
-      IfName: await this.nextIfName(containerId),
+      IfName: await this.sandboxes.nextIfName(containerId),
       State: 'attaching',
       Name: o.name,
       Hostname: o.hostname,
@@ -561,7 +540,7 @@ export class NetworkController {
         // Recorded before any map element exists, so a crash leaks none.
         await this.o.kv.put(key, JSON.stringify(ep));
       }
-      const info = await driver.join(net, this.sandbox(containerId, netnsPath), {
+      const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
         ifName: ep.IfName,
         ipv4: ep.IPv4,
         prefixLen: ep.PrefixLen,
@@ -642,45 +621,14 @@ export class NetworkController {
     return this.ports.published(containerId);
   }
 
-  /** `eth` + the sandbox's next index (after a daemon restart: past the highest in use, as Docker). */
-  private async nextIfName(containerId: string): Promise<string> {
-    const sb = this.sandboxes.get(containerId) ?? {};
-    this.sandboxes.set(containerId, sb);
-    const n = (sb.nextIf ??= await this.pastHighestIf(containerId));
-    sb.nextIf = n + 1;
-    return `eth${n}`;
-  }
-
-  /** One past the highest `ethN` the container's endpoints use (0 when none). */
-  private async pastHighestIf(containerId: string): Promise<number> {
-    let n = 0;
+  /** The interface names of the container's endpoints, as stored. */
+  private async storedIfNames(containerId: string): Promise<string[]> {
+    const names: string[] = [];
     for (const id of this.byId.keys()) {
       const e = await this.o.kv.get(this.epKey(id, containerId));
-      const m = e && /^eth(\d+)$/.exec((JSON.parse(e.value) as EndpointRecord).IfName);
-      if (m) n = Math.max(n, Number(m[1]) + 1);
+      if (e) names.push((JSON.parse(e.value) as EndpointRecord).IfName);
     }
-    return n;
-  }
-
-  /** The container's sandbox as drivers see it. */
-  private sandbox(containerId: string, netnsPath: string | undefined): Sandbox {
-    return {
-      containerId,
-      netnsPath,
-      netlink: () => {
-        if (!netnsPath) throw new Error('the container has no network namespace of its own');
-        const sb = this.sandboxes.get(containerId) ?? {};
-        sb.netlink ??= Rtnl.open({ netns: netnsPath });
-        this.sandboxes.set(containerId, sb);
-        return sb.netlink;
-      },
-    };
-  }
-
-  /** Forgets a sandbox, closing its socket: an open one would keep the namespace (and its veths) alive. */
-  private dropSandbox(containerId: string): void {
-    this.sandboxes.get(containerId)?.netlink?.close();
-    this.sandboxes.delete(containerId);
+    return names;
   }
 
   /**
@@ -698,11 +646,10 @@ export class NetworkController {
    * best-effort: continues past errors.
    */
   async teardown(containerId: string): Promise<void> {
-    this.dropSandbox(containerId);
     // Unbinding the namespace first lets the kernel destroy it with its veth
     // ends (no process is left in it): deleting each veth by request costs
     // the kernel 15-20 ms apiece, and the host end then goes with its peer.
-    await deleteNetns(this.netnsPath(containerId));
+    await this.sandboxes.delete(containerId);
     // Every network is checked, not only those the container's record lists:
     // a daemon killed between attaching and saving that record leaves an
     // endpoint the record does not name.
@@ -746,7 +693,7 @@ export class NetworkController {
     });
     if (!ep) return;
     await this.drivers[net.Driver]
-      ?.leave(net, this.sandbox(containerId, netnsPath), ep.HostIf, ep.IfName)
+      ?.leave(net, this.sandboxes.view(containerId, netnsPath), ep.HostIf, ep.IfName)
       .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
   }
 
