@@ -81,6 +81,16 @@ export function json(res: ServerResponse, status: number, value: unknown): void 
   res.end(body);
 }
 
+/**
+ * A response without a body. Like Go's net/http (dockerd), a 2xx other than
+ * 204 says `Content-Length: 0`, so it goes out whole in one write instead of
+ * as a chunked stream with a separate terminating chunk.
+ */
+export function empty(res: ServerResponse, status: number): void {
+  if (status === 204 || status === 304) res.writeHead(status).end();
+  else res.writeHead(status, { 'Content-Length': 0 }).end();
+}
+
 function sendError(res: ServerResponse, e: unknown, log: Logger): void {
   const status = e instanceof BerthError ? e.status : hasStatus(e) ? e.status : 500;
   if (status === 304) {

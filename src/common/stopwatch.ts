@@ -6,7 +6,7 @@ export class Stopwatch {
   /** Ends the current lap under `name`. */
   lap(name: string): void {
     const now = performance.now();
-    this.laps.push(`${name} ${(now - this.last).toFixed(1)}`);
+    this.laps.push(`${name} ${(now - this.last).toFixed(2)}`);
     this.last = now;
   }
 

@@ -1,6 +1,7 @@
 /** dockerode (a real Engine API client) drives the basic container lifecycle. */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { request, type IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
@@ -107,5 +108,35 @@ describe('dockerode against berthd', () => {
       (e: { statusCode?: number }) => e.statusCode === 409,
     );
     await c.remove({ force: true });
+  });
+
+  it('answers a body-less 200 with Content-Length: 0, as dockerd does', async () => {
+    const c = await docker.createContainer({ Image: 'busybox', name: 'dode3', Cmd: ['true'] });
+    const net = await docker.createNetwork({ Name: 'dode3net' });
+    try {
+      for (const op of ['connect', 'disconnect']) {
+        const res = await new Promise<IncomingMessage>((resolve, reject) => {
+          const body = JSON.stringify({ Container: c.id });
+          const req = request(
+            {
+              socketPath: env.daemon.socket,
+              method: 'POST',
+              path: `/v1.41/networks/${net.id}/${op}`,
+              headers: { 'Content-Type': 'application/json', 'Content-Length': body.length },
+            },
+            resolve,
+          );
+          req.on('error', reject);
+          req.end(body);
+        });
+        res.resume();
+        assert.equal(res.statusCode, 200, op);
+        assert.equal(res.headers['content-length'], '0', op);
+        assert.equal(res.headers['transfer-encoding'], undefined, op);
+      }
+    } finally {
+      await c.remove({ force: true });
+      await net.remove();
+    }
   });
 });

@@ -4,7 +4,7 @@ import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { shimResize } from '../../kernel/runtime/runtime.js';
-import { json, type Router } from '../server.js';
+import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame } from '../stream.js';
 import { parseFilters, qBool, qInt } from '../validate.js';
 import type { Services } from './services.js';
@@ -112,7 +112,7 @@ export function containerRoutes(r: Router, s: Services): void {
 
   r.on('POST', '/containers/:id/start', async ({ res, params }) => {
     await containers.start(params[0]!);
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('POST', '/containers/:id/stop', async ({ res, params, query }) => {
@@ -121,24 +121,24 @@ export function containerRoutes(r: Router, s: Services): void {
       qInt(query.get('t') ?? query.get('timeout'), 't'),
       query.get('signal') ?? undefined,
     );
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('POST', '/containers/:id/restart', async ({ res, params, query }) => {
     await containers.restart(params[0]!, qInt(query.get('t') ?? query.get('timeout'), 't'));
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('POST', '/containers/:id/kill', async ({ res, params, query }) => {
     await containers.kill(params[0]!, query.get('signal') || 'SIGKILL');
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('DELETE', '/containers/:id', async ({ res, params, query }) => {
     const c = containers.repo.get(params[0]!);
     await containers.remove(c.Id, qBool(query.get('force')));
     s.execs.forget(c.Id);
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('POST', '/containers/:id/wait', async ({ res, params, query }) => {
@@ -156,7 +156,7 @@ export function containerRoutes(r: Router, s: Services): void {
     const w = qInt(query.get('w'), 'w') ?? 0;
     if (c.State.Status !== 'running') throw invalid(`Container ${c.Id} is not running`);
     await shimResize(containers.stateDir(c.Id), h, w).catch(() => undefined);
-    res!.writeHead(200).end();
+    empty(res!, 200);
   });
 
   r.on('POST', '/containers/:id/attach', async (ctx) => {

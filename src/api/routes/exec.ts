@@ -1,6 +1,6 @@
 /** /containers/{id}/exec and /exec/... routes. */
 import { obj, optBool, qInt } from '../validate.js';
-import { json, type Router } from '../server.js';
+import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame } from '../stream.js';
 import type { Hijacked } from '../server.js';
 import { messageOf } from '../../common/errors.js';
@@ -65,7 +65,7 @@ export function execRoutes(r: Router, s: Services): void {
     const h = qInt(query.get('h'), 'h') ?? 0;
     const w = qInt(query.get('w'), 'w') ?? 0;
     if (e.Running) await shimResize(s.execs.stateDir(e.ID), h, w).catch(() => undefined);
-    res!.writeHead(200).end();
+    empty(res!, 200);
   });
 
   r.on('GET', '/exec/:id/json', async ({ res, params }) => {

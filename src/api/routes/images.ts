@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { invalid, messageOf } from '../../common/errors.js';
 import { normalizeRef } from '../../containers/names.js';
-import { json, type Router } from '../server.js';
+import { empty, json, type Router } from '../server.js';
 import { parseFilters, qBool } from '../validate.js';
 import type { Services } from './services.js';
 
@@ -33,7 +33,7 @@ export function imageRoutes(r: Router, s: Services): void {
     const repo = query.get('repo');
     if (!repo) throw invalid('repository name must have at least one component');
     await images.tag(params[0]!, repo, query.get('tag') || 'latest');
-    res!.writeHead(201).end();
+    empty(res!, 201);
   });
 
   r.on('DELETE', '/images/*', async ({ res, params, query }) => {

@@ -2,7 +2,7 @@
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { PREDEFINED } from '../../network/create.js';
-import { json, type Router } from '../server.js';
+import { empty, json, type Router } from '../server.js';
 import { obj, optBool, optStr, parseFilters } from '../validate.js';
 import type { Services } from './services.js';
 
@@ -90,7 +90,7 @@ export function networkRoutes(r: Router, s: Services): void {
     const n = s.networks.get(params[0]!);
     await s.networks.removeNetwork(n.Id);
     s.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
-    res!.writeHead(204).end();
+    empty(res!, 204);
   });
 
   r.on('POST', '/networks/:id/connect', async (ctx) => {
@@ -99,7 +99,7 @@ export function networkRoutes(r: Router, s: Services): void {
     if (!container) throw invalid('Container is required');
     const net = s.networks.get(ctx.params[0]!);
     await s.containers.connect(container, net.Id, obj(b.EndpointConfig, 'EndpointConfig'));
-    ctx.res!.writeHead(200).end();
+    empty(ctx.res!, 200);
   });
 
   r.on('POST', '/networks/:id/disconnect', async (ctx) => {
@@ -107,7 +107,7 @@ export function networkRoutes(r: Router, s: Services): void {
     const container = optStr(b, 'Container');
     if (!container) throw invalid('Container is required');
     await s.containers.disconnect(container, ctx.params[0]!, optBool(b, 'Force') ?? false);
-    ctx.res!.writeHead(200).end();
+    empty(ctx.res!, 200);
   });
 
   r.on('POST', '/networks/prune', async ({ res, query }) => {
