@@ -4,7 +4,7 @@
  * (a forced DELETE of a running container). Context for the CLI figures, whose
  * floor is the docker CLI's own start-up and version negotiation.
  */
-import { request } from 'node:http';
+import { Http1, type Reply } from './http1.js';
 import { order, type Samples } from './measure.js';
 import type { Engine } from './report.js';
 
@@ -21,39 +21,16 @@ export interface ApiSamples {
 // Both engines speak it: dockerd 20.10's newest API version.
 const API = '/v1.41';
 
-/** One Engine API call over a unix socket, timed from request to the end of the response. */
-export function call(
-  socket: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ ms: number; status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const t0 = process.hrtime.bigint();
-    const req = request(
-      {
-        socketPath: socket,
-        method,
-        path: API + path,
-        headers: data ? { 'Content-Type': 'application/json' } : {},
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            ms: Number(process.hrtime.bigint() - t0) / 1e6,
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path}: timeout`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+const clients = new Map<string, Http1>();
+
+/**
+ * One Engine API call over a unix socket, timed from request to the end of
+ * the response (one kept-alive connection per socket, see http1.ts).
+ */
+export function call(socket: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  let c = clients.get(socket);
+  if (!c) clients.set(socket, (c = new Http1(socket)));
+  return c.request(method, API + path, body);
 }
 
 /** create, start, forced delete of `sh -c LOOP` on each engine, alternating. */
