@@ -146,6 +146,32 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     assert.match(seen, /inet 10\.77\.0\.2\/24/);
   });
 
+  it('configures a link in one round trip: addresses, up, routes; a failed part rejects', async () => {
+    await h.createVeth({ name: 'vcfg', peer: { name: 'cfg0', netns: cPath } });
+    try {
+      await withRtnl(cPath, async (c) => {
+        const index = await c.index('cfg0');
+        await c.configureLink(index, {
+          addresses: [{ cidr: '10.78.0.2/24' }, { cidr: 'fd00:78::2/64', nodad: true }],
+          up: true,
+          routes: [{ gateway: '10.78.0.1', table: 100 }],
+        });
+        assert.equal((await c.getLink(index))?.up, true);
+        const addrs = (await c.listAddresses({ link: index })).map((a) => a.cidr);
+        assert.ok(addrs.includes('10.78.0.2/24') && addrs.includes('fd00:78::2/64'), addrs.join());
+        const r = (await c.listRoutes({ table: 100 })).find((x) => x.dst === 'default');
+        assert.deepEqual([r?.gateway, r?.oif], ['10.78.0.1', index]);
+        // The same address again: EEXIST, after the kernel went through the rest.
+        await rejectsWith(
+          c.configureLink(index, { addresses: [{ cidr: '10.78.0.2/24' }], up: true }),
+          'EEXIST',
+        );
+      });
+    } finally {
+      await h.deleteLink('vcfg');
+    }
+  });
+
   it('carries traffic across (IPv4 and IPv6) and learns the gateway as a neighbour', async () => {
     const v4 = inNs(C, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.1']);
     assert.equal(v4.status, 0, v4.stdout + v4.stderr);

@@ -174,6 +174,49 @@ describe('netlink socket: requests', () => {
   });
 });
 
+describe('netlink socket: several requests in one send', () => {
+  /** Splits a datagram into its messages, as the kernel walks it. */
+  const split = (d: Buffer): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < d.length; at += d.readUInt32LE(at)) {
+      out.push(d.subarray(at, at + d.readUInt32LE(at)));
+    }
+    return out;
+  };
+
+  it('sends them in one datagram, numbered in order, and waits for every ack', async () => {
+    const k = new Script((d) => split(d).map((m) => ack(m)));
+    const s = new NetlinkSocket(k);
+    await s.requestAll([
+      { msg: newBridgeMsg({ name: 'br0' }), what: 'br0' },
+      { msg: newBridgeMsg({ name: 'br1' }), what: 'br1' },
+    ]);
+    assert.equal(k.sent.length, 1);
+    assert.deepEqual(split(k.sent[0]!).map(seqOf), [1, 2]);
+    // Nothing of the batch is left queued for the next exchange.
+    assert.deepEqual(await s.request(newBridgeMsg({ name: 'br2' }), 'br2'), []);
+  });
+
+  it('rejects with the first error once the kernel has answered them all', async () => {
+    const k = new Script((d) => split(d).map((m, i) => ack(m, i === 0 ? 0 : 19 - i)));
+    const s = new NetlinkSocket(k);
+    const err = await s
+      .requestAll([
+        { msg: newBridgeMsg({ name: 'a' }), what: 'a' },
+        { msg: newBridgeMsg({ name: 'b' }), what: 'b' },
+        { msg: newBridgeMsg({ name: 'c' }), what: 'c' },
+      ])
+      .then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof NetlinkError);
+    assert.equal(err.errno, 18);
+    assert.match(err.message, / b: /);
+    assert.deepEqual(await s.request(newBridgeMsg({ name: 'd' }), 'd'), []);
+  });
+});
+
 describe('netlink socket: dumps', () => {
   it('collects parts across datagrams until NLMSG_DONE', async () => {
     const k = new Script((req) => {

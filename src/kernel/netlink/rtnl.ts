@@ -197,14 +197,40 @@ export class Rtnl {
     const nsFd = spec.peer.netns === undefined ? undefined : openSync(spec.peer.netns, 'r');
     try {
       const { netns: _ns, ...peer } = spec.peer;
-      const req = { ...spec, master, peer: { ...peer, nsFd } };
-      await this.sock.request(newVethMsg(req), `${spec.name}/${spec.peer.name}`);
+      const msg = newVethMsg({ ...spec, master, peer: { ...peer, nsFd } });
+      await this.sock.request(msg, `${spec.name}/${spec.peer.name}`);
       // The peer is born down, so this end has no carrier and no IPv6
       // link-local address yet even if up: turned off now, it never gets one.
-      if (spec.ipv6LinkLocal === false) await this.noLinkLocal(spec.name);
+      if (spec.ipv6LinkLocal === false) {
+        await this.noLinkLocal(spec.name).catch(async (e: unknown) => {
+          await this.deleteLink(spec.name).catch(() => undefined); // all or nothing
+          throw e;
+        });
+      }
     } finally {
       if (nsFd !== undefined) closeSync(nsFd);
     }
+  }
+
+  /**
+   * Configures a link in one round trip: its addresses, then up, then its
+   * routes, added or replaced (each on this link unless it names another).
+   */
+  async configureLink(
+    index: number,
+    c: { addresses?: Array<{ cidr: string; nodad?: boolean }>; up?: boolean; routes?: RouteSpec[] },
+  ): Promise<void> {
+    const parts: Array<{ msg: Buffer; what: string }> = [];
+    for (const a of c.addresses ?? []) {
+      const msg = addrMsg(RTM_NEWADDR, index, a.cidr, { nodad: a.nodad });
+      parts.push({ msg, what: `${a.cidr} ${linkWhat(index)}` });
+    }
+    if (c.up) parts.push({ msg: setLinkMsg(index, { up: true }), what: linkWhat(index) });
+    for (const r of c.routes ?? []) {
+      const req = await this.routeReq({ dev: index, ...r });
+      parts.push({ msg: routeMsg(RTM_NEWROUTE, req, true), what: routeWhat(r) });
+    }
+    if (parts.length) await this.sock.requestAll(parts);
   }
 
   /** Creates a VXLAN device (learning off unless asked). */

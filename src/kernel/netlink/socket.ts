@@ -229,17 +229,48 @@ export class NetlinkSocket {
     return run;
   }
 
-  private async exchange(msg: Buffer, what: string, isDump: boolean): Promise<Exchange> {
+  /**
+   * Sends several requests in one datagram (one send(2)) and waits for all
+   * their acknowledgements. The kernel handles them in order and goes on
+   * past a failed one, so only requests that make sense whatever the
+   * earlier ones did belong together; the first error rejects.
+   */
+  requestAll(parts: Array<{ msg: Buffer; what: string }>): Promise<void> {
+    return this.serial(async () => {
+      const pending = new Set(parts.map((p) => this.stamp(p.msg, p.what, false)));
+      this.transport.send(Buffer.concat(parts.map((p) => p.msg)));
+      let first: unknown;
+      while (pending.size) {
+        const datagram = this.transport.recv();
+        for (const ex of pending) {
+          try {
+            if (ex.feed(datagram)) pending.delete(ex);
+          } catch (e) {
+            first ??= e;
+            pending.delete(ex);
+          }
+        }
+      }
+      if (first !== undefined) throw first;
+    });
+  }
+
+  /** Gives `msg` its flags and the next sequence number; the exchange waits for its replies. */
+  private stamp(msg: Buffer, what: string, isDump: boolean): Exchange {
     this.seq = (this.seq + 1) >>> 0 || 1;
     const flags = msg.readUInt16LE(6) | NLM_F_REQUEST | (isDump ? NLM_F_DUMP : NLM_F_ACK);
-    const type = msg.readUInt16LE(4);
     msg.writeUInt16LE(flags, 6);
     msg.writeUInt32LE(this.seq, 8);
     msg.writeUInt32LE(0, 12);
-    const ex = new Exchange(this.seq, type, what, isDump);
-    const create = type === RTM_NEWLINK && (flags & NLM_F_CREATE) !== 0;
+    return new Exchange(this.seq, msg.readUInt16LE(4), what, isDump);
+  }
+
+  private async exchange(msg: Buffer, what: string, isDump: boolean): Promise<Exchange> {
+    const ex = this.stamp(msg, what, isDump);
+    const flags = msg.readUInt16LE(6);
+    const create = ex.type === RTM_NEWLINK && (flags & NLM_F_CREATE) !== 0;
     const o = this.offload;
-    if (o === 'always' || (o !== 'never' && type === RTM_DELLINK) || (o === 'links' && create)) {
+    if (o === 'always' || (o !== 'never' && ex.type === RTM_DELLINK) || (o === 'links' && create)) {
       await this.transport.sendOffThread(msg);
     } else {
       this.transport.send(msg);

@@ -6,7 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Firewall } from '../../../kernel/firewall/index.js';
-import { type Rtnl, isExists, isNotFound, writeSysctl } from '../../../kernel/netlink/index.js';
+import {
+  type RouteSpec,
+  type Rtnl,
+  isExists,
+  isNotFound,
+  writeSysctl,
+} from '../../../kernel/netlink/index.js';
 import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   EndpointAddresses,
@@ -37,6 +43,7 @@ export class BridgeDriver implements NetworkDriver {
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
+  private readonly bridgeIndex = new Map<string, number>();
 
   constructor(
     /** rtnetlink in the daemon's (the host's) namespace. */
@@ -49,6 +56,31 @@ export class BridgeDriver implements NetworkDriver {
     private readonly reaper: LinkReaper,
   ) {}
 
+  /**
+   * The bridge's index, looked up once per bridge: every attach enslaves by
+   * index. When a call with the remembered index fails and the bridge now
+   * has another index (made again under the same name), it is tried again.
+   */
+  private async withBridgeIndex<T>(
+    net: NetworkRecord,
+    fn: (master: number) => Promise<T>,
+  ): Promise<T> {
+    const name = bridgeName(net);
+    const known = this.bridgeIndex.get(name);
+    if (known !== undefined) {
+      try {
+        return await fn(known);
+      } catch (e) {
+        this.bridgeIndex.delete(name);
+        const now = await this.host.index(name).catch(() => undefined);
+        if (now === undefined || now === known) throw e;
+      }
+    }
+    const index = await this.host.index(name);
+    this.bridgeIndex.set(name, index);
+    return fn(index);
+  }
+
   private mtuOf(net: NetworkRecord): number {
     const v = Number(net.Options['com.docker.network.driver.mtu']);
     return Number.isInteger(v) && v > 0 ? v : this.defaultMtu;
@@ -57,6 +89,7 @@ export class BridgeDriver implements NetworkDriver {
   async ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void> {
     this.reaper.busy();
     const name = bridgeName(net);
+    this.bridgeIndex.delete(name);
     try {
       // IPv6 (link-local, DAD) only where the network has it: it is most of
       // the kernel's work to create and delete a link.
@@ -94,40 +127,37 @@ export class BridgeDriver implements NetworkDriver {
     this.reaper.busy();
     const hostIf = vethName();
     const mtu = this.mtuOf(net);
-    await this.host.createVeth({
-      name: hostIf,
-      mtu,
-      // One queue each way instead of one per possible CPU: fewer sysfs
-      // objects to make and remove (decision 0010).
-      queues: 1,
-      up: true,
-      ipv6LinkLocal: !!a.ipv6,
-      master: bridgeName(net),
-      peer: { name: a.ifName, mtu, mac: a.mac, netns: sandbox.netnsPath },
-    });
+    await this.withBridgeIndex(net, (master) =>
+      this.host.createVeth({
+        name: hostIf,
+        mtu,
+        // One queue each way instead of one per possible CPU: fewer sysfs
+        // objects to make and remove (decision 0010).
+        queues: 1,
+        up: true,
+        ipv6LinkLocal: !!a.ipv6,
+        master,
+        peer: { name: a.ifName, mtu, mac: a.mac, netns: sandbox.netnsPath },
+      }),
+    );
     try {
       // A container reaching its own published port: br_netfilter bridges the
       // DNATed frame straight back out of the port it came in on.
       if (a.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = sandbox.netlink();
-      // One lookup; every request below names the interface by index.
-      const dev = await inside.index(a.ifName);
-      if (a.ipv4 && a.prefixLen !== undefined) {
-        await inside.addAddress(dev, `${a.ipv4}/${a.prefixLen}`);
-      }
+      const addresses: Array<{ cidr: string; nodad?: boolean }> = [];
+      const routes: RouteSpec[] = [];
+      if (a.ipv4 && a.prefixLen !== undefined) addresses.push({ cidr: `${a.ipv4}/${a.prefixLen}` });
       if (a.ipv6 && a.prefixLen6 !== undefined) {
         for (const dev of ['lo', a.ifName]) {
           writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
         }
-        await inside.addAddress(dev, `${a.ipv6}/${a.prefixLen6}`, { nodad: true });
+        addresses.push({ cidr: `${a.ipv6}/${a.prefixLen6}`, nodad: true });
       }
-      await inside.setLink(dev, { up: true });
-      if (a.defaultRoute && a.gateway) {
-        await inside.addRoute({ gateway: a.gateway, dev }, { replace: true });
-      }
-      if (a.defaultRoute && a.gateway6) {
-        await inside.addRoute({ gateway: a.gateway6, dev }, { replace: true });
-      }
+      if (a.defaultRoute && a.gateway) routes.push({ gateway: a.gateway });
+      if (a.defaultRoute && a.gateway6) routes.push({ gateway: a.gateway6 });
+      // One lookup, then addresses, up and default routes in one round trip.
+      await inside.configureLink(await inside.index(a.ifName), { addresses, up: true, routes });
     } catch (e) {
       await this.leave(net, sandbox, hostIf);
       throw e;
@@ -189,6 +219,7 @@ export class BridgeDriver implements NetworkDriver {
   async removeNetwork(net: NetworkRecord): Promise<void> {
     this.reaper.busy();
     const name = bridgeName(net);
+    this.bridgeIndex.delete(name);
     this.firewall.removeBridge(name);
     try {
       await this.host.setLink(name, { up: false });
