@@ -14,10 +14,10 @@ import {
   MemoryFirewall,
   NftFirewall,
   type Firewall,
-  inNetns,
   type BridgeSpec,
   type PortMapping,
 } from '../../src/kernel/firewall/index.js';
+import { inNetns } from '../../src/kernel/sys/libc.js';
 
 const isRoot = process.getuid?.() === 0;
 const prefix = `fw${randomBytes(3).toString('hex')}`;
@@ -145,6 +145,39 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
       /boom/,
     );
     assert.equal(home(), homeNs);
+  });
+
+  it('is not cut short by signals arriving during a batch (a child’s SIGCHLD)', async () => {
+    // libnftables waits in select(2), which no signal handler's return restarts.
+    fw.ensureBase();
+    const onSignal = (): void => undefined;
+    process.on('SIGUSR2', onSignal);
+    const storm = spawn('sh', ['-c', `while kill -USR2 ${process.pid}; do :; done`], {
+      stdio: 'ignore',
+    });
+    children.push(storm);
+    try {
+      await new Promise((r) => setTimeout(r, 50)); // the storm has begun
+      const failures: string[] = [];
+      for (let i = 0; i < 150; i++) {
+        try {
+          fw.addBridge({ ...brB, name: 'brSig' });
+          fw.removeBridge('brSig');
+        } catch (e) {
+          failures.push((e as Error).message);
+        }
+        // Node queues each signal in a pipe the event loop drains: let it.
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.deepEqual(failures.slice(0, 3), [], `${failures.length} of 300 batches failed`);
+    } finally {
+      if (storm.exitCode === null && storm.signalCode === null) {
+        const gone = new Promise((r) => storm.once('exit', r));
+        storm.kill('SIGKILL');
+        await gone;
+      }
+      process.off('SIGUSR2', onSignal);
+    }
   });
 
   it('adds two bridges and their elements', () => {

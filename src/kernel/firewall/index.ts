@@ -5,7 +5,7 @@ export {
   type NftFirewallOptions,
   type ReconcileResult,
 } from './firewall.js';
-export { FirewallError, inNetns, Nftables, type NftablesOptions } from './libnftables.js';
+export { FirewallError, Nftables, type NftablesOptions } from './libnftables.js';
 export { MemoryFirewall } from './memory.js';
 export {
   addBridgeBatch,

@@ -12,8 +12,8 @@
  * same namespace) and switched back before any other JavaScript runs.
  */
 import koffi from 'koffi';
-import { closeSync, openSync } from 'node:fs';
 import { BerthError, type ErrorCode } from '../../common/errors.js';
+import { inNetns, withSignalsBlocked } from '../sys/libc.js';
 
 /** A batch libnftables refused; nothing of it was applied. */
 export class FirewallError extends BerthError {
@@ -43,7 +43,6 @@ function codeOf(msg: string): ErrorCode {
   return 'INTERNAL';
 }
 
-const CLONE_NEWNET = 0x40000000;
 const NFT_CTX_OUTPUT_JSON = 1 << 4;
 
 interface Api {
@@ -55,7 +54,6 @@ interface Api {
   getError(ctx: unknown): string | null;
   run(ctx: unknown, buf: string): number;
   setOutputFlags(ctx: unknown, flags: number): void;
-  setns(fd: number, nstype: number): number;
 }
 
 let api: Api | undefined;
@@ -68,7 +66,6 @@ function load(): Api {
   } catch (e) {
     throw new BerthError('UNAVAILABLE', `libnftables is not available: ${(e as Error).message}`);
   }
-  const libc = koffi.load('libc.so.6');
   // An anonymous opaque type: a named one would clash with any other binding of it.
   const ctx = koffi.pointer(koffi.opaque());
   api = {
@@ -80,44 +77,8 @@ function load(): Api {
     getError: lib.func('nft_ctx_get_error_buffer', 'const char *', [ctx]),
     run: lib.func('nft_run_cmd_from_buffer', 'int', [ctx, 'const char *']),
     setOutputFlags: lib.func('nft_ctx_output_set_flags', 'void', [ctx, 'unsigned int']),
-    setns: libc.func('int setns(int fd, int nstype)'),
   } as Api;
   return api;
-}
-
-/**
- * Runs `fn` with the calling thread in the network namespace bound at `path`,
- * and brings the thread back before returning or throwing. `fn` must be
- * synchronous: nothing else may run on this thread while it is away.
- */
-export function inNetns<T>(path: string, fn: () => T): T {
-  const { setns } = load();
-  const target = openSync(path, 'r');
-  let home: number | undefined;
-  try {
-    home = openSync('/proc/thread-self/ns/net', 'r');
-    if (setns(target, CLONE_NEWNET) < 0) {
-      throw new BerthError('INTERNAL', `setns ${path}: errno ${koffi.errno()}`);
-    }
-    try {
-      const r = fn();
-      if (r && typeof (r as { then?: unknown }).then === 'function') {
-        throw new Error('inNetns: fn must be synchronous');
-      }
-      return r;
-    } finally {
-      if (setns(home, CLONE_NEWNET) < 0) {
-        // A daemon thread left in a foreign namespace would program the wrong firewall.
-        process.stderr.write(
-          `fatal: cannot return to the daemon's network namespace (errno ${koffi.errno()})\n`,
-        );
-        process.exit(70);
-      }
-    }
-  } finally {
-    if (home !== undefined) closeSync(home);
-    closeSync(target);
-  }
 }
 
 /** Options for a libnftables context. */
@@ -173,7 +134,11 @@ export class Nftables {
       const err = a.getError(ctx) ?? '';
       return { rc, out, err };
     };
-    const { rc, out, err } = this.netns ? inNetns(this.netns, call) : call();
+    // libnftables waits for the kernel's answers in select(2), which a
+    // signal (a child's SIGCHLD) interrupts for good: held back meanwhile.
+    const { rc, out, err } = withSignalsBlocked(() =>
+      this.netns ? inNetns(this.netns, call) : call(),
+    );
     if (rc !== 0) throw new FirewallError(codeOf(err), err || out, batch);
     return out;
   }

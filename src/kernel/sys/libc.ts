@@ -22,6 +22,9 @@ const c = {
   ioctl: libc.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: libc.func('int close(int fd)'),
   strerror: libc.func('const char *strerror(int errnum)'),
+  pthread_sigmask: libc.func(
+    'int pthread_sigmask(int how, const uint8_t *set, _Out_ uint8_t *oldset)',
+  ),
   lgetxattr: libc.func(
     'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
   ),
@@ -36,6 +39,29 @@ const SOCK_CLOEXEC = 0o2000000;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
 const IFF_UP = 0x1;
+
+const SIG_BLOCK = 0;
+const SIG_SETMASK = 2;
+// A kernel sigset_t (64 signals) inside glibc's 128-byte one: all bits set.
+const ALL_SIGNALS = Buffer.alloc(128, 0xff);
+
+/**
+ * Runs `fn` with every signal held back on the calling thread, then lets the
+ * pending ones through. For library calls that wait in select(2) or poll(2),
+ * which a signal handler's return never restarts: a SIGCHLD from any child
+ * the daemon runs would otherwise fail them with EINTR part-way.
+ */
+export function withSignalsBlocked<T>(fn: () => T): T {
+  const old = Buffer.alloc(128);
+  const r = c.pthread_sigmask(SIG_BLOCK, ALL_SIGNALS, old) as number;
+  // pthread_sigmask returns the error number itself rather than setting errno.
+  if (r !== 0) throw new SysError('pthread_sigmask', r, 'block');
+  try {
+    return fn();
+  } finally {
+    c.pthread_sigmask(SIG_SETMASK, old, null);
+  }
+}
 
 /** A failed system call, with the kernel's errno (and its name as `code`, like Node's errors). */
 export class SysError extends Error {
