@@ -116,12 +116,18 @@ async function main(argv: string[]): Promise<number> {
     }
     const attach: Samples = { berth: [], docker: [] };
     const detach: Samples = { berth: [], docker: [] };
+    // The same attach samples by position: right after the engine's own
+    // detach, or as its first call after the quiet gap at a change of turn.
+    const attachAfter = {
+      own: { berth: [], docker: [] },
+      gap: { berth: [], docker: [] },
+    } as Record<'own' | 'gap', Samples>;
     const resolves: Record<Engine, string> = { berth: 'not checked', docker: 'not checked' };
     console.log(`attach/detach: ${warmup} warm-up + ${iterations} iterations`);
     for (let i = 0; i < warmup + iterations; i++) {
       for (const e of order(i)) {
         stop();
-        await turns.begin(e);
+        const afterGap = await turns.begin(e);
         const body = { Container: ids[e] };
         const a = await expect(sockets[e], e, 'POST', `/networks/${NET}/connect`, 200, body);
         // Untimed: the name must resolve from another container on the network.
@@ -132,6 +138,7 @@ async function main(argv: string[]): Promise<number> {
         const d = await expect(sockets[e], e, 'POST', `/networks/${NET}/disconnect`, 200, body);
         if (i >= warmup) {
           attach[e].push(a.ms);
+          attachAfter[afterGap ? 'gap' : 'own'][e].push(a.ms);
           detach[e].push(d.ms);
         }
       }
@@ -203,12 +210,17 @@ async function main(argv: string[]): Promise<number> {
       method: {
         iterations,
         warmup,
-        timing: 'Engine API over the unix socket from Node, request to end of response',
+        timing:
+          'Engine API over one kept-alive unix-socket connection per engine (bench/lib/http1.ts), request written to end of response read',
         order: 'engines alternate first/second every iteration',
         netavark: 'whole `nsenter --net=<host> netavark setup|teardown` processes',
       },
       nameResolves: resolves,
       results: ops,
+      attachByPosition: {
+        afterOwnDetach: opResult("attach right after the same engine's detach", attachAfter.own),
+        afterQuietGap: opResult('attach as the first call after the quiet gap', attachAfter.gap),
+      },
       netavark: vsNetavark,
     };
     console.log('\n' + markdownTable(ops) + '\n');
@@ -225,6 +237,16 @@ async function main(argv: string[]): Promise<number> {
       console.log(
         `| \`teardown\` vs detach | ${ms(teardown.median)} | ${ms(teardown.p90)} | ` +
           `${ms(teardown.min)} | ${detachRatio.toFixed(3)} | ≤ 0.1 ${met(detachRatio)} |\n`,
+      );
+    }
+    for (const [what, k] of [
+      ['right after its own detach', 'own'],
+      ['first after the 200 ms quiet gap', 'gap'],
+    ] as const) {
+      const r = opResult('', attachAfter[k]);
+      console.log(
+        `attach ${what}: Berth ${r.berth.median.toFixed(1)} ms, Docker ` +
+          `${r.docker.median.toFixed(1)} ms (medians of ${r.berth.n}), ratio ${r.ratio.median}`,
       );
     }
     console.log(`name resolves after attach: berth ${resolves.berth}; docker ${resolves.docker}`);

@@ -35,13 +35,15 @@ export class Turns {
   /** `berthNetns`: the namespace Berth's daemon runs in. */
   constructor(private readonly berthNetns: string) {}
 
-  async begin(next: Engine): Promise<void> {
+  /** Returns true when the turn changed hands (the call comes after the quiet gap). */
+  async begin(next: Engine): Promise<boolean> {
     const last = this.last;
     this.last = next;
-    if (last === undefined || last === next) return;
+    if (last === undefined || last === next) return false;
     const start = Date.now();
     if (last === 'berth') await berthSettled(this.berthNetns);
     const left = SWITCH_GAP_MS - (Date.now() - start);
     if (left > 0) await new Promise((r) => setTimeout(r, left));
+    return true;
   }
 }
