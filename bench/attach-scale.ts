@@ -362,7 +362,8 @@ async function main(argv: string[]): Promise<number> {
         perContainer: o.perContainer,
         parallel: o.parallel,
         pool: POOL,
-        timing: 'Engine API over the unix socket from Node, request to end of response',
+        timing:
+          'Engine API over one kept-alive unix-socket connection (bench/lib/http1.ts), request written to end of response read',
       },
       daemonReported: { running, networks: nets.length },
       setup: {
