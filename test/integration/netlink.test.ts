@@ -21,6 +21,9 @@ import {
 } from '../../src/kernel/netlink/index.js';
 import { Conntrack } from '../../src/kernel/netlink/conntrack.js';
 import { DOOMED_GROUP, LinkReaper } from '../../src/network/reaper.js';
+import { BridgeDriver } from '../../src/network/drivers/bridge/index.js';
+import { MemoryFirewall } from '../../src/kernel/firewall/index.js';
+import type { NetworkRecord } from '../../src/network/types.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -169,6 +172,37 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
       });
     } finally {
       await h.deleteLink('vcfg');
+    }
+  });
+
+  it('bridge driver: attaches to a bridge made again under the same name (new index)', async () => {
+    const reaper = new LinkReaper(h, () => undefined);
+    const driver = new BridgeDriver(h, 1500, new MemoryFirewall(), reaper);
+    const net = { Id: 'ab'.repeat(32), Options: {} } as unknown as NetworkRecord;
+    const br = 'br-abababababab';
+    const inside = Rtnl.open({ netns: cPath });
+    const sandbox = { containerId: 'c1', netnsPath: cPath, netlink: () => inside };
+    const made: string[] = [br];
+    try {
+      await h.createBridge({ name: br, up: true });
+      const first = await driver.join(net, sandbox, { ifName: 'bx0', defaultRoute: false });
+      made.push(first.hostIf!);
+      await h.deleteLink(br); // the remembered index is stale now
+      await h.createBridge({ name: br, up: true });
+      const again = await driver.join(net, sandbox, {
+        ifName: 'bx1',
+        ipv4: '10.79.0.2',
+        prefixLen: 24,
+        defaultRoute: false,
+      });
+      made.push(again.hostIf!);
+      const port = await h.getLink(again.hostIf!);
+      assert.equal(port?.master, await h.index(br));
+      assert.equal((await inside.getLink('bx1'))?.up, true);
+      assert.notEqual(first.hostIf, again.hostIf);
+    } finally {
+      for (const l of made) await h.deleteLink(l).catch(() => undefined);
+      inside.close();
     }
   });
 

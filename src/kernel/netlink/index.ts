@@ -7,6 +7,7 @@ export { Rtnl, withRtnl, deleteLinkIfExists } from './rtnl.js';
 export type {
   BridgeSpec,
   FdbSpec,
+  LinkAddress,
   LinkRef,
   LinkUpdate,
   NeighbourSpec,

@@ -95,6 +95,12 @@ export interface LinkUpdate extends Omit<LinkChanges, 'master' | 'nsFd'> {
   netns?: string;
 }
 
+/** An address to put on a link (`nodad`: IPv6 usable at once, no duplicate detection). */
+export interface LinkAddress {
+  cidr: string;
+  nodad?: boolean;
+}
+
 /** A route; `dev` may be a name. */
 export interface RouteSpec extends Omit<RouteRequest, 'oif'> {
   /** Output link. */
@@ -218,7 +224,7 @@ export class Rtnl {
    */
   async configureLink(
     index: number,
-    c: { addresses?: Array<{ cidr: string; nodad?: boolean }>; up?: boolean; routes?: RouteSpec[] },
+    c: { addresses?: LinkAddress[]; up?: boolean; routes?: RouteSpec[] },
   ): Promise<void> {
     const parts: Array<{ msg: Buffer; what: string }> = [];
     for (const a of c.addresses ?? []) {

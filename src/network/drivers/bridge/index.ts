@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Firewall } from '../../../kernel/firewall/index.js';
 import {
+  type LinkAddress,
   type RouteSpec,
   type Rtnl,
   isExists,
@@ -145,7 +146,7 @@ export class BridgeDriver implements NetworkDriver {
       // DNATed frame straight back out of the port it came in on.
       if (a.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = sandbox.netlink();
-      const addresses: Array<{ cidr: string; nodad?: boolean }> = [];
+      const addresses: LinkAddress[] = [];
       const routes: RouteSpec[] = [];
       if (a.ipv4 && a.prefixLen !== undefined) addresses.push({ cidr: `${a.ipv4}/${a.prefixLen}` });
       if (a.ipv6 && a.prefixLen6 !== undefined) {
