@@ -132,7 +132,7 @@ export class ExecService {
     const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
     // Link variables are recomputed per exec, as Docker does (a child may have a new address).
     const env = mergeEnv(
-      [...c.Config.Env, ...this.containers.linksOf(c).flatMap((l) => l.env)],
+      [...c.Config.Env, ...this.containers.networking.linksOf(c).flatMap((l) => l.env)],
       e.env,
     );
     if (!env.some((x) => x.startsWith('HOSTNAME=')))

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
-import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { EventBus } from '../events/bus.js';
 import {
   Runtime,
@@ -19,18 +19,17 @@ import {
   type ExitStatus,
 } from '../kernel/runtime/runtime.js';
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
-import type { Joined, NetworkController } from '../network/controller.js';
+import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/controller.js';
-import { portRequests } from '../network/ports/spec.js';
-import { rewriteSync } from '../common/rewrite.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
-import { hostsFor, resolvFor, writeBundle, type DaemonDns, type LinkedEntry } from './bundle.js';
-import { normaliseLinks, resolveLinks } from './links.js';
+import { writeBundle, type DaemonDns } from './bundle.js';
+import { normaliseLinks } from './links.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
+import { ContainerNetworking, endpointConfigFor, joinOptions } from './networking.js';
 import type { Logger } from '../daemon/log.js';
 
 /** An image as the container service sees it. */
@@ -69,6 +68,8 @@ export class ContainerService {
   private pendingAttach = new Map<string, PendingAttach[]>();
   /** Containers stopped on purpose (no restart policy applies). */
   private stopping = new Set<string>();
+  /** Endpoint settings, hosts/resolv.conf, network connect and disconnect. */
+  readonly networking: ContainerNetworking;
 
   constructor(
     readonly repo: ContainerRepo,
@@ -79,7 +80,17 @@ export class ContainerService {
     private readonly paths: ContainerPaths,
     private readonly dns: DaemonDns,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.networking = new ContainerNetworking({
+      repo,
+      networks,
+      events,
+      dns,
+      log,
+      dir: (id) => this.dir(id),
+      locked: (id, fn) => this.locked(id, fn),
+    });
+  }
 
   // ---- paths -------------------------------------------------------------
 
@@ -235,15 +246,7 @@ export class ContainerService {
         const joined: ContainerRecord['Networks'] = {};
         for (const [i, name] of names.entries()) {
           const ec = endpointConfigFor(c, name);
-          const r = await this.networks.join(c.Id, netnsPath, name, {
-            defaultRoute: i === 0,
-            staticIPv4: ec.staticIPv4,
-            staticIPv6: ec.staticIPv6,
-            aliases: ec.aliases,
-            name: c.Name.slice(1),
-            hostname: c.Config.Hostname,
-            ports: portsOf(c),
-          });
+          const r = await this.networks.join(c.Id, netnsPath, name, joinOptions(c, ec, i === 0));
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };
         }
@@ -266,7 +269,7 @@ export class ContainerService {
         netnsPath,
         hostNetwork: mode === 'host',
         dns: this.dns,
-        links: this.linksOf(c),
+        links: this.networking.linksOf(c),
       });
 
       sw.lap('spec');
@@ -308,7 +311,7 @@ export class ContainerService {
       this.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
       this.emit(c, 'start');
       this.watchExit(c);
-      this.refreshLinkParents(c);
+      this.networking.refreshLinkParents(c);
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
       c.State.Error = messageOf(e);
@@ -503,139 +506,6 @@ export class ContainerService {
     this.notify(c.Id, 'next-exit', c.State.ExitCode);
   }
 
-  // ---- links -------------------------------------------------------------
-
-  /** The resolved --link children of a container (also recomputed for each exec). */
-  linksOf(c: ContainerRecord): LinkedEntry[] {
-    return resolveLinks(this.repo, c);
-  }
-
-  /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
-  private rewriteNetworkFiles(c: ContainerRecord): void {
-    if (c.HostConfig.NetworkMode === 'host') return;
-    // In place (they are bind-mounted into the container) and synchronous:
-    // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
-    rewriteSync(join(this.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
-    rewriteSync(join(this.dir(c.Id), 'resolv.conf'), resolvFor(c, this.dns));
-  }
-
-  /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
-  private refreshLinkParents(child: ContainerRecord): void {
-    for (const p of this.repo.all()) {
-      if (
-        p.State.Status !== 'running' ||
-        !p.HostConfig.Links?.some((l) => l.startsWith(`${child.Name}:`))
-      )
-        continue;
-      try {
-        rewriteSync(join(this.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
-      } catch (e) {
-        this.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
-      }
-    }
-  }
-
-  // ---- network connect / disconnect ------------------------------------
-
-  /** POST /networks/{id}/connect: now if the container runs, else at its next start. */
-  async connect(
-    ref: string,
-    netRef: string,
-    endpointConfig: Record<string, unknown>,
-  ): Promise<void> {
-    const net = this.networks.get(netRef);
-    const c = this.repo.get(ref);
-    const mode = c.HostConfig.NetworkMode;
-    if (mode === 'host' || net.Name === 'host') {
-      throw invalid(
-        'container cannot be disconnected from host network or connected to host network',
-      );
-    }
-    if (mode === 'none' || net.Name === 'none' || mode.startsWith('container:')) {
-      throw invalid(
-        'container cannot be connected to multiple networks with one of the networks in private (none) mode',
-      );
-    }
-    await this.locked(c.Id, async () => {
-      if (c.Networks[net.Name]) {
-        throw forbidden(
-          `endpoint with name ${c.Name.slice(1)} already exists in network ${net.Name}`,
-        );
-      }
-      c.EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
-      const ec = endpointConfigFor(c, net.Name);
-      if (c.State.Status === 'running') {
-        const sw = new Stopwatch();
-        const withIt = (j: Joined): ContainerRecord['Networks'] => ({
-          ...c.Networks,
-          [j.name]: { ...j.endpoint, ...ec.shown },
-        });
-        const r = await this.networks.join(c.Id, this.networks.netnsPath(c.Id), net.Id, {
-          defaultRoute: false,
-          staticIPv4: ec.staticIPv4,
-          staticIPv6: ec.staticIPv6,
-          aliases: ec.aliases,
-          name: c.Name.slice(1),
-          hostname: c.Config.Hostname,
-          ports: portsOf(c),
-          // The container's record lists it in the endpoint's own transaction.
-          commit: (j) => [this.repo.saveOp({ ...c, Networks: withIt(j) })],
-        });
-        c.Networks = withIt(r);
-        sw.lap('join');
-        this.rewriteNetworkFiles(c);
-        sw.lap('files');
-        this.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
-      } else {
-        c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
-        await this.repo.save(c);
-      }
-    });
-    this.events.publish('network', 'connect', net.Id, {
-      container: c.Id,
-      name: net.Name,
-      type: net.Driver,
-    });
-  }
-
-  /** POST /networks/{id}/disconnect. */
-  async disconnect(ref: string, netRef: string, force: boolean): Promise<void> {
-    const c = this.repo.get(ref);
-    const net = this.networks.find(netRef);
-    if (c.HostConfig.NetworkMode === 'host' || net?.Name === 'host') {
-      throw invalid(
-        'container cannot be disconnected from host network or connected to host network',
-      );
-    }
-    if (!net || !c.Networks[net.Name]) {
-      throw new BerthError(
-        'INTERNAL',
-        net
-          ? `container ${c.Id} is not connected to network ${netRef}`
-          : `container ${c.Id} is not connected to the network ${netRef}`,
-      );
-    }
-    void force;
-    await this.locked(c.Id, async () => {
-      const { [net.Name]: _gone, ...Networks } = c.Networks;
-      const { [net.Name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
-      const next = { ...c, Networks, EndpointsConfig };
-      // Running: the record goes in the endpoint's removal transaction.
-      if (c.State.Status === 'running') {
-        await this.networks.leave(c.Id, net.Id, [this.repo.saveOp(next)]);
-      } else {
-        await this.repo.save(next);
-      }
-      Object.assign(c, { Networks, EndpointsConfig });
-      if (c.State.Status === 'running') this.rewriteNetworkFiles(c);
-    });
-    this.events.publish('network', 'disconnect', net.Id, {
-      container: c.Id,
-      name: net.Name,
-      type: net.Driver,
-    });
-  }
-
   // ---- attach ------------------------------------------------------------
 
   /**
@@ -735,53 +605,10 @@ export class ContainerService {
   }
 }
 
-/**
- * What a client asked for one network (EndpointsConfig, from create or
- * connect): the static address (--ip), aliases (--network-alias), and the
- * fields inspect echoes back.
- */
-function endpointConfigFor(
-  c: ContainerRecord,
-  netName: string,
-): {
-  staticIPv4?: string;
-  staticIPv6?: string;
-  aliases?: string[];
-  shown: Record<string, unknown>;
-} {
-  const mode = c.HostConfig.NetworkMode;
-  const isPrimary = netName === mode || (netName === 'bridge' && mode === 'default');
-  const ec = (c.EndpointsConfig[netName] ??
-    (isPrimary ? (c.EndpointsConfig[mode] ?? c.EndpointsConfig.default) : undefined)) as
-    Record<string, unknown> | undefined;
-  if (!ec) return { shown: {} };
-  const shown: Record<string, unknown> = {};
-  for (const k of ['IPAMConfig', 'Links', 'Aliases', 'DriverOpts'] as const) {
-    if (ec[k] !== undefined && ec[k] !== null) shown[k] = ec[k];
-  }
-  const ipam = ec.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | null | undefined;
-  const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
-  return {
-    staticIPv4: ipam?.IPv4Address || undefined,
-    staticIPv6: ipam?.IPv6Address || undefined,
-    aliases: aliases?.length ? aliases : undefined,
-    shown,
-  };
-}
-
 /** Maps a runtime failure to Docker's wording and status. */
 function startError(e: unknown): Error {
   if (e instanceof RuntimeError) {
     return new BerthError('INVALID_ARGUMENT', `OCI runtime create failed: ${e.message}: unknown`);
   }
   return e as Error;
-}
-
-/** What the container publishes: its port bindings, and with -P every exposed port. */
-function portsOf(c: ContainerRecord): ReturnType<typeof portRequests> {
-  return portRequests(
-    Object.keys(c.Config.ExposedPorts ?? {}),
-    c.HostConfig.PortBindings ?? {},
-    c.HostConfig.PublishAllPorts,
-  );
 }

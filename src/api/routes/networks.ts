@@ -98,7 +98,11 @@ export function networkRoutes(r: Router, s: Services): void {
     const container = optStr(b, 'Container');
     if (!container) throw invalid('Container is required');
     const net = s.networks.get(ctx.params[0]!);
-    await s.containers.connect(container, net.Id, obj(b.EndpointConfig, 'EndpointConfig'));
+    await s.containers.networking.connect(
+      container,
+      net.Id,
+      obj(b.EndpointConfig, 'EndpointConfig'),
+    );
     empty(ctx.res!, 200);
   });
 
@@ -106,7 +110,11 @@ export function networkRoutes(r: Router, s: Services): void {
     const b = obj(await ctx.body(), 'body');
     const container = optStr(b, 'Container');
     if (!container) throw invalid('Container is required');
-    await s.containers.disconnect(container, ctx.params[0]!, optBool(b, 'Force') ?? false);
+    await s.containers.networking.disconnect(
+      container,
+      ctx.params[0]!,
+      optBool(b, 'Force') ?? false,
+    );
     empty(ctx.res!, 200);
   });
 

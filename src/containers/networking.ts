@@ -1,0 +1,217 @@
+/**
+ * A container's side of networking: the endpoint settings and published
+ * ports it asks for, its /etc/hosts and resolv.conf as its networks and
+ * --link children change, and `network connect` / `disconnect` on it.
+ */
+import { join } from 'node:path';
+import { BerthError, forbidden, invalid, messageOf } from '../common/errors.js';
+import { rewriteSync } from '../common/rewrite.js';
+import { Stopwatch } from '../common/stopwatch.js';
+import type { Logger } from '../daemon/log.js';
+import type { EventBus } from '../events/bus.js';
+import { emptyEndpoint, type Joined, type NetworkController } from '../network/controller.js';
+import { portRequests } from '../network/ports/spec.js';
+import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
+import { resolveLinks } from './links.js';
+import type { ContainerRepo } from './repo.js';
+import type { ContainerRecord } from './types.js';
+
+/** What the container service lends this part. */
+export interface NetworkingDeps {
+  repo: ContainerRepo;
+  networks: NetworkController;
+  events: EventBus;
+  dns: DaemonDns;
+  log: Logger;
+  /** The container's own directory (hosts and resolv.conf live there). */
+  dir: (id: string) => string;
+  /** The container service's per-container lock. */
+  locked: <T>(id: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+export class ContainerNetworking {
+  constructor(private readonly d: NetworkingDeps) {}
+
+  /** The resolved --link children of a container (also recomputed for each exec). */
+  linksOf(c: ContainerRecord): LinkedEntry[] {
+    return resolveLinks(this.d.repo, c);
+  }
+
+  /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
+  rewriteFiles(c: ContainerRecord): void {
+    if (c.HostConfig.NetworkMode === 'host') return;
+    // In place (they are bind-mounted into the container) and synchronous:
+    // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
+    rewriteSync(join(this.d.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
+    rewriteSync(join(this.d.dir(c.Id), 'resolv.conf'), resolvFor(c, this.d.dns));
+  }
+
+  /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
+  refreshLinkParents(child: ContainerRecord): void {
+    for (const p of this.d.repo.all()) {
+      if (
+        p.State.Status !== 'running' ||
+        !p.HostConfig.Links?.some((l) => l.startsWith(`${child.Name}:`))
+      )
+        continue;
+      try {
+        rewriteSync(join(this.d.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
+      } catch (e) {
+        this.d.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
+      }
+    }
+  }
+
+  /** POST /networks/{id}/connect: now if the container runs, else at its next start. */
+  async connect(
+    ref: string,
+    netRef: string,
+    endpointConfig: Record<string, unknown>,
+  ): Promise<void> {
+    const net = this.d.networks.get(netRef);
+    const c = this.d.repo.get(ref);
+    const mode = c.HostConfig.NetworkMode;
+    if (mode === 'host' || net.Name === 'host') {
+      throw invalid(
+        'container cannot be disconnected from host network or connected to host network',
+      );
+    }
+    if (mode === 'none' || net.Name === 'none' || mode.startsWith('container:')) {
+      throw invalid(
+        'container cannot be connected to multiple networks with one of the networks in private (none) mode',
+      );
+    }
+    await this.d.locked(c.Id, async () => {
+      if (c.Networks[net.Name]) {
+        throw forbidden(
+          `endpoint with name ${c.Name.slice(1)} already exists in network ${net.Name}`,
+        );
+      }
+      c.EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
+      const ec = endpointConfigFor(c, net.Name);
+      if (c.State.Status === 'running') {
+        const sw = new Stopwatch();
+        const withIt = (j: Joined): ContainerRecord['Networks'] => ({
+          ...c.Networks,
+          [j.name]: { ...j.endpoint, ...ec.shown },
+        });
+        const r = await this.d.networks.join(c.Id, this.d.networks.netnsPath(c.Id), net.Id, {
+          ...joinOptions(c, ec, false),
+          // The container's record lists it in the endpoint's own transaction.
+          commit: (j) => [this.d.repo.saveOp({ ...c, Networks: withIt(j) })],
+        });
+        c.Networks = withIt(r);
+        sw.lap('join');
+        this.rewriteFiles(c);
+        sw.lap('files');
+        this.d.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
+      } else {
+        c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
+        await this.d.repo.save(c);
+      }
+    });
+    this.d.events.publish('network', 'connect', net.Id, {
+      container: c.Id,
+      name: net.Name,
+      type: net.Driver,
+    });
+  }
+
+  /** POST /networks/{id}/disconnect. */
+  async disconnect(ref: string, netRef: string, force: boolean): Promise<void> {
+    const c = this.d.repo.get(ref);
+    const net = this.d.networks.find(netRef);
+    if (c.HostConfig.NetworkMode === 'host' || net?.Name === 'host') {
+      throw invalid(
+        'container cannot be disconnected from host network or connected to host network',
+      );
+    }
+    if (!net || !c.Networks[net.Name]) {
+      throw new BerthError(
+        'INTERNAL',
+        net
+          ? `container ${c.Id} is not connected to network ${netRef}`
+          : `container ${c.Id} is not connected to the network ${netRef}`,
+      );
+    }
+    void force;
+    await this.d.locked(c.Id, async () => {
+      const { [net.Name]: _gone, ...Networks } = c.Networks;
+      const { [net.Name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
+      const next = { ...c, Networks, EndpointsConfig };
+      // Running: the record goes in the endpoint's removal transaction.
+      if (c.State.Status === 'running') {
+        await this.d.networks.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
+      } else {
+        await this.d.repo.save(next);
+      }
+      Object.assign(c, { Networks, EndpointsConfig });
+      if (c.State.Status === 'running') this.rewriteFiles(c);
+    });
+    this.d.events.publish('network', 'disconnect', net.Id, {
+      container: c.Id,
+      name: net.Name,
+      type: net.Driver,
+    });
+  }
+}
+
+/**
+ * What a client asked for one network (EndpointsConfig, from create or
+ * connect): the static address (--ip), aliases (--network-alias), and the
+ * fields inspect echoes back.
+ */
+export function endpointConfigFor(
+  c: ContainerRecord,
+  netName: string,
+): {
+  staticIPv4?: string;
+  staticIPv6?: string;
+  aliases?: string[];
+  shown: Record<string, unknown>;
+} {
+  const mode = c.HostConfig.NetworkMode;
+  const isPrimary = netName === mode || (netName === 'bridge' && mode === 'default');
+  const ec = (c.EndpointsConfig[netName] ??
+    (isPrimary ? (c.EndpointsConfig[mode] ?? c.EndpointsConfig.default) : undefined)) as
+    Record<string, unknown> | undefined;
+  if (!ec) return { shown: {} };
+  const shown: Record<string, unknown> = {};
+  for (const k of ['IPAMConfig', 'Links', 'Aliases', 'DriverOpts'] as const) {
+    if (ec[k] !== undefined && ec[k] !== null) shown[k] = ec[k];
+  }
+  const ipam = ec.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | null | undefined;
+  const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
+  return {
+    staticIPv4: ipam?.IPv4Address || undefined,
+    staticIPv6: ipam?.IPv6Address || undefined,
+    aliases: aliases?.length ? aliases : undefined,
+    shown,
+  };
+}
+
+/** The request to join a network with the settings `ec` the container has for it. */
+export function joinOptions(
+  c: ContainerRecord,
+  ec: ReturnType<typeof endpointConfigFor>,
+  defaultRoute: boolean,
+) {
+  return {
+    defaultRoute,
+    staticIPv4: ec.staticIPv4,
+    staticIPv6: ec.staticIPv6,
+    aliases: ec.aliases,
+    name: c.Name.slice(1),
+    hostname: c.Config.Hostname,
+    ports: portsOf(c),
+  };
+}
+
+/** What the container publishes: its port bindings, and with -P every exposed port. */
+function portsOf(c: ContainerRecord): ReturnType<typeof portRequests> {
+  return portRequests(
+    Object.keys(c.Config.ExposedPorts ?? {}),
+    c.HostConfig.PortBindings ?? {},
+    c.HostConfig.PublishAllPorts,
+  );
+}
