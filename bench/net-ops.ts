@@ -201,6 +201,10 @@ async function main(argv: string[]): Promise<number> {
         Math.round((ops.detach!.berth.median / nvSum.teardown.median) * 1000) / 1000;
     }
     const vsNetavark = nvSum ?? { error: nvError };
+    const byPosition = {
+      afterOwnDetach: opResult('attach right after its own detach', attachAfter.own),
+      afterQuietGap: opResult('attach first after the 200 ms quiet gap', attachAfter.gap),
+    };
     const { commit } = berthCommit();
     out = {
       benchmark: 'net-ops',
@@ -217,10 +221,7 @@ async function main(argv: string[]): Promise<number> {
       },
       nameResolves: resolves,
       results: ops,
-      attachByPosition: {
-        afterOwnDetach: opResult("attach right after the same engine's detach", attachAfter.own),
-        afterQuietGap: opResult('attach as the first call after the quiet gap', attachAfter.gap),
-      },
+      attachByPosition: byPosition,
       netavark: vsNetavark,
     };
     console.log('\n' + markdownTable(ops) + '\n');
@@ -239,13 +240,9 @@ async function main(argv: string[]): Promise<number> {
           `${ms(teardown.min)} | ${detachRatio.toFixed(3)} | ≤ 0.1 ${met(detachRatio)} |\n`,
       );
     }
-    for (const [what, k] of [
-      ['right after its own detach', 'own'],
-      ['first after the 200 ms quiet gap', 'gap'],
-    ] as const) {
-      const r = opResult('', attachAfter[k]);
+    for (const r of Object.values(byPosition)) {
       console.log(
-        `attach ${what}: Berth ${r.berth.median.toFixed(1)} ms, Docker ` +
+        `${r.command}: Berth ${r.berth.median.toFixed(1)} ms, Docker ` +
           `${r.docker.median.toFixed(1)} ms (medians of ${r.berth.n}), ratio ${r.ratio.median}`,
       );
     }
