@@ -20,7 +20,7 @@ import {
 } from '../kernel/runtime/runtime.js';
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
-import { emptyEndpoint } from '../network/controller.js';
+import { emptyEndpoint } from '../network/records.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';

@@ -5,11 +5,9 @@
  * addresses are allocated in the same transaction as the endpoint record
  * (docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { randomBytes } from 'node:crypto';
 import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore, Op } from '../store/types.js';
-import type { EndpointSettings } from '../containers/types.js';
 import type { Logger } from '../daemon/log.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
@@ -24,99 +22,18 @@ import { PortPublisher } from './ports/publisher.js';
 import { LinkReaper } from './reaper.js';
 import { Sandboxes } from './sandboxes.js';
 import { Stopwatch } from '../common/stopwatch.js';
+import {
+  type EndpointRecord,
+  type Joined,
+  joinedView,
+  newId,
+  predefinedNetwork,
+} from './records.js';
 import type { PortRequest, PublishedPort } from './ports/spec.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
 const ENDPOINTS = 'endpoints/';
-
-export const newId = (): string => randomBytes(32).toString('hex');
-
-/** An endpoint as stored: what inspect shows plus what teardown needs. */
-export interface EndpointRecord {
-  Id: string;
-  NetworkID: string;
-  ContainerID: string;
-  IfName: string;
-  IPv4?: string;
-  PrefixLen?: number;
-  Gateway?: string;
-  IPv6?: string;
-  PrefixLen6?: number;
-  Gateway6?: string;
-  Mac?: string;
-  /** The host side of the veth, once created. */
-  HostIf?: string;
-  /** The container's name, hostname and aliases on this network (for DNS). */
-  Name?: string;
-  Hostname?: string;
-  Aliases?: string[];
-  /** Host ports published through this endpoint (a container publishes through one). */
-  Ports?: PublishedPort[];
-  /**
-   * attaching → ready; an endpoint not ready is cleaned on start. Detach
-   * deletes the record first: the kernel side left by a crash then is a veth
-   * no record names, which reconcile deletes.
-   */
-  State: 'attaching' | 'ready';
-}
-
-/** An endpoint as join returns it: the network's name and inspect's view. */
-export interface Joined {
-  name: string;
-  endpoint: EndpointSettings;
-}
-
-function predefined(name: string, driver: string): NetworkRecord {
-  const isBridge = driver === 'bridge';
-  return {
-    Name: name,
-    Id: newId(),
-    Created: new Date().toISOString(),
-    Scope: 'local',
-    Driver: driver,
-    EnableIPv4: true,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [] },
-    Internal: false,
-    Attachable: false,
-    Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
-    Options: isBridge
-      ? {
-          'com.docker.network.bridge.default_bridge': 'true',
-          'com.docker.network.bridge.enable_icc': 'true',
-          'com.docker.network.bridge.enable_ip_masquerade': 'true',
-          'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
-          'com.docker.network.bridge.name': 'berth0',
-          'com.docker.network.driver.mtu': '1500',
-        }
-      : {},
-    Labels: {},
-  };
-}
-
-/** A container's view of one network, before its endpoint exists. */
-export function emptyEndpoint(net: NetworkRecord): EndpointSettings {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: '',
-    DriverOpts: null,
-    GwPriority: 0,
-    NetworkID: net.Id,
-    EndpointID: '',
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
-}
 
 export interface ControllerOptions {
   kv: KvStore;
@@ -181,7 +98,7 @@ export class NetworkController {
       ['none', 'null'],
     ] as const) {
       if (![...c.byId.values()].some((n) => n.Name === name)) {
-        const n = predefined(name, driver);
+        const n = predefinedNetwork(name, driver);
         n.Options['com.docker.network.driver.mtu'] &&= String(c.mtu);
         await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
         c.byId.set(n.Id, n);
@@ -305,7 +222,7 @@ export class NetworkController {
       (name) => !!this.find(name) && this.find(name)!.Name === name,
     );
     const net: NetworkRecord = {
-      ...predefined(req.Name, req.Driver),
+      ...predefinedNetwork(req.Name, req.Driver),
       Internal: req.Internal,
       Attachable: req.Attachable,
       EnableIPv6: req.EnableIPv6,
@@ -556,7 +473,7 @@ export class NetworkController {
       ep.HostIf = info.hostIf;
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       ep.State = 'ready';
-      const joined = this.joined(net, ep, o);
+      const joined = joinedView(net, ep, o, this.servesDns(net));
       await this.o.kv.txn(
         [],
         [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
@@ -579,41 +496,6 @@ export class NetworkController {
       );
       throw e;
     }
-  }
-
-  /** An endpoint as inspect shows it. */
-  private joined(
-    net: NetworkRecord,
-    ep: EndpointRecord,
-    o: { aliases?: string[]; name?: string; hostname?: string },
-  ): Joined {
-    return {
-      name: net.Name,
-      endpoint: {
-        ...emptyEndpoint(net),
-        EndpointID: ep.Id,
-        IPAddress: ep.IPv4 ?? '',
-        IPPrefixLen: ep.PrefixLen ?? 0,
-        Gateway: ep.Gateway ?? '',
-        GlobalIPv6Address: ep.IPv6 ?? '',
-        GlobalIPv6PrefixLen: ep.PrefixLen6 ?? 0,
-        IPv6Gateway: ep.Gateway6 ?? '',
-        MacAddress: ep.Mac ?? '',
-        Aliases: o.aliases?.length ? o.aliases : null,
-        // What the DNS answers for this endpoint (current moby's inspect field).
-        DNSNames:
-          this.servesDns(net) && o.name
-            ? [
-                ...new Set([
-                  o.name,
-                  ...(o.aliases ?? []),
-                  ep.ContainerID.slice(0, 12),
-                  ...(o.hostname ? [o.hostname] : []),
-                ]),
-              ]
-            : null,
-      },
-    };
   }
 
   /** The host ports a container publishes now (empty when none, or when it is not running). */

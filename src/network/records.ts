@@ -1,0 +1,133 @@
+/**
+ * What the controller stores and shows about networks and endpoints, and the
+ * pure builders of those records (no store, no kernel).
+ */
+import { randomBytes } from 'node:crypto';
+import type { EndpointSettings } from '../containers/types.js';
+import type { PublishedPort } from './ports/spec.js';
+import type { NetworkRecord } from './types.js';
+
+export const newId = (): string => randomBytes(32).toString('hex');
+
+/** An endpoint as stored: what inspect shows plus what teardown needs. */
+export interface EndpointRecord {
+  Id: string;
+  NetworkID: string;
+  ContainerID: string;
+  IfName: string;
+  IPv4?: string;
+  PrefixLen?: number;
+  Gateway?: string;
+  IPv6?: string;
+  PrefixLen6?: number;
+  Gateway6?: string;
+  Mac?: string;
+  /** The host side of the veth, once created. */
+  HostIf?: string;
+  /** The container's name, hostname and aliases on this network (for DNS). */
+  Name?: string;
+  Hostname?: string;
+  Aliases?: string[];
+  /** Host ports published through this endpoint (a container publishes through one). */
+  Ports?: PublishedPort[];
+  /**
+   * attaching → ready; an endpoint not ready is cleaned on start. Detach
+   * deletes the record first: the kernel side left by a crash then is a veth
+   * no record names, which reconcile deletes.
+   */
+  State: 'attaching' | 'ready';
+}
+
+/** An endpoint as join returns it: the network's name and inspect's view. */
+export interface Joined {
+  name: string;
+  endpoint: EndpointSettings;
+}
+
+/** The record of a predefined network (bridge, host, none) or the base of a new one. */
+export function predefinedNetwork(name: string, driver: string): NetworkRecord {
+  const isBridge = driver === 'bridge';
+  return {
+    Name: name,
+    Id: newId(),
+    Created: new Date().toISOString(),
+    Scope: 'local',
+    Driver: driver,
+    EnableIPv4: true,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: null, Config: [] },
+    Internal: false,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Options: isBridge
+      ? {
+          'com.docker.network.bridge.default_bridge': 'true',
+          'com.docker.network.bridge.enable_icc': 'true',
+          'com.docker.network.bridge.enable_ip_masquerade': 'true',
+          'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0',
+          'com.docker.network.bridge.name': 'berth0',
+          'com.docker.network.driver.mtu': '1500',
+        }
+      : {},
+    Labels: {},
+  };
+}
+
+/** A container's view of one network, before its endpoint exists. */
+export function emptyEndpoint(net: NetworkRecord): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: '',
+    DriverOpts: null,
+    GwPriority: 0,
+    NetworkID: net.Id,
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
+/** An endpoint as inspect shows it; `dns`: the network answers its names. */
+export function joinedView(
+  net: NetworkRecord,
+  ep: EndpointRecord,
+  o: { aliases?: string[]; name?: string; hostname?: string },
+  dns: boolean,
+): Joined {
+  return {
+    name: net.Name,
+    endpoint: {
+      ...emptyEndpoint(net),
+      EndpointID: ep.Id,
+      IPAddress: ep.IPv4 ?? '',
+      IPPrefixLen: ep.PrefixLen ?? 0,
+      Gateway: ep.Gateway ?? '',
+      GlobalIPv6Address: ep.IPv6 ?? '',
+      GlobalIPv6PrefixLen: ep.PrefixLen6 ?? 0,
+      IPv6Gateway: ep.Gateway6 ?? '',
+      MacAddress: ep.Mac ?? '',
+      Aliases: o.aliases?.length ? o.aliases : null,
+      // What the DNS answers for this endpoint (current moby's inspect field).
+      DNSNames:
+        dns && o.name
+          ? [
+              ...new Set([
+                o.name,
+                ...(o.aliases ?? []),
+                ep.ContainerID.slice(0, 12),
+                ...(o.hostname ? [o.hostname] : []),
+              ]),
+            ]
+          : null,
+    },
+  };
+}
