@@ -88,8 +88,10 @@ export class ContainerNetworking {
           `endpoint with name ${c.Name.slice(1)} already exists in network ${net.Name}`,
         );
       }
-      c.EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
-      const ec = endpointConfigFor(c, net.Name);
+      // The record changes only once the connect has succeeded: a refused
+      // one (a taken --ip, say) leaves no settings behind, not even in memory.
+      const EndpointsConfig = { ...c.EndpointsConfig, [net.Name]: endpointConfig };
+      const ec = endpointConfigFor({ ...c, EndpointsConfig }, net.Name);
       if (c.State.Status === 'running') {
         const sw = new Stopwatch();
         const withIt = (j: Joined): ContainerRecord['Networks'] => ({
@@ -99,16 +101,17 @@ export class ContainerNetworking {
         const r = await this.d.networks.join(c.Id, this.d.networks.netnsPath(c.Id), net.Id, {
           ...joinOptions(c, ec, false),
           // The container's record lists it in the endpoint's own transaction.
-          commit: (j) => [this.d.repo.saveOp({ ...c, Networks: withIt(j) })],
+          commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
         });
-        c.Networks = withIt(r);
+        Object.assign(c, { EndpointsConfig, Networks: withIt(r) });
         sw.lap('join');
         this.rewriteFiles(c);
         sw.lap('files');
         this.d.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
-        c.Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
-        await this.d.repo.save(c);
+        const Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
+        await this.d.repo.save({ ...c, EndpointsConfig, Networks });
+        Object.assign(c, { EndpointsConfig, Networks });
       }
     });
     this.d.events.publish('network', 'connect', net.Id, {
