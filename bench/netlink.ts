@@ -13,7 +13,10 @@
  * enslave). Engines alternate each iteration. Then Berth alone under each
  * offload policy (which requests are sent from a worker thread, see
  * src/kernel/netlink/socket.ts), with the longest event-loop stall of each,
- * and each request type alone. With `--netlink-pkg DIR` the npm
+ * and each request type alone. Then the bridge driver's own attach path
+ * (src/network/drivers/bridge), kernel only: back to back, and each after
+ * 200 ms of idleness, which is how the first call of a turn in net-ops finds
+ * the machine: the floor under the daemon's attach. With `--netlink-pkg DIR` the npm
  * `netlink` package (installed elsewhere; not a dependency) is measured too.
  * Nothing outside the two namespaces is touched; they are deleted at exit.
  *
@@ -22,7 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { Rtnl, type OpenOptions } from '../src/kernel/netlink/index.js';
+import { Rtnl, type OpenOptions, writeSysctl } from '../src/kernel/netlink/index.js';
 import { newVethMsg } from '../src/kernel/netlink/msg-link.js';
 import { median, percentile } from './lib/stats.js';
 
@@ -143,6 +146,56 @@ async function perRequest(iterations: number): Promise<void> {
     await time('veth delete', () => h.deleteLink(`rv${i}`));
     await time('bridge delete', () => h.deleteLink(`rb${i}`));
   }
+  h.close();
+  c.close();
+}
+
+/**
+ * The kernel requests of one bridge attach as the driver sends them: the veth
+ * with one queue each way, MAC and MTU, enslaved by index and up, its peer
+ * born in the container; the peer's index looked up inside; address, up and
+ * default route in one round trip. Nothing is deleted between samples (the
+ * daemon defers deletions too), so only idleness differs between the two.
+ */
+async function driverAttachFloor(iterations: number): Promise<void> {
+  const h = Rtnl.open({ netns: nsPath(HOST) });
+  const c = Rtnl.open({ netns: nsPath(CTR) });
+  // As the daemon's sandboxes: no IPv6 until a network brings it.
+  for (const k of ['all', 'default'])
+    writeSysctl(`net.ipv6.conf.${k}.disable_ipv6`, 1, nsPath(CTR));
+  const master = await h.index('br0');
+  let n = 0;
+  for (let i = 0; i < iterations; i++) {
+    for (const idleMs of [0, 200]) {
+      if (idleMs) await new Promise((r) => setTimeout(r, idleMs));
+      const k = n++;
+      const t = now();
+      await h.createVeth({
+        name: `vf${k}`,
+        mtu: 1500,
+        queues: 1,
+        up: true,
+        ipv6LinkLocal: false,
+        master,
+        peer: { name: `eth${k + 1}`, mtu: 1500, mac: '02:42:0a:63:00:02', netns: nsPath(CTR) },
+      });
+      const t1 = now();
+      const index = await c.index(`eth${k + 1}`);
+      const t2 = now();
+      await c.configureLink(index, {
+        addresses: [{ cidr: `10.${99 + (k % 100)}.0.2/24` }],
+        up: true,
+        routes: [],
+      });
+      const t3 = now();
+      const tag = idleMs ? 'after 200 ms idle' : 'back to back';
+      record(`driver attach ${tag}: veth`, t1 - t);
+      record(`driver attach ${tag}: index`, t2 - t1);
+      record(`driver attach ${tag}: configure`, t3 - t2);
+      record(`driver attach ${tag}: total`, t3 - t);
+    }
+  }
+  for (let k = 0; k < n; k++) await h.deleteLink(`vf${k}`);
   h.close();
   c.close();
 }
@@ -273,6 +326,7 @@ async function main(argv: string[]): Promise<void> {
     }
     for (const s of socks) s.close();
     await perRequest(Math.min(iterations, 50));
+    await driverAttachFloor(Math.min(iterations, 30));
     if (pkg) await npmPackage(pkg, iterations, rt);
     rt.close();
     report();
