@@ -98,11 +98,16 @@ export class ContainerNetworking {
           ...c.Networks,
           [j.name]: { ...j.endpoint, ...ec.shown },
         });
-        const r = await this.d.networks.join(c.Id, this.d.networks.netnsPath(c.Id), net.Id, {
-          ...joinOptions(c, ec, false),
-          // The container's record lists it in the endpoint's own transaction.
-          commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
-        });
+        const r = await this.d.networks.endpoints.join(
+          c.Id,
+          this.d.networks.endpoints.netnsPath(c.Id),
+          net.Id,
+          {
+            ...joinOptions(c, ec, false),
+            // The container's record lists it in the endpoint's own transaction.
+            commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
+          },
+        );
         Object.assign(c, { EndpointsConfig, Networks: withIt(r) });
         sw.lap('join');
         this.rewriteFiles(c);
@@ -145,7 +150,7 @@ export class ContainerNetworking {
       const next = { ...c, Networks, EndpointsConfig };
       // Running: the record goes in the endpoint's removal transaction.
       if (c.State.Status === 'running') {
-        await this.d.networks.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
+        await this.d.networks.endpoints.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
       } else {
         await this.d.repo.save(next);
       }

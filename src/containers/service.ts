@@ -235,10 +235,10 @@ export class ContainerService {
         if (other.State.Status !== 'running') {
           throw conflict(`cannot join network of a non running container: ${other.Id}`);
         }
-        netnsPath = this.networks.netnsPath(other.Id);
+        netnsPath = this.networks.endpoints.netnsPath(other.Id);
       } else {
-        netnsPath = this.networks.createSandbox(c.Id, mode);
-        undo.push(() => this.networks.teardown(c.Id));
+        netnsPath = this.networks.endpoints.createSandbox(c.Id, mode);
+        undo.push(() => this.networks.endpoints.teardown(c.Id));
         // The primary network first (it gives the default route), then those
         // the container was connected to while it was stopped.
         const primary = this.networks.forMode(mode);
@@ -246,7 +246,12 @@ export class ContainerService {
         const joined: ContainerRecord['Networks'] = {};
         for (const [i, name] of names.entries()) {
           const ec = endpointConfigFor(c, name);
-          const r = await this.networks.join(c.Id, netnsPath, name, joinOptions(c, ec, i === 0));
+          const r = await this.networks.endpoints.join(
+            c.Id,
+            netnsPath,
+            name,
+            joinOptions(c, ec, i === 0),
+          );
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };
         }
@@ -385,7 +390,7 @@ export class ContainerService {
     await this.runtime.delete(c.Id).catch((e) => this.log.warn(`runc delete: ${messageOf(e)}`));
     await unmountAll(join(this.layerDir(c.Id), 'merged')).catch((e) => this.log.warn(messageOf(e)));
     if (!c.HostConfig.NetworkMode.startsWith('container:')) {
-      await this.networks
+      await this.networks.endpoints
         .teardown(c.Id)
         .catch((e) => this.log.warn(`network teardown: ${messageOf(e)}`));
     }
@@ -581,7 +586,7 @@ export class ContainerService {
     const keep = new Set<string>();
     for (const c of running) {
       keep.add(join(this.layerDir(c.Id), 'merged'));
-      keep.add(this.networks.netnsPath(c.Id));
+      keep.add(this.networks.endpoints.netnsPath(c.Id));
     }
     const stale = [
       ...(await mountsUnder(join(this.paths.dataRoot, 'overlay'))),

@@ -1,39 +1,28 @@
 /**
- * The network controller: networks (records in the store), the drivers that
- * implement them, each container's sandbox (its network namespace) and its
- * endpoints. Endpoint state is written before the kernel is touched and
- * addresses are allocated in the same transaction as the endpoint record
- * (docs/decisions/0010-network-state-and-reconcile.md).
+ * The network controller: networks (records in the store, with their subnets
+ * allocated in the same transaction) and the drivers that implement them.
+ * Containers' sandboxes and endpoints on these networks are `endpoints`
+ * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
-import type { KvStore, Op } from '../store/types.js';
+import type { KvStore } from '../store/types.js';
 import type { Logger } from '../daemon/log.js';
-import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
-import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
+import type { Firewall } from '../kernel/firewall/index.js';
+import { Rtnl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
-import { type Ipam, formatCidr, ipamErrors, macFromIPv4, parseCidr } from './ipam/index.js';
+import { type Ipam, formatCidr, ipamErrors, parseCidr } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
-import { PortPublisher } from './ports/publisher.js';
+import { Endpoints } from './endpoints.js';
 import { LinkReaper } from './reaper.js';
-import { Sandboxes } from './sandboxes.js';
-import { Stopwatch } from '../common/stopwatch.js';
-import {
-  type EndpointRecord,
-  type Joined,
-  joinedView,
-  newId,
-  predefinedNetwork,
-} from './records.js';
-import type { PortRequest, PublishedPort } from './ports/spec.js';
+import { predefinedNetwork } from './records.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
-const ENDPOINTS = 'endpoints/';
 
 export interface ControllerOptions {
   kv: KvStore;
@@ -55,10 +44,8 @@ export interface ControllerOptions {
 export class NetworkController {
   private byId = new Map<string, NetworkRecord>();
   private readonly drivers: Record<string, NetworkDriver>;
-  /** Published ports: host port allocation, held sockets, DNAT map elements. */
-  private readonly ports: PortPublisher;
-  /** Running containers' namespaces: paths, interface names, sockets. */
-  private readonly sandboxes: Sandboxes;
+  /** Containers' sandboxes and their endpoints on these networks. */
+  readonly endpoints: Endpoints;
   /** Deletes links the drivers give up, when the daemon is idle. */
   private readonly reaper: LinkReaper;
 
@@ -67,16 +54,13 @@ export class NetworkController {
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
-    this.sandboxes = new Sandboxes(o.execRoot, (id) => this.storedIfNames(id));
+    this.endpoints = new Endpoints(o, this);
     this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
     this.drivers = {
       bridge: new BridgeDriver(o.rtnl, mtu, o.firewall, this.reaper),
       host: hostDriver,
       null: nullDriver,
     };
-    this.ports = new PortPublisher(o.firewall, ephemeralRange(), async (proto, port) => {
-      await o.conntrack?.deleteByDestPort(proto, port);
-    });
   }
 
   /**
@@ -162,27 +146,16 @@ export class NetworkController {
     return net.Driver === 'bridge' && net.Name !== 'bridge';
   }
 
-  /** Makes an endpoint's names resolvable by the containers on its network. */
-  private publishName(net: NetworkRecord, ep: EndpointRecord): void {
-    if (!this.servesDns(net) || !ep.Name) return;
-    this.o.dns.records.upsertEndpoint({
-      containerId: ep.ContainerID,
-      name: ep.Name,
-      aliases: ep.Aliases,
-      hostname: ep.Hostname,
-      networkId: net.Id,
-      networkName: net.Name,
-      internal: net.Internal,
-      ipv4: ep.IPv4,
-      ipv6: ep.IPv6,
-    });
-  }
-
   /** Picks a driver by name. */
   driverFor(name: string): NetworkDriver {
     const d = this.drivers[name];
     if (!d) throw notFound(`plugin "${name}" not found`);
     return d;
+  }
+
+  /** A network by its full ID. */
+  network(id: string): NetworkRecord | undefined {
+    return this.byId.get(id);
   }
 
   /** All networks. */
@@ -298,8 +271,7 @@ export class NetworkController {
     if (PREDEFINED.includes(net.Name)) {
       throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
     }
-    const eps = await this.o.kv.list(`${ENDPOINTS}${net.Id}/`);
-    if (eps.length) {
+    if (await this.endpoints.anyOn(net.Id)) {
       throw forbidden(
         `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
       );
@@ -327,303 +299,13 @@ export class NetworkController {
     await this.reaper.flush();
   }
 
-  /** Where a container's namespace file lives. */
-  netnsPath(containerId: string): string {
-    return this.sandboxes.path(containerId);
-  }
-
-  private epKey(netId: string, containerId: string): string {
-    return `${ENDPOINTS}${netId}/${containerId}`;
-  }
-
-  /** Creates the container's namespace when its primary network needs one; returns its path. */
-  createSandbox(containerId: string, mode: string): string | undefined {
-    const driver = this.driverFor(this.forMode(mode).Driver);
-    return driver.ownNamespace ? this.sandboxes.create(containerId) : undefined;
-  }
-
   /**
-   * Joins a container's sandbox to one network: the endpoint record and its
-   * address in one transaction, then the kernel, then `ready` (in one
-   * transaction with the caller's `commit` ops, e.g. its container record).
-   * Returns the endpoint as inspect shows it. On failure nothing of it is
-   * left behind.
-   */
-  async join(
-    containerId: string,
-    netnsPath: string | undefined,
-    netRef: string,
-    o: {
-      defaultRoute: boolean;
-      staticIPv4?: string;
-      staticIPv6?: string;
-      aliases?: string[];
-      name?: string;
-      hostname?: string;
-      /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
-      ports?: PortRequest[];
-      /** Store ops to commit together with the endpoint becoming ready. */
-      commit?: (joined: Joined) => Op[];
-    },
-  ): Promise<Joined> {
-    const net = this.forMode(netRef);
-    const driver = this.driverFor(net.Driver);
-    const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
-    const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
-    if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.staticIPv6 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && pool?.auto) {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.aliases?.length && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid(
-        'network-scoped alias is supported only for containers in user defined networks',
-      );
-    }
-    const sw = new Stopwatch();
-    const key = this.epKey(net.Id, containerId);
-    if (await this.o.kv.get(key)) {
-      throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
-    }
-    const ep: EndpointRecord = {
-      Id: newId(),
-      NetworkID: net.Id,
-      ContainerID: containerId,
-      IfName: await this.sandboxes.nextIfName(containerId),
-      State: 'attaching',
-      Name: o.name,
-      Hostname: o.hostname,
-      Aliases: o.aliases,
-    };
-    if (driver.addressed) {
-      await this.o.ipam.transact((tx) => {
-        const a = tx.allocateAddress({
-          network: net.Id,
-          networkName: net.Name,
-          family: 4,
-          owner: ep.Id,
-          address: o.staticIPv4,
-        });
-        Object.assign(ep, {
-          IPv4: a.address,
-          PrefixLen: a.prefixLen,
-          Gateway: a.gateway,
-          Mac: macFromIPv4(a.address),
-        });
-        if (pool6) {
-          const b = tx.allocateAddress({
-            network: net.Id,
-            networkName: net.Name,
-            family: 6,
-            owner: ep.Id,
-            address: o.staticIPv6,
-          });
-          Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
-        }
-        return {
-          value: undefined,
-          compares: [{ key, modRevision: 0 }],
-          ops: [{ type: 'put', key, value: JSON.stringify(ep) }],
-        };
-      });
-    } else {
-      await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
-    }
-    sw.lap('record');
-    try {
-      const publish =
-        !!o.ports?.length &&
-        net.Driver === 'bridge' &&
-        !net.Internal &&
-        this.ports.published(containerId).length === 0;
-      if (publish) {
-        ep.Ports = await this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6).catch((e) => {
-          throw new BerthError(
-            'INTERNAL',
-            `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
-          );
-        });
-        // Recorded before any map element exists, so a crash leaks none.
-        await this.o.kv.put(key, JSON.stringify(ep));
-      }
-      const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
-        ifName: ep.IfName,
-        ipv4: ep.IPv4,
-        prefixLen: ep.PrefixLen,
-        gateway: ep.Gateway,
-        ipv6: ep.IPv6,
-        prefixLen6: ep.PrefixLen6,
-        gateway6: ep.Gateway6,
-        mac: ep.Mac,
-        defaultRoute: o.defaultRoute,
-        hairpin: publish,
-      });
-      sw.lap('driver');
-      ep.HostIf = info.hostIf;
-      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
-      ep.State = 'ready';
-      const joined = joinedView(net, ep, o, this.servesDns(net));
-      await this.o.kv.txn(
-        [],
-        [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
-      );
-      this.publishName(net, ep);
-      sw.lap('ready');
-      this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
-      return joined;
-    } catch (e) {
-      // Ports this attach reserved go even if its record never got to say so.
-      if (ep.Ports) {
-        await this.ports.release(containerId, {
-          ports: ep.Ports,
-          containerIp: ep.IPv4,
-          containerIp6: ep.IPv6,
-        });
-      }
-      await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
-        this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
-      );
-      throw e;
-    }
-  }
-
-  /** The host ports a container publishes now (empty when none, or when it is not running). */
-  publishedPorts(containerId: string): PublishedPort[] {
-    return this.ports.published(containerId);
-  }
-
-  /** The interface names of the container's endpoints, as stored. */
-  private async storedIfNames(containerId: string): Promise<string[]> {
-    const names: string[] = [];
-    for (const id of this.byId.keys()) {
-      const e = await this.o.kv.get(this.epKey(id, containerId));
-      if (e) names.push((JSON.parse(e.value) as EndpointRecord).IfName);
-    }
-    return names;
-  }
-
-  /**
-   * Leaves one network: the record and its address go in one transaction
-   * (with the caller's `commit` ops), then the kernel side.
-   */
-  async leave(containerId: string, netId: string, commit: Op[] = []): Promise<void> {
-    const net = this.byId.get(netId);
-    if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId), commit);
-    else if (commit.length) await this.o.kv.txn([], commit);
-  }
-
-  /**
-   * Removes the sandbox and every endpoint of the container. Idempotent and
-   * best-effort: continues past errors.
-   */
-  async teardown(containerId: string): Promise<void> {
-    // Unbinding the namespace first lets the kernel destroy it with its veth
-    // ends (no process is left in it): deleting each veth by request costs
-    // the kernel 15-20 ms apiece, and the host end then goes with its peer.
-    await this.sandboxes.delete(containerId);
-    // Every network is checked, not only those the container's record lists:
-    // a daemon killed between attaching and saving that record leaves an
-    // endpoint the record does not name.
-    for (const net of this.byId.values()) {
-      await this.removeEndpoint(net, containerId, undefined).catch((e) =>
-        this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
-      );
-    }
-  }
-
-  /**
-   * Removes one endpoint: its names and ports, then its record and address
-   * in one transaction with `commit`, then its kernel side (`netnsPath`
-   * undefined: the namespace is gone already). A daemon killed after the
-   * transaction leaves a veth that no record names, which reconcile deletes.
-   */
-  private async removeEndpoint(
-    net: NetworkRecord,
-    containerId: string,
-    netnsPath: string | undefined,
-    commit: Op[] = [],
-  ): Promise<void> {
-    const key = this.epKey(net.Id, containerId);
-    const entry = await this.o.kv.get(key);
-    const ep = entry && (JSON.parse(entry.value) as EndpointRecord);
-    if (!ep && !commit.length) return;
-    if (ep) {
-      this.o.dns.records.removeEndpoint(containerId, net.Id);
-      if (ep.Ports?.length) {
-        await this.ports.release(containerId, {
-          ports: ep.Ports,
-          containerIp: ep.IPv4,
-          containerIp6: ep.IPv6,
-        });
-      }
-    }
-    await this.o.ipam.transact((tx) => {
-      if (ep) tx.releaseAddresses({ network: net.Id, owner: ep.Id });
-      const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
-      return { value: undefined, ops: [...ops, ...commit] };
-    });
-    if (!ep) return;
-    await this.drivers[net.Driver]
-      ?.leave(net, this.sandboxes.view(containerId, netnsPath), ep.HostIf, ep.IfName)
-      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
-  }
-
-  /**
-   * After a daemon start: every endpoint whose container does not run, or
-   * that was caught half-way (not ready), is torn down and released; veths
-   * on Berth's bridges that no endpoint names are deleted.
+   * After a daemon start, with the containers that still run: endpoints
+   * first (see Endpoints.reconcile), then the bridges of networks the store
+   * no longer has.
    */
   async reconcile(running: Set<string>): Promise<void> {
-    const known = new Set<string>();
-    for (const e of await this.o.kv.list(ENDPOINTS)) {
-      const ep = JSON.parse(e.value) as EndpointRecord;
-      const net = this.byId.get(ep.NetworkID);
-      if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
-        if (ep.HostIf) known.add(ep.HostIf);
-        this.publishName(net, ep);
-        if (ep.Ports?.length && ep.IPv4) {
-          await this.ports.adopt(ep.ContainerID, ep.Ports, { v4: ep.IPv4, v6: ep.IPv6 }, (m) =>
-            this.o.log.warn(`published port not held: ${m}`),
-          );
-        }
-        continue;
-      }
-      this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
-      if (net) {
-        // A container that does not run has no namespace to reach into.
-        const netnsPath = running.has(ep.ContainerID) ? this.netnsPath(ep.ContainerID) : undefined;
-        await this.removeEndpoint(net, ep.ContainerID, netnsPath).catch((err) =>
-          this.o.log.error(`reconcile: ${messageOf(err)}`),
-        );
-      } else {
-        await this.o.kv.delete(e.key);
-      }
-    }
-    for (const n of this.byId.values()) {
-      if (n.Driver !== 'bridge') continue;
-      const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
-      for (const l of ports) {
-        if (l.name.startsWith('veth') && !known.has(l.name)) {
-          this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
-          await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
-        }
-      }
-    }
-    // Map elements no endpoint publishes: a daemon killed while releasing them.
-    const want = new Set(this.ports.mappings().map(mappingKey));
-    const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
-    if (stray.length) this.o.firewall.removePortMapping(stray);
+    await this.endpoints.reconcile(running);
     // Bridges (and their nft elements) of networks the store no longer has:
     // a daemon killed between removing a network's record and its bridge.
     const ours = new Set(
@@ -644,23 +326,6 @@ export class NetworkController {
     }
   }
 }
-
-/** The host's ephemeral port range (ip_local_port_range), where `-p 80` and `-P` pick from. */
-function ephemeralRange(): [number, number] {
-  try {
-    const [lo, hi] = readSysctl('net.ipv4.ip_local_port_range').split(/\s+/).map(Number);
-    if (lo && hi && lo <= hi) return [lo, hi];
-  } catch {
-    // unreadable: the kernel's default
-  }
-  return [32768, 60999];
-}
-
-/** A mapping's identity; "every address" is spelled several ways (the container's address gives the family). */
-const mappingKey = (m: PortMapping): string => {
-  const any = !m.hostIp || m.hostIp === '0.0.0.0' || m.hostIp === '::';
-  return `${m.proto}/${any ? '*' : m.hostIp}/${m.hostPort}>${m.containerIp}:${m.containerPort}`;
-};
 
 /** The MTU of the interface holding the host's default route (1500 without one). */
 async function uplinkMtu(rtnl: Rtnl): Promise<number> {

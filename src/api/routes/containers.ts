@@ -86,7 +86,7 @@ export function containerRoutes(r: Router, s: Services): void {
     json(
       res!,
       200,
-      list.map((c) => listRow(c, s.networks.publishedPorts(c.Id))),
+      list.map((c) => listRow(c, s.networks.endpoints.publishedPorts(c.Id))),
     );
   });
 
@@ -104,8 +104,9 @@ export function containerRoutes(r: Router, s: Services): void {
       inspect(c, {
         dir: containers.dir(c.Id),
         logPath: containers.logPath(c.Id),
-        netns: c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.netnsPath(c.Id),
-        published: s.networks.publishedPorts(c.Id),
+        netns:
+          c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.endpoints.netnsPath(c.Id),
+        published: s.networks.endpoints.publishedPorts(c.Id),
       }),
     );
   });

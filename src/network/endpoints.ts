@@ -1,0 +1,405 @@
+/**
+ * Containers' endpoints (CNM): a sandbox (the container's network namespace)
+ * joined to networks. An endpoint's record and its addresses are written in
+ * one transaction before the kernel is touched, the driver makes its kernel
+ * side, its names go to the DNS and its published ports to the firewall; on
+ * the way out the record goes first (docs/decisions/0010). After a daemon
+ * start, `reconcile` makes store and kernel agree both ways.
+ */
+import { BerthError, forbidden, invalid, messageOf } from '../common/errors.js';
+import { Stopwatch } from '../common/stopwatch.js';
+import type { Logger } from '../daemon/log.js';
+import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
+import { type Rtnl, readSysctl } from '../kernel/netlink/index.js';
+import type { Conntrack } from '../kernel/netlink/conntrack.js';
+import type { KvStore, Op } from '../store/types.js';
+import type { DnsResolver } from './dns/index.js';
+import { bridgeName } from './drivers/bridge/index.js';
+import { type Ipam, macFromIPv4 } from './ipam/index.js';
+import { PortPublisher } from './ports/publisher.js';
+import type { PortRequest, PublishedPort } from './ports/spec.js';
+import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
+import { Sandboxes } from './sandboxes.js';
+import type { NetworkDriver, NetworkRecord } from './types.js';
+
+/** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
+export const ENDPOINTS = 'endpoints/';
+
+/** What endpoints need to know of the networks (the controller). */
+export interface NetworkLookup {
+  /** A network by its full ID. */
+  network(id: string): NetworkRecord | undefined;
+  list(): NetworkRecord[];
+  /** The network a NetworkMode or reference names (404 when none). */
+  forMode(ref: string): NetworkRecord;
+  driverFor(name: string): NetworkDriver;
+  /** Whether Berth's DNS serves the network. */
+  servesDns(net: NetworkRecord): boolean;
+}
+
+export interface EndpointsOptions {
+  kv: KvStore;
+  ipam: Ipam;
+  /** rtnetlink in the daemon's namespace (stray veths at reconcile). */
+  rtnl: Rtnl;
+  firewall: Firewall;
+  conntrack?: Conntrack;
+  dns: DnsResolver;
+  execRoot: string;
+  log: Logger;
+}
+
+export class Endpoints {
+  /** Published ports: host port allocation, held sockets, DNAT map elements. */
+  private readonly ports: PortPublisher;
+  /** Running containers' namespaces: paths, interface names, sockets. */
+  private readonly sandboxes: Sandboxes;
+
+  constructor(
+    private readonly o: EndpointsOptions,
+    private readonly nets: NetworkLookup,
+  ) {
+    this.sandboxes = new Sandboxes(o.execRoot, (id) => this.storedIfNames(id));
+    this.ports = new PortPublisher(o.firewall, ephemeralRange(), async (proto, port) => {
+      await o.conntrack?.deleteByDestPort(proto, port);
+    });
+  }
+
+  /** Whether any endpoint is on the network. */
+  async anyOn(netId: string): Promise<boolean> {
+    return (await this.o.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
+  }
+
+  /** Makes an endpoint's names resolvable by the containers on its network. */
+  private publishName(net: NetworkRecord, ep: EndpointRecord): void {
+    if (!this.nets.servesDns(net) || !ep.Name) return;
+    this.o.dns.records.upsertEndpoint({
+      containerId: ep.ContainerID,
+      name: ep.Name,
+      aliases: ep.Aliases,
+      hostname: ep.Hostname,
+      networkId: net.Id,
+      networkName: net.Name,
+      internal: net.Internal,
+      ipv4: ep.IPv4,
+      ipv6: ep.IPv6,
+    });
+  }
+
+  /** Where a container's namespace file lives. */
+  netnsPath(containerId: string): string {
+    return this.sandboxes.path(containerId);
+  }
+
+  private epKey(netId: string, containerId: string): string {
+    return `${ENDPOINTS}${netId}/${containerId}`;
+  }
+
+  /** Creates the container's namespace when its primary network needs one; returns its path. */
+  createSandbox(containerId: string, mode: string): string | undefined {
+    const driver = this.nets.driverFor(this.nets.forMode(mode).Driver);
+    return driver.ownNamespace ? this.sandboxes.create(containerId) : undefined;
+  }
+
+  /**
+   * Joins a container's sandbox to one network: the endpoint record and its
+   * address in one transaction, then the kernel, then `ready` (in one
+   * transaction with the caller's `commit` ops, e.g. its container record).
+   * Returns the endpoint as inspect shows it. On failure nothing of it is
+   * left behind.
+   */
+  async join(
+    containerId: string,
+    netnsPath: string | undefined,
+    netRef: string,
+    o: {
+      defaultRoute: boolean;
+      staticIPv4?: string;
+      staticIPv6?: string;
+      aliases?: string[];
+      name?: string;
+      hostname?: string;
+      /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
+      ports?: PortRequest[];
+      /** Store ops to commit together with the endpoint becoming ready. */
+      commit?: (joined: Joined) => Op[];
+    },
+  ): Promise<Joined> {
+    const net = this.nets.forMode(netRef);
+    const driver = this.nets.driverFor(net.Driver);
+    const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+    const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
+    if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
+      throw invalid(
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
+      );
+    }
+    if (o.staticIPv6 && (!driver.addressed || net.Name === 'bridge')) {
+      throw invalid('user specified IP address is supported on user defined networks only');
+    }
+    if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
+      throw invalid('user specified IP address is supported on user defined networks only');
+    }
+    if (o.staticIPv4 && pool?.auto) {
+      throw invalid(
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
+      );
+    }
+    if (o.aliases?.length && (!driver.addressed || net.Name === 'bridge')) {
+      throw invalid(
+        'network-scoped alias is supported only for containers in user defined networks',
+      );
+    }
+    const sw = new Stopwatch();
+    const key = this.epKey(net.Id, containerId);
+    if (await this.o.kv.get(key)) {
+      throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
+    }
+    const ep: EndpointRecord = {
+      Id: newId(),
+      NetworkID: net.Id,
+      ContainerID: containerId,
+      IfName: await this.sandboxes.nextIfName(containerId),
+      State: 'attaching',
+      Name: o.name,
+      Hostname: o.hostname,
+      Aliases: o.aliases,
+    };
+    if (driver.addressed) {
+      await this.o.ipam.transact((tx) => {
+        const a = tx.allocateAddress({
+          network: net.Id,
+          networkName: net.Name,
+          family: 4,
+          owner: ep.Id,
+          address: o.staticIPv4,
+        });
+        Object.assign(ep, {
+          IPv4: a.address,
+          PrefixLen: a.prefixLen,
+          Gateway: a.gateway,
+          Mac: macFromIPv4(a.address),
+        });
+        if (pool6) {
+          const b = tx.allocateAddress({
+            network: net.Id,
+            networkName: net.Name,
+            family: 6,
+            owner: ep.Id,
+            address: o.staticIPv6,
+          });
+          Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
+        }
+        return {
+          value: undefined,
+          compares: [{ key, modRevision: 0 }],
+          ops: [{ type: 'put', key, value: JSON.stringify(ep) }],
+        };
+      });
+    } else {
+      await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
+    }
+    sw.lap('record');
+    try {
+      const publish =
+        !!o.ports?.length &&
+        net.Driver === 'bridge' &&
+        !net.Internal &&
+        this.ports.published(containerId).length === 0;
+      if (publish) {
+        ep.Ports = await this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6).catch((e) => {
+          throw new BerthError(
+            'INTERNAL',
+            `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
+          );
+        });
+        // Recorded before any map element exists, so a crash leaks none.
+        await this.o.kv.put(key, JSON.stringify(ep));
+      }
+      const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
+        ifName: ep.IfName,
+        ipv4: ep.IPv4,
+        prefixLen: ep.PrefixLen,
+        gateway: ep.Gateway,
+        ipv6: ep.IPv6,
+        prefixLen6: ep.PrefixLen6,
+        gateway6: ep.Gateway6,
+        mac: ep.Mac,
+        defaultRoute: o.defaultRoute,
+        hairpin: publish,
+      });
+      sw.lap('driver');
+      ep.HostIf = info.hostIf;
+      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
+      ep.State = 'ready';
+      const joined = joinedView(net, ep, o, this.nets.servesDns(net));
+      await this.o.kv.txn(
+        [],
+        [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
+      );
+      this.publishName(net, ep);
+      sw.lap('ready');
+      this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
+      return joined;
+    } catch (e) {
+      // Ports this attach reserved go even if its record never got to say so.
+      if (ep.Ports) {
+        await this.ports.release(containerId, {
+          ports: ep.Ports,
+          containerIp: ep.IPv4,
+          containerIp6: ep.IPv6,
+        });
+      }
+      await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
+        this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
+      );
+      throw e;
+    }
+  }
+
+  /** The host ports a container publishes now (empty when none, or when it is not running). */
+  publishedPorts(containerId: string): PublishedPort[] {
+    return this.ports.published(containerId);
+  }
+
+  /** The interface names of the container's endpoints, as stored. */
+  private async storedIfNames(containerId: string): Promise<string[]> {
+    const names: string[] = [];
+    for (const n of this.nets.list()) {
+      const e = await this.o.kv.get(this.epKey(n.Id, containerId));
+      if (e) names.push((JSON.parse(e.value) as EndpointRecord).IfName);
+    }
+    return names;
+  }
+
+  /**
+   * Leaves one network: the record and its address go in one transaction
+   * (with the caller's `commit` ops), then the kernel side.
+   */
+  async leave(containerId: string, netId: string, commit: Op[] = []): Promise<void> {
+    const net = this.nets.network(netId);
+    if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId), commit);
+    else if (commit.length) await this.o.kv.txn([], commit);
+  }
+
+  /**
+   * Removes the sandbox and every endpoint of the container. Idempotent and
+   * best-effort: continues past errors.
+   */
+  async teardown(containerId: string): Promise<void> {
+    // Unbinding the namespace first lets the kernel destroy it with its veth
+    // ends (no process is left in it): deleting each veth by request costs
+    // the kernel 15-20 ms apiece, and the host end then goes with its peer.
+    await this.sandboxes.delete(containerId);
+    // Every network is checked, not only those the container's record lists:
+    // a daemon killed between attaching and saving that record leaves an
+    // endpoint the record does not name.
+    for (const net of this.nets.list()) {
+      await this.removeEndpoint(net, containerId, undefined).catch((e) =>
+        this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
+      );
+    }
+  }
+
+  /**
+   * Removes one endpoint: its names and ports, then its record and address
+   * in one transaction with `commit`, then its kernel side (`netnsPath`
+   * undefined: the namespace is gone already). A daemon killed after the
+   * transaction leaves a veth that no record names, which reconcile deletes.
+   */
+  private async removeEndpoint(
+    net: NetworkRecord,
+    containerId: string,
+    netnsPath: string | undefined,
+    commit: Op[] = [],
+  ): Promise<void> {
+    const key = this.epKey(net.Id, containerId);
+    const entry = await this.o.kv.get(key);
+    const ep = entry && (JSON.parse(entry.value) as EndpointRecord);
+    if (!ep && !commit.length) return;
+    if (ep) {
+      this.o.dns.records.removeEndpoint(containerId, net.Id);
+      if (ep.Ports?.length) {
+        await this.ports.release(containerId, {
+          ports: ep.Ports,
+          containerIp: ep.IPv4,
+          containerIp6: ep.IPv6,
+        });
+      }
+    }
+    await this.o.ipam.transact((tx) => {
+      if (ep) tx.releaseAddresses({ network: net.Id, owner: ep.Id });
+      const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
+      return { value: undefined, ops: [...ops, ...commit] };
+    });
+    if (!ep) return;
+    await this.nets
+      .driverFor(net.Driver)
+      .leave(net, this.sandboxes.view(containerId, netnsPath), ep.HostIf, ep.IfName)
+      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
+  }
+
+  /**
+   * After a daemon start: every endpoint whose container does not run, or
+   * that was caught half-way (not ready), is torn down and released; veths
+   * on Berth's bridges that no endpoint names are deleted.
+   */
+  async reconcile(running: Set<string>): Promise<void> {
+    const known = new Set<string>();
+    for (const e of await this.o.kv.list(ENDPOINTS)) {
+      const ep = JSON.parse(e.value) as EndpointRecord;
+      const net = this.nets.network(ep.NetworkID);
+      if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
+        if (ep.HostIf) known.add(ep.HostIf);
+        this.publishName(net, ep);
+        if (ep.Ports?.length && ep.IPv4) {
+          await this.ports.adopt(ep.ContainerID, ep.Ports, { v4: ep.IPv4, v6: ep.IPv6 }, (m) =>
+            this.o.log.warn(`published port not held: ${m}`),
+          );
+        }
+        continue;
+      }
+      this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
+      if (net) {
+        // A container that does not run has no namespace to reach into.
+        const netnsPath = running.has(ep.ContainerID) ? this.netnsPath(ep.ContainerID) : undefined;
+        await this.removeEndpoint(net, ep.ContainerID, netnsPath).catch((err) =>
+          this.o.log.error(`reconcile: ${messageOf(err)}`),
+        );
+      } else {
+        await this.o.kv.delete(e.key);
+      }
+    }
+    for (const n of this.nets.list()) {
+      if (n.Driver !== 'bridge') continue;
+      const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
+      for (const l of ports) {
+        if (l.name.startsWith('veth') && !known.has(l.name)) {
+          this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
+          await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
+        }
+      }
+    }
+    // Map elements no endpoint publishes: a daemon killed while releasing them.
+    const want = new Set(this.ports.mappings().map(mappingKey));
+    const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
+    if (stray.length) this.o.firewall.removePortMapping(stray);
+  }
+}
+
+/** The host's ephemeral port range (ip_local_port_range), where `-p 80` and `-P` pick from. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readSysctl('net.ipv4.ip_local_port_range').split(/\s+/).map(Number);
+    if (lo && hi && lo <= hi) return [lo, hi];
+  } catch {
+    // unreadable: the kernel's default
+  }
+  return [32768, 60999];
+}
+
+/** A mapping's identity; "every address" is spelled several ways (the container's address gives the family). */
+const mappingKey = (m: PortMapping): string => {
+  const any = !m.hostIp || m.hostIp === '0.0.0.0' || m.hostIp === '::';
+  return `${m.proto}/${any ? '*' : m.hostIp}/${m.hostPort}>${m.containerIp}:${m.containerPort}`;
+};
