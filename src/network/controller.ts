@@ -296,7 +296,7 @@ export class NetworkController {
 
   /** Before the daemon exits: deletes the links given up so far. */
   async close(): Promise<void> {
-    await this.reaper.flush();
+    await this.reaper.close();
   }
 
   /**

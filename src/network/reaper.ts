@@ -62,6 +62,15 @@ export class LinkReaper {
     });
   }
 
+  /** At daemon stop: deletes what is doomed, then closes the reaper's socket. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.rtnl.close();
+    }
+  }
+
   private schedule(ms: number): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
