@@ -1,0 +1,171 @@
+/**
+ * Captures what a real Docker 20.10 (Debian docker.io) does with the daemon
+ * flags that shape the default bridge: `--mtu`, `--icc=false`,
+ * `--ip-masq=false` and `--ip` (the default host address of published
+ * ports). One dockerd in lab host 1 with all four; the default bridge's
+ * inspect, a container's MTU, traffic between two containers and to the lab
+ * world, published ports with and without an address, and the same on a
+ * user-defined network (which of the flags reach it). Then the flags' own
+ * errors, each from a dockerd that exits while parsing its command line.
+ * Writes a markdown transcript and the same as JSON;
+ * docs/reference/docker-20.10-bridge-flags.md is distilled from it.
+ *
+ *   node dist/bench/capture-docker-bridge-flags.js [--out DIR]
+ *
+ * All traffic goes to addresses inside the lab's namespaces. Everything is
+ * removed in `finally`, and the machine's own namespace is compared before
+ * and after.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { run } from '../src/lab/proc.js';
+import {
+  captureOutDir,
+  CLI_2010,
+  DockerdSlot,
+  finishCapture,
+  Capture,
+  stopOnSignals,
+} from './lib/capture.js';
+import { importBusybox } from './lib/image.js';
+import { snapshotMachine } from './lib/machine.js';
+import { startRefDockerd } from './lib/refdockerd.js';
+
+const FLAGS = ['--mtu', '1400', '--icc=false', '--ip-masq=false', '--ip', '127.0.0.1'];
+const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
+const HTTPD = ['sh', '-c', 'echo hi > /index.html; exec httpd -f -p 80 -h /'];
+
+async function main(argv: string[]): Promise<number> {
+  const outDir = captureOutDir('capture-docker-bridge-flags', argv);
+  stopOnSignals();
+  const started = new Date().toISOString();
+  const before = snapshotMachine(LAB_ROOT);
+  const lab = await Lab.create({ hosts: 1 });
+  console.log(`lab ${lab.name}`);
+  let cap: Capture | undefined;
+  let failed = false;
+  const problems: string[] = [];
+  const dockerd = new DockerdSlot(before, problems);
+  try {
+    const cli = join(lab.dir, 'docker-cli');
+    mkdirSync(cli, { recursive: true });
+    cap = new Capture(lab, undefined, cli);
+    const host = lab.hosts[0]!;
+    const ref = await startRefDockerd(lab, host, {
+      dns: lab.world.ip,
+      preexisting: before.paths,
+      args: FLAGS,
+      spawned: dockerd.spawned,
+    });
+    cap.use(ref);
+    await importBusybox(ref, cli, host.dir);
+    const c = cap;
+    c.sec(`dockerd ${FLAGS.join(' ')}`);
+    c.docker(['network', 'inspect', '-f', '{{json .Options}}', 'bridge']);
+    c.ns('h1', ['ip', '-o', 'link', 'show', 'docker0']);
+
+    c.sec('Two containers on the default bridge');
+    c.docker(['run', '-d', '--name', 'ca', 'busybox', ...LOOP]);
+    c.docker(['run', '-d', '--name', 'cb', 'busybox', ...LOOP]);
+    const bIp = c.docker(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'cb']).stdout.trim();
+    c.docker(['exec', 'ca', 'ip', '-o', 'link', 'show', 'eth0']);
+    c.docker(['exec', 'ca', 'ping', '-c1', '-W2', bIp]);
+    c.docker(['exec', 'ca', 'ping', '-c1', '-W2', '172.17.0.1']);
+    c.docker(['exec', 'ca', 'ping', '-c1', '-W2', lab.world.ip]);
+    c.ns('h1', ['iptables-save']);
+
+    c.sec('Published ports on the default bridge');
+    c.docker(['run', '-d', '--name', 'p1', '-p', '8080:80', 'busybox', ...HTTPD]);
+    c.docker(['run', '-d', '--name', 'p2', '-p', '0.0.0.0:8081:80', 'busybox', ...HTTPD]);
+    c.docker(['run', '-d', '--name', 'p3', '-P', '--expose', '80', 'busybox', ...HTTPD]);
+    for (const p of ['p1', 'p2', 'p3']) c.docker(['port', p]);
+    c.docker(['inspect', '-f', '{{json .NetworkSettings.Ports}}', 'p1']);
+    c.ns('h1', ['ss', '-ltn']);
+
+    c.sec('A user-defined network under the same flags');
+    c.docker(['network', 'create', 'u1']);
+    c.docker(['network', 'inspect', '-f', '{{json .Options}}', 'u1']);
+    c.docker([
+      'run',
+      '-d',
+      '--name',
+      'cu',
+      '--network',
+      'u1',
+      '-p',
+      '8082:80',
+      'busybox',
+      ...HTTPD,
+    ]);
+    c.docker(['run', '-d', '--name', 'cv', '--network', 'u1', 'busybox', ...LOOP]);
+    c.docker(['exec', 'cu', 'ip', '-o', 'link', 'show', 'eth0']);
+    c.docker(['exec', 'cv', 'ping', '-c1', '-W2', 'cu']);
+    c.docker(['exec', 'cv', 'ping', '-c1', '-W2', lab.world.ip]);
+    c.docker(['port', 'cu']);
+    c.docker([
+      'network',
+      'create',
+      '-o',
+      'com.docker.network.bridge.host_binding_ipv4=127.0.0.2',
+      'u2',
+    ]);
+    c.docker([
+      'run',
+      '-d',
+      '--name',
+      'cw',
+      '--network',
+      'u2',
+      '-p',
+      '8083:80',
+      'busybox',
+      ...HTTPD,
+    ]);
+    c.docker(['port', 'cw']);
+
+    const all = c.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
+    if (all.length) c.docker(['rm', '-f', ...all], { quiet: true });
+    c.docker(['network', 'rm', 'u1', 'u2'], { quiet: true });
+    await dockerd.stop();
+
+    c.sec('Bad values: dockerd exits while parsing its flags');
+    // Only values the flag parser itself refuses; the rest of the command
+    // line keeps a dockerd that got further inside the lab's directory.
+    const d = join(host.dir, 'bad');
+    const contained = [
+      ...['--data-root', join(d, 'data'), '--exec-root', join(d, 'run')],
+      ...['-H', `unix://${join(d, 'sock')}`, '--pidfile', join(d, 'pid')],
+    ];
+    for (const bad of [['--mtu', 'abc'], ['--icc=maybe'], ['--ip', 'bogus'], ['--ip-masq=nope']]) {
+      c.ns('h1', ['timeout', '10', 'dockerd', ...bad, ...contained]);
+    }
+  } catch (e) {
+    failed = true;
+    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
+  } finally {
+    await dockerd.stop().catch((e: unknown) => problems.push(String(e)));
+  }
+  return finishCapture({
+    lab,
+    before,
+    problems,
+    failed,
+    cap,
+    outDir,
+    info: {
+      title: 'Docker 20.10 default-bridge daemon flags: raw capture',
+      script: 'bench/capture-docker-bridge-flags.ts',
+      started,
+      notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
+    },
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  },
+);
