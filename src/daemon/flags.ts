@@ -1,4 +1,5 @@
 /** berthd's command line, in dockerd's spelling where dockerd has one. Pure. */
+import { isIP } from 'node:net';
 import { isLevel, type Level } from './log.js';
 import { parseAddressPoolFlag, parseCidr, type PoolSpec } from '../network/ipam/index.js';
 
@@ -13,6 +14,14 @@ export interface DaemonFlags {
   resolvConf?: string;
   /** The default bridge's gateway address and prefix (dockerd's --bip, e.g. 172.17.0.1/16). */
   bip?: string;
+  /** MTU of the default bridge, and of every network without its own (default: the uplink's). */
+  mtu?: number;
+  /** Traffic between containers on the default bridge (--icc). */
+  icc: boolean;
+  /** The default bridge's traffic masqueraded out of the host (--ip-masq). */
+  ipMasq: boolean;
+  /** Host address of the default bridge's published ports that name none (--ip). */
+  ip?: string;
   /** Replacements for Docker's default address pools (base=CIDR,size=N), in order. */
   defaultAddressPools: PoolSpec[];
   /** The machine-wide cache of builtin image layers (default: the image store's). */
@@ -37,6 +46,12 @@ Options:
       --bip CIDR              The default bridge's address, e.g. 172.17.0.1/16
       --default-address-pool base=CIDR,size=N
                               Pools for automatic subnets (repeatable; replaces Docker's)
+      --mtu int               MTU of the default bridge and of networks without their
+                              own (default: the MTU of the host's uplink)
+      --icc=true|false        Traffic between containers on the default bridge (default true)
+      --ip-masq=true|false    Masquerade the default bridge's traffic out of the host (default true)
+      --ip IP                 Default host address of the default bridge's published ports
+                              (default 0.0.0.0)
       --builtin-cache path    Cache of the builtin redis/python layers, shared by
                               every data-root (default /var/cache/berth/builtin)
   -v, --version               Print version and exit
@@ -47,6 +62,16 @@ export class FlagError extends Error {}
 
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$/;
 
+/** A boolean flag: bare is true, else `--flag=value` with Go's spellings of true and false. */
+function parseBool(flag: string, val: string | undefined): boolean {
+  if (val === undefined) return true;
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(val)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(val)) return false;
+  throw new FlagError(
+    `invalid argument "${val}" for "${flag}" flag: strconv.ParseBool: parsing "${val}": invalid syntax`,
+  );
+}
+
 export function parseFlags(argv: string[]): DaemonFlags {
   const f: DaemonFlags = {
     socket: '/run/berth/berth.sock',
@@ -54,6 +79,8 @@ export function parseFlags(argv: string[]): DaemonFlags {
     execRoot: '/run/berth',
     logLevel: 'info',
     dns: [],
+    icc: true,
+    ipMasq: true,
     defaultAddressPools: [],
     help: false,
     version: false,
@@ -120,6 +147,34 @@ export function parseFlags(argv: string[]): DaemonFlags {
             `invalid --bip ${v}: expected an IPv4 address with a prefix, e.g. 172.17.0.1/16`,
           );
         f.bip = v;
+        break;
+      }
+      case '--mtu': {
+        const v = next();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) {
+          throw new FlagError(
+            `invalid argument "${v}" for "--mtu" flag: strconv.ParseInt: parsing "${v}": invalid syntax`,
+          );
+        }
+        // As dockerd: 0 is "not set"; below IPv4's minimum the kernel refuses it.
+        if (n !== 0 && (n < 68 || n > 65535)) {
+          throw new FlagError(`invalid --mtu ${v}: expected 68-65535`);
+        }
+        f.mtu = n || undefined;
+        break;
+      }
+      case '--icc':
+        f.icc = parseBool(a, val);
+        break;
+      case '--ip-masq':
+        f.ipMasq = parseBool(a, val);
+        break;
+      case '--ip': {
+        const v = next();
+        if (!isIP(v))
+          throw new FlagError(`invalid argument "${v}" for "--ip" flag: ${v} is not an ip address`);
+        f.ip = v;
         break;
       }
       case '--default-address-pool':

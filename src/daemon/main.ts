@@ -122,6 +122,8 @@ async function main(): Promise<number> {
     dns,
     log,
     bip: flags.bip,
+    mtu: flags.mtu,
+    defaultBridge: { icc: flags.icc, ipMasq: flags.ipMasq, ip: flags.ip },
   });
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));

@@ -38,6 +38,10 @@ export interface ControllerOptions {
   dns: DnsResolver;
   /** The default bridge's gateway/prefix (--bip); else the first free default pool. */
   bip?: string;
+  /** MTU of the default bridge and of networks without their own (--mtu); else the uplink's. */
+  mtu?: number;
+  /** The default bridge's options from the daemon's flags (--icc, --ip-masq, --ip). */
+  defaultBridge?: { icc: boolean; ipMasq: boolean; ip?: string };
   log: Logger;
 }
 
@@ -69,7 +73,7 @@ export class NetworkController {
    * pools) and makes every bridge exist in the kernel.
    */
   static async open(o: ControllerOptions): Promise<NetworkController> {
-    const c = new NetworkController(o, await uplinkMtu(o.rtnl));
+    const c = new NetworkController(o, o.mtu ?? (await uplinkMtu(o.rtnl)));
     // Links a killed daemon gave up but never deleted.
     await c.reaper.flush();
     for (const e of await o.kv.list(NETWORKS)) {
@@ -83,12 +87,12 @@ export class NetworkController {
     ] as const) {
       if (![...c.byId.values()].some((n) => n.Name === name)) {
         const n = predefinedNetwork(name, driver);
-        n.Options['com.docker.network.driver.mtu'] &&= String(c.mtu);
         await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
         c.byId.set(n.Id, n);
       }
     }
     await c.ensureDefaultBridgePool();
+    await c.applyDaemonFlags();
     // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
     writeSysctl('net.ipv4.ip_forward', 1);
     o.firewall.ensureBase();
@@ -128,6 +132,25 @@ export class NetworkController {
       return { value: p };
     });
     bridge.IPAM.Config = [{ Subnet: pool.given, Gateway: pool.gateway }];
+    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+  }
+
+  /**
+   * The default bridge's options follow the daemon's flags, as dockerd's
+   * (inspect shows them): changed flags change the record at the next start.
+   */
+  private async applyDaemonFlags(): Promise<void> {
+    const bridge = this.get('bridge');
+    const f = this.o.defaultBridge;
+    const Options = {
+      ...bridge.Options,
+      'com.docker.network.bridge.enable_icc': String(f?.icc ?? true),
+      'com.docker.network.bridge.enable_ip_masquerade': String(f?.ipMasq ?? true),
+      'com.docker.network.bridge.host_binding_ipv4': f?.ip ?? '0.0.0.0',
+      'com.docker.network.driver.mtu': String(this.mtu),
+    };
+    if (Object.entries(Options).every(([k, v]) => bridge.Options[k] === v)) return;
+    bridge.Options = Options;
     await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 

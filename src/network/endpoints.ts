@@ -17,7 +17,7 @@ import type { DnsResolver } from './dns/index.js';
 import { bridgeName } from './drivers/bridge/index.js';
 import { type Ipam, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
-import type { PortRequest, PublishedPort } from './ports/spec.js';
+import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { Sandboxes } from './sandboxes.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
@@ -208,7 +208,11 @@ export class Endpoints {
         !net.Internal &&
         this.ports.published(containerId).length === 0;
       if (publish) {
-        ep.Ports = await this.ports.reserve(containerId, o.ports ?? [], !!ep.IPv6).catch((e) => {
+        const reqs = onNetwork(
+          o.ports ?? [],
+          net.Options['com.docker.network.bridge.host_binding_ipv4'],
+        );
+        ep.Ports = await this.ports.reserve(containerId, reqs, !!ep.IPv6).catch((e) => {
           throw new BerthError(
             'INTERNAL',
             `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,

@@ -114,4 +114,27 @@ describe('berthd flags', () => {
     assert.equal(f.bip, '10.1.0.1/24');
     assert.deepEqual(f.defaultAddressPools, [{ base: '10.128.0.0/9', size: 24 }]);
   });
+
+  it("takes the default bridge's --mtu, --icc, --ip-masq and --ip as dockerd does", () => {
+    const d = parseFlags([]);
+    assert.deepEqual([d.mtu, d.icc, d.ipMasq, d.ip], [undefined, true, true, undefined]);
+    const f = parseFlags(['--mtu', '1400', '--icc=false', '--ip-masq=0', '--ip', '127.0.0.1']);
+    assert.deepEqual([f.mtu, f.icc, f.ipMasq, f.ip], [1400, false, false, '127.0.0.1']);
+    const g = parseFlags(['--mtu=0', '--icc', '--ip-masq=True']);
+    assert.deepEqual([g.mtu, g.icc, g.ipMasq], [undefined, true, true]);
+    // dockerd 20.10's messages (docs/reference/docker-20.10-bridge-flags.md).
+    assert.throws(
+      () => parseFlags(['--mtu', 'abc']),
+      /^Error: invalid argument "abc" for "--mtu" flag: strconv.ParseInt: parsing "abc": invalid syntax$/,
+    );
+    assert.throws(
+      () => parseFlags(['--icc=maybe']),
+      /^Error: invalid argument "maybe" for "--icc" flag: strconv.ParseBool: parsing "maybe": invalid syntax$/,
+    );
+    assert.throws(
+      () => parseFlags(['--ip', 'bogus']),
+      /^Error: invalid argument "bogus" for "--ip" flag: bogus is not an ip address$/,
+    );
+    assert.throws(() => parseFlags(['--mtu', '40']), /invalid --mtu 40: expected 68-65535/);
+  });
 });

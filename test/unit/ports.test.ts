@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PortAllocator } from '../../src/network/ports/allocator.js';
-import { checkPortBindings, portRequests } from '../../src/network/ports/spec.js';
+import { checkPortBindings, onNetwork, portRequests } from '../../src/network/ports/spec.js';
 import { PortPublisher } from '../../src/network/ports/publisher.js';
 import { MemoryFirewall } from '../../src/kernel/firewall/index.js';
 import { BindError, type HeldPort } from '../../src/kernel/ports/reserve.js';
@@ -56,8 +56,26 @@ describe('port bindings from a create body', () => {
       { proto: 'tcp', containerPort: 80, hostIp: '', hostPorts: [8080, 8080] },
       { proto: 'tcp', containerPort: 80, hostIp: '127.0.0.1', hostPorts: [0, 0] },
       { proto: 'tcp', containerPort: 443, hostIp: '', hostPorts: [0, 0] },
-      { proto: 'udp', containerPort: 53, hostIp: '', hostPorts: [5300, 5310] },
+      { proto: 'udp', containerPort: 53, hostIp: '0.0.0.0', hostPorts: [5300, 5310] },
     ]);
+  });
+
+  it("takes the network's default host address where a binding names none", () => {
+    const reqs = portRequests(
+      [],
+      {
+        '80/tcp': [
+          { HostIp: '', HostPort: '8080' },
+          { HostIp: '0.0.0.0', HostPort: '8081' },
+          { HostIp: '10.0.0.5', HostPort: '8082' },
+        ],
+      },
+      false,
+    );
+    const ips = (d: string | undefined) => onNetwork(reqs, d).map((r) => r.hostIp);
+    // dockerd --ip 127.0.0.1: only the binding without an address moves.
+    assert.deepEqual(ips('127.0.0.1'), ['127.0.0.1', '', '10.0.0.5']);
+    for (const d of [undefined, '0.0.0.0', '']) assert.deepEqual(ips(d), ['', '', '10.0.0.5']);
     assert.deepEqual(portRequests(['80/tcp'], {}, false), [], 'exposed alone publishes nothing');
   });
 });

@@ -19,7 +19,10 @@ export interface PortBinding {
 export interface PortRequest {
   proto: Proto;
   containerPort: number;
-  /** Host address; '' means all addresses. */
+  /**
+   * Host address; '' means all addresses. From `portRequests`, '' is "none
+   * given" and '0.0.0.0' all addresses until `onNetwork` settles it.
+   */
   hostIp: string;
   /** Host ports to choose from, inclusive; [0, 0] means any free ephemeral port. */
   hostPorts: [number, number];
@@ -96,11 +99,28 @@ export function portRequests(
     let list = bindings[key] ?? [];
     if (list.length === 0 && publishAll) list = [{ HostIp: '', HostPort: '' }];
     for (const b of list) {
-      const hostIp = b.HostIp === '0.0.0.0' ? '' : b.HostIp;
-      out.push({ proto, containerPort: port, hostIp, hostPorts: parseRange(b.HostPort, true) });
+      out.push({
+        proto,
+        containerPort: port,
+        hostIp: b.HostIp,
+        hostPorts: parseRange(b.HostPort, true),
+      });
     }
   }
   return out;
+}
+
+/**
+ * The requests as published on one network: a binding without an address
+ * takes the network's default (its `host_binding_ipv4` option; on the
+ * default bridge dockerd's `--ip`), and 0.0.0.0 is every address ('').
+ */
+export function onNetwork(reqs: PortRequest[], defaultIp: string | undefined): PortRequest[] {
+  const def = !defaultIp || defaultIp === '0.0.0.0' ? '' : defaultIp;
+  return reqs.map((r) => {
+    const hostIp = r.hostIp === '' ? def : r.hostIp === '0.0.0.0' ? '' : r.hostIp;
+    return hostIp === r.hostIp ? r : { ...r, hostIp };
+  });
 }
 
 /** "80/tcp" before "443/tcp" before "53/udp": by protocol name, then numerically. */

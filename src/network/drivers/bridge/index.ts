@@ -98,7 +98,8 @@ export class BridgeDriver implements NetworkDriver {
       await this.host.createBridge({ name, mtu: this.mtuOf(net), up: true, ipv6LinkLocal });
     } catch (e) {
       if (!isExists(e)) throw e;
-      await this.host.setLink(name, { up: true });
+      // Made by an earlier start: its MTU follows the flags of this one.
+      await this.host.setLink(name, { up: true, mtu: this.mtuOf(net) });
     }
     if (gateways.some((g) => g.family === 6)) {
       // As Docker: no router advertisements taken on the bridge; the host routes IPv6.
