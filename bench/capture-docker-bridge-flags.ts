@@ -41,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
   stopOnSignals();
   const started = new Date().toISOString();
   const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 1 });
+  const lab = await Lab.create({ hosts: 6 });
   console.log(`lab ${lab.name}`);
   let cap: Capture | undefined;
   let failed = false;
@@ -128,6 +128,52 @@ async function main(argv: string[]): Promise<number> {
     if (all.length) c.docker(['rm', '-f', ...all], { quiet: true });
     c.docker(['network', 'rm', 'u1', 'u2'], { quiet: true });
     await dockerd.stop();
+
+    // The default bridge's address ranges, one dockerd at a time in its own host.
+    for (const [i, args] of [
+      [1, ['--ipv6', '--fixed-cidr-v6', 'fd00:9::/64', '--fixed-cidr', '172.17.5.0/24']],
+      [2, ['--ipv6']],
+      [3, ['--fixed-cidr', '10.9.0.0/24']],
+      // Checked after the flags are parsed: a dockerd that might get that far
+      // runs only as the others do (startRefDockerd keeps it in the lab).
+      [4, ['--fixed-cidr', 'bogus']],
+      [5, ['--ipv6', '--fixed-cidr-v6', 'bogus']],
+    ] as const) {
+      const h = lab.hosts[i]!;
+      c.sec(`dockerd ${args.join(' ')} (in ${h.name})`);
+      let d;
+      try {
+        d = await startRefDockerd(lab, h, {
+          dns: lab.world.ip,
+          preexisting: before.paths,
+          args: [...args],
+          spawned: dockerd.spawned,
+        });
+      } catch (e) {
+        c.note(`dockerd ${args.join(' ')}`, `did not start: ${(e as Error).message}`);
+        await dockerd.stop();
+        continue;
+      }
+      c.use(d);
+      await importBusybox(d, cli, h.dir);
+      c.docker(['network', 'inspect', '-f', '{{.EnableIPv6}} {{json .IPAM}}', 'bridge']);
+      c.ns(`h${i + 1}`, ['ip', 'addr', 'show', 'docker0']);
+      for (const n of ['c1', 'c2']) c.docker(['run', '-d', '--name', n, 'busybox', ...LOOP]);
+      c.docker([
+        'inspect',
+        '-f',
+        '{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} gw {{.NetworkSettings.Gateway}} v6 {{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} gw6 {{.NetworkSettings.IPv6Gateway}} mac {{.NetworkSettings.MacAddress}}',
+        'c1',
+        'c2',
+      ]);
+      c.docker(['exec', 'c1', 'ip', 'addr', 'show', 'eth0']);
+      c.docker(['exec', 'c1', 'ip', '-6', 'route']);
+      c.docker(['exec', 'c1', 'cat', '/etc/hosts']);
+      c.docker(['network', 'inspect', '-f', '{{json .Containers}}', 'bridge']);
+      const all2 = c.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
+      if (all2.length) c.docker(['rm', '-f', ...all2], { quiet: true });
+      await dockerd.stop();
+    }
 
     c.sec('Bad values: dockerd exits while parsing its flags');
     // Only values the flag parser itself refuses; the rest of the command

@@ -22,6 +22,11 @@ export interface DaemonFlags {
   ipMasq: boolean;
   /** Host address of the default bridge's published ports that name none (--ip). */
   ip?: string;
+  /** Where the default bridge's containers get IPv4 addresses, inside its subnet (--fixed-cidr). */
+  fixedCidr?: string;
+  /** IPv6 on the default bridge (--ipv6), from this subnet (--fixed-cidr-v6). */
+  ipv6: boolean;
+  fixedCidrV6?: string;
   /** Replacements for Docker's default address pools (base=CIDR,size=N), in order. */
   defaultAddressPools: PoolSpec[];
   /** The machine-wide cache of builtin image layers (default: the image store's). */
@@ -52,6 +57,9 @@ Options:
       --ip-masq=true|false    Masquerade the default bridge's traffic out of the host (default true)
       --ip IP                 Default host address of the default bridge's published ports
                               (default 0.0.0.0)
+      --fixed-cidr CIDR       IPv4 range of the default bridge's containers (inside its subnet)
+      --ipv6                  IPv6 on the default bridge, from --fixed-cidr-v6
+      --fixed-cidr-v6 CIDR    IPv6 subnet of the default bridge
       --builtin-cache path    Cache of the builtin redis/python layers, shared by
                               every data-root (default /var/cache/berth/builtin)
   -v, --version               Print version and exit
@@ -61,6 +69,16 @@ Options:
 export class FlagError extends Error {}
 
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$/;
+
+/** A CIDR of one family, as dockerd's network controller refuses others. */
+function cidrFlag(v: string, family: 4 | 6): string {
+  const c = parseCidr(v);
+  if (!c) throw new FlagError(`invalid CIDR address: ${v}`);
+  if (c.family !== family) {
+    throw new FlagError(`invalid CIDR address: ${v} is not an IPv${family} subnet`);
+  }
+  return v;
+}
 
 /** A boolean flag: bare is true, else `--flag=value` with Go's spellings of true and false. */
 function parseBool(flag: string, val: string | undefined): boolean {
@@ -81,6 +99,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
     dns: [],
     icc: true,
     ipMasq: true,
+    ipv6: false,
     defaultAddressPools: [],
     help: false,
     version: false,
@@ -177,6 +196,15 @@ export function parseFlags(argv: string[]): DaemonFlags {
         f.ip = v;
         break;
       }
+      case '--fixed-cidr':
+        f.fixedCidr = cidrFlag(next(), 4);
+        break;
+      case '--fixed-cidr-v6':
+        f.fixedCidrV6 = cidrFlag(next(), 6);
+        break;
+      case '--ipv6':
+        f.ipv6 = parseBool(a, val);
+        break;
       case '--default-address-pool':
         try {
           f.defaultAddressPools.push(parseAddressPoolFlag(next()));
@@ -200,6 +228,11 @@ export function parseFlags(argv: string[]): DaemonFlags {
       default:
         throw new FlagError(`unknown flag: ${a}`);
     }
+  }
+  if (f.ipv6 && !f.fixedCidrV6) {
+    throw new FlagError(
+      'IPv6 is enabled for the default bridge, but no subnet is configured. Specify an IPv6 subnet using --fixed-cidr-v6',
+    );
   }
   for (const k of ['dataRoot', 'execRoot', 'socket'] as const) {
     if (!f[k].startsWith('/')) throw new FlagError(`${k} must be an absolute path: ${f[k]}`);

@@ -123,7 +123,14 @@ async function main(): Promise<number> {
     log,
     bip: flags.bip,
     mtu: flags.mtu,
-    defaultBridge: { icc: flags.icc, ipMasq: flags.ipMasq, ip: flags.ip },
+    defaultBridge: {
+      icc: flags.icc,
+      ipMasq: flags.ipMasq,
+      ip: flags.ip,
+      fixedCidr: flags.fixedCidr,
+      ipv6: flags.ipv6,
+      fixedCidrV6: flags.fixedCidrV6,
+    },
   });
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));

@@ -4,7 +4,7 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { conflict, forbidden, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../daemon/log.js';
@@ -14,7 +14,15 @@ import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
-import { type Ipam, formatCidr, ipamErrors, parseCidr } from './ipam/index.js';
+import {
+  type Cidr,
+  type Ipam,
+  cidrContains,
+  formatCidr,
+  formatIp,
+  ipamErrors,
+  parseCidr,
+} from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
 import { Endpoints } from './endpoints.js';
@@ -40,8 +48,15 @@ export interface ControllerOptions {
   bip?: string;
   /** MTU of the default bridge and of networks without their own (--mtu); else the uplink's. */
   mtu?: number;
-  /** The default bridge's options from the daemon's flags (--icc, --ip-masq, --ip). */
-  defaultBridge?: { icc: boolean; ipMasq: boolean; ip?: string };
+  /** The default bridge from the daemon's flags (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
+  defaultBridge?: {
+    icc: boolean;
+    ipMasq: boolean;
+    ip?: string;
+    fixedCidr?: string;
+    ipv6?: boolean;
+    fixedCidrV6?: string;
+  };
   log: Logger;
 }
 
@@ -104,34 +119,74 @@ export class NetworkController {
     return c;
   }
 
+  /**
+   * The default bridge's subnets: the one it has, unless --bip asks for
+   * another; --fixed-cidr as its range; with --ipv6 the --fixed-cidr-v6
+   * subnet. Changed flags move it at the next start (refused while
+   * containers use it, as every pool release is).
+   */
   private async ensureDefaultBridgePool(): Promise<void> {
     const bridge = this.get('bridge');
+    const f = this.o.defaultBridge;
     const bip = this.o.bip ? parseCidr(this.o.bip) : undefined;
-    const want = bip && {
-      subnet: formatCidr(bip),
-      gateway: this.o.bip!.split('/')[0]!,
-    };
-    const current = this.o.ipam.pools(bridge.Id)[0];
-    if (current && (!want || (current.subnet === want.subnet && current.gateway === want.gateway)))
-      return;
-    if (current) {
-      // --bip changed since the last start: move the default bridge (refused while containers use it).
+    const current = this.o.ipam.pools(bridge.Id);
+    const v4 = current.find((p) => p.family === 4);
+    const v6 = current.find((p) => p.family === 6);
+    const gateway = bip ? this.o.bip!.split('/')[0]! : undefined;
+    const wantV6 = f?.ipv6 ? f.fixedCidrV6 : undefined;
+    const same =
+      v4 &&
+      (!bip || (v4.subnet === formatCidr(bip) && v4.gateway === gateway)) &&
+      v4.ipRange === f?.fixedCidr &&
+      (wantV6 === undefined ? !v6 : v6?.given === wantV6);
+    if (same) return;
+    // Without --bip the bridge keeps its subnet and gateway (as docker0 its address).
+    const keep = v4 && !bip ? { subnet: v4.given, gateway: v4.gateway } : undefined;
+    const subnet = bip ? formatCidr(bip) : (keep?.subnet ?? this.o.ipam.pickDefaultSubnet(4));
+    const range = f?.fixedCidr ? parseCidr(f.fixedCidr) : undefined;
+    const net = subnet === undefined ? undefined : parseCidr(subnet);
+    const inside = (n: Cidr, r: Cidr) =>
+      r.prefix >= n.prefix && cidrContains(n, { family: 4, value: r.first });
+    // Checked before anything is released: a refused start changes nothing.
+    if (range && net && !inside(net, range)) {
+      throw invalid(
+        `--fixed-cidr ${f!.fixedCidr} is not inside the default bridge's subnet ${subnet}`,
+      );
+    }
+    if (current.length) {
       await this.o.ipam.transact(async (tx) => {
         await tx.releasePools(bridge.Id, { networkName: 'bridge' });
         return { value: undefined };
       });
+      // Made again with the new addresses by ensureNetwork.
       await this.o.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
     }
-    const { value: pool } = await this.o.ipam.transact(async (tx) => {
-      const p = await tx.allocatePool({
-        network: bridge.Id,
-        networkName: 'bridge',
-        subnet: want?.subnet ?? this.o.ipam.pickDefaultSubnet(4),
-        gateway: want?.gateway,
-      });
-      return { value: p };
+    const { value: pools } = await this.o.ipam.transact(async (tx) => {
+      const made = [
+        await tx.allocatePool({
+          network: bridge.Id,
+          networkName: 'bridge',
+          subnet,
+          ipRange: f?.fixedCidr,
+          // As dockerd 20.10 when no address is given: the range's first address.
+          gateway: gateway ?? keep?.gateway ?? (range ? formatIp(4, range.first) : undefined),
+        }),
+      ];
+      if (wantV6) {
+        made.push(
+          await tx.allocatePool({ network: bridge.Id, networkName: 'bridge', subnet: wantV6 }),
+        );
+      }
+      return { value: made };
     });
-    bridge.IPAM.Config = [{ Subnet: pool.given, Gateway: pool.gateway }];
+    bridge.EnableIPv6 = !!wantV6;
+    // IPv4 with its gateway (as dockerd shows it once docker0 has its address);
+    // the IPv6 subnet without one, as dockerd 20.10.
+    bridge.IPAM.Config = pools.map((p) =>
+      p.family === 4
+        ? { Subnet: p.given, ...(p.ipRange ? { IPRange: p.ipRange } : {}), Gateway: p.gateway }
+        : { Subnet: p.given },
+    );
     await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 

@@ -15,7 +15,7 @@ import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
 import { bridgeName } from './drivers/bridge/index.js';
-import { type Ipam, macFromIPv4 } from './ipam/index.js';
+import { type Ipam, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
@@ -186,7 +186,10 @@ export class Endpoints {
             networkName: net.Name,
             family: 6,
             owner: ep.Id,
-            address: o.staticIPv6,
+            // dockerd's default bridge derives it from the MAC; others go lowest-free.
+            address:
+              o.staticIPv6 ??
+              (net.Name === 'bridge' ? ipv6FromMac(pool6.subnet, ep.Mac!) : undefined),
           });
           Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
         }

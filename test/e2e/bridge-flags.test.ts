@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { REPO, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 const WORLD = '198.51.100.1';
@@ -101,5 +101,102 @@ describe('default bridge daemon flags (--mtu, --icc, --ip-masq, --ip)', () => {
     assert.equal(pings('da', WORLD), true);
     ok(['run', '-d', '--name', 'p4', '-p', '8084:80', 'busybox', ...HTTPD]);
     assert.equal(ok(['port', 'p4']), '80/tcp -> 0.0.0.0:8084');
+  });
+});
+
+describe('default bridge address flags (--fixed-cidr, --ipv6 --fixed-cidr-v6)', () => {
+  let env6: LabEnv;
+  const ok6 = (args: string[]): string => {
+    const r = env6.docker(args);
+    assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const FMT =
+    '{{.NetworkSettings.IPAddress}}/{{.NetworkSettings.IPPrefixLen}} gw {{.NetworkSettings.Gateway}} v6 {{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} gw6 {{.NetworkSettings.IPv6Gateway}} mac {{.NetworkSettings.MacAddress}}';
+  before(async () => {
+    env6 = await labWithDaemons({
+      args: ['--fixed-cidr', '172.17.5.0/24', '--ipv6', '--fixed-cidr-v6', 'fd00:9::/64'],
+    });
+  });
+  after(async () => {
+    await env6?.destroy();
+  });
+
+  it('gives containers addresses from the range and MAC-derived IPv6, as dockerd 20.10', () => {
+    assert.equal(
+      ok6(['network', 'inspect', '-f', '{{.EnableIPv6}} {{json .IPAM.Config}}', 'bridge']),
+      'true [{"Subnet":"172.17.0.0/16","IPRange":"172.17.5.0/24","Gateway":"172.17.5.0"},{"Subnet":"fd00:9::/64"}]',
+    );
+    const br = env6.inHost(['ip', 'addr', 'show', 'berth0']).stdout;
+    assert.match(br, /inet 172\.17\.5\.0\/16/);
+    assert.match(br, /inet6 fd00:9::1\/64 scope global/);
+    for (const n of ['c1', 'c2']) ok6(['run', '-d', '--name', n, 'busybox', ...LOOP]);
+    assert.deepEqual(ok6(['inspect', '-f', FMT, 'c1', 'c2']).split('\n'), [
+      '172.17.5.1/16 gw 172.17.5.0 v6 fd00:9::242:ac11:501/64 gw6 fd00:9::1 mac 02:42:ac:11:05:01',
+      '172.17.5.2/16 gw 172.17.5.0 v6 fd00:9::242:ac11:502/64 gw6 fd00:9::1 mac 02:42:ac:11:05:02',
+    ]);
+    assert.match(ok6(['exec', 'c1', 'ip', '-6', 'route']), /default via fd00:9::1 dev eth0/);
+    assert.match(ok6(['exec', 'c1', 'cat', '/etc/hosts']), /^fd00:9::242:ac11:501\t\w{12}$/m);
+    const r = env6.docker(['exec', 'c1', 'ping', '-6', '-c1', '-W2', 'fd00:9::242:ac11:502']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it('goes back to 172.17.0.0/16 without IPv6 at a restart without the flags', async () => {
+    ok6(['rm', '-f', 'c1', 'c2']);
+    await env6.daemon.stop('SIGTERM');
+    env6.daemon = await env6.lab.startDaemon(env6.lab.hosts[0]!);
+    env6.daemons[0] = env6.daemon;
+    assert.equal(
+      ok6(['network', 'inspect', '-f', '{{.EnableIPv6}} {{json .IPAM.Config}}', 'bridge']),
+      'false [{"Subnet":"172.17.0.0/16","Gateway":"172.17.5.0"}]',
+    );
+    ok6(['run', '-d', '--name', 'c3', 'busybox', ...LOOP]);
+    assert.match(
+      ok6(['inspect', '-f', FMT, 'c3']),
+      /^172\.17\.0\.1\/16 gw 172\.17\.5\.0 v6 \/0 gw6  /,
+    );
+  });
+
+  it('refuses --ipv6 without a subnet and a range outside the subnet: the daemon does not start', async () => {
+    // Each in the lab host, with its own state: only the first flag check differs.
+    const dir = `${env6.lab.hosts[0]!.dir}/refused`;
+    for (const [args, message] of [
+      [['--ipv6'], /IPv6 is enabled for the default bridge, but no subnet is configured/],
+      [['--fixed-cidr', 'bogus'], /invalid CIDR address: bogus/],
+      [
+        ['--bip', '10.77.0.1/24', '--fixed-cidr', '10.78.0.0/24'],
+        /--fixed-cidr 10\.78\.0\.0\/24 is not inside the default bridge's subnet 10\.77\.0\.0\/24/,
+      ],
+    ] as const) {
+      const r = env6.inHost([
+        process.execPath,
+        `${REPO}dist/src/daemon/main.js`,
+        ...['-H', `unix://${dir}/sock`, '--data-root', `${dir}/data`, '--exec-root', `${dir}/run`],
+        ...args,
+      ]);
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.match(r.stderr, message);
+    }
+    // Against the running setup's own state: refused before anything changed.
+    const h = env6.lab.hosts[0]!;
+    await env6.daemon.stop('SIGTERM');
+    const r = env6.inHost([
+      process.execPath,
+      `${REPO}dist/src/daemon/main.js`,
+      ...['-H', `unix://${h.dir}/berth.sock`, '--data-root', `${h.dir}/data`],
+      ...['--exec-root', `${h.dir}/run`, '--fixed-cidr', '10.78.0.0/24'],
+    ]);
+    assert.notEqual(r.status, 0, r.stdout);
+    assert.match(
+      r.stderr,
+      /--fixed-cidr 10\.78\.0\.0\/24 is not inside the default bridge's subnet 172\.17\.0\.0\/16/,
+    );
+    env6.daemon = await env6.lab.startDaemon(h);
+    env6.daemons[0] = env6.daemon;
+    assert.equal(
+      ok6(['network', 'inspect', '-f', '{{.EnableIPv6}} {{json .IPAM.Config}}', 'bridge']),
+      'false [{"Subnet":"172.17.0.0/16","Gateway":"172.17.5.0"}]',
+    );
+    assert.equal(env6.docker(['exec', 'c3', 'ping', '-c1', '-W2', '172.17.5.0']).status, 0);
   });
 });

@@ -137,4 +137,25 @@ describe('berthd flags', () => {
     );
     assert.throws(() => parseFlags(['--mtu', '40']), /invalid --mtu 40: expected 68-65535/);
   });
+
+  it('takes --fixed-cidr, --ipv6 and --fixed-cidr-v6, refusing what dockerd refuses', () => {
+    const f = parseFlags([
+      '--fixed-cidr',
+      '172.17.5.0/24',
+      '--ipv6',
+      '--fixed-cidr-v6=fd00:9::/64',
+    ]);
+    assert.deepEqual([f.fixedCidr, f.ipv6, f.fixedCidrV6], ['172.17.5.0/24', true, 'fd00:9::/64']);
+    assert.equal(parseFlags([]).ipv6, false);
+    assert.throws(
+      () => parseFlags(['--ipv6']),
+      /^Error: IPv6 is enabled for the default bridge, but no subnet is configured. Specify an IPv6 subnet using --fixed-cidr-v6$/,
+    );
+    assert.throws(
+      () => parseFlags(['--fixed-cidr', 'bogus']),
+      /^Error: invalid CIDR address: bogus$/,
+    );
+    assert.throws(() => parseFlags(['--fixed-cidr', 'fd00::/64']), /is not an IPv4 subnet/);
+    assert.throws(() => parseFlags(['--fixed-cidr-v6', '10.0.0.0/8']), /is not an IPv6 subnet/);
+  });
 });

@@ -15,6 +15,7 @@ import {
   formatCidr,
   formatIp,
   ipamErrors as E,
+  ipv6FromMac,
   macFromIPv4,
   parseAddressPoolFlag,
   parseCidr,
@@ -120,6 +121,15 @@ describe('ipam addresses', () => {
     assert.equal(macFromIPv4('10.30.0.2'), '02:42:0a:1e:00:02');
     assert.equal(macFromIPv4(v4('10.31.0.100')), '02:42:0a:1f:00:64');
     assert.throws(() => macFromIPv4('fd00::1'), TypeError);
+  });
+
+  it("derives the default bridge's IPv6 addresses from MACs as dockerd 20.10", () => {
+    // Seen with --fixed-cidr-v6 fd00:9::/64 (docs/reference/docker-20.10-bridge-flags.md).
+    assert.equal(ipv6FromMac('fd00:9::/64', '02:42:ac:11:05:01'), 'fd00:9::242:ac11:501');
+    assert.equal(ipv6FromMac('fd00:9::/80', '02:42:ac:11:00:02'), 'fd00:9::242:ac11:2');
+    assert.equal(ipv6FromMac('fd00:9::/96', '02:42:ac:11:00:02'), undefined, 'under 48 bits');
+    assert.equal(ipv6FromMac('10.0.0.0/8', '02:42:ac:11:00:02'), undefined);
+    assert.equal(ipv6FromMac('fd00:9::/64', 'nonsense'), undefined);
   });
 });
 

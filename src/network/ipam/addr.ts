@@ -181,3 +181,16 @@ export function macFromIPv4(ip: string | bigint): string {
   );
   return bytes.join(':');
 }
+
+/**
+ * dockerd's IPv6 address for a default-bridge endpoint: the subnet's prefix
+ * with the MAC's 48 bits at the end (fd00:9::/64 and 02:42:ac:11:00:02 →
+ * fd00:9::242:ac11:2). Undefined when the subnet leaves fewer than 48 bits.
+ */
+export function ipv6FromMac(subnet: string, mac: string): string | undefined {
+  const c = parseCidr(subnet);
+  if (!c || c.family !== 6 || c.prefix > 80 || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) {
+    return undefined;
+  }
+  return formatIp(6, c.first | BigInt('0x' + mac.split(':').join('')));
+}

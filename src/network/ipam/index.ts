@@ -12,6 +12,7 @@ export {
   cidrOverlaps,
   formatCidr,
   formatIp,
+  ipv6FromMac,
   macFromIPv4,
   parseCidr,
   parseIp,
