@@ -324,4 +324,39 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.match(prune.stdout, /Deleted Networks:\np1\np2\n/);
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
+
+  it('lists dangling networks and prunes by until, label and label!, as dockerd', () => {
+    const ls = (filter: string) =>
+      env.docker(['network', 'ls', '--filter', filter, '--format', '{{.Name}}']).stdout.trim();
+    for (const [n, labels] of [
+      ['keepme', ['--label', 'keep=yes']],
+      ['unused', []],
+      ['used', []],
+    ] as const) {
+      assert.equal(env.docker(['network', 'create', ...labels, n]).status, 0);
+    }
+    assert.equal(
+      env.docker(['run', '-d', '--name', 'user', '--network', 'used', 'busybox', 'sleep', '600'])
+        .status,
+      0,
+    );
+    assert.equal(ls('dangling=true'), 'keepme\nunused');
+    assert.equal(ls('dangling=false'), 'bridge\nhost\nnone\nused');
+    const bad = env.docker(['network', 'ls', '--filter', 'dangling=maybe']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /invalid value for filter 'dangling', must be "true" \(or "1"\)/);
+    // Created moments ago: an hour's `until` leaves them all.
+    const young = env.docker(['network', 'prune', '-f', '--filter', 'until=1h']);
+    assert.equal(young.status, 0, young.stderr);
+    assert.equal(young.stdout.trim(), '');
+    const refused = env.docker(['network', 'prune', '-f', '--filter', 'name=unused']);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /Invalid filter 'name'/);
+    const p = env.docker(['network', 'prune', '-f', '--filter', 'label!=keep=yes']);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, /Deleted Networks:\nunused\n/);
+    assert.equal(ls('dangling=true'), 'keepme');
+    assert.equal(env.docker(['rm', '-f', 'user']).status, 0);
+    for (const n of ['keepme', 'used']) assert.equal(env.docker(['network', 'rm', n]).status, 0);
+  });
 });

@@ -3,10 +3,50 @@ import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { PREDEFINED } from '../../network/create.js';
 import { empty, json, type Router } from '../server.js';
+import { parseTimestamp } from '../timestamp.js';
 import { obj, optBool, optStr, parseFilters } from '../validate.js';
 import type { Services } from './services.js';
 
-function matches(n: NetworkRecord, f: Map<string, string[]>): boolean {
+/**
+ * Docker's MatchKVList: every `key` or `key=value` of `specs` is among the
+ * labels (so an empty label set matches none).
+ */
+function labelsMatch(labels: Record<string, string>, specs: string[]): boolean {
+  return specs.every((v) => {
+    const i = v.indexOf('=');
+    return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
+  });
+}
+
+/**
+ * What `network prune` removes as dockerd 20.10 filters it: `label` (all
+ * match), `label!` (not all match), `until` (created before); any other
+ * filter is refused before anything is removed.
+ */
+export function pruneFilter(
+  f: Map<string, string[]>,
+  now = Date.now(),
+): (n: NetworkRecord) => boolean {
+  for (const k of f.keys()) {
+    if (!['label', 'label!', 'until'].includes(k)) throw invalid(`Invalid filter '${k}'`);
+  }
+  const untils = f.get('until') ?? [];
+  if (untils.length > 1) throw invalid('more than one until filter specified');
+  const until = untils[0] === undefined ? undefined : parseTimestamp(untils[0], now);
+  const labels = f.get('label') ?? [];
+  const notLabels = f.get('label!') ?? [];
+  return (n) =>
+    (until === undefined || Date.parse(n.Created) < until) &&
+    (!labels.length || labelsMatch(n.Labels, labels)) &&
+    !(notLabels.length && labelsMatch(n.Labels, notLabels));
+}
+
+/** `network ls` filters; `inUse`: whether containers are attached (for dangling). */
+export function matches(
+  n: NetworkRecord,
+  f: Map<string, string[]>,
+  inUse: (n: NetworkRecord) => boolean,
+): boolean {
   for (const [k, vals] of f) {
     if (!vals.length) continue;
     const ok = (() => {
@@ -28,12 +68,21 @@ function matches(n: NetworkRecord, f: Map<string, string[]>): boolean {
                 : false,
           );
         case 'label':
-          return vals.every((v) => {
-            const i = v.indexOf('=');
-            return i < 0 ? v in n.Labels : n.Labels[v.slice(0, i)] === v.slice(i + 1);
-          });
-        case 'dangling':
-          return true;
+          return labelsMatch(n.Labels, vals);
+        case 'dangling': {
+          // Networks no container uses, other than the predefined ones (as
+          // Docker documents it; 20.10 itself counts every custom network:
+          // docs/reference/docker-20.10-networking.md, "Network filters").
+          if (vals.length > 1) throw invalid('got more than one value for filter key "dangling"');
+          const v = vals[0]!;
+          if (!['1', 'true', '0', 'false'].includes(v)) {
+            throw invalid(
+              `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`,
+            );
+          }
+          const dangling = !PREDEFINED.includes(n.Name) && !inUse(n);
+          return dangling === (v === '1' || v === 'true');
+        }
         default:
           throw invalid(`Invalid filter '${k}'`);
       }
@@ -69,7 +118,7 @@ export function networkRoutes(r: Router, s: Services): void {
       200,
       s.networks
         .list()
-        .filter((n) => matches(n, f))
+        .filter((n) => matches(n, f, (x) => Object.keys(containersOn(x)).length > 0))
         .map((n) => ({ ...n, Containers: {} })),
     );
   });
@@ -119,18 +168,17 @@ export function networkRoutes(r: Router, s: Services): void {
   });
 
   r.on('POST', '/networks/prune', async ({ res, query }) => {
-    const f = parseFilters(query.get('filters'));
-    const labels = f.get('label') ?? [];
+    const wanted = pruneFilter(parseFilters(query.get('filters')));
     const deleted: string[] = [];
     for (const n of s.networks.list()) {
-      if (PREDEFINED.includes(n.Name) || !matches(n, new Map([['label', labels]]))) continue;
+      if (PREDEFINED.includes(n.Name) || !wanted(n)) continue;
       if (Object.keys(containersOn(n)).length) continue;
       try {
         await s.networks.removeNetwork(n.Id);
         s.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
         deleted.push(n.Name);
       } catch {
-        // still in use (a stopped container's endpoint config): kept, as Docker does
+        // in use since the check above: kept
       }
     }
     json(res!, 200, { NetworksDeleted: deleted.length ? deleted : null });
