@@ -1,9 +1,11 @@
 /**
  * The network namespaces of running containers, as the controller keeps
  * them: where each is bound, the next interface name in it, and one
- * rtnetlink socket into it (opened on first use, closed before the
- * namespace is deleted: an open socket would keep it, and its veths, alive).
+ * rtnetlink socket into it and one fd of it (opened on first use, closed
+ * before the namespace is deleted: either would keep it, and its veths,
+ * alive).
  */
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import { Rtnl, writeSysctl } from '../kernel/netlink/index.js';
@@ -19,6 +21,8 @@ interface SandboxState {
   nextIf?: number;
   /** rtnetlink inside the namespace, once used. */
   netlink?: Rtnl;
+  /** The namespace file open, once used (veth peers are born in it). */
+  nsFd?: number;
 }
 
 export class Sandboxes {
@@ -50,7 +54,9 @@ export class Sandboxes {
 
   /** Closes its socket and deletes the namespace; idempotent. */
   async delete(containerId: string): Promise<void> {
-    this.state.get(containerId)?.netlink?.close();
+    const sb = this.state.get(containerId);
+    sb?.netlink?.close();
+    if (sb?.nsFd !== undefined) closeSync(sb.nsFd);
     this.state.delete(containerId);
     await deleteNetns(this.path(containerId));
   }
@@ -65,16 +71,15 @@ export class Sandboxes {
 
   /** The container's sandbox as drivers see it (`netnsPath` undefined: it has none, or it is gone). */
   view(containerId: string, netnsPath: string | undefined): Sandbox {
+    const own = (): SandboxState => {
+      if (!netnsPath) throw new Error('the container has no network namespace of its own');
+      return this.stateOf(containerId);
+    };
     return {
       containerId,
       netnsPath,
-      netlink: () => {
-        if (!netnsPath) throw new Error('the container has no network namespace of its own');
-        const sb = this.state.get(containerId) ?? {};
-        sb.netlink ??= Rtnl.open({ netns: netnsPath });
-        this.state.set(containerId, sb);
-        return sb.netlink;
-      },
+      netlink: () => (own().netlink ??= Rtnl.open({ netns: netnsPath })),
+      nsFd: () => (own().nsFd ??= openSync(netnsPath!, 'r')),
     };
   }
 

@@ -39,6 +39,8 @@ export interface Sandbox {
    * close it). Throws when the namespace is gone.
    */
   netlink(): Rtnl;
+  /** An open fd of `netnsPath`, kept with the socket and closed with it. */
+  nsFd(): number;
 }
 
 /** The addresses an endpoint was given (by IPAM) that the driver puts in place. */

@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import {
   Rtnl,
   deleteLinkIfExists,
@@ -181,7 +181,9 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     const net = { Id: 'ab'.repeat(32), Options: {} } as unknown as NetworkRecord;
     const br = 'br-abababababab';
     const inside = Rtnl.open({ netns: cPath });
-    const sandbox = { containerId: 'c1', netnsPath: cPath, netlink: () => inside };
+    // The sandbox's fd serves both joins: the driver must not close it.
+    const fd = openSync(cPath, 'r');
+    const sandbox = { containerId: 'c1', netnsPath: cPath, netlink: () => inside, nsFd: () => fd };
     const made: string[] = [br];
     try {
       await h.createBridge({ name: br, up: true });
@@ -203,6 +205,7 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     } finally {
       for (const l of made) await h.deleteLink(l).catch(() => undefined);
       inside.close();
+      closeSync(fd);
     }
   });
 

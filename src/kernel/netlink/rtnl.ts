@@ -76,6 +76,8 @@ export interface VethSpec extends LinkBase {
   peer: Omit<LinkBase, 'up'> & {
     /** Bind-mounted namespace file the peer is born in (IFLA_NET_NS_FD). */
     netns?: string;
+    /** Or an open fd of that namespace, which the caller keeps (saves an open(2) per call). */
+    nsFd?: number;
   };
 }
 
@@ -200,7 +202,11 @@ export class Rtnl {
    */
   async createVeth(spec: VethSpec): Promise<void> {
     const master = spec.master === undefined ? undefined : await this.index(spec.master);
-    const nsFd = spec.peer.netns === undefined ? undefined : openSync(spec.peer.netns, 'r');
+    const opened =
+      spec.peer.nsFd === undefined && spec.peer.netns !== undefined
+        ? openSync(spec.peer.netns, 'r')
+        : undefined;
+    const nsFd = spec.peer.nsFd ?? opened;
     try {
       const { netns: _ns, ...peer } = spec.peer;
       const msg = newVethMsg({ ...spec, master, peer: { ...peer, nsFd } });
@@ -214,7 +220,7 @@ export class Rtnl {
         });
       }
     } finally {
-      if (nsFd !== undefined) closeSync(nsFd);
+      if (opened !== undefined) closeSync(opened);
     }
   }
 

@@ -139,7 +139,7 @@ export class BridgeDriver implements NetworkDriver {
         up: true,
         ipv6LinkLocal: !!a.ipv6,
         master,
-        peer: { name: a.ifName, mtu, mac: a.mac, netns: sandbox.netnsPath },
+        peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
       }),
     );
     try {
