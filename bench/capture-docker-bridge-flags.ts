@@ -6,7 +6,8 @@
  * inspect, a container's MTU, traffic between two containers and to the lab
  * world, published ports with and without an address, and the same on a
  * user-defined network (which of the flags reach it). Then the flags' own
- * errors, each from a dockerd that exits while parsing its command line.
+ * errors and daemon.json's, each from a dockerd that exits while parsing
+ * its command line or its configuration file.
  * Writes a markdown transcript and the same as JSON;
  * docs/reference/docker-20.10-bridge-flags.md is distilled from it.
  *
@@ -16,7 +17,7 @@
  * removed in `finally`, and the machine's own namespace is compared before
  * and after.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
@@ -183,7 +184,23 @@ async function main(argv: string[]): Promise<number> {
       ...['--data-root', join(d, 'data'), '--exec-root', join(d, 'run')],
       ...['-H', `unix://${join(d, 'sock')}`, '--pidfile', join(d, 'pid')],
     ];
-    for (const bad of [['--mtu', 'abc'], ['--icc=maybe'], ['--ip', 'bogus'], ['--ip-masq=nope']]) {
+    // daemon.json: a directive given twice, one dockerd does not know.
+    const conf = (name: string, doc: object): string => {
+      const p = join(host.dir, name);
+      writeFileSync(p, JSON.stringify(doc));
+      return p;
+    };
+    const both = conf('both.json', { bip: '10.2.0.1/24', debug: true });
+    const unknown = conf('unknown.json', { foo: 1, 'not-a-key': 'x' });
+    for (const bad of [
+      ['--config-file', both, '--bip', '10.1.0.1/24', '-D'],
+      ['--config-file', unknown],
+      ['--config-file', join(host.dir, 'missing.json')],
+      ['--mtu', 'abc'],
+      ['--icc=maybe'],
+      ['--ip', 'bogus'],
+      ['--ip-masq=nope'],
+    ]) {
       c.ns('h1', ['timeout', '10', 'dockerd', ...bad, ...contained]);
     }
   } catch (e) {
