@@ -31,6 +31,10 @@ export interface DaemonFlags {
   defaultAddressPools: PoolSpec[];
   /** The machine-wide cache of builtin image layers (default: the image store's). */
   builtinCache?: string;
+  /** A configuration file (dockerd's daemon.json format), when one was named (--config-file). */
+  configFile?: string;
+  /** Each flag given, by its long name, with its value as written (the last, for lists). */
+  given: Map<string, string>;
   help: boolean;
   version: boolean;
 }
@@ -41,6 +45,8 @@ A container engine that speaks the Docker Engine API.
 
 Options:
   -H, --host unix:///path     Daemon socket (default unix:///run/berth/berth.sock)
+      --config-file path      Daemon configuration file, dockerd's daemon.json format
+                              (default /etc/berth/daemon.json)
       --data-root path        Root of persistent state (default /var/lib/berth)
       --exec-root path        Root of runtime state (default /run/berth)
       --runtime runc|crun     OCI runtime (default: runc; crun only where it works)
@@ -67,6 +73,17 @@ Options:
 `;
 
 export class FlagError extends Error {}
+
+/** Short and alternative spellings → the long name. */
+const LONG: Record<string, string> = {
+  '-H': '--host',
+  '-g': '--data-root',
+  '--default-runtime': '--runtime',
+  '-l': '--log-level',
+  '-D': '--debug',
+  '-h': '--help',
+  '-v': '--version',
+};
 
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$/;
 
@@ -101,6 +118,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
     ipMasq: true,
     ipv6: false,
     defaultAddressPools: [],
+    given: new Map(),
     help: false,
     version: false,
   };
@@ -116,9 +134,12 @@ export function parseFlags(argv: string[]): DaemonFlags {
       if (val !== undefined) return val;
       const v = argv[++i];
       if (v === undefined) throw new FlagError(`flag needs an argument: ${a}`);
-      return v;
+      return (val = v);
     };
     switch (a) {
+      case '--config-file':
+        f.configFile = next();
+        break;
       case '-H':
       case '--host': {
         const v = next();
@@ -228,6 +249,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
       default:
         throw new FlagError(`unknown flag: ${a}`);
     }
+    f.given.set(LONG[a] ?? a, val ?? 'true');
   }
   if (f.ipv6 && !f.fixedCidrV6) {
     throw new FlagError(

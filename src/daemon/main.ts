@@ -31,6 +31,7 @@ import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { NftFirewall } from '../kernel/firewall/index.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openEmbeddedStore } from '../store/index.js';
+import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
 import { createLogger } from './log.js';
@@ -65,10 +66,27 @@ function daemonId(dataRoot: string): string {
   }
 }
 
+/** The configuration file's text: undefined when the default one does not exist. */
+function readConfigFile(named: string | undefined): string | undefined {
+  const path = named ?? DEFAULT_CONFIG_FILE;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    if (named === undefined && missing) return undefined;
+    const why = missing ? `open ${path}: no such file or directory` : (e as Error).message;
+    throw new FlagError(`unable to configure berthd with file ${path}: ${why}`);
+  }
+}
+
 async function main(): Promise<number> {
   let flags: DaemonFlags;
+  const argv = process.argv.slice(2);
   try {
-    flags = parseFlags(process.argv.slice(2));
+    flags = parseFlags(argv);
+    const text = readConfigFile(flags.configFile);
+    if (text !== undefined)
+      flags = withConfigFile(argv, flags.configFile ?? DEFAULT_CONFIG_FILE, text);
   } catch (e) {
     if (e instanceof FlagError) {
       process.stderr.write(`berthd: ${e.message}\n${USAGE}`);

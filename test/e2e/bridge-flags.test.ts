@@ -1,11 +1,15 @@
 /**
  * The daemon flags that shape the default bridge, as Docker 20.10's
  * (docs/reference/docker-20.10-bridge-flags.md): --mtu, --icc=false,
- * --ip-masq=false and --ip. Checked in the kernel and by traffic, then
- * undone by a restart without them.
+ * --ip-masq=false and --ip, checked in the kernel and by traffic, then
+ * undone by a restart without them; --fixed-cidr, --ipv6 --fixed-cidr-v6;
+ * and the same directives from a daemon.json (--config-file).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { REPO, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -198,5 +202,79 @@ describe('default bridge address flags (--fixed-cidr, --ipv6 --fixed-cidr-v6)', 
       'false [{"Subnet":"172.17.0.0/16","Gateway":"172.17.5.0"}]',
     );
     assert.equal(env6.docker(['exec', 'c3', 'ping', '-c1', '-W2', '172.17.5.0']).status, 0);
+  });
+});
+
+describe("berthd's configuration file (--config-file, dockerd's daemon.json)", () => {
+  let envc: LabEnv;
+  const dir = mkdtempSync(join(tmpdir(), 'berth-conf-'));
+  const conf = (name: string, doc: object): string => {
+    const p = join(dir, name);
+    writeFileSync(p, JSON.stringify(doc));
+    return p;
+  };
+  before(async () => {
+    const file = conf('daemon.json', {
+      bip: '10.77.0.1/24',
+      mtu: 1400,
+      icc: false,
+      'default-address-pools': [{ base: '10.128.0.0/9', size: 24 }],
+    });
+    envc = await labWithDaemons({ args: ['--config-file', file] });
+  });
+  after(async () => {
+    await envc?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes its directives as the flags they stand for', () => {
+    const out = envc.docker([
+      'network',
+      'inspect',
+      '-f',
+      '{{json .IPAM.Config}} {{index .Options "com.docker.network.bridge.enable_icc"}} {{index .Options "com.docker.network.driver.mtu"}}',
+      'bridge',
+    ]);
+    assert.equal(out.stdout.trim(), '[{"Subnet":"10.77.0.0/24","Gateway":"10.77.0.1"}] false 1400');
+    assert.equal(envc.docker(['network', 'create', 'fromconf']).status, 0);
+    const sub = envc.docker([
+      'network',
+      'inspect',
+      '-f',
+      '{{range .IPAM.Config}}{{.Subnet}}{{end}}',
+      'fromconf',
+    ]);
+    assert.equal(sub.stdout.trim(), '10.128.0.0/24');
+  });
+
+  it("refuses a directive given twice, unknown ones and a missing file, with dockerd's words", () => {
+    const h = envc.lab.hosts[0]!;
+    const run = (args: string[]) =>
+      envc.inHost([
+        process.execPath,
+        `${REPO}dist/src/daemon/main.js`,
+        ...['-H', `unix://${h.dir}/refused.sock`, '--data-root', `${h.dir}/refused`],
+        ...args,
+      ]);
+    const both = conf('both.json', { bip: '10.2.0.1/24', debug: true });
+    const unknown = conf('unknown.json', { foo: 1 });
+    for (const [args, message] of [
+      [
+        ['--config-file', both, '--bip', '10.1.0.1/24', '-D'],
+        `unable to configure berthd with file ${both}: the following directives are specified both as a flag and in the configuration file: bip: (from flag: 10.1.0.1/24, from file: 10.2.0.1/24), debug: (from flag: true, from file: true)`,
+      ],
+      [
+        ['--config-file', unknown],
+        `unable to configure berthd with file ${unknown}: the following directives don't match any configuration option: foo`,
+      ],
+      [
+        ['--config-file', join(dir, 'missing.json')],
+        `unable to configure berthd with file ${join(dir, 'missing.json')}: open ${join(dir, 'missing.json')}: no such file or directory`,
+      ],
+    ] as const) {
+      const r = run([...args]);
+      assert.notEqual(r.status, 0, r.stdout);
+      assert.ok(r.stderr.includes(message), r.stderr);
+    }
   });
 });
