@@ -1,0 +1,135 @@
+/**
+ * Captures what a real Docker 20.10 (Debian docker.io) does on `docker
+ * rename`: names in the embedded DNS (new, old, aliases), inspect, /etc/hosts,
+ * refusals and their messages, --link children and parents renamed, a stopped
+ * container, the rename event. One dockerd in lab host 1. Writes a markdown
+ * transcript and the same as JSON (docs/reference/docker-20.10-rename*.md).
+ *
+ *   node dist/bench/capture-docker-rename.js [--out DIR]
+ *
+ * Everything is removed in `finally`, and the machine's own namespace is
+ * compared before and after.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { run } from '../src/lab/proc.js';
+import {
+  captureOutDir,
+  CLI_2010,
+  DockerdSlot,
+  finishCapture,
+  Capture,
+  stopOnSignals,
+} from './lib/capture.js';
+import { importBusybox } from './lib/image.js';
+import { snapshotMachine } from './lib/machine.js';
+import { startRefDockerd } from './lib/refdockerd.js';
+
+async function main(argv: string[]): Promise<number> {
+  const outDir = captureOutDir('capture-docker-rename', argv);
+  stopOnSignals();
+  const started = new Date().toISOString();
+  const before = snapshotMachine(LAB_ROOT);
+  const lab = await Lab.create({ hosts: 1 });
+  let cap: Capture | undefined;
+  let failed = false;
+  const problems: string[] = [];
+  const dockerd = new DockerdSlot(before, problems);
+  try {
+    const cli = join(lab.dir, 'docker-cli');
+    mkdirSync(cli, { recursive: true });
+    cap = new Capture(lab, undefined, cli);
+    const host = lab.hosts[0]!;
+    const ref = await startRefDockerd(lab, host, {
+      dns: lab.world.ip,
+      preexisting: before.paths,
+      spawned: dockerd.spawned,
+    });
+    cap.use(ref);
+    await importBusybox(ref, cli, host.dir);
+    const c = cap;
+    const LOOP = ['sleep', '3600'];
+    c.sec('A container on a user network, renamed');
+    c.docker(['network', 'create', 'rn']);
+    c.docker([
+      'run',
+      '-d',
+      '--name',
+      'old1',
+      '--network',
+      'rn',
+      '--network-alias',
+      'al',
+      'busybox',
+      ...LOOP,
+    ]);
+    c.docker(['run', '-d', '--name', 'peer', '--network', 'rn', 'busybox', ...LOOP]);
+    c.docker(['exec', 'peer', 'nslookup', 'old1']);
+    c.docker(['rename', 'old1', 'new1']);
+    c.docker(['exec', 'peer', 'nslookup', 'new1']);
+    c.docker(['exec', 'peer', 'nslookup', 'old1']);
+    c.docker(['exec', 'peer', 'nslookup', 'al']);
+    c.docker(['inspect', '-f', '{{.Name}} {{json .NetworkSettings.Networks.rn.Aliases}}', 'new1']);
+    c.docker(['network', 'inspect', '-f', '{{range .Containers}}{{.Name}} {{end}}', 'rn']);
+    c.docker(['exec', 'new1', 'cat', '/etc/hosts']);
+    c.docker(['exec', 'new1', 'hostname']);
+    c.sec('Refusals');
+    c.docker(['rename', 'new1', 'new1']);
+    c.docker(['rename', 'new1', 'peer']);
+    c.docker(['rename', 'new1', 'bad name!']);
+    c.docker(['rename', 'nosuch', 'x2']);
+    await c.api('POST', '/containers/new1/rename');
+    await c.api('POST', '/containers/new1/rename?name=');
+    c.sec('Links: the child renamed, then the parent');
+    c.docker(['run', '-d', '--name', 'child', 'busybox', ...LOOP]);
+    c.docker(['run', '-d', '--name', 'parent', '--link', 'child:ch', 'busybox', ...LOOP]);
+    c.docker(['rename', 'child', 'child2']);
+    c.docker(['exec', 'parent', 'cat', '/etc/hosts']);
+    c.docker(['inspect', '-f', '{{json .HostConfig.Links}}', 'parent']);
+    c.docker(['restart', 'parent']);
+    c.docker(['exec', 'parent', 'cat', '/etc/hosts']);
+    c.docker(['rename', 'parent', 'parent2']);
+    c.docker(['inspect', '-f', '{{json .HostConfig.Links}}', 'parent2']);
+    c.sec('A stopped container; events');
+    c.docker(['create', '--name', 'stopped1', 'busybox', 'true']);
+    c.docker(['rename', 'stopped1', 'stopped2']);
+    c.docker(['ps', '-a', '--format', '{{.Names}}']);
+    c.docker([
+      'events',
+      '--since',
+      '0',
+      '--until',
+      String(Math.floor(Date.now() / 1000) + 1),
+      '--filter',
+      'event=rename',
+    ]);
+  } catch (e) {
+    failed = true;
+    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
+  } finally {
+    await dockerd.stop().catch((e: unknown) => problems.push(String(e)));
+  }
+  return finishCapture({
+    lab,
+    before,
+    problems,
+    failed,
+    cap,
+    outDir,
+    info: {
+      title: 'Docker 20.10 container rename: raw capture',
+      script: 'bench/capture-docker-rename.ts',
+      started,
+      notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
+    },
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  },
+);
