@@ -15,6 +15,7 @@ import { portRequests } from '../network/ports/spec.js';
 import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
 import { resolveLinks } from './links.js';
 import type { ContainerRepo } from './repo.js';
+import type { Op } from '../store/types.js';
 import type { ContainerRecord } from './types.js';
 
 /** What the container service lends this part. */
@@ -61,6 +62,58 @@ export class ContainerNetworking {
         this.d.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
     }
+  }
+
+  /**
+   * The networking side of renaming `c` to `name` (with its slash): the
+   * record as it will be (DNSNames, its own --link entries), its link
+   * parents' records (their entries naming it), its endpoints' records, as
+   * store ops; `publish` after the commit. Parents' /etc/hosts keep the old
+   * name until they restart, as Docker's.
+   */
+  async renamed(
+    c: ContainerRecord,
+    name: string,
+  ): Promise<{
+    next: ContainerRecord;
+    parents: ContainerRecord[];
+    ops: Op[];
+    publish: () => void;
+  }> {
+    const old = c.Name;
+    const rename = (n: string) => (n === old ? name : n);
+    const Networks = Object.fromEntries(
+      Object.entries(c.Networks).map(([k, e]) => [
+        k,
+        { ...e, DNSNames: e.DNSNames?.map((d) => rename(`/${d}`).slice(1)) ?? null },
+      ]),
+    );
+    // Stored as "/child:/parent/alias": this container as parent, then as child.
+    const relink = (links: string[] | null | undefined, asParent: boolean) =>
+      links?.map((l) => {
+        const [child = '', path = ''] = l.split(':');
+        return asParent ? `${child}:${name}${path.slice(old.length)}` : `${rename(child)}:${path}`;
+      }) ?? null;
+    const next: ContainerRecord = {
+      ...c,
+      Name: name,
+      Networks,
+      HostConfig: { ...c.HostConfig, Links: relink(c.HostConfig.Links, true) },
+    };
+    const parents = this.d.repo
+      .all()
+      .filter((p) => p.Id !== c.Id && p.HostConfig.Links?.some((l) => l.startsWith(`${old}:`)))
+      .map((p) => ({
+        ...p,
+        HostConfig: { ...p.HostConfig, Links: relink(p.HostConfig.Links, false) },
+      }));
+    const eps = await this.d.networks.endpoints.renamed(c.Id, name.slice(1));
+    return {
+      next,
+      parents,
+      ops: [...parents.map((p) => this.d.repo.saveOp(p)), ...eps.ops],
+      publish: eps.publish,
+    };
   }
 
   /** POST /networks/{id}/connect: now if the container runs, else at its next start. */

@@ -54,14 +54,36 @@ export class ContainerRepo {
         { type: 'put', key: BY_ID + c.Id, value: JSON.stringify(c) },
       ],
     );
-    if (!r.succeeded) {
-      const owner = (await this.kv.get(NAMES + c.Name.slice(1)))?.value ?? '';
-      throw conflict(
-        `Conflict. The container name "${c.Name}" is already in use by container "${owner}". ` +
-          'You have to remove (or rename) that container to be able to reuse that name.',
-      );
-    }
+    if (!r.succeeded) throw conflict(await this.nameInUse(c.Name));
     this.byId.set(c.Id, c);
+  }
+
+  /**
+   * Gives `c` the name `next.Name` (checked by the caller): the name key moves
+   * and `next` is saved in one transaction with `ops`; 409 with Docker's
+   * words when the name is taken. The caller updates its records after.
+   */
+  async rename(c: ContainerRecord, next: ContainerRecord, ops: Op[]): Promise<void> {
+    const r = await this.kv.txn(
+      [{ key: NAMES + next.Name.slice(1), modRevision: 0 }],
+      [
+        { type: 'delete', key: NAMES + c.Name.slice(1) },
+        { type: 'put', key: NAMES + next.Name.slice(1), value: c.Id },
+        this.saveOp(next),
+        ...ops,
+      ],
+    );
+    if (!r.succeeded) {
+      throw conflict(`Error when allocating new name: ${await this.nameInUse(next.Name)}`);
+    }
+  }
+
+  private async nameInUse(name: string): Promise<string> {
+    const owner = (await this.kv.get(NAMES + name.slice(1)))?.value ?? '';
+    return (
+      `Conflict. The container name "${name}" is already in use by container "${owner}". ` +
+      'You have to remove (or rename) that container to be able to reuse that name.'
+    );
   }
 
   /** Persists the record's current state. */

@@ -480,6 +480,32 @@ export class ContainerService {
     this.emit(c, 'restart');
   }
 
+  /**
+   * POST /containers/{id}/rename: the name, its DNS records, --link entries
+   * naming it and its endpoints' names change in one transaction.
+   */
+  async rename(ref: string, newName: string): Promise<void> {
+    if (!newName) throw invalid('Neither old nor new names may be empty');
+    const c = this.repo.get(ref);
+    let name: string;
+    try {
+      name = checkName(`/${newName.replace(/^\//, '')}`);
+    } catch (e) {
+      throw invalid(`Error when allocating new name: ${messageOf(e)}`);
+    }
+    if (name === c.Name)
+      throw invalid('Renaming a container with the same name as its current name');
+    const oldName = c.Name;
+    await this.locked(c.Id, async () => {
+      const r = await this.networking.renamed(c, name);
+      await this.repo.rename(c, r.next, r.ops);
+      Object.assign(c, r.next);
+      for (const p of r.parents) Object.assign(this.repo.get(p.Id), p);
+      r.publish();
+    });
+    this.emit(c, 'rename', { oldName });
+  }
+
   /** DELETE /containers/{id}. */
   async remove(ref: string, force: boolean): Promise<void> {
     const c = this.repo.get(ref);

@@ -267,6 +267,28 @@ export class Endpoints {
     }
   }
 
+  /**
+   * A renamed container's endpoint records as store ops; `publish` makes the
+   * new name resolvable (and the old one not) once they are committed.
+   */
+  async renamed(containerId: string, name: string): Promise<{ ops: Op[]; publish: () => void }> {
+    const eps: Array<[NetworkRecord, EndpointRecord]> = [];
+    for (const net of this.nets.list()) {
+      const e = await this.o.kv.get(this.epKey(net.Id, containerId));
+      if (e) eps.push([net, { ...(JSON.parse(e.value) as EndpointRecord), Name: name }]);
+    }
+    return {
+      ops: eps.map(([net, ep]) => ({
+        type: 'put',
+        key: this.epKey(net.Id, containerId),
+        value: JSON.stringify(ep),
+      })),
+      publish: () => {
+        for (const [net, ep] of eps) if (ep.State === 'ready') this.publishName(net, ep);
+      },
+    };
+  }
+
   /** The host ports a container publishes now (empty when none, or when it is not running). */
   publishedPorts(containerId: string): PublishedPort[] {
     return this.ports.published(containerId);

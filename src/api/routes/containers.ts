@@ -130,6 +130,11 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 204);
   });
 
+  r.on('POST', '/containers/:id/rename', async ({ res, params, query }) => {
+    await containers.rename(params[0]!, query.get('name') ?? '');
+    empty(res!, 204);
+  });
+
   r.on('POST', '/containers/:id/kill', async ({ res, params, query }) => {
     await containers.kill(params[0]!, query.get('signal') || 'SIGKILL');
     empty(res!, 204);

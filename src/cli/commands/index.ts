@@ -14,6 +14,7 @@ import { containerInspectCommand, inspectCommand, portCommand } from './inspect.
 import {
   attachCommand,
   killCommand,
+  renameCommand,
   restartCommand,
   rmCommand,
   startCommand,
@@ -45,6 +46,7 @@ export const COMMANDS: Command[] = [
   stopCommand,
   restartCommand,
   killCommand,
+  renameCommand,
   rmCommand,
   waitCommand,
   attachCommand,

@@ -171,6 +171,25 @@ export const killCommand: Command = {
   },
 };
 
+/** `berth rename`. */
+export const renameCommand: Command = {
+  path: 'rename',
+  aliases: ['container rename'],
+  use: 'rename CONTAINER NEW_NAME',
+  short: 'Rename a container',
+  flags: [],
+  args: { min: 2, max: 2 },
+  async run(ctx, f) {
+    const [name, to] = f.args as [string, string];
+    try {
+      const q = { name: to };
+      (await ctx.client.call('POST', `/containers/${name}/rename`, { query: q })).resume();
+    } catch (e) {
+      throw new StatusError(1, `${errorLine(e)}\nError: failed to rename container named ${name}`);
+    }
+  },
+};
+
 /** `berth restart`. */
 export const restartCommand = stopLike('restart', 'Restart one or more containers');
 
