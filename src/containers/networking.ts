@@ -230,6 +230,7 @@ export function endpointConfigFor(
   staticIPv4?: string;
   staticIPv6?: string;
   aliases?: string[];
+  links?: string[];
   shown: Record<string, unknown>;
 } {
   const mode = c.HostConfig.NetworkMode;
@@ -244,10 +245,12 @@ export function endpointConfigFor(
   }
   const ipam = ec.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | null | undefined;
   const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
+  const links = Array.isArray(ec.Links) ? (ec.Links as string[]).filter(Boolean) : undefined;
   return {
     staticIPv4: ipam?.IPv4Address || undefined,
     staticIPv6: ipam?.IPv6Address || undefined,
     aliases: aliases?.length ? aliases : undefined,
+    links: links?.length ? links : undefined,
     shown,
   };
 }
@@ -263,6 +266,7 @@ export function joinOptions(
     staticIPv4: ec.staticIPv4,
     staticIPv6: ec.staticIPv6,
     aliases: ec.aliases,
+    links: ec.links,
     name: c.Name.slice(1),
     hostname: c.Config.Hostname,
     ports: portsOf(c),

@@ -26,6 +26,8 @@ import { waitForPath } from '../common/wait.js';
 import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
 import { writeBundle, type DaemonDns } from './bundle.js';
 import { normaliseLinks } from './links.js';
+import { parseLink } from '../network/links/links.js';
+import { PREDEFINED } from '../network/create.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
@@ -180,12 +182,22 @@ export class ContainerService {
       Networks: {},
       EndpointsConfig: req.endpointsConfig,
     };
-    if (!mode.startsWith('container:')) {
-      const net = this.networks.find(mode === 'default' ? 'bridge' : mode);
-      // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
-      if (net) c.Networks[net.Name] = emptyEndpoint(net);
+    const net = mode.startsWith('container:')
+      ? undefined
+      : this.networks.find(mode === 'default' ? 'bridge' : mode);
+    // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
+    if (net) c.Networks[net.Name] = emptyEndpoint(net);
+    if (net && !PREDEFINED.includes(net.Name) && c.HostConfig.Links?.length) {
+      // On a user-defined network a link is a name for this container's DNS
+      // only, kept with the endpoint (HostConfig.Links null), as Docker's.
+      for (const l of c.HostConfig.Links) parseLink(l);
+      const key = c.EndpointsConfig[mode] ? mode : net.Name;
+      const ec = (c.EndpointsConfig[key] ?? {}) as Record<string, unknown>;
+      c.EndpointsConfig[key] = { ...ec, Links: ec.Links ?? c.HostConfig.Links };
+      c.HostConfig.Links = null;
+    } else {
+      c.HostConfig.Links = normaliseLinks(this.repo, c);
     }
-    c.HostConfig.Links = normaliseLinks(this.repo, c);
     await this.repo.insert(c);
     try {
       await mkdir(this.dir(id), { recursive: true });

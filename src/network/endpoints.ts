@@ -19,6 +19,7 @@ import { type Ipam, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
+import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
 import type { NetworkDriver, NetworkRecord } from './types.js';
 
@@ -83,6 +84,10 @@ export class Endpoints {
       internal: net.Internal,
       ipv4: ep.IPv4,
       ipv6: ep.IPv6,
+      links: ep.Links?.map((l) => {
+        const { name, alias } = parseLink(l);
+        return { target: name, alias };
+      }),
     });
   }
 
@@ -117,6 +122,8 @@ export class Endpoints {
       staticIPv4?: string;
       staticIPv6?: string;
       aliases?: string[];
+      /** `--link` on a user network (target[:alias]). */
+      links?: string[];
       name?: string;
       hostname?: string;
       /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
@@ -164,6 +171,7 @@ export class Endpoints {
       Name: o.name,
       Hostname: o.hostname,
       Aliases: o.aliases,
+      Links: o.links?.length ? o.links : undefined,
     };
     if (driver.addressed) {
       await this.o.ipam.transact((tx) => {

@@ -28,6 +28,8 @@ export interface EndpointRecord {
   Name?: string;
   Hostname?: string;
   Aliases?: string[];
+  /** `--link target[:alias]` on a user network: DNS aliases for this container only. */
+  Links?: string[];
   /** Host ports published through this endpoint (a container publishes through one). */
   Ports?: PublishedPort[];
   /**

@@ -83,6 +83,48 @@ describe('name resolution on user networks (S11)', () => {
     );
   });
 
+  it('--link on a user network is a name for the linking container only, as Docker 20.10', () => {
+    run('--name', 'test8', '--network', 'my-bridge', '--link', 'test3:db3');
+    const ip3 = '172.18.0.2';
+    const r = env.docker(['exec', 'test8', 'nslookup', 'db3']);
+    assert.match(
+      r.stdout,
+      new RegExp(`Address: ${ip3.replace(/\./g, '\\.')}`),
+      r.stdout + r.stderr,
+    );
+    // No /etc/hosts line, no variables, the link kept with the endpoint.
+    assert.doesNotMatch(env.docker(['exec', 'test8', 'cat', '/etc/hosts']).stdout, /db3/);
+    assert.doesNotMatch(env.docker(['exec', 'test8', 'env']).stdout, /DB3_/);
+    assert.equal(
+      env
+        .docker([
+          'inspect',
+          '-f',
+          '{{json .HostConfig.Links}} {{json (index .NetworkSettings.Networks "my-bridge").Links}}',
+          'test8',
+        ])
+        .stdout.trim(),
+      'null ["test3:db3"]',
+    );
+    // Nobody else gets the alias, not even the target.
+    assert.doesNotMatch(
+      env.docker(['exec', 'test3', 'nslookup', 'db3']).stdout,
+      /Address: 172\.18/,
+    );
+    // connect --link gives a connected container its own.
+    assert.equal(
+      env.docker(['network', 'connect', '--link', 'test3:db9', 'my-bridge', 'test1']).status,
+      0,
+    );
+    assert.match(env.docker(['exec', 'test1', 'nslookup', 'db9']).stdout, /Address: 172\.18\.0\.2/);
+    assert.doesNotMatch(
+      env.docker(['exec', 'test8', 'nslookup', 'db9']).stdout,
+      /Address: 172\.18/,
+    );
+    assert.equal(env.docker(['network', 'disconnect', 'my-bridge', 'test1']).status, 0);
+    assert.equal(env.docker(['rm', '-f', 'test8']).status, 0);
+  });
+
   it('a name is gone when disconnect returns', () => {
     assert.equal(env.docker(['network', 'disconnect', 'my-bridge', 'test2']).status, 0);
     const r = env.docker(['exec', 'test3', 'ping', '-c1', '-W1', 'test2']);

@@ -110,6 +110,34 @@ describe('dns scoping', () => {
     assert.deepEqual((await ask(r, '10.2.0.4', 'multi.net2')).data, ['10.2.0.4']);
   });
 
+  it('answers a --link alias on a user network to the linking container only', async () => {
+    // client1 runs with --link web:front on net1; multi links db:store on net2 only.
+    const rec = r.records;
+    rec.upsertEndpoint(
+      ep({
+        containerId: ID('1'),
+        name: 'client1',
+        ipv4: '10.1.0.2',
+        links: [{ target: 'web', alias: 'front' }],
+      }),
+    );
+    rec.upsertEndpoint(
+      ep({
+        containerId: ID('c'),
+        name: '/multi',
+        ipv4: '10.2.0.4',
+        networkId: 'n2',
+        networkName: 'net2',
+        links: [{ target: '/db', alias: 'Store' }],
+      }),
+    );
+    assert.deepEqual((await ask(r, '10.1.0.2', 'front')).data, ['10.1.0.3']);
+    assert.deepEqual((await ask(r, '10.1.0.2', 'web')).data, ['10.1.0.3'], 'the name itself too');
+    assert.equal((await ask(r, '10.1.0.4', 'front')).rcode, 3, 'another container on net1');
+    assert.deepEqual((await ask(r, '10.1.0.4', 'store')).data, ['10.2.0.3']);
+    assert.equal((await ask(r, '10.2.0.3', 'store')).rcode, 3, 'the target itself');
+  });
+
   it('resolves name.network, alias.network and ignores case, keeping the question as asked', async () => {
     assert.deepEqual((await ask(r, '10.1.0.2', 'web.net1')).data, ['10.1.0.3']);
     assert.deepEqual((await ask(r, '10.1.0.2', 'www.net1')).data, ['10.1.0.3']);

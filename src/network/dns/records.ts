@@ -29,6 +29,11 @@ export interface DnsEndpoint {
   ipv4?: string;
   /** The endpoint's IPv6 address, if any. */
   ipv6?: string;
+  /**
+   * `--link target:alias` on this network: `alias` answers as `target` does
+   * there, for this container only (Docker's links on user networks).
+   */
+  links?: ReadonlyArray<{ target: string; alias: string }>;
 }
 
 /** Precomputed records for one name on one network: every endpoint answering to it. */
@@ -84,6 +89,8 @@ export class Ep {
   readonly v4b: Buffer | undefined;
   /** IPv6 bytes for AAAA records. */
   readonly v6b: Buffer | undefined;
+  /** Link aliases → the names they stand for (lower-case); undefined without links. */
+  readonly links: Map<string, string> | undefined;
   private ptr: Buffer | undefined;
   constructor(
     /** The record as the daemon gave it. */
@@ -101,6 +108,10 @@ export class Ep {
     this.v6 = rec.ipv6 ? canonicalIp(rec.ipv6) : undefined;
     this.v4b = this.v4 ? ipv4Bytes(this.v4) : undefined;
     this.v6b = this.v6 ? ipv6Bytes(this.v6) : undefined;
+    const key = (n: string) => n.toLowerCase().replace(/^\//, '');
+    this.links = rec.links?.length
+      ? new Map(rec.links.map((l) => [key(l.alias), key(l.target)]))
+      : undefined;
   }
   /** The PTR record for this endpoint's addresses: `name.network`, as Docker answers. */
   ptrRecord(): Buffer {
@@ -112,6 +123,8 @@ export class Ep {
 export class Scope {
   /** Endpoints by network ID; insertion order is attach order. */
   readonly eps = new Map<string, Ep>();
+  /** The same endpoints as a list (rebuilt on change). */
+  list: Ep[] = [];
   /** The networks the client is on, in attach order (rebuilt on change). */
   nets: NetIndex[] = [];
   /** Whether any of its networks is not internal (so names may be forwarded). */
@@ -122,7 +135,8 @@ export class Scope {
   ) {}
   /** Recomputes `nets` and `external` after the endpoints changed. */
   rebuild(): void {
-    this.nets = [...this.eps.values()].map((e) => e.net);
+    this.list = [...this.eps.values()];
+    this.nets = this.list.map((e) => e.net);
     this.external = this.nets.some((n) => !n.internal);
   }
 }
@@ -205,15 +219,18 @@ export class DnsRecords {
   /**
    * The names answering `name` (lower-case, no trailing dot) for a client, as
    * Docker's sandbox resolves them: the whole name on each of the client's
-   * networks in attach order, then `a.b.c` as `a.b` on a network named `c`,
+   * networks in attach order (a link alias of the client's endpoint there
+   * standing for its target), then `a.b.c` as `a.b` on a network named `c`,
    * `a` on `b.c`, and so on. The first network with the name wins.
    */
   resolve(scope: Scope, name: string): NameSet | undefined {
-    const nets = scope.nets;
-    for (let k = 0; k < nets.length; k++) {
-      const s = (nets[k] as NetIndex).names.get(name);
+    const eps = scope.list;
+    for (let k = 0; k < eps.length; k++) {
+      const ep = eps[k] as Ep;
+      const s = ep.net.names.get(ep.links?.get(name) ?? name);
       if (s) return s;
     }
+    const nets = scope.nets;
     for (let i = name.lastIndexOf('.'); i > 0; i = name.lastIndexOf('.', i - 1)) {
       const suffixLen = name.length - i - 1;
       for (let k = 0; k < nets.length; k++) {
