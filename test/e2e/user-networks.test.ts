@@ -325,6 +325,37 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
 
+  it("keeps a bridge's MAC (02:42 + 4 bytes) whatever ports join: the gateway's MAC never moves", () => {
+    assert.equal(env.docker(['network', 'create', 'macnet']).status, 0);
+    const id = env.docker(['network', 'inspect', '-f', '{{.Id}}', 'macnet']).stdout.trim();
+    const macOf = (dev: string) =>
+      /link\/ether ([0-9a-f:]+)/.exec(env.inHost(['ip', '-o', 'link', 'show', dev]).stdout)?.[1];
+    const br = `br-${id.slice(0, 12)}`;
+    const before = macOf(br);
+    assert.match(before ?? '', /^02:42(:[0-9a-f]{2}){4}$/);
+    assert.match(macOf('berth0') ?? '', /^02:42(:[0-9a-f]{2}){4}$/);
+    // Without a MAC of its own a bridge takes its lowest port's: with six
+    // random veth MACs it would all but surely have moved.
+    const names = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
+    for (const n of names) {
+      const r = env.docker([
+        'run',
+        '-d',
+        '--name',
+        n,
+        '--network',
+        'macnet',
+        'busybox',
+        'sleep',
+        '600',
+      ]);
+      assert.equal(r.status, 0, r.stderr);
+    }
+    assert.equal(macOf(br), before);
+    assert.equal(env.docker(['rm', '-f', ...names]).status, 0);
+    assert.equal(env.docker(['network', 'rm', 'macnet']).status, 0);
+  });
+
   it('lists dangling networks and prunes by until, label and label!, as dockerd', () => {
     const ls = (filter: string) =>
       env.docker(['network', 'ls', '--filter', filter, '--format', '{{.Name}}']).stdout.trim();

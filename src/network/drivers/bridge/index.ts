@@ -34,6 +34,16 @@ export function vethName(): string {
   return `veth${randomBytes(4).toString('hex').slice(0, 7)}`;
 }
 
+/**
+ * A bridge's MAC as Docker makes them: 02:42 + 4 random bytes. Set at
+ * creation it stays: a bridge whose MAC the kernel chose takes the lowest
+ * MAC among its ports, so a veth joining with a lower one would change the
+ * gateway's MAC under every container's ARP cache.
+ */
+export function bridgeMac(): string {
+  return ['02', '42', ...randomBytes(4).toString('hex').match(/../g)!].join(':');
+}
+
 /** A removed network's bridge until the reaper deletes it: its own name is free at once. */
 function doomedBridgeName(): string {
   return `br-x${randomBytes(6).toString('hex')}`.slice(0, 15);
@@ -95,11 +105,14 @@ export class BridgeDriver implements NetworkDriver {
       // IPv6 (link-local, DAD) only where the network has it: it is most of
       // the kernel's work to create and delete a link.
       const ipv6LinkLocal = gateways.some((g) => g.family === 6);
-      await this.host.createBridge({ name, mtu: this.mtuOf(net), up: true, ipv6LinkLocal });
+      const mac = bridgeMac();
+      await this.host.createBridge({ name, mtu: this.mtuOf(net), mac, up: true, ipv6LinkLocal });
     } catch (e) {
       if (!isExists(e)) throw e;
-      // Made by an earlier start: its MTU follows the flags of this one.
-      await this.host.setLink(name, { up: true, mtu: this.mtuOf(net) });
+      // Made by an earlier start: its MTU follows the flags of this one, and
+      // its MAC, set again, is pinned (one made by an older Berth was not).
+      const mac = (await this.host.getLink(name))?.mac;
+      await this.host.setLink(name, { up: true, mtu: this.mtuOf(net), mac });
     }
     if (gateways.some((g) => g.family === 6)) {
       // As Docker: no router advertisements taken on the bridge; the host routes IPv6.
