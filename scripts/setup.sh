@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # redis-server, python3-flask and python3-redis for the builtin redis and python
 # images (made from the host's packages, decision 0011),
 # tmux for terminal tests, dnsmasq for the lab world's DNS, a reference
-# dockerd for side-by-side benchmarks, iperf3 for the ports benchmark, and
+# dockerd for side-by-side benchmarks, docker-compose (1.29, docker-py) for
+# the compose test, iperf3 for the ports benchmark, and
 # netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf)
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
