@@ -18,6 +18,7 @@ import {
   type Cidr,
   type Ipam,
   cidrContains,
+  cidrOverlaps,
   formatCidr,
   formatIp,
   ipamErrors,
@@ -152,6 +153,15 @@ export class NetworkController {
       throw invalid(
         `--fixed-cidr ${f!.fixedCidr} is not inside the default bridge's subnet ${subnet}`,
       );
+    }
+    // A new subnet overlapping another network's would fail once the old
+    // pools are gone: refused first, with IPAM's message.
+    const others = this.list()
+      .filter((n) => n.Id !== bridge.Id)
+      .flatMap((n) => this.o.ipam.pools(n.Id))
+      .map((p) => parseCidr(p.subnet)!);
+    for (const want of [bip ? net : undefined, wantV6 ? parseCidr(wantV6) : undefined]) {
+      if (want && others.some((o) => cidrOverlaps(o, want))) throw ipamErrors.poolOverlap();
     }
     if (current.length) {
       await this.o.ipam.transact(async (tx) => {

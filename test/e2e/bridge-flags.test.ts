@@ -183,7 +183,16 @@ describe('default bridge address flags (--fixed-cidr, --ipv6 --fixed-cidr-v6)', 
     }
     // Against the running setup's own state: refused before anything changed.
     const h = env6.lab.hosts[0]!;
+    ok6(['network', 'create', '--subnet', '10.88.0.0/16', 'taken']);
     await env6.daemon.stop('SIGTERM');
+    const overlap = env6.inHost([
+      process.execPath,
+      `${REPO}dist/src/daemon/main.js`,
+      ...['-H', `unix://${h.dir}/berth.sock`, '--data-root', `${h.dir}/data`],
+      ...['--exec-root', `${h.dir}/run`, '--bip', '10.88.5.1/24'],
+    ]);
+    assert.notEqual(overlap.status, 0, overlap.stdout);
+    assert.match(overlap.stderr, /Pool overlaps with other one on this address space/);
     const r = env6.inHost([
       process.execPath,
       `${REPO}dist/src/daemon/main.js`,
