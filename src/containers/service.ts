@@ -333,8 +333,7 @@ export class ContainerService {
       for (const u of undo.reverse()) await u().catch(() => undefined);
       c.State.Error = messageOf(e);
       if (c.State.Status !== 'running') {
-        for (const n of Object.values(c.Networks))
-          Object.assign(n, { EndpointID: '', IPAddress: '' });
+        for (const n of Object.values(c.Networks)) clearOperational(n);
       }
       await this.repo.save(c).catch(() => undefined);
       throw e;
@@ -406,14 +405,7 @@ export class ContainerService {
         .teardown(c.Id)
         .catch((e) => this.log.warn(`network teardown: ${messageOf(e)}`));
     }
-    for (const n of Object.values(c.Networks))
-      Object.assign(n, {
-        EndpointID: '',
-        IPAddress: '',
-        Gateway: '',
-        MacAddress: '',
-        IPPrefixLen: 0,
-      });
+    for (const n of Object.values(c.Networks)) clearOperational(n);
   }
 
   private notify(id: string, condition: Waiter['condition'], code: number): void {
@@ -646,6 +638,20 @@ export class ContainerService {
       ...extra,
     });
   }
+}
+
+/** What an endpoint only has while it exists (Docker's cleanOperationalData). */
+function clearOperational(n: ContainerRecord['Networks'][string]): void {
+  Object.assign(n, {
+    EndpointID: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    Gateway: '',
+    MacAddress: '',
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+  });
 }
 
 /** Maps a runtime failure to Docker's wording and status. */

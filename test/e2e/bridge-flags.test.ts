@@ -143,6 +143,9 @@ describe('default bridge address flags (--fixed-cidr, --ipv6 --fixed-cidr-v6)', 
     assert.match(ok6(['exec', 'c1', 'cat', '/etc/hosts']), /^fd00:9::242:ac11:501\t\w{12}$/m);
     const r = env6.docker(['exec', 'c1', 'ping', '-6', '-c1', '-W2', 'fd00:9::242:ac11:502']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    // A stopped container keeps no address, IPv6 included (Docker's cleanOperationalData).
+    ok6(['stop', '-t', '0', 'c2']);
+    assert.equal(ok6(['inspect', '-f', FMT, 'c2']), '/0 gw  v6 /0 gw6  mac');
   });
 
   it('goes back to 172.17.0.0/16 without IPv6 at a restart without the flags', async () => {
