@@ -1,5 +1,5 @@
 /** berthd's command line, in dockerd's spelling where dockerd has one. Pure. */
-import { isIP } from 'node:net';
+import { isIP, isIPv4 } from 'node:net';
 import { isLevel, type Level } from './log.js';
 import { parseAddressPoolFlag, parseCidr, type PoolSpec } from '../network/ipam/index.js';
 
@@ -214,6 +214,11 @@ export function parseFlags(argv: string[]): DaemonFlags {
         const v = next();
         if (!isIP(v))
           throw new FlagError(`invalid argument "${v}" for "--ip" flag: ${v} is not an ip address`);
+        if (!isIPv4(v)) {
+          throw new FlagError(
+            `--ip ${v}: an IPv6 default address needs a userland proxy, which Berth has not; give an IPv4 one`,
+          );
+        }
         f.ip = v;
         break;
       }

@@ -2,6 +2,7 @@
  * POST /networks/create: the request, validated before anything changes,
  * with Docker 20.10's messages and statuses (docs/reference/docker-20.10-networking.md, section 5). Pure.
  */
+import { isIP, isIPv4 } from 'node:net';
 import { BerthError, conflict, forbidden, invalid } from '../common/errors.js';
 import { obj, optBool, optStr, optStrMap } from '../api/validate.js';
 import type { IpamConfig } from './types.js';
@@ -85,6 +86,15 @@ export function parseNetworkCreate(
     const v = options[k];
     if (v !== undefined && !/^(true|false|1|0)$/i.test(v))
       throw invalid(`invalid value for ${k}: ${v}`);
+  }
+  // As libnetwork's parseErr; an IPv6 one is refused too: without a proxy an
+  // IPv6 host address cannot reach an IPv4 container.
+  const binding = options['com.docker.network.bridge.host_binding_ipv4'];
+  if (binding !== undefined && !isIPv4(binding)) {
+    const why = isIP(binding) ? 'not an IPv4 address' : 'nil ip';
+    throw invalid(
+      `failed to parse com.docker.network.bridge.host_binding_ipv4 value: ${binding} (${why})`,
+    );
   }
   const brName = options['com.docker.network.bridge.name'];
   if (brName !== undefined && !/^[a-zA-Z0-9_.-]{1,15}$/.test(brName)) {

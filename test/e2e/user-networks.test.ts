@@ -147,6 +147,10 @@ describe('user-defined bridge networks (S8-S10)', () => {
       [['network', 'create', 'bridge'], /operation is not permitted on predefined bridge network/],
       [['network', 'create', '-d', 'nosuchdriver', 'n1'], /plugin "nosuchdriver" not found/],
       [
+        ['network', 'create', '-o', 'com.docker.network.bridge.host_binding_ipv4=bogus', 'n5'],
+        /failed to parse com\.docker\.network\.bridge\.host_binding_ipv4 value: bogus \(nil ip\)/,
+      ],
+      [
         ['network', 'create', '--subnet', '172.18.0.0/16', 'n2'],
         /Pool overlaps with other one on this address space/,
       ],

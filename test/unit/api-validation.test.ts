@@ -136,6 +136,10 @@ describe('berthd flags', () => {
       /^Error: invalid argument "bogus" for "--ip" flag: bogus is not an ip address$/,
     );
     assert.throws(() => parseFlags(['--mtu', '40']), /invalid --mtu 40: expected 68-65535/);
+    assert.throws(
+      () => parseFlags(['--ip', '::1']),
+      /an IPv6 default address needs a userland proxy/,
+    );
   });
 
   it('takes --fixed-cidr, --ipv6 and --fixed-cidr-v6, refusing what dockerd refuses', () => {
