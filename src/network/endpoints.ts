@@ -211,7 +211,6 @@ export class Endpoints {
       await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
     sw.lap('record');
-    let portsRecorded = false;
     try {
       const publish =
         !!o.ports?.length &&
@@ -231,7 +230,6 @@ export class Endpoints {
         });
         // Recorded before any map element exists, so a crash leaks none.
         await this.o.kv.put(key, JSON.stringify(ep));
-        portsRecorded = true;
       }
       const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
         ifName: ep.IfName,
@@ -259,9 +257,9 @@ export class Endpoints {
       this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
       return joined;
     } catch (e) {
-      // Ports the record names go with it (removeEndpoint); these are the
-      // ones this attach reserved before its record could say so.
-      if (ep.Ports && !portsRecorded) {
+      // Ports this attach reserved go first, whatever the record says (and
+      // whether or not removeEndpoint can read it): releasing is idempotent.
+      if (ep.Ports) {
         await this.ports.release(containerId, {
           ports: ep.Ports,
           containerIp: ep.IPv4,

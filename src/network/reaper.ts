@@ -25,6 +25,7 @@ export class LinkReaper {
   private firstDoomed?: number;
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private closed = false;
 
   constructor(
     /** A socket of the reaper's own, in the namespace of the doomed links. */
@@ -39,6 +40,7 @@ export class LinkReaper {
 
   /** A link was just put in DOOMED_GROUP. */
   doomed(): void {
+    if (this.closed) return; // the next start deletes the group
     this.busy();
     this.firstDoomed ??= this.lastBusy;
     this.schedule(IDLE_MS);
@@ -46,6 +48,7 @@ export class LinkReaper {
 
   /** Deletes one link now, in the background (ENODEV, when the kernel was faster, is fine). */
   deleteNow(link: string): void {
+    if (this.closed) return;
     void this.rtnl.deleteLink(link).catch((e) => {
       if (!isNotFound(e)) this.onError(e);
     });
@@ -67,6 +70,7 @@ export class LinkReaper {
     try {
       await this.flush();
     } finally {
+      this.closed = true;
       this.rtnl.close();
     }
   }
