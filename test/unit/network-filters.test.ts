@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { matches, pruneFilter } from '../../src/api/routes/networks.js';
+import { listFilter, pruneFilter } from '../../src/api/routes/networks.js';
 import { parseDuration, parseTimestamp } from '../../src/api/timestamp.js';
 import { predefinedNetwork } from '../../src/network/records.js';
 import type { NetworkRecord } from '../../src/network/types.js';
@@ -48,17 +48,23 @@ describe('network filters', () => {
     const used = new Set(['fresh']);
     const inUse = (n: NetworkRecord) => used.has(n.Name);
     const names = (v: string) =>
-      [old, fresh, bridge]
-        .filter((n) => matches(n, f({ dangling: [v] }), inUse))
-        .map((n) => n.Name);
+      [old, fresh, bridge].filter(listFilter(f({ dangling: [v] }), inUse)).map((n) => n.Name);
     assert.deepEqual(names('true'), ['old']);
     assert.deepEqual(names('1'), ['old']);
     assert.deepEqual(names('false'), ['fresh', 'bridge']);
     assert.throws(() => names('maybe'), {
       message: `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`,
     });
-    assert.throws(() => matches(old, f({ dangling: ['true', 'false'] }), inUse), {
+    assert.throws(() => listFilter(f({ dangling: ['true', 'false'] }), inUse), {
       message: 'got more than one value for filter key "dangling"',
+    });
+    // Checked up front, not only when a network reaches the filter.
+    assert.throws(
+      () => listFilter(f({ name: ['nomatch'], dangling: ['maybe'] }), inUse),
+      /dangling/,
+    );
+    assert.throws(() => listFilter(f({ colour: ['red'] }), inUse), {
+      message: "Invalid filter 'colour'",
     });
   });
 });

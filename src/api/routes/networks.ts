@@ -41,55 +41,41 @@ export function pruneFilter(
     !(notLabels.length && labelsMatch(n.Labels, notLabels));
 }
 
-/** `network ls` filters; `inUse`: whether containers are attached (for dangling). */
-export function matches(
-  n: NetworkRecord,
+const LIST_FILTERS = ['name', 'id', 'driver', 'scope', 'type', 'label', 'dangling'];
+
+/**
+ * `network ls` filters as one predicate, every filter checked first (a bad
+ * one is refused even when no network would reach it); `inUse`: whether
+ * containers are attached (for dangling).
+ */
+export function listFilter(
   f: Map<string, string[]>,
   inUse: (n: NetworkRecord) => boolean,
-): boolean {
-  for (const [k, vals] of f) {
-    if (!vals.length) continue;
-    const ok = (() => {
-      switch (k) {
-        case 'name':
-          return vals.some((v) => n.Name.includes(v));
-        case 'id':
-          return vals.some((v) => n.Id.startsWith(v));
-        case 'driver':
-          return vals.includes(n.Driver);
-        case 'scope':
-          return vals.includes(n.Scope);
-        case 'type':
-          return vals.some((v) =>
-            v === 'builtin'
-              ? ['bridge', 'host', 'none'].includes(n.Name)
-              : v === 'custom'
-                ? !['bridge', 'host', 'none'].includes(n.Name)
-                : false,
-          );
-        case 'label':
-          return labelsMatch(n.Labels, vals);
-        case 'dangling': {
-          // Networks no container uses, other than the predefined ones (as
-          // Docker documents it; 20.10 itself counts every custom network:
-          // docs/reference/docker-20.10-networking.md, "Network filters").
-          if (vals.length > 1) throw invalid('got more than one value for filter key "dangling"');
-          const v = vals[0]!;
-          if (!['1', 'true', '0', 'false'].includes(v)) {
-            throw invalid(
-              `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`,
-            );
-          }
-          const dangling = !PREDEFINED.includes(n.Name) && !inUse(n);
-          return dangling === (v === '1' || v === 'true');
-        }
-        default:
-          throw invalid(`Invalid filter '${k}'`);
-      }
-    })();
-    if (!ok) return false;
+): (n: NetworkRecord) => boolean {
+  for (const k of f.keys()) if (!LIST_FILTERS.includes(k)) throw invalid(`Invalid filter '${k}'`);
+  const dangling = f.get('dangling') ?? [];
+  if (dangling.length > 1) throw invalid('got more than one value for filter key "dangling"');
+  if (dangling[0] !== undefined && !['1', 'true', '0', 'false'].includes(dangling[0])) {
+    throw invalid(
+      `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`,
+    );
   }
-  return true;
+  const builtin = (n: NetworkRecord) => PREDEFINED.includes(n.Name);
+  const tests: Record<string, (n: NetworkRecord, vals: string[]) => boolean> = {
+    name: (n, vals) => vals.some((v) => n.Name.includes(v)),
+    id: (n, vals) => vals.some((v) => n.Id.startsWith(v)),
+    driver: (n, vals) => vals.includes(n.Driver),
+    scope: (n, vals) => vals.includes(n.Scope),
+    type: (n, vals) =>
+      vals.some((v) => (v === 'builtin' ? builtin(n) : v === 'custom' ? !builtin(n) : false)),
+    label: (n, vals) => labelsMatch(n.Labels, vals),
+    // Networks no container uses, other than the predefined ones (as Docker
+    // documents it; 20.10 itself counts every custom network:
+    // docs/reference/docker-20.10-networking.md, "Network filters").
+    dangling: (n, [v]) => (!builtin(n) && !inUse(n)) === (v === '1' || v === 'true'),
+  };
+  const active = [...f].filter(([, vals]) => vals.length > 0);
+  return (n) => active.every(([k, vals]) => tests[k]!(n, vals));
 }
 
 export function networkRoutes(r: Router, s: Services): void {
@@ -118,7 +104,7 @@ export function networkRoutes(r: Router, s: Services): void {
       200,
       s.networks
         .list()
-        .filter((n) => matches(n, f, (x) => Object.keys(containersOn(x)).length > 0))
+        .filter(listFilter(f, (x) => Object.keys(containersOn(x)).length > 0))
         .map((n) => ({ ...n, Containers: {} })),
     );
   });
