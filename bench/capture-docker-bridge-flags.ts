@@ -17,51 +17,21 @@
  * removed in `finally`, and the machine's own namespace is compared before
  * and after.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_ROOT, Lab } from '../src/lab/lab.js';
-import { run } from '../src/lab/proc.js';
-import {
-  captureOutDir,
-  CLI_2010,
-  DockerdSlot,
-  finishCapture,
-  Capture,
-  stopOnSignals,
-} from './lib/capture.js';
-import { importBusybox } from './lib/image.js';
-import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd } from './lib/refdockerd.js';
+import { runCapture } from './lib/capture-run.js';
 
 const FLAGS = ['--mtu', '1400', '--icc=false', '--ip-masq=false', '--ip', '127.0.0.1'];
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 const HTTPD = ['sh', '-c', 'echo hi > /index.html; exec httpd -f -p 80 -h /'];
 
-async function main(argv: string[]): Promise<number> {
-  const outDir = captureOutDir('capture-docker-bridge-flags', argv);
-  stopOnSignals();
-  const started = new Date().toISOString();
-  const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 6 });
-  console.log(`lab ${lab.name}`);
-  let cap: Capture | undefined;
-  let failed = false;
-  const problems: string[] = [];
-  const dockerd = new DockerdSlot(before, problems);
-  try {
-    const cli = join(lab.dir, 'docker-cli');
-    mkdirSync(cli, { recursive: true });
-    cap = new Capture(lab, undefined, cli);
+runCapture({
+  name: 'capture-docker-bridge-flags',
+  title: 'Docker 20.10 default-bridge daemon flags: raw capture',
+  hosts: 6,
+  steps: async ({ lab, cap: c, dockerd, stopDockerd }) => {
     const host = lab.hosts[0]!;
-    const ref = await startRefDockerd(lab, host, {
-      dns: lab.world.ip,
-      preexisting: before.paths,
-      args: FLAGS,
-      spawned: dockerd.spawned,
-    });
-    cap.use(ref);
-    await importBusybox(ref, cli, host.dir);
-    const c = cap;
+    await dockerd(0, FLAGS);
     c.sec(`dockerd ${FLAGS.join(' ')}`);
     c.docker(['network', 'inspect', '-f', '{{json .Options}}', 'bridge']);
     c.ns('h1', ['ip', '-o', 'link', 'show', 'docker0']);
@@ -128,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     const all = c.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
     if (all.length) c.docker(['rm', '-f', ...all], { quiet: true });
     c.docker(['network', 'rm', 'u1', 'u2'], { quiet: true });
-    await dockerd.stop();
+    await stopDockerd();
 
     // The default bridge's address ranges, one dockerd at a time in its own host.
     for (const [i, args] of [
@@ -142,21 +112,13 @@ async function main(argv: string[]): Promise<number> {
     ] as const) {
       const h = lab.hosts[i]!;
       c.sec(`dockerd ${args.join(' ')} (in ${h.name})`);
-      let d;
       try {
-        d = await startRefDockerd(lab, h, {
-          dns: lab.world.ip,
-          preexisting: before.paths,
-          args: [...args],
-          spawned: dockerd.spawned,
-        });
+        await dockerd(i, [...args]);
       } catch (e) {
         c.note(`dockerd ${args.join(' ')}`, `did not start: ${(e as Error).message}`);
-        await dockerd.stop();
+        await stopDockerd();
         continue;
       }
-      c.use(d);
-      await importBusybox(d, cli, h.dir);
       c.docker(['network', 'inspect', '-f', '{{.EnableIPv6}} {{json .IPAM}}', 'bridge']);
       c.ns(`h${i + 1}`, ['ip', 'addr', 'show', 'docker0']);
       for (const n of ['c1', 'c2']) c.docker(['run', '-d', '--name', n, 'busybox', ...LOOP]);
@@ -173,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
       c.docker(['network', 'inspect', '-f', '{{json .Containers}}', 'bridge']);
       const all2 = c.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
       if (all2.length) c.docker(['rm', '-f', ...all2], { quiet: true });
-      await dockerd.stop();
+      await stopDockerd();
     }
 
     c.sec('Bad values: dockerd exits while parsing its flags');
@@ -203,32 +165,5 @@ async function main(argv: string[]): Promise<number> {
     ]) {
       c.ns('h1', ['timeout', '10', 'dockerd', ...bad, ...contained]);
     }
-  } catch (e) {
-    failed = true;
-    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
-  } finally {
-    await dockerd.stop().catch((e: unknown) => problems.push(String(e)));
-  }
-  return finishCapture({
-    lab,
-    before,
-    problems,
-    failed,
-    cap,
-    outDir,
-    info: {
-      title: 'Docker 20.10 default-bridge daemon flags: raw capture',
-      script: 'bench/capture-docker-bridge-flags.ts',
-      started,
-      notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
-    },
-  });
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
   },
-);
+});

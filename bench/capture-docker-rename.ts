@@ -10,45 +10,13 @@
  * Everything is removed in `finally`, and the machine's own namespace is
  * compared before and after.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { LAB_ROOT, Lab } from '../src/lab/lab.js';
-import { run } from '../src/lab/proc.js';
-import {
-  captureOutDir,
-  CLI_2010,
-  DockerdSlot,
-  finishCapture,
-  Capture,
-  stopOnSignals,
-} from './lib/capture.js';
-import { importBusybox } from './lib/image.js';
-import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd } from './lib/refdockerd.js';
-
-async function main(argv: string[]): Promise<number> {
-  const outDir = captureOutDir('capture-docker-rename', argv);
-  stopOnSignals();
-  const started = new Date().toISOString();
-  const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 1 });
-  let cap: Capture | undefined;
-  let failed = false;
-  const problems: string[] = [];
-  const dockerd = new DockerdSlot(before, problems);
-  try {
-    const cli = join(lab.dir, 'docker-cli');
-    mkdirSync(cli, { recursive: true });
-    cap = new Capture(lab, undefined, cli);
-    const host = lab.hosts[0]!;
-    const ref = await startRefDockerd(lab, host, {
-      dns: lab.world.ip,
-      preexisting: before.paths,
-      spawned: dockerd.spawned,
-    });
-    cap.use(ref);
-    await importBusybox(ref, cli, host.dir);
-    const c = cap;
+import { runCapture } from './lib/capture-run.js';
+runCapture({
+  name: 'capture-docker-rename',
+  title: 'Docker 20.10 container rename: raw capture',
+  hosts: 1,
+  steps: async ({ cap: c, dockerd }) => {
+    await dockerd(0);
     const LOOP = ['sleep', '3600'];
     c.sec('A container on a user network, renamed');
     c.docker(['network', 'create', 'rn']);
@@ -104,32 +72,5 @@ async function main(argv: string[]): Promise<number> {
       '--filter',
       'event=rename',
     ]);
-  } catch (e) {
-    failed = true;
-    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
-  } finally {
-    await dockerd.stop().catch((e: unknown) => problems.push(String(e)));
-  }
-  return finishCapture({
-    lab,
-    before,
-    problems,
-    failed,
-    cap,
-    outDir,
-    info: {
-      title: 'Docker 20.10 container rename: raw capture',
-      script: 'bench/capture-docker-rename.ts',
-      started,
-      notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
-    },
-  });
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
   },
-);
+});

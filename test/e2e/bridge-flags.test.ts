@@ -30,6 +30,19 @@ const ipOf = (c: string): string =>
 const mtuOf = (c: string): string =>
   /mtu (\d+)/.exec(ok(['exec', c, 'ip', '-o', 'link', 'show', 'eth0']))?.[1] ?? '';
 
+/** Runs berthd in the lab host with `args`: it must refuse to start, saying `message`. */
+function refusedStart(e: LabEnv, args: string[], message: RegExp | string): void {
+  const r = e.inHost([process.execPath, `${REPO}dist/src/daemon/main.js`, ...args]);
+  assert.notEqual(r.status, 0, r.stdout);
+  if (typeof message === 'string') assert.ok(r.stderr.includes(message), r.stderr);
+  else assert.match(r.stderr, message);
+}
+
+/** A daemon's socket, data and exec roots under `dir`. */
+const roots = (dir: string, sock = `${dir}/sock`) => [
+  ...['-H', `unix://${sock}`, '--data-root', `${dir}/data`, '--exec-root', `${dir}/run`],
+];
+
 describe('default bridge daemon flags (--mtu, --icc, --ip-masq, --ip)', () => {
   before(async () => {
     env = await labWithDaemons({ args: FLAGS });
@@ -175,36 +188,17 @@ describe('default bridge address flags (--fixed-cidr, --ipv6 --fixed-cidr-v6)', 
         /--fixed-cidr 10\.78\.0\.0\/24 is not inside the default bridge's subnet 10\.77\.0\.0\/24/,
       ],
     ] as const) {
-      const r = env6.inHost([
-        process.execPath,
-        `${REPO}dist/src/daemon/main.js`,
-        ...['-H', `unix://${dir}/sock`, '--data-root', `${dir}/data`, '--exec-root', `${dir}/run`],
-        ...args,
-      ]);
-      assert.notEqual(r.status, 0, r.stdout);
-      assert.match(r.stderr, message);
+      refusedStart(env6, [...roots(dir), ...args], message);
     }
     // Against the running setup's own state: refused before anything changed.
     const h = env6.lab.hosts[0]!;
     ok6(['network', 'create', '--subnet', '10.88.0.0/16', 'taken']);
     await env6.daemon.stop('SIGTERM');
-    const overlap = env6.inHost([
-      process.execPath,
-      `${REPO}dist/src/daemon/main.js`,
-      ...['-H', `unix://${h.dir}/berth.sock`, '--data-root', `${h.dir}/data`],
-      ...['--exec-root', `${h.dir}/run`, '--bip', '10.88.5.1/24'],
-    ]);
-    assert.notEqual(overlap.status, 0, overlap.stdout);
-    assert.match(overlap.stderr, /Pool overlaps with other one on this address space/);
-    const r = env6.inHost([
-      process.execPath,
-      `${REPO}dist/src/daemon/main.js`,
-      ...['-H', `unix://${h.dir}/berth.sock`, '--data-root', `${h.dir}/data`],
-      ...['--exec-root', `${h.dir}/run`, '--fixed-cidr', '10.78.0.0/24'],
-    ]);
-    assert.notEqual(r.status, 0, r.stdout);
-    assert.match(
-      r.stderr,
+    const own = roots(h.dir, `${h.dir}/berth.sock`);
+    refusedStart(env6, [...own, '--bip', '10.88.5.1/24'], /Pool overlaps with other one/);
+    refusedStart(
+      env6,
+      [...own, '--fixed-cidr', '10.78.0.0/24'],
       /--fixed-cidr 10\.78\.0\.0\/24 is not inside the default bridge's subnet 172\.17\.0\.0\/16/,
     );
     env6.daemon = await env6.lab.startDaemon(h);
@@ -261,13 +255,6 @@ describe("berthd's configuration file (--config-file, dockerd's daemon.json)", (
 
   it("refuses a directive given twice, unknown ones and a missing file, with dockerd's words", () => {
     const h = envc.lab.hosts[0]!;
-    const run = (args: string[]) =>
-      envc.inHost([
-        process.execPath,
-        `${REPO}dist/src/daemon/main.js`,
-        ...['-H', `unix://${h.dir}/refused.sock`, '--data-root', `${h.dir}/refused`],
-        ...args,
-      ]);
     const both = conf('both.json', { bip: '10.2.0.1/24', debug: true });
     const unknown = conf('unknown.json', { foo: 1 });
     for (const [args, message] of [
@@ -284,9 +271,7 @@ describe("berthd's configuration file (--config-file, dockerd's daemon.json)", (
         `unable to configure berthd with file ${join(dir, 'missing.json')}: open ${join(dir, 'missing.json')}: no such file or directory`,
       ],
     ] as const) {
-      const r = run([...args]);
-      assert.notEqual(r.status, 0, r.stdout);
-      assert.ok(r.stderr.includes(message), r.stderr);
+      refusedStart(envc, [...roots(`${h.dir}/refused`), ...args], message);
     }
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * What every capture of a reference dockerd does around its own steps: a lab
+ * of `hosts` hosts, the machine's state before, one dockerd at a time
+ * (busybox imported), the transcript, the check that nothing was left on the
+ * machine, and the exit status (1 on a failure, a leak or a cleanup problem).
+ * A capture script is its steps: `runCapture({ ..., steps })`.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_ROOT, Lab } from '../../src/lab/lab.js';
+import { run } from '../../src/lab/proc.js';
+import {
+  Capture,
+  CLI_2010,
+  DockerdSlot,
+  captureOutDir,
+  finishCapture,
+  stopOnSignals,
+} from './capture.js';
+import { importBusybox } from './image.js';
+import { snapshotMachine } from './machine.js';
+import { startRefDockerd, type RefDockerd } from './refdockerd.js';
+
+export interface CaptureRun {
+  lab: Lab;
+  cap: Capture;
+  /** Starts dockerd in host `i` (0-based) with `args`, imports busybox; the capture talks to it. */
+  dockerd(i: number, args?: string[]): Promise<RefDockerd>;
+  /** Stops the dockerd that runs, recording what stopping it found. */
+  stopDockerd(): Promise<void>;
+}
+
+export function runCapture(o: {
+  /** The script's name, e.g. `capture-docker-rename` (bench/<name>.ts). */
+  name: string;
+  /** The transcript's title. */
+  title: string;
+  hosts: number;
+  steps: (r: CaptureRun) => Promise<void>;
+}): void {
+  const main = async (argv: string[]): Promise<number> => {
+    const outDir = captureOutDir(o.name, argv);
+    stopOnSignals();
+    const started = new Date().toISOString();
+    const before = snapshotMachine(LAB_ROOT);
+    const lab = await Lab.create({ hosts: o.hosts });
+    console.log(`lab ${lab.name}`);
+    const problems: string[] = [];
+    const slot = new DockerdSlot(before, problems);
+    const cli = join(lab.dir, 'docker-cli');
+    mkdirSync(cli, { recursive: true });
+    const cap = new Capture(lab, undefined, cli);
+    let failed = false;
+    try {
+      await o.steps({
+        lab,
+        cap,
+        dockerd: async (i, args = []) => {
+          const host = lab.hosts[i]!;
+          const ref = await startRefDockerd(lab, host, {
+            dns: lab.world.ip,
+            preexisting: before.paths,
+            args,
+            spawned: slot.spawned,
+          });
+          cap.use(ref);
+          await importBusybox(ref, cli, host.dir);
+          return ref;
+        },
+        stopDockerd: () => slot.stop(),
+      });
+    } catch (e) {
+      failed = true;
+      console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
+    } finally {
+      await slot.stop().catch((e: unknown) => problems.push(String(e)));
+    }
+    return finishCapture({
+      lab,
+      before,
+      problems,
+      failed,
+      cap,
+      outDir,
+      info: {
+        title: o.title,
+        script: `bench/${o.name}.ts`,
+        started,
+        notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
+      },
+    });
+  };
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(1);
+    },
+  );
+}
