@@ -170,7 +170,28 @@ describe('IPv6 (dual-stack) bridge networks', () => {
       `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${HOST6} 8080 | tail -1`,
     ]);
     assert.equal(hairpin.stdout, 'six\n');
-    assert.equal(env.docker(['rm', '-f', 'web6']).status, 0);
+    // As dockerd (docs/reference/docker-20.10-ipv6.md): 0.0.0.0 is IPv4 only, [::] IPv6 only.
+    for (const [name, spec, want] of [
+      ['v4only', '0.0.0.0:8081:80', '80/tcp -> 0.0.0.0:8081\n'],
+      ['v6only', '[::]:8082:80', '80/tcp -> [::]:8082\n'],
+    ] as const) {
+      const p = env.docker([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'v6a',
+        '-p',
+        spec,
+        'busybox',
+        'sleep',
+        '600',
+      ]);
+      assert.equal(p.status, 0, p.stderr);
+      assert.equal(env.docker(['port', name]).stdout, want);
+    }
+    assert.equal(env.docker(['rm', '-f', 'web6', 'v4only', 'v6only']).status, 0);
     assert.doesNotMatch(
       env.inHost(['nft', 'list', 'map', 'inet', 'berth', 'ports6']).stdout,
       /8080/,

@@ -73,6 +73,11 @@ describe('port bindings from a create body', () => {
       false,
     );
     const ips = (d: string | undefined) => onNetwork(reqs, d).map((r) => r.hostIp);
+    assert.deepEqual(
+      onNetwork(reqs, undefined).map((r) => !!r.v4Only),
+      [false, true, false],
+      'an explicit 0.0.0.0 is IPv4 only',
+    );
     // dockerd --ip 127.0.0.1: only the binding without an address moves.
     assert.deepEqual(ips('127.0.0.1'), ['127.0.0.1', '', '10.0.0.5']);
     for (const d of [undefined, '0.0.0.0', '']) assert.deepEqual(ips(d), ['', '', '10.0.0.5']);

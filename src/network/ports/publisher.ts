@@ -100,7 +100,7 @@ export class PortPublisher {
         if (r.hostIp.includes(':') && !ipv6) continue;
         const port = await this.reserveOne(owner, o, r);
         // "Every address" on a dual-stack container: the same port on IPv6.
-        if (r.hostIp === '' && ipv6) {
+        if (r.hostIp === '' && ipv6 && !r.v4Only) {
           await this.reserveOne(owner, o, { ...r, hostIp: '::', hostPorts: [port, port] });
         }
       }

@@ -26,6 +26,8 @@ export interface PortRequest {
   hostIp: string;
   /** Host ports to choose from, inclusive; [0, 0] means any free ephemeral port. */
   hostPorts: [number, number];
+  /** Every IPv4 address only (an explicit 0.0.0.0): no `[::]` twin on dual-stack containers. */
+  v4Only?: boolean;
 }
 
 /** A port as it is published: the request resolved to one host port. */
@@ -113,13 +115,15 @@ export function portRequests(
 /**
  * The requests as published on one network: a binding without an address
  * takes the network's default (its `host_binding_ipv4` option; on the
- * default bridge dockerd's `--ip`), and 0.0.0.0 is every address ('').
+ * default bridge dockerd's `--ip`), and 0.0.0.0 is every IPv4 address ('',
+ * without the IPv6 twin a binding without an address gets).
  */
 export function onNetwork(reqs: PortRequest[], defaultIp: string | undefined): PortRequest[] {
   const def = !defaultIp || defaultIp === '0.0.0.0' ? '' : defaultIp;
   return reqs.map((r) => {
-    const hostIp = r.hostIp === '' ? def : r.hostIp === '0.0.0.0' ? '' : r.hostIp;
-    return hostIp === r.hostIp ? r : { ...r, hostIp };
+    // As dockerd: an explicit 0.0.0.0 is IPv4 only; no address is both families.
+    if (r.hostIp === '0.0.0.0') return { ...r, hostIp: '', v4Only: true };
+    return r.hostIp === '' ? { ...r, hostIp: def } : r;
   });
 }
 
