@@ -16,6 +16,7 @@ import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.
 import { resolveLinks } from './links.js';
 import type { ContainerRepo } from './repo.js';
 import type { Op } from '../store/types.js';
+import type { NetworkRecord } from '../network/types.js';
 import type { ContainerRecord } from './types.js';
 
 /** What the container service lends this part. */
@@ -33,6 +34,11 @@ export interface NetworkingDeps {
 
 export class ContainerNetworking {
   constructor(private readonly d: NetworkingDeps) {}
+
+  /** The networks a container's record lists (those that still exist). */
+  private netsOf(c: ContainerRecord): NetworkRecord[] {
+    return Object.keys(c.Networks).flatMap((n) => this.d.networks.find(n) ?? []);
+  }
 
   /** The resolved --link children of a container (also recomputed for each exec). */
   linksOf(c: ContainerRecord): LinkedEntry[] {
@@ -156,7 +162,8 @@ export class ContainerNetworking {
           this.d.networks.endpoints.netnsPath(c.Id),
           net.Id,
           {
-            ...joinOptions(c, ec, false),
+            // It takes the default route when it comes first in libnetwork's order.
+            ...joinOptions(c, ec, gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id),
             // The container's record lists it in the endpoint's own transaction.
             commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
           },
@@ -203,7 +210,16 @@ export class ContainerNetworking {
       const next = { ...c, Networks, EndpointsConfig };
       // Running: the record goes in the endpoint's removal transaction.
       if (c.State.Status === 'running') {
+        const hadRoute = gatewayNetwork(this.netsOf(c))?.Id === net.Id;
         await this.d.networks.endpoints.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
+        // The default route left with it: the next network in order takes it.
+        const gw = hadRoute ? gatewayNetwork(this.netsOf(next)) : undefined;
+        const ep = gw && next.Networks[gw.Name];
+        if (ep?.Gateway || ep?.IPv6Gateway) {
+          await this.d.networks.endpoints
+            .setDefaultRoute(c.Id, [ep.Gateway, ep.IPv6Gateway])
+            .catch((e) => this.d.log.warn(`default route of ${c.Name}: ${messageOf(e)}`));
+        }
       } else {
         await this.d.repo.save(next);
       }
@@ -253,6 +269,18 @@ export function endpointConfigFor(
     links: links?.length ? links : undefined,
     shown,
   };
+}
+
+/**
+ * The network whose gateway is a container's default route, as libnetwork
+ * orders a sandbox's endpoints: non-internal before internal, then by name
+ * (docs/reference/docker-20.10-networking.md, "Which network gives the
+ * default route"); only bridge networks have a gateway.
+ */
+export function gatewayNetwork(nets: NetworkRecord[]): NetworkRecord | undefined {
+  return nets
+    .filter((n) => n.Driver === 'bridge')
+    .sort((a, b) => Number(a.Internal) - Number(b.Internal) || (a.Name < b.Name ? -1 : 1))[0];
 }
 
 /** The request to join a network with the settings `ec` the container has for it. */

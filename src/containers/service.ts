@@ -31,7 +31,12 @@ import { PREDEFINED } from '../network/create.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
-import { ContainerNetworking, endpointConfigFor, joinOptions } from './networking.js';
+import {
+  ContainerNetworking,
+  endpointConfigFor,
+  gatewayNetwork,
+  joinOptions,
+} from './networking.js';
 import type { Logger } from '../daemon/log.js';
 
 /** An image as the container service sees it. */
@@ -255,14 +260,16 @@ export class ContainerService {
         // the container was connected to while it was stopped.
         const primary = this.networks.forMode(mode);
         const names = [primary.Name, ...Object.keys(c.Networks).filter((n) => n !== primary.Name)];
+        // The default route: libnetwork's endpoint order, not attach order.
+        const gw = gatewayNetwork(names.flatMap((n) => this.networks.find(n) ?? []));
         const joined: ContainerRecord['Networks'] = {};
-        for (const [i, name] of names.entries()) {
+        for (const name of names) {
           const ec = endpointConfigFor(c, name);
           const r = await this.networks.endpoints.join(
             c.Id,
             netnsPath,
             name,
-            joinOptions(c, ec, i === 0),
+            joinOptions(c, ec, name === gw?.Name),
           );
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };

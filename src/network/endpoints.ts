@@ -295,6 +295,12 @@ export class Endpoints {
     };
   }
 
+  /** Points the container's default routes at these gateways (either may be empty), replacing any. */
+  async setDefaultRoute(containerId: string, gateways: Array<string | undefined>): Promise<void> {
+    const rt = this.sandboxes.view(containerId, this.netnsPath(containerId)).netlink();
+    for (const gateway of gateways) if (gateway) await rt.addRoute({ gateway }, { replace: true });
+  }
+
   /** The host ports a container publishes now (empty when none, or when it is not running). */
   publishedPorts(containerId: string): PublishedPort[] {
     return this.ports.published(containerId);

@@ -329,6 +329,35 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.equal(env.docker(['network', 'ls', '-q']).stdout.trim().split('\n').length, 3);
   });
 
+  it("gives the default route by libnetwork's order, not attach order, as Docker 20.10", () => {
+    const ok = (args: string[]) => {
+      const r = env.docker(args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    ok(['network', 'create', 'zz-net']);
+    ok(['network', 'create', 'aa-net']);
+    ok(['network', 'create', '--internal', 'a0-int']);
+    const gw = (n: string) =>
+      ok(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', n]);
+    const route = (c: string) => /^default via (\S+)/m.exec(ok(['exec', c, 'ip', 'route']))?.[1];
+    ok(['run', '-d', '--name', 'gw1', '--network', 'zz-net', 'busybox', 'sleep', '600']);
+    assert.equal(route('gw1'), gw('zz-net'));
+    ok(['network', 'connect', 'a0-int', 'gw1']);
+    assert.equal(route('gw1'), gw('zz-net'), 'an internal network does not take it');
+    ok(['network', 'connect', 'aa-net', 'gw1']);
+    assert.equal(route('gw1'), gw('aa-net'), 'aa-net comes first by name');
+    ok(['network', 'disconnect', 'aa-net', 'gw1']);
+    assert.equal(route('gw1'), gw('zz-net'), 'and gives it back when it leaves');
+    // At start too: connected while stopped, aa-net still comes first.
+    ok(['create', '--name', 'gw2', '--network', 'zz-net', 'busybox', 'sleep', '600']);
+    ok(['network', 'connect', 'aa-net', 'gw2']);
+    ok(['start', 'gw2']);
+    assert.equal(route('gw2'), gw('aa-net'));
+    ok(['rm', '-f', 'gw1', 'gw2']);
+    for (const n of ['zz-net', 'aa-net', 'a0-int']) ok(['network', 'rm', n]);
+  });
+
   it("keeps a bridge's MAC (02:42 + 4 bytes) whatever ports join: the gateway's MAC never moves", () => {
     assert.equal(env.docker(['network', 'create', 'macnet']).status, 0);
     const id = env.docker(['network', 'inspect', '-f', '{{.Id}}', 'macnet']).stdout.trim();
