@@ -35,6 +35,16 @@ export interface NetworkingDeps {
 export class ContainerNetworking {
   constructor(private readonly d: NetworkingDeps) {}
 
+  /** Points a running container's default route at the first of its networks in libnetwork's order. */
+  private async routeByOrder(c: ContainerRecord): Promise<void> {
+    const gw = gatewayNetwork(this.netsOf(c));
+    const ep = gw && c.Networks[gw.Name];
+    if (!ep?.Gateway && !ep?.IPv6Gateway) return;
+    await this.d.networks.endpoints
+      .setDefaultRoute(c.Id, [ep.Gateway, ep.IPv6Gateway])
+      .catch((e) => this.d.log.warn(`default route of ${c.Name}: ${messageOf(e)}`));
+  }
+
   /** The networks a container's record lists (those that still exist). */
   private netsOf(c: ContainerRecord): NetworkRecord[] {
     return Object.keys(c.Networks).flatMap((n) => this.d.networks.find(n) ?? []);
@@ -157,17 +167,19 @@ export class ContainerNetworking {
           ...c.Networks,
           [j.name]: { ...j.endpoint, ...ec.shown },
         });
-        const r = await this.d.networks.endpoints.join(
-          c.Id,
-          this.d.networks.endpoints.netnsPath(c.Id),
-          net.Id,
-          {
-            // It takes the default route when it comes first in libnetwork's order.
-            ...joinOptions(c, ec, gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id),
+        // It takes the default route when it comes first in libnetwork's order.
+        const takesRoute = gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id;
+        const r = await this.d.networks.endpoints
+          .join(c.Id, this.d.networks.endpoints.netnsPath(c.Id), net.Id, {
+            ...joinOptions(c, ec, takesRoute),
             // The container's record lists it in the endpoint's own transaction.
             commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
-          },
-        );
+          })
+          .catch(async (e: unknown) => {
+            // A join that failed after taking the route gave it up with its interface.
+            if (takesRoute) await this.routeByOrder(c);
+            throw e;
+          });
         Object.assign(c, { EndpointsConfig, Networks: withIt(r) });
         sw.lap('join');
         this.rewriteFiles(c);
@@ -213,13 +225,7 @@ export class ContainerNetworking {
         const hadRoute = gatewayNetwork(this.netsOf(c))?.Id === net.Id;
         await this.d.networks.endpoints.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
         // The default route left with it: the next network in order takes it.
-        const gw = hadRoute ? gatewayNetwork(this.netsOf(next)) : undefined;
-        const ep = gw && next.Networks[gw.Name];
-        if (ep?.Gateway || ep?.IPv6Gateway) {
-          await this.d.networks.endpoints
-            .setDefaultRoute(c.Id, [ep.Gateway, ep.IPv6Gateway])
-            .catch((e) => this.d.log.warn(`default route of ${c.Name}: ${messageOf(e)}`));
-        }
+        if (hadRoute) await this.routeByOrder(next);
       } else {
         await this.d.repo.save(next);
       }
