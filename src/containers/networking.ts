@@ -66,18 +66,21 @@ export class ContainerNetworking {
 
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
   refreshLinkParents(child: ContainerRecord): void {
-    for (const p of this.d.repo.all()) {
-      if (
-        p.State.Status !== 'running' ||
-        !p.HostConfig.Links?.some((l) => l.startsWith(`${child.Name}:`))
-      )
-        continue;
+    for (const p of this.linkParents(child.Name)) {
+      if (p.State.Status !== 'running') continue;
       try {
         rewriteSync(join(this.d.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
       } catch (e) {
         this.d.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
     }
+  }
+
+  /** The containers whose --link entries ("/child:/parent/alias") name `child` (with its slash). */
+  private linkParents(child: string): ContainerRecord[] {
+    return this.d.repo
+      .all()
+      .filter((p) => p.HostConfig.Links?.some((l) => l.startsWith(`${child}:`)));
   }
 
   /**
@@ -98,10 +101,14 @@ export class ContainerNetworking {
   }> {
     const old = c.Name;
     const rename = (n: string) => (n === old ? name : n);
+    // DNSNames hold the name without its slash.
     const Networks = Object.fromEntries(
       Object.entries(c.Networks).map(([k, e]) => [
         k,
-        { ...e, DNSNames: e.DNSNames?.map((d) => rename(`/${d}`).slice(1)) ?? null },
+        {
+          ...e,
+          DNSNames: e.DNSNames?.map((d) => (d === old.slice(1) ? name.slice(1) : d)) ?? null,
+        },
       ]),
     );
     // Stored as "/child:/parent/alias": this container as parent, then as child.
@@ -116,9 +123,8 @@ export class ContainerNetworking {
       Networks,
       HostConfig: { ...c.HostConfig, Links: relink(c.HostConfig.Links, true) },
     };
-    const parents = this.d.repo
-      .all()
-      .filter((p) => p.Id !== c.Id && p.HostConfig.Links?.some((l) => l.startsWith(`${old}:`)))
+    const parents = this.linkParents(old)
+      .filter((p) => p.Id !== c.Id)
       .map((p) => ({
         ...p,
         HostConfig: { ...p.HostConfig, Links: relink(p.HostConfig.Links, false) },
