@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { BerthError, messageOf } from '../common/errors.js';
+import { BerthError, invalid, messageOf } from '../common/errors.js';
 import type { Logger } from '../daemon/log.js';
 import { parseJson } from './validate.js';
 
@@ -42,6 +42,15 @@ interface Route {
   handler: Handler;
 }
 
+/** A path segment, %-decoded; a malformed escape is the client's error (400), as Go's URL parser. */
+function decodeParam(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw invalid(`invalid URL escape in "${p}"`);
+  }
+}
+
 export class Router {
   private routes: Route[] = [];
 
@@ -64,7 +73,7 @@ export class Router {
       if (!m) continue;
       pathMatched = true;
       if (r.method === method || (method === 'HEAD' && r.method === 'GET')) {
-        return { handler: r.handler, params: m.slice(1).map(decodeURIComponent) };
+        return { handler: r.handler, params: m.slice(1).map(decodeParam) };
       }
     }
     return pathMatched ? 'method' : undefined;
@@ -104,6 +113,8 @@ function sendError(res: ServerResponse, e: unknown, log: Logger): void {
     res.end();
     return;
   }
+  // The rest of a refused body is not read: the connection cannot be reused.
+  if (status === 413) res.setHeader('Connection', 'close');
   json(res, status, { message: messageOf(e) });
 }
 
@@ -113,14 +124,68 @@ function hasStatus(e: unknown): e is { status: number } {
   );
 }
 
+/**
+ * The largest request body read into memory: JSON bodies (a create with every
+ * field set is a few KiB; dockerd decodes them as a stream). Archives (build
+ * contexts, image loads) are streamed by their routes and never read here.
+ */
+export const MAX_JSON_BODY = 4 << 20;
+
+/** The request line and headers together: Go's default, so dockerd's (Node's is 16 KiB). */
+export const MAX_HEADER_BYTES = 1 << 20;
+
+/** The longest request target served; longer ones get a 414. */
+export const MAX_URL = 64 << 10;
+
+function tooLarge(): BerthError {
+  return new BerthError(
+    'TOO_LARGE',
+    `request body too large: berthd reads at most ${MAX_JSON_BODY >> 20} MiB of JSON`,
+  );
+}
+
 function readAll(req: IncomingMessage): Promise<string> {
   // Events, not `for await`: the async iterator costs more than a small body.
   return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) {
+      reject(tooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_JSON_BODY) {
+        // Stop keeping it; what else arrives is drained and dropped.
+        req.off('data', onData);
+        chunks.length = 0;
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** Whether the request carries a body (a length over 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return Number(len) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * dockerd's CheckForJSON: a body sent to a JSON endpoint must say
+ * `application/json`; an empty body without a type is "no body".
+ */
+function checkJsonType(req: IncomingMessage): void {
+  const ct = req.headers['content-type'] ?? '';
+  if (/^application\/json\s*(;|$)/i.test(ct) || !hasBody(req)) return;
+  throw invalid(`Content-Type specified (${ct}) must be 'application/json'`);
 }
 
 /**
@@ -187,74 +252,153 @@ export function createApiServer(router: Router, log: Logger): Server {
     res: ServerResponse | undefined,
     upgrade?: { socket: Duplex; head: Buffer },
   ) => {
-    const url = new URL(req.url ?? '/', 'http://berth');
-    const path = url.pathname.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
     const method = req.method ?? 'GET';
-    log.debug(`${method} ${url.pathname}${url.search}`);
-    let bodyText: Promise<string> | undefined;
-    let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;
-    if (upgrade) {
-      const s = splitUpgradeBody(req, upgrade.socket, upgrade.head);
-      bodyText = s.body;
-      inputHook = s.input;
-    } else if (req.headers['content-type']?.startsWith('application/json')) {
-      // Read while the request is routed: a JSON body is small and always
-      // wanted (a client going away rejects it for whoever awaits it).
-      bodyText = readAll(req);
-      bodyText.catch(() => undefined);
-    }
     let hijacked = false;
-    const ctx: Ctx = {
-      req,
-      res,
-      params: [],
-      query: url.searchParams,
-      upgrade: !!upgrade,
-      body: async () => parseJson(await (bodyText ??= readAll(req))),
-      hijack: async (contentType) => {
-        hijacked = true;
-        if (upgrade) {
-          await (bodyText ??= Promise.resolve(''));
-          const sock = upgrade.socket;
-          sock.write(
-            `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
-          );
-          return socketHijack(sock, inputHook!);
-        }
-        await (bodyText ??= readAll(req));
-        res!.writeHead(200, { 'Content-Type': contentType });
-        res!.flushHeaders();
-        return responseHijack(req, res!);
-      },
-    };
-    const m = router.match(method, path);
     const fail = (status: number, message: string) => {
-      if (res) json(res, status, { message });
-      else
+      if (res) {
+        if (!res.headersSent) json(res, status, { message });
+        else res.end();
+      } else if (!hijacked) {
+        const body = JSON.stringify({ message });
         upgrade?.socket.end(
-          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(JSON.stringify({ message }))}\r\n\r\n${JSON.stringify({ message })}`,
+          `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
+      } else upgrade?.socket.destroy();
     };
-    if (!m) return fail(404, 'page not found');
-    if (m === 'method') return fail(405, `method ${method} not allowed for ${path}`);
-    ctx.params = m.params;
     try {
+      if ((req.url?.length ?? 0) > MAX_URL) {
+        return fail(414, `request URI too long: berthd reads at most ${MAX_URL >> 10} KiB`);
+      }
+      const url = parseTarget(req.url);
+      const path = url.pathname.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
+      log.debug(`${method} ${url.pathname}${url.search}`);
+      const m = router.match(method, path);
+      if (!m) return fail(404, 'page not found');
+      if (m === 'method') return fail(405, `method ${method} not allowed for ${path}`);
+      let bodyText: Promise<string> | undefined;
+      let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;
+      if (upgrade) {
+        if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) throw tooLarge();
+        const s = splitUpgradeBody(req, upgrade.socket, upgrade.head);
+        bodyText = s.body;
+        inputHook = s.input;
+      } else if (/^application\/json/i.test(req.headers['content-type'] ?? '')) {
+        // Read while the request is routed: a JSON body is small and always
+        // wanted (a client going away rejects it for whoever awaits it).
+        bodyText = readAll(req);
+        bodyText.catch(() => undefined);
+      }
+      const ctx: Ctx = {
+        req,
+        res,
+        params: m.params,
+        query: url.searchParams,
+        upgrade: !!upgrade,
+        body: async () => {
+          if (!upgrade) checkJsonType(req);
+          return parseJson(await (bodyText ??= readAll(req)));
+        },
+        hijack: async (contentType) => {
+          if (upgrade) {
+            await (bodyText ??= Promise.resolve(''));
+            hijacked = true;
+            const sock = upgrade.socket;
+            sock.write(
+              `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+            );
+            return socketHijack(sock, inputHook!);
+          }
+          await (bodyText ??= readAll(req));
+          hijacked = true;
+          res!.writeHead(200, { 'Content-Type': contentType });
+          res!.flushHeaders();
+          return responseHijack(req, res!);
+        },
+      };
       await m.handler(ctx);
     } catch (e) {
       if (res) sendError(res, e, log);
-      else if (upgrade && !hijacked) {
+      else {
         const status = e instanceof BerthError ? e.status : 500;
+        if (status >= 500)
+          log.error(`request failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         fail(status, messageOf(e));
-      } else upgrade?.socket.destroy();
+      }
     }
   };
-  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => void dispatch(req, res));
+  /** The last resort: whatever escaped a request's own handling is logged and answered 500. */
+  const safely = (
+    req: IncomingMessage,
+    res: ServerResponse | undefined,
+    upgrade?: { socket: Duplex; head: Buffer },
+  ) => {
+    dispatch(req, res, upgrade).catch((e: unknown) => {
+      log.error(`request ${req.method} ${req.url} failed outside its handler: ${String(e)}`);
+      try {
+        if (res && !res.headersSent) json(res, 500, { message: 'internal error' });
+        else if (res) res.destroy();
+        else upgrade?.socket.destroy();
+      } catch {
+        // The connection is gone; nothing is left to answer.
+      }
+    });
+  };
+  const server = createServer(
+    { keepAliveTimeout: 60_000, maxHeaderSize: MAX_HEADER_BYTES },
+    (req, res) => safely(req, res),
+  );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
-    void dispatch(req, undefined, { socket, head });
+    safely(req, undefined, { socket, head });
   });
-  server.on('clientError', (_e, socket) => socket.destroy());
+  server.on('clientError', (e: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) =>
+    answerClientError(e, socket),
+  );
   return server;
+}
+
+/**
+ * The request target as a URL. Origin-form ("/x?y") is the norm; an absolute
+ * form is read for its path and query, as Go's server does. Anything else is
+ * the client's error.
+ */
+function parseTarget(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://berth');
+  } catch {
+    throw invalid(`invalid request URI: ${JSON.stringify(target)}`);
+  }
+}
+
+/**
+ * A request Node's parser refused (too long, malformed): answered with a
+ * status and closed, as Go's server does, instead of a silently dropped
+ * connection.
+ */
+function answerClientError(
+  e: NodeJS.ErrnoException & { rawPacket?: Buffer },
+  socket: Duplex,
+): void {
+  if (!socket.writable) return void socket.destroy();
+  let status = 400;
+  let message = 'malformed HTTP request';
+  if (e.code === 'HPE_HEADER_OVERFLOW') {
+    // Node counts the request line with the headers; `rawPacket` is the
+    // chunk where the limit was crossed. Still inside the request line (no
+    // line end yet, no header) means the URI was what was long.
+    const raw = e.rawPacket ?? Buffer.alloc(0);
+    const uriTooLong = raw.indexOf('\r\n') < 0 && raw.indexOf(':') < 0;
+    status = uriTooLong ? 414 : 431;
+    message = uriTooLong
+      ? `request URI too long: berthd reads at most ${MAX_URL >> 10} KiB`
+      : `request header fields too large: berthd reads at most ${MAX_HEADER_BYTES >> 20} MiB`;
+  } else if (e.code === 'ERR_HTTP_REQUEST_TIMEOUT' || e.code === 'ECONNRESET') {
+    return void socket.destroy();
+  }
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function socketHijack(sock: Duplex, input: (cb: (b: Buffer | null) => void) => void): Hijacked {

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'FORBIDDEN'
   | 'NOT_MODIFIED'
+  | 'TOO_LARGE'
   | 'NOT_IMPLEMENTED'
   | 'UNAVAILABLE'
   | 'INTERNAL';
@@ -20,6 +21,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   NOT_MODIFIED: 304,
+  TOO_LARGE: 413,
   INTERNAL: 500,
   NOT_IMPLEMENTED: 501,
   UNAVAILABLE: 503,

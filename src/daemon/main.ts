@@ -238,6 +238,16 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // A fault in one request's background work (a timer, a stream callback)
+  // must not end the daemon that every container's networking depends on:
+  // it is logged with its stack and the daemon goes on (the store is the
+  // truth; the next start reconciles whatever the fault left half done).
+  process.on('unhandledRejection', (e: unknown) =>
+    log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+  );
+  process.on('uncaughtException', (e: Error) =>
+    log.error(`uncaught exception: ${e.stack ?? e.message}`),
+  );
   return -1;
 }
 
