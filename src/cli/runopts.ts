@@ -28,6 +28,12 @@ const B = (long: string, short: string | undefined, usage: string): FlagDef => (
   usage,
 });
 
+/**
+ * A flag berthd refuses until Berth supports it: parsed and sent as docker
+ * sends it, so the daemon's refusal names it, but not listed in --help.
+ */
+const hide = (d: FlagDef): FlagDef => ({ ...d, hidden: true });
+
 /** Flags shared by `run` and `create`. */
 export const CONTAINER_FLAGS: FlagDef[] = [
   L('add-host', undefined, 'Add a custom host-to-IP mapping (host:ip)'),
@@ -43,24 +49,26 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   L('env', 'e', 'Set environment variables'),
   L('env-file', undefined, 'Read in a file of environment variables'),
   L('expose', undefined, 'Expose a port or a range of ports'),
-  L('group-add', undefined, 'Add additional groups to join'),
+  hide(L('group-add', undefined, 'Add additional groups to join')),
   S('hostname', 'h', 'Container host name'),
-  B(
-    'init',
-    undefined,
-    'Run an init inside the container that forwards signals and reaps processes',
+  hide(
+    B(
+      'init',
+      undefined,
+      'Run an init inside the container that forwards signals and reaps processes',
+    ),
   ),
   B('interactive', 'i', 'Keep STDIN open even if not attached'),
   S('ip', undefined, 'IPv4 address (e.g., 172.30.100.104)'),
   S('ip6', undefined, 'IPv6 address (e.g., 2001:db8::33)'),
-  S('ipc', undefined, 'IPC mode to use'),
+  hide(S('ipc', undefined, 'IPC mode to use')),
   L('label', 'l', 'Set meta data on a container'),
   L('label-file', undefined, 'Read in a line delimited file of labels'),
   L('link', undefined, 'Add link to another container'),
-  L('link-local-ip', undefined, 'Container IPv4/IPv6 link-local addresses'),
-  S('log-driver', undefined, 'Logging driver for the container'),
-  L('log-opt', undefined, 'Log driver options'),
-  S('mac-address', undefined, 'Container MAC address (e.g., 92:d0:c6:0a:29:33)'),
+  hide(L('link-local-ip', undefined, 'Container IPv4/IPv6 link-local addresses')),
+  hide(S('log-driver', undefined, 'Logging driver for the container')),
+  hide(L('log-opt', undefined, 'Log driver options')),
+  hide(S('mac-address', undefined, 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')),
   {
     long: 'net',
     type: 'list',
@@ -76,7 +84,7 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   },
   { long: 'network', type: 'list', usage: 'Connect a container to a network', argName: 'network' },
   L('network-alias', undefined, 'Add network-scoped alias for the container'),
-  S('pid', undefined, 'PID namespace to use'),
+  hide(S('pid', undefined, 'PID namespace to use')),
   B('privileged', undefined, 'Give extended privileges to this container'),
   L('publish', 'p', "Publish a container's port(s) to the host"),
   B('publish-all', 'P', 'Publish all exposed ports to random ports'),
@@ -89,15 +97,15 @@ export const CONTAINER_FLAGS: FlagDef[] = [
     undefined,
     'Automatically remove the container and its associated anonymous volumes when it exits',
   ),
-  L('security-opt', undefined, 'Security Options'),
+  hide(L('security-opt', undefined, 'Security Options')),
   S('stop-signal', undefined, 'Signal to stop the container'),
   { long: 'stop-timeout', type: 'int', usage: 'Timeout (in seconds) to stop a container' },
-  L('sysctl', undefined, 'Sysctl options', 'map'),
-  L('tmpfs', undefined, 'Mount a tmpfs directory'),
+  hide(L('sysctl', undefined, 'Sysctl options', 'map')),
+  hide(L('tmpfs', undefined, 'Mount a tmpfs directory')),
   B('tty', 't', 'Allocate a pseudo-TTY'),
   S('user', 'u', 'Username or UID (format: <name|uid>[:<group|gid>])'),
-  S('uts', undefined, 'UTS namespace to use'),
-  L('volume', 'v', 'Bind mount a volume'),
+  hide(S('uts', undefined, 'UTS namespace to use')),
+  hide(L('volume', 'v', 'Bind mount a volume')),
   S('workdir', 'w', 'Working directory inside the container'),
   S('name', undefined, 'Assign a name to the container'),
   S('platform', undefined, 'Set platform if server is multi-platform capable'),

@@ -3,9 +3,15 @@
  * merged Config (moby's mergeAndVerifyConfig rules). Pure: unit-tested.
  */
 import { invalid } from '../common/errors.js';
-import { type Json, obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
+import { obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 import { checkPortBindings } from '../network/ports/spec.js';
+import {
+  CONFIG_FIELDS,
+  HOST_CONFIG_FIELDS,
+  checkEndpointConfig,
+  checkFields,
+} from './create-fields.js';
 
 /** The image config fields a container inherits. */
 export interface ImageConfig {
@@ -60,9 +66,11 @@ export interface CreateRequest {
 /** Validates the body of POST /containers/create (before the image is looked up). */
 export function parseCreate(body: unknown): CreateRequest {
   const b = obj(body, 'body');
+  checkFields(b, CONFIG_FIELDS, '');
   const image = optStr(b, 'Image');
   if (!image) throw invalid('Config cannot be empty in order to create a container');
   const hc = obj(b.HostConfig, 'HostConfig');
+  checkFields(hc, HOST_CONFIG_FIELDS, 'HostConfig');
   const rp = obj(hc.RestartPolicy, 'HostConfig.RestartPolicy');
   const restartName = optStr(rp, 'Name', 'HostConfig.RestartPolicy.Name') ?? '';
   if (!RESTART.has(restartName)) throw invalid(`invalid restart policy '${restartName}'`);
@@ -85,12 +93,17 @@ export function parseCreate(body: unknown): CreateRequest {
   ) {
     throw invalid('invalid HostConfig.ConsoleSize: expected [height, width]');
   }
-  const portBindings = obj(hc.PortBindings, 'HostConfig.PortBindings');
-  checkPortBindings(portBindings);
+  const portBindings = checkPortBindings(obj(hc.PortBindings, 'HostConfig.PortBindings'));
   const nc = obj(b.NetworkingConfig, 'NetworkingConfig');
   const endpointsConfig = obj(nc.EndpointsConfig, 'NetworkingConfig.EndpointsConfig');
+  for (const [net, ec] of Object.entries(endpointsConfig)) {
+    checkEndpointConfig(ec, `NetworkingConfig.EndpointsConfig.${net}`);
+  }
   let networkMode = optStr(hc, 'NetworkMode', 'HostConfig.NetworkMode') ?? '';
   if (networkMode === '') networkMode = 'default';
+  if (networkMode === 'container:') {
+    throw invalid('Invalid network mode: invalid container format container:<name|id>');
+  }
   const shmSize = optNum(hc, 'ShmSize', 'HostConfig.ShmSize') ?? 0;
   if (shmSize < 0) throw invalid('SHM size can not be less than 0');
 
@@ -115,6 +128,8 @@ export function parseCreate(body: unknown): CreateRequest {
     Labels: optStrMap(b, 'Labels') ?? {},
     StopSignal: optStr(b, 'StopSignal'),
     StopTimeout: optNum(b, 'StopTimeout'),
+    ...(b.Shell ? { Shell: optStrs(b, 'Shell') } : {}),
+    ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
   };
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
     throw invalid(
@@ -125,8 +140,13 @@ export function parseCreate(body: unknown): CreateRequest {
   if (config.Hostname && !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(config.Hostname)) {
     throw invalid(`invalid hostname format: ${config.Hostname}`);
   }
+  // What inspect echoes: the API's fields as the client sent them (unknown
+  // keys are not kept), with Berth's values for those it decides.
+  const known = Object.fromEntries(
+    Object.entries(hc).filter(([k]) => Object.hasOwn(HOST_CONFIG_FIELDS, k)),
+  );
   const hostConfig: HostConfig = {
-    ...(hc as Json),
+    ...known,
     NetworkMode: networkMode,
     Links: optStrs(hc, 'Links', 'HostConfig.Links') ?? null,
     AutoRemove: autoRemove,

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { EventBus } from '../events/bus.js';
 import {
@@ -139,6 +139,10 @@ export class ContainerService {
   /** POST /containers/create. Returns the new ID and warnings. */
   async create(body: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
     const req = parseCreate(body);
+    const runtime = basename(this.runtime.binary);
+    const asked = req.hostConfig.Runtime;
+    if (asked && asked !== runtime) throw invalid(`Unknown runtime specified ${String(asked)}`);
+    req.hostConfig.Runtime = runtime;
     const id = randomBytes(32).toString('hex');
     const fullName = name ? checkName(name) : `/${generatedName(id)}`;
     const mode = req.hostConfig.NetworkMode;

@@ -22,6 +22,8 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  Shell?: string[];
+  ArgsEscaped?: boolean;
 }
 
 /** The HostConfig fields Berth acts on; everything else the client sent is echoed back. */

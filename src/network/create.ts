@@ -4,7 +4,7 @@
  */
 import { isIP, isIPv4 } from 'node:net';
 import { BerthError, conflict, forbidden, invalid } from '../common/errors.js';
-import { obj, optBool, optStr, optStrMap } from '../api/validate.js';
+import { type Json, obj, optBool, optStr, optStrMap } from '../api/validate.js';
 import type { IpamConfig } from './types.js';
 
 export const PREDEFINED = ['bridge', 'host', 'none'];
@@ -101,6 +101,7 @@ export function parseNetworkCreate(
     throw invalid(`invalid bridge name: ${brName}`);
   }
   const enableIPv6 = optBool(b, 'EnableIPv6') ?? false;
+  refuseUnsupported(b);
   return {
     Name: name,
     Driver: driver,
@@ -115,4 +116,32 @@ export function parseNetworkCreate(
     Options: options,
     Labels: optStrMap(b, 'Labels') ?? {},
   };
+}
+
+/**
+ * NetworkCreateRequest fields Berth does not honour: refused when set, never
+ * accepted and ignored. (`CheckDuplicate` is ignored, as dockerd since API
+ * 1.44 ignores it: a duplicate name is always refused.)
+ */
+function refuseUnsupported(b: Json): void {
+  const scope = optStr(b, 'Scope') ?? '';
+  if (scope !== '' && scope !== 'local') {
+    throw invalid(
+      `berth does not support ${scope}-scoped networks yet (Scope): use a local network`,
+    );
+  }
+  for (const [k, what] of [
+    ['Ingress', 'ingress networks (swarm mode)'],
+    ['ConfigOnly', 'config-only networks (--config-only)'],
+  ] as const) {
+    if (optBool(b, k)) throw invalid(`berth does not support ${what} yet (${k})`);
+  }
+  const from = obj(b.ConfigFrom, 'ConfigFrom');
+  if (optStr(from, 'Network', 'ConfigFrom.Network')) {
+    throw invalid('berth does not support --config-from yet (ConfigFrom)');
+  }
+  if (optBool(b, 'EnableIPv4') === false) {
+    throw invalid('berth does not support IPv6-only networks yet (EnableIPv4 false)');
+  }
+  optBool(b, 'CheckDuplicate');
 }

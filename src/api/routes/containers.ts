@@ -92,6 +92,7 @@ export function containerRoutes(r: Router, s: Services): void {
 
   r.on('POST', '/containers/create', async (ctx) => {
     const body = await ctx.body();
+    checkPlatform(ctx.query.get('platform'));
     const name = ctx.query.get('name') ?? undefined;
     json(ctx.res!, 201, await containers.create(body, name || undefined));
   });
@@ -221,4 +222,19 @@ export function containerRoutes(r: Router, s: Services): void {
     }
     res!.end();
   });
+}
+
+/** Go's name of this machine's architecture, as image platforms spell it. */
+const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+
+/**
+ * `?platform=` of a create: images here are only for the host's own
+ * platform, so any other is refused rather than ignored.
+ */
+function checkPlatform(p: string | null): void {
+  if (!p) return;
+  const own = `linux/${GOARCH[process.arch] ?? process.arch}`;
+  const [os, arch] = p.toLowerCase().split('/');
+  if (os === 'linux' && (arch === undefined || own.startsWith(`linux/${arch}`))) return;
+  throw invalid(`berth does not support --platform ${p} yet: this host runs ${own} images only`);
 }

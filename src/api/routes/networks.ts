@@ -2,6 +2,7 @@
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { PREDEFINED } from '../../network/create.js';
+import { checkEndpointConfig } from '../../containers/create-fields.js';
 import { empty, json, type Router } from '../server.js';
 import { parseTimestamp } from '../timestamp.js';
 import { obj, optBool, optStr, parseFilters } from '../validate.js';
@@ -132,6 +133,7 @@ export function networkRoutes(r: Router, s: Services): void {
     const b = obj(await ctx.body(), 'body');
     const container = optStr(b, 'Container');
     if (!container) throw invalid('Container is required');
+    checkEndpointConfig(b.EndpointConfig, 'EndpointConfig');
     const net = s.networks.get(ctx.params[0]!);
     await s.containers.networking.connect(
       container,

@@ -67,20 +67,31 @@ export function parsePortKey(key: string): { proto: Proto; port: number } {
  * Checks a create body's PortBindings; throws INVALID_ARGUMENT with Docker's
  * message for the first bad one. Keys may not be ranges (the CLI expands them).
  */
-export function checkPortBindings(bindings: Record<string, unknown>): void {
+export function checkPortBindings(
+  bindings: Record<string, unknown>,
+): Record<string, PortBinding[] | null> {
+  const out: Record<string, PortBinding[] | null> = {};
   for (const [key, list] of Object.entries(bindings)) {
     parsePortKey(key);
-    if (list === null) continue;
-    if (!Array.isArray(list)) throw invalid(`invalid port binding for ${key}`);
-    for (const b of list as unknown[]) {
-      if (typeof b !== 'object' || b === null) throw invalid(`invalid port binding for ${key}`);
-      const { HostIp = '', HostPort = '' } = b as Partial<Record<string, unknown>>;
-      if (typeof HostIp !== 'string' || typeof HostPort !== 'string')
-        throw invalid(`invalid port binding for ${key}`);
-      if (HostIp !== '' && !isIP(HostIp)) throw invalid(`invalid IP address: ${HostIp}`);
-      parseRange(HostPort, true);
+    if (list === null) {
+      out[key] = null;
+      continue;
     }
+    if (!Array.isArray(list)) throw invalid(`invalid port binding for ${key}`);
+    out[key] = (list as unknown[]).map((b) => {
+      if (typeof b !== 'object' || b === null) throw invalid(`invalid port binding for ${key}`);
+      // An omitted (or null) HostIp or HostPort is Go's zero value: "".
+      const { HostIp = '', HostPort = '' } = b as Partial<Record<string, unknown>>;
+      const ip = HostIp ?? '';
+      const port = HostPort ?? '';
+      if (typeof ip !== 'string' || typeof port !== 'string')
+        throw invalid(`invalid port binding for ${key}`);
+      if (ip !== '' && !isIP(ip)) throw invalid(`invalid IP address: ${ip}`);
+      parseRange(port, true);
+      return { HostIp: ip, HostPort: port };
+    });
   }
+  return out;
 }
 
 /**
