@@ -38,6 +38,7 @@ export type Handler = (ctx: Ctx) => Promise<void>;
 
 interface Route {
   method: string;
+  path: string;
   re: RegExp;
   handler: Handler;
 }
@@ -59,8 +60,13 @@ export class Router {
     const re = new RegExp(
       '^' + path.replace(/[.]/g, '\\.').replace(/:\w+/g, '([^/]+)').replace(/\*/g, '(.+)') + '/?$',
     );
-    this.routes.push({ method, re, handler });
+    this.routes.push({ method, path, re, handler });
     return this;
+  }
+
+  /** Every route, as registered (for the API fuzzer). */
+  list(): Array<{ method: string; path: string }> {
+    return this.routes.map(({ method, path }) => ({ method, path }));
   }
 
   match(

@@ -6,13 +6,8 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { randomBytes } from 'node:crypto';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Router, createApiServer } from '../api/server.js';
-import { containerRoutes } from '../api/routes/containers.js';
-import { execRoutes } from '../api/routes/exec.js';
-import { buildRoutes } from '../api/routes/build.js';
-import { imageRoutes } from '../api/routes/images.js';
-import { networkRoutes } from '../api/routes/networks.js';
-import { systemRoutes } from '../api/routes/system.js';
+import { createApiServer } from '../api/server.js';
+import { apiRouter } from '../api/routes/index.js';
 import type { Services } from '../api/routes/services.js';
 import { Builder } from '../build/builder.js';
 import { BuildCache } from '../build/cache.js';
@@ -198,14 +193,7 @@ async function main(): Promise<number> {
       ncpu: cpus().length,
     },
   };
-  const router = new Router();
-  systemRoutes(router, services);
-  containerRoutes(router, services);
-  execRoutes(router, services);
-  imageRoutes(router, services);
-  buildRoutes(router, services);
-  networkRoutes(router, services);
-  const server = createApiServer(router, log);
+  const server = createApiServer(apiRouter(services), log);
 
   mkdirSync(dirname(flags.socket), { recursive: true });
   rmSync(flags.socket, { force: true }); // ours: we hold the data-root lock

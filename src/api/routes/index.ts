@@ -1,0 +1,20 @@
+/** Every route of the Engine API berthd serves, on one router. */
+import { Router } from '../server.js';
+import { buildRoutes } from './build.js';
+import { containerRoutes } from './containers.js';
+import { execRoutes } from './exec.js';
+import { imageRoutes } from './images.js';
+import { networkRoutes } from './networks.js';
+import type { Services } from './services.js';
+import { systemRoutes } from './system.js';
+
+export function apiRouter(services: Services): Router {
+  const router = new Router();
+  systemRoutes(router, services);
+  containerRoutes(router, services);
+  execRoutes(router, services);
+  imageRoutes(router, services);
+  buildRoutes(router, services);
+  networkRoutes(router, services);
+  return router;
+}
