@@ -4,7 +4,7 @@
  * --link children change, and `network connect` / `disconnect` on it.
  */
 import { join } from 'node:path';
-import { BerthError, forbidden, invalid, messageOf } from '../common/errors.js';
+import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { rewriteSync } from '../common/rewrite.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { Logger } from '../daemon/log.js';
@@ -213,13 +213,13 @@ export class ContainerNetworking {
         'container cannot be disconnected from host network or connected to host network',
       );
     }
-    if (!net || !c.Networks[net.Name]) {
-      throw new BerthError(
-        'INTERNAL',
-        net
-          ? `container ${c.Id} is not connected to network ${netRef}`
-          : `container ${c.Id} is not connected to the network ${netRef}`,
-      );
+    // dockerd 20.10 answers these with a 500; they are the client's error, so
+    // Berth keeps its words and answers 404 / 409 (decision 0018).
+    if (!net) {
+      throw notFound(`container ${c.Id} is not connected to the network ${netRef}`);
+    }
+    if (!c.Networks[net.Name]) {
+      throw conflict(`container ${c.Id} is not connected to network ${netRef}`);
     }
     void force;
     await this.d.locked(c.Id, async () => {
