@@ -128,6 +128,7 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     const chains = sh(inNs(ns, ['nft', 'list', 'table', 'inet', 'berth']));
     for (const c of [
       'berth-user',
+      'raw-prerouting',
       'forward',
       'prerouting',
       'output',
