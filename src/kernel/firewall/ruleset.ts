@@ -181,6 +181,14 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
 }
 
 /**
+ * How many rules each of Berth's chains has (the user chain: any number).
+ * A dump that differs was edited by someone else, and ensureBase rewrites it.
+ */
+export function chainRuleCounts(opts: BaseOptions = {}): Record<string, number> {
+  return Object.fromEntries(chains(opts).map(([name, , rules]) => [name, rules.length]));
+}
+
+/**
  * The idempotent base batch: creates what is missing, rewrites Berth's own
  * chains to exactly the rules above, and leaves every set element and the user
  * chain (with its rules) as they are.
