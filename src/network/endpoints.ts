@@ -301,6 +301,11 @@ export class Endpoints {
     for (const gateway of gateways) if (gateway) await rt.addRoute({ gateway }, { replace: true });
   }
 
+  /** Every published port's map element, as the firewall should hold them. */
+  portMappings(): PortMapping[] {
+    return this.ports.mappings();
+  }
+
   /** The host ports a container publishes now (empty when none, or when it is not running). */
   publishedPorts(containerId: string): PublishedPort[] {
     return this.ports.published(containerId);
