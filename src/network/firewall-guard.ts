@@ -30,6 +30,8 @@ export const CHECK_MS = 250;
 
 export class FirewallGuard implements Firewall {
   private timer?: NodeJS.Timeout;
+  /** The last failure to check, said once rather than at every tick. */
+  private lastFailure = '';
 
   constructor(
     private readonly inner: Firewall,
@@ -58,8 +60,12 @@ export class FirewallGuard implements Firewall {
     let changed: boolean;
     try {
       changed = this.inner.tampered();
+      this.lastFailure = '';
     } catch (e) {
-      this.log.warn(`firewall: cannot check Berth's table: ${messageOf(e)}`);
+      if (messageOf(e) !== this.lastFailure) {
+        this.log.warn(`firewall: cannot check Berth's table: ${messageOf(e)}`);
+      }
+      this.lastFailure = messageOf(e);
       return false;
     }
     if (changed) this.restore('changed by another program');

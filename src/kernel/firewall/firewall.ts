@@ -86,8 +86,8 @@ const NFPROTO_INET = 1;
 export class NftFirewall implements Firewall {
   /** The libnftables context (exposed for tests and diagnostics). */
   readonly nft: Nftables;
-  /** Notifications of other programs' changes; opened by the first `tampered()`. */
-  private monitor?: NftMonitor;
+  /** Notifications of other programs' changes; opened by the first `tampered()` (null: failed). */
+  private monitor?: NftMonitor | null;
   private tableCheckedAt = 0;
 
   constructor(private readonly opts: NftFirewallOptions = {}) {
@@ -95,19 +95,23 @@ export class NftFirewall implements Firewall {
   }
 
   tampered(): boolean {
-    if (!this.monitor) {
+    if (this.monitor === undefined) {
       // From now on every foreign change is seen; before, the caller reconciled.
-      this.monitor = NftMonitor.open(
-        {
-          family: NFPROTO_INET,
-          table: TABLE.split(' ')[1]!,
-          ignoreRulesOf: [USER_CHAIN],
-          ownPid: process.pid,
-        },
-        this.opts.netns,
-      );
+      const spec = {
+        family: NFPROTO_INET,
+        table: TABLE.split(' ')[1]!,
+        ignoreRulesOf: [USER_CHAIN],
+        ownPid: process.pid,
+      };
+      try {
+        this.monitor = NftMonitor.open(spec, this.opts.netns);
+      } catch (e) {
+        // Said once; the periodic listing still sees a deleted table.
+        this.monitor = null;
+        throw e;
+      }
     }
-    let changed = this.monitor.poll();
+    let changed = this.monitor?.poll() ?? false;
     const now = Date.now();
     if (now - this.tableCheckedAt >= (this.opts.tableCheckMs ?? 5000)) {
       this.tableCheckedAt = now;
