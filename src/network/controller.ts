@@ -8,10 +8,11 @@ import { conflict, forbidden, invalid, messageOf, notFound } from '../common/err
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../daemon/log.js';
-import type { Firewall } from '../kernel/firewall/index.js';
+import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
 import { Rtnl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
-import { BridgeDriver, bridgeName } from './drivers/bridge/index.js';
+import { BridgeDriver, bridgeName, bridgeSpec } from './drivers/bridge/index.js';
+import { FirewallGuard } from './firewall-guard.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import {
@@ -68,16 +69,19 @@ export class NetworkController {
   readonly endpoints: Endpoints;
   /** Deletes links the drivers give up, when the daemon is idle. */
   private readonly reaper: LinkReaper;
+  /** The firewall, restored from this state when another program deletes or edits it. */
+  private readonly firewall: FirewallGuard;
 
   private constructor(
     private readonly o: ControllerOptions,
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
-    this.endpoints = new Endpoints(o, this);
+    this.firewall = new FirewallGuard(o.firewall, () => this.firewallState(), o.log);
+    this.endpoints = new Endpoints({ ...o, firewall: this.firewall }, this);
     this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
     this.drivers = {
-      bridge: new BridgeDriver(o.rtnl, mtu, o.firewall, this.reaper),
+      bridge: new BridgeDriver(o.rtnl, mtu, this.firewall, this.reaper),
       host: hostDriver,
       null: nullDriver,
     };
@@ -111,7 +115,7 @@ export class NetworkController {
     await c.applyDaemonFlags();
     // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
     writeSysctl('net.ipv4.ip_forward', 1);
-    o.firewall.ensureBase();
+    c.firewall.ensureBase();
     for (const n of c.byId.values()) {
       await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
       const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
@@ -382,8 +386,19 @@ export class NetworkController {
       .catch((e) => this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`));
   }
 
-  /** Before the daemon exits: deletes the links given up so far. */
+  /** What Berth's firewall table should hold: every bridge network and published port. */
+  firewallState(): FirewallState {
+    return {
+      bridges: this.list()
+        .filter((n) => n.Driver === 'bridge')
+        .map(bridgeSpec),
+      ports: this.endpoints.portMappings(),
+    };
+  }
+
+  /** Before the daemon exits: stops watching the firewall, deletes the links given up so far. */
   async close(): Promise<void> {
+    this.firewall.stop();
     await this.reaper.close();
   }
 
@@ -401,8 +416,8 @@ export class NetworkController {
         .filter((n) => n.Driver === 'bridge')
         .map(bridgeName),
     );
-    for (const b of this.o.firewall.dump().bridges) {
-      if (!ours.has(b.name)) this.o.firewall.removeBridge(b.name);
+    for (const b of this.firewall.dump().bridges) {
+      if (!ours.has(b.name)) this.firewall.removeBridge(b.name);
     }
     for (const l of await this.o.rtnl.listLinks({ kind: 'bridge' }).catch(() => [])) {
       // br-x…: a removed network's bridge that a killed daemon (of an
@@ -412,6 +427,8 @@ export class NetworkController {
         await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
       }
     }
+    // From now on, a table another program deletes or edits comes back.
+    this.firewall.watch();
   }
 }
 

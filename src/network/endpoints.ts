@@ -260,11 +260,9 @@ export class Endpoints {
       // Ports this attach reserved go first, whatever the record says (and
       // whether or not removeEndpoint can read it): releasing is idempotent.
       if (ep.Ports) {
-        await this.ports.release(containerId, {
-          ports: ep.Ports,
-          containerIp: ep.IPv4,
-          containerIp6: ep.IPv6,
-        });
+        await this.ports
+          .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
+          .catch((err) => this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`));
       }
       await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
         this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
@@ -299,6 +297,11 @@ export class Endpoints {
   async setDefaultRoute(containerId: string, gateways: Array<string | undefined>): Promise<void> {
     const rt = this.sandboxes.view(containerId, this.netnsPath(containerId)).netlink();
     for (const gateway of gateways) if (gateway) await rt.addRoute({ gateway }, { replace: true });
+  }
+
+  /** Every published port's map element, as the firewall should hold them. */
+  portMappings(): PortMapping[] {
+    return this.ports.mappings();
   }
 
   /** The host ports a container publishes now (empty when none, or when it is not running). */
@@ -364,11 +367,11 @@ export class Endpoints {
     if (ep) {
       this.o.dns.records.removeEndpoint(containerId, net.Id);
       if (ep.Ports?.length) {
-        await this.ports.release(containerId, {
-          ports: ep.Ports,
-          containerIp: ep.IPv4,
-          containerIp6: ep.IPv6,
-        });
+        // A firewall that cannot take the elements out must not keep the
+        // record and its address: start-up reconcile deletes stray elements.
+        await this.ports
+          .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
+          .catch((e) => this.o.log.error(`releasing ${net.Name}'s ports: ${messageOf(e)}`));
       }
     }
     await this.o.ipam.transact((tx) => {

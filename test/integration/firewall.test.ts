@@ -128,6 +128,7 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     const chains = sh(inNs(ns, ['nft', 'list', 'table', 'inet', 'berth']));
     for (const c of [
       'berth-user',
+      'raw-prerouting',
       'forward',
       'prerouting',
       'output',
@@ -328,6 +329,54 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     assert.deepEqual(fw.dump(), { bridges: [brA], ports: [] });
     assert.doesNotMatch(userChain(ns), /192\.0\.2\.9/);
     fw.destroy();
+    assert.equal(home(), homeNs);
+  });
+
+  it("notices other programs' changes to the table, not its own, and rebuilds edited chains", () => {
+    const own = new NftFirewall({ netns: nsPath(ns), tableCheckMs: 60_000 });
+    try {
+      own.reconcile({ bridges: [brA], ports: [] });
+      own.tampered(); // subscribes
+      own.addBridge(brB);
+      own.removeBridge(brB.name);
+      own.ensureBase();
+      assert.equal(own.tampered(), false, 'its own changes');
+      sh(inNs(ns, ['nft', 'add', 'rule', 'inet', 'berth', 'berth-user', 'counter']));
+      assert.equal(own.tampered(), false, "the user's chain is the user's");
+      sh(inNs(ns, ['nft', 'add', 'table', 'inet', 'other']));
+      sh(inNs(ns, ['nft', 'delete', 'table', 'inet', 'other']));
+      assert.equal(own.tampered(), false, 'another table');
+      sh(inNs(ns, ['nft', 'flush', 'ruleset']));
+      assert.equal(own.tampered(), true, 'nft flush ruleset');
+      assert.equal(own.tampered(), false, 'reported once');
+      let r = own.reconcile({ bridges: [brA], ports: [] });
+      assert.equal(r.rebuilt, true);
+      assert.deepEqual(own.dump(), { bridges: [brA], ports: [] });
+      // A deleted chain, and a rule someone added to one of Berth's: rewritten.
+      sh(inNs(ns, ['nft', 'delete', 'chain', 'inet', 'berth', 'raw-prerouting']));
+      sh(inNs(ns, ['nft', 'insert', 'rule', 'inet', 'berth', 'forward', 'accept']));
+      assert.equal(own.tampered(), true);
+      const before = ruleset(ns);
+      r = own.reconcile({ bridges: [brA], ports: [] });
+      assert.equal(r.rebuilt, true);
+      assert.match(sh(inNs(ns, ['nft', 'list', 'table', 'inet', 'berth'])), /chain raw-prerouting/);
+      assert.notDeepEqual(ruleset(ns), before);
+      own.ensureBase();
+      const after = ruleset(ns);
+      assert.equal(own.reconcile({ bridges: [brA], ports: [] }).rebuilt, false);
+      assert.deepEqual(ruleset(ns), after);
+      // Without notifications, the periodic listing still sees a missing table.
+      const blind = new NftFirewall({ netns: nsPath(ns), tableCheckMs: 0 });
+      try {
+        assert.equal(blind.tampered(), false);
+        own.destroy();
+        assert.equal(blind.tampered(), true);
+      } finally {
+        blind.close();
+      }
+    } finally {
+      own.close();
+    }
     assert.equal(home(), homeNs);
   });
 });

@@ -39,6 +39,10 @@ add rule inet berth ports dnat ip to ip daddr . meta l4proto . th dport map @por
 add rule inet berth ports dnat ip to meta l4proto . th dport map @ports4
 add rule inet berth ports dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports-addr6
 add rule inet berth ports dnat ip6 to meta l4proto . th dport map @ports6
+add chain inet berth raw-prerouting { type filter hook prerouting priority raw; policy accept; }
+flush chain inet berth raw-prerouting
+add rule inet berth raw-prerouting iifname @bridges ip daddr 127.0.0.0/8 drop
+add rule inet berth raw-prerouting iifname @bridges ip6 daddr ::1 drop
 add chain inet berth forward { type filter hook forward priority filter; policy accept; }
 flush chain inet berth forward
 add rule inet berth forward jump berth-user
@@ -84,7 +88,15 @@ describe('firewall base batch', () => {
     assert.ok(!/flush (set|map|table)/.test(b), 'elements must survive ensureBase');
     assert.ok(!/^delete /m.test(b));
     // Every chain Berth owns is flushed right after its add, before its rules.
-    for (const c of ['intra', 'ports', 'forward', 'prerouting', 'output', 'postrouting']) {
+    for (const c of [
+      'intra',
+      'ports',
+      'raw-prerouting',
+      'forward',
+      'prerouting',
+      'output',
+      'postrouting',
+    ]) {
       const add = lines.findIndex((l) => l.startsWith(`add chain inet berth ${c}`));
       assert.ok(add > 0, c);
       assert.equal(lines[add + 1], `flush chain inet berth ${c}`);

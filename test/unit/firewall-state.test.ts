@@ -36,6 +36,9 @@ const DUMP = {
     { metainfo: { version: '1.0.6', release_name: 'Lester Gooch #5', json_schema_version: 1 } },
     { table: { family: 'inet', name: 'berth', handle: 1 } },
     { chain: { family: 'inet', table: 'berth', name: 'berth-user', handle: 2 } },
+    { chain: { family: 'inet', table: 'berth', name: 'intra', handle: 4 } },
+    { rule: { family: 'inet', table: 'berth', chain: 'intra', handle: 5, expr: [{ drop: null }] } },
+    { rule: { family: 'inet', table: 'berth', chain: 'intra', handle: 6, expr: [{ drop: null }] } },
     // A wildcard is not a name Berth writes: reported, never touched.
     set('bridges', 'ifname', ['berth0', 'br-aa', 'br*']),
     set(
@@ -107,6 +110,10 @@ describe('firewall dump parsing', () => {
     assert.ok(!d.elements.some((e) => (e.set as string) === 'mine'));
   });
 
+  it('counts the rules of each chain (an edited chain is rewritten)', () => {
+    assert.deepEqual(d.chains, { 'berth-user': 0, intra: 2 });
+  });
+
   it('reads elements in exactly the text the builders write', () => {
     const dumped = new Set(d.elements.map(text));
     assert.ok(dumped.has('add element inet berth ports6 { tcp . 80 : fd00::2 . 8080 }'));
@@ -131,6 +138,7 @@ describe('firewall dump parsing', () => {
       elements: [],
       missingSets: [],
       foreign: [],
+      chains: {},
     });
     assert.throws(() => parseDump({}), /nftables/);
   });

@@ -189,6 +189,16 @@ describe('port publisher', () => {
     await pub.reserve('c2', [req([8080, 8080])]);
   });
 
+  it('lets the ports and their sockets go even when the firewall change fails', async () => {
+    const { fw, pub } = setup();
+    await pub.reserve('c1', [req([8080, 8080])]);
+    await pub.activate('c1', '172.17.0.2');
+    fw.deletedByOthers();
+    await assert.rejects(pub.release('c1'), /No such file or directory/);
+    assert.deepEqual(held, []);
+    await pub.reserve('c2', [req([8080, 8080])]);
+  });
+
   it('removes what an endpoint record says after a restart (nothing in memory)', async () => {
     const { fw, pub } = setup();
     fw.addPortMapping({

@@ -8,14 +8,17 @@
  */
 import { hasCode } from '../../common/errors.js';
 import { Nftables, type NftablesOptions } from './libnftables.js';
+import { NftMonitor } from './monitor.js';
 import {
   addBridgeBatch,
   addPortBatch,
   baseBatch,
+  chainRuleCounts,
   destroyBatch,
   removeBridgeBatch,
   removePortBatch,
   TABLE,
+  USER_CHAIN,
   type BaseOptions,
   type BridgeSpec,
   type PortMapping,
@@ -33,6 +36,8 @@ import {
 export interface ReconcileResult {
   /** The commands applied (empty when the kernel already matched). */
   applied: string[];
+  /** The table, a set or a chain was missing or edited, and the base was applied again. */
+  rebuilt: boolean;
   /** Elements found in Berth's sets that Berth cannot express; left alone. */
   foreign: Dump['foreign'];
 }
@@ -55,20 +60,73 @@ export interface Firewall {
   reconcile(desired: FirewallState): ReconcileResult;
   /** Removes Berth's table entirely, the user chain included. */
   destroy(): void;
+  /**
+   * Whether another program may have changed Berth's table since the last
+   * call (its table deleted, `nft flush ruleset`, a chain edited): the caller
+   * then reconciles. Cheap enough for a timer.
+   */
+  tampered(): boolean;
   /** Releases the back-end's resources. */
   close(): void;
 }
 
 /** Options for the nftables back-end. */
-export interface NftFirewallOptions extends NftablesOptions, BaseOptions {}
+export interface NftFirewallOptions extends NftablesOptions, BaseOptions {
+  /**
+   * How often `tampered()` also lists the tables (a fallback for lost
+   * notifications); default 5000 ms.
+   */
+  tableCheckMs?: number;
+}
+
+/** nfproto of an `inet` table. */
+const NFPROTO_INET = 1;
 
 /** The nftables back-end: Berth's `inet berth` table through libnftables. */
 export class NftFirewall implements Firewall {
   /** The libnftables context (exposed for tests and diagnostics). */
   readonly nft: Nftables;
+  /** Notifications of other programs' changes; opened by the first `tampered()` (null: failed). */
+  private monitor?: NftMonitor | null;
+  private tableCheckedAt = 0;
 
   constructor(private readonly opts: NftFirewallOptions = {}) {
     this.nft = Nftables.open(opts);
+  }
+
+  tampered(): boolean {
+    if (this.monitor === undefined) {
+      // From now on every foreign change is seen; before, the caller reconciled.
+      const spec = {
+        family: NFPROTO_INET,
+        table: TABLE.split(' ')[1]!,
+        ignoreRulesOf: [USER_CHAIN],
+        ownPid: process.pid,
+      };
+      try {
+        this.monitor = NftMonitor.open(spec, this.opts.netns);
+      } catch (e) {
+        // Said once; the periodic listing still sees a deleted table.
+        this.monitor = null;
+        throw e;
+      }
+    }
+    let changed = this.monitor?.poll() ?? false;
+    const now = Date.now();
+    if (now - this.tableCheckedAt >= (this.opts.tableCheckMs ?? 5000)) {
+      this.tableCheckedAt = now;
+      changed = !this.tablePresent() || changed;
+    }
+    return changed;
+  }
+
+  /** Whether Berth's table exists (a listing of tables only: no chains, sets or elements). */
+  private tablePresent(): boolean {
+    const doc = this.nft.runJson('list tables inet') as { nftables?: unknown[] };
+    const [, name] = TABLE.split(' ');
+    return (doc.nftables ?? []).some(
+      (i) => (i as { table?: { name?: unknown } }).table?.name === name,
+    );
   }
 
   ensureBase(): void {
@@ -97,7 +155,7 @@ export class NftFirewall implements Firewall {
       return parseDump(this.nft.runJson(`list table ${TABLE}`));
     } catch (e) {
       if (hasCode(e, 'NOT_FOUND'))
-        return { present: false, elements: [], missingSets: [], foreign: [] };
+        return { present: false, elements: [], missingSets: [], foreign: [], chains: {} };
       throw e;
     }
   }
@@ -113,15 +171,23 @@ export class NftFirewall implements Firewall {
     for (let attempt = 1; ; attempt++) {
       const d = this.dumpElements();
       const cmds = diffCommands(want, d.elements);
-      // A missing table or set is created in the same transaction.
-      const base = !d.present || d.missingSets.length ? baseBatch(this.opts) : '';
+      // A missing table, set or chain is created (an edited chain rewritten)
+      // in the same transaction.
+      const base =
+        !d.present || d.missingSets.length || !this.chainsIntact(d) ? baseBatch(this.opts) : '';
       try {
         if (base || cmds.length) this.nft.run(base + cmds.map((c) => c + '\n').join(''));
-        return { applied: cmds, foreign: d.foreign };
+        return { applied: cmds, foreign: d.foreign, rebuilt: base !== '' };
       } catch (e) {
         if (attempt >= 3) throw e;
       }
     }
+  }
+
+  /** Every chain of Berth's is there with its number of rules, and the user chain. */
+  private chainsIntact(d: Dump): boolean {
+    if (d.chains[USER_CHAIN] === undefined) return false;
+    return Object.entries(chainRuleCounts(this.opts)).every(([c, n]) => d.chains[c] === n);
   }
 
   destroy(): void {
@@ -129,6 +195,7 @@ export class NftFirewall implements Firewall {
   }
 
   close(): void {
+    this.monitor?.close();
     this.nft.close();
   }
 }

@@ -23,6 +23,7 @@ const id = (e: Element): string => `${e.set} ${e.key}`;
 export class MemoryFirewall implements Firewall {
   private base = false;
   private els = new Map<string, Element>();
+  private lost = false;
 
   /** How many batches were applied (tests assert one per operation). */
   batches = 0;
@@ -78,16 +79,30 @@ export class MemoryFirewall implements Firewall {
   reconcile(desired: FirewallState): ReconcileResult {
     const want = desiredElements(desired);
     const applied = diffCommands(want, [...this.els.values()]);
+    const rebuilt = !this.base;
     this.base = true;
     this.els = new Map(want.map((e) => [id(e), e]));
     this.batches++;
-    return { applied, foreign: [] };
+    return { applied, foreign: [], rebuilt };
   }
 
   destroy(): void {
     this.base = false;
     this.els.clear();
     this.batches++;
+  }
+
+  /** Plays another program deleting Berth's table (`nft flush ruleset`). */
+  deletedByOthers(): void {
+    this.base = false;
+    this.els.clear();
+    this.lost = true;
+  }
+
+  tampered(): boolean {
+    const t = this.lost;
+    this.lost = false;
+    return t;
   }
 
   close(): void {}

@@ -122,6 +122,19 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       ],
     ],
     [
+      // Bridges have route_localnet (published ports answer on 127.0.0.1),
+      // so the host would take packets a container sends to 127.0.0.0/8 at
+      // the gateway's MAC to its loopback-only services (CVE-2020-8558).
+      // Dropped before conntrack and DNAT: no legitimate packet from a
+      // container has a loopback destination then (answers to the host's
+      // own connections to 127.0.0.1 still carry the gateway's address
+      // until de-NAT at dstnat), and a port published on 127.0.0.1 stays
+      // the host's, as in Docker.
+      'raw-prerouting',
+      'type filter hook prerouting priority raw; policy accept;',
+      ['iifname @bridges ip daddr 127.0.0.0/8 drop', 'iifname @bridges ip6 daddr ::1 drop'],
+    ],
+    [
       'forward',
       'type filter hook forward priority filter; policy accept;',
       [
@@ -165,6 +178,14 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       ],
     ],
   ];
+}
+
+/**
+ * How many rules each of Berth's chains has (the user chain: any number).
+ * A dump that differs was edited by someone else, and ensureBase rewrites it.
+ */
+export function chainRuleCounts(opts: BaseOptions = {}): Record<string, number> {
+  return Object.fromEntries(chains(opts).map(([name, , rules]) => [name, rules.length]));
 }
 
 /**

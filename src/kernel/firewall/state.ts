@@ -36,6 +36,8 @@ export interface Dump {
   missingSets: SetName[];
   /** Elements in Berth's sets that are not Berth's shape (e.g. a wildcard name), as raw JSON. */
   foreign: { set: string; elem: unknown }[];
+  /** The table's chains and how many rules each has. */
+  chains: Record<string, number>;
 }
 
 const PROTOS: Record<string, Proto> = {
@@ -108,10 +110,14 @@ function portsEl(e: unknown, withAddr: boolean) {
 export function parseDump(json: unknown): Dump {
   const items = (json as { nftables?: unknown } | null)?.nftables;
   if (!Array.isArray(items)) throw new Error('unexpected nftables JSON: no "nftables" array');
-  const dump: Dump = { present: false, elements: [], missingSets: [], foreign: [] };
+  const dump: Dump = { present: false, elements: [], missingSets: [], foreign: [], chains: {} };
   const seen = new Set<string>();
   for (const item of items as Record<string, unknown>[]) {
     if (item.table) dump.present = true;
+    const chain = (item.chain as { name?: unknown } | undefined)?.name;
+    if (typeof chain === 'string') dump.chains[chain] ??= 0;
+    const ruleOf = (item.rule as { chain?: unknown } | undefined)?.chain;
+    if (typeof ruleOf === 'string') dump.chains[ruleOf] = (dump.chains[ruleOf] ?? 0) + 1;
     const s = (item.set ?? item.map) as { name?: string; elem?: unknown[] } | undefined;
     if (!s || typeof s.name !== 'string') continue;
     seen.add(s.name);

@@ -200,11 +200,16 @@ export class PortPublisher {
     const ports = o?.ports ?? recorded?.ports ?? [];
     const ip = o ? o.containerIp : recorded?.containerIp;
     const ip6 = o ? o.containerIp6 : recorded?.containerIp6;
-    if (ip && ports.length) {
-      this.firewall.removePortMapping(ports.map((p) => mappingOf(p, ip, ip6)));
+    try {
+      if (ip && ports.length) {
+        this.firewall.removePortMapping(ports.map((p) => mappingOf(p, ip, ip6)));
+      }
+    } finally {
+      // A failed firewall change must not keep the ports: they would stay
+      // taken (and their sockets open) until the daemon restarts.
+      for (const h of o?.held ?? []) await h.close();
+      for (const p of o?.ports ?? []) this.alloc.release(taken(p), owner);
     }
     await this.forgetFlows(ports);
-    for (const h of o?.held ?? []) await h.close();
-    for (const p of o?.ports ?? []) this.alloc.release(taken(p), owner);
   }
 }

@@ -5,7 +5,7 @@
  * a socket opened in that namespace. No process is spawned.
  */
 import { randomBytes } from 'node:crypto';
-import type { Firewall } from '../../../kernel/firewall/index.js';
+import type { BridgeSpec, Firewall } from '../../../kernel/firewall/index.js';
 import {
   type LinkAddress,
   type RouteSpec,
@@ -27,6 +27,16 @@ import type {
 /** The bridge's interface name: the option, else berth0 for the default, else br-<12 hex>. */
 export function bridgeName(net: NetworkRecord): string {
   return net.Options['com.docker.network.bridge.name'] || `br-${net.Id.slice(0, 12)}`;
+}
+
+/** What Berth's firewall holds for a bridge network. */
+export function bridgeSpec(net: NetworkRecord): BridgeSpec {
+  return {
+    name: bridgeName(net),
+    icc: net.Options['com.docker.network.bridge.enable_icc'] !== 'false',
+    masquerade: net.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
+    internal: net.Internal,
+  };
 }
 
 /** A host-side veth name as Docker makes them: "veth" + 7 hex. */
@@ -129,12 +139,7 @@ export class BridgeDriver implements NetworkDriver {
     // Published ports answer on 127.0.0.1 without a proxy: the host may route
     // loopback-sourced packets out of (and their answers in by) Berth's bridges.
     writeSysctl(`net/ipv4/conf/${name}/route_localnet`, 1);
-    this.firewall.addBridge({
-      name,
-      icc: net.Options['com.docker.network.bridge.enable_icc'] !== 'false',
-      masquerade: net.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
-      internal: net.Internal,
-    });
+    this.firewall.addBridge(bridgeSpec(net));
   }
 
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
