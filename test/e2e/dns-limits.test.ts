@@ -24,6 +24,7 @@ let dnsmasq: ChildProcess | undefined;
 const started: ChildProcess[] = [];
 const LOOP = 'while true; do sleep 3600; done';
 let gwA = '';
+let gwB = '';
 
 interface Answer {
   rcode?: number;
@@ -71,6 +72,7 @@ describe('DNS limits: connection hoarding, slow senders, foreign networks', () =
         .docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', n])
         .stdout.trim();
     gwA = gw('neta');
+    gwB = gw('netb');
     for (const [name, net] of [
       ['hog', 'neta'],
       ['friend', 'neta'],
@@ -139,5 +141,25 @@ describe('DNS limits: connection hoarding, slow senders, foreign networks', () =
     assert.ok((s.closedAfter ?? Infinity) < 6000, `silent connection: ${silent.out}`);
     const [ok] = await ask('friend', [{ name: 'target', server: gwA, tcp: true }]);
     assert.equal(ok?.rcode, 0, JSON.stringify(ok));
+  });
+
+  it('refuses a container asking the resolver of a network it is not on, outside names too', async () => {
+    const qs: { name: string; server: string; tcp: boolean }[] = [];
+    for (const tcp of [false, true])
+      for (const name of ['target', 'www.example.test', 'remote'])
+        qs.push({ name, server: gwA, tcp });
+    const rs = await ask('remote', qs);
+    rs.forEach((r, i) =>
+      assert.equal(r.rcode, 5, `${JSON.stringify(qs[i])} → ${JSON.stringify(r)}`),
+    );
+    // Its own network's resolver answers it, and neta's answers neta's containers.
+    const [own, ownTcp] = await ask('remote', [
+      { name: 'www.example.test', server: gwB },
+      { name: 'www.example.test', server: gwB, tcp: true },
+    ]);
+    assert.deepEqual(own?.answers, ['203.0.113.1'], JSON.stringify(own));
+    assert.deepEqual(ownTcp?.answers, ['203.0.113.1'], JSON.stringify(ownTcp));
+    const [mine] = await ask('friend', [{ name: 'www.example.test', server: gwA }]);
+    assert.deepEqual(mine?.answers, ['203.0.113.1'], JSON.stringify(mine));
   });
 });
