@@ -203,6 +203,23 @@ describe('dns forwarding', () => {
     }
   });
 
+  it('forwards no bytes after the last record, and returns none', async () => {
+    const seen: Buffer[] = [];
+    const { ask, r } = setup((_s, q, raw) => {
+      seen.push(raw);
+      return Buffer.concat([answer(q, 60, ['192.0.2.1']), Buffer.from('junk')]);
+    });
+    const msg = Buffer.concat([query('tail.example', 5), Buffer.from([7, 7, 7])]);
+    const out = await r.handle(msg, '10.1.0.2', { networkId: 'n1' }, false);
+    assert.ok(out);
+    assert.equal(seen[0]?.length, msg.length - 3);
+    assert.equal(
+      out.length,
+      answer(dnsPacket.decode(query('tail.example', 5)), 60, ['192.0.2.1']).length,
+    );
+    assert.deepEqual((await ask('tail.example', 6)).p.answers?.length, 1);
+  });
+
   it('keys the cache by type: A and AAAA are separate', async () => {
     const { t, ask } = setup((_s, q) => answer(q, 60, []));
     await ask('example.org', 1, false, 'A');

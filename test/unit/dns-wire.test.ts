@@ -206,6 +206,58 @@ describe('dns wire: scanResponse', () => {
     for (let n = 0; n < buf.length; n++) assert.equal(scanResponse(buf.subarray(0, n)), undefined);
   });
 
+  it('follows compression pointers backwards only: loops and forward pointers are malformed', () => {
+    // An answer whose owner is a pointer to the question (offset 12), as servers write them.
+    const q = resp({});
+    const owner = q.length;
+    const buf = Buffer.concat([
+      q,
+      Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 3, 0, 4, 192, 0, 2, 1]),
+    ]);
+    buf.writeUInt16BE(1, 6);
+    assert.equal(scanResponse(buf)?.end, buf.length);
+    const at = (to: number) => {
+      const b = Buffer.from(buf);
+      b.writeUInt16BE(0xc000 | to, owner);
+      return scanResponse(b);
+    };
+    assert.equal(at(owner), undefined, 'a pointer to itself');
+    assert.equal(at(owner + 2), undefined, 'a pointer forwards');
+    assert.equal(at(2), undefined, 'into the header, where 0x00 0x00 ... is no name');
+    // A name whose pointer lands on a label that points back to the same place.
+    const loop = Buffer.concat([
+      q,
+      Buffer.from([1, 0x61, 0xc0, owner, 0, 1, 0, 1, 0, 0, 0, 3, 0, 0]),
+    ]);
+    loop.writeUInt16BE(1, 6);
+    assert.equal(scanResponse(loop), undefined);
+    // Trailing bytes are not part of the answer.
+    const tail = Buffer.concat([buf, Buffer.from([1, 2, 3])]);
+    assert.equal(scanResponse(tail)?.end, buf.length);
+  });
+
+  it('a query ends after its last record; longer names than 255 bytes through pointers are malformed', () => {
+    const q = query('x', 'A', { additionals: [opt(1232)] });
+    assert.equal(parsed(Buffer.concat([q, Buffer.from([9, 9, 9])])).end, q.length);
+    assert.equal(parsed(query('x')).end, query('x').length);
+    // An additional record whose name is 4 × 63-byte labels then a pointer to 'x': 258 bytes.
+    const l63 = Buffer.concat([Buffer.of(63), Buffer.alloc(63, 0x61)]);
+    const base = query('x');
+    const rr = Buffer.concat([
+      l63,
+      l63,
+      l63,
+      l63,
+      Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ]);
+    const long = Buffer.concat([base, rr]);
+    long.writeUInt16BE(1, 10);
+    assert.deepEqual(parseQuery(long), { drop: false, rcode: 1 });
+    const ok = Buffer.concat([base, rr.subarray(64)]);
+    ok.writeUInt16BE(1, 10);
+    assert.equal(parsed(ok).end, ok.length);
+  });
+
   it('compares questions ignoring case in the name only', () => {
     const a = query('Web');
     const b = query('wEB');
