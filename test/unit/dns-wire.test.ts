@@ -88,6 +88,22 @@ describe('dns wire: parseQuery', () => {
     assert.deepEqual(parseQuery(query('web').subarray(0, 17)), { drop: false, rcode: 1 });
   });
 
+  it('takes names up to 255 bytes on the wire, the final zero included, and no longer', () => {
+    const withLabels = (lens: number[]) => {
+      const q = query('x');
+      const name = Buffer.concat([
+        ...lens.map((l) => Buffer.concat([Buffer.of(l), Buffer.alloc(l, 0x61)])),
+        Buffer.of(0),
+      ]);
+      return Buffer.concat([q.subarray(0, 12), name, q.subarray(q.length - 4)]);
+    };
+    const ones = (k: number) => Array.from({ length: k }, () => 1);
+    assert.equal(parsed(withLabels(ones(127))).name.length, 253, '127 labels: 255 bytes');
+    assert.deepEqual(parseQuery(withLabels(ones(128))), { drop: false, rcode: 1 });
+    assert.equal(parsed(withLabels([63, 63, 63, 61])).name.length, 253);
+    assert.deepEqual(parseQuery(withLabels([63, 63, 63, 62])), { drop: false, rcode: 1 });
+  });
+
   it('reads EDNS: payload size and DO bit; rejects two OPT records', () => {
     const q = parsed(
       query('web', 'A', {

@@ -76,6 +76,8 @@ export function parseQuery(msg: Buffer): Query | Rejection {
   if (msg.readUInt16BE(4) !== 1) return FORMERR;
   let off = HEADER_LEN;
   let n = 0;
+  // The name's length on the wire, the final zero byte included: at most 255.
+  let wire = 1;
   let plain = true;
   for (;;) {
     if (off >= msg.length) return FORMERR;
@@ -84,8 +86,9 @@ export function parseQuery(msg: Buffer): Query | Rejection {
       off++;
       break;
     }
+    wire += 1 + len;
     // Compression pointers (and the reserved 01/10 label types) have no place in a question.
-    if (len > 63 || off + 1 + len > msg.length || n + len + 1 > 255) return FORMERR;
+    if (len > 63 || off + 1 + len > msg.length || wire > 255) return FORMERR;
     if (n > 0) nameScratch[n++] = 0x2e;
     for (let i = 1; i <= len; i++) {
       let c = msg[off + i] as number;
