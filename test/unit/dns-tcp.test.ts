@@ -1,13 +1,17 @@
-// The resolver's TCP connection limits (hardening issue, defect 7), in
-// process: connections come over a unix socket (no network is touched) and
-// are handed to TcpConnections with the source address the test chooses.
+// The resolver's TCP connection limits (hardening issue, defect 7), and
+// slow and hostile TCP senders fuzzed against the resolver, in process:
+// connections come over a unix socket (no network is touched) and are
+// handed to TcpConnections with the source address the test chooses.
+// BERTH_FUZZ_LONG=1 runs a hundred times as many fuzz clients.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DnsResolver } from '../../src/network/dns/resolver.js';
 import { TcpConnections, type TcpLimits, type TcpQueryHandler } from '../../src/network/dns/tcp.js';
+import { SCALE, SEED, hostile, int, malformed, rng } from '../helpers/dns-fuzz.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-dns-tcp-'));
 let n = 0;
@@ -279,5 +283,74 @@ describe('dns tcp limits', () => {
     for (let k = 0; k < 300; k++) frames.push(Buffer.from([0, 17]), query(k));
     c.sock.write(Buffer.concat(frames));
     await c.until(() => r.conns.countFor('10.0.0.2') === 0, 5000, 'disconnected');
+  });
+});
+
+describe('dns tcp fuzz: slow, fragmented and hostile senders', () => {
+  const n = 60 * SCALE;
+  it(`${n} clients against the resolver: well-formed answers, every connection closed in time`, async () => {
+    const rand = rng(SEED ^ 0x7c9);
+    const res = new DnsResolver({});
+    res.records.upsertEndpoint({
+      containerId: 'c'.repeat(64),
+      name: 'client',
+      networkId: 'n1',
+      networkName: 'net1',
+      ipv4: '10.1.0.2',
+    });
+    const limits = { messageMs: 150, idleMs: 250, maxPerClient: 4, maxConnections: 16 };
+    const r = new Rig(limits, (msg, source) => res.handle(msg, source, { networkId: 'n1' }, true));
+    await r.listen();
+    const sources = ['10.1.0.2', '10.1.0.2', '10.9.9.9', '10.1.0.3'];
+    const one = async (i: number): Promise<void> => {
+      const c = await r.open(sources[i % sources.length] as string);
+      // A stream of framed hostile messages, perhaps ending in a frame that never completes.
+      const parts: Buffer[] = [];
+      const ids = new Set<number>();
+      for (let k = int(rand, 5); k > 0; k--) {
+        const m = hostile(rand);
+        if (m.length === 0) continue;
+        if (m.length >= 2) ids.add(m.readUInt16BE(0));
+        parts.push(Buffer.from([m.length >> 8, m.length & 0xff]), m);
+      }
+      if (rand() < 0.3) parts.push(Buffer.from([0x01, 0x00]), Buffer.alloc(int(rand, 200)));
+      const stream = Buffer.concat(parts);
+      const drip = rand() < 0.3;
+      let off = 0;
+      let last = Date.now();
+      while (off < stream.length && !c.closed) {
+        const len = drip ? 1 : 1 + int(rand, 64);
+        c.sock.write(stream.subarray(off, off + len));
+        off += len;
+        last = Date.now();
+        await sleep(drip ? 40 : int(rand, 30));
+      }
+      const ending = rand();
+      if (ending < 0.3) c.sock.end();
+      // Closed by the server within its deadlines after the last byte, or by itself.
+      const bound = limits.messageMs + limits.idleMs + 1500;
+      await c.until(
+        () => c.closed,
+        Math.max(0, last + bound - Date.now()) + 50,
+        `client ${i} closed`,
+      );
+      for (const a of c.answers) {
+        assert.equal(malformed(a), undefined, `client ${i}: ${a.toString('hex')}`);
+        assert.ok(((a[2] as number) & 0x80) !== 0);
+        assert.ok(ids.has(a.readUInt16BE(0)), `client ${i}: an answer to something it asked`);
+      }
+    };
+    const t0 = Date.now();
+    const running = new Set<Promise<void>>();
+    for (let i = 0; i < n; i++) {
+      const p = one(i).finally(() => running.delete(p));
+      running.add(p);
+      if (running.size >= 12) await Promise.race(running);
+    }
+    await Promise.all(running);
+    await sleep(20);
+    assert.equal(r.conns.size, 0, 'nothing left open');
+    assert.ok(Date.now() - t0 < 60_000 * SCALE);
+    await r.close();
   });
 });
