@@ -59,7 +59,12 @@ const query = (name: string, id = 99, type: dnsPacket.RecordType = 'A') =>
 
 function setup(
   script: Script,
-  opts: { upstreams?: string[]; now?: () => number; maxInFlight?: number } = {},
+  opts: {
+    upstreams?: string[];
+    now?: () => number;
+    maxInFlight?: number;
+    cacheBytes?: number;
+  } = {},
 ) {
   const t = new FakeTransport(script);
   const r = new DnsResolver({
@@ -67,7 +72,7 @@ function setup(
     transport: t,
     timeoutMs: 30,
     maxInFlight: opts.maxInFlight,
-    cache: { now: opts.now },
+    cache: { now: opts.now, maxBytes: opts.cacheBytes },
   });
   r.records.upsertEndpoint({
     containerId: 'c'.repeat(64),
@@ -201,6 +206,35 @@ describe('dns forwarding', () => {
       await ask(`${m}.example`);
       assert.equal(t.calls.length - before, m === 'nx' ? 1 : 2, m);
     }
+  });
+
+  it('bounds the cache in bytes: big answers push out the least recently used', async () => {
+    // ~800 bytes each: 40 of them are twice the budget.
+    const ips = Array.from({ length: 30 }, (_, i) => `192.0.2.${i}`);
+    const { t, ask } = setup((_s, q) => answer(q, 300, ips), { cacheBytes: 16 << 10 });
+    for (let i = 0; i < 40; i++) await ask(`n${i}.example`, i, true);
+    assert.equal(t.calls.length, 40);
+    await ask('n39.example', 99, true);
+    assert.equal(t.calls.length, 40, 'the newest is cached');
+    await ask('n0.example', 99, true);
+    assert.equal(t.calls.length, 41, 'the oldest was pushed out');
+  });
+
+  it('forwards no bytes after the last record, and returns none', async () => {
+    const seen: Buffer[] = [];
+    const { ask, r } = setup((_s, q, raw) => {
+      seen.push(raw);
+      return Buffer.concat([answer(q, 60, ['192.0.2.1']), Buffer.from('junk')]);
+    });
+    const msg = Buffer.concat([query('tail.example', 5), Buffer.from([7, 7, 7])]);
+    const out = await r.handle(msg, '10.1.0.2', { networkId: 'n1' }, false);
+    assert.ok(out);
+    assert.equal(seen[0]?.length, msg.length - 3);
+    assert.equal(
+      out.length,
+      answer(dnsPacket.decode(query('tail.example', 5)), 60, ['192.0.2.1']).length,
+    );
+    assert.deepEqual((await ask('tail.example', 6)).p.answers?.length, 1);
   });
 
   it('keys the cache by type: A and AAAA are separate', async () => {

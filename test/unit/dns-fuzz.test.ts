@@ -1,24 +1,15 @@
 // Garbage in: random bytes, mutated queries, lying counts, garbage from the
 // upstream. The resolver must never throw, never leave a promise pending and
 // answer only with well-formed messages. Seeded, so failures reproduce.
+// BERTH_FUZZ_LONG=1 runs the campaign below a hundred times longer.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import dnsPacket from 'dns-packet';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DnsResolver } from '../../src/network/dns/resolver.js';
 import type { Upstream, UpstreamTransport } from '../../src/network/dns/upstream.js';
-
-/** xorshift32: a small deterministic generator. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { SCALE, SEED, checkReply, hostile, int, mutate, rng, seeds } from '../helpers/dns-fuzz.js';
 
 /** Answers with garbage, truncations, lies or real answers, at random. */
 class ChaosUpstream implements UpstreamTransport {
@@ -63,59 +54,6 @@ function resolver(seed: number): DnsResolver {
     ipv4: '10.1.0.3',
   });
   return r;
-}
-
-const seeds = [
-  dnsPacket.encode({ type: 'query', id: 1, flags: 256, questions: [{ type: 'A', name: 'web' }] }),
-  dnsPacket.encode({ type: 'query', id: 2, questions: [{ type: 'AAAA', name: 'web.net1' }] }),
-  dnsPacket.encode({
-    type: 'query',
-    id: 3,
-    questions: [{ type: 'PTR', name: '3.0.1.10.in-addr.arpa' }],
-  }),
-  dnsPacket.encode({ type: 'query', id: 4, questions: [{ type: 'A', name: 'example.org' }] }),
-  dnsPacket.encode({
-    type: 'query',
-    id: 5,
-    questions: [{ type: 'TXT', name: 'x' }],
-    additionals: [
-      {
-        type: 'OPT',
-        name: '.',
-        udpPayloadSize: 4096,
-        extendedRcode: 0,
-        ednsVersion: 0,
-        flags: 0,
-        flag_do: false,
-        options: [],
-      },
-    ],
-  }),
-];
-
-function mutate(base: Buffer, rand: () => number): Buffer {
-  const b = Buffer.from(base);
-  const kind = rand();
-  if (kind < 0.3) {
-    const flips = 1 + Math.floor(rand() * 4);
-    for (let i = 0; i < flips; i++) {
-      const at = Math.floor(rand() * b.length);
-      b[at] = (b[at] as number) ^ (1 << Math.floor(rand() * 8));
-    }
-    return b;
-  }
-  if (kind < 0.5) return b.subarray(0, Math.floor(rand() * b.length));
-  if (kind < 0.7) {
-    // Lie in a count field.
-    b.writeUInt16BE(Math.floor(rand() * 65536), 4 + 2 * Math.floor(rand() * 4));
-    return b;
-  }
-  if (kind < 0.85)
-    return Buffer.concat([
-      b,
-      Buffer.from(Array.from({ length: Math.floor(rand() * 64) }, () => (rand() * 256) | 0)),
-    ]);
-  return Buffer.from(Array.from({ length: Math.floor(rand() * 600) }, () => (rand() * 256) | 0));
 }
 
 async function check(r: DnsResolver, msg: Buffer, tcp: boolean): Promise<void> {
@@ -177,5 +115,113 @@ describe('dns fuzz', () => {
       dnsPacket.encode({ type: 'query', id: 9, questions: [{ type: 'A', name: labels }] }),
       false,
     );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The fuzzing campaign (hardening issue): malformed packets, compression
+// loops, oversized names and labels, lying counts, random bytes and random
+// mutations, against the resolver's message handling and its TCP framing in
+// process. Short here; BERTH_FUZZ_LONG=1 runs a hundred times as many cases
+// (BERTH_FUZZ_SEED picks another seed).
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+/** Live JS heap plus buffers, after a full collection. */
+function liveBytes(): number {
+  gc();
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** An upstream answering every name with records of random size and TTL (big ones over TCP). */
+class FatUpstream implements UpstreamTransport {
+  constructor(private rand: () => number) {}
+  async exchange(_s: Upstream, q: Buffer, tcp: boolean): Promise<Buffer> {
+    const p = dnsPacket.decode(q);
+    const size = tcp && this.rand() < 0.75 ? 20_000 + int(this.rand, 40_000) : int(this.rand, 400);
+    const chunks: Buffer[] = [];
+    for (let left = size; left > 0; left -= 255)
+      chunks.push(Buffer.alloc(Math.min(255, left), 0x78));
+    return dnsPacket.encode({
+      type: 'response',
+      id: p.id,
+      flags: dnsPacket.RECURSION_AVAILABLE,
+      questions: p.questions,
+      answers: [{ type: 'TXT', name: p.questions?.[0]?.name ?? '', ttl: 300, data: chunks }],
+    });
+  }
+}
+
+describe('dns fuzz campaign', () => {
+  const sources: [string, { networkId?: string }][] = [
+    ['10.1.0.2', { networkId: 'n1' }], // a container on the listener's network
+    ['10.1.0.2', { networkId: 'n2' }], // a container asking another network's listener
+    ['10.9.9.9', { networkId: 'n1' }], // no container
+    ['10.1.0.2', {}], // the library without a network
+  ];
+
+  it(`handles ${5000 * SCALE} hostile messages: no throw, well-formed replies or none`, async () => {
+    const rand = rng(SEED);
+    const r = resolver(SEED ^ 0x55);
+    const batch: Promise<void>[] = [];
+    const t0 = Date.now();
+    for (let i = 0; i < 5000 * SCALE; i++) {
+      const msg = hostile(rand);
+      const [src, listener] = sources[i % sources.length] as (typeof sources)[number];
+      const tcp = int(rand, 2) === 1;
+      let res: Buffer | null | Promise<Buffer | null>;
+      try {
+        res = r.handle(msg, src, listener, tcp);
+      } catch (e) {
+        assert.fail(`threw on ${msg.toString('hex')}: ${String(e)}`);
+      }
+      batch.push(Promise.resolve(res).then((out) => checkReply(msg, out, tcp)));
+      if (batch.length >= 256) await Promise.all(batch.splice(0));
+    }
+    await Promise.all(batch);
+    assert.ok(Date.now() - t0 < 30_000 * SCALE, 'no pathological slowness');
+    const s = r.stats();
+    assert.equal(s.queries, 5000 * SCALE);
+    assert.ok(s.rejected > 0 && s.refused > 0 && s.dropped > 0, JSON.stringify(s));
+  });
+
+  it('keeps memory bounded: distinct names, big and small forwarded answers, over UDP and TCP', async () => {
+    const rand = rng(SEED ^ 0xa5a5);
+    const r = new DnsResolver({ upstreams: ['192.0.2.53'], transport: new FatUpstream(rand) });
+    r.records.upsertEndpoint({
+      containerId: 'c'.repeat(64),
+      name: 'client',
+      networkId: 'n1',
+      networkName: 'net1',
+      ipv4: '10.1.0.2',
+    });
+    const round = async (from: number, n: number): Promise<void> => {
+      for (let i = from; i < from + n; i += 64) {
+        const batch: Promise<void>[] = [];
+        for (let k = i; k < Math.min(i + 64, from + n); k++) {
+          const tcp = k % 4 !== 0;
+          const msg = dnsPacket.encode({
+            type: 'query',
+            id: k & 0xffff,
+            questions: [{ type: 'TXT', name: `n${k}.example` }],
+          });
+          batch.push(
+            Promise.resolve(r.handle(msg, '10.1.0.2', { networkId: 'n1' }, tcp)).then((out) =>
+              checkReply(msg, out, tcp),
+            ),
+          );
+        }
+        await Promise.all(batch);
+      }
+    };
+    await round(0, 500);
+    const base = liveBytes();
+    // Long mode: ten times (the fat answers are slow to encode, ~1 ms each).
+    const n = 6000 * Math.min(SCALE, 10);
+    await round(500, n);
+    const grown = liveBytes() - base;
+    assert.ok(grown < 40 << 20, `grew ${(grown / 1048576).toFixed(1)} MiB over ${n} names`);
   });
 });

@@ -91,15 +91,48 @@ describe('dns scoping', () => {
     assert.deepEqual(up.seen, []);
   });
 
-  it('does not answer names of networks the client is not on, even through their listener', async () => {
-    for (const listener of [undefined, 'n1', 'n2']) {
+  it('does not answer names of networks the client is not on', async () => {
+    for (const listener of [undefined, 'n1']) {
       const a = await ask(r, '10.1.0.2', 'db', 'A', listener);
       assert.equal(a.rcode, 3, 'forwarded and NXDOMAIN upstream');
       assert.deepEqual(a.data, []);
       assert.equal((await ask(r, '10.1.0.2', 'db.net2', 'A', listener)).rcode, 3);
       assert.equal((await ask(r, '10.1.0.2', 'client2', 'A', listener)).rcode, 3);
     }
-    assert.equal((await ask(r, '10.2.0.2', 'web', 'A', 'n1')).rcode, 3);
+  });
+
+  it('refuses a container asking the listener of a network it is not on, outside names too', async () => {
+    for (const [source, listener] of [
+      ['10.1.0.2', 'n2'],
+      ['10.2.0.2', 'n1'],
+    ] as const)
+      for (const name of ['db', 'web', 'client1', 'example.org', '3.0.1.10.in-addr.arpa'])
+        for (const tcp of [false, true]) {
+          const a = await ask(r, source, name, 'A', listener, tcp);
+          assert.equal(a.rcode, 5, `${source} via ${listener}: ${name}`);
+          assert.deepEqual(a.data, []);
+        }
+    assert.deepEqual(up.seen, [], 'nothing forwarded for them');
+    assert.equal(r.stats().refused, 20);
+    // A container on both networks is served by both listeners, from either address.
+    for (const listener of ['n1', 'n2'])
+      for (const source of ['10.1.0.4', '10.2.0.4']) {
+        assert.deepEqual((await ask(r, source, 'web', 'A', listener)).data, ['10.1.0.3']);
+        assert.deepEqual((await ask(r, source, 'db', 'A', listener)).data, ['10.2.0.3']);
+      }
+    // Disconnected from net2, multi is refused there at once; connected, served at once.
+    r.records.removeEndpoint(ID('c'), 'n2');
+    assert.equal((await ask(r, '10.1.0.4', 'web', 'A', 'n2')).rcode, 5);
+    r.records.upsertEndpoint(
+      ep({
+        containerId: ID('1'),
+        name: 'client1',
+        ipv4: '10.2.0.9',
+        networkId: 'n2',
+        networkName: 'net2',
+      }),
+    );
+    assert.deepEqual((await ask(r, '10.1.0.2', 'db', 'A', 'n2')).data, ['10.2.0.3']);
   });
 
   it('a container on two networks sees both; the first network wins', async () => {

@@ -88,6 +88,22 @@ describe('dns wire: parseQuery', () => {
     assert.deepEqual(parseQuery(query('web').subarray(0, 17)), { drop: false, rcode: 1 });
   });
 
+  it('takes names up to 255 bytes on the wire, the final zero included, and no longer', () => {
+    const withLabels = (lens: number[]) => {
+      const q = query('x');
+      const name = Buffer.concat([
+        ...lens.map((l) => Buffer.concat([Buffer.of(l), Buffer.alloc(l, 0x61)])),
+        Buffer.of(0),
+      ]);
+      return Buffer.concat([q.subarray(0, 12), name, q.subarray(q.length - 4)]);
+    };
+    const ones = (k: number) => Array.from({ length: k }, () => 1);
+    assert.equal(parsed(withLabels(ones(127))).name.length, 253, '127 labels: 255 bytes');
+    assert.deepEqual(parseQuery(withLabels(ones(128))), { drop: false, rcode: 1 });
+    assert.equal(parsed(withLabels([63, 63, 63, 61])).name.length, 253);
+    assert.deepEqual(parseQuery(withLabels([63, 63, 63, 62])), { drop: false, rcode: 1 });
+  });
+
   it('reads EDNS: payload size and DO bit; rejects two OPT records', () => {
     const q = parsed(
       query('web', 'A', {
@@ -204,6 +220,58 @@ describe('dns wire: scanResponse', () => {
     assert.equal(scanResponse(query('x')), undefined);
     const buf = resp({ answers: [{ type: 'A', name: 'x.example', ttl: 3, data: '192.0.2.1' }] });
     for (let n = 0; n < buf.length; n++) assert.equal(scanResponse(buf.subarray(0, n)), undefined);
+  });
+
+  it('follows compression pointers backwards only: loops and forward pointers are malformed', () => {
+    // An answer whose owner is a pointer to the question (offset 12), as servers write them.
+    const q = resp({});
+    const owner = q.length;
+    const buf = Buffer.concat([
+      q,
+      Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 3, 0, 4, 192, 0, 2, 1]),
+    ]);
+    buf.writeUInt16BE(1, 6);
+    assert.equal(scanResponse(buf)?.end, buf.length);
+    const at = (to: number) => {
+      const b = Buffer.from(buf);
+      b.writeUInt16BE(0xc000 | to, owner);
+      return scanResponse(b);
+    };
+    assert.equal(at(owner), undefined, 'a pointer to itself');
+    assert.equal(at(owner + 2), undefined, 'a pointer forwards');
+    assert.equal(at(2), undefined, 'into the header, where 0x00 0x00 ... is no name');
+    // A name whose pointer lands on a label that points back to the same place.
+    const loop = Buffer.concat([
+      q,
+      Buffer.from([1, 0x61, 0xc0, owner, 0, 1, 0, 1, 0, 0, 0, 3, 0, 0]),
+    ]);
+    loop.writeUInt16BE(1, 6);
+    assert.equal(scanResponse(loop), undefined);
+    // Trailing bytes are not part of the answer.
+    const tail = Buffer.concat([buf, Buffer.from([1, 2, 3])]);
+    assert.equal(scanResponse(tail)?.end, buf.length);
+  });
+
+  it('a query ends after its last record; longer names than 255 bytes through pointers are malformed', () => {
+    const q = query('x', 'A', { additionals: [opt(1232)] });
+    assert.equal(parsed(Buffer.concat([q, Buffer.from([9, 9, 9])])).end, q.length);
+    assert.equal(parsed(query('x')).end, query('x').length);
+    // An additional record whose name is 4 × 63-byte labels then a pointer to 'x': 258 bytes.
+    const l63 = Buffer.concat([Buffer.of(63), Buffer.alloc(63, 0x61)]);
+    const base = query('x');
+    const rr = Buffer.concat([
+      l63,
+      l63,
+      l63,
+      l63,
+      Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ]);
+    const long = Buffer.concat([base, rr]);
+    long.writeUInt16BE(1, 10);
+    assert.deepEqual(parseQuery(long), { drop: false, rcode: 1 });
+    const ok = Buffer.concat([base, rr.subarray(64)]);
+    ok.writeUInt16BE(1, 10);
+    assert.equal(parsed(ok).end, ok.length);
   });
 
   it('compares questions ignoring case in the name only', () => {

@@ -2,7 +2,8 @@
  * A small cache of upstream answers. Entries live as long as their records'
  * TTL (RFC 2308's SOA minimum for negative answers), capped; each copy handed
  * out has its TTLs aged, the client's ID and question (case as the client
- * wrote it) and RD bit. Bounded: the least recently used entry goes first.
+ * wrote it) and RD bit. Bounded in entries and in bytes (upstream answers
+ * reach 64 KiB over TCP): the least recently used entry goes first.
  */
 import type { Query, ResponseScan } from './wire.js';
 import { truncatedResponse } from './wire.js';
@@ -11,6 +12,8 @@ import { truncatedResponse } from './wire.js';
 export interface CacheOptions {
   /** Most entries kept (default 4096); 0 disables the cache. */
   maxEntries?: number;
+  /** Most bytes of answers kept (default 16 MiB); an answer over a sixteenth of it is not kept. */
+  maxBytes?: number;
   /** Longest time a positive answer is kept, in seconds (default 300). */
   maxTtl?: number;
   /** Longest time a negative answer (NXDOMAIN, NODATA) is kept, in seconds (default 60). */
@@ -51,12 +54,15 @@ export function adaptResponse(q: Query, buf: Buffer, limit: number): Buffer {
 export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private bytes = 0;
   private readonly maxTtl: number;
   private readonly maxNegativeTtl: number;
   private readonly now: () => number;
 
   constructor(opts: CacheOptions = {}) {
     this.maxEntries = opts.maxEntries ?? 4096;
+    this.maxBytes = opts.maxBytes ?? 16 << 20;
     this.maxTtl = opts.maxTtl ?? 300;
     this.maxNegativeTtl = opts.maxNegativeTtl ?? 60;
     this.now = opts.now ?? Date.now;
@@ -67,16 +73,22 @@ export class ResponseCache {
     return this.entries.size;
   }
 
+  /** Bytes of answers held. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
   /** Stores an upstream response if it may be cached. */
   put(key: string, buf: Buffer, scan: ResponseScan): void {
     if (this.maxEntries === 0 || scan.truncated || scan.ttl <= 0) return;
+    if (buf.length > this.maxBytes / 16) return;
     const negative = scan.rcode !== 0 || buf.readUInt16BE(6) === 0;
     const ttl = Math.min(scan.ttl, negative ? this.maxNegativeTtl : this.maxTtl);
     if (ttl <= 0) return;
     const now = this.now();
     const copy = Buffer.from(buf);
     const ttls = scan.ttlOffsets.map((o) => copy.readUInt32BE(o));
-    this.entries.delete(key);
+    this.delete(key);
     this.entries.set(key, {
       buf: copy,
       ttlOffsets: scan.ttlOffsets,
@@ -84,10 +96,19 @@ export class ResponseCache {
       stored: now,
       expires: now + ttl * 1000,
     });
-    if (this.entries.size > this.maxEntries) {
+    this.bytes += copy.length;
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
       const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
+      if (oldest.done) break;
+      this.delete(oldest.value);
     }
+  }
+
+  private delete(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    this.bytes -= e.buf.length;
   }
 
   /** The cached answer for `q` made out for its client, or undefined. */
@@ -96,7 +117,7 @@ export class ResponseCache {
     if (!e) return undefined;
     const now = this.now();
     if (now >= e.expires) {
-      this.entries.delete(key);
+      this.delete(key);
       return undefined;
     }
     // A hit moves to the young end, so eviction drops the least recently used.
@@ -114,5 +135,6 @@ export class ResponseCache {
   /** Drops every entry (upstreams changed). */
   clear(): void {
     this.entries.clear();
+    this.bytes = 0;
   }
 }

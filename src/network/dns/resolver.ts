@@ -1,8 +1,9 @@
 /**
  * Berth's embedded DNS resolver: one per daemon, serving every container on
  * user-defined networks. The client is the container owning the query's
- * source address; it is answered from the names of the networks it is on,
- * whichever listener it asked. Everything else goes to the upstreams.
+ * source address; a network's listener answers only containers on that
+ * network, from the names of all the networks the client is on. Everything
+ * else goes to the upstreams.
  * See docs/decisions/0009-dns.md.
  */
 import { Forwarder, type ForwarderOptions, type ForwarderStats } from './upstream.js';
@@ -43,7 +44,7 @@ export interface ResolverStats extends ForwarderStats {
   rejected: number;
   /** Messages dropped unanswered (too short, or responses). */
   dropped: number;
-  /** Queries from addresses that are no container on a user network. */
+  /** Queries from addresses that are no container on the listener's network. */
   refused: number;
   /** Clients only on internal networks asking for outside names. */
   internalOnly: number;
@@ -125,8 +126,9 @@ export class DnsResolver {
       return headerOnlyResponse(msg, q.rcode);
     }
     const scope = this.records.client(source, listener.networkId);
-    if (!scope) {
-      // Not an open resolver: only containers on user networks are served.
+    // Not an open resolver: a network's listener serves the containers on
+    // that network, nobody else (not even with outside names).
+    if (!scope || (listener.networkId !== undefined && !scope.eps.has(listener.networkId))) {
       c.refused++;
       return emptyResponse(q, RCODE_REFUSED);
     }

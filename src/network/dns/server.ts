@@ -2,13 +2,14 @@
  * The resolver's sockets: one UDP socket and one TCP server per listening
  * address, added and removed independently while the others keep serving.
  * Everything a client sends goes to one handler; the sockets only frame,
- * bound and time out. TCP follows RFC 7766: several queries per connection,
- * answers in any order, idle connections closed.
+ * bound and time out. TCP follows RFC 7766 (several queries per connection,
+ * answers in any order) with per-client limits and deadlines: see tcp.ts.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { BerthError, messageOf } from '../../common/errors.js';
 import { canonicalIp } from './ip.js';
+import { TcpConnections, type TcpLimits } from './tcp.js';
 
 /** What a listener tells the handler about the address a query came in on. */
 export interface ListenerInfo {
@@ -30,10 +31,17 @@ export type QueryHandler = (
 export interface ServerOptions {
   /** Port for every listener (default 53). */
   port?: number;
-  /** An idle TCP connection is closed after this many ms (default 10000). */
+  /** A TCP connection with nothing in progress is closed this long after its last message or answer (default 10000). */
   tcpIdleMs?: number;
+  /**
+   * A TCP message must arrive whole within this many ms of its first byte,
+   * and the first within this many ms of the connection (default 3000).
+   */
+  tcpMessageMs?: number;
   /** Most TCP connections per listener (default 256). */
   maxTcpConnections?: number;
+  /** Most TCP connections per listener from one source address (default 8). */
+  maxTcpPerClient?: number;
   /** Most queries answered concurrently per TCP connection; reading pauses beyond (default 16). */
   maxTcpPending?: number;
   /** Where unexpected socket errors are reported. */
@@ -44,7 +52,7 @@ interface Listener {
   info: ListenerInfo;
   udp: UdpSocket;
   tcp: Server;
-  conns: Set<Socket>;
+  conns: TcpConnections;
 }
 
 /** Canonical text of IPv6 source addresses, memoised: each client asks many times. */
@@ -65,9 +73,7 @@ export class DnsServer {
   readonly port: number;
   private readonly listeners = new Map<string, Listener>();
   private readonly adding = new Map<string, Promise<void>>();
-  private readonly idleMs: number;
-  private readonly maxConns: number;
-  private readonly maxPending: number;
+  private readonly tcpLimits: TcpLimits;
   private readonly onError: (msg: string) => void;
 
   constructor(
@@ -75,9 +81,13 @@ export class DnsServer {
     opts: ServerOptions = {},
   ) {
     this.port = opts.port ?? 53;
-    this.idleMs = opts.tcpIdleMs ?? 10_000;
-    this.maxConns = opts.maxTcpConnections ?? 256;
-    this.maxPending = opts.maxTcpPending ?? 16;
+    this.tcpLimits = {
+      idleMs: opts.tcpIdleMs ?? 10_000,
+      messageMs: opts.tcpMessageMs ?? 3_000,
+      maxConnections: opts.maxTcpConnections ?? 256,
+      maxPerClient: opts.maxTcpPerClient ?? 8,
+      maxPending: opts.maxTcpPending ?? 16,
+    };
     this.onError = opts.onError ?? (() => {});
   }
 
@@ -113,7 +123,12 @@ export class DnsServer {
     const info: ListenerInfo = { address: addr, networkId };
     const udp = createSocket({ type: isIPv6(addr) ? 'udp6' : 'udp4' });
     const tcp = createServer({ noDelay: true });
-    const l: Listener = { info, udp, tcp, conns: new Set() };
+    const conns = new TcpConnections(
+      this.tcpLimits,
+      (msg, source) => this.handler(msg, source, info, true),
+      this.onError,
+    );
+    const l: Listener = { info, udp, tcp, conns };
     try {
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
@@ -198,60 +213,11 @@ export class DnsServer {
   }
 
   private serveTcp(l: Listener): void {
-    const { tcp, info, conns } = l;
-    tcp.maxConnections = this.maxConns;
+    const { tcp, info } = l;
     tcp.on('error', (e) => this.onError(`dns: tcp ${info.address}: ${messageOf(e)}`));
-    tcp.on('connection', (conn: Socket) => {
-      conns.add(conn);
-      conn.on('close', () => conns.delete(conn));
-      conn.on('error', () => conn.destroy());
-      conn.setTimeout(this.idleMs, () => conn.destroy());
-      const source = sourceKey(conn.remoteAddress ?? '');
-      let buf: Buffer = Buffer.alloc(0);
-      let pending = 0;
-      const reply = (b: Buffer | null): void => {
-        pending--;
-        if (b !== null && !conn.destroyed) {
-          const frame = Buffer.allocUnsafe(2 + b.length);
-          frame.writeUInt16BE(b.length, 0);
-          b.copy(frame, 2);
-          conn.write(frame);
-          // A client that does not read its answers gets disconnected, not buffered for.
-          if (conn.writableLength > 1 << 20) conn.destroy();
-        }
-        if (pending < this.maxPending && conn.isPaused() && !conn.destroyed) {
-          conn.resume();
-          drain();
-        }
-      };
-      const drain = (): void => {
-        while (buf.length >= 2 && pending < this.maxPending && !conn.destroyed) {
-          const len = buf.readUInt16BE(0);
-          if (len === 0) {
-            conn.destroy();
-            return;
-          }
-          if (buf.length < 2 + len) return;
-          const msg = Buffer.from(buf.subarray(2, 2 + len));
-          buf = buf.subarray(2 + len);
-          pending++;
-          let r: Buffer | null | Promise<Buffer | null>;
-          try {
-            r = this.handler(msg, source, info, true);
-          } catch (e) {
-            this.onError(`dns: handler: ${messageOf(e)}`);
-            r = null;
-          }
-          if (r === null || Buffer.isBuffer(r)) reply(r);
-          else r.then(reply, () => reply(null));
-        }
-        if (pending >= this.maxPending) conn.pause();
-      };
-      conn.on('data', (chunk: Buffer) => {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        drain();
-      });
-    });
+    tcp.on('connection', (conn: Socket) =>
+      l.conns.accept(conn, sourceKey(conn.remoteAddress ?? '')),
+    );
   }
 }
 
@@ -269,7 +235,7 @@ function closeQuietly(l: Listener): void {
 }
 
 function closeListener(l: Listener): Promise<void> {
-  for (const c of l.conns) c.destroy();
+  l.conns.closeAll();
   return new Promise<void>((resolve) => {
     let left = 2;
     const done = (): void => {

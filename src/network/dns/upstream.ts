@@ -260,7 +260,8 @@ export class Forwarder {
     const servers = this.servers.slice(0, this.maxAttempts);
     for (const server of servers) {
       const id = randomId();
-      const out = Buffer.from(q.msg);
+      // Only the message the client's counts describe goes out, not bytes after it.
+      const out = Buffer.from(q.msg.subarray(0, q.end));
       out.writeUInt16BE(id, 0);
       let buf: Buffer;
       try {
@@ -283,8 +284,10 @@ export class Forwarder {
         this.stats.upstreamFailures++;
         continue;
       }
-      if (key !== undefined) this.cache.put(key, buf, scan);
-      return { buf, scan };
+      // Nor do bytes after the upstream's last record come back.
+      const answer = scan.end === buf.length ? buf : buf.subarray(0, scan.end);
+      if (key !== undefined) this.cache.put(key, answer, scan);
+      return { buf: answer, scan };
     }
     return undefined;
   }

@@ -35,6 +35,8 @@ export interface Query {
   msg: Buffer;
   /** Offset just past QTYPE and QCLASS. */
   qEnd: number;
+  /** Offset just past the last record: bytes beyond it are ignored, never forwarded. */
+  end: number;
   /** The name, ASCII-lower-cased, labels joined by dots, no trailing dot ('' for the root). */
   name: string;
   /** False when a label holds a '.' byte: such a name never matches locally and is never cached. */
@@ -74,6 +76,8 @@ export function parseQuery(msg: Buffer): Query | Rejection {
   if (msg.readUInt16BE(4) !== 1) return FORMERR;
   let off = HEADER_LEN;
   let n = 0;
+  // The name's length on the wire, the final zero byte included: at most 255.
+  let wire = 1;
   let plain = true;
   for (;;) {
     if (off >= msg.length) return FORMERR;
@@ -82,8 +86,9 @@ export function parseQuery(msg: Buffer): Query | Rejection {
       off++;
       break;
     }
+    wire += 1 + len;
     // Compression pointers (and the reserved 01/10 label types) have no place in a question.
-    if (len > 63 || off + 1 + len > msg.length || n + len + 1 > 255) return FORMERR;
+    if (len > 63 || off + 1 + len > msg.length || wire > 255) return FORMERR;
     if (n > 0) nameScratch[n++] = 0x2e;
     for (let i = 1; i <= len; i++) {
       let c = msg[off + i] as number;
@@ -100,6 +105,7 @@ export function parseQuery(msg: Buffer): Query | Rejection {
   const q: Query = {
     msg,
     qEnd,
+    end: qEnd,
     name: nameScratch.toString('latin1', 0, n),
     plain,
     qtype,
@@ -132,20 +138,38 @@ function readEdns(q: Query, count: number): boolean {
     off += 10 + rdlen;
     if (off > msg.length) return false;
   }
+  q.end = off;
   return true;
 }
 
-/** The offset just past a (possibly compressed) name at `off`, or -1 if malformed. */
+/**
+ * The offset just past a (possibly compressed) name at `off`, or -1 if
+ * malformed. The name is followed through its compression pointers: each
+ * must point before the stretch of labels it ends (RFC 1035's "prior
+ * occurrence"), so pointers only go backwards and no loop is possible; every
+ * label is within bounds and at most 63 bytes, the whole name at most 255.
+ */
 export function skipName(buf: Buffer, off: number): number {
-  for (let guard = 0; guard < 128; guard++) {
+  let end = -1;
+  let len = 1;
+  let start = off;
+  for (;;) {
     if (off >= buf.length) return -1;
-    const len = buf[off] as number;
-    if (len === 0) return off + 1;
-    if ((len & 0xc0) === 0xc0) return off + 2 <= buf.length ? off + 2 : -1;
-    if (len > 63) return -1;
-    off += 1 + len;
+    const l = buf[off] as number;
+    if (l === 0) return end < 0 ? off + 1 : end;
+    if ((l & 0xc0) === 0xc0) {
+      if (off + 1 >= buf.length) return -1;
+      const to = ((l & 0x3f) << 8) | (buf[off + 1] as number);
+      if (to >= start) return -1;
+      if (end < 0) end = off + 2;
+      off = start = to;
+      continue;
+    }
+    if (l > 63) return -1;
+    len += 1 + l;
+    if (len > 255) return -1;
+    off += 1 + l;
   }
-  return -1;
 }
 
 /**
@@ -292,6 +316,8 @@ export interface ResponseScan {
   truncated: boolean;
   /** Offset just past the question section. */
   qEnd: number;
+  /** Offset just past the last record: bytes beyond it are not part of the answer. */
+  end: number;
   /** Offsets of every TTL field but OPT's, for aging cached copies. */
   ttlOffsets: number[];
   /** How long the response may be cached (RFC 2308 for negative answers); 0 = not at all. */
@@ -338,7 +364,14 @@ export function scanResponse(buf: Buffer): ResponseScan | undefined {
   let cacheFor = 0;
   if (rcode === RCODE_NOERROR || rcode === RCODE_NXDOMAIN)
     cacheFor = negative ? (soaTtl === Infinity ? 0 : soaTtl) : ttl === Infinity ? 0 : ttl;
-  return { rcode, truncated: ((buf[2] as number) & 0x02) !== 0, qEnd, ttlOffsets, ttl: cacheFor };
+  return {
+    rcode,
+    truncated: ((buf[2] as number) & 0x02) !== 0,
+    qEnd,
+    end: off,
+    ttlOffsets,
+    ttl: cacheFor,
+  };
 }
 
 /** Whether two questions (bytes 12..qEnd) are the same, ignoring ASCII case. */

@@ -1,7 +1,8 @@
 /**
  * A stand-alone resolver for tests and benchmarks, run inside a lab namespace
  * (`nsenter --net=/run/netns/NS node dist/src/network/dns/tools/serve.js CONFIG`).
- * CONFIG is JSON: { port?, upstreams?, timeoutMs?, tcpIdleMs?, listeners: [{address, networkId?}],
+ * CONFIG is JSON: { port?, upstreams?, timeoutMs?, tcpIdleMs?, tcpMessageMs?, maxTcpPerClient?,
+ * listeners: [{address, networkId?}],
  * endpoints: DnsEndpoint[], codec?: 'native' | 'dns-packet' }.
  * Prints `{"ready":true}` once listening, then takes one JSON command per
  * stdin line and answers one JSON line: upsert, remove, addListener,
@@ -19,6 +20,8 @@ interface Config {
   upstreams?: string[];
   timeoutMs?: number;
   tcpIdleMs?: number;
+  tcpMessageMs?: number;
+  maxTcpPerClient?: number;
   listeners: { address: string; networkId?: string }[];
   endpoints?: DnsEndpoint[];
   codec?: 'native' | 'dns-packet';
@@ -77,6 +80,8 @@ async function main(): Promise<void> {
     upstreams: cfg.upstreams,
     timeoutMs: cfg.timeoutMs,
     tcpIdleMs: cfg.tcpIdleMs,
+    tcpMessageMs: cfg.tcpMessageMs,
+    maxTcpPerClient: cfg.maxTcpPerClient,
     onError,
   });
   const alt =
