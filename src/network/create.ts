@@ -104,6 +104,10 @@ export function parseNetworkCreate(
   const brName = options['com.docker.network.bridge.name'];
   if (brName) checkBridgeName(brName);
   const enableIPv6 = optBool(b, 'EnableIPv6') ?? false;
+  // The kernel takes no IPv6 address on a link below 1280.
+  if (enableIPv6 && mtu !== undefined && Number(mtu) > 0 && Number(mtu) < 1280) {
+    throw invalid(`invalid MTU number: ${mtu} (an IPv6 network needs 1280 or more)`);
+  }
   return {
     Name: name,
     Driver: driver,

@@ -227,6 +227,11 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     assert.match(d, /<[^>]*\bUP\b/);
     assert.equal(inNs(H, ['ip', '-6', 'addr', 'show', 'dev', 'brnoll']).stdout, '');
     await h.deleteLink('brnoll');
+    // Below 1280 a link has no IPv6 at all (EAFNOSUPPORT for the mode): still made, and up.
+    await h.createBridge({ name: 'brsmall', mtu: 68, up: true, ipv6LinkLocal: false });
+    const small = await h.getLink('brsmall');
+    assert.deepEqual([small?.mtu, small?.up], [68, true]);
+    await h.deleteLink('brsmall');
   });
 
   it('turns hairpin on for a bridge port', async () => {

@@ -104,6 +104,10 @@ describe('network create validation', () => {
     );
     assert.throws(() => mtu('1.5'), /parsing "1\.5": invalid syntax/);
     for (const v of ['0', '68', '1500', '65535']) mtu(v);
+    const v6 = (v: string) =>
+      parse({ Name: 'n', EnableIPv6: true, Options: { 'com.docker.network.driver.mtu': v } });
+    assert.throws(() => v6('1279'), /^BerthError: invalid MTU number: 1279 \(an IPv6 network/);
+    for (const v of ['0', '1280']) v6(v);
   });
 
   it('refuses bridge names the kernel refuses, saying why; an empty one is the default', () => {
