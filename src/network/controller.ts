@@ -9,15 +9,22 @@ import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../daemon/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
-import { Rtnl, writeSysctl } from '../kernel/netlink/index.js';
+import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
-import { BridgeDriver, bridgeName, bridgeSpec } from './drivers/bridge/index.js';
+import {
+  BridgeDriver,
+  bridgeCreated,
+  bridgeName,
+  bridgeSpec,
+  notABridge,
+} from './drivers/bridge/index.js';
 import { FirewallGuard } from './firewall-guard.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import {
   type Cidr,
   type Ipam,
+  type PoolInfo,
   cidrContains,
   cidrOverlaps,
   formatCidr,
@@ -26,13 +33,25 @@ import {
   parseCidr,
 } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
-import type { Gateway, IpamConfig, NetworkDriver, NetworkRecord } from './types.js';
+import type {
+  BerthNetworkState,
+  Gateway,
+  IpamConfig,
+  NetworkDriver,
+  NetworkRecord,
+} from './types.js';
 import { Endpoints } from './endpoints.js';
-import { LinkReaper } from './reaper.js';
+import { DOOMED_GROUP, LinkReaper } from './reaper.js';
 import { predefinedNetwork } from './records.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
+/**
+ * A removed network whose kernel side is not undone yet: written with the
+ * removal, deleted once the driver is done; a daemon killed between the two
+ * finishes it at the next start (only what the record says Berth did).
+ */
+const REMOVING = 'networks/removing/';
 
 export interface ControllerOptions {
   kv: KvStore;
@@ -71,6 +90,8 @@ export class NetworkController {
   private readonly reaper: LinkReaper;
   /** The firewall, restored from this state when another program deletes or edits it. */
   private readonly firewall: FirewallGuard;
+  /** Networks being created, by bridge name: two creates never share a bridge. */
+  private readonly creating = new Map<string, NetworkRecord>();
 
   private constructor(
     private readonly o: ControllerOptions,
@@ -117,7 +138,16 @@ export class NetworkController {
     writeSysctl('net.ipv4.ip_forward', 1);
     c.firewall.ensureBase();
     for (const n of c.byId.values()) {
-      await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
+      try {
+        await c.adoptedGone(n);
+        await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
+      } catch (e) {
+        // One user network's kernel side (a link of the user's in the way)
+        // does not keep the daemon and the other networks from starting.
+        if (PREDEFINED.includes(n.Name)) throw e;
+        o.log.error(`network ${n.Name}: ${messageOf(e)}`);
+        continue;
+      }
       const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
       if (pool && c.servesDns(n)) await o.dns.addListener(pool.gateway, n.Id);
     }
@@ -233,6 +263,52 @@ export class NetworkController {
     return out;
   }
 
+  /**
+   * A network on a bridge the user made, which is gone at this start: Berth
+   * makes the bridge now (as dockerd makes a missing one), so it is Berth's.
+   */
+  private async adoptedGone(n: NetworkRecord): Promise<void> {
+    if (n.Driver !== 'bridge' || bridgeCreated(n)) return;
+    if (await this.o.rtnl.getLink(bridgeName(n))) return;
+    n.berth = { bridgeCreated: true };
+    await this.o.kv.put(NETWORKS + n.Id, JSON.stringify(n));
+  }
+
+  /**
+   * What a new network's bridge name finds (decision 0017): another
+   * network's bridge, or a link that is not a bridge, is refused; a bridge
+   * the user made is used, and what Berth will add to it is remembered so
+   * that network rm takes off only that. Berth makes the bridge otherwise.
+   */
+  private async bridgeFor(net: NetworkRecord): Promise<{
+    own: BerthNetworkState;
+    existing?: Set<string>;
+  }> {
+    const name = bridgeName(net);
+    const other =
+      this.list().find((n) => n.Driver === 'bridge' && bridgeName(n) === name) ??
+      this.creating.get(name);
+    if (other) {
+      throw forbidden(
+        `cannot create network ${net.Id} (${name}): conflicts with network ${other.Id} (${name}): networks have same bridge name`,
+      );
+    }
+    // Berth's own names (br-<12 hex> of a new ID) are nobody else's.
+    if (!net.Options['com.docker.network.bridge.name']) return { own: { bridgeCreated: true } };
+    const link = await this.o.rtnl.getLink(name);
+    if (!link) return { own: { bridgeCreated: true } };
+    if (link.kind !== 'bridge') throw forbidden(notABridge(name));
+    if (link.group === DOOMED_GROUP) {
+      throw forbidden(`bridge ${name} is a removed network's, being deleted: choose another name`);
+    }
+    const addrs = await this.o.rtnl.listAddresses({ link: link.index });
+    const localnet = readSysctl(`net/ipv4/conf/${name}/route_localnet`);
+    return {
+      own: { bridgeCreated: false, ...(localnet === '0' ? { setRouteLocalnet: true } : {}) },
+      existing: new Set(addrs.map((a) => canonCidr(a.cidr))),
+    };
+  }
+
   /** Whether Berth's DNS serves a network: user-defined bridges (Docker: not the default bridge). */
   servesDns(net: NetworkRecord): boolean {
     return net.Driver === 'bridge' && net.Name !== 'bridge';
@@ -295,7 +371,6 @@ export class NetworkController {
       Labels: req.Labels,
     };
     net.IPAM = { Driver: req.IPAM.Driver, Options: req.IPAM.Options, Config: [] };
-    const nameKey = NAMES + net.Name;
     const isV6 = (c: IpamConfig) => !!c.Subnet?.includes(':');
     const v6 = req.IPAM.Config.filter(isV6);
     if (v6.length && !req.EnableIPv6) {
@@ -308,9 +383,40 @@ export class NetworkController {
       throw forbidden("bridge driver doesn't support multiple subnets");
     }
     const configs = [...(v4.length ? v4 : [{}]), ...v6];
+    const bridge = req.Driver === 'bridge' ? await this.bridgeFor(net) : undefined;
+    if (bridge) {
+      net.berth = bridge.own;
+      this.creating.set(bridgeName(net), net);
+    }
+    try {
+      await this.record(net, configs, bridge?.existing);
+    } finally {
+      if (bridge) this.creating.delete(bridgeName(net));
+    }
+    try {
+      const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+      await this.driverFor(net.Driver).ensureNetwork(net, this.gateways(net.Id));
+      if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
+    } catch (e) {
+      await this.removeNetwork(net.Id).catch(() => undefined);
+      throw e;
+    }
+    return { Id: net.Id, Warning: '' };
+  }
+
+  /**
+   * The record, its name and its subnets in one transaction; for a bridge
+   * the user made, the gateways it lacks are what Berth will add.
+   */
+  private async record(
+    net: NetworkRecord,
+    configs: IpamConfig[],
+    existing: Set<string> | undefined,
+  ): Promise<void> {
+    const nameKey = NAMES + net.Name;
     await this.o.ipam
       .transact(async (tx) => {
-        const pools = [];
+        const pools: PoolInfo[] = [];
         for (const c of configs) {
           pools.push(
             await tx.allocatePool({
@@ -329,6 +435,13 @@ export class NetworkController {
           ...(p.auto || configs[i]?.Gateway ? { Gateway: p.gateway } : {}),
           ...(Object.keys(p.auxAddresses).length ? { AuxiliaryAddresses: p.auxAddresses } : {}),
         }));
+        if (existing) {
+          // The gateways (the first subnet of each family) the user's bridge lacks.
+          const gateways = [4, 6].flatMap((f) => pools.find((p) => p.family === f) ?? []);
+          net.berth!.addedAddresses = gateways
+            .map((p) => `${p.gateway}/${p.prefixLen}`)
+            .filter((c) => !existing.has(canonCidr(c)));
+        }
         return {
           value: undefined,
           compares: [{ key: nameKey, modRevision: 0 }],
@@ -345,15 +458,6 @@ export class NetworkController {
         throw e;
       });
     this.byId.set(net.Id, net);
-    try {
-      const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
-      await this.driverFor(net.Driver).ensureNetwork(net, this.gateways(net.Id));
-      if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
-    } catch (e) {
-      await this.removeNetwork(net.Id).catch(() => undefined);
-      throw e;
-    }
-    return { Id: net.Id, Warning: '' };
   }
 
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
@@ -369,6 +473,7 @@ export class NetworkController {
       );
     }
     const gateways = this.o.ipam.pools(net.Id).map((p) => p.gateway);
+    const removing = net.Driver === 'bridge' ? REMOVING + net.Id : undefined;
     await this.o.ipam.transact(async (tx) => {
       await tx.releasePools(net.Id, { networkName: net.Name });
       return {
@@ -376,14 +481,26 @@ export class NetworkController {
         ops: [
           { type: 'delete', key: NETWORKS + net.Id },
           { type: 'delete', key: NAMES + net.Name },
+          ...(removing
+            ? [{ type: 'put' as const, key: removing, value: JSON.stringify(net) }]
+            : []),
         ],
       };
     });
     this.byId.delete(net.Id);
     for (const g of gateways) await this.o.dns.removeListener(g);
-    await this.driverFor(net.Driver)
-      .removeNetwork(net)
-      .catch((e) => this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`));
+    await this.undoKernelSide(net, removing);
+  }
+
+  /** A removed network's kernel side, then its REMOVING key (kept when the kernel failed). */
+  private async undoKernelSide(net: NetworkRecord, removing?: string): Promise<void> {
+    try {
+      await this.driverFor(net.Driver).removeNetwork(net);
+    } catch (e) {
+      this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`);
+      return;
+    }
+    if (removing) await this.o.kv.delete(removing);
   }
 
   /** What Berth's firewall table should hold: every bridge network and published port. */
@@ -419,13 +536,18 @@ export class NetworkController {
     for (const b of this.firewall.dump().bridges) {
       if (!ours.has(b.name)) this.firewall.removeBridge(b.name);
     }
-    for (const l of await this.o.rtnl.listLinks({ kind: 'bridge' }).catch(() => [])) {
-      // br-x…: a removed network's bridge that a killed daemon (of an
-      // older version, or between its two requests) did not hand to the reaper.
-      if (l.name.startsWith('br-') && !ours.has(l.name)) {
-        this.o.log.warn(`deleting stray bridge ${l.name}`);
-        await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
+    // Networks removed by a daemon killed before their kernel side was
+    // undone: only what their records say Berth made or added is undone.
+    // Links Berth did not make are never deleted (decision 0017).
+    for (const e of await this.o.kv.list(REMOVING)) {
+      const net = JSON.parse(e.value) as NetworkRecord;
+      if (ours.has(bridgeName(net))) {
+        // The name is a live network's again: that bridge is not the removed one's.
+        await this.o.kv.delete(e.key);
+        continue;
       }
+      this.o.log.warn(`finishing the removal of network ${net.Name}`);
+      await this.undoKernelSide(net, e.key);
     }
     // From now on, a table another program deletes or edits comes back.
     this.firewall.watch();
@@ -442,4 +564,11 @@ async function uplinkMtu(rtnl: Rtnl): Promise<number> {
     // no routes readable: keep the default
   }
   return 1500;
+}
+
+/** A CIDR in one spelling per address (IPv6 compressed, lower case), for comparing. */
+function canonCidr(cidr: string): string {
+  const [ip, len] = cidr.split('/');
+  if (!ip?.includes(':')) return cidr;
+  return `${new URL(`http://[${ip}]/`).hostname.slice(1, -1)}/${len}`;
 }

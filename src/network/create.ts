@@ -34,6 +34,11 @@ export function parseNetworkCreate(
   existing: (name: string) => boolean,
 ): NetworkCreate {
   const b = obj(body, 'body');
+  // Without a name at all (a null or empty object body) dockerd 20.10 answers
+  // 500 "invalid name: "; an empty Name is its 409 below (as the CLI sees it).
+  if (b.Name === undefined || b.Name === null) {
+    throw invalid('invalid name: a network create needs a Name');
+  }
   const name = optStr(b, 'Name') ?? '';
   if (PREDEFINED.includes(name)) {
     throw forbidden(`operation is not permitted on predefined ${name} network `);
@@ -78,7 +83,7 @@ export function parseNetworkCreate(
     }
   }
   const mtu = options['com.docker.network.driver.mtu'];
-  if (mtu !== undefined && !/^\d+$/.test(mtu)) throw invalid(`invalid MTU: ${mtu}`);
+  if (mtu !== undefined) checkMtu(mtu);
   for (const k of [
     'com.docker.network.bridge.enable_icc',
     'com.docker.network.bridge.enable_ip_masquerade',
@@ -97,11 +102,13 @@ export function parseNetworkCreate(
     );
   }
   const brName = options['com.docker.network.bridge.name'];
-  if (brName !== undefined && !/^[a-zA-Z0-9_.-]{1,15}$/.test(brName)) {
-    throw invalid(`invalid bridge name: ${brName}`);
-  }
+  if (brName) checkBridgeName(brName);
   const enableIPv6 = optBool(b, 'EnableIPv6') ?? false;
   refuseUnsupported(b);
+  // The kernel takes no IPv6 address on a link below 1280.
+  if (enableIPv6 && mtu !== undefined && Number(mtu) > 0 && Number(mtu) < 1280) {
+    throw invalid(`invalid MTU number: ${mtu} (an IPv6 network needs 1280 or more)`);
+  }
   return {
     Name: name,
     Driver: driver,
@@ -144,4 +151,43 @@ function refuseUnsupported(b: Json): void {
     throw invalid('berth does not support IPv6-only networks yet (EnableIPv4 false)');
   }
   optBool(b, 'CheckDuplicate');
+}
+
+/**
+ * `com.docker.network.driver.mtu`: dockerd's messages for what it refuses
+ * itself (not a number, negative); 0 is the default MTU, as dockerd's. A
+ * value the kernel refuses (dockerd accepts it and every container start on
+ * the network then fails with 500) is refused here (decision 0017).
+ */
+function checkMtu(v: string): void {
+  if (!/^[+-]?\d+$/.test(v)) {
+    throw invalid(
+      `failed to parse com.docker.network.driver.mtu value: ${v} (strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax)`,
+    );
+  }
+  const n = Number(v);
+  if (n < 0) throw invalid(`invalid MTU number: ${v}`);
+  if (n !== 0 && (n < MIN_MTU || n > MAX_MTU)) {
+    throw invalid(
+      `invalid MTU number: ${v} (an interface's MTU is ${MIN_MTU}-${MAX_MTU}, or 0 for the default)`,
+    );
+  }
+}
+
+/** The smallest MTU the kernel gives an interface with IPv4, and the largest a veth takes. */
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+
+/**
+ * `com.docker.network.bridge.name` (an empty one is the default name, as
+ * dockerd's): names the kernel refuses are refused with the reason
+ * (dockerd answers 500 "invalid argument" or "numerical result out of range").
+ */
+function checkBridgeName(name: string): void {
+  const bad = (why: string): never => {
+    throw invalid(`invalid bridge name ${JSON.stringify(name)}: ${why}`);
+  };
+  if (name.length > 15) bad('an interface name has at most 15 characters');
+  if (name === '.' || name === '..') bad('"." and ".." are not interface names');
+  if (!/^[a-zA-Z0-9_.-]+$/.test(name)) bad('only [a-zA-Z0-9_.-] are allowed');
 }

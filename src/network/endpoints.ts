@@ -14,7 +14,7 @@ import { type Rtnl, readSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
-import { bridgeName } from './drivers/bridge/index.js';
+import { bridgeCreated, bridgeName } from './drivers/bridge/index.js';
 import { type Ipam, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
@@ -418,7 +418,8 @@ export class Endpoints {
       }
     }
     for (const n of this.nets.list()) {
-      if (n.Driver !== 'bridge') continue;
+      // On a bridge the user made, a veth may be the user's: left alone.
+      if (n.Driver !== 'bridge' || !bridgeCreated(n)) continue;
       const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
       for (const l of ports) {
         if (l.name.startsWith('veth') && !known.has(l.name)) {

@@ -10,9 +10,13 @@
  * periods once for every link in it. A daemon killed before that leaves
  * links in the group: the next start deletes them first (decision 0010).
  */
+import { messageOf } from '../common/errors.js';
 import { type Rtnl, isNotFound } from '../kernel/netlink/index.js';
 
-/** Berth's device group ("BR" in ASCII): no link of anyone else should be in it. */
+/**
+ * Berth's device group ("BR" in ASCII): only links Berth made are put in it
+ * (decision 0017); the daemon deletes whatever it holds.
+ */
 export const DOOMED_GROUP = 0x4252;
 
 /** How long the daemon must be without network operations before deleting. */
@@ -54,15 +58,52 @@ export class LinkReaper {
     });
   }
 
-  /** Deletes the group now (daemon start and stop); resolves when the kernel is done. */
+  /**
+   * Deletes the group now (daemon start and stop); resolves when the kernel
+   * is done. It never fails: what cannot be deleted is reported (onError)
+   * and taken out of the group.
+   */
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
     this.firstDoomed = undefined;
-    await this.rtnl.deleteGroup(DOOMED_GROUP).catch((e) => {
-      if (!isNotFound(e)) throw e;
-    });
+    try {
+      await this.rtnl.deleteGroup(DOOMED_GROUP);
+    } catch (e) {
+      if (isNotFound(e)) return; // an empty group
+      await this.oneByOne(e);
+    }
+  }
+
+  /**
+   * The kernel refuses a group delete as a whole when one link in it cannot
+   * be deleted (a loopback or a physical NIC has no delete operation), and
+   * that link would make every later group delete fail too. So each link
+   * of the group is deleted alone, and one the kernel still refuses leaves
+   * the group (back to the default group), so it blocks nothing again.
+   */
+  private async oneByOne(groupError: unknown): Promise<void> {
+    let links;
+    try {
+      links = (await this.rtnl.listLinks()).filter((l) => l.group === DOOMED_GROUP);
+    } catch (e) {
+      this.onError(
+        new Error(`group delete: ${messageOf(groupError)}; listing it: ${messageOf(e)}`),
+      );
+      return;
+    }
+    for (const l of links) {
+      try {
+        await this.rtnl.deleteLink(l.index);
+      } catch (e) {
+        if (isNotFound(e)) continue;
+        this.onError(
+          new Error(`${l.name} cannot be deleted (${messageOf(e)}): taken out of the group`),
+        );
+        await this.rtnl.setLink(l.index, { group: 0 }).catch(this.onError);
+      }
+    }
   }
 
   /** At daemon stop: deletes what is doomed, then closes the reaper's socket. */

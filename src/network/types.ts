@@ -25,6 +25,21 @@ export interface NetworkRecord {
   ConfigOnly: boolean;
   Options: Record<string, string>;
   Labels: Record<string, string>;
+  /** Berth's own facts about the network: stored, never shown by the API. */
+  berth?: BerthNetworkState;
+}
+
+/** What Berth keeps about a network's kernel side (decision 0017). */
+export interface BerthNetworkState {
+  /**
+   * Whether Berth made the bridge. false: a bridge the user made beforehand,
+   * which Berth uses but never deletes (nor puts in the reaper's group).
+   */
+  bridgeCreated: boolean;
+  /** On a bridge the user made: the addresses Berth put on it (network rm takes these off). */
+  addedAddresses?: string[];
+  /** On a bridge the user made: Berth turned route_localnet on (network rm turns it off). */
+  setRouteLocalnet?: boolean;
 }
 
 /** Where a container's network lives. */

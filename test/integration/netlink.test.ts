@@ -227,6 +227,11 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     assert.match(d, /<[^>]*\bUP\b/);
     assert.equal(inNs(H, ['ip', '-6', 'addr', 'show', 'dev', 'brnoll']).stdout, '');
     await h.deleteLink('brnoll');
+    // Below 1280 a link has no IPv6 at all (EAFNOSUPPORT for the mode): still made, and up.
+    await h.createBridge({ name: 'brsmall', mtu: 68, up: true, ipv6LinkLocal: false });
+    const small = await h.getLink('brsmall');
+    assert.deepEqual([small?.mtu, small?.up], [68, true]);
+    await h.deleteLink('brsmall');
   });
 
   it('turns hairpin on for a bridge port', async () => {
@@ -385,6 +390,43 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
       [],
     );
     await reaper.flush(); // nothing left: not an error
+  });
+
+  it('keeps reaping when the kernel refuses to delete the group (a link in it cannot go)', async () => {
+    const errors: string[] = [];
+    const reaper = new LinkReaper(h, (e) => errors.push(String(e)));
+    const names = async () =>
+      (await h.listLinks({ kind: 'bridge' })).map((l) => l.name).filter((n) => n !== 'br0');
+    try {
+      // The loopback has no delete operation: with it in the group, the
+      // kernel refuses the group delete as a whole.
+      await h.setLink('lo', { group: DOOMED_GROUP });
+      await rejectsWith(h.deleteGroup(DOOMED_GROUP), 'EOPNOTSUPP');
+      for (const n of ['doomA', 'doomB']) {
+        await h.createBridge({ name: n });
+        await h.setLink(n, { group: DOOMED_GROUP });
+      }
+      await reaper.flush(); // what a daemon start does: it must not fail
+      assert.deepEqual(await names(), []);
+      const lo = await h.getLink('lo');
+      assert.ok(lo, 'the loopback is gone');
+      assert.equal(lo?.group ?? 0, 0, 'the loopback was left in the group');
+      assert.equal(errors.length, 1, errors.join('\n'));
+      assert.match(errors[0]!, /lo cannot be deleted/);
+      // Links removed later are deleted as before, together.
+      for (const n of ['doomC', 'doomD']) {
+        await h.createBridge({ name: n });
+        await h.setLink(n, { group: DOOMED_GROUP });
+      }
+      reaper.doomed();
+      const start = Date.now();
+      while ((await names()).length && Date.now() - start < 1500) await sleep(20);
+      assert.deepEqual(await names(), []);
+      assert.equal(errors.length, 1, errors.join('\n'));
+    } finally {
+      await h.setLink('lo', { group: 0 });
+      for (const n of ['doomA', 'doomB', 'doomC', 'doomD']) await deleteLinkIfExists(h, n);
+    }
   });
 
   it('deletes links off the main thread, leaving no thread in a foreign namespace', async () => {

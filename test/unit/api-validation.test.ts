@@ -4,6 +4,7 @@ import { parseFilters, parseJson, qBool, qInt } from '../../src/api/validate.js'
 import { FrameDecoder, frame } from '../../src/api/stream.js';
 import { Router } from '../../src/api/server.js';
 import { parseFlags } from '../../src/daemon/flags.js';
+import { parseNetworkCreate } from '../../src/network/create.js';
 
 describe('API request validation', () => {
   it('parses both filter encodings', () => {
@@ -52,6 +53,80 @@ describe('API request validation', () => {
     assert.deepEqual(insp.params, ['library/busybox:1']);
     assert.equal(r.match('POST', '/containers/abc/json'), 'method');
     assert.equal(r.match('GET', '/nope'), undefined);
+  });
+});
+
+describe('network create validation', () => {
+  const parse = (body: unknown) => parseNetworkCreate(body, () => false);
+  const withOption = (k: string, v: string) => parse({ Name: 'n', Options: { [k]: v } });
+  const status = (f: () => unknown): number => {
+    try {
+      f();
+    } catch (e) {
+      return (e as { status: number }).status;
+    }
+    return 0;
+  };
+
+  it('answers a body without a name with 400 (dockerd: 500 "invalid name: ")', () => {
+    for (const body of [null, undefined, {}, { Driver: 'bridge' }]) {
+      assert.throws(() => parse(body), /^BerthError: invalid name: /);
+      assert.equal(
+        status(() => parse(body)),
+        400,
+      );
+    }
+    assert.equal(
+      status(() => parse([])),
+      400,
+    );
+    assert.equal(
+      status(() => parse({ Name: '' })),
+      409,
+      'an empty Name: as the CLI sees dockerd',
+    );
+  });
+
+  it("refuses MTUs the kernel refuses, with dockerd's messages where it has them", () => {
+    const mtu = (v: string) => withOption('com.docker.network.driver.mtu', v);
+    for (const v of ['99999999', '65536', '67', '1', '+5']) {
+      const want = `invalid MTU number: ${v} (an interface's MTU is 68-65535, or 0 for the default)`;
+      assert.throws(() => mtu(v), { message: want });
+      assert.equal(
+        status(() => mtu(v)),
+        400,
+      );
+    }
+    assert.throws(() => mtu('-1'), /^BerthError: invalid MTU number: -1$/);
+    assert.throws(
+      () => mtu('abc'),
+      /^BerthError: failed to parse com\.docker\.network\.driver\.mtu value: abc \(strconv\.Atoi: parsing "abc": invalid syntax\)$/,
+    );
+    assert.throws(() => mtu('1.5'), /parsing "1\.5": invalid syntax/);
+    for (const v of ['0', '68', '1500', '65535']) mtu(v);
+    const v6 = (v: string) =>
+      parse({ Name: 'n', EnableIPv6: true, Options: { 'com.docker.network.driver.mtu': v } });
+    assert.throws(() => v6('1279'), /^BerthError: invalid MTU number: 1279 \(an IPv6 network/);
+    for (const v of ['0', '1280']) v6(v);
+  });
+
+  it('refuses bridge names the kernel refuses, saying why; an empty one is the default', () => {
+    const br = (v: string) => withOption('com.docker.network.bridge.name', v);
+    for (const [v, why] of [
+      ['.', /"\." and "\.\." are not interface names/],
+      ['..', /"\." and "\.\." are not interface names/],
+      ['abcdefghijklmnop', /at most 15 characters/],
+      ['a/b', /only \[a-zA-Z0-9_.-\] are allowed/],
+      ['a b', /only/],
+      ['a:b', /only/],
+    ] as const) {
+      assert.throws(() => br(v), why);
+      assert.equal(
+        status(() => br(v)),
+        400,
+      );
+    }
+    for (const v of ['', 'abcdefghijklmno', 'br.0', 'x']) br(v);
   });
 });
 

@@ -79,6 +79,9 @@ export function listFilter(
   return (n) => active.every(([k, vals]) => tests[k]!(n, vals));
 }
 
+/** A network as the API shows it: without Berth's own facts. */
+const shown = ({ berth: _own, ...n }: NetworkRecord): Omit<NetworkRecord, 'berth'> => n;
+
 export function networkRoutes(r: Router, s: Services): void {
   const containersOn = (n: NetworkRecord) => {
     const out: Record<string, object> = {};
@@ -106,13 +109,13 @@ export function networkRoutes(r: Router, s: Services): void {
       s.networks
         .list()
         .filter(listFilter(f, (x) => Object.keys(containersOn(x)).length > 0))
-        .map((n) => ({ ...n, Containers: {} })),
+        .map((n) => ({ ...shown(n), Containers: {} })),
     );
   });
 
   r.on('GET', '/networks/:id', async ({ res, params }) => {
     const n = s.networks.get(params[0]!);
-    json(res!, 200, { ...n, Containers: containersOn(n) });
+    json(res!, 200, { ...shown(n), Containers: containersOn(n) });
   });
 
   r.on('POST', '/networks/create', async (ctx) => {

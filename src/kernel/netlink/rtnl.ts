@@ -190,9 +190,17 @@ export class Rtnl {
     await this.noLinkLocal(spec.name, up);
   }
 
-  /** Sets IPv6 address generation to none on a new (down) link, then brings it up if asked. */
+  /**
+   * Sets IPv6 address generation to none on a new (down) link, then brings
+   * it up if asked. A link without IPv6 at all (an MTU below 1280, IPv6
+   * disabled) answers EAFNOSUPPORT: it gets no link-local address either.
+   */
   private async noLinkLocal(name: string, up?: boolean): Promise<void> {
-    await this.sock.request(setLinkMsg(name, { ipv6LinkLocal: false }), name);
+    try {
+      await this.sock.request(setLinkMsg(name, { ipv6LinkLocal: false }), name);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'EAFNOSUPPORT') throw e;
+    }
     if (up) await this.sock.request(setLinkMsg(name, { up: true }), name);
   }
 

@@ -5,6 +5,7 @@
  * a socket opened in that namespace. No process is spawned.
  */
 import { randomBytes } from 'node:crypto';
+import { forbidden, notFound } from '../../../common/errors.js';
 import type { BridgeSpec, Firewall } from '../../../kernel/firewall/index.js';
 import {
   type LinkAddress,
@@ -37,6 +38,22 @@ export function bridgeSpec(net: NetworkRecord): BridgeSpec {
     masquerade: net.Options['com.docker.network.bridge.enable_ip_masquerade'] !== 'false',
     internal: net.Internal,
   };
+}
+
+/**
+ * Whether Berth made the network's bridge (decision 0017): only such a
+ * bridge is ever deleted. A record of a Berth before 0017 does not say: its
+ * bridge was Berth's own when Berth named it (br-<12 hex>, the default
+ * bridge); one named by the option may have been a link of the user's.
+ */
+export function bridgeCreated(net: NetworkRecord): boolean {
+  if (net.berth) return net.berth.bridgeCreated;
+  return !net.Options['com.docker.network.bridge.name'] || net.Name === 'bridge';
+}
+
+/** The message for a link of the option's name that is not a bridge (dockerd's, and what to do). */
+export function notABridge(name: string): string {
+  return `existing interface ${name} is not a bridge (Berth makes or uses only a bridge of that name, and changes no other link)`;
 }
 
 /** A host-side veth name as Docker makes them: "veth" + 7 hex. */
@@ -111,18 +128,29 @@ export class BridgeDriver implements NetworkDriver {
     this.reaper.busy();
     const name = bridgeName(net);
     this.bridgeIndex.delete(name);
-    try {
-      // IPv6 (link-local, DAD) only where the network has it: it is most of
-      // the kernel's work to create and delete a link.
-      const ipv6LinkLocal = gateways.some((g) => g.family === 6);
-      const mac = bridgeMac();
-      await this.host.createBridge({ name, mtu: this.mtuOf(net), mac, up: true, ipv6LinkLocal });
-    } catch (e) {
-      if (!isExists(e)) throw e;
-      // Made by an earlier start: its MTU follows the flags of this one, and
-      // its MAC, set again, is pinned (one made by an older Berth was not).
-      const mac = (await this.host.getLink(name))?.mac;
-      await this.host.setLink(name, { up: true, mtu: this.mtuOf(net), mac });
+    if (bridgeCreated(net)) {
+      try {
+        // IPv6 (link-local, DAD) only where the network has it: it is most of
+        // the kernel's work to create and delete a link.
+        const ipv6LinkLocal = gateways.some((g) => g.family === 6);
+        const mac = bridgeMac();
+        await this.host.createBridge({ name, mtu: this.mtuOf(net), mac, up: true, ipv6LinkLocal });
+      } catch (e) {
+        if (!isExists(e)) throw e;
+        // Made by an earlier start: its MTU follows the flags of this one, and
+        // its MAC, set again, is pinned (one made by an older Berth was not).
+        // A link of that name that is not a bridge is not Berth's: untouched.
+        const link = await this.host.getLink(name);
+        if (link && link.kind !== 'bridge') throw forbidden(notABridge(name));
+        await this.host.setLink(name, { up: true, mtu: this.mtuOf(net), mac: link?.mac });
+      }
+    } else {
+      // A bridge the user made: used as dockerd uses it, up with the
+      // gateways; its MTU, MAC and other addresses stay the user's.
+      const link = await this.host.getLink(name);
+      if (!link) throw notFound(`bridge ${name} (made by the user) no longer exists`);
+      if (link.kind !== 'bridge') throw forbidden(notABridge(name));
+      if (!link.up) await this.host.setLink(link.index, { up: true });
     }
     if (gateways.some((g) => g.family === 6)) {
       // As Docker: no router advertisements taken on the bridge; the host routes IPv6.
@@ -235,19 +263,41 @@ export class BridgeDriver implements NetworkDriver {
   /**
    * Takes the bridge out of Berth's sets, then sets it down and renames it
    * (its name is free for a new network at once) into the reaper's group.
+   * A bridge the user made is never deleted: it loses only what Berth gave
+   * it (its place in Berth's sets, the addresses and route_localnet Berth
+   * set) and stays up, as dockerd leaves it.
    */
   async removeNetwork(net: NetworkRecord): Promise<void> {
     this.reaper.busy();
     const name = bridgeName(net);
     this.bridgeIndex.delete(name);
     this.firewall.removeBridge(name);
+    if (!bridgeCreated(net)) {
+      await this.giveBack(name, net.berth);
+      return;
+    }
     try {
-      await this.host.setLink(name, { up: false });
-      await this.host.setLink(name, { name: doomedBridgeName(), group: DOOMED_GROUP });
+      // Only a bridge: a link of that name that is not one was never Berth's.
+      const link = await this.host.getLink(name);
+      if (!link || link.kind !== 'bridge') return;
+      await this.host.setLink(link.index, { up: false });
+      await this.host.setLink(link.index, { name: doomedBridgeName(), group: DOOMED_GROUP });
     } catch (e) {
       if (isNotFound(e)) return;
       throw e;
     }
     this.reaper.doomed();
+  }
+
+  /** Takes off a user's bridge what Berth put on it (idempotent). */
+  private async giveBack(name: string, own: NetworkRecord['berth']): Promise<void> {
+    const link = await this.host.getLink(name);
+    if (!link || link.kind !== 'bridge') return;
+    for (const cidr of own?.addedAddresses ?? []) {
+      await this.host.deleteAddress(link.index, cidr).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+    }
+    if (own?.setRouteLocalnet) writeSysctl(`net/ipv4/conf/${name}/route_localnet`, 0);
   }
 }
