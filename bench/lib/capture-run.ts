@@ -28,6 +28,8 @@ export interface CaptureRun {
   dockerd(i: number, args?: string[]): Promise<RefDockerd>;
   /** Stops the dockerd that runs, recording what stopping it found. */
   stopDockerd(): Promise<void>;
+  /** Where the transcript goes (a script may put its own files beside it). */
+  outDir: string;
 }
 
 export function runCapture(o: {
@@ -68,6 +70,7 @@ export function runCapture(o: {
           return ref;
         },
         stopDockerd: () => slot.stop(),
+        outDir,
       });
     } catch (e) {
       failed = true;

@@ -97,7 +97,7 @@ export const CONTAINER_FLAGS: FlagDef[] = [
     undefined,
     'Automatically remove the container and its associated anonymous volumes when it exits',
   ),
-  hide(L('security-opt', undefined, 'Security Options')),
+  L('security-opt', undefined, 'Security Options'),
   S('stop-signal', undefined, 'Signal to stop the container'),
   { long: 'stop-timeout', type: 'int', usage: 'Timeout (in seconds) to stop a container' },
   hide(L('sysctl', undefined, 'Sysctl options', 'map')),
@@ -168,6 +168,60 @@ function restartPolicy(p: string): { Name: string; MaximumRetryCount: number } {
     count = Number(parts[1]);
   }
   return { Name: parts[0]!, MaximumRetryCount: count };
+}
+
+/** JSON with the whitespace between tokens removed, the rest byte for byte (Go's json.Compact). */
+export function compactJson(text: string): string {
+  JSON.parse(text); // throws on what is not JSON
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inString) {
+      out += ch;
+      if (ch === '\\') out += text[++i] ?? '';
+      else if (ch === '"') inString = false;
+    } else if (ch === '"') {
+      inString = true;
+      out += ch;
+    } else if (!' \t\n\r'.includes(ch)) out += ch;
+  }
+  return out;
+}
+
+/**
+ * The docker CLI's reading of --security-opt: every option but
+ * no-new-privileges needs a value, and a seccomp profile is a file read here
+ * and sent as `seccomp=<compact json>` (unconfined and builtin are names).
+ */
+export function securityOpts(opts: string[]): string[] {
+  return opts.map((opt) => {
+    let at = opt.indexOf('=');
+    if (at < 0 && opt !== 'no-new-privileges') at = opt.indexOf(':');
+    const key = at < 0 ? opt : opt.slice(0, at);
+    const value = at < 0 ? '' : opt.slice(at + 1);
+    if ((at < 0 || value === '') && key !== 'no-new-privileges') {
+      throw new OptionError(`Invalid --security-opt: ${JSON.stringify(opt)}`);
+    }
+    if (key !== 'seccomp' || value === 'unconfined' || value === 'builtin') return opt;
+    let text: string;
+    try {
+      text = readFileSync(value, 'utf8');
+    } catch (e) {
+      const why =
+        (e as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'no such file or directory'
+          : (e as Error).message;
+      throw new OptionError(`opening seccomp profile (${value}) failed: open ${value}: ${why}`);
+    }
+    try {
+      return `seccomp=${compactJson(text)}`;
+    } catch (e) {
+      throw new OptionError(
+        `compacting json for seccomp profile (${value}) failed: ${(e as Error).message}`,
+      );
+    }
+  });
 }
 
 const normalizeCap = (c: string): string => {
@@ -374,7 +428,7 @@ export function buildCreateRequest(
     Privileged: f.bool('privileged'),
     PublishAllPorts: f.bool('publish-all'),
     ReadonlyRootfs: f.bool('read-only'),
-    SecurityOpt: f.list('security-opt').length ? f.list('security-opt') : null,
+    SecurityOpt: f.list('security-opt').length ? securityOpts(f.list('security-opt')) : null,
     ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
     UTSMode: f.str('uts'),
     UsernsMode: '',

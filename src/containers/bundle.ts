@@ -3,8 +3,11 @@
  * resolv.conf) and config.json, written into the container's directory.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { hostsFile, resolvConf, type ResolvInput } from './files.js';
+import { goArch } from './seccomp.js';
+import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
 import type { ContainerRecord } from './types.js';
 import { resolveUser } from './user.js';
@@ -126,6 +129,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     files,
     cgroupsPath: `/berth/${c.Id}`,
     shmSize: c.HostConfig.ShmSize,
+    security: parseSecurityOpts(c.HostConfig.SecurityOpt),
+    machine: { arch: goArch(), kernelRelease: release() },
   });
   const bundle = join(i.dir, 'bundle');
   await mkdir(bundle, { recursive: true });

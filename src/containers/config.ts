@@ -12,6 +12,7 @@ import {
   checkEndpointConfig,
   checkFields,
 } from './create-fields.js';
+import { parseSecurityOpts } from './security.js';
 
 /** The image config fields a container inherits. */
 export interface ImageConfig {
@@ -106,6 +107,9 @@ export function parseCreate(body: unknown): CreateRequest {
   }
   const shmSize = optNum(hc, 'ShmSize', 'HostConfig.ShmSize') ?? 0;
   if (shmSize < 0) throw invalid('SHM size can not be less than 0');
+  // Checked now (Docker reads a profile only at start), so a bad one changes nothing.
+  const securityOpt = optStrs(hc, 'SecurityOpt', 'HostConfig.SecurityOpt') ?? null;
+  parseSecurityOpts(securityOpt);
 
   const config: ContainerConfig = {
     Hostname: optStr(b, 'Hostname') ?? '',
@@ -158,6 +162,7 @@ export function parseCreate(body: unknown): CreateRequest {
     CapAdd: optStrs(hc, 'CapAdd', 'HostConfig.CapAdd') ?? null,
     CapDrop: optStrs(hc, 'CapDrop', 'HostConfig.CapDrop') ?? null,
     Privileged: optBool(hc, 'Privileged', 'HostConfig.Privileged') ?? false,
+    SecurityOpt: securityOpt,
     ReadonlyRootfs: optBool(hc, 'ReadonlyRootfs', 'HostConfig.ReadonlyRootfs') ?? false,
     PortBindings: portBindings as HostConfig['PortBindings'],
     PublishAllPorts: optBool(hc, 'PublishAllPorts', 'HostConfig.PublishAllPorts') ?? false,

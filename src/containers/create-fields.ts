@@ -115,7 +115,7 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   Privileged: yes('bool'),
   PublishAllPorts: yes('bool'),
   ReadonlyRootfs: yes('bool'),
-  SecurityOpt: no('--security-opt', 'list'),
+  SecurityOpt: yes('list'),
   StorageOpt: no('--storage-opt', 'strmap'),
   Tmpfs: no('--tmpfs', 'strmap'),
   UTSMode: no('--uts', 'str'),

@@ -13,6 +13,7 @@ import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';
 import { mergeEnv } from './config.js';
 import type { ContainerService } from './service.js';
+import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
 import { resolveUser } from './user.js';
 
@@ -151,6 +152,10 @@ export class ExecService {
       tty,
       consoleSize: e.consoleSize,
       caps,
+      // runc takes this from the process, not the container: without it an
+      // exec would drop the container's no-new-privileges. (The seccomp
+      // filter runc takes from the container's config.json.)
+      noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
     });
     const dir = this.stateDir(e.ID);
     await unmountAndRemove(dir);

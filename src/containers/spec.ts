@@ -1,8 +1,10 @@
 /**
  * OCI runtime bundles with Docker's defaults (moby's oci/defaults.go and
  * daemon/oci_linux.go, 20.10): capability set, masked and read-only paths,
- * /dev, /proc, /sys, /dev/shm mounts, device rules. Pure: unit-tested.
+ * /dev, /proc, /sys, /dev/shm mounts, device rules, the seccomp filter and
+ * no-new-privileges (security.ts). Pure: unit-tested.
  */
+import { seccompFor, type SecurityOptions } from './security.js';
 
 /** Docker's default capability set (busybox ping needs NET_RAW). */
 export const DEFAULT_CAPS = [
@@ -109,6 +111,10 @@ export interface SpecInput {
   shmSize?: number;
   /** OCI annotations (Docker puts nothing much here; labels help debugging). */
   annotations?: Record<string, string>;
+  /** What the container's SecurityOpt asks for (parseSecurityOpts). */
+  security: SecurityOptions;
+  /** The machine the filter is made for: Go's arch name and the kernel's release. */
+  machine: { arch: string; kernelRelease: string };
 }
 
 /** Normalises `NET_ADMIN`, `cap_net_admin`, `ALL` into CAP_ names. */
@@ -144,6 +150,7 @@ export function processSpec(i: {
   tty: boolean;
   consoleSize?: [number, number];
   caps: string[];
+  noNewPrivileges?: boolean;
 }): Record<string, unknown> {
   const p: Record<string, unknown> = {
     terminal: i.tty,
@@ -157,7 +164,7 @@ export function processSpec(i: {
       permitted: i.caps,
       inheritable: [],
     },
-    noNewPrivileges: false,
+    noNewPrivileges: i.noNewPrivileges ?? false,
   };
   if (i.tty && i.consoleSize && i.consoleSize[0] > 0) {
     p.consoleSize = { height: i.consoleSize[0], width: i.consoleSize[1] };
@@ -182,9 +189,14 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
   ];
   if (!i.hostUts) namespaces.push({ type: 'uts' });
   if (i.netnsPath) namespaces.push({ type: 'network', path: i.netnsPath });
+  const seccomp = seccompFor(i.security, {
+    privileged: i.privileged ?? false,
+    caps,
+    ...i.machine,
+  });
   return {
     ociVersion: '1.0.2-dev',
-    process: processSpec({ ...i, caps }),
+    process: processSpec({ ...i, caps, noNewPrivileges: i.security.noNewPrivileges }),
     root: { path: i.rootfs, readonly: i.readonlyRootfs ?? false },
     hostname: i.hostUts ? undefined : i.hostname,
     domainname: i.hostUts ? undefined : i.domainname || undefined,
@@ -260,6 +272,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
       namespaces,
       maskedPaths: i.privileged ? [] : MASKED_PATHS,
       readonlyPaths: i.privileged ? [] : READONLY_PATHS,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

@@ -39,6 +39,8 @@ export interface HostConfig {
   CapAdd: string[] | null;
   CapDrop: string[] | null;
   Privileged: boolean;
+  /** `--security-opt` strings as given (a profile file arrives as `seccomp=<json>`). */
+  SecurityOpt?: string[] | null;
   ReadonlyRootfs: boolean;
   PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }>>;
   PublishAllPorts: boolean;

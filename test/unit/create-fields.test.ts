@@ -53,6 +53,7 @@ const HONOURED_SAMPLE: Record<string, unknown> = {
   CapAdd: ['NET_ADMIN'],
   CapDrop: ['MKNOD'],
   Links: ['other:alias'],
+  SecurityOpt: ['no-new-privileges'],
   Runtime: 'runc',
 };
 /** The zero value of each kind, as Go's encoder writes it. */

@@ -12,11 +12,19 @@ const base = {
   rootfs: '/r',
   files: { hosts: '/f/hosts', hostname: '/f/hostname', resolvConf: '/f/resolv.conf' },
   cgroupsPath: '/berth/x',
+  security: { seccomp: 'default' as const, noNewPrivileges: false },
+  machine: { arch: 'amd64', kernelRelease: '6.1.0-18-amd64' },
 };
 
 type Spec = {
-  process: { capabilities: { bounding: string[] }; terminal: boolean; consoleSize?: object };
+  process: {
+    capabilities: { bounding: string[] };
+    terminal: boolean;
+    consoleSize?: object;
+    noNewPrivileges: boolean;
+  };
   linux: {
+    seccomp?: { defaultAction: string; syscalls: Array<{ names: string[] }> };
     namespaces: Array<{ type: string; path?: string }>;
     maskedPaths: string[];
     readonlyPaths: string[];
@@ -76,6 +84,30 @@ describe('OCI bundle generation', () => {
     assert.deepEqual(t.process.consoleSize, { height: 24, width: 80 });
     const n = buildSpec({ ...base, consoleSize: [24, 80] }) as unknown as Spec;
     assert.equal(n.process.consoleSize, undefined);
+  });
+
+  it("applies Docker's default seccomp profile, none when privileged or unconfined", () => {
+    const s = buildSpec(base) as unknown as Spec;
+    assert.equal(s.linux.seccomp?.defaultAction, 'SCMP_ACT_ERRNO');
+    const allowed = s.linux.seccomp!.syscalls.flatMap((r) => r.names);
+    assert.ok(allowed.includes('read'));
+    assert.ok(!allowed.includes('unshare'));
+    assert.equal(s.process.noNewPrivileges, false);
+    const priv = buildSpec({ ...base, privileged: true }) as unknown as Spec;
+    assert.equal(priv.linux.seccomp, undefined);
+    const unconfined = buildSpec({
+      ...base,
+      security: { seccomp: 'unconfined', noNewPrivileges: true },
+    }) as unknown as Spec;
+    assert.equal(unconfined.linux.seccomp, undefined);
+    assert.equal(unconfined.process.noNewPrivileges, true);
+  });
+
+  it('opens the syscalls of added capabilities in the filter', () => {
+    const s = buildSpec({ ...base, capAdd: ['SYS_ADMIN'] }) as unknown as Spec;
+    const allowed = s.linux.seccomp!.syscalls.flatMap((r) => r.names);
+    assert.ok(allowed.includes('unshare'));
+    assert.ok(allowed.includes('mount'));
   });
 
   it('adds and drops capabilities like Docker', () => {

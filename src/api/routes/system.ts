@@ -164,7 +164,10 @@ export function systemRoutes(r: Router, s: Services): void {
       LiveRestoreEnabled: true,
       Isolation: '',
       InitBinary: '',
-      SecurityOptions: [],
+      // Every container that is not privileged or unconfined gets Docker's
+      // default profile (decision 0016); Berth has no AppArmor, SELinux,
+      // user-namespace or cgroup-namespace options to list.
+      SecurityOptions: ['name=seccomp,profile=default'],
       Warnings: [],
     });
   });

@@ -154,6 +154,16 @@ export const infoCommand: Command = {
     lines.push(
       ` Swarm: ${swarm?.LocalNodeState ?? 'inactive'}`,
       ` Default Runtime: ${v('DefaultRuntime')}`,
+    );
+    const security = (i['SecurityOptions'] as string[] | null) ?? [];
+    if (security.length) lines.push(' Security Options:');
+    for (const so of security) {
+      // "name=seccomp,profile=default": the name, then the profile under it, as docker prints
+      const kv = new Map(so.split(',').map((p) => [p.split('=')[0]!, p.slice(p.indexOf('=') + 1)]));
+      lines.push(`  ${kv.get('name') ?? so}`);
+      if (kv.has('profile')) lines.push(`   Profile: ${kv.get('profile')}`);
+    }
+    lines.push(
       ` Kernel Version: ${v('KernelVersion')}`,
       ` Operating System: ${v('OperatingSystem')}`,
       ` OSType: ${v('OSType')}`,
