@@ -95,7 +95,12 @@ export class ContainerService {
       dns,
       log,
       dir: (id) => this.dir(id),
-      locked: (id, fn) => this.locked(id, fn),
+      locked: (id, fn) =>
+        this.locked(id, () => {
+          // Removed while this waited for the lock: its record must not be written again.
+          if (!this.repo.find(id)) throw notFound(`No such container: ${id}`);
+          return fn();
+        }),
     });
   }
 
@@ -132,6 +137,17 @@ export class ContainerService {
     } finally {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     }
+  }
+
+  /**
+   * Like locked, but 404 when the container was removed while `fn` waited
+   * for the lock (a removal holds it): nothing may write its record again.
+   */
+  private lockedLive<T>(c: ContainerRecord, fn: () => Promise<T>): Promise<T> {
+    return this.locked(c.Id, () => {
+      if (this.repo.find(c.Id) !== c) throw notFound(`No such container: ${c.Id}`);
+      return fn();
+    });
   }
 
   // ---- create ------------------------------------------------------------
@@ -223,7 +239,7 @@ export class ContainerService {
   /** POST /containers/{id}/start. */
   async start(ref: string): Promise<void> {
     const c = this.repo.get(ref);
-    await this.locked(c.Id, async () => {
+    await this.lockedLive(c, async () => {
       try {
         await this.startLocked(c);
       } catch (e) {
@@ -491,7 +507,7 @@ export class ContainerService {
       this.stopping.add(c.Id);
       await this.terminate(c, timeout ?? 10, c.Config.StopSignal);
     }
-    await this.locked(c.Id, () => this.startLocked(c));
+    await this.lockedLive(c, () => this.startLocked(c));
     this.emit(c, 'restart');
   }
 
@@ -511,7 +527,7 @@ export class ContainerService {
     if (name === c.Name)
       throw invalid('Renaming a container with the same name as its current name');
     const oldName = c.Name;
-    await this.locked(c.Id, async () => {
+    await this.lockedLive(c, async () => {
       const r = await this.networking.renamed(c, name);
       await this.repo.rename(c, r.next, r.ops);
       Object.assign(c, r.next);
@@ -583,10 +599,12 @@ export class ContainerService {
 
   /**
    * After a daemon (re)start: re-follow containers whose shim still runs,
-   * record the exits that happened while the daemon was away, and clean up
-   * anything the runtime has that the store doesn't.
+   * record the exits that happened while the daemon was away, clean up
+   * anything the runtime has that the store doesn't, and remove what a
+   * removed container's late save left.
    */
   async recover(): Promise<void> {
+    await this.removeStrays();
     for (const c of this.repo.all()) {
       if (c.State.Status !== 'running' && c.State.Status !== 'restarting') {
         if (c.State.Status === 'removing') await this.removeLocked(c, true).catch(() => undefined);
@@ -616,6 +634,26 @@ export class ContainerService {
         .map((c) => c.Id),
     );
     await this.networks.reconcile(running);
+  }
+
+  /**
+   * Records the store kept without their name key (ContainerRepo.load) are
+   * containers that a late save wrote back after their removal (a pending
+   * restart did, before saves checked): the removal is finished now,
+   * processes, mounts, endpoints and files included.
+   */
+  private async removeStrays(): Promise<void> {
+    for (const c of this.repo.takeStrays()) {
+      this.log.warn(
+        `removing ${c.Id.slice(0, 12)} (${c.Name}): a removed container's record was back`,
+      );
+      await this.repo.removeStray(c);
+      await this.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
+      await this.cleanupRuntime(c);
+      await Promise.all(
+        [this.stateDir(c.Id), this.layerDir(c.Id), this.dir(c.Id)].map(unmountAndRemove),
+      ).catch((e) => this.log.warn(`removing ${c.Id.slice(0, 12)}: ${messageOf(e)}`));
+    }
   }
 
   /**
