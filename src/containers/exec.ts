@@ -63,6 +63,9 @@ export class ExecService {
     const b = obj(body, 'body');
     const cmd = optStrs(b, 'Cmd') ?? [];
     if (cmd.length === 0) throw invalid('No exec command specified');
+    if (c.State.Status === 'restarting') {
+      throw conflict(`Container ${c.Id} is restarting, wait until the container is running`);
+    }
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
     const cs = b.ConsoleSize as unknown;
     const id = randomBytes(32).toString('hex');

@@ -6,6 +6,9 @@ import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
   if (s.Status === 'running') return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+  if (s.Status === 'restarting') {
+    return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
+  }
   if (s.Status === 'exited') {
     if (s.FinishedAt.startsWith('0001')) return 'Created';
     return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
@@ -87,7 +90,8 @@ export function inspect(
     Args: c.Args,
     State: {
       Status: s.Status,
-      Running: running,
+      // Docker counts a container waiting to restart as running.
+      Running: running || s.Status === 'restarting',
       Paused: false,
       Restarting: s.Status === 'restarting',
       OOMKilled: false,

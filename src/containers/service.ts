@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { hostname as osHostname } from 'node:os';
+import { constants as osConstants, hostname as osHostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { EventBus } from '../events/bus.js';
@@ -62,6 +62,11 @@ export interface ContainerPaths {
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** Docker's restart backoff: the first delay, its ceiling, and the time up that resets it. */
+const RESTART_FIRST_MS = 100;
+const RESTART_MAX_MS = 60_000;
+const RESTART_RESET_AFTER_MS = 10_000;
+
 type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
 
 /** A client waiting to attach to a container that has not started yet. */
@@ -73,8 +78,21 @@ export class ContainerService {
   private waiters = new Map<string, Waiter[]>();
   private locks = new Map<string, Promise<unknown>>();
   private pendingAttach = new Map<string, PendingAttach[]>();
-  /** Containers stopped on purpose (no restart policy applies). */
+  /**
+   * Containers stopped on purpose: their next exit restarts nothing and a
+   * restart they wait for is called off (Docker's ExitOnNext).
+   */
   private stopping = new Set<string>();
+  /** Containers being removed: from then on nothing starts them again. */
+  private removing = new Set<string>();
+  /** Restarts waiting for their delay (restart policies). */
+  private restartTimers = new Map<string, NodeJS.Timeout>();
+  /** Each container's last restart delay (the backoff doubles it). */
+  private restartDelays = new Map<string, number>();
+  /** While recovery runs, restarts wait for it (it reconciles the network); then they start. */
+  private deferredRestarts: ContainerRecord[] | undefined;
+  /** Set at daemon shutdown: no restart starts any more. */
+  private closed = false;
   /** Endpoint settings, hosts/resolv.conf, network connect and disconnect. */
   readonly networking: ContainerNetworking;
 
@@ -240,6 +258,8 @@ export class ContainerService {
   async start(ref: string): Promise<void> {
     const c = this.repo.get(ref);
     await this.lockedLive(c, async () => {
+      if (isLive(c)) throw new BerthError('NOT_MODIFIED', 'container already started');
+      this.resetRestarts(c);
       try {
         await this.startLocked(c);
       } catch (e) {
@@ -257,7 +277,7 @@ export class ContainerService {
   private async startLocked(c: ContainerRecord): Promise<void> {
     if (c.State.Status === 'running')
       throw new BerthError('NOT_MODIFIED', 'container already started');
-    if (c.State.Status === 'removing')
+    if (c.State.Status === 'removing' || this.removing.has(c.Id))
       throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
     const img = await this.images.resolve(c.ImageID);
     if (!img) throw notFound(`No such image: ${c.Image}`);
@@ -349,7 +369,6 @@ export class ContainerService {
         FinishedAt: c.State.FinishedAt,
         ShimPid: shimPid,
       };
-      this.stopping.delete(c.Id);
       await this.repo.save(c);
       sw.lap('saved');
       this.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
@@ -362,7 +381,11 @@ export class ContainerService {
       if (c.State.Status !== 'running') {
         for (const n of Object.values(c.Networks)) clearOperational(n);
       }
+      // As Docker's: a restart that fails leaves the container stopped.
+      const restarting = c.State.Status === 'restarting';
+      if (restarting) c.State.Status = 'exited';
       await this.repo.save(c).catch(() => undefined);
+      if (restarting) this.notify(c.Id, 'next-exit', c.State.ExitCode);
       throw e;
     }
   }
@@ -388,39 +411,111 @@ export class ContainerService {
       await this.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
     }
     await this.cleanupRuntime(c);
+    const finished = st?.finishedAt ?? new Date();
+    const manual = this.stopping.delete(c.Id);
+    const delay =
+      manual || this.removing.has(c.Id) || c.HostConfig.AutoRemove
+        ? undefined
+        : this.restartDelay(c, code, finished.getTime() - Date.parse(c.State.StartedAt));
     c.State = {
       ...c.State,
-      Status: 'exited',
+      Status: delay === undefined ? 'exited' : 'restarting',
       Pid: 0,
       ExitCode: code,
       Error: st ? '' : 'container process lost: its monitor ended without an exit status',
-      FinishedAt: (st?.finishedAt ?? new Date()).toISOString(),
+      FinishedAt: finished.toISOString(),
       ShimPid: undefined,
     };
+    if (delay !== undefined) c.RestartCount++;
     await this.repo.save(c);
     this.emit(c, 'die', { exitCode: String(code) });
     this.notify(c.Id, 'next-exit', code);
-    const policy = c.HostConfig.RestartPolicy;
-    const manual = this.stopping.delete(c.Id);
     if (c.HostConfig.AutoRemove) {
       await this.removeLocked(c, true).catch((e) => this.log.error(`auto-remove: ${messageOf(e)}`));
       return;
     }
+    if (delay !== undefined) this.scheduleRestart(c, delay);
+  }
+
+  /**
+   * The restart policy after an exit with `code` after `ranMs` up: the delay
+   * before the restart, or undefined for none. Docker's backoff: 100 ms,
+   * doubled at each restart up to a minute, and 100 ms again after a run of
+   * 10 s or more.
+   */
+  private restartDelay(c: ContainerRecord, code: number, ranMs: number): number | undefined {
+    const p = c.HostConfig.RestartPolicy;
     const restart =
-      !manual &&
-      (policy.Name === 'always' ||
-        policy.Name === 'unless-stopped' ||
-        (policy.Name === 'on-failure' &&
-          code !== 0 &&
-          (!policy.MaximumRetryCount || c.RestartCount < policy.MaximumRetryCount)));
-    if (restart) {
-      c.RestartCount++;
-      setTimeout(() => {
-        void this.locked(c.Id, () => this.startLocked(c)).catch((e) =>
-          this.log.error(`restart of ${c.Id.slice(0, 12)} failed: ${messageOf(e)}`),
-        );
-      }, 100);
+      p.Name === 'always' ||
+      p.Name === 'unless-stopped' ||
+      (p.Name === 'on-failure' &&
+        code !== 0 &&
+        (!p.MaximumRetryCount || c.RestartCount < p.MaximumRetryCount));
+    if (!restart) return undefined;
+    const last = ranMs >= RESTART_RESET_AFTER_MS ? 0 : (this.restartDelays.get(c.Id) ?? 0);
+    const next = last === 0 ? RESTART_FIRST_MS : Math.min(last * 2, RESTART_MAX_MS);
+    this.restartDelays.set(c.Id, next);
+    return next;
+  }
+
+  /** Starts `c` (status restarting) again after `delay` ms, unless something calls it off. */
+  private scheduleRestart(c: ContainerRecord, delay: number): void {
+    if (this.deferredRestarts) {
+      this.deferredRestarts.push(c);
+      return;
     }
+    this.clearRestartTimer(c.Id);
+    const t = setTimeout(() => {
+      if (this.restartTimers.get(c.Id) === t) this.restartTimers.delete(c.Id);
+      void this.locked(c.Id, async () => {
+        // Removed, stopped or started by hand meanwhile, or the daemon is stopping.
+        if (this.closed || this.repo.find(c.Id) !== c || c.State.Status !== 'restarting') return;
+        if (this.removing.has(c.Id)) return;
+        await this.startLocked(c);
+      }).catch((e) => this.log.error(`restart of ${c.Id.slice(0, 12)} failed: ${messageOf(e)}`));
+    }, delay);
+    this.restartTimers.set(c.Id, t);
+  }
+
+  private clearRestartTimer(id: string): void {
+    const t = this.restartTimers.get(id);
+    if (t) clearTimeout(t);
+    this.restartTimers.delete(id);
+  }
+
+  /** A start by hand: the restart policy begins again (Docker resets its restart manager). */
+  private resetRestarts(c: ContainerRecord): void {
+    this.clearRestartTimer(c.Id);
+    this.stopping.delete(c.Id);
+    this.restartDelays.delete(c.Id);
+    c.RestartCount = 0;
+  }
+
+  /**
+   * Calls off a pending restart (the caller has marked `c` stopping or
+   * removing): a container waiting to restart is stopped for good. True when
+   * `c` does not run; false when it runs (a restart already under way won
+   * the lock), and the caller stops it the usual way.
+   */
+  private async settleRestart(c: ContainerRecord): Promise<boolean> {
+    this.clearRestartTimer(c.Id);
+    return this.locked(c.Id, async () => {
+      this.clearRestartTimer(c.Id);
+      if (c.State.Status === 'running') return false;
+      this.stopping.delete(c.Id);
+      if (c.State.Status === 'restarting' && this.repo.find(c.Id) === c) {
+        c.State = { ...c.State, Status: 'exited' };
+        await this.repo.save(c);
+        this.notify(c.Id, 'next-exit', c.State.ExitCode);
+      }
+      return true;
+    });
+  }
+
+  /** Daemon shutdown: pending restarts are dropped (the next daemon schedules them again). */
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.restartTimers.keys()]) this.clearRestartTimer(id);
   }
 
   /** Undoes what start did, in reverse: runtime record, rootfs, sandbox. Best-effort. */
@@ -449,7 +544,8 @@ export class ContainerService {
     if (!['not-running', 'next-exit', 'removed', ''].includes(condition)) {
       throw invalid(`invalid condition: "${condition}"`);
     }
-    if ((condition === 'not-running' || condition === '') && c.State.Status !== 'running') {
+    // A container waiting to restart still counts as running, as in Docker.
+    if ((condition === 'not-running' || condition === '') && !isLive(c)) {
       return Promise.resolve(c.State.ExitCode);
     }
     const cond = condition === 'removed' ? 'removed' : 'next-exit';
@@ -465,14 +561,17 @@ export class ContainerService {
   /** POST /containers/{id}/stop: signal, wait `t` seconds, then SIGKILL. */
   async stop(ref: string, timeout?: number, signal?: string): Promise<void> {
     const c = this.repo.get(ref);
-    if (c.State.Status !== 'running')
-      throw new BerthError('NOT_MODIFIED', 'container already stopped');
+    if (!isLive(c)) throw new BerthError('NOT_MODIFIED', 'container already stopped');
     this.stopping.add(c.Id);
+    // Waiting to restart: it stays stopped (Docker's stop of a restarting container).
+    if (await this.settleRestart(c)) return;
     await this.terminate(c, timeout ?? c.Config.StopTimeout ?? 10, signal ?? c.Config.StopSignal);
   }
 
   private async terminate(c: ContainerRecord, timeout: number, signal = 'SIGTERM'): Promise<void> {
     const exited = this.wait(c.Id, 'next-exit');
+    // Exited between the caller's check and this waiter: nothing to stop.
+    if (c.State.Status !== 'running') return;
     if (timeout !== 0) await this.runtime.kill(c.Id, signal);
     const done = await Promise.race([
       exited.then(() => true),
@@ -489,25 +588,39 @@ export class ContainerService {
   /** POST /containers/{id}/kill. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const c = this.repo.get(ref);
-    if (c.State.Status !== 'running') {
+    if (!isLive(c)) {
       throw conflict(`Cannot kill container: ${ref}: Container ${c.Id} is not running`);
     }
     const sig =
       /^\d+$/.test(signal) || signal.startsWith('SIG') ? signal : `SIG${signal.toUpperCase()}`;
     if (!/^(\d+|SIG[A-Z0-9+-]+)$/.test(sig)) throw invalid(`Invalid signal: ${signal}`);
-    if (sig === 'SIGKILL' || sig === '9') this.stopping.add(c.Id);
+    const hard = sig === 'SIGKILL' || sig === '9';
+    // As Docker's: SIGKILL, or the container's stop signal (any signal when
+    // it sets none), ends the restart policy's work until the next start.
+    const stop = c.Config.StopSignal;
+    if (hard || !stop || sameSignal(sig, stop)) {
+      this.stopping.add(c.Id);
+      if (await this.settleRestart(c)) return;
+    } else if (c.State.Status !== 'running') {
+      return; // waiting to restart: no process to signal
+    }
     await this.runtime.kill(c.Id, sig);
-    if (sig === 'SIGKILL' || sig === '9') await this.wait(c.Id, 'not-running');
+    if (hard) await this.wait(c.Id, 'not-running');
   }
 
   /** POST /containers/{id}/restart. */
   async restart(ref: string, timeout?: number): Promise<void> {
     const c = this.repo.get(ref);
-    if (c.State.Status === 'running') {
+    if (isLive(c)) {
       this.stopping.add(c.Id);
-      await this.terminate(c, timeout ?? 10, c.Config.StopSignal);
+      if (!(await this.settleRestart(c))) {
+        await this.terminate(c, timeout ?? 10, c.Config.StopSignal);
+      }
     }
-    await this.lockedLive(c, () => this.startLocked(c));
+    await this.lockedLive(c, async () => {
+      this.resetRestarts(c);
+      await this.startLocked(c);
+    });
     this.emit(c, 'restart');
   }
 
@@ -540,29 +653,54 @@ export class ContainerService {
   /** DELETE /containers/{id}. */
   async remove(ref: string, force: boolean): Promise<void> {
     const c = this.repo.get(ref);
-    if (c.State.Status === 'running') {
-      if (!force) {
-        throw conflict(
-          `You cannot remove a running container ${c.Id}. Stop the container before attempting removal or force remove`,
-        );
-      }
-      this.stopping.add(c.Id);
-      const exited = this.wait(c.Id, 'next-exit');
-      await this.runtime.kill(c.Id, 'SIGKILL');
-      await exited;
+    if (this.removing.has(c.Id)) {
+      throw conflict(`removal of container ${c.Id} is already in progress`);
     }
-    await this.locked(c.Id, () => this.removeLocked(c, force));
+    // From here on nothing starts it again: not a pending restart, not a start by hand.
+    this.removing.add(c.Id);
+    try {
+      for (;;) {
+        if (isLive(c)) {
+          if (!force) {
+            throw conflict(
+              `You cannot remove a ${c.State.Status} container ${c.Id}. Stop the container before attempting removal or force remove`,
+            );
+          }
+          this.stopping.add(c.Id);
+          if (!(await this.settleRestart(c))) {
+            const exited = this.wait(c.Id, 'next-exit');
+            if (c.State.Status === 'running') {
+              await this.runtime.kill(c.Id, 'SIGKILL');
+              await exited;
+            }
+          }
+        }
+        // A start already under way when the removal began may have won the
+        // lock: then it is killed again (no other start can begin).
+        const done = await this.locked(c.Id, async () => {
+          if (c.State.Status === 'running') return false;
+          await this.removeLocked(c, force);
+          return true;
+        });
+        if (done) return;
+      }
+    } finally {
+      this.removing.delete(c.Id);
+    }
   }
 
   private async removeLocked(c: ContainerRecord, _force: boolean): Promise<void> {
-    if (!this.repo.find(c.Id)) return;
+    if (this.repo.find(c.Id) !== c) return;
     if (c.State.Status === 'running') throw conflict(`container ${c.Id} is running`);
+    this.clearRestartTimer(c.Id);
     await this.cleanupRuntime(c);
     // Independent trees: removed together (each refuses to cross a surviving mount).
     await Promise.all(
       [this.stateDir(c.Id), this.layerDir(c.Id), this.dir(c.Id)].map(unmountAndRemove),
     );
     await this.repo.remove(c);
+    this.stopping.delete(c.Id);
+    this.restartDelays.delete(c.Id);
     this.emit(c, 'destroy');
     this.notify(c.Id, 'removed', c.State.ExitCode);
     this.notify(c.Id, 'next-exit', c.State.ExitCode);
@@ -601,12 +739,29 @@ export class ContainerService {
    * After a daemon (re)start: re-follow containers whose shim still runs,
    * record the exits that happened while the daemon was away, clean up
    * anything the runtime has that the store doesn't, and remove what a
-   * removed container's late save left.
+   * removed container's late save left. Restarts (restart policies) wait
+   * until all that is done.
    */
   async recover(): Promise<void> {
+    this.deferredRestarts = [];
+    try {
+      await this.recoverLocked();
+    } finally {
+      const later = this.deferredRestarts;
+      this.deferredRestarts = undefined;
+      for (const c of later) this.scheduleRestart(c, RESTART_FIRST_MS);
+    }
+  }
+
+  private async recoverLocked(): Promise<void> {
     await this.removeStrays();
     for (const c of this.repo.all()) {
-      if (c.State.Status !== 'running' && c.State.Status !== 'restarting') {
+      if (c.State.Status === 'restarting') {
+        // The daemon went away while it waited to restart.
+        this.scheduleRestart(c, RESTART_FIRST_MS);
+        continue;
+      }
+      if (c.State.Status !== 'running') {
         if (c.State.Status === 'removing') await this.removeLocked(c, true).catch(() => undefined);
         continue;
       }
@@ -687,6 +842,21 @@ export class ContainerService {
       ...extra,
     });
   }
+}
+
+/** Running, or waiting to restart: what Docker's State.Running means. */
+function isLive(c: ContainerRecord): boolean {
+  return c.State.Status === 'running' || c.State.Status === 'restarting';
+}
+
+/** Whether two spellings (SIGTERM, TERM, 15) name one signal. */
+function sameSignal(a: string, b: string): boolean {
+  const num = (s: string): number | string => {
+    if (/^\d+$/.test(s)) return Number(s);
+    const name = s.toUpperCase().startsWith('SIG') ? s.toUpperCase() : `SIG${s.toUpperCase()}`;
+    return (osConstants.signals as Record<string, number | undefined>)[name] ?? name;
+  };
+  return num(a) === num(b);
 }
 
 /** What an endpoint only has while it exists (Docker's cleanOperationalData). */

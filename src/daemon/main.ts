@@ -211,6 +211,7 @@ async function main(): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
+    containers.close();
     server.close();
     server.closeAllConnections();
     void networks

@@ -78,7 +78,9 @@ export function containerRoutes(r: Router, s: Services): void {
     let list = containers.repo
       .all()
       .filter((c) =>
-        all || f.has('status') || f.has('exited') ? true : c.State.Status === 'running',
+        all || f.has('status') || f.has('exited')
+          ? true
+          : c.State.Status === 'running' || c.State.Status === 'restarting',
       )
       .filter((c) => matches(c, f, s))
       .sort((a, b) => b.Created.localeCompare(a.Created));
