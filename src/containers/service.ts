@@ -773,21 +773,28 @@ export class ContainerService {
       const st = await readExit(stateDir);
       await this.locked(c.Id, () => this.onExit(c, st));
     }
+    // The store says what runs: a runtime container of no record, or of one
+    // that is not running (a daemon killed after runc started it but before
+    // it saved so), is killed and deleted.
     const known = new Set(this.repo.all().map((c) => c.Id));
-    for (const id of await this.runtime.list()) {
-      if (!known.has(id)) {
-        this.log.warn(`removing unknown runtime container ${id}`);
-        await this.runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
-        await this.runtime.delete(id).catch(() => undefined);
-      }
-    }
-    await this.sweepMounts();
     const running = new Set(
       this.repo
         .all()
         .filter((c) => c.State.Status === 'running')
         .map((c) => c.Id),
     );
+    for (const id of await this.runtime.list()) {
+      if (!running.has(id)) {
+        this.log.warn(
+          known.has(id)
+            ? `stopping runtime container ${id}: its record says it does not run`
+            : `removing unknown runtime container ${id}`,
+        );
+        await this.runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
+        await this.runtime.delete(id).catch(() => undefined);
+      }
+    }
+    await this.sweepMounts();
     await this.networks.reconcile(running);
   }
 

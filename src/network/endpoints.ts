@@ -389,7 +389,8 @@ export class Endpoints {
   /**
    * After a daemon start: every endpoint whose container does not run, or
    * that was caught half-way (not ready), is torn down and released; veths
-   * on Berth's bridges that no endpoint names are deleted.
+   * on Berth's bridges that no endpoint names, and namespace files of
+   * containers that do not run, are deleted.
    */
   async reconcile(running: Set<string>): Promise<void> {
     const known = new Set<string>();
@@ -432,6 +433,8 @@ export class Endpoints {
     const want = new Set(this.ports.mappings().map(mappingKey));
     const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
     if (stray.length) this.o.firewall.removePortMapping(stray);
+    // Namespaces of containers that do not run (killed between creating one and starting).
+    await this.sandboxes.prune(running);
   }
 }
 

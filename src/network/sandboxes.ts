@@ -6,6 +6,7 @@
  * alive).
  */
 import { closeSync, openSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createNetns, deleteNetns } from '../kernel/netns/netns.js';
 import { Rtnl, writeSysctl } from '../kernel/netlink/index.js';
@@ -59,6 +60,18 @@ export class Sandboxes {
     if (sb?.nsFd !== undefined) closeSync(sb.nsFd);
     this.state.delete(containerId);
     await deleteNetns(this.path(containerId));
+  }
+
+  /**
+   * Deletes every namespace file but those of `running` containers: what a
+   * daemon killed while starting or stopping a container left (daemon start).
+   */
+  async prune(running: Set<string>): Promise<void> {
+    const keep = new Set([...running].map((id) => id.slice(0, 16)));
+    const dir = join(this.execRoot, 'netns');
+    for (const f of await readdir(dir).catch(() => [])) {
+      if (!keep.has(f)) await deleteNetns(join(dir, f));
+    }
   }
 
   /** `eth` + the sandbox's next index (after a daemon restart: past the highest in use, as Docker). */

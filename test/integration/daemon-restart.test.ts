@@ -5,8 +5,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -110,6 +111,40 @@ describe('daemon restart', () => {
     assert.equal(d(['network', 'disconnect', 'rs1', 'survivor']).status, 0);
     assert.equal(d(['network', 'connect', 'rs1', 'survivor']).status, 0);
     assert.match(links(), /eth3@/);
+  });
+
+  it('a container whose record says it does not run is stopped at start (killed before the save)', async () => {
+    const d = env.docker;
+    assert.equal(d(['run', '-d', '--name', 'half', 'busybox', 'sleep', '3600']).status, 0);
+    const id = d(['inspect', '-f', '{{.Id}}', 'half']).stdout.trim();
+    const pid = Number(d(['inspect', '-f', '{{.State.Pid}}', 'half']).stdout.trim());
+    await env.daemon.stop('SIGKILL');
+    // What a daemon killed between runc's start and saving 'running' leaves.
+    const db = new Database(`${env.daemon.dataRoot}/berth.db`);
+    try {
+      const key = `containers/by-id/${id}`;
+      const row = db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string };
+      const c = JSON.parse(row.value) as { State: Record<string, unknown> };
+      c.State = { ...c.State, Status: 'created', Pid: 0, ShimPid: undefined };
+      db.prepare('UPDATE kv SET value = ? WHERE key = ?').run(JSON.stringify(c), key);
+    } finally {
+      db.close();
+    }
+    env.daemon = await env.lab.startDaemon(env.lab.hosts[0]!);
+    env.daemons[0] = env.daemon;
+    const runc = spawnSync('runc', ['--root', `${env.daemon.execRoot}/runc`, 'list', '-q'], {
+      encoding: 'utf8',
+    });
+    assert.doesNotMatch(runc.stdout, new RegExp(id), 'the runtime container is gone');
+    assert.notEqual(spawnSync('kill', ['-0', String(pid)]).status, 0, 'its process is gone');
+    assert.ok(!existsSync(`${env.daemon.execRoot}/netns/${id.slice(0, 16)}`), 'its namespace');
+    assert.deepEqual(
+      mountsUnder(env.lab.dir).filter((m) => m.includes(id.slice(0, 16))),
+      [],
+    );
+    const start = d(['start', 'half']);
+    assert.equal(start.status, 0, start.stderr);
+    assert.equal(d(['rm', '-f', 'half']).status, 0);
   });
 
   it('rm -f after restart leaves no mounts, namespaces or processes', () => {
