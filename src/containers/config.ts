@@ -6,6 +6,7 @@ import { invalid } from '../common/errors.js';
 import { obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 import { checkPortBindings } from '../network/ports/spec.js';
+import { NETWORK_NAME_RE } from '../network/create.js';
 import {
   CONFIG_FIELDS,
   HOST_CONFIG_FIELDS,
@@ -104,6 +105,11 @@ export function parseCreate(body: unknown): CreateRequest {
   if (networkMode === '') networkMode = 'default';
   if (networkMode === 'container:') {
     throw invalid('Invalid network mode: invalid container format container:<name|id>');
+  }
+  // dockerd accepts any name here and fails at start (404); a name no network
+  // can have ("../x") is refused at once, before anything is made.
+  if (!networkMode.startsWith('container:') && !NETWORK_NAME_RE.test(networkMode)) {
+    throw invalid(`invalid network mode "${networkMode}": no network can have that name`);
   }
   const shmSize = optNum(hc, 'ShmSize', 'HostConfig.ShmSize') ?? 0;
   if (shmSize < 0) throw invalid('SHM size can not be less than 0');

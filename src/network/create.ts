@@ -29,6 +29,9 @@ const BRIDGE_OPTS = new Set([
   'com.docker.network.bridge.default_bridge',
 ]);
 
+/** What a network's name (or ID, or ID prefix) can be. */
+export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
 export function parseNetworkCreate(
   body: unknown,
   existing: (name: string) => boolean,
@@ -45,7 +48,7 @@ export function parseNetworkCreate(
   }
   if (name === '' || existing(name))
     throw conflict(`network with name ${name} already exists`.replace('  ', ' '));
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+  if (!NETWORK_NAME_RE.test(name)) {
     throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   const driver = optStr(b, 'Driver') || 'bridge';

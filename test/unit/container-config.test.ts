@@ -35,6 +35,8 @@ describe('container create validation', () => {
       [{ Image: 'b', WorkingDir: 'rel' }, /absolute path/],
       [{ Image: 'b', HostConfig: { Dns: ['not-an-ip'] } }, /not an ip address/],
       [{ Image: 'b', Labels: { a: 1 } }, /invalid Labels.a/],
+      [{ Image: 'b', HostConfig: { NetworkMode: '../x' } }, /no network can have that name/],
+      [{ Image: 'b', HostConfig: { NetworkMode: 'container:' } }, /invalid container format/],
       ['string', /invalid body/],
     ];
     for (const [body, re] of bad) {
