@@ -9,34 +9,9 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
 
-/** Sends raw bytes on the API socket; the whole reply (until close or quiet). */
-function raw(sock: string, bytes: string | Buffer, quietMs = 500): Promise<string> {
-  return new Promise((resolve) => {
-    const c = connect(sock);
-    const got: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      c.destroy();
-      resolve(Buffer.concat(got).toString('latin1'));
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(done, quietMs);
-    };
-    c.on('data', (d) => {
-      got.push(d);
-      arm();
-    });
-    c.on('close', done);
-    c.on('error', done);
-    c.write(bytes, () => arm());
-  });
-}
-
-const statusOf = (reply: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(reply)?.[1] ?? 0);
-const bodyOf = (reply: string) => reply.slice(reply.indexOf('\r\n\r\n') + 4);
+const raw = (sock: string, bytes: string | Buffer) => rawHttp(sock, bytes, 500);
 
 function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

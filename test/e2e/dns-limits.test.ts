@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { labWithDaemons, worldDns, type LabEnv } from '../helpers/lab-daemon.js';
 import {
   DNS_CLIENT,
   DNS_DRIP,
@@ -51,21 +51,7 @@ async function ask(
 describe('DNS limits: connection hoarding, slow senders, foreign networks', () => {
   before(async () => {
     env = await labWithDaemons();
-    dnsmasq = env.lab.spawn(
-      'world',
-      [
-        'dnsmasq',
-        '--keep-in-foreground',
-        '--no-resolv',
-        '--no-hosts',
-        '--conf-file=/dev/null',
-        `--pid-file=${env.lab.dir}/dnsmasq.pid`,
-        '--listen-address=198.51.100.1',
-        '--bind-interfaces',
-        '--address=/www.example.test/203.0.113.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    dnsmasq = worldDns(env);
     for (const n of ['neta', 'netb']) assert.equal(env.docker(['network', 'create', n]).status, 0);
     const gw = (n: string) =>
       env

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { labWithDaemons, worldDns, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 let dnsmasq: ChildProcess | undefined;
@@ -17,21 +17,7 @@ const LOOP = 'while true; do sleep 3600; done';
 describe('outside names (S6)', () => {
   before(async () => {
     env = await labWithDaemons();
-    dnsmasq = env.lab.spawn(
-      'world',
-      [
-        'dnsmasq',
-        '--keep-in-foreground',
-        '--no-resolv',
-        '--no-hosts',
-        '--conf-file=/dev/null',
-        `--pid-file=${env.lab.dir}/dnsmasq.pid`,
-        '--listen-address=198.51.100.1',
-        '--bind-interfaces',
-        '--address=/www.example.test/203.0.113.1',
-      ],
-      { stdio: 'ignore' },
-    );
+    dnsmasq = worldDns(env);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(env.docker(['network', 'create', 'my-bridge']).status, 0);
     assert.equal(

@@ -3,7 +3,7 @@
  * and the berth CLI pointed at it. Every integration test builds one of these
  * and tears it down in `after`, also when the test fails.
  */
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 
@@ -100,4 +100,27 @@ export async function eventually(check: () => void, ms = 3000): Promise<void> {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/**
+ * The lab world's DNS server (dnsmasq on 198.51.100.1) answering
+ * www.example.test with 203.0.113.1: the "outside" names of S6. The caller
+ * kills it in `after` (by the handle: only this process).
+ */
+export function worldDns(env: LabEnv): ChildProcess {
+  return env.lab.spawn(
+    'world',
+    [
+      'dnsmasq',
+      '--keep-in-foreground',
+      '--no-resolv',
+      '--no-hosts',
+      '--conf-file=/dev/null',
+      `--pid-file=${env.lab.dir}/dnsmasq.pid`,
+      '--listen-address=198.51.100.1',
+      '--bind-interfaces',
+      '--address=/www.example.test/203.0.113.1',
+    ],
+    { stdio: 'ignore' },
+  );
 }

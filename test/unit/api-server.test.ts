@@ -6,7 +6,6 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,43 +21,21 @@ import {
 } from '../../src/api/server.js';
 import { invalid } from '../../src/common/errors.js';
 import { createLogger } from '../../src/daemon/log.js';
+import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
 
-/** Sends raw bytes, returns what came back until the server closed or went quiet. */
-function raw(sock: string, bytes: string | Buffer, quietMs = 300): Promise<string> {
-  return new Promise((resolve) => {
-    const c = connect(sock);
-    const got: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      c.destroy();
-      resolve(Buffer.concat(got).toString('latin1'));
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(done, quietMs);
-    };
-    c.on('data', (d) => {
-      got.push(d);
-      arm();
-    });
-    c.on('close', done);
-    c.on('error', done);
-    c.write(bytes, () => arm());
-  });
-}
+const raw = rawHttp;
 
 const get = (path: string, headers = '') =>
   `GET ${path} HTTP/1.1\r\nHost: berth\r\n${headers}Connection: close\r\n\r\n`;
 
-function statusOf(reply: string): number {
-  const m = /^HTTP\/1\.1 (\d{3})/.exec(reply);
-  assert.ok(m, `not an HTTP reply: ${JSON.stringify(reply.slice(0, 200))}`);
-  return Number(m[1]);
+function status(reply: string): number {
+  const n = statusOf(reply);
+  assert.ok(n, `not an HTTP reply: ${JSON.stringify(reply.slice(0, 200))}`);
+  return n;
 }
 
 function messageOf(reply: string): string {
-  const body = reply.slice(reply.indexOf('\r\n\r\n') + 4);
+  const body = bodyOf(reply);
   assert.match(reply, /Content-Type: application\/json\r\n/i);
   return (JSON.parse(body) as { message: string }).message;
 }
@@ -112,7 +89,7 @@ describe('API server under hostile input', () => {
 
   const alive = async () => {
     const r = await raw(sock, get('/_ping'));
-    assert.equal(statusOf(r), 200);
+    assert.equal(status(r), 200);
   };
 
   for (const path of [
@@ -123,7 +100,7 @@ describe('API server under hostile input', () => {
   ]) {
     it(`a malformed escape (${path}) is a 400`, async () => {
       const r = await raw(sock, get(path));
-      assert.equal(statusOf(r), 400);
+      assert.equal(status(r), 400);
       assert.match(messageOf(r), /invalid URL escape/);
       await alive();
     });
@@ -131,20 +108,20 @@ describe('API server under hostile input', () => {
 
   it('a well-formed escape still decodes', async () => {
     const r = await raw(sock, get('/things/a%20b/json'));
-    assert.equal(statusOf(r), 200);
+    assert.equal(status(r), 200);
     assert.equal(r.slice(r.indexOf('\r\n\r\n') + 4), '{"id":"a b"}');
   });
 
   it('an absolute request target that is no URL is a 400', async () => {
     const r = await raw(sock, get('http://[/x'));
-    assert.equal(statusOf(r), 400);
+    assert.equal(status(r), 400);
     assert.match(messageOf(r), /invalid request URI/);
     await alive();
   });
 
   it('a Host header with a port out of range changes nothing', async () => {
     const r = await raw(sock, get('/_ping', 'Host: x:99999\r\n'));
-    assert.ok([200, 400].includes(statusOf(r)));
+    assert.ok([200, 400].includes(status(r)));
     await alive();
   });
 
@@ -155,7 +132,7 @@ describe('API server under hostile input', () => {
   ] as const) {
     it(`a route that fails (${path}) answers 500 and is logged`, async () => {
       const r = await raw(sock, get(path));
-      assert.equal(statusOf(r), 500, want);
+      assert.equal(status(r), 500, want);
       assert.ok(messageOf(r).length > 0);
       await alive();
     });
@@ -167,13 +144,13 @@ describe('API server under hostile input', () => {
 
   it('a 4xx from a route is not logged as an error and keeps its status', async () => {
     const r = await raw(sock, get('/throws/bad-input'));
-    assert.equal(statusOf(r), 400);
+    assert.equal(status(r), 400);
     assert.equal(messageOf(r), 'bad thing');
   });
 
   it('a route that fails after its headers ends the response, the server goes on', async () => {
     const r = await raw(sock, get('/throws/after-headers'));
-    assert.equal(statusOf(r), 200);
+    assert.equal(status(r), 200);
     await alive();
   });
 
@@ -182,7 +159,7 @@ describe('API server under hostile input', () => {
       sock,
       'POST /upgrade/throws HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
     );
-    assert.equal(statusOf(r), 500);
+    assert.equal(status(r), 500);
     await alive();
   });
 
@@ -191,7 +168,7 @@ describe('API server under hostile input', () => {
       sock,
       `POST /echo HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: ${MAX_JSON_BODY + 1}\r\n\r\n{}`,
     );
-    assert.equal(statusOf(declared), 413);
+    assert.equal(status(declared), 413);
     assert.match(messageOf(declared), /too large/);
     const big = Buffer.alloc(MAX_JSON_BODY + 4096, 0x20);
     const chunked = await raw(
@@ -204,7 +181,7 @@ describe('API server under hostile input', () => {
         Buffer.from('\r\n0\r\n\r\n'),
       ]),
     );
-    assert.equal(statusOf(chunked), 413);
+    assert.equal(status(chunked), 413);
     await alive();
   });
 
@@ -215,7 +192,7 @@ describe('API server under hostile input', () => {
       `POST /echo HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
       1000,
     );
-    assert.equal(statusOf(r), 200);
+    assert.equal(status(r), 200);
   });
 
   it('a body that is not JSON is refused with dockerd message', async () => {
@@ -223,31 +200,31 @@ describe('API server under hostile input', () => {
       sock,
       'POST /echo HTTP/1.1\r\nHost: berth\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
     );
-    assert.equal(statusOf(r), 400);
+    assert.equal(status(r), 400);
     assert.equal(messageOf(r), "Content-Type specified (text/plain) must be 'application/json'");
     const none = await raw(
       sock,
       'POST /echo HTTP/1.1\r\nHost: berth\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
     );
-    assert.equal(statusOf(none), 200, 'no body and no type is an empty body');
+    assert.equal(status(none), 200, 'no body and no type is an empty body');
   });
 
   it('a URL over the limit is a 414, oversized headers a 431', async () => {
     const longUrl = await raw(sock, get('/things/' + 'a'.repeat(MAX_URL) + '/json'));
-    assert.equal(statusOf(longUrl), 414);
+    assert.equal(status(longUrl), 414);
     assert.match(messageOf(longUrl), /URI too long/);
     const hugeUrl = await raw(sock, get('/things/' + 'a'.repeat(MAX_HEADER_BYTES + 10) + '/json'));
     // Past the header limit too: Node's parser refuses it; 414 or, as Go's server, 431.
-    assert.ok([414, 431].includes(statusOf(hugeUrl)));
+    assert.ok([414, 431].includes(status(hugeUrl)));
     const half = 'a'.repeat(MAX_HEADER_BYTES / 2);
     const bigHeaders = await raw(sock, get('/_ping', `X-A: ${half}\r\nX-B: ${half}\r\n`));
-    assert.equal(statusOf(bigHeaders), 431);
+    assert.equal(status(bigHeaders), 431);
     await alive();
   });
 
   it('garbage instead of HTTP is a 400', async () => {
     const r = await raw(sock, '\x00\x01\x02 not http at all\r\n\r\n');
-    assert.equal(statusOf(r), 400);
+    assert.equal(status(r), 400);
     await alive();
   });
 });
