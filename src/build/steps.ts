@@ -141,8 +141,11 @@ export class Steps {
   /** Creates the step's container from the current image (none on an empty `scratch`). */
   async createContainer(state: StageState, config: RunConfig): Promise<string | undefined> {
     if (!state.imageId) return undefined;
+    // A step's container gets no volumes (VOLUME, or a parent's like redis's
+    // /data): the create would refuse them, and a RUN never wrote into them.
+    const { Volumes: _volumes, ...rest } = config;
     const body = {
-      ...config,
+      ...rest,
       Image: state.imageId,
       HostConfig: { NetworkMode: this.opts.networkMode, ExtraHosts: this.opts.extraHosts },
     };

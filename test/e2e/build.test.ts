@@ -273,6 +273,13 @@ describe('docker build / berth build (classic builder)', () => {
     assert.doesNotMatch(t.stdout, /Step 3\//);
   });
 
+  it('a RUN after a VOLUME builds (the step container gets no volumes)', () => {
+    const df = ['FROM busybox', 'VOLUME /data', 'RUN echo after > /after', ''].join('\n');
+    const r = env.docker(['build', '-t', 'withvol', '-f', '-', ctx], { input: df });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(env.docker(['rmi', 'withvol']).status, 0);
+  });
+
   it('rmi of a built image removes its intermediate images too', () => {
     for (const t of ['app:1', 'app:latest', 'app:berth']) {
       assert.equal(env.docker(['rmi', t]).status, 0);
