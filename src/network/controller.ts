@@ -280,10 +280,8 @@ export class NetworkController {
    * the user made is used, and what Berth will add to it is remembered so
    * that network rm takes off only that. Berth makes the bridge otherwise.
    */
-  private async bridgeFor(net: NetworkRecord): Promise<{
-    own: BerthNetworkState;
-    existing?: Set<string>;
-  }> {
+  /** Refuses a bridge name another network has or is being created with; claims it. */
+  private claimBridge(net: NetworkRecord): string {
     const name = bridgeName(net);
     const other =
       this.list().find((n) => n.Driver === 'bridge' && bridgeName(n) === name) ??
@@ -293,6 +291,15 @@ export class NetworkController {
         `cannot create network ${net.Id} (${name}): conflicts with network ${other.Id} (${name}): networks have same bridge name`,
       );
     }
+    this.creating.set(name, net);
+    return name;
+  }
+
+  private async bridgeFor(net: NetworkRecord): Promise<{
+    own: BerthNetworkState;
+    existing?: Set<string>;
+  }> {
+    const name = bridgeName(net);
     // Berth's own names (br-<12 hex> of a new ID) are nobody else's.
     if (!net.Options['com.docker.network.bridge.name']) return { own: { bridgeCreated: true } };
     const link = await this.o.rtnl.getLink(name);
@@ -383,15 +390,15 @@ export class NetworkController {
       throw forbidden("bridge driver doesn't support multiple subnets");
     }
     const configs = [...(v4.length ? v4 : [{}]), ...v6];
-    const bridge = req.Driver === 'bridge' ? await this.bridgeFor(net) : undefined;
-    if (bridge) {
-      net.berth = bridge.own;
-      this.creating.set(bridgeName(net), net);
-    }
+    // The bridge name is claimed before the first await, so two creates
+    // naming one bridge cannot both pass bridgeFor's check.
+    const claimed = req.Driver === 'bridge' ? this.claimBridge(net) : undefined;
     try {
+      const bridge = claimed ? await this.bridgeFor(net) : undefined;
+      if (bridge) net.berth = bridge.own;
       await this.record(net, configs, bridge?.existing);
     } finally {
-      if (bridge) this.creating.delete(bridgeName(net));
+      if (claimed) this.creating.delete(claimed);
     }
     try {
       const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);

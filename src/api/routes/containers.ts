@@ -237,6 +237,6 @@ function checkPlatform(p: string | null): void {
   if (!p) return;
   const own = `linux/${GOARCH[process.arch] ?? process.arch}`;
   const [os, arch] = p.toLowerCase().split('/');
-  if (os === 'linux' && (arch === undefined || own.startsWith(`linux/${arch}`))) return;
+  if (os === 'linux' && (arch === undefined || own === `linux/${arch}`)) return;
   throw invalid(`berth does not support --platform ${p} yet: this host runs ${own} images only`);
 }
