@@ -185,6 +185,16 @@ export function parseCreate(body: unknown): CreateRequest {
 }
 
 /**
+ * Checks a stored container's HostConfig again before it starts: a record
+ * written before a field was refused (or by an older Berth) may carry a setting
+ * Berth does not honour, and starting without it would ignore it. (Config is
+ * not checked: it is stored merged with the image, whose VOLUME Berth keeps.)
+ */
+export function checkStoredHostConfig(hostConfig: object): void {
+  checkFields(hostConfig as Record<string, unknown>, HOST_CONFIG_FIELDS, 'HostConfig');
+}
+
+/**
  * Applies the image's defaults (moby's merge): env merged, cmd from the image
  * unless an entrypoint or cmd was given, entrypoint from the image unless given.
  * Returns the final Config and the argv (Path + Args).

@@ -23,7 +23,13 @@ import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint } from '../network/records.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
-import { checkName, mergeWithImage, parseCreate, type ImageConfig } from './config.js';
+import {
+  checkName,
+  checkStoredHostConfig,
+  mergeWithImage,
+  parseCreate,
+  type ImageConfig,
+} from './config.js';
 import { writeBundle, type DaemonDns } from './bundle.js';
 import { normaliseLinks } from './links.js';
 import { parseLink } from '../network/links/links.js';
@@ -279,6 +285,7 @@ export class ContainerService {
       throw new BerthError('NOT_MODIFIED', 'container already started');
     if (c.State.Status === 'removing' || this.removing.has(c.Id))
       throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
+    checkStoredHostConfig(c.HostConfig);
     const img = await this.images.resolve(c.ImageID);
     if (!img) throw notFound(`No such image: ${c.Image}`);
     const undo: Array<() => Promise<void>> = [];

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkName, mergeEnv, mergeWithImage, parseCreate } from '../../src/containers/config.js';
+import {
+  checkName,
+  checkStoredHostConfig,
+  mergeEnv,
+  mergeWithImage,
+  parseCreate,
+} from '../../src/containers/config.js';
 import { hostsFile, parseResolvConf, resolvConf } from '../../src/containers/files.js';
 import { resolveUserFrom } from '../../src/containers/user.js';
 
@@ -87,6 +93,17 @@ describe('merging with the image config', () => {
 
   it('fails without any command', () => {
     assert.throws(() => mergeWithImage(create({}), { Cmd: null }), /No command specified/);
+  });
+
+  it('refuses at start a stored HostConfig Berth would not honour', () => {
+    // A record written before --memory was refused at create.
+    assert.throws(
+      () => checkStoredHostConfig({ NetworkMode: 'default', Memory: 64 * 1024 * 1024 }),
+      /berth does not support -m\/--memory \(HostConfig.Memory\) yet/,
+    );
+    // What create stores today passes.
+    const { hostConfig } = parseCreate({ Image: 'busybox', HostConfig: { Memory: 0 } });
+    assert.doesNotThrow(() => checkStoredHostConfig(hostConfig));
   });
 
   it('merges env with request values winning and keeps PATH', () => {
