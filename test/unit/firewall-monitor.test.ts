@@ -4,7 +4,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NlWriter } from '../../src/kernel/netlink/codec.js';
-import { ChangeTracker, NFT_MSG, nftMsgType } from '../../src/kernel/firewall/monitor.js';
+import {
+  ChangeTracker,
+  NFT_MSG,
+  kernelPid,
+  nftMsgType,
+} from '../../src/kernel/firewall/monitor.js';
 import { MemoryFirewall, type FirewallState } from '../../src/kernel/firewall/index.js';
 import { FirewallGuard } from '../../src/network/firewall-guard.js';
 
@@ -62,6 +67,15 @@ describe('nftables change tracker', () => {
     // ... and does not carry them into the next one.
     t.feed(event(NFT_MSG.NEWRULE, 'filter', IP));
     assert.equal(t.feed(gen(999)), false);
+  });
+
+  it('knows itself by the id of the initial PID namespace', () => {
+    // berthd in a PID namespace: the kernel reports 4242, process.pid is 7.
+    const status = 'Name:\tberthd\nPid:\t7\nNSpid:\t4242\t7\nPPid:\t1\n';
+    assert.equal(kernelPid(status), 4242);
+    assert.equal(kernelPid('Name:\tx\nPid:\t9\n'), process.pid);
+    // Here, outside any PID namespace, both agree.
+    assert.equal(kernelPid(), process.pid);
   });
 
   it('ignores other tables, other families and rules in the user chain', () => {

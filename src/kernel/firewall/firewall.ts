@@ -8,7 +8,7 @@
  */
 import { hasCode } from '../../common/errors.js';
 import { Nftables, type NftablesOptions } from './libnftables.js';
-import { NftMonitor } from './monitor.js';
+import { NftMonitor, kernelPid } from './monitor.js';
 import {
   addBridgeBatch,
   addPortBatch,
@@ -101,7 +101,7 @@ export class NftFirewall implements Firewall {
         family: NFPROTO_INET,
         table: TABLE.split(' ')[1]!,
         ignoreRulesOf: [USER_CHAIN],
-        ownPid: process.pid,
+        ownPid: kernelPid(),
       };
       try {
         this.monitor = NftMonitor.open(spec, this.opts.netns);

@@ -7,6 +7,7 @@
  * timer, one recv(2) when nothing happened), so no thread waits on it.
  * Decoding is pure (`ChangeTracker`) and unit-tested with byte fixtures.
  */
+import { readFileSync } from 'node:fs';
 import { attrString, parseAttrs, parseMessages } from '../netlink/codec.js';
 import {
   bindSocket,
@@ -103,6 +104,26 @@ export class ChangeTracker {
   reset(): void {
     this.touched = false;
   }
+}
+
+/**
+ * The process id the kernel puts in NFTA_GEN_PROC_PID: the id in the initial
+ * PID namespace. In a PID namespace `process.pid` is the inner one and every
+ * own commit would look foreign; /proc/self/status's NSpid lists the ids from
+ * the outermost namespace /proc can see inwards, so its first one is the id
+ * the kernel reports whenever /proc is the host's. `status` is for tests.
+ */
+export function kernelPid(status?: string): number {
+  let text = status;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      return process.pid;
+    }
+  }
+  const m = /^NSpid:\s+(\d+)/m.exec(text);
+  return m ? Number(m[1]) : process.pid;
 }
 
 /** The nfnetlink header's message type of an nf_tables message (for fixtures). */
