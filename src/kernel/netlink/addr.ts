@@ -3,7 +3,7 @@
  * kernel would misread (an IPv4 octet of 256, a MAC with 5 bytes) throws
  * here, with the offending text, before a request is sent.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { formatIp as formatBytes, parseIp as parseBytes } from '../../common/ip.js';
 import { AF_INET, AF_INET6 } from './constants.js';
 
 /** An address in bytes, with its family. */
@@ -22,35 +22,9 @@ export interface Prefix extends IpBytes {
 
 /** Parses an IPv4 or IPv6 address (no prefix). */
 export function parseIp(text: string): IpBytes {
-  if (isIPv4(text)) return { family: AF_INET, bytes: Buffer.from(text.split('.').map(Number)) };
-  if (isIPv6(text)) return { family: AF_INET6, bytes: ipv6Bytes(text) };
-  throw new Error(`invalid IP address: ${JSON.stringify(text)}`);
-}
-
-function ipv6Bytes(text: string): Buffer {
-  const out = Buffer.alloc(16);
-  let groups = text.split(':');
-  // An embedded IPv4 tail (::ffff:1.2.3.4) stands for the last two groups.
-  const last = groups[groups.length - 1] ?? '';
-  if (last.includes('.')) {
-    const v4 = last.split('.').map(Number);
-    groups = [
-      ...groups.slice(0, -1),
-      (((v4[0] ?? 0) << 8) | (v4[1] ?? 0)).toString(16),
-      (((v4[2] ?? 0) << 8) | (v4[3] ?? 0)).toString(16),
-    ];
-  }
-  const gap = text.indexOf('::');
-  let head = groups;
-  let tail: string[] = [];
-  if (gap >= 0) {
-    const [h, t] = groups.join(':').split('::') as [string, string];
-    head = h ? h.split(':') : [];
-    tail = t ? t.split(':') : [];
-  }
-  head.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  tail.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), 16 - (tail.length - i) * 2));
-  return out;
+  const a = parseBytes(text);
+  if (!a) throw new Error(`invalid IP address: ${JSON.stringify(text)}`);
+  return { family: a.family === 4 ? AF_INET : AF_INET6, bytes: a.bytes };
 }
 
 /** Parses `address/length`; the address keeps its host bits (10.0.0.2/24 stays .2). */
@@ -67,24 +41,9 @@ export function parsePrefix(text: string): Prefix {
   return { ...ip, length };
 }
 
-/** Formats 4 or 16 bytes as an address (IPv6 compressed, as Node and iproute2 print it). */
+/** Formats 4 or 16 bytes as an address (IPv6 compressed, as iproute2 prints it). */
 export function formatIp(bytes: Buffer): string {
-  if (bytes.length === 4) return Array.from(bytes).join('.');
-  if (bytes.length !== 16) throw new Error(`not an IP address: ${bytes.length} bytes`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i));
-  // RFC 5952: compress the longest run (≥ 2) of zero groups, the first one on ties.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatBytes(bytes);
 }
 
 /** The IPv4 broadcast address of a prefix (all host bits set). */

@@ -1,13 +1,17 @@
 /**
- * Address arithmetic for IPv4 and IPv6. Parsing follows Go's `net` package
- * (Docker 20.10 is built on it, so what it accepts is the reference: no
- * leading zeros in IPv4 octets, no zones, at most four hex digits a group).
- * Addresses are bigints so one code path serves both families and a /64's
- * host part fits without loss.
+ * Address arithmetic for IPv4 and IPv6, on the one parser (common/ip.ts, Go's
+ * rules). Addresses are bigints so one code path serves both families and a
+ * /64's host part fits without loss.
  */
+import {
+  bigintToBytes,
+  bytesToBigint,
+  formatIp as formatIpBytes,
+  parseIp as parseIpBytes,
+  type Family,
+} from '../../common/ip.js';
 
-/** 4 or 6. */
-export type Family = 4 | 6;
+export type { Family };
 
 /** A parsed address. */
 export interface Ip {
@@ -34,69 +38,10 @@ export interface Cidr {
 /** Address width in bits. */
 export const bitsOf = (f: Family): number => (f === 4 ? 32 : 128);
 
-const HEX_GROUP = /^[0-9a-fA-F]{1,4}$/;
-
-function parseV4(s: string): bigint | undefined {
-  // A hand-rolled loop: this runs for every address key when the store is loaded.
-  let v = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i <= s.length; i++) {
-    const c = i < s.length ? s.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || octet > 255) return undefined;
-      v = v * 256 + octet;
-      if (++dots > 4) return undefined;
-      octet = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      // Go refuses leading zeros ("01"): they once meant octal.
-      if (digits === 1 && octet === 0) return undefined;
-      octet = octet * 10 + (c - 48);
-      if (++digits > 3) return undefined;
-    } else return undefined;
-  }
-  return dots === 4 ? BigInt(v) : undefined;
-}
-
-function parseV6(s: string): bigint | undefined {
-  const halves = s.split('::');
-  if (halves.length > 2) return undefined;
-  const groupsOf = (part: string, last: boolean): bigint[] | undefined => {
-    if (part === '') return [];
-    const out: bigint[] = [];
-    const fields = part.split(':');
-    for (const [i, f] of fields.entries()) {
-      // An embedded IPv4 address may only end the address ("::ffff:10.0.0.1").
-      if (last && i === fields.length - 1 && f.includes('.')) {
-        const v4 = parseV4(f);
-        if (v4 === undefined) return undefined;
-        out.push(v4 >> 16n, v4 & 0xffffn);
-      } else {
-        if (!HEX_GROUP.test(f)) return undefined;
-        out.push(BigInt(parseInt(f, 16)));
-      }
-    }
-    return out;
-  };
-  const head = groupsOf(halves[0] ?? '', halves.length === 1);
-  const tail = halves.length === 2 ? groupsOf(halves[1] ?? '', true) : [];
-  if (!head || !tail) return undefined;
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...head, ...Array<bigint>(halves.length === 2 ? missing : 0).fill(0n), ...tail];
-  return groups.reduce((acc, g) => (acc << 16n) | g, 0n);
-}
-
 /** Parses an IPv4 or IPv6 address; undefined when Go's net.ParseIP would return nil. */
 export function parseIp(s: string): Ip | undefined {
-  if (s.includes(':')) {
-    const v = parseV6(s);
-    return v === undefined ? undefined : { family: 6, value: v };
-  }
-  const v = parseV4(s);
-  return v === undefined ? undefined : { family: 4, value: v };
+  const a = parseIpBytes(s);
+  return a && { family: a.family, value: bytesToBigint(a.bytes) };
 }
 
 /** Host-part mask of a prefix: the bits a block's addresses may vary in. */
@@ -126,30 +71,7 @@ export function parseCidr(s: string): Cidr | undefined {
 
 /** Formats an address as Go does: dotted quad, or RFC 5952 for IPv6. */
 export function formatIp(family: Family, v: bigint): string {
-  if (family === 4) {
-    return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
-  }
-  const g: number[] = [];
-  for (let i = 7; i >= 0; i--) g.push(Number((v >> BigInt(i * 16)) & 0xffffn));
-  // The longest run of two or more zero groups becomes "::" (the first on a tie).
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(g);
-  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return formatIpBytes(bigintToBytes(family, v));
 }
 
 /** The canonical text of a block: its first address and prefix ("10.0.0.0/24"). */
