@@ -15,7 +15,7 @@ export interface ImageRef {
 }
 
 /** The error docker gives for unparsable references. */
-export class ReferenceError extends Error {}
+export class ImageReferenceError extends Error {}
 
 /** Parses "name[:tag][@digest]"; returns undefined for an image ID. */
 export function parseReference(s: string): ImageRef | undefined {
@@ -34,13 +34,13 @@ export function parseReference(s: string): ImageRef | undefined {
     rest = rest.slice(0, colon);
   }
   if (rest === '' || (tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(tag)))
-    throw new ReferenceError('invalid reference format');
+    throw new ImageReferenceError('invalid reference format');
   if (/[A-Z]/.test(rest))
-    throw new ReferenceError('invalid reference format: repository name must be lowercase');
+    throw new ImageReferenceError('invalid reference format: repository name must be lowercase');
   if (
     !/^[a-z0-9]+(?:[._-]+[a-z0-9]+|[:/][a-z0-9]+)*$/i.test(rest.replace(/^[^/]*[.:][^/]*\//, 'h/'))
   )
-    throw new ReferenceError('invalid reference format');
+    throw new ImageReferenceError('invalid reference format');
   let name = rest;
   for (const p of [
     'docker.io/library/',

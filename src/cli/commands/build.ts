@@ -10,7 +10,7 @@ import {
   type BuildContext,
 } from '../buildcontext.js';
 import { humanSize } from '../format/units.js';
-import { parseReference, ReferenceError } from '../reference.js';
+import { parseReference, ImageReferenceError } from '../reference.js';
 import { displayJSONMessages, StreamError } from '../streams.js';
 
 /** `KEY=value`, or a bare `KEY` taking its value from the environment (unset: null). */
@@ -110,7 +110,7 @@ export const buildCommand: Command = {
     const file = f.str('file');
     for (const t of f.list('tag')) {
       try {
-        if (!parseReference(t)) throw new ReferenceError('invalid reference format');
+        if (!parseReference(t)) throw new ImageReferenceError('invalid reference format');
       } catch (e) {
         throw new StatusError(
           125,

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { StatusError, encodeFilters, errorLine, type Command, type Ctx } from '../command.js';
 import { makeRow, renderList, truncateID, type ListSpec, type Row } from '../format/formatter.js';
 import { goTimeString, humanSize, sinceUnix } from '../format/units.js';
-import { normalizedName, parseReference, ReferenceError } from '../reference.js';
+import { normalizedName, parseReference, ImageReferenceError } from '../reference.js';
 import { displayJSONMessages, StreamError } from '../streams.js';
 import { inspectObjects } from './inspect.js';
 
@@ -217,7 +217,7 @@ export const tagCommand: Command = {
     try {
       ref = parseReference(target);
     } catch (e) {
-      throw new StatusError(1, e instanceof ReferenceError ? e.message : errorLine(e));
+      throw new StatusError(1, e instanceof ImageReferenceError ? e.message : errorLine(e));
     }
     if (!ref) throw new StatusError(1, 'invalid reference format');
     if (ref.digest) throw new StatusError(1, 'refusing to create a tag with a digest reference');

@@ -7,7 +7,7 @@ import { PROG, StatusError, errorLine, type Command, type Ctx } from '../command
 import type { Flags } from '../flags.js';
 import { monitorTtySize, proxySignals, streamHijacked, ttySize } from '../hijack.js';
 import { PortSpecError } from '../ports.js';
-import { familiarWithTag, parseReference, ReferenceError } from '../reference.js';
+import { familiarWithTag, parseReference, ImageReferenceError } from '../reference.js';
 import { CONTAINER_FLAGS, OptionError, buildCreateRequest } from '../runopts.js';
 import { displayJSONMessages, StreamError } from '../streams.js';
 import { writeFileSync } from 'node:fs';
@@ -86,7 +86,7 @@ function prepare(ctx: Ctx, f: Flags, cmd: 'run' | 'create', detach: boolean) {
     const consoleSize = ttySize(ctx);
     return buildCreateRequest(f, image, args, { detach, env: ctx.env, consoleSize });
   } catch (e) {
-    if (e instanceof OptionError || e instanceof PortSpecError || e instanceof ReferenceError)
+    if (e instanceof OptionError || e instanceof PortSpecError || e instanceof ImageReferenceError)
       throw new StatusError(125, reportError(cmd, e.message, true));
     throw e;
   }
