@@ -6,8 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { BerthError, invalid, messageOf } from '../common/errors.js';
-import type { Logger } from '../daemon/log.js';
-import { parseJson } from './validate.js';
+import type { Logger } from '../common/log.js';
+import { parseJson } from '../common/validate.js';
 
 /** A bidirectional stream to a client: an upgraded socket, or a plain response + request. */
 export interface Hijacked {

@@ -3,7 +3,7 @@
  * merged Config (moby's mergeAndVerifyConfig rules). Pure: unit-tested.
  */
 import { invalid } from '../common/errors.js';
-import { obj, optBool, optNum, optStr, optStrMap, optStrs } from '../api/validate.js';
+import { obj, optBool, optNum, optStr, optStrMap, optStrs } from '../common/validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 import { checkPortBindings } from '../network/ports/spec.js';
 import { NETWORK_NAME_RE } from '../network/create.js';

@@ -6,7 +6,7 @@
  * ignored (a silently ignored `-v` loses a user's data). Pure.
  */
 import { invalid } from '../common/errors.js';
-import type { Json } from '../api/validate.js';
+import type { Json } from '../common/validate.js';
 
 /** The JSON shapes of the API's Go types (null is every type's zero value). */
 export type Kind =

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
-import { type Json, obj, optBool, optStr, optStrs } from '../api/validate.js';
+import { type Json, obj, optBool, optStr, optStrs } from '../common/validate.js';
 import { Runtime, RuntimeError, waitExit } from '../kernel/runtime/runtime.js';
 import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { rewriteSync } from '../common/rewrite.js';
 import { Stopwatch } from '../common/stopwatch.js';
-import type { Logger } from '../daemon/log.js';
+import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint, type Joined } from '../network/records.js';

@@ -43,7 +43,7 @@ import {
   gatewayNetwork,
   joinOptions,
 } from './networking.js';
-import type { Logger } from '../daemon/log.js';
+import type { Logger } from '../common/log.js';
 
 /** An image as the container service sees it. */
 interface ImageFound {

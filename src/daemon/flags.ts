@@ -1,6 +1,6 @@
 /** berthd's command line, in dockerd's spelling where dockerd has one. Pure. */
 import { isIP, isIPv4 } from 'node:net';
-import { isLevel, type Level } from './log.js';
+import { isLevel, type Level } from '../common/log.js';
 import { parseAddressPoolFlag, parseCidr, type PoolSpec } from '../network/ipam/index.js';
 
 export interface DaemonFlags {

@@ -29,7 +29,7 @@ import { openEmbeddedStore } from '../store/index.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../common/log.js';
 
 export const VERSION = '0.1.0';
 

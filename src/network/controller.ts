@@ -7,7 +7,7 @@
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { PREDEFINED, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
-import type { Logger } from '../daemon/log.js';
+import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';

@@ -8,7 +8,7 @@
  */
 import { BerthError, forbidden, invalid, messageOf } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
-import type { Logger } from '../daemon/log.js';
+import type { Logger } from '../common/log.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
 import { type Rtnl, readSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';

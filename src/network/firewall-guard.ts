@@ -16,7 +16,7 @@
  * store, never read back from the kernel, so a rebuild loses nothing.
  */
 import { hasCode, messageOf } from '../common/errors.js';
-import type { Logger } from '../daemon/log.js';
+import type { Logger } from '../common/log.js';
 import type {
   BridgeSpec,
   Firewall,

@@ -20,7 +20,7 @@ import {
   Router,
 } from '../../src/api/server.js';
 import { invalid } from '../../src/common/errors.js';
-import { createLogger } from '../../src/daemon/log.js';
+import { createLogger } from '../../src/common/log.js';
 import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
 
 const raw = rawHttp;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseFilters, parseJson, qBool, qInt } from '../../src/api/validate.js';
+import { parseFilters, parseJson, qBool, qInt } from '../../src/common/validate.js';
 import { FrameDecoder, frame } from '../../src/api/stream.js';
 import { Router } from '../../src/api/server.js';
 import { parseFlags } from '../../src/daemon/flags.js';

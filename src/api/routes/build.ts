@@ -16,7 +16,7 @@ import {
   type NamedRef,
 } from '../../images/reference.js';
 import type { Router } from '../server.js';
-import { qBool } from '../validate.js';
+import { qBool } from '../../common/validate.js';
 import type { Services } from './services.js';
 
 function jsonParam<T>(query: URLSearchParams, name: string, what: string): T | undefined {

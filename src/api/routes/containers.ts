@@ -6,7 +6,7 @@ import type { ContainerRecord } from '../../containers/types.js';
 import { shimResize } from '../../kernel/runtime/runtime.js';
 import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame } from '../stream.js';
-import { parseFilters, qBool, qInt } from '../validate.js';
+import { parseFilters, qBool, qInt } from '../../common/validate.js';
 import type { Services } from './services.js';
 
 const STATUSES = new Set([

@@ -1,5 +1,5 @@
 /** /containers/{id}/exec and /exec/... routes. */
-import { obj, optBool, qInt } from '../validate.js';
+import { obj, optBool, qInt } from '../../common/validate.js';
 import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame } from '../stream.js';
 import type { Hijacked } from '../server.js';

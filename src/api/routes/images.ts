@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { invalid, messageOf } from '../../common/errors.js';
 import { normalizeRef } from '../../containers/names.js';
 import { empty, json, type Router } from '../server.js';
-import { parseFilters, qBool } from '../validate.js';
+import { parseFilters, qBool } from '../../common/validate.js';
 import type { Services } from './services.js';
 
 export function imageRoutes(r: Router, s: Services): void {

@@ -5,7 +5,7 @@ import { PREDEFINED } from '../../network/create.js';
 import { checkEndpointConfig } from '../../containers/create-fields.js';
 import { empty, json, type Router } from '../server.js';
 import { parseTimestamp } from '../timestamp.js';
-import { obj, optBool, optStr, parseFilters } from '../validate.js';
+import { obj, optBool, optStr, parseFilters } from '../../common/validate.js';
 import type { Services } from './services.js';
 
 /**

@@ -1,6 +1,6 @@
 /** /_ping, /version, /info, /events. */
 import { json, type Router } from '../server.js';
-import { parseFilters } from '../validate.js';
+import { parseFilters } from '../../common/validate.js';
 import type { BerthEvent } from '../../events/bus.js';
 import type { Services } from './services.js';
 

@@ -2,7 +2,7 @@
  * Request validation: small typed readers over untrusted JSON. Each throws a
  * 400 naming the field, so bad input is refused before anything changes.
  */
-import { invalid } from '../common/errors.js';
+import { invalid } from './errors.js';
 
 export type Json = Record<string, unknown>;
 
