@@ -6,7 +6,8 @@ import { invalid } from '../common/errors.js';
 import { obj, optBool, optNum, optStr, optStrMap, optStrs } from '../common/validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 import { checkPortBindings } from '../network/ports/spec.js';
-import { NETWORK_NAME_RE } from '../network/create.js';
+import { validNetworkName } from '../network/create.js';
+import { macAddressError } from '../network/ipam/index.js';
 import {
   CONFIG_FIELDS,
   HOST_CONFIG_FIELDS,
@@ -101,14 +102,23 @@ export function parseCreate(body: unknown): CreateRequest {
   for (const [net, ec] of Object.entries(endpointsConfig)) {
     checkEndpointConfig(ec, `NetworkingConfig.EndpointsConfig.${net}`);
   }
+  // dockerd 20.10's words; later networks are for `network connect`.
+  const netNames = Object.keys(endpointsConfig);
+  if (netNames.length > 1) {
+    throw invalid(`Container cannot be connected to network endpoints: ${netNames.join(', ')}`);
+  }
+  const mac = optStr(b, 'MacAddress') ?? '';
+  // dockerd parses it only at start (500 there); Berth refuses it before anything is made.
+  const badMac = mac && macAddressError(mac);
+  if (badMac) throw invalid(badMac);
   let networkMode = optStr(hc, 'NetworkMode', 'HostConfig.NetworkMode') ?? '';
   if (networkMode === '') networkMode = 'default';
   if (networkMode === 'container:') {
     throw invalid('Invalid network mode: invalid container format container:<name|id>');
   }
   // dockerd accepts any name here and fails at start (404); a name no network
-  // can have ("../x") is refused at once, before anything is made.
-  if (!networkMode.startsWith('container:') && !NETWORK_NAME_RE.test(networkMode)) {
+  // can have (all blanks) is refused at once, before anything is made.
+  if (!networkMode.startsWith('container:') && !validNetworkName(networkMode)) {
     throw invalid(`invalid network mode "${networkMode}": no network can have that name`);
   }
   const shmSize = optNum(hc, 'ShmSize', 'HostConfig.ShmSize') ?? 0;
@@ -138,6 +148,7 @@ export function parseCreate(body: unknown): CreateRequest {
     Labels: optStrMap(b, 'Labels') ?? {},
     StopSignal: optStr(b, 'StopSignal'),
     StopTimeout: optNum(b, 'StopTimeout'),
+    ...(mac ? { MacAddress: mac } : {}),
     ...(b.Shell ? { Shell: optStrs(b, 'Shell') } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
   };

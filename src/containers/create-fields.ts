@@ -7,6 +7,7 @@
  */
 import { invalid } from '../common/errors.js';
 import type { Json } from '../common/validate.js';
+import { macAddressError } from '../network/ipam/index.js';
 
 /** The JSON shapes of the API's Go types (null is every type's zero value). */
 export type Kind =
@@ -72,7 +73,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   WorkingDir: yes('str'),
   Entrypoint: yes('strs'),
   NetworkDisabled: no('NetworkDisabled (use --network none)', 'bool'),
-  MacAddress: no('--mac-address', 'str'),
+  // On the interface of the container's first network (docs/reference/docker-20.10-dockerpy-net.md).
+  MacAddress: yes('str'),
   OnBuild: yes('list'),
   Labels: yes('strmap'),
   StopSignal: yes('str'),
@@ -276,7 +278,8 @@ export const ENDPOINT_FIELDS: Record<string, Field> = {
   IPAMConfig: yes('obj'),
   Links: yes('list'),
   Aliases: yes('list'),
-  MacAddress: no('--mac-address', 'str'),
+  // Honoured as dockerd since API 1.44 honours it (20.10 ignores it).
+  MacAddress: yes('str'),
   // Kept and shown, as dockerd's bridge driver keeps them.
   DriverOpts: yes('strmap'),
   GwPriority: no('--gw-priority', 'int'),
@@ -305,4 +308,6 @@ export function checkEndpointConfig(v: unknown, where: string): void {
   if (!isObj(v)) throw invalid(`invalid ${where}: expected an object, got ${typeName(v)}`);
   checkFields(v, ENDPOINT_FIELDS, where);
   if (isObj(v.IPAMConfig)) checkFields(v.IPAMConfig, ENDPOINT_IPAM_FIELDS, `${where}.IPAMConfig`);
+  const bad = typeof v.MacAddress === 'string' && v.MacAddress && macAddressError(v.MacAddress);
+  if (bad) throw invalid(bad);
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { NetworkController } from '../network/controller.js';
 import { emptyEndpoint, type Joined } from '../network/records.js';
+import { normaliseMac } from '../network/ipam/index.js';
 import { portRequests } from '../network/ports/spec.js';
 import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
 import { resolveLinks } from './links.js';
@@ -73,6 +74,52 @@ export class ContainerNetworking {
       } catch (e) {
         this.d.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
+    }
+  }
+
+  /**
+   * A link by its name, "parent/alias" (dockerd's name of the child under
+   * that parent): the parent and its stored entry "/child:/parent/alias".
+   * 404 "No such container: <name>" when there is none, as dockerd.
+   */
+  linkByName(name: string): { parent: ContainerRecord; entry: string; child: string } {
+    const full = name.startsWith('/') ? name : `/${name}`;
+    const cut = full.lastIndexOf('/');
+    const parentName = full.slice(0, cut);
+    const parent = this.d.repo.all().find((p) => p.Name === parentName);
+    const entry = parent?.HostConfig.Links?.find((l) => l.slice(l.indexOf(':') + 1) === full);
+    if (!parent || !entry) throw notFound(`No such container: ${name}`);
+    return { parent, entry, child: entry.slice(0, entry.indexOf(':')) };
+  }
+
+  /**
+   * `DELETE /containers/{parent}/{alias}?link=1` (`docker rm --link`): the
+   * entry leaves the parent's HostConfig.Links; a running parent's
+   * /etc/hosts loses the child's line now, and an exec's environment the
+   * variables (docs/reference/docker-20.10-dockerpy-net.md).
+   * `name` without a slash is the container itself: 409 (dockerd: 500).
+   */
+  async removeLink(name: string): Promise<void> {
+    if (!name.replace(/^\//, '').includes('/')) {
+      this.d.repo.get(name);
+      throw conflict('Conflict, cannot remove the default link name of the container');
+    }
+    const { parent } = this.linkByName(name);
+    await this.d.locked(parent.Id, async () => {
+      const { entry } = this.linkByName(name);
+      const rest = (parent.HostConfig.Links ?? []).filter((l) => l !== entry);
+      const next = {
+        ...parent,
+        HostConfig: { ...parent.HostConfig, Links: rest.length ? rest : null },
+      };
+      await this.d.repo.save(next);
+      Object.assign(parent, next);
+    });
+    if (parent.State.Status !== 'running') return;
+    try {
+      rewriteSync(join(this.d.dir(parent.Id), 'hosts'), hostsFor(parent, this.linksOf(parent)));
+    } catch (e) {
+      this.d.log.warn(`links of ${parent.Name}: ${messageOf(e)}`);
     }
   }
 
@@ -192,7 +239,7 @@ export class ContainerNetworking {
         sw.lap('files');
         this.d.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
-        const Networks = { ...c.Networks, [net.Name]: { ...emptyEndpoint(net), ...ec.shown } };
+        const Networks = { ...c.Networks, [net.Name]: configuredEndpoint(net, ec) };
         await this.d.repo.save({ ...c, EndpointsConfig, Networks });
         Object.assign(c, { EndpointsConfig, Networks });
       }
@@ -259,6 +306,9 @@ export function endpointConfigFor(
   staticIPv6?: string;
   aliases?: string[];
   links?: string[];
+  /** EndpointConfig.MacAddress, normalised (validated at create and connect). */
+  mac?: string;
+  macAsGiven?: string;
   shown: Record<string, unknown>;
 } {
   const mode = c.HostConfig.NetworkMode;
@@ -274,13 +324,28 @@ export function endpointConfigFor(
   const ipam = ec.IPAMConfig as { IPv4Address?: string; IPv6Address?: string } | null | undefined;
   const aliases = Array.isArray(ec.Aliases) ? (ec.Aliases as string[]).filter(Boolean) : undefined;
   const links = Array.isArray(ec.Links) ? (ec.Links as string[]).filter(Boolean) : undefined;
+  const macAsGiven = typeof ec.MacAddress === 'string' && ec.MacAddress ? ec.MacAddress : undefined;
   return {
+    mac: macAsGiven && normaliseMac(macAsGiven),
+    macAsGiven,
     staticIPv4: ipam?.IPv4Address || undefined,
     staticIPv6: ipam?.IPv6Address || undefined,
     aliases: aliases?.length ? aliases : undefined,
     links: links?.length ? links : undefined,
     shown,
   };
+}
+
+/**
+ * A network of a container that has not joined it yet (created, or
+ * connected while stopped): the settings asked for, the MAC address as
+ * given (dockerd 20.10 shows it until the start, then the interface's).
+ */
+export function configuredEndpoint(
+  net: NetworkRecord,
+  ec: ReturnType<typeof endpointConfigFor>,
+): ContainerRecord['Networks'][string] {
+  return { ...emptyEndpoint(net), ...ec.shown, MacAddress: ec.macAsGiven ?? '' };
 }
 
 /**
@@ -300,8 +365,12 @@ export function joinOptions(
   c: ContainerRecord,
   ec: ReturnType<typeof endpointConfigFor>,
   defaultRoute: boolean,
+  /** The container's first network (NetworkMode): `Config.MacAddress` is for it, as dockerd 20.10's. */
+  primary = false,
 ) {
+  const configMac = primary && c.Config.MacAddress ? normaliseMac(c.Config.MacAddress) : undefined;
   return {
+    mac: configMac ?? ec.mac,
     defaultRoute,
     staticIPv4: ec.staticIPv4,
     staticIPv6: ec.staticIPv6,

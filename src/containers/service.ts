@@ -39,6 +39,7 @@ import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
 import {
   ContainerNetworking,
+  configuredEndpoint,
   endpointConfigFor,
   gatewayNetwork,
   joinOptions,
@@ -247,6 +248,8 @@ export class ContainerService {
     } else {
       c.HostConfig.Links = normaliseLinks(this.repo, c);
     }
+    // What was asked for the network shows before the start, as dockerd 20.10 shows it.
+    if (net) c.Networks[net.Name] = configuredEndpoint(net, endpointConfigFor(c, net.Name));
     await this.repo.insert(c);
     try {
       await mkdir(this.dir(id), { recursive: true });
@@ -316,7 +319,7 @@ export class ContainerService {
             c.Id,
             netnsPath,
             name,
-            joinOptions(c, ec, name === gw?.Name),
+            joinOptions(c, ec, name === gw?.Name, name === primary.Name),
           );
           joined[r.name] = { ...r.endpoint, ...ec.shown };
           c.Networks = { ...c.Networks, ...joined };

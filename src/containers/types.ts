@@ -22,6 +22,8 @@ export interface ContainerConfig {
   Labels: Record<string, string>;
   StopSignal?: string;
   StopTimeout?: number;
+  /** `--mac-address`: the interface's MAC on the container's first network. */
+  MacAddress?: string;
   Shell?: string[];
   ArgsEscaped?: boolean;
 }

@@ -15,7 +15,8 @@ export interface NetworkCreate {
   Internal: boolean;
   Attachable: boolean;
   EnableIPv6: boolean;
-  IPAM: { Driver: string; Options: Record<string, string>; Config: IpamConfig[] };
+  /** Options: null when the request has none (as dockerd 20.10 shows it), else as given. */
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
   Options: Record<string, string>;
   Labels: Record<string, string>;
 }
@@ -29,8 +30,14 @@ const BRIDGE_OPTS = new Set([
   'com.docker.network.bridge.default_bridge',
 ]);
 
-/** What a network's name (or ID, or ID prefix) can be. */
-export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/**
+ * Whether a network can have the name: dockerd 20.10 (libnetwork's
+ * IsValidName) takes any name but an empty or all-blank one ("test 01",
+ * "a/b", "日本", "-x" are names; docs/reference/docker-20.10-dockerpy-net.md).
+ */
+export function validNetworkName(name: string): boolean {
+  return name.trim() !== '';
+}
 
 export function parseNetworkCreate(
   body: unknown,
@@ -48,9 +55,8 @@ export function parseNetworkCreate(
   }
   if (name === '' || existing(name))
     throw conflict(`network with name ${name} already exists`.replace('  ', ' '));
-  if (!NETWORK_NAME_RE.test(name)) {
-    throw invalid(`invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
+  // dockerd answers 500 "invalid name: <name>"; it is the client's error (decision 0018).
+  if (!validNetworkName(name)) throw invalid(`invalid name: ${name}`);
   const driver = optStr(b, 'Driver') || 'bridge';
   if (driver === 'host' || driver === 'null') {
     throw forbidden(`only one instance of "${driver}" network is allowed`);
@@ -120,7 +126,7 @@ export function parseNetworkCreate(
     EnableIPv6: enableIPv6,
     IPAM: {
       Driver: ipamDriver,
-      Options: optStrMap(ipam, 'Options', 'IPAM.Options') ?? {},
+      Options: optStrMap(ipam, 'Options', 'IPAM.Options') ?? null,
       Config: config,
     },
     Options: options,

@@ -122,6 +122,8 @@ export class Endpoints {
       staticIPv4?: string;
       staticIPv6?: string;
       aliases?: string[];
+      /** The interface's MAC address (normalised); else Docker's, from the IPv4 address. */
+      mac?: string;
       /** `--link` on a user network (target[:alias]). */
       links?: string[];
       name?: string;
@@ -186,7 +188,7 @@ export class Endpoints {
           IPv4: a.address,
           PrefixLen: a.prefixLen,
           Gateway: a.gateway,
-          Mac: macFromIPv4(a.address),
+          Mac: o.mac ?? macFromIPv4(a.address),
         });
         if (pool6) {
           const b = tx.allocateAddress({

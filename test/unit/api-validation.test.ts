@@ -87,6 +87,47 @@ describe('network create validation', () => {
     );
   });
 
+  it('takes every name dockerd 20.10 takes; refuses all-blank ones with its words', () => {
+    for (const name of [
+      'test 01',
+      '/',
+      'a/b',
+      'c'.repeat(1000),
+      'ünïcødé',
+      '日本',
+      '..',
+      '-lead',
+      '_x',
+      'x:y',
+      'x?y',
+      'tab\tx',
+      'container:x',
+    ]) {
+      assert.equal(parse({ Name: name }).Name, name);
+    }
+    for (const name of [' ', '\t', '  \n']) {
+      assert.throws(() => parse({ Name: name }), { message: `invalid name: ${name}` });
+      assert.equal(
+        status(() => parse({ Name: name })),
+        400,
+      );
+    }
+    for (const name of ['bridge', 'host', 'none']) {
+      assert.throws(() => parse({ Name: name }), {
+        message: `operation is not permitted on predefined ${name} network `,
+      });
+    }
+  });
+
+  it('keeps IPAM Options null when the request has none, as dockerd 20.10 shows them', () => {
+    assert.equal(parse({ Name: 'n' }).IPAM.Options, null);
+    assert.equal(parse({ Name: 'n', IPAM: { Driver: 'default' } }).IPAM.Options, null);
+    assert.deepEqual(parse({ Name: 'n', IPAM: { Options: {} } }).IPAM.Options, {});
+    assert.deepEqual(parse({ Name: 'n', IPAM: { Options: { foo: 'bar' } } }).IPAM.Options, {
+      foo: 'bar',
+    });
+  });
+
   it("refuses MTUs the kernel refuses, with dockerd's messages where it has them", () => {
     const mtu = (v: string) => withOption('com.docker.network.driver.mtu', v);
     for (const v of ['99999999', '65536', '67', '1', '+5']) {

@@ -41,7 +41,7 @@ describe('container create validation', () => {
       [{ Image: 'b', WorkingDir: 'rel' }, /absolute path/],
       [{ Image: 'b', HostConfig: { Dns: ['not-an-ip'] } }, /not an ip address/],
       [{ Image: 'b', Labels: { a: 1 } }, /invalid Labels.a/],
-      [{ Image: 'b', HostConfig: { NetworkMode: '../x' } }, /no network can have that name/],
+      [{ Image: 'b', HostConfig: { NetworkMode: '  ' } }, /no network can have that name/],
       [{ Image: 'b', HostConfig: { NetworkMode: 'container:' } }, /invalid container format/],
       ['string', /invalid body/],
     ];
@@ -52,6 +52,62 @@ describe('container create validation', () => {
         String(re),
       );
     }
+  });
+
+  it('takes as NetworkMode every name dockerd 20.10 takes for a network', () => {
+    for (const mode of ['test 01', 'a/b', '../x', '-lead', '日本', 'x:y']) {
+      const r = parseCreate({ Image: 'b', HostConfig: { NetworkMode: mode } });
+      assert.equal(r.hostConfig.NetworkMode, mode);
+    }
+  });
+
+  it('refuses NetworkingConfig naming more than one network, in dockerd 20.10 words', () => {
+    const two = (mode: string | undefined, nets: string[]) => () =>
+      parseCreate({
+        Image: 'b',
+        HostConfig: mode === undefined ? {} : { NetworkMode: mode },
+        NetworkingConfig: { EndpointsConfig: Object.fromEntries(nets.map((n) => [n, {}])) },
+      });
+    assert.throws(two('mn', ['mn', 'en']), {
+      code: 'INVALID_ARGUMENT',
+      message: 'Container cannot be connected to network endpoints: mn, en',
+    });
+    assert.throws(two(undefined, ['bridge', 'mn']), /network endpoints: bridge, mn$/);
+    assert.throws(two('host', ['host', 'mn']), /network endpoints: host, mn$/);
+    // One network other than NetworkMode is accepted, as dockerd accepts it.
+    two('mn', ['en'])();
+  });
+
+  it('takes a MAC address in the forms dockerd parses; refuses the others before anything is made', () => {
+    for (const mac of [
+      '02:42:ac:11:00:99',
+      '02-00-00-00-00-51',
+      '0200.0000.0052',
+      '02:AB:CD:EF:00:54',
+    ]) {
+      assert.equal(parseCreate({ Image: 'b', MacAddress: mac }).config.MacAddress, mac);
+      const ep = { EndpointsConfig: { mn: { MacAddress: mac } } };
+      parseCreate({ Image: 'b', HostConfig: { NetworkMode: 'mn' }, NetworkingConfig: ep });
+    }
+    for (const [mac, re] of [
+      ['zz', /^address zz: invalid MAC address$/],
+      ['02:00:00:00:00', /^address 02:00:00:00:00: invalid MAC address$/],
+      ['02:00:00:00:00:00:00:53', /invalid MAC address/],
+      ['01:00:5e:00:00:01', /multicast or all-zero/],
+      ['ff:ff:ff:ff:ff:ff', /multicast or all-zero/],
+      ['00:00:00:00:00:00', /multicast or all-zero/],
+    ] as const) {
+      const is400 = (e: Error & { code?: string }) =>
+        re.test(e.message) && e.code === 'INVALID_ARGUMENT';
+      assert.throws(() => parseCreate({ Image: 'b', MacAddress: mac }), is400, mac);
+      const ep = { EndpointsConfig: { mn: { MacAddress: mac } } };
+      assert.throws(
+        () => parseCreate({ Image: 'b', HostConfig: { NetworkMode: 'mn' }, NetworkingConfig: ep }),
+        is400,
+        mac,
+      );
+    }
+    assert.equal(parseCreate({ Image: 'b', MacAddress: '' }).config.MacAddress, undefined);
   });
 
   it('validates names like Docker', () => {

@@ -40,6 +40,7 @@ const SAMPLE: Record<string, unknown> = {
 };
 const HONOURED_SAMPLE: Record<string, unknown> = {
   Hostname: 'web',
+  MacAddress: '02:42:ac:11:00:99',
   WorkingDir: '/srv',
   Env: ['A=1'],
   ExposedPorts: { '80/tcp': {} },

@@ -4,6 +4,7 @@ import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { shimResize } from '../../kernel/runtime/runtime.js';
+import type { ServerResponse } from 'node:http';
 import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame } from '../stream.js';
 import { parseFilters, qBool, qInt } from '../../common/validate.js';
@@ -143,7 +144,27 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 204);
   });
 
+  // `docker rm --link parent/alias` sends DELETE /containers/parent/alias?link=1;
+  // without link=1 that path names the child, as dockerd resolves it.
+  const removeLinked = async (res: ServerResponse, name: string, query: URLSearchParams) => {
+    if (qBool(query.get('link'))) {
+      await containers.networking.removeLink(name);
+      return empty(res, 204);
+    }
+    const c = containers.repo.get(containers.networking.linkByName(name).child);
+    await containers.remove(c.Id, qBool(query.get('force')));
+    s.execs.forget(c.Id);
+    empty(res, 204);
+  };
+
+  r.on('DELETE', '/containers/:id/:link', ({ res, params, query }) =>
+    removeLinked(res!, `${params[0]!}/${params[1]!}`, query),
+  );
+
   r.on('DELETE', '/containers/:id', async ({ res, params, query }) => {
+    if (params[0]!.includes('/') || qBool(query.get('link'))) {
+      return removeLinked(res!, params[0]!, query);
+    }
     const c = containers.repo.get(params[0]!);
     await containers.remove(c.Id, qBool(query.get('force')));
     s.execs.forget(c.Id);

@@ -116,3 +116,33 @@ export function ipv6FromMac(subnet: string, mac: string): string | undefined {
   }
   return formatIp(6, c.first | BigInt('0x' + mac.split(':').join('')));
 }
+
+/**
+ * A MAC address as Go's net.ParseMAC (dockerd's parser) reads one
+ * (`02:42:ac:11:00:02`, `02-42-ac-11-00-02`, `0242.ac11.0002`), lower-case
+ * with colons; undefined when it is none. Only the 6-byte form: an Ethernet
+ * interface has no other.
+ */
+export function normaliseMac(text: string): string | undefined {
+  let hex: string[] | undefined;
+  if (/^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$/i.test(text)) hex = text.split(/[:-]/);
+  else if (/^([0-9a-f]{4}\.){2}[0-9a-f]{4}$/i.test(text)) {
+    hex = text.replace(/\./g, '').match(/../g) ?? undefined;
+  }
+  return hex?.join(':').toLowerCase();
+}
+
+/**
+ * Why an interface cannot take the MAC address `text` (undefined when it
+ * can): dockerd's parse error, or what the kernel refuses at start (a
+ * multicast or broadcast address, all zeros).
+ */
+export function macAddressError(text: string): string | undefined {
+  const mac = normaliseMac(text);
+  if (!mac) return `address ${text}: invalid MAC address`;
+  const first = parseInt(mac.slice(0, 2), 16);
+  if (first & 1 || mac === '00:00:00:00:00:00') {
+    return `address ${text}: invalid MAC address (a multicast or all-zero address is no interface's)`;
+  }
+  return undefined;
+}

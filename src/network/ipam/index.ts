@@ -13,7 +13,9 @@ export {
   formatCidr,
   formatIp,
   ipv6FromMac,
+  macAddressError,
   macFromIPv4,
+  normaliseMac,
   parseCidr,
   parseIp,
 } from './addr.js';
