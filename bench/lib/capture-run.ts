@@ -45,7 +45,8 @@ export function runCapture(o: {
     stopOnSignals();
     const started = new Date().toISOString();
     const before = snapshotMachine(LAB_ROOT);
-    const lab = await Lab.create({ hosts: o.hosts });
+    // BERTH_LAB_NAME: a name of the caller's choosing (a prefix of its own), else a random one.
+    const lab = await Lab.create({ hosts: o.hosts, name: process.env.BERTH_LAB_NAME || undefined });
     console.log(`lab ${lab.name}`);
     const problems: string[] = [];
     const slot = new DockerdSlot(before, problems);

@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { BerthError, invalid, messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { parseJson } from '../common/validate.js';
+import { acceptWebsocket, isWebsocketRequest, NOT_WEBSOCKET } from './websocket.js';
 
 /** A bidirectional stream to a client: an upgraded socket, or a plain response + request. */
 export interface Hijacked {
@@ -30,8 +31,17 @@ export interface Ctx {
   body(): Promise<unknown>;
   /** Whether the client asked to upgrade the connection. */
   upgrade: boolean;
+  /** The API version of the request's path (`/v1.41/...`), undefined without one. */
+  version?: string;
+  /** The client's connection itself (for answers written raw, as on a hijacked one). */
+  socket: Duplex;
   /** Takes over the connection for a raw stream (attach, exec start). */
   hijack(contentType: string): Promise<Hijacked>;
+  /**
+   * Takes over the connection as a websocket (RFC 6455); a request that is
+   * not a websocket handshake gets dockerd's 400 and undefined.
+   */
+  websocket(): Hijacked | undefined;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;
@@ -277,6 +287,7 @@ export function createApiServer(router: Router, log: Logger): Server {
       }
       const url = parseTarget(req.url);
       const path = url.pathname.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
+      const version = /^\/v(\d+(?:\.\d+)?)\//.exec(url.pathname)?.[1];
       log.debug(`${method} ${url.pathname}${url.search}`);
       const m = router.match(method, path);
       if (!m) return fail(404, 'page not found');
@@ -300,30 +311,47 @@ export function createApiServer(router: Router, log: Logger): Server {
         params: m.params,
         query: url.searchParams,
         upgrade: !!upgrade,
+        version,
+        socket: upgrade?.socket ?? req.socket,
         body: async () => {
           if (!upgrade) checkJsonType(req);
           return parseJson(await (bodyText ??= readAll(req)));
+        },
+        websocket: () => {
+          hijacked = true;
+          if (!upgrade || !isWebsocketRequest(req)) {
+            (upgrade?.socket ?? req.socket).end(NOT_WEBSOCKET);
+            return undefined;
+          }
+          return acceptWebsocket(req, upgrade.socket, inputHook!);
         },
         hijack: async (contentType) => {
           if (upgrade) {
             await (bodyText ??= Promise.resolve(''));
             hijacked = true;
-            const sock = upgrade.socket;
-            sock.write(
+            const h = socketHijack(upgrade.socket, inputHook!);
+            await headAlone(
+              upgrade.socket,
               `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
             );
-            return socketHijack(sock, inputHook!);
+            return h;
           }
           await (bodyText ??= readAll(req));
           hijacked = true;
-          res!.writeHead(200, { 'Content-Type': contentType });
-          res!.flushHeaders();
-          return responseHijack(req, res!);
+          // As dockerd, which hijacks these too: a bare head, then the stream
+          // without length or chunking, ended by closing the connection.
+          const h = responseHijack(req, res!);
+          await headAlone(req.socket, `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
+          return h;
         },
       };
       await m.handler(ctx);
     } catch (e) {
-      if (res) sendError(res, e, log);
+      if (res && hijacked) {
+        // The response was written raw on the socket: nothing more can be said.
+        log.debug(`request failed after its stream began: ${messageOf(e)}`);
+        req.socket.destroy();
+      } else if (res) sendError(res, e, log);
       else {
         const status = e instanceof BerthError ? e.status : 500;
         if (status >= 500)
@@ -407,6 +435,21 @@ function answerClientError(
   );
 }
 
+/**
+ * How long the head of a hijacked stream goes out alone. docker-py reads the
+ * head with http.client's buffered reader and the stream from the raw socket
+ * under it: bytes that arrive in the same read as the head would be lost (it
+ * gets `b''` for the logs of an exited container). dockerd's stream comes
+ * later than its head; Berth's may be at hand at once (a log replay).
+ */
+const HEAD_ALONE_MS = 5;
+
+function headAlone(sock: Duplex, head: string): Promise<void> {
+  return new Promise((resolve) => {
+    sock.write(head, () => setTimeout(resolve, HEAD_ALONE_MS));
+  });
+}
+
 function socketHijack(sock: Duplex, input: (cb: (b: Buffer | null) => void) => void): Hijacked {
   let closed = false;
   const closeCbs: Array<() => void> = [];
@@ -429,19 +472,25 @@ function socketHijack(sock: Duplex, input: (cb: (b: Buffer | null) => void) => v
   };
 }
 
+/**
+ * A connection taken over without an upgrade: the head and the stream are
+ * written on the socket itself (the response object is never used); input
+ * is the request's body.
+ */
 function responseHijack(req: IncomingMessage, res: ServerResponse): Hijacked {
   let closed = false;
   const closeCbs: Array<() => void> = [];
+  const sock = req.socket;
   res.on('close', () => {
     closed = true;
     for (const c of closeCbs) c();
   });
   return {
     write: (b) => {
-      if (!closed) res.write(b);
+      if (!closed) sock.write(b);
     },
     end: () => {
-      if (!closed) res.end();
+      if (!closed) sock.end();
     },
     onInput: (cb) => {
       req.on('data', (d: Buffer) => cb(d));

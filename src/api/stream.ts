@@ -4,8 +4,29 @@
  * bridge between a hijacked client connection and a shim's attach socket.
  */
 import type { Socket } from 'node:net';
+import { DetachScanner } from '../containers/detach-keys.js';
 import { shimConnect } from '../kernel/runtime/runtime.js';
 import type { Hijacked } from './server.js';
+
+export const RAW_STREAM = 'application/vnd.docker.raw-stream';
+export const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
+
+/** Whether an API version (from the request's path; none is Berth's own, 1.47) is at least `min`. */
+export function versionAtLeast(version: string | undefined, min: string): boolean {
+  if (version === undefined) return true;
+  const [a = 0, b = 0] = version.split('.').map(Number);
+  const [c = 0, d = 0] = min.split('.').map(Number);
+  return a !== c ? a > c : b >= d;
+}
+
+/**
+ * The Content-Type of an attach or exec stream: dockerd says raw-stream for
+ * TTY streams, and for multiplexed ones too up to API 1.41 (20.10); from
+ * API 1.42 a multiplexed stream says so.
+ */
+export function streamType(tty: boolean, version: string | undefined): string {
+  return !tty && versionAtLeast(version, '1.42') ? MUX_STREAM : RAW_STREAM;
+}
 
 /** One frame of a multiplexed stream. */
 export function frame(stream: 1 | 2 | 3, data: Buffer): Buffer {
@@ -34,10 +55,19 @@ export interface AttachOptions {
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
-  /** TTY streams are raw: frame headers are stripped. */
+  /** A TTY's stream: raw (frame headers stripped), and detach keys apply. */
   tty: boolean;
+  /** Raw output whatever `tty` says (a websocket's). */
+  raw?: boolean;
   /** Called instead of ending the client's stream when the shim closes. */
   onShimClose?: () => void;
+  /**
+   * The detach sequence (TTY streams with stdin only, as dockerd): when the
+   * client types it, the bridge is cut and `onDetach` runs (by default the
+   * client's stream ends); the process runs on.
+   */
+  detachKeys?: Buffer;
+  onDetach?: () => void;
 }
 
 /**
@@ -57,17 +87,29 @@ export async function bridgeToShim(stateDir: string, h: Hijacked, o: AttachOptio
     h.end();
     return;
   }
+  const raw = o.raw ?? o.tty;
   const dec = new FrameDecoder((stream, data) =>
-    h.write(o.tty ? data : frame(stream as 1 | 2, data)),
+    h.write(raw ? data : frame(stream as 1 | 2, data)),
   );
-  sock.on('data', (d: Buffer) => (o.tty ? dec.push(d) : h.write(d)));
+  sock.on('data', (d: Buffer) => (raw ? dec.push(d) : h.write(d)));
   const closed = o.onShimClose ?? (() => h.end());
   sock.on('close', closed);
   sock.on('error', () => undefined);
   h.onClose(() => sock.destroy());
+  const scan = o.tty && o.stdin && o.detachKeys ? new DetachScanner(o.detachKeys) : undefined;
+  let detached = false;
   h.onInput((b) => {
-    if (!o.stdin) return;
-    if (b === null) sock.end();
-    else sock.write(b);
+    if (!o.stdin || detached) return;
+    if (b === null) return void sock.end();
+    if (!scan) return void sock.write(b);
+    const { pass, detach } = scan.push(b);
+    if (pass.length) sock.write(pass);
+    if (!detach) return;
+    detached = true;
+    // The shim's connection goes without ending the process's stdin.
+    sock.removeAllListeners('close');
+    sock.on('close', () => undefined);
+    sock.destroy();
+    (o.onDetach ?? (() => h.end()))();
   });
 }

@@ -8,7 +8,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrs } from '../common/validate.js';
-import { Runtime, RuntimeError, waitExit } from '../kernel/runtime/runtime.js';
+import {
+  killProcess,
+  processStartTime,
+  Runtime,
+  RuntimeError,
+  waitExit,
+} from '../kernel/runtime/runtime.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';
 import { mergeEnv } from './config.js';
@@ -27,6 +34,7 @@ export interface ExecInstance {
   OpenStdout: boolean;
   OpenStderr: boolean;
   CanRemove: boolean;
+  /** As dockerd shows them: the base64 of the keys' bytes, "" for the default. */
   DetachKeys: string;
   ProcessConfig: {
     tty: boolean;
@@ -42,6 +50,12 @@ export interface ExecInstance {
   started: boolean;
   /** Settles once the exit code is recorded (after start). */
   done?: Promise<void>;
+  /** The bytes that detach a client from a TTY exec. */
+  detachKeys: Buffer;
+  /** The process's start time (to kill it only while its PID still names it). */
+  startTime?: number;
+  /** Killed because its client detached: dockerd records exit code 126. */
+  killedOnDetach?: boolean;
 }
 
 export class ExecService {
@@ -68,6 +82,10 @@ export class ExecService {
     }
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
     const cs = b.ConsoleSize as unknown;
+    const keysSpec = optStr(b, 'DetachKeys') ?? '';
+    const detachKeys = parseDetachKeys(keysSpec);
+    // dockerd's words and status (500) for it.
+    if (!detachKeys) throw new BerthError('INTERNAL', `Invalid escape keys (${keysSpec}) provided`);
     const id = randomBytes(32).toString('hex');
     const e: ExecInstance = {
       ID: id,
@@ -79,7 +97,8 @@ export class ExecService {
       OpenStdout: optBool(b, 'AttachStdout') ?? false,
       OpenStderr: optBool(b, 'AttachStderr') ?? false,
       CanRemove: false,
-      DetachKeys: optStr(b, 'DetachKeys') ?? '',
+      DetachKeys: keysSpec ? detachKeys.toString('base64') : '',
+      detachKeys: keysSpec ? detachKeys : DEFAULT_DETACH_KEYS,
       ProcessConfig: {
         tty: optBool(b, 'Tty') ?? false,
         entrypoint: cmd[0] as string,
@@ -114,7 +133,17 @@ export class ExecService {
   /** GET /exec/{id}/json, in Docker's shape. */
   inspect(id: string): Json {
     const e = this.get(id);
-    const { env: _env, workingDir: _w, consoleSize: _c, started: _s, done: _d, ...shown } = e;
+    const {
+      env: _env,
+      workingDir: _w,
+      consoleSize: _c,
+      started: _s,
+      done: _d,
+      detachKeys: _k,
+      startTime: _t,
+      killedOnDetach: _x,
+      ...shown
+    } = e;
     return { ...shown, ExitCode: e.ExitCode };
   }
 
@@ -188,6 +217,7 @@ export class ExecService {
       throw err;
     }
     e.Running = true;
+    e.startTime = processStartTime(e.Pid);
     this.containers.emit(
       c,
       `exec_start: ${[e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments].join(' ')}`,
@@ -197,12 +227,25 @@ export class ExecService {
     );
     e.done = waitExit(dir).then(async (st) => {
       e.Running = false;
-      e.ExitCode = st?.code ?? 126;
+      e.ExitCode = e.killedOnDetach ? 126 : (st?.code ?? 126);
       e.Pid = 0;
       this.containers.emit(c, 'exec_die', { execID: e.ID, exitCode: String(e.ExitCode) });
       // The exit code is kept in memory for inspect; the shim's directory can go.
       void unmountAndRemove(dir).catch(() => undefined);
     });
+  }
+
+  /**
+   * A client detached from the exec's TTY: as dockerd 20.10, the process is
+   * killed (the container runs on) and its exit code is 126. Resolves once
+   * that is recorded.
+   */
+  async killOnDetach(id: string): Promise<void> {
+    const e = this.get(id);
+    if (!e.Running || !e.Pid) return;
+    e.killedOnDetach = true;
+    killProcess(e.Pid, e.startTime, 'SIGKILL');
+    await e.done;
   }
 
   /** Drops exec records of a container (when it is removed). */

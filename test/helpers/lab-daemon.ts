@@ -40,9 +40,13 @@ function result(r: SpawnSyncReturns<string>): Cmd {
 
 /** Creates a lab with `hosts` hosts and a berthd on each. */
 export async function labWithDaemons(
-  opts: { hosts?: number; args?: string[] } = {},
+  opts: { hosts?: number; args?: string[]; name?: string } = {},
 ): Promise<LabEnv> {
-  const lab = await Lab.create({ hosts: opts.hosts ?? 1 });
+  // BERTH_LAB_NAME: a name of the runner's choosing (its own prefix), else a random one.
+  const lab = await Lab.create({
+    hosts: opts.hosts ?? 1,
+    name: opts.name ?? (process.env.BERTH_LAB_NAME || undefined),
+  });
   try {
     const daemons: LabDaemon[] = [];
     for (const h of lab.hosts) daemons.push(await lab.startDaemon(h, { args: opts.args }));

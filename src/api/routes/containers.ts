@@ -4,9 +4,11 @@ import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { shimResize } from '../../kernel/runtime/runtime.js';
-import type { ServerResponse } from 'node:http';
-import { empty, json, type Router } from '../server.js';
-import { bridgeToShim, frame } from '../stream.js';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { BerthError, messageOf } from '../../common/errors.js';
+import { parseDetachKeys } from '../../containers/detach-keys.js';
+import { empty, json, type Ctx, type Hijacked, type Router } from '../server.js';
+import { bridgeToShim, frame, RAW_STREAM, streamType } from '../stream.js';
 import { parseFilters, qBool, qInt } from '../../common/validate.js';
 import type { Services } from './services.js';
 
@@ -189,26 +191,8 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 200);
   });
 
-  r.on('POST', '/containers/:id/attach', async (ctx) => {
-    const c = containers.repo.get(ctx.params[0]!);
-    const q = ctx.query;
-    const o = {
-      stdin: qBool(q.get('stdin')),
-      stdout: qBool(q.get('stdout')),
-      stderr: qBool(q.get('stderr')),
-      tty: c.Config.Tty,
-    };
-    if (!qBool(q.get('stream')) && !qBool(q.get('logs')))
-      throw invalid('either logs or stream must be set');
-    const h = await ctx.hijack(
-      c.Config.Tty
-        ? 'application/vnd.docker.raw-stream'
-        : 'application/vnd.docker.multiplexed-stream',
-    );
-    const ready = (stateDir: string) => void bridgeToShim(stateDir, h, o);
-    containers.whenAttachable(c.Id, ready);
-    h.onClose(() => containers.dropPendingAttach(c.Id, ready));
-  });
+  r.on('POST', '/containers/:id/attach', (ctx) => attach(ctx, s, false));
+  r.on('GET', '/containers/:id/attach/ws', (ctx) => attach(ctx, s, true));
 
   r.on('GET', '/containers/:id/logs', async ({ res, params, query }) => {
     const c = containers.repo.get(params[0]!);
@@ -245,6 +229,71 @@ export function containerRoutes(r: Router, s: Services): void {
     }
     res!.end();
   });
+}
+
+/**
+ * An error found once the stream was promised, written raw as dockerd
+ * writes it on the connection it has already taken over, then closed.
+ */
+function rawError(ctx: Ctx, e: unknown): void {
+  const status = e instanceof BerthError ? e.status : 500;
+  ctx.socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: ${RAW_STREAM}\r\n\r\n${messageOf(e)}\r\n`,
+  );
+}
+
+/**
+ * POST /containers/{id}/attach and its websocket twin GET .../attach/ws:
+ * with `logs`, the log so far (an exited container's output at once); with
+ * `stream`, the live streams, now or from the next start, until the process
+ * ends or the client detaches (detach keys, TTY only, as dockerd). A
+ * websocket gets the bytes as binary frames, never multiplexed.
+ */
+async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
+  const { containers } = s;
+  const q = ctx.query;
+  let c: ContainerRecord;
+  let detachKeys: Buffer | undefined;
+  try {
+    c = containers.repo.get(ctx.params[0]!);
+    const spec = q.get('detachKeys') ?? '';
+    detachKeys = parseDetachKeys(spec);
+    if (!detachKeys) throw invalid(`Invalid detach keys (${spec}) provided`);
+  } catch (e) {
+    if (ws) throw e;
+    return rawError(ctx, e);
+  }
+  const tty = c.Config.Tty;
+  const o = {
+    stdin: qBool(q.get('stdin')),
+    stdout: qBool(q.get('stdout')),
+    stderr: qBool(q.get('stderr')),
+    tty,
+    raw: tty || ws,
+    detachKeys,
+  };
+  let h: Hijacked | undefined;
+  if (ws) h = ctx.websocket();
+  else h = await ctx.hijack(streamType(tty, ctx.version));
+  if (!h) return;
+  const hj = h;
+  if (qBool(q.get('logs')) && (o.stdout || o.stderr)) {
+    const ac = new AbortController();
+    hj.onClose(() => ac.abort());
+    for await (const line of readLogs(
+      containers.logPath(c.Id),
+      { stdout: o.stdout, stderr: o.stderr, follow: false, timestamps: false },
+      () => true,
+      ac.signal,
+    )) {
+      if (hj.closed) return;
+      hj.write(o.raw ? line.data : frame(line.stream, line.data));
+    }
+  }
+  if (!qBool(q.get('stream'))) return hj.end();
+  const ready = (stateDir: string) => void bridgeToShim(stateDir, hj, o);
+  containers.whenAttachable(c.Id, ready);
+  hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
 }
 
 /** Go's name of this machine's architecture, as image platforms spell it. */

@@ -1,13 +1,13 @@
 /** /containers/{id}/exec and /exec/... routes. */
 import { obj, optBool, qInt } from '../../common/validate.js';
 import { empty, json, type Router } from '../server.js';
-import { bridgeToShim, frame } from '../stream.js';
+import { bridgeToShim, frame, streamType } from '../stream.js';
 import type { Hijacked } from '../server.js';
 import { messageOf } from '../../common/errors.js';
-
-const RAW = 'application/vnd.docker.raw-stream';
-const MUX = 'application/vnd.docker.multiplexed-stream';
 import { shimResize } from '../../kernel/runtime/runtime.js';
+
+/** What dockerd 20.10 writes when a client detaches from a TTY exec (then it kills the process). */
+const DETACHED = 'exec attach failed: error on attach stdin: read escape sequence\r\n';
 import type { Services } from './services.js';
 
 export function execRoutes(r: Router, s: Services): void {
@@ -20,13 +20,18 @@ export function execRoutes(r: Router, s: Services): void {
     const e = s.execs.get(ctx.params[0]!);
     const b = obj(await ctx.body(), 'body');
     const detach = optBool(b, 'Detach') ?? false;
-    const tty = optBool(b, 'Tty') ?? e.ProcessConfig.tty;
+    // As dockerd: the process has a TTY if its exec was created with one; the
+    // start's `Tty` (Go's zero value: false) only says how the stream is
+    // framed (raw, or multiplexed even around a TTY's output).
+    const tty = e.ProcessConfig.tty;
+    const rawStream = optBool(b, 'Tty') ?? false;
     if (detach) {
       await s.execs.start(e.ID, { detach: true, tty });
       ctx.res?.writeHead(200, { 'Content-Type': 'application/json' }).end();
       ctx.req.socket.end?.();
       return;
     }
+    const type = streamType(rawStream, ctx.version);
     let h: Hijacked | undefined;
     // The client's stream ends when the process does, but only after a launch
     // failure (reported in the stream itself, as Docker does) has been written.
@@ -37,23 +42,33 @@ export function execRoutes(r: Router, s: Services): void {
         detach: false,
         tty,
         onAttachable: (stateDir) => {
-          void ctx.hijack(tty ? RAW : MUX).then((hj) => {
+          void ctx.hijack(type).then((hj) => {
             h = hj;
             return bridgeToShim(stateDir, hj, {
               stdin: e.OpenStdin,
-              stdout: true,
-              stderr: true,
+              stdout: e.OpenStdout,
+              stderr: e.OpenStderr,
               tty,
+              raw: rawStream,
               // inspect must see the exit code once the client sees the end of the stream
               onShimClose: () => void launchSettled.then(() => e.done).then(() => hj.end()),
+              detachKeys: e.detachKeys,
+              onDetach: () => {
+                const msg = Buffer.from(DETACHED);
+                hj.write(rawStream ? msg : frame(1, msg));
+                void launchSettled
+                  .then(() => s.execs.killOnDetach(e.ID))
+                  .catch(() => undefined)
+                  .then(() => hj.end());
+              },
             });
           });
         },
       });
     } catch (err) {
-      const hj = h ?? (await ctx.hijack(tty ? RAW : MUX));
+      const hj = h ?? (await ctx.hijack(type));
       const msg = Buffer.from(`${messageOf(err)}\r\n`);
-      hj.write(tty ? msg : frame(1, msg));
+      hj.write(rawStream ? msg : frame(1, msg));
       hj.end();
     } finally {
       settled();

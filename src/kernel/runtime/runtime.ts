@@ -372,6 +372,23 @@ export async function shimResize(stateDir: string, h: number, w: number): Promis
   });
 }
 
+/**
+ * Sends `signal` to a process, if `pid` still names the process that started
+ * at `startTime` (when given); a process already gone is fine.
+ */
+export function killProcess(
+  pid: number,
+  startTime: number | undefined,
+  signal: NodeJS.Signals,
+): void {
+  if (startTime !== undefined && processStartTime(pid) !== startTime) return;
+  try {
+    process.kill(pid, signal);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
+}
+
 /** Whether a process with this PID exists. */
 export function pidAlive(pid: number): boolean {
   try {
