@@ -45,7 +45,8 @@ export function runCapture(o: {
     stopOnSignals();
     const started = new Date().toISOString();
     const before = snapshotMachine(LAB_ROOT);
-    const lab = await Lab.create({ hosts: o.hosts });
+    // BERTH_LAB_NAME names the lab (several people sharing a machine keep apart that way).
+    const lab = await Lab.create({ hosts: o.hosts, name: process.env.BERTH_LAB_NAME || undefined });
     console.log(`lab ${lab.name}`);
     const problems: string[] = [];
     const slot = new DockerdSlot(before, problems);

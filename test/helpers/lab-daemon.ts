@@ -42,7 +42,11 @@ function result(r: SpawnSyncReturns<string>): Cmd {
 export async function labWithDaemons(
   opts: { hosts?: number; args?: string[] } = {},
 ): Promise<LabEnv> {
-  const lab = await Lab.create({ hosts: opts.hosts ?? 1 });
+  // BERTH_LAB_NAME names the lab (several people sharing a machine keep apart that way).
+  const lab = await Lab.create({
+    hosts: opts.hosts ?? 1,
+    name: process.env.BERTH_LAB_NAME || undefined,
+  });
   try {
     const daemons: LabDaemon[] = [];
     for (const h of lab.hosts) daemons.push(await lab.startDaemon(h, { args: opts.args }));
