@@ -1,6 +1,7 @@
 /** Containers as Docker's API shows them: inspect JSON, list rows, status text. */
 import type { ContainerRecord } from './types.js';
 import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
+import { MASKED_PATHS, READONLY_PATHS } from './spec.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
@@ -75,6 +76,105 @@ function listPorts(c: ContainerRecord, published: readonly PublishedPort[]): obj
   return out;
 }
 
+/**
+ * Every HostConfig field dockerd 20.10 shows in inspect, in its order, with
+ * the value it shows when the create body left the field out
+ * (docs/reference/docker-20.10-inspect.json). Clients read some of them
+ * unconditionally (docker-py: `HostConfig.LogConfig.Type`).
+ */
+const HOST_CONFIG_ZERO: Readonly<Record<string, unknown>> = {
+  Binds: null,
+  ContainerIDFile: '',
+  LogConfig: { Type: 'json-file', Config: {} },
+  NetworkMode: 'default',
+  PortBindings: null,
+  RestartPolicy: { Name: '', MaximumRetryCount: 0 },
+  AutoRemove: false,
+  VolumeDriver: '',
+  VolumesFrom: null,
+  CapAdd: null,
+  CapDrop: null,
+  CgroupnsMode: 'host',
+  Dns: null,
+  DnsOptions: null,
+  DnsSearch: null,
+  ExtraHosts: null,
+  GroupAdd: null,
+  IpcMode: 'private',
+  Cgroup: '',
+  Links: null,
+  OomScoreAdj: 0,
+  PidMode: '',
+  Privileged: false,
+  PublishAllPorts: false,
+  ReadonlyRootfs: false,
+  SecurityOpt: null,
+  UTSMode: '',
+  UsernsMode: '',
+  ShmSize: 64 * 1024 * 1024,
+  Runtime: 'runc',
+  ConsoleSize: [0, 0],
+  Isolation: '',
+  CpuShares: 0,
+  Memory: 0,
+  NanoCpus: 0,
+  CgroupParent: '',
+  BlkioWeight: 0,
+  BlkioWeightDevice: null,
+  BlkioDeviceReadBps: null,
+  BlkioDeviceWriteBps: null,
+  BlkioDeviceReadIOps: null,
+  BlkioDeviceWriteIOps: null,
+  CpuPeriod: 0,
+  CpuQuota: 0,
+  CpuRealtimePeriod: 0,
+  CpuRealtimeRuntime: 0,
+  CpusetCpus: '',
+  CpusetMems: '',
+  Devices: null,
+  DeviceCgroupRules: null,
+  DeviceRequests: null,
+  KernelMemory: 0,
+  KernelMemoryTCP: 0,
+  MemoryReservation: 0,
+  MemorySwap: 0,
+  MemorySwappiness: null,
+  OomKillDisable: false,
+  PidsLimit: null,
+  Ulimits: null,
+  CpuCount: 0,
+  CpuPercent: 0,
+  IOMaximumIOps: 0,
+  IOMaximumBandwidth: 0,
+  MaskedPaths: null,
+  ReadonlyPaths: null,
+};
+
+/**
+ * HostConfig as inspect shows it: every field dockerd shows, the container's
+ * values over the zero ones (a null sent for a field keeps the zero value);
+ * the defaults dockerd fills in for empty strings (log driver, IPC and
+ * cgroup namespace modes), and the paths masked in a container that is not
+ * privileged.
+ */
+export function hostConfigView(hc: ContainerRecord['HostConfig']): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ...HOST_CONFIG_ZERO,
+    MaskedPaths: hc.Privileged ? null : [...MASKED_PATHS],
+    ReadonlyPaths: hc.Privileged ? null : [...READONLY_PATHS],
+  };
+  for (const [k, v] of Object.entries(hc)) {
+    // Berth masks what dockerd masks by default and refuses other lists.
+    if (k === 'MaskedPaths' || k === 'ReadonlyPaths') continue;
+    if ((v !== null && v !== undefined) || !(k in out)) out[k] = v;
+  }
+  const log = (hc.LogConfig ?? {}) as { Type?: unknown; Config?: unknown };
+  out.LogConfig = { Type: log.Type || 'json-file', Config: log.Config ?? {} };
+  if (out.IpcMode === '') out.IpcMode = 'private';
+  if (out.CgroupnsMode === '') out.CgroupnsMode = 'host';
+  return out;
+}
+
 /** GET /containers/{id}/json. */
 export function inspect(
   c: ContainerRecord,
@@ -115,7 +215,7 @@ export function inspect(
     ProcessLabel: '',
     AppArmorProfile: '',
     ExecIDs: null,
-    HostConfig: c.HostConfig,
+    HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: [],
     Config: c.Config,
