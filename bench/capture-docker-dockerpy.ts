@@ -61,7 +61,10 @@ async function main(argv: string[]): Promise<number> {
     cap.sec('The engine');
     cap.docker(['version', '--format', 'server {{.Server.Version}} API {{.Server.APIVersion}}']);
     cap.sec('docker-py suite');
-    const r = await runDockerPy(ref.env.DOCKER_HOST, 'docker', { patterns: a.patterns, echo: true });
+    const r = await runDockerPy(ref.env.DOCKER_HOST, 'docker', {
+      patterns: a.patterns,
+      echo: true,
+    });
     const counts = new Map<string, number>();
     for (const c of r.cases) counts.set(c.outcome, (counts.get(c.outcome) ?? 0) + 1);
     cap.note(
