@@ -6,10 +6,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { hostsFile, resolvConf, type ResolvInput } from './files.js';
-import { goArch } from './seccomp.js';
+import { goArch } from '../common/arch.js';
 import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
 import type { ContainerRecord } from './types.js';
+import { processEnv } from './config.js';
 import { resolveUser } from './user.js';
 
 /** The daemon's DNS settings written into containers that don't use Berth's DNS. */
@@ -106,10 +107,12 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
 export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
   const files = await writeFiles(c, i);
   const user = await resolveUser(i.rootfs, c.Config.User);
-  const env = [...c.Config.Env, ...i.links.flatMap((l) => l.env)];
-  if (!env.some((e) => e.startsWith('HOSTNAME=')))
-    env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
-  if (c.Config.Tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  const env = processEnv({
+    config: c.Config.Env,
+    hostname: c.Config.Hostname,
+    tty: c.Config.Tty,
+    links: i.links.flatMap((l) => l.env),
+  });
   const spec = buildSpec({
     args: [c.Path, ...c.Args],
     env,
@@ -122,7 +125,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     rootfs: i.rootfs,
     readonlyRootfs: c.HostConfig.ReadonlyRootfs,
     netnsPath: i.netnsPath,
-    hostUts: i.hostNetwork,
+    // Host networking keeps a UTS namespace of its own (the host's name by default), as dockerd.
+    hostUts: false,
     capAdd: c.HostConfig.CapAdd ?? [],
     capDrop: c.HostConfig.CapDrop ?? [],
     privileged: c.HostConfig.Privileged,

@@ -14,6 +14,7 @@ import {
   checkEndpointConfig,
   checkFields,
 } from './create-fields.js';
+import { checkCreateAsDockerd } from './create-checks.js';
 import { parseSecurityOpts } from './security.js';
 
 /** The image config fields a container inherits. */
@@ -41,23 +42,64 @@ export function checkName(name: string): string {
   return name.startsWith('/') ? name : `/${name}`;
 }
 
-/** Splits "K=V" lists into a map, keeping order; later entries win. */
-function envMap(list: string[]): Map<string, string> {
-  const m = new Map<string, string>();
+/** Refuses an entry with no name ("=V"); "K" alone is kept (the process gets no K). */
+function checkEnv(list: string[]): void {
   for (const e of list) {
-    const i = e.indexOf('=');
-    if (i === 0) throw invalid(`invalid environment variable: ${e}`);
-    if (i < 0) continue; // "KEY" alone means "from the client's env": the CLI resolves it
-    m.set(e.slice(0, i), e.slice(i + 1));
+    if (e.startsWith('=')) throw invalid(`invalid environment variable: ${e}`);
   }
-  return m;
 }
 
-/** Image env overridden by the request's, as Docker merges them. */
+const envKey = (e: string): string => e.split('=', 1)[0]!;
+
+/**
+ * Config.Env as dockerd 20.10 merges it: the request's entries as given
+ * ("K" alone included), then the image's whose names the request does not set.
+ */
 export function mergeEnv(image: string[] = [], request: string[] = []): string[] {
-  const m = envMap(image);
-  for (const [k, v] of envMap(request)) m.set(k, v);
-  return [...m].map(([k, v]) => `${k}=${v}`);
+  if (request.length === 0) return [...image];
+  const set = new Set(request.map(envKey));
+  return [...request, ...image.filter((e) => !set.has(envKey(e)))];
+}
+
+/**
+ * `overrides` over `defaults` as Docker's ReplaceOrAppendEnvValues: a "K=V"
+ * replaces K in place or is appended; a bare "K" removes K.
+ */
+export function replaceOrAppendEnv(defaults: string[], overrides: string[]): string[] {
+  const out = [...defaults];
+  const at = new Map(out.map((e, i) => [envKey(e), i]));
+  for (const e of overrides) {
+    const i = at.get(envKey(e));
+    if (!e.includes('=')) {
+      if (i !== undefined) out[i] = '';
+    } else if (i !== undefined) {
+      out[i] = e;
+    } else {
+      at.set(envKey(e), out.push(e) - 1);
+    }
+  }
+  return out.filter((e) => e !== '');
+}
+
+export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * A process's environment as dockerd builds it (CreateDaemonEnvironment):
+ * PATH, HOSTNAME, TERM with a TTY, the link variables, then Config.Env over them.
+ */
+export function processEnv(o: {
+  config: string[];
+  hostname: string;
+  tty: boolean;
+  links: string[];
+}): string[] {
+  const defaults = [
+    DEFAULT_PATH_ENV,
+    `HOSTNAME=${o.hostname}`,
+    ...(o.tty ? ['TERM=xterm'] : []),
+    ...o.links,
+  ];
+  return replaceOrAppendEnv(defaults, o.config);
 }
 
 export interface CreateRequest {
@@ -69,10 +111,11 @@ export interface CreateRequest {
 /** Validates the body of POST /containers/create (before the image is looked up). */
 export function parseCreate(body: unknown): CreateRequest {
   const b = obj(body, 'body');
+  const hc = obj(b.HostConfig, 'HostConfig');
+  checkCreateAsDockerd(b, hc);
   checkFields(b, CONFIG_FIELDS, '');
   const image = optStr(b, 'Image');
   if (!image) throw invalid('Config cannot be empty in order to create a container');
-  const hc = obj(b.HostConfig, 'HostConfig');
   checkFields(hc, HOST_CONFIG_FIELDS, 'HostConfig');
   const rp = obj(hc.RestartPolicy, 'HostConfig.RestartPolicy');
   const restartName = optStr(rp, 'Name', 'HostConfig.RestartPolicy.Name') ?? '';
@@ -157,7 +200,7 @@ export function parseCreate(body: unknown): CreateRequest {
       `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
     );
   }
-  envMap(config.Env);
+  checkEnv(config.Env);
   if (config.Hostname && !/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(config.Hostname)) {
     throw invalid(`invalid hostname format: ${config.Hostname}`);
   }
@@ -188,9 +231,6 @@ export function parseCreate(body: unknown): CreateRequest {
   };
   for (const d of hostConfig.Dns) {
     if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(d)) throw invalid(`${d} is not an ip address`);
-  }
-  for (const h of hostConfig.ExtraHosts ?? []) {
-    if (!/^[^:]+:.+$/.test(h)) throw invalid(`invalid argument "${h}" for add-host`);
   }
   return { config, hostConfig, endpointsConfig };
 }
@@ -229,7 +269,7 @@ export function mergeWithImage(
   if (argv.length === 0) throw invalid('No command specified');
   const env = mergeEnv(img.Env ?? [], c.Env);
   if (!env.some((e) => e.startsWith('PATH='))) {
-    env.unshift('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    env.unshift(DEFAULT_PATH_ENV);
   }
   const exposed = { ...(img.ExposedPorts ?? {}), ...(c.ExposedPorts ?? {}) };
   const config: ContainerConfig = {

@@ -18,7 +18,7 @@ import {
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';
-import { mergeEnv } from './config.js';
+import { processEnv, replaceOrAppendEnv } from './config.js';
 import type { ContainerService } from './service.js';
 import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
@@ -144,7 +144,9 @@ export class ExecService {
       killedOnDetach: _x,
       ...shown
     } = e;
-    return { ...shown, ExitCode: e.ExitCode };
+    // dockerd's ProcessConfig.user is omitempty.
+    const { user, ...pc } = e.ProcessConfig;
+    return { ...shown, ProcessConfig: user ? e.ProcessConfig : pc, ExitCode: e.ExitCode };
   }
 
   /**
@@ -164,13 +166,15 @@ export class ExecService {
     const rootfs = `/proc/${c.State.Pid}/root`;
     const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
     // Link variables are recomputed per exec, as Docker does (a child may have a new address).
-    const env = mergeEnv(
-      [...c.Config.Env, ...this.containers.networking.linksOf(c).flatMap((l) => l.env)],
+    const env = replaceOrAppendEnv(
+      processEnv({
+        config: c.Config.Env,
+        hostname: c.Config.Hostname,
+        tty,
+        links: this.containers.networking.linksOf(c).flatMap((l) => l.env),
+      }),
       e.env,
     );
-    if (!env.some((x) => x.startsWith('HOSTNAME=')))
-      env.splice(1, 0, `HOSTNAME=${c.Config.Hostname}`);
-    if (tty && !env.some((x) => x.startsWith('TERM='))) env.push('TERM=xterm');
     const caps = capabilities(
       c.HostConfig.CapAdd ?? [],
       c.HostConfig.CapDrop ?? [],

@@ -178,7 +178,14 @@ export function hostConfigView(hc: ContainerRecord['HostConfig']): Record<string
 /** GET /containers/{id}/json. */
 export function inspect(
   c: ContainerRecord,
-  paths: { dir: string; logPath: string; netns?: string; published: readonly PublishedPort[] },
+  paths: {
+    dir: string;
+    logPath: string;
+    netns?: string;
+    published: readonly PublishedPort[];
+    /** The overlay's directories (LowerDir, UpperDir, WorkDir, MergedDir). */
+    graph: Record<string, string>;
+  },
 ): object {
   const s = c.State;
   const running = s.Status === 'running';
@@ -216,7 +223,7 @@ export function inspect(
     AppArmorProfile: '',
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
-    GraphDriver: { Name: 'overlay2', Data: null },
+    GraphDriver: { Name: 'overlay2', Data: paths.graph },
     Mounts: [],
     Config: c.Config,
     NetworkSettings: {

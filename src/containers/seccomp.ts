@@ -105,11 +105,6 @@ export const FLAGS = [
   'SECCOMP_FILTER_FLAG_SPEC_ALLOW',
 ];
 
-/** Go's name for the machine's architecture (what a profile's `arches` name). */
-export function goArch(nodeArch: string = process.arch): string {
-  return { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' }[nodeArch] ?? nodeArch;
-}
-
 /** libseccomp's name for a Go architecture. */
 const NATIVE: Record<string, string> = {
   amd64: 'SCMP_ARCH_X86_64',

@@ -33,7 +33,7 @@ import {
 import { writeBundle, type DaemonDns } from './bundle.js';
 import { normaliseLinks } from './links.js';
 import { parseLink } from '../network/links/links.js';
-import { PREDEFINED } from '../network/create.js';
+import { PREDEFINED } from '../network/records.js';
 import { generatedName, normalizeRef } from './names.js';
 import type { ContainerRepo } from './repo.js';
 import type { ContainerRecord } from './types.js';
@@ -139,6 +139,16 @@ export class ContainerService {
   private layerDir(id: string): string {
     return join(this.paths.dataRoot, 'overlay', id);
   }
+  /** The overlay directories of the root filesystem over `lower` (the image's layers), as inspect shows them. */
+  graphDriverData(id: string, lower: string[]): Record<string, string> {
+    const ld = this.layerDir(id);
+    return {
+      ...(lower.length ? { LowerDir: lower.join(':') } : {}),
+      MergedDir: join(ld, 'merged'),
+      UpperDir: join(ld, 'diff'),
+      WorkDir: join(ld, 'work'),
+    };
+  }
   /** The upper directory of the container's root filesystem: what the container changed. */
   upperDir(id: string): string {
     return join(this.layerDir(id), 'diff');
@@ -190,14 +200,8 @@ export class ContainerService {
     if (mode.startsWith('container:')) {
       this.repo.get(mode.slice('container:'.length));
     }
-    if ((mode === 'host' || mode.startsWith('container:')) && req.config.Hostname) {
-      throw invalid('conflicting options: hostname and the network mode');
-    }
     const publishes =
       Object.keys(req.hostConfig.PortBindings ?? {}).length > 0 || req.hostConfig.PublishAllPorts;
-    if (mode.startsWith('container:') && publishes) {
-      throw invalid('conflicting options: port publishing and the container type network mode');
-    }
     const warnings =
       mode === 'host' && publishes
         ? ['Published ports are discarded when using host network mode']

@@ -3,6 +3,7 @@
  * archives and the builtin busybox. Everything here only stages layers in temp
  * dirs and builds configs; the store commits the result atomically or drops it.
  */
+import { goArch } from '../common/arch.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -37,17 +38,7 @@ export function sha256(bytes: Buffer | string): string {
 }
 
 /** Docker's name for the host architecture. */
-export function hostArch(): string {
-  const m: Record<string, string> = {
-    x64: 'amd64',
-    arm64: 'arm64',
-    ia32: '386',
-    arm: 'arm',
-    s390x: 's390x',
-    ppc64: 'ppc64le',
-  };
-  return m[process.arch] ?? process.arch;
-}
+export const hostArch = (): string => goArch();
 
 /** Parses and checks an image config: a JSON object with `rootfs.diff_ids`. */
 export function parseImageConfig(bytes: Buffer): ImageConfig {

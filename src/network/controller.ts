@@ -5,7 +5,7 @@
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
-import { PREDEFINED, parseNetworkCreate } from './create.js';
+import { parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
@@ -42,7 +42,7 @@ import type {
 } from './types.js';
 import { Endpoints } from './endpoints.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
-import { predefinedNetwork } from './records.js';
+import { PREDEFINED, predefinedNetwork } from './records.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';

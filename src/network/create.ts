@@ -6,8 +6,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { BerthError, conflict, forbidden, invalid } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrMap } from '../common/validate.js';
 import type { IpamConfig } from './types.js';
-
-export const PREDEFINED = ['bridge', 'host', 'none'];
+import { PREDEFINED } from './records.js';
 
 export interface NetworkCreate {
   Name: string;

@@ -9,6 +9,9 @@ import type { NetworkRecord } from './types.js';
 
 export const newId = (): string => randomBytes(32).toString('hex');
 
+/** The networks every daemon has, which users cannot create or remove. */
+export const PREDEFINED = ['bridge', 'host', 'none'];
+
 /** An endpoint as stored: what inspect shows plus what teardown needs. */
 export interface EndpointRecord {
   Id: string;
@@ -117,7 +120,7 @@ export function joinedView(
       GlobalIPv6PrefixLen: ep.PrefixLen6 ?? 0,
       IPv6Gateway: ep.Gateway6 ?? '',
       MacAddress: ep.Mac ?? '',
-      Aliases: o.aliases?.length ? o.aliases : null,
+      Aliases: aliasesShown(net, ep.ContainerID, o.aliases),
       // What the DNS answers for this endpoint (current moby's inspect field).
       DNSNames:
         dns && o.name
@@ -132,4 +135,18 @@ export function joinedView(
           : null,
     },
   };
+}
+
+/**
+ * The aliases inspect shows: on a user-defined network dockerd 20.10 adds the
+ * container's short ID to those asked for (and keeps it after the container
+ * exits); on the predefined ones only what was asked for.
+ */
+function aliasesShown(
+  net: NetworkRecord,
+  containerId: string,
+  aliases?: string[],
+): string[] | null {
+  if (PREDEFINED.includes(net.Name)) return aliases?.length ? aliases : null;
+  return [...new Set([...(aliases ?? []), containerId.slice(0, 12)])];
 }

@@ -4,6 +4,8 @@ import {
   checkName,
   checkStoredHostConfig,
   mergeEnv,
+  processEnv,
+  replaceOrAppendEnv,
   mergeWithImage,
   parseCreate,
 } from '../../src/containers/config.js';
@@ -162,10 +164,13 @@ describe('merging with the image config', () => {
     assert.doesNotThrow(() => checkStoredHostConfig(hostConfig));
   });
 
-  it('merges env with request values winning and keeps PATH', () => {
-    assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C=4']), ['A=1', 'B=3', 'C=4']);
+  it("merges env as dockerd 20.10: the request's first, then the image's it does not set", () => {
+    assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C=4']), ['B=3', 'C=4', 'A=1']);
+    assert.deepEqual(mergeEnv(['A=1'], []), ['A=1']);
+    // A bare name stays in Config.Env and hides the image's value of it.
+    assert.deepEqual(mergeEnv(['Foo=img', 'P=1'], ['Foo', 'Bar=1']), ['Foo', 'Bar=1', 'P=1']);
     const m = mergeWithImage(create({ Env: ['A=2'] }), img);
-    assert.deepEqual(m.config.Env, ['PATH=/usr/bin:/bin', 'A=2']);
+    assert.deepEqual(m.config.Env, ['A=2', 'PATH=/usr/bin:/bin']);
     const noPath = mergeWithImage(create({}), { Cmd: ['sh'] });
     assert.ok(noPath.config.Env[0]!.startsWith('PATH=/usr/local/sbin'));
   });
@@ -220,5 +225,33 @@ describe('generated files', () => {
     assert.deepEqual(resolveUserFrom('alice:wheel', passwd, group).gid, 10);
     assert.throws(() => resolveUserFrom('bob', passwd, group), /unable to find user bob/);
     assert.throws(() => resolveUserFrom('alice:nope', passwd, group), /unable to find group nope/);
+  });
+
+  it("builds a process's env as dockerd: defaults, links, then Config.Env over them", () => {
+    // docs/reference/docker-20.10-inspect.json, "env": Foo is in Config.Env, not in the process.
+    assert.deepEqual(
+      processEnv({
+        config: [
+          'Foo',
+          'Bar=1',
+          'Empty=',
+          'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        ],
+        hostname: '34190b922b0e',
+        tty: false,
+        links: [],
+      }),
+      [
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        'HOSTNAME=34190b922b0e',
+        'Bar=1',
+        'Empty=',
+      ],
+    );
+    assert.deepEqual(
+      processEnv({ config: ['PATH=/bin', 'HOSTNAME'], hostname: 'h', tty: true, links: ['L=1'] }),
+      ['PATH=/bin', 'TERM=xterm', 'L=1'],
+    );
+    assert.deepEqual(replaceOrAppendEnv(['A=1', 'B=2'], ['B', 'C=3', 'A=0']), ['A=0', 'C=3']);
   });
 });

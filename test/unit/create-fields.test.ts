@@ -56,6 +56,11 @@ const HONOURED_SAMPLE: Record<string, unknown> = {
   Links: ['other:alias'],
   SecurityOpt: ['no-new-privileges'],
   Runtime: 'runc',
+  Isolation: 'default',
+};
+/** A value dockerd takes that Berth does not do yet, where the kind's sample is invalid. */
+const UNSUPPORTED_SAMPLE: Record<string, unknown> = {
+  CgroupnsMode: 'private',
 };
 /** The zero value of each kind, as Go's encoder writes it. */
 const ZERO: Record<string, unknown> = {
@@ -115,7 +120,7 @@ describe('every ContainerCreate field is honoured or refused', () => {
       if (f.unsupported) {
         it(`${section}.${name}: set, it is refused as not supported yet`, () => {
           assert.throws(
-            () => put(SAMPLE[f.kind]),
+            () => put(UNSUPPORTED_SAMPLE[name] ?? SAMPLE[f.kind]),
             refusedWith(new RegExp(`berth does not support .*\\((HostConfig\\.)?${name}\\)`)),
           );
         });

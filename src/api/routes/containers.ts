@@ -1,4 +1,5 @@
 /** /containers/... routes. */
+import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
@@ -104,10 +105,12 @@ export function containerRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/containers/:id/json', async ({ res, params }) => {
     const c = containers.repo.get(params[0]!);
+    const img = await s.images.resolve(c.ImageID);
     json(
       res!,
       200,
       inspect(c, {
+        graph: containers.graphDriverData(c.Id, img?.layerDirs ?? []),
         dir: containers.dir(c.Id),
         logPath: containers.logPath(c.Id),
         netns:
@@ -297,7 +300,6 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
 }
 
 /** Go's name of this machine's architecture, as image platforms spell it. */
-const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
 
 /**
  * `?platform=` of a create: images here are only for the host's own
@@ -305,7 +307,7 @@ const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm
  */
 function checkPlatform(p: string | null): void {
   if (!p) return;
-  const own = `linux/${GOARCH[process.arch] ?? process.arch}`;
+  const own = `linux/${goArch()}`;
   const [os, arch] = p.toLowerCase().split('/');
   if (os === 'linux' && (arch === undefined || own === `linux/${arch}`)) return;
   throw invalid(`berth does not support --platform ${p} yet: this host runs ${own} images only`);

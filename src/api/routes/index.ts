@@ -6,7 +6,9 @@ import { execRoutes } from './exec.js';
 import { imageRoutes } from './images.js';
 import { networkRoutes } from './networks.js';
 import type { Services } from './services.js';
+import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
+import { volumeRoutes } from './volumes.js';
 
 export function apiRouter(services: Services): Router {
   const router = new Router();
@@ -16,5 +18,7 @@ export function apiRouter(services: Services): Router {
   imageRoutes(router, services);
   buildRoutes(router, services);
   networkRoutes(router, services);
+  volumeRoutes(router);
+  swarmRoutes(router);
   return router;
 }

@@ -1,7 +1,7 @@
 /** /networks routes (list and inspect; create, connect and the rest arrive with the bridge driver). */
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
-import { PREDEFINED } from '../../network/create.js';
+import { PREDEFINED } from '../../network/records.js';
 import { checkEndpointConfig } from '../../containers/create-fields.js';
 import { empty, json, type Router } from '../server.js';
 import { parseTimestamp } from '../timestamp.js';

@@ -1,4 +1,5 @@
 /** /_ping, /version, /info, /events. */
+import { goArch, unameMachine } from '../../common/arch.js';
 import { json, type Router } from '../server.js';
 import { parseFilters } from '../../common/validate.js';
 import type { BerthEvent } from '../../events/bus.js';
@@ -70,36 +71,26 @@ export function systemRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/version', async ({ res }) => {
     const i = s.info;
-    json(res!, 200, {
-      Platform: { Name: 'Berth' },
-      Components: [
-        {
-          Name: 'Engine',
-          Version: i.version,
-          Details: {
-            ApiVersion: API_VERSION,
-            MinAPIVersion: MIN_API_VERSION,
-            GitCommit: i.gitCommit,
-            GoVersion: `node${process.versions.node}`,
-            Os: 'linux',
-            Arch: 'amd64',
-            KernelVersion: i.kernelVersion,
-            BuildTime: i.buildTime,
-            Experimental: 'false',
-          },
-        },
-        { Name: 'runc', Version: i.runtimeVersion, Details: { GitCommit: '' } },
-      ],
-      Version: i.version,
+    // The engine's details, once: top level and as the Engine component.
+    const engine = {
       ApiVersion: API_VERSION,
       MinAPIVersion: MIN_API_VERSION,
       GitCommit: i.gitCommit,
       GoVersion: `node${process.versions.node}`,
       Os: 'linux',
-      Arch: 'amd64',
+      Arch: goArch(),
       KernelVersion: i.kernelVersion,
       BuildTime: i.buildTime,
-      Experimental: false,
+    };
+    json(res!, 200, {
+      Platform: { Name: 'Berth' },
+      Components: [
+        { Name: 'Engine', Version: i.version, Details: { ...engine, Experimental: 'false' } },
+        { Name: 'runc', Version: i.runtimeVersion, Details: { GitCommit: '' } },
+      ],
+      Version: i.version,
+      // dockerd's top-level Experimental is omitted unless true.
+      ...engine,
     });
   });
 
@@ -123,6 +114,13 @@ export function systemRoutes(r: Router, s: Services): void {
         Log: ['json-file'],
       },
       MemoryLimit: true,
+      // Limits Berth does not apply yet (issue 14).
+      CPUShares: false,
+      CPUSet: false,
+      PidsLimit: false,
+      OomKillDisable: false,
+      KernelMemory: false,
+      KernelMemoryTCP: false,
       SwapLimit: false,
       CpuCfsPeriod: true,
       CpuCfsQuota: true,
@@ -141,9 +139,20 @@ export function systemRoutes(r: Router, s: Services): void {
       OperatingSystem: i.operatingSystem,
       OSVersion: '',
       OSType: 'linux',
-      Architecture: 'x86_64',
+      Architecture: unameMachine(),
       IndexServerAddress: '',
-      RegistryConfig: { IndexConfigs: {}, InsecureRegistryCIDRs: [], Mirrors: [] },
+      // Berth pulls from no registry: its images are built in or loaded.
+      RegistryConfig: {
+        AllowNondistributableArtifactsCIDRs: [],
+        AllowNondistributableArtifactsHostnames: [],
+        IndexConfigs: {},
+        InsecureRegistryCIDRs: [],
+        Mirrors: [],
+      },
+      GenericResources: null,
+      HttpProxy: '',
+      HttpsProxy: '',
+      NoProxy: '',
       NCPU: i.ncpu,
       MemTotal: i.memTotal,
       DockerRootDir: i.dataRoot,
@@ -162,6 +171,10 @@ export function systemRoutes(r: Router, s: Services): void {
         RemoteManagers: null,
       },
       LiveRestoreEnabled: true,
+      // No containerd and no init binary; runc's own version as its commit.
+      ContainerdCommit: { ID: '', Expected: '' },
+      RuncCommit: { ID: i.runtimeVersion, Expected: i.runtimeVersion },
+      InitCommit: { ID: '', Expected: '' },
       Isolation: '',
       InitBinary: '',
       // Every container that is not privileged or unconfined gets Docker's

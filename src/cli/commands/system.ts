@@ -1,5 +1,5 @@
 /** `version`, `info` and the `lab` delegate. */
-import os from 'node:os';
+import { goArch } from '../../common/arch.js';
 import { CLIENT_API_VERSION } from '../client.js';
 import { StatusError, errorLine, type Command } from '../command.js';
 import { tabwrite } from '../format/table.js';
@@ -39,9 +39,6 @@ Server:{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}
   {{- end}}
  {{- end}}
  {{- end}}{{- end}}`;
-
-const goArch = (): string =>
-  ({ x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm' })[os.arch()] ?? os.arch();
 
 /** `berth version`. */
 export const versionCommand: Command = {
