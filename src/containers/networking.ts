@@ -218,7 +218,7 @@ export class ContainerNetworking {
         const sw = new Stopwatch();
         const withIt = (j: Joined): ContainerRecord['Networks'] => ({
           ...c.Networks,
-          [j.name]: { ...j.endpoint, ...ec.shown },
+          [j.name]: joinedSettings(j.endpoint, ec),
         });
         // It takes the default route when it comes first in libnetwork's order.
         const takesRoute = gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id;
@@ -334,6 +334,19 @@ export function endpointConfigFor(
     links: links?.length ? links : undefined,
     shown,
   };
+}
+
+/**
+ * A joined endpoint as inspect keeps it: the live view with the settings
+ * asked for; the aliases are the endpoint's (on a user network they include
+ * the short ID dockerd adds), else those asked for.
+ */
+export function joinedSettings(
+  endpoint: ContainerRecord['Networks'][string],
+  ec: ReturnType<typeof endpointConfigFor>,
+): ContainerRecord['Networks'][string] {
+  const asked = ec.shown.Aliases as string[] | undefined;
+  return { ...endpoint, ...ec.shown, Aliases: endpoint.Aliases ?? asked ?? null };
 }
 
 /**

@@ -43,6 +43,7 @@ import {
   endpointConfigFor,
   gatewayNetwork,
   joinOptions,
+  joinedSettings,
 } from './networking.js';
 import type { Logger } from '../common/log.js';
 
@@ -325,7 +326,7 @@ export class ContainerService {
             name,
             joinOptions(c, ec, name === gw?.Name, name === primary.Name),
           );
-          joined[r.name] = { ...r.endpoint, ...ec.shown };
+          joined[r.name] = joinedSettings(r.endpoint, ec);
           c.Networks = { ...c.Networks, ...joined };
         }
         c.Networks = joined;
