@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # tmux for terminal tests, dnsmasq for the lab world's DNS, a reference
 # dockerd for side-by-side benchmarks, docker-compose (1.29, docker-py) for
 # the compose test, iperf3 for the ports benchmark, and
-# netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf)
+# netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks, and
+# etcd-server and etcd-client for the cluster store (its tests start a real etcd).
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
