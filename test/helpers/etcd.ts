@@ -7,7 +7,7 @@
  * kills what is left and removes the dir, also from a process exit hook.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -89,6 +89,9 @@ export class EtcdCluster {
   /** Starts member `i` again on its data dir and waits until it answers. */
   async restart(i: number): Promise<void> {
     if (this.member(i).proc) throw new Error(`member ${i} is running`);
+    // A killed etcd leaves its socket files behind; binding them again fails.
+    for (const port of [2379, 2380])
+      rmSync(join(this.dir, `${this.name(i)}:${port}`), { force: true });
     this.spawn(i, 'existing');
     await this.waitReady(i);
   }
