@@ -10,6 +10,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { messageOf } from '../../src/common/errors.js';
+import { EtcdStore } from '../../src/store/etcd/etcd.js';
 
 /** Server TLS for the client listeners (PEM files). */
 export interface EtcdServerTls {
@@ -184,34 +186,41 @@ export class EtcdCluster {
     }
   }
 
-  /** Waits until member `i` answers `etcdctl endpoint health` (quorum included). */
+  /**
+   * Waits until member `i` serves a linearizable read (so its cluster has a
+   * quorum), asked through the store's own client: over TLS that is also the
+   * check that the member's certificate verifies for the name the store uses.
+   * (etcdctl, asked before, verifies a unix endpoint's certificate against the
+   * socket's path, which no certificate of a temp dir can name.) With client
+   * certificate auth the member's own certificate, made for serverAuth and
+   * clientAuth, is the client's.
+   */
   private async waitReady(i: number): Promise<void> {
     const deadline = Date.now() + 20_000;
-    const url = this.endpoint(i).replace(/^unix:/, this.tls ? 'unixs:' : 'unix:');
-    const args = ['--endpoints', url, '--command-timeout=1s', 'endpoint', 'health'];
-    if (this.tls) {
-      args.push(
-        '--cacert',
-        this.tls.caFile,
-        '--cert',
-        this.tls.certFile,
-        '--key',
-        this.tls.keyFile,
-      );
-    }
+    const tls = this.tls && {
+      caFile: this.tls.caFile,
+      certFile: this.tls.certFile,
+      keyFile: this.tls.keyFile,
+    };
     for (;;) {
       const p = this.member(i).proc;
       if (!p || p.exitCode !== null) throw new Error(`etcd ${i} exited:\n${this.log(i)}`);
-      const r = await new Promise<number | null>((resolve) => {
-        const c = spawn('etcdctl', args, {
-          stdio: 'ignore',
-          env: { ...process.env, ETCDCTL_API: '3' },
+      let failure: unknown;
+      try {
+        const s = await EtcdStore.open({
+          endpoints: [this.endpoint(i)],
+          prefix: '/health/',
+          requestTimeoutMs: 1000,
+          ...(tls && { tls }),
         });
-        c.on('exit', (code) => resolve(code));
-        c.on('error', () => resolve(1));
-      });
-      if (r === 0) return;
-      if (Date.now() > deadline) throw new Error(`etcd ${i} not healthy:\n${this.log(i)}`);
+        await s.close();
+        return;
+      } catch (e) {
+        failure = e;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`etcd ${i} not healthy (${messageOf(failure)}):\n${this.log(i)}`);
+      }
       await new Promise((res) => setTimeout(res, 100));
     }
   }
