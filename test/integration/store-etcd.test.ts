@@ -115,7 +115,11 @@ describe('EtcdStore on a three-member cluster', () => {
     await new Promise((r) => setTimeout(r, 100));
     const truth = await history(s, '', start + 1, rAfter);
     assert.deepEqual(seen, truth, 'the watch saw exactly the history');
-    assert.equal(seen.length, 23);
+    // The put that timed out without quorum has no known outcome: when the
+    // member left alone was the leader it had the entry in its log, and the
+    // cluster commits it once quorum is back (any etcd client sees this).
+    assert.ok(seen.filter((e) => e.key === 'no-quorum').length <= 1);
+    assert.equal(seen.filter((e) => e.key !== 'no-quorum').length, 23);
   });
 
   it('a watch resumes after its member crashes: nothing lost, nothing repeated', async () => {
