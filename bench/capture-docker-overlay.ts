@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { API, httpGet, old, val, type Capture } from './lib/capture.js';
+import { API, httpGet, old, val } from './lib/capture.js';
 import { runCapture } from './lib/capture-run.js';
 import type { RefDockerd } from './lib/refdockerd.js';
 import type { RefEtcd } from './lib/refetcd.js';
