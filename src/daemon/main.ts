@@ -4,9 +4,10 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, homedir, hostname, networkInterfaces, release, totalmem } from 'node:os';
+import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import { createApiServer } from '../api/server.js';
+import { createApiServer, type ApiTls } from '../api/server.js';
 import { apiRouter } from '../api/routes/index.js';
 import type { Services } from '../api/routes/services.js';
 import { Builder } from '../build/builder.js';
@@ -29,6 +30,8 @@ import { openEmbeddedStore } from '../store/index.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
+import { ClusterFlagError, resolveAdvertise, storeConfig } from './cluster.js';
+import { apiWarnings, hostString, tlsFiles } from './hosts.js';
 import { createLogger } from '../common/log.js';
 
 export const VERSION = '0.1.0';
@@ -59,6 +62,48 @@ function daemonId(dataRoot: string): string {
     writeFileSync(p, id + '\n');
     return id;
   }
+}
+
+/**
+ * The TCP listeners' TLS material, read before anything else happens, with
+ * go-connections' words (dockerd's) when a file is missing or unreadable.
+ */
+function loadTls(f: DaemonFlags): ApiTls | undefined {
+  if (!f.tls || !f.hosts.some((h) => h.proto === 'tcp')) return undefined;
+  const files = tlsFiles(f, process.env, homedir());
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(files.cert);
+    key = readFileSync(files.key);
+  } catch (e) {
+    throw new FlagError(
+      `Could not load X509 key pair (cert: "${files.cert}", key: "${files.key}"): ${messageOf(e)}`,
+    );
+  }
+  let ca: Buffer | undefined;
+  if (f.tlsVerify) {
+    try {
+      ca = readFileSync(files.ca);
+    } catch (e) {
+      throw new FlagError(`Could not read CA certificate "${files.ca}": ${messageOf(e)}`);
+    }
+  }
+  return { cert, key, ca, verifyClients: f.tlsVerify };
+}
+
+/** Listens on one -H address; a unix socket gets mode 0660 as dockerd's. */
+async function listen(server: Server, h: DaemonFlags['hosts'][number]): Promise<void> {
+  if (h.proto === 'unix') {
+    mkdirSync(dirname(h.path), { recursive: true });
+    rmSync(h.path, { force: true }); // ours: we hold the data-root lock
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (h.proto === 'unix') server.listen(h.path, () => resolve());
+    else server.listen(h.port, h.host, () => resolve());
+  });
+  if (h.proto === 'unix') chmodSync(h.path, 0o660);
 }
 
 /** The configuration file's text: undefined when the default one does not exist. */
@@ -97,7 +142,27 @@ async function main(): Promise<number> {
     process.stdout.write(`Berth version ${VERSION}\n`);
     return 0;
   }
+  let tls: ApiTls | undefined;
+  let advertise: string | undefined;
+  try {
+    tls = loadTls(flags);
+    if (flags.clusterAdvertise)
+      advertise = resolveAdvertise(flags.clusterAdvertise, networkInterfaces());
+  } catch (e) {
+    if (e instanceof FlagError || e instanceof ClusterFlagError) {
+      process.stderr.write(`berthd: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
   const log = createLogger(flags.logLevel);
+  if (flags.clusterStore) {
+    // Checked and shown by `docker info`; the etcd store is wired in by issue 13's store part.
+    const c = storeConfig(flags.clusterStore, flags.clusterStoreOpts);
+    log.info(
+      `cluster store ${c.endpoints.join(',')}${c.tls ? ' (TLS)' : ''}, advertise ${advertise ?? '(none)'}: not connected yet`,
+    );
+  }
   mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
   mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
   const unlock = lockDataRoot(flags.dataRoot);
@@ -191,19 +256,27 @@ async function main(): Promise<number> {
       operatingSystem: osName(),
       memTotal: totalmem(),
       ncpu: cpus().length,
+      clusterStore: flags.clusterStore?.url,
+      clusterAdvertise: advertise,
+      warnings: apiWarnings(flags.hosts, flags),
     },
   };
-  const server = createApiServer(apiRouter(services), log);
-
-  mkdirSync(dirname(flags.socket), { recursive: true });
-  rmSync(flags.socket, { force: true }); // ours: we hold the data-root lock
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(flags.socket, () => resolve());
-  });
-  chmodSync(flags.socket, 0o660);
+  const router = apiRouter(services);
+  const servers: Server[] = [];
+  for (const h of flags.hosts) {
+    const server = createApiServer(router, log, h.proto === 'tcp' ? { tls } : {});
+    servers.push(server);
+    await listen(server, h);
+  }
+  const where = flags.hosts
+    .map(
+      (h) =>
+        hostString(h) +
+        (h.proto === 'tcp' && tls ? (tls.verifyClients ? ' (mutual TLS)' : ' (TLS)') : ''),
+    )
+    .join(', ');
   log.info(
-    `berthd ${VERSION} listening on unix://${flags.socket} (data-root ${flags.dataRoot}, runtime ${runtimeBin})`,
+    `berthd ${VERSION} listening on ${where} (data-root ${flags.dataRoot}, runtime ${runtimeBin})`,
   );
 
   let stopping = false;
@@ -212,15 +285,17 @@ async function main(): Promise<number> {
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
     containers.close();
-    server.close();
-    server.closeAllConnections();
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
     void networks
       .close()
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
       .then(() => kv.close())
       .catch(() => undefined)
       .finally(() => {
-        rmSync(flags.socket, { force: true });
+        for (const h of flags.hosts) if (h.proto === 'unix') rmSync(h.path, { force: true });
         unlock();
         process.exit(0);
       });
