@@ -373,7 +373,13 @@ describe('API fuzzing against a lab berthd', () => {
       .sort();
     const addrs = sh(['ip', '-o', 'addr', 'show'])
       .split('\n')
-      .map((l) => l.replace(/valid_lft.*$/, '').replace(/^\d+:\s*/, ''))
+      // "tentative" goes when the kernel's duplicate address detection ends, seconds later.
+      .map((l) =>
+        l
+          .replace(/valid_lft.*$/, '')
+          .replace(/^\d+:\s*/, '')
+          .replace(/ tentative\b/, ''),
+      )
       .sort();
     const nft = sh(['nft', 'list', 'ruleset']).replace(/counter packets \d+ bytes \d+/g, 'counter');
     const mounts = readFileSync('/proc/self/mounts', 'utf8')
@@ -501,11 +507,16 @@ describe('API fuzzing against a lab berthd', () => {
             if (now !== state) {
               // Something may still have been settling from an earlier 2xx: look again.
               const again = await settled();
-              assert.equal(
-                again,
-                state,
-                `${reply.status} to ${req.method} ${req.path} changed state`,
-              );
+              if (again !== state) {
+                const was = new Set(state.split('\n'));
+                const is = new Set(again.split('\n'));
+                const gone = [...was].filter((l) => !is.has(l));
+                const added = [...is].filter((l) => !was.has(l));
+                assert.fail(
+                  `${reply.status} to ${req.method} ${req.path} changed state:\n` +
+                    `- ${gone.join('\n- ')}\n+ ${added.join('\n+ ')}`,
+                );
+              }
             }
             counts.checkedUnchanged++;
           } else {
