@@ -12,10 +12,14 @@
  * Pure orchestration over KvStore and Ipam: no kernel.
  */
 import { randomBytes } from 'node:crypto';
-import { conflict, forbidden, messageOf } from '../common/errors.js';
+import { conflict, forbidden, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo } from '../network/ipam/index.js';
-import type { IpamConfig, NetworkRecord } from '../network/types.js';
+import type {
+  GlobalNetworkCreate as GlobalCreate,
+  GlobalScope,
+  NetworkRecord,
+} from '../network/types.js';
 import { isCompacted } from '../store/errors.js';
 import type { KvStore, WatchEvent } from '../store/types.js';
 
@@ -29,60 +33,76 @@ export const GLOBAL_ENDPOINTS = 'endpoints/';
 export const FIRST_VNI = 256;
 const MAX_VNI = (1 << 24) - 1;
 
-/** A global network as stored: inspect's record plus its VXLAN ID. */
+/** A global network as stored: inspect's record, its VXLAN ID in Berth's own part. */
 export interface GlobalNetworkRecord extends NetworkRecord {
   Scope: 'global';
-  /** The VXLAN network identifier, cluster-wide. */
-  vni: number;
-}
-
-/** What a create asks for (checked by the caller, as for a bridge). */
-export interface GlobalCreate {
-  Name: string;
-  Driver: 'overlay';
-  Internal: boolean;
-  Attachable: boolean;
-  Options: Record<string, string>;
-  Labels: Record<string, string>;
-  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+  berth: { vni: number };
 }
 
 const nameKey = (name: string) => NAMES + encodeURIComponent(name);
 
-export class GlobalNetworks {
+export class GlobalNetworks implements GlobalScope {
   private readonly byId = new Map<string, GlobalNetworkRecord>();
   private cancelWatch: (() => void) | undefined;
   private tail: Promise<void> = Promise.resolve();
   private closed = false;
 
+  private ipamOpening: Promise<Ipam> | undefined;
+  private readonly loaded: Promise<void>;
+
   private constructor(
     private readonly kv: KvStore,
-    private readonly ipam: Ipam,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.loaded = this.followUntilRead();
+  }
 
-  /** Opens the global networks of `kv` and starts following changes. */
+  /**
+   * Starts following the global networks of `kv` in the background: with the
+   * store down the daemon starts, lists what it knows (nothing yet), and
+   * global operations fail with the store's error until it answers.
+   */
+  static start(kv: KvStore, log: Logger): GlobalNetworks {
+    return new GlobalNetworks(kv, log);
+  }
+
+  /** `start`, then waits until the first list was read. */
   static async open(kv: KvStore, log: Logger): Promise<GlobalNetworks> {
-    const ipam = await Ipam.open(kv, {
+    const g = GlobalNetworks.start(kv, log);
+    await g.loaded;
+    return g;
+  }
+
+  /** The allocator of global subnets, opened at first use (it reads the store). */
+  private ipam(): Promise<Ipam> {
+    this.ipamOpening ??= Ipam.open(this.kv, {
       prefix: 'ipam/global/',
       defaultPools: DOCKER_GLOBAL_POOLS,
       addressSpace: 'GlobalDefault',
       // A conflict means another host moved: the caller reloads and tries again.
       attempts: 1,
+    }).catch((e: unknown) => {
+      this.ipamOpening = undefined;
+      throw e;
     });
-    const g = new GlobalNetworks(kv, ipam, log);
-    await g.follow();
-    return g;
+    return this.ipamOpening;
+  }
+
+  private async followUntilRead(): Promise<void> {
+    for (let wait = 250; !this.closed; wait = Math.min(wait * 2, 5000)) {
+      try {
+        await this.follow();
+        return;
+      } catch (e) {
+        this.log.warn(`cluster: reading networks: ${messageOf(e)}; retrying`);
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   /** Every global network this host knows of. */
   list(): GlobalNetworkRecord[] {
     return [...this.byId.values()];
-  }
-
-  /** The subnets of a global network (for its gateway and addresses). */
-  pools(networkId: string): PoolInfo[] {
-    return this.ipam.pools(networkId);
   }
 
   /** Creates a network every host sees; Docker's messages for a taken name or subnet. */
@@ -106,7 +126,8 @@ export class GlobalNetworks {
       // The generation first, then the pools: the view is at least that new, and
       // the commit compares the generation, so no other host changed pools between.
       const gen = (await this.kv.get(GENERATION))?.modRevision ?? 0;
-      await this.ipam.reload();
+      const ipam = await this.ipam();
+      await ipam.reload();
       if (await this.kv.get(nameKey(req.Name))) {
         throw conflict(`network with name ${req.Name} already exists`);
       }
@@ -132,10 +153,10 @@ export class GlobalNetworks {
         ConfigOnly: false,
         Options: req.Options,
         Labels: req.Labels,
-        vni,
+        berth: { vni },
       };
       try {
-        await this.ipam.transact(async (tx) => {
+        await ipam.transact(async (tx) => {
           const configs = req.IPAM.Config.length ? req.IPAM.Config : [{}];
           const pools: PoolInfo[] = [];
           for (const c of configs) {
@@ -186,8 +207,10 @@ export class GlobalNetworks {
   }
 
   /** Removes a network from every host; refused while any host has endpoints on it. */
-  async remove(net: GlobalNetworkRecord): Promise<void> {
-    return this.serial(() => this.removeOnce(net));
+  async remove(net: NetworkRecord): Promise<void> {
+    const known = this.byId.get(net.Id);
+    if (!known) throw notFound(`network ${net.Name} not found`);
+    return this.serial(() => this.removeOnce(known));
   }
 
   private async removeOnce(net: GlobalNetworkRecord): Promise<void> {
@@ -197,17 +220,18 @@ export class GlobalNetworks {
         `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
       );
     }
+    const ipam = await this.ipam();
     for (let attempt = 1; ; attempt++) {
-      await this.ipam.reload();
+      await ipam.reload();
       try {
-        await this.ipam.transact(async (tx) => {
+        await ipam.transact(async (tx) => {
           await tx.releasePools(net.Id, { networkName: net.Name });
           return {
             value: undefined,
             ops: [
               { type: 'delete', key: GLOBAL_NETWORKS + net.Id },
               { type: 'delete', key: nameKey(net.Name) },
-              { type: 'delete', key: VNIS + net.vni },
+              { type: 'delete', key: VNIS + net.berth.vni },
               { type: 'put', key: GENERATION, value: net.Id },
             ],
           };
@@ -240,9 +264,7 @@ export class GlobalNetworks {
       onError: (e) => {
         if (this.closed) return;
         if (!isCompacted(e)) this.log.warn(`cluster: watching networks: ${messageOf(e)}`);
-        void this.follow().catch((err: unknown) =>
-          this.log.error(`cluster: networks: ${messageOf(err)}`),
-        );
+        void this.followUntilRead();
       },
     });
   }

@@ -29,6 +29,7 @@ import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
 import type { KvStore } from '../store/types.js';
+import { GlobalNetworks } from '../cluster/networks.js';
 import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
@@ -216,6 +217,7 @@ async function main(): Promise<number> {
     conntrack: Conntrack.open(),
     dns,
     log,
+    global: cluster?.networks,
     bip: flags.bip,
     mtu: flags.mtu,
     defaultBridge: {
@@ -342,7 +344,12 @@ async function joinCluster(
   lease: { ttl: number; heartbeat: number },
   self: NodeInfo,
   log: Logger,
-): Promise<{ kv: KvStore; nodes: NodeRegistry; close(): Promise<void> }> {
+): Promise<{
+  kv: KvStore;
+  nodes: NodeRegistry;
+  networks: GlobalNetworks;
+  close(): Promise<void>;
+}> {
   const kv = await openClusterStore(
     { ...config, onWatchError: (e) => log.warn(`cluster store watch: ${messageOf(e)}`) },
     false,
@@ -353,13 +360,16 @@ async function joinCluster(
     log,
   });
   nodes.start();
+  const networks = GlobalNetworks.start(kv, log);
   log.info(
     `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
   );
   return {
     kv,
     nodes,
+    networks,
     close: async () => {
+      networks.close();
       await nodes.close();
       await kv.close();
     },

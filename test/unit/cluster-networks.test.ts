@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GLOBAL_ENDPOINTS, GlobalNetworks, type GlobalCreate } from '../../src/cluster/networks.js';
+import { GLOBAL_ENDPOINTS, GlobalNetworks } from '../../src/cluster/networks.js';
+import type { GlobalNetworkCreate as GlobalCreate } from '../../src/network/types.js';
 import { createLogger } from '../../src/common/log.js';
 import { openEmbeddedStore } from '../../src/store/index.js';
 
@@ -50,11 +51,11 @@ describe('global networks', () => {
     const n = await h1.create(req('ov1'));
     assert.equal(n.Scope, 'global');
     assert.deepEqual(n.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
-    assert.equal(n.vni, 256);
+    assert.equal(n.berth.vni, 256);
     await eventually(() => h2.list().some((x) => x.Id === n.Id));
     const m = await h2.create(req('ov2'));
     assert.deepEqual(m.IPAM.Config, [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }]);
-    assert.equal(m.vni, 257);
+    assert.equal(m.berth.vni, 257);
     h1.close();
     h2.close();
     await kv.close();
@@ -82,7 +83,7 @@ describe('global networks', () => {
     );
     const subnets = made.map((n) => n.IPAM.Config[0]!.Subnet);
     assert.equal(new Set(subnets).size, 12, subnets.join(' '));
-    assert.equal(new Set(made.map((n) => n.vni)).size, 12);
+    assert.equal(new Set(made.map((n) => n.berth.vni)).size, 12);
     h1.close();
     h2.close();
     await kv.close();
@@ -100,7 +101,7 @@ describe('global networks', () => {
     await eventually(() => h1.list().length === 0);
     // Its name and VNI are free again (automatic subnets move on, as Docker's).
     const again = await h1.create(req('ov1'));
-    assert.equal(again.vni, 256);
+    assert.equal(again.berth.vni, 256);
     await h2.create(req('ov9', [{ Subnet: '10.0.0.0/24' }]));
     h1.close();
     h2.close();
