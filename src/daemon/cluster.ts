@@ -7,6 +7,7 @@
  */
 import type { NetworkInterfaceInfo } from 'node:os';
 import { isIP } from 'node:net';
+import { DEFAULT_PREFIX, type EtcdStoreOptions } from '../store/etcd/options.js';
 
 /** etcd's client port, used when an endpoint names none. */
 export const ETCD_CLIENT_PORT = 2379;
@@ -35,16 +36,19 @@ export interface ClusterAdvertise {
   port?: number;
 }
 
-/** `--cluster-store-opt` keys Berth knows (dockerd's names for the store's TLS files). */
-export const STORE_OPTS = ['kv.cacertfile', 'kv.certfile', 'kv.keyfile'] as const;
+/** `--cluster-store-opt` keys for the store's TLS files (dockerd's names). */
+export const TLS_OPTS = ['kv.cacertfile', 'kv.certfile', 'kv.keyfile'] as const;
+/**
+ * `--cluster-store-opt` keys for the node's registration (dockerd's names,
+ * whole seconds): how long a dead host stays listed, how often a live one
+ * renews.
+ */
+export const DISCOVERY_OPTS = ['discovery.ttl', 'discovery.heartbeat'] as const;
+/** Every `--cluster-store-opt` key Berth knows. */
+export const STORE_OPTS = [...TLS_OPTS, ...DISCOVERY_OPTS] as const;
 
-/** What the store needs to connect (handed to the etcd store once it is wired). */
-export interface ClusterStoreConfig {
-  /** Endpoint URLs: https:// when the kv.* TLS files are given, else http://. */
-  endpoints: string[];
-  prefix: string;
-  tls?: { caFile: string; certFile: string; keyFile: string };
-}
+/** A host that dies stays listed this long (seconds); a clean stop removes it at once. */
+export const DEFAULT_NODE_TTL = 20;
 
 export class ClusterFlagError extends Error {}
 
@@ -136,7 +140,13 @@ export function parseStoreOpt(v: string): [string, string] {
       `berth does not support the cluster store option ${key} yet: it knows ${STORE_OPTS.join(', ')}`,
     );
   }
-  if (!val.startsWith('/')) {
+  if (key.startsWith('discovery.')) {
+    if (!/^[1-9]\d{0,5}$/.test(val)) {
+      throw new ClusterFlagError(
+        `invalid --cluster-store-opt ${v}: ${key} must be a whole number of seconds`,
+      );
+    }
+  } else if (!val.startsWith('/')) {
     throw new ClusterFlagError(`invalid --cluster-store-opt ${v}: ${key} must be an absolute path`);
   }
   return [key, val];
@@ -156,20 +166,35 @@ export function checkCluster(
   if (opts.size > 0 && !store) {
     throw new ClusterFlagError('--cluster-store-opt needs --cluster-store');
   }
-  if (opts.size > 0 && opts.size < STORE_OPTS.length) {
-    const missing = STORE_OPTS.filter((k) => !opts.has(k));
+  const tls = TLS_OPTS.filter((k) => opts.has(k)).length;
+  if (tls > 0 && tls < TLS_OPTS.length) {
+    const missing = TLS_OPTS.filter((k) => !opts.has(k));
     throw new ClusterFlagError(
       `the cluster store's TLS needs kv.cacertfile, kv.certfile and kv.keyfile together; missing ${missing.join(', ')}`,
     );
   }
+  const { ttl, heartbeat } = discovery(opts);
+  if (heartbeat >= ttl) {
+    throw new ClusterFlagError(
+      `--cluster-store-opt discovery.heartbeat (${heartbeat}) must be less than discovery.ttl (${ttl})`,
+    );
+  }
+}
+
+/** The node's lease TTL and renewal interval, in seconds. */
+export function discovery(opts: Map<string, string>): { ttl: number; heartbeat: number } {
+  const ttl = Number(opts.get('discovery.ttl') ?? DEFAULT_NODE_TTL);
+  const heartbeat = Number(opts.get('discovery.heartbeat') ?? Math.max(1, Math.floor(ttl / 3)));
+  return { ttl, heartbeat };
 }
 
 /** How the store connects: endpoint URLs (https with the kv.* files) and TLS files. */
-export function storeConfig(store: ClusterStore, opts: Map<string, string>): ClusterStoreConfig {
-  const tls = opts.size === STORE_OPTS.length;
+export function storeConfig(store: ClusterStore, opts: Map<string, string>): EtcdStoreOptions {
+  const tls = TLS_OPTS.every((k) => opts.has(k));
   return {
+    // https:// when the kv.* TLS files are given, else http://.
     endpoints: store.endpoints.map((e) => `${tls ? 'https' : 'http'}://${e}`),
-    prefix: store.prefix,
+    prefix: store.prefix ? `/${store.prefix}/` : DEFAULT_PREFIX,
     ...(tls && {
       tls: {
         caFile: opts.get('kv.cacertfile')!,

@@ -83,7 +83,9 @@ Options:
       --cluster-advertise IP[:PORT]|IFACE[:PORT]
                               The address other hosts reach this one at
       --cluster-store-opt kv.cacertfile=|kv.certfile=|kv.keyfile=path
-                              TLS files for the cluster store (repeatable)
+                              TLS files for the cluster store (repeatable);
+                              discovery.ttl=|discovery.heartbeat=seconds: how long a
+                              dead host stays listed (20), how often it renews
       --config-file path      Daemon configuration file, dockerd's daemon.json format
                               (default /etc/berth/daemon.json)
       --data-root path        Root of persistent state (default /var/lib/berth)

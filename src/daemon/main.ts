@@ -26,13 +26,17 @@ import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { NftFirewall } from '../kernel/firewall/index.js';
 import { DnsResolver } from '../network/dns/index.js';
-import { openEmbeddedStore } from '../store/index.js';
+import { openClusterStore, openEmbeddedStore } from '../store/index.js';
+import type { EtcdStoreOptions } from '../store/etcd/options.js';
+import type { KvStore } from '../store/types.js';
+import { GlobalNetworks } from '../cluster/networks.js';
+import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
-import { ClusterFlagError, resolveAdvertise, storeConfig } from './cluster.js';
+import { ClusterFlagError, discovery, resolveAdvertise, storeConfig } from './cluster.js';
 import { apiWarnings, hostString, tlsFiles } from './hosts.js';
-import { createLogger } from '../common/log.js';
+import { createLogger, type Logger } from '../common/log.js';
 
 export const VERSION = '0.1.0';
 
@@ -155,18 +159,32 @@ async function main(): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(flags.logLevel);
-  if (flags.clusterStore) {
-    // Checked and shown by `docker info`; the etcd store is wired in by issue 13's store part.
-    const c = storeConfig(flags.clusterStore, flags.clusterStoreOpts);
-    log.info(
-      `cluster store ${c.endpoints.join(',')}${c.tls ? ' (TLS)' : ''}, advertise ${advertise ?? '(none)'}: not connected yet`,
+  if (flags.clusterStore && !advertise) {
+    process.stderr.write(
+      'berthd: --cluster-store needs --cluster-advertise IP[:PORT]|IFACE[:PORT]: the address the other hosts reach this one at\n',
     );
+    return 1;
   }
+  const log = createLogger(flags.logLevel);
   mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
   mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
   const unlock = lockDataRoot(flags.dataRoot);
   const started = new Date();
+  const id = daemonId(flags.dataRoot);
+  const cluster = flags.clusterStore
+    ? await joinCluster(
+        storeConfig(flags.clusterStore, flags.clusterStoreOpts),
+        discovery(flags.clusterStoreOpts),
+        {
+          Addr: advertise!,
+          Name: hostname(),
+          ID: id,
+          Version: VERSION,
+          StartedAt: started.toISOString(),
+        },
+        log,
+      )
+    : undefined;
 
   const kv = await openEmbeddedStore(flags.dataRoot);
   const repo = new ContainerRepo(kv);
@@ -199,6 +217,7 @@ async function main(): Promise<number> {
     conntrack: Conntrack.open(),
     dns,
     log,
+    global: cluster?.networks,
     bip: flags.bip,
     mtu: flags.mtu,
     defaultBridge: {
@@ -243,7 +262,7 @@ async function main(): Promise<number> {
     events,
     builder,
     info: {
-      id: daemonId(flags.dataRoot),
+      id,
       version: VERSION,
       dataRoot: flags.dataRoot,
       execRoot: flags.execRoot,
@@ -292,6 +311,7 @@ async function main(): Promise<number> {
     void networks
       .close()
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
+      .then(() => cluster?.close())
       .then(() => kv.close())
       .catch(() => undefined)
       .finally(() => {
@@ -313,6 +333,47 @@ async function main(): Promise<number> {
     log.error(`uncaught exception: ${e.stack ?? e.message}`),
   );
   return -1;
+}
+
+/**
+ * Connects to the cluster store and registers this host there, in the
+ * background: a store that is down delays neither the start nor local work.
+ */
+async function joinCluster(
+  config: EtcdStoreOptions,
+  lease: { ttl: number; heartbeat: number },
+  self: NodeInfo,
+  log: Logger,
+): Promise<{
+  kv: KvStore;
+  nodes: NodeRegistry;
+  networks: GlobalNetworks;
+  close(): Promise<void>;
+}> {
+  const kv = await openClusterStore(
+    { ...config, onWatchError: (e) => log.warn(`cluster store watch: ${messageOf(e)}`) },
+    false,
+  );
+  const nodes = new NodeRegistry(kv, self, {
+    ttlSeconds: lease.ttl,
+    heartbeatSeconds: lease.heartbeat,
+    log,
+  });
+  nodes.start();
+  const networks = GlobalNetworks.start(kv, log);
+  log.info(
+    `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
+  );
+  return {
+    kv,
+    nodes,
+    networks,
+    close: async () => {
+      networks.close();
+      await nodes.close();
+      await kv.close();
+    },
+  };
 }
 
 /** Commit and build time recorded by `npm run build` (scripts/build-info.mjs). */

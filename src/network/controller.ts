@@ -4,8 +4,8 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
-import { parseNetworkCreate } from './create.js';
+import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { type NetworkCreate, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
@@ -34,6 +34,7 @@ import {
 } from './ipam/index.js';
 import type { DnsResolver } from './dns/index.js';
 import type {
+  GlobalScope,
   BerthNetworkState,
   Gateway,
   IpamConfig,
@@ -79,6 +80,8 @@ export interface ControllerOptions {
     fixedCidrV6?: string;
   };
   log: Logger;
+  /** Global-scope networks through the cluster store (--cluster-store); else none. */
+  global?: GlobalScope;
 }
 
 export class NetworkController {
@@ -323,6 +326,10 @@ export class NetworkController {
 
   /** Picks a driver by name. */
   driverFor(name: string): NetworkDriver {
+    if (name === 'overlay') {
+      // Global networks are listed, made and removed; joining them is next.
+      throw notImplemented('containers on overlay networks');
+    }
     const d = this.drivers[name];
     if (!d) throw notFound(`plugin "${name}" not found`);
     return d;
@@ -330,12 +337,12 @@ export class NetworkController {
 
   /** A network by its full ID. */
   network(id: string): NetworkRecord | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? this.o.global?.list().find((n: NetworkRecord) => n.Id === id);
   }
 
-  /** All networks. */
+  /** All networks: this host's, then the cluster's. */
   list(): NetworkRecord[] {
-    return [...this.byId.values()];
+    return [...this.byId.values(), ...(this.o.global?.list() ?? [])];
   }
 
   /** Finds a network by full name, full ID or unique ID prefix (Docker's order). */
@@ -369,6 +376,7 @@ export class NetworkController {
       body,
       (name) => !!this.find(name) && this.find(name)!.Name === name,
     );
+    if (req.Driver === 'overlay') return this.createGlobal(req);
     const net: NetworkRecord = {
       ...predefinedNetwork(req.Name, req.Driver),
       Internal: req.Internal,
@@ -467,9 +475,32 @@ export class NetworkController {
     this.byId.set(net.Id, net);
   }
 
+  /** An overlay network, in the cluster store: every host sees it (S19, S20). */
+  private async createGlobal(req: NetworkCreate): Promise<{ Id: string; Warning: string }> {
+    if (!this.o.global) {
+      throw new BerthError(
+        'NOT_IMPLEMENTED',
+        'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT',
+      );
+    }
+    if (req.EnableIPv6) throw notImplemented('IPv6 on overlay networks');
+    if (req.IPAM.Config.length > 1) throw notImplemented('several subnets on an overlay network');
+    const net = await this.o.global.create({
+      Name: req.Name,
+      Driver: 'overlay',
+      Internal: req.Internal,
+      Attachable: req.Attachable,
+      Options: req.Options,
+      Labels: req.Labels,
+      IPAM: req.IPAM,
+    });
+    return { Id: net.Id, Warning: '' };
+  }
+
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
   async removeNetwork(ref: string): Promise<void> {
     const net = this.get(ref);
+    if (net.Scope === 'global') return this.o.global!.remove(net);
     // Only the built-in networks carry these names: creating them is refused.
     if (PREDEFINED.includes(net.Name)) {
       throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -578,4 +609,9 @@ function canonCidr(cidr: string): string {
   const [ip, len] = cidr.split('/');
   if (!ip?.includes(':')) return cidr;
   return `${new URL(`http://[${ip}]/`).hostname.slice(1, -1)}/${len}`;
+}
+
+/** Berth's refusal of what Docker does and Berth does not do yet. */
+function notImplemented(what: string): BerthError {
+  return new BerthError('NOT_IMPLEMENTED', `berth does not support ${what} yet`);
 }

@@ -32,10 +32,13 @@ export interface NetworkRecord {
 /** What Berth keeps about a network's kernel side (decision 0017). */
 export interface BerthNetworkState {
   /**
-   * Whether Berth made the bridge. false: a bridge the user made beforehand,
-   * which Berth uses but never deletes (nor puts in the reaper's group).
+   * Bridge networks: whether Berth made the bridge. false: a bridge the user
+   * made beforehand, which Berth uses but never deletes (nor puts in the
+   * reaper's group).
    */
-  bridgeCreated: boolean;
+  bridgeCreated?: boolean;
+  /** Overlay networks: the VXLAN network identifier, cluster-wide. */
+  vni?: number;
   /** On a bridge the user made: the addresses Berth put on it (network rm takes these off). */
   addedAddresses?: string[];
   /** On a bridge the user made: Berth turned route_localnet on (network rm turns it off). */
@@ -120,4 +123,27 @@ export interface NetworkDriver {
   leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string, ifName?: string): Promise<void>;
   /** Removes the network's kernel side (a bridge); idempotent. */
   removeNetwork(net: NetworkRecord): Promise<void>;
+}
+
+/** What a global-scope network create asks for (checked as a bridge's is). */
+export interface GlobalNetworkCreate {
+  Name: string;
+  Driver: 'overlay';
+  Internal: boolean;
+  Attachable: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+}
+
+/**
+ * Networks of global scope, shared by every host through the cluster store
+ * (src/cluster/networks.ts); absent without `--cluster-store`.
+ */
+export interface GlobalScope {
+  /** The global networks this host knows of (followed from the store). */
+  list(): NetworkRecord[];
+  create(req: GlobalNetworkCreate): Promise<NetworkRecord>;
+  /** Refused while any host has endpoints on it. */
+  remove(net: NetworkRecord): Promise<void>;
 }

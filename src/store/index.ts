@@ -9,7 +9,6 @@ import { SqliteStore, type SqliteStoreOptions } from './embedded/sqlite.js';
 
 export type * from './types.js';
 export type { EtcdStoreOptions, EtcdTlsFiles } from './etcd/options.js';
-export { parseClusterStore } from './etcd/options.js';
 export { CompactedError, isCompacted } from './errors.js';
 export { SqliteStore, type SqliteStoreOptions };
 

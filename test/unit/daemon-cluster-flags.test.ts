@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFlags } from '../../src/daemon/flags.js';
 import { configArgs, withConfigFile } from '../../src/daemon/config-file.js';
-import { resolveAdvertise, storeConfig } from '../../src/daemon/cluster.js';
+import { discovery, resolveAdvertise, storeConfig } from '../../src/daemon/cluster.js';
 import { apiWarnings, tlsFiles } from '../../src/daemon/hosts.js';
 
 const PATH = '/etc/berth/daemon.json';
@@ -118,8 +118,21 @@ describe('berthd cluster flags', () => {
       /missing kv\.cacertfile, kv\.keyfile/,
     );
     assert.throws(
-      () => parseFlags([...store, '--cluster-store-opt', 'discovery.ttl=20']),
-      /does not support the cluster store option discovery\.ttl/,
+      () => parseFlags([...store, '--cluster-store-opt', 'discovery.backend=x']),
+      /does not support the cluster store option discovery\.backend/,
+    );
+    assert.throws(
+      () => parseFlags([...store, '--cluster-store-opt', 'discovery.ttl=2s']),
+      /discovery\.ttl must be a whole number of seconds/,
+    );
+    assert.throws(
+      () =>
+        parseFlags([
+          ...store,
+          ...['--cluster-store-opt', 'discovery.ttl=5'],
+          ...['--cluster-store-opt', 'discovery.heartbeat=5'],
+        ]),
+      /discovery\.heartbeat \(5\) must be less than discovery\.ttl \(5\)/,
     );
     assert.throws(
       () => parseFlags([...store, '--cluster-store-opt', 'kv.certfile']),
@@ -135,7 +148,7 @@ describe('berthd cluster flags', () => {
     ]);
     assert.deepEqual(storeConfig(f.clusterStore!, f.clusterStoreOpts), {
       endpoints: ['https://10.0.0.1:2379'],
-      prefix: '',
+      prefix: '/berth/',
       tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' },
     });
   });
@@ -187,5 +200,18 @@ describe('berthd cluster flags', () => {
       () => configArgs('{"cluster-store-opts": ["x"]}'),
       /invalid value for cluster-store-opts/,
     );
+  });
+
+  it("takes dockerd's discovery.ttl and discovery.heartbeat for the node's lease", () => {
+    const store = ['--cluster-store', 'etcd://1.2.3.4:2379'];
+    assert.deepEqual(discovery(parseFlags(store).clusterStoreOpts), { ttl: 20, heartbeat: 6 });
+    const f = parseFlags([
+      ...store,
+      ...['--cluster-store-opt', 'discovery.ttl=3'],
+      ...['--cluster-store-opt', 'discovery.heartbeat=1'],
+    ]);
+    assert.deepEqual(discovery(f.clusterStoreOpts), { ttl: 3, heartbeat: 1 });
+    // Not TLS: the discovery options leave the endpoints plain.
+    assert.equal(storeConfig(f.clusterStore!, f.clusterStoreOpts).tls, undefined);
   });
 });

@@ -57,7 +57,7 @@ import {
 import { DEFAULT_PREFIX, type EtcdStoreOptions } from './options.js';
 
 export type * from './options.js';
-export { parseClusterStore, DEFAULT_PREFIX } from './options.js';
+export { DEFAULT_PREFIX } from './options.js';
 
 const DEFAULT_TIMEOUT_MS = 5000;
 /** Watch reconnect backoff: from the first to the cap, doubling. */
