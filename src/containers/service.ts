@@ -20,7 +20,7 @@ import {
 } from '../kernel/runtime/runtime.js';
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
-import { emptyEndpoint } from '../network/records.js';
+import { emptyEndpointSettings } from '../network/types.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import {
@@ -241,7 +241,7 @@ export class ContainerService {
       ? undefined
       : this.networks.find(mode === 'default' ? 'bridge' : mode);
     // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
-    if (net) c.Networks[net.Name] = emptyEndpoint(net);
+    if (net) c.Networks[net.Name] = emptyEndpointSettings(net.Id);
     if (net && !PREDEFINED.includes(net.Name) && c.HostConfig.Links?.length) {
       // On a user-defined network a link is a name for this container's DNS
       // only, kept with the endpoint (HostConfig.Links null), as Docker's.
