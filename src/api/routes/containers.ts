@@ -3,8 +3,8 @@ import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
+import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
-import { shimResize } from '../../kernel/runtime/runtime.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { BerthError, messageOf } from '../../common/errors.js';
 import { parseDetachKeys } from '../../containers/detach-keys.js';
@@ -189,8 +189,7 @@ export function containerRoutes(r: Router, s: Services): void {
     const c = containers.repo.get(params[0]!);
     const h = qInt(query.get('h'), 'h') ?? 0;
     const w = qInt(query.get('w'), 'w') ?? 0;
-    if (c.State.Status !== 'running') throw invalid(`Container ${c.Id} is not running`);
-    await shimResize(containers.stateDir(c.Id), h, w).catch(() => undefined);
+    await containers.resize(c.Id, h, w);
     empty(res!, 200);
   });
 
@@ -294,7 +293,7 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
     }
   }
   if (!qBool(q.get('stream'))) return hj.end();
-  const ready = (stateDir: string) => void bridgeToShim(stateDir, hj, o);
+  const ready: PendingAttach = (open) => void bridgeToShim(open, hj, o);
   containers.whenAttachable(c.Id, ready);
   hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
 }
