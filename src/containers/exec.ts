@@ -75,7 +75,7 @@ export class ExecService {
 
   /** POST /containers/{id}/exec. */
   create(ref: string, body: unknown): string {
-    const c = this.containers.repo.get(ref);
+    const c = this.containers.get(ref);
     const b = obj(body, 'body');
     const cmd = optStrs(b, 'Cmd') ?? [];
     if (cmd.length === 0) throw invalid('No exec command specified');
@@ -162,7 +162,7 @@ export class ExecService {
   ): Promise<void> {
     const e = this.get(id);
     if (e.started) throw conflict(`Error: Exec command ${e.ID} is already running`);
-    const c = this.containers.repo.get(e.ContainerID);
+    const c = this.containers.get(e.ContainerID);
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;

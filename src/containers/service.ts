@@ -110,7 +110,7 @@ export class ContainerService {
   readonly networking: ContainerNetworking;
 
   constructor(
-    readonly repo: ContainerRepo,
+    private readonly repo: ContainerRepo,
     private readonly images: ImageLookup,
     private readonly networks: NetworkController,
     private readonly runtime: Runtime,
@@ -133,6 +133,21 @@ export class ContainerService {
           return fn();
         }),
     });
+  }
+
+  // ---- lookup ------------------------------------------------------------
+
+  /** Every container's record. */
+  list(): ContainerRecord[] {
+    return this.repo.all();
+  }
+  /** The container a full ID, a name (with or without "/") or a unique ID prefix names. */
+  find(ref: string): ContainerRecord | undefined {
+    return this.repo.find(ref);
+  }
+  /** Like find, but 404 `No such container: ref`. */
+  get(ref: string): ContainerRecord {
+    return this.repo.get(ref);
   }
 
   // ---- paths -------------------------------------------------------------
