@@ -761,7 +761,7 @@ export class ContainerService {
 
   /**
    * POST /containers/{id}/resize: the pseudo-terminal of a running
-   * container's process (a failure to reach its shim is ignored, as before).
+   * container's process (a shim that cannot be reached is ignored).
    */
   async resize(ref: string, h: number, w: number): Promise<void> {
     const c = this.repo.get(ref);
