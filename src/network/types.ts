@@ -29,6 +29,54 @@ export interface NetworkRecord {
   berth?: BerthNetworkState;
 }
 
+/**
+ * A container's view of one network (inspect's `NetworkSettings.Networks`
+ * values, and the `EndpointConfig` a client sends): the network's type, which
+ * the container record holds.
+ */
+export interface EndpointSettings {
+  IPAMConfig: unknown;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  GwPriority?: number;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+/**
+ * An EndpointSettings with every field at Go's zero value, in the order Go
+ * marshals them: a container's view of a network before its endpoint exists,
+ * and the base of the CLI's EndpointConfig (pure, shared by both).
+ */
+export function emptyEndpointSettings(networkId = ''): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: '',
+    DriverOpts: null,
+    GwPriority: 0,
+    NetworkID: networkId,
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
 /** What Berth keeps about a network's kernel side (decision 0017). */
 export interface BerthNetworkState {
   /**

@@ -96,7 +96,7 @@ export function systemRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/info', async ({ res }) => {
     const i = s.info;
-    const all = s.containers.repo.all();
+    const all = s.containers.list();
     const running = all.filter((c) => c.State.Status === 'running').length;
     json(res!, 200, {
       ID: i.id,
