@@ -14,6 +14,8 @@ import tseslint from 'typescript-eslint';
  *   network, images, containers   the services (containers use the network;
  *                                 they see images through ImageLookup)
  *   build                         the classic builder, over the services
+ *   cluster                       what hosts share through the cluster store
+ *                                 (nodes, global networks), over the network
  *   api                           HTTP over the services, never kernel/store
  *   daemon                        the wiring: everything but the clients
  *   cli, lab                      clients: common, and named pure modules
@@ -29,6 +31,7 @@ export const LAYERS = {
   images: ['common', 'events', 'store', 'kernel'],
   containers: ['common', 'events', 'store', 'kernel', 'network'],
   build: ['common', 'events', 'store', 'kernel', 'network', 'images', 'containers'],
+  cluster: ['common', 'store', 'network'],
   api: ['common', 'events', 'network', 'images', 'containers', 'build'],
   daemon: [
     'common',
@@ -39,6 +42,7 @@ export const LAYERS = {
     'images',
     'containers',
     'build',
+    'cluster',
     'api',
   ],
   cli: [
