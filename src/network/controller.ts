@@ -42,7 +42,7 @@ import type {
 } from './types.js';
 import { Endpoints } from './endpoints.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
-import { PREDEFINED, predefinedNetwork } from './records.js';
+import { PREDEFINED, newNetworkRecord } from './records.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -127,7 +127,7 @@ export class NetworkController {
       ['none', 'null'],
     ] as const) {
       if (![...c.byId.values()].some((n) => n.Name === name)) {
-        const n = predefinedNetwork(name, driver);
+        const n = newNetworkRecord(name, driver);
         await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
         c.byId.set(n.Id, n);
       }
@@ -370,7 +370,7 @@ export class NetworkController {
       (name) => !!this.find(name) && this.find(name)!.Name === name,
     );
     const net: NetworkRecord = {
-      ...predefinedNetwork(req.Name, req.Driver),
+      ...newNetworkRecord(req.Name, req.Driver),
       Internal: req.Internal,
       Attachable: req.Attachable,
       EnableIPv6: req.EnableIPv6,
