@@ -4,7 +4,7 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, hasCode, invalid, messageOf, notFound } from '../common/errors.js';
 import { parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
@@ -459,7 +459,7 @@ export class NetworkController {
         };
       })
       .catch((e: unknown) => {
-        if ((e as { code?: string }).code === 'CONFLICT' && /gave up/.test(messageOf(e))) {
+        if (hasCode(e, 'RETRIES_EXHAUSTED')) {
           throw conflict(`network with name ${net.Name} already exists`);
         }
         throw e;
