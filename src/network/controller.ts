@@ -93,16 +93,39 @@ export class NetworkController {
   /** Networks being created, by bridge name: two creates never share a bridge. */
   private readonly creating = new Map<string, NetworkRecord>();
 
+  /** Networks' records, their names and subnets' keys (IPAM's) live here. */
+  private readonly kv: KvStore;
+  /** Subnets and addresses, allocated in the store transactions of the records. */
+  private readonly ipam: Ipam;
+  /** rtnetlink in the daemon's namespace (bridges the user made, the default bridge's). */
+  private readonly rtnl: Rtnl;
+  /** Berth's DNS: a listener on each user bridge's gateway. */
+  private readonly dns: DnsResolver;
+  private readonly log: Logger;
+  /** --bip: the default bridge's gateway/prefix. */
+  private readonly bip?: string;
+  /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
+  private readonly defaultBridge: ControllerOptions['defaultBridge'];
+
   private constructor(
-    private readonly o: ControllerOptions,
+    options: ControllerOptions,
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
-    this.firewall = new FirewallGuard(o.firewall, () => this.firewallState(), o.log);
-    this.endpoints = new Endpoints({ ...o, firewall: this.firewall }, this);
-    this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
+    this.kv = options.kv;
+    this.ipam = options.ipam;
+    this.rtnl = options.rtnl;
+    this.dns = options.dns;
+    this.log = options.log;
+    this.bip = options.bip;
+    this.defaultBridge = options.defaultBridge;
+    this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
+    this.endpoints = new Endpoints({ ...options, firewall: this.firewall }, this);
+    this.reaper = new LinkReaper(Rtnl.open(), (e) =>
+      options.log.warn(`deleting links: ${messageOf(e)}`),
+    );
     this.drivers = {
-      bridge: new BridgeDriver(o.rtnl, mtu, this.firewall, this.reaper),
+      bridge: new BridgeDriver(options.rtnl, mtu, this.firewall, this.reaper),
       host: hostDriver,
       null: nullDriver,
     };
@@ -113,45 +136,48 @@ export class NetworkController {
    * start, gives the default bridge its subnet (172.17.0.0/16 from Docker's
    * pools) and makes every bridge exist in the kernel.
    */
-  static async open(o: ControllerOptions): Promise<NetworkController> {
-    const c = new NetworkController(o, o.mtu ?? (await uplinkMtu(o.rtnl)));
+  static async open(options: ControllerOptions): Promise<NetworkController> {
+    const controller = new NetworkController(
+      options,
+      options.mtu ?? (await uplinkMtu(options.rtnl)),
+    );
     // Links a killed daemon gave up but never deleted.
-    await c.reaper.flush();
-    for (const e of await o.kv.list(NETWORKS)) {
+    await controller.reaper.flush();
+    for (const e of await options.kv.list(NETWORKS)) {
       const n = JSON.parse(e.value) as NetworkRecord;
-      c.byId.set(n.Id, n);
+      controller.byId.set(n.Id, n);
     }
     for (const [name, driver] of [
       ['bridge', 'bridge'],
       ['host', 'host'],
       ['none', 'null'],
     ] as const) {
-      if (![...c.byId.values()].some((n) => n.Name === name)) {
+      if (![...controller.byId.values()].some((n) => n.Name === name)) {
         const n = newNetworkRecord(name, driver);
-        await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
-        c.byId.set(n.Id, n);
+        await options.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
+        controller.byId.set(n.Id, n);
       }
     }
-    await c.ensureDefaultBridgePool();
-    await c.applyDaemonFlags();
+    await controller.ensureDefaultBridgePool();
+    await controller.applyDaemonFlags();
     // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
     writeSysctl('net.ipv4.ip_forward', 1);
-    c.firewall.ensureBase();
-    for (const n of c.byId.values()) {
+    controller.firewall.ensureBase();
+    for (const n of controller.byId.values()) {
       try {
-        await c.adoptedGone(n);
-        await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
+        await controller.adoptedGone(n);
+        await controller.driverFor(n.Driver).ensureNetwork(n, controller.gateways(n.Id));
       } catch (e) {
         // One user network's kernel side (a link of the user's in the way)
         // does not keep the daemon and the other networks from starting.
         if (PREDEFINED.includes(n.Name)) throw e;
-        o.log.error(`network ${n.Name}: ${messageOf(e)}`);
+        options.log.error(`network ${n.Name}: ${messageOf(e)}`);
         continue;
       }
-      const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
-      if (pool && c.servesDns(n)) await o.dns.addListener(pool.gateway, n.Id);
+      const pool = options.ipam.pools(n.Id).find((p) => p.family === 4);
+      if (pool && controller.servesDns(n)) await options.dns.addListener(pool.gateway, n.Id);
     }
-    return c;
+    return controller;
   }
 
   /**
@@ -162,12 +188,12 @@ export class NetworkController {
    */
   private async ensureDefaultBridgePool(): Promise<void> {
     const bridge = this.get('bridge');
-    const f = this.o.defaultBridge;
-    const bip = this.o.bip ? parseCidr(this.o.bip) : undefined;
-    const current = this.o.ipam.pools(bridge.Id);
+    const f = this.defaultBridge;
+    const bip = this.bip ? parseCidr(this.bip) : undefined;
+    const current = this.ipam.pools(bridge.Id);
     const v4 = current.find((p) => p.family === 4);
     const v6 = current.find((p) => p.family === 6);
-    const gateway = bip ? this.o.bip!.split('/')[0]! : undefined;
+    const gateway = bip ? this.bip!.split('/')[0]! : undefined;
     const wantV6 = f?.ipv6 ? f.fixedCidrV6 : undefined;
     const same =
       v4 &&
@@ -177,7 +203,7 @@ export class NetworkController {
     if (same) return;
     // Without --bip the bridge keeps its subnet and gateway (as docker0 its address).
     const keep = v4 && !bip ? { subnet: v4.given, gateway: v4.gateway } : undefined;
-    const subnet = bip ? formatCidr(bip) : (keep?.subnet ?? this.o.ipam.pickDefaultSubnet(4));
+    const subnet = bip ? formatCidr(bip) : (keep?.subnet ?? this.ipam.pickDefaultSubnet(4));
     const range = f?.fixedCidr ? parseCidr(f.fixedCidr) : undefined;
     const net = subnet === undefined ? undefined : parseCidr(subnet);
     const inside = (n: Cidr, r: Cidr) =>
@@ -192,20 +218,20 @@ export class NetworkController {
     // pools are gone: refused first, with IPAM's message.
     const others = this.list()
       .filter((n) => n.Id !== bridge.Id)
-      .flatMap((n) => this.o.ipam.pools(n.Id))
+      .flatMap((n) => this.ipam.pools(n.Id))
       .map((p) => parseCidr(p.subnet)!);
     for (const want of [bip ? net : undefined, wantV6 ? parseCidr(wantV6) : undefined]) {
       if (want && others.some((o) => cidrOverlaps(o, want))) throw ipamErrors.poolOverlap();
     }
     if (current.length) {
-      await this.o.ipam.transact(async (tx) => {
+      await this.ipam.transact(async (tx) => {
         await tx.releasePools(bridge.Id, { networkName: 'bridge' });
         return { value: undefined };
       });
       // Made again with the new addresses by ensureNetwork.
-      await this.o.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
+      await this.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
     }
-    const { value: pools } = await this.o.ipam.transact(async (tx) => {
+    const { value: pools } = await this.ipam.transact(async (tx) => {
       const made = [
         await tx.allocatePool({
           network: bridge.Id,
@@ -231,7 +257,7 @@ export class NetworkController {
         ? { Subnet: p.given, ...(p.ipRange ? { IPRange: p.ipRange } : {}), Gateway: p.gateway }
         : { Subnet: p.given },
     );
-    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+    await this.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 
   /**
@@ -240,7 +266,7 @@ export class NetworkController {
    */
   private async applyDaemonFlags(): Promise<void> {
     const bridge = this.get('bridge');
-    const f = this.o.defaultBridge;
+    const f = this.defaultBridge;
     const Options = {
       ...bridge.Options,
       'com.docker.network.bridge.enable_icc': String(f?.icc ?? true),
@@ -250,14 +276,14 @@ export class NetworkController {
     };
     if (Object.entries(Options).every(([k, v]) => bridge.Options[k] === v)) return;
     bridge.Options = Options;
-    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+    await this.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 
   /** A network's gateways: the first subnet of each family. */
   private gateways(netId: string): Gateway[] {
     const out: Gateway[] = [];
     for (const family of [4, 6] as const) {
-      const p = this.o.ipam.pools(netId).find((x) => x.family === family);
+      const p = this.ipam.pools(netId).find((x) => x.family === family);
       if (p) out.push({ family, address: p.gateway, prefixLen: p.prefixLen });
     }
     return out;
@@ -269,9 +295,9 @@ export class NetworkController {
    */
   private async adoptedGone(n: NetworkRecord): Promise<void> {
     if (n.Driver !== 'bridge' || bridgeCreated(n)) return;
-    if (await this.o.rtnl.getLink(bridgeName(n))) return;
+    if (await this.rtnl.getLink(bridgeName(n))) return;
     n.berth = { bridgeCreated: true };
-    await this.o.kv.put(NETWORKS + n.Id, JSON.stringify(n));
+    await this.kv.put(NETWORKS + n.Id, JSON.stringify(n));
   }
 
   /**
@@ -302,13 +328,13 @@ export class NetworkController {
     const name = bridgeName(net);
     // Berth's own names (br-<12 hex> of a new ID) are nobody else's.
     if (!net.Options['com.docker.network.bridge.name']) return { own: { bridgeCreated: true } };
-    const link = await this.o.rtnl.getLink(name);
+    const link = await this.rtnl.getLink(name);
     if (!link) return { own: { bridgeCreated: true } };
     if (link.kind !== 'bridge') throw forbidden(notABridge(name));
     if (link.group === DOOMED_GROUP) {
       throw forbidden(`bridge ${name} is a removed network's, being deleted: choose another name`);
     }
-    const addrs = await this.o.rtnl.listAddresses({ link: link.index });
+    const addrs = await this.rtnl.listAddresses({ link: link.index });
     const localnet = readSysctl(`net/ipv4/conf/${name}/route_localnet`);
     return {
       own: { bridgeCreated: false, ...(localnet === '0' ? { setRouteLocalnet: true } : {}) },
@@ -401,9 +427,9 @@ export class NetworkController {
       if (claimed) this.creating.delete(claimed);
     }
     try {
-      const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+      const pool = this.ipam.pools(net.Id).find((p) => p.family === 4);
       await this.driverFor(net.Driver).ensureNetwork(net, this.gateways(net.Id));
-      if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
+      if (pool && this.servesDns(net)) await this.dns.addListener(pool.gateway, net.Id);
     } catch (e) {
       await this.removeNetwork(net.Id).catch(() => undefined);
       throw e;
@@ -421,7 +447,7 @@ export class NetworkController {
     existing: Set<string> | undefined,
   ): Promise<void> {
     const nameKey = NAMES + net.Name;
-    await this.o.ipam
+    await this.ipam
       .transact(async (tx) => {
         const pools: PoolInfo[] = [];
         for (const c of configs) {
@@ -479,9 +505,9 @@ export class NetworkController {
         `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
       );
     }
-    const gateways = this.o.ipam.pools(net.Id).map((p) => p.gateway);
+    const gateways = this.ipam.pools(net.Id).map((p) => p.gateway);
     const removing = net.Driver === 'bridge' ? REMOVING + net.Id : undefined;
-    await this.o.ipam.transact(async (tx) => {
+    await this.ipam.transact(async (tx) => {
       await tx.releasePools(net.Id, { networkName: net.Name });
       return {
         value: undefined,
@@ -495,7 +521,7 @@ export class NetworkController {
       };
     });
     this.byId.delete(net.Id);
-    for (const g of gateways) await this.o.dns.removeListener(g);
+    for (const g of gateways) await this.dns.removeListener(g);
     await this.undoKernelSide(net, removing);
   }
 
@@ -504,10 +530,10 @@ export class NetworkController {
     try {
       await this.driverFor(net.Driver).removeNetwork(net);
     } catch (e) {
-      this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`);
+      this.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`);
       return;
     }
-    if (removing) await this.o.kv.delete(removing);
+    if (removing) await this.kv.delete(removing);
   }
 
   /** What Berth's firewall table should hold: every bridge network and published port. */
@@ -546,14 +572,14 @@ export class NetworkController {
     // Networks removed by a daemon killed before their kernel side was
     // undone: only what their records say Berth made or added is undone.
     // Links Berth did not make are never deleted (decision 0017).
-    for (const e of await this.o.kv.list(REMOVING)) {
+    for (const e of await this.kv.list(REMOVING)) {
       const net = JSON.parse(e.value) as NetworkRecord;
       if (ours.has(bridgeName(net))) {
         // The name is a live network's again: that bridge is not the removed one's.
-        await this.o.kv.delete(e.key);
+        await this.kv.delete(e.key);
         continue;
       }
-      this.o.log.warn(`finishing the removal of network ${net.Name}`);
+      this.log.warn(`finishing the removal of network ${net.Name}`);
       await this.undoKernelSide(net, e.key);
     }
     // From now on, a table another program deletes or edits comes back.

@@ -51,30 +51,48 @@ export interface EndpointsOptions {
 }
 
 export class Endpoints {
+  /** Endpoint records (and IPAM's address keys, through `ipam`). */
+  private readonly kv: KvStore;
+  /** Endpoints' addresses, allocated in the transaction of their records. */
+  private readonly ipam: Ipam;
+  /** rtnetlink in the daemon's namespace (stray veths at reconcile). */
+  private readonly rtnl: Rtnl;
+  /** Berth's firewall table (stray port map elements at reconcile). */
+  private readonly firewall: Firewall;
+  /** Berth's DNS: endpoints' names, per network. */
+  private readonly dns: DnsResolver;
+  private readonly log: Logger;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
   /** Running containers' namespaces: paths, interface names, sockets. */
   private readonly sandboxes: Sandboxes;
 
   constructor(
-    private readonly o: EndpointsOptions,
-    private readonly nets: NetworkLookup,
+    options: EndpointsOptions,
+    /** The networks (the controller). */
+    private readonly networks: NetworkLookup,
   ) {
-    this.sandboxes = new Sandboxes(o.execRoot, (id) => this.storedIfNames(id));
-    this.ports = new PortPublisher(o.firewall, ephemeralRange(), async (proto, port) => {
-      await o.conntrack?.deleteByDestPort(proto, port);
+    this.kv = options.kv;
+    this.ipam = options.ipam;
+    this.rtnl = options.rtnl;
+    this.firewall = options.firewall;
+    this.dns = options.dns;
+    this.log = options.log;
+    this.sandboxes = new Sandboxes(options.execRoot, (id) => this.storedIfNames(id));
+    this.ports = new PortPublisher(options.firewall, ephemeralRange(), async (proto, port) => {
+      await options.conntrack?.deleteByDestPort(proto, port);
     });
   }
 
   /** Whether any endpoint is on the network. */
   async anyOn(netId: string): Promise<boolean> {
-    return (await this.o.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
+    return (await this.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
   }
 
   /** Makes an endpoint's names resolvable by the containers on its network. */
   private publishName(net: NetworkRecord, ep: EndpointRecord): void {
-    if (!this.nets.servesDns(net) || !ep.Name) return;
-    this.o.dns.records.upsertEndpoint({
+    if (!this.networks.servesDns(net) || !ep.Name) return;
+    this.dns.records.upsertEndpoint({
       containerId: ep.ContainerID,
       name: ep.Name,
       aliases: ep.Aliases,
@@ -102,7 +120,7 @@ export class Endpoints {
 
   /** Creates the container's namespace when its primary network needs one; returns its path. */
   createSandbox(containerId: string, mode: string): string | undefined {
-    const driver = this.nets.driverFor(this.nets.forMode(mode).Driver);
+    const driver = this.networks.driverFor(this.networks.forMode(mode).Driver);
     return driver.ownNamespace ? this.sandboxes.create(containerId) : undefined;
   }
 
@@ -134,10 +152,10 @@ export class Endpoints {
       commit?: (joined: Joined) => Op[];
     },
   ): Promise<Joined> {
-    const net = this.nets.forMode(netRef);
-    const driver = this.nets.driverFor(net.Driver);
-    const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
-    const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
+    const net = this.networks.forMode(netRef);
+    const driver = this.networks.driverFor(net.Driver);
+    const pool = this.ipam.pools(net.Id).find((p) => p.family === 4);
+    const pool6 = this.ipam.pools(net.Id).find((p) => p.family === 6);
     if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
       throw invalid(
         'user specified IP address is supported only when connecting to networks with user configured subnets',
@@ -161,7 +179,7 @@ export class Endpoints {
     }
     const sw = new Stopwatch();
     const key = this.epKey(net.Id, containerId);
-    if (await this.o.kv.get(key)) {
+    if (await this.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
     }
     const ep: EndpointRecord = {
@@ -176,7 +194,7 @@ export class Endpoints {
       Links: o.links?.length ? o.links : undefined,
     };
     if (driver.addressed) {
-      await this.o.ipam.transact((tx) => {
+      await this.ipam.transact((tx) => {
         const a = tx.allocateAddress({
           network: net.Id,
           networkName: net.Name,
@@ -210,7 +228,7 @@ export class Endpoints {
         };
       });
     } else {
-      await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
+      await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
     sw.lap('record');
     try {
@@ -231,7 +249,7 @@ export class Endpoints {
           );
         });
         // Recorded before any map element exists, so a crash leaks none.
-        await this.o.kv.put(key, JSON.stringify(ep));
+        await this.kv.put(key, JSON.stringify(ep));
       }
       const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
         ifName: ep.IfName,
@@ -249,14 +267,14 @@ export class Endpoints {
       ep.HostIf = info.hostIf;
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       ep.State = 'ready';
-      const joined = joinedView(net, ep, o, this.nets.servesDns(net));
-      await this.o.kv.txn(
+      const joined = joinedView(net, ep, o, this.networks.servesDns(net));
+      await this.kv.txn(
         [],
         [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
       );
       this.publishName(net, ep);
       sw.lap('ready');
-      this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
+      this.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
       return joined;
     } catch (e) {
       // Ports this attach reserved go first, whatever the record says (and
@@ -264,10 +282,10 @@ export class Endpoints {
       if (ep.Ports) {
         await this.ports
           .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
-          .catch((err) => this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`));
+          .catch((err) => this.log.error(`cleanup after failed attach: ${messageOf(err)}`));
       }
       await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
-        this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
+        this.log.error(`cleanup after failed attach: ${messageOf(err)}`),
       );
       throw e;
     }
@@ -279,8 +297,8 @@ export class Endpoints {
    */
   async renamed(containerId: string, name: string): Promise<{ ops: Op[]; publish: () => void }> {
     const eps: Array<[NetworkRecord, EndpointRecord]> = [];
-    for (const net of this.nets.list()) {
-      const e = await this.o.kv.get(this.epKey(net.Id, containerId));
+    for (const net of this.networks.list()) {
+      const e = await this.kv.get(this.epKey(net.Id, containerId));
       if (e) eps.push([net, { ...(JSON.parse(e.value) as EndpointRecord), Name: name }]);
     }
     return {
@@ -314,8 +332,8 @@ export class Endpoints {
   /** The interface names of the container's endpoints, as stored. */
   private async storedIfNames(containerId: string): Promise<string[]> {
     const names: string[] = [];
-    for (const n of this.nets.list()) {
-      const e = await this.o.kv.get(this.epKey(n.Id, containerId));
+    for (const n of this.networks.list()) {
+      const e = await this.kv.get(this.epKey(n.Id, containerId));
       if (e) names.push((JSON.parse(e.value) as EndpointRecord).IfName);
     }
     return names;
@@ -326,9 +344,9 @@ export class Endpoints {
    * (with the caller's `commit` ops), then the kernel side.
    */
   async leave(containerId: string, netId: string, commit: Op[] = []): Promise<void> {
-    const net = this.nets.network(netId);
+    const net = this.networks.network(netId);
     if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId), commit);
-    else if (commit.length) await this.o.kv.txn([], commit);
+    else if (commit.length) await this.kv.txn([], commit);
   }
 
   /**
@@ -343,9 +361,9 @@ export class Endpoints {
     // Every network is checked, not only those the container's record lists:
     // a daemon killed between attaching and saving that record leaves an
     // endpoint the record does not name.
-    for (const net of this.nets.list()) {
+    for (const net of this.networks.list()) {
       await this.removeEndpoint(net, containerId, undefined).catch((e) =>
-        this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
+        this.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
       );
     }
   }
@@ -363,29 +381,29 @@ export class Endpoints {
     commit: Op[] = [],
   ): Promise<void> {
     const key = this.epKey(net.Id, containerId);
-    const entry = await this.o.kv.get(key);
+    const entry = await this.kv.get(key);
     const ep = entry && (JSON.parse(entry.value) as EndpointRecord);
     if (!ep && !commit.length) return;
     if (ep) {
-      this.o.dns.records.removeEndpoint(containerId, net.Id);
+      this.dns.records.removeEndpoint(containerId, net.Id);
       if (ep.Ports?.length) {
         // A firewall that cannot take the elements out must not keep the
         // record and its address: start-up reconcile deletes stray elements.
         await this.ports
           .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
-          .catch((e) => this.o.log.error(`releasing ${net.Name}'s ports: ${messageOf(e)}`));
+          .catch((e) => this.log.error(`releasing ${net.Name}'s ports: ${messageOf(e)}`));
       }
     }
-    await this.o.ipam.transact((tx) => {
+    await this.ipam.transact((tx) => {
       if (ep) tx.releaseAddresses({ network: net.Id, owner: ep.Id });
       const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
       return { value: undefined, ops: [...ops, ...commit] };
     });
     if (!ep) return;
-    await this.nets
+    await this.networks
       .driverFor(net.Driver)
       .leave(net, this.sandboxes.view(containerId, netnsPath), ep.HostIf, ep.IfName)
-      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
+      .catch((e) => this.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
   }
 
   /**
@@ -396,45 +414,45 @@ export class Endpoints {
    */
   async reconcile(running: Set<string>): Promise<void> {
     const known = new Set<string>();
-    for (const e of await this.o.kv.list(ENDPOINTS)) {
+    for (const e of await this.kv.list(ENDPOINTS)) {
       const ep = JSON.parse(e.value) as EndpointRecord;
-      const net = this.nets.network(ep.NetworkID);
+      const net = this.networks.network(ep.NetworkID);
       if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
         if (ep.HostIf) known.add(ep.HostIf);
         this.publishName(net, ep);
         if (ep.Ports?.length && ep.IPv4) {
           await this.ports.adopt(ep.ContainerID, ep.Ports, { v4: ep.IPv4, v6: ep.IPv6 }, (m) =>
-            this.o.log.warn(`published port not held: ${m}`),
+            this.log.warn(`published port not held: ${m}`),
           );
         }
         continue;
       }
-      this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
+      this.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
       if (net) {
         // A container that does not run has no namespace to reach into.
         const netnsPath = running.has(ep.ContainerID) ? this.netnsPath(ep.ContainerID) : undefined;
         await this.removeEndpoint(net, ep.ContainerID, netnsPath).catch((err) =>
-          this.o.log.error(`reconcile: ${messageOf(err)}`),
+          this.log.error(`reconcile: ${messageOf(err)}`),
         );
       } else {
-        await this.o.kv.delete(e.key);
+        await this.kv.delete(e.key);
       }
     }
-    for (const n of this.nets.list()) {
+    for (const n of this.networks.list()) {
       // On a bridge the user made, a veth may be the user's: left alone.
       if (n.Driver !== 'bridge' || !bridgeCreated(n)) continue;
-      const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
+      const ports = await this.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
       for (const l of ports) {
         if (l.name.startsWith('veth') && !known.has(l.name)) {
-          this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
-          await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
+          this.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
+          await this.rtnl.deleteLink(l.name).catch(() => undefined);
         }
       }
     }
     // Map elements no endpoint publishes: a daemon killed while releasing them.
     const want = new Set(this.ports.mappings().map(mappingKey));
-    const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
-    if (stray.length) this.o.firewall.removePortMapping(stray);
+    const stray = this.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
+    if (stray.length) this.firewall.removePortMapping(stray);
     // Namespaces of containers that do not run (killed between creating one and starting).
     await this.sandboxes.prune(running);
   }
