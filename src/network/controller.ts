@@ -9,6 +9,7 @@ import { parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
+import { holdPort } from '../kernel/ports/reserve.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import {
@@ -32,7 +33,6 @@ import {
   ipamErrors,
   parseCidr,
 } from './ipam/index.js';
-import type { DnsResolver } from './dns/index.js';
 import type {
   BerthNetworkState,
   Gateway,
@@ -40,7 +40,7 @@ import type {
   NetworkDriver,
   NetworkRecord,
 } from './types.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, type NetworkDns } from './endpoints.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
 import { PREDEFINED, newNetworkRecord } from './records.js';
 
@@ -64,7 +64,7 @@ export interface ControllerOptions {
   /** Conntrack in the daemon's namespace (stale UDP flows of published ports are dropped). */
   conntrack?: Conntrack;
   /** Berth's DNS: listens on user bridges' gateways, answers their containers' names. */
-  dns: DnsResolver;
+  dns: NetworkDns;
   /** The default bridge's gateway/prefix (--bip); else the first free default pool. */
   bip?: string;
   /** MTU of the default bridge and of networks without their own (--mtu); else the uplink's. */
@@ -79,7 +79,58 @@ export interface ControllerOptions {
     fixedCidrV6?: string;
   };
   log: Logger;
+  /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
+  kernel?: ControllerKernel;
 }
+
+/**
+ * Seam: what the controller and its endpoints do to the daemon's own
+ * namespace besides `rtnl`, `firewall` and `conntrack`, which are passed in
+ * already: make the drivers (the bridge driver makes links), open the
+ * reaper's socket (it deletes Berth's device group at start and stop), set
+ * ip_forward at start, and hold published ports with bound sockets. These
+ * were called directly, so the controller could not be tested without root,
+ * and a test run would have changed the machine's own namespace. The daemon
+ * leaves it out and gets `KERNEL`; test/unit/network-controller.test.ts
+ * passes fakes (a fake driver, a reaper socket that deletes nothing).
+ */
+export interface ControllerKernel {
+  /** The drivers by name; what the bridge driver needs is in `deps`. */
+  drivers(deps: DriverDeps): Record<string, NetworkDriver>;
+  /** A rtnetlink socket of its own in the daemon's namespace (the reaper's). */
+  openRtnl(): Rtnl;
+  /** Writes a sysctl of the daemon's namespace. */
+  writeSysctl(key: string, value: number): void;
+  /** Holds a published host port with a bound socket (kernel/ports). */
+  holdPort: typeof holdPort;
+}
+
+/** What the controller gives the drivers it makes. */
+export interface DriverDeps {
+  /** rtnetlink in the daemon's namespace. */
+  rtnl: Rtnl;
+  /** MTU of bridges and veths without their own option. */
+  mtu: number;
+  /** Berth's firewall table (the controller's guard around it). */
+  firewall: Firewall;
+  /** Deletes the links drivers give up, when the daemon is idle. */
+  reaper: LinkReaper;
+}
+
+/** The drivers Berth has: one line each. */
+export const DRIVERS = (deps: DriverDeps): Record<string, NetworkDriver> => ({
+  bridge: new BridgeDriver(deps.rtnl, deps.mtu, deps.firewall, deps.reaper),
+  host: hostDriver,
+  null: nullDriver,
+});
+
+/** The kernel's: what the daemon runs with. */
+export const KERNEL: ControllerKernel = {
+  drivers: DRIVERS,
+  openRtnl: () => Rtnl.open(),
+  writeSysctl: (key, value) => writeSysctl(key, value),
+  holdPort,
+};
 
 export class NetworkController {
   private byId = new Map<string, NetworkRecord>();
@@ -100,12 +151,14 @@ export class NetworkController {
   /** rtnetlink in the daemon's namespace (bridges the user made, the default bridge's). */
   private readonly rtnl: Rtnl;
   /** Berth's DNS: a listener on each user bridge's gateway. */
-  private readonly dns: DnsResolver;
+  private readonly dns: NetworkDns;
   private readonly log: Logger;
   /** --bip: the default bridge's gateway/prefix. */
   private readonly bip?: string;
   /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
   private readonly defaultBridge: ControllerOptions['defaultBridge'];
+  /** The kernel work done here rather than through rtnl or the firewall. */
+  private readonly kernel: ControllerKernel;
 
   private constructor(
     options: ControllerOptions,
@@ -119,16 +172,21 @@ export class NetworkController {
     this.log = options.log;
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
+    this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
-    this.endpoints = new Endpoints({ ...options, firewall: this.firewall }, this);
-    this.reaper = new LinkReaper(Rtnl.open(), (e) =>
+    this.endpoints = new Endpoints(
+      { ...options, firewall: this.firewall, holdPort: this.kernel.holdPort },
+      this,
+    );
+    this.reaper = new LinkReaper(this.kernel.openRtnl(), (e) =>
       options.log.warn(`deleting links: ${messageOf(e)}`),
     );
-    this.drivers = {
-      bridge: new BridgeDriver(options.rtnl, mtu, this.firewall, this.reaper),
-      host: hostDriver,
-      null: nullDriver,
-    };
+    this.drivers = this.kernel.drivers({
+      rtnl: options.rtnl,
+      mtu,
+      firewall: this.firewall,
+      reaper: this.reaper,
+    });
   }
 
   /**
@@ -161,7 +219,7 @@ export class NetworkController {
     await controller.ensureDefaultBridgePool();
     await controller.applyDaemonFlags();
     // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
-    writeSysctl('net.ipv4.ip_forward', 1);
+    controller.kernel.writeSysctl('net.ipv4.ip_forward', 1);
     controller.firewall.ensureBase();
     for (const n of controller.byId.values()) {
       try {

@@ -12,6 +12,7 @@ import type { Logger } from '../common/log.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
 import { type Rtnl, readSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
+import type { holdPort } from '../kernel/ports/reserve.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
 import { bridgeCreated, bridgeName } from './drivers/bridge/index.js';
@@ -38,6 +39,9 @@ export interface NetworkLookup {
   servesDns(net: NetworkRecord): boolean;
 }
 
+/** What endpoints and the controller use of Berth's DNS (a seam: tests pass one that binds nothing). */
+export type NetworkDns = Pick<DnsResolver, 'records' | 'addListener' | 'removeListener'>;
+
 export interface EndpointsOptions {
   kv: KvStore;
   ipam: Ipam;
@@ -45,9 +49,11 @@ export interface EndpointsOptions {
   rtnl: Rtnl;
   firewall: Firewall;
   conntrack?: Conntrack;
-  dns: DnsResolver;
+  dns: NetworkDns;
   execRoot: string;
   log: Logger;
+  /** Holds a published host port (default: a bound socket; the controller's kernel seam). */
+  holdPort?: typeof holdPort;
 }
 
 export class Endpoints {
@@ -60,7 +66,7 @@ export class Endpoints {
   /** Berth's firewall table (stray port map elements at reconcile). */
   private readonly firewall: Firewall;
   /** Berth's DNS: endpoints' names, per network. */
-  private readonly dns: DnsResolver;
+  private readonly dns: NetworkDns;
   private readonly log: Logger;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
@@ -79,9 +85,14 @@ export class Endpoints {
     this.dns = options.dns;
     this.log = options.log;
     this.sandboxes = new Sandboxes(options.execRoot, (id) => this.storedIfNames(id));
-    this.ports = new PortPublisher(options.firewall, ephemeralRange(), async (proto, port) => {
-      await options.conntrack?.deleteByDestPort(proto, port);
-    });
+    this.ports = new PortPublisher(
+      options.firewall,
+      ephemeralRange(),
+      async (proto, port) => {
+        await options.conntrack?.deleteByDestPort(proto, port);
+      },
+      options.holdPort,
+    );
   }
 
   /** Whether any endpoint is on the network. */
