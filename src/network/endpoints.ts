@@ -16,13 +16,13 @@ import type { holdPort } from '../kernel/ports/reserve.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
 import { bridgeCreated, bridgeName } from './drivers/bridge/index.js';
-import { type Ipam, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
+import { type Ipam, type PoolInfo, ipamErrors, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
-import type { NetworkDriver, NetworkRecord } from './types.js';
+import type { NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 
 /** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
 export const ENDPOINTS = 'endpoints/';
@@ -37,6 +37,75 @@ export interface NetworkLookup {
   driverFor(name: string): NetworkDriver;
   /** Whether Berth's DNS serves the network. */
   servesDns(net: NetworkRecord): boolean;
+}
+
+/** What a container asks of one network it joins. */
+export interface JoinRequest {
+  /** Whether this network gives the container its default route. */
+  defaultRoute: boolean;
+  /** `--ip`, `--ip6`: addresses asked for. */
+  staticIPv4?: string;
+  staticIPv6?: string;
+  /** `--network-alias`. */
+  aliases?: string[];
+  /** The interface's MAC address (normalised); else Docker's, from the IPv4 address. */
+  mac?: string;
+  /** `--link` on a user network (target[:alias]). */
+  links?: string[];
+  name?: string;
+  hostname?: string;
+  /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
+  ports?: PortRequest[];
+  /** Store ops to commit together with the endpoint becoming ready. */
+  commit?: (joined: Joined) => Op[];
+}
+
+/**
+ * The rules a join must pass before anything is written, in Docker 20.10's
+ * words and order: static addresses and aliases only on user-defined
+ * networks whose driver gives addresses (not the default bridge, host or
+ * none), and a static address only where the user configured the subnet.
+ * Pure: throws the first refusal (400), or returns.
+ */
+export function checkJoin(
+  net: Pick<NetworkRecord, 'Name'>,
+  driver: Pick<NetworkDriver, 'addressed'>,
+  pools: ReadonlyArray<Pick<PoolInfo, 'family' | 'auto'>>,
+  request: Pick<JoinRequest, 'staticIPv4' | 'staticIPv6' | 'aliases'>,
+): void {
+  const userDefined = driver.addressed && net.Name !== 'bridge';
+  const pool4 = pools.find((p) => p.family === 4);
+  const pool6 = pools.find((p) => p.family === 6);
+  if (request.staticIPv6 && !pool6 && userDefined) throw ipamErrors.staticNeedsUserSubnet();
+  if (request.staticIPv6 && !userDefined) throw ipamErrors.staticOnDefaultNetwork();
+  if (request.staticIPv4 && !userDefined) throw ipamErrors.staticOnDefaultNetwork();
+  if (request.staticIPv4 && pool4?.auto) throw ipamErrors.staticNeedsUserSubnet();
+  if (request.aliases?.length && !userDefined) {
+    throw invalid('network-scoped alias is supported only for containers in user defined networks');
+  }
+}
+
+/**
+ * The undo of each step a join has done so far. `run` undoes them in
+ * reverse order and goes on past a failing one (decision 0010: a setup
+ * that fails half-way runs its teardown before it reports).
+ */
+class UndoSteps {
+  private readonly steps: Array<{ step: string; undo: () => Promise<void> }> = [];
+
+  push(step: string, undo: () => Promise<void>): void {
+    this.steps.push({ step, undo });
+  }
+
+  async run(onError: (step: string, e: unknown) => void): Promise<void> {
+    for (const { step, undo } of this.steps.reverse()) {
+      try {
+        await undo();
+      } catch (e) {
+        onError(step, e);
+      }
+    }
+  }
 }
 
 /** What endpoints and the controller use of Berth's DNS (a seam: tests pass one that binds nothing). */
@@ -136,59 +205,66 @@ export class Endpoints {
   }
 
   /**
-   * Joins a container's sandbox to one network: the endpoint record and its
-   * address in one transaction, then the kernel, then `ready` (in one
-   * transaction with the caller's `commit` ops, e.g. its container record).
-   * Returns the endpoint as inspect shows it. On failure nothing of it is
-   * left behind.
+   * Joins a container's sandbox to one network: the rules (checkJoin), then
+   * steps, each registering its undo as soon as it has done something:
+   * the endpoint record and its addresses in one transaction, the published
+   * ports, the driver's kernel side, the ports' map elements, then `ready`
+   * (in one transaction with the caller's `commit` ops, e.g. its container
+   * record) and the names in the DNS. Returns the endpoint as inspect shows
+   * it. When a step fails, those done are undone in reverse order, past
+   * errors (decision 0010): nothing of the endpoint is left behind.
    */
   async join(
     containerId: string,
     netnsPath: string | undefined,
     netRef: string,
-    o: {
-      defaultRoute: boolean;
-      staticIPv4?: string;
-      staticIPv6?: string;
-      aliases?: string[];
-      /** The interface's MAC address (normalised); else Docker's, from the IPv4 address. */
-      mac?: string;
-      /** `--link` on a user network (target[:alias]). */
-      links?: string[];
-      name?: string;
-      hostname?: string;
-      /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
-      ports?: PortRequest[];
-      /** Store ops to commit together with the endpoint becoming ready. */
-      commit?: (joined: Joined) => Op[];
-    },
+    request: JoinRequest,
   ): Promise<Joined> {
     const net = this.networks.forMode(netRef);
     const driver = this.networks.driverFor(net.Driver);
-    const pool = this.ipam.pools(net.Id).find((p) => p.family === 4);
-    const pool6 = this.ipam.pools(net.Id).find((p) => p.family === 6);
-    if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.staticIPv6 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && pool?.auto) {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.aliases?.length && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid(
-        'network-scoped alias is supported only for containers in user defined networks',
-      );
-    }
+    const pools = this.ipam.pools(net.Id);
+    checkJoin(net, driver, pools, request);
     const sw = new Stopwatch();
+    const undo = new UndoSteps();
+    try {
+      const ep = await this.recordEndpoint(net, driver, pools, containerId, request, undo);
+      sw.lap('record');
+      const publish = await this.reservePorts(net, ep, request, undo);
+      const sandbox = this.sandboxes.view(containerId, netnsPath);
+      await this.joinDriver(net, driver, sandbox, ep, request.defaultRoute, publish, undo);
+      sw.lap('driver');
+      // Undone with the ports (their release takes the map elements out too).
+      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
+      const joined = await this.commitReady(net, ep, request);
+      undo.push('names', async () => {
+        this.dns.records.removeEndpoint(containerId, net.Id);
+      });
+      this.publishName(net, ep);
+      sw.lap('ready');
+      this.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
+      return joined;
+    } catch (e) {
+      await undo.run((step, err) =>
+        this.log.error(`cleanup after failed attach (${step}): ${messageOf(err)}`),
+      );
+      throw e;
+    }
+  }
+
+  /**
+   * Join's first step: the endpoint's record (`attaching`) and, on an
+   * addressed network, its addresses, in one transaction. A container has
+   * one endpoint per network: a second is refused (403) before anything is
+   * written. Undo: the record and its addresses go, in one transaction.
+   */
+  private async recordEndpoint(
+    net: NetworkRecord,
+    driver: NetworkDriver,
+    pools: PoolInfo[],
+    containerId: string,
+    request: JoinRequest,
+    undo: UndoSteps,
+  ): Promise<EndpointRecord> {
     const key = this.epKey(net.Id, containerId);
     if (await this.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
@@ -199,38 +275,39 @@ export class Endpoints {
       ContainerID: containerId,
       IfName: await this.sandboxes.nextIfName(containerId),
       State: 'attaching',
-      Name: o.name,
-      Hostname: o.hostname,
-      Aliases: o.aliases,
-      Links: o.links?.length ? o.links : undefined,
+      Name: request.name,
+      Hostname: request.hostname,
+      Aliases: request.aliases,
+      Links: request.links?.length ? request.links : undefined,
     };
     if (driver.addressed) {
+      const pool6 = pools.find((p) => p.family === 6);
       await this.ipam.transact((tx) => {
-        const a = tx.allocateAddress({
+        const v4 = tx.allocateAddress({
           network: net.Id,
           networkName: net.Name,
           family: 4,
           owner: ep.Id,
-          address: o.staticIPv4,
+          address: request.staticIPv4,
         });
         Object.assign(ep, {
-          IPv4: a.address,
-          PrefixLen: a.prefixLen,
-          Gateway: a.gateway,
-          Mac: o.mac ?? macFromIPv4(a.address),
+          IPv4: v4.address,
+          PrefixLen: v4.prefixLen,
+          Gateway: v4.gateway,
+          Mac: request.mac ?? macFromIPv4(v4.address),
         });
         if (pool6) {
-          const b = tx.allocateAddress({
+          const v6 = tx.allocateAddress({
             network: net.Id,
             networkName: net.Name,
             family: 6,
             owner: ep.Id,
             // dockerd's default bridge derives it from the MAC; others go lowest-free.
             address:
-              o.staticIPv6 ??
+              request.staticIPv6 ??
               (net.Name === 'bridge' ? ipv6FromMac(pool6.subnet, ep.Mac!) : undefined),
           });
-          Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
+          Object.assign(ep, { IPv6: v6.address, PrefixLen6: v6.prefixLen, Gateway6: v6.gateway });
         }
         return {
           value: undefined,
@@ -241,65 +318,106 @@ export class Endpoints {
     } else {
       await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
-    sw.lap('record');
-    try {
-      const publish =
-        !!o.ports?.length &&
-        net.Driver === 'bridge' &&
-        !net.Internal &&
-        this.ports.published(containerId).length === 0;
-      if (publish) {
-        const reqs = onNetwork(
-          o.ports ?? [],
-          net.Options['com.docker.network.bridge.host_binding_ipv4'],
-        );
-        ep.Ports = await this.ports.reserve(containerId, reqs, !!ep.IPv6).catch((e) => {
-          throw new BerthError(
-            'INTERNAL',
-            `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
-          );
-        });
-        // Recorded before any map element exists, so a crash leaks none.
-        await this.kv.put(key, JSON.stringify(ep));
-      }
-      const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
-        ifName: ep.IfName,
-        ipv4: ep.IPv4,
-        prefixLen: ep.PrefixLen,
-        gateway: ep.Gateway,
-        ipv6: ep.IPv6,
-        prefixLen6: ep.PrefixLen6,
-        gateway6: ep.Gateway6,
-        mac: ep.Mac,
-        defaultRoute: o.defaultRoute,
-        hairpin: publish,
-      });
-      sw.lap('driver');
-      ep.HostIf = info.hostIf;
-      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
-      ep.State = 'ready';
-      const joined = joinedView(net, ep, o, this.networks.servesDns(net));
-      await this.kv.txn(
-        [],
-        [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
+    undo.push('endpoint record', () =>
+      this.ipam
+        .transact((tx) => {
+          tx.releaseAddresses({ network: net.Id, owner: ep.Id });
+          return { value: undefined, ops: [{ type: 'delete', key }] };
+        })
+        .then(() => undefined),
+    );
+    return ep;
+  }
+
+  /**
+   * Join's second step, on the container's first non-internal bridge
+   * endpoint only (decision 0013): its ports' host ports chosen and held,
+   * then recorded in the endpoint before any map element exists (a crash
+   * leaks none). Returns whether this endpoint publishes. Undo: the ports
+   * are released (their map elements too, once activated).
+   */
+  private async reservePorts(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+    undo: UndoSteps,
+  ): Promise<boolean> {
+    const containerId = ep.ContainerID;
+    const publish =
+      !!request.ports?.length &&
+      net.Driver === 'bridge' &&
+      !net.Internal &&
+      this.ports.published(containerId).length === 0;
+    if (!publish) return false;
+    const reqs = onNetwork(
+      request.ports ?? [],
+      net.Options['com.docker.network.bridge.host_binding_ipv4'],
+    );
+    const ports = await this.ports.reserve(containerId, reqs, !!ep.IPv6).catch((e) => {
+      throw new BerthError(
+        'INTERNAL',
+        `driver failed programming external connectivity on endpoint ${request.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
       );
-      this.publishName(net, ep);
-      sw.lap('ready');
-      this.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
-      return joined;
-    } catch (e) {
-      // Ports this attach reserved go first, whatever the record says (and
-      // whether or not removeEndpoint can read it): releasing is idempotent.
-      if (ep.Ports) {
-        await this.ports
-          .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
-          .catch((err) => this.log.error(`cleanup after failed attach: ${messageOf(err)}`));
-      }
-      await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
-        this.log.error(`cleanup after failed attach: ${messageOf(err)}`),
-      );
-      throw e;
-    }
+    });
+    ep.Ports = ports;
+    // Released whatever the record says: releasing is idempotent.
+    undo.push('published ports', () =>
+      this.ports.release(containerId, { ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 }),
+    );
+    await this.kv.put(this.epKey(net.Id, containerId), JSON.stringify(ep));
+    return true;
+  }
+
+  /**
+   * Join's third step: the driver's kernel side (for a bridge, a veth whose
+   * container end is born in the sandbox with the endpoint's addresses).
+   * Undo: the driver's leave, with the link it made.
+   */
+  private async joinDriver(
+    net: NetworkRecord,
+    driver: NetworkDriver,
+    sandbox: Sandbox,
+    ep: EndpointRecord,
+    defaultRoute: boolean,
+    hairpin: boolean,
+    undo: UndoSteps,
+  ): Promise<void> {
+    const info = await driver.join(net, sandbox, {
+      ifName: ep.IfName,
+      ipv4: ep.IPv4,
+      prefixLen: ep.PrefixLen,
+      gateway: ep.Gateway,
+      ipv6: ep.IPv6,
+      prefixLen6: ep.PrefixLen6,
+      gateway6: ep.Gateway6,
+      mac: ep.Mac,
+      defaultRoute,
+      hairpin,
+    });
+    ep.HostIf = info.hostIf;
+    undo.push('driver', () => driver.leave(net, sandbox, info.hostIf, ep.IfName));
+  }
+
+  /**
+   * Join's last step that can fail: the endpoint is `ready`, in one
+   * transaction with the caller's ops. Nothing to undo: it either committed
+   * (the join is done) or not (the steps before are undone).
+   */
+  private async commitReady(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+  ): Promise<Joined> {
+    ep.State = 'ready';
+    const joined = joinedView(net, ep, request, this.networks.servesDns(net));
+    await this.kv.txn(
+      [],
+      [
+        { type: 'put', key: this.epKey(net.Id, ep.ContainerID), value: JSON.stringify(ep) },
+        ...(request.commit?.(joined) ?? []),
+      ],
+    );
+    return joined;
   }
 
   /**
