@@ -12,9 +12,11 @@ cd "$(dirname "$0")/.."
 # dockerd for side-by-side benchmarks, docker-compose (1.29, docker-py) for
 # the compose test, python3-docker (docker-py 5.0.3, under /usr/bin/python3;
 # PyPI is not reachable) and python3-websocket for the docker-py suite
-# (test/compat/docker-py), iperf3 for the ports benchmark, and
-# netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks.
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf)
+# (test/compat/docker-py), iperf3 for the ports benchmark,
+# netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks, and
+# etcd-server and etcd-client (3.4) for the cluster lab's store and the etcd
+# store's tests, which start a real etcd (issue 13).
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

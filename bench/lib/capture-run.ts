@@ -20,14 +20,23 @@ import {
 import { importBusybox } from './image.js';
 import { snapshotMachine } from './machine.js';
 import { startRefDockerd, type RefDockerd } from './refdockerd.js';
+import { startRefEtcd, stopRefEtcd, type RefEtcd } from './refetcd.js';
 
 export interface CaptureRun {
   lab: Lab;
   cap: Capture;
-  /** Starts dockerd in host `i` (0-based) with `args`, imports busybox; the capture talks to it. */
-  dockerd(i: number, args?: string[]): Promise<RefDockerd>;
-  /** Stops the dockerd that runs, recording what stopping it found. */
+  /**
+   * Starts dockerd in host `i` (0-based) with `args`, imports busybox; the
+   * capture talks to it. `hostname` gives it a UTS namespace of its own.
+   * With several hosts, transcript entries name the host their call went to.
+   */
+  dockerd(i: number, args?: string[], opts?: { hostname?: string }): Promise<RefDockerd>;
+  /** The dockerd started in host `i` (0-based); the capture's calls go to it from now on. */
+  on(i: number): RefDockerd;
+  /** Stops the dockerds that run, recording what stopping them found. */
   stopDockerd(): Promise<void>;
+  /** Starts a one-member etcd (v2 API on) in host `i`, stopped and removed at the end. */
+  etcd(i: number): Promise<RefEtcd>;
   /** Where the transcript goes (a script may put its own files beside it). */
   outDir: string;
 }
@@ -53,24 +62,36 @@ export function runCapture(o: {
     const cli = join(lab.dir, 'docker-cli');
     mkdirSync(cli, { recursive: true });
     const cap = new Capture(lab, undefined, cli);
+    const refs = new Map<number, RefDockerd>();
+    const etcds: RefEtcd[] = [];
+    const label = (i: number) => (o.hosts > 1 ? `h${i + 1}` : undefined);
     let failed = false;
     try {
       await o.steps({
         lab,
         cap,
-        dockerd: async (i, args = []) => {
+        dockerd: async (i, args = [], opts = {}) => {
           const host = lab.hosts[i]!;
           const ref = await startRefDockerd(lab, host, {
             dns: lab.world.ip,
             preexisting: before.paths,
             args,
+            hostname: opts.hostname,
             spawned: slot.spawned,
           });
-          cap.use(ref);
+          refs.set(i, ref);
+          cap.use(ref, label(i));
           await importBusybox(ref, cli, host.dir);
           return ref;
         },
+        on: (i) => {
+          const ref = refs.get(i);
+          if (!ref) throw new Error(`no dockerd in host ${i + 1}`);
+          cap.use(ref, label(i));
+          return ref;
+        },
         stopDockerd: () => slot.stop(),
+        etcd: (i) => startRefEtcd(lab, lab.hosts[i]!, (e) => etcds.push(e)),
         outDir,
       });
     } catch (e) {
@@ -78,6 +99,8 @@ export function runCapture(o: {
       console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
     } finally {
       await slot.stop().catch((e: unknown) => problems.push(String(e)));
+      // dockerds first (they would log store errors), then their store.
+      for (const e of etcds) problems.push(...(await stopRefEtcd(e)));
     }
     return finishCapture({
       lab,

@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import type { Lab, LabTarget } from '../../src/lab/lab.js';
 import { procStartTime, run, stopProcess, type RunResult } from '../../src/lab/proc.js';
-import { stopRefDockerd, type RefDockerd } from './refdockerd.js';
+import { stopRefDockerd, terminateRefDockerd, type RefDockerd } from './refdockerd.js';
 import { LAB_ROOT } from '../../src/lab/lab.js';
 import { diffMachine, snapshotMachine, type MachineSnapshot } from './machine.js';
 
@@ -33,6 +33,8 @@ export interface Entry {
   stdout: string;
   /** stderr ('' for the API). */
   stderr: string;
+  /** Which of several dockerds a docker or API call went to (`h2`); absent with one. */
+  on?: string;
 }
 
 /** The API version the stock CLI negotiates with dockerd 20.10. */
@@ -67,6 +69,7 @@ export class Capture {
   /** Everything observed, in order. */
   readonly entries: Entry[] = [];
   private section = '';
+  private label?: string;
 
   constructor(
     /** The lab the reference dockerd runs in. */
@@ -76,9 +79,13 @@ export class Capture {
     private readonly cliConfig: string,
   ) {}
 
-  /** Sends the following CLI and API calls to another dockerd. */
-  use(d: RefDockerd): void {
+  /**
+   * Sends the following CLI and API calls to another dockerd; with `label`
+   * (`h2`) the transcript says which one each call went to.
+   */
+  use(d: RefDockerd, label?: string): void {
     this.d = d;
+    this.label = label;
   }
 
   /** Starts a new section of the transcript. */
@@ -88,7 +95,8 @@ export class Capture {
   }
 
   private push(e: Omit<Entry, 'section'>): void {
-    this.entries.push({ section: this.section, ...e });
+    const on = (e.kind === 'docker' || e.kind === 'api') && this.label ? { on: this.label } : {};
+    this.entries.push({ section: this.section, ...e, ...on });
   }
 
   private dockerd(): RefDockerd {
@@ -221,9 +229,12 @@ export function markdown(entries: Entry[], header: string): string {
       section = e.section;
       out.push(`\n## ${section}\n`);
     }
+    const on = e.on ? ` on **${e.on}**` : '';
     if (e.kind === 'api') {
       const [line, body] = e.cmd.split('\n');
-      out.push(`**API** \`${line}\`${body ? ` body \`${body}\`` : ''} → **HTTP ${e.status}**\n`);
+      out.push(
+        `**API** \`${line}\`${body ? ` body \`${body}\`` : ''}${on} → **HTTP ${e.status}**\n`,
+      );
       out.push(fence(e.stdout));
     } else if (e.kind === 'note' && e.cmd === 'case') {
       out.push(`### ${plain(e.stdout)}\n`);
@@ -232,7 +243,7 @@ export function markdown(entries: Entry[], header: string): string {
       out.push(fence(e.stdout));
     } else {
       const where = e.kind === 'docker' ? '' : `[${e.kind}] `;
-      out.push(`\`${where}$ ${e.cmd}\` → exit ${e.status}\n`);
+      out.push(`\`${where}$ ${e.cmd}\`${on} → exit ${e.status}\n`);
       if (e.stdout !== '' || e.stderr === '') out.push(fence(e.stdout));
       if (e.stderr !== '') out.push('stderr:\n' + fence(e.stderr));
     }
@@ -463,28 +474,32 @@ export function captureOutDir(name: string, argv: string[]): string {
 }
 
 /**
- * The reference dockerd a capture runs (one at a time): `spawned` for
- * startRefDockerd, `stop` reports and records what stopping it found.
+ * The reference dockerds a capture runs (usually one at a time; a multi-host
+ * capture runs one per host): `spawned` for startRefDockerd, `stop` ends them
+ * all first, then cleans up after each and records what that found.
  */
 export class DockerdSlot {
-  private d?: RefDockerd;
+  private ds: RefDockerd[] = [];
   constructor(
     private readonly before: MachineSnapshot,
     private readonly problems: string[],
   ) {}
 
   readonly spawned = (d: RefDockerd): void => {
-    this.d = d;
+    this.ds.push(d);
   };
 
   async stop(): Promise<void> {
-    if (!this.d) return;
-    const rep = await stopRefDockerd(this.d, this.before.paths);
-    this.d = undefined;
-    console.log(
-      `dockerd stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
-        `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
-    );
-    this.problems.push(...rep.problems);
+    const ds = this.ds;
+    this.ds = [];
+    const how = await Promise.all(ds.map((d) => terminateRefDockerd(d, this.problems)));
+    for (const [i, d] of ds.entries()) {
+      const rep = await stopRefDockerd(d, this.before.paths, how[i]);
+      console.log(
+        `dockerd ${d.pid} stopped by ${rep.stoppedBy}; killed after it: ${rep.killed.join(', ') || 'nothing'}; ` +
+          `machine paths removed: ${rep.removedPaths.join(' ') || 'none'}`,
+      );
+      this.problems.push(...rep.problems);
+    }
   }
 }

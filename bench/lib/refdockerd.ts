@@ -70,6 +70,13 @@ export interface RefDockerdOptions {
   preexisting: string[];
   /** Further dockerd flags (e.g. `--userland-proxy=false`). */
   args?: string[];
+  /**
+   * Run dockerd in a UTS namespace of its own with this hostname (`unshare
+   * --uts`): two dockerds of one machine in cluster-store mode otherwise share
+   * the machine's hostname, and the overlay driver's gossip takes them for one
+   * node.
+   */
+  hostname?: string;
   /** How long to wait for GET /_ping; default 60 s. */
   timeoutMs?: number;
   /** Called as soon as the process exists, so a failed start can still be cleaned up. */
@@ -104,7 +111,8 @@ export async function startRefDockerd(
   const socket = join(host.dir, 'docker.sock');
   const log = join(host.dir, 'dockerd.log');
   const configFile = join(host.dir, 'daemon.json');
-  const cgroupParent = `/${lab.name}-docker`;
+  // One per host, so stopping one of several dockerds leaves the others' containers alone.
+  const cgroupParent = `/${host.name}-docker`;
   // 20.10 writes its identity key to /etc/docker/key.json unless told otherwise,
   // and only daemon.json (not a flag) can say otherwise.
   writeFileSync(
@@ -124,7 +132,12 @@ export async function startRefDockerd(
   mkdirSync(join(host.dir, 'run'), { recursive: true });
   symlinkSync(join(execRoot, 'runtime-runc', 'moby'), join(host.dir, 'run', 'runc'));
   const fd = openSync(log, 'a');
-  const child = lab.spawn(host, argv, { stdio: ['ignore', fd, fd] });
+  // unshare (no --fork) and sh both exec, so the PID spawned is still dockerd's.
+  const uts =
+    opts.hostname === undefined
+      ? []
+      : ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', opts.hostname];
+  const child = lab.spawn(host, [...uts, ...argv], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const pid = child.pid;
   const start = pid === undefined ? undefined : procStartTime(pid);
@@ -226,36 +239,45 @@ async function kill(pid: number, why: string, report: StopReport): Promise<void>
 }
 
 /**
+ * Ends dockerd alone (SIGTERM, SIGKILL after 15 s) and says how. When several
+ * run, all are ended this way before any is cleaned up after (stopRefDockerd),
+ * so the fixed machine paths they share are removed only once all are gone.
+ */
+export async function terminateRefDockerd(d: RefDockerd, problems: string[]): Promise<string> {
+  if (!isAlive(d.pid, d.start)) return 'not running';
+  try {
+    process.kill(d.pid, 'SIGTERM');
+  } catch {
+    // exited meanwhile
+  }
+  const deadline = Date.now() + 15_000;
+  while (isAlive(d.pid, d.start) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!isAlive(d.pid, d.start)) return 'SIGTERM';
+  if (!(await stopProcess(d.pid, d.start, 'SIGKILL')))
+    problems.push(`dockerd ${d.pid} survived SIGKILL`);
+  return 'SIGKILL';
+}
+
+/**
  * Stops dockerd (SIGTERM, SIGKILL after 15 s), then makes sure nothing of it
  * survives: containerd, shims, container processes, runc state, its cgroup
  * parent and the fixed machine paths the run created.
  */
-export async function stopRefDockerd(d: RefDockerd, preexisting: string[]): Promise<StopReport> {
+export async function stopRefDockerd(
+  d: RefDockerd,
+  preexisting: string[],
+  stoppedBy?: string,
+): Promise<StopReport> {
   const report: StopReport = {
-    stoppedBy: 'not running',
+    stoppedBy: stoppedBy ?? 'not running',
     killed: [],
     mountsAfterExit: [],
     removedPaths: [],
     problems: [],
   };
-  if (isAlive(d.pid, d.start)) {
-    try {
-      process.kill(d.pid, 'SIGTERM');
-    } catch {
-      // exited meanwhile
-    }
-    report.stoppedBy = 'SIGTERM';
-    const deadline = Date.now() + 15_000;
-    while (isAlive(d.pid, d.start) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (isAlive(d.pid, d.start)) {
-      report.stoppedBy = 'SIGKILL';
-      if (!(await stopProcess(d.pid, d.start, 'SIGKILL'))) {
-        report.problems.push(`dockerd ${d.pid} survived SIGKILL`);
-      }
-    }
-  }
+  if (isAlive(d.pid, d.start)) report.stoppedBy = await terminateRefDockerd(d, report.problems);
   // containerd and the shims name the exec root on their command lines; the
   // shims re-parent to init, so they are found by that, not by ancestry.
   // dockerd stops its containerd on the way out; give it a moment to go.
@@ -284,6 +306,7 @@ export async function stopRefDockerd(d: RefDockerd, preexisting: string[]): Prom
     }
   }
   removeShimSockets(d, report);
+  removeContainerdStackDumps(d, report);
   // FIXED_PATHS lists children before parents, so empty parents go too.
   for (const p of FIXED_PATHS) {
     if (preexisting.includes(p) || !existsSync(p)) continue;
@@ -327,6 +350,29 @@ function removeShimSockets(d: RefDockerd, report: StopReport): void {
       report.removedPaths.push(sock);
     } catch {
       // not there: the shim removed it itself
+    }
+  }
+}
+
+/**
+ * When dockerd restarts its containerd ("failed connecting to containerd"),
+ * containerd writes a goroutine dump to /tmp/containerd.PID.stacks.log and the
+ * log names it: this run made it, so it goes.
+ */
+function removeContainerdStackDumps(d: RefDockerd, report: StopReport): void {
+  let log = '';
+  try {
+    log = readFileSync(d.log, 'utf8');
+  } catch {
+    return;
+  }
+  const dumps = new Set(log.match(/\/tmp\/containerd\.\d+\.stacks\.log/g) ?? []);
+  for (const f of dumps) {
+    try {
+      unlinkSync(f);
+      report.removedPaths.push(f);
+    } catch {
+      // already gone
     }
   }
 }

@@ -4,6 +4,7 @@
  * `application/json`), and connection hijacking for attach and exec.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { BerthError, invalid, messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -262,7 +263,27 @@ function splitUpgradeBody(
   };
 }
 
-export function createApiServer(router: Router, log: Logger): Server {
+/** TLS for a TCP listener, as dockerd sets it up (the PEM contents, read by the daemon). */
+export interface ApiTls {
+  cert: Buffer;
+  key: Buffer;
+  /** The only CA client certificates are checked against (dockerd's ExclusiveRootPools). */
+  ca?: Buffer;
+  /** --tlsverify: a client without a certificate the CA signed is refused in the handshake. */
+  verifyClients: boolean;
+}
+
+/** Options of createApiServer. */
+export interface ApiServerOptions {
+  /** Serve HTTPS (a TCP listener with --tls or --tlsverify). */
+  tls?: ApiTls;
+}
+
+/**
+ * The API server for one listener. Several listeners (`-H` repeated) share
+ * one router; each gets its own server, HTTPS where TLS is on.
+ */
+export function createApiServer(router: Router, log: Logger, opts: ApiServerOptions = {}): Server {
   const dispatch = async (
     req: IncomingMessage,
     res: ServerResponse | undefined,
@@ -377,10 +398,24 @@ export function createApiServer(router: Router, log: Logger): Server {
       }
     });
   };
-  const server = createServer(
-    { keepAliveTimeout: 60_000, maxHeaderSize: MAX_HEADER_BYTES },
-    (req, res) => safely(req, res),
-  );
+  const httpOpts = { keepAliveTimeout: 60_000, maxHeaderSize: MAX_HEADER_BYTES };
+  const t = opts.tls;
+  // An https.Server is an http.Server with a TLS handshake in front: the same
+  // events ('upgrade', 'clientError') and the same close methods.
+  const server: Server = t
+    ? (createTlsServer(
+        {
+          ...httpOpts,
+          cert: t.cert,
+          key: t.key,
+          ...(t.ca && { ca: t.ca }),
+          requestCert: t.verifyClients,
+          rejectUnauthorized: t.verifyClients,
+          minVersion: 'TLSv1.2',
+        },
+        (req, res) => safely(req, res),
+      ) as unknown as Server)
+    : createServer(httpOpts, (req, res) => safely(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     safely(req, undefined, { socket, head });

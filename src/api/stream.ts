@@ -4,8 +4,8 @@
  * bridge between a hijacked client connection and a shim's attach socket.
  */
 import type { Socket } from 'node:net';
+import type { OpenAttach } from '../containers/attach.js';
 import { DetachScanner } from '../containers/detach-keys.js';
-import { shimConnect } from '../kernel/runtime/runtime.js';
 import type { Hijacked } from './server.js';
 
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
@@ -71,18 +71,14 @@ export interface AttachOptions {
 }
 
 /**
- * Connects a client to the shim at `stateDir`: output to the client until the
- * process ends, the client's input to the process's stdin. Resolves when
- * the bridge is up.
+ * Connects a client to a process's shim through the container service's
+ * opener: output to the client until the process ends, the client's input
+ * to the process's stdin. Resolves when the bridge is up.
  */
-export async function bridgeToShim(stateDir: string, h: Hijacked, o: AttachOptions): Promise<void> {
+export async function bridgeToShim(open: OpenAttach, h: Hijacked, o: AttachOptions): Promise<void> {
   let sock: Socket;
   try {
-    sock = await shimConnect(
-      stateDir,
-      `attach ${o.stdin ? 1 : 0} ${o.stdout ? 1 : 0} ${o.stderr ? 1 : 0}`,
-      2000,
-    );
+    sock = await open(o);
   } catch {
     h.end();
     return;

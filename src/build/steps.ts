@@ -9,10 +9,9 @@ import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import { messageOf } from '../common/errors.js';
-import type { ContainerService } from '../containers/service.js';
+import type { ContainerService, PendingAttach } from '../containers/service.js';
 import type { ImageStore } from '../images/store.js';
 import { mountOverlay, removeTree, unmountAll } from '../kernel/mount/mounts.js';
-import { shimConnect } from '../kernel/runtime/runtime.js';
 import type { BuildArgs } from './buildargs.js';
 import type { BuildCache } from './cache.js';
 import { diffTar, isEmptyDir } from './diff.js';
@@ -165,10 +164,10 @@ export class Steps {
     const { containers } = this.deps;
     let sock: Socket | undefined;
     let drained: Promise<void> = Promise.resolve();
-    let ready: (stateDir: string) => void = () => undefined;
+    let ready: PendingAttach = () => undefined;
     const attached = new Promise<void>((resolve) => {
-      ready = (stateDir) => {
-        void shimConnect(stateDir, 'attach 0 1 1', 2000)
+      ready = (open) => {
+        void open({ stdin: false, stdout: true, stderr: true })
           .then((s) => {
             sock = s;
             drained = this.stream(s);

@@ -4,6 +4,7 @@
  * that berthd sees the same request from berth and from docker.
  */
 import { readFileSync } from 'node:fs';
+import { emptyEndpointSettings } from '../network/types.js';
 import type { FlagDef, Flags } from './flags.js';
 import { parsePortSpecs, sortKeys } from './ports.js';
 
@@ -243,21 +244,12 @@ export function endpointSettings(o: {
   driverOpts?: Record<string, string> | null;
 }): Record<string, unknown> {
   return {
+    ...emptyEndpointSettings(),
     IPAMConfig: o.ipam ?? null,
     Links: o.links ?? null,
     Aliases: o.aliases ?? null,
     MacAddress: o.mac ?? '',
     DriverOpts: o.driverOpts ?? null,
-    GwPriority: 0,
-    NetworkID: '',
-    EndpointID: '',
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
   };
 }
 

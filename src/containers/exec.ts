@@ -13,8 +13,10 @@ import {
   processStartTime,
   Runtime,
   RuntimeError,
+  shimResize,
   waitExit,
 } from '../kernel/runtime/runtime.js';
+import { attachOpener, type OpenAttach } from './attach.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { unmountAndRemove } from '../kernel/mount/mounts.js';
 import { waitForPath } from '../common/wait.js';
@@ -67,13 +69,13 @@ export class ExecService {
     private readonly execRoot: string,
   ) {}
 
-  stateDir(id: string): string {
+  private stateDir(id: string): string {
     return join(this.execRoot, 'exec', id.slice(0, 16));
   }
 
   /** POST /containers/{id}/exec. */
   create(ref: string, body: unknown): string {
-    const c = this.containers.repo.get(ref);
+    const c = this.containers.get(ref);
     const b = obj(body, 'body');
     const cmd = optStrs(b, 'Cmd') ?? [];
     if (cmd.length === 0) throw invalid('No exec command specified');
@@ -151,15 +153,16 @@ export class ExecService {
 
   /**
    * Starts the process. With `attached`, the shim waits for the first attach
-   * client (`onAttachable` is called with its state dir) before running it.
+   * client (`onAttachable` is called with the opener of its attach
+   * connection) before running it.
    */
   async start(
     id: string,
-    opts: { detach: boolean; tty?: boolean; onAttachable?: (stateDir: string) => void },
+    opts: { detach: boolean; tty?: boolean; onAttachable?: (open: OpenAttach) => void },
   ): Promise<void> {
     const e = this.get(id);
     if (e.started) throw conflict(`Error: Exec command ${e.ID} is already running`);
-    const c = this.containers.repo.get(e.ContainerID);
+    const c = this.containers.get(e.ContainerID);
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;
@@ -206,7 +209,7 @@ export class ExecService {
     });
     if (attached) {
       await waitForPath(join(dir, 'attach.sock'));
-      opts.onAttachable?.(dir);
+      opts.onAttachable?.(attachOpener(dir));
     }
     try {
       e.Pid = await launching;
@@ -250,6 +253,12 @@ export class ExecService {
     e.killedOnDetach = true;
     killProcess(e.Pid, e.startTime, 'SIGKILL');
     await e.done;
+  }
+
+  /** POST /exec/{id}/resize: the pseudo-terminal of a running exec's process (else nothing). */
+  async resize(id: string, h: number, w: number): Promise<void> {
+    const e = this.get(id);
+    if (e.Running) await shimResize(this.stateDir(e.ID), h, w).catch(() => undefined);
   }
 
   /** Drops exec records of a container (when it is removed). */

@@ -10,14 +10,14 @@ import { Stopwatch } from '../common/stopwatch.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { NetworkController } from '../network/controller.js';
-import { emptyEndpoint, type Joined } from '../network/records.js';
+import type { Joined } from '../network/records.js';
+import { emptyEndpointSettings, type NetworkRecord } from '../network/types.js';
 import { normaliseMac } from '../network/ipam/index.js';
 import { portRequests } from '../network/ports/spec.js';
 import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
 import { resolveLinks } from './links.js';
 import type { ContainerRepo } from './repo.js';
 import type { Op } from '../store/types.js';
-import type { NetworkRecord } from '../network/types.js';
 import type { ContainerRecord } from './types.js';
 
 /** What the container service lends this part. */
@@ -358,7 +358,7 @@ export function configuredEndpoint(
   net: NetworkRecord,
   ec: ReturnType<typeof endpointConfigFor>,
 ): ContainerRecord['Networks'][string] {
-  return { ...emptyEndpoint(net), ...ec.shown, MacAddress: ec.macAsGiven ?? '' };
+  return { ...emptyEndpointSettings(net.Id), ...ec.shown, MacAddress: ec.macAsGiven ?? '' };
 }
 
 /**

@@ -15,12 +15,13 @@ import {
   RuntimeError,
   pidAlive,
   readExit,
+  shimResize,
   waitExit,
   type ExitStatus,
 } from '../kernel/runtime/runtime.js';
 import { mountOverlay, mountsUnder, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { NetworkController } from '../network/controller.js';
-import { emptyEndpoint } from '../network/records.js';
+import { emptyEndpointSettings } from '../network/types.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import {
@@ -30,6 +31,7 @@ import {
   parseCreate,
   type ImageConfig,
 } from './config.js';
+import { attachOpener, type OpenAttach } from './attach.js';
 import { writeBundle, type DaemonDns } from './bundle.js';
 import { normaliseLinks } from './links.js';
 import { parseLink } from '../network/links/links.js';
@@ -77,8 +79,11 @@ const RESTART_RESET_AFTER_MS = 10_000;
 
 type Waiter = { condition: 'next-exit' | 'removed'; resolve: (code: number) => void };
 
-/** A client waiting to attach to a container that has not started yet. */
-export type PendingAttach = (stateDir: string) => void;
+/**
+ * A client waiting to attach to a container: called with the opener of its
+ * attach connection once the container's shim accepts them.
+ */
+export type PendingAttach = (open: OpenAttach) => void;
 
 export type { DaemonDns };
 
@@ -105,7 +110,7 @@ export class ContainerService {
   readonly networking: ContainerNetworking;
 
   constructor(
-    readonly repo: ContainerRepo,
+    private readonly repo: ContainerRepo,
     private readonly images: ImageLookup,
     private readonly networks: NetworkController,
     private readonly runtime: Runtime,
@@ -128,6 +133,21 @@ export class ContainerService {
           return fn();
         }),
     });
+  }
+
+  // ---- lookup ------------------------------------------------------------
+
+  /** Every container's record. */
+  list(): ContainerRecord[] {
+    return this.repo.all();
+  }
+  /** The container a full ID, a name (with or without "/") or a unique ID prefix names. */
+  find(ref: string): ContainerRecord | undefined {
+    return this.repo.find(ref);
+  }
+  /** Like find, but 404 `No such container: ref`. */
+  get(ref: string): ContainerRecord {
+    return this.repo.get(ref);
   }
 
   // ---- paths -------------------------------------------------------------
@@ -155,7 +175,7 @@ export class ContainerService {
     return join(this.layerDir(id), 'diff');
   }
   /** The shim's state directory (short: unix socket paths are limited to 108 bytes). */
-  stateDir(id: string): string {
+  private stateDir(id: string): string {
     return join(this.paths.execRoot, 'containers', id.slice(0, 16));
   }
   logPath(id: string): string {
@@ -241,7 +261,7 @@ export class ContainerService {
       ? undefined
       : this.networks.find(mode === 'default' ? 'bridge' : mode);
     // Docker accepts an unknown network here and fails at start (a 404 now would make the CLI pull).
-    if (net) c.Networks[net.Name] = emptyEndpoint(net);
+    if (net) c.Networks[net.Name] = emptyEndpointSettings(net.Id);
     if (net && !PREDEFINED.includes(net.Name) && c.HostConfig.Links?.length) {
       // On a user-defined network a link is a name for this container's DNS
       // only, kept with the endpoint (HostConfig.Links null), as Docker's.
@@ -367,7 +387,7 @@ export class ContainerService {
           waitAttach: attaches.length > 0,
         });
         if (attaches.length) await waitForPath(join(stateDir, 'attach.sock'));
-        for (const a of attaches) a(stateDir);
+        for (const a of attaches) a(attachOpener(stateDir));
         pid = await launching;
       } catch (e) {
         await this.runtime.delete(c.Id).catch(() => undefined);
@@ -724,19 +744,29 @@ export class ContainerService {
   // ---- attach ------------------------------------------------------------
 
   /**
-   * Calls `onReady(stateDir)` when the container's shim accepts attach
+   * Calls `onReady(open)` when the container's shim accepts attach
    * connections: now if it runs, else at its next start (before the process
    * runs, so no output is missed).
    */
   whenAttachable(ref: string, onReady: PendingAttach): void {
     const c = this.repo.get(ref);
     if (c.State.Status === 'running') {
-      onReady(this.stateDir(c.Id));
+      onReady(attachOpener(this.stateDir(c.Id)));
       return;
     }
     const list = this.pendingAttach.get(c.Id) ?? [];
     list.push(onReady);
     this.pendingAttach.set(c.Id, list);
+  }
+
+  /**
+   * POST /containers/{id}/resize: the pseudo-terminal of a running
+   * container's process (a shim that cannot be reached is ignored).
+   */
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const c = this.repo.get(ref);
+    if (c.State.Status !== 'running') throw invalid(`Container ${c.Id} is not running`);
+    await shimResize(this.stateDir(c.Id), h, w).catch(() => undefined);
   }
 
   /** Forgets a pending attach (its client went away before start). */

@@ -1,4 +1,5 @@
 /** The persisted shape of a container (one JSON value in the store). */
+import type { EndpointSettings } from '../network/types.js';
 
 /** Docker's container Config, as inspect shows it (merged with the image's). */
 export interface ContainerConfig {
@@ -63,25 +64,6 @@ export interface ContainerState {
   FinishedAt: string;
   /** PID of the shim that owns the process while it runs. */
   ShimPid?: number;
-}
-
-/** One network the container is attached to, as inspect shows it. */
-export interface EndpointSettings {
-  IPAMConfig: unknown;
-  Links: string[] | null;
-  Aliases: string[] | null;
-  MacAddress: string;
-  DriverOpts: Record<string, string> | null;
-  GwPriority?: number;
-  NetworkID: string;
-  EndpointID: string;
-  Gateway: string;
-  IPAddress: string;
-  IPPrefixLen: number;
-  IPv6Gateway: string;
-  GlobalIPv6Address: string;
-  GlobalIPv6PrefixLen: number;
-  DNSNames: string[] | null;
 }
 
 export interface ContainerRecord {

@@ -11,7 +11,7 @@ import { FlagError, parseFlags, type DaemonFlags } from './flags.js';
 /** Where berthd looks when no --config-file is given (Docker's is /etc/docker/daemon.json). */
 export const DEFAULT_CONFIG_FILE = '/etc/berth/daemon.json';
 
-type Kind = 'string' | 'bool' | 'number' | 'list' | 'pools';
+type Kind = 'string' | 'bool' | 'number' | 'list' | 'pools' | 'map';
 
 /** daemon.json key → the flag it stands for, and its JSON type. */
 const KEYS: Record<string, [flag: string, kind: Kind]> = {
@@ -33,6 +33,14 @@ const KEYS: Record<string, [flag: string, kind: Kind]> = {
   ipv6: ['--ipv6', 'bool'],
   'fixed-cidr-v6': ['--fixed-cidr-v6', 'string'],
   'builtin-cache': ['--builtin-cache', 'string'],
+  tls: ['--tls', 'bool'],
+  tlsverify: ['--tlsverify', 'bool'],
+  tlscacert: ['--tlscacert', 'string'],
+  tlscert: ['--tlscert', 'string'],
+  tlskey: ['--tlskey', 'string'],
+  'cluster-store': ['--cluster-store', 'string'],
+  'cluster-advertise': ['--cluster-advertise', 'string'],
+  'cluster-store-opts': ['--cluster-store-opt', 'map'],
 };
 
 /** The file's directives as flags, and each one's value as the file wrote it, by flag. */
@@ -66,6 +74,13 @@ export function configArgs(text: string): { args: string[]; values: Map<string, 
     } else if (kind === 'list') {
       if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad();
       for (const x of v as string[]) args.push(flag, x);
+    } else if (kind === 'map') {
+      // dockerd's cluster-store-opts: {"kv.cacertfile": "/path", ...}
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad();
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+        if (typeof x !== 'string') throw bad();
+        args.push(flag, `${k}=${x}`);
+      }
     } else {
       if (!Array.isArray(v)) throw bad();
       for (const p of v as unknown[]) {

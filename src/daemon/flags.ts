@@ -2,10 +2,35 @@
 import { isIP, isIPv4 } from 'node:net';
 import { isLevel, type Level } from '../common/log.js';
 import { parseAddressPoolFlag, parseCidr, type PoolSpec } from '../network/ipam/index.js';
+import {
+  ClusterFlagError,
+  checkCluster,
+  parseClusterAdvertise,
+  parseClusterStore,
+  parseStoreOpt,
+  type ClusterAdvertise,
+  type ClusterStore,
+} from './cluster.js';
+import {
+  DEFAULT_SOCKET,
+  HostError,
+  checkHosts,
+  parseHost,
+  type ApiHost,
+  type TlsFlags,
+} from './hosts.js';
 
-export interface DaemonFlags {
-  /** Path of the API's unix socket. */
+export interface DaemonFlags extends TlsFlags {
+  /** Path of the API's first unix socket ('' when every -H is TCP). */
   socket: string;
+  /** Every API listener (-H, repeatable); the default socket when none is given. */
+  hosts: ApiHost[];
+  /** --cluster-store: the etcd cluster shared with the other hosts. */
+  clusterStore?: ClusterStore;
+  /** --cluster-advertise: the address other hosts reach this one at. */
+  clusterAdvertise?: ClusterAdvertise;
+  /** --cluster-store-opt KEY=VALUE (the store's TLS files). */
+  clusterStoreOpts: Map<string, string>;
   dataRoot: string;
   execRoot: string;
   runtime?: string;
@@ -44,7 +69,23 @@ export const USAGE = `Usage: berthd [OPTIONS]
 A container engine that speaks the Docker Engine API.
 
 Options:
-  -H, --host unix:///path     Daemon socket (default unix:///run/berth/berth.sock)
+  -H, --host unix:///path|tcp://IP:PORT
+                              Daemon socket(s) to serve the API on (repeatable;
+                              default unix:///run/berth/berth.sock)
+      --tls                   Use TLS on the TCP listeners; implied by --tlsverify.
+                              --tls=false: accept plain TCP on a network address
+      --tlsverify             Use TLS and require client certificates the CA signed
+      --tlscacert path        CA that signs client certificates (default ~/.docker/ca.pem)
+      --tlscert path          Server certificate (default ~/.docker/cert.pem)
+      --tlskey path           Server key (default ~/.docker/key.pem)
+      --cluster-store etcd://HOST:PORT[,HOST:PORT...]
+                              The etcd cluster shared by the hosts of a cluster
+      --cluster-advertise IP[:PORT]|IFACE[:PORT]
+                              The address other hosts reach this one at
+      --cluster-store-opt kv.cacertfile=|kv.certfile=|kv.keyfile=path
+                              TLS files for the cluster store (repeatable);
+                              discovery.ttl=|discovery.heartbeat=seconds: how long a
+                              dead host stays listed (20), how often it renews
       --config-file path      Daemon configuration file, dockerd's daemon.json format
                               (default /etc/berth/daemon.json)
       --data-root path        Root of persistent state (default /var/lib/berth)
@@ -107,9 +148,23 @@ function parseBool(flag: string, val: string | undefined): boolean {
   );
 }
 
+function clusterFlag<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof ClusterFlagError) throw new FlagError(e.message);
+    throw e;
+  }
+}
+
 export function parseFlags(argv: string[]): DaemonFlags {
   const f: DaemonFlags = {
-    socket: '/run/berth/berth.sock',
+    socket: DEFAULT_SOCKET,
+    hosts: [],
+    clusterStoreOpts: new Map(),
+    tls: false,
+    tlsVerify: false,
+    tlsExplicitlyOff: false,
     dataRoot: '/var/lib/berth',
     execRoot: '/run/berth',
     logLevel: 'info',
@@ -143,9 +198,39 @@ export function parseFlags(argv: string[]): DaemonFlags {
       case '-H':
       case '--host': {
         const v = next();
-        if (v.startsWith('unix://')) f.socket = v.slice('unix://'.length);
-        else if (v.startsWith('/')) f.socket = v;
-        else throw new FlagError(`unsupported host ${v}: only unix:///path is supported`);
+        try {
+          f.hosts.push(parseHost(v));
+        } catch (e) {
+          if (!(e instanceof HostError)) throw e;
+          throw new FlagError(`invalid argument "${v}" for "-H, --host" flag: ${e.message}`);
+        }
+        break;
+      }
+      case '--tls':
+        f.tls = parseBool(a, val);
+        f.tlsExplicitlyOff = !f.tls;
+        break;
+      case '--tlsverify':
+        f.tlsVerify = parseBool(a, val);
+        break;
+      case '--tlscacert':
+        f.tlsCaCert = next();
+        break;
+      case '--tlscert':
+        f.tlsCert = next();
+        break;
+      case '--tlskey':
+        f.tlsKey = next();
+        break;
+      case '--cluster-store':
+        f.clusterStore = clusterFlag(() => parseClusterStore(next()));
+        break;
+      case '--cluster-advertise':
+        f.clusterAdvertise = clusterFlag(() => parseClusterAdvertise(next()));
+        break;
+      case '--cluster-store-opt': {
+        const [k, v] = clusterFlag(() => parseStoreOpt(next()));
+        f.clusterStoreOpts.set(k, v);
         break;
       }
       case '--data-root':
@@ -256,12 +341,22 @@ export function parseFlags(argv: string[]): DaemonFlags {
     }
     f.given.set(LONG[a] ?? a, val ?? 'true');
   }
+  if (f.hosts.length === 0) f.hosts.push({ proto: 'unix', path: DEFAULT_SOCKET });
+  f.socket = f.hosts.find((h) => h.proto === 'unix')?.path ?? '';
+  // dockerd 20.10: --tlsverify given at all, true or false, turns TLS on.
+  if (f.given.has('--tlsverify')) {
+    f.tls = true;
+    f.tlsExplicitlyOff = false;
+  }
+  const refused = checkHosts(f.hosts, f);
+  if (refused) throw new FlagError(refused);
+  clusterFlag(() => checkCluster(f.clusterStore, f.clusterAdvertise, f.clusterStoreOpts));
   if (f.ipv6 && !f.fixedCidrV6) {
     throw new FlagError(
       'IPv6 is enabled for the default bridge, but no subnet is configured. Specify an IPv6 subnet using --fixed-cidr-v6',
     );
   }
-  for (const k of ['dataRoot', 'execRoot', 'socket'] as const) {
+  for (const k of ['dataRoot', 'execRoot'] as const) {
     if (!f[k].startsWith('/')) throw new FlagError(`${k} must be an absolute path: ${f[k]}`);
   }
   return f;

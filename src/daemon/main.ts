@@ -4,9 +4,10 @@
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, homedir, hostname, networkInterfaces, release, totalmem } from 'node:os';
+import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
-import { createApiServer } from '../api/server.js';
+import { createApiServer, type ApiTls } from '../api/server.js';
 import { apiRouter } from '../api/routes/index.js';
 import type { Services } from '../api/routes/services.js';
 import { Builder } from '../build/builder.js';
@@ -25,11 +26,17 @@ import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { NftFirewall } from '../kernel/firewall/index.js';
 import { DnsResolver } from '../network/dns/index.js';
-import { openEmbeddedStore } from '../store/index.js';
+import { openClusterStore, openEmbeddedStore } from '../store/index.js';
+import type { EtcdStoreOptions } from '../store/etcd/options.js';
+import type { KvStore } from '../store/types.js';
+import { GlobalNetworks } from '../cluster/networks.js';
+import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
-import { createLogger } from '../common/log.js';
+import { ClusterFlagError, discovery, resolveAdvertise, storeConfig } from './cluster.js';
+import { apiWarnings, hostString, tlsFiles } from './hosts.js';
+import { createLogger, type Logger } from '../common/log.js';
 
 export const VERSION = '0.1.0';
 
@@ -59,6 +66,48 @@ function daemonId(dataRoot: string): string {
     writeFileSync(p, id + '\n');
     return id;
   }
+}
+
+/**
+ * The TCP listeners' TLS material, read before anything else happens, with
+ * go-connections' words (dockerd's) when a file is missing or unreadable.
+ */
+function loadTls(f: DaemonFlags): ApiTls | undefined {
+  if (!f.tls || !f.hosts.some((h) => h.proto === 'tcp')) return undefined;
+  const files = tlsFiles(f, process.env, homedir());
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = readFileSync(files.cert);
+    key = readFileSync(files.key);
+  } catch (e) {
+    throw new FlagError(
+      `Could not load X509 key pair (cert: "${files.cert}", key: "${files.key}"): ${messageOf(e)}`,
+    );
+  }
+  let ca: Buffer | undefined;
+  if (f.tlsVerify) {
+    try {
+      ca = readFileSync(files.ca);
+    } catch (e) {
+      throw new FlagError(`Could not read CA certificate "${files.ca}": ${messageOf(e)}`);
+    }
+  }
+  return { cert, key, ca, verifyClients: f.tlsVerify };
+}
+
+/** Listens on one -H address; a unix socket gets mode 0660 as dockerd's. */
+async function listen(server: Server, h: DaemonFlags['hosts'][number]): Promise<void> {
+  if (h.proto === 'unix') {
+    mkdirSync(dirname(h.path), { recursive: true });
+    rmSync(h.path, { force: true }); // ours: we hold the data-root lock
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (h.proto === 'unix') server.listen(h.path, () => resolve());
+    else server.listen(h.port, h.host, () => resolve());
+  });
+  if (h.proto === 'unix') chmodSync(h.path, 0o660);
 }
 
 /** The configuration file's text: undefined when the default one does not exist. */
@@ -97,11 +146,45 @@ async function main(): Promise<number> {
     process.stdout.write(`Berth version ${VERSION}\n`);
     return 0;
   }
+  let tls: ApiTls | undefined;
+  let advertise: string | undefined;
+  try {
+    tls = loadTls(flags);
+    if (flags.clusterAdvertise)
+      advertise = resolveAdvertise(flags.clusterAdvertise, networkInterfaces());
+  } catch (e) {
+    if (e instanceof FlagError || e instanceof ClusterFlagError) {
+      process.stderr.write(`berthd: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (flags.clusterStore && !advertise) {
+    process.stderr.write(
+      'berthd: --cluster-store needs --cluster-advertise IP[:PORT]|IFACE[:PORT]: the address the other hosts reach this one at\n',
+    );
+    return 1;
+  }
   const log = createLogger(flags.logLevel);
   mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
   mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
   const unlock = lockDataRoot(flags.dataRoot);
   const started = new Date();
+  const id = daemonId(flags.dataRoot);
+  const cluster = flags.clusterStore
+    ? await joinCluster(
+        storeConfig(flags.clusterStore, flags.clusterStoreOpts),
+        discovery(flags.clusterStoreOpts),
+        {
+          Addr: advertise!,
+          Name: hostname(),
+          ID: id,
+          Version: VERSION,
+          StartedAt: started.toISOString(),
+        },
+        log,
+      )
+    : undefined;
 
   const kv = await openEmbeddedStore(flags.dataRoot);
   const repo = new ContainerRepo(kv);
@@ -134,6 +217,7 @@ async function main(): Promise<number> {
     conntrack: Conntrack.open(),
     dns,
     log,
+    global: cluster?.networks,
     bip: flags.bip,
     mtu: flags.mtu,
     defaultBridge: {
@@ -178,7 +262,7 @@ async function main(): Promise<number> {
     events,
     builder,
     info: {
-      id: daemonId(flags.dataRoot),
+      id,
       version: VERSION,
       dataRoot: flags.dataRoot,
       execRoot: flags.execRoot,
@@ -191,19 +275,27 @@ async function main(): Promise<number> {
       operatingSystem: osName(),
       memTotal: totalmem(),
       ncpu: cpus().length,
+      clusterStore: flags.clusterStore?.url,
+      clusterAdvertise: advertise,
+      warnings: apiWarnings(flags.hosts, flags),
     },
   };
-  const server = createApiServer(apiRouter(services), log);
-
-  mkdirSync(dirname(flags.socket), { recursive: true });
-  rmSync(flags.socket, { force: true }); // ours: we hold the data-root lock
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(flags.socket, () => resolve());
-  });
-  chmodSync(flags.socket, 0o660);
+  const router = apiRouter(services);
+  const servers: Server[] = [];
+  for (const h of flags.hosts) {
+    const server = createApiServer(router, log, h.proto === 'tcp' ? { tls } : {});
+    servers.push(server);
+    await listen(server, h);
+  }
+  const where = flags.hosts
+    .map(
+      (h) =>
+        hostString(h) +
+        (h.proto === 'tcp' && tls ? (tls.verifyClients ? ' (mutual TLS)' : ' (TLS)') : ''),
+    )
+    .join(', ');
   log.info(
-    `berthd ${VERSION} listening on unix://${flags.socket} (data-root ${flags.dataRoot}, runtime ${runtimeBin})`,
+    `berthd ${VERSION} listening on ${where} (data-root ${flags.dataRoot}, runtime ${runtimeBin})`,
   );
 
   let stopping = false;
@@ -212,15 +304,18 @@ async function main(): Promise<number> {
     stopping = true;
     log.info(`received ${sig}, shutting down (containers keep running)`);
     containers.close();
-    server.close();
-    server.closeAllConnections();
+    for (const server of servers) {
+      server.close();
+      server.closeAllConnections();
+    }
     void networks
       .close()
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
+      .then(() => cluster?.close())
       .then(() => kv.close())
       .catch(() => undefined)
       .finally(() => {
-        rmSync(flags.socket, { force: true });
+        for (const h of flags.hosts) if (h.proto === 'unix') rmSync(h.path, { force: true });
         unlock();
         process.exit(0);
       });
@@ -238,6 +333,47 @@ async function main(): Promise<number> {
     log.error(`uncaught exception: ${e.stack ?? e.message}`),
   );
   return -1;
+}
+
+/**
+ * Connects to the cluster store and registers this host there, in the
+ * background: a store that is down delays neither the start nor local work.
+ */
+async function joinCluster(
+  config: EtcdStoreOptions,
+  lease: { ttl: number; heartbeat: number },
+  self: NodeInfo,
+  log: Logger,
+): Promise<{
+  kv: KvStore;
+  nodes: NodeRegistry;
+  networks: GlobalNetworks;
+  close(): Promise<void>;
+}> {
+  const kv = await openClusterStore(
+    { ...config, onWatchError: (e) => log.warn(`cluster store watch: ${messageOf(e)}`) },
+    false,
+  );
+  const nodes = new NodeRegistry(kv, self, {
+    ttlSeconds: lease.ttl,
+    heartbeatSeconds: lease.heartbeat,
+    log,
+  });
+  nodes.start();
+  const networks = GlobalNetworks.start(kv, log);
+  log.info(
+    `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
+  );
+  return {
+    kv,
+    nodes,
+    networks,
+    close: async () => {
+      networks.close();
+      await nodes.close();
+      await kv.close();
+    },
+  };
 }
 
 /** Commit and build time recorded by `npm run build` (scripts/build-info.mjs). */

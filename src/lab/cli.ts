@@ -10,8 +10,10 @@ import { which } from './proc.js';
 const USAGE = `Usage: berth lab COMMAND
 
 Commands:
-  up [--name NAME] [--hosts N] [--no-daemon] [-- DAEMON-ARGS...]
-                              create a lab and start berthd on every host
+  up [--name NAME] [--hosts N] [--cluster [--etcd-members K]] [--no-daemon] [-- DAEMON-ARGS...]
+                              create a lab and start berthd on every host; --cluster:
+                              an underlay switch (192.168.205.0/24), an etcd member per
+                              host (or on h1..hK), berthd with the cluster flags
   down NAME                   remove a lab and everything in it
   clean [--all]               remove labs whose owner process is gone (--all: every lab)
   exec NAME[/hN|/world] -- CMD...
@@ -34,24 +36,35 @@ async function up(argv: string[]): Promise<number> {
   let name: string | undefined;
   let hosts = 1;
   let daemon = true;
+  let cluster = false;
+  let etcdMembers: number | undefined;
+  let hostsGiven = false;
   for (let i = 0; i < own.length; i++) {
     const a = own[i];
     if (a === '--name') name = own[++i];
     else if (a?.startsWith('--name=')) name = a.slice('--name='.length);
-    else if (a === '--hosts') hosts = Number(own[++i]);
-    else if (a?.startsWith('--hosts=')) hosts = Number(a.slice('--hosts='.length));
+    else if (a === '--hosts') [hosts, hostsGiven] = [Number(own[++i]), true];
+    else if (a?.startsWith('--hosts=')) [hosts, hostsGiven] = [Number(a.slice(8)), true];
+    else if (a === '--cluster') cluster = true;
+    else if (a === '--etcd-members') etcdMembers = Number(own[++i]);
+    else if (a?.startsWith('--etcd-members=')) etcdMembers = Number(a.slice(15));
     else if (a === '--no-daemon') daemon = false;
     else return fail(`unknown option ${a}\n${USAGE}`);
   }
-  const lab = await Lab.create({ name, hosts, detached: true });
+  if (etcdMembers !== undefined && !cluster) return fail('--etcd-members needs --cluster');
+  // A cluster has two hosts unless told otherwise.
+  if (cluster && !hostsGiven) hosts = 2;
+  const lab = await Lab.create({ name, hosts, detached: true, cluster, etcdMembers });
   const lines = [`lab ${lab.name}: ${lab.hosts.length} host(s), world ${lab.world.ip}`];
+  if (lab.cluster) lines.push(`# etcd ${lab.etcdEndpoints().join(',')}`);
   try {
     for (const h of lab.hosts) {
       if (!daemon) {
         lines.push(`# ${h.name} ${h.ip}`);
         continue;
       }
-      const d = await lab.startDaemon(h, { args: daemonArgs });
+      const args = lab.cluster ? [...lab.clusterArgs(h), ...daemonArgs] : daemonArgs;
+      const d = await lab.startDaemon(h, { args });
       lines.push(`# ${h.name} ${h.ip} berthd pid ${d.pid}, log ${d.log}`);
       lines.push(`export DOCKER_HOST=${d.env.DOCKER_HOST}`);
     }

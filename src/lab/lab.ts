@@ -25,6 +25,7 @@ import {
   writeState,
 } from './state.js';
 import { labNamespaces, teardown } from './teardown.js';
+import { etcdEndpoints, etcdctl, startEtcd } from './etcd.js';
 
 export type { LabDaemon, StartDaemonOptions } from './daemon.js';
 export type { LabHost, LabWorld } from './state.js';
@@ -41,6 +42,14 @@ export interface LabOptions {
    * process owns the lab, and once it is gone `cleanAll()` removes the lab.
    */
   detached?: boolean;
+  /**
+   * A cluster lab: the hosts' only uplinks meet on an underlay switch
+   * namespace (192.168.205.0/24, hosts .10, .11, ...; the world routes at .1),
+   * and an etcd member runs in each host (see `etcdMembers`), one cluster.
+   */
+  cluster?: boolean;
+  /** Etcd members on h1..hK of a cluster lab; default every host. */
+  etcdMembers?: number;
 }
 
 /** Options of `Lab.exec`. */
@@ -139,12 +148,19 @@ export class Lab {
       rmdirSync(join(LAB_ROOT, name)); // just claimed, still empty
       throw conflict(`namespaces named ${name}-* already exist`);
     }
-    const state = newState(name, count, opts.detached ?? false);
+    const cluster = opts.cluster ?? false;
+    const members = opts.etcdMembers ?? count;
+    if (cluster && (!Number.isInteger(members) || members < 1 || members > count)) {
+      rmdirSync(join(LAB_ROOT, name));
+      throw invalid(`a cluster lab has 1 to ${count} etcd members, not ${members}`);
+    }
+    const state = newState(name, count, opts.detached ?? false, cluster);
     // Recorded before anything exists, so a crash from here on is cleanable.
     writeState(state);
     const lab = new Lab(state);
     try {
       buildTopology(state);
+      if (cluster) await startEtcd(state, state.hosts.slice(0, members), () => lab.save());
     } catch (e) {
       await lab.destroy().catch(() => undefined);
       throw new BerthError('INTERNAL', `creating lab ${name}: ${(e as Error).message}`, {
@@ -268,6 +284,32 @@ export class Lab {
       stdio: opts.stdio ?? 'pipe',
       env: { ...process.env, ...opts.env },
     });
+  }
+
+  /** True for a cluster lab (underlay switch, etcd members). */
+  get cluster(): boolean {
+    return this.state.cluster !== undefined;
+  }
+
+  /** Client URLs of the cluster lab's etcd members (empty in a plain lab). */
+  etcdEndpoints(): string[] {
+    return etcdEndpoints(this.state);
+  }
+
+  /** Runs `etcdctl` (v3) in a host against every member; sync, like `exec`. */
+  etcdctl(host: LabTarget, args: string[]): RunResult {
+    return etcdctl(this.host(host), this.etcdEndpoints(), args);
+  }
+
+  /**
+   * berthd's cluster flags for a host of a cluster lab, as the seed's S18:
+   * `--cluster-store etcd://<every member> --cluster-advertise <host ip>:2375`.
+   */
+  clusterArgs(host: LabTarget): string[] {
+    const h = this.host(host);
+    const store = this.etcdEndpoints().map((u) => u.replace(/^http:\/\//, ''));
+    if (store.length === 0) throw invalid(`lab ${this.name} is not a cluster lab`);
+    return ['--cluster-store', `etcd://${store.join(',')}`, '--cluster-advertise', `${h.ip}:2375`];
   }
 
   /** Daemons started through this lab and not stopped through it. */

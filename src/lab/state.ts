@@ -65,6 +65,30 @@ export interface DaemonRecord extends ProcRecord {
   log: string;
 }
 
+/** An etcd member the lab runs in a host of a cluster lab. */
+export interface EtcdRecord extends ProcRecord {
+  /** Host namespace it runs in. */
+  host: string;
+  /** Member name (the host's namespace name). */
+  name: string;
+  /** Client URL (`http://<host ip>:2379`). */
+  clientUrl: string;
+  /** Its --data-dir, under the host's directory. */
+  dataDir: string;
+  /** Its output. */
+  log: string;
+}
+
+/** What a cluster lab adds: the underlay switch and the etcd members. */
+export interface LabCluster {
+  /** Namespace of the underlay switch (`<lab>-u`, a bridge with every host's and the world's port). */
+  switch: string;
+  /** The underlay subnet, 192.168.205.0/24 as in the seed. */
+  subnet: string;
+  /** Etcd members started, one per host from h1 (recorded before readiness is awaited). */
+  etcd: EtcdRecord[];
+}
+
 /** The content of `<dir>/lab.json`. */
 export interface LabState {
   /** Format version of this file. */
@@ -90,6 +114,8 @@ export interface LabState {
   daemons: DaemonRecord[];
   /** Every exec-root any daemon of this lab used (runc containers are found there). */
   execRoots: string[];
+  /** Present in a cluster lab (`Lab.create({ cluster: true })`). */
+  cluster?: LabCluster;
 }
 
 /** The state file of lab `name`. */

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isAlive, pidsWithCmdline, procStartTime, run, stopProcess, which } from './proc.js';
 import { type LabState, LAB_ROOT, stateFile } from './state.js';
+import { stopEtcd } from './etcd.js';
 
 /** What a teardown did not manage to remove, plus the errors met on the way. */
 export interface TeardownReport {
@@ -207,6 +208,10 @@ export async function teardown(name: string, state?: LabState): Promise<Teardown
       }
     }),
   );
+  // A cluster lab's etcd members, by recorded PID and start time.
+  for (const e of await stopEtcd(state?.cluster?.etcd ?? [])) {
+    errors.push(`etcd ${e.pid} on ${e.host} did not stop`);
+  }
   for (const root of execRootsOf(dir, state)) await killContainers(root, sinceMs, errors);
   await killStragglers(name, dir, namespaces, errors);
   unmountAll(dir, errors);
@@ -227,6 +232,9 @@ export async function teardown(name: string, state?: LabState): Promise<Teardown
   const leftovers: string[] = [];
   for (const d of state?.daemons ?? []) {
     if (isAlive(d.pid, d.start)) leftovers.push(`daemon pid ${d.pid}`);
+  }
+  for (const e of state?.cluster?.etcd ?? []) {
+    if (isAlive(e.pid, e.start)) leftovers.push(`etcd pid ${e.pid}`);
   }
   for (const ns of nsLeft) leftovers.push(`namespace ${ns}`);
   for (const m of mountsUnder(dir)) leftovers.push(`mount ${m}`);

@@ -13,11 +13,14 @@ import { procStartTime, run } from './proc.js';
 import { type LabHost, type LabState, type LabWorld, LAB_ROOT } from './state.js';
 
 const WORLD_IP = '198.51.100.1';
+/** The cluster lab's underlay, the seed's 192.168.205.0/24: world .1, hosts .10, .11, ... */
+export const UNDERLAY_PREFIX = '192.168.205.';
+const UNDERLAY_WORLD_IP = `${UNDERLAY_PREFIX}1`;
 const INTERNET_IP = '203.0.113.1';
 const PREFIX_LEN = 24;
 
-function hostIp(index: number): string {
-  return `198.51.100.${10 + index}`;
+function hostIp(index: number, cluster: boolean): string {
+  return cluster ? `${UNDERLAY_PREFIX}${9 + index}` : `198.51.100.${10 + index}`;
 }
 
 function netnsPath(ns: string): string {
@@ -25,12 +28,17 @@ function netnsPath(ns: string): string {
 }
 
 /** The state of a lab about to be built (nothing exists yet). */
-export function newState(name: string, hostCount: number, detached: boolean): LabState {
+export function newState(
+  name: string,
+  hostCount: number,
+  detached: boolean,
+  cluster = false,
+): LabState {
   const dir = join(LAB_ROOT, name);
   const world: LabWorld = {
     name: `${name}-w`,
     netns: netnsPath(`${name}-w`),
-    ip: WORLD_IP,
+    ip: cluster ? UNDERLAY_WORLD_IP : WORLD_IP,
     internetIp: INTERNET_IP,
   };
   const hosts: LabHost[] = [];
@@ -40,7 +48,7 @@ export function newState(name: string, hostCount: number, detached: boolean): La
       name: ns,
       index: i,
       netns: netnsPath(ns),
-      ip: hostIp(i),
+      ip: hostIp(i, cluster),
       dir: join(dir, `h${i}`),
       uplink: ns,
     });
@@ -52,11 +60,14 @@ export function newState(name: string, hostCount: number, detached: boolean): La
     dir,
     created: new Date().toISOString(),
     owner: detached || start === undefined ? null : { pid: process.pid, start },
-    namespaces: [world.name, ...hosts.map((h) => h.name)],
+    namespaces: [world.name, ...(cluster ? [`${name}-u`] : []), ...hosts.map((h) => h.name)],
     world,
     hosts,
     daemons: [],
     execRoots: [],
+    ...(cluster && {
+      cluster: { switch: `${name}-u`, subnet: `${UNDERLAY_PREFIX}0/24`, etcd: [] },
+    }),
   };
 }
 
@@ -83,6 +94,10 @@ export function buildTopology(s: LabState): void {
     const r = run(['ip', 'netns', 'add', ns]);
     if (r.status !== 0) throw new Error(`ip netns add ${ns}: ${r.stderr.trim()}`);
   }
+  if (s.cluster) {
+    buildUnderlay(s, s.cluster.switch);
+    return;
+  }
   const world = [
     'link set lo up',
     `addr add ${INTERNET_IP}/32 dev lo`,
@@ -103,6 +118,40 @@ export function buildTopology(s: LabState): void {
       `addr add ${h.ip}/${PREFIX_LEN} dev eth0`,
       'link set eth0 up',
       `route add default via ${WORLD_IP}`,
+    ]);
+  }
+}
+
+/**
+ * A cluster lab's network: an underlay switch namespace (`<lab>-u`, bridge
+ * br0, no address) joining every host's only uplink and the world, which
+ * routes for them (192.168.205.1, the hosts' default gateway).
+ *
+ *   switch (<lab>-u): br0 ── port <lab>-w ── port <lab>-h1 ── port <lab>-h2 ...
+ *   world  (<lab>-w): eth0 192.168.205.1/24, lo 203.0.113.1/32
+ *   host   (<lab>-hN): eth0 192.168.205.(9+N)/24, default via 192.168.205.1
+ */
+function buildUnderlay(s: LabState, sw: string): void {
+  const lines = ['link set lo up', 'link add br0 type bridge', 'link set br0 up'];
+  for (const ns of [s.world.name, ...s.hosts.map((h) => h.name)]) {
+    // The switch port is named after the namespace at its other end.
+    lines.push(`link add ${ns} type veth peer name eth0 netns ${ns}`);
+    lines.push(`link set ${ns} master br0`, `link set ${ns} up`);
+  }
+  ipBatch(sw, lines);
+  ipBatch(s.world.name, [
+    'link set lo up',
+    `addr add ${INTERNET_IP}/32 dev lo`,
+    `addr add ${s.world.ip}/${PREFIX_LEN} dev eth0`,
+    'link set eth0 up',
+  ]);
+  for (const h of s.hosts) {
+    mkdirSync(h.dir, { recursive: true });
+    ipBatch(h.name, [
+      'link set lo up',
+      `addr add ${h.ip}/${PREFIX_LEN} dev eth0`,
+      'link set eth0 up',
+      `route add default via ${s.world.ip}`,
     ]);
   }
 }

@@ -4,8 +4,16 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { conflict, forbidden, hasCode, invalid, messageOf, notFound } from '../common/errors.js';
-import { parseNetworkCreate } from './create.js';
+import {
+  BerthError,
+  conflict,
+  forbidden,
+  hasCode,
+  invalid,
+  messageOf,
+  notFound,
+} from '../common/errors.js';
+import { type NetworkCreate, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
@@ -34,6 +42,7 @@ import {
   parseCidr,
 } from './ipam/index.js';
 import type {
+  GlobalScope,
   BerthNetworkState,
   Gateway,
   IpamConfig,
@@ -79,6 +88,8 @@ export interface ControllerOptions {
     fixedCidrV6?: string;
   };
   log: Logger;
+  /** Global-scope networks through the cluster store (--cluster-store); else none. */
+  global?: GlobalScope;
   /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
   kernel?: ControllerKernel;
 }
@@ -157,6 +168,8 @@ export class NetworkController {
   private readonly bip?: string;
   /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
   private readonly defaultBridge: ControllerOptions['defaultBridge'];
+  /** Global-scope networks (the cluster store's), when the daemon has one. */
+  private readonly global?: GlobalScope;
   /** The kernel work done here rather than through rtnl or the firewall. */
   private readonly kernel: ControllerKernel;
 
@@ -172,6 +185,7 @@ export class NetworkController {
     this.log = options.log;
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
+    this.global = options.global;
     this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
     this.endpoints = new Endpoints(
@@ -407,6 +421,10 @@ export class NetworkController {
 
   /** Picks a driver by name. */
   driverFor(name: string): NetworkDriver {
+    if (name === 'overlay') {
+      // Global networks are listed, made and removed; joining them is next.
+      throw notImplemented('containers on overlay networks');
+    }
     const d = this.drivers[name];
     if (!d) throw notFound(`plugin "${name}" not found`);
     return d;
@@ -414,12 +432,12 @@ export class NetworkController {
 
   /** A network by its full ID. */
   network(id: string): NetworkRecord | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? this.global?.list().find((n: NetworkRecord) => n.Id === id);
   }
 
-  /** All networks. */
+  /** All networks: this host's, then the cluster's. */
   list(): NetworkRecord[] {
-    return [...this.byId.values()];
+    return [...this.byId.values(), ...(this.global?.list() ?? [])];
   }
 
   /** Finds a network by full name, full ID or unique ID prefix (Docker's order). */
@@ -453,6 +471,7 @@ export class NetworkController {
       body,
       (name) => !!this.find(name) && this.find(name)!.Name === name,
     );
+    if (req.Driver === 'overlay') return this.createGlobal(req);
     const net: NetworkRecord = {
       ...newNetworkRecord(req.Name, req.Driver),
       Internal: req.Internal,
@@ -551,9 +570,32 @@ export class NetworkController {
     this.byId.set(net.Id, net);
   }
 
+  /** An overlay network, in the cluster store: every host sees it (S19, S20). */
+  private async createGlobal(req: NetworkCreate): Promise<{ Id: string; Warning: string }> {
+    if (!this.global) {
+      throw new BerthError(
+        'NOT_IMPLEMENTED',
+        'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT',
+      );
+    }
+    if (req.EnableIPv6) throw notImplemented('IPv6 on overlay networks');
+    if (req.IPAM.Config.length > 1) throw notImplemented('several subnets on an overlay network');
+    const net = await this.global.create({
+      Name: req.Name,
+      Driver: 'overlay',
+      Internal: req.Internal,
+      Attachable: req.Attachable,
+      Options: req.Options,
+      Labels: req.Labels,
+      IPAM: req.IPAM,
+    });
+    return { Id: net.Id, Warning: '' };
+  }
+
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
   async removeNetwork(ref: string): Promise<void> {
     const net = this.get(ref);
+    if (net.Scope === 'global') return this.global!.remove(net);
     // Only the built-in networks carry these names: creating them is refused.
     if (PREDEFINED.includes(net.Name)) {
       throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -662,4 +704,9 @@ function canonCidr(cidr: string): string {
   const [ip, len] = cidr.split('/');
   if (!ip?.includes(':')) return cidr;
   return `${new URL(`http://[${ip}]/`).hostname.slice(1, -1)}/${len}`;
+}
+
+/** Berth's refusal of what Docker does and Berth does not do yet. */
+function notImplemented(what: string): BerthError {
+  return new BerthError('NOT_IMPLEMENTED', `berth does not support ${what} yet`);
 }

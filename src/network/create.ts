@@ -20,6 +20,9 @@ export interface NetworkCreate {
   Labels: Record<string, string>;
 }
 
+/** The options an overlay network takes (its VXLAN IDs are the cluster's to give). */
+const OVERLAY_OPTS = new Set(['com.docker.network.driver.mtu']);
+
 const BRIDGE_OPTS = new Set([
   'com.docker.network.bridge.name',
   'com.docker.network.bridge.enable_icc',
@@ -60,13 +63,9 @@ export function parseNetworkCreate(
   if (driver === 'host' || driver === 'null') {
     throw forbidden(`only one instance of "${driver}" network is allowed`);
   }
-  if (driver === 'overlay') {
-    throw new BerthError(
-      'NOT_IMPLEMENTED',
-      'overlay networks need a cluster store, which this Berth version does not have yet',
-    );
+  if (driver !== 'bridge' && driver !== 'overlay') {
+    throw new BerthError('NOT_FOUND', `plugin "${driver}" not found`);
   }
-  if (driver !== 'bridge') throw new BerthError('NOT_FOUND', `plugin "${driver}" not found`);
   const ipam = obj(b.IPAM, 'IPAM');
   const ipamDriver = optStr(ipam, 'Driver', 'IPAM.Driver') || 'default';
   if (ipamDriver !== 'default')
@@ -86,8 +85,9 @@ export function parseNetworkCreate(
   });
   const options = optStrMap(b, 'Options') ?? {};
   for (const k of Object.keys(options)) {
-    if (k.startsWith('com.docker.network.') && !BRIDGE_OPTS.has(k)) {
-      throw invalid(`unsupported bridge option ${k}`);
+    const known = driver === 'overlay' ? OVERLAY_OPTS : BRIDGE_OPTS;
+    if (k.startsWith('com.docker.network.') && !known.has(k)) {
+      throw invalid(`unsupported ${driver} option ${k}`);
     }
   }
   const mtu = options['com.docker.network.driver.mtu'];

@@ -3,9 +3,8 @@
  * pure builders of those records (no store, no kernel).
  */
 import { randomBytes } from 'node:crypto';
-import type { EndpointSettings } from '../containers/types.js';
 import type { PublishedPort } from './ports/spec.js';
-import type { NetworkRecord } from './types.js';
+import { emptyEndpointSettings, type EndpointSettings, type NetworkRecord } from './types.js';
 
 export const newId = (): string => randomBytes(32).toString('hex');
 
@@ -85,27 +84,6 @@ export function newNetworkRecord(name: string, driver: string): NetworkRecord {
   };
 }
 
-/** A container's view of one network, before its endpoint exists. */
-export function emptyEndpoint(net: NetworkRecord): EndpointSettings {
-  return {
-    IPAMConfig: null,
-    Links: null,
-    Aliases: null,
-    MacAddress: '',
-    DriverOpts: null,
-    GwPriority: 0,
-    NetworkID: net.Id,
-    EndpointID: '',
-    Gateway: '',
-    IPAddress: '',
-    IPPrefixLen: 0,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
-    DNSNames: null,
-  };
-}
-
 /** An endpoint as inspect shows it; `dns`: the network answers its names. */
 export function joinedView(
   net: NetworkRecord,
@@ -116,7 +94,7 @@ export function joinedView(
   return {
     name: net.Name,
     endpoint: {
-      ...emptyEndpoint(net),
+      ...emptyEndpointSettings(net.Id),
       EndpointID: ep.Id,
       IPAddress: ep.IPv4 ?? '',
       IPPrefixLen: ep.PrefixLen ?? 0,

@@ -29,13 +29,64 @@ export interface NetworkRecord {
   berth?: BerthNetworkState;
 }
 
+/**
+ * A container's view of one network (inspect's `NetworkSettings.Networks`
+ * values, and the `EndpointConfig` a client sends): the network's type, which
+ * the container record holds.
+ */
+export interface EndpointSettings {
+  IPAMConfig: unknown;
+  Links: string[] | null;
+  Aliases: string[] | null;
+  MacAddress: string;
+  DriverOpts: Record<string, string> | null;
+  GwPriority?: number;
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  DNSNames: string[] | null;
+}
+
+/**
+ * An EndpointSettings with every field at Go's zero value, in the order Go
+ * marshals them: a container's view of a network before its endpoint exists,
+ * and the base of the CLI's EndpointConfig (pure, shared by both).
+ */
+export function emptyEndpointSettings(networkId = ''): EndpointSettings {
+  return {
+    IPAMConfig: null,
+    Links: null,
+    Aliases: null,
+    MacAddress: '',
+    DriverOpts: null,
+    GwPriority: 0,
+    NetworkID: networkId,
+    EndpointID: '',
+    Gateway: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    DNSNames: null,
+  };
+}
+
 /** What Berth keeps about a network's kernel side (decision 0017). */
 export interface BerthNetworkState {
   /**
-   * Whether Berth made the bridge. false: a bridge the user made beforehand,
-   * which Berth uses but never deletes (nor puts in the reaper's group).
+   * Bridge networks: whether Berth made the bridge. false: a bridge the user
+   * made beforehand, which Berth uses but never deletes (nor puts in the
+   * reaper's group).
    */
-  bridgeCreated: boolean;
+  bridgeCreated?: boolean;
+  /** Overlay networks: the VXLAN network identifier, cluster-wide. */
+  vni?: number;
   /** On a bridge the user made: the addresses Berth put on it (network rm takes these off). */
   addedAddresses?: string[];
   /** On a bridge the user made: Berth turned route_localnet on (network rm turns it off). */
@@ -120,4 +171,27 @@ export interface NetworkDriver {
   leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string, ifName?: string): Promise<void>;
   /** Removes the network's kernel side (a bridge); idempotent. */
   removeNetwork(net: NetworkRecord): Promise<void>;
+}
+
+/** What a global-scope network create asks for (checked as a bridge's is). */
+export interface GlobalNetworkCreate {
+  Name: string;
+  Driver: 'overlay';
+  Internal: boolean;
+  Attachable: boolean;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  IPAM: { Driver: string; Options: Record<string, string> | null; Config: IpamConfig[] };
+}
+
+/**
+ * Networks of global scope, shared by every host through the cluster store
+ * (src/cluster/networks.ts); absent without `--cluster-store`.
+ */
+export interface GlobalScope {
+  /** The global networks this host knows of (followed from the store). */
+  list(): NetworkRecord[];
+  create(req: GlobalNetworkCreate): Promise<NetworkRecord>;
+  /** Refused while any host has endpoints on it. */
+  remove(net: NetworkRecord): Promise<void>;
 }

@@ -26,7 +26,7 @@ import type {
   Sandbox,
 } from '../../src/network/types.js';
 import { SqliteStore } from '../../src/store/embedded/sqlite.js';
-import type { Compare, KvStore, Op, TxnResult } from '../../src/store/types.js';
+import type { Compare, KvStore, Op, PutOptions, TxnResult } from '../../src/store/types.js';
 
 type DriverStep = 'ensureNetwork' | 'join' | 'leave' | 'removeNetwork';
 
@@ -132,7 +132,8 @@ export class FaultStore implements KvStore {
 
   get = (k: string) => this.inner.get(k);
   list = (p: string) => this.inner.list(p);
-  async put(k: string, v: string, o?: { ifModRevision?: number }) {
+  listWithRevision = (p: string) => this.inner.listWithRevision(p);
+  async put(k: string, v: string, o?: PutOptions) {
     this.check([{ type: 'put', key: k, value: v }]);
     return this.inner.put(k, v, o);
   }
@@ -140,8 +141,13 @@ export class FaultStore implements KvStore {
     this.check([{ type: 'delete', key: k }]);
     return this.inner.delete(k, o);
   }
-  watch = (p: string, cb: Parameters<KvStore['watch']>[1]) => this.inner.watch(p, cb);
+  watch: KvStore['watch'] = (p, cb, o) => this.inner.watch(p, cb, o);
   revision = () => this.inner.revision();
+  compact = (r: number) => this.inner.compact(r);
+  grantLease = (ttl: number) => this.inner.grantLease(ttl);
+  keepAlive = (l: string) => this.inner.keepAlive(l);
+  revokeLease = (l: string) => this.inner.revokeLease(l);
+  leaseTimeToLive = (l: string) => this.inner.leaseTimeToLive(l);
   close = () => this.inner.close();
   async txn(c: Compare[], s: Op[], f?: Op[]): Promise<TxnResult> {
     this.check(s);

@@ -214,7 +214,8 @@ describe('berthd flags', () => {
     assert.throws(() => parseFlags(['--bogus']), /unknown flag/);
     assert.throws(() => parseFlags(['--dns', 'x']), /not an ip address/);
     assert.throws(() => parseFlags(['--data-root', 'rel']), /absolute/);
-    assert.throws(() => parseFlags(['-H', 'tcp://0.0.0.0:2375']), /unsupported host/);
+    assert.throws(() => parseFlags(['-H', 'fd://']), /does not support fd:\/\/ API listeners/);
+    assert.throws(() => parseFlags(['-H', 'tcp://0.0.0.0:2375']), /without TLS/);
     assert.throws(() => parseFlags(['--log-level', 'loud']), /invalid log level/);
     assert.throws(() => parseFlags(['--bip', '172.17.0.1']), /invalid --bip/);
     assert.throws(

@@ -38,6 +38,12 @@ function memoryKv(): KvStore {
     watch: async () => () => undefined,
     revision: async () => 1,
     close: async () => undefined,
+    listWithRevision: async () => ({ entries: [], revision: 1 }),
+    compact: async () => undefined,
+    grantLease: async () => '1',
+    keepAlive: async () => 1,
+    revokeLease: async () => undefined,
+    leaseTimeToLive: async () => undefined,
   };
 }
 

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { STATUS_OF, conflict, hasCode } from '../../src/common/errors.js';
 import { SqliteStore } from '../../src/store/embedded/sqlite.js';
-import type { Compare, KvStore, Op, TxnResult } from '../../src/store/types.js';
+import type { Compare, KvStore, Op, PutOptions, TxnResult } from '../../src/store/types.js';
 import { Ipam, isReservedOwner } from '../../src/network/ipam/index.js';
 
 const NET = 'net-id';
@@ -73,10 +73,16 @@ class FaultStore implements KvStore {
   constructor(private readonly inner: KvStore) {}
   get = (k: string) => this.inner.get(k);
   list = (p: string) => this.inner.list(p);
-  put = (k: string, v: string, o?: { ifModRevision?: number }) => this.inner.put(k, v, o);
+  listWithRevision = (p: string) => this.inner.listWithRevision(p);
+  put = (k: string, v: string, o?: PutOptions) => this.inner.put(k, v, o);
   delete = (k: string, o?: { ifModRevision?: number }) => this.inner.delete(k, o);
-  watch = (p: string, cb: Parameters<KvStore['watch']>[1]) => this.inner.watch(p, cb);
+  watch: KvStore['watch'] = (p, cb, o) => this.inner.watch(p, cb, o);
   revision = () => this.inner.revision();
+  compact = (r: number) => this.inner.compact(r);
+  grantLease = (ttl: number) => this.inner.grantLease(ttl);
+  keepAlive = (l: string) => this.inner.keepAlive(l);
+  revokeLease = (l: string) => this.inner.revokeLease(l);
+  leaseTimeToLive = (l: string) => this.inner.leaseTimeToLive(l);
   close = () => this.inner.close();
   async txn(c: Compare[], s: Op[], f?: Op[]): Promise<TxnResult> {
     const fault = this.next;

@@ -7,6 +7,7 @@
 import { describe, it, afterEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hasCode } from '../../src/common/errors.js';
+import { isCompacted } from '../../src/store/errors.js';
 import type { KvStore, WatchEvent } from '../../src/store/types.js';
 
 /** Stores order keys by their UTF-8 bytes (etcd's order), not JS's UTF-16 order. */
@@ -429,6 +430,185 @@ export function runStoreContract(
         ],
       );
       assert.equal((await s.get('r/pong'))?.value, `after ${r}`);
+    });
+
+    it('listWithRevision then watch from revision + 1 misses nothing and repeats nothing', async () => {
+      const s = await fresh();
+      await s.put('l/a', '1');
+      await s.put('other', 'x');
+      const snap = await s.listWithRevision('l/');
+      assert.equal(snap.revision, await s.revision());
+      assert.deepEqual(snap.entries, await s.list('l/'));
+      assert.deepEqual(
+        snap.entries.map((e) => e.key),
+        ['l/a'],
+      );
+      // Changes between the list and the watch must still arrive.
+      const rb = await s.put('l/b', '2');
+      const events: WatchEvent[] = [];
+      await s.watch('l/', (ev) => events.push(ev), { fromRevision: snap.revision + 1 });
+      const rc = await s.put('l/a', '3');
+      await waitFor(() => events.length >= 2, 'two events');
+      await settle();
+      assert.deepEqual(events, [
+        { type: 'put', key: 'l/b', value: '2', revision: rb },
+        { type: 'put', key: 'l/a', value: '3', revision: rc },
+      ]);
+      const empty = await s.listWithRevision('none/');
+      assert.deepEqual(empty, { entries: [], revision: rc });
+    });
+
+    it('watch fromRevision replays history in order, then goes live', async () => {
+      const s = await fresh();
+      const r1 = await s.put('h/a', '1');
+      const r2 = (
+        await s.txn(
+          [],
+          [
+            { type: 'put', key: 'h/b', value: '2' },
+            { type: 'put', key: 'h/c', value: '3' },
+          ],
+        )
+      ).revision;
+      const r3 = await s.delete('h/a').then(() => s.revision());
+      const events: WatchEvent[] = [];
+      const errors: unknown[] = [];
+      await s.watch('h/', (ev) => events.push(ev), {
+        fromRevision: r2,
+        onError: (e) => errors.push(e),
+      });
+      const r4 = await s.put('h/d', '4');
+      await waitFor(() => events.length >= 4, 'four events');
+      await settle();
+      assert.ok(r1 < r2);
+      assert.deepEqual(events, [
+        { type: 'put', key: 'h/b', value: '2', revision: r2 },
+        { type: 'put', key: 'h/c', value: '3', revision: r2 },
+        { type: 'delete', key: 'h/a', revision: r3 },
+        { type: 'put', key: 'h/d', value: '4', revision: r4 },
+      ]);
+      assert.deepEqual(errors, []);
+      // A start in the future waits for that revision.
+      const later: WatchEvent[] = [];
+      await s.watch('h/', (ev) => later.push(ev), { fromRevision: r4 + 2 });
+      await s.put('h/e', '5');
+      const r6 = await s.put('h/f', '6');
+      await waitFor(() => later.length >= 1, 'future event');
+      await settle();
+      assert.deepEqual(later, [{ type: 'put', key: 'h/f', value: '6', revision: r6 }]);
+    });
+
+    it('compaction makes older history an error the watcher can resync from', async () => {
+      const s = await fresh();
+      const r1 = await s.put('c/a', '1');
+      await s.put('c/a', '2');
+      const r3 = await s.put('c/b', '3');
+      const r4 = await s.put('c/b', '4');
+      await s.compact(r3);
+      await s.compact(r1); // at or below an earlier compaction: nothing to do
+      await rejectsWith(s.compact(r4 + 1000), 'INVALID_ARGUMENT');
+      const errors: unknown[] = [];
+      const events: WatchEvent[] = [];
+      await s.watch('c/', (ev) => events.push(ev), {
+        fromRevision: r1,
+        onError: (e) => errors.push(e),
+      });
+      await waitFor(() => errors.length === 1, 'the compacted error');
+      assert.ok(isCompacted(errors[0]), String(errors[0]));
+      assert.ok((errors[0] as { compactRevision: number }).compactRevision > r1);
+      await s.put('c/a', 'after');
+      await settle();
+      assert.deepEqual(events, [], 'a compacted watch delivers nothing');
+      // The resync: list, then watch from the list's revision + 1.
+      const snap = await s.listWithRevision('c/');
+      assert.deepEqual(
+        snap.entries.map((e) => [e.key, e.value]),
+        [
+          ['c/a', 'after'],
+          ['c/b', '4'],
+        ],
+      );
+      const resumed: WatchEvent[] = [];
+      await s.watch('c/', (ev) => resumed.push(ev), { fromRevision: r4 });
+      await waitFor(() => resumed.length >= 2, 'history after the compaction');
+      assert.deepEqual(
+        resumed.map((e) => e.value),
+        ['4', 'after'],
+      );
+    });
+
+    it('leases: keys live with their lease and go when it is revoked', async () => {
+      const s = await fresh();
+      const lease = await s.grantLease(30);
+      assert.match(lease, /^[1-9][0-9]*$/);
+      const ttl = await s.leaseTimeToLive(lease);
+      assert.ok(ttl !== undefined && ttl > 20 && ttl <= 30, `ttl ${ttl}`);
+      const r1 = await s.put('n/a', 'A', { lease });
+      await s.txn([], [{ type: 'put', key: 'n/b', value: 'B', lease }]);
+      await s.put('n/plain', 'P');
+      assert.equal((await s.get('n/a'))?.lease, lease);
+      assert.equal((await s.list('n/'))[1]?.lease, lease);
+      assert.equal((await s.get('n/plain'))?.lease, undefined);
+      assert.equal(await s.keepAlive(lease), 30);
+      // A put without the lease detaches the key, as in etcd.
+      await s.put('n/c', 'C', { lease });
+      await s.put('n/c', 'C2');
+      assert.equal((await s.get('n/c'))?.lease, undefined);
+      const events: WatchEvent[] = [];
+      await s.watch('n/', (ev) => events.push(ev));
+      await s.revokeLease(lease);
+      await waitFor(() => events.length >= 2, 'lease deletes');
+      await settle();
+      assert.deepEqual(
+        events.map((e) => [e.type, e.key]),
+        [
+          ['delete', 'n/a'],
+          ['delete', 'n/b'],
+        ],
+      );
+      assert.equal(events[0]?.revision, events[1]?.revision, 'one revision for the revoke');
+      assert.deepEqual(
+        (await s.list('n/')).map((e) => e.key),
+        ['n/c', 'n/plain'],
+      );
+      assert.ok(r1 > 0);
+      assert.equal(await s.leaseTimeToLive(lease), undefined);
+      await rejectsWith(s.keepAlive(lease), 'NOT_FOUND');
+      await rejectsWith(s.revokeLease(lease), 'NOT_FOUND');
+      await rejectsWith(s.put('n/x', 'x', { lease }), 'NOT_FOUND');
+      assert.equal(await s.get('n/x'), undefined);
+      await rejectsWith(s.grantLease(0), 'INVALID_ARGUMENT');
+      await rejectsWith(s.grantLease(1.5), 'INVALID_ARGUMENT');
+      await rejectsWith(s.put('n/x', 'x', { lease: 'abc' }), 'INVALID_ARGUMENT');
+    });
+
+    it('leases expire without keepalives and live with them', async () => {
+      const s = await fresh();
+      const kept = await s.grantLease(1);
+      const left = await s.grantLease(1);
+      await s.put('e/kept', '1', { lease: kept });
+      await s.put('e/left', '2', { lease: left });
+      const events: WatchEvent[] = [];
+      await s.watch('e/', (ev) => events.push(ev));
+      const t0 = Date.now();
+      const timer = setInterval(() => void s.keepAlive(kept).catch(() => undefined), 300);
+      try {
+        await waitFor(() => events.length >= 1, 'expiry of the unkept lease', 10_000);
+        const took = Date.now() - t0;
+        assert.ok(took >= 500, `expired after ${took} ms`);
+        assert.deepEqual(
+          events.map((e) => [e.type, e.key]),
+          [['delete', 'e/left']],
+        );
+        assert.equal(await s.get('e/left'), undefined);
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal((await s.get('e/kept'))?.value, '1', 'kept alive');
+      } finally {
+        clearInterval(timer);
+      }
+      await waitFor(() => events.length >= 2, 'expiry once keepalives stop', 10_000);
+      assert.equal(await s.get('e/kept'), undefined);
+      await rejectsWith(s.keepAlive(left), 'NOT_FOUND');
     });
 
     it('close is idempotent and later calls reject', async () => {

@@ -3,8 +3,8 @@ import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
 import { inspect, listRow } from '../../containers/render.js';
+import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
-import { shimResize } from '../../kernel/runtime/runtime.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { BerthError, messageOf } from '../../common/errors.js';
 import { parseDetachKeys } from '../../containers/detach-keys.js';
@@ -79,8 +79,8 @@ export function containerRoutes(r: Router, s: Services): void {
     const all = qBool(query.get('all'));
     const limit = qInt(query.get('limit'), 'limit');
     const f = parseFilters(query.get('filters'));
-    let list = containers.repo
-      .all()
+    let list = containers
+      .list()
       .filter((c) =>
         all || f.has('status') || f.has('exited')
           ? true
@@ -104,7 +104,7 @@ export function containerRoutes(r: Router, s: Services): void {
   });
 
   r.on('GET', '/containers/:id/json', async ({ res, params }) => {
-    const c = containers.repo.get(params[0]!);
+    const c = containers.get(params[0]!);
     const img = await s.images.resolve(c.ImageID);
     json(
       res!,
@@ -156,7 +156,7 @@ export function containerRoutes(r: Router, s: Services): void {
       await containers.networking.removeLink(name);
       return empty(res, 204);
     }
-    const c = containers.repo.get(containers.networking.linkByName(name).child);
+    const c = containers.get(containers.networking.linkByName(name).child);
     await containers.remove(c.Id, qBool(query.get('force')));
     s.execs.forget(c.Id);
     empty(res, 204);
@@ -170,7 +170,7 @@ export function containerRoutes(r: Router, s: Services): void {
     if (params[0]!.includes('/') || qBool(query.get('link'))) {
       return removeLinked(res!, params[0]!, query);
     }
-    const c = containers.repo.get(params[0]!);
+    const c = containers.get(params[0]!);
     await containers.remove(c.Id, qBool(query.get('force')));
     s.execs.forget(c.Id);
     empty(res!, 204);
@@ -186,11 +186,10 @@ export function containerRoutes(r: Router, s: Services): void {
   });
 
   r.on('POST', '/containers/:id/resize', async ({ res, params, query }) => {
-    const c = containers.repo.get(params[0]!);
+    const c = containers.get(params[0]!);
     const h = qInt(query.get('h'), 'h') ?? 0;
     const w = qInt(query.get('w'), 'w') ?? 0;
-    if (c.State.Status !== 'running') throw invalid(`Container ${c.Id} is not running`);
-    await shimResize(containers.stateDir(c.Id), h, w).catch(() => undefined);
+    await containers.resize(c.Id, h, w);
     empty(res!, 200);
   });
 
@@ -198,7 +197,7 @@ export function containerRoutes(r: Router, s: Services): void {
   r.on('GET', '/containers/:id/attach/ws', (ctx) => attach(ctx, s, true));
 
   r.on('GET', '/containers/:id/logs', async ({ res, params, query }) => {
-    const c = containers.repo.get(params[0]!);
+    const c = containers.get(params[0]!);
     const stdout = qBool(query.get('stdout'));
     const stderr = qBool(query.get('stderr'));
     if (!stdout && !stderr) throw invalid('You must choose at least one stream');
@@ -221,7 +220,7 @@ export function containerRoutes(r: Router, s: Services): void {
     res!.flushHeaders();
     const ac = new AbortController();
     res!.on('close', () => ac.abort());
-    const finished = () => containers.repo.find(c.Id)?.State.Status !== 'running';
+    const finished = () => containers.find(c.Id)?.State.Status !== 'running';
     for await (const line of readLogs(
       containers.logPath(c.Id),
       { stdout, stderr, follow, tail, timestamps: qBool(query.get('timestamps')), since, until },
@@ -258,7 +257,7 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
   let c: ContainerRecord;
   let detachKeys: Buffer | undefined;
   try {
-    c = containers.repo.get(ctx.params[0]!);
+    c = containers.get(ctx.params[0]!);
     const spec = q.get('detachKeys') ?? '';
     detachKeys = parseDetachKeys(spec);
     if (!detachKeys) throw invalid(`Invalid detach keys (${spec}) provided`);
@@ -294,7 +293,7 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
     }
   }
   if (!qBool(q.get('stream'))) return hj.end();
-  const ready = (stateDir: string) => void bridgeToShim(stateDir, hj, o);
+  const ready: PendingAttach = (open) => void bridgeToShim(open, hj, o);
   containers.whenAttachable(c.Id, ready);
   hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
 }

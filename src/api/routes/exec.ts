@@ -4,7 +4,6 @@ import { empty, json, type Router } from '../server.js';
 import { bridgeToShim, frame, streamType } from '../stream.js';
 import type { Hijacked } from '../server.js';
 import { messageOf } from '../../common/errors.js';
-import { shimResize } from '../../kernel/runtime/runtime.js';
 
 /** What dockerd 20.10 writes when a client detaches from a TTY exec (then it kills the process). */
 const DETACHED = 'exec attach failed: error on attach stdin: read escape sequence\r\n';
@@ -41,10 +40,10 @@ export function execRoutes(r: Router, s: Services): void {
       await s.execs.start(e.ID, {
         detach: false,
         tty,
-        onAttachable: (stateDir) => {
+        onAttachable: (open) => {
           void ctx.hijack(type).then((hj) => {
             h = hj;
-            return bridgeToShim(stateDir, hj, {
+            return bridgeToShim(open, hj, {
               stdin: e.OpenStdin,
               stdout: e.OpenStdout,
               stderr: e.OpenStderr,
@@ -79,7 +78,7 @@ export function execRoutes(r: Router, s: Services): void {
     const e = s.execs.get(params[0]!);
     const h = qInt(query.get('h'), 'h') ?? 0;
     const w = qInt(query.get('w'), 'w') ?? 0;
-    if (e.Running) await shimResize(s.execs.stateDir(e.ID), h, w).catch(() => undefined);
+    await s.execs.resize(e.ID, h, w);
     empty(res!, 200);
   });
 

@@ -85,7 +85,7 @@ const shown = ({ berth: _own, ...n }: NetworkRecord): Omit<NetworkRecord, 'berth
 export function networkRoutes(r: Router, s: Services): void {
   const containersOn = (n: NetworkRecord) => {
     const out: Record<string, object> = {};
-    for (const c of s.containers.repo.all()) {
+    for (const c of s.containers.list()) {
       const ep = Object.values(c.Networks).find((e) => e.NetworkID === n.Id);
       if (!ep || !ep.EndpointID) continue;
       out[c.Id] = {

@@ -25,6 +25,12 @@ export interface DaemonInfo {
   operatingSystem: string;
   memTotal: number;
   ncpu: number;
+  /** --cluster-store as given; undefined without one (`docker info` then omits it, as 20.10). */
+  clusterStore?: string;
+  /** --cluster-advertise resolved to an address (an interface name becomes its IPv4). */
+  clusterAdvertise?: string;
+  /** Daemon-level warnings for `docker info` (TCP listeners without full TLS). */
+  warnings: string[];
 }
 
 export interface Services {

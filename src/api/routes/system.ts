@@ -96,7 +96,7 @@ export function systemRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/info', async ({ res }) => {
     const i = s.info;
-    const all = s.containers.repo.all();
+    const all = s.containers.list();
     const running = all.filter((c) => c.State.Status === 'running').length;
     json(res!, 200, {
       ID: i.id,
@@ -170,6 +170,9 @@ export function systemRoutes(r: Router, s: Services): void {
         Error: '',
         RemoteManagers: null,
       },
+      // omitempty in 20.10's types.Info: present only with a cluster store.
+      ...(i.clusterStore !== undefined && { ClusterStore: i.clusterStore }),
+      ...(i.clusterAdvertise !== undefined && { ClusterAdvertise: i.clusterAdvertise }),
       LiveRestoreEnabled: true,
       // No containerd and no init binary; runc's own version as its commit.
       ContainerdCommit: { ID: '', Expected: '' },
@@ -181,7 +184,7 @@ export function systemRoutes(r: Router, s: Services): void {
       // default profile (decision 0016); Berth has no AppArmor, SELinux,
       // user-namespace or cgroup-namespace options to list.
       SecurityOptions: ['name=seccomp,profile=default'],
-      Warnings: [],
+      Warnings: i.warnings,
     });
   });
 

@@ -7,7 +7,10 @@
  */
 
 /** Bumped whenever the tables change; a newer file is refused, an older one migrated. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/** Schema 1 → 2: keys gain a lease (0 = none). The lease table comes with DDL. */
+export const MIGRATE_1_TO_2 = `ALTER TABLE kv ADD COLUMN lease INTEGER NOT NULL DEFAULT 0;`;
 
 /** Creates the tables of the current schema; idempotent. */
 export const DDL = `
@@ -16,16 +19,24 @@ CREATE TABLE IF NOT EXISTS kv (
   value TEXT NOT NULL,
   create_rev INTEGER NOT NULL,
   mod_rev INTEGER NOT NULL,
-  version INTEGER NOT NULL
+  version INTEGER NOT NULL,
+  lease INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease != 0;
+CREATE TABLE IF NOT EXISTS lease (
+  id INTEGER PRIMARY KEY NOT NULL,
+  ttl INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT PRIMARY KEY NOT NULL,
   value INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('next_lease', 1);
 `;
 
-const ENTRY = 'key, value, create_rev AS createRevision, mod_rev AS modRevision, version';
+const ENTRY = 'key, value, create_rev AS createRevision, mod_rev AS modRevision, version, lease';
 
 /** The statements the store prepares once at open. */
 export const SQL = {
@@ -43,9 +54,9 @@ export const SQL = {
   listFrom: `SELECT ${ENTRY} FROM kv WHERE key >= ? ORDER BY key`,
   /** Creates a key at version 1 or bumps an existing one, in one statement. */
   upsert:
-    `INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?, ?, ?, ?, 1) ` +
+    `INSERT INTO kv (key, value, create_rev, mod_rev, version, lease) VALUES (?, ?, ?, ?, 1, ?) ` +
     `ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev, ` +
-    `version = version + 1`,
+    `version = version + 1, lease = excluded.lease`,
   /** Deletes one key. */
   deleteKey: `DELETE FROM kv WHERE key = ?`,
   /** Keys in [from, to), to report deletes to watchers. */
@@ -56,6 +67,24 @@ export const SQL = {
   deleteRange: `DELETE FROM kv WHERE key >= ? AND key < ?`,
   /** Deletes the keys from `from` to the end. */
   deleteFrom: `DELETE FROM kv WHERE key >= ?`,
+  /** The next lease id to hand out (ids are never reused). */
+  getNextLease: `SELECT value FROM meta WHERE name = 'next_lease'`,
+  /** Sets the next lease id. */
+  setNextLease: `UPDATE meta SET value = ? WHERE name = 'next_lease'`,
+  /** One lease. */
+  getLease: `SELECT ttl, expires_ms AS expiresMs FROM lease WHERE id = ?`,
+  /** Creates a lease. */
+  insertLease: `INSERT INTO lease (id, ttl, expires_ms) VALUES (?, ?, ?)`,
+  /** Renews a lease. */
+  renewLease: `UPDATE lease SET expires_ms = ? WHERE id = ?`,
+  /** Forgets a lease (its keys are deleted separately). */
+  deleteLease: `DELETE FROM lease WHERE id = ?`,
+  /** The keys attached to a lease. */
+  keysOfLease: `SELECT key FROM kv WHERE lease = ? ORDER BY key`,
+  /** Leases whose expiry has passed. */
+  expiredLeases: `SELECT id FROM lease WHERE expires_ms <= ? ORDER BY expires_ms`,
+  /** When the next lease expires (NULL when there is none). */
+  nextExpiry: `SELECT min(expires_ms) FROM lease`,
 } as const;
 
 /**

@@ -38,6 +38,20 @@ export function checkRevision(rev: unknown): void {
   }
 }
 
+/** Throws INVALID_ARGUMENT unless `ttl` is a whole number of seconds, 1 to 2^31-1. */
+export function checkTtl(ttl: unknown): void {
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > 2 ** 31 - 1) {
+    throw invalid(`lease TTL must be a whole number of seconds >= 1, got ${String(ttl)}`);
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless `lease` is a lease id: a positive decimal integer. */
+export function checkLease(lease: unknown): void {
+  if (typeof lease !== 'string' || !/^[1-9][0-9]{0,18}$/.test(lease)) {
+    throw invalid(`lease id must be a positive decimal integer string, got ${String(lease)}`);
+  }
+}
+
 /** Validates the compares of a transaction. */
 export function checkCompares(compares: unknown): asserts compares is Compare[] {
   if (!Array.isArray(compares)) throw invalid('compares must be an array');
@@ -62,6 +76,7 @@ export function checkOps(ops: unknown): asserts ops is Op[] {
       case 'put':
         checkKey(op.key);
         checkValue(op.value);
+        if (op.lease !== undefined) checkLease(op.lease);
         if (puts.has(op.key)) throw invalid(`txn puts key ${op.key} twice`);
         puts.add(op.key);
         break;

@@ -47,7 +47,7 @@ export function bridgeSpec(net: NetworkRecord): BridgeSpec {
  * bridge); one named by the option may have been a link of the user's.
  */
 export function bridgeCreated(net: NetworkRecord): boolean {
-  if (net.berth) return net.berth.bridgeCreated;
+  if (net.berth?.bridgeCreated !== undefined) return net.berth.bridgeCreated;
   return !net.Options['com.docker.network.bridge.name'] || net.Name === 'bridge';
 }
 

@@ -1,0 +1,147 @@
+// Nodes and global networks of a cluster (issue 13 items 4 and 5). Each
+// berthd with --cluster-store puts itself in etcd under a lease, as readable
+// JSON; a SIGKILLed one stays until its lease expires, then goes; a cleanly
+// stopped one goes at once; one that comes back registers again. An overlay
+// network made on one host is listed on the other (S19, S20), with Docker's
+// first subnet and its refusals, and goes from both with one rm. Checked with
+// the docker CLI and etcdctl, as a user would. Needs root.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Lab, type LabDaemon } from '../../src/lab/lab.js';
+import { which } from '../../src/lab/proc.js';
+
+const isRoot = process.getuid?.() === 0;
+const ready = isRoot && !!which('etcd') && !!which('etcdctl');
+const TTL = [
+  '--cluster-store-opt',
+  'discovery.ttl=3',
+  '--cluster-store-opt',
+  'discovery.heartbeat=1',
+];
+
+describe('cluster nodes in etcd', { skip: !ready && 'needs root, etcd and etcdctl' }, () => {
+  let lab: Lab;
+  const daemons: LabDaemon[] = [];
+
+  /** The nodes etcd lists, by key, as etcdctl prints them. */
+  const nodes = (): Record<string, { Addr: string; Name: string; ID: string }> => {
+    const r = lab.etcdctl(1, ['get', '--prefix', '/berth/nodes/']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter(Boolean);
+    const out: Record<string, { Addr: string; Name: string; ID: string }> = {};
+    for (let i = 0; i + 1 < lines.length; i += 2) out[lines[i]!] = JSON.parse(lines[i + 1]!);
+    return out;
+  };
+  const until = async (what: string, ok: () => boolean, ms: number): Promise<number> => {
+    const t0 = Date.now();
+    while (!ok()) {
+      if (Date.now() - t0 > ms)
+        assert.fail(`${what}: not within ${ms} ms; nodes ${JSON.stringify(nodes())}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return Date.now() - t0;
+  };
+  const start = async (h: number) => {
+    const d = await lab.startDaemon(h, {
+      args: [...lab.clusterArgs(h), ...TTL],
+      timeoutMs: 30_000,
+    });
+    daemons.push(d);
+    return d;
+  };
+
+  before(async () => {
+    lab = await Lab.create({
+      name: `cn${randomBytes(2).toString('hex')}`,
+      hosts: 2,
+      cluster: true,
+    });
+  });
+  after(async () => {
+    for (const d of daemons) await d.stop('SIGKILL').catch(() => undefined);
+    await lab?.destroy();
+  });
+
+  it('lists every host under its advertise address, as JSON', async () => {
+    const d1 = await start(1);
+    await start(2);
+    const keys = ['/berth/nodes/192.168.205.10:2375', '/berth/nodes/192.168.205.11:2375'];
+    await until('both nodes listed', () => Object.keys(nodes()).length === 2, 10_000);
+    const n = nodes();
+    assert.deepEqual(Object.keys(n).sort(), keys);
+    assert.equal(n[keys[0]!]!.Addr, '192.168.205.10:2375');
+    const info = lab.exec(1, ['curl', '-sf', '--unix-socket', d1.socket, 'http://x/v1.41/info']);
+    assert.equal(n[keys[0]!]!.ID, JSON.parse(info.stdout).ID);
+  });
+
+  it('keeps a SIGKILLed host while its lease lives, then removes it; it registers again', async () => {
+    const d2 = daemons[1]!;
+    await d2.stop('SIGKILL');
+    const key = '/berth/nodes/192.168.205.11:2375';
+    assert.ok(nodes()[key], 'still listed right after the kill');
+    const gone = await until('the dead host removed', () => !nodes()[key], 10_000);
+    assert.ok(gone >= 1000, `removed by the lease's expiry, not at once (${gone} ms)`);
+    await start(2);
+    await until('the host back', () => !!nodes()[key], 10_000);
+  });
+
+  /** The docker CLI against a host's berthd. */
+  const docker = (d: LabDaemon, args: string[]) => {
+    const r = spawnSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...d.env } });
+    return { status: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+  };
+
+  it('lists an overlay network made on one host on the other, with scope global (S19, S20)', async () => {
+    const [d1, d2] = [daemons[0]!, daemons[2]!];
+    const made = docker(d1, ['network', 'create', '-d', 'overlay', 'ov1']);
+    assert.equal(made.status, 0, made.err);
+    await until(
+      'ov1 listed on host 2',
+      () => / ov1 +overlay +global$/m.test(docker(d2, ['network', 'ls']).out),
+      2000,
+    );
+    const i = JSON.parse(docker(d2, ['network', 'inspect', 'ov1']).out)[0];
+    assert.equal(i.Id, made.out);
+    assert.equal(i.Scope, 'global');
+    assert.deepEqual(i.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
+    assert.equal(i.berth, undefined, "Berth's own part is not shown");
+    const stored = lab.etcdctl(1, ['get', `/berth/networks/by-id/${i.Id}`]);
+    assert.equal(JSON.parse(stored.stdout.split('\n')[1]!).Name, 'ov1');
+  });
+
+  it("refuses a taken name and an overlapping subnet from the other host, in Docker's words", () => {
+    const d2 = daemons[2]!;
+    const again = docker(d2, ['network', 'create', '-d', 'overlay', 'ov1']);
+    assert.equal(again.status, 1);
+    assert.match(again.err, /network with name ov1 already exists/);
+    const dup = docker(d2, [
+      'network',
+      'create',
+      '-d',
+      'overlay',
+      '--subnet',
+      '10.0.0.0/24',
+      'ovd',
+    ]);
+    assert.match(dup.err, /Pool overlaps with other one on this address space/);
+    const run = docker(d2, ['run', '--rm', '--network', 'ov1', 'busybox', 'true']);
+    assert.notEqual(run.status, 0);
+    assert.match(run.err, /berth does not support containers on overlay networks yet/);
+  });
+
+  it('removes an overlay network from every host with one rm', async () => {
+    const [d1, d2] = [daemons[0]!, daemons[2]!];
+    const rm = docker(d2, ['network', 'rm', 'ov1']);
+    assert.equal(rm.status, 0, rm.err);
+    await until('ov1 gone on host 1', () => !/ ov1 /.test(docker(d1, ['network', 'ls']).out), 2000);
+    assert.equal(lab.etcdctl(1, ['get', '--prefix', '/berth/networks/by-id/']).stdout, '');
+  });
+
+  it('removes a host that stops cleanly at once', async () => {
+    await daemons[0]!.stop('SIGTERM');
+    assert.equal(nodes()['/berth/nodes/192.168.205.10:2375'], undefined);
+    assert.ok(nodes()['/berth/nodes/192.168.205.11:2375']);
+  });
+});

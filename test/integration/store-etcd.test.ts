@@ -1,0 +1,237 @@
+/**
+ * The etcd store against a real etcd (Debian's etcd-server) that the tests
+ * start on unix sockets: the shared KvStore contract, then what only a cluster
+ * store must survive — failover between members, watches resuming across a
+ * member's crash without losing or repeating events, compaction while a
+ * watcher was away, no quorum failing fast and recovering by itself, TLS.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { hasCode } from '../../src/common/errors.js';
+import { EtcdStore } from '../../src/store/etcd/etcd.js';
+import { isCompacted } from '../../src/store/errors.js';
+import type { KvStore, WatchEvent } from '../../src/store/types.js';
+import { runStoreContract } from '../unit/store-contract.js';
+import { EtcdCluster, makeTestPki, type TestPki } from '../helpers/etcd.js';
+
+let single: EtcdCluster | undefined;
+let n = 0;
+
+before(async () => {
+  single = await EtcdCluster.start(1);
+});
+after(async () => {
+  await single?.destroy();
+});
+
+runStoreContract('etcd', async () =>
+  EtcdStore.open({ endpoints: (single as EtcdCluster).endpoints(), prefix: `/contract/${++n}/` }),
+);
+
+/** Resolves once `cond` holds, polling. */
+async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Retries `fn` until it succeeds (the caller's part of "recovers by itself"). */
+async function eventually<T>(fn: () => Promise<T>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Every change under `prefix` from `from` to `to`, as etcd's history has them. */
+async function history(
+  s: KvStore,
+  prefix: string,
+  from: number,
+  to: number,
+): Promise<WatchEvent[]> {
+  const out: WatchEvent[] = [];
+  const cancel = await s.watch(prefix, (ev) => out.push(ev), { fromRevision: from });
+  try {
+    await waitFor(() => (out.at(-1)?.revision ?? 0) >= to, `history up to ${to}`);
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    cancel();
+  }
+  return out.filter((e) => e.revision <= to);
+}
+
+describe('EtcdStore on a three-member cluster', () => {
+  let c: EtcdCluster;
+  const stores: KvStore[] = [];
+  const open = async (endpoints: string[], prefix: string): Promise<KvStore> => {
+    const s = await EtcdStore.open({ endpoints, prefix, requestTimeoutMs: 2000 });
+    stores.push(s);
+    return s;
+  };
+  before(async () => {
+    c = await EtcdCluster.start(3);
+  });
+  after(async () => {
+    for (const s of stores) await s.close();
+    await c?.destroy();
+  });
+
+  it('fails over when a member dies; without quorum calls fail fast; then it recovers', async () => {
+    const s = await open(c.endpoints(), '/failover/');
+    const start = await s.revision();
+    const seen: WatchEvent[] = [];
+    await s.watch('', (ev) => seen.push(ev));
+    await s.put('before', '0');
+    await c.stop(0);
+    for (let i = 0; i < 20; i++) await s.put(`k/${i}`, `${i}`);
+    assert.equal((await s.list('k/')).length, 20);
+    const lease = await s.grantLease(30);
+    await s.put('leased', 'x', { lease });
+
+    await c.stop(1);
+    const t0 = Date.now();
+    await assert.rejects(s.put('no-quorum', 'x'), (e) => {
+      assert.ok(hasCode(e, 'UNAVAILABLE'), String(e));
+      assert.match(String(e), /cluster store \(etcd\) unavailable/);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took < 5000, `no-quorum put failed after ${took} ms`);
+
+    await c.restart(0);
+    await c.restart(1);
+    const rAfter = await eventually(() => s.put('after', '1'));
+    assert.equal((await s.get('after'))?.value, '1');
+    assert.equal((await s.get('leased'))?.lease, lease);
+    await waitFor(() => seen.some((e) => e.key === 'after'), 'the watch to deliver after recovery');
+    await new Promise((r) => setTimeout(r, 100));
+    const truth = await history(s, '', start + 1, rAfter);
+    assert.deepEqual(seen, truth, 'the watch saw exactly the history');
+    // The put that timed out without quorum has no known outcome: when the
+    // member left alone was the leader it had the entry in its log, and the
+    // cluster commits it once quorum is back (any etcd client sees this).
+    assert.ok(seen.filter((e) => e.key === 'no-quorum').length <= 1);
+    assert.equal(seen.filter((e) => e.key !== 'no-quorum').length, 23);
+  });
+
+  it('a watch resumes after its member crashes: nothing lost, nothing repeated', async () => {
+    const watcher = await open([c.endpoint(0)], '/resume/');
+    const writer = await open([c.endpoint(1), c.endpoint(2)], '/resume/');
+    const start = await writer.revision();
+    const seen: WatchEvent[] = [];
+    const errors: unknown[] = [];
+    await watcher.watch('w/', (ev) => seen.push(ev), { onError: (e) => errors.push(e) });
+    for (let i = 0; i < 10; i++) await writer.put(`w/${i}`, `a${i}`);
+    await waitFor(() => seen.length === 10, 'ten events');
+
+    await c.stop(0);
+    for (let i = 0; i < 10; i++) await writer.put(`w/${i}`, `b${i}`);
+    await writer.txn(
+      [],
+      [
+        { type: 'put', key: 'w/new', value: 'n' },
+        { type: 'delete', key: 'w/3' },
+      ],
+    );
+    await writer.txn([], [{ type: 'deletePrefix', prefix: 'w/5' }]);
+    await new Promise((r) => setTimeout(r, 500));
+    await c.restart(0);
+    let last = 0;
+    for (let i = 0; i < 10; i++) last = await writer.put(`w/x${i}`, `c${i}`);
+
+    const truth = await history(writer, 'w/', start + 1, last);
+    assert.equal(truth.length, 10 + 10 + 2 + 1 + 10);
+    await waitFor(() => seen.length >= truth.length, `${truth.length} events`);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(seen, truth);
+    assert.deepEqual(errors, []);
+  });
+
+  it('a watch whose history was compacted while it was away says so; the caller resyncs', async () => {
+    const watcher = await open([c.endpoint(0)], '/compact/');
+    const writer = await open([c.endpoint(1), c.endpoint(2)], '/compact/');
+    const seen: WatchEvent[] = [];
+    const errors: unknown[] = [];
+    await watcher.watch('', (ev) => seen.push(ev), { onError: (e) => errors.push(e) });
+    await writer.put('a', '1');
+    await waitFor(() => seen.length === 1, 'the first event');
+    await c.stop(0);
+    await writer.put('b', '2');
+    const r = await writer.put('a', '3');
+    await writer.compact(r);
+    await c.restart(0);
+    await waitFor(() => errors.length === 1, 'the compacted error');
+    assert.ok(isCompacted(errors[0]), String(errors[0]));
+    assert.equal(seen.length, 1, 'nothing after the gap is delivered');
+    const snap = await watcher.listWithRevision('');
+    assert.deepEqual(
+      snap.entries.map((e) => [e.key, e.value]),
+      [
+        ['a', '3'],
+        ['b', '2'],
+      ],
+    );
+    const resumed: WatchEvent[] = [];
+    await watcher.watch('', (ev) => resumed.push(ev), { fromRevision: snap.revision + 1 });
+    const r2 = await writer.put('c', '4');
+    await waitFor(() => resumed.length === 1, 'the live event after resync');
+    assert.deepEqual(resumed, [{ type: 'put', key: 'c', value: '4', revision: r2 }]);
+  });
+});
+
+describe('EtcdStore over TLS', () => {
+  let pki: TestPki;
+  let c: EtcdCluster;
+  before(async () => {
+    pki = makeTestPki();
+    c = await EtcdCluster.start(1, {
+      caFile: pki.ca,
+      certFile: pki.serverCert,
+      keyFile: pki.serverKey,
+      clientCertAuth: true,
+    });
+  });
+  after(async () => {
+    await c?.destroy();
+    pki?.cleanup();
+  });
+
+  it('talks mutual TLS with dockerd-named files, and refuses what does not verify', async () => {
+    const s = await EtcdStore.open({
+      endpoints: c.endpoints(),
+      prefix: '/tls/',
+      tls: { caFile: pki.ca, certFile: pki.clientCert, keyFile: pki.clientKey },
+    });
+    const r = await s.put('k', JSON.stringify({ secure: true }));
+    assert.equal((await s.get('k'))?.modRevision, r);
+    await s.close();
+
+    const refused = async (opts: Parameters<typeof EtcdStore.open>[0], what: string) => {
+      await assert.rejects(EtcdStore.open({ ...opts, requestTimeoutMs: 2000 }), (e) => {
+        assert.ok(hasCode(e, 'UNAVAILABLE'), `${what}: ${String(e)}`);
+        return true;
+      });
+    };
+    await refused({ endpoints: c.endpoints(), tls: { caFile: pki.ca } }, 'no client certificate');
+    await refused(
+      {
+        endpoints: c.endpoints(),
+        tls: { caFile: pki.otherCa, certFile: pki.clientCert, keyFile: pki.clientKey },
+      },
+      'a server certificate from another CA',
+    );
+    await refused({ endpoints: c.endpoints() }, 'plain text to a TLS member');
+    await assert.rejects(
+      EtcdStore.open({ endpoints: c.endpoints(), tls: { caFile: '/nonexistent/ca.pem' } }),
+      (e) => hasCode(e, 'INVALID_ARGUMENT') && /CA certificate/.test(String(e)),
+    );
+  });
+});

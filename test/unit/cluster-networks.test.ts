@@ -1,0 +1,110 @@
+/**
+ * Global networks over one store shared by two "hosts" (two GlobalNetworks
+ * on the same embedded store, as two berthds on one etcd): what one creates
+ * the other lists; names, subnets and VXLAN IDs are never given twice, also
+ * when both create at once; Docker's messages for a taken name or an
+ * overlapping subnet; rm refused while endpoints exist, then gone for both.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GLOBAL_ENDPOINTS, GlobalNetworks } from '../../src/cluster/networks.js';
+import type { GlobalNetworkCreate as GlobalCreate } from '../../src/network/types.js';
+import { createLogger } from '../../src/common/log.js';
+import { openEmbeddedStore } from '../../src/store/index.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const log = createLogger('error');
+const req = (Name: string, Config: GlobalCreate['IPAM']['Config'] = []): GlobalCreate => ({
+  Name,
+  Driver: 'overlay',
+  Internal: false,
+  Attachable: false,
+  Options: {},
+  Labels: {},
+  IPAM: { Driver: 'default', Options: null, Config },
+});
+
+async function twoHosts() {
+  const d = mkdtempSync(join(tmpdir(), 'berth-global-'));
+  dirs.push(d);
+  const kv = await openEmbeddedStore(d);
+  const h1 = await GlobalNetworks.open(kv, log);
+  const h2 = await GlobalNetworks.open(kv, log);
+  return { kv, h1, h2 };
+}
+
+async function eventually(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(check());
+}
+
+describe('global networks', () => {
+  it('gives the first 10.0.0.0/24 with gateway 10.0.0.1 and VNI 256; the other host lists it', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const n = await h1.create(req('ov1'));
+    assert.equal(n.Scope, 'global');
+    assert.deepEqual(n.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
+    assert.equal(n.berth.vni, 256);
+    await eventually(() => h2.list().some((x) => x.Id === n.Id));
+    const m = await h2.create(req('ov2'));
+    assert.deepEqual(m.IPAM.Config, [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }]);
+    assert.equal(m.berth.vni, 257);
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
+
+  it("refuses a taken name and an overlapping subnet with Docker's words, from either host", async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    await h1.create(req('ov1', [{ Subnet: '10.9.0.0/24' }]));
+    // h2 has not looked at the store since: it must not rely on its old view.
+    await assert.rejects(h2.create(req('ov1')), {
+      message: 'network with name ov1 already exists',
+    });
+    await assert.rejects(h2.create(req('ovover', [{ Subnet: '10.9.0.0/16' }])), {
+      message: 'Pool overlaps with other one on this address space',
+    });
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
+
+  it('never gives a subnet or a VNI twice when both hosts create at once', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const made = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? h1 : h2).create(req(`c${i}`))),
+    );
+    const subnets = made.map((n) => n.IPAM.Config[0]!.Subnet);
+    assert.equal(new Set(subnets).size, 12, subnets.join(' '));
+    assert.equal(new Set(made.map((n) => n.berth.vni)).size, 12);
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
+
+  it('refuses rm while a host has an endpoint, then removes it for every host', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const n = await h1.create(req('ov1'));
+    await kv.put(`${GLOBAL_ENDPOINTS}${n.Id}/ep1`, '{}');
+    await assert.rejects(h2.remove(n), {
+      message: `error while removing network: network ov1 id ${n.Id} has active endpoints`,
+    });
+    await kv.delete(`${GLOBAL_ENDPOINTS}${n.Id}/ep1`);
+    await h2.remove(n);
+    await eventually(() => h1.list().length === 0);
+    // Its name and VNI are free again (automatic subnets move on, as Docker's).
+    const again = await h1.create(req('ov1'));
+    assert.equal(again.berth.vni, 256);
+    await h2.create(req('ov9', [{ Subnet: '10.0.0.0/24' }]));
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
+});
