@@ -12,7 +12,7 @@
  * Pure orchestration over KvStore and Ipam: no kernel.
  */
 import { randomBytes } from 'node:crypto';
-import { conflict, forbidden, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, hasCode, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo } from '../network/ipam/index.js';
 import type {
@@ -283,6 +283,7 @@ const ATTEMPTS = 32;
 const backoff = (): Promise<void> =>
   new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
 
+/** Another host's change won: a conflict, or IPAM giving up after its attempts. */
 function isConflict(e: unknown): boolean {
-  return (e as { code?: string }).code === 'CONFLICT';
+  return hasCode(e, 'CONFLICT') || hasCode(e, 'RETRIES_EXHAUSTED');
 }

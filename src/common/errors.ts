@@ -7,6 +7,12 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  /**
+   * A store transaction that kept meeting other writers' changes until its
+   * attempts ran out (IPAM's retry loop): a conflict too, but one that callers
+   * can tell from the others without reading its message.
+   */
+  | 'RETRIES_EXHAUSTED'
   | 'FORBIDDEN'
   | 'NOT_MODIFIED'
   | 'TOO_LARGE'
@@ -20,6 +26,7 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  RETRIES_EXHAUSTED: 409,
   NOT_MODIFIED: 304,
   TOO_LARGE: 413,
   INTERNAL: 500,

@@ -4,11 +4,20 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
-import { BerthError, conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
+import {
+  BerthError,
+  conflict,
+  forbidden,
+  hasCode,
+  invalid,
+  messageOf,
+  notFound,
+} from '../common/errors.js';
 import { type NetworkCreate, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
+import { holdPort } from '../kernel/ports/reserve.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
 import {
@@ -32,7 +41,6 @@ import {
   ipamErrors,
   parseCidr,
 } from './ipam/index.js';
-import type { DnsResolver } from './dns/index.js';
 import type {
   GlobalScope,
   BerthNetworkState,
@@ -41,9 +49,9 @@ import type {
   NetworkDriver,
   NetworkRecord,
 } from './types.js';
-import { Endpoints } from './endpoints.js';
+import { Endpoints, type NetworkDns } from './endpoints.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
-import { PREDEFINED, predefinedNetwork } from './records.js';
+import { PREDEFINED, newNetworkRecord } from './records.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -65,7 +73,7 @@ export interface ControllerOptions {
   /** Conntrack in the daemon's namespace (stale UDP flows of published ports are dropped). */
   conntrack?: Conntrack;
   /** Berth's DNS: listens on user bridges' gateways, answers their containers' names. */
-  dns: DnsResolver;
+  dns: NetworkDns;
   /** The default bridge's gateway/prefix (--bip); else the first free default pool. */
   bip?: string;
   /** MTU of the default bridge and of networks without their own (--mtu); else the uplink's. */
@@ -82,7 +90,58 @@ export interface ControllerOptions {
   log: Logger;
   /** Global-scope networks through the cluster store (--cluster-store); else none. */
   global?: GlobalScope;
+  /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
+  kernel?: ControllerKernel;
 }
+
+/**
+ * Seam: what the controller and its endpoints do to the daemon's own
+ * namespace besides `rtnl`, `firewall` and `conntrack`, which are passed in
+ * already: make the drivers (the bridge driver makes links), open the
+ * reaper's socket (it deletes Berth's device group at start and stop), set
+ * ip_forward at start, and hold published ports with bound sockets. These
+ * were called directly, so the controller could not be tested without root,
+ * and a test run would have changed the machine's own namespace. The daemon
+ * leaves it out and gets `KERNEL`; test/unit/network-controller.test.ts
+ * passes fakes (a fake driver, a reaper socket that deletes nothing).
+ */
+export interface ControllerKernel {
+  /** The drivers by name; what the bridge driver needs is in `deps`. */
+  drivers(deps: DriverDeps): Record<string, NetworkDriver>;
+  /** A rtnetlink socket of its own in the daemon's namespace (the reaper's). */
+  openRtnl(): Rtnl;
+  /** Writes a sysctl of the daemon's namespace. */
+  writeSysctl(key: string, value: number): void;
+  /** Holds a published host port with a bound socket (kernel/ports). */
+  holdPort: typeof holdPort;
+}
+
+/** What the controller gives the drivers it makes. */
+export interface DriverDeps {
+  /** rtnetlink in the daemon's namespace. */
+  rtnl: Rtnl;
+  /** MTU of bridges and veths without their own option. */
+  mtu: number;
+  /** Berth's firewall table (the controller's guard around it). */
+  firewall: Firewall;
+  /** Deletes the links drivers give up, when the daemon is idle. */
+  reaper: LinkReaper;
+}
+
+/** The drivers Berth has: one line each. */
+export const DRIVERS = (deps: DriverDeps): Record<string, NetworkDriver> => ({
+  bridge: new BridgeDriver(deps.rtnl, deps.mtu, deps.firewall, deps.reaper),
+  host: hostDriver,
+  null: nullDriver,
+});
+
+/** The kernel's: what the daemon runs with. */
+export const KERNEL: ControllerKernel = {
+  drivers: DRIVERS,
+  openRtnl: () => Rtnl.open(),
+  writeSysctl: (key, value) => writeSysctl(key, value),
+  holdPort,
+};
 
 export class NetworkController {
   private byId = new Map<string, NetworkRecord>();
@@ -96,19 +155,52 @@ export class NetworkController {
   /** Networks being created, by bridge name: two creates never share a bridge. */
   private readonly creating = new Map<string, NetworkRecord>();
 
+  /** Networks' records, their names and subnets' keys (IPAM's) live here. */
+  private readonly kv: KvStore;
+  /** Subnets and addresses, allocated in the store transactions of the records. */
+  private readonly ipam: Ipam;
+  /** rtnetlink in the daemon's namespace (bridges the user made, the default bridge's). */
+  private readonly rtnl: Rtnl;
+  /** Berth's DNS: a listener on each user bridge's gateway. */
+  private readonly dns: NetworkDns;
+  private readonly log: Logger;
+  /** --bip: the default bridge's gateway/prefix. */
+  private readonly bip?: string;
+  /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
+  private readonly defaultBridge: ControllerOptions['defaultBridge'];
+  /** Global-scope networks (the cluster store's), when the daemon has one. */
+  private readonly global?: GlobalScope;
+  /** The kernel work done here rather than through rtnl or the firewall. */
+  private readonly kernel: ControllerKernel;
+
   private constructor(
-    private readonly o: ControllerOptions,
+    options: ControllerOptions,
     /** MTU of bridges and veths: the uplink's unless a network sets its own. */
     private readonly mtu: number,
   ) {
-    this.firewall = new FirewallGuard(o.firewall, () => this.firewallState(), o.log);
-    this.endpoints = new Endpoints({ ...o, firewall: this.firewall }, this);
-    this.reaper = new LinkReaper(Rtnl.open(), (e) => o.log.warn(`deleting links: ${messageOf(e)}`));
-    this.drivers = {
-      bridge: new BridgeDriver(o.rtnl, mtu, this.firewall, this.reaper),
-      host: hostDriver,
-      null: nullDriver,
-    };
+    this.kv = options.kv;
+    this.ipam = options.ipam;
+    this.rtnl = options.rtnl;
+    this.dns = options.dns;
+    this.log = options.log;
+    this.bip = options.bip;
+    this.defaultBridge = options.defaultBridge;
+    this.global = options.global;
+    this.kernel = options.kernel ?? KERNEL;
+    this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
+    this.endpoints = new Endpoints(
+      { ...options, firewall: this.firewall, holdPort: this.kernel.holdPort },
+      this,
+    );
+    this.reaper = new LinkReaper(this.kernel.openRtnl(), (e) =>
+      options.log.warn(`deleting links: ${messageOf(e)}`),
+    );
+    this.drivers = this.kernel.drivers({
+      rtnl: options.rtnl,
+      mtu,
+      firewall: this.firewall,
+      reaper: this.reaper,
+    });
   }
 
   /**
@@ -116,45 +208,48 @@ export class NetworkController {
    * start, gives the default bridge its subnet (172.17.0.0/16 from Docker's
    * pools) and makes every bridge exist in the kernel.
    */
-  static async open(o: ControllerOptions): Promise<NetworkController> {
-    const c = new NetworkController(o, o.mtu ?? (await uplinkMtu(o.rtnl)));
+  static async open(options: ControllerOptions): Promise<NetworkController> {
+    const controller = new NetworkController(
+      options,
+      options.mtu ?? (await uplinkMtu(options.rtnl)),
+    );
     // Links a killed daemon gave up but never deleted.
-    await c.reaper.flush();
-    for (const e of await o.kv.list(NETWORKS)) {
+    await controller.reaper.flush();
+    for (const e of await options.kv.list(NETWORKS)) {
       const n = JSON.parse(e.value) as NetworkRecord;
-      c.byId.set(n.Id, n);
+      controller.byId.set(n.Id, n);
     }
     for (const [name, driver] of [
       ['bridge', 'bridge'],
       ['host', 'host'],
       ['none', 'null'],
     ] as const) {
-      if (![...c.byId.values()].some((n) => n.Name === name)) {
-        const n = predefinedNetwork(name, driver);
-        await o.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
-        c.byId.set(n.Id, n);
+      if (![...controller.byId.values()].some((n) => n.Name === name)) {
+        const n = newNetworkRecord(name, driver);
+        await options.kv.put(NETWORKS + n.Id, JSON.stringify(n), { ifModRevision: 0 });
+        controller.byId.set(n.Id, n);
       }
     }
-    await c.ensureDefaultBridgePool();
-    await c.applyDaemonFlags();
+    await controller.ensureDefaultBridgePool();
+    await controller.applyDaemonFlags();
     // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
-    writeSysctl('net.ipv4.ip_forward', 1);
-    c.firewall.ensureBase();
-    for (const n of c.byId.values()) {
+    controller.kernel.writeSysctl('net.ipv4.ip_forward', 1);
+    controller.firewall.ensureBase();
+    for (const n of controller.byId.values()) {
       try {
-        await c.adoptedGone(n);
-        await c.driverFor(n.Driver).ensureNetwork(n, c.gateways(n.Id));
+        await controller.adoptedGone(n);
+        await controller.driverFor(n.Driver).ensureNetwork(n, controller.gateways(n.Id));
       } catch (e) {
         // One user network's kernel side (a link of the user's in the way)
         // does not keep the daemon and the other networks from starting.
         if (PREDEFINED.includes(n.Name)) throw e;
-        o.log.error(`network ${n.Name}: ${messageOf(e)}`);
+        options.log.error(`network ${n.Name}: ${messageOf(e)}`);
         continue;
       }
-      const pool = o.ipam.pools(n.Id).find((p) => p.family === 4);
-      if (pool && c.servesDns(n)) await o.dns.addListener(pool.gateway, n.Id);
+      const pool = options.ipam.pools(n.Id).find((p) => p.family === 4);
+      if (pool && controller.servesDns(n)) await options.dns.addListener(pool.gateway, n.Id);
     }
-    return c;
+    return controller;
   }
 
   /**
@@ -165,12 +260,12 @@ export class NetworkController {
    */
   private async ensureDefaultBridgePool(): Promise<void> {
     const bridge = this.get('bridge');
-    const f = this.o.defaultBridge;
-    const bip = this.o.bip ? parseCidr(this.o.bip) : undefined;
-    const current = this.o.ipam.pools(bridge.Id);
+    const f = this.defaultBridge;
+    const bip = this.bip ? parseCidr(this.bip) : undefined;
+    const current = this.ipam.pools(bridge.Id);
     const v4 = current.find((p) => p.family === 4);
     const v6 = current.find((p) => p.family === 6);
-    const gateway = bip ? this.o.bip!.split('/')[0]! : undefined;
+    const gateway = bip ? this.bip!.split('/')[0]! : undefined;
     const wantV6 = f?.ipv6 ? f.fixedCidrV6 : undefined;
     const same =
       v4 &&
@@ -180,7 +275,7 @@ export class NetworkController {
     if (same) return;
     // Without --bip the bridge keeps its subnet and gateway (as docker0 its address).
     const keep = v4 && !bip ? { subnet: v4.given, gateway: v4.gateway } : undefined;
-    const subnet = bip ? formatCidr(bip) : (keep?.subnet ?? this.o.ipam.pickDefaultSubnet(4));
+    const subnet = bip ? formatCidr(bip) : (keep?.subnet ?? this.ipam.pickDefaultSubnet(4));
     const range = f?.fixedCidr ? parseCidr(f.fixedCidr) : undefined;
     const net = subnet === undefined ? undefined : parseCidr(subnet);
     const inside = (n: Cidr, r: Cidr) =>
@@ -195,20 +290,20 @@ export class NetworkController {
     // pools are gone: refused first, with IPAM's message.
     const others = this.list()
       .filter((n) => n.Id !== bridge.Id)
-      .flatMap((n) => this.o.ipam.pools(n.Id))
+      .flatMap((n) => this.ipam.pools(n.Id))
       .map((p) => parseCidr(p.subnet)!);
     for (const want of [bip ? net : undefined, wantV6 ? parseCidr(wantV6) : undefined]) {
       if (want && others.some((o) => cidrOverlaps(o, want))) throw ipamErrors.poolOverlap();
     }
     if (current.length) {
-      await this.o.ipam.transact(async (tx) => {
+      await this.ipam.transact(async (tx) => {
         await tx.releasePools(bridge.Id, { networkName: 'bridge' });
         return { value: undefined };
       });
       // Made again with the new addresses by ensureNetwork.
-      await this.o.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
+      await this.rtnl.deleteLink(bridgeName(bridge)).catch(() => undefined);
     }
-    const { value: pools } = await this.o.ipam.transact(async (tx) => {
+    const { value: pools } = await this.ipam.transact(async (tx) => {
       const made = [
         await tx.allocatePool({
           network: bridge.Id,
@@ -234,7 +329,7 @@ export class NetworkController {
         ? { Subnet: p.given, ...(p.ipRange ? { IPRange: p.ipRange } : {}), Gateway: p.gateway }
         : { Subnet: p.given },
     );
-    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+    await this.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 
   /**
@@ -243,7 +338,7 @@ export class NetworkController {
    */
   private async applyDaemonFlags(): Promise<void> {
     const bridge = this.get('bridge');
-    const f = this.o.defaultBridge;
+    const f = this.defaultBridge;
     const Options = {
       ...bridge.Options,
       'com.docker.network.bridge.enable_icc': String(f?.icc ?? true),
@@ -253,14 +348,14 @@ export class NetworkController {
     };
     if (Object.entries(Options).every(([k, v]) => bridge.Options[k] === v)) return;
     bridge.Options = Options;
-    await this.o.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
+    await this.kv.put(NETWORKS + bridge.Id, JSON.stringify(bridge));
   }
 
   /** A network's gateways: the first subnet of each family. */
   private gateways(netId: string): Gateway[] {
     const out: Gateway[] = [];
     for (const family of [4, 6] as const) {
-      const p = this.o.ipam.pools(netId).find((x) => x.family === family);
+      const p = this.ipam.pools(netId).find((x) => x.family === family);
       if (p) out.push({ family, address: p.gateway, prefixLen: p.prefixLen });
     }
     return out;
@@ -272,9 +367,9 @@ export class NetworkController {
    */
   private async adoptedGone(n: NetworkRecord): Promise<void> {
     if (n.Driver !== 'bridge' || bridgeCreated(n)) return;
-    if (await this.o.rtnl.getLink(bridgeName(n))) return;
+    if (await this.rtnl.getLink(bridgeName(n))) return;
     n.berth = { bridgeCreated: true };
-    await this.o.kv.put(NETWORKS + n.Id, JSON.stringify(n));
+    await this.kv.put(NETWORKS + n.Id, JSON.stringify(n));
   }
 
   /**
@@ -305,13 +400,13 @@ export class NetworkController {
     const name = bridgeName(net);
     // Berth's own names (br-<12 hex> of a new ID) are nobody else's.
     if (!net.Options['com.docker.network.bridge.name']) return { own: { bridgeCreated: true } };
-    const link = await this.o.rtnl.getLink(name);
+    const link = await this.rtnl.getLink(name);
     if (!link) return { own: { bridgeCreated: true } };
     if (link.kind !== 'bridge') throw forbidden(notABridge(name));
     if (link.group === DOOMED_GROUP) {
       throw forbidden(`bridge ${name} is a removed network's, being deleted: choose another name`);
     }
-    const addrs = await this.o.rtnl.listAddresses({ link: link.index });
+    const addrs = await this.rtnl.listAddresses({ link: link.index });
     const localnet = readSysctl(`net/ipv4/conf/${name}/route_localnet`);
     return {
       own: { bridgeCreated: false, ...(localnet === '0' ? { setRouteLocalnet: true } : {}) },
@@ -337,12 +432,12 @@ export class NetworkController {
 
   /** A network by its full ID. */
   network(id: string): NetworkRecord | undefined {
-    return this.byId.get(id) ?? this.o.global?.list().find((n: NetworkRecord) => n.Id === id);
+    return this.byId.get(id) ?? this.global?.list().find((n: NetworkRecord) => n.Id === id);
   }
 
   /** All networks: this host's, then the cluster's. */
   list(): NetworkRecord[] {
-    return [...this.byId.values(), ...(this.o.global?.list() ?? [])];
+    return [...this.byId.values(), ...(this.global?.list() ?? [])];
   }
 
   /** Finds a network by full name, full ID or unique ID prefix (Docker's order). */
@@ -378,7 +473,7 @@ export class NetworkController {
     );
     if (req.Driver === 'overlay') return this.createGlobal(req);
     const net: NetworkRecord = {
-      ...predefinedNetwork(req.Name, req.Driver),
+      ...newNetworkRecord(req.Name, req.Driver),
       Internal: req.Internal,
       Attachable: req.Attachable,
       EnableIPv6: req.EnableIPv6,
@@ -409,9 +504,9 @@ export class NetworkController {
       if (claimed) this.creating.delete(claimed);
     }
     try {
-      const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
+      const pool = this.ipam.pools(net.Id).find((p) => p.family === 4);
       await this.driverFor(net.Driver).ensureNetwork(net, this.gateways(net.Id));
-      if (pool && this.servesDns(net)) await this.o.dns.addListener(pool.gateway, net.Id);
+      if (pool && this.servesDns(net)) await this.dns.addListener(pool.gateway, net.Id);
     } catch (e) {
       await this.removeNetwork(net.Id).catch(() => undefined);
       throw e;
@@ -429,7 +524,7 @@ export class NetworkController {
     existing: Set<string> | undefined,
   ): Promise<void> {
     const nameKey = NAMES + net.Name;
-    await this.o.ipam
+    await this.ipam
       .transact(async (tx) => {
         const pools: PoolInfo[] = [];
         for (const c of configs) {
@@ -467,7 +562,7 @@ export class NetworkController {
         };
       })
       .catch((e: unknown) => {
-        if ((e as { code?: string }).code === 'CONFLICT' && /gave up/.test(messageOf(e))) {
+        if (hasCode(e, 'RETRIES_EXHAUSTED')) {
           throw conflict(`network with name ${net.Name} already exists`);
         }
         throw e;
@@ -477,7 +572,7 @@ export class NetworkController {
 
   /** An overlay network, in the cluster store: every host sees it (S19, S20). */
   private async createGlobal(req: NetworkCreate): Promise<{ Id: string; Warning: string }> {
-    if (!this.o.global) {
+    if (!this.global) {
       throw new BerthError(
         'NOT_IMPLEMENTED',
         'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT',
@@ -485,7 +580,7 @@ export class NetworkController {
     }
     if (req.EnableIPv6) throw notImplemented('IPv6 on overlay networks');
     if (req.IPAM.Config.length > 1) throw notImplemented('several subnets on an overlay network');
-    const net = await this.o.global.create({
+    const net = await this.global.create({
       Name: req.Name,
       Driver: 'overlay',
       Internal: req.Internal,
@@ -500,7 +595,7 @@ export class NetworkController {
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
   async removeNetwork(ref: string): Promise<void> {
     const net = this.get(ref);
-    if (net.Scope === 'global') return this.o.global!.remove(net);
+    if (net.Scope === 'global') return this.global!.remove(net);
     // Only the built-in networks carry these names: creating them is refused.
     if (PREDEFINED.includes(net.Name)) {
       throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -510,9 +605,9 @@ export class NetworkController {
         `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
       );
     }
-    const gateways = this.o.ipam.pools(net.Id).map((p) => p.gateway);
+    const gateways = this.ipam.pools(net.Id).map((p) => p.gateway);
     const removing = net.Driver === 'bridge' ? REMOVING + net.Id : undefined;
-    await this.o.ipam.transact(async (tx) => {
+    await this.ipam.transact(async (tx) => {
       await tx.releasePools(net.Id, { networkName: net.Name });
       return {
         value: undefined,
@@ -526,7 +621,7 @@ export class NetworkController {
       };
     });
     this.byId.delete(net.Id);
-    for (const g of gateways) await this.o.dns.removeListener(g);
+    for (const g of gateways) await this.dns.removeListener(g);
     await this.undoKernelSide(net, removing);
   }
 
@@ -535,10 +630,10 @@ export class NetworkController {
     try {
       await this.driverFor(net.Driver).removeNetwork(net);
     } catch (e) {
-      this.o.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`);
+      this.log.warn(`removing ${net.Name}'s kernel side: ${messageOf(e)}`);
       return;
     }
-    if (removing) await this.o.kv.delete(removing);
+    if (removing) await this.kv.delete(removing);
   }
 
   /** What Berth's firewall table should hold: every bridge network and published port. */
@@ -577,14 +672,14 @@ export class NetworkController {
     // Networks removed by a daemon killed before their kernel side was
     // undone: only what their records say Berth made or added is undone.
     // Links Berth did not make are never deleted (decision 0017).
-    for (const e of await this.o.kv.list(REMOVING)) {
+    for (const e of await this.kv.list(REMOVING)) {
       const net = JSON.parse(e.value) as NetworkRecord;
       if (ours.has(bridgeName(net))) {
         // The name is a live network's again: that bridge is not the removed one's.
-        await this.o.kv.delete(e.key);
+        await this.kv.delete(e.key);
         continue;
       }
-      this.o.log.warn(`finishing the removal of network ${net.Name}`);
+      this.log.warn(`finishing the removal of network ${net.Name}`);
       await this.undoKernelSide(net, e.key);
     }
     // From now on, a table another program deletes or edits comes back.

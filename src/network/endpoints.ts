@@ -12,16 +12,17 @@ import type { Logger } from '../common/log.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
 import { type Rtnl, readSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
+import type { holdPort } from '../kernel/ports/reserve.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
 import { bridgeCreated, bridgeName } from './drivers/bridge/index.js';
-import { type Ipam, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
+import { type Ipam, type PoolInfo, ipamErrors, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
-import type { NetworkDriver, NetworkRecord } from './types.js';
+import type { NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 
 /** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
 export const ENDPOINTS = 'endpoints/';
@@ -38,6 +39,78 @@ export interface NetworkLookup {
   servesDns(net: NetworkRecord): boolean;
 }
 
+/** What a container asks of one network it joins. */
+export interface JoinRequest {
+  /** Whether this network gives the container its default route. */
+  defaultRoute: boolean;
+  /** `--ip`, `--ip6`: addresses asked for. */
+  staticIPv4?: string;
+  staticIPv6?: string;
+  /** `--network-alias`. */
+  aliases?: string[];
+  /** The interface's MAC address (normalised); else Docker's, from the IPv4 address. */
+  mac?: string;
+  /** `--link` on a user network (target[:alias]). */
+  links?: string[];
+  name?: string;
+  hostname?: string;
+  /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
+  ports?: PortRequest[];
+  /** Store ops to commit together with the endpoint becoming ready. */
+  commit?: (joined: Joined) => Op[];
+}
+
+/**
+ * The rules a join must pass before anything is written, in Docker 20.10's
+ * words and order: static addresses and aliases only on user-defined
+ * networks whose driver gives addresses (not the default bridge, host or
+ * none), and a static address only where the user configured the subnet.
+ * Pure: throws the first refusal (400), or returns.
+ */
+export function checkJoin(
+  net: Pick<NetworkRecord, 'Name'>,
+  driver: Pick<NetworkDriver, 'addressed'>,
+  pools: ReadonlyArray<Pick<PoolInfo, 'family' | 'auto'>>,
+  request: Pick<JoinRequest, 'staticIPv4' | 'staticIPv6' | 'aliases'>,
+): void {
+  const userDefined = driver.addressed && net.Name !== 'bridge';
+  const pool4 = pools.find((p) => p.family === 4);
+  const pool6 = pools.find((p) => p.family === 6);
+  if (request.staticIPv6 && !pool6 && userDefined) throw ipamErrors.staticNeedsUserSubnet();
+  if (request.staticIPv6 && !userDefined) throw ipamErrors.staticOnDefaultNetwork();
+  if (request.staticIPv4 && !userDefined) throw ipamErrors.staticOnDefaultNetwork();
+  if (request.staticIPv4 && pool4?.auto) throw ipamErrors.staticNeedsUserSubnet();
+  if (request.aliases?.length && !userDefined) {
+    throw invalid('network-scoped alias is supported only for containers in user defined networks');
+  }
+}
+
+/**
+ * The undo of each step a join has done so far. `run` undoes them in
+ * reverse order and goes on past a failing one (decision 0010: a setup
+ * that fails half-way runs its teardown before it reports).
+ */
+class UndoSteps {
+  private readonly steps: Array<{ step: string; undo: () => Promise<void> }> = [];
+
+  push(step: string, undo: () => Promise<void>): void {
+    this.steps.push({ step, undo });
+  }
+
+  async run(onError: (step: string, e: unknown) => void): Promise<void> {
+    for (const { step, undo } of this.steps.reverse()) {
+      try {
+        await undo();
+      } catch (e) {
+        onError(step, e);
+      }
+    }
+  }
+}
+
+/** What endpoints and the controller use of Berth's DNS (a seam: tests pass one that binds nothing). */
+export type NetworkDns = Pick<DnsResolver, 'records' | 'addListener' | 'removeListener'>;
+
 export interface EndpointsOptions {
   kv: KvStore;
   ipam: Ipam;
@@ -45,36 +118,61 @@ export interface EndpointsOptions {
   rtnl: Rtnl;
   firewall: Firewall;
   conntrack?: Conntrack;
-  dns: DnsResolver;
+  dns: NetworkDns;
   execRoot: string;
   log: Logger;
+  /** Holds a published host port (default: a bound socket; the controller's kernel seam). */
+  holdPort?: typeof holdPort;
 }
 
 export class Endpoints {
+  /** Endpoint records (and IPAM's address keys, through `ipam`). */
+  private readonly kv: KvStore;
+  /** Endpoints' addresses, allocated in the transaction of their records. */
+  private readonly ipam: Ipam;
+  /** rtnetlink in the daemon's namespace (stray veths at reconcile). */
+  private readonly rtnl: Rtnl;
+  /** Berth's firewall table (stray port map elements at reconcile). */
+  private readonly firewall: Firewall;
+  /** Berth's DNS: endpoints' names, per network. */
+  private readonly dns: NetworkDns;
+  private readonly log: Logger;
   /** Published ports: host port allocation, held sockets, DNAT map elements. */
   private readonly ports: PortPublisher;
   /** Running containers' namespaces: paths, interface names, sockets. */
   private readonly sandboxes: Sandboxes;
 
   constructor(
-    private readonly o: EndpointsOptions,
-    private readonly nets: NetworkLookup,
+    options: EndpointsOptions,
+    /** The networks (the controller). */
+    private readonly networks: NetworkLookup,
   ) {
-    this.sandboxes = new Sandboxes(o.execRoot, (id) => this.storedIfNames(id));
-    this.ports = new PortPublisher(o.firewall, ephemeralRange(), async (proto, port) => {
-      await o.conntrack?.deleteByDestPort(proto, port);
-    });
+    this.kv = options.kv;
+    this.ipam = options.ipam;
+    this.rtnl = options.rtnl;
+    this.firewall = options.firewall;
+    this.dns = options.dns;
+    this.log = options.log;
+    this.sandboxes = new Sandboxes(options.execRoot, (id) => this.storedIfNames(id));
+    this.ports = new PortPublisher(
+      options.firewall,
+      ephemeralRange(),
+      async (proto, port) => {
+        await options.conntrack?.deleteByDestPort(proto, port);
+      },
+      options.holdPort,
+    );
   }
 
   /** Whether any endpoint is on the network. */
   async anyOn(netId: string): Promise<boolean> {
-    return (await this.o.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
+    return (await this.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
   }
 
   /** Makes an endpoint's names resolvable by the containers on its network. */
   private publishName(net: NetworkRecord, ep: EndpointRecord): void {
-    if (!this.nets.servesDns(net) || !ep.Name) return;
-    this.o.dns.records.upsertEndpoint({
+    if (!this.networks.servesDns(net) || !ep.Name) return;
+    this.dns.records.upsertEndpoint({
       containerId: ep.ContainerID,
       name: ep.Name,
       aliases: ep.Aliases,
@@ -102,66 +200,73 @@ export class Endpoints {
 
   /** Creates the container's namespace when its primary network needs one; returns its path. */
   createSandbox(containerId: string, mode: string): string | undefined {
-    const driver = this.nets.driverFor(this.nets.forMode(mode).Driver);
+    const driver = this.networks.driverFor(this.networks.forMode(mode).Driver);
     return driver.ownNamespace ? this.sandboxes.create(containerId) : undefined;
   }
 
   /**
-   * Joins a container's sandbox to one network: the endpoint record and its
-   * address in one transaction, then the kernel, then `ready` (in one
-   * transaction with the caller's `commit` ops, e.g. its container record).
-   * Returns the endpoint as inspect shows it. On failure nothing of it is
-   * left behind.
+   * Joins a container's sandbox to one network: the rules (checkJoin), then
+   * steps, each registering its undo as soon as it has done something:
+   * the endpoint record and its addresses in one transaction, the published
+   * ports, the driver's kernel side, the ports' map elements, then `ready`
+   * (in one transaction with the caller's `commit` ops, e.g. its container
+   * record) and the names in the DNS. Returns the endpoint as inspect shows
+   * it. When a step fails, those done are undone in reverse order, past
+   * errors (decision 0010): nothing of the endpoint is left behind.
    */
   async join(
     containerId: string,
     netnsPath: string | undefined,
     netRef: string,
-    o: {
-      defaultRoute: boolean;
-      staticIPv4?: string;
-      staticIPv6?: string;
-      aliases?: string[];
-      /** The interface's MAC address (normalised); else Docker's, from the IPv4 address. */
-      mac?: string;
-      /** `--link` on a user network (target[:alias]). */
-      links?: string[];
-      name?: string;
-      hostname?: string;
-      /** Ports to publish; they go through the container's first non-internal bridge endpoint. */
-      ports?: PortRequest[];
-      /** Store ops to commit together with the endpoint becoming ready. */
-      commit?: (joined: Joined) => Op[];
-    },
+    request: JoinRequest,
   ): Promise<Joined> {
-    const net = this.nets.forMode(netRef);
-    const driver = this.nets.driverFor(net.Driver);
-    const pool = this.o.ipam.pools(net.Id).find((p) => p.family === 4);
-    const pool6 = this.o.ipam.pools(net.Id).find((p) => p.family === 6);
-    if (o.staticIPv6 && !pool6 && driver.addressed && net.Name !== 'bridge') {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.staticIPv6 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid('user specified IP address is supported on user defined networks only');
-    }
-    if (o.staticIPv4 && pool?.auto) {
-      throw invalid(
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-    }
-    if (o.aliases?.length && (!driver.addressed || net.Name === 'bridge')) {
-      throw invalid(
-        'network-scoped alias is supported only for containers in user defined networks',
-      );
-    }
+    const net = this.networks.forMode(netRef);
+    const driver = this.networks.driverFor(net.Driver);
+    const pools = this.ipam.pools(net.Id);
+    checkJoin(net, driver, pools, request);
     const sw = new Stopwatch();
+    const undo = new UndoSteps();
+    try {
+      const ep = await this.recordEndpoint(net, driver, pools, containerId, request, undo);
+      sw.lap('record');
+      const publish = await this.reservePorts(net, ep, request, undo);
+      const sandbox = this.sandboxes.view(containerId, netnsPath);
+      await this.joinDriver(net, driver, sandbox, ep, request.defaultRoute, publish, undo);
+      sw.lap('driver');
+      // Undone with the ports (their release takes the map elements out too).
+      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
+      const joined = await this.commitReady(net, ep, request);
+      undo.push('names', async () => {
+        this.dns.records.removeEndpoint(containerId, net.Id);
+      });
+      this.publishName(net, ep);
+      sw.lap('ready');
+      this.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
+      return joined;
+    } catch (e) {
+      await undo.run((step, err) =>
+        this.log.error(`cleanup after failed attach (${step}): ${messageOf(err)}`),
+      );
+      throw e;
+    }
+  }
+
+  /**
+   * Join's first step: the endpoint's record (`attaching`) and, on an
+   * addressed network, its addresses, in one transaction. A container has
+   * one endpoint per network: a second is refused (403) before anything is
+   * written. Undo: the record and its addresses go, in one transaction.
+   */
+  private async recordEndpoint(
+    net: NetworkRecord,
+    driver: NetworkDriver,
+    pools: PoolInfo[],
+    containerId: string,
+    request: JoinRequest,
+    undo: UndoSteps,
+  ): Promise<EndpointRecord> {
     const key = this.epKey(net.Id, containerId);
-    if (await this.o.kv.get(key)) {
+    if (await this.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
     }
     const ep: EndpointRecord = {
@@ -170,38 +275,39 @@ export class Endpoints {
       ContainerID: containerId,
       IfName: await this.sandboxes.nextIfName(containerId),
       State: 'attaching',
-      Name: o.name,
-      Hostname: o.hostname,
-      Aliases: o.aliases,
-      Links: o.links?.length ? o.links : undefined,
+      Name: request.name,
+      Hostname: request.hostname,
+      Aliases: request.aliases,
+      Links: request.links?.length ? request.links : undefined,
     };
     if (driver.addressed) {
-      await this.o.ipam.transact((tx) => {
-        const a = tx.allocateAddress({
+      const pool6 = pools.find((p) => p.family === 6);
+      await this.ipam.transact((tx) => {
+        const v4 = tx.allocateAddress({
           network: net.Id,
           networkName: net.Name,
           family: 4,
           owner: ep.Id,
-          address: o.staticIPv4,
+          address: request.staticIPv4,
         });
         Object.assign(ep, {
-          IPv4: a.address,
-          PrefixLen: a.prefixLen,
-          Gateway: a.gateway,
-          Mac: o.mac ?? macFromIPv4(a.address),
+          IPv4: v4.address,
+          PrefixLen: v4.prefixLen,
+          Gateway: v4.gateway,
+          Mac: request.mac ?? macFromIPv4(v4.address),
         });
         if (pool6) {
-          const b = tx.allocateAddress({
+          const v6 = tx.allocateAddress({
             network: net.Id,
             networkName: net.Name,
             family: 6,
             owner: ep.Id,
             // dockerd's default bridge derives it from the MAC; others go lowest-free.
             address:
-              o.staticIPv6 ??
+              request.staticIPv6 ??
               (net.Name === 'bridge' ? ipv6FromMac(pool6.subnet, ep.Mac!) : undefined),
           });
-          Object.assign(ep, { IPv6: b.address, PrefixLen6: b.prefixLen, Gateway6: b.gateway });
+          Object.assign(ep, { IPv6: v6.address, PrefixLen6: v6.prefixLen, Gateway6: v6.gateway });
         }
         return {
           value: undefined,
@@ -210,67 +316,108 @@ export class Endpoints {
         };
       });
     } else {
-      await this.o.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
+      await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     }
-    sw.lap('record');
-    try {
-      const publish =
-        !!o.ports?.length &&
-        net.Driver === 'bridge' &&
-        !net.Internal &&
-        this.ports.published(containerId).length === 0;
-      if (publish) {
-        const reqs = onNetwork(
-          o.ports ?? [],
-          net.Options['com.docker.network.bridge.host_binding_ipv4'],
-        );
-        ep.Ports = await this.ports.reserve(containerId, reqs, !!ep.IPv6).catch((e) => {
-          throw new BerthError(
-            'INTERNAL',
-            `driver failed programming external connectivity on endpoint ${o.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
-          );
-        });
-        // Recorded before any map element exists, so a crash leaks none.
-        await this.o.kv.put(key, JSON.stringify(ep));
-      }
-      const info = await driver.join(net, this.sandboxes.view(containerId, netnsPath), {
-        ifName: ep.IfName,
-        ipv4: ep.IPv4,
-        prefixLen: ep.PrefixLen,
-        gateway: ep.Gateway,
-        ipv6: ep.IPv6,
-        prefixLen6: ep.PrefixLen6,
-        gateway6: ep.Gateway6,
-        mac: ep.Mac,
-        defaultRoute: o.defaultRoute,
-        hairpin: publish,
-      });
-      sw.lap('driver');
-      ep.HostIf = info.hostIf;
-      if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
-      ep.State = 'ready';
-      const joined = joinedView(net, ep, o, this.nets.servesDns(net));
-      await this.o.kv.txn(
-        [],
-        [{ type: 'put', key, value: JSON.stringify(ep) }, ...(o.commit?.(joined) ?? [])],
+    undo.push('endpoint record', () =>
+      this.ipam
+        .transact((tx) => {
+          tx.releaseAddresses({ network: net.Id, owner: ep.Id });
+          return { value: undefined, ops: [{ type: 'delete', key }] };
+        })
+        .then(() => undefined),
+    );
+    return ep;
+  }
+
+  /**
+   * Join's second step, on the container's first non-internal bridge
+   * endpoint only (decision 0013): its ports' host ports chosen and held,
+   * then recorded in the endpoint before any map element exists (a crash
+   * leaks none). Returns whether this endpoint publishes. Undo: the ports
+   * are released (their map elements too, once activated).
+   */
+  private async reservePorts(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+    undo: UndoSteps,
+  ): Promise<boolean> {
+    const containerId = ep.ContainerID;
+    const publish =
+      !!request.ports?.length &&
+      net.Driver === 'bridge' &&
+      !net.Internal &&
+      this.ports.published(containerId).length === 0;
+    if (!publish) return false;
+    const reqs = onNetwork(
+      request.ports ?? [],
+      net.Options['com.docker.network.bridge.host_binding_ipv4'],
+    );
+    const ports = await this.ports.reserve(containerId, reqs, !!ep.IPv6).catch((e) => {
+      throw new BerthError(
+        'INTERNAL',
+        `driver failed programming external connectivity on endpoint ${request.name ?? containerId.slice(0, 12)} (${ep.Id}): ${messageOf(e)}`,
       );
-      this.publishName(net, ep);
-      sw.lap('ready');
-      this.o.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
-      return joined;
-    } catch (e) {
-      // Ports this attach reserved go first, whatever the record says (and
-      // whether or not removeEndpoint can read it): releasing is idempotent.
-      if (ep.Ports) {
-        await this.ports
-          .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
-          .catch((err) => this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`));
-      }
-      await this.removeEndpoint(net, containerId, netnsPath).catch((err) =>
-        this.o.log.error(`cleanup after failed attach: ${messageOf(err)}`),
-      );
-      throw e;
-    }
+    });
+    ep.Ports = ports;
+    // Released whatever the record says: releasing is idempotent.
+    undo.push('published ports', () =>
+      this.ports.release(containerId, { ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 }),
+    );
+    await this.kv.put(this.epKey(net.Id, containerId), JSON.stringify(ep));
+    return true;
+  }
+
+  /**
+   * Join's third step: the driver's kernel side (for a bridge, a veth whose
+   * container end is born in the sandbox with the endpoint's addresses).
+   * Undo: the driver's leave, with the link it made.
+   */
+  private async joinDriver(
+    net: NetworkRecord,
+    driver: NetworkDriver,
+    sandbox: Sandbox,
+    ep: EndpointRecord,
+    defaultRoute: boolean,
+    hairpin: boolean,
+    undo: UndoSteps,
+  ): Promise<void> {
+    const info = await driver.join(net, sandbox, {
+      ifName: ep.IfName,
+      ipv4: ep.IPv4,
+      prefixLen: ep.PrefixLen,
+      gateway: ep.Gateway,
+      ipv6: ep.IPv6,
+      prefixLen6: ep.PrefixLen6,
+      gateway6: ep.Gateway6,
+      mac: ep.Mac,
+      defaultRoute,
+      hairpin,
+    });
+    ep.HostIf = info.hostIf;
+    undo.push('driver', () => driver.leave(net, sandbox, info.hostIf, ep.IfName));
+  }
+
+  /**
+   * Join's last step that can fail: the endpoint is `ready`, in one
+   * transaction with the caller's ops. Nothing to undo: it either committed
+   * (the join is done) or not (the steps before are undone).
+   */
+  private async commitReady(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+  ): Promise<Joined> {
+    ep.State = 'ready';
+    const joined = joinedView(net, ep, request, this.networks.servesDns(net));
+    await this.kv.txn(
+      [],
+      [
+        { type: 'put', key: this.epKey(net.Id, ep.ContainerID), value: JSON.stringify(ep) },
+        ...(request.commit?.(joined) ?? []),
+      ],
+    );
+    return joined;
   }
 
   /**
@@ -279,8 +426,8 @@ export class Endpoints {
    */
   async renamed(containerId: string, name: string): Promise<{ ops: Op[]; publish: () => void }> {
     const eps: Array<[NetworkRecord, EndpointRecord]> = [];
-    for (const net of this.nets.list()) {
-      const e = await this.o.kv.get(this.epKey(net.Id, containerId));
+    for (const net of this.networks.list()) {
+      const e = await this.kv.get(this.epKey(net.Id, containerId));
       if (e) eps.push([net, { ...(JSON.parse(e.value) as EndpointRecord), Name: name }]);
     }
     return {
@@ -314,8 +461,8 @@ export class Endpoints {
   /** The interface names of the container's endpoints, as stored. */
   private async storedIfNames(containerId: string): Promise<string[]> {
     const names: string[] = [];
-    for (const n of this.nets.list()) {
-      const e = await this.o.kv.get(this.epKey(n.Id, containerId));
+    for (const n of this.networks.list()) {
+      const e = await this.kv.get(this.epKey(n.Id, containerId));
       if (e) names.push((JSON.parse(e.value) as EndpointRecord).IfName);
     }
     return names;
@@ -326,9 +473,9 @@ export class Endpoints {
    * (with the caller's `commit` ops), then the kernel side.
    */
   async leave(containerId: string, netId: string, commit: Op[] = []): Promise<void> {
-    const net = this.nets.network(netId);
+    const net = this.networks.network(netId);
     if (net) await this.removeEndpoint(net, containerId, this.netnsPath(containerId), commit);
-    else if (commit.length) await this.o.kv.txn([], commit);
+    else if (commit.length) await this.kv.txn([], commit);
   }
 
   /**
@@ -343,9 +490,9 @@ export class Endpoints {
     // Every network is checked, not only those the container's record lists:
     // a daemon killed between attaching and saving that record leaves an
     // endpoint the record does not name.
-    for (const net of this.nets.list()) {
+    for (const net of this.networks.list()) {
       await this.removeEndpoint(net, containerId, undefined).catch((e) =>
-        this.o.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
+        this.log.warn(`teardown ${net.Name}: ${messageOf(e)}`),
       );
     }
   }
@@ -363,29 +510,29 @@ export class Endpoints {
     commit: Op[] = [],
   ): Promise<void> {
     const key = this.epKey(net.Id, containerId);
-    const entry = await this.o.kv.get(key);
+    const entry = await this.kv.get(key);
     const ep = entry && (JSON.parse(entry.value) as EndpointRecord);
     if (!ep && !commit.length) return;
     if (ep) {
-      this.o.dns.records.removeEndpoint(containerId, net.Id);
+      this.dns.records.removeEndpoint(containerId, net.Id);
       if (ep.Ports?.length) {
         // A firewall that cannot take the elements out must not keep the
         // record and its address: start-up reconcile deletes stray elements.
         await this.ports
           .release(containerId, { ports: ep.Ports, containerIp: ep.IPv4, containerIp6: ep.IPv6 })
-          .catch((e) => this.o.log.error(`releasing ${net.Name}'s ports: ${messageOf(e)}`));
+          .catch((e) => this.log.error(`releasing ${net.Name}'s ports: ${messageOf(e)}`));
       }
     }
-    await this.o.ipam.transact((tx) => {
+    await this.ipam.transact((tx) => {
       if (ep) tx.releaseAddresses({ network: net.Id, owner: ep.Id });
       const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
       return { value: undefined, ops: [...ops, ...commit] };
     });
     if (!ep) return;
-    await this.nets
+    await this.networks
       .driverFor(net.Driver)
       .leave(net, this.sandboxes.view(containerId, netnsPath), ep.HostIf, ep.IfName)
-      .catch((e) => this.o.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
+      .catch((e) => this.log.warn(`leave ${net.Name}: ${messageOf(e)}`));
   }
 
   /**
@@ -396,45 +543,45 @@ export class Endpoints {
    */
   async reconcile(running: Set<string>): Promise<void> {
     const known = new Set<string>();
-    for (const e of await this.o.kv.list(ENDPOINTS)) {
+    for (const e of await this.kv.list(ENDPOINTS)) {
       const ep = JSON.parse(e.value) as EndpointRecord;
-      const net = this.nets.network(ep.NetworkID);
+      const net = this.networks.network(ep.NetworkID);
       if (net && running.has(ep.ContainerID) && ep.State === 'ready') {
         if (ep.HostIf) known.add(ep.HostIf);
         this.publishName(net, ep);
         if (ep.Ports?.length && ep.IPv4) {
           await this.ports.adopt(ep.ContainerID, ep.Ports, { v4: ep.IPv4, v6: ep.IPv6 }, (m) =>
-            this.o.log.warn(`published port not held: ${m}`),
+            this.log.warn(`published port not held: ${m}`),
           );
         }
         continue;
       }
-      this.o.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
+      this.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
       if (net) {
         // A container that does not run has no namespace to reach into.
         const netnsPath = running.has(ep.ContainerID) ? this.netnsPath(ep.ContainerID) : undefined;
         await this.removeEndpoint(net, ep.ContainerID, netnsPath).catch((err) =>
-          this.o.log.error(`reconcile: ${messageOf(err)}`),
+          this.log.error(`reconcile: ${messageOf(err)}`),
         );
       } else {
-        await this.o.kv.delete(e.key);
+        await this.kv.delete(e.key);
       }
     }
-    for (const n of this.nets.list()) {
+    for (const n of this.networks.list()) {
       // On a bridge the user made, a veth may be the user's: left alone.
       if (n.Driver !== 'bridge' || !bridgeCreated(n)) continue;
-      const ports = await this.o.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
+      const ports = await this.rtnl.listLinks({ master: bridgeName(n) }).catch(() => []);
       for (const l of ports) {
         if (l.name.startsWith('veth') && !known.has(l.name)) {
-          this.o.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
-          await this.o.rtnl.deleteLink(l.name).catch(() => undefined);
+          this.log.warn(`deleting stray ${l.name} on ${bridgeName(n)}`);
+          await this.rtnl.deleteLink(l.name).catch(() => undefined);
         }
       }
     }
     // Map elements no endpoint publishes: a daemon killed while releasing them.
     const want = new Set(this.ports.mappings().map(mappingKey));
-    const stray = this.o.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
-    if (stray.length) this.o.firewall.removePortMapping(stray);
+    const stray = this.firewall.dump().ports.filter((m) => !want.has(mappingKey(m)));
+    if (stray.length) this.firewall.removePortMapping(stray);
     // Namespaces of containers that do not run (killed between creating one and starting).
     await this.sandboxes.prune(running);
   }

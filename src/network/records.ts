@@ -48,8 +48,13 @@ export interface Joined {
   endpoint: EndpointSettings;
 }
 
-/** The record of a predefined network (bridge, host, none) or the base of a new one. */
-export function predefinedNetwork(name: string, driver: string): NetworkRecord {
+/**
+ * A new network's record with Docker's defaults: a fresh ID, created now.
+ * The daemon's own networks (bridge, host, none) are these as they are;
+ * a user's network is built on it (its options, labels and flags replace
+ * these). On the bridge driver the options are the default bridge's.
+ */
+export function newNetworkRecord(name: string, driver: string): NetworkRecord {
   const isBridge = driver === 'bridge';
   return {
     Name: name,

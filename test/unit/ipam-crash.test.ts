@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { conflict, hasCode } from '../../src/common/errors.js';
+import { STATUS_OF, conflict, hasCode } from '../../src/common/errors.js';
 import { SqliteStore } from '../../src/store/embedded/sqlite.js';
 import type { Compare, KvStore, Op, PutOptions, TxnResult } from '../../src/store/types.js';
 import { Ipam, isReservedOwner } from '../../src/network/ipam/index.js';
@@ -218,6 +218,32 @@ if (process.env.BERTH_IPAM_CRASH_CHILD) {
       assert.equal(builds, 2);
       assert.equal(ipam.ownerOf(NET, '10.10.0.2'), undefined);
       assert.equal(await attach(ipam, 'e2'), '10.10.0.2');
+      await checkConsistent(inner);
+    });
+
+    it('a compare that fails at every attempt gives up with its own code (not a message to match)', async () => {
+      const inner = openStore(newPath());
+      const store = new FaultStore(inner);
+      const ipam = await Ipam.open(store, { attempts: 3 });
+      await createNet(ipam, NET, '10.12.0.0/24');
+      await inner.put('test/names/taken', 'other');
+      let builds = 0;
+      const err = await ipam
+        .transact((tx) => {
+          builds++;
+          tx.allocateAddress({ network: NET, networkName: 'n', family: 4, owner: 'e1' });
+          return { value: undefined, compares: [{ key: 'test/names/taken', modRevision: 0 }] };
+        })
+        .then(
+          () => assert.fail('expected to give up'),
+          (e: unknown) => e,
+        );
+      assert.ok(hasCode(err, 'RETRIES_EXHAUSTED'), String(err));
+      assert.equal((err as Error).message, 'ipam: gave up after 3 conflicting attempts');
+      assert.equal(STATUS_OF.RETRIES_EXHAUSTED, 409);
+      assert.equal(builds, 3);
+      // Nothing of the attempts is held.
+      assert.equal(ipam.ownerOf(NET, '10.12.0.2'), undefined);
       await checkConsistent(inner);
     });
 

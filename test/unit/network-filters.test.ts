@@ -2,11 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { listFilter, pruneFilter } from '../../src/api/routes/networks.js';
 import { parseDuration, parseTimestamp } from '../../src/api/timestamp.js';
-import { predefinedNetwork } from '../../src/network/records.js';
+import { newNetworkRecord } from '../../src/network/records.js';
 import type { NetworkRecord } from '../../src/network/types.js';
 
 const net = (name: string, created: string, labels: Record<string, string> = {}) =>
-  ({ ...predefinedNetwork(name, 'bridge'), Created: created, Labels: labels }) as NetworkRecord;
+  ({ ...newNetworkRecord(name, 'bridge'), Created: created, Labels: labels }) as NetworkRecord;
 const NOW = Date.parse('2026-11-28T12:00:00Z');
 
 describe('time filter values (Go GetTimestamp)', () => {

@@ -40,25 +40,27 @@ export interface DnsEndpoint {
 export class NameSet {
   /** Endpoints answering to the name, in registration order. */
   readonly eps: Ep[] = [];
-  private a: Buffer | undefined;
-  private aaaa: Buffer | undefined;
+  /** aRecords(), once built. */
+  private cachedA: Buffer | undefined;
+  /** aaaaRecords(), once built. */
+  private cachedAaaa: Buffer | undefined;
   /** A records (16 bytes each) for every endpoint with IPv4, built on first use. */
   aRecords(): Buffer {
-    return (this.a ??= addressRecords(
+    return (this.cachedA ??= addressRecords(
       this.eps.flatMap((e) => (e.v4b ? [e.v4b] : [])),
       TYPE_A,
     ));
   }
   /** AAAA records (28 bytes each) for every endpoint with IPv6, built on first use. */
   aaaaRecords(): Buffer {
-    return (this.aaaa ??= addressRecords(
+    return (this.cachedAaaa ??= addressRecords(
       this.eps.flatMap((e) => (e.v6b ? [e.v6b] : [])),
       TYPE_AAAA,
     ));
   }
   /** Drops the precomputed records after a change. */
   invalidate(): void {
-    this.a = this.aaaa = undefined;
+    this.cachedA = this.cachedAaaa = undefined;
   }
 }
 

@@ -108,3 +108,11 @@ export const staticNeedsUserSubnet = (): BerthError =>
 /** `--ip` on the default bridge (for the controller). */
 export const staticOnDefaultNetwork = (): BerthError =>
   invalid('user specified IP address is supported on user defined networks only');
+
+/**
+ * A transaction that conflicted with other writers at every one of its
+ * attempts (its own compares, e.g. a name key another create took, or
+ * IPAM's). Code RETRIES_EXHAUSTED, so callers need not match the text.
+ */
+export const retriesExhausted = (attempts: number): BerthError =>
+  new BerthError('RETRIES_EXHAUSTED', `ipam: gave up after ${attempts} conflicting attempts`);

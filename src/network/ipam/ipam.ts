@@ -10,10 +10,9 @@
  * Nothing here touches the kernel: the controller passes in what it needs
  * (the host's routes to avoid) and applies what it gets.
  */
-import { BerthError } from '../../common/errors.js';
 import type { Compare, KvEntry, KvStore, Op } from '../../store/types.js';
 import { type Family, cidrContains, formatCidr, parseIp } from './addr.js';
-import { LOCAL_ADDRESS_SPACE } from './errors.js';
+import { LOCAL_ADDRESS_SPACE, retriesExhausted } from './errors.js';
 import { DOCKER_LOCAL_POOLS, DefaultPools, type PoolSpec, avoidSets, blockedBy } from './pools.js';
 import { Keys, decodeAddr, decodeSpace } from './records.js';
 import { type PoolInfo, State } from './state.js';
@@ -111,7 +110,8 @@ export class Ipam {
    * Runs `build` and commits its plan together with the IPAM's in one store
    * transaction; on a conflict re-reads what changed and runs `build` again
    * (so it should read its own state afresh each time, and throw when that
-   * state makes the operation impossible). Errors from `build` abort.
+   * state makes the operation impossible). Errors from `build` abort. When
+   * every attempt conflicted: `retriesExhausted` (code RETRIES_EXHAUSTED).
    */
   async transact<T>(
     build: (tx: IpamTxn) => IpamPlan<T> | Promise<IpamPlan<T>>,
@@ -146,7 +146,7 @@ export class Ipam {
       this.stats.conflicts++;
       await this.refreshKeys(tx.touched());
       if (attempt >= this.attempts) {
-        throw new BerthError('CONFLICT', `ipam: gave up after ${attempt} conflicting attempts`);
+        throw retriesExhausted(attempt);
       }
     }
   }

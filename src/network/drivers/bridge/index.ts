@@ -170,7 +170,11 @@ export class BridgeDriver implements NetworkDriver {
     this.firewall.addBridge(bridgeSpec(net));
   }
 
-  async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
+  async join(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    addrs: EndpointAddresses,
+  ): Promise<EndpointInfo> {
     if (!sandbox.netnsPath) throw new Error('bridge endpoints need a network namespace');
     this.reaper.busy();
     const hostIf = vethName();
@@ -183,41 +187,43 @@ export class BridgeDriver implements NetworkDriver {
         // objects to make and remove (decision 0010).
         queues: 1,
         up: true,
-        ipv6LinkLocal: !!a.ipv6,
+        ipv6LinkLocal: !!addrs.ipv6,
         master,
-        peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
+        peer: { name: addrs.ifName, mtu, mac: addrs.mac, nsFd: sandbox.nsFd() },
       }),
     );
     try {
       // A container reaching its own published port: br_netfilter bridges the
       // DNATed frame straight back out of the port it came in on.
-      if (a.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
+      if (addrs.hairpin) await this.host.setBridgePort(hostIf, { hairpin: true });
       const inside = sandbox.netlink();
       const addresses: LinkAddress[] = [];
       const routes: RouteSpec[] = [];
-      if (a.ipv4 && a.prefixLen !== undefined) addresses.push({ cidr: `${a.ipv4}/${a.prefixLen}` });
-      if (a.ipv6 && a.prefixLen6 !== undefined) {
-        for (const dev of ['lo', a.ifName]) {
+      if (addrs.ipv4 && addrs.prefixLen !== undefined) {
+        addresses.push({ cidr: `${addrs.ipv4}/${addrs.prefixLen}` });
+      }
+      if (addrs.ipv6 && addrs.prefixLen6 !== undefined) {
+        for (const dev of ['lo', addrs.ifName]) {
           writeSysctl(`net/ipv6/conf/${dev}/disable_ipv6`, 0, sandbox.netnsPath);
         }
-        addresses.push({ cidr: `${a.ipv6}/${a.prefixLen6}`, nodad: true });
+        addresses.push({ cidr: `${addrs.ipv6}/${addrs.prefixLen6}`, nodad: true });
       }
-      if (a.defaultRoute && a.gateway) routes.push({ gateway: a.gateway });
-      if (a.defaultRoute && a.gateway6) routes.push({ gateway: a.gateway6 });
+      if (addrs.defaultRoute && addrs.gateway) routes.push({ gateway: addrs.gateway });
+      if (addrs.defaultRoute && addrs.gateway6) routes.push({ gateway: addrs.gateway6 });
       // One lookup, then addresses, up and default routes in one round trip.
-      await inside.configureLink(await inside.index(a.ifName), { addresses, up: true, routes });
+      await inside.configureLink(await inside.index(addrs.ifName), { addresses, up: true, routes });
     } catch (e) {
       await this.leave(net, sandbox, hostIf);
       throw e;
     }
     return {
-      ipv4: a.ipv4,
-      prefixLen: a.prefixLen,
-      gateway: a.gateway,
-      ipv6: a.ipv6,
-      ipv6PrefixLen: a.prefixLen6,
-      ipv6Gateway: a.gateway6,
-      mac: a.mac,
+      ipv4: addrs.ipv4,
+      prefixLen: addrs.prefixLen,
+      gateway: addrs.gateway,
+      ipv6: addrs.ipv6,
+      ipv6PrefixLen: addrs.prefixLen6,
+      ipv6Gateway: addrs.gateway6,
+      mac: addrs.mac,
       hostIf,
     };
   }

@@ -1,0 +1,342 @@
+// The driver contract: the same cases for every network driver Berth has
+// (DRIVERS in src/network/controller.ts, so a driver added there is under
+// contract with no line here), checked against the real kernel.
+//
+// - ensureNetwork and removeNetwork are idempotent, and removing (once the
+//   reaper has run) gives the host back as it was, firewall included;
+// - join and leave: `ownNamespace` drivers put the endpoint in the sandbox's
+//   namespace and leave it with only `lo` after leave; the others need no
+//   namespace and change nothing; `addressed` drivers give the interface
+//   exactly the addresses, MAC and default routes asked for, the others give
+//   it none; leave is idempotent, and so is a leave after a failed attach;
+// - a join that fails leaves nothing behind (an addressed driver must refuse
+//   a default route it cannot reach).
+//
+// Needs root. Run by node's test runner, this file makes a lab namespace and
+// runs itself again inside it (nsenter --net, BERTH_DRIVER_CONTRACT_NETNS
+// set): everything the drivers do — links, sysctls, the reaper's group
+// delete — then lands in that namespace, never in the machine's own, which
+// is compared before and after.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MemoryFirewall } from '../../src/kernel/firewall/index.js';
+import { Rtnl, readSysctl } from '../../src/kernel/netlink/index.js';
+import { deleteNetns } from '../../src/kernel/netns/netns.js';
+import { DRIVERS } from '../../src/network/controller.js';
+import { LinkReaper } from '../../src/network/reaper.js';
+import { newNetworkRecord } from '../../src/network/records.js';
+import { Sandboxes } from '../../src/network/sandboxes.js';
+import type {
+  EndpointAddresses,
+  Gateway,
+  NetworkDriver,
+  NetworkRecord,
+  Sandbox,
+} from '../../src/network/types.js';
+
+const isRoot = process.getuid?.() === 0;
+const LAB = process.env.BERTH_DRIVER_CONTRACT_NETNS;
+
+function sh(argv: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 20_000 });
+}
+
+/** This process's environment for the run inside the lab, not as a file of the outer run. */
+function childEnv(add: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...add };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+if (!LAB) {
+  /** The machine's own links, routes and forwarding: the run must leave them alone. */
+  const machine = () =>
+    [
+      sh(['ip', '-o', 'link']).stdout.replace(/\\.*$/gm, ''),
+      sh(['ip', 'route']).stdout,
+      sh(['ip', '-6', 'route']).stdout,
+      readSysctl('net.ipv4.ip_forward'),
+      readSysctl('net.ipv6.conf.all.forwarding'),
+    ].join('\n');
+
+  describe('network driver contract', { skip: !isRoot && 'needs root' }, () => {
+    it('every driver passes it, inside a lab namespace', async () => {
+      const before = machine();
+      const ns = `dc${randomBytes(3).toString('hex')}`;
+      const execRoot = mkdtempSync(join(tmpdir(), `berth-${ns}-`));
+      assert.equal(sh(['ip', 'netns', 'add', ns]).status, 0);
+      try {
+        const r = spawnSync(
+          'nsenter',
+          [
+            `--net=/run/netns/${ns}`,
+            '--',
+            process.execPath,
+            '--test',
+            '--test-reporter=spec',
+            fileURLToPath(import.meta.url),
+          ],
+          {
+            encoding: 'utf8',
+            timeout: 120_000,
+            env: childEnv({ BERTH_DRIVER_CONTRACT_NETNS: ns, BERTH_EXEC_ROOT: execRoot }),
+          },
+        );
+        // The cases, one line each (stderr: the runner reads this file's stdout).
+        process.stderr.write(r.stdout + r.stderr);
+        assert.equal(r.status, 0, 'the contract failed inside the lab: its report is above');
+      } finally {
+        sh(['ip', 'netns', 'del', ns]);
+        // Sandboxes a failed run left: unbound before their files go.
+        const dir = join(execRoot, 'netns');
+        const left = existsSync(dir) ? readdirSync(dir) : [];
+        for (const f of left) await deleteNetns(join(dir, f));
+        try {
+          if (existsSync(dir)) rmdirSync(dir);
+          rmdirSync(execRoot);
+        } catch (e) {
+          process.stderr.write(`driver contract: ${execRoot} left: ${String(e)}\n`);
+        }
+      }
+      assert.equal(machine(), before);
+    });
+  });
+} else {
+  // Inside the lab namespace: this process's namespace is the drivers' host.
+  // Checked, whatever the environment says: never the machine's own.
+  if (statSync('/proc/self/ns/net').ino !== statSync(`/run/netns/${LAB}`).ino) {
+    throw new Error(`the driver contract runs only inside its lab namespace (${LAB})`);
+  }
+  const execRoot = process.env.BERTH_EXEC_ROOT ?? mkdtempSync(join(tmpdir(), 'berth-dc-'));
+  const rtnl = Rtnl.open();
+  const firewall = new MemoryFirewall();
+  firewall.ensureBase();
+  const reaper = new LinkReaper(Rtnl.open(), (e) => {
+    throw e;
+  });
+  const sandboxes = new Sandboxes(execRoot, async () => []);
+  after(async () => {
+    await reaper.close();
+    rtnl.close();
+  });
+
+  /** The drivers under contract: the daemon's own list. */
+  const drivers = DRIVERS({ rtnl, mtu: 1500, firewall, reaper });
+
+  const GATEWAYS: Gateway[] = [
+    { family: 4, address: '10.99.0.1', prefixLen: 24 },
+    { family: 6, address: 'fd00:99::1', prefixLen: 64 },
+  ];
+  const ADDRS: EndpointAddresses = {
+    ifName: 'eth0',
+    ipv4: '10.99.0.2',
+    prefixLen: 24,
+    gateway: '10.99.0.1',
+    ipv6: 'fd00:99::2',
+    prefixLen6: 64,
+    gateway6: 'fd00:99::1',
+    mac: '02:42:0a:63:00:02',
+    defaultRoute: true,
+  };
+
+  /** What a namespace holds: links (up, kind, master, group, addresses) and routes. */
+  async function state(rt: Rtnl): Promise<string[]> {
+    const out: string[] = [];
+    const links = await rt.listLinks();
+    const name = new Map(links.map((l) => [l.index, l.name]));
+    for (const l of links) {
+      const addrs = (await rt.listAddresses({ link: l.index }))
+        .map((a) => a.cidr)
+        .filter((c) => !c.startsWith('fe80:'))
+        .sort();
+      out.push(
+        `link ${l.name} ${l.kind ?? '-'} up=${l.up} master=${name.get(l.master ?? -1) ?? '-'} ` +
+          `group=${l.group ?? 0} ${addrs.join(',')}`,
+      );
+    }
+    for (const family of [4, 6] as const) {
+      for (const r of await rt.listRoutes({ family })) {
+        if (r.dst.startsWith('fe80:') || r.dst.startsWith('ff00:')) continue;
+        out.push(`route ${r.dst} via ${r.gateway ?? '-'} dev ${name.get(r.oif ?? -1) ?? '-'}`);
+      }
+    }
+    return out.sort();
+  }
+
+  /**
+   * A sandbox's links but `lo`, and its routes. `lo` is left out: an IPv6
+   * endpoint turns IPv6 on for it (::1), which stays for the sandbox's life.
+   */
+  async function sandboxState(sb: Sandbox): Promise<string[]> {
+    return (await state(sb.netlink())).filter((l) => !l.startsWith('link lo '));
+  }
+
+  /** The host namespace and Berth's firewall, once the reaper has deleted what was given up. */
+  async function host(): Promise<{ kernel: string[]; firewall: string }> {
+    await reaper.flush();
+    return { kernel: await state(rtnl), firewall: JSON.stringify(firewall.dump()) };
+  }
+
+  let n = 0;
+  /** A user network's record on this driver, as network create makes it (fresh ID, so fresh bridge name). */
+  const network = (driver: string): NetworkRecord => ({
+    ...newNetworkRecord(`contract${++n}`, driver),
+    Options: {},
+    berth: { bridgeCreated: true },
+  });
+
+  /** A container's sandbox as the controller gives it: a namespace of its own, or none. */
+  function sandbox(d: NetworkDriver): { sb: Sandbox; done: () => Promise<void> } {
+    const id = randomBytes(32).toString('hex');
+    const path = d.ownNamespace ? sandboxes.create(id) : undefined;
+    return { sb: sandboxes.view(id, path), done: () => sandboxes.delete(id) };
+  }
+
+  for (const [name, driver] of Object.entries(drivers)) {
+    describe(`driver ${name}`, () => {
+      let net: NetworkRecord;
+      before(async () => {
+        net = network(name);
+      });
+
+      it('declares itself consistently', () => {
+        assert.equal(driver.name, name);
+        for (const flag of [driver.ownNamespace, driver.exclusive, driver.addressed]) {
+          assert.equal(typeof flag, 'boolean');
+        }
+        // Addresses go on an interface in the container's own namespace.
+        if (driver.addressed) assert.ok(driver.ownNamespace);
+      });
+
+      it('makes a network idempotently and removes it idempotently, giving the host back', async () => {
+        const empty = await host();
+        await driver.ensureNetwork(net, GATEWAYS);
+        const made = await host();
+        await driver.ensureNetwork(net, GATEWAYS);
+        assert.deepEqual(await host(), made, 'a second ensureNetwork changes nothing');
+        await driver.removeNetwork(net);
+        assert.deepEqual(await host(), empty);
+        await driver.removeNetwork(net);
+        assert.deepEqual(await host(), empty, 'a second removeNetwork changes nothing');
+        // One never made: nothing to do, no error.
+        await driver.removeNetwork(network(name));
+        assert.deepEqual(await host(), empty);
+      });
+
+      it('joins a sandbox and leaves it as promised by ownNamespace and addressed', async () => {
+        await driver.ensureNetwork(net, GATEWAYS);
+        const withNetwork = await host();
+        const { sb, done } = sandbox(driver);
+        try {
+          const inside = driver.ownNamespace ? await sandboxState(sb) : undefined;
+          const info = await driver.join(
+            net,
+            sb,
+            driver.addressed ? ADDRS : { ifName: 'eth0', defaultRoute: true },
+          );
+          if (driver.addressed) {
+            assert.deepEqual(
+              [info.ipv4, info.prefixLen, info.ipv6, info.ipv6PrefixLen, info.mac],
+              [ADDRS.ipv4, ADDRS.prefixLen, ADDRS.ipv6, ADDRS.prefixLen6, ADDRS.mac],
+            );
+            const rt = sb.netlink();
+            const eth0 = await rt.getLink('eth0');
+            assert.equal(eth0?.up, true);
+            assert.equal(eth0?.mac, ADDRS.mac);
+            const addrs = (await rt.listAddresses({ link: 'eth0' })).map((a) => a.cidr);
+            assert.deepEqual(addrs.filter((a) => !a.startsWith('fe80:')).sort(), [
+              '10.99.0.2/24',
+              'fd00:99::2/64',
+            ]);
+            const routes = await state(rt);
+            assert.ok(routes.includes('route default via 10.99.0.1 dev eth0'), routes.join('\n'));
+            assert.ok(routes.includes('route default via fd00:99::1 dev eth0'), routes.join('\n'));
+          } else {
+            assert.deepEqual([info.ipv4, info.ipv6], [undefined, undefined]);
+            if (inside)
+              assert.deepEqual(
+                await sandboxState(sb),
+                inside,
+                'the sandbox keeps only what it had',
+              );
+          }
+          if (!driver.ownNamespace) {
+            assert.equal(sb.netnsPath, undefined);
+            assert.deepEqual(await host(), withNetwork, 'nothing in the host namespace');
+          }
+          await driver.leave(net, sb, info.hostIf, 'eth0');
+          if (inside) {
+            const eth0 = await sb.netlink().getLink('eth0');
+            assert.ok(!eth0?.up, 'after leave the container has no usable interface');
+          }
+          await driver.leave(net, sb, info.hostIf, 'eth0');
+          assert.deepEqual(await host(), withNetwork, 'leave gives the host back');
+          if (inside) assert.deepEqual(await sandboxState(sb), inside, 'and the sandbox');
+        } finally {
+          await done();
+          await driver.removeNetwork(net);
+        }
+      });
+
+      it('joins without a default route when not asked for one', async () => {
+        if (!driver.addressed) return;
+        await driver.ensureNetwork(net, GATEWAYS);
+        const { sb, done } = sandbox(driver);
+        try {
+          const info = await driver.join(net, sb, { ...ADDRS, defaultRoute: false });
+          const routes = await state(sb.netlink());
+          assert.ok(!routes.some((r) => r.startsWith('route default')), routes.join('\n'));
+          await driver.leave(net, sb, info.hostIf, 'eth0');
+        } finally {
+          await done();
+          await driver.removeNetwork(net);
+        }
+      });
+
+      it('a leave after an attach that failed before the driver changes nothing', async () => {
+        await driver.ensureNetwork(net, GATEWAYS);
+        const withNetwork = await host();
+        const { sb, done } = sandbox(driver);
+        try {
+          await driver.leave(net, sb, undefined, undefined);
+          await driver.leave(net, sb, undefined, 'eth0');
+          assert.deepEqual(await host(), withNetwork);
+        } finally {
+          await done();
+          await driver.removeNetwork(net);
+        }
+      });
+
+      it('a join that fails leaves nothing behind', async () => {
+        await driver.ensureNetwork(net, GATEWAYS);
+        const withNetwork = await host();
+        const { sb, done } = sandbox(driver);
+        try {
+          const inside = driver.ownNamespace ? await sandboxState(sb) : undefined;
+          // A default route through a gateway outside the subnet cannot be set.
+          const bad: EndpointAddresses = driver.addressed
+            ? { ...ADDRS, ipv6: undefined, gateway6: undefined, gateway: '10.250.0.1' }
+            : { ifName: 'eth0', defaultRoute: true, gateway: '10.250.0.1' };
+          const r = await driver.join(net, sb, bad).then(
+            (info) => ({ info }),
+            (error: unknown) => ({ error }),
+          );
+          if (driver.addressed) assert.ok('error' in r, 'an unreachable default route is refused');
+          // A driver that did not fail must undo it with leave, as any join.
+          if ('info' in r) await driver.leave(net, sb, r.info.hostIf, 'eth0');
+          assert.deepEqual(await host(), withNetwork);
+          if (inside) assert.deepEqual(await sandboxState(sb), inside);
+        } finally {
+          await done();
+          await driver.removeNetwork(net);
+        }
+      });
+    });
+  }
+}

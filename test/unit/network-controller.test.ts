@@ -1,0 +1,497 @@
+// The network controller and its endpoints without root: a temporary SQLite
+// store, MemoryFirewall, a fake bridge driver (test/helpers/fake-network.ts).
+// Networks are created and removed, containers join and leave, and every
+// failure path — the driver, the store, the firewall, a held port, IPAM or
+// the DNS failing at each step — leaves nothing behind: no network or
+// endpoint record, no address, no host port or map element, no DNS record or
+// listener, nothing in the driver.
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { hasCode } from '../../src/common/errors.js';
+import { isReservedOwner } from '../../src/network/ipam/index.js';
+import type { JoinRequest } from '../../src/network/endpoints.js';
+import type { Joined } from '../../src/network/records.js';
+import type { Op } from '../../src/store/types.js';
+import { fakeWorld, type FakeWorld } from '../helpers/fake-network.js';
+
+const C1 = 'c1'.repeat(32);
+const C2 = 'c2'.repeat(32);
+const NETNS = '/nonexistent/netns/c1';
+
+let w: FakeWorld;
+beforeEach(async () => {
+  w = await fakeWorld();
+});
+afterEach(async () => {
+  await w.close();
+});
+
+const create = (body: Record<string, unknown>) => w.controller.createNetwork(body);
+const join = (containerId: string, net: string, request: Partial<JoinRequest> = {}) =>
+  w.controller.endpoints.join(containerId, NETNS, net, { defaultRoute: true, ...request });
+const tcp8080 = [
+  {
+    proto: 'tcp' as const,
+    containerPort: 80,
+    hostIp: '',
+    hostPorts: [8080, 8080] as [number, number],
+  },
+];
+
+/** Everything in the store but IPAM's rotating hint (every subnet change rewrites it). */
+async function storeDump(): Promise<Record<string, string>> {
+  const all = await w.kv.list('');
+  return Object.fromEntries(
+    all.filter((e) => e.key !== 'ipam/local/space').map((e) => [e.key, e.value]),
+  );
+}
+
+/** Endpoints' addresses IPAM holds on a network (not gateways or auxiliary ones). */
+const endpointAddresses = (netId: string) =>
+  w.ipam.allocations(netId).filter((a) => !isReservedOwner(a.owner));
+
+/** Nothing of any endpoint is left: record, address, port, map element, name, driver state. */
+async function assertNoEndpoint(netId: string, containerId = C1): Promise<void> {
+  assert.deepEqual(await w.kv.list('endpoints/'), [], 'endpoint records');
+  assert.deepEqual(endpointAddresses(netId), [], 'addresses');
+  assert.deepEqual(w.controller.endpoints.publishedPorts(containerId), [], 'published ports');
+  assert.deepEqual(w.controller.endpoints.portMappings(), [], 'port mappings');
+  assert.deepEqual(w.firewall.dump().ports, [], 'map elements');
+  assert.deepEqual([...w.held], [], 'held host ports');
+  assert.deepEqual(w.dns.records.endpoints(), [], 'DNS records');
+  assert.deepEqual([...w.driver.endpoints.keys()], [], "the driver's endpoints");
+}
+
+/** Fails with `match` (an error's message or a check) and returns the error. */
+async function fails(p: Promise<unknown>, match: RegExp | string): Promise<Error> {
+  const e = await p.then(
+    () => assert.fail('expected a failure'),
+    (err: unknown) => err as Error,
+  );
+  if (typeof match === 'string') assert.equal(e.message, match);
+  else assert.match(e.message, match);
+  return e;
+}
+
+/** An op's key and value, whatever its type. */
+const keyOf = (o: Op) => ('key' in o ? o.key : '');
+const valueOf = (o: Op) => (o.type === 'put' ? o.value : '');
+
+const isReady = (ops: Op[]) =>
+  ops.some(
+    (o) => o.type === 'put' && o.key.startsWith('endpoints/') && o.value.includes('"ready"'),
+  );
+
+describe('network controller (fake driver, no root)', () => {
+  it('opens with bridge, host and none; the default bridge has its subnet and forwarding is on', async () => {
+    const names = w.controller.list().map((n) => `${n.Name}/${n.Driver}`);
+    assert.deepEqual(names.sort(), ['bridge/bridge', 'host/host', 'none/null']);
+    const bridge = w.controller.get('bridge');
+    assert.deepEqual(bridge.IPAM.Config, [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }]);
+    assert.deepEqual(w.driver.networks.get(bridge.Id), [
+      { family: 4, address: '172.17.0.1', prefixLen: 16 },
+    ]);
+    assert.equal(w.sysctls.get('net.ipv4.ip_forward'), 1);
+    // The default bridge gets no DNS listener (Docker's: names on user networks only).
+    assert.deepEqual([...w.dns.listening.keys()], []);
+  });
+
+  it('creates a network: record, name, subnet, kernel side, DNS listener; removes all of it', async () => {
+    const before = await storeDump();
+    const { Id } = await create({ Name: 'web', IPAM: { Config: [{ Subnet: '10.40.0.0/24' }] } });
+    const net = w.controller.get('web');
+    assert.equal(net.Id, Id);
+    assert.equal((await w.kv.get(`networks/names/web`))?.value, Id);
+    assert.ok(await w.kv.get(`networks/by-id/${Id}`));
+    assert.deepEqual(
+      w.ipam.pools(Id).map((p) => [p.subnet, p.gateway]),
+      [['10.40.0.0/24', '10.40.0.1']],
+    );
+    assert.deepEqual(w.driver.networks.get(Id), [
+      { family: 4, address: '10.40.0.1', prefixLen: 24 },
+    ]);
+    assert.equal(w.dns.listening.get('10.40.0.1'), Id);
+    assert.ok(w.firewall.dump().bridges.some((b) => b.name === `br-${Id.slice(0, 12)}`));
+
+    await w.controller.removeNetwork('web');
+    assert.equal(w.controller.find('web'), undefined);
+    assert.deepEqual(await storeDump(), before);
+    assert.deepEqual(w.ipam.pools(Id), []);
+    assert.equal(w.driver.networks.has(Id), false);
+    assert.deepEqual([...w.dns.listening.keys()], []);
+    assert.ok(!w.firewall.dump().bridges.some((b) => b.name === `br-${Id.slice(0, 12)}`));
+  });
+
+  it('networks survive a restart: the same records, their kernel side and listeners made again', async () => {
+    const { Id } = await create({ Name: 'web', IPAM: { Config: [{ Subnet: '10.41.0.0/24' }] } });
+    const ids = w.controller
+      .list()
+      .map((n) => n.Id)
+      .sort();
+    w.driver.networks.clear();
+    w.dns.listening.clear();
+    await w.reopen();
+    assert.deepEqual(
+      w.controller
+        .list()
+        .map((n) => n.Id)
+        .sort(),
+      ids,
+    );
+    assert.ok(w.driver.networks.has(Id));
+    assert.equal(w.dns.listening.get('10.41.0.1'), Id);
+  });
+
+  it("refuses a name that exists (Docker's 409) and the predefined networks' removal", async () => {
+    await create({ Name: 'web' });
+    await fails(create({ Name: 'web' }), 'network with name web already exists');
+    for (const name of ['bridge', 'host', 'none']) {
+      await fails(
+        w.controller.removeNetwork(name),
+        `${name} is a pre-defined network and cannot be removed`,
+      );
+    }
+  });
+
+  it('a name another writer takes during the create: 409, and nothing of this create is left', async () => {
+    const before = await storeDump();
+    // Another daemon on the same store takes the name between the check and the commit.
+    w.kv.beforeTxn = async (_c, ops) => {
+      if (ops.some((o) => keyOf(o) === 'networks/names/web')) {
+        await w.kv.inner.put('networks/names/web', 'another network');
+      }
+    };
+    const e = await fails(create({ Name: 'web' }), 'network with name web already exists');
+    assert.ok(hasCode(e, 'CONFLICT'));
+    w.kv.beforeTxn = undefined;
+    await w.kv.inner.delete('networks/names/web');
+    assert.deepEqual(await storeDump(), before);
+    assert.equal(w.controller.find('web'), undefined);
+    assert.deepEqual(
+      w.ipam.allocations().filter((a) => !w.controller.network(a.network)),
+      [],
+    );
+  });
+
+  it('refuses to remove a network with endpoints', async () => {
+    const { Id } = await create({ Name: 'web' });
+    await join(C1, 'web');
+    await fails(
+      w.controller.removeNetwork('web'),
+      `error while removing network: network web id ${Id} has active endpoints`,
+    );
+    await w.controller.endpoints.leave(C1, Id);
+    await w.controller.removeNetwork('web');
+  });
+
+  for (const [what, breakIt, message] of [
+    [
+      "the driver's kernel side",
+      () => w.driver.fail('ensureNetwork'),
+      'fake driver: ensureNetwork failed',
+    ],
+    [
+      'the DNS listener',
+      () => (w.dns.failListener = true),
+      /listen udp 10\.42\.0\.1:53: bind: cannot assign requested address/,
+    ],
+    [
+      'the record',
+      () => w.kv.failNext((ops) => ops.some((o) => keyOf(o).startsWith('networks/names/'))),
+      'store: disk on fire',
+    ],
+  ] as const) {
+    it(`a create failing at ${what} leaves nothing behind`, async () => {
+      const before = await storeDump();
+      const bridges = w.firewall.dump().bridges;
+      breakIt();
+      await fails(create({ Name: 'web', IPAM: { Config: [{ Subnet: '10.42.0.0/24' }] } }), message);
+      assert.equal(w.controller.find('web'), undefined);
+      assert.deepEqual(await storeDump(), before);
+      assert.deepEqual(
+        w.ipam
+          .allocations()
+          .map((a) => a.subnet)
+          .filter((s) => s.startsWith('10.42.')),
+        [],
+      );
+      assert.deepEqual(w.firewall.dump().bridges, bridges);
+      assert.deepEqual([...w.dns.listening.keys()], []);
+      assert.equal(w.driver.networks.size, 1, 'only the default bridge');
+      // The same network can be made now.
+      await create({ Name: 'web', IPAM: { Config: [{ Subnet: '10.42.0.0/24' }] } });
+    });
+  }
+
+  it('a removal whose kernel side fails is finished at the next start', async () => {
+    const { Id } = await create({ Name: 'web' });
+    w.driver.fail('removeNetwork');
+    await w.controller.removeNetwork('web');
+    assert.equal(w.controller.find('web'), undefined);
+    assert.deepEqual(w.ipam.pools(Id), []);
+    assert.ok(await w.kv.get(`networks/removing/${Id}`), 'kept for the next start');
+    assert.ok(w.driver.networks.has(Id));
+    await w.reopen();
+    await w.controller.reconcile(new Set());
+    assert.equal(await w.kv.get(`networks/removing/${Id}`), undefined);
+    assert.equal(w.driver.networks.has(Id), false);
+  });
+});
+
+describe('endpoints (fake driver, no root)', () => {
+  it('joins a user network and leaves it: record, address, driver, DNS, then nothing', async () => {
+    const { Id } = await create({ Name: 'web', IPAM: { Config: [{ Subnet: '10.50.0.0/24' }] } });
+    let committed: Joined | undefined;
+    const joined = await join(C1, 'web', {
+      name: 'app',
+      hostname: 'apphost',
+      aliases: ['db'],
+      commit: (j) => {
+        committed = j;
+        return [{ type: 'put', key: 'test/container', value: j.endpoint.IPAddress }];
+      },
+    });
+    assert.equal(joined.name, 'web');
+    assert.equal(joined.endpoint.IPAddress, '10.50.0.2');
+    assert.equal(joined.endpoint.Gateway, '10.50.0.1');
+    assert.equal(joined.endpoint.MacAddress, '02:42:0a:32:00:02');
+    assert.deepEqual(joined.endpoint.Aliases, ['db', C1.slice(0, 12)]);
+    assert.deepEqual(joined.endpoint.DNSNames, ['app', 'db', C1.slice(0, 12), 'apphost']);
+    assert.equal(committed, joined);
+    // Committed with the ready record, in one transaction.
+    assert.equal((await w.kv.get('test/container'))?.value, '10.50.0.2');
+    const rec = JSON.parse((await w.kv.get(`endpoints/${Id}/${C1}`))!.value);
+    assert.equal(rec.State, 'ready');
+    assert.equal(rec.IfName, 'eth0');
+    assert.equal(rec.HostIf, 'fake1');
+    assert.deepEqual(
+      endpointAddresses(Id).map((a) => [a.address, a.owner]),
+      [['10.50.0.2', rec.Id]],
+    );
+    const ep = w.driver.endpoints.get('fake1')!;
+    assert.deepEqual(
+      [ep.containerId, ep.addrs.ifName, ep.addrs.ipv4, ep.addrs.prefixLen, ep.addrs.defaultRoute],
+      [C1, 'eth0', '10.50.0.2', 24, true],
+    );
+    assert.deepEqual(
+      w.dns.records.endpoints().map((e) => [e.name, e.ipv4, e.networkId]),
+      [['app', '10.50.0.2', Id]],
+    );
+
+    await w.controller.endpoints.leave(C1, Id, [{ type: 'delete', key: 'test/container' }]);
+    assert.equal(await w.kv.get('test/container'), undefined);
+    await assertNoEndpoint(Id);
+    assert.deepEqual(w.driver.calls.slice(-1), ['leave web eth0']);
+    // The next endpoint gets the address back; the sandbox's next name is eth1.
+    const again = await join(C1, 'web');
+    assert.equal(again.endpoint.IPAddress, '10.50.0.2');
+    assert.equal(JSON.parse((await w.kv.get(`endpoints/${Id}/${C1}`))!.value).IfName, 'eth1');
+  });
+
+  it('publishes ports through the first bridge endpoint and takes them back on leave', async () => {
+    const { Id } = await create({ Name: 'web' });
+    await join(C1, 'web', { ports: tcp8080 });
+    assert.deepEqual(
+      w.controller.endpoints
+        .publishedPorts(C1)
+        .map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}`),
+      [':8080->80'],
+    );
+    assert.deepEqual([...w.held], ['tcp//8080']);
+    assert.deepEqual(
+      w.firewall.dump().ports.map((m) => `${m.hostPort}->${m.containerIp}:${m.containerPort}`),
+      ['8080->172.18.0.2:80'],
+    );
+    const rec = JSON.parse((await w.kv.get(`endpoints/${Id}/${C1}`))!.value);
+    assert.equal(rec.Ports.length, 1);
+    assert.equal(w.driver.endpoints.get(rec.HostIf)?.addrs.hairpin, true);
+    await w.controller.endpoints.leave(C1, Id);
+    await assertNoEndpoint(Id);
+  });
+
+  it('joins host and none: a record without addresses, nothing for the bridge driver', async () => {
+    for (const name of ['host', 'none']) {
+      const net = w.controller.get(name);
+      const joined = await w.controller.endpoints.join(C1, undefined, name, { defaultRoute: true });
+      assert.equal(joined.endpoint.IPAddress, '');
+      const rec = JSON.parse((await w.kv.get(`endpoints/${net.Id}/${C1}`))!.value);
+      assert.equal(rec.State, 'ready');
+      assert.equal(rec.IPv4, undefined);
+      await w.controller.endpoints.leave(C1, net.Id);
+      await assertNoEndpoint(net.Id);
+    }
+  });
+
+  it('refuses a second endpoint of a container on one network, and keeps the first', async () => {
+    const { Id } = await create({ Name: 'web' });
+    await join(C1, 'web', { ports: tcp8080 });
+    const first = await w.kv.get(`endpoints/${Id}/${C1}`);
+    const e = await fails(
+      join(C1, 'web'),
+      `endpoint with name ${C1} already exists in network web`,
+    );
+    assert.ok(hasCode(e, 'FORBIDDEN'));
+    assert.deepEqual(await w.kv.get(`endpoints/${Id}/${C1}`), first);
+    assert.equal(endpointAddresses(Id).length, 1);
+    assert.equal(w.driver.endpoints.size, 1);
+    assert.deepEqual([...w.held], ['tcp//8080']);
+    assert.equal(w.dns.records.endpoints().length, 0, 'no name was asked for');
+  });
+
+  it('refuses what the rules refuse before writing anything', async () => {
+    await create({ Name: 'web' }); // subnet picked by Berth
+    const before = await storeDump();
+    const calls = w.driver.calls.length;
+    await fails(
+      join(C1, 'web', { staticIPv4: '172.18.0.9' }),
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    );
+    await fails(
+      join(C1, 'bridge', { aliases: ['db'] }),
+      'network-scoped alias is supported only for containers in user defined networks',
+    );
+    await fails(
+      w.controller.endpoints.join(C1, undefined, 'host', {
+        defaultRoute: true,
+        staticIPv4: '10.0.0.9',
+      }),
+      'user specified IP address is supported on user defined networks only',
+    );
+    assert.deepEqual(await storeDump(), before);
+    assert.equal(w.driver.calls.length, calls);
+  });
+
+  describe('a join failing at each step leaves nothing behind', () => {
+    const steps: Array<{
+      step: string;
+      breakIt: () => void;
+      message: RegExp | string;
+      ports?: boolean;
+      /** The request's commit callback throws. */
+      commitThrows?: boolean;
+    }> = [
+      {
+        step: 'the endpoint record (store)',
+        breakIt: () => w.kv.failNext((ops) => ops.some((o) => keyOf(o).startsWith('endpoints/'))),
+        message: 'store: disk on fire',
+      },
+      {
+        step: 'a host port held by another process',
+        breakIt: () => w.busy.add(8080),
+        message: new RegExp(
+          `^driver failed programming external connectivity on endpoint app \\([0-9a-f]{64}\\): listen tcp4 :8080: bind: address in use$`,
+        ),
+        ports: true,
+      },
+      {
+        step: 'recording the ports (store)',
+        breakIt: () => w.kv.failNext((ops) => ops.some((o) => valueOf(o).includes('"Ports"'))),
+        message: 'store: disk on fire',
+        ports: true,
+      },
+      {
+        step: "the driver's join",
+        breakIt: () => w.driver.fail('join'),
+        message: 'fake driver: join failed',
+        ports: true,
+      },
+      {
+        step: 'the port map elements (firewall)',
+        breakIt: () => (w.firewall.failPortMapping = true),
+        message: 'nftables: Could not process rule: No buffer space available',
+        ports: true,
+      },
+      {
+        step: "the caller's commit ops",
+        breakIt: () => undefined,
+        message: 'the container record cannot be written',
+        ports: true,
+        commitThrows: true,
+      },
+      {
+        step: 'the ready commit (store)',
+        breakIt: () => w.kv.failNext(isReady),
+        message: 'store: disk on fire',
+        ports: true,
+      },
+      {
+        step: 'the ready commit, and the undo of the driver too',
+        breakIt: () => {
+          w.kv.failNext(isReady);
+          w.driver.fail('leave');
+        },
+        message: 'store: disk on fire',
+      },
+    ];
+    for (const s of steps) {
+      it(s.step, async () => {
+        const { Id } = await create({
+          Name: 'web',
+          IPAM: { Config: [{ Subnet: '10.60.0.0/24' }] },
+        });
+        const before = await storeDump();
+        s.breakIt();
+        await fails(
+          join(C1, 'web', {
+            name: 'app',
+            ports: s.ports ? tcp8080 : undefined,
+            commit: () => {
+              if (s.commitThrows) throw new Error('the container record cannot be written');
+              return [];
+            },
+          }),
+          s.message,
+        );
+        w.busy.clear();
+        if (s.step.includes('undo of the driver')) {
+          // The driver could not undo its side: reported, and the rest still undone.
+          assert.ok(
+            w.log.lines.some((l) =>
+              /^error: cleanup after failed attach \(driver\): fake driver: leave failed/.test(l),
+            ),
+            w.log.lines.join('\n'),
+          );
+          w.driver.endpoints.clear();
+        }
+        await assertNoEndpoint(Id);
+        assert.deepEqual(await storeDump(), before);
+        // Nothing is held: the next join gets the same address and port.
+        const joined = await join(C1, 'web', { name: 'app', ports: tcp8080 });
+        assert.equal(joined.endpoint.IPAddress, '10.60.0.2');
+        assert.deepEqual([...w.held], ['tcp//8080']);
+      });
+    }
+
+    it('IPAM has no address left (503), or the static one is taken (403)', async () => {
+      const { Id } = await create({ Name: 'tiny', IPAM: { Config: [{ Subnet: '10.61.0.0/30' }] } });
+      await join(C2, 'tiny', { staticIPv4: '10.61.0.2' });
+      const held = endpointAddresses(Id);
+      const before = await storeDump();
+      const full = await fails(
+        join(C1, 'tiny', { ports: tcp8080 }),
+        `no available IPv4 addresses on this network's address pools: tiny (${Id})`,
+      );
+      assert.ok(hasCode(full, 'UNAVAILABLE'));
+      assert.deepEqual(await storeDump(), before);
+      assert.deepEqual(endpointAddresses(Id), held);
+      assert.deepEqual([...w.held], []);
+      assert.equal(w.driver.endpoints.size, 1);
+
+      const { Id: other } = await create({
+        Name: 'web',
+        IPAM: { Config: [{ Subnet: '10.62.0.0/24' }] },
+      });
+      await join(C2, 'web', { staticIPv4: '10.62.0.7' });
+      const taken = await fails(
+        join(C1, 'web', { staticIPv4: '10.62.0.7' }),
+        'Address already in use',
+      );
+      assert.ok(hasCode(taken, 'FORBIDDEN'));
+      assert.deepEqual(
+        endpointAddresses(other).map((a) => a.address),
+        ['10.62.0.7'],
+      );
+      assert.equal(w.driver.endpoints.size, 2);
+    });
+  });
+});
