@@ -6,22 +6,25 @@
  * rewrites one `networks/generation` key, so a host whose view of the pools
  * was old retries with a fresh one instead of committing an overlap.
  *
- * Each host keeps a view of the records from a list and a watch from that
- * list's revision (resynced when the history it needs was compacted), so a
- * network made on another host is listed here within the watch's delay.
+ * Endpoints of these networks live there too, with their addresses from the
+ * global pools (one transaction each, so no address is given twice) and the
+ * host they are on: what every other host programs its data plane from.
+ *
+ * Each host mirrors the records and endpoints (mirror.ts), so a network or
+ * endpoint made on another host is known here within the watch's delay.
  * Pure orchestration over KvStore and Ipam: no kernel.
  */
 import { randomBytes } from 'node:crypto';
-import { conflict, forbidden, hasCode, messageOf, notFound } from '../common/errors.js';
+import { conflict, forbidden, hasCode, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo } from '../network/ipam/index.js';
+import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo, macFromIPv4 } from '../network/ipam/index.js';
 import type {
   GlobalNetworkCreate as GlobalCreate,
   GlobalScope,
   NetworkRecord,
 } from '../network/types.js';
-import { isCompacted } from '../store/errors.js';
-import type { KvStore, WatchEvent } from '../store/types.js';
+import type { KvStore } from '../store/types.js';
+import { Mirror } from './mirror.js';
 
 export const GLOBAL_NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -33,6 +36,40 @@ export const GLOBAL_ENDPOINTS = 'endpoints/';
 export const FIRST_VNI = 256;
 const MAX_VNI = (1 << 24) - 1;
 
+/** What an endpoint asks of the cluster: its address and its place. */
+export interface AttachRequest {
+  networkId: string;
+  /** The endpoint's ID (the address's owner). */
+  id: string;
+  containerId: string;
+  name: string;
+  aliases: string[];
+  /** `--ip`; else the next free address. */
+  staticIPv4?: string;
+  /** `--mac-address`; else 02:42 and the IPv4 address, as Docker. */
+  mac?: string;
+  /** The host's advertise address. */
+  node: string;
+  /** The host's VXLAN source address. */
+  vtep: string;
+}
+
+/** An endpoint of a global network, as every host sees it. */
+export interface GlobalEndpoint {
+  Id: string;
+  NetworkID: string;
+  ContainerID: string;
+  Name: string;
+  Aliases: string[];
+  IPv4: string;
+  PrefixLen: number;
+  Mac: string;
+  /** The host it lives on (its advertise address). */
+  Node: string;
+  /** That host's VXLAN source address. */
+  Vtep: string;
+}
+
 /** A global network as stored: inspect's record, its VXLAN ID in Berth's own part. */
 export interface GlobalNetworkRecord extends NetworkRecord {
   Scope: 'global';
@@ -40,21 +77,23 @@ export interface GlobalNetworkRecord extends NetworkRecord {
 }
 
 const nameKey = (name: string) => NAMES + encodeURIComponent(name);
+const epKey = (net: string, ep: string) => `${GLOBAL_ENDPOINTS}${net}/${ep}`;
+/** Rewritten by every attach to a network: a remove compares it, so none slips in between. */
+const EPGEN = 'networks/endpoints-generation/';
 
 export class GlobalNetworks implements GlobalScope {
-  private readonly byId = new Map<string, GlobalNetworkRecord>();
-  private cancelWatch: (() => void) | undefined;
+  private readonly networks: Mirror<GlobalNetworkRecord>;
+  private readonly endpoints: Mirror<GlobalEndpoint>;
   private tail: Promise<void> = Promise.resolve();
-  private closed = false;
 
   private ipamOpening: Promise<Ipam> | undefined;
-  private readonly loaded: Promise<void>;
 
   private constructor(
     private readonly kv: KvStore,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    this.loaded = this.followUntilRead();
+    this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
+    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log);
   }
 
   /**
@@ -66,10 +105,10 @@ export class GlobalNetworks implements GlobalScope {
     return new GlobalNetworks(kv, log);
   }
 
-  /** `start`, then waits until the first list was read. */
+  /** `start`, then waits until the first lists were read. */
   static async open(kv: KvStore, log: Logger): Promise<GlobalNetworks> {
     const g = GlobalNetworks.start(kv, log);
-    await g.loaded;
+    await Promise.all([g.networks.loaded, g.endpoints.loaded]);
     return g;
   }
 
@@ -88,21 +127,9 @@ export class GlobalNetworks implements GlobalScope {
     return this.ipamOpening;
   }
 
-  private async followUntilRead(): Promise<void> {
-    for (let wait = 250; !this.closed; wait = Math.min(wait * 2, 5000)) {
-      try {
-        await this.follow();
-        return;
-      } catch (e) {
-        this.log.warn(`cluster: reading networks: ${messageOf(e)}; retrying`);
-        await new Promise((r) => setTimeout(r, wait));
-      }
-    }
-  }
-
   /** Every global network this host knows of. */
   list(): GlobalNetworkRecord[] {
-    return [...this.byId.values()];
+    return [...this.networks.all().values()];
   }
 
   /** Creates a network every host sees; Docker's messages for a taken name or subnet. */
@@ -201,78 +228,148 @@ export class GlobalNetworks implements GlobalScope {
         await backoff(); // another host changed the pools or took the VNI: look again
         continue;
       }
-      this.byId.set(id, net);
       return net;
     }
   }
 
   /** Removes a network from every host; refused while any host has endpoints on it. */
   async remove(net: NetworkRecord): Promise<void> {
-    const known = this.byId.get(net.Id);
+    const known = this.networks.get(net.Id);
     if (!known) throw notFound(`network ${net.Name} not found`);
     return this.serial(() => this.removeOnce(known));
   }
 
   private async removeOnce(net: GlobalNetworkRecord): Promise<void> {
-    const eps = await this.kv.list(`${GLOBAL_ENDPOINTS}${net.Id}/`);
-    if (eps.length) {
-      throw forbidden(
-        `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
-      );
-    }
     const ipam = await this.ipam();
     for (let attempt = 1; ; attempt++) {
+      // The endpoints' generation before the check: an attach after it fails the commit.
+      const epGen = (await this.kv.get(EPGEN + net.Id))?.modRevision ?? 0;
+      const eps = await this.kv.list(`${GLOBAL_ENDPOINTS}${net.Id}/`);
+      if (eps.length) {
+        throw forbidden(
+          `error while removing network: network ${net.Name} id ${net.Id} has active endpoints`,
+        );
+      }
       await ipam.reload();
       try {
         await ipam.transact(async (tx) => {
           await tx.releasePools(net.Id, { networkName: net.Name });
           return {
             value: undefined,
+            compares: [{ key: EPGEN + net.Id, modRevision: epGen }],
             ops: [
               { type: 'delete', key: GLOBAL_NETWORKS + net.Id },
               { type: 'delete', key: nameKey(net.Name) },
               { type: 'delete', key: VNIS + net.berth.vni },
+              { type: 'delete', key: EPGEN + net.Id },
               { type: 'put', key: GENERATION, value: net.Id },
             ],
           };
         });
-        break;
+        return;
       } catch (e) {
         if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
         await backoff();
       }
     }
-    this.byId.delete(net.Id);
+  }
+
+  /** The endpoints of a global network, on every host, as last seen. */
+  endpointsOf(networkId: string): GlobalEndpoint[] {
+    return [...this.endpoints.all().entries()]
+      .filter(([k]) => k.startsWith(`${networkId}/`))
+      .map(([, e]) => e);
+  }
+
+  /** Calls `fn` with the network ID whenever an endpoint of it comes or goes, on any host. */
+  onEndpointsChange(fn: (networkId: string) => void): () => void {
+    return this.endpoints.onChange((key: string) => fn(key.slice(0, key.indexOf('/'))));
+  }
+
+  /**
+   * Puts an endpoint in the cluster store with its address from the global
+   * pools (static or the next free), in one transaction that also checks the
+   * network still exists: no host ever gets an address another has.
+   */
+  async attach(req: AttachRequest): Promise<GlobalEndpoint> {
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      for (let attempt = 1; ; attempt++) {
+        const rec = await this.kv.get(GLOBAL_NETWORKS + req.networkId);
+        if (!rec) throw notFound(`network ${req.networkId} not found`);
+        const net = JSON.parse(rec.value) as GlobalNetworkRecord;
+        // Other hosts allocate and free too: look at the pool as the store has it.
+        // (A read of the pool per attach; per-subnet reads are the step after.)
+        await ipam.reload();
+        let ep: GlobalEndpoint | undefined;
+        try {
+          await ipam.transact((tx) => {
+            const a = tx.allocateAddress({
+              network: net.Id,
+              networkName: net.Name,
+              family: 4,
+              owner: req.id,
+              address: req.staticIPv4,
+            });
+            ep = {
+              Id: req.id,
+              NetworkID: net.Id,
+              ContainerID: req.containerId,
+              Name: req.name,
+              Aliases: req.aliases,
+              IPv4: a.address,
+              PrefixLen: a.prefixLen,
+              Mac: req.mac ?? macFromIPv4(a.address),
+              Node: req.node,
+              Vtep: req.vtep,
+            };
+            return {
+              value: undefined,
+              compares: [{ key: GLOBAL_NETWORKS + net.Id, modRevision: rec.modRevision }],
+              ops: [
+                { type: 'put', key: epKey(net.Id, req.id), value: JSON.stringify(ep) },
+                { type: 'put', key: EPGEN + net.Id, value: req.id },
+              ],
+            };
+          });
+        } catch (e) {
+          if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
+          await backoff();
+          continue;
+        }
+        return ep!;
+      }
+    });
+  }
+
+  /** Takes an endpoint out of the cluster store and frees its address; missing is fine. */
+  async detach(networkId: string, endpointId: string): Promise<void> {
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      for (let attempt = 1; ; attempt++) {
+        // Another host may have given the address: the pool as the store has it.
+        await ipam.reload();
+        try {
+          await ipam.transact((tx) => {
+            tx.releaseAddresses({ network: networkId, owner: endpointId });
+            return {
+              value: undefined,
+              ops: [{ type: 'delete', key: epKey(networkId, endpointId) }],
+            };
+          });
+          return;
+        } catch (e) {
+          if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
+          await backoff();
+        }
+      }
+    });
   }
 
   /** Stops following the store. */
   close(): void {
-    this.closed = true;
-    this.cancelWatch?.();
-  }
-
-  /** List, then watch from the list's revision; again from a fresh list after a compaction. */
-  private async follow(): Promise<void> {
-    const { entries, revision } = await this.kv.listWithRevision(GLOBAL_NETWORKS);
-    this.byId.clear();
-    for (const e of entries) {
-      const n = JSON.parse(e.value) as GlobalNetworkRecord;
-      this.byId.set(n.Id, n);
-    }
-    this.cancelWatch = await this.kv.watch(GLOBAL_NETWORKS, (ev) => this.apply(ev), {
-      fromRevision: revision + 1,
-      onError: (e) => {
-        if (this.closed) return;
-        if (!isCompacted(e)) this.log.warn(`cluster: watching networks: ${messageOf(e)}`);
-        void this.followUntilRead();
-      },
-    });
-  }
-
-  private apply(ev: WatchEvent): void {
-    const id = ev.key.slice(GLOBAL_NETWORKS.length);
-    if (ev.type === 'delete') this.byId.delete(id);
-    else if (ev.value) this.byId.set(id, JSON.parse(ev.value) as GlobalNetworkRecord);
+    this.networks.close();
+    this.endpoints.close();
   }
 }
 

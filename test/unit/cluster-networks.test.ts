@@ -107,4 +107,79 @@ describe('global networks', () => {
     h2.close();
     await kv.close();
   });
+
+  it('gives endpoints addresses no other host has, also at once, and every host sees them', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const n = await h1.create(req('ov1'));
+    await eventually(() => h2.list().length === 1);
+    const seen: string[] = [];
+    h1.onEndpointsChange((net) => seen.push(net));
+    const attach = (h: GlobalNetworks, i: number) =>
+      h.attach({
+        networkId: n.Id,
+        id: `ep${i}`,
+        containerId: `c${i}`,
+        name: `c${i}`,
+        aliases: [],
+        node: h === h1 ? '192.168.205.10:2375' : '192.168.205.11:2375',
+        vtep: h === h1 ? '192.168.205.10' : '192.168.205.11',
+      });
+    const eps = await Promise.all(Array.from({ length: 10 }, (_, i) => attach(i % 2 ? h1 : h2, i)));
+    const ips = eps.map((e) => e.IPv4);
+    assert.equal(new Set(ips).size, 10, ips.join(' '));
+    assert.ok(ips.every((ip) => /^10\.0\.0\.(\d+)$/.test(ip) && ip !== '10.0.0.1'));
+    assert.equal(
+      eps[0]!.Mac,
+      `02:42:0a:00:00:${Number(ips[0]!.split('.')[3]).toString(16).padStart(2, '0')}`,
+    );
+    await eventually(
+      () => h1.endpointsOf(n.Id).length === 10 && h2.endpointsOf(n.Id).length === 10,
+    );
+    assert.ok(seen.includes(n.Id));
+    // A static address another endpoint has is refused; a free one is given.
+    await assert.rejects(
+      h2.attach({
+        ...eps[0]!,
+        networkId: n.Id,
+        id: 'x',
+        containerId: 'x',
+        name: 'x',
+        aliases: [],
+        node: 'n',
+        vtep: 'v',
+        staticIPv4: eps[0]!.IPv4,
+      }),
+      /already in use|in use/,
+    );
+    const fixed = await h2.attach({
+      networkId: n.Id,
+      id: 'y',
+      containerId: 'y',
+      name: 'y',
+      aliases: [],
+      node: 'n',
+      vtep: 'v',
+      staticIPv4: '10.0.0.200',
+    });
+    assert.equal(fixed.IPv4, '10.0.0.200');
+    // Detached, the address is free again and every host forgets the endpoint.
+    await h1.detach(n.Id, 'y');
+    await eventually(() => !h2.endpointsOf(n.Id).some((e) => e.Id === 'y'));
+    const again = await h1.attach({
+      networkId: n.Id,
+      id: 'z',
+      containerId: 'z',
+      name: 'z',
+      aliases: [],
+      node: 'n',
+      vtep: 'v',
+      staticIPv4: '10.0.0.200',
+    });
+    assert.equal(again.IPv4, '10.0.0.200');
+    // The network cannot go while they are there.
+    await assert.rejects(h2.remove(n), /has active endpoints/);
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
 });

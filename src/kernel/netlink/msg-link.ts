@@ -40,6 +40,7 @@ import {
   IFLA_VXLAN_LOCAL,
   IFLA_VXLAN_LOCAL6,
   IFLA_VXLAN_PORT,
+  IFLA_VXLAN_PROXY,
   NLM_F_CREATE,
   NLM_F_EXCL,
   RTEXT_FILTER_SKIP_STATS,
@@ -119,7 +120,7 @@ export interface VethRequest extends LinkBase {
   };
 }
 
-/** A VXLAN device (for overlay networks later). */
+/** A VXLAN device (an overlay network's tunnel end). */
 export interface VxlanRequest extends LinkBase {
   /** VXLAN network identifier (24 bits). */
   vni: number;
@@ -131,6 +132,8 @@ export interface VxlanRequest extends LinkBase {
   dev?: number;
   /** MAC learning from received packets; off unless asked (entries come from the control plane). */
   learning?: boolean;
+  /** Answer ARP and neighbour solicitations from the device's neighbour table (no flooding). */
+  proxy?: boolean;
   /** Index of a bridge to enslave it to. */
   master?: number;
 }
@@ -233,6 +236,7 @@ export function newVxlanMsg(spec: VxlanRequest): Buffer {
         if (spec.dev !== undefined) d.u32(IFLA_VXLAN_LINK, spec.dev);
         if (spec.port !== undefined) d.be16(IFLA_VXLAN_PORT, spec.port);
         d.u8(IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0);
+        if (spec.proxy) d.u8(IFLA_VXLAN_PROXY, 1);
       });
     })
     .finish();

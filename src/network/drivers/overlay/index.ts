@@ -1,0 +1,203 @@
+/**
+ * `overlay`: one layer-2 segment across hosts over VXLAN (S16, S21). Per
+ * network and host, a namespace of its own (as Docker's: the network's
+ * subnet never meets the host's routes) holding a bridge `br0` and the
+ * VXLAN device `vxlan0` (UDP 4789, the network's VNI, learning off, proxy
+ * on, MTU = the uplink's − 50). A container's veth has one end in the
+ * container and the other on `br0`.
+ *
+ * No flooding and no learning: the control plane (the endpoints in the
+ * cluster store) tells each host where every remote endpoint is, and
+ * `setPeers` programs one static FDB entry (its MAC → its host's address)
+ * and one permanent neighbour entry (its IP → its MAC, which the VXLAN
+ * device's proxy answers ARP from) per remote endpoint. Nothing on the
+ * packet path asks the control plane (no l2miss/l3miss).
+ *
+ * The VXLAN device is made in the host's namespace (its UDP socket lives
+ * there, on the underlay) and then moved into the network's namespace.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createNetns, deleteNetns } from '../../../kernel/netns/netns.js';
+import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
+import { vethName } from '../bridge/index.js';
+import type {
+  EndpointAddresses,
+  EndpointInfo,
+  Gateway,
+  NetworkDriver,
+  NetworkRecord,
+  Sandbox,
+} from '../../types.js';
+
+/** IANA's VXLAN port (Docker's too; the kernel's default is 8472). */
+export const VXLAN_PORT = 4789;
+/** What VXLAN over IPv4 adds to a frame: outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14. */
+export const VXLAN_OVERHEAD = 50;
+
+/** A remote endpoint of an overlay network, where the control plane says it is. */
+export interface OverlayPeer {
+  ip: string;
+  mac: string;
+  /** The address of the host it lives on (that host's VXLAN source address). */
+  vtep: string;
+}
+
+const BRIDGE = 'br0';
+const VXLAN = 'vxlan0';
+
+/** The VNI Berth keeps in the network's own part of its record. */
+export function vniOf(net: NetworkRecord): number {
+  const vni = net.berth?.vni;
+  if (vni === undefined) throw new Error(`overlay network ${net.Name} has no VXLAN ID`);
+  return vni;
+}
+
+export class OverlayDriver implements NetworkDriver {
+  readonly name = 'overlay';
+  readonly ownNamespace = true;
+  readonly exclusive = false;
+  readonly addressed = true;
+  /** Sockets into the networks' namespaces, opened on first use. */
+  private readonly inside = new Map<string, Rtnl>();
+  /** The peers each network has programmed, by MAC. */
+  private readonly peers = new Map<string, Map<string, OverlayPeer>>();
+
+  constructor(
+    /** rtnetlink in the daemon's (host's) namespace. */
+    private readonly host: Rtnl,
+    private readonly execRoot: string,
+    /** This host's address on the underlay (the VXLAN source address). */
+    private readonly vtep: string,
+    /** The underlay's MTU. */
+    private readonly uplinkMtu: number,
+  ) {}
+
+  /** Where the network's namespace lives on this host. */
+  nsPath(net: NetworkRecord): string {
+    return join(this.execRoot, 'netns', `ov-${net.Id.slice(0, 12)}`);
+  }
+
+  /** The MTU of the network's links: its option, else the uplink's less the VXLAN header. */
+  mtuOf(net: NetworkRecord): number {
+    const opt = Number(net.Options['com.docker.network.driver.mtu'] || 0);
+    return opt > 0 ? opt : this.uplinkMtu - VXLAN_OVERHEAD;
+  }
+
+  private netlink(net: NetworkRecord): Rtnl {
+    let r = this.inside.get(net.Id);
+    if (!r) {
+      r = Rtnl.open({ netns: this.nsPath(net) });
+      this.inside.set(net.Id, r);
+    }
+    return r;
+  }
+
+  /** The namespace, the bridge and the VXLAN device; idempotent. */
+  async ensureNetwork(net: NetworkRecord, _gateways: Gateway[] = []): Promise<void> {
+    const path = this.nsPath(net);
+    if (existsSync(path) && (await this.netlink(net).getLink(VXLAN))) return;
+    if (!existsSync(path)) createNetns(path);
+    const mtu = this.mtuOf(net);
+    const inside = this.netlink(net);
+    if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
+    const vni = vniOf(net);
+    // A temporary name unique on this host while the device is still here.
+    const tmp = `vx-${vni.toString(16)}`;
+    await this.host.deleteLink(tmp).catch((e: unknown) => {
+      if (!isNotFound(e)) throw e;
+    });
+    await this.host.createVxlan({
+      name: tmp,
+      vni,
+      local: this.vtep,
+      port: VXLAN_PORT,
+      learning: false,
+      proxy: true,
+      mtu,
+    });
+    try {
+      await this.host.setLink(tmp, { netns: path });
+    } catch (e) {
+      await this.host.deleteLink(tmp).catch(() => undefined);
+      throw e;
+    }
+    await inside.setLink(tmp, { name: VXLAN });
+    await inside.setLink(VXLAN, { master: BRIDGE, up: true });
+  }
+
+  async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
+    if (!sandbox.netnsPath) throw new Error('overlay endpoints need a network namespace');
+    await this.ensureNetwork(net);
+    const inside = this.netlink(net);
+    const mtu = this.mtuOf(net);
+    const hostIf = vethName();
+    // Born in the network's namespace, its peer in the container's.
+    await inside.createVeth({
+      name: hostIf,
+      mtu,
+      queues: 1,
+      up: true,
+      master: await inside.index(BRIDGE),
+      peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
+    });
+    try {
+      const c = sandbox.netlink();
+      const addresses =
+        a.ipv4 && a.prefixLen !== undefined ? [{ cidr: `${a.ipv4}/${a.prefixLen}` }] : [];
+      await c.configureLink(await c.index(a.ifName), { addresses, up: true, routes: [] });
+    } catch (e) {
+      await inside.deleteLink(hostIf).catch(() => undefined);
+      throw e;
+    }
+    return { ipv4: a.ipv4, prefixLen: a.prefixLen, mac: a.mac, hostIf };
+  }
+
+  async leave(net: NetworkRecord, _sandbox: Sandbox, hostIf?: string): Promise<void> {
+    if (!hostIf || !existsSync(this.nsPath(net))) return;
+    await this.netlink(net)
+      .deleteLink(hostIf)
+      .catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+  }
+
+  /**
+   * Makes the network's remote endpoints exactly `peers` (the local ones are
+   * on the bridge): adds the FDB and neighbour entries of new ones, removes
+   * those of endpoints that went.
+   */
+  async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
+    await this.ensureNetwork(net);
+    const inside = this.netlink(net);
+    const had = this.peers.get(net.Id) ?? new Map<string, OverlayPeer>();
+    const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
+    for (const [mac, p] of had) {
+      const w = want.get(mac);
+      if (w && w.ip === p.ip && w.vtep === p.vtep) continue;
+      await inside.deleteNeighbour({ link: VXLAN, ip: p.ip }).catch(ignoreMissing);
+      await inside.deleteFdb({ link: VXLAN, mac, dst: p.vtep }).catch(ignoreMissing);
+      had.delete(mac);
+    }
+    for (const [mac, p] of want) {
+      if (had.has(mac)) continue;
+      await inside.addFdb({ link: VXLAN, mac, dst: p.vtep }, { append: true });
+      await inside.addNeighbour({ link: VXLAN, ip: p.ip, mac }, { replace: true });
+      had.set(mac, p);
+    }
+    this.peers.set(net.Id, had);
+  }
+
+  /** The namespace goes, and the bridge, VXLAN device and veth ends with it. */
+  async removeNetwork(net: NetworkRecord): Promise<void> {
+    this.inside.get(net.Id)?.close();
+    this.inside.delete(net.Id);
+    this.peers.delete(net.Id);
+    const path = this.nsPath(net);
+    if (existsSync(path)) await deleteNetns(path);
+  }
+}
+
+function ignoreMissing(e: unknown): void {
+  if (!isNotFound(e)) throw e;
+}

@@ -1,0 +1,148 @@
+// The overlay driver's data plane on two hosts of a cluster lab (issue 13
+// item 6): per network a namespace with br0 and vxlan0 (VNI, UDP 4789,
+// learning off, proxy on, MTU uplink − 50); endpoints on two hosts ping each
+// other once each host has the other's static FDB and neighbour entries, and
+// stop when they go; no flood entry, nothing learned; rm leaves nothing.
+// The control plane (etcd) is not involved: the test plays it. Needs root.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { openSync, closeSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Lab } from '../../src/lab/lab.js';
+import { which } from '../../src/lab/proc.js';
+import { createNetns, deleteNetns } from '../../src/kernel/netns/netns.js';
+import { Rtnl } from '../../src/kernel/netlink/index.js';
+import { OverlayDriver, type OverlayPeer } from '../../src/network/drivers/overlay/index.js';
+import type { NetworkRecord, Sandbox } from '../../src/network/types.js';
+
+const ready = process.getuid?.() === 0 && !!which('etcd');
+const PING = which('ping') ? ['ping'] : ['busybox', 'ping'];
+
+/** Runs argv in the namespace at `path`, to completion. */
+function execInNetns(path: string, argv: string[]) {
+  const r = spawnSync('nsenter', [`--net=${path}`, '--', ...argv], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('overlay driver across two hosts', { skip: !ready && 'needs root and etcd' }, () => {
+  let lab: Lab;
+  const rtnls: Rtnl[] = [];
+  const fds: number[] = [];
+  const drivers: OverlayDriver[] = [];
+  const sandboxes: Sandbox[] = [];
+  const net = {
+    Name: 'ovt',
+    Id: randomBytes(32).toString('hex'),
+    Options: {},
+    berth: { vni: 4097 },
+  } as unknown as NetworkRecord;
+  const eps = [
+    { ip: '10.0.0.2', mac: '02:42:0a:00:00:02', vtep: '192.168.205.10' },
+    { ip: '10.0.0.3', mac: '02:42:0a:00:00:03', vtep: '192.168.205.11' },
+  ];
+
+  before(async () => {
+    lab = await Lab.create({
+      name: `od${randomBytes(2).toString('hex')}`,
+      hosts: 2,
+      cluster: true,
+    });
+    for (const i of [0, 1]) {
+      const h = lab.hosts[i]!;
+      const host = Rtnl.open({ netns: lab.netns(i + 1) });
+      rtnls.push(host);
+      drivers.push(new OverlayDriver(host, join(h.dir, 'run'), h.ip, 1500));
+      const path = join(h.dir, 'run', 'netns', `ctr${i}`);
+      createNetns(path);
+      const inside = Rtnl.open({ netns: path });
+      rtnls.push(inside);
+      const fd = openSync(path, 'r');
+      fds.push(fd);
+      sandboxes.push({
+        containerId: `ctr${i}`,
+        netnsPath: path,
+        netlink: () => inside,
+        nsFd: () => fd,
+      });
+    }
+  });
+  after(async () => {
+    for (const r of rtnls) r.close();
+    for (const fd of fds) closeSync(fd);
+    for (const s of sandboxes) await deleteNetns(s.netnsPath!).catch(() => undefined);
+    for (const d of drivers) await d.removeNetwork(net).catch(() => undefined);
+    await lab?.destroy();
+  });
+
+  const ping = (from: number, ip: string) =>
+    execInNetns(sandboxes[from]!.netnsPath!, [...PING, '-c1', '-W2', ip]);
+  const inOverlay = (h: number, argv: string[]) => execInNetns(drivers[h]!.nsPath(net), argv);
+
+  it('makes br0 and vxlan0 in a namespace of the network: VNI, port 4789, no learning, proxy, MTU 1450', async () => {
+    for (const [i, d] of drivers.entries()) {
+      await d.ensureNetwork(net);
+      await d.ensureNetwork(net); // idempotent
+      const vx = JSON.parse(inOverlay(i, ['ip', '-d', '-j', 'link', 'show', 'vxlan0']).stdout)[0];
+      const data = vx.linkinfo.info_data;
+      assert.deepEqual(
+        [data.id, data.port, data.learning, data.proxy, vx.mtu, vx.master],
+        [4097, 4789, false, true, 1450, 'br0'],
+      );
+      assert.equal(data.local, lab.hosts[i]!.ip);
+    }
+    // Nothing of it is left in the host's namespace.
+    assert.doesNotMatch(lab.exec(1, ['ip', '-o', 'link']).stdout, /vx-|vxlan0/);
+  });
+
+  it('joins an endpoint on each host; they ping across hosts once each knows the other', async () => {
+    for (const i of [0, 1]) {
+      const e = eps[i]!;
+      await drivers[i]!.join(net, sandboxes[i]!, {
+        ifName: 'eth0',
+        ipv4: e.ip,
+        prefixLen: 24,
+        mac: e.mac,
+        defaultRoute: false,
+      });
+    }
+    assert.notEqual(ping(0, '10.0.0.3').status, 0, 'no peer programmed yet: no path');
+    await drivers[0]!.setPeers(net, eps);
+    await drivers[1]!.setPeers(net, eps);
+    const r = ping(0, '10.0.0.3');
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(ping(1, '10.0.0.2').status, 0);
+    // One static entry per remote endpoint on the VXLAN device, no flood
+    // entry; (the bridge's own learned entries are its ports', as any bridge's).
+    const fdb = inOverlay(0, ['bridge', 'fdb', 'show', 'dev', 'vxlan0']).stdout;
+    assert.match(
+      fdb,
+      /^02:42:0a:00:00:03 dst 192\.168\.205\.11 (link-netnsid \d+ )?self permanent$/m,
+    );
+    assert.doesNotMatch(fdb, /00:00:00:00:00:00/);
+    const neigh = inOverlay(0, ['ip', 'neigh', 'show', 'dev', 'vxlan0']).stdout;
+    assert.match(neigh, /^10\.0\.0\.3 lladdr 02:42:0a:00:00:03 PERMANENT/m);
+  });
+
+  it('removes what it programmed for an endpoint that went: no path, no stale entry', async () => {
+    await drivers[0]!.setPeers(net, [eps[0]!] as OverlayPeer[]);
+    assert.notEqual(ping(0, '10.0.0.3').status, 0);
+    assert.doesNotMatch(inOverlay(0, ['bridge', 'fdb', 'show', 'dev', 'vxlan0']).stdout, /dst /);
+    assert.equal(inOverlay(0, ['ip', 'neigh', 'show', 'dev', 'vxlan0']).stdout.trim(), '');
+    await drivers[0]!.setPeers(net, eps);
+    assert.equal(ping(0, '10.0.0.3').status, 0);
+  });
+
+  it('leaves and removes the network without a trace', async () => {
+    const host0If = JSON.parse(inOverlay(0, ['ip', '-j', 'link', 'show', 'master', 'br0']).stdout)
+      .map((l: { ifname: string }) => l.ifname)
+      .find((n: string) => n.startsWith('veth'));
+    await drivers[0]!.leave(net, sandboxes[0]!, host0If);
+    assert.doesNotMatch(execInNetns(sandboxes[0]!.netnsPath!, ['ip', '-o', 'link']).stdout, /eth0/);
+    for (const d of drivers) await d.removeNetwork(net);
+    for (const d of drivers) assert.equal(existsSync(d.nsPath(net)), false);
+    for (const h of [1, 2])
+      assert.doesNotMatch(lab.exec(h, ['ip', '-o', 'link']).stdout, /vx-|veth/);
+  });
+});
