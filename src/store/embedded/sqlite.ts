@@ -37,7 +37,7 @@ import {
   checkRevision,
   checkTtl,
   checkValue,
-} from './validate.js';
+} from '../validate.js';
 import { WatchHub } from './watch.js';
 
 /** How long a writer waits for another connection's write lock before giving up. */

@@ -53,7 +53,7 @@ import {
   checkRevision,
   checkTtl,
   checkValue,
-} from '../embedded/validate.js';
+} from '../validate.js';
 import { DEFAULT_PREFIX, type EtcdStoreOptions } from './options.js';
 
 export type * from './options.js';

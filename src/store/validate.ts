@@ -3,8 +3,8 @@
  * bad call changes nothing. The rules are etcd's, so code written against the
  * embedded store keeps working on the etcd store.
  */
-import { invalid } from '../../common/errors.js';
-import type { Compare, Op } from '../types.js';
+import { invalid } from '../common/errors.js';
+import type { Compare, Op } from './types.js';
 
 // A lone surrogate cannot be encoded as UTF-8; SQLite would silently store U+FFFD.
 const LONE_SURROGATE = /\p{Surrogate}/u;
