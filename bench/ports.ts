@@ -34,7 +34,7 @@ const DIRECT_TARGET = 0.95;
 const FIRST_PORT = 10000;
 const IPERF_PORT = 5201;
 const IPERF_NAME = 'benchiperf';
-// Docker's rm -f of 500 published ports took 43 s (ANCHORS.md); 1000 take longer.
+// Docker's rm -f of 500 published ports took 43 s (docs/reference/anchors.md); 1000 take longer.
 const SLOW_CLI_MS = 900_000;
 
 interface Options {

@@ -1,6 +1,6 @@
 /**
  * The measuring loops. Each sample is the wall time of one whole docker CLI
- * process, spawn to exit, as a user experiences it (and as ANCHORS.md measured
+ * process, spawn to exit, as a user experiences it (and as docs/reference/anchors.md measured
  * Docker). Engines take turns going first every iteration, so a burst of load
  * on the shared machine falls on both alike; warm-up iterations are run but not
  * kept.

@@ -232,7 +232,7 @@ export class NetworkController {
     }
     await controller.ensureDefaultBridgePool();
     await controller.applyDaemonFlags();
-    // As Docker: the host forwards, and Berth's own chains decide what (ARCHITECTURE.md).
+    // As Docker: the host forwards, and Berth's own chains decide what (decision 0007).
     controller.kernel.writeSysctl('net.ipv4.ip_forward', 1);
     controller.firewall.ensureBase();
     for (const n of controller.byId.values()) {

@@ -3,7 +3,7 @@
  * helper process would cost milliseconds per container: mount, umount2,
  * unshare and setns for network namespaces, and a socket ioctl to bring `lo` up.
  * All are synchronous, so no other JavaScript runs on the main thread while it
- * is switched into a foreign namespace (ARCHITECTURE.md, principle 3).
+ * is switched into a foreign namespace (docs/architecture.md, principle 3).
  */
 import { closeSync, openSync } from 'node:fs';
 import koffi from 'koffi';
