@@ -1,4 +1,4 @@
-/** /networks routes (list and inspect; create, connect and the rest arrive with the bridge driver). */
+/** /networks routes: list (with filters), inspect, create, remove, connect, disconnect, prune. */
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { PREDEFINED } from '../../network/records.js';
