@@ -43,6 +43,15 @@ export class Mirror<T> {
     return () => this.listeners.delete(fn);
   }
 
+  /**
+   * Records a change this host just committed, before its watch event comes
+   * (which then changes nothing): a caller reads its own write at once.
+   */
+  remember(key: string, value: T | undefined): void {
+    if (value === undefined) this.entries.delete(key);
+    else this.entries.set(key, value);
+  }
+
   close(): void {
     this.closed = true;
     this.cancelWatch?.();

@@ -19,6 +19,8 @@ import { conflict, forbidden, hasCode, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo, macFromIPv4 } from '../network/ipam/index.js';
 import type {
+  GlobalAttach,
+  GlobalEndpoint,
   GlobalNetworkCreate as GlobalCreate,
   GlobalScope,
   NetworkRecord,
@@ -35,40 +37,6 @@ export const GLOBAL_ENDPOINTS = 'endpoints/';
 /** Docker's first VXLAN ID. */
 export const FIRST_VNI = 256;
 const MAX_VNI = (1 << 24) - 1;
-
-/** What an endpoint asks of the cluster: its address and its place. */
-export interface AttachRequest {
-  networkId: string;
-  /** The endpoint's ID (the address's owner). */
-  id: string;
-  containerId: string;
-  name: string;
-  aliases: string[];
-  /** `--ip`; else the next free address. */
-  staticIPv4?: string;
-  /** `--mac-address`; else 02:42 and the IPv4 address, as Docker. */
-  mac?: string;
-  /** The host's advertise address. */
-  node: string;
-  /** The host's VXLAN source address. */
-  vtep: string;
-}
-
-/** An endpoint of a global network, as every host sees it. */
-export interface GlobalEndpoint {
-  Id: string;
-  NetworkID: string;
-  ContainerID: string;
-  Name: string;
-  Aliases: string[];
-  IPv4: string;
-  PrefixLen: number;
-  Mac: string;
-  /** The host it lives on (its advertise address). */
-  Node: string;
-  /** That host's VXLAN source address. */
-  Vtep: string;
-}
 
 /** A global network as stored: inspect's record, its VXLAN ID in Berth's own part. */
 export interface GlobalNetworkRecord extends NetworkRecord {
@@ -91,6 +59,8 @@ export class GlobalNetworks implements GlobalScope {
   private constructor(
     private readonly kv: KvStore,
     log: Logger,
+    /** This host: its advertise address and VXLAN source address. */
+    private readonly self: { node: string; vtep: string },
   ) {
     this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
     this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log);
@@ -101,13 +71,17 @@ export class GlobalNetworks implements GlobalScope {
    * store down the daemon starts, lists what it knows (nothing yet), and
    * global operations fail with the store's error until it answers.
    */
-  static start(kv: KvStore, log: Logger): GlobalNetworks {
-    return new GlobalNetworks(kv, log);
+  static start(kv: KvStore, log: Logger, self: { node: string; vtep: string }): GlobalNetworks {
+    return new GlobalNetworks(kv, log, self);
   }
 
   /** `start`, then waits until the first lists were read. */
-  static async open(kv: KvStore, log: Logger): Promise<GlobalNetworks> {
-    const g = GlobalNetworks.start(kv, log);
+  static async open(
+    kv: KvStore,
+    log: Logger,
+    self: { node: string; vtep: string },
+  ): Promise<GlobalNetworks> {
+    const g = GlobalNetworks.start(kv, log, self);
     await Promise.all([g.networks.loaded, g.endpoints.loaded]);
     return g;
   }
@@ -228,6 +202,7 @@ export class GlobalNetworks implements GlobalScope {
         await backoff(); // another host changed the pools or took the VNI: look again
         continue;
       }
+      this.networks.remember(id, net);
       return net;
     }
   }
@@ -266,6 +241,7 @@ export class GlobalNetworks implements GlobalScope {
             ],
           };
         });
+        this.networks.remember(net.Id, undefined);
         return;
       } catch (e) {
         if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
@@ -281,6 +257,13 @@ export class GlobalNetworks implements GlobalScope {
       .map(([, e]) => e);
   }
 
+  /** Calls `fn` with a network's ID when it was removed, on any host. */
+  onNetworkRemoved(fn: (networkId: string) => void): () => void {
+    return this.networks.onChange((id: string) => {
+      if (!this.networks.get(id)) fn(id);
+    });
+  }
+
   /** Calls `fn` with the network ID whenever an endpoint of it comes or goes, on any host. */
   onEndpointsChange(fn: (networkId: string) => void): () => void {
     return this.endpoints.onChange((key: string) => fn(key.slice(0, key.indexOf('/'))));
@@ -291,7 +274,7 @@ export class GlobalNetworks implements GlobalScope {
    * pools (static or the next free), in one transaction that also checks the
    * network still exists: no host ever gets an address another has.
    */
-  async attach(req: AttachRequest): Promise<GlobalEndpoint> {
+  async attach(req: GlobalAttach): Promise<GlobalEndpoint> {
     return this.serial(async () => {
       const ipam = await this.ipam();
       for (let attempt = 1; ; attempt++) {
@@ -320,8 +303,8 @@ export class GlobalNetworks implements GlobalScope {
               IPv4: a.address,
               PrefixLen: a.prefixLen,
               Mac: req.mac ?? macFromIPv4(a.address),
-              Node: req.node,
-              Vtep: req.vtep,
+              Node: this.self.node,
+              Vtep: this.self.vtep,
             };
             return {
               value: undefined,
@@ -337,6 +320,7 @@ export class GlobalNetworks implements GlobalScope {
           await backoff();
           continue;
         }
+        this.endpoints.remember(`${net.Id}/${req.id}`, ep);
         return ep!;
       }
     });
@@ -357,6 +341,7 @@ export class GlobalNetworks implements GlobalScope {
               ops: [{ type: 'delete', key: epKey(networkId, endpointId) }],
             };
           });
+          this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
           return;
         } catch (e) {
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;

@@ -217,7 +217,7 @@ async function main(): Promise<number> {
     conntrack: Conntrack.open(),
     dns,
     log,
-    global: cluster?.networks,
+    global: cluster && { scope: cluster.networks, vtep: cluster.vtep },
     bip: flags.bip,
     mtu: flags.mtu,
     defaultBridge: {
@@ -348,6 +348,7 @@ async function joinCluster(
   kv: KvStore;
   nodes: NodeRegistry;
   networks: GlobalNetworks;
+  vtep: string;
   close(): Promise<void>;
 }> {
   const kv = await openClusterStore(
@@ -360,7 +361,9 @@ async function joinCluster(
     log,
   });
   nodes.start();
-  const networks = GlobalNetworks.start(kv, log);
+  // The tunnel source: the advertise address without its port.
+  const vtep = self.Addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  const networks = GlobalNetworks.start(kv, log, { node: self.Addr, vtep });
   log.info(
     `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
   );
@@ -368,6 +371,7 @@ async function joinCluster(
     kv,
     nodes,
     networks,
+    vtep,
     close: async () => {
       networks.close();
       await nodes.close();

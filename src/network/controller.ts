@@ -30,6 +30,7 @@ import {
 import { FirewallGuard } from './firewall-guard.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
+import { OverlayDriver } from './drivers/overlay/index.js';
 import {
   type Cidr,
   type Ipam,
@@ -88,8 +89,13 @@ export interface ControllerOptions {
     fixedCidrV6?: string;
   };
   log: Logger;
-  /** Global-scope networks through the cluster store (--cluster-store); else none. */
-  global?: GlobalScope;
+  /** With --cluster-store: global-scope networks and this host's VXLAN source address. */
+  global?: {
+    /** Global-scope networks and their endpoints, through the cluster store. */
+    scope: GlobalScope;
+    /** This host's VXLAN source address (its advertise address). */
+    vtep: string;
+  };
   /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
   kernel?: ControllerKernel;
 }
@@ -126,6 +132,10 @@ export interface DriverDeps {
   firewall: Firewall;
   /** Deletes the links drivers give up, when the daemon is idle. */
   reaper: LinkReaper;
+  /** Where namespaces the drivers own live (`<exec-root>/netns`). */
+  execRoot: string;
+  /** In a cluster: this host's VXLAN source address (the overlay driver exists then). */
+  vtep?: string;
 }
 
 /** The drivers Berth has: one line each. */
@@ -133,6 +143,9 @@ export const DRIVERS = (deps: DriverDeps): Record<string, NetworkDriver> => ({
   bridge: new BridgeDriver(deps.rtnl, deps.mtu, deps.firewall, deps.reaper),
   host: hostDriver,
   null: nullDriver,
+  ...(deps.vtep
+    ? { overlay: new OverlayDriver(deps.rtnl, deps.execRoot, deps.vtep, deps.mtu) }
+    : {}),
 });
 
 /** The kernel's: what the daemon runs with. */
@@ -169,7 +182,10 @@ export class NetworkController {
   /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
   private readonly defaultBridge: ControllerOptions['defaultBridge'];
   /** Global-scope networks (the cluster store's), when the daemon has one. */
-  private readonly global?: GlobalScope;
+  /** Global-scope networks (--cluster-store); their endpoints go through it too. */
+  readonly global?: GlobalScope;
+  /** Per overlay network, the peers update in flight (one at a time). */
+  private readonly peerUpdates = new Map<string, Promise<void>>();
   /** The kernel work done here rather than through rtnl or the firewall. */
   private readonly kernel: ControllerKernel;
 
@@ -185,7 +201,7 @@ export class NetworkController {
     this.log = options.log;
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
-    this.global = options.global;
+    this.global = options.global?.scope;
     this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
     this.endpoints = new Endpoints(
@@ -200,6 +216,15 @@ export class NetworkController {
       mtu,
       firewall: this.firewall,
       reaper: this.reaper,
+      execRoot: options.execRoot,
+      vtep: options.global?.vtep,
+    });
+    this.global?.onEndpointsChange((netId) => void this.updatePeers(netId));
+    // A network removed on any host: this host's part of it goes too.
+    this.global?.onNetworkRemoved((netId) => {
+      void this.overlay()
+        ?.removeNetworkById(netId)
+        .catch((e: unknown) => this.log.warn(`removing overlay ${netId}: ${messageOf(e)}`));
     });
   }
 
@@ -421,11 +446,8 @@ export class NetworkController {
 
   /** Picks a driver by name. */
   driverFor(name: string): NetworkDriver {
-    if (name === 'overlay') {
-      // Global networks are listed, made and removed; joining them is next.
-      throw notImplemented('containers on overlay networks');
-    }
     const d = this.drivers[name];
+    if (!d && name === 'overlay') throw new BerthError('NOT_IMPLEMENTED', NEEDS_CLUSTER);
     if (!d) throw notFound(`plugin "${name}" not found`);
     return d;
   }
@@ -572,12 +594,7 @@ export class NetworkController {
 
   /** An overlay network, in the cluster store: every host sees it (S19, S20). */
   private async createGlobal(req: NetworkCreate): Promise<{ Id: string; Warning: string }> {
-    if (!this.global) {
-      throw new BerthError(
-        'NOT_IMPLEMENTED',
-        'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT',
-      );
-    }
+    if (!this.global) throw new BerthError('NOT_IMPLEMENTED', NEEDS_CLUSTER);
     if (req.EnableIPv6) throw notImplemented('IPv6 on overlay networks');
     if (req.IPAM.Config.length > 1) throw notImplemented('several subnets on an overlay network');
     const net = await this.global.create({
@@ -592,10 +609,39 @@ export class NetworkController {
     return { Id: net.Id, Warning: '' };
   }
 
+  /** The overlay driver, when this host is in a cluster. */
+  private overlay(): OverlayDriver | undefined {
+    const d = this.drivers.overlay;
+    return d instanceof OverlayDriver ? d : undefined;
+  }
+
+  /**
+   * An overlay network's endpoints changed somewhere: this host's data plane
+   * is made to match the store's view, one update at a time per network, if
+   * this host takes part in the network (a driver that has no namespace for
+   * it does nothing).
+   */
+  updatePeers(netId: string): Promise<void> {
+    const net = this.network(netId);
+    const driver = net && this.drivers[net.Driver];
+    if (!net || !this.global || !driver?.setPeers) return Promise.resolve();
+    const peers = () =>
+      this.global!.endpointsOf(netId).map((e) => ({ ip: e.IPv4, mac: e.Mac, vtep: e.Vtep }));
+    const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
+      .then(() => driver.setPeers!(net, peers()))
+      .catch((e: unknown) => this.log.error(`network ${net.Name}: peers: ${messageOf(e)}`));
+    this.peerUpdates.set(netId, next);
+    return next;
+  }
+
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
   async removeNetwork(ref: string): Promise<void> {
     const net = this.get(ref);
-    if (net.Scope === 'global') return this.global!.remove(net);
+    if (net.Scope === 'global') {
+      await this.global!.remove(net);
+      await this.overlay()?.removeNetworkById(net.Id);
+      return;
+    }
     // Only the built-in networks carry these names: creating them is refused.
     if (PREDEFINED.includes(net.Name)) {
       throw forbidden(`${net.Name} is a pre-defined network and cannot be removed`);
@@ -710,3 +756,6 @@ function canonCidr(cidr: string): string {
 function notImplemented(what: string): BerthError {
   return new BerthError('NOT_IMPLEMENTED', `berth does not support ${what} yet`);
 }
+
+const NEEDS_CLUSTER =
+  'overlay networks need a cluster store: start berthd with --cluster-store etcd://HOST:PORT and --cluster-advertise IP:PORT';

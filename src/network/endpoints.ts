@@ -6,7 +6,7 @@
  * the way out the record goes first (docs/decisions/0010). After a daemon
  * start, `reconcile` makes store and kernel agree both ways.
  */
-import { BerthError, forbidden, invalid, messageOf } from '../common/errors.js';
+import { BerthError, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { Logger } from '../common/log.js';
 import type { Firewall, PortMapping } from '../kernel/firewall/index.js';
@@ -22,7 +22,7 @@ import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
-import type { NetworkDriver, NetworkRecord, Sandbox } from './types.js';
+import type { GlobalScope, NetworkDriver, NetworkRecord, Sandbox } from './types.js';
 
 /** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
 export const ENDPOINTS = 'endpoints/';
@@ -37,6 +37,10 @@ export interface NetworkLookup {
   driverFor(name: string): NetworkDriver;
   /** Whether Berth's DNS serves the network. */
   servesDns(net: NetworkRecord): boolean;
+  /** Global-scope networks and their endpoints (with --cluster-store). */
+  readonly global?: GlobalScope;
+  /** Makes this host's data plane of a multi-host network match the store's endpoints. */
+  updatePeers(netId: string): Promise<void>;
 }
 
 /** What a container asks of one network it joins. */
@@ -236,6 +240,8 @@ export class Endpoints {
       // Undone with the ports (their release takes the map elements out too).
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       const joined = await this.commitReady(net, ep, request);
+      // Before the join returns, this host reaches every remote endpoint.
+      if (net.Scope === 'global') await this.networks.updatePeers(net.Id);
       undo.push('names', async () => {
         this.dns.records.removeEndpoint(containerId, net.Id);
       });
@@ -280,6 +286,10 @@ export class Endpoints {
       Aliases: request.aliases,
       Links: request.links?.length ? request.links : undefined,
     };
+    if (net.Scope === 'global') {
+      await this.recordGlobal(net, ep, request, key, undo);
+      return ep;
+    }
     if (driver.addressed) {
       const pool6 = pools.find((p) => p.family === 6);
       await this.ipam.transact((tx) => {
@@ -327,6 +337,42 @@ export class Endpoints {
         .then(() => undefined),
     );
     return ep;
+  }
+
+  /**
+   * The record step on a global network: the address and the endpoint as
+   * every host sees it in the cluster store first (its transaction gives the
+   * address no other host has), then this host's record. Undo: both go.
+   */
+  private async recordGlobal(
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+    key: string,
+    undo: UndoSteps,
+  ): Promise<void> {
+    const global = this.networks.global;
+    if (!global) throw notFound(`network ${net.Name} not found`);
+    const g = await global.attach({
+      networkId: net.Id,
+      id: ep.Id,
+      containerId: ep.ContainerID,
+      name: request.name ?? '',
+      aliases: request.aliases ?? [],
+      staticIPv4: request.staticIPv4,
+      mac: request.mac,
+    });
+    Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
+    try {
+      await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
+    } catch (e) {
+      await global.detach(net.Id, ep.Id).catch(() => undefined);
+      throw e;
+    }
+    undo.push('endpoint record', async () => {
+      await this.kv.delete(key);
+      await global.detach(net.Id, ep.Id);
+    });
   }
 
   /**
@@ -528,6 +574,12 @@ export class Endpoints {
       const ops: Op[] = ep ? [{ type: 'delete', key }] : [];
       return { value: undefined, ops: [...ops, ...commit] };
     });
+    // A global endpoint's address and record are the cluster's.
+    if (ep && net.Scope === 'global') {
+      await this.networks.global
+        ?.detach(net.Id, ep.Id)
+        .catch((e: unknown) => this.log.error(`releasing ${net.Name}'s endpoint: ${messageOf(e)}`));
+    }
     if (!ep) return;
     await this.networks
       .driverFor(net.Driver)

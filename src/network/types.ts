@@ -171,6 +171,11 @@ export interface NetworkDriver {
   leave(net: NetworkRecord, sandbox: Sandbox, hostIf?: string, ifName?: string): Promise<void>;
   /** Removes the network's kernel side (a bridge); idempotent. */
   removeNetwork(net: NetworkRecord): Promise<void>;
+  /**
+   * Multi-host drivers: makes the network's remote endpoints on this host
+   * exactly `peers` (the control plane's view), if this host takes part in it.
+   */
+  setPeers?(net: NetworkRecord, peers: Peer[]): Promise<void>;
 }
 
 /** What a global-scope network create asks for (checked as a bridge's is). */
@@ -194,4 +199,52 @@ export interface GlobalScope {
   create(req: GlobalNetworkCreate): Promise<NetworkRecord>;
   /** Refused while any host has endpoints on it. */
   remove(net: NetworkRecord): Promise<void>;
+  /** Puts an endpoint of this host in the store, with its address from the global pools. */
+  attach(req: GlobalAttach): Promise<GlobalEndpoint>;
+  /** Takes it out and frees its address; missing is fine. */
+  detach(networkId: string, endpointId: string): Promise<void>;
+  /** The endpoints of a global network, on every host, as last seen. */
+  endpointsOf(networkId: string): GlobalEndpoint[];
+  /** Calls `fn` with the network's ID when an endpoint of it comes or goes, on any host. */
+  onEndpointsChange(fn: (networkId: string) => void): () => void;
+  /** Calls `fn` with a network's ID when it was removed, on any host. */
+  onNetworkRemoved(fn: (networkId: string) => void): () => void;
+}
+
+/** What an endpoint of this host asks of a global network. */
+export interface GlobalAttach {
+  networkId: string;
+  /** The endpoint's ID (its address's owner). */
+  id: string;
+  containerId: string;
+  name: string;
+  aliases: string[];
+  /** `--ip`; else the next free address. */
+  staticIPv4?: string;
+  /** `--mac-address`; else 02:42 and the IPv4 address, as Docker. */
+  mac?: string;
+}
+
+/** An endpoint of a global network, as every host sees it. */
+export interface GlobalEndpoint {
+  Id: string;
+  NetworkID: string;
+  ContainerID: string;
+  Name: string;
+  Aliases: string[];
+  IPv4: string;
+  PrefixLen: number;
+  Mac: string;
+  /** The host it lives on (its advertise address). */
+  Node: string;
+  /** That host's VXLAN source address. */
+  Vtep: string;
+}
+
+/** A remote endpoint a multi-host driver must reach: its addresses and its host. */
+export interface Peer {
+  ip: string;
+  mac: string;
+  /** The address of the host it lives on (that host's tunnel source). */
+  vtep: string;
 }

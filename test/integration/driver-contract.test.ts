@@ -127,7 +127,7 @@ if (!LAB) {
   });
 
   /** The drivers under contract: the daemon's own list. */
-  const drivers = DRIVERS({ rtnl, mtu: 1500, firewall, reaper });
+  const drivers = DRIVERS({ rtnl, mtu: 1500, firewall, reaper, execRoot });
 
   const GATEWAYS: Gateway[] = [
     { family: 4, address: '10.99.0.1', prefixLen: 24 },

@@ -31,12 +31,15 @@ const req = (Name: string, Config: GlobalCreate['IPAM']['Config'] = []): GlobalC
   IPAM: { Driver: 'default', Options: null, Config },
 });
 
+const H1 = { node: '192.168.205.10:2375', vtep: '192.168.205.10' };
+const H2 = { node: '192.168.205.11:2375', vtep: '192.168.205.11' };
+
 async function twoHosts() {
   const d = mkdtempSync(join(tmpdir(), 'berth-global-'));
   dirs.push(d);
   const kv = await openEmbeddedStore(d);
-  const h1 = await GlobalNetworks.open(kv, log);
-  const h2 = await GlobalNetworks.open(kv, log);
+  const h1 = await GlobalNetworks.open(kv, log, H1);
+  const h2 = await GlobalNetworks.open(kv, log, H2);
   return { kv, h1, h2 };
 }
 
@@ -121,8 +124,6 @@ describe('global networks', () => {
         containerId: `c${i}`,
         name: `c${i}`,
         aliases: [],
-        node: h === h1 ? '192.168.205.10:2375' : '192.168.205.11:2375',
-        vtep: h === h1 ? '192.168.205.10' : '192.168.205.11',
       });
     const eps = await Promise.all(Array.from({ length: 10 }, (_, i) => attach(i % 2 ? h1 : h2, i)));
     const ips = eps.map((e) => e.IPv4);
@@ -136,17 +137,19 @@ describe('global networks', () => {
       () => h1.endpointsOf(n.Id).length === 10 && h2.endpointsOf(n.Id).length === 10,
     );
     assert.ok(seen.includes(n.Id));
+    // Each endpoint names the host it is on and that host's tunnel source.
+    assert.deepEqual(
+      [eps[0]!.Node, eps[0]!.Vtep, eps[1]!.Node, eps[1]!.Vtep],
+      [H2.node, H2.vtep, H1.node, H1.vtep],
+    );
     // A static address another endpoint has is refused; a free one is given.
     await assert.rejects(
       h2.attach({
-        ...eps[0]!,
         networkId: n.Id,
         id: 'x',
         containerId: 'x',
         name: 'x',
         aliases: [],
-        node: 'n',
-        vtep: 'v',
         staticIPv4: eps[0]!.IPv4,
       }),
       /already in use|in use/,
@@ -157,8 +160,6 @@ describe('global networks', () => {
       containerId: 'y',
       name: 'y',
       aliases: [],
-      node: 'n',
-      vtep: 'v',
       staticIPv4: '10.0.0.200',
     });
     assert.equal(fixed.IPv4, '10.0.0.200');
@@ -171,8 +172,6 @@ describe('global networks', () => {
       containerId: 'z',
       name: 'z',
       aliases: [],
-      node: 'n',
-      vtep: 'v',
       staticIPv4: '10.0.0.200',
     });
     assert.equal(again.IPv4, '10.0.0.200');

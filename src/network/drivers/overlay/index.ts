@@ -22,6 +22,7 @@ import { createNetns, deleteNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
 import { vethName } from '../bridge/index.js';
 import type {
+  Peer,
   EndpointAddresses,
   EndpointInfo,
   Gateway,
@@ -36,12 +37,7 @@ export const VXLAN_PORT = 4789;
 export const VXLAN_OVERHEAD = 50;
 
 /** A remote endpoint of an overlay network, where the control plane says it is. */
-export interface OverlayPeer {
-  ip: string;
-  mac: string;
-  /** The address of the host it lives on (that host's VXLAN source address). */
-  vtep: string;
-}
+export type OverlayPeer = Peer;
 
 const BRIDGE = 'br0';
 const VXLAN = 'vxlan0';
@@ -74,7 +70,7 @@ export class OverlayDriver implements NetworkDriver {
   ) {}
 
   /** Where the network's namespace lives on this host. */
-  nsPath(net: NetworkRecord): string {
+  nsPath(net: Pick<NetworkRecord, 'Id'>): string {
     return join(this.execRoot, 'netns', `ov-${net.Id.slice(0, 12)}`);
   }
 
@@ -168,7 +164,8 @@ export class OverlayDriver implements NetworkDriver {
    * those of endpoints that went.
    */
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
-    await this.ensureNetwork(net);
+    // A host takes part in a network once an endpoint of it joined here.
+    if (!existsSync(this.nsPath(net))) return;
     const inside = this.netlink(net);
     const had = this.peers.get(net.Id) ?? new Map<string, OverlayPeer>();
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
@@ -190,10 +187,15 @@ export class OverlayDriver implements NetworkDriver {
 
   /** The namespace goes, and the bridge, VXLAN device and veth ends with it. */
   async removeNetwork(net: NetworkRecord): Promise<void> {
-    this.inside.get(net.Id)?.close();
-    this.inside.delete(net.Id);
-    this.peers.delete(net.Id);
-    const path = this.nsPath(net);
+    await this.removeNetworkById(net.Id);
+  }
+
+  /** removeNetwork for a network known only by its ID (removed on another host). */
+  async removeNetworkById(id: string): Promise<void> {
+    this.inside.get(id)?.close();
+    this.inside.delete(id);
+    this.peers.delete(id);
+    const path = this.nsPath({ Id: id });
     if (existsSync(path)) await deleteNetns(path);
   }
 }

@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
 
@@ -21,7 +23,7 @@ const TTL = [
   'discovery.heartbeat=1',
 ];
 
-describe('cluster nodes in etcd', { skip: !ready && 'needs root, etcd and etcdctl' }, () => {
+describe('a cluster: nodes and overlay networks', { skip: !ready && 'needs root, etcd and etcdctl' }, () => {
   let lab: Lab;
   const daemons: LabDaemon[] = [];
 
@@ -126,16 +128,75 @@ describe('cluster nodes in etcd', { skip: !ready && 'needs root, etcd and etcdct
       'ovd',
     ]);
     assert.match(dup.err, /Pool overlaps with other one on this address space/);
-    const run = docker(d2, ['run', '--rm', '--network', 'ov1', 'busybox', 'true']);
-    assert.notEqual(run.status, 0);
-    assert.match(run.err, /berth does not support containers on overlay networks yet/);
+  });
+
+  it('runs containers on the overlay on both hosts; they ping each other across hosts (S21)', async () => {
+    const [d1, d2] = [daemons[0]!, daemons[2]!];
+    for (const [d, name] of [
+      [d1, 'c1'],
+      [d2, 'c2'],
+    ] as const) {
+      const r = docker(d, [
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--network',
+        'ov1',
+        'busybox',
+        'sleep',
+        '3600',
+      ]);
+      assert.equal(r.status, 0, r.err);
+    }
+    const ep = (d: LabDaemon, name: string) =>
+      JSON.parse(docker(d, ['inspect', name]).out)[0].NetworkSettings.Networks.ov1;
+    const [e1, e2] = [ep(d1, 'c1'), ep(d2, 'c2')];
+    assert.deepEqual(
+      [e1.IPAddress, e1.IPPrefixLen, e1.Gateway, e1.MacAddress],
+      ['10.0.0.2', 24, '', '02:42:0a:00:00:02'],
+    );
+    assert.equal(e2.IPAddress, '10.0.0.3');
+    // Each host programs the other's endpoint from the store: the joining one
+    // before its `run` returns, the other from its watch.
+    for (const [d, from, to] of [
+      [d1, 'c1', '10.0.0.3'],
+      [d2, 'c2', '10.0.0.2'],
+    ] as const) {
+      const p = docker(d, ['exec', from, 'ping', '-c1', '-W2', to]);
+      assert.equal(p.status, 0, p.out + p.err);
+    }
+    const eth0 = docker(d1, ['exec', 'c1', 'ip', '-o', 'link', 'show', 'eth0']).out;
+    assert.match(eth0, /mtu 1450 /);
+    const stored = lab.etcdctl(1, ['get', '--prefix', '--keys-only', '/berth/endpoints/']);
+    assert.equal(stored.stdout.split('\n').filter(Boolean).length, 2, stored.stdout);
+  });
+
+  it('forgets a removed container on the other host; rm of the network waits for the last endpoint', async () => {
+    const [d1, d2] = [daemons[0]!, daemons[2]!];
+    const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
+    const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
+    const fdb = () =>
+      spawnSync('nsenter', [`--net=${overlayNs}`, 'bridge', 'fdb', 'show', 'dev', 'vxlan0'], {
+        encoding: 'utf8',
+      }).stdout;
+    assert.match(fdb(), /02:42:0a:00:00:03 dst 192\.168\.205\.11/);
+    assert.equal(docker(d2, ['rm', '-f', 'c2']).status, 0);
+    await until('c2 gone from host 1', () => !/02:42:0a:00:00:03 dst/.test(fdb()), 2000);
+    const busy = docker(d2, ['network', 'rm', 'ov1']);
+    assert.match(busy.err, /error while removing network: network ov1 id \w+ has active endpoints/);
+    assert.equal(docker(d1, ['rm', '-f', 'c1']).status, 0);
   });
 
   it('removes an overlay network from every host with one rm', async () => {
     const [d1, d2] = [daemons[0]!, daemons[2]!];
+    const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
+    const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
+    assert.ok(existsSync(overlayNs), 'host 1 took part in ov1');
     const rm = docker(d2, ['network', 'rm', 'ov1']);
     assert.equal(rm.status, 0, rm.err);
     await until('ov1 gone on host 1', () => !/ ov1 /.test(docker(d1, ['network', 'ls']).out), 2000);
+    await until("host 1's part of ov1 gone", () => !existsSync(overlayNs), 2000);
     assert.equal(lab.etcdctl(1, ['get', '--prefix', '/berth/networks/by-id/']).stdout, '');
   });
 
