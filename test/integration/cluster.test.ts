@@ -182,10 +182,28 @@ describe(
       assert.equal(stored.stdout.split('\n').filter(Boolean).length, 2, stored.stdout);
     });
 
+    it('keeps the containers talking while a berthd is SIGKILLed, and resumes without duplicates', async () => {
+      const d2 = daemons[2]!;
+      await d2.stop('SIGKILL');
+      // The data plane is static: nothing on the packet path needs the daemon.
+      const p = docker(daemons[0]!, ['exec', 'c1', 'ping', '-c1', '-W2', '10.0.0.3']);
+      assert.equal(p.status, 0, p.out + p.err);
+      const back = await lab.startDaemon(2, {
+        args: [...lab.clusterArgs(2), ...TTL],
+        timeoutMs: 30_000,
+      });
+      daemons[2] = back;
+      assert.match(docker(back, ['ps', '--format', '{{.Names}}']).out, /^c2$/m);
+      const again = docker(back, ['exec', 'c2', 'ping', '-c1', '-W2', '10.0.0.2']);
+      assert.equal(again.status, 0, again.out + again.err);
+      const eps = lab.etcdctl(1, ['get', '--prefix', '--keys-only', '/berth/endpoints/']);
+      assert.equal(eps.stdout.split('\n').filter(Boolean).length, 2, eps.stdout);
+    });
+
     it('forgets a removed container on the other host; rm of the network waits for the last endpoint', async () => {
       const [d1, d2] = [daemons[0]!, daemons[2]!];
       const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
-      const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
+      const overlayNs = join(d1.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`);
       const fdb = () =>
         spawnSync('nsenter', [`--net=${overlayNs}`, 'bridge', 'fdb', 'show', 'dev', 'vxlan0'], {
           encoding: 'utf8',
@@ -204,7 +222,7 @@ describe(
     it('removes an overlay network from every host with one rm', async () => {
       const [d1, d2] = [daemons[0]!, daemons[2]!];
       const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
-      const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
+      const overlayNs = join(d1.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`);
       assert.ok(existsSync(overlayNs), 'host 1 took part in ov1');
       const rm = docker(d2, ['network', 'rm', 'ov1']);
       assert.equal(rm.status, 0, rm.err);

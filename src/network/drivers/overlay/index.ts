@@ -71,7 +71,8 @@ export class OverlayDriver implements NetworkDriver {
 
   /** Where the network's namespace lives on this host. */
   nsPath(net: Pick<NetworkRecord, 'Id'>): string {
-    return join(this.execRoot, 'netns', `ov-${net.Id.slice(0, 12)}`);
+    // Not in netns/ beside the containers' sandboxes: those the daemon sweeps at start.
+    return join(this.execRoot, 'overlay', `ov-${net.Id.slice(0, 12)}`);
   }
 
   /** The MTU of the network's links: its option, else the uplink's less the VXLAN header. */
@@ -164,9 +165,11 @@ export class OverlayDriver implements NetworkDriver {
    * those of endpoints that went.
    */
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
-    // A host takes part in a network once an endpoint of it joined here.
+    // A host takes part in a network once an endpoint of it joined here
+    // (a join still making the network programs the peers when it is done).
     if (!existsSync(this.nsPath(net))) return;
     const inside = this.netlink(net);
+    if (!(await inside.getLink(VXLAN))) return;
     const had = this.peers.get(net.Id) ?? new Map<string, OverlayPeer>();
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
     for (const [mac, p] of had) {
