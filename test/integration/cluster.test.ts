@@ -146,6 +146,8 @@ describe(
           name,
           '--network',
           'ov1',
+          '--network-alias',
+          `${name}-alias`,
           'busybox',
           'sleep',
           '3600',
@@ -168,6 +170,21 @@ describe(
       ] as const) {
         const p = docker(d, ['exec', from, 'ping', '-c1', '-W2', to]);
         assert.equal(p.status, 0, p.out + p.err);
+      }
+      // Names across hosts: each host's resolver, on the overlay's gateway in
+      // its namespace, answers the other host's containers by name and alias.
+      for (const [d, from, name, ip] of [
+        [d1, 'c1', 'c2', '10.0.0.3'],
+        [d1, 'c1', 'c2-alias', '10.0.0.3'],
+        [d2, 'c2', 'c1', '10.0.0.2'],
+        [d2, 'c2', 'c2', '10.0.0.3'],
+      ] as const) {
+        const q = docker(d, ['exec', from, 'nslookup', name, '10.0.0.1']);
+        assert.match(
+          q.out,
+          new RegExp(`Address: ${ip.replace(/\./g, '\\.')}$`, 'm'),
+          q.out + q.err,
+        );
       }
       const eth0 = docker(d1, ['exec', 'c1', 'ip', '-o', 'link', 'show', 'eth0']).out;
       assert.match(eth0, /mtu 1450 /);

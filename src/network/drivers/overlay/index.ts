@@ -42,6 +42,13 @@ export type OverlayPeer = Peer;
 const BRIDGE = 'br0';
 const VXLAN = 'vxlan0';
 
+/** The network's gateway as `address/prefix` (its first subnet's), if it has one. */
+export function gatewayOf(net: NetworkRecord): string | undefined {
+  const c = net.IPAM?.Config?.[0];
+  if (!c?.Gateway || !c.Subnet) return undefined;
+  return `${c.Gateway}/${c.Subnet.split('/')[1]}`;
+}
+
 /** The VNI Berth keeps in the network's own part of its record. */
 export function vniOf(net: NetworkRecord): number {
   const vni = net.berth?.vni;
@@ -64,7 +71,7 @@ export class OverlayDriver implements NetworkDriver {
     private readonly host: Rtnl,
     private readonly execRoot: string,
     /** This host's address on the underlay (the VXLAN source address). */
-    private readonly vtep: string,
+    readonly vtep: string,
     /** The underlay's MTU. */
     private readonly uplinkMtu: number,
   ) {}
@@ -97,7 +104,12 @@ export class OverlayDriver implements NetworkDriver {
     if (!existsSync(path)) createNetns(path);
     const mtu = this.mtuOf(net);
     const inside = this.netlink(net);
-    if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
+    if (!(await inside.getLink(BRIDGE))) {
+      await inside.createBridge({ name: BRIDGE, mtu, up: true });
+      // The gateway address, as Docker's overlay bridge has it: Berth's resolver answers there.
+      const gw = gatewayOf(net);
+      if (gw) await inside.addAddress(BRIDGE, gw);
+    }
     const vni = vniOf(net);
     // A temporary name unique on this host while the device is still here.
     const tmp = `vx-${vni.toString(16)}`;
