@@ -4,6 +4,7 @@
  * Containers' sandboxes and endpoints on these networks are `endpoints`
  * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
  */
+import { existsSync } from 'node:fs';
 import {
   BerthError,
   conflict,
@@ -30,7 +31,7 @@ import {
 import { FirewallGuard } from './firewall-guard.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
-import { OverlayDriver } from './drivers/overlay/index.js';
+import { OverlayDriver, gatewayOf } from './drivers/overlay/index.js';
 import {
   type Cidr,
   type Ipam,
@@ -186,6 +187,10 @@ export class NetworkController {
   readonly global?: GlobalScope;
   /** Per overlay network, the peers update in flight (one at a time). */
   private readonly peerUpdates = new Map<string, Promise<void>>();
+  /** Per overlay network this host takes part in: its resolver's address and namespace. */
+  private readonly overlayListeners = new Map<string, { address: string; nsPath: string }>();
+  /** Per overlay network: the other hosts' containers whose names the resolver has. */
+  private readonly remoteNames = new Map<string, Set<string>>();
   /** The kernel work done here rather than through rtnl or the firewall. */
   private readonly kernel: ControllerKernel;
 
@@ -222,8 +227,8 @@ export class NetworkController {
     this.global?.onEndpointsChange((netId) => void this.updatePeers(netId));
     // A network removed on any host: this host's part of it goes too.
     this.global?.onNetworkRemoved((netId) => {
-      void this.overlay()
-        ?.removeNetworkById(netId)
+      void this.dropOverlayNames(netId)
+        .then(() => this.overlay()?.removeNetworkById(netId))
         .catch((e: unknown) => this.log.warn(`removing overlay ${netId}: ${messageOf(e)}`));
     });
   }
@@ -441,7 +446,7 @@ export class NetworkController {
 
   /** Whether Berth's DNS serves a network: user-defined bridges (Docker: not the default bridge). */
   servesDns(net: NetworkRecord): boolean {
-    return net.Driver === 'bridge' && net.Name !== 'bridge';
+    return (net.Driver === 'bridge' && net.Name !== 'bridge') || net.Driver === 'overlay';
   }
 
   /** Picks a driver by name. */
@@ -609,6 +614,49 @@ export class NetworkController {
     return { Id: net.Id, Warning: '' };
   }
 
+  /**
+   * Names on an overlay network this host takes part in: a resolver in the
+   * network's namespace on its gateway (each host answers its own
+   * containers there), and the other hosts' endpoints as records beside the
+   * local ones (which the join publishes).
+   */
+  private async overlayNames(net: NetworkRecord): Promise<void> {
+    const overlay = this.overlay();
+    const nsPath = overlay?.nsPath(net);
+    if (!overlay || !nsPath || !existsSync(nsPath) || !this.global) return;
+    const gw = gatewayOf(net)?.split('/')[0];
+    if (gw && !this.overlayListeners.has(net.Id)) {
+      await this.dns.addListener(gw, net.Id, nsPath);
+      this.overlayListeners.set(net.Id, { address: gw, nsPath });
+    }
+    const had = this.remoteNames.get(net.Id) ?? new Set<string>();
+    const now = new Set<string>();
+    for (const e of this.global.endpointsOf(net.Id)) {
+      if (e.Vtep === overlay.vtep) continue;
+      now.add(e.ContainerID);
+      this.dns.records.upsertEndpoint({
+        containerId: e.ContainerID,
+        name: e.Name,
+        aliases: e.Aliases,
+        networkId: net.Id,
+        networkName: net.Name,
+        internal: net.Internal,
+        ipv4: e.IPv4,
+      });
+    }
+    for (const id of had) if (!now.has(id)) this.dns.records.removeEndpoint(id, net.Id);
+    this.remoteNames.set(net.Id, now);
+  }
+
+  /** An overlay network gone: its resolver and the other hosts' names go too. */
+  private async dropOverlayNames(netId: string): Promise<void> {
+    for (const id of this.remoteNames.get(netId) ?? []) this.dns.records.removeEndpoint(id, netId);
+    this.remoteNames.delete(netId);
+    const l = this.overlayListeners.get(netId);
+    this.overlayListeners.delete(netId);
+    if (l) await this.dns.removeListener(l.address, l.nsPath);
+  }
+
   /** The overlay driver, when this host is in a cluster. */
   private overlay(): OverlayDriver | undefined {
     const d = this.drivers.overlay;
@@ -628,7 +676,10 @@ export class NetworkController {
     const peers = () =>
       this.global!.endpointsOf(netId).map((e) => ({ ip: e.IPv4, mac: e.Mac, vtep: e.Vtep }));
     const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
-      .then(() => driver.setPeers!(net, peers()))
+      .then(async () => {
+        await driver.setPeers!(net, peers());
+        await this.overlayNames(net);
+      })
       .catch((e: unknown) => this.log.error(`network ${net.Name}: peers: ${messageOf(e)}`));
     this.peerUpdates.set(netId, next);
     return next;
@@ -639,6 +690,7 @@ export class NetworkController {
     const net = this.get(ref);
     if (net.Scope === 'global') {
       await this.global!.remove(net);
+      await this.dropOverlayNames(net.Id);
       await this.overlay()?.removeNetworkById(net.Id);
       return;
     }

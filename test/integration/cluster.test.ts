@@ -23,186 +23,239 @@ const TTL = [
   'discovery.heartbeat=1',
 ];
 
-describe('a cluster: nodes and overlay networks', { skip: !ready && 'needs root, etcd and etcdctl' }, () => {
-  let lab: Lab;
-  const daemons: LabDaemon[] = [];
+describe(
+  'a cluster: nodes and overlay networks',
+  { skip: !ready && 'needs root, etcd and etcdctl' },
+  () => {
+    let lab: Lab;
+    const daemons: LabDaemon[] = [];
 
-  /** The nodes etcd lists, by key, as etcdctl prints them. */
-  const nodes = (): Record<string, { Addr: string; Name: string; ID: string }> => {
-    const r = lab.etcdctl(1, ['get', '--prefix', '/berth/nodes/']);
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.split('\n').filter(Boolean);
-    const out: Record<string, { Addr: string; Name: string; ID: string }> = {};
-    for (let i = 0; i + 1 < lines.length; i += 2) out[lines[i]!] = JSON.parse(lines[i + 1]!);
-    return out;
-  };
-  const until = async (what: string, ok: () => boolean, ms: number): Promise<number> => {
-    const t0 = Date.now();
-    while (!ok()) {
-      if (Date.now() - t0 > ms)
-        assert.fail(`${what}: not within ${ms} ms; nodes ${JSON.stringify(nodes())}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return Date.now() - t0;
-  };
-  const start = async (h: number) => {
-    const d = await lab.startDaemon(h, {
-      args: [...lab.clusterArgs(h), ...TTL],
-      timeoutMs: 30_000,
+    /** The nodes etcd lists, by key, as etcdctl prints them. */
+    const nodes = (): Record<string, { Addr: string; Name: string; ID: string }> => {
+      const r = lab.etcdctl(1, ['get', '--prefix', '/berth/nodes/']);
+      assert.equal(r.status, 0, r.stderr);
+      const lines = r.stdout.split('\n').filter(Boolean);
+      const out: Record<string, { Addr: string; Name: string; ID: string }> = {};
+      for (let i = 0; i + 1 < lines.length; i += 2) out[lines[i]!] = JSON.parse(lines[i + 1]!);
+      return out;
+    };
+    const until = async (what: string, ok: () => boolean, ms: number): Promise<number> => {
+      const t0 = Date.now();
+      while (!ok()) {
+        if (Date.now() - t0 > ms)
+          assert.fail(`${what}: not within ${ms} ms; nodes ${JSON.stringify(nodes())}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return Date.now() - t0;
+    };
+    const start = async (h: number) => {
+      const d = await lab.startDaemon(h, {
+        args: [...lab.clusterArgs(h), ...TTL],
+        timeoutMs: 30_000,
+      });
+      daemons.push(d);
+      return d;
+    };
+
+    before(async () => {
+      lab = await Lab.create({
+        name: `cn${randomBytes(2).toString('hex')}`,
+        hosts: 2,
+        cluster: true,
+      });
     });
-    daemons.push(d);
-    return d;
-  };
-
-  before(async () => {
-    lab = await Lab.create({
-      name: `cn${randomBytes(2).toString('hex')}`,
-      hosts: 2,
-      cluster: true,
+    after(async () => {
+      for (const d of daemons) await d.stop('SIGKILL').catch(() => undefined);
+      await lab?.destroy();
     });
-  });
-  after(async () => {
-    for (const d of daemons) await d.stop('SIGKILL').catch(() => undefined);
-    await lab?.destroy();
-  });
 
-  it('lists every host under its advertise address, as JSON', async () => {
-    const d1 = await start(1);
-    await start(2);
-    const keys = ['/berth/nodes/192.168.205.10:2375', '/berth/nodes/192.168.205.11:2375'];
-    await until('both nodes listed', () => Object.keys(nodes()).length === 2, 10_000);
-    const n = nodes();
-    assert.deepEqual(Object.keys(n).sort(), keys);
-    assert.equal(n[keys[0]!]!.Addr, '192.168.205.10:2375');
-    const info = lab.exec(1, ['curl', '-sf', '--unix-socket', d1.socket, 'http://x/v1.41/info']);
-    assert.equal(n[keys[0]!]!.ID, JSON.parse(info.stdout).ID);
-  });
+    it('lists every host under its advertise address, as JSON', async () => {
+      const d1 = await start(1);
+      await start(2);
+      const keys = ['/berth/nodes/192.168.205.10:2375', '/berth/nodes/192.168.205.11:2375'];
+      await until('both nodes listed', () => Object.keys(nodes()).length === 2, 10_000);
+      const n = nodes();
+      assert.deepEqual(Object.keys(n).sort(), keys);
+      assert.equal(n[keys[0]!]!.Addr, '192.168.205.10:2375');
+      const info = lab.exec(1, ['curl', '-sf', '--unix-socket', d1.socket, 'http://x/v1.41/info']);
+      assert.equal(n[keys[0]!]!.ID, JSON.parse(info.stdout).ID);
+    });
 
-  it('keeps a SIGKILLed host while its lease lives, then removes it; it registers again', async () => {
-    const d2 = daemons[1]!;
-    await d2.stop('SIGKILL');
-    const key = '/berth/nodes/192.168.205.11:2375';
-    assert.ok(nodes()[key], 'still listed right after the kill');
-    const gone = await until('the dead host removed', () => !nodes()[key], 10_000);
-    assert.ok(gone >= 1000, `removed by the lease's expiry, not at once (${gone} ms)`);
-    await start(2);
-    await until('the host back', () => !!nodes()[key], 10_000);
-  });
+    it('keeps a SIGKILLed host while its lease lives, then removes it; it registers again', async () => {
+      const d2 = daemons[1]!;
+      await d2.stop('SIGKILL');
+      const key = '/berth/nodes/192.168.205.11:2375';
+      assert.ok(nodes()[key], 'still listed right after the kill');
+      const gone = await until('the dead host removed', () => !nodes()[key], 10_000);
+      assert.ok(gone >= 1000, `removed by the lease's expiry, not at once (${gone} ms)`);
+      await start(2);
+      await until('the host back', () => !!nodes()[key], 10_000);
+    });
 
-  /** The docker CLI against a host's berthd. */
-  const docker = (d: LabDaemon, args: string[]) => {
-    const r = spawnSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...d.env } });
-    return { status: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
-  };
+    /** The docker CLI against a host's berthd. */
+    const docker = (d: LabDaemon, args: string[]) => {
+      const r = spawnSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...d.env } });
+      return { status: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+    };
 
-  it('lists an overlay network made on one host on the other, with scope global (S19, S20)', async () => {
-    const [d1, d2] = [daemons[0]!, daemons[2]!];
-    const made = docker(d1, ['network', 'create', '-d', 'overlay', 'ov1']);
-    assert.equal(made.status, 0, made.err);
-    await until(
-      'ov1 listed on host 2',
-      () => / ov1 +overlay +global$/m.test(docker(d2, ['network', 'ls']).out),
-      2000,
-    );
-    const i = JSON.parse(docker(d2, ['network', 'inspect', 'ov1']).out)[0];
-    assert.equal(i.Id, made.out);
-    assert.equal(i.Scope, 'global');
-    assert.deepEqual(i.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
-    assert.equal(i.berth, undefined, "Berth's own part is not shown");
-    const stored = lab.etcdctl(1, ['get', `/berth/networks/by-id/${i.Id}`]);
-    assert.equal(JSON.parse(stored.stdout.split('\n')[1]!).Name, 'ov1');
-  });
+    it('lists an overlay network made on one host on the other, with scope global (S19, S20)', async () => {
+      const [d1, d2] = [daemons[0]!, daemons[2]!];
+      const made = docker(d1, ['network', 'create', '-d', 'overlay', 'ov1']);
+      assert.equal(made.status, 0, made.err);
+      await until(
+        'ov1 listed on host 2',
+        () => / ov1 +overlay +global$/m.test(docker(d2, ['network', 'ls']).out),
+        2000,
+      );
+      const i = JSON.parse(docker(d2, ['network', 'inspect', 'ov1']).out)[0];
+      assert.equal(i.Id, made.out);
+      assert.equal(i.Scope, 'global');
+      assert.deepEqual(i.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
+      assert.equal(i.berth, undefined, "Berth's own part is not shown");
+      const stored = lab.etcdctl(1, ['get', `/berth/networks/by-id/${i.Id}`]);
+      assert.equal(JSON.parse(stored.stdout.split('\n')[1]!).Name, 'ov1');
+    });
 
-  it("refuses a taken name and an overlapping subnet from the other host, in Docker's words", () => {
-    const d2 = daemons[2]!;
-    const again = docker(d2, ['network', 'create', '-d', 'overlay', 'ov1']);
-    assert.equal(again.status, 1);
-    assert.match(again.err, /network with name ov1 already exists/);
-    const dup = docker(d2, [
-      'network',
-      'create',
-      '-d',
-      'overlay',
-      '--subnet',
-      '10.0.0.0/24',
-      'ovd',
-    ]);
-    assert.match(dup.err, /Pool overlaps with other one on this address space/);
-  });
-
-  it('runs containers on the overlay on both hosts; they ping each other across hosts (S21)', async () => {
-    const [d1, d2] = [daemons[0]!, daemons[2]!];
-    for (const [d, name] of [
-      [d1, 'c1'],
-      [d2, 'c2'],
-    ] as const) {
-      const r = docker(d, [
-        'run',
+    it("refuses a taken name and an overlapping subnet from the other host, in Docker's words", () => {
+      const d2 = daemons[2]!;
+      const again = docker(d2, ['network', 'create', '-d', 'overlay', 'ov1']);
+      assert.equal(again.status, 1);
+      assert.match(again.err, /network with name ov1 already exists/);
+      const dup = docker(d2, [
+        'network',
+        'create',
         '-d',
-        '--name',
-        name,
-        '--network',
-        'ov1',
-        'busybox',
-        'sleep',
-        '3600',
+        'overlay',
+        '--subnet',
+        '10.0.0.0/24',
+        'ovd',
       ]);
-      assert.equal(r.status, 0, r.err);
-    }
-    const ep = (d: LabDaemon, name: string) =>
-      JSON.parse(docker(d, ['inspect', name]).out)[0].NetworkSettings.Networks.ov1;
-    const [e1, e2] = [ep(d1, 'c1'), ep(d2, 'c2')];
-    assert.deepEqual(
-      [e1.IPAddress, e1.IPPrefixLen, e1.Gateway, e1.MacAddress],
-      ['10.0.0.2', 24, '', '02:42:0a:00:00:02'],
-    );
-    assert.equal(e2.IPAddress, '10.0.0.3');
-    // Each host programs the other's endpoint from the store: the joining one
-    // before its `run` returns, the other from its watch.
-    for (const [d, from, to] of [
-      [d1, 'c1', '10.0.0.3'],
-      [d2, 'c2', '10.0.0.2'],
-    ] as const) {
-      const p = docker(d, ['exec', from, 'ping', '-c1', '-W2', to]);
+      assert.match(dup.err, /Pool overlaps with other one on this address space/);
+    });
+
+    it('runs containers on the overlay on both hosts; they ping each other across hosts (S21)', async () => {
+      const [d1, d2] = [daemons[0]!, daemons[2]!];
+      for (const [d, name] of [
+        [d1, 'c1'],
+        [d2, 'c2'],
+      ] as const) {
+        const r = docker(d, [
+          'run',
+          '-d',
+          '--name',
+          name,
+          '--network',
+          'ov1',
+          '--network-alias',
+          `${name}-alias`,
+          'busybox',
+          'sleep',
+          '3600',
+        ]);
+        assert.equal(r.status, 0, r.err);
+      }
+      const ep = (d: LabDaemon, name: string) =>
+        JSON.parse(docker(d, ['inspect', name]).out)[0].NetworkSettings.Networks.ov1;
+      const [e1, e2] = [ep(d1, 'c1'), ep(d2, 'c2')];
+      assert.deepEqual(
+        [e1.IPAddress, e1.IPPrefixLen, e1.Gateway, e1.MacAddress],
+        ['10.0.0.2', 24, '', '02:42:0a:00:00:02'],
+      );
+      assert.equal(e2.IPAddress, '10.0.0.3');
+      // Each host programs the other's endpoint from the store: the joining one
+      // before its `run` returns, the other from its watch.
+      for (const [d, from, to] of [
+        [d1, 'c1', '10.0.0.3'],
+        [d2, 'c2', '10.0.0.2'],
+      ] as const) {
+        const p = docker(d, ['exec', from, 'ping', '-c1', '-W2', to]);
+        assert.equal(p.status, 0, p.out + p.err);
+      }
+      // Names across hosts: each host's resolver, on the overlay's gateway in
+      // its namespace, answers the other host's containers by name and alias.
+      for (const [d, from, name, ip] of [
+        [d1, 'c1', 'c2', '10.0.0.3'],
+        [d1, 'c1', 'c2-alias', '10.0.0.3'],
+        [d2, 'c2', 'c1', '10.0.0.2'],
+        [d2, 'c2', 'c2', '10.0.0.3'],
+      ] as const) {
+        const q = docker(d, ['exec', from, 'nslookup', name, '10.0.0.1']);
+        assert.match(
+          q.out,
+          new RegExp(`Address: ${ip.replace(/\./g, '\\.')}$`, 'm'),
+          q.out + q.err,
+        );
+      }
+      const eth0 = docker(d1, ['exec', 'c1', 'ip', '-o', 'link', 'show', 'eth0']).out;
+      assert.match(eth0, /mtu 1450 /);
+      // Each host lists both containers in the network, the other host's as dockerd does.
+      const members = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Containers;
+      const byName = Object.fromEntries(
+        Object.entries(members).map(([k, v]) => [(v as { Name: string }).Name, k]),
+      );
+      assert.match(byName.c1!, /^[0-9a-f]{64}$/);
+      assert.match(byName.c2!, /^ep-[0-9a-f]{64}$/);
+      const stored = lab.etcdctl(1, ['get', '--prefix', '--keys-only', '/berth/endpoints/']);
+      assert.equal(stored.stdout.split('\n').filter(Boolean).length, 2, stored.stdout);
+    });
+
+    it('keeps the containers talking while a berthd is SIGKILLed, and resumes without duplicates', async () => {
+      const d2 = daemons[2]!;
+      await d2.stop('SIGKILL');
+      // The data plane is static: nothing on the packet path needs the daemon.
+      const p = docker(daemons[0]!, ['exec', 'c1', 'ping', '-c1', '-W2', '10.0.0.3']);
       assert.equal(p.status, 0, p.out + p.err);
-    }
-    const eth0 = docker(d1, ['exec', 'c1', 'ip', '-o', 'link', 'show', 'eth0']).out;
-    assert.match(eth0, /mtu 1450 /);
-    const stored = lab.etcdctl(1, ['get', '--prefix', '--keys-only', '/berth/endpoints/']);
-    assert.equal(stored.stdout.split('\n').filter(Boolean).length, 2, stored.stdout);
-  });
+      const back = await lab.startDaemon(2, {
+        args: [...lab.clusterArgs(2), ...TTL],
+        timeoutMs: 30_000,
+      });
+      daemons[2] = back;
+      assert.match(docker(back, ['ps', '--format', '{{.Names}}']).out, /^c2$/m);
+      const again = docker(back, ['exec', 'c2', 'ping', '-c1', '-W2', '10.0.0.2']);
+      assert.equal(again.status, 0, again.out + again.err);
+      const eps = lab.etcdctl(1, ['get', '--prefix', '--keys-only', '/berth/endpoints/']);
+      assert.equal(eps.stdout.split('\n').filter(Boolean).length, 2, eps.stdout);
+    });
 
-  it('forgets a removed container on the other host; rm of the network waits for the last endpoint', async () => {
-    const [d1, d2] = [daemons[0]!, daemons[2]!];
-    const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
-    const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
-    const fdb = () =>
-      spawnSync('nsenter', [`--net=${overlayNs}`, 'bridge', 'fdb', 'show', 'dev', 'vxlan0'], {
-        encoding: 'utf8',
-      }).stdout;
-    assert.match(fdb(), /02:42:0a:00:00:03 dst 192\.168\.205\.11/);
-    assert.equal(docker(d2, ['rm', '-f', 'c2']).status, 0);
-    await until('c2 gone from host 1', () => !/02:42:0a:00:00:03 dst/.test(fdb()), 2000);
-    const busy = docker(d2, ['network', 'rm', 'ov1']);
-    assert.match(busy.err, /error while removing network: network ov1 id \w+ has active endpoints/);
-    assert.equal(docker(d1, ['rm', '-f', 'c1']).status, 0);
-  });
+    it('forgets a removed container on the other host; rm of the network waits for the last endpoint', async () => {
+      const [d1, d2] = [daemons[0]!, daemons[2]!];
+      const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
+      const overlayNs = join(d1.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`);
+      const fdb = () =>
+        spawnSync('nsenter', [`--net=${overlayNs}`, 'bridge', 'fdb', 'show', 'dev', 'vxlan0'], {
+          encoding: 'utf8',
+        }).stdout;
+      assert.match(fdb(), /02:42:0a:00:00:03 dst 192\.168\.205\.11/);
+      assert.equal(docker(d2, ['rm', '-f', 'c2']).status, 0);
+      await until('c2 gone from host 1', () => !/02:42:0a:00:00:03 dst/.test(fdb()), 2000);
+      const busy = docker(d2, ['network', 'rm', 'ov1']);
+      assert.match(
+        busy.err,
+        /error while removing network: network ov1 id \w+ has active endpoints/,
+      );
+      assert.equal(docker(d1, ['rm', '-f', 'c1']).status, 0);
+    });
 
-  it('removes an overlay network from every host with one rm', async () => {
-    const [d1, d2] = [daemons[0]!, daemons[2]!];
-    const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
-    const overlayNs = join(d1.execRoot, 'netns', `ov-${netId.slice(0, 12)}`);
-    assert.ok(existsSync(overlayNs), 'host 1 took part in ov1');
-    const rm = docker(d2, ['network', 'rm', 'ov1']);
-    assert.equal(rm.status, 0, rm.err);
-    await until('ov1 gone on host 1', () => !/ ov1 /.test(docker(d1, ['network', 'ls']).out), 2000);
-    await until("host 1's part of ov1 gone", () => !existsSync(overlayNs), 2000);
-    assert.equal(lab.etcdctl(1, ['get', '--prefix', '/berth/networks/by-id/']).stdout, '');
-  });
+    it('removes an overlay network from every host with one rm', async () => {
+      const [d1, d2] = [daemons[0]!, daemons[2]!];
+      const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;
+      const overlayNs = join(d1.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`);
+      assert.ok(existsSync(overlayNs), 'host 1 took part in ov1');
+      const rm = docker(d2, ['network', 'rm', 'ov1']);
+      assert.equal(rm.status, 0, rm.err);
+      await until(
+        'ov1 gone on host 1',
+        () => !/ ov1 /.test(docker(d1, ['network', 'ls']).out),
+        2000,
+      );
+      await until("host 1's part of ov1 gone", () => !existsSync(overlayNs), 2000);
+      assert.equal(lab.etcdctl(1, ['get', '--prefix', '/berth/networks/by-id/']).stdout, '');
+    });
 
-  it('removes a host that stops cleanly at once', async () => {
-    await daemons[0]!.stop('SIGTERM');
-    assert.equal(nodes()['/berth/nodes/192.168.205.10:2375'], undefined);
-    assert.ok(nodes()['/berth/nodes/192.168.205.11:2375']);
-  });
-});
+    it('removes a host that stops cleanly at once', async () => {
+      await daemons[0]!.stop('SIGTERM');
+      assert.equal(nodes()['/berth/nodes/192.168.205.10:2375'], undefined);
+      assert.ok(nodes()['/berth/nodes/192.168.205.11:2375']);
+    });
+  },
+);

@@ -98,6 +98,20 @@ export function networkRoutes(r: Router, s: Services): void {
           : '',
       };
     }
+    // Endpoints of a global network on other hosts, as dockerd 20.10 lists them.
+    if (n.Scope === 'global') {
+      for (const e of s.networks.global?.endpointsOf(n.Id) ?? []) {
+        if (Object.values(out).some((o) => (o as { EndpointID: string }).EndpointID === e.Id))
+          continue;
+        out[`ep-${e.Id}`] = {
+          Name: e.Name,
+          EndpointID: e.Id,
+          MacAddress: e.Mac,
+          IPv4Address: `${e.IPv4}/${e.PrefixLen}`,
+          IPv6Address: '',
+        };
+      }
+    }
     return out;
   };
 

@@ -72,14 +72,14 @@ export class DnsResolver {
   }
 
   /** Starts answering on an address (e.g. a user bridge's gateway), UDP and TCP. */
-  async addListener(address: string, networkId?: string): Promise<void> {
-    await this.server.addListener(address, networkId);
+  async addListener(address: string, networkId?: string, netns?: string): Promise<void> {
+    await this.server.addListener(address, networkId, netns);
     this.forwarder.exclude(this.server.addresses().map((a) => [a, this.server.port]));
   }
 
   /** Stops answering on an address; the other listeners keep serving. */
-  async removeListener(address: string): Promise<boolean> {
-    const removed = await this.server.removeListener(address);
+  async removeListener(address: string, netns?: string): Promise<boolean> {
+    const removed = await this.server.removeListener(address, netns);
     this.forwarder.exclude(this.server.addresses().map((a) => [a, this.server.port]));
     return removed;
   }

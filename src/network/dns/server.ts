@@ -10,11 +10,16 @@ import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { BerthError, messageOf } from '../../common/errors.js';
 import { canonicalIp } from './ip.js';
 import { TcpConnections, type TcpLimits } from './tcp.js';
+import { bindInNetns } from '../../kernel/netns/listen.js';
 
 /** What a listener tells the handler about the address a query came in on. */
 export interface ListenerInfo {
   /** The listening address (canonical text). */
   readonly address: string;
+  /** The namespace it listens in, when not the daemon's (an overlay network's). */
+  readonly netns?: string;
+  /** Its key among the listeners: the address, with the namespace when there is one. */
+  readonly key: string;
   /** The network whose gateway this address is, if the daemon said so. */
   networkId: string | undefined;
 }
@@ -57,6 +62,11 @@ interface Listener {
 
 /** Canonical text of IPv6 source addresses, memoised: each client asks many times. */
 const v6Canon = new Map<string, string>();
+/** A listener's key: its address, after its namespace when that is not the daemon's. */
+function listenerKey(addr: string, netns?: string): string {
+  return netns ? `${netns}#${addr}` : addr;
+}
+
 function sourceKey(addr: string): string {
   if (!addr.includes(':')) return addr;
   let c = v6Canon.get(addr);
@@ -91,9 +101,9 @@ export class DnsServer {
     this.onError = opts.onError ?? (() => {});
   }
 
-  /** The addresses being listened on. */
+  /** The addresses being listened on in the daemon's namespace. */
   addresses(): string[] {
-    return [...this.listeners.keys()];
+    return [...this.listeners.values()].filter((l) => !l.info.netns).map((l) => l.info.address);
   }
 
   /**
@@ -101,26 +111,33 @@ export class DnsServer {
    * is already served only has its network updated. Fails with UNAVAILABLE
    * when either socket can't bind, leaving nothing behind.
    */
-  async addListener(address: string, networkId?: string): Promise<void> {
+  async addListener(address: string, networkId?: string, netns?: string): Promise<void> {
     const addr = canonicalIp(address);
-    const inProgress = this.adding.get(addr);
+    const key = listenerKey(addr, netns);
+    const inProgress = this.adding.get(key);
     if (inProgress) await inProgress.catch(() => {});
-    const existing = this.listeners.get(addr);
+    const existing = this.listeners.get(key);
     if (existing) {
       existing.info.networkId = networkId;
       return;
     }
-    const p = this.open(addr, networkId);
-    this.adding.set(addr, p);
+    const p = this.open(addr, networkId, netns);
+    this.adding.set(key, p);
     try {
       await p;
     } finally {
-      if (this.adding.get(addr) === p) this.adding.delete(addr);
+      if (this.adding.get(key) === p) this.adding.delete(key);
     }
   }
 
-  private async open(addr: string, networkId: string | undefined): Promise<void> {
-    const info: ListenerInfo = { address: addr, networkId };
+  private async open(
+    addr: string,
+    networkId: string | undefined,
+    netns: string | undefined,
+  ): Promise<void> {
+    const info: ListenerInfo = { address: addr, networkId, netns, key: listenerKey(addr, netns) };
+    // In another namespace: sockets bound there, handed over by descriptor.
+    const fds = netns ? bindInNetns(netns, addr, this.port) : undefined;
     const udp = createSocket({ type: isIPv6(addr) ? 'udp6' : 'udp4' });
     const tcp = createServer({ noDelay: true });
     const conns = new TcpConnections(
@@ -132,14 +149,16 @@ export class DnsServer {
     try {
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
-        udp.bind({ address: addr, port: this.port, exclusive: true }, () => {
+        const where = fds ? { fd: fds.udp } : { address: addr, port: this.port, exclusive: true };
+        udp.bind(where, () => {
           udp.off('error', reject);
           resolve();
         });
       });
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
-        tcp.listen({ host: addr, port: this.port, exclusive: true }, () => {
+        const where = fds ? { fd: fds.tcp } : { host: addr, port: this.port, exclusive: true };
+        tcp.listen(where, () => {
           tcp.off('error', reject);
           resolve();
         });
@@ -156,16 +175,16 @@ export class DnsServer {
     }
     this.serveUdp(l);
     this.serveTcp(l);
-    this.listeners.set(addr, l);
+    this.listeners.set(info.key, l);
   }
 
   /** Stops answering on `address`; other listeners are untouched. False when it was not served. */
-  async removeListener(address: string): Promise<boolean> {
-    const addr = canonicalIp(address);
-    await this.adding.get(addr)?.catch(() => {});
-    const l = this.listeners.get(addr);
+  async removeListener(address: string, netns?: string): Promise<boolean> {
+    const key = listenerKey(canonicalIp(address), netns);
+    await this.adding.get(key)?.catch(() => {});
+    const l = this.listeners.get(key);
     if (!l) return false;
-    this.listeners.delete(addr);
+    this.listeners.delete(key);
     await closeListener(l);
     return true;
   }
@@ -186,7 +205,7 @@ export class DnsServer {
       /* keep the default */
     }
     const send = (buf: Buffer | null, port: number, address: string): void => {
-      if (buf === null || this.listeners.get(info.address) !== l) return;
+      if (buf === null || this.listeners.get(info.key) !== l) return;
       try {
         udp.send(buf, port, address);
       } catch (e) {

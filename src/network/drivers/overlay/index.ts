@@ -42,6 +42,13 @@ export type OverlayPeer = Peer;
 const BRIDGE = 'br0';
 const VXLAN = 'vxlan0';
 
+/** The network's gateway as `address/prefix` (its first subnet's), if it has one. */
+export function gatewayOf(net: NetworkRecord): string | undefined {
+  const c = net.IPAM?.Config?.[0];
+  if (!c?.Gateway || !c.Subnet) return undefined;
+  return `${c.Gateway}/${c.Subnet.split('/')[1]}`;
+}
+
 /** The VNI Berth keeps in the network's own part of its record. */
 export function vniOf(net: NetworkRecord): number {
   const vni = net.berth?.vni;
@@ -64,14 +71,15 @@ export class OverlayDriver implements NetworkDriver {
     private readonly host: Rtnl,
     private readonly execRoot: string,
     /** This host's address on the underlay (the VXLAN source address). */
-    private readonly vtep: string,
+    readonly vtep: string,
     /** The underlay's MTU. */
     private readonly uplinkMtu: number,
   ) {}
 
   /** Where the network's namespace lives on this host. */
   nsPath(net: Pick<NetworkRecord, 'Id'>): string {
-    return join(this.execRoot, 'netns', `ov-${net.Id.slice(0, 12)}`);
+    // Not in netns/ beside the containers' sandboxes: those the daemon sweeps at start.
+    return join(this.execRoot, 'overlay', `ov-${net.Id.slice(0, 12)}`);
   }
 
   /** The MTU of the network's links: its option, else the uplink's less the VXLAN header. */
@@ -96,7 +104,12 @@ export class OverlayDriver implements NetworkDriver {
     if (!existsSync(path)) createNetns(path);
     const mtu = this.mtuOf(net);
     const inside = this.netlink(net);
-    if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
+    if (!(await inside.getLink(BRIDGE))) {
+      await inside.createBridge({ name: BRIDGE, mtu, up: true });
+      // The gateway address, as Docker's overlay bridge has it: Berth's resolver answers there.
+      const gw = gatewayOf(net);
+      if (gw) await inside.addAddress(BRIDGE, gw);
+    }
     const vni = vniOf(net);
     // A temporary name unique on this host while the device is still here.
     const tmp = `vx-${vni.toString(16)}`;
@@ -164,9 +177,11 @@ export class OverlayDriver implements NetworkDriver {
    * those of endpoints that went.
    */
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
-    // A host takes part in a network once an endpoint of it joined here.
+    // A host takes part in a network once an endpoint of it joined here
+    // (a join still making the network programs the peers when it is done).
     if (!existsSync(this.nsPath(net))) return;
     const inside = this.netlink(net);
+    if (!(await inside.getLink(VXLAN))) return;
     const had = this.peers.get(net.Id) ?? new Map<string, OverlayPeer>();
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
     for (const [mac, p] of had) {

@@ -1,0 +1,54 @@
+/**
+ * Sockets bound inside another network namespace, for a daemon service that
+ * must answer there (the resolver on an overlay network's gateway, which
+ * only that namespace has). They are made with the thread switched in for
+ * one synchronous step (docs/architecture.md, principle 3) and handed back
+ * as file descriptors: a socket keeps the namespace it was made in.
+ */
+import { isIPv4 } from 'node:net';
+import { bindSocket, closeFd, inNetns, openSocket, setSockOpt } from '../sys/libc.js';
+
+const AF_INET = 2;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+
+/** struct sockaddr_in for an IPv4 address and port. */
+function sockaddrIn(ip: string, port: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(AF_INET, 0);
+  b.writeUInt16BE(port, 2);
+  ip.split('.').forEach((o, i) => b.writeUInt8(Number(o), 4 + i));
+  return b;
+}
+
+/**
+ * A UDP socket and a TCP socket (not yet listening) bound to `ip:port` in the
+ * namespace at `nsPath`; the caller owns both descriptors (Node's dgram
+ * `bind({ fd })` and net `listen({ fd })` take them).
+ */
+export function bindInNetns(
+  nsPath: string,
+  ip: string,
+  port: number,
+): { udp: number; tcp: number } {
+  if (!isIPv4(ip)) throw new Error(`bindInNetns: ${ip} is not an IPv4 address`);
+  const addr = sockaddrIn(ip, port);
+  return inNetns(nsPath, () => {
+    const udp = openSocket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    let tcp = -1;
+    try {
+      bindSocket(udp, addr);
+      tcp = openSocket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      setSockOpt(tcp, SOL_SOCKET, SO_REUSEADDR, 1);
+      bindSocket(tcp, addr);
+    } catch (e) {
+      closeFd(udp);
+      if (tcp >= 0) closeFd(tcp);
+      throw e;
+    }
+    return { udp, tcp };
+  });
+}
