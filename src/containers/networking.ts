@@ -1,7 +1,9 @@
 /**
  * A container's side of networking: the endpoint settings and published
- * ports it asks for, its /etc/hosts and resolv.conf as its networks and
- * --link children change, and `network connect` / `disconnect` on it.
+ * ports it asks for, its sandbox and the joins of its networks when it
+ * starts (in order, the default route by libnetwork's), its /etc/hosts and
+ * resolv.conf as its networks and --link children change, and `network
+ * connect` / `disconnect` on it.
  */
 import { join } from 'node:path';
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
@@ -35,6 +37,61 @@ export interface NetworkingDeps {
 
 export class ContainerNetworking {
   constructor(private readonly deps: NetworkingDeps) {}
+
+  /**
+   * Start's network step: the sandbox (or the namespace of the running
+   * container whose network it shares), then its networks joined
+   * (joinAll). `undo` gets the sandbox's teardown as soon as the sandbox
+   * exists: it removes every endpoint a failed join loop left. Returns the
+   * namespace's path (none for `--network host`).
+   */
+  async joinAtStart(
+    c: ContainerRecord,
+    undo: Array<() => Promise<void>>,
+  ): Promise<string | undefined> {
+    const mode = c.HostConfig.NetworkMode;
+    const endpoints = this.deps.networks.endpoints;
+    if (mode.startsWith('container:')) {
+      const other = this.deps.repo.get(mode.slice('container:'.length));
+      if (other.State.Status !== 'running') {
+        throw conflict(`cannot join network of a non running container: ${other.Id}`);
+      }
+      return endpoints.netnsPath(other.Id);
+    }
+    const netnsPath = endpoints.createSandbox(c.Id, mode);
+    undo.push(() => endpoints.teardown(c.Id));
+    await this.joinAll(c, netnsPath);
+    return netnsPath;
+  }
+
+  /**
+   * Joins a starting container to its networks: the primary (NetworkMode)
+   * first, then those it was connected to while stopped; the default route
+   * goes to the first in libnetwork's order, not the first joined.
+   * `c.Networks` lists each endpoint as soon as it is joined (so a failure
+   * part-way leaves the record naming what the teardown removes), and only
+   * the joined networks once all are.
+   */
+  async joinAll(c: ContainerRecord, netnsPath: string | undefined): Promise<void> {
+    const networks = this.deps.networks;
+    const primary = networks.forMode(c.HostConfig.NetworkMode);
+    const names = [primary.Name, ...Object.keys(c.Networks).filter((n) => n !== primary.Name)];
+    // The default route: libnetwork's endpoint order, not attach order.
+    const gateway = gatewayNetwork(names.flatMap((n) => networks.find(n) ?? []));
+    const joined: ContainerRecord['Networks'] = {};
+    for (const name of names) {
+      const ec = endpointConfigFor(c, name);
+      const r = await networks.endpoints.join(
+        c.Id,
+        netnsPath,
+        name,
+        joinOptions(c, ec, name === gateway?.Name, name === primary.Name),
+      );
+      joined[r.name] = joinedSettings(r.endpoint, ec);
+      c.Networks = { ...c.Networks, ...joined };
+    }
+    c.Networks = joined;
+  }
 
   /** Points a running container's default route at the first of its networks in libnetwork's order. */
   private async routeByOrder(c: ContainerRecord): Promise<void> {
@@ -371,6 +428,20 @@ export function gatewayNetwork(nets: NetworkRecord[]): NetworkRecord | undefined
   return nets
     .filter((n) => n.Driver === 'bridge')
     .sort((a, b) => Number(a.Internal) - Number(b.Internal) || (a.Name < b.Name ? -1 : 1))[0];
+}
+
+/** What an endpoint only has while it exists (Docker's cleanOperationalData). */
+export function clearOperational(n: ContainerRecord['Networks'][string]): void {
+  Object.assign(n, {
+    EndpointID: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    Gateway: '',
+    MacAddress: '',
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+  });
 }
 
 /** The request to join a network with the settings `ec` the container has for it. */
