@@ -1,7 +1,9 @@
 /**
  * A container's side of networking: the endpoint settings and published
- * ports it asks for, its /etc/hosts and resolv.conf as its networks and
- * --link children change, and `network connect` / `disconnect` on it.
+ * ports it asks for, its sandbox and the joins of its networks when it
+ * starts (in order, the default route by libnetwork's), its /etc/hosts and
+ * resolv.conf as its networks and --link children change, and `network
+ * connect` / `disconnect` on it.
  */
 import { join } from 'node:path';
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
@@ -34,26 +36,81 @@ export interface NetworkingDeps {
 }
 
 export class ContainerNetworking {
-  constructor(private readonly d: NetworkingDeps) {}
+  constructor(private readonly deps: NetworkingDeps) {}
+
+  /**
+   * Start's network step: the sandbox (or the namespace of the running
+   * container whose network it shares), then its networks joined
+   * (joinAll). `undo` gets the sandbox's teardown as soon as the sandbox
+   * exists: it removes every endpoint a failed join loop left. Returns the
+   * namespace's path (none for `--network host`).
+   */
+  async joinAtStart(
+    c: ContainerRecord,
+    undo: Array<() => Promise<void>>,
+  ): Promise<string | undefined> {
+    const mode = c.HostConfig.NetworkMode;
+    const endpoints = this.deps.networks.endpoints;
+    if (mode.startsWith('container:')) {
+      const other = this.deps.repo.get(mode.slice('container:'.length));
+      if (other.State.Status !== 'running') {
+        throw conflict(`cannot join network of a non running container: ${other.Id}`);
+      }
+      return endpoints.netnsPath(other.Id);
+    }
+    const netnsPath = endpoints.createSandbox(c.Id, mode);
+    undo.push(() => endpoints.teardown(c.Id));
+    await this.joinAll(c, netnsPath);
+    return netnsPath;
+  }
+
+  /**
+   * Joins a starting container to its networks: the primary (NetworkMode)
+   * first, then those it was connected to while stopped; the default route
+   * goes to the first in libnetwork's order, not the first joined.
+   * `c.Networks` lists each endpoint as soon as it is joined (so a failure
+   * part-way leaves the record naming what the teardown removes), and only
+   * the joined networks once all are.
+   */
+  async joinAll(c: ContainerRecord, netnsPath: string | undefined): Promise<void> {
+    const networks = this.deps.networks;
+    const primary = networks.forMode(c.HostConfig.NetworkMode);
+    const names = [primary.Name, ...Object.keys(c.Networks).filter((n) => n !== primary.Name)];
+    // The default route: libnetwork's endpoint order, not attach order.
+    const gateway = gatewayNetwork(names.flatMap((n) => networks.find(n) ?? []));
+    const joined: ContainerRecord['Networks'] = {};
+    for (const name of names) {
+      const ec = endpointConfigFor(c, name);
+      const r = await networks.endpoints.join(
+        c.Id,
+        netnsPath,
+        name,
+        joinOptions(c, ec, name === gateway?.Name, name === primary.Name),
+      );
+      joined[r.name] = joinedSettings(r.endpoint, ec);
+      c.Networks = { ...c.Networks, ...joined };
+    }
+    c.Networks = joined;
+  }
 
   /** Points a running container's default route at the first of its networks in libnetwork's order. */
   private async routeByOrder(c: ContainerRecord): Promise<void> {
     const gw = gatewayNetwork(this.netsOf(c));
     const ep = gw && c.Networks[gw.Name];
     if (!ep?.Gateway && !ep?.IPv6Gateway) return;
-    await this.d.networks.endpoints
+    await this.deps.networks.endpoints
       .setDefaultRoute(c.Id, [ep.Gateway, ep.IPv6Gateway])
-      .catch((e) => this.d.log.warn(`default route of ${c.Name}: ${messageOf(e)}`));
+      .catch((e) => this.deps.log.warn(`default route of ${c.Name}: ${messageOf(e)}`));
   }
 
   /** The networks a container's record lists (those that still exist). */
   private netsOf(c: ContainerRecord): NetworkRecord[] {
-    return Object.keys(c.Networks).flatMap((n) => this.d.networks.find(n) ?? []);
+    return Object.keys(c.Networks).flatMap((n) => this.deps.networks.find(n) ?? []);
   }
 
   /** The resolved --link children of a container (also recomputed for each exec). */
   linksOf(c: ContainerRecord): LinkedEntry[] {
-    return resolveLinks(this.d.repo, c);
+    return resolveLinks(this.deps.repo, c);
   }
 
   /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
@@ -61,8 +118,8 @@ export class ContainerNetworking {
     if (c.HostConfig.NetworkMode === 'host') return;
     // In place (they are bind-mounted into the container) and synchronous:
     // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
-    rewriteSync(join(this.d.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
-    rewriteSync(join(this.d.dir(c.Id), 'resolv.conf'), resolvFor(c, this.d.dns));
+    rewriteSync(join(this.deps.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
+    rewriteSync(join(this.deps.dir(c.Id), 'resolv.conf'), resolvFor(c, this.deps.dns));
   }
 
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */
@@ -70,9 +127,9 @@ export class ContainerNetworking {
     for (const p of this.linkParents(child.Name)) {
       if (p.State.Status !== 'running') continue;
       try {
-        rewriteSync(join(this.d.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
+        rewriteSync(join(this.deps.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
       } catch (e) {
-        this.d.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
+        this.deps.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
     }
   }
@@ -86,7 +143,7 @@ export class ContainerNetworking {
     const full = name.startsWith('/') ? name : `/${name}`;
     const cut = full.lastIndexOf('/');
     const parentName = full.slice(0, cut);
-    const parent = this.d.repo.all().find((p) => p.Name === parentName);
+    const parent = this.deps.repo.all().find((p) => p.Name === parentName);
     const entry = parent?.HostConfig.Links?.find((l) => l.slice(l.indexOf(':') + 1) === full);
     if (!parent || !entry) throw notFound(`No such container: ${name}`);
     return { parent, entry, child: entry.slice(0, entry.indexOf(':')) };
@@ -101,31 +158,31 @@ export class ContainerNetworking {
    */
   async removeLink(name: string): Promise<void> {
     if (!name.replace(/^\//, '').includes('/')) {
-      this.d.repo.get(name);
+      this.deps.repo.get(name);
       throw conflict('Conflict, cannot remove the default link name of the container');
     }
     const { parent } = this.linkByName(name);
-    await this.d.locked(parent.Id, async () => {
+    await this.deps.locked(parent.Id, async () => {
       const { entry } = this.linkByName(name);
       const rest = (parent.HostConfig.Links ?? []).filter((l) => l !== entry);
       const next = {
         ...parent,
         HostConfig: { ...parent.HostConfig, Links: rest.length ? rest : null },
       };
-      await this.d.repo.save(next);
+      await this.deps.repo.save(next);
       Object.assign(parent, next);
     });
     if (parent.State.Status !== 'running') return;
     try {
-      rewriteSync(join(this.d.dir(parent.Id), 'hosts'), hostsFor(parent, this.linksOf(parent)));
+      rewriteSync(join(this.deps.dir(parent.Id), 'hosts'), hostsFor(parent, this.linksOf(parent)));
     } catch (e) {
-      this.d.log.warn(`links of ${parent.Name}: ${messageOf(e)}`);
+      this.deps.log.warn(`links of ${parent.Name}: ${messageOf(e)}`);
     }
   }
 
   /** The containers whose --link entries ("/child:/parent/alias") name `child` (with its slash). */
   private linkParents(child: string): ContainerRecord[] {
-    return this.d.repo
+    return this.deps.repo
       .all()
       .filter((p) => p.HostConfig.Links?.some((l) => l.startsWith(`${child}:`)));
   }
@@ -176,11 +233,11 @@ export class ContainerNetworking {
         ...p,
         HostConfig: { ...p.HostConfig, Links: relink(p.HostConfig.Links, false) },
       }));
-    const eps = await this.d.networks.endpoints.renamed(c.Id, name.slice(1));
+    const eps = await this.deps.networks.endpoints.renamed(c.Id, name.slice(1));
     return {
       next,
       parents,
-      ops: [...parents.map((p) => this.d.repo.saveOp(p)), ...eps.ops],
+      ops: [...parents.map((p) => this.deps.repo.saveOp(p)), ...eps.ops],
       publish: eps.publish,
     };
   }
@@ -191,8 +248,8 @@ export class ContainerNetworking {
     netRef: string,
     endpointConfig: Record<string, unknown>,
   ): Promise<void> {
-    const net = this.d.networks.get(netRef);
-    const c = this.d.repo.get(ref);
+    const net = this.deps.networks.get(netRef);
+    const c = this.deps.repo.get(ref);
     const mode = c.HostConfig.NetworkMode;
     if (mode === 'host' || net.Name === 'host') {
       throw invalid(
@@ -204,7 +261,7 @@ export class ContainerNetworking {
         'container cannot be connected to multiple networks with one of the networks in private (none) mode',
       );
     }
-    await this.d.locked(c.Id, async () => {
+    await this.deps.locked(c.Id, async () => {
       if (c.Networks[net.Name]) {
         throw forbidden(
           `endpoint with name ${c.Name.slice(1)} already exists in network ${net.Name}`,
@@ -222,11 +279,11 @@ export class ContainerNetworking {
         });
         // It takes the default route when it comes first in libnetwork's order.
         const takesRoute = gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id;
-        const r = await this.d.networks.endpoints
-          .join(c.Id, this.d.networks.endpoints.netnsPath(c.Id), net.Id, {
+        const r = await this.deps.networks.endpoints
+          .join(c.Id, this.deps.networks.endpoints.netnsPath(c.Id), net.Id, {
             ...joinOptions(c, ec, takesRoute),
             // The container's record lists it in the endpoint's own transaction.
-            commit: (j) => [this.d.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
+            commit: (j) => [this.deps.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
           })
           .catch(async (e: unknown) => {
             // A join that failed after taking the route gave it up with its interface.
@@ -237,14 +294,14 @@ export class ContainerNetworking {
         sw.lap('join');
         this.rewriteFiles(c);
         sw.lap('files');
-        this.d.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
+        this.deps.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
         const Networks = { ...c.Networks, [net.Name]: configuredEndpoint(net, ec) };
-        await this.d.repo.save({ ...c, EndpointsConfig, Networks });
+        await this.deps.repo.save({ ...c, EndpointsConfig, Networks });
         Object.assign(c, { EndpointsConfig, Networks });
       }
     });
-    this.d.events.publish('network', 'connect', net.Id, {
+    this.deps.events.publish('network', 'connect', net.Id, {
       container: c.Id,
       name: net.Name,
       type: net.Driver,
@@ -253,8 +310,8 @@ export class ContainerNetworking {
 
   /** POST /networks/{id}/disconnect. */
   async disconnect(ref: string, netRef: string, force: boolean): Promise<void> {
-    const c = this.d.repo.get(ref);
-    const net = this.d.networks.find(netRef);
+    const c = this.deps.repo.get(ref);
+    const net = this.deps.networks.find(netRef);
     if (c.HostConfig.NetworkMode === 'host' || net?.Name === 'host') {
       throw invalid(
         'container cannot be disconnected from host network or connected to host network',
@@ -269,23 +326,23 @@ export class ContainerNetworking {
       throw conflict(`container ${c.Id} is not connected to network ${netRef}`);
     }
     void force;
-    await this.d.locked(c.Id, async () => {
+    await this.deps.locked(c.Id, async () => {
       const { [net.Name]: _gone, ...Networks } = c.Networks;
       const { [net.Name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
       const next = { ...c, Networks, EndpointsConfig };
       // Running: the record goes in the endpoint's removal transaction.
       if (c.State.Status === 'running') {
         const hadRoute = gatewayNetwork(this.netsOf(c))?.Id === net.Id;
-        await this.d.networks.endpoints.leave(c.Id, net.Id, [this.d.repo.saveOp(next)]);
+        await this.deps.networks.endpoints.leave(c.Id, net.Id, [this.deps.repo.saveOp(next)]);
         // The default route left with it: the next network in order takes it.
         if (hadRoute) await this.routeByOrder(next);
       } else {
-        await this.d.repo.save(next);
+        await this.deps.repo.save(next);
       }
       Object.assign(c, { Networks, EndpointsConfig });
       if (c.State.Status === 'running') this.rewriteFiles(c);
     });
-    this.d.events.publish('network', 'disconnect', net.Id, {
+    this.deps.events.publish('network', 'disconnect', net.Id, {
       container: c.Id,
       name: net.Name,
       type: net.Driver,
@@ -371,6 +428,20 @@ export function gatewayNetwork(nets: NetworkRecord[]): NetworkRecord | undefined
   return nets
     .filter((n) => n.Driver === 'bridge')
     .sort((a, b) => Number(a.Internal) - Number(b.Internal) || (a.Name < b.Name ? -1 : 1))[0];
+}
+
+/** What an endpoint only has while it exists (Docker's cleanOperationalData). */
+export function clearOperational(n: ContainerRecord['Networks'][string]): void {
+  Object.assign(n, {
+    EndpointID: '',
+    IPAddress: '',
+    IPPrefixLen: 0,
+    Gateway: '',
+    MacAddress: '',
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+  });
 }
 
 /** The request to join a network with the settings `ec` the container has for it. */

@@ -1,0 +1,105 @@
+/**
+ * Recovery after a daemon (re)start: containers whose shim still runs are
+ * followed again, exits that happened while the daemon was away recorded,
+ * what the runtime has that the store does not say runs killed and deleted,
+ * stale mounts unmounted, records a removed container's late save left
+ * removed, and the network reconciled; restarts wait until all that is done.
+ */
+import { join } from 'node:path';
+import { messageOf } from '../common/errors.js';
+import { mountsUnder, unmountAll } from '../kernel/mount/mounts.js';
+import { pidAlive, readExit } from '../kernel/runtime/runtime.js';
+import { RESTART_FIRST_MS } from './exit.js';
+import type { Lifecycle } from './lifecycle.js';
+import { removeTrees } from './remove.js';
+
+export async function recover(life: Lifecycle): Promise<void> {
+  await life.restarts.deferDuring(() => recoverDeferred(life));
+}
+
+async function recoverDeferred(life: Lifecycle): Promise<void> {
+  const { repo, runtime, log } = life;
+  await removeStrays(life);
+  for (const c of repo.all()) {
+    if (c.State.Status === 'restarting') {
+      // The daemon went away while it waited to restart.
+      life.restarts.schedule(c, RESTART_FIRST_MS);
+      continue;
+    }
+    if (c.State.Status !== 'running') {
+      if (c.State.Status === 'removing') await life.removeLocked(c, true).catch(() => undefined);
+      continue;
+    }
+    const stateDir = life.paths.stateDir(c.Id);
+    if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
+      life.watchExit(c);
+      continue;
+    }
+    const st = await readExit(stateDir);
+    await life.locks.locked(c.Id, () => life.onExit(c, st));
+  }
+  // The store says what runs: a runtime container of no record, or of one
+  // that is not running (a daemon killed after runc started it but before
+  // it saved so), is killed and deleted.
+  const known = new Set(repo.all().map((c) => c.Id));
+  const running = new Set(
+    repo
+      .all()
+      .filter((c) => c.State.Status === 'running')
+      .map((c) => c.Id),
+  );
+  for (const id of await runtime.list()) {
+    if (!running.has(id)) {
+      log.warn(
+        known.has(id)
+          ? `stopping runtime container ${id}: its record says it does not run`
+          : `removing unknown runtime container ${id}`,
+      );
+      await runtime.kill(id, 'SIGKILL', true).catch(() => undefined);
+      await runtime.delete(id).catch(() => undefined);
+    }
+  }
+  await sweepMounts(life);
+  await life.networks.reconcile(running);
+}
+
+/**
+ * Records the store kept without their name key (ContainerRepo.load) are
+ * containers that a late save wrote back after their removal (a pending
+ * restart did, before saves checked): the removal is finished now,
+ * processes, mounts, endpoints and files included.
+ */
+async function removeStrays(life: Lifecycle): Promise<void> {
+  for (const c of life.repo.takeStrays()) {
+    life.log.warn(
+      `removing ${c.Id.slice(0, 12)} (${c.Name}): a removed container's record was back`,
+    );
+    await life.repo.removeStray(c);
+    await life.runtime.kill(c.Id, 'SIGKILL', true).catch(() => undefined);
+    await life.cleanupRuntime(c);
+    await removeTrees(life, c.Id).catch((e) =>
+      life.log.warn(`removing ${c.Id.slice(0, 12)}: ${messageOf(e)}`),
+    );
+  }
+}
+
+/**
+ * Unmounts root filesystems and namespace files that belong to no running
+ * container: what a daemon killed between mounting and starting left behind.
+ */
+async function sweepMounts(life: Lifecycle): Promise<void> {
+  const running = life.repo.all().filter((c) => c.State.Status === 'running');
+  const keep = new Set<string>();
+  for (const c of running) {
+    keep.add(life.paths.rootfs(c.Id));
+    keep.add(life.networks.endpoints.netnsPath(c.Id));
+  }
+  const stale = [
+    ...(await mountsUnder(join(life.paths.dataRoot, 'overlay'))),
+    ...(await mountsUnder(join(life.paths.execRoot, 'netns'))),
+  ].filter((m) => !keep.has(m));
+  for (const m of stale) {
+    life.log.warn(`unmounting stale ${m}`);
+    await unmountAll(m).catch((e) => life.log.error(messageOf(e)));
+  }
+}

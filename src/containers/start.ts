@@ -1,0 +1,116 @@
+/**
+ * Starting a container (its lock held): the sandbox and the joins of its
+ * networks (networking.ts), the overlay root, the bundle (config.json, the
+ * hosts/hostname/resolv.conf files), then the shim launching runc, with the
+ * clients waiting to attach handed the shim's attach socket before the
+ * process runs. Each step registers its undo; a failure undoes them in
+ * reverse and leaves the container stopped (a failed restart too).
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BerthError, conflict, messageOf, notFound } from '../common/errors.js';
+import { Stopwatch } from '../common/stopwatch.js';
+import { waitForPath } from '../common/wait.js';
+import { mountOverlay, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
+import { RuntimeError } from '../kernel/runtime/runtime.js';
+import { attachOpener } from './attach.js';
+import { writeBundle } from './bundle.js';
+import { checkStoredHostConfig } from './config.js';
+import type { Lifecycle } from './lifecycle.js';
+import { clearOperational } from './networking.js';
+import type { ContainerRecord } from './types.js';
+
+export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<void> {
+  if (c.State.Status === 'running')
+    throw new BerthError('NOT_MODIFIED', 'container already started');
+  if (c.State.Status === 'removing' || life.removing.has(c.Id))
+    throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
+  checkStoredHostConfig(c.HostConfig);
+  const img = await life.images.resolve(c.ImageID);
+  if (!img) throw notFound(`No such image: ${c.Image}`);
+  const undo: Array<() => Promise<void>> = [];
+  const sw = new Stopwatch();
+  try {
+    // Network first: the sandbox exists before the process does.
+    const netnsPath = await life.networking.joinAtStart(c, undo);
+
+    sw.lap('net');
+    const layers = life.paths.layerDir(c.Id);
+    const rootfs = join(layers, 'merged');
+    await mkdir(join(layers, 'diff'), { recursive: true });
+    await mkdir(join(layers, 'work'), { recursive: true });
+    await mkdir(rootfs, { recursive: true });
+    await mountOverlay(img.layerDirs, join(layers, 'diff'), join(layers, 'work'), rootfs);
+    undo.push(() => unmountAll(rootfs));
+
+    sw.lap('mount');
+    const bundle = await writeBundle(c, {
+      dir: life.paths.dir(c.Id),
+      rootfs,
+      netnsPath,
+      hostNetwork: c.HostConfig.NetworkMode === 'host',
+      dns: life.dns,
+      links: life.networking.linksOf(c),
+    });
+
+    sw.lap('spec');
+    const stateDir = life.paths.stateDir(c.Id);
+    await unmountAndRemove(stateDir);
+    await mkdir(stateDir, { recursive: true });
+    const attaches = life.pendingAttach.get(c.Id) ?? [];
+    life.pendingAttach.delete(c.Id);
+    let pid: number;
+    try {
+      const launching = life.runtime.startContainer(c.Id, bundle, stateDir, {
+        log: life.paths.logPath(c.Id),
+        tty: c.Config.Tty,
+        stdin: c.Config.OpenStdin,
+        stdinOnce: c.Config.StdinOnce,
+        waitAttach: attaches.length > 0,
+      });
+      if (attaches.length) await waitForPath(join(stateDir, 'attach.sock'));
+      for (const a of attaches) a(attachOpener(stateDir));
+      pid = await launching;
+    } catch (e) {
+      await life.runtime.delete(c.Id).catch(() => undefined);
+      throw startError(e);
+    }
+    sw.lap('launch');
+    const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
+    c.State = {
+      Status: 'running',
+      Pid: pid,
+      ExitCode: 0,
+      Error: '',
+      StartedAt: new Date().toISOString(),
+      FinishedAt: c.State.FinishedAt,
+      ShimPid: shimPid,
+    };
+    await life.repo.save(c);
+    sw.lap('saved');
+    life.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
+    life.emit(c, 'start');
+    life.watchExit(c);
+    life.networking.refreshLinkParents(c);
+  } catch (e) {
+    for (const u of undo.reverse()) await u().catch(() => undefined);
+    c.State.Error = messageOf(e);
+    if (c.State.Status !== 'running') {
+      for (const n of Object.values(c.Networks)) clearOperational(n);
+    }
+    // As Docker's: a restart that fails leaves the container stopped.
+    const restarting = c.State.Status === 'restarting';
+    if (restarting) c.State.Status = 'exited';
+    await life.repo.save(c).catch(() => undefined);
+    if (restarting) life.waiters.notify(c.Id, 'next-exit', c.State.ExitCode);
+    throw e;
+  }
+}
+
+/** Maps a runtime failure to Docker's wording and status. */
+function startError(e: unknown): Error {
+  if (e instanceof RuntimeError) {
+    return new BerthError('INVALID_ARGUMENT', `OCI runtime create failed: ${e.message}: unknown`);
+  }
+  return e as Error;
+}
