@@ -9,10 +9,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../../src/lab/lab.js';
-import { run } from '../../src/lab/proc.js';
 import {
   Capture,
-  CLI_2010,
+  cliNote,
   DockerdSlot,
   captureOutDir,
   finishCapture,
@@ -162,9 +161,7 @@ export function runCapture(o: {
         title: o.title,
         script: `bench/${o.name}.ts`,
         started,
-        notes: o.notes ?? [
-          `20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`,
-        ],
+        notes: o.notes ?? [cliNote()],
       },
     });
   };
