@@ -23,32 +23,26 @@
  * Everything is removed in `finally`, and the machine's own namespace is
  * compared before and after.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
+import type { Lab, LabHost } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
 import {
-  captureOutDir,
   CLI_2010,
-  DockerdSlot,
-  finishCapture,
   Capture,
+  cliNote,
   httpGet,
   lineDiff,
   old,
   ruleLines,
   labProcess,
   stopLabProcess,
-  stopOnSignals,
   sysctlDiff,
   val,
-  type LabProcess,
   type Where,
 } from './lib/capture.js';
-import { importBusybox } from './lib/image.js';
-import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd } from './lib/refdockerd.js';
+import { runCapture } from './lib/capture-run.js';
 
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 const SLEEP = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -1162,36 +1156,28 @@ function labIPv6(c: Capture, lab: Lab): void {
   c.ns('h1', ['ip6tables-save']);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const outDir = captureOutDir('capture-docker-ipv6', argv);
-  stopOnSignals();
-
-  const started = new Date().toISOString();
-  const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 4 });
-  console.log(`lab ${lab.name}`);
-  const servers: LabProcess[] = [];
-  let cap: Capture | undefined;
-  let failed = false;
-  const problems: string[] = [];
-  const dockerd = new DockerdSlot(before, problems);
-  try {
-    const cli = join(lab.dir, 'docker-cli');
-    mkdirSync(cli, { recursive: true });
+runCapture({
+  name: 'capture-docker-ipv6',
+  title: 'Docker 20.10 IPv6 and dual-stack bridge networks: raw capture',
+  hosts: 4,
+  notes: [
+    cliNote(),
+    `lab IPv6: world br0 ${WORLD6}/${PREFIX6}, host N eth0 2001:db8:100::1N/${PREFIX6} (default via ${WORLD6})`,
+  ],
+  steps: async ({ lab, cap, dockerd, stopDockerd, spawn }) => {
     dnsqFile = join(lab.dir, 'dnsq.cjs');
     writeFileSync(dnsqFile, DNSQ_SRC);
     process.env.DNS_PACKET = createRequire(import.meta.url).resolve('dns-packet');
-    cap = new Capture(lab, undefined, cli);
     labIPv6(cap, lab);
-    servers.push(
-      labProcess(lab, 'world', [
+    const servers = [
+      spawn('world', [
         'dnsmasq',
         ...['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces'],
         ...[`--listen-address=${lab.world.ip}`, `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`],
         ...['--user=root', '--log-queries', '--log-facility=-'],
         `--host-record=www.world.test,${lab.world.internetIp},${WORLD6}`,
       ]),
-    );
+    ];
     const passes: [string, number, string[], (c: Capture, m: Mode) => Promise<void>][] = [
       [
         '[proxy]',
@@ -1227,13 +1213,7 @@ async function main(argv: string[]): Promise<number> {
     for (const [tag, i, args, steps] of passes) {
       const host = lab.hosts[i]!;
       const where = `h${i + 1}` as Where;
-      const ref = await startRefDockerd(lab, host, {
-        dns: lab.world.ip,
-        preexisting: before.paths,
-        args,
-        spawned: dockerd.spawned,
-      });
-      cap.use(ref);
+      const ref = await dockerd(i, args);
       console.log(
         `${tag} dockerd pid ${ref.pid} up in ${host.name} (${args.join(' ') || 'defaults'})`,
       );
@@ -1242,7 +1222,6 @@ async function main(argv: string[]): Promise<number> {
         'dockerd command line',
         `${ref.pid}: ${args.length ? args.join(' ') : '(default flags)'} in ${host.name} (${host.ip}, ${host6(host.index)})`,
       );
-      await importBusybox(ref, cli, host.dir);
       const m: Mode = { tag, host, where, ip6: host6(host.index), pid: ref.pid };
       try {
         await steps(cap, m);
@@ -1251,40 +1230,9 @@ async function main(argv: string[]): Promise<number> {
       }
       const all = cap.docker(['ps', '-aq'], { quiet: true }).stdout.split('\n').filter(Boolean);
       if (all.length) cap.docker(['rm', '-f', ...all], { quiet: true });
-      await dockerd.stop();
+      await stopDockerd();
     }
     cap.sec('World servers (dnsmasq log)');
     for (const s of servers) cap.note(s.child.spawnargs.slice(3).join(' '), s.output.join(''));
-  } catch (e) {
-    failed = true;
-    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
-  } finally {
-    for (const s of servers) await stopLabProcess(s);
-    await dockerd.stop();
-  }
-  return finishCapture({
-    lab,
-    before,
-    problems,
-    failed,
-    cap,
-    outDir,
-    info: {
-      title: 'Docker 20.10 IPv6 and dual-stack bridge networks: raw capture',
-      script: 'bench/capture-docker-ipv6.ts',
-      started,
-      notes: [
-        `20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`,
-        `lab IPv6: world br0 ${WORLD6}/${PREFIX6}, host N eth0 2001:db8:100::1N/${PREFIX6} (default via ${WORLD6})`,
-      ],
-    },
-  });
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
   },
-);
+});

@@ -17,22 +17,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_ROOT, Lab } from '../src/lab/lab.js';
-import {
-  captureOutDir,
-  DockerdSlot,
-  finishCapture,
-  Capture,
-  labProcess,
-  stopLabProcess,
-  stopOnSignals,
-  sysctlDiff,
-  val,
-  type LabProcess,
-} from './lib/capture.js';
-import { importBusybox } from './lib/image.js';
-import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd } from './lib/refdockerd.js';
+import { Capture, sysctlDiff, val } from './lib/capture.js';
+import { runCapture } from './lib/capture-run.js';
 
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 // The environment of the container's main process (`exec env` shows the exec's own).
@@ -823,23 +809,13 @@ async function captureSteps(c: Capture): Promise<void> {
   await autoSubnets(c);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const outDir = captureOutDir('capture-docker-networking', argv);
-  stopOnSignals();
-
-  const started = new Date().toISOString();
-  const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 2 });
-  console.log(`lab ${lab.name}: dockerd on ${lab.hosts[0]!.name}`);
-  const servers: LabProcess[] = [];
-  let cap: Capture | undefined;
-  let failed = false;
-  const problems: string[] = [];
-  const dockerd = new DockerdSlot(before, problems);
-  try {
+runCapture({
+  name: 'capture-docker-networking',
+  title: 'Docker 20.10 bridge networking: raw capture',
+  hosts: 2,
+  notes: [],
+  steps: async ({ lab, cap, dockerd, spawn }) => {
     const h1 = lab.hosts[0]!;
-    const cli = join(lab.dir, 'docker-cli');
-    mkdirSync(cli, { recursive: true });
     // A non-default uplink MTU shows whether dockerd inherits it (it is the
     // lab's own link; both ends so the link stays consistent).
     for (const [t, dev] of [
@@ -852,8 +828,8 @@ async function main(argv: string[]): Promise<number> {
     const www = join(lab.dir, 'www');
     mkdirSync(www, { recursive: true });
     writeFileSync(join(www, 'index.html'), 'hello from the world\n');
-    servers.push(
-      labProcess(lab, 'world', [
+    const servers = [
+      spawn('world', [
         'dnsmasq',
         ...['-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces'],
         ...[`--listen-address=${lab.world.ip}`, `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`],
@@ -861,7 +837,7 @@ async function main(argv: string[]): Promise<number> {
         `--host-record=www.world.test,${lab.world.internetIp}`,
         '--address=/#/',
       ]),
-      labProcess(lab, 'world', [
+      spawn('world', [
         'busybox',
         'httpd',
         '-f',
@@ -871,46 +847,13 @@ async function main(argv: string[]): Promise<number> {
         '-h',
         www,
       ]),
-    );
-    const ref = await startRefDockerd(lab, h1, {
-      dns: lab.world.ip,
-      preexisting: before.paths,
-      spawned: dockerd.spawned,
-    });
-    console.log(`dockerd pid ${ref.pid} up`);
-    await importBusybox(ref, cli, h1.dir);
-    cap = new Capture(lab, ref, cli);
+    ];
+    const ref = await dockerd(0);
+    console.log(`dockerd pid ${ref.pid} up on ${h1.name}`);
     await captureSteps(cap);
     cap.sec('World servers (dnsmasq log, httpd log)');
     for (const s of servers) {
       cap.note(s.child.spawnargs.slice(3).join(' '), s.output.join(''));
     }
-  } catch (e) {
-    failed = true;
-    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
-  } finally {
-    for (const s of servers) await stopLabProcess(s);
-    await dockerd.stop();
-  }
-  return finishCapture({
-    lab,
-    before,
-    problems,
-    failed,
-    cap,
-    outDir,
-    info: {
-      title: 'Docker 20.10 bridge networking: raw capture',
-      script: 'bench/capture-docker-networking.ts',
-      started,
-    },
-  });
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
   },
-);
+});

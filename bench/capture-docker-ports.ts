@@ -20,29 +20,21 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
-import { run } from '../src/lab/proc.js';
+import type { LabHost } from '../src/lab/lab.js';
 import {
-  captureOutDir,
   CLI_2010,
-  DockerdSlot,
-  finishCapture,
   Capture,
   httpGet,
   lineDiff,
   old,
   ruleLines,
-  labProcess,
   stopLabProcess,
-  stopOnSignals,
   sysctlDiff,
   val,
   type LabProcess,
   type Where,
 } from './lib/capture.js';
-import { importBusybox } from './lib/image.js';
-import { snapshotMachine } from './lib/machine.js';
-import { startRefDockerd } from './lib/refdockerd.js';
+import { runCapture } from './lib/capture-run.js';
 
 const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 /**
@@ -69,6 +61,8 @@ interface Mode {
   args: string[];
   /** dockerd's PID (docker-proxy processes are its children). */
   pid: number;
+  /** Starts a process in a lab namespace (stopped at the end if not before). */
+  spawn: (where: Where, argv: string[]) => LabProcess;
 }
 
 /** Every view of one container's ports: docker port, ps, inspect, the API. */
@@ -381,7 +375,7 @@ async function forms(c: Capture, m: Mode): Promise<void> {
   port('p-hrange');
 }
 
-async function conflicts(c: Capture, m: Mode, holders: LabProcess[]): Promise<void> {
+async function conflicts(c: Capture, m: Mode): Promise<void> {
   const H = m.where;
   c.sec(`${m.tag} 8. Conflicts between containers`);
   c.docker(['port', 'web']);
@@ -429,16 +423,16 @@ async function conflicts(c: Capture, m: Mode, holders: LabProcess[]): Promise<vo
   c.sec(`${m.tag} 9. Conflicts with processes of the host`);
   const wwwDir = join(m.host.dir, 'www-holder');
   mkdirSync(wwwDir, { recursive: true });
-  holders.push(
-    labProcess(c.lab, H, ['busybox', 'nc', '-l', '-p', '8090']),
-    labProcess(c.lab, H, [
+  const holders = [
+    m.spawn(H, ['busybox', 'nc', '-l', '-p', '8090']),
+    m.spawn(H, [
       'node',
       '-e',
       "const s=require('dgram').createSocket('udp4');s.bind(8091,'0.0.0.0',()=>console.log('bound'))",
     ]),
-    labProcess(c.lab, H, ['busybox', 'httpd', '-f', '-p', '127.0.0.1:8092', '-h', wwwDir]),
-    labProcess(c.lab, H, ['busybox', 'httpd', '-f', '-p', '[::]:8093', '-h', wwwDir]),
-  );
+    m.spawn(H, ['busybox', 'httpd', '-f', '-p', '127.0.0.1:8092', '-h', wwwDir]),
+    m.spawn(H, ['busybox', 'httpd', '-f', '-p', '[::]:8093', '-h', wwwDir]),
+  ];
   await SLEEP(800);
   c.note(
     'host processes started in ' + H,
@@ -472,7 +466,7 @@ async function conflicts(c: Capture, m: Mode, holders: LabProcess[]): Promise<vo
     '0.0.0.0:8093:80',
   ]);
   cliCase(c, 'host process on 8090/tcp, range 8090-8091:80', 'k-hostr', ['-p', '8090-8091:80']);
-  for (const h of holders.splice(0)) await stopLabProcess(h);
+  for (const h of holders) await stopLabProcess(h);
   c.ns(H, ['ss', '-lntup']);
 }
 
@@ -675,10 +669,10 @@ async function networks(c: Capture, m: Mode): Promise<void> {
   localnet(c, m);
 }
 
-async function pass(c: Capture, m: Mode, holders: LabProcess[]): Promise<void> {
+async function pass(c: Capture, m: Mode): Promise<void> {
   await onePort(c, m);
   await forms(c, m);
-  await conflicts(c, m, holders);
+  await conflicts(c, m);
   await invalid(c, m);
   await networks(c, m);
 }
@@ -693,22 +687,11 @@ function hostBefore(c: Capture, tag: string, where: Where): void {
   c.ns(where, ['iptables-save']);
 }
 
-async function main(argv: string[]): Promise<number> {
-  const outDir = captureOutDir('capture-docker-ports', argv);
-  stopOnSignals();
-
-  const started = new Date().toISOString();
-  const before = snapshotMachine(LAB_ROOT);
-  const lab = await Lab.create({ hosts: 3 });
-  console.log(`lab ${lab.name}`);
-  const holders: LabProcess[] = [];
-  let cap: Capture | undefined;
-  let failed = false;
-  const problems: string[] = [];
-  const dockerd = new DockerdSlot(before, problems);
-  try {
-    const cli = join(lab.dir, 'docker-cli');
-    mkdirSync(cli, { recursive: true });
+runCapture({
+  name: 'capture-docker-ports',
+  title: 'Docker 20.10 published ports: raw capture',
+  hosts: 3,
+  steps: async ({ lab, cap, dockerd, stopDockerd, spawn }) => {
     const passes: [string, number, string[]][] = [
       ['[proxy]', 0, []],
       ['[no-proxy]', 1, ['--userland-proxy=false']],
@@ -716,15 +699,8 @@ async function main(argv: string[]): Promise<number> {
     for (const [tag, i, args] of passes) {
       const host = lab.hosts[i]!;
       const where = `h${i + 1}` as Where;
-      cap ??= new Capture(lab, undefined, cli);
       hostBefore(cap, tag, where);
-      const ref = await startRefDockerd(lab, host, {
-        dns: lab.world.ip,
-        preexisting: before.paths,
-        args,
-        spawned: dockerd.spawned,
-      });
-      cap.use(ref);
+      const ref = await dockerd(i, args);
       console.log(
         `${tag} dockerd pid ${ref.pid} up in ${host.name} (${args.join(' ') || 'defaults'})`,
       );
@@ -732,43 +708,13 @@ async function main(argv: string[]): Promise<number> {
         'dockerd command line',
         `${ref.pid}: ${args.length ? args.join(' ') : '(default flags)'} in ${host.name} (${host.ip})`,
       );
-      await importBusybox(ref, cli, host.dir);
       cap.docker(['create', '--name', 'exposer', 'busybox', 'true'], { quiet: true });
       cap.docker(['commit', '-c', 'EXPOSE 80 443 53/udp', 'exposer', 'busybox-exposed'], {
         quiet: true,
       });
       cap.docker(['rm', 'exposer'], { quiet: true });
-      await pass(cap, { tag, host, where, args, pid: ref.pid }, holders);
-      for (const h of holders.splice(0)) await stopLabProcess(h);
-      await dockerd.stop();
+      await pass(cap, { tag, host, where, args, pid: ref.pid, spawn });
+      await stopDockerd();
     }
-  } catch (e) {
-    failed = true;
-    console.error(`capture failed: ${(e as Error).stack ?? (e as Error).message}`);
-  } finally {
-    for (const h of holders) await stopLabProcess(h);
-    await dockerd.stop();
-  }
-  return finishCapture({
-    lab,
-    before,
-    problems,
-    failed,
-    cap,
-    outDir,
-    info: {
-      title: 'Docker 20.10 published ports: raw capture',
-      script: 'bench/capture-docker-ports.ts',
-      started,
-      notes: [`20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`],
-    },
-  });
-}
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
   },
-);
+});

@@ -278,6 +278,11 @@ export async function stopLabProcess(p: LabProcess): Promise<void> {
 /** Debian's docker.io CLI, the 20.10 one (the project's `docker` on PATH is CLI 28). */
 export const CLI_2010 = '/usr/bin/docker';
 
+/** The transcript header's line saying which 20.10 CLI `old()` runs. */
+export function cliNote(): string {
+  return `20.10 CLI: ${CLI_2010} (${run([CLI_2010, '--version']).stdout.trim()})`;
+}
+
 /** Runs the 20.10 CLI; recorded as `/usr/bin/docker …`. */
 export function old(c: Capture, args: string[]): RunResult {
   return c.docker(args, { bin: CLI_2010 });
