@@ -10,6 +10,7 @@ import { goArch } from '../common/arch.js';
 import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
 import type { ContainerRecord } from './types.js';
+import type { EndpointSettings } from '../network/types.js';
 import { processEnv } from './config.js';
 import { resolveUser } from './user.js';
 
@@ -25,6 +26,8 @@ export interface BundleInput {
   netnsPath?: string;
   hostNetwork: boolean;
   dns: DaemonDns;
+  /** Where Berth's resolver answers on a network without a gateway shown (an overlay's). */
+  resolverOf?: (ep: EndpointSettings) => string | undefined;
   /** --link children: their /etc/hosts lines and the parent's variables. */
   links: LinkedEntry[];
 }
@@ -59,13 +62,19 @@ export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
  * on the network's gateway address, with `options ndots:0` as Docker writes;
  * elsewhere the daemon's nameservers (or the container's --dns).
  */
-export function resolvFor(c: ContainerRecord, dns: DaemonDns): string {
+export function resolvFor(
+  c: ContainerRecord,
+  dns: DaemonDns,
+  /** Where Berth's resolver answers on a network without a gateway shown (an overlay's). */
+  resolverOf: (ep: EndpointSettings) => string | undefined = () => undefined,
+): string {
   const mode = c.HostConfig.NetworkMode;
   const primary = mode === 'default' ? 'bridge' : mode;
+  const at = (ep: EndpointSettings) => ep.Gateway || resolverOf(ep);
   const user = Object.entries(c.Networks)
-    .filter(([name, ep]) => name !== 'bridge' && name !== 'host' && name !== 'none' && ep.Gateway)
+    .filter(([name, ep]) => name !== 'bridge' && name !== 'host' && name !== 'none' && at(ep))
     .sort(([a], [b]) => (a === primary ? -1 : b === primary ? 1 : 0));
-  const gateway = user[0]?.[1].Gateway;
+  const gateway = user[0] && at(user[0][1]);
   if (gateway && !c.HostConfig.Dns.length) {
     return resolvConf({
       daemonServers: [gateway],
@@ -94,7 +103,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
   const hosts = i.hostNetwork
     ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
     : hostsFor(c, i.links);
-  const resolv = resolvFor(c, i.dns);
+  const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),
     writeFile(files.hostname, c.Config.Hostname + '\n'),

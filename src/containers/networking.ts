@@ -13,7 +13,11 @@ import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
 import type { NetworkController } from '../network/controller.js';
 import type { Joined } from '../network/records.js';
-import { emptyEndpointSettings, type NetworkRecord } from '../network/types.js';
+import {
+  emptyEndpointSettings,
+  type EndpointSettings,
+  type NetworkRecord,
+} from '../network/types.js';
 import { normaliseMac } from '../network/ipam/index.js';
 import { portRequests } from '../network/ports/spec.js';
 import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
@@ -113,13 +117,20 @@ export class ContainerNetworking {
     return resolveLinks(this.deps.repo, c);
   }
 
+  /** Where Berth's resolver answers on a network whose endpoints show no gateway (an overlay's). */
+  readonly resolverOf = (ep: EndpointSettings): string | undefined =>
+    this.deps.networks.resolverAt(ep.NetworkID);
+
   /** After connect/disconnect: the container's /etc/hosts and resolv.conf follow its networks. */
   rewriteFiles(c: ContainerRecord): void {
     if (c.HostConfig.NetworkMode === 'host') return;
     // In place (they are bind-mounted into the container) and synchronous:
     // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
     rewriteSync(join(this.deps.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
-    rewriteSync(join(this.deps.dir(c.Id), 'resolv.conf'), resolvFor(c, this.deps.dns));
+    rewriteSync(
+      join(this.deps.dir(c.Id), 'resolv.conf'),
+      resolvFor(c, this.deps.dns, this.resolverOf),
+    );
   }
 
   /** A child came back (maybe with a new address): rewrite its running parents' /etc/hosts. */

@@ -50,6 +50,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       netnsPath,
       hostNetwork: c.HostConfig.NetworkMode === 'host',
       dns: life.dns,
+      resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
     });
 

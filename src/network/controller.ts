@@ -657,6 +657,15 @@ export class NetworkController {
     if (l) await this.dns.removeListener(l.address, l.nsPath);
   }
 
+  /**
+   * Where Berth's resolver answers containers on a network whose endpoints
+   * show no gateway: an overlay's gateway, inside its namespace.
+   */
+  resolverAt(netId: string): string | undefined {
+    const net = this.network(netId);
+    return net?.Driver === 'overlay' ? gatewayOf(net)?.split('/')[0] : undefined;
+  }
+
   /** The overlay driver, when this host is in a cluster. */
   private overlay(): OverlayDriver | undefined {
     const d = this.drivers.overlay;

@@ -133,7 +133,7 @@ describe(
       assert.match(dup.err, /Pool overlaps with other one on this address space/);
     });
 
-    it('runs containers on the overlay on both hosts; they ping each other across hosts (S21)', async () => {
+    it('runs containers on the overlay on both hosts; they reach each other by address, name and alias (S21)', async () => {
       const [d1, d2] = [daemons[0]!, daemons[2]!];
       for (const [d, name] of [
         [d1, 'c1'],
@@ -185,6 +185,15 @@ describe(
           new RegExp(`Address: ${ip.replace(/\./g, '\\.')}$`, 'm'),
           q.out + q.err,
         );
+      }
+      // resolv.conf points there (with Docker's ndots:0): names just work.
+      const resolv = docker(d1, ['exec', 'c1', 'cat', '/etc/resolv.conf']).out;
+      assert.match(resolv, /^nameserver 10\.0\.0\.1$/m);
+      assert.match(resolv, /^options ndots:0$/m);
+      for (const name of ['c2', 'c2-alias']) {
+        const p = docker(d1, ['exec', 'c1', 'ping', '-c1', '-W2', name]);
+        assert.equal(p.status, 0, p.out + p.err);
+        assert.match(p.out, /^PING [\w-]+ \(10\.0\.0\.3\)/m);
       }
       const eth0 = docker(d1, ['exec', 'c1', 'ip', '-o', 'link', 'show', 'eth0']).out;
       assert.match(eth0, /mtu 1450 /);
