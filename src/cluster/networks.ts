@@ -106,6 +106,11 @@ export class GlobalNetworks implements GlobalScope {
     return [...this.networks.all().values()];
   }
 
+  /** One global network by full ID, as last seen. */
+  get(id: string): GlobalNetworkRecord | undefined {
+    return this.networks.get(id);
+  }
+
   /** Creates a network every host sees; Docker's messages for a taken name or subnet. */
   async create(req: GlobalCreate): Promise<GlobalNetworkRecord> {
     return this.serial(() => this.createOnce(req));

@@ -459,7 +459,7 @@ export class NetworkController {
 
   /** A network by its full ID. */
   network(id: string): NetworkRecord | undefined {
-    return this.byId.get(id) ?? this.global?.list().find((n: NetworkRecord) => n.Id === id);
+    return this.byId.get(id) ?? this.global?.get(id);
   }
 
   /** All networks: this host's, then the cluster's. */

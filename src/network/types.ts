@@ -196,6 +196,8 @@ export interface GlobalNetworkCreate {
 export interface GlobalScope {
   /** The global networks this host knows of (followed from the store). */
   list(): NetworkRecord[];
+  /** One of them by full ID. */
+  get(id: string): NetworkRecord | undefined;
   create(req: GlobalNetworkCreate): Promise<NetworkRecord>;
   /** Refused while any host has endpoints on it. */
   remove(net: NetworkRecord): Promise<void>;

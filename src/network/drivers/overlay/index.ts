@@ -16,6 +16,7 @@
  * The VXLAN device is made in the host's namespace (its UDP socket lives
  * there, on the underlay) and then moved into the network's namespace.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, deleteNetns } from '../../../kernel/netns/netns.js';
@@ -65,6 +66,8 @@ export class OverlayDriver implements NetworkDriver {
   private readonly inside = new Map<string, Rtnl>();
   /** The peers each network has programmed, by MAC. */
   private readonly peers = new Map<string, Map<string, OverlayPeer>>();
+  /** Removals of a network's namespace in flight. */
+  private readonly removing = new Map<string, Promise<void>>();
 
   constructor(
     /** rtnetlink in the daemon's (host's) namespace. */
@@ -97,28 +100,35 @@ export class OverlayDriver implements NetworkDriver {
     return r;
   }
 
-  /** The namespace, the bridge and the VXLAN device; idempotent. */
+  /**
+   * The namespace, the bridge with the gateway address and the VXLAN device
+   * on it; idempotent, and completes what a failed or killed earlier call
+   * left half done.
+   */
   async ensureNetwork(net: NetworkRecord, _gateways: Gateway[] = []): Promise<void> {
     const path = this.nsPath(net);
-    if (existsSync(path) && (await this.netlink(net).getLink(VXLAN))) return;
     if (!existsSync(path)) createNetns(path);
     const mtu = this.mtuOf(net);
     const inside = this.netlink(net);
-    if (!(await inside.getLink(BRIDGE))) {
-      await inside.createBridge({ name: BRIDGE, mtu, up: true });
-      // The gateway address, as Docker's overlay bridge has it: Berth's resolver answers there.
-      const gw = gatewayOf(net);
-      if (gw) await inside.addAddress(BRIDGE, gw);
-    }
-    const vni = vniOf(net);
-    // A temporary name unique on this host while the device is still here.
-    const tmp = `vx-${vni.toString(16)}`;
-    await this.host.deleteLink(tmp).catch((e: unknown) => {
-      if (!isNotFound(e)) throw e;
-    });
+    if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
+    // The gateway address, as Docker's overlay bridge has it: Berth's resolver answers there.
+    const gw = gatewayOf(net);
+    const has = (await inside.listAddresses({ link: BRIDGE, family: 4 })).map((a) => a.cidr);
+    if (gw && !has.includes(gw)) await inside.addAddress(BRIDGE, gw);
+    if (!(await inside.getLink(VXLAN))) await this.makeVxlan(net, path, mtu);
+    await inside.setLink(VXLAN, { master: BRIDGE, up: true });
+  }
+
+  /**
+   * The VXLAN device, made in the host's namespace (its UDP socket stays on
+   * the underlay) under a name of Berth's own, then moved into the network's
+   * namespace as vxlan0. Only that link is deleted if the move fails.
+   */
+  private async makeVxlan(net: NetworkRecord, path: string, mtu: number): Promise<void> {
+    const tmp = `vx${randomBytes(5).toString('hex')}`;
     await this.host.createVxlan({
       name: tmp,
-      vni,
+      vni: vniOf(net),
       local: this.vtep,
       port: VXLAN_PORT,
       learning: false,
@@ -131,8 +141,7 @@ export class OverlayDriver implements NetworkDriver {
       await this.host.deleteLink(tmp).catch(() => undefined);
       throw e;
     }
-    await inside.setLink(tmp, { name: VXLAN });
-    await inside.setLink(VXLAN, { master: BRIDGE, up: true });
+    await this.netlink(net).setLink(tmp, { name: VXLAN });
   }
 
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
@@ -207,11 +216,18 @@ export class OverlayDriver implements NetworkDriver {
 
   /** removeNetwork for a network known only by its ID (removed on another host). */
   async removeNetworkById(id: string): Promise<void> {
-    this.inside.get(id)?.close();
-    this.inside.delete(id);
-    this.peers.delete(id);
-    const path = this.nsPath({ Id: id });
-    if (existsSync(path)) await deleteNetns(path);
+    // The local rm and the store's event may both ask: the second waits for the first.
+    const busy = this.removing.get(id);
+    if (busy) return busy;
+    const done = (async () => {
+      this.inside.get(id)?.close();
+      this.inside.delete(id);
+      this.peers.delete(id);
+      const path = this.nsPath({ Id: id });
+      if (existsSync(path)) await deleteNetns(path);
+    })().finally(() => this.removing.delete(id));
+    this.removing.set(id, done);
+    return done;
   }
 }
 
