@@ -18,6 +18,7 @@ import {
   type EndpointSettings,
   type NetworkRecord,
 } from '../network/types.js';
+import { GWBRIDGE, needsGatewayBridge } from '../network/gwbridge.js';
 import { normaliseMac } from '../network/ipam/index.js';
 import { portRequests } from '../network/ports/spec.js';
 import { hostsFor, resolvFor, type DaemonDns, type LinkedEntry } from './bundle.js';
@@ -95,6 +96,33 @@ export class ContainerNetworking {
       c.Networks = { ...c.Networks, ...joined };
     }
     c.Networks = joined;
+    await this.followGatewayBridge(c, this.netsOf(c), netnsPath);
+  }
+
+  /**
+   * The gateway bridge follows a running container's networks (gwbridge.ts):
+   * joined after them, with the default route and the published ports, when
+   * an overlay needs it; left when a bridge network gives the route. Its
+   * endpoint is not among the container's networks (Docker's is not either).
+   */
+  private async followGatewayBridge(
+    c: ContainerRecord,
+    nets: NetworkRecord[],
+    netnsPath: string | undefined,
+  ): Promise<void> {
+    const networks = this.deps.networks;
+    const need = needsGatewayBridge(nets);
+    const gw = need ? await networks.gatewayBridge() : networks.find(GWBRIDGE);
+    if (gw?.Name !== GWBRIDGE) return;
+    const has = await networks.endpoints.has(gw.Id, c.Id);
+    if (need && !has) {
+      await networks.endpoints.join(c.Id, netnsPath, gw.Id, {
+        defaultRoute: true,
+        ports: portsOf(c),
+      });
+    } else if (!need && has) {
+      await networks.endpoints.leave(c.Id, gw.Id);
+    }
   }
 
   /** Points a running container's default route at the first of its networks in libnetwork's order. */
@@ -288,10 +316,17 @@ export class ContainerNetworking {
           ...c.Networks,
           [j.name]: joinedSettings(j.endpoint, ec),
         });
+        const netnsPath = this.deps.networks.endpoints.netnsPath(c.Id);
+        const before = this.netsOf(c);
+        // A bridge network takes the default route and the published ports
+        // from the gateway bridge, which goes first (libnetwork's moveExtConn).
+        if (!needsGatewayBridge([...before, net])) {
+          await this.followGatewayBridge(c, [...before, net], netnsPath);
+        }
         // It takes the default route when it comes first in libnetwork's order.
-        const takesRoute = gatewayNetwork([...this.netsOf(c), net])?.Id === net.Id;
+        const takesRoute = gatewayNetwork([...before, net])?.Id === net.Id;
         const r = await this.deps.networks.endpoints
-          .join(c.Id, this.deps.networks.endpoints.netnsPath(c.Id), net.Id, {
+          .join(c.Id, netnsPath, net.Id, {
             ...joinOptions(c, ec, takesRoute),
             // The container's record lists it in the endpoint's own transaction.
             commit: (j) => [this.deps.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
@@ -299,9 +334,19 @@ export class ContainerNetworking {
           .catch(async (e: unknown) => {
             // A join that failed after taking the route gave it up with its interface.
             if (takesRoute) await this.routeByOrder(c);
+            await this.followGatewayBridge(c, before, netnsPath).catch((err: unknown) =>
+              this.deps.log.warn(`gateway bridge of ${c.Name}: ${messageOf(err)}`),
+            );
             throw e;
           });
+        const old = { ...c };
         Object.assign(c, { EndpointsConfig, Networks: withIt(r) });
+        // An overlay's way out: a connect that cannot give it is undone.
+        await this.followGatewayBridge(c, this.netsOf(c), netnsPath).catch(async (e: unknown) => {
+          await this.deps.networks.endpoints.leave(c.Id, net.Id, [this.deps.repo.saveOp(old)]);
+          Object.assign(c, old);
+          throw e;
+        });
         sw.lap('join');
         this.rewriteFiles(c);
         sw.lap('files');
@@ -347,6 +392,11 @@ export class ContainerNetworking {
         await this.deps.networks.endpoints.leave(c.Id, net.Id, [this.deps.repo.saveOp(next)]);
         // The default route left with it: the next network in order takes it.
         if (hadRoute) await this.routeByOrder(next);
+        await this.followGatewayBridge(
+          next,
+          this.netsOf(next),
+          this.deps.networks.endpoints.netnsPath(c.Id),
+        ).catch((e: unknown) => this.deps.log.warn(`gateway bridge of ${c.Name}: ${messageOf(e)}`));
       } else {
         await this.deps.repo.save(next);
       }

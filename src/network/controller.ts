@@ -54,6 +54,7 @@ import type {
 import { Endpoints, type NetworkDns } from './endpoints.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
 import { PREDEFINED, newNetworkRecord } from './records.js';
+import { GWBRIDGE, GWBRIDGE_CREATE } from './gwbridge.js';
 
 const NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -168,6 +169,8 @@ export class NetworkController {
   private readonly firewall: FirewallGuard;
   /** Networks being created, by bridge name: two creates never share a bridge. */
   private readonly creating = new Map<string, NetworkRecord>();
+  /** The gateway bridge being made, when it is. */
+  private gwbridgeMaking: Promise<NetworkRecord> | undefined;
 
   /** Networks' records, their names and subnets' keys (IPAM's) live here. */
   private readonly kv: KvStore;
@@ -182,7 +185,6 @@ export class NetworkController {
   private readonly bip?: string;
   /** The default bridge as the daemon's flags set it (--icc, --ip-masq, --ip, --fixed-cidr, --ipv6). */
   private readonly defaultBridge: ControllerOptions['defaultBridge'];
-  /** Global-scope networks (the cluster store's), when the daemon has one. */
   /** Global-scope networks (--cluster-store); their endpoints go through it too. */
   readonly global?: GlobalScope;
   /** Per overlay network, the peers update in flight (one at a time). */
@@ -444,9 +446,30 @@ export class NetworkController {
     };
   }
 
-  /** Whether Berth's DNS serves a network: user-defined bridges (Docker: not the default bridge). */
+  /**
+   * Whether Berth's DNS serves a network: user-defined bridges (Docker: not
+   * the default bridge) and overlays; not the gateway bridge, whose
+   * containers' names are their overlays'.
+   */
   servesDns(net: NetworkRecord): boolean {
-    return (net.Driver === 'bridge' && net.Name !== 'bridge') || net.Driver === 'overlay';
+    if (net.Name === 'bridge' || net.Name === GWBRIDGE) return false;
+    return net.Driver === 'bridge' || net.Driver === 'overlay';
+  }
+
+  /**
+   * The gateway bridge (gwbridge.ts), made at its first use: the one a user
+   * made under its name, else Berth's with Docker's options and the next
+   * free local pool. Two containers starting at once make one.
+   */
+  gatewayBridge(): Promise<NetworkRecord> {
+    const have = this.find(GWBRIDGE);
+    if (have?.Name === GWBRIDGE) return Promise.resolve(have);
+    this.gwbridgeMaking ??= this.createNetwork(GWBRIDGE_CREATE)
+      .then(({ Id }) => this.get(Id))
+      .finally(() => {
+        this.gwbridgeMaking = undefined;
+      });
+    return this.gwbridgeMaking;
   }
 
   /** Picks a driver by name. */

@@ -173,6 +173,18 @@ export class Endpoints {
     return (await this.kv.list(`${ENDPOINTS}${netId}/`)).length > 0;
   }
 
+  /** This host's endpoints on a network, as stored. */
+  async on(netId: string): Promise<EndpointRecord[]> {
+    return (await this.kv.list(`${ENDPOINTS}${netId}/`)).map(
+      (e) => JSON.parse(e.value) as EndpointRecord,
+    );
+  }
+
+  /** Whether the container has an endpoint on the network. */
+  async has(netId: string, containerId: string): Promise<boolean> {
+    return !!(await this.kv.get(this.epKey(netId, containerId)));
+  }
+
   /** Makes an endpoint's names resolvable by the containers on its network. */
   private publishName(net: NetworkRecord, ep: EndpointRecord): void {
     if (!this.networks.servesDns(net) || !ep.Name) return;

@@ -2,6 +2,7 @@
 import { invalid } from '../../common/errors.js';
 import type { NetworkRecord } from '../../network/types.js';
 import { PREDEFINED } from '../../network/records.js';
+import { GWBRIDGE, gatewayEndpointName } from '../../network/gwbridge.js';
 import { checkEndpointConfig } from '../../containers/create-fields.js';
 import { empty, json, type Router } from '../server.js';
 import { parseTimestamp } from '../timestamp.js';
@@ -83,8 +84,20 @@ export function listFilter(
 const shown = ({ berth: _own, ...n }: NetworkRecord): Omit<NetworkRecord, 'berth'> => n;
 
 export function networkRoutes(r: Router, s: Services): void {
-  const containersOn = (n: NetworkRecord) => {
+  const containersOn = async (n: NetworkRecord) => {
     const out: Record<string, object> = {};
+    // Overlay containers' way out, not among their networks (gwbridge.ts).
+    if (n.Name === GWBRIDGE) {
+      for (const e of await s.networks.endpoints.on(n.Id)) {
+        out[e.ContainerID] = {
+          Name: gatewayEndpointName(e.ContainerID),
+          EndpointID: e.Id,
+          MacAddress: e.Mac ?? '',
+          IPv4Address: e.IPv4 ? `${e.IPv4}/${e.PrefixLen}` : '',
+          IPv6Address: e.IPv6 ? `${e.IPv6}/${e.PrefixLen6}` : '',
+        };
+      }
+    }
     for (const c of s.containers.list()) {
       const ep = Object.values(c.Networks).find((e) => e.NetworkID === n.Id);
       if (!ep || !ep.EndpointID) continue;
@@ -117,19 +130,21 @@ export function networkRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/networks', async ({ res, query }) => {
     const f = parseFilters(query.get('filters'));
+    const all = s.networks.list();
+    const used = new Set<string>();
+    for (const n of all) if (Object.keys(await containersOn(n)).length) used.add(n.Id);
     json(
       res!,
       200,
-      s.networks
-        .list()
-        .filter(listFilter(f, (x) => Object.keys(containersOn(x)).length > 0))
+      all
+        .filter(listFilter(f, (x) => used.has(x.Id)))
         .map((n) => ({ ...shown(n), Containers: {} })),
     );
   });
 
   r.on('GET', '/networks/:id', async ({ res, params }) => {
     const n = s.networks.get(params[0]!);
-    json(res!, 200, { ...shown(n), Containers: containersOn(n) });
+    json(res!, 200, { ...shown(n), Containers: await containersOn(n) });
   });
 
   r.on('POST', '/networks/create', async (ctx) => {
@@ -177,7 +192,7 @@ export function networkRoutes(r: Router, s: Services): void {
     const deleted: string[] = [];
     for (const n of s.networks.list()) {
       if (PREDEFINED.includes(n.Name) || !wanted(n)) continue;
-      if (Object.keys(containersOn(n)).length) continue;
+      if (Object.keys(await containersOn(n)).length) continue;
       try {
         await s.networks.removeNetwork(n.Id);
         s.events.publish('network', 'destroy', n.Id, { name: n.Name, type: n.Driver });
