@@ -1,58 +1,50 @@
 /**
  * The main job: the seed's walkthrough, run in a lab with the berth CLI, each
  * step printed as a reader of the seed would type it, with what it showed.
- * Scenarios covered: S1–S15 (the multi-host overlay, S16–S23, comes next).
+ * S1–S15 on one host, then S16–S23 on a cluster lab (demo-multihost.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { multiHost } from './demo-multihost.js';
 import { Lab } from './lab.js';
+import { Steps, bold, shown, typed } from './walk.js';
 
 const BERTH = fileURLToPath(new URL('../../../bin/berth', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** The example app, as a reader in the repository types it. */
 const EXAMPLE = 'examples/flask-redis';
 const LOOP = 'while true; do sleep 3600; done';
-const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
-
-interface Step {
-  scenario: string;
-  title: string;
-  ok: boolean;
-}
 
 async function main(): Promise<number> {
-  const steps: Step[] = [];
+  const steps = new Steps();
   const t0 = Date.now();
   console.log(bold('Berth walkthrough: creating a lab (a host and a world namespace)...'));
   const lab = await Lab.create({ hosts: 1 });
   try {
     const d = await lab.startDaemon(lab.hosts[0]!);
     console.log(`berthd pid ${d.pid} in namespace ${lab.hosts[0]!.name}, socket ${d.socket}\n`);
-    const berth = (args: string[], check?: (out: string) => boolean, input?: string) => {
-      console.log(
-        bold(`$ berth ${args.map((a) => (/[\s;$"']/.test(a) ? `'${a}'` : a)).join(' ')}`),
+    const berth = (args: string[], check?: (out: string) => boolean, input?: string) =>
+      shown(
+        '',
+        `berth ${typed(args)}`,
+        () =>
+          spawnSync(BERTH, args, {
+            encoding: 'utf8',
+            input,
+            cwd: REPO,
+            env: { ...process.env, BERTH_HOST: d.env.DOCKER_HOST },
+            timeout: 60_000,
+          }),
+        check,
       );
-      const r = spawnSync(BERTH, args, {
-        encoding: 'utf8',
-        input,
-        cwd: REPO,
-        env: { ...process.env, BERTH_HOST: d.env.DOCKER_HOST },
-        timeout: 60_000,
-      });
-      const out = (r.stdout ?? '') + (r.stderr ?? '');
-      process.stdout.write(out.endsWith('\n') || out === '' ? out : out + '\n');
-      console.log('');
-      return r.status === 0 && (!check || check(out));
-    };
     /** A command on the lab host or in the world, printed as a reader would type it there. */
-    const at = (where: 'host' | 'world', argv: string[], check?: (out: string) => boolean) => {
-      console.log(bold(`[${where === 'host' ? lab.hosts[0]!.name : 'world'}] $ ${argv.join(' ')}`));
-      const r = lab.exec(where === 'host' ? 1 : 'world', argv);
-      const out = r.stdout + r.stderr;
-      process.stdout.write(out.endsWith('\n') || out === '' ? out : out + '\n');
-      console.log('');
-      return r.status === 0 && (!check || check(out));
-    };
+    const at = (where: 'host' | 'world', argv: string[], check?: (out: string) => boolean) =>
+      shown(
+        `[${where === 'host' ? lab.hosts[0]!.name : 'world'}] `,
+        argv.join(' '),
+        () => lab.exec(where === 'host' ? 1 : 'world', argv),
+        check,
+      );
     /** Waits (silently, up to 20 s) until a URL answers on the lab host. */
     const until = async (url: string) => {
       for (let i = 0; i < 100; i++) {
@@ -62,10 +54,7 @@ async function main(): Promise<number> {
         await new Promise((r) => setTimeout(r, 200));
       }
     };
-    const step = (scenario: string, title: string, ok: boolean) => {
-      steps.push({ scenario, title, ok });
-      console.log(`${ok ? '✔' : '✘'} ${scenario}: ${title}\n`);
-    };
+    const step = (scenario: string, title: string, ok: boolean) => steps.step(scenario, title, ok);
 
     step(
       'S1',
@@ -260,14 +249,8 @@ async function main(): Promise<number> {
   } finally {
     await lab.destroy();
   }
-  console.log(bold('Summary'));
-  for (const s of steps) console.log(`  ${s.ok ? '✔' : '✘'} ${s.scenario.padEnd(4)} ${s.title}`);
-  const failed = steps.filter((s) => !s.ok).length;
-  console.log(
-    `\n${steps.length - failed} passed, ${failed} failed (${((Date.now() - t0) / 1000).toFixed(1)} s); lab removed.`,
-  );
-  console.log('Not yet: S16-S23 (multi-host overlay) — see README, known gaps.');
-  return failed ? 1 : 0;
+  await multiHost(steps);
+  return steps.summary(t0) ? 1 : 0;
 }
 
 type Run = (args: string[], check?: (out: string) => boolean) => boolean;

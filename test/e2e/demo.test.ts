@@ -24,7 +24,7 @@ function transcript(stdout: string): Shown[] {
     const m = /^(?:\[([\w-]+)\] )?\$ (.*)$/.exec(line);
     if (m) {
       cur = {
-        cmd: m[1] ? `[${m[1] === 'world' ? 'world' : 'host'}] ${m[2]}` : (m[2] ?? ''),
+        cmd: m[1] ? `[${/^(world|node\d)$/.test(m[1]) ? m[1] : 'host'}] ${m[2]}` : (m[2] ?? ''),
         out: '',
       };
       out.push(cur);
@@ -64,10 +64,10 @@ describe('make demo', () => {
     const m = /^(\d+) passed, (\d+) failed/m.exec(stdout);
     assert.ok(m, stdout.slice(-2000));
     assert.equal(m[2], '0');
-    for (let s = 1; s <= 15; s++) {
+    for (let s = 1; s <= 23; s++) {
       assert.match(stdout, new RegExp(`✔ S${s}\\b`), `S${s} in the summary`);
     }
-    assert.match(stdout, /lab removed/);
+    assert.match(stdout, /labs removed/);
   });
 
   it('S1-S3: the built-in networks, a running container, the default bridge inspected', () => {
@@ -195,5 +195,64 @@ describe('make demo', () => {
       .slice(0, 12);
     assert.deepEqual(seen(of(/^\[host\] curl -s 127\.0\.0\.1:5001$/)), [1, id2]);
     assert.deepEqual(seen(of(/^\[world\] curl -s 198\.51\.100\.11:5001$/)), [2, id2]);
+  });
+
+  it('S16-S23: two hosts in etcd, one overlay, names and the app across, the way out', () => {
+    const via = (from: number, to: number) =>
+      `^\\[node${from}\\] berth -H tcp://192\\.168\\.205\\.1${to - 1}:2375 `;
+    const cmd = (from: number, to: number, rest: string) => new RegExp(via(from, to) + rest);
+    const health = of(/^\[node1\] etcdctl endpoint health$/);
+    assert.match(health, /192\.168\.205\.10:2379 is healthy/);
+    assert.match(health, /192\.168\.205\.11:2379 is healthy/);
+    const info = JSON.parse(
+      of(/^\[node2\] curl -s http:\/\/192\.168\.205\.10:2375\/v1\.41\/info$/),
+    );
+    assert.equal(info.ClusterStore, 'etcd://192.168.205.10:2379,192.168.205.11:2379');
+    assert.equal(info.ClusterAdvertise, '192.168.205.10:2375');
+    // S19: made on node1, listed on node2.
+    assert.match(of(cmd(1, 2, 'network ls$')), /^\w{12}\s+demo\s+overlay\s+global$/m);
+    assert.deepEqual(JSON.parse(of(cmd(1, 2, 'network inspect -f .*IPAM.* demo$'))), [
+      { Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' },
+    ]);
+    const keys = of(/^\[node1\] etcdctl get --prefix --keys-only \/berth\/$/);
+    assert.match(keys, /^\/berth\/nodes\/192\.168\.205\.10:2375$/m);
+    assert.match(keys, /^\/berth\/nodes\/192\.168\.205\.11:2375$/m);
+    assert.match(keys, /^\/berth\/networks\/by-id\/[0-9a-f]{64}$/m);
+    // S21: across hosts by address and by name.
+    lossless(of(cmd(1, 1, 'exec c1 ping -c 2 10\\.0\\.0\\.3$')));
+    const byName = of(cmd(2, 2, 'exec c2 ping -c 2 c1$'));
+    lossless(byName);
+    assert.match(byName, /^PING c1 \(10\.0\.0\.2\)/m);
+    // S16: node1's VXLAN device, its entry for c2 at node2, and UDP 4789 from node2.
+    assert.match(
+      of(/^\[node1\] nsenter .* ip -d link show vxlan0$/),
+      /vxlan id 256 .*dstport 4789/,
+    );
+    assert.match(
+      of(/^\[node1\] nsenter .* bridge fdb show dev vxlan0$/),
+      /^02:42:0a:00:00:03 dst 192\.168\.205\.11 /m,
+    );
+    const counted = of(/^\[node1\] nft list chain inet demo-s16 in$/);
+    assert.ok(Number(/counter packets (\d+)/.exec(counted)?.[1]) >= 3, counted);
+    // S22: the app on node2 counts in redis on node1.
+    const web = of(cmd(1, 2, 'run -d --name web --network demo'))
+      .trim()
+      .slice(0, 12);
+    const hits = shown
+      .filter((s) => /^\[world\] curl -s http:\/\/192\.168\.205\.11:5000\/$/.test(s.cmd))
+      .map((s) => s.out.trim());
+    assert.deepEqual(
+      hits,
+      [1, 2].map(
+        (n) => `Hello Container World! I have been seen ${n} times and my hostname is ${web}.`,
+      ),
+    );
+    // S23: out through berth_gwbridge.
+    assert.match(of(cmd(1, 1, 'exec c1 ip route$')), /^default via 172\.18\.0\.1 dev eth1/m);
+    lossless(of(cmd(1, 1, 'exec c1 ping -c 1 203\\.0\\.113\\.1$')));
+    assert.match(
+      of(cmd(1, 1, 'network inspect .* berth_gwbridge$')),
+      /gateway_[0-9a-f]{12} 172\.18\.0\.2\/16/,
+    );
   });
 });
