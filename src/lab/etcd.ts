@@ -37,43 +37,75 @@ export async function startEtcd(
   save: () => void,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const etcd = which('etcd');
-  if (!etcd) throw new Error('etcd is not installed (apt-get install etcd-server etcd-client)');
   const initial = members.map((h) => `${h.name}=http://${h.ip}:${ETCD_PEER_PORT}`).join(',');
   for (const h of members) {
-    const dataDir = join(h.dir, 'etcd');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const log = join(h.dir, 'etcd.log');
-    const clientUrl = `http://${h.ip}:${ETCD_CLIENT_PORT}`;
-    const argv = [
-      etcd,
-      ...['--name', h.name, '--data-dir', dataDir],
-      ...['--listen-client-urls', `${clientUrl},http://127.0.0.1:${ETCD_CLIENT_PORT}`],
-      ...['--advertise-client-urls', clientUrl],
-      ...['--listen-peer-urls', `http://${h.ip}:${ETCD_PEER_PORT}`],
-      ...['--initial-advertise-peer-urls', `http://${h.ip}:${ETCD_PEER_PORT}`],
-      ...['--initial-cluster', initial, '--initial-cluster-token', s.name],
-      ...['--initial-cluster-state', 'new'],
-      // Docker 20.10's libkv speaks only the v2 API: the reference dockerd
-      // (bench) needs it on the same cluster. Berth uses v3.
-      '--enable-v2=true',
-    ];
-    const fd = openSync(log, 'a');
-    const child = spawn(which('nsenter') ?? 'nsenter', [`--net=${h.netns}`, '--', ...argv], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-    });
-    closeSync(fd);
-    const pid = child.pid;
-    const start = pid === undefined ? undefined : procStartTime(pid);
-    child.unref();
-    if (pid === undefined || start === undefined) {
-      throw new Error(`etcd in ${h.name} did not start:\n${tail(log)}`);
-    }
-    const rec: EtcdRecord = { pid, start, host: h.name, name: h.name, clientUrl, dataDir, log };
-    s.cluster!.etcd.push(rec);
+    s.cluster!.etcd.push(spawnMember(s, h, initial));
     save();
   }
+  await untilHealthy(s, members, timeoutMs);
+}
+
+/**
+ * Starts stopped members again in their hosts, from their data directories
+ * (etcd then ignores the initial-cluster flags), and waits until every
+ * member of the lab answers healthy.
+ */
+export async function restartMembers(
+  s: LabState,
+  stopped: LabHost[],
+  hosts: LabHost[],
+  save: () => void,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const members = hosts.filter((x) => s.cluster!.etcd.some((e) => e.host === x.name));
+  const initial = members.map((m) => `${m.name}=http://${m.ip}:${ETCD_PEER_PORT}`).join(',');
+  for (const h of stopped) {
+    const i = s.cluster!.etcd.findIndex((e) => e.host === h.name);
+    if (i < 0) throw new Error(`no etcd member in ${h.name}`);
+    s.cluster!.etcd[i] = spawnMember(s, h, initial);
+    save();
+  }
+  await untilHealthy(s, members, timeoutMs);
+}
+
+/** Spawns one member in its host's namespace; returns its record. */
+function spawnMember(s: LabState, h: LabHost, initial: string): EtcdRecord {
+  const etcd = which('etcd');
+  if (!etcd) throw new Error('etcd is not installed (apt-get install etcd-server etcd-client)');
+  const dataDir = join(h.dir, 'etcd');
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const log = join(h.dir, 'etcd.log');
+  const clientUrl = `http://${h.ip}:${ETCD_CLIENT_PORT}`;
+  const argv = [
+    etcd,
+    ...['--name', h.name, '--data-dir', dataDir],
+    ...['--listen-client-urls', `${clientUrl},http://127.0.0.1:${ETCD_CLIENT_PORT}`],
+    ...['--advertise-client-urls', clientUrl],
+    ...['--listen-peer-urls', `http://${h.ip}:${ETCD_PEER_PORT}`],
+    ...['--initial-advertise-peer-urls', `http://${h.ip}:${ETCD_PEER_PORT}`],
+    ...['--initial-cluster', initial, '--initial-cluster-token', s.name],
+    ...['--initial-cluster-state', 'new'],
+    // Docker 20.10's libkv speaks only the v2 API: the reference dockerd
+    // (bench) needs it on the same cluster. Berth uses v3.
+    '--enable-v2=true',
+  ];
+  const fd = openSync(log, 'a');
+  const child = spawn(which('nsenter') ?? 'nsenter', [`--net=${h.netns}`, '--', ...argv], {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  const pid = child.pid;
+  const start = pid === undefined ? undefined : procStartTime(pid);
+  child.unref();
+  if (pid === undefined || start === undefined) {
+    throw new Error(`etcd in ${h.name} did not start:\n${tail(log)}`);
+  }
+  return { pid, start, host: h.name, name: h.name, clientUrl, dataDir, log };
+}
+
+/** Waits until `etcdctl endpoint health` says every member is healthy. */
+async function untilHealthy(s: LabState, members: LabHost[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { spawnDaemon, type LabDaemon, type StartDaemonOptions } from './daemon.js';
-import { isAlive, run, which, type RunResult } from './proc.js';
+import { isAlive, run, stopProcess, which, type RunResult } from './proc.js';
 import { buildTopology, claimDir, newState } from './topology.js';
 import {
   type DaemonRecord,
@@ -25,7 +25,7 @@ import {
   writeState,
 } from './state.js';
 import { labNamespaces, teardown } from './teardown.js';
-import { etcdEndpoints, etcdctl, startEtcd } from './etcd.js';
+import { etcdEndpoints, etcdctl, restartMembers, startEtcd } from './etcd.js';
 
 export type { LabDaemon, StartDaemonOptions } from './daemon.js';
 export type { LabHost, LabWorld } from './state.js';
@@ -294,6 +294,22 @@ export class Lab {
   /** Client URLs of the cluster lab's etcd members (empty in a plain lab). */
   etcdEndpoints(): string[] {
     return etcdEndpoints(this.state);
+  }
+
+  /** Kills the etcd member of each host given (a crash), for fault tests. */
+  async stopEtcdMembers(hosts: LabTarget[]): Promise<void> {
+    for (const t of hosts) {
+      const h = this.host(t);
+      const e = this.state.cluster?.etcd.find((m) => m.host === h.name);
+      if (!e) throw notFound(`no etcd member in ${h.name}`);
+      await stopProcess(e.pid, e.start, 'SIGKILL', 5000);
+    }
+  }
+
+  /** Starts stopped members again and waits until every member is healthy. */
+  async startEtcdMembers(hosts: LabTarget[], timeoutMs?: number): Promise<void> {
+    const stopped = hosts.map((t) => this.host(t));
+    await restartMembers(this.state, stopped, this.state.hosts, () => this.save(), timeoutMs);
   }
 
   /** Runs `etcdctl` (v3) in a host against every member; sync, like `exec`. */

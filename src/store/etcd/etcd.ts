@@ -595,7 +595,8 @@ function leaseNotFound(lease: LeaseId): BerthError {
 /** Maps the client's errors to coded ones; every message says it came from etcd. */
 function etcdError(e: unknown, what: string, lease?: LeaseId): BerthError {
   if (e instanceof Error && e.name === 'BerthError') return e as BerthError;
-  const msg = messageOf(e);
+  // grpc-js ends some messages with an empty "Resolution note:".
+  const msg = messageOf(e).replace(/\s*Resolution note:\s*$/, '');
   if (e instanceof EtcdLeaseInvalidError || /requested lease not found/.test(msg)) {
     return lease !== undefined
       ? leaseNotFound(lease)
