@@ -16,7 +16,7 @@ import { checkName, mergeWithImage, parseCreate } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 import { normaliseLinks } from './links.js';
 import { generatedName, normalizeRef } from './names.js';
-import { configuredEndpoint, endpointConfigFor } from './networking.js';
+import { configuredEndpoint, endpointConfigFor } from './endpoint-settings.js';
 import type { ContainerRecord } from './types.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';

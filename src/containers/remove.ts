@@ -9,7 +9,7 @@
 import { conflict, messageOf } from '../common/errors.js';
 import { unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { Lifecycle } from './lifecycle.js';
-import { clearOperational } from './networking.js';
+import { clearOperational } from './endpoint-settings.js';
 import { isLive } from './sync.js';
 import type { ContainerRecord } from './types.js';
 

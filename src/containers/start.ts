@@ -17,7 +17,7 @@ import { attachOpener } from './attach.js';
 import { writeBundle } from './bundle.js';
 import { checkStoredHostConfig } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
-import { clearOperational } from './networking.js';
+import { clearOperational } from './endpoint-settings.js';
 import type { ContainerRecord } from './types.js';
 
 export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<void> {
