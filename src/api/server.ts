@@ -9,18 +9,20 @@ import type { Duplex } from 'node:stream';
 import { BerthError, invalid, messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { parseJson } from '../common/validate.js';
+import {
+  MAX_HEADER_BYTES,
+  MAX_JSON_BODY,
+  MAX_URL,
+  checkJsonType,
+  readAll,
+  splitUpgradeBody,
+  tooLarge,
+} from './body.js';
+import { headAlone, responseHijack, socketHijack, type Hijacked } from './hijack.js';
 import { acceptWebsocket, isWebsocketRequest, NOT_WEBSOCKET } from './websocket.js';
 
-/** A bidirectional stream to a client: an upgraded socket, or a plain response + request. */
-export interface Hijacked {
-  write(b: Buffer | string): void;
-  end(): void;
-  /** Input from the client after the request body (stdin); null at its end. */
-  onInput(cb: (b: Buffer | null) => void): void;
-  /** The client went away. */
-  onClose(cb: () => void): void;
-  readonly closed: boolean;
-}
+export type { Hijacked } from './hijack.js';
+export { MAX_HEADER_BYTES, MAX_JSON_BODY, MAX_URL } from './body.js';
 
 export interface Ctx {
   req: IncomingMessage;
@@ -139,128 +141,6 @@ function hasStatus(e: unknown): e is { status: number } {
   return (
     typeof e === 'object' && e !== null && typeof (e as { status?: unknown }).status === 'number'
   );
-}
-
-/**
- * The largest request body read into memory: JSON bodies (a create with every
- * field set is a few KiB; dockerd decodes them as a stream). Archives (build
- * contexts, image loads) are streamed by their routes and never read here.
- */
-export const MAX_JSON_BODY = 4 << 20;
-
-/** The request line and headers together: Go's default, so dockerd's (Node's is 16 KiB). */
-export const MAX_HEADER_BYTES = 1 << 20;
-
-/** The longest request target served; longer ones get a 414. */
-export const MAX_URL = 64 << 10;
-
-function tooLarge(): BerthError {
-  return new BerthError(
-    'TOO_LARGE',
-    `request body too large: berthd reads at most ${MAX_JSON_BODY >> 20} MiB of JSON`,
-  );
-}
-
-function readAll(req: IncomingMessage): Promise<string> {
-  // Events, not `for await`: the async iterator costs more than a small body.
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) {
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_JSON_BODY) {
-        // Stop keeping it; what else arrives is drained and dropped.
-        req.off('data', onData);
-        chunks.length = 0;
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-/** Whether the request carries a body (a length over 0, or chunked). */
-function hasBody(req: IncomingMessage): boolean {
-  const len = req.headers['content-length'];
-  if (len !== undefined) return Number(len) > 0;
-  return req.headers['transfer-encoding'] !== undefined;
-}
-
-/**
- * dockerd's CheckForJSON: a body sent to a JSON endpoint must say
- * `application/json`; an empty body without a type is "no body".
- */
-function checkJsonType(req: IncomingMessage): void {
-  const ct = req.headers['content-type'] ?? '';
-  if (/^application\/json\s*(;|$)/i.test(ct) || !hasBody(req)) return;
-  throw invalid(`Content-Type specified (${ct}) must be 'application/json'`);
-}
-
-/**
- * On an upgraded connection Node leaves the request body unread: it arrives in
- * `head` and on the socket. Takes Content-Length bytes as the body; the rest
- * is the client's stream input.
- */
-function splitUpgradeBody(
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-): { body: Promise<string>; input: (cb: (b: Buffer | null) => void) => void } {
-  const want = Number(req.headers['content-length'] ?? 0) || 0;
-  let got = Buffer.alloc(0);
-  let rest: Buffer[] = [];
-  let inputCb: ((b: Buffer | null) => void) | undefined;
-  let ended = false;
-  let resolveBody!: (s: string) => void;
-  const body = new Promise<string>((r) => (resolveBody = r));
-  let bodyDone = false;
-  const feed = (chunk: Buffer) => {
-    if (!bodyDone) {
-      got = Buffer.concat([got, chunk]);
-      if (got.length >= want) {
-        bodyDone = true;
-        resolveBody(got.subarray(0, want).toString('utf8'));
-        const extra = got.subarray(want);
-        if (extra.length) rest.push(extra);
-      }
-    } else rest.push(chunk);
-    if (inputCb && rest.length) {
-      for (const r of rest) inputCb(r);
-      rest = [];
-    }
-  };
-  socket.on('data', feed);
-  socket.on('end', () => {
-    ended = true;
-    if (!bodyDone) {
-      bodyDone = true;
-      resolveBody(got.toString('utf8'));
-    }
-    inputCb?.(null);
-  });
-  if (want === 0) {
-    bodyDone = true;
-    resolveBody('');
-  }
-  if (head.length) feed(head);
-  return {
-    body,
-    input: (cb) => {
-      inputCb = cb;
-      for (const r of rest) cb(r);
-      rest = [];
-      if (ended) cb(null);
-    },
-  };
 }
 
 /** TLS for a TCP listener, as dockerd sets it up (the PEM contents, read by the daemon). */
@@ -468,72 +348,4 @@ function answerClientError(
   socket.end(
     `HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
-}
-
-/**
- * How long the head of a hijacked stream goes out alone. docker-py reads the
- * head with http.client's buffered reader and the stream from the raw socket
- * under it: bytes that arrive in the same read as the head would be lost (it
- * gets `b''` for the logs of an exited container). dockerd's stream comes
- * later than its head; Berth's may be at hand at once (a log replay).
- */
-const HEAD_ALONE_MS = 5;
-
-function headAlone(sock: Duplex, head: string): Promise<void> {
-  return new Promise((resolve) => {
-    sock.write(head, () => setTimeout(resolve, HEAD_ALONE_MS));
-  });
-}
-
-function socketHijack(sock: Duplex, input: (cb: (b: Buffer | null) => void) => void): Hijacked {
-  let closed = false;
-  const closeCbs: Array<() => void> = [];
-  sock.on('close', () => {
-    closed = true;
-    for (const c of closeCbs) c();
-  });
-  return {
-    write: (b) => {
-      if (!closed) sock.write(b);
-    },
-    end: () => {
-      if (!closed) sock.end();
-    },
-    onInput: input,
-    onClose: (cb) => closeCbs.push(cb),
-    get closed() {
-      return closed;
-    },
-  };
-}
-
-/**
- * A connection taken over without an upgrade: the head and the stream are
- * written on the socket itself (the response object is never used); input
- * is the request's body.
- */
-function responseHijack(req: IncomingMessage, res: ServerResponse): Hijacked {
-  let closed = false;
-  const closeCbs: Array<() => void> = [];
-  const sock = req.socket;
-  res.on('close', () => {
-    closed = true;
-    for (const c of closeCbs) c();
-  });
-  return {
-    write: (b) => {
-      if (!closed) sock.write(b);
-    },
-    end: () => {
-      if (!closed) sock.end();
-    },
-    onInput: (cb) => {
-      req.on('data', (d: Buffer) => cb(d));
-      req.on('end', () => cb(null));
-    },
-    onClose: (cb) => closeCbs.push(cb),
-    get closed() {
-      return closed;
-    },
-  };
 }

@@ -1,0 +1,130 @@
+/**
+ * Reading a request's body: the bounds (body, headers, target), JSON bodies
+ * read whole, and the body that came with an upgrade (attach and exec
+ * input) split from the stream after it.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { BerthError, invalid } from '../common/errors.js';
+
+/**
+ * The largest request body read into memory: JSON bodies (a create with every
+ * field set is a few KiB; dockerd decodes them as a stream). Archives (build
+ * contexts, image loads) are streamed by their routes and never read here.
+ */
+export const MAX_JSON_BODY = 4 << 20;
+
+/** The request line and headers together: Go's default, so dockerd's (Node's is 16 KiB). */
+export const MAX_HEADER_BYTES = 1 << 20;
+
+/** The longest request target served; longer ones get a 414. */
+export const MAX_URL = 64 << 10;
+
+export function tooLarge(): BerthError {
+  return new BerthError(
+    'TOO_LARGE',
+    `request body too large: berthd reads at most ${MAX_JSON_BODY >> 20} MiB of JSON`,
+  );
+}
+
+export function readAll(req: IncomingMessage): Promise<string> {
+  // Events, not `for await`: the async iterator costs more than a small body.
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) {
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_JSON_BODY) {
+        // Stop keeping it; what else arrives is drained and dropped.
+        req.off('data', onData);
+        chunks.length = 0;
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Whether the request carries a body (a length over 0, or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return Number(len) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * dockerd's CheckForJSON: a body sent to a JSON endpoint must say
+ * `application/json`; an empty body without a type is "no body".
+ */
+export function checkJsonType(req: IncomingMessage): void {
+  const ct = req.headers['content-type'] ?? '';
+  if (/^application\/json\s*(;|$)/i.test(ct) || !hasBody(req)) return;
+  throw invalid(`Content-Type specified (${ct}) must be 'application/json'`);
+}
+
+/**
+ * On an upgraded connection Node leaves the request body unread: it arrives in
+ * `head` and on the socket. Takes Content-Length bytes as the body; the rest
+ * is the client's stream input.
+ */
+export function splitUpgradeBody(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): { body: Promise<string>; input: (cb: (b: Buffer | null) => void) => void } {
+  const want = Number(req.headers['content-length'] ?? 0) || 0;
+  let got = Buffer.alloc(0);
+  let rest: Buffer[] = [];
+  let inputCb: ((b: Buffer | null) => void) | undefined;
+  let ended = false;
+  let resolveBody!: (s: string) => void;
+  const body = new Promise<string>((r) => (resolveBody = r));
+  let bodyDone = false;
+  const feed = (chunk: Buffer) => {
+    if (!bodyDone) {
+      got = Buffer.concat([got, chunk]);
+      if (got.length >= want) {
+        bodyDone = true;
+        resolveBody(got.subarray(0, want).toString('utf8'));
+        const extra = got.subarray(want);
+        if (extra.length) rest.push(extra);
+      }
+    } else rest.push(chunk);
+    if (inputCb && rest.length) {
+      for (const r of rest) inputCb(r);
+      rest = [];
+    }
+  };
+  socket.on('data', feed);
+  socket.on('end', () => {
+    ended = true;
+    if (!bodyDone) {
+      bodyDone = true;
+      resolveBody(got.toString('utf8'));
+    }
+    inputCb?.(null);
+  });
+  if (want === 0) {
+    bodyDone = true;
+    resolveBody('');
+  }
+  if (head.length) feed(head);
+  return {
+    body,
+    input: (cb) => {
+      inputCb = cb;
+      for (const r of rest) cb(r);
+      rest = [];
+      if (ended) cb(null);
+    },
+  };
+}
