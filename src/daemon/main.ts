@@ -1,6 +1,9 @@
 /**
  * berthd: opens the store, images, networks and containers of one data-root,
  * recovers what ran while it was away, and serves the Engine API on a unix socket.
+ *
+ * Size: the wiring of every part, in start-up order, and their shutdown in
+ * reverse; what a part does lives in its own module.
  */
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

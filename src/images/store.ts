@@ -6,6 +6,10 @@
  * synchronously. Writes are serialised by one lock; a write commits layers,
  * then the config file, then one KV transaction, so a failure at any step
  * leaves no tag and (after the garbage collection that follows) no layer.
+ *
+ * Size: one class, because every write takes its one lock and keeps its one
+ * in-memory index true; the reads are thin views of that index. Reading
+ * archives and layers lives in ingest.ts, layers.ts and extract.ts.
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';

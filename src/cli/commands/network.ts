@@ -1,4 +1,8 @@
-/** `network ls|inspect|create|rm|connect|disconnect|prune` with docker's bodies and output. */
+/**
+ * `network ls|inspect|create|rm|connect|disconnect|prune` with docker's
+ * bodies and output. Size: seven subcommands, each short, sharing the flag
+ * parsing and the error lines; one file per subcommand would only scatter them.
+ */
 import { isIP } from 'node:net';
 import {
   StatusError,

@@ -6,6 +6,9 @@
  *
  *   const rt = Rtnl.open({ netns: '/run/berth/netns/abc' });
  *   try { await rt.setLink('eth0', { up: true }); } finally { rt.close(); }
+ *
+ * Size: one small method per kernel request the drivers make; the encoding
+ * lives in messages.ts and codec.ts, so this file is only the API.
  */
 import { closeSync, openSync } from 'node:fs';
 import { NetlinkSocket, type OpenOptions } from './socket.js';

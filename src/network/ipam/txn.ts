@@ -6,6 +6,9 @@
  * only reserves in memory, so a crash before the commit leaves nothing behind,
  * and a commit is all or nothing: the address key and the endpoint record are
  * written at one revision or not at all.
+ *
+ * Size: pools and addresses are planned in the same transaction object, so
+ * both live here (about 400 lines).
  */
 import { BerthError } from '../../common/errors.js';
 import type { Compare, Op } from '../../store/types.js';

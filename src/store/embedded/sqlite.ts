@@ -10,6 +10,10 @@
  * open). Watch history is what this connection wrote since it opened (see
  * WatchHub); changes made through another connection to the same file are not
  * seen by this connection's watchers.
+ *
+ * Size: the whole KvStore contract (reads, transactions, leases, watches) on
+ * one SQLite connection; each part shares the revision counter and the
+ * statements, so they stay together.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';

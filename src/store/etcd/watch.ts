@@ -1,0 +1,177 @@
+/**
+ * One watch of the etcd store: a gRPC stream that records the revision of
+ * the last response it delivered and, when it breaks, reopens on any
+ * endpoint from that revision + 1 (nothing lost, nothing repeated); a
+ * compacted history ends it with a CompactedError (etcd.ts, decision 0019).
+ */
+import type { Etcd3, IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
+import { BerthError, messageOf } from '../../common/errors.js';
+import { CompactedError } from '../errors.js';
+import type { WatchEvent } from '../types.js';
+
+/** Reconnect backoff: from the first to the cap, doubling. */
+const WATCH_BACKOFF_MS = [50, 2000] as const;
+
+export interface WatchParams {
+  client: Etcd3;
+  key: Buffer;
+  rangeEnd: Buffer;
+  /** Bytes of the store prefix to strip from keys. */
+  strip: number;
+  /** Deliver changes with a revision above this. */
+  after: number;
+  cb: (ev: WatchEvent) => void;
+  onError: ((e: Error) => void) | undefined;
+  onCallbackError: (e: unknown) => void;
+  done: () => void;
+}
+
+/** One watch: a stream that reopens after its last delivered revision. */
+export class EtcdWatch {
+  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  /** Every change up to this revision has been delivered. */
+  private last: number;
+  private cancelled = false;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private lastError: unknown;
+  private firstCreated: (() => void) | undefined;
+  private firstFailed: ((e: Error) => void) | undefined;
+  private readonly first: Promise<void>;
+
+  constructor(private readonly p: WatchParams) {
+    this.last = p.after;
+    this.first = new Promise((resolve, reject) => {
+      this.firstCreated = resolve;
+      this.firstFailed = reject;
+    });
+    // The failure of the first attempt is reported through started().
+    this.first.catch(() => undefined);
+    void this.connect();
+  }
+
+  /** Resolves once etcd has accepted the watch; rejects after `ms` without that. */
+  async started(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new BerthError(
+              'UNAVAILABLE',
+              `etcd: cannot start a watch: ${this.lastError ? messageOf(this.lastError) : 'no answer'}`,
+            ),
+          ),
+        ms,
+      );
+    });
+    try {
+      await Promise.race([this.first, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    clearTimeout(this.timer);
+    const s = this.stream;
+    this.stream = undefined;
+    s?.cancel();
+    this.p.done();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.cancelled) return;
+    let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
+    try {
+      stream = await this.p.client.watchClient.watch();
+    } catch (e) {
+      this.retry(e);
+      return;
+    }
+    if (this.cancelled) {
+      stream.cancel();
+      return;
+    }
+    this.stream = stream;
+    stream.on('data', (res) => this.onResponse(stream, res));
+    stream.on('error', (e) => this.onBroken(stream, e));
+    stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
+    stream.write({
+      create_request: {
+        key: this.p.key,
+        range_end: this.p.rangeEnd,
+        start_revision: this.last + 1,
+      },
+    });
+  }
+
+  private onResponse(stream: unknown, res: IWatchResponse): void {
+    if (stream !== this.stream || this.cancelled) return;
+    const compactRev = Number(res.compact_revision || 0);
+    if (compactRev > 0) {
+      this.fail(new CompactedError(this.last + 1, compactRev));
+      return;
+    }
+    if (res.canceled) {
+      this.fail(
+        new BerthError(
+          'UNAVAILABLE',
+          `etcd cancelled the watch: ${res.cancel_reason || 'no reason'}`,
+        ),
+      );
+      return;
+    }
+    if (res.created) {
+      this.attempt = 0;
+      this.firstCreated?.();
+      return;
+    }
+    const before = this.last;
+    let top = before;
+    for (const ev of res.events) {
+      const revision = Number(ev.kv.mod_revision);
+      // A response never splits a revision, so anything at or below `before`
+      // was delivered before a reconnect: skip it rather than repeat it.
+      if (revision <= before) continue;
+      if (revision > top) top = revision;
+      const key = ev.kv.key.subarray(this.p.strip).toString();
+      const out: WatchEvent =
+        ev.type === 'Delete'
+          ? { type: 'delete', key, revision }
+          : { type: 'put', key, value: ev.kv.value.toString(), revision };
+      if (this.cancelled) return;
+      try {
+        this.p.cb(out);
+      } catch (e) {
+        this.p.onCallbackError(e);
+      }
+    }
+    this.last = top;
+  }
+
+  private onBroken(stream: IDuplexStream<IWatchRequest, IWatchResponse>, e: unknown): void {
+    if (stream !== this.stream || this.cancelled) return;
+    this.stream = undefined;
+    stream.cancel();
+    this.retry(e);
+  }
+
+  private retry(e: unknown): void {
+    this.lastError = e;
+    const [min, max] = WATCH_BACKOFF_MS;
+    const delay = Math.min(min * 2 ** this.attempt, max);
+    this.attempt++;
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+
+  private fail(e: Error): void {
+    // The watch did start; its end is reported through onError, not watch()'s promise.
+    this.firstCreated?.();
+    this.cancel();
+    if (this.p.onError) this.p.onError(e);
+    else this.p.onCallbackError(e);
+  }
+}
