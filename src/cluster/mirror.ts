@@ -3,7 +3,8 @@
  * that list's revision + 1, so no change falls between them; read again from
  * a fresh list when the watch ends (the history it needed was compacted, or
  * etcd cancelled it), and retried with a backoff while the store is down.
- * Values are JSON. Pure orchestration over KvStore.
+ * Values are JSON. It knows the store revision its view is at, and each
+ * entry's (decision 0023 waits on them). Pure orchestration over KvStore.
  */
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -12,7 +13,12 @@ import type { KvStore, WatchEvent } from '../store/types.js';
 
 export class Mirror<T> {
   private readonly entries = new Map<string, T>();
-  private readonly listeners = new Set<(key: string) => void>();
+  /** The revision of each entry's last write, as far as known. */
+  private readonly revisions = new Map<string, number>();
+  private readonly listeners = new Set<(key: string, revision: number) => void>();
+  /** Callers of atLeast waiting for the view to reach a revision. */
+  private readonly waiters = new Set<{ revision: number; done: (ok: boolean) => void }>();
+  private rev = 0;
   private cancelWatch: (() => void) | undefined;
   private closed = false;
   /** Settles once the first list has been read. */
@@ -37,24 +43,65 @@ export class Mirror<T> {
     return this.entries;
   }
 
-  /** Calls `fn` with the key of every change (after a re-read: every key that changed). */
-  onChange(fn: (key: string) => void): () => void {
+  /**
+   * The store revision this view is at: every change under the prefix up to
+   * it is in (0 before the first list).
+   */
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** The revision `key` was last written at, when known. */
+  revisionOf(key: string): number | undefined {
+    return this.revisions.get(key);
+  }
+
+  /** Resolves true once the view is at `revision` or later; false after `timeoutMs`. */
+  atLeast(revision: number, timeoutMs: number): Promise<boolean> {
+    if (this.rev >= revision) return Promise.resolve(true);
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const w = {
+        revision,
+        done: (ok: boolean) => {
+          clearTimeout(timer);
+          this.waiters.delete(w);
+          resolve(ok);
+        },
+      };
+      const timer = setTimeout(() => w.done(false), timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  /**
+   * Calls `fn` with the key of every change and the revision the view is
+   * then at (after a re-read: every key that changed, with the list's).
+   */
+  onChange(fn: (key: string, revision: number) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
 
   /**
-   * Records a change this host just committed, before its watch event comes
-   * (which then changes nothing): a caller reads its own write at once.
+   * Records a change this host just committed (at `revision`, when known),
+   * before its watch event comes (which then changes nothing): a caller
+   * reads its own write at once.
    */
-  remember(key: string, value: T | undefined): void {
-    if (value === undefined) this.entries.delete(key);
-    else this.entries.set(key, value);
+  remember(key: string, value: T | undefined, revision?: number): void {
+    if (value === undefined) {
+      this.entries.delete(key);
+      this.revisions.delete(key);
+    } else {
+      this.entries.set(key, value);
+      if (revision !== undefined) this.revisions.set(key, revision);
+    }
   }
 
   close(): void {
     this.closed = true;
     this.cancelWatch?.();
+    for (const w of [...this.waiters]) w.done(false);
   }
 
   private async followUntilRead(): Promise<void> {
@@ -73,11 +120,17 @@ export class Mirror<T> {
     const { entries, revision } = await this.kv.listWithRevision(this.prefix);
     const before = new Map(this.entries);
     this.entries.clear();
-    for (const e of entries)
-      this.entries.set(e.key.slice(this.prefix.length), JSON.parse(e.value) as T);
+    this.revisions.clear();
+    for (const e of entries) {
+      const key = e.key.slice(this.prefix.length);
+      this.entries.set(key, JSON.parse(e.value) as T);
+      this.revisions.set(key, e.modRevision);
+    }
+    this.rev = Math.max(this.rev, revision);
     for (const k of new Set([...before.keys(), ...this.entries.keys()])) {
       if (JSON.stringify(before.get(k)) !== JSON.stringify(this.entries.get(k))) this.emit(k);
     }
+    this.wake();
     this.cancelWatch = await this.kv.watch(this.prefix, (ev) => this.apply(ev), {
       fromRevision: revision + 1,
       onError: (e) => {
@@ -90,15 +143,26 @@ export class Mirror<T> {
 
   private apply(ev: WatchEvent): void {
     const key = ev.key.slice(this.prefix.length);
-    if (ev.type === 'delete') this.entries.delete(key);
-    else if (ev.value !== undefined) this.entries.set(key, JSON.parse(ev.value) as T);
+    if (ev.type === 'delete') {
+      this.entries.delete(key);
+      this.revisions.delete(key);
+    } else if (ev.value !== undefined) {
+      this.entries.set(key, JSON.parse(ev.value) as T);
+      this.revisions.set(key, ev.revision);
+    }
+    this.rev = Math.max(this.rev, ev.revision);
     this.emit(key);
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) if (this.rev >= w.revision) w.done(true);
   }
 
   private emit(key: string): void {
     for (const fn of this.listeners) {
       try {
-        fn(key);
+        fn(key, this.rev);
       } catch (e) {
         this.log.error(`cluster: a change of ${this.prefix}${key}: ${messageOf(e)}`);
       }

@@ -20,6 +20,7 @@ import type { Logger } from '../common/log.js';
 import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo, macFromIPv4 } from '../network/ipam/index.js';
 import type {
   GlobalAttach,
+  GlobalAttached,
   GlobalEndpoint,
   GlobalNetworkCreate as GlobalCreate,
   GlobalScope,
@@ -51,7 +52,10 @@ const EPGEN = 'networks/endpoints-generation/';
 
 export class GlobalNetworks implements GlobalScope {
   private readonly networks: Mirror<GlobalNetworkRecord>;
-  private readonly endpoints: Mirror<GlobalEndpoint>;
+  /** Every host's endpoints, as this host knows them (keys `<network>/<endpoint>`). */
+  readonly endpoints: Mirror<GlobalEndpoint>;
+  /** Settles once both were first read. */
+  readonly loaded: Promise<void>;
   private tail: Promise<void> = Promise.resolve();
 
   private ipamOpening: Promise<Ipam> | undefined;
@@ -64,6 +68,7 @@ export class GlobalNetworks implements GlobalScope {
   ) {
     this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
     this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log);
+    this.loaded = Promise.all([this.networks.loaded, this.endpoints.loaded]).then(() => undefined);
   }
 
   /**
@@ -82,7 +87,7 @@ export class GlobalNetworks implements GlobalScope {
     self: { node: string; vtep: string },
   ): Promise<GlobalNetworks> {
     const g = GlobalNetworks.start(kv, log, self);
-    await Promise.all([g.networks.loaded, g.endpoints.loaded]);
+    await g.loaded;
     return g;
   }
 
@@ -278,8 +283,9 @@ export class GlobalNetworks implements GlobalScope {
    * Puts an endpoint in the cluster store with its address from the global
    * pools (static or the next free), in one transaction that also checks the
    * network still exists: no host ever gets an address another has.
+   * Returns it with the revision it was committed at.
    */
-  async attach(req: GlobalAttach): Promise<GlobalEndpoint> {
+  async attach(req: GlobalAttach): Promise<GlobalAttached> {
     return this.serial(async () => {
       const ipam = await this.ipam();
       for (let attempt = 1; ; attempt++) {
@@ -290,8 +296,9 @@ export class GlobalNetworks implements GlobalScope {
         // (A read of the pool per attach; per-subnet reads are the step after.)
         await ipam.reload();
         let ep: GlobalEndpoint | undefined;
+        let revision: number;
         try {
-          await ipam.transact((tx) => {
+          ({ revision } = await ipam.transact((tx) => {
             const a = tx.allocateAddress({
               network: net.Id,
               networkName: net.Name,
@@ -319,14 +326,14 @@ export class GlobalNetworks implements GlobalScope {
                 { type: 'put', key: EPGEN + net.Id, value: req.id },
               ],
             };
-          });
+          }));
         } catch (e) {
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
           await backoff();
           continue;
         }
-        this.endpoints.remember(`${net.Id}/${req.id}`, ep);
-        return ep!;
+        this.endpoints.remember(`${net.Id}/${req.id}`, ep, revision);
+        return { endpoint: ep!, revision };
       }
     });
   }

@@ -62,6 +62,11 @@ export class NodeRegistry {
     return NODES + this.self.Addr;
   }
 
+  /** The lease the node is registered under; undefined while it is not. */
+  get leaseId(): LeaseId | undefined {
+    return this.lease;
+  }
+
   /** Starts registering and keeping alive in the background. */
   start(): void {
     this.schedule(0);

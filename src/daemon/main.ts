@@ -32,6 +32,7 @@ import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
 import type { KvStore } from '../store/types.js';
+import { Convergence } from '../cluster/applied.js';
 import { GlobalNetworks } from '../cluster/networks.js';
 import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
@@ -220,7 +221,11 @@ async function main(): Promise<number> {
     conntrack: Conntrack.open(),
     dns,
     log,
-    global: cluster && { scope: cluster.networks, vtep: cluster.vtep },
+    global: cluster && {
+      scope: cluster.networks,
+      vtep: cluster.vtep,
+      convergence: cluster.convergence,
+    },
     bip: flags.bip,
     mtu: flags.mtu,
     defaultBridge: {
@@ -351,6 +356,7 @@ async function joinCluster(
   kv: KvStore;
   nodes: NodeRegistry;
   networks: GlobalNetworks;
+  convergence: Convergence;
   vtep: string;
   close(): Promise<void>;
 }> {
@@ -367,6 +373,13 @@ async function joinCluster(
   // The tunnel source: the advertise address without its port.
   const vtep = self.Addr.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   const networks = GlobalNetworks.start(kv, log, { node: self.Addr, vtep });
+  // At once: it must see the endpoints' first list (decision 0023).
+  const convergence = new Convergence(kv, {
+    node: self.Addr,
+    lease: () => nodes.leaseId,
+    endpoints: networks.endpoints,
+    log,
+  });
   log.info(
     `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
   );
@@ -374,8 +387,10 @@ async function joinCluster(
     kv,
     nodes,
     networks,
+    convergence,
     vtep,
     close: async () => {
+      convergence.close();
       networks.close();
       await nodes.close();
       await kv.close();

@@ -45,6 +45,7 @@ import {
 } from './ipam/index.js';
 import type {
   GlobalScope,
+  PeerConvergence,
   BerthNetworkState,
   Gateway,
   IpamConfig,
@@ -97,6 +98,8 @@ export interface ControllerOptions {
     scope: GlobalScope;
     /** This host's VXLAN source address (its advertise address). */
     vtep: string;
+    /** Reports what this host programmed; joins wait for the other hosts' (decision 0023). */
+    convergence?: PeerConvergence;
   };
   /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
   kernel?: ControllerKernel;
@@ -189,6 +192,9 @@ export class NetworkController {
   readonly global?: GlobalScope;
   /** Per overlay network, the peers update in flight (one at a time). */
   private readonly peerUpdates = new Map<string, Promise<void>>();
+  /** Per overlay network, the update queued behind it, not started: later changes join it. */
+  private readonly peersQueued = new Map<string, Promise<void>>();
+  private readonly convergence?: PeerConvergence;
   /** Per overlay network this host takes part in: its resolver's address and namespace. */
   private readonly overlayListeners = new Map<string, { address: string; nsPath: string }>();
   /** Per overlay network: the other hosts' containers whose names the resolver has. */
@@ -209,6 +215,7 @@ export class NetworkController {
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
     this.global = options.global?.scope;
+    this.convergence = options.global?.convergence;
     this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
     this.endpoints = new Endpoints(
@@ -227,6 +234,10 @@ export class NetworkController {
       vtep: options.global?.vtep,
     });
     this.global?.onEndpointsChange((netId) => void this.updatePeers(netId));
+    // What the store had before this listener came (a restart): programmed once read.
+    void this.global?.loaded.then(() => {
+      for (const n of this.global!.list()) void this.updatePeers(n.Id);
+    });
     // A network removed on any host: this host's part of it goes too.
     this.global?.onNetworkRemoved((netId) => {
       void this.dropOverlayNames(netId)
@@ -702,19 +713,47 @@ export class NetworkController {
    * it does nothing).
    */
   updatePeers(netId: string): Promise<void> {
+    if (!this.global) return Promise.resolve();
+    // An update not started yet reads the store's view when it starts: it has this change too.
+    const queued = this.peersQueued.get(netId);
+    if (queued) return queued;
+    const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
+      .then(() => this.applyPeers(netId))
+      .catch((e: unknown) =>
+        this.log.error(`network ${this.network(netId)?.Name ?? netId}: peers: ${messageOf(e)}`),
+      );
+    this.peerUpdates.set(netId, next);
+    this.peersQueued.set(netId, next);
+    return next;
+  }
+
+  /** One peers update: the store's view now, programmed, then reported (decision 0023). */
+  private async applyPeers(netId: string): Promise<void> {
+    this.peersQueued.delete(netId);
     const net = this.network(netId);
     const driver = net && this.drivers[net.Driver];
-    if (!net || !this.global || !driver?.setPeers) return Promise.resolve();
-    const peers = () =>
-      this.global!.endpointsOf(netId).map((e) => ({ ip: e.IPv4, mac: e.Mac, vtep: e.Vtep }));
-    const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
-      .then(async () => {
-        await driver.setPeers!(net, peers());
-        await this.overlayNames(net);
-      })
-      .catch((e: unknown) => this.log.error(`network ${net.Name}: peers: ${messageOf(e)}`));
-    this.peerUpdates.set(netId, next);
-    return next;
+    const at = this.convergence?.revision();
+    if (net && driver?.setPeers) {
+      const peers = this.global!.endpointsOf(netId).map((e) => ({
+        ip: e.IPv4,
+        mac: e.Mac,
+        vtep: e.Vtep,
+      }));
+      await driver.setPeers(net, peers);
+      await this.overlayNames(net);
+    }
+    if (at !== undefined) this.convergence!.applied(netId, at);
+  }
+
+  /**
+   * A join on a multi-host network, before it returns: this host programs
+   * the store's endpoints as of the join's commit `revision` or later, and
+   * the other hosts of the network report they have programmed this one
+   * (bounded; decision 0023).
+   */
+  async convergePeers(netId: string, revision: number): Promise<void> {
+    if (!this.convergence) return this.updatePeers(netId);
+    await this.convergence.converge(netId, revision, () => this.updatePeers(netId));
   }
 
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */

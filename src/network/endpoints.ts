@@ -39,8 +39,12 @@ export interface NetworkLookup {
   servesDns(net: NetworkRecord): boolean;
   /** Global-scope networks and their endpoints (with --cluster-store). */
   readonly global?: GlobalScope;
-  /** Makes this host's data plane of a multi-host network match the store's endpoints. */
-  updatePeers(netId: string): Promise<void>;
+  /**
+   * A join on a multi-host network committed at `revision`: this host's data
+   * plane of it matches the store's endpoints, and the other hosts' have it
+   * (bounded).
+   */
+  convergePeers(netId: string, revision: number): Promise<void>;
 }
 
 /** What a container asks of one network it joins. */
@@ -243,7 +247,14 @@ export class Endpoints {
     const sw = new Stopwatch();
     const undo = new UndoSteps();
     try {
-      const ep = await this.recordEndpoint(net, driver, pools, containerId, request, undo);
+      const { ep, revision } = await this.recordEndpoint(
+        net,
+        driver,
+        pools,
+        containerId,
+        request,
+        undo,
+      );
       sw.lap('record');
       const publish = await this.reservePorts(net, ep, request, undo);
       const sandbox = this.sandboxes.view(containerId, netnsPath);
@@ -252,13 +263,17 @@ export class Endpoints {
       // Undone with the ports (their release takes the map elements out too).
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       const joined = await this.commitReady(net, ep, request);
-      // Before the join returns, this host reaches every remote endpoint.
-      if (net.Scope === 'global') await this.networks.updatePeers(net.Id);
+      sw.lap('ready');
+      // Before the join returns, this host reaches every remote endpoint and
+      // every other host of the network reaches this one (decision 0023).
+      if (revision !== undefined) {
+        await this.networks.convergePeers(net.Id, revision);
+        sw.lap('peers');
+      }
       undo.push('names', async () => {
         this.dns.records.removeEndpoint(containerId, net.Id);
       });
       this.publishName(net, ep);
-      sw.lap('ready');
       this.log.debug(`join ${containerId.slice(0, 12)} ${net.Name}: ${sw}`);
       return joined;
     } catch (e) {
@@ -274,6 +289,7 @@ export class Endpoints {
    * addressed network, its addresses, in one transaction. A container has
    * one endpoint per network: a second is refused (403) before anything is
    * written. Undo: the record and its addresses go, in one transaction.
+   * On a global network, also the cluster store's revision of the endpoint.
    */
   private async recordEndpoint(
     net: NetworkRecord,
@@ -282,7 +298,7 @@ export class Endpoints {
     containerId: string,
     request: JoinRequest,
     undo: UndoSteps,
-  ): Promise<EndpointRecord> {
+  ): Promise<{ ep: EndpointRecord; revision?: number }> {
     const key = this.epKey(net.Id, containerId);
     if (await this.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
@@ -299,8 +315,7 @@ export class Endpoints {
       Links: request.links?.length ? request.links : undefined,
     };
     if (net.Scope === 'global') {
-      await this.recordGlobal(net, ep, request, key, undo);
-      return ep;
+      return { ep, revision: await this.recordGlobal(net, ep, request, key, undo) };
     }
     if (driver.addressed) {
       const pool6 = pools.find((p) => p.family === 6);
@@ -348,13 +363,14 @@ export class Endpoints {
         })
         .then(() => undefined),
     );
-    return ep;
+    return { ep };
   }
 
   /**
    * The record step on a global network: the address and the endpoint as
    * every host sees it in the cluster store first (its transaction gives the
    * address no other host has), then this host's record. Undo: both go.
+   * Returns the cluster store's revision of the endpoint.
    */
   private async recordGlobal(
     net: NetworkRecord,
@@ -362,10 +378,10 @@ export class Endpoints {
     request: JoinRequest,
     key: string,
     undo: UndoSteps,
-  ): Promise<void> {
+  ): Promise<number> {
     const global = this.networks.global;
     if (!global) throw notFound(`network ${net.Name} not found`);
-    const g = await global.attach({
+    const { endpoint: g, revision } = await global.attach({
       networkId: net.Id,
       id: ep.Id,
       containerId: ep.ContainerID,
@@ -385,6 +401,7 @@ export class Endpoints {
       await this.kv.delete(key);
       await global.detach(net.Id, ep.Id);
     });
+    return revision;
   }
 
   /**

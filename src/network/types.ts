@@ -201,8 +201,10 @@ export interface GlobalScope {
   create(req: GlobalNetworkCreate): Promise<NetworkRecord>;
   /** Refused while any host has endpoints on it. */
   remove(net: NetworkRecord): Promise<void>;
+  /** Settles once the networks and endpoints were first read from the store. */
+  readonly loaded: Promise<void>;
   /** Puts an endpoint of this host in the store, with its address from the global pools. */
-  attach(req: GlobalAttach): Promise<GlobalEndpoint>;
+  attach(req: GlobalAttach): Promise<GlobalAttached>;
   /** Takes it out and frees its address; missing is fine. */
   detach(networkId: string, endpointId: string): Promise<void>;
   /** The endpoints of a global network, on every host, as last seen. */
@@ -249,4 +251,42 @@ export interface Peer {
   mac: string;
   /** The address of the host it lives on (that host's tunnel source). */
   vtep: string;
+}
+
+/** An endpoint just put in the cluster store, and the store revision of that write. */
+export interface GlobalAttached {
+  endpoint: GlobalEndpoint;
+  revision: number;
+}
+
+/** What a join waited for (PeerConvergence.converge). */
+export interface Converged {
+  /** The other hosts it waited for. */
+  hosts: string[];
+  /** Those that did not report in time (the wait gave up on them). */
+  missing: string[];
+  /** Hosts an earlier wait gave up on, not waited for (nor confirmed) this time. */
+  skipped: string[];
+  /** How long the whole wait took. */
+  ms: number;
+}
+
+/**
+ * The convergence guarantee of multi-host networks (src/cluster/applied.ts,
+ * decision 0023): each host reports the store revision up to which it has
+ * programmed its peers, and a join waits until the other hosts of its
+ * network report its endpoint's, bounded.
+ */
+export interface PeerConvergence {
+  /** The store revision of the endpoints this host knows: what programming them now applies. */
+  revision(): number;
+  /** This host's peers of a network are programmed as the store had them at `revision`. */
+  applied(networkId: string, revision: number): void;
+  /**
+   * After a join committed its endpoint at `revision`: waits until this
+   * host's view has it, runs `program` (this host's peers of the network),
+   * and waits until every other live host that had an endpoint on the
+   * network before `revision` has applied it. Bounded; never throws.
+   */
+  converge(networkId: string, revision: number, program: () => Promise<void>): Promise<Converged>;
 }

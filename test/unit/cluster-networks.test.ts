@@ -125,7 +125,19 @@ describe('global networks', () => {
         name: `c${i}`,
         aliases: [],
       });
-    const eps = await Promise.all(Array.from({ length: 10 }, (_, i) => attach(i % 2 ? h1 : h2, i)));
+    const attached = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => attach(i % 2 ? h1 : h2, i)),
+    );
+    const eps = attached.map((a) => a.endpoint);
+    // Each with the revision it was committed at: one each, as the store has them.
+    const revs = attached.map((a) => a.revision);
+    assert.equal(new Set(revs).size, 10);
+    for (const a of attached) {
+      assert.equal(
+        (await kv.get(`${GLOBAL_ENDPOINTS}${n.Id}/${a.endpoint.Id}`))?.modRevision,
+        a.revision,
+      );
+    }
     const ips = eps.map((e) => e.IPv4);
     assert.equal(new Set(ips).size, 10, ips.join(' '));
     assert.ok(ips.every((ip) => /^10\.0\.0\.(\d+)$/.test(ip) && ip !== '10.0.0.1'));
@@ -162,7 +174,7 @@ describe('global networks', () => {
       aliases: [],
       staticIPv4: '10.0.0.200',
     });
-    assert.equal(fixed.IPv4, '10.0.0.200');
+    assert.equal(fixed.endpoint.IPv4, '10.0.0.200');
     // Detached, the address is free again and every host forgets the endpoint.
     await h1.detach(n.Id, 'y');
     await eventually(() => !h2.endpointsOf(n.Id).some((e) => e.Id === 'y'));
@@ -174,7 +186,7 @@ describe('global networks', () => {
       aliases: [],
       staticIPv4: '10.0.0.200',
     });
-    assert.equal(again.IPv4, '10.0.0.200');
+    assert.equal(again.endpoint.IPv4, '10.0.0.200');
     // The network cannot go while they are there.
     await assert.rejects(h2.remove(n), /has active endpoints/);
     h1.close();

@@ -1,0 +1,332 @@
+/**
+ * The convergence guarantee of multi-host networks (issue 13, decision
+ * 0023): when a join returns, every other host that takes part in the
+ * network has programmed the new endpoint, so a container there reaches it
+ * at once, as with Docker 20.10, which programs its peers before `run -d`
+ * returns.
+ *
+ * Reporting: each host keeps `applied/<node>` (a number, under its node's
+ * lease), the store revision up to which it has programmed the endpoints
+ * of the networks it takes part in. It writes only after another host's
+ * endpoint came on such a network, with one write in flight at most: a
+ * burst of starts costs it one write or a few, never more than one each.
+ *
+ * Waiting: a join knows the revision R its endpoint was committed at. It
+ * waits until its own view has reached R and programs that (so it has every
+ * endpoint committed before), then reads `applied/`, and watches it while
+ * needed, until every other host that had an endpoint on the network before
+ * R, and whose node key is still there, reports R or later. Hosts whose endpoints came after
+ * R are not waited for: their own joins program this one. Bounded: a host
+ * that misses the bound is named in a warning and not waited for again
+ * until it is seen to have caught up.
+ *
+ * Pure orchestration over KvStore and the endpoints' mirror: no kernel.
+ */
+import { messageOf } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { Converged, GlobalEndpoint, PeerConvergence } from '../network/types.js';
+import { isCompacted } from '../store/errors.js';
+import type { KvStore, LeaseId, WatchEvent } from '../store/types.js';
+import { Mirror } from './mirror.js';
+import { NODES } from './nodes.js';
+
+/** Where each host reports what it has applied: `applied/<advertise address>`. */
+export const APPLIED = 'applied/';
+/** How long a join waits for the other hosts at most. */
+export const CONVERGE_TIMEOUT_MS = 2000;
+/** Pause before a report that failed (or found no lease yet) is tried again. */
+const RETRY_MS = 250;
+
+export interface ConvergenceOptions {
+  /** This host (its advertise address, the endpoints' `Node`). */
+  node: string;
+  /** The node's lease (NodeRegistry.leaseId): reports live and die with the node. */
+  lease: () => LeaseId | undefined;
+  /** Every host's endpoints, as this host knows them (GlobalNetworks.endpoints). */
+  endpoints: Mirror<GlobalEndpoint>;
+  log: Logger;
+  /** The bound of a join's wait; default CONVERGE_TIMEOUT_MS. */
+  timeoutMs?: number;
+}
+
+const short = (id: string) => id.slice(0, 12);
+
+export class Convergence implements PeerConvergence {
+  /** The live hosts (their node keys). */
+  private readonly nodes: Mirror<unknown>;
+  private nodesRead = false;
+  /** Per network: this host's endpoints on it (mirror keys); it takes part while there are some. */
+  private readonly own = new Map<string, Set<string>>();
+  /** Per network this host takes part in: the lowest revision of a change not known applied. */
+  private readonly pending = new Map<string, number>();
+  /** Per such network: the revision of its latest change. */
+  private readonly latest = new Map<string, number>();
+  /**
+   * The revisions, not yet reported, at which another host's endpoint came
+   * on a network this host is on (in order): what joins wait for. A report
+   * is written only when it covers one, so never more than one per start.
+   */
+  private readonly wanted: number[] = [];
+  /** The revision last written to `applied/<node>`. */
+  private reported = 0;
+  private writing = false;
+  private retry: NodeJS.Timeout | undefined;
+  /** Hosts a wait gave up on, with the revision they missed: not waited for until they report it. */
+  private readonly lagging = new Map<string, number>();
+  /** Ends each wait in progress (on close). */
+  private readonly waits = new Set<() => void>();
+  private readonly unsubscribe: () => void;
+  private readonly timeoutMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly opts: ConvergenceOptions,
+  ) {
+    this.timeoutMs = opts.timeoutMs ?? CONVERGE_TIMEOUT_MS;
+    this.nodes = new Mirror(kv, NODES, opts.log);
+    void this.nodes.loaded.then(() => (this.nodesRead = true));
+    // Before the endpoints' first list arrives (the caller makes this at once),
+    // so every change is seen here.
+    this.unsubscribe = opts.endpoints.onChange((key, revision) => this.received(key, revision));
+  }
+
+  revision(): number {
+    return this.opts.endpoints.revision;
+  }
+
+  /** A change of the endpoints came: what this host must apply before it may report past it. */
+  private received(key: string, revision: number): void {
+    const net = key.slice(0, key.indexOf('/'));
+    const ep = this.opts.endpoints.get(key);
+    let mine = this.own.get(net);
+    if (ep?.Node === this.opts.node) {
+      if (!mine) this.own.set(net, (mine = new Set()));
+      mine.add(key);
+      return; // this host's own endpoint: nothing to program for it here
+    }
+    if (!ep && mine?.delete(key)) {
+      if (mine.size === 0) this.own.delete(net);
+      return;
+    }
+    if (!mine) return; // not on this network: it programs nothing, reports nothing
+    if (!this.pending.has(net)) this.pending.set(net, revision);
+    this.latest.set(net, revision);
+    if (ep && revision > (this.wanted.at(-1) ?? this.reported)) this.wanted.push(revision);
+  }
+
+  applied(networkId: string, revision: number): void {
+    const p = this.pending.get(networkId);
+    if (p !== undefined) {
+      if ((this.latest.get(networkId) ?? 0) <= revision) {
+        this.pending.delete(networkId);
+        this.latest.delete(networkId);
+      } else {
+        this.pending.set(networkId, Math.max(p, revision + 1));
+      }
+    }
+    this.report();
+  }
+
+  /** What this host may claim: every change up to it, on the networks it is on, is programmed. */
+  appliedRevision(): number {
+    let r = this.opts.endpoints.revision;
+    for (const p of this.pending.values()) r = Math.min(r, p - 1);
+    return r;
+  }
+
+  /** Writes the applied revision when another host may wait for it; one write at a time. */
+  private report(): void {
+    if (this.writing || this.retry || this.closed) return;
+    const at = this.appliedRevision();
+    if (this.wanted.length === 0 || this.wanted[0]! > at) return;
+    const lease = this.opts.lease();
+    if (!lease) return this.later(); // not registered (yet, or again)
+    this.writing = true;
+    const t0 = performance.now();
+    this.kv.put(APPLIED + this.opts.node, String(at), { lease }).then(
+      () => {
+        this.opts.log.debug(
+          `cluster: reported revision ${at} applied (${(performance.now() - t0).toFixed(1)} ms)`,
+        );
+        this.writing = false;
+        this.reported = Math.max(this.reported, at);
+        while (this.wanted.length && this.wanted[0]! <= this.reported) this.wanted.shift();
+        this.report();
+      },
+      (e: unknown) => {
+        this.writing = false;
+        this.opts.log.debug(`cluster: reporting revision ${at} applied: ${messageOf(e)}`);
+        this.later();
+      },
+    );
+  }
+
+  private later(): void {
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.report();
+    }, RETRY_MS);
+    this.retry.unref();
+  }
+
+  async converge(
+    networkId: string,
+    revision: number,
+    program: () => Promise<void>,
+  ): Promise<Converged> {
+    const t0 = performance.now();
+    const net = short(networkId);
+    if (!(await this.opts.endpoints.atLeast(revision, this.timeoutMs))) {
+      this.opts.log.warn(
+        `network ${net}: this host's view of the endpoints did not reach revision ${revision} within ${this.timeoutMs} ms`,
+      );
+    }
+    const view = performance.now() - t0;
+    const others = this.others(networkId, revision, t0 + this.timeoutMs);
+    try {
+      await program();
+    } catch (e) {
+      this.opts.log.error(`network ${net}: programming its peers: ${messageOf(e)}`);
+    }
+    const { hosts, missing, skipped } = await others;
+    const ms = performance.now() - t0;
+    if (missing.length) {
+      this.opts.log.warn(
+        `network ${net}: ${missing.join(', ')} did not report revision ${revision} applied within ${this.timeoutMs} ms; not waiting for them until they do`,
+      );
+    } else {
+      this.opts.log.debug(
+        `network ${net}: converged at revision ${revision} in ${ms.toFixed(1)} ms (own view ${view.toFixed(1)} ms; hosts: ${hosts.join(', ') || 'none'}${skipped.length ? `; not waited for: ${skipped.join(', ')}` : ''})`,
+      );
+    }
+    return { hosts, missing, skipped, ms };
+  }
+
+  /**
+   * The other hosts that had an endpoint on the network before `revision`
+   * and are live: their own view has this endpoint only if they report it.
+   */
+  private participants(networkId: string, revision: number): Set<string> {
+    const hosts = new Set<string>();
+    for (const [key, e] of this.opts.endpoints.all()) {
+      if (!key.startsWith(`${networkId}/`) || e.Node === this.opts.node) continue;
+      if ((this.opts.endpoints.revisionOf(key) ?? 0) >= revision) continue;
+      if (this.nodesRead && this.nodes.get(e.Node) === undefined) continue; // its lease ended
+      hosts.add(e.Node);
+    }
+    return hosts;
+  }
+
+  /** Waits until every participant reported `revision` or later, or until `deadline`. */
+  private others(
+    networkId: string,
+    revision: number,
+    deadline: number,
+  ): Promise<Omit<Converged, 'ms'>> {
+    let hosts = this.participants(networkId, revision);
+    if (hosts.size === 0 || this.closed) {
+      return Promise.resolve({ hosts: [], missing: [], skipped: [] });
+    }
+    const waited = new Set(hosts);
+    const acked = new Map<string, number>();
+    /** Hosts a wait gave up on before: reported, not waited for, unless seen caught up. */
+    const skipped = new Set([...hosts].filter((h) => this.lagging.has(h)));
+    return new Promise((resolve) => {
+      let done = false;
+      let cancel: (() => void) | undefined;
+      const timer = setTimeout(() => finish(true), Math.max(0, deadline - performance.now()));
+      const unwaiting = () => [...hosts].filter((h) => (acked.get(h) ?? 0) < revision);
+      const finish = (gaveUp: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        cancel?.();
+        offEndpoints();
+        offNodes();
+        this.waits.delete(stop);
+        const unconfirmed = unwaiting();
+        const missing = unconfirmed.filter((h) => !skipped.has(h));
+        if (gaveUp) for (const h of missing) this.lagging.set(h, revision);
+        resolve({
+          hosts: [...waited].filter((h) => !skipped.has(h)),
+          missing,
+          skipped: unconfirmed.filter((h) => skipped.has(h)),
+        });
+      };
+      /** Until the reports were first read, nothing is decided (a skipped host may have caught up). */
+      let reading = true;
+      const check = () => {
+        if (!done && !reading && unwaiting().every((h) => skipped.has(h))) finish(false);
+      };
+      const stop = () => finish(false);
+      const seen = (host: string, at: number) => {
+        acked.set(host, Math.max(acked.get(host) ?? 0, at));
+        const lag = this.lagging.get(host);
+        if (lag !== undefined && at >= lag) {
+          this.lagging.delete(host);
+          skipped.delete(host);
+        }
+        check();
+      };
+      // An endpoint or a host that goes is no longer waited for.
+      const again = () => {
+        hosts = this.participants(networkId, revision);
+        for (const h of hosts) waited.add(h);
+        check();
+      };
+      const offEndpoints = this.opts.endpoints.onChange(
+        (key) => key.startsWith(`${networkId}/`) && again(),
+      );
+      const offNodes = this.nodes.onChange(again);
+      this.waits.add(stop);
+
+      const onEvent = (ev: WatchEvent) => {
+        if (ev.type === 'put' && ev.value !== undefined)
+          seen(ev.key.slice(APPLIED.length), Number(ev.value));
+      };
+      // The reports as they are now (often all there: the join did its own
+      // work meanwhile), then, if someone is missing, a watch from after that
+      // read; etcd delivers a watch that starts in the past only at its next
+      // resync (up to 100 ms), one from the present at once.
+      const watchFrom = async (from: number): Promise<void> => {
+        try {
+          const c = await this.kv.watch(APPLIED, onEvent, {
+            fromRevision: from,
+            onError: (e) => {
+              if (!isCompacted(e))
+                this.opts.log.debug(`cluster: watching ${APPLIED}: ${e.message}`);
+              void read();
+            },
+          });
+          if (done) c();
+          else cancel = c;
+        } catch (e) {
+          this.opts.log.debug(`cluster: watching ${APPLIED}: ${messageOf(e)}`);
+        }
+      };
+      const read = async (): Promise<void> => {
+        if (done) return;
+        try {
+          const { entries, revision: at } = await this.kv.listWithRevision(APPLIED);
+          for (const x of entries) seen(x.key.slice(APPLIED.length), Number(x.value));
+          reading = false;
+          check();
+          if (!done) await watchFrom(at + 1);
+        } catch (e) {
+          this.opts.log.debug(`cluster: reading ${APPLIED}: ${messageOf(e)}`);
+        }
+      };
+      void read();
+    });
+  }
+
+  /** Stops reporting and ends the waits in progress. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retry);
+    this.unsubscribe();
+    this.nodes.close();
+    for (const stop of [...this.waits]) stop();
+  }
+}
