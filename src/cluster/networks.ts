@@ -28,6 +28,7 @@ import type {
 } from '../network/types.js';
 import type { KvStore } from '../store/types.js';
 import { Mirror } from './mirror.js';
+import { NODES } from './nodes.js';
 
 export const GLOBAL_NETWORKS = 'networks/by-id/';
 const NAMES = 'networks/names/';
@@ -57,6 +58,8 @@ export class GlobalNetworks implements GlobalScope {
   /** Settles once both were first read. */
   readonly loaded: Promise<void>;
   private tail: Promise<void> = Promise.resolve();
+  /** Endpoints this process attached and has not detached (their local record may lag). */
+  private readonly attachedHere = new Set<string>();
 
   private ipamOpening: Promise<Ipam> | undefined;
 
@@ -286,6 +289,8 @@ export class GlobalNetworks implements GlobalScope {
    * Returns it with the revision it was committed at.
    */
   async attach(req: GlobalAttach): Promise<GlobalAttached> {
+    // From before its commit: a reconcile must not take it for a leftover.
+    this.attachedHere.add(req.id);
     return this.serial(async () => {
       const ipam = await this.ipam();
       for (let attempt = 1; ; attempt++) {
@@ -335,6 +340,9 @@ export class GlobalNetworks implements GlobalScope {
         this.endpoints.remember(`${net.Id}/${req.id}`, ep, revision);
         return { endpoint: ep!, revision };
       }
+    }).catch((e: unknown) => {
+      this.attachedHere.delete(req.id);
+      throw e;
     });
   }
 
@@ -354,11 +362,131 @@ export class GlobalNetworks implements GlobalScope {
             };
           });
           this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
+          this.attachedHere.delete(endpointId);
           return;
         } catch (e) {
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
           await backoff();
         }
+      }
+    });
+  }
+
+  /** Settles once the networks and endpoints were first read. */
+  whenLoaded(): Promise<void> {
+    return Promise.all([this.networks.loaded, this.endpoints.loaded]).then(() => undefined);
+  }
+
+  /** Every endpoint of every global network, as the store has it now. */
+  async storedEndpoints(): Promise<GlobalEndpoint[]> {
+    return (await this.kv.list(GLOBAL_ENDPOINTS)).map((e) => JSON.parse(e.value) as GlobalEndpoint);
+  }
+
+  /** Whether any endpoint of this host is in the store, as last seen. */
+  hasOwnEndpoints(): boolean {
+    return [...this.endpoints.all().values()].some((e) => e.Node === this.self.node);
+  }
+
+  /** Whether this process attached the endpoint (so its local record may not be written yet). */
+  attachedByThisProcess(endpointId: string): boolean {
+    return this.attachedHere.has(endpointId);
+  }
+
+  /**
+   * Takes a dead host's endpoint out of the store and frees its address, in
+   * one transaction that holds only while the host is still not registered
+   * and the endpoint is as read: hosts racing free it once, and a host that
+   * registered again meanwhile keeps it. Returns whether this call removed it.
+   */
+  async reap(networkId: string, endpointId: string): Promise<boolean> {
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      const key = epKey(networkId, endpointId);
+      for (let attempt = 1; ; attempt++) {
+        const e = await this.kv.get(key);
+        if (!e) return false;
+        const ep = JSON.parse(e.value) as GlobalEndpoint;
+        if (await this.kv.get(NODES + ep.Node)) return false;
+        await ipam.reload();
+        try {
+          await ipam.transact((tx) => {
+            tx.releaseAddresses({ network: networkId, owner: endpointId });
+            return {
+              value: undefined,
+              compares: [
+                { key: NODES + ep.Node, modRevision: 0 },
+                { key, modRevision: e.modRevision },
+              ],
+              ops: [{ type: 'delete', key }],
+            };
+          });
+        } catch (err) {
+          if (!isConflict(err) || attempt >= ATTEMPTS) throw err;
+          await backoff(); // another host reaped it, or its node came back: look again
+          continue;
+        }
+        this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
+        return true;
+      }
+    });
+  }
+
+  /**
+   * Puts one of this host's endpoints back in the store with the address it
+   * has, if that address is still free (a host back after its lease ran
+   * out). One transaction that holds only while this host is registered, the
+   * network unchanged and the endpoint absent. `taken`: another endpoint has
+   * the address now; `gone`: the network is gone; `unregistered`: this host
+   * is not in the store (its next registration tries again).
+   */
+  async restore(
+    ep: Omit<GlobalEndpoint, 'Node' | 'Vtep'>,
+  ): Promise<'present' | 'restored' | 'taken' | 'gone' | 'unregistered'> {
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      const key = epKey(ep.NetworkID, ep.Id);
+      for (let attempt = 1; ; attempt++) {
+        const node = await this.kv.get(NODES + this.self.node);
+        if (!node) return 'unregistered';
+        const rec = await this.kv.get(GLOBAL_NETWORKS + ep.NetworkID);
+        if (!rec) return 'gone';
+        if (await this.kv.get(key)) return 'present';
+        const net = JSON.parse(rec.value) as GlobalNetworkRecord;
+        await ipam.reload();
+        const owner = ipam.ownerOf(net.Id, ep.IPv4);
+        if (owner !== undefined && owner !== ep.Id) return 'taken';
+        const back: GlobalEndpoint = { ...ep, Node: this.self.node, Vtep: this.self.vtep };
+        try {
+          await ipam.transact((tx) => {
+            if (owner === undefined) {
+              tx.allocateAddress({
+                network: net.Id,
+                networkName: net.Name,
+                family: 4,
+                owner: ep.Id,
+                address: ep.IPv4,
+              });
+            }
+            return {
+              value: undefined,
+              compares: [
+                { key: NODES + this.self.node, modRevision: node.modRevision },
+                { key: GLOBAL_NETWORKS + net.Id, modRevision: rec.modRevision },
+                { key, modRevision: 0 },
+              ],
+              ops: [
+                { type: 'put', key, value: JSON.stringify(back) },
+                { type: 'put', key: EPGEN + net.Id, value: ep.Id },
+              ],
+            };
+          });
+        } catch (err) {
+          if (!isConflict(err) || attempt >= ATTEMPTS) throw err;
+          await backoff();
+          continue;
+        }
+        this.endpoints.remember(`${net.Id}/${ep.Id}`, back);
+        return 'restored';
       }
     });
   }

@@ -2,9 +2,13 @@
  * The hosts of a cluster, as the cluster store knows them: each berthd puts
  * `nodes/<advertise address>` (readable JSON) under a lease it keeps alive.
  * A host that dies disappears when its lease expires; one that stops cleanly
- * revokes it, so it disappears at once. etcd is the whole membership
- * protocol: no gossip of Berth's own (the seed's `/docker/nodes/<ip:port>`
- * is the model).
+ * revokes it, so it disappears at once, unless its containers (which keep
+ * running) have endpoints in the cluster: then the lease runs out as for a
+ * dead host, so a restart within the TTL leaves the other hosts' data plane
+ * alone (decision 0024). etcd is the whole membership protocol: no gossip of
+ * Berth's own (the seed's `/docker/nodes/<ip:port>` is the model). Every
+ * (re-)registration is announced (`onRegistered`): the host then reconciles
+ * its endpoints with the store (rejoin.ts).
  *
  * Registration never blocks the daemon: with the store down, local work goes
  * on and the registry retries until the store answers again; a lease that
@@ -48,6 +52,7 @@ export class NodeRegistry {
   /** Settles when the node is in the store (again); for tests and `docker info`. */
   private registered: Promise<void>;
   private markRegistered!: () => void;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly kv: KvStore,
@@ -77,18 +82,32 @@ export class NodeRegistry {
     return this.registered;
   }
 
+  /** Whether the node is in the store as far as this host knows (it holds a lease). */
+  get isRegistered(): boolean {
+    return this.lease !== undefined;
+  }
+
+  /** Calls `fn` after every registration: the first, and each after a lost lease. */
+  onRegistered(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
   /** Every node the store lists now. */
   async list(): Promise<NodeInfo[]> {
     return (await this.kv.list(NODES)).map((e) => JSON.parse(e.value) as NodeInfo);
   }
 
-  /** Stops keeping alive and revokes the lease: the node goes from the store at once. */
-  async close(): Promise<void> {
+  /**
+   * Stops keeping alive. With `revoke` (the default) the lease goes and the
+   * node with it at once; without, the node stays until the lease expires.
+   */
+  async close(opts: { revoke?: boolean } = {}): Promise<void> {
     this.closed = true;
     (this.opts.clearTimer ?? clearTimeout)(this.timer as NodeJS.Timeout);
     const lease = this.lease;
     this.lease = undefined;
-    if (lease) await this.kv.revokeLease(lease).catch(() => undefined);
+    if (lease && opts.revoke !== false) await this.kv.revokeLease(lease).catch(() => undefined);
   }
 
   private schedule(ms: number): void {
@@ -133,5 +152,12 @@ export class NodeRegistry {
     this.lease = lease;
     this.opts.log.info(`cluster: node ${this.self.Addr} registered`);
     this.markRegistered();
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (e) {
+        this.opts.log.error(`cluster: after registering: ${messageOf(e)}`);
+      }
+    }
   }
 }

@@ -24,6 +24,7 @@ import { EventBus } from '../events/bus.js';
 import { ImageStore } from '../images/store.js';
 import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
 import { NetworkController } from '../network/controller.js';
+import type { EndpointRecord } from '../network/records.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
@@ -35,6 +36,8 @@ import type { KvStore } from '../store/types.js';
 import { Convergence } from '../cluster/applied.js';
 import { GlobalNetworks } from '../cluster/networks.js';
 import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
+import { Reaper } from '../cluster/reaper.js';
+import { Rejoin, type HostEndpoints } from '../cluster/rejoin.js';
 import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
@@ -252,6 +255,10 @@ async function main(): Promise<number> {
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
+  // This host's endpoints against the cluster's, now and after every registration.
+  cluster?.rejoin(networks.endpoints, (ep) =>
+    containers.networking.disconnect(ep.ContainerID, ep.NetworkID, true),
+  );
   const builder = await Builder.open(
     {
       images,
@@ -358,6 +365,7 @@ async function joinCluster(
   networks: GlobalNetworks;
   convergence: Convergence;
   vtep: string;
+  rejoin(local: HostEndpoints, onLost: (ep: EndpointRecord) => Promise<void>): void;
   close(): Promise<void>;
 }> {
   const kv = await openClusterStore(
@@ -380,6 +388,9 @@ async function joinCluster(
     endpoints: networks.endpoints,
     log,
   });
+  // Dead hosts' endpoints and addresses leave the cluster.
+  const reaper = new Reaper(kv, networks, self.Addr, log);
+  let rejoin: Rejoin | undefined;
   log.info(
     `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
   );
@@ -389,10 +400,19 @@ async function joinCluster(
     networks,
     convergence,
     vtep,
+    rejoin: (local, onLost) => {
+      rejoin = new Rejoin(networks, local, self.Addr, log, onLost);
+      rejoin.follow(nodes);
+    },
     close: async () => {
       convergence.close();
+      rejoin?.close();
+      reaper.close();
+      // Containers keep running: with endpoints in the cluster, the node
+      // stays until its lease expires (a restart within the TTL changes nothing).
+      const keep = networks.hasOwnEndpoints();
       networks.close();
-      await nodes.close();
+      await nodes.close({ revoke: !keep });
       await kv.close();
     },
   };

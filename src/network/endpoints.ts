@@ -637,6 +637,11 @@ export class Endpoints {
         }
         continue;
       }
+      if (!net && this.networks.global && running.has(ep.ContainerID) && ep.State === 'ready') {
+        // A global network this host has not read yet (the cluster store is
+        // slow or down): the cluster's reconcile decides (src/cluster/rejoin.ts).
+        continue;
+      }
       this.log.warn(`releasing stale endpoint ${ep.Id.slice(0, 12)} (${ep.State})`);
       if (net) {
         // A container that does not run has no namespace to reach into.
@@ -665,6 +670,46 @@ export class Endpoints {
     if (stray.length) this.firewall.removePortMapping(stray);
     // Namespaces of containers that do not run (killed between creating one and starting).
     await this.sandboxes.prune(running);
+  }
+
+  /**
+   * This host's endpoint records on networks it does not keep in its own
+   * store: global ones, and ones of networks not known (yet). Only this
+   * host's: the local store has no other host's endpoints.
+   */
+  async notLocal(): Promise<EndpointRecord[]> {
+    const out: EndpointRecord[] = [];
+    for (const e of await this.kv.list(ENDPOINTS)) {
+      const ep = JSON.parse(e.value) as EndpointRecord;
+      const net = this.networks.network(ep.NetworkID);
+      if (!net || net.Scope === 'global') out.push(ep);
+    }
+    return out;
+  }
+
+  /**
+   * Makes a kept endpoint's names resolvable again (idempotent): one whose
+   * network start-up reconcile did not know yet.
+   */
+  republish(ep: EndpointRecord): void {
+    const net = this.networks.network(ep.NetworkID);
+    if (net && ep.State === 'ready') this.publishName(net, ep);
+  }
+
+  /** Whether this endpoint's record is still in the store. */
+  async hasRecord(ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID' | 'Id'>): Promise<boolean> {
+    const e = await this.kv.get(this.epKey(ep.NetworkID, ep.ContainerID));
+    return !!e && (JSON.parse(e.value) as EndpointRecord).Id === ep.Id;
+  }
+
+  /**
+   * Drops the record of an endpoint whose network is gone from the cluster
+   * (removed while this host was away): its kernel side went with the
+   * network's namespace, its names go from the DNS.
+   */
+  async forget(ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID'>): Promise<void> {
+    this.dns.records.removeEndpoint(ep.ContainerID, ep.NetworkID);
+    await this.kv.delete(this.epKey(ep.NetworkID, ep.ContainerID));
   }
 }
 

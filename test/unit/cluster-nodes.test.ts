@@ -79,17 +79,22 @@ describe('node registry', () => {
     await kv.close();
   });
 
-  it('registers again when its lease was lost', async () => {
+  it('registers again when its lease was lost, and says so each time', async () => {
     const kv = await store();
     const { reg, step } = stepped(kv);
+    let told = 0;
+    reg.onRegistered(() => told++);
     reg.start();
     await step();
+    assert.equal(told, 1);
+    assert.equal(reg.isRegistered, true);
     const first = (await kv.get(reg.key))!.lease!;
     await kv.revokeLease(first); // as if it expired while the store was unreachable
     assert.equal(await kv.get(reg.key), undefined);
     await step();
     const again = await kv.get(reg.key);
     assert.ok(again?.lease && again.lease !== first, 'put again under a new lease');
+    assert.equal(told, 2, 'the host reconciles its endpoints after each registration');
     await reg.close();
     await kv.close();
   });
@@ -104,6 +109,19 @@ describe('node registry', () => {
     assert.equal(await kv.get(reg.key), undefined);
     assert.equal(await kv.leaseTimeToLive(lease), undefined);
     assert.equal(due.length, 0);
+    await kv.close();
+  });
+
+  it('stays until its lease expires when closed without revoking (containers keep endpoints)', async () => {
+    const kv = await store();
+    const { reg, step, due } = stepped(kv);
+    reg.start();
+    await step();
+    const lease = (await kv.get(reg.key))!.lease!;
+    await reg.close({ revoke: false });
+    assert.ok(await kv.get(reg.key), 'still listed');
+    assert.ok(((await kv.leaseTimeToLive(lease)) ?? 0) > 0);
+    assert.equal(due.length, 0, 'no more renewals');
     await kv.close();
   });
 

@@ -1,0 +1,147 @@
+/**
+ * A host that (re-)registers reconciles its own endpoints with the cluster
+ * store, both ways (issue 13; decision 0024): after a SIGKILLed berthd
+ * restarts, or once its lease expired while it was cut off and the other
+ * hosts reaped its endpoints (reaper.ts).
+ *
+ * - An endpoint this host has (its record in the local store) that the
+ *   cluster store lacks is put back with the same address if that address
+ *   is still free (`GlobalNetworks.restore`, one transaction); if another
+ *   endpoint took it meanwhile, the container loses that network (`onLost`),
+ *   never the same address on two endpoints; if the network is gone, the
+ *   local record goes.
+ * - An endpoint of this host in the cluster store that no local record names
+ *   (a daemon killed between the cluster's attach and the local record) is
+ *   removed with its address. One this process attached is left alone: its
+ *   join is still writing the local record.
+ *
+ * Runs after the local recovery (the local records are then those of running
+ * containers) and again after every registration; one run at a time.
+ */
+import { messageOf } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { EndpointRecord } from '../network/records.js';
+import type { GlobalEndpoint } from '../network/types.js';
+import type { GlobalNetworks } from './networks.js';
+import type { NodeRegistry } from './nodes.js';
+
+/** What the reconcile needs of this host's endpoints (the network layer's `Endpoints`). */
+export interface HostEndpoints {
+  /** This host's endpoint records on networks it does not keep itself: global ones, or unknown. */
+  notLocal(): Promise<EndpointRecord[]>;
+  /** Makes a kept endpoint's names resolvable (again). */
+  republish(ep: EndpointRecord): void;
+  /** Whether the record is still there. */
+  hasRecord(ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID' | 'Id'>): Promise<boolean>;
+  /** Drops the record of an endpoint whose network is gone (its kernel side went with it). */
+  forget(ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID'>): Promise<void>;
+}
+
+/** What to do, from this host's records and the store's endpoints (pure). */
+export function rejoinPlan(
+  local: readonly EndpointRecord[],
+  stored: readonly GlobalEndpoint[],
+  self: string,
+  attachedHere: (endpointId: string) => boolean,
+): { restore: EndpointRecord[]; remove: GlobalEndpoint[] } {
+  const inStore = new Set(stored.map((e) => e.Id));
+  const here = new Set(local.map((e) => e.Id));
+  return {
+    restore: local.filter((e) => !inStore.has(e.Id) && e.IPv4 !== undefined),
+    remove: stored.filter((e) => e.Node === self && !here.has(e.Id) && !attachedHere(e.Id)),
+  };
+}
+
+export class Rejoin {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly global: GlobalNetworks,
+    private readonly local: HostEndpoints,
+    /** This host's advertise address. */
+    private readonly self: string,
+    private readonly log: Logger,
+    /** Takes the container off the network: its address is another endpoint's now. */
+    private readonly onLost: (ep: EndpointRecord, why: string) => Promise<void>,
+  ) {}
+
+  /** Runs now if the node is registered, and after every registration. */
+  follow(nodes: NodeRegistry): void {
+    nodes.onRegistered(() => void this.run());
+    if (nodes.isRegistered) void this.run();
+  }
+
+  /** One reconcile (one more after it, if asked for while it runs). */
+  run(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.runOnce().catch((e: unknown) =>
+          this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`),
+        );
+      } while (this.again && !this.closed);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private async runOnce(): Promise<void> {
+    await this.global.whenLoaded();
+    if (this.closed) return;
+    const local = await this.local.notLocal();
+    const stored = await this.global.storedEndpoints();
+    const plan = rejoinPlan(local, stored, this.self, (id) =>
+      this.global.attachedByThisProcess(id),
+    );
+    const kept = new Set<string>();
+    for (const ep of plan.restore) {
+      if (this.closed) return;
+      const what = `endpoint ${ep.Id.slice(0, 12)} (${ep.IPv4}) of container ${ep.ContainerID.slice(0, 12)}`;
+      const r = await this.global.restore({
+        Id: ep.Id,
+        NetworkID: ep.NetworkID,
+        ContainerID: ep.ContainerID,
+        Name: ep.Name ?? '',
+        Aliases: ep.Aliases ?? [],
+        IPv4: ep.IPv4!,
+        PrefixLen: ep.PrefixLen ?? 0,
+        Mac: ep.Mac ?? '',
+      });
+      if (r === 'unregistered') return; // the next registration runs again
+      if (r === 'restored' || r === 'present') kept.add(ep.Id);
+      if (r === 'restored') {
+        this.log.warn(`cluster: ${what} was not in the cluster store: put back`);
+        // Removed here meanwhile (rm, a failed join): its removal may have missed the new entry.
+        if (!(await this.local.hasRecord(ep))) await this.global.detach(ep.NetworkID, ep.Id);
+      } else if (r === 'taken') {
+        const why = `its address ${ep.IPv4} was given to another endpoint while this host was away`;
+        this.log.error(`cluster: ${what}: ${why}; the container leaves network ${ep.NetworkID}`);
+        await this.onLost(ep, why).catch((e: unknown) =>
+          this.log.error(`cluster: taking ${what} off its network: ${messageOf(e)}`),
+        );
+      } else if (r === 'gone') {
+        this.log.warn(`cluster: ${what}: network ${ep.NetworkID} was removed; forgetting it`);
+        await this.local.forget(ep);
+      }
+    }
+    // Kept endpoints' names: start-up reconcile skips those of networks not read yet.
+    const lost = new Set(plan.restore.filter((e) => !kept.has(e.Id)).map((e) => e.Id));
+    for (const ep of local) if (!lost.has(ep.Id)) this.local.republish(ep);
+    for (const e of plan.remove) {
+      if (this.closed) return;
+      this.log.warn(
+        `cluster: endpoint ${e.Id.slice(0, 12)} (${e.IPv4}) of this host has no container here: removed`,
+      );
+      await this.global.detach(e.NetworkID, e.Id);
+    }
+  }
+}

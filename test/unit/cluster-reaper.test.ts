@@ -1,0 +1,316 @@
+/**
+ * Dead hosts' endpoints and a returning host (decision 0024), over one
+ * embedded store shared by several "hosts" (GlobalNetworks each, as berthds
+ * on one etcd): which endpoints are reaped and which restored (pure), the
+ * guarded reap (hosts racing free an address once; a host that registered
+ * again keeps its endpoints), the reaper following `nodes/`, the restore
+ * with the same address or not at all, and the returning host's reconcile
+ * both ways (with a stand-in for its local records).
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GLOBAL_ENDPOINTS, GlobalNetworks } from '../../src/cluster/networks.js';
+import { NODES } from '../../src/cluster/nodes.js';
+import { Reaper, orphans } from '../../src/cluster/reaper.js';
+import { Rejoin, rejoinPlan, type HostEndpoints } from '../../src/cluster/rejoin.js';
+import { createLogger } from '../../src/common/log.js';
+import type { EndpointRecord } from '../../src/network/records.js';
+import type { GlobalEndpoint } from '../../src/network/types.js';
+import { openEmbeddedStore } from '../../src/store/index.js';
+import type { KvStore } from '../../src/store/types.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const log = createLogger('error');
+const H1 = { node: '192.168.205.10:2375', vtep: '192.168.205.10' };
+const H2 = { node: '192.168.205.11:2375', vtep: '192.168.205.11' };
+const H3 = { node: '192.168.205.12:2375', vtep: '192.168.205.12' };
+
+const gep = (Id: string, Node: string, IPv4 = '10.0.0.9'): GlobalEndpoint => ({
+  Id,
+  NetworkID: 'n1',
+  ContainerID: `c-${Id}`,
+  Name: Id,
+  Aliases: [],
+  IPv4,
+  PrefixLen: 24,
+  Mac: '02:42:0a:00:00:09',
+  Node,
+  Vtep: Node.split(':')[0]!,
+});
+const lep = (Id: string, State: EndpointRecord['State'] = 'ready'): EndpointRecord => ({
+  Id,
+  NetworkID: 'n1',
+  ContainerID: `c-${Id}`,
+  IfName: 'eth0',
+  IPv4: '10.0.0.9',
+  PrefixLen: 24,
+  Mac: '02:42:0a:00:00:09',
+  State,
+});
+
+describe('which endpoints go and which come back (pure)', () => {
+  it("reaps the endpoints of hosts that are not registered, never this host's", () => {
+    const eps = [gep('a', H1.node), gep('b', H2.node), gep('c', H3.node), gep('d', H3.node)];
+    const got = orphans(eps, new Set([H2.node]), H1.node).map((e) => e.Id);
+    assert.deepEqual(got, ['c', 'd']);
+    assert.deepEqual(orphans(eps, new Set([H1.node, H2.node, H3.node]), H1.node), []);
+  });
+
+  it('restores local endpoints the store lacks; removes own entries no local record names', () => {
+    const local = [lep('kept'), lep('lost'), lep('joining', 'attaching')];
+    const stored = [
+      gep('kept', H1.node),
+      gep('leftover', H1.node),
+      gep('in-flight', H1.node),
+      gep('others', H2.node),
+    ];
+    const plan = rejoinPlan(local, stored, H1.node, (id) => id === 'in-flight');
+    assert.deepEqual(
+      plan.restore.map((e) => e.Id),
+      ['lost', 'joining'],
+    );
+    assert.deepEqual(
+      plan.remove.map((e) => e.Id),
+      ['leftover'],
+    );
+  });
+});
+
+async function cluster() {
+  const d = mkdtempSync(join(tmpdir(), 'berth-reap-'));
+  dirs.push(d);
+  const kv = await openEmbeddedStore(d);
+  const hosts = await Promise.all([H1, H2, H3].map((h) => GlobalNetworks.open(kv, log, h)));
+  for (const h of [H1, H2, H3]) await kv.put(NODES + h.node, JSON.stringify({ Addr: h.node }));
+  const net = await hosts[0]!.create({
+    Name: 'ov1',
+    Driver: 'overlay',
+    Internal: false,
+    Attachable: false,
+    Options: {},
+    Labels: {},
+    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
+  });
+  const attach = async (h: GlobalNetworks, id: string, ip?: string) =>
+    (
+      await h.attach({
+        networkId: net.Id,
+        id,
+        containerId: `c-${id}`,
+        name: id,
+        aliases: [],
+        staticIPv4: ip,
+      })
+    ).endpoint;
+  const close = async () => {
+    for (const h of hosts) h.close();
+    await kv.close();
+  };
+  return { kv, h1: hosts[0]!, h2: hosts[1]!, h3: hosts[2]!, net, attach, close };
+}
+
+/** The address keys of the global IPAM, as `ip → owner`. */
+async function addresses(kv: KvStore): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of await kv.list('ipam/global/addrs/')) {
+    const owner = (JSON.parse(e.value) as { owner: string }).owner;
+    if (owner !== 'gateway') out[e.key.split('/').pop()!] = owner;
+  }
+  return out;
+}
+
+async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(what);
+}
+
+describe('reaping a dead host', () => {
+  it('does nothing while the host is registered; once it is gone, racing hosts free each address once', async () => {
+    const c = await cluster();
+    const eps = await Promise.all([c.attach(c.h2, 'e1'), c.attach(c.h2, 'e2')]);
+    const key = (id: string) => `${GLOBAL_ENDPOINTS}${c.net.Id}/${id}`;
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), false);
+    assert.ok(await c.kv.get(key('e1')));
+    await c.kv.delete(NODES + H2.node);
+    const won = await Promise.all(
+      eps.flatMap((e) => [c.h1.reap(c.net.Id, e.Id), c.h3.reap(c.net.Id, e.Id)]),
+    );
+    assert.deepEqual(
+      [won[0]! !== won[1]!, won[2]! !== won[3]!],
+      [true, true],
+      `each endpoint reaped by exactly one host: ${won.join(' ')}`,
+    );
+    assert.equal(await c.kv.get(key('e1')), undefined);
+    assert.equal(await c.kv.get(key('e2')), undefined);
+    assert.deepEqual(await addresses(c.kv), {});
+    await c.close();
+  });
+
+  it('keeps the endpoints of a host that registered again before the reap committed', async () => {
+    const c = await cluster();
+    await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), false);
+    assert.deepEqual(Object.values(await addresses(c.kv)), ['e1']);
+    await c.close();
+  });
+
+  it("follows nodes/: a host's lease runs out, every other host's reaper sweeps, its endpoints and addresses go", async () => {
+    const c = await cluster();
+    const lease = await c.kv.grantLease(30);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }), { lease });
+    await c.attach(c.h2, 'e1');
+    const own = await c.attach(c.h1, 'mine');
+    const reapers = [new Reaper(c.kv, c.h1, H1.node, log), new Reaper(c.kv, c.h3, H3.node, log)];
+    const seen: string[] = [];
+    c.h1.onEndpointsChange((n) => seen.push(n));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await c.h1.storedEndpoints()).length, 2, 'nothing reaped while it lives');
+    await c.kv.revokeLease(lease);
+    await eventually('e1 reaped', async () => (await c.h1.storedEndpoints()).length === 1);
+    assert.deepEqual(await addresses(c.kv), { [own.IPv4]: 'mine' });
+    await eventually('h1 saw the change', async () => seen.includes(c.net.Id));
+    assert.deepEqual(
+      c.h1.endpointsOf(c.net.Id).map((e) => e.Id),
+      ['mine'],
+    );
+    for (const r of reapers) r.close();
+    await c.close();
+  });
+
+  it('sweeps at start the endpoints of a host that died while no host watched', async () => {
+    const c = await cluster();
+    await c.attach(c.h3, 'e1');
+    await c.kv.delete(NODES + H3.node);
+    const r = new Reaper(c.kv, c.h1, H1.node, log);
+    await eventually('swept', async () => (await c.h1.storedEndpoints()).length === 0);
+    assert.deepEqual(await addresses(c.kv), {});
+    r.close();
+    await c.close();
+  });
+});
+
+describe('a host coming back', () => {
+  it('gets its endpoint back with the same address when it is free', async () => {
+    const c = await cluster();
+    const ep = await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), true);
+    const { Node: _n, Vtep: _v, ...back } = ep;
+    assert.equal(await c.h2.restore(back), 'unregistered', 'not while it is unregistered');
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    assert.equal(await c.h2.restore(back), 'restored');
+    assert.equal(await c.h2.restore(back), 'present');
+    assert.deepEqual(await c.h2.storedEndpoints(), [ep]);
+    assert.deepEqual(await addresses(c.kv), { [ep.IPv4]: 'e1' });
+    // The next attach does not get it.
+    const other = await c.attach(c.h1, 'e2');
+    assert.notEqual(other.IPv4, ep.IPv4);
+    await c.close();
+  });
+
+  it('does not get it back when another endpoint took the address, nor when the network went', async () => {
+    const c = await cluster();
+    const ep = await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h3.reap(c.net.Id, 'e1'), true);
+    await c.attach(c.h1, 'thief', ep.IPv4);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    const { Node: _n, Vtep: _v, ...back } = ep;
+    assert.equal(await c.h2.restore(back), 'taken');
+    assert.deepEqual(await addresses(c.kv), { [ep.IPv4]: 'thief' });
+    await c.h1.detach(c.net.Id, 'thief');
+    await c.h1.remove(c.net);
+    assert.equal(await c.h2.restore(back), 'gone');
+    await c.close();
+  });
+});
+
+/** A stand-in for the network layer's local records (a map). */
+function localRecords(records: EndpointRecord[]) {
+  const m = new Map(records.map((r) => [r.Id, r]));
+  const calls: string[] = [];
+  const local: HostEndpoints = {
+    notLocal: () => Promise.resolve([...m.values()]),
+    republish: (ep) => void calls.push(`republish ${ep.Id}`),
+    hasRecord: (ep) => Promise.resolve(m.has(ep.Id)),
+    forget: (ep) => {
+      for (const [id, r] of m) if (r.ContainerID === ep.ContainerID) m.delete(id);
+      calls.push(`forget ${ep.ContainerID}`);
+      return Promise.resolve();
+    },
+  };
+  return { m, calls, local };
+}
+
+describe("a returning host's reconcile", () => {
+  it('puts back what the store lost, takes off what another took, removes what it has no record of', async () => {
+    const c = await cluster();
+    const kept = await c.attach(c.h2, 'kept');
+    const lost = await c.attach(c.h2, 'lost');
+    const taken = await c.attach(c.h2, 'taken');
+    await c.attach(c.h2, 'leftover');
+    // h2 is away: h1 reaps 'lost' and 'taken', and gives 'taken''s address away.
+    await c.kv.delete(NODES + H2.node);
+    await c.h1.reap(c.net.Id, 'lost');
+    await c.h1.reap(c.net.Id, 'taken');
+    await c.attach(c.h1, 'thief', taken.IPv4);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    // h2's process restarted: its attaches are not its own process's any more.
+    c.h2.close();
+    const h2 = await GlobalNetworks.open(c.kv, log, H2);
+    const rec = (g: GlobalEndpoint): EndpointRecord => ({
+      ...lep(g.Id),
+      NetworkID: g.NetworkID,
+      ContainerID: g.ContainerID,
+      IPv4: g.IPv4,
+      Mac: g.Mac,
+      Name: g.Name,
+      Aliases: g.Aliases,
+    });
+    const { calls, local } = localRecords([rec(kept), rec(lost), rec(taken)]);
+    const offNetwork: string[] = [];
+    const rejoin = new Rejoin(h2, local, H2.node, log, (ep) => {
+      offNetwork.push(ep.Id);
+      return Promise.resolve();
+    });
+    await rejoin.run();
+    assert.deepEqual(offNetwork, ['taken']);
+    const byId = Object.fromEntries((await h2.storedEndpoints()).map((e) => [e.Id, e]));
+    assert.deepEqual(Object.keys(byId).sort(), ['kept', 'lost', 'thief']);
+    assert.deepEqual(byId.lost, lost, 'back as it was: same address, MAC, name');
+    assert.deepEqual(await addresses(c.kv), {
+      [kept.IPv4]: 'kept',
+      [lost.IPv4]: 'lost',
+      [taken.IPv4]: 'thief',
+    });
+    assert.deepEqual(calls.sort(), ['republish kept', 'republish lost']);
+    h2.close();
+    await c.close();
+  });
+
+  it('leaves alone an entry its own process is still joining; forgets a network that went', async () => {
+    const c = await cluster();
+    const joining = await c.attach(c.h2, 'joining');
+    const { calls, local } = localRecords([{ ...lep('orphan'), NetworkID: 'gone-net' }]);
+    const rejoin = new Rejoin(c.h2, local, H2.node, log, () => Promise.resolve());
+    await rejoin.run();
+    assert.deepEqual(
+      (await c.h2.storedEndpoints()).map((e) => e.Id),
+      [joining.Id],
+    );
+    assert.deepEqual(calls, ['forget c-orphan']);
+    await c.close();
+  });
+});
