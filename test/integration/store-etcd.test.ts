@@ -235,3 +235,28 @@ describe('EtcdStore over TLS', () => {
     );
   });
 });
+
+describe('EtcdStore lease renewals', () => {
+  it("renew without counting as failures: several at once do not open the client's circuit breaker", async () => {
+    const s = await EtcdStore.open({
+      endpoints: (single as EtcdCluster).endpoints(),
+      prefix: '/renew/',
+    });
+    try {
+      const lease = await s.grantLease(30);
+      for (let i = 0; i < 3; i++) {
+        const ttls = await Promise.all(Array.from({ length: 4 }, () => s.keepAlive(lease)));
+        assert.ok(
+          ttls.every((t) => t >= 29),
+          ttls.join(' '),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      // Three failures in a row open it for 5 s: this call would fail at once.
+      await s.put('after', 'x');
+      assert.equal((await s.get('after'))?.value, 'x');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -311,7 +311,10 @@ export class EtcdStore implements KvStore {
         stream.on('data', (r) => {
           clearTimeout(timer);
           resolve(r);
-          stream.cancel();
+          // A half-close: etcd ends the stream with OK. A cancel would end it
+          // with CANCELLED, which the client counts against the member (three
+          // in a row open its circuit breaker for 5 s, longer than a short TTL).
+          stream.end();
         });
         stream.on('error', (e) => {
           clearTimeout(timer);
