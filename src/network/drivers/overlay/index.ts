@@ -168,6 +168,9 @@ export class OverlayDriver implements NetworkDriver {
       await inside.deleteLink(hostIf).catch(() => undefined);
       throw e;
     }
+    // br0 may have learnt this MAC behind vxlan0 (an endpoint of another host had the address).
+    if (a.mac)
+      await inside.deleteFdb({ link: VXLAN, mac: a.mac, master: true }).catch(ignoreMissing);
     return { ipv4: a.ipv4, prefixLen: a.prefixLen, mac: a.mac, hostIf };
   }
 
@@ -198,6 +201,9 @@ export class OverlayDriver implements NetworkDriver {
       if (w && w.ip === p.ip && w.vtep === p.vtep) continue;
       await inside.deleteNeighbour({ link: VXLAN, ip: p.ip }).catch(ignoreMissing);
       await inside.deleteFdb({ link: VXLAN, mac, dst: p.vtep }).catch(ignoreMissing);
+      // And br0's entry learnt from its frames: else a local endpoint that
+      // later has that MAC (the same address, another host) stays unreachable.
+      await inside.deleteFdb({ link: VXLAN, mac, master: true }).catch(ignoreMissing);
       had.delete(mac);
     }
     for (const [mac, p] of want) {
