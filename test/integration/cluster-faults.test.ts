@@ -317,5 +317,39 @@ describe(
         "every taken address is one live endpoint's, and each only once",
       );
     });
+
+    it('keeps the endpoints of a berthd restarted while its host is cut off, and puts them back when the store answers', async () => {
+      const ip3 = ipOf(d2, 'c3')!;
+      cable(false);
+      await d2.stop('SIGKILL');
+      // The store is out of reach: the overlay is not known yet when the
+      // daemon reconciles at start, and its endpoint must not be dropped.
+      await restart2();
+      assert.equal(ipOf(d2, 'c3'), ip3);
+      await until('c3 reaped while host 2 is away', () => !endpoints()[ip3], 20_000);
+      cable(true);
+      await until('c3 back in etcd', () => endpoints()[ip3]?.Node === `${H2}:2375`, 60_000);
+      await until('host 1 programs c3 again', () => programs(d1, ip3, macOf(ip3), H2), 5000);
+      assert.equal(ipOf(d2, 'c3'), ip3);
+      const p = ping(d1, 'c4', ip3);
+      assert.equal(p.status, 0, p.out + p.err);
+      assert.equal(Object.keys(etcd('endpoints/')).length, 3, 'no duplicate keys');
+    });
+
+    it('leaves the node to its lease on a clean stop while containers keep overlay endpoints', async () => {
+      const ip3 = ipOf(d2, 'c3')!;
+      await d2.stop('SIGTERM');
+      assert.ok(etcd('nodes/')[`/berth/nodes/${H2}:2375`], 'not revoked: still listed');
+      assert.ok(endpoints()[ip3], 'its endpoint stays meanwhile');
+      const p = ping(d1, 'c4', ip3);
+      assert.equal(p.status, 0, `the containers keep talking: ${p.out}${p.err}`);
+      await until('gone with its lease', () => !etcd('nodes/')[`/berth/nodes/${H2}:2375`], 10_000);
+      await until('c3 reaped', () => !endpoints()[ip3], 5000);
+      await restart2();
+      await until('c3 back in etcd', () => endpoints()[ip3]?.Node === `${H2}:2375`, 10_000);
+      await until('host 1 programs c3 again', () => programs(d1, ip3, macOf(ip3), H2), 5000);
+      const q = ping(d1, 'c4', ip3);
+      assert.equal(q.status, 0, q.out + q.err);
+    });
   },
 );
