@@ -47,7 +47,10 @@ export const DISCOVERY_OPTS = ['discovery.ttl', 'discovery.heartbeat'] as const;
 /** Every `--cluster-store-opt` key Berth knows. */
 export const STORE_OPTS = [...TLS_OPTS, ...DISCOVERY_OPTS] as const;
 
-/** A host that dies stays listed this long (seconds); a clean stop removes it at once. */
+/**
+ * A host that dies stays listed this long (seconds); a clean stop removes it
+ * at once, unless it has overlay endpoints (decision 0024).
+ */
 export const DEFAULT_NODE_TTL = 20;
 
 export class ClusterFlagError extends Error {}
