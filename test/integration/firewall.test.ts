@@ -16,6 +16,7 @@ import {
   type Firewall,
   type BridgeSpec,
   type PortMapping,
+  VXLAN_PORT,
 } from '../../src/kernel/firewall/index.js';
 import { inNetns } from '../../src/kernel/sys/libc.js';
 
@@ -129,6 +130,7 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     for (const c of [
       'berth-user',
       'raw-prerouting',
+      'input',
       'forward',
       'prerouting',
       'output',
@@ -381,6 +383,24 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
   });
 });
 
+/**
+ * Sends one VXLAN packet (any VNI; inner frame: broadcast, ethertype 0x88b5)
+ * to addr on each port in turn, from one socket: a later one arriving means
+ * the earlier ones were through the same path first.
+ */
+const VXLAN_SEND = String.raw`
+import socket, sys
+addr, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
+vxlan = bytes([0x08, 0, 0, 0]) + (4097).to_bytes(3, 'big') + b'\0'
+frame = b'\xff' * 6 + bytes.fromhex('020000000009') + b'\x88\xb5' + b'berth'.ljust(46, b'.')
+s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_DGRAM)
+for p in ports: s.sendto(vxlan + frame, (addr, p))
+`;
+/** VXLAN devices the traffic test listens with: on the VXLAN port, and on a control port. */
+const VXL = 'vxl';
+const VXC = 'vxc';
+const CONTROL_PORT = VXLAN_PORT + 1;
+
 describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => {
   let host = '';
   let world = '';
@@ -445,13 +465,79 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
       { stdio: 'ignore' },
     );
     children.push(httpd);
+    // VXLAN sockets as an overlay host has them (metadata mode: any VNI,
+    // IPv4 and IPv6), on the VXLAN port and on a control port; the world
+    // stands for another host of the cluster, a2 for a container.
+    for (const ns of [host, world, ca2]) {
+      for (const [dev, port] of [
+        [VXL, VXLAN_PORT],
+        [VXC, CONTROL_PORT],
+      ] as const) {
+        ip(ns, 'link', 'add', dev, 'type', 'vxlan', 'external', 'dstport', String(port));
+        ip(ns, 'link', 'set', dev, 'up');
+      }
+    }
     fw = new NftFirewall({ netns: nsPath(host) });
   });
   after(() => fw?.close());
 
+  /** Packets a VXLAN device took in (decapsulated: the VXLAN socket got them). */
+  const rx = (ns: string, dev: string): number =>
+    (
+      JSON.parse(sh(['ip', '-n', ns, '-j', '-s', 'link', 'show', 'dev', dev])) as {
+        stats64: { rx: { packets: number } };
+      }[]
+    )[0]!.stats64.rx.packets;
+  /** From a container to an address: the namespace whose VXLAN sockets that address reaches. */
+  const vxlanPaths = () => [
+    { from: ca1, to: '10.10.1.1', at: host, what: 'a1 → the host, at its gateway address' },
+    { from: ca1, to: '198.51.100.2', at: host, what: 'a1 → the host, at its uplink address' },
+    { from: ca1, to: '198.51.100.1', at: world, what: 'a1 → another host, routed' },
+    { from: cb, to: 'fd00:10:2::1', at: host, what: 'b → the host over IPv6' },
+    { from: cb, to: 'fd00:99::1', at: world, what: 'b → another host over IPv6, routed' },
+    { from: ca1, to: '10.10.1.3', at: ca2, what: 'a1 → a2 on its own bridge' },
+  ];
+  /**
+   * Sends a VXLAN packet on each path, to the VXLAN port and then the control
+   * port; says, per path, whether the one to the VXLAN port arrived. The
+   * control packet must arrive (the path works), and once it has the first
+   * one would have too.
+   */
+  async function vxlanArrives(paths: ReturnType<typeof vxlanPaths>): Promise<string[]> {
+    const out: string[] = [];
+    for (const p of paths) {
+      const [vxl, vxc] = [rx(p.at, VXL), rx(p.at, VXC)];
+      sh(
+        inNs(p.from, [
+          '/usr/bin/python3',
+          '-c',
+          VXLAN_SEND,
+          p.to,
+          `${VXLAN_PORT}`,
+          `${CONTROL_PORT}`,
+        ]),
+      );
+      for (let i = 0; i < 100 && rx(p.at, VXC) === vxc; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(rx(p.at, VXC), vxc + 1, `${p.what}: the control packet arrives`);
+      await new Promise((r) => setTimeout(r, 50));
+      out.push(`${p.what}: ${rx(p.at, VXL) - vxl}`);
+    }
+    return out;
+  }
+
   it('without Berth: routes between bridges, no way back from the world', () => {
     assert.ok(ping(ca1, '10.10.2.2'), 'a1 → b');
     assert.ok(!ping(ca1, '198.51.100.1'), 'a1 → world needs NAT');
+  });
+
+  it("without Berth: a container's VXLAN packets reach the host's and another host's VXLAN sockets", async () => {
+    const paths = vxlanPaths();
+    assert.deepEqual(
+      await vxlanArrives(paths),
+      paths.map((p) => `${p.what}: 1`),
+    );
   });
 
   it('masquerades to the world and isolates the bridges', () => {
@@ -494,6 +580,22 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
     assert.ok(ping(ca1, '10.10.1.3'), 'a1 → a2 inside');
     fw.addBridge(brA);
     assert.ok(ping(ca1, '198.51.100.1'));
+  });
+
+  it('keeps containers off the VXLAN port of the host and of other hosts, IPv4 and IPv6', async () => {
+    const paths = vxlanPaths();
+    assert.deepEqual(
+      await vxlanArrives(paths),
+      // Traffic within one bridge is not the host's: a container may use the port.
+      paths.map((p) => `${p.what}: ${p.at === ca2 ? 1 : 0}`),
+    );
+    // The host itself (and a host-network container) still sends VXLAN.
+    const before = rx(world, VXL);
+    sh(inNs(host, ['/usr/bin/python3', '-c', VXLAN_SEND, '198.51.100.1', `${VXLAN_PORT}`]));
+    for (let i = 0; i < 100 && rx(world, VXL) === before; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(rx(world, VXL), before + 1);
   });
 
   it('publishes a port with one map element, and unpublishes it', () => {

@@ -11,6 +11,7 @@ import {
   removePortBatch,
   type BridgeSpec,
   type PortMapping,
+  VXLAN_PORT,
 } from '../../src/kernel/firewall/ruleset.js';
 
 const berth0: BridgeSpec = { name: 'berth0', icc: true, masquerade: true, internal: false };
@@ -43,6 +44,9 @@ add chain inet berth raw-prerouting { type filter hook prerouting priority raw; 
 flush chain inet berth raw-prerouting
 add rule inet berth raw-prerouting iifname @bridges ip daddr 127.0.0.0/8 drop
 add rule inet berth raw-prerouting iifname @bridges ip6 daddr ::1 drop
+add chain inet berth input { type filter hook input priority filter; policy accept; }
+flush chain inet berth input
+add rule inet berth input iifname @bridges udp dport 4789 drop
 add chain inet berth forward { type filter hook forward priority filter; policy accept; }
 flush chain inet berth forward
 add rule inet berth forward jump berth-user
@@ -52,6 +56,7 @@ add rule inet berth forward oifname @internal drop
 add rule inet berth forward oifname @bridges ct state established,related accept
 add rule inet berth forward oifname @bridges ct status dnat accept
 add rule inet berth forward iifname @bridges oifname @bridges drop
+add rule inet berth forward iifname @bridges udp dport 4789 drop
 add rule inet berth forward iifname @bridges accept
 add rule inet berth forward oifname @bridges drop
 add chain inet berth prerouting { type nat hook prerouting priority dstnat; policy accept; }
@@ -92,6 +97,7 @@ describe('firewall base batch', () => {
       'intra',
       'ports',
       'raw-prerouting',
+      'input',
       'forward',
       'prerouting',
       'output',
@@ -105,6 +111,29 @@ describe('firewall base batch', () => {
 
   it('is exactly this ruleset', () => {
     assert.equal(baseBatch(), BASE);
+  });
+
+  it('keeps containers off the VXLAN port: to the host and through it, IPv4 and IPv6', () => {
+    const rules = baseBatch()
+      .split('\n')
+      .filter((l) => l.includes(`udp dport ${VXLAN_PORT}`));
+    // inet chains without a family match: both families.
+    assert.deepEqual(rules, [
+      'add rule inet berth input iifname @bridges udp dport 4789 drop',
+      'add rule inet berth forward iifname @bridges udp dport 4789 drop',
+    ]);
+    const forward = baseBatch()
+      .split('\n')
+      .filter((l) => l.startsWith('add rule inet berth forward '));
+    const at = (r: string) => forward.indexOf(`add rule inet berth forward ${r}`);
+    // After the user's chain (it may let such traffic through) and before
+    // what lets a bridge's traffic out; same-bridge traffic is not the host's.
+    assert.ok(at('jump berth-user') < at('iifname @bridges udp dport 4789 drop'));
+    assert.ok(
+      at('iifname . oifname @same-bridge goto intra') < at('iifname @bridges udp dport 4789 drop'),
+    );
+    assert.ok(at('iifname @bridges udp dport 4789 drop') < at('iifname @bridges accept'));
+    assert.equal(VXLAN_PORT, 4789);
   });
 
   it('takes another hairpin mark, and refuses a bad one', () => {

@@ -17,6 +17,7 @@ export {
   removePortBatch,
   TABLE,
   USER_CHAIN,
+  VXLAN_PORT,
   type BaseOptions,
   type BridgeSpec,
   type PortMapping,

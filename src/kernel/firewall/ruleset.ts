@@ -68,6 +68,12 @@ export interface BaseOptions {
 /** Default hairpin mark bit. */
 export const HAIRPIN_MARK = 0x2000;
 
+/**
+ * The UDP port of every VXLAN device Berth makes (IANA's; the overlay driver
+ * uses it). Containers on Berth's bridges may not send to it (decision 0025).
+ */
+export const VXLAN_PORT = 4789;
+
 /** Sets and maps, and their nft definitions. */
 export const SETS = {
   bridges: 'type ifname;',
@@ -135,6 +141,13 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       ['iifname @bridges ip daddr 127.0.0.0/8 drop', 'iifname @bridges ip6 daddr ::1 drop'],
     ],
     [
+      // The host's VXLAN sockets take frames into every overlay network from
+      // any sender that knows a VNI: none from a container (decision 0025).
+      'input',
+      'type filter hook input priority filter; policy accept;',
+      [`iifname @bridges udp dport ${VXLAN_PORT} drop`],
+    ],
+    [
       'forward',
       'type filter hook forward priority filter; policy accept;',
       [
@@ -145,6 +158,8 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
         'oifname @bridges ct state established,related accept',
         'oifname @bridges ct status dnat accept',
         'iifname @bridges oifname @bridges drop',
+        // Nor to other hosts' VXLAN sockets, through this one.
+        `iifname @bridges udp dport ${VXLAN_PORT} drop`,
         'iifname @bridges accept',
         'oifname @bridges drop',
         ...(opts.forwardOthers === 'drop' ? ['drop'] : []),

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, deleteNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
+import { VXLAN_PORT } from '../../../kernel/firewall/index.js';
 import { vethName } from '../bridge/index.js';
 import type {
   Peer,
@@ -32,8 +33,8 @@ import type {
   Sandbox,
 } from '../../types.js';
 
-/** IANA's VXLAN port (Docker's too; the kernel's default is 8472). */
-export const VXLAN_PORT = 4789;
+/** IANA's VXLAN port (Docker's too; the kernel's default is 8472); the firewall keeps containers off it. */
+export { VXLAN_PORT };
 /** What VXLAN over IPv4 adds to a frame: outer IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14. */
 export const VXLAN_OVERHEAD = 50;
 
