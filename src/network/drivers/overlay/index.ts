@@ -227,10 +227,20 @@ export class OverlayDriver implements NetworkDriver {
     const busy = this.removing.get(id);
     if (busy) return busy;
     const done = (async () => {
-      this.inside.get(id)?.close();
+      const path = this.nsPath({ Id: id });
+      const inside =
+        this.inside.get(id) ?? (existsSync(path) ? Rtnl.open({ netns: path }) : undefined);
       this.inside.delete(id);
       this.peers.delete(id);
-      const path = this.nsPath({ Id: id });
+      try {
+        // The VXLAN device first: a namespace's links go when the kernel gets
+        // round to freeing it, and until then the device keeps its VNI taken
+        // (and its socket) in the host's namespace: a network made again
+        // with that VNI could not have its own.
+        await inside?.deleteLink(VXLAN).catch(ignoreMissing);
+      } finally {
+        inside?.close();
+      }
       if (existsSync(path)) await deleteNetns(path);
     })().finally(() => this.removing.delete(id));
     this.removing.set(id, done);
