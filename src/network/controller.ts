@@ -635,6 +635,10 @@ export class NetworkController {
   private async createGlobal(req: NetworkCreate): Promise<{ Id: string; Warning: string }> {
     if (!this.global) throw new BerthError('NOT_IMPLEMENTED', NEEDS_CLUSTER);
     if (req.EnableIPv6) throw notImplemented('IPv6 on overlay networks');
+    // As on a local network: an IPv6 subnet needs --ipv6, which overlays do not have.
+    if (req.IPAM.Config.some((c) => c.Subnet?.includes(':'))) {
+      throw forbidden('non-IPv6 network cannot have IPv6 subnets, enable IPv6 with --ipv6');
+    }
     if (req.IPAM.Config.length > 1) throw notImplemented('several subnets on an overlay network');
     const net = await this.global.create({
       Name: req.Name,

@@ -21,6 +21,7 @@ import type {
   EndpointAddresses,
   EndpointInfo,
   Gateway,
+  GlobalScope,
   NetworkDriver,
   NetworkRecord,
   Sandbox,
@@ -227,8 +228,8 @@ export interface FakeWorld {
   close(): Promise<void>;
 }
 
-/** A controller on a fresh temporary store, with the fakes above. */
-export async function fakeWorld(): Promise<FakeWorld> {
+/** A controller on a fresh temporary store, with the fakes above (and a cluster's global scope, if given). */
+export async function fakeWorld(opts: { global?: GlobalScope } = {}): Promise<FakeWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-netctl-'));
   const kv = new FaultStore(SqliteStore.open(join(dir, 'berth.db')));
   const firewall = new FaultFirewall();
@@ -263,6 +264,7 @@ export async function fakeWorld(): Promise<FakeWorld> {
       log,
       mtu: 1500,
       kernel,
+      global: opts.global && { scope: opts.global, vtep: '192.0.2.10' },
     });
   const world: FakeWorld = {
     dir,

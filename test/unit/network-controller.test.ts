@@ -153,6 +153,45 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
+  it('refuses an overlay network with IPv6 before the cluster store is asked', async () => {
+    const asked: string[] = [];
+    const refuse = async (): Promise<never> => {
+      throw new Error('not in this test');
+    };
+    const g = await fakeWorld({
+      global: {
+        list: () => [],
+        get: () => undefined,
+        create: async (req) => {
+          asked.push(req.Name);
+          return refuse();
+        },
+        remove: refuse,
+        loaded: Promise.resolve(),
+        attach: refuse,
+        detach: refuse,
+        endpointsOf: () => [],
+        onEndpointsChange: () => () => undefined,
+        onNetworkRemoved: () => () => undefined,
+      },
+    });
+    try {
+      const ov = { Name: 'ov', Driver: 'overlay' };
+      const e = await fails(
+        g.controller.createNetwork({ ...ov, IPAM: { Config: [{ Subnet: 'fd00:1::/64' }] } }),
+        'non-IPv6 network cannot have IPv6 subnets, enable IPv6 with --ipv6',
+      );
+      assert.ok(hasCode(e, 'FORBIDDEN'));
+      await fails(
+        g.controller.createNetwork({ ...ov, EnableIPv6: true }),
+        'berth does not support IPv6 on overlay networks yet',
+      );
+      assert.deepEqual(asked, []);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('a name another writer takes during the create: 409, and nothing of this create is left', async () => {
     const before = await storeDump();
     // Another daemon on the same store takes the name between the check and the commit.
