@@ -160,6 +160,18 @@ export interface NetworkDriver {
   readonly exclusive: boolean;
   /** Whether endpoints on this network get addresses from IPAM. */
   readonly addressed: boolean;
+  /** Whether its endpoints may have IPv6 addresses (addressed drivers; join refuses them otherwise). */
+  readonly ipv6: boolean;
+  /**
+   * Whether a container's default route can go through the network's
+   * gateway (addressed drivers; join refuses `defaultRoute` otherwise).
+   */
+  readonly gatewayRoute: boolean;
+  /**
+   * libnetwork's data scope: 'local' networks are this host's, 'global' ones
+   * are shared through the cluster store and have `setPeers`.
+   */
+  readonly scope: 'local' | 'global';
   /** Makes the network's kernel side exist (a bridge with its gateways); idempotent. */
   ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void>;
   /** Connects the sandbox to the network with the given addresses. */

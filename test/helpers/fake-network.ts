@@ -48,6 +48,9 @@ export class FakeDriver implements NetworkDriver {
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
+  readonly ipv6 = true;
+  readonly gatewayRoute = true;
+  readonly scope = 'local';
   /** Networks whose kernel side exists, with their gateways. */
   readonly networks = new Map<string, Gateway[]>();
   /** Joined endpoints by host link name. */

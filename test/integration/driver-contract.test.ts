@@ -3,14 +3,20 @@
 // contract with no line here), checked against the real kernel.
 //
 // - ensureNetwork and removeNetwork are idempotent, and removing (once the
-//   reaper has run) gives the host back as it was, firewall included;
+//   reaper has run) gives the host back as it was, firewall included, and
+//   the namespaces a driver keeps of its own under the exec root (overlay's);
 // - join and leave: `ownNamespace` drivers put the endpoint in the sandbox's
 //   namespace and leave it with only `lo` after leave; the others need no
 //   namespace and change nothing; `addressed` drivers give the interface
-//   exactly the addresses, MAC and default routes asked for, the others give
-//   it none; leave is idempotent, and so is a leave after a failed attach;
-// - a join that fails leaves nothing behind (an addressed driver must refuse
-//   a default route it cannot reach).
+//   exactly the addresses, MAC and default routes asked for (IPv6 where
+//   `ipv6`, default routes where `gatewayRoute`), the others give it none;
+//   leave is idempotent, and so is a leave after a failed attach;
+// - a join that fails leaves nothing behind: an address that cannot be set,
+//   a default route the driver cannot reach, and what its capabilities say
+//   it cannot give (IPv6, a default route) are refused.
+//
+// A 'global' driver (overlay) gets its network as the cluster store makes
+// it: Scope global, a VNI; and this host's VXLAN source address.
 //
 // Needs root. Run by node's test runner, this file makes a lab namespace and
 // runs itself again inside it (nsenter --net, BERTH_DRIVER_CONTRACT_NETNS
@@ -21,9 +27,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryFirewall } from '../../src/kernel/firewall/index.js';
 import { Rtnl, readSysctl } from '../../src/kernel/netlink/index.js';
@@ -52,6 +58,16 @@ function childEnv(add: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...add };
   delete env.NODE_TEST_CONTEXT;
   return env;
+}
+
+/** Namespaces bound under `dir` (nsfs mounts), from this process's mount table. */
+function nsMounts(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[f.indexOf('-') + 1] === 'nsfs')
+    .map((f) => f[4]!.replace(/\\040/g, ' '))
+    .filter((m) => m.startsWith(`${dir}/`));
 }
 
 if (!LAB) {
@@ -93,12 +109,10 @@ if (!LAB) {
         assert.equal(r.status, 0, 'the contract failed inside the lab: its report is above');
       } finally {
         sh(['ip', 'netns', 'del', ns]);
-        // Sandboxes a failed run left: unbound before their files go.
-        const dir = join(execRoot, 'netns');
-        const left = existsSync(dir) ? readdirSync(dir) : [];
-        for (const f of left) await deleteNetns(join(dir, f));
+        // Namespaces a failed run left (sandboxes, a driver's own): unbound before their files go.
+        for (const m of nsMounts(execRoot)) await deleteNetns(m);
         try {
-          if (existsSync(dir)) rmdirSync(dir);
+          for (const d of readdirSync(execRoot)) rmdirSync(join(execRoot, d));
           rmdirSync(execRoot);
         } catch (e) {
           process.stderr.write(`driver contract: ${execRoot} left: ${String(e)}\n`);
@@ -126,8 +140,14 @@ if (!LAB) {
     rtnl.close();
   });
 
-  /** The drivers under contract: the daemon's own list. */
-  const drivers = DRIVERS({ rtnl, mtu: 1500, firewall, reaper, execRoot });
+  /** This host's address on the underlay: the VXLAN source address of a cluster's host. */
+  const VTEP = '192.0.2.10';
+  sh(['ip', 'link', 'add', 'underlay0', 'type', 'dummy']);
+  sh(['ip', 'addr', 'add', `${VTEP}/24`, 'dev', 'underlay0']);
+  sh(['ip', 'link', 'set', 'underlay0', 'up']);
+
+  /** The drivers under contract: the daemon's own list, as in a cluster (so overlay too). */
+  const drivers = DRIVERS({ rtnl, mtu: 1500, firewall, reaper, execRoot, vtep: VTEP });
 
   const GATEWAYS: Gateway[] = [
     { family: 4, address: '10.99.0.1', prefixLen: 24 },
@@ -144,6 +164,17 @@ if (!LAB) {
     mac: '02:42:0a:63:00:02',
     defaultRoute: true,
   };
+  const NO_IPV6 = { ipv6: undefined, prefixLen6: undefined, gateway6: undefined };
+  const ADDRS_V6 = { ipv6: ADDRS.ipv6, prefixLen6: ADDRS.prefixLen6, gateway6: ADDRS.gateway6 };
+
+  /** The gateways a network of the driver has: no IPv6 one where its endpoints have no IPv6. */
+  const gatewaysOf = (d: NetworkDriver): Gateway[] =>
+    GATEWAYS.filter((g) => d.ipv6 || g.family === 4);
+  /** Everything an endpoint can have, that the driver can give. */
+  const addressesFor = (d: NetworkDriver): EndpointAddresses =>
+    d.addressed
+      ? { ...ADDRS, ...(d.ipv6 ? {} : NO_IPV6), defaultRoute: d.gatewayRoute }
+      : { ifName: 'eth0', defaultRoute: true };
 
   /** What a namespace holds: links (up, kind, master, group, addresses) and routes. */
   async function state(rt: Rtnl): Promise<string[]> {
@@ -177,18 +208,48 @@ if (!LAB) {
     return (await state(sb.netlink())).filter((l) => !l.startsWith('link lo '));
   }
 
-  /** The host namespace and Berth's firewall, once the reaper has deleted what was given up. */
-  async function host(): Promise<{ kernel: string[]; firewall: string }> {
+  /**
+   * The host namespace, Berth's firewall and the namespaces drivers keep of
+   * their own under the exec root (not the sandboxes), once the reaper has
+   * deleted what was given up.
+   */
+  async function host(): Promise<{ kernel: string[]; firewall: string; owned: string[] }> {
     await reaper.flush();
-    return { kernel: await state(rtnl), firewall: JSON.stringify(firewall.dump()) };
+    const owned: string[] = [];
+    for (const path of nsMounts(execRoot).sort()) {
+      if (path.startsWith(join(execRoot, 'netns') + '/')) continue;
+      const rt = Rtnl.open({ netns: path });
+      try {
+        owned.push(...(await state(rt)).map((l) => `${relative(execRoot, path)}: ${l}`));
+      } finally {
+        rt.close();
+      }
+    }
+    return { kernel: await state(rtnl), firewall: JSON.stringify(firewall.dump()), owned };
   }
 
   let n = 0;
-  /** A user network's record on this driver, as network create makes it (fresh ID, so fresh bridge name). */
-  const network = (driver: string): NetworkRecord => ({
-    ...newNetworkRecord(`contract${++n}`, driver),
+  /**
+   * A user network's record on this driver, as network create makes it
+   * (fresh ID, so a fresh bridge or namespace name); a global one as the
+   * cluster store makes it, with a VXLAN ID of its own.
+   */
+  const network = (d: NetworkDriver): NetworkRecord => ({
+    ...newNetworkRecord(`contract${++n}`, d.name),
+    Scope: d.scope,
+    EnableIPv6: d.ipv6,
+    IPAM: {
+      Driver: 'default',
+      Options: null,
+      Config: d.addressed
+        ? gatewaysOf(d).map((g) => ({
+            Subnet: g.family === 4 ? '10.99.0.0/24' : 'fd00:99::/64',
+            Gateway: g.address,
+          }))
+        : [],
+    },
     Options: {},
-    berth: { bridgeCreated: true },
+    berth: d.scope === 'global' ? { vni: 4096 + n } : { bridgeCreated: true },
   });
 
   /** A container's sandbox as the controller gives it: a namespace of its own, or none. */
@@ -201,62 +262,85 @@ if (!LAB) {
   for (const [name, driver] of Object.entries(drivers)) {
     describe(`driver ${name}`, () => {
       let net: NetworkRecord;
+      const gateways = gatewaysOf(driver);
+      const asked = addressesFor(driver);
       before(async () => {
-        net = network(name);
+        net = network(driver);
       });
 
       it('declares itself consistently', () => {
         assert.equal(driver.name, name);
-        for (const flag of [driver.ownNamespace, driver.exclusive, driver.addressed]) {
+        for (const flag of [
+          driver.ownNamespace,
+          driver.exclusive,
+          driver.addressed,
+          driver.ipv6,
+          driver.gatewayRoute,
+        ]) {
           assert.equal(typeof flag, 'boolean');
         }
         // Addresses go on an interface in the container's own namespace.
         if (driver.addressed) assert.ok(driver.ownNamespace);
+        // IPv6 addresses and routes through a gateway are addresses' kinds.
+        if (driver.ipv6 || driver.gatewayRoute) assert.ok(driver.addressed);
+        // A network shared by hosts learns the other hosts' endpoints.
+        assert.ok(['local', 'global'].includes(driver.scope));
+        assert.equal(typeof driver.setPeers === 'function', driver.scope === 'global');
       });
 
       it('makes a network idempotently and removes it idempotently, giving the host back', async () => {
         const empty = await host();
-        await driver.ensureNetwork(net, GATEWAYS);
+        await driver.ensureNetwork(net, gateways);
         const made = await host();
-        await driver.ensureNetwork(net, GATEWAYS);
+        // Where addresses live, a network has a kernel side, and it is seen here.
+        if (driver.addressed) assert.notDeepEqual(made, empty);
+        await driver.ensureNetwork(net, gateways);
         assert.deepEqual(await host(), made, 'a second ensureNetwork changes nothing');
         await driver.removeNetwork(net);
         assert.deepEqual(await host(), empty);
         await driver.removeNetwork(net);
         assert.deepEqual(await host(), empty, 'a second removeNetwork changes nothing');
+        // Made again at once, it is as it was (nothing of the removed one in the way).
+        await driver.ensureNetwork(net, gateways);
+        assert.deepEqual(await host(), made, 'made again');
+        await driver.removeNetwork(net);
+        assert.deepEqual(await host(), empty);
         // One never made: nothing to do, no error.
-        await driver.removeNetwork(network(name));
+        await driver.removeNetwork(network(driver));
         assert.deepEqual(await host(), empty);
       });
 
       it('joins a sandbox and leaves it as promised by ownNamespace and addressed', async () => {
-        await driver.ensureNetwork(net, GATEWAYS);
+        await driver.ensureNetwork(net, gateways);
         const withNetwork = await host();
         const { sb, done } = sandbox(driver);
         try {
           const inside = driver.ownNamespace ? await sandboxState(sb) : undefined;
-          const info = await driver.join(
-            net,
-            sb,
-            driver.addressed ? ADDRS : { ifName: 'eth0', defaultRoute: true },
-          );
+          const info = await driver.join(net, sb, asked);
           if (driver.addressed) {
             assert.deepEqual(
               [info.ipv4, info.prefixLen, info.ipv6, info.ipv6PrefixLen, info.mac],
-              [ADDRS.ipv4, ADDRS.prefixLen, ADDRS.ipv6, ADDRS.prefixLen6, ADDRS.mac],
+              [asked.ipv4, asked.prefixLen, asked.ipv6, asked.prefixLen6, asked.mac],
             );
             const rt = sb.netlink();
             const eth0 = await rt.getLink('eth0');
             assert.equal(eth0?.up, true);
-            assert.equal(eth0?.mac, ADDRS.mac);
+            assert.equal(eth0?.mac, asked.mac);
             const addrs = (await rt.listAddresses({ link: 'eth0' })).map((a) => a.cidr);
-            assert.deepEqual(addrs.filter((a) => !a.startsWith('fe80:')).sort(), [
-              '10.99.0.2/24',
-              'fd00:99::2/64',
-            ]);
-            const routes = await state(rt);
-            assert.ok(routes.includes('route default via 10.99.0.1 dev eth0'), routes.join('\n'));
-            assert.ok(routes.includes('route default via fd00:99::1 dev eth0'), routes.join('\n'));
+            assert.deepEqual(
+              addrs.filter((a) => !a.startsWith('fe80:')).sort(),
+              driver.ipv6 ? ['10.99.0.2/24', 'fd00:99::2/64'] : ['10.99.0.2/24'],
+            );
+            const routes = (await state(rt)).filter((r) => r.startsWith('route default'));
+            assert.deepEqual(
+              routes,
+              driver.gatewayRoute
+                ? [
+                    'route default via 10.99.0.1 dev eth0',
+                    ...(driver.ipv6 ? ['route default via fd00:99::1 dev eth0'] : []),
+                  ]
+                : [],
+            );
           } else {
             assert.deepEqual([info.ipv4, info.ipv6], [undefined, undefined]);
             if (inside)
@@ -286,10 +370,10 @@ if (!LAB) {
 
       it('joins without a default route when not asked for one', async () => {
         if (!driver.addressed) return;
-        await driver.ensureNetwork(net, GATEWAYS);
+        await driver.ensureNetwork(net, gateways);
         const { sb, done } = sandbox(driver);
         try {
-          const info = await driver.join(net, sb, { ...ADDRS, defaultRoute: false });
+          const info = await driver.join(net, sb, { ...asked, defaultRoute: false });
           const routes = await state(sb.netlink());
           assert.ok(!routes.some((r) => r.startsWith('route default')), routes.join('\n'));
           await driver.leave(net, sb, info.hostIf, 'eth0');
@@ -300,7 +384,7 @@ if (!LAB) {
       });
 
       it('a leave after an attach that failed before the driver changes nothing', async () => {
-        await driver.ensureNetwork(net, GATEWAYS);
+        await driver.ensureNetwork(net, gateways);
         const withNetwork = await host();
         const { sb, done } = sandbox(driver);
         try {
@@ -313,21 +397,47 @@ if (!LAB) {
         }
       });
 
-      it('a join that fails leaves nothing behind', async () => {
-        await driver.ensureNetwork(net, GATEWAYS);
+      /** Joins an addressed driver must refuse, by what makes them fail. */
+      const refused: [string, EndpointAddresses][] = [];
+      if (driver.addressed) {
+        // Fails once the interface exists: the driver must take it away.
+        refused.push(['an address that cannot be set', { ...asked, prefixLen: 33 }]);
+        // A default route through a gateway outside the subnet cannot be set.
+        if (driver.gatewayRoute) {
+          refused.push(['an unreachable default route', { ...asked, gateway: '10.250.0.1' }]);
+        } else refused.push(['a default route', { ...asked, defaultRoute: true }]);
+        if (!driver.ipv6) refused.push(['an IPv6 address', { ...asked, ...ADDRS_V6 }]);
+      }
+      for (const [what, bad] of refused) {
+        it(`a join that fails leaves nothing behind: ${what}`, async () => {
+          await driver.ensureNetwork(net, gateways);
+          const withNetwork = await host();
+          const { sb, done } = sandbox(driver);
+          try {
+            const inside = await sandboxState(sb);
+            await assert.rejects(driver.join(net, sb, bad));
+            assert.deepEqual(await host(), withNetwork);
+            assert.deepEqual(await sandboxState(sb), inside);
+          } finally {
+            await done();
+            await driver.removeNetwork(net);
+          }
+        });
+      }
+
+      it('a join that fails leaves nothing behind (a driver without addresses may not fail)', async () => {
+        if (driver.addressed) return;
+        await driver.ensureNetwork(net, gateways);
         const withNetwork = await host();
         const { sb, done } = sandbox(driver);
         try {
           const inside = driver.ownNamespace ? await sandboxState(sb) : undefined;
-          // A default route through a gateway outside the subnet cannot be set.
-          const bad: EndpointAddresses = driver.addressed
-            ? { ...ADDRS, ipv6: undefined, gateway6: undefined, gateway: '10.250.0.1' }
-            : { ifName: 'eth0', defaultRoute: true, gateway: '10.250.0.1' };
-          const r = await driver.join(net, sb, bad).then(
-            (info) => ({ info }),
-            (error: unknown) => ({ error }),
-          );
-          if (driver.addressed) assert.ok('error' in r, 'an unreachable default route is refused');
+          const r = await driver
+            .join(net, sb, { ifName: 'eth0', defaultRoute: true, gateway: '10.250.0.1' })
+            .then(
+              (info) => ({ info }),
+              (error: unknown) => ({ error }),
+            );
           // A driver that did not fail must undo it with leave, as any join.
           if ('info' in r) await driver.leave(net, sb, r.info.hostIf, 'eth0');
           assert.deepEqual(await host(), withNetwork);

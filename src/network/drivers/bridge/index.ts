@@ -81,6 +81,9 @@ export class BridgeDriver implements NetworkDriver {
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
+  readonly ipv6 = true;
+  readonly gatewayRoute = true;
+  readonly scope = 'local';
   private readonly bridgeIndex = new Map<string, number>();
 
   constructor(

@@ -63,6 +63,11 @@ export class OverlayDriver implements NetworkDriver {
   readonly ownNamespace = true;
   readonly exclusive = false;
   readonly addressed = true;
+  /** IPv4 only, as Docker 20.10's overlay (network create refuses --ipv6). */
+  readonly ipv6 = false;
+  /** Its gateway is Berth's resolver, not a router: the gateway bridge routes (S23). */
+  readonly gatewayRoute = false;
+  readonly scope = 'global';
   /** Sockets into the networks' namespaces, opened on first use. */
   private readonly inside = new Map<string, Rtnl>();
   /** The peers each network has programmed, by MAC. */
@@ -147,6 +152,8 @@ export class OverlayDriver implements NetworkDriver {
 
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
     if (!sandbox.netnsPath) throw new Error('overlay endpoints need a network namespace');
+    if (a.ipv6) throw new Error('overlay endpoints have no IPv6 address');
+    if (a.defaultRoute) throw new Error('an overlay network gives no default route');
     await this.ensureNetwork(net);
     const inside = this.netlink(net);
     const mtu = this.mtuOf(net);
