@@ -235,7 +235,13 @@ export class NetworkController {
     });
     this.global?.onEndpointsChange((netId) => void this.updatePeers(netId));
     // What the store had before this listener came (a restart): programmed once read.
-    void this.global?.loaded.then(() => {
+    // What a killed daemon left of overlay namespaces is swept first.
+    void this.global?.loaded.then(async () => {
+      // Asked as it goes: a network made meanwhile is known.
+      const known = (id12: string) => this.global!.list().find((n) => n.Id.startsWith(id12));
+      await this.overlay()
+        ?.sweep(known)
+        .catch((e: unknown) => this.log.warn(`sweeping overlay namespaces: ${messageOf(e)}`));
       for (const n of this.global!.list()) void this.updatePeers(n.Id);
     });
     // A network removed on any host: this host's part of it goes too.

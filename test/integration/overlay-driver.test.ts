@@ -7,9 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { openSync, closeSync, existsSync } from 'node:fs';
+import { openSync, closeSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
 import { createNetns, deleteNetns } from '../../src/kernel/netns/netns.js';
@@ -159,5 +159,35 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     for (const d of drivers) assert.equal(existsSync(d.nsPath(net)), false);
     for (const h of [1, 2])
       assert.doesNotMatch(lab.exec(h, ['ip', '-o', 'link']).stdout, /\bvx[0-9a-f]{10}\b|veth/);
+  });
+
+  it('after a kill: completes a half-made namespace and sweeps what no network owns', async () => {
+    const h = lab.hosts[0]!;
+    // A new driver is a restarted daemon's.
+    const fresh = () => new OverlayDriver(rtnls[0]!, join(h.dir, 'run'), h.ip, 1500);
+    const path = drivers[0]!.nsPath(net);
+    // Killed between writing the namespace file and binding it.
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, '');
+    await fresh().ensureNetwork(net);
+    assert.match(inOverlay(0, ['ip', '-d', 'link', 'show', 'vxlan0']).stdout, /vxlan id 4097 /);
+    // Killed between moving the device in and naming it: it holds the VNI.
+    assert.equal(inOverlay(0, ['ip', 'link', 'set', 'vxlan0', 'name', 'vx0123456789']).status, 0);
+    const d = fresh();
+    await d.ensureNetwork(net);
+    const links = inOverlay(0, ['ip', '-d', 'link', 'show', 'type', 'vxlan']).stdout;
+    assert.match(links, /vxlan0/);
+    assert.doesNotMatch(links, /vx0123456789/);
+    // A device left in the host under a temporary name, and a gone network's namespace.
+    const stray = ['ip', 'link', 'add', 'vx00000000ff', 'type', 'vxlan', 'id', '4099'];
+    assert.equal(lab.exec(1, [...stray, 'dstport', '4789', 'local', h.ip]).status, 0);
+    const gone = { ...net, Id: randomBytes(32).toString('hex'), berth: { vni: 4098 } };
+    await d.ensureNetwork(gone);
+    await d.sweep((id12) => (net.Id.startsWith(id12) ? net : undefined));
+    assert.equal(existsSync(d.nsPath(gone)), false);
+    assert.equal(existsSync(d.nsPath(net)), true);
+    assert.doesNotMatch(lab.exec(1, ['ip', '-o', 'link']).stdout, /vx00000000ff/);
+    await d.removeNetwork(net);
+    assert.equal(existsSync(path), false);
   });
 });

@@ -3,7 +3,7 @@
  * (as `ip netns` does), so a container's network exists before its process
  * starts and after it ends. Created in-process (no helper process per container).
  */
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statfsSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { run } from '../process/run.js';
@@ -16,14 +16,28 @@ export function createNetns(path: string): void {
   createBoundNetns(path, (p) => openSync(p, 'r'), closeSync);
 }
 
-/** Unbinds and removes a namespace file; missing is fine. */
+/** Unbinds and removes a namespace file; missing, or a file never bound (a crash between the two), is fine. */
 export async function deleteNetns(path: string): Promise<void> {
-  try {
-    umount(path);
-  } catch {
-    umount(path, MNT_DETACH);
+  if (isNetns(path)) {
+    try {
+      umount(path);
+    } catch {
+      umount(path, MNT_DETACH);
+    }
   }
   await rm(path, { force: true });
+}
+
+/** The magic number of nsfs, the filesystem of namespace files. */
+const NSFS_MAGIC = 0x6e736673;
+
+/** Whether `path` is a bound namespace (not a plain file, nor missing). */
+export function isNetns(path: string): boolean {
+  try {
+    return statfsSync(path).type === NSFS_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `argv` inside the namespace at `path` (tests, diagnostics; not a hot path). */

@@ -17,9 +17,9 @@
  * there, on the underlay) and then moved into the network's namespace.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNetns, deleteNetns } from '../../../kernel/netns/netns.js';
+import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
 import { VXLAN_PORT } from '../../../kernel/firewall/index.js';
 import { vethName } from '../bridge/index.js';
@@ -113,7 +113,8 @@ export class OverlayDriver implements NetworkDriver {
    */
   async ensureNetwork(net: NetworkRecord, _gateways: Gateway[] = []): Promise<void> {
     const path = this.nsPath(net);
-    if (!existsSync(path)) createNetns(path);
+    // A file left unbound by a daemon killed while making it is bound now.
+    if (!isNetns(path)) createNetns(path);
     const mtu = this.mtuOf(net);
     const inside = this.netlink(net);
     if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
@@ -121,7 +122,14 @@ export class OverlayDriver implements NetworkDriver {
     const gw = gatewayOf(net);
     const has = (await inside.listAddresses({ link: BRIDGE, family: 4 })).map((a) => a.cidr);
     if (gw && !has.includes(gw)) await inside.addAddress(BRIDGE, gw);
-    if (!(await inside.getLink(VXLAN))) await this.makeVxlan(net, path, mtu);
+    if (!(await inside.getLink(VXLAN))) {
+      // A daemon killed between moving the device in and naming it left it
+      // under its temporary name, holding the VNI.
+      for (const l of await inside.listLinks({ kind: 'vxlan' })) {
+        await inside.deleteLink(l.name).catch(ignoreMissing);
+      }
+      await this.makeVxlan(net, path, mtu);
+    }
     await inside.setLink(VXLAN, { master: BRIDGE, up: true });
   }
 
@@ -183,7 +191,7 @@ export class OverlayDriver implements NetworkDriver {
   }
 
   async leave(net: NetworkRecord, _sandbox: Sandbox, hostIf?: string): Promise<void> {
-    if (!hostIf || !existsSync(this.nsPath(net))) return;
+    if (!hostIf || !isNetns(this.nsPath(net))) return;
     await this.netlink(net)
       .deleteLink(hostIf)
       .catch((e: unknown) => {
@@ -199,10 +207,11 @@ export class OverlayDriver implements NetworkDriver {
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
     // A host takes part in a network once an endpoint of it joined here
     // (a join still making the network programs the peers when it is done).
-    if (!existsSync(this.nsPath(net))) return;
+    if (!isNetns(this.nsPath(net))) return;
     const inside = this.netlink(net);
     if (!(await inside.getLink(VXLAN))) return;
-    const had = this.peers.get(net.Id) ?? new Map<string, OverlayPeer>();
+    // First use since the daemon started: what the kernel holds, not nothing.
+    const had = this.peers.get(net.Id) ?? (await this.programmed(inside));
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
     for (const [mac, p] of had) {
       const w = want.get(mac);
@@ -223,6 +232,47 @@ export class OverlayDriver implements NetworkDriver {
     this.peers.set(net.Id, had);
   }
 
+  /**
+   * The remote endpoints a network's namespace holds (an FDB entry with a
+   * remote address on vxlan0, with its permanent neighbour entry), as an
+   * earlier daemon programmed them.
+   */
+  private async programmed(inside: Rtnl): Promise<Map<string, OverlayPeer>> {
+    const vx = await inside.index(VXLAN);
+    const ips = new Map(
+      (await inside.listNeighbours({ link: vx, family: 4 }))
+        .filter((n) => n.mac && n.ip)
+        .map((n) => [n.mac!, n.ip!]),
+    );
+    const out = new Map<string, OverlayPeer>();
+    for (const f of await inside.listFdb({ link: vx })) {
+      if (!f.mac || !f.ip || f.mac === '00:00:00:00:00:00') continue;
+      // An entry without its neighbour is still removed: its ip is then empty.
+      out.set(f.mac, { mac: f.mac, vtep: f.ip, ip: ips.get(f.mac) ?? '' });
+    }
+    return out;
+  }
+
+  /**
+   * After a daemon start, once the cluster's networks are known: the
+   * namespaces of networks that are gone are removed, the others completed
+   * (a daemon killed while making one), and VXLAN devices left in the
+   * host's namespace under Berth's temporary names are deleted.
+   */
+  async sweep(known: (id12: string) => NetworkRecord | undefined): Promise<void> {
+    for (const l of await this.host.listLinks({ kind: 'vxlan' })) {
+      if (/^vx[0-9a-f]{10}$/.test(l.name)) await this.host.deleteLink(l.name).catch(ignoreMissing);
+    }
+    const dir = join(this.execRoot, 'overlay');
+    for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+      const m = /^ov-([0-9a-f]{12})$/.exec(f);
+      if (!m) continue;
+      const net = known(m[1]!);
+      if (net) await this.ensureNetwork(net);
+      else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
+    }
+  }
+
   /** The namespace goes, and the bridge, VXLAN device and veth ends with it. */
   async removeNetwork(net: NetworkRecord): Promise<void> {
     await this.removeNetworkById(net.Id);
@@ -236,7 +286,7 @@ export class OverlayDriver implements NetworkDriver {
     const done = (async () => {
       const path = this.nsPath({ Id: id });
       const inside =
-        this.inside.get(id) ?? (existsSync(path) ? Rtnl.open({ netns: path }) : undefined);
+        this.inside.get(id) ?? (isNetns(path) ? Rtnl.open({ netns: path }) : undefined);
       this.inside.delete(id);
       this.peers.delete(id);
       try {
