@@ -14,6 +14,7 @@ import { isAlive, run, stopProcess, which, type RunResult } from './proc.js';
 import { buildTopology, claimDir, newState } from './topology.js';
 import {
   type DaemonRecord,
+  type EtcdRecord,
   type LabHost,
   type LabState,
   type LabWorld,
@@ -122,6 +123,10 @@ export class Lab {
   /** The world namespace. */
   get world(): LabWorld {
     return this.state.world;
+  }
+  /** The etcd members a cluster lab runs (none in a plain lab). */
+  get etcdMembers(): readonly EtcdRecord[] {
+    return this.state.cluster?.etcd ?? [];
   }
 
   /** Builds a new lab; on failure removes whatever it had built and rethrows. */

@@ -135,11 +135,25 @@ function dirEntries(dir: string): string[] {
   }
 }
 
+/** Global (overlay) networks by ID, as the cluster store has them (with --cluster-store). */
+export type GlobalNetworks = Map<string, { Id: string; Name: string }>;
+
+/** Where an overlay network's namespace lives on a host (the overlay driver's). */
+export const overlayNs = (execRoot: string, netId: string): string =>
+  `${execRoot}/overlay/ov-${netId.slice(0, 12)}`;
+
 /**
  * Everything that must agree between the store and the lab host while the
- * daemon is idle (no operation under way). Empty when all is well.
+ * daemon is idle (no operation under way). Empty when all is well. On a
+ * cluster host, `global` names the overlay networks: their endpoints' veths
+ * live in the network's namespace, not the host's.
  */
-export function inconsistencies(env: LabEnv): string[] {
+export function inconsistencies(
+  env: LabEnv,
+  global: GlobalNetworks = new Map(),
+  /** Other processes the lab runs in the host (a cluster lab's etcd member). */
+  others: ReadonlySet<string> = new Set(),
+): string[] {
   const d = env.daemon;
   const { containers, networks, eps, addrs, pools } = storeState(d.dataRoot);
   const problems: string[] = [...containers.problems];
@@ -148,8 +162,12 @@ export function inconsistencies(env: LabEnv): string[] {
   const bridges = new Map(
     networks.filter((n) => n.Driver === 'bridge').map((n) => [bridgeOf(n), n]),
   );
-  const netIds = new Set(networks.map((n) => n.Id));
+  const netIds = new Set([...networks.map((n) => n.Id), ...global.keys()]);
   const all = links(env);
+  const overlayVeths = (netId: string): Set<string> => {
+    const out = localOut(['nsenter', `--net=${overlayNs(d.execRoot, netId)}`, 'ip', '-j', 'link']);
+    return new Set((JSON.parse(out) as Link[]).map((l) => l.ifname));
+  };
 
   // Endpoints: ready, of running containers, with their veth on their bridge.
   // (Berth names host ends veth + 7 hex; the lab host's uplink is a veth too.)
@@ -163,7 +181,8 @@ export function inconsistencies(env: LabEnv): string[] {
     if (ep.State !== 'ready') problems.push(`${what} left ${ep.State}`);
     if (!runningIds.has(ep.ContainerID)) problems.push(`${what} of a container that does not run`);
     if (!netIds.has(ep.NetworkID)) problems.push(`${what} on a network that is gone`);
-    if (ep.HostIf && !veths.has(ep.HostIf))
+    const inNs = global.has(ep.NetworkID) ? overlayVeths(ep.NetworkID) : veths;
+    if (ep.HostIf && !inNs.has(ep.HostIf))
       problems.push(`${what}: its veth ${ep.HostIf} is missing`);
   }
   const named = new Set(eps.map((e) => e.HostIf));
@@ -226,6 +245,7 @@ export function inconsistencies(env: LabEnv): string[] {
   }
   const taken = new Set(addrs.map((a) => a.ip));
   for (const ep of eps) {
+    if (global.has(ep.NetworkID)) continue; // its address is the cluster store's
     if (ep.IPv4 && !taken.has(ep.IPv4)) problems.push(`endpoint's ${ep.IPv4} has no address key`);
   }
   for (const p of pools) {
@@ -239,6 +259,8 @@ export function inconsistencies(env: LabEnv): string[] {
     keep.add(`${d.dataRoot}/overlay/${c.Id}/merged`);
     keep.add(`${d.execRoot}/netns/${c.Id.slice(0, 16)}`);
   }
+  // An overlay network's namespace, on a host that took part in it (cluster-leaks.ts checks the rest).
+  for (const id of global.keys()) keep.add(overlayNs(d.execRoot, id));
   for (const m of mountsUnder(d.host.dir)) if (!keep.has(m)) problems.push(`stray mount ${m}`);
   const short = new Set(running.map((c) => c.Id.slice(0, 16)));
   for (const f of dirEntries(`${d.execRoot}/netns`)) {
@@ -260,7 +282,7 @@ export function inconsistencies(env: LabEnv): string[] {
   );
   const pids = localOut(['ip', 'netns', 'pids', d.host.name]).split('\n').filter(Boolean);
   for (const p of pids) {
-    if (p !== String(d.pid) && !shims.has(p))
+    if (p !== String(d.pid) && !shims.has(p) && !others.has(p))
       problems.push(`stray process ${p} in the host namespace`);
   }
   return problems;
@@ -270,9 +292,13 @@ export function inconsistencies(env: LabEnv): string[] {
  * After every container is removed and every network pruned: what is still
  * there besides the predefined networks (empty when nothing leaked).
  */
-export function leftovers(env: LabEnv): string[] {
+export function leftovers(
+  env: LabEnv,
+  global: GlobalNetworks = new Map(),
+  others: ReadonlySet<string> = new Set(),
+): string[] {
   const { containers, networks, eps } = storeState(env.daemon.dataRoot);
-  const problems = inconsistencies(env);
+  const problems = inconsistencies(env, global, others);
   for (const c of containers.records) problems.push(`container ${c.Name} left`);
   for (const e of eps) problems.push(`endpoint ${e.Id.slice(0, 12)} left`);
   for (const n of networks) {
