@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
+import { iperf3Client, type Iperf } from './lib/iperf.js';
 import { snapshotMachine } from './lib/machine.js';
 import { measureRunRm, order, timed, type Engines, type Samples } from './lib/measure.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
@@ -120,37 +121,9 @@ function kernelMappings(lab: Lab, e: Engine, host: LabHost): number {
   return r.stdout.split('\n').filter((l) => /^-A DOCKER .* -j DNAT /.test(l)).length;
 }
 
-interface Iperf {
-  gbps: number;
-  retransmits: number;
-}
-
-/** One iperf3 client run from the world; throws with iperf3's error. */
-function iperf(lab: Lab, addr: string, seconds: number): Iperf {
-  const r = lab.exec(
-    'world',
-    [
-      'iperf3',
-      ...['-c', addr, '-p', String(IPERF_PORT)],
-      ...['-t', String(seconds), '-O', '1', '-J', '--connect-timeout', '3000'],
-    ],
-    { timeoutMs: (seconds + 30) * 1000 },
-  );
-  let j: {
-    error?: string;
-    end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
-  } = {};
-  try {
-    j = JSON.parse(r.stdout) as typeof j;
-  } catch {
-    // reported below
-  }
-  const bps = j.end?.sum_received?.bits_per_second;
-  if (r.status !== 0 || j.error || bps === undefined) {
-    throw new Error(`iperf3 -c ${addr}: ${j.error ?? (r.stderr || r.stdout).trim().slice(-300)}`);
-  }
-  return { gbps: bps / 1e9, retransmits: j.end?.sum_sent?.retransmits ?? 0 };
-}
+/** One iperf3 client run from the world. */
+const iperf = (lab: Lab, addr: string, seconds: number): Iperf =>
+  iperf3Client(lab.world.netns, addr, IPERF_PORT, seconds);
 
 const PATHS = ['port', 'direct'] as const;
 type PathName = (typeof PATHS)[number];

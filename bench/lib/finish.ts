@@ -11,7 +11,8 @@ import { diffMachine, snapshotMachine, type MachineSnapshot } from './machine.js
 import { stopRefDockerd, type RefDockerd, type StopReport } from './refdockerd.js';
 
 export interface RunEnd {
-  lab: Lab;
+  /** The lab still to destroy (none when the run destroyed its labs itself). */
+  lab?: Lab;
   dockerd?: RefDockerd;
   /** The machine before the run. */
   before: MachineSnapshot;
@@ -39,7 +40,7 @@ export async function finishRun(r: RunEnd): Promise<number> {
     }
   } finally {
     try {
-      await r.lab.destroy();
+      await r.lab?.destroy();
     } catch (e) {
       failed = true;
       console.error(`lab teardown: ${(e as Error).message}`);
