@@ -16,6 +16,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabDaemon, type LabHost } from '../src/lab/lab.js';
 import { isAlive, procStartTime, stopProcess } from '../src/lab/proc.js';
+import { parseBenchArgs } from './lib/args.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { importBusybox } from './lib/image.js';
@@ -42,40 +43,14 @@ type Engine = (typeof ENGINES)[number];
 const MODES = ['saturated', 'rate'] as const;
 type Mode = (typeof MODES)[number];
 
-interface Options {
-  rounds: number;
-  seconds: number;
-  clients: number;
-  rate: number;
-  out: string;
-}
-
-function parseArgs(argv: string[]): Options {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const o: Options = {
-    rounds: 5,
-    seconds: 8,
-    clients: 4,
-    rate: 10_000,
-    out: `/tmp/berth-bench/dns-${stamp}.json`,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = argv[++i];
-    const num = Number(val);
-    if (flag === '--out' && val) o.out = val;
-    else if (flag === '--rounds' && num >= 1) o.rounds = num;
-    else if (flag === '--seconds' && num >= 1) o.seconds = num;
-    else if (flag === '--clients' && num >= 1) o.clients = num;
-    else if (flag === '--rate' && num >= 1) o.rate = num;
-    else {
-      throw new Error(
-        'usage: dns [--rounds N] [--seconds S] [--clients C] [--rate Q] [--out FILE]',
-      );
-    }
-  }
-  return o;
-}
+const parseArgs = (argv: string[]) =>
+  parseBenchArgs('dns', argv, {
+    rounds: { default: 5 },
+    seconds: { default: 8 },
+    clients: { default: 4 },
+    rate: { default: 10_000 },
+  });
+type Options = ReturnType<typeof parseArgs>;
 
 let interrupted = false;
 

@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { parseBenchArgs } from './lib/args.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { importBusybox } from './lib/image.js';
@@ -29,26 +30,11 @@ const NET = 'benchnet';
 const TARGET_NAME = 'nettarget';
 const PEER_NAME = 'netpeer';
 
-interface Options {
-  iterations: number;
-  warmup: number;
-  out: string;
-}
-
-function parseArgs(argv: string[]): Options {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const o: Options = { iterations: 20, warmup: 2, out: `/tmp/berth-bench/net-ops-${stamp}.json` };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = argv[++i];
-    const num = Number(val);
-    if (flag === '--out' && val) o.out = val;
-    else if (flag === '--iterations' && num >= 1) o.iterations = num;
-    else if (flag === '--warmup' && num >= 0) o.warmup = num;
-    else throw new Error('usage: net-ops [--iterations N] [--warmup N] [--out FILE]');
-  }
-  return o;
-}
+const parseArgs = (argv: string[]) =>
+  parseBenchArgs('net-ops', argv, {
+    iterations: { default: 20 },
+    warmup: { default: 2, min: 0 },
+  });
 
 async function expect(
   sock: string,

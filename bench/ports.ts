@@ -19,6 +19,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
+import { parseBenchArgs } from './lib/args.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
 import { iperf3Client, type Iperf } from './lib/iperf.js';
@@ -38,47 +39,15 @@ const IPERF_NAME = 'benchiperf';
 // Docker's rm -f of 500 published ports took 43 s (docs/reference/anchors.md); 1000 take longer.
 const SLOW_CLI_MS = 900_000;
 
-interface Options {
-  iterations: number;
-  dockerIterations: number;
-  warmup: number;
-  ports: number;
-  rounds: number;
-  seconds: number;
-  out: string;
-}
-
-const USAGE =
-  'usage: ports [--iterations N] [--docker-iterations N] [--warmup N] [--ports N] ' +
-  '[--rounds N] [--seconds N] [--out FILE]';
-
-function parseArgs(argv: string[]): Options {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const o: Options = {
-    iterations: 10,
-    dockerIterations: 3,
-    warmup: 1,
-    ports: 1000,
-    rounds: 7,
-    seconds: 5,
-    out: `/tmp/berth-bench/ports-${stamp}.json`,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = argv[++i];
-    const num = Number(val);
-    const count = Number.isInteger(num) && num >= 1;
-    if (flag === '--out' && val) o.out = val;
-    else if (flag === '--iterations' && count) o.iterations = num;
-    else if (flag === '--docker-iterations' && count) o.dockerIterations = num;
-    else if (flag === '--warmup' && Number.isInteger(num) && num >= 0) o.warmup = num;
-    else if (flag === '--ports' && count && num <= 5000) o.ports = num;
-    else if (flag === '--rounds' && count) o.rounds = num;
-    else if (flag === '--seconds' && count) o.seconds = num;
-    else throw new Error(USAGE);
-  }
-  return o;
-}
+const parseArgs = (argv: string[]) =>
+  parseBenchArgs('ports', argv, {
+    iterations: { default: 10 },
+    dockerIterations: { default: 3 },
+    warmup: { default: 1, min: 0 },
+    ports: { default: 1000, max: 5000 },
+    rounds: { default: 7 },
+    seconds: { default: 5 },
+  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
+import { parseBenchArgs } from './lib/args.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { measureApi } from './lib/api.js';
 import { busyboxDiffId, importBusybox } from './lib/image.js';
@@ -23,36 +24,12 @@ import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 const TARGET = 0.2;
 const LOOP = 'while true; do sleep 3600; done';
 
-interface Options {
-  iterations: number;
-  warmup: number;
-  rmIterations: number;
-  out: string;
-}
-
-function parseArgs(argv: string[]): Options {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const o: Options = {
-    iterations: 20,
-    warmup: 2,
-    rmIterations: 10,
-    out: `/tmp/berth-bench/run-rm-${stamp}.json`,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = argv[++i];
-    const num = Number(val);
-    if (flag === '--out' && val) o.out = val;
-    else if (flag === '--iterations' && num >= 1) o.iterations = num;
-    else if (flag === '--warmup' && num >= 0) o.warmup = num;
-    else if (flag === '--rm-iterations' && num >= 1) o.rmIterations = num;
-    else
-      throw new Error(
-        `usage: run-rm [--iterations N] [--warmup N] [--rm-iterations N] [--out FILE]`,
-      );
-  }
-  return o;
-}
+const parseArgs = (argv: string[]) =>
+  parseBenchArgs('run-rm', argv, {
+    iterations: { default: 20 },
+    warmup: { default: 2, min: 0 },
+    rmIterations: { default: 10 },
+  });
 
 let interrupted = false;
 
