@@ -20,10 +20,11 @@
  *   node dist/bench/overlay.js [--iterations 20] [--warmup 2] [--tries 100]
  *       [--rounds 3] [--seconds 5] [--out FILE]
  */
-import { mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import { run } from '../src/lab/proc.js';
+import { parseBenchArgs } from './lib/args.js';
 import { call } from './lib/api.js';
 import { DockerdSlot, labProcess, stopLabProcess } from './lib/capture.js';
 import { finishRun, runMain } from './lib/finish.js';
@@ -55,43 +56,15 @@ const SLEEP = ['sleep', '3600'];
 /** How long a missed convergence try keeps pinging, to say when the peer did answer. */
 const LATE_LIMIT_MS = 5000;
 
-interface Options {
-  iterations: number;
-  warmup: number;
-  tries: number;
-  rounds: number;
-  seconds: number;
-  out: string;
-}
-
-const USAGE =
-  'usage: overlay [--iterations N] [--warmup N] [--tries N (1-150)] [--rounds N] [--seconds N] [--out FILE]';
-
-function parseArgs(argv: string[]): Options {
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const o: Options = {
-    iterations: 20,
-    warmup: 2,
-    tries: 100,
-    rounds: 3,
-    seconds: 5,
-    out: `/tmp/berth-bench/overlay-${stamp}.json`,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const val = argv[++i];
-    const num = Number(val);
-    const count = Number.isInteger(num) && num >= 1;
-    if (flag === '--out' && val) o.out = val;
-    else if (flag === '--iterations' && count) o.iterations = num;
-    else if (flag === '--warmup' && Number.isInteger(num) && num >= 0) o.warmup = num;
-    else if (flag === '--tries' && count && num <= MAX_TRIES) o.tries = num;
-    else if (flag === '--rounds' && count) o.rounds = num;
-    else if (flag === '--seconds' && count) o.seconds = num;
-    else throw new Error(USAGE);
-  }
-  return o;
-}
+const parseArgs = (argv: string[]) =>
+  parseBenchArgs('overlay', argv, {
+    iterations: { default: 20 },
+    warmup: { default: 2, min: 0 },
+    tries: { default: 100, max: MAX_TRIES },
+    rounds: { default: 3 },
+    seconds: { default: 5 },
+  });
+type Options = ReturnType<typeof parseArgs>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -150,7 +123,8 @@ interface SideResult {
   convergence: Try[];
   throughput: Record<PathName, Iperf[]>;
   diagnostics: Record<string, string | number>;
-  error?: string;
+  /** What failed (a phase, or the side), in order. */
+  errors: string[];
 }
 
 function newResult(): SideResult {
@@ -162,6 +136,7 @@ function newResult(): SideResult {
     convergence: [],
     throughput: { overlay: [], underlay: [], underlayMss: [] },
     diagnostics: {},
+    errors: [],
   };
 }
 
@@ -212,8 +187,20 @@ async function until(what: string, ok: () => boolean, ms: number): Promise<void>
   }
 }
 
-/** The measurements, the same on both engines. */
-async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
+/** What the phases share: the side, the options, the results, and the containers' PIDs. */
+interface Ctx {
+  s: Side;
+  o: Options;
+  res: SideResult;
+  tag: string;
+  netId: string;
+  /** PIDs of p1 (host 1) and r2 (host 2), for nsenter. */
+  p1: string;
+  r2: string;
+}
+
+/** The set-up both engines get: the networks and the resident containers. */
+async function setUp(s: Side, o: Options, res: SideResult): Promise<Ctx> {
   const tag = `[${s.engine}]`;
   res.server = docker(s, 1, ['version', '--format', '{{.Server.Version}}']);
   const netId = docker(s, 0, ['network', 'create', '-d', 'overlay', '--subnet', SUBNET, OVERLAY]);
@@ -228,11 +215,17 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
   runOn(0, 'p1', IPS.p1, ['busybox', ...SLEEP]);
   runOn(0, 'srv', IPS.srv, [IPERF3_IMAGE]);
   runOn(1, 'r2', IPS.r2, ['busybox', ...SLEEP]);
-  const pid = (h: number, name: string) => docker(s, h, ['inspect', '-f', '{{.State.Pid}}', name]);
-  const [p1, r2] = [pid(0, 'p1'), pid(1, 'r2')];
+  docker(s, 1, ['run', '-d', '--name', 'att', 'busybox', ...SLEEP]);
+  const [p1, r2] = [pid(s, 0, 'p1'), pid(s, 1, 'r2')];
   await until(`${tag} r2 (host 2) reaches p1 (host 1)`, () => ping(r2, IPS.p1).ok, 10_000);
+  return { s, o, res, tag, netId, p1, r2 };
+}
 
-  // 1. run -d on host 2, the three networks in turns.
+const pid = (s: Side, h: number, name: string) =>
+  docker(s, h, ['inspect', '-f', '{{.State.Pid}}', name]);
+
+/** 1. `run -d` on host 2, the three networks in turns; `rm -f` untimed. */
+async function runLatency({ s, o, res, tag }: Ctx): Promise<void> {
   const nets = Object.keys(RUN_NETS) as RunNet[];
   console.log(`${tag} run -d: ${o.warmup} warm-up + ${o.iterations} iterations per network`);
   for (let i = 0; i < o.warmup + o.iterations; i++) {
@@ -245,9 +238,10 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
       if (i >= o.warmup) res.runD[net].push(r.ms);
     }
   }
+}
 
-  // 2. attach/detach of a running container (default bridge) on host 2.
-  docker(s, 1, ['run', '-d', '--name', 'att', 'busybox', ...SLEEP]);
+/** 2. Attach and detach of `att` (default bridge, host 2), the overlay and the user bridge in turns. */
+async function attachLatency({ s, o, res, tag }: Ctx): Promise<void> {
   const sock = s.daemons[1].socket;
   const api = async (net: string, op: 'connect' | 'disconnect') => {
     const r = await call(sock, 'POST', `/networks/${net}/${op}`, { Container: 'att' });
@@ -267,27 +261,31 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
       }
     }
   }
+}
 
-  // 3. convergence: host 2 runs, host 1 pings at once.
+/**
+ * 3. Convergence: `run -d --ip A` on host 2, then at once one ping from p1
+ * (host 1). A failed `run` is a missed try too.
+ */
+async function convergence({ s, o, res, tag, p1 }: Ctx): Promise<void> {
   console.log(`${tag} convergence: ${o.tries} tries`);
   for (let k = 0; k < o.tries; k++) {
     await checkpoint();
     const ip = `10.20.0.${FIRST_TRY + k}`;
-    const r = timedDocker(s, 1, [
-      'run',
-      '-d',
-      '--name',
-      `cv${k}`,
-      '--network',
-      OVERLAY,
-      '--ip',
-      ip,
-      'busybox',
-      ...SLEEP,
-    ]);
+    const args = ['run', '-d', '--name', `cv${k}`, '--network', OVERLAY, '--ip', ip];
+    const t0 = now();
+    const r = dockerAt(s.daemons[1], s.cli, [...args, 'busybox', ...SLEEP]);
     const t1 = now();
+    const t: Try = { ip, runMs: t1 - t0, answered: false, rttMs: null, lateMs: null };
+    res.convergence.push(t);
+    if (r.status !== 0) {
+      t.error = `run -d failed: ${r.stderr.trim()}`;
+      console.error(`${tag} try ${k}: ${t.error}`);
+      dockerAt(s.daemons[1], s.cli, ['rm', '-f', `cv${k}`]);
+      continue;
+    }
     const first = ping(p1, ip);
-    const t: Try = { ip, runMs: r.ms, answered: first.ok, rttMs: first.rttMs, lateMs: null };
+    Object.assign(t, { answered: first.ok, rttMs: first.rttMs });
     if (!first.ok) {
       t.error = first.text;
       while (now() - t1 < LATE_LIMIT_MS) {
@@ -297,13 +295,15 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
         }
         await sleep(10);
       }
+      console.error(`${tag} try ${k}: ${ip} not answered at once; after ${t.lateMs ?? '-'} ms`);
     }
-    res.convergence.push(t);
     docker(s, 1, ['rm', '-f', `cv${k}`]);
     await sleep(100);
   }
+}
 
-  // 4. throughput, the three paths in turns each round.
+/** 4. iperf3 over the overlay (r2 to srv), the underlay, and the underlay at the overlay's MSS. */
+async function throughput({ s, o, res, tag, netId, r2 }: Ctx): Promise<void> {
   const mtu = eth0Mtu(`/proc/${r2}/ns/net`);
   const vxlan = run([
     'nsenter',
@@ -323,14 +323,10 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
     const listening = (netns: string, port: number) =>
       run(['nsenter', `--net=${netns}`, '--', 'ss', '-Hltn', `sport = :${port}`]).stdout.trim() !==
       '';
+    const srv = `/proc/${pid(s, 0, 'srv')}/ns/net`;
     await until(
       `${tag} iperf3 servers listening`,
-      () => {
-        return (
-          listening(s.lab.netns(1), UNDERLAY_PORT) &&
-          listening(`/proc/${pid(0, 'srv')}/ns/net`, IPERF_PORT)
-        );
-      },
+      () => listening(s.lab.netns(1), UNDERLAY_PORT) && listening(srv, IPERF_PORT),
       10_000,
     );
     const h1 = s.lab.hosts[0]!.ip;
@@ -354,8 +350,36 @@ async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
   }
 }
 
+/**
+ * The measurements, the same on both engines. A phase that fails is recorded
+ * and the next one runs; a failed set-up or an interrupt ends the side.
+ */
+async function measure(s: Side, o: Options, res: SideResult): Promise<void> {
+  const ctx = await setUp(s, o, res);
+  const phases = { runLatency, attachLatency, convergence, throughput };
+  for (const [name, phase] of Object.entries(phases)) {
+    try {
+      await phase(ctx);
+    } catch (e) {
+      if (interrupted) throw e;
+      res.errors.push(`${name}: ${(e as Error).message}`);
+      console.error(`${ctx.tag} ${name} failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Copies the daemons' and etcd's logs of a lab next to the results, before the lab goes. */
+function keepLogs(lab: Lab, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const h of lab.hosts) {
+    for (const f of readdirSync(h.dir).filter((n) => n.endsWith('.log'))) {
+      copyFileSync(join(h.dir, f), join(dir, `h${h.index}-${f}`));
+    }
+  }
+}
+
 /** Berth: berthd in each host of a cluster lab. */
-async function berthSide(o: Options, res: SideResult): Promise<void> {
+async function berthSide(o: Options, res: SideResult, logs: string): Promise<void> {
   const lab = await Lab.create({ hosts: 2, cluster: true, etcdMembers: 1 });
   console.log(`[berth] lab ${lab.name}: berthd in both hosts, etcd in host 1`);
   try {
@@ -377,6 +401,7 @@ async function berthSide(o: Options, res: SideResult): Promise<void> {
     };
     await measure(side, o, res);
   } finally {
+    keepLogs(lab, logs);
     await lab.destroy();
   }
 }
@@ -385,6 +410,7 @@ async function berthSide(o: Options, res: SideResult): Promise<void> {
 async function dockerSide(
   o: Options,
   res: SideResult,
+  logs: string,
   before: MachineSnapshot,
   problems: string[],
 ): Promise<void> {
@@ -421,6 +447,7 @@ async function dockerSide(
     try {
       await slot.stop();
     } finally {
+      keepLogs(lab, logs);
       await lab.destroy();
     }
   }
@@ -453,6 +480,7 @@ function convergenceSummary(t: Try[]) {
   return {
     tries: t.length,
     answered: t.length - missed.length,
+    runFailed: t.filter((x) => x.error?.startsWith('run -d failed')).length,
     runMs: summarize(t.map((x) => x.runMs)),
     rttMs: summarize(t.flatMap((x) => (x.rttMs === null ? [] : [x.rttMs]))),
     missedLateMs: missed.map((x) => x.lateMs),
@@ -517,15 +545,15 @@ async function main(argv: string[]): Promise<number> {
   const before = snapshotMachine(LAB_ROOT);
   const problems: string[] = [];
   const res = { berth: newResult(), docker: newResult() };
-  let failed = false;
+  const logDir = `${o.out.replace(/\.json$/, '')}-logs`;
   for (const e of ENGINES) {
     if (interrupted) break;
     try {
-      if (e === 'berth') await berthSide(o, res.berth);
-      else await dockerSide(o, res.docker, before, problems);
+      const logs = join(logDir, e);
+      if (e === 'berth') await berthSide(o, res.berth, logs);
+      else await dockerSide(o, res.docker, logs, before, problems);
     } catch (err) {
-      failed = true;
-      res[e].error = (err as Error).message;
+      res[e].errors.push((err as Error).message);
       console.error(`[${e}] failed: ${(err as Error).stack ?? String(err)}`);
     }
   }
@@ -599,14 +627,16 @@ async function main(argv: string[]): Promise<number> {
     convergence,
     throughput,
     diagnostics: { berth: res.berth.diagnostics, docker: res.docker.diagnostics },
-    errors: { berth: res.berth.error, docker: res.docker.error, cleanup: problems },
+    logs: logDir,
+    errors: { berth: res.berth.errors, docker: res.docker.errors, cleanup: problems },
     targets,
   };
   printTables(ops, convergence, throughput);
   for (const t of Object.values(targets)) {
     console.log(`${t.rule}: ${t.value} ${t.met ? 'MET' : 'NOT MET'}`);
   }
-  return finishRun({ before, out, outPath: o.out, failed: failed || problems.length > 0 });
+  const failed = ENGINES.some((e) => res[e].errors.length > 0) || problems.length > 0;
+  return finishRun({ before, out, outPath: o.out, failed });
 }
 
 function printTables(
@@ -622,6 +652,7 @@ function printTables(
   for (const e of ENGINES) {
     const c = convergence[e];
     const late = c.missedLateMs.map((x) => (x === null ? `>${LATE_LIMIT_MS}` : String(x)));
+    if (c.runFailed) late.push(`(${c.runFailed} of them: run -d failed)`);
     console.log(
       `| ${e} | ${c.answered}/${c.tries} | ${c.runMs.median.toFixed(1)} ms | ${c.rttMs.median} ms | ${late.length ? late.join(' ') + ' ms' : '–'} |`,
     );
