@@ -29,11 +29,11 @@ import { call } from './lib/api.js';
 import { DockerdSlot, labProcess, stopLabProcess } from './lib/capture.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
-import { iperf3Client, type Iperf } from './lib/iperf.js';
+import { gbpsSummary, iperf3Client, perRoundRatio, type Iperf } from './lib/iperf.js';
 import { snapshotMachine, type MachineSnapshot } from './lib/machine.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
-import { median, round1, summarize, type Summary } from './lib/stats.js';
+import { round1, summarize } from './lib/stats.js';
 import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 
 /** Berth's overlay `run -d` at most this fraction of Docker's (median). */
@@ -453,27 +453,7 @@ async function dockerSide(
   }
 }
 
-/** Summary of Gbit/s samples. */
-function gbps(xs: Iperf[]): Summary {
-  const s = summarize(xs.map((x) => x.gbps * 1000));
-  const g = (v: number) => Math.round(v) / 1000;
-  return {
-    n: s.n,
-    median: g(s.median),
-    p90: g(s.p90),
-    min: g(s.min),
-    max: g(s.max),
-    mean: g(s.mean),
-  };
-}
-
 const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
-
-/** Median over rounds of a/b per round. */
-function perRound(a: Iperf[], b: Iperf[]): number {
-  const r = a.map((x, i) => x.gbps / (b[i]?.gbps ?? NaN)).sort((x, y) => x - y);
-  return Math.round(median(r) * 1000) / 1000;
-}
 
 function convergenceSummary(t: Try[]) {
   const missed = t.filter((x) => !x.answered);
@@ -492,10 +472,10 @@ function throughputSummary(t: Record<PathName, Iperf[]>) {
   const each = <T>(f: (xs: Iperf[]) => T) =>
     Object.fromEntries(PATHS.map((p) => [p, f(t[p])])) as Record<PathName, T>;
   return {
-    gbps: each(gbps),
+    gbps: each(gbpsSummary),
     cpuPerGbps: each((xs) => round1(summarize(xs.map((x) => x.cpuPerGbps)).median)),
-    overlayOverUnderlay: perRound(t.overlay, t.underlay),
-    overlayOverUnderlayMss: perRound(t.overlay, t.underlayMss),
+    overlayOverUnderlay: perRoundRatio(t.overlay, t.underlay),
+    overlayOverUnderlayMss: perRoundRatio(t.overlay, t.underlayMss),
     retransmits: each((xs) => xs.map((x) => x.retransmits)),
     samples: each((xs) => xs.map((x) => Math.round(x.gbps * 1000) / 1000)),
   };

@@ -22,12 +22,11 @@ import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { parseBenchArgs } from './lib/args.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
-import { iperf3Client, type Iperf } from './lib/iperf.js';
+import { gbpsSummary, iperf3Client, perRoundRatio, type Iperf } from './lib/iperf.js';
 import { snapshotMachine } from './lib/machine.js';
 import { measureRunRm, order, timed, type Engines, type Samples } from './lib/measure.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
-import { summarize, type Summary } from './lib/stats.js';
 import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 
 const DOCKER_TARGET = 1 / 20;
@@ -329,26 +328,12 @@ async function main(argv: string[]): Promise<number> {
       ];
       docker(e, ['rm', '-f', IPERF_NAME]);
     }
-    const gbit = (xs: Iperf[]) => xs.map((x) => x.gbps);
-    const sumOf = (xs: Iperf[]): Summary => {
-      const s = summarize(gbit(xs).map((g) => g * 1000));
-      // summarize rounds to 0.1 of its unit: work in Mbit/s, report Gbit/s.
-      const g = (v: number) => Math.round(v) / 1000;
-      return {
-        n: s.n,
-        median: g(s.median),
-        p90: g(s.p90),
-        min: g(s.min),
-        max: g(s.max),
-        mean: g(s.mean),
-      };
-    };
+    const sumOf = gbpsSummary;
     const sums = {
       berth: { port: sumOf(tput.berth.port), direct: sumOf(tput.berth.direct) },
       docker: { port: sumOf(tput.docker.port), direct: sumOf(tput.docker.direct) },
     };
-    const perRound = (a: Iperf[], b: Iperf[]) =>
-      Math.round(summarize(a.map((x, i) => (x.gbps / (b[i]?.gbps ?? NaN)) * 1000)).median) / 1000;
+    const perRound = perRoundRatio;
     const ratios = {
       berthPortOverDirect:
         Math.round((sums.berth.port.median / sums.berth.direct.median) * 1000) / 1000,

@@ -4,6 +4,7 @@
  * `/proc/PID/ns/net`. The server must already listen at the address.
  */
 import { run } from '../../src/lab/proc.js';
+import { summarize, type Summary } from './stats.js';
 
 /** What one client run measured. */
 export interface Iperf {
@@ -66,4 +67,26 @@ export function iperf3Client(
     retransmits: j.end?.sum_sent?.retransmits ?? 0,
     cpuPerGbps: cpu ? (cpu.host_total + cpu.remote_total) / gbps : NaN,
   };
+}
+
+/** The rates of several runs summarised, in Gbit/s to 1 Mbit/s. */
+export function gbpsSummary(xs: Iperf[]): Summary {
+  // summarize rounds to 0.1 of its unit: work in Mbit/s, report Gbit/s.
+  const s = summarize(xs.map((x) => x.gbps * 1000));
+  const g = (v: number) => Math.round(v) / 1000;
+  return {
+    n: s.n,
+    median: g(s.median),
+    p90: g(s.p90),
+    min: g(s.min),
+    max: g(s.max),
+    mean: g(s.mean),
+  };
+}
+
+/** The median over rounds of a[i] / b[i] (runs of two paths in the same round), to 0.001. */
+export function perRoundRatio(a: Iperf[], b: Iperf[]): number {
+  return (
+    Math.round(summarize(a.map((x, i) => (x.gbps / (b[i]?.gbps ?? NaN)) * 1000)).median) / 1000
+  );
 }
