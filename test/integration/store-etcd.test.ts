@@ -260,3 +260,25 @@ describe('EtcdStore lease renewals', () => {
     }
   });
 });
+
+describe('EtcdStore watches that come and go', () => {
+  it("close without counting as failures: many in a row do not open the client's circuit breaker", async () => {
+    const s = await EtcdStore.open({
+      endpoints: (single as EtcdCluster).endpoints(),
+      prefix: '/watches/',
+    });
+    try {
+      // The convergence wait opens and drops a watch on many joins; a
+      // successful call between them would reset the breaker's count.
+      const stops = [];
+      for (let i = 0; i < 6; i++) stops.push(await s.watch('w/', () => undefined));
+      for (const stop of stops) stop();
+      await new Promise((r) => setTimeout(r, 100));
+      // Three failures in a row open it for 5 s: these calls would fail at once.
+      for (let i = 0; i < 5; i++) await s.put('after', String(i));
+      assert.equal((await s.get('after'))?.value, '4');
+    } finally {
+      await s.close();
+    }
+  });
+});

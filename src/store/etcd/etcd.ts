@@ -51,7 +51,7 @@ import {
   checkValue,
 } from '../validate.js';
 import { DEFAULT_PREFIX, type EtcdStoreOptions } from './options.js';
-import { EtcdWatch } from './watch.js';
+import { EtcdWatch, close } from './watch.js';
 
 export type * from './options.js';
 export { DEFAULT_PREFIX } from './options.js';
@@ -305,7 +305,7 @@ export class EtcdStore implements KvStore {
       const stream = await this.client.leaseClient.leaseKeepAlive();
       return new Promise<{ TTL: string }>((resolve, reject) => {
         const timer = setTimeout(() => {
-          stream.cancel();
+          close(stream);
           reject(new BerthError('UNAVAILABLE', 'etcd: lease keepalive timed out'));
         }, this.timeoutMs);
         stream.on('data', (r) => {
