@@ -13,6 +13,7 @@
  * when it registers (rejoin.ts).
  */
 import { messageOf } from '../common/errors.js';
+import { Rerun } from '../common/rerun.js';
 import type { Logger } from '../common/log.js';
 import type { GlobalEndpoint } from '../network/types.js';
 import type { KvStore } from '../store/types.js';
@@ -34,9 +35,14 @@ export function orphans(
 
 export class Reaper {
   private readonly nodes: Mirror<NodeInfo>;
-  private running: Promise<void> | undefined;
-  private again = false;
   private closed = false;
+  private readonly runs = new Rerun(
+    () =>
+      this.sweepOnce().catch((e: unknown) =>
+        this.log.warn(`cluster: reaping dead hosts' endpoints: ${messageOf(e)}`),
+      ),
+    () => this.closed,
+  );
 
   constructor(
     private readonly kv: KvStore,
@@ -58,19 +64,7 @@ export class Reaper {
    * a sweep asked for while one runs runs again after it. Resolves when done.
    */
   sweep(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.sweepOnce().catch((e: unknown) =>
-          this.log.warn(`cluster: reaping dead hosts' endpoints: ${messageOf(e)}`),
-        );
-      } while (this.again && !this.closed);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    return this.runs.run();
   }
 
   private async sweepOnce(): Promise<void> {

@@ -19,6 +19,7 @@
  * containers) and again after every registration; one run at a time.
  */
 import { messageOf } from '../common/errors.js';
+import { Rerun } from '../common/rerun.js';
 import type { Logger } from '../common/log.js';
 import type { EndpointRecord } from '../network/records.js';
 import type { GlobalEndpoint } from '../network/types.js';
@@ -53,9 +54,14 @@ export function rejoinPlan(
 }
 
 export class Rejoin {
-  private running: Promise<void> | undefined;
-  private again = false;
   private closed = false;
+  private readonly runs = new Rerun(
+    () =>
+      this.runOnce().catch((e: unknown) =>
+        this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`),
+      ),
+    () => this.closed,
+  );
 
   constructor(
     private readonly global: GlobalNetworks,
@@ -75,19 +81,7 @@ export class Rejoin {
 
   /** One reconcile (one more after it, if asked for while it runs). */
   run(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.runOnce().catch((e: unknown) =>
-          this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`),
-        );
-      } while (this.again && !this.closed);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    return this.runs.run();
   }
 
   close(): void {
