@@ -32,6 +32,7 @@ import { finishRun, runMain } from './lib/finish.js';
 import { snapshotMachine } from './lib/machine.js';
 import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
 import { dockerAt } from './lib/refdockerd.js';
+import type { Mark } from './lib/scale-sim.js';
 import { round1, summarize } from './lib/stats.js';
 
 const parseArgs = (argv: string[]) =>
@@ -253,27 +254,6 @@ class SimChild {
   kill(): void {
     if (this.c.exitCode === null) this.c.kill('SIGKILL');
   }
-}
-
-interface Mark {
-  at: number;
-  cpuMs: number;
-  rssKb: number;
-  heapUsedKb: number;
-  calls: Record<string, number>;
-  events: Record<string, number>;
-  keysRead: number;
-  peers: {
-    runs: number;
-    cpuMs: number;
-    adds: number;
-    deletes: number;
-    maxListed: number;
-    fdb: number;
-    vteps: number;
-  };
-  endpoints: number;
-  revision: number;
 }
 
 /** CPU ticks (user + system) of a process, in ms. */

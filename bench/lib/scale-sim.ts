@@ -87,6 +87,20 @@ function counted(kv: KvStore, c: Counters): KvStore {
   });
 }
 
+/** The observer's counters, CPU time and memory at one moment. */
+export interface Mark {
+  at: number;
+  cpuMs: number;
+  rssKb: number;
+  heapUsedKb: number;
+  calls: Record<string, number>;
+  events: Record<string, number>;
+  keysRead: number;
+  peers: Observer['peerStats'] & { fdb: number; vteps: number };
+  endpoints: number;
+  revision: number;
+}
+
 interface Init {
   endpoints: string[];
   prefix: string;
@@ -107,7 +121,7 @@ class Observer {
   private readonly had = new Map<string, { ip: string; vtep: string }>();
   private queued: Promise<void> | undefined;
   private chain: Promise<void> = Promise.resolve();
-  private readonly peerStats = { runs: 0, cpuMs: 0, adds: 0, deletes: 0, maxListed: 0 };
+  readonly peerStats = { runs: 0, cpuMs: 0, adds: 0, deletes: 0, maxListed: 0 };
   /** When each endpoint key was first seen here (wall ms), until `seen` takes them. */
   private seenAt = new Map<string, number>();
   private joins = 0;
@@ -211,7 +225,7 @@ class Observer {
   }
 
   /** The counters, CPU time and memory now; callers take differences. */
-  mark(): Record<string, unknown> {
+  mark(): Mark {
     const cpu = process.cpuUsage();
     const mem = process.memoryUsage();
     const vteps = new Set([...this.had.values()].map((p) => p.vtep));
