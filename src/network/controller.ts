@@ -2,9 +2,13 @@
  * The network controller: networks (records in the store, with their subnets
  * allocated in the same transaction) and the drivers that implement them.
  * Containers' sandboxes and endpoints on these networks are `endpoints`
- * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md).
+ * (endpoints.ts; docs/decisions/0010-network-state-and-reconcile.md); the
+ * overlay side of a cluster is `OverlayPlane` (overlay-plane.ts).
+ *
+ * Size: network create, remove, reconcile and the default bridge from the
+ * daemon's flags share the records, IPAM and the bridge-name claims kept
+ * here; the default bridge's start-up part is the next to move out.
  */
-import { existsSync } from 'node:fs';
 import {
   BerthError,
   conflict,
@@ -32,6 +36,7 @@ import { FirewallGuard } from './firewall-guard.js';
 import { hostDriver } from './drivers/host/index.js';
 import { nullDriver } from './drivers/null/index.js';
 import { OverlayDriver, gatewayOf } from './drivers/overlay/index.js';
+import { OverlayPlane } from './overlay-plane.js';
 import {
   type Cidr,
   type Ipam,
@@ -190,15 +195,8 @@ export class NetworkController {
   private readonly defaultBridge: ControllerOptions['defaultBridge'];
   /** Global-scope networks (--cluster-store); their endpoints go through it too. */
   readonly global?: GlobalScope;
-  /** Per overlay network, the peers update in flight (one at a time). */
-  private readonly peerUpdates = new Map<string, Promise<void>>();
-  /** Per overlay network, the update queued behind it, not started: later changes join it. */
-  private readonly peersQueued = new Map<string, Promise<void>>();
-  private readonly convergence?: PeerConvergence;
-  /** Per overlay network this host takes part in: its resolver's address and namespace. */
-  private readonly overlayListeners = new Map<string, { address: string; nsPath: string }>();
-  /** Per overlay network: the other hosts' containers whose names the resolver has. */
-  private readonly remoteNames = new Map<string, Set<string>>();
+  /** This host's side of the overlay networks: peers, names (with --cluster-store). */
+  private readonly plane?: OverlayPlane;
   /** The kernel work done here rather than through rtnl or the firewall. */
   private readonly kernel: ControllerKernel;
 
@@ -215,7 +213,6 @@ export class NetworkController {
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
     this.global = options.global?.scope;
-    this.convergence = options.global?.convergence;
     this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
     this.endpoints = new Endpoints(
@@ -233,23 +230,17 @@ export class NetworkController {
       execRoot: options.execRoot,
       vtep: options.global?.vtep,
     });
-    this.global?.onEndpointsChange((netId) => void this.updatePeers(netId));
-    // What the store had before this listener came (a restart): programmed once read.
-    // What a killed daemon left of overlay namespaces is swept first.
-    void this.global?.loaded.then(async () => {
-      // Asked as it goes: a network made meanwhile is known.
-      const known = (id12: string) => this.global!.list().find((n) => n.Id.startsWith(id12));
-      await this.overlay()
-        ?.sweep(known)
-        .catch((e: unknown) => this.log.warn(`sweeping overlay namespaces: ${messageOf(e)}`));
-      for (const n of this.global!.list()) void this.updatePeers(n.Id);
-    });
-    // A network removed on any host: this host's part of it goes too.
-    this.global?.onNetworkRemoved((netId) => {
-      void this.dropOverlayNames(netId)
-        .then(() => this.overlay()?.removeNetworkById(netId))
-        .catch((e: unknown) => this.log.warn(`removing overlay ${netId}: ${messageOf(e)}`));
-    });
+    if (options.global) {
+      this.plane = new OverlayPlane({
+        global: options.global.scope,
+        convergence: options.global.convergence,
+        dns: this.dns,
+        log: this.log,
+        network: (id) => this.network(id),
+        driver: (name) => this.drivers[name],
+        overlay: () => this.overlay(),
+      });
+    }
   }
 
   /**
@@ -659,49 +650,6 @@ export class NetworkController {
   }
 
   /**
-   * Names on an overlay network this host takes part in: a resolver in the
-   * network's namespace on its gateway (each host answers its own
-   * containers there), and the other hosts' endpoints as records beside the
-   * local ones (which the join publishes).
-   */
-  private async overlayNames(net: NetworkRecord): Promise<void> {
-    const overlay = this.overlay();
-    const nsPath = overlay?.nsPath(net);
-    if (!overlay || !nsPath || !existsSync(nsPath) || !this.global) return;
-    const gw = gatewayOf(net)?.split('/')[0];
-    if (gw && !this.overlayListeners.has(net.Id)) {
-      await this.dns.addListener(gw, net.Id, nsPath);
-      this.overlayListeners.set(net.Id, { address: gw, nsPath });
-    }
-    const had = this.remoteNames.get(net.Id) ?? new Set<string>();
-    const now = new Set<string>();
-    for (const e of this.global.endpointsOf(net.Id)) {
-      if (e.Vtep === overlay.vtep) continue;
-      now.add(e.ContainerID);
-      this.dns.records.upsertEndpoint({
-        containerId: e.ContainerID,
-        name: e.Name,
-        aliases: e.Aliases,
-        networkId: net.Id,
-        networkName: net.Name,
-        internal: net.Internal,
-        ipv4: e.IPv4,
-      });
-    }
-    for (const id of had) if (!now.has(id)) this.dns.records.removeEndpoint(id, net.Id);
-    this.remoteNames.set(net.Id, now);
-  }
-
-  /** An overlay network gone: its resolver and the other hosts' names go too. */
-  private async dropOverlayNames(netId: string): Promise<void> {
-    for (const id of this.remoteNames.get(netId) ?? []) this.dns.records.removeEndpoint(id, netId);
-    this.remoteNames.delete(netId);
-    const l = this.overlayListeners.get(netId);
-    this.overlayListeners.delete(netId);
-    if (l) await this.dns.removeListener(l.address, l.nsPath);
-  }
-
-  /**
    * Where Berth's resolver answers containers on a network whose endpoints
    * show no gateway: an overlay's gateway, inside its namespace.
    */
@@ -710,60 +658,20 @@ export class NetworkController {
     return net?.Driver === 'overlay' ? gatewayOf(net)?.split('/')[0] : undefined;
   }
 
+  /** A multi-host network's endpoints changed: this host's data plane follows (OverlayPlane). */
+  updatePeers(netId: string): Promise<void> {
+    return this.plane?.updatePeers(netId) ?? Promise.resolve();
+  }
+
+  /** A join on a multi-host network, before it returns: the peers converge (decision 0023). */
+  async convergePeers(netId: string, revision: number): Promise<void> {
+    await this.plane?.convergePeers(netId, revision);
+  }
+
   /** The overlay driver, when this host is in a cluster. */
   private overlay(): OverlayDriver | undefined {
     const d = this.drivers.overlay;
     return d instanceof OverlayDriver ? d : undefined;
-  }
-
-  /**
-   * An overlay network's endpoints changed somewhere: this host's data plane
-   * is made to match the store's view, one update at a time per network, if
-   * this host takes part in the network (a driver that has no namespace for
-   * it does nothing).
-   */
-  updatePeers(netId: string): Promise<void> {
-    if (!this.global) return Promise.resolve();
-    // An update not started yet reads the store's view when it starts: it has this change too.
-    const queued = this.peersQueued.get(netId);
-    if (queued) return queued;
-    const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
-      .then(() => this.applyPeers(netId))
-      .catch((e: unknown) =>
-        this.log.error(`network ${this.network(netId)?.Name ?? netId}: peers: ${messageOf(e)}`),
-      );
-    this.peerUpdates.set(netId, next);
-    this.peersQueued.set(netId, next);
-    return next;
-  }
-
-  /** One peers update: the store's view now, programmed, then reported (decision 0023). */
-  private async applyPeers(netId: string): Promise<void> {
-    this.peersQueued.delete(netId);
-    const net = this.network(netId);
-    const driver = net && this.drivers[net.Driver];
-    const at = this.convergence?.revision();
-    if (net && driver?.setPeers) {
-      const peers = this.global!.endpointsOf(netId).map((e) => ({
-        ip: e.IPv4,
-        mac: e.Mac,
-        vtep: e.Vtep,
-      }));
-      await driver.setPeers(net, peers);
-      await this.overlayNames(net);
-    }
-    if (at !== undefined) this.convergence!.applied(netId, at);
-  }
-
-  /**
-   * A join on a multi-host network, before it returns: this host programs
-   * the store's endpoints as of the join's commit `revision` or later, and
-   * the other hosts of the network report they have programmed this one
-   * (bounded; decision 0023).
-   */
-  async convergePeers(netId: string, revision: number): Promise<void> {
-    if (!this.convergence) return this.updatePeers(netId);
-    await this.convergence.converge(netId, revision, () => this.updatePeers(netId));
   }
 
   /** DELETE /networks/{id}: refused for predefined networks and while endpoints remain. */
@@ -771,8 +679,7 @@ export class NetworkController {
     const net = this.get(ref);
     if (net.Scope === 'global') {
       await this.global!.remove(net);
-      await this.dropOverlayNames(net.Id);
-      await this.overlay()?.removeNetworkById(net.Id);
+      await this.plane?.forget(net.Id);
       return;
     }
     // Only the built-in networks carry these names: creating them is refused.
