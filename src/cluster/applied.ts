@@ -286,38 +286,45 @@ export class Convergence implements PeerConvergence {
           seen(ev.key.slice(APPLIED.length), Number(ev.value));
       };
       // The reports as they are now (often all there: the join did its own
-      // work meanwhile), then, if someone is missing, a watch from after that
-      // read; etcd delivers a watch that starts in the past only at its next
-      // resync (up to 100 ms), one from the present at once.
-      const watchFrom = async (from: number): Promise<void> => {
+      // work meanwhile), then, if someone is missing, a watch from the
+      // present and one more read once it is in place, so a report written
+      // between the two reads is not missed. Not a watch from the first
+      // read's revision: etcd delivers a watch that starts in the past only
+      // at its next resync of such watches (up to 100 ms).
+      const read = async (): Promise<boolean> => {
         try {
-          const c = await this.kv.watch(APPLIED, onEvent, {
-            fromRevision: from,
-            onError: (e) => {
-              if (!isCompacted(e))
-                this.opts.log.debug(`cluster: watching ${APPLIED}: ${e.message}`);
-              void read();
-            },
-          });
-          if (done) c();
-          else cancel = c;
-        } catch (e) {
-          this.opts.log.debug(`cluster: watching ${APPLIED}: ${messageOf(e)}`);
-        }
-      };
-      const read = async (): Promise<void> => {
-        if (done) return;
-        try {
-          const { entries, revision: at } = await this.kv.listWithRevision(APPLIED);
+          const entries = await this.kv.list(APPLIED);
           for (const x of entries) seen(x.key.slice(APPLIED.length), Number(x.value));
           reading = false;
           check();
-          if (!done) await watchFrom(at + 1);
+          return true;
         } catch (e) {
           this.opts.log.debug(`cluster: reading ${APPLIED}: ${messageOf(e)}`);
+          return false;
         }
       };
-      void read();
+      const watch = async (): Promise<void> => {
+        try {
+          const c = await this.kv.watch(APPLIED, onEvent, {
+            onError: (e) => {
+              if (!isCompacted(e))
+                this.opts.log.debug(`cluster: watching ${APPLIED}: ${e.message}`);
+              void start();
+            },
+          });
+          if (done) return c();
+          cancel = c;
+        } catch (e) {
+          this.opts.log.debug(`cluster: watching ${APPLIED}: ${messageOf(e)}`);
+          return;
+        }
+        await read();
+      };
+      const start = async (): Promise<void> => {
+        if (done) return;
+        if ((await read()) && !done) await watch();
+      };
+      void start();
     });
   }
 

@@ -41,7 +41,7 @@ export interface ListResult {
 export interface WatchOptions {
   /**
    * Deliver every change with a revision >= this (etcd's start_revision), also
-   * ones already made; default: only changes after the call. When that history
+   * ones already made; default: from the present. When that history
    * is gone (compacted), `onError` receives an error for which isCompacted()
    * holds and the watch ends: list again and watch from the list's revision + 1.
    */
@@ -100,9 +100,10 @@ export interface KvStore {
   /** Atomically: if all compares hold apply `success`, else apply `failure`. */
   txn(compares: Compare[], success: Op[], failure?: Op[]): Promise<TxnResult>;
   /**
-   * Calls `cb` for every change under `prefix` after this call (or from
-   * `opts.fromRevision`), in revision order, never synchronously; returns a
-   * cancel function.
+   * Calls `cb` for every change under `prefix` from when the watch is in
+   * place (at the latest when the returned promise resolves; a change made
+   * while the call runs may or may not come) or from `opts.fromRevision`, in
+   * revision order, never synchronously; returns a cancel function.
    */
   watch(prefix: string, cb: (ev: WatchEvent) => void, opts?: WatchOptions): Promise<() => void>;
   /** The current store revision. */

@@ -239,10 +239,9 @@ export class EtcdStore implements KvStore {
     checkPrefix(prefix);
     if (typeof cb !== 'function') throw invalid('watch callback must be a function');
     if (opts.fromRevision !== undefined) checkRevision(opts.fromRevision);
-    // An explicit start, also for "from now": a reconnect before the first
-    // response must not skip what happened meanwhile.
-    const after =
-      opts.fromRevision !== undefined ? Math.max(opts.fromRevision - 1, 0) : await this.revision();
+    // "From now" is etcd's own (start_revision 0): an explicit current
+    // revision would race with writes and make the watch start in the past.
+    const after = opts.fromRevision !== undefined ? Math.max(opts.fromRevision - 1, 0) : undefined;
     const key = this.k(prefix);
     const w = new EtcdWatch({
       client: this.client,

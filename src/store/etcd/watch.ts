@@ -18,8 +18,13 @@ export interface WatchParams {
   rangeEnd: Buffer;
   /** Bytes of the store prefix to strip from keys. */
   strip: number;
-  /** Deliver changes with a revision above this. */
-  after: number;
+  /**
+   * Deliver changes with a revision above this; undefined: from etcd's
+   * present (start_revision 0, so etcd never holds the watch for its ~100 ms
+   * resync of watches that start in the past), the point taken from the
+   * created response.
+   */
+  after: number | undefined;
   cb: (ev: WatchEvent) => void;
   onError: ((e: Error) => void) | undefined;
   onCallbackError: (e: unknown) => void;
@@ -29,8 +34,8 @@ export interface WatchParams {
 /** One watch: a stream that reopens after its last delivered revision. */
 export class EtcdWatch {
   private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
-  /** Every change up to this revision has been delivered. */
-  private last: number;
+  /** Every change up to this revision has been delivered (undefined: from now, not yet created). */
+  private last: number | undefined;
   private cancelled = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -103,7 +108,7 @@ export class EtcdWatch {
       create_request: {
         key: this.p.key,
         range_end: this.p.rangeEnd,
-        start_revision: this.last + 1,
+        start_revision: this.last === undefined ? 0 : this.last + 1,
       },
     });
   }
@@ -112,7 +117,7 @@ export class EtcdWatch {
     if (stream !== this.stream || this.cancelled) return;
     const compactRev = Number(res.compact_revision || 0);
     if (compactRev > 0) {
-      this.fail(new CompactedError(this.last + 1, compactRev));
+      this.fail(new CompactedError((this.last ?? 0) + 1, compactRev));
       return;
     }
     if (res.canceled) {
@@ -125,11 +130,14 @@ export class EtcdWatch {
       return;
     }
     if (res.created) {
+      // From now: etcd watches from the header's revision + 1 (its revision
+      // when it took the request), so nothing after it is missed on a reconnect.
+      this.last ??= Number(res.header?.revision ?? 0);
       this.attempt = 0;
       this.firstCreated?.();
       return;
     }
-    const before = this.last;
+    const before = this.last ?? 0;
     let top = before;
     for (const ev of res.events) {
       const revision = Number(ev.kv.mod_revision);
