@@ -154,7 +154,7 @@ export const DRIVERS = (deps: DriverDeps): Record<string, NetworkDriver> => ({
   host: hostDriver,
   null: nullDriver,
   ...(deps.vtep
-    ? { overlay: new OverlayDriver(deps.rtnl, deps.execRoot, deps.vtep, deps.mtu) }
+    ? { overlay: new OverlayDriver(deps.rtnl, deps.execRoot, deps.vtep, deps.mtu, deps.reaper) }
     : {}),
 });
 

@@ -9,9 +9,15 @@
  * Deleting the group in one request also pays the kernel's RCU grace
  * periods once for every link in it. A daemon killed before that leaves
  * links in the group: the next start deletes them first (decision 0010).
+ *
+ * Links of other namespaces (an overlay network's, where its containers'
+ * veths have their other end) are doomed the same way there: the reaper
+ * deletes that namespace's group too, on a socket it opens for the deletion
+ * and closes after it, so it never keeps a namespace alive.
  */
+import { existsSync } from 'node:fs';
 import { messageOf } from '../common/errors.js';
-import { type Rtnl, isNotFound } from '../kernel/netlink/index.js';
+import { Rtnl, isNotFound } from '../kernel/netlink/index.js';
 
 /**
  * Berth's device group ("BR" in ASCII): only links Berth made are put in it
@@ -30,11 +36,15 @@ export class LinkReaper {
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
   private closed = false;
+  /** Other namespaces (their files) holding doomed links. */
+  private readonly elsewhere = new Set<string>();
 
   constructor(
     /** A socket of the reaper's own, in the namespace of the doomed links. */
     private readonly rtnl: Rtnl,
     private readonly onError: (e: unknown) => void,
+    /** Opens a socket in another namespace (tests may pass their own). */
+    private readonly openIn: (netns: string) => Rtnl = (netns) => Rtnl.open({ netns }),
   ) {}
 
   /** A network operation is running: deletions wait until there is none for a while. */
@@ -42,9 +52,10 @@ export class LinkReaper {
     this.lastBusy = performance.now();
   }
 
-  /** A link was just put in DOOMED_GROUP. */
-  doomed(): void {
+  /** A link was just put in DOOMED_GROUP (of the namespace `netns`, else the reaper's own). */
+  doomed(netns?: string): void {
     if (this.closed) return; // the next start deletes the group
+    if (netns) this.elsewhere.add(netns);
     this.busy();
     this.firstDoomed ??= this.lastBusy;
     this.schedule(IDLE_MS);
@@ -68,11 +79,32 @@ export class LinkReaper {
     this.timer = undefined;
     await this.running;
     this.firstDoomed = undefined;
+    await this.deleteGroup(this.rtnl);
+    const others = [...this.elsewhere];
+    this.elsewhere.clear();
+    for (const netns of others) {
+      if (!existsSync(netns)) continue; // the namespace went, and its links with it
+      let r: Rtnl;
+      try {
+        r = this.openIn(netns);
+      } catch (e) {
+        if (existsSync(netns)) this.onError(new Error(`${netns}: ${messageOf(e)}`));
+        continue; // else it went meanwhile
+      }
+      try {
+        await this.deleteGroup(r);
+      } finally {
+        r.close();
+      }
+    }
+  }
+
+  private async deleteGroup(rtnl: Rtnl): Promise<void> {
     try {
-      await this.rtnl.deleteGroup(DOOMED_GROUP);
+      await rtnl.deleteGroup(DOOMED_GROUP);
     } catch (e) {
       if (isNotFound(e)) return; // an empty group
-      await this.oneByOne(e);
+      await this.oneByOne(rtnl, e);
     }
   }
 
@@ -83,10 +115,10 @@ export class LinkReaper {
    * of the group is deleted alone, and one the kernel still refuses leaves
    * the group (back to the default group), so it blocks nothing again.
    */
-  private async oneByOne(groupError: unknown): Promise<void> {
+  private async oneByOne(rtnl: Rtnl, groupError: unknown): Promise<void> {
     let links;
     try {
-      links = (await this.rtnl.listLinks()).filter((l) => l.group === DOOMED_GROUP);
+      links = (await rtnl.listLinks()).filter((l) => l.group === DOOMED_GROUP);
     } catch (e) {
       this.onError(
         new Error(`group delete: ${messageOf(groupError)}; listing it: ${messageOf(e)}`),
@@ -95,13 +127,13 @@ export class LinkReaper {
     }
     for (const l of links) {
       try {
-        await this.rtnl.deleteLink(l.index);
+        await rtnl.deleteLink(l.index);
       } catch (e) {
         if (isNotFound(e)) continue;
         this.onError(
           new Error(`${l.name} cannot be deleted (${messageOf(e)}): taken out of the group`),
         );
-        await this.rtnl.setLink(l.index, { group: 0 }).catch(this.onError);
+        await rtnl.setLink(l.index, { group: 0 }).catch(this.onError);
       }
     }
   }

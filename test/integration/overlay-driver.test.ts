@@ -15,6 +15,7 @@ import { which } from '../../src/lab/proc.js';
 import { createNetns, deleteNetns } from '../../src/kernel/netns/netns.js';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { OverlayDriver, type OverlayPeer } from '../../src/network/drivers/overlay/index.js';
+import { LinkReaper } from '../../src/network/reaper.js';
 import type { NetworkRecord, Sandbox } from '../../src/network/types.js';
 
 const ready = process.getuid?.() === 0 && !!which('etcd');
@@ -31,6 +32,7 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
   const rtnls: Rtnl[] = [];
   const fds: number[] = [];
   const drivers: OverlayDriver[] = [];
+  const reapers: LinkReaper[] = [];
   const sandboxes: Sandbox[] = [];
   const net = {
     Name: 'ovt',
@@ -58,7 +60,8 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
       const h = lab.hosts[i]!;
       const host = Rtnl.open({ netns: lab.netns(i + 1) });
       rtnls.push(host);
-      drivers.push(new OverlayDriver(host, join(h.dir, 'run'), h.ip, 1500));
+      reapers.push(new LinkReaper(host, (e) => assert.fail(String(e))));
+      drivers.push(new OverlayDriver(host, join(h.dir, 'run'), h.ip, 1500, reapers[i]!));
       const path = join(h.dir, 'run', 'netns', `ctr${i}`);
       createNetns(path);
       const inside = Rtnl.open({ netns: path });
@@ -153,8 +156,15 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     const host0If = JSON.parse(inOverlay(0, ['ip', '-j', 'link', 'show', 'master', 'br0']).stdout)
       .map((l: { ifname: string }) => l.ifname)
       .find((n: string) => n.startsWith('veth'));
-    await drivers[0]!.leave(net, sandboxes[0]!, host0If);
-    assert.doesNotMatch(execInNetns(sandboxes[0]!.netnsPath!, ['ip', '-o', 'link']).stdout, /eth0/);
+    await drivers[0]!.leave(net, sandboxes[0]!, host0If, 'eth0');
+    // Down at once, in the reaper's group of the network's namespace; gone once it deletes.
+    const ctr = () => execInNetns(sandboxes[0]!.netnsPath!, ['ip', '-o', 'link']).stdout;
+    assert.match(ctr(), /eth0@\S+ <[^>]*> .*state DOWN/);
+    assert.match(inOverlay(0, ['ip', '-d', 'link', 'show', host0If]).stdout, / group 16978 /);
+    assert.notEqual(ping(0, '10.0.0.3').status, 0);
+    await reapers[0]!.flush();
+    assert.doesNotMatch(ctr(), /eth0/);
+    assert.equal(inOverlay(0, ['ip', 'link', 'show', host0If]).status, 1);
     for (const d of drivers) await d.removeNetwork(net);
     for (const d of drivers) assert.equal(existsSync(d.nsPath(net)), false);
     for (const h of [1, 2])
@@ -164,7 +174,7 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
   it('after a kill: completes a half-made namespace and sweeps what no network owns', async () => {
     const h = lab.hosts[0]!;
     // A new driver is a restarted daemon's.
-    const fresh = () => new OverlayDriver(rtnls[0]!, join(h.dir, 'run'), h.ip, 1500);
+    const fresh = () => new OverlayDriver(rtnls[0]!, join(h.dir, 'run'), h.ip, 1500, reapers[0]!);
     const path = drivers[0]!.nsPath(net);
     // Killed between writing the namespace file and binding it.
     mkdirSync(dirname(path), { recursive: true });
@@ -183,7 +193,11 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     assert.equal(lab.exec(1, [...stray, 'dstport', '4789', 'local', h.ip]).status, 0);
     const gone = { ...net, Id: randomBytes(32).toString('hex'), berth: { vni: 4098 } };
     await d.ensureNetwork(gone);
+    // A veth a killed daemon left to the reaper in the network's namespace.
+    const doomed = ['ip', 'link', 'add', 'vethdoom0', 'group', '16978', 'type', 'veth'];
+    assert.equal(inOverlay(0, [...doomed, 'peer', 'name', 'vethdoom1']).status, 0);
     await d.sweep((id12) => (net.Id.startsWith(id12) ? net : undefined));
+    assert.doesNotMatch(inOverlay(0, ['ip', '-o', 'link']).stdout, /vethdoom/);
     assert.equal(existsSync(d.nsPath(gone)), false);
     assert.equal(existsSync(d.nsPath(net)), true);
     assert.doesNotMatch(lab.exec(1, ['ip', '-o', 'link']).stdout, /vx00000000ff/);

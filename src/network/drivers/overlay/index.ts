@@ -23,6 +23,7 @@ import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.j
 import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
 import { VXLAN_PORT } from '../../../kernel/firewall/index.js';
 import { vethName } from '../bridge/index.js';
+import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   Peer,
   EndpointAddresses,
@@ -83,6 +84,8 @@ export class OverlayDriver implements NetworkDriver {
     readonly vtep: string,
     /** The underlay's MTU. */
     private readonly uplinkMtu: number,
+    /** Deletes the veths of endpoints that left, when the daemon is idle. */
+    private readonly reaper: LinkReaper,
   ) {}
 
   /** Where the network's namespace lives on this host. */
@@ -190,13 +193,38 @@ export class OverlayDriver implements NetworkDriver {
     return { ipv4: a.ipv4, prefixLen: a.prefixLen, mac: a.mac, hostIf };
   }
 
-  async leave(net: NetworkRecord, _sandbox: Sandbox, hostIf?: string): Promise<void> {
-    if (!hostIf || !isNetns(this.nsPath(net))) return;
-    await this.netlink(net)
-      .deleteLink(hostIf)
-      .catch((e: unknown) => {
-        if (!isNotFound(e)) throw e;
+  /**
+   * As the bridge driver's: the container's end goes down at once, the pair
+   * goes to the reaper's group in the network's namespace, where the reaper
+   * deletes it later (the kernel's 15-40 ms are not the request's). Without
+   * `ifName` (a join that failed) the network's end goes down instead.
+   */
+  async leave(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    hostIf?: string,
+    ifName?: string,
+  ): Promise<void> {
+    const path = this.nsPath(net);
+    if (!hostIf || !isNetns(path)) return;
+    this.reaper.busy();
+    if (ifName && sandbox.netnsPath) {
+      try {
+        await sandbox.netlink().setLink(ifName, { up: false });
+      } catch {
+        // Best-effort: the container's namespace (and the pair with it) may be gone already.
+      }
+    }
+    try {
+      await this.netlink(net).setLink(hostIf, {
+        group: DOOMED_GROUP,
+        ...(ifName && sandbox.netnsPath ? {} : { up: false }),
       });
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    this.reaper.doomed(path);
   }
 
   /**
@@ -268,8 +296,11 @@ export class OverlayDriver implements NetworkDriver {
       const m = /^ov-([0-9a-f]{12})$/.exec(f);
       if (!m) continue;
       const net = known(m[1]!);
-      if (net) await this.ensureNetwork(net);
-      else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
+      if (net) {
+        await this.ensureNetwork(net);
+        // Veths a killed daemon left to the reaper.
+        await this.netlink(net).deleteGroup(DOOMED_GROUP).catch(ignoreMissing);
+      } else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
     }
   }
 
