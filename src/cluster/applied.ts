@@ -42,7 +42,7 @@ export interface ConvergenceOptions {
   node: string;
   /** The node's lease (NodeRegistry.leaseId): reports live and die with the node. */
   lease: () => LeaseId | undefined;
-  /** Every host's endpoints, as this host knows them (GlobalNetworks.endpoints). */
+  /** Every host's endpoints, as this host knows them, grouped by network (GlobalNetworks.endpoints). */
   endpoints: Mirror<GlobalEndpoint>;
   log: Logger;
   /** The bound of a join's wait; default CONVERGE_TIMEOUT_MS. */
@@ -209,8 +209,8 @@ export class Convergence implements PeerConvergence {
    */
   private participants(networkId: string, revision: number): Set<string> {
     const hosts = new Set<string>();
-    for (const [key, e] of this.opts.endpoints.all()) {
-      if (!key.startsWith(`${networkId}/`) || e.Node === this.opts.node) continue;
+    for (const [key, e] of this.opts.endpoints.group(networkId)) {
+      if (e.Node === this.opts.node) continue;
       if ((this.opts.endpoints.revisionOf(key) ?? 0) >= revision) continue;
       if (this.nodesRead && this.nodes.get(e.Node) === undefined) continue; // its lease ended
       hosts.add(e.Node);

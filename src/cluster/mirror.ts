@@ -11,6 +11,8 @@ import type { Logger } from '../common/log.js';
 import { isCompacted } from '../store/errors.js';
 import type { KvStore, WatchEvent } from '../store/types.js';
 
+const EMPTY: ReadonlyMap<string, never> = new Map<string, never>();
+
 export class Mirror<T> {
   private readonly entries = new Map<string, T>();
   /** The revision of each entry's last write, as far as known. */
@@ -21,6 +23,8 @@ export class Mirror<T> {
   private rev = 0;
   private cancelWatch: (() => void) | undefined;
   private closed = false;
+  /** The entries by group (with `groupOf`), each by key. */
+  private readonly groups = new Map<string, Map<string, T>>();
   /** Settles once the first list has been read. */
   readonly loaded: Promise<void>;
 
@@ -29,8 +33,33 @@ export class Mirror<T> {
     /** The prefix followed; keys are given without it. */
     private readonly prefix: string,
     private readonly log: Logger,
+    /** The group of a key, for `group()` (e.g. the network of `<network>/<endpoint>`). */
+    private readonly groupOf?: (key: string) => string,
   ) {
     this.loaded = this.followUntilRead();
+  }
+
+  /** The entries of one group, by key, without a scan (empty without `groupOf`). */
+  group(name: string): ReadonlyMap<string, T> {
+    return this.groups.get(name) ?? EMPTY;
+  }
+
+  private set(key: string, value: T): void {
+    this.entries.set(key, value);
+    if (!this.groupOf) return;
+    const g = this.groupOf(key);
+    let m = this.groups.get(g);
+    if (!m) this.groups.set(g, (m = new Map()));
+    m.set(key, value);
+  }
+
+  private unset(key: string): void {
+    this.entries.delete(key);
+    this.revisions.delete(key);
+    if (!this.groupOf) return;
+    const g = this.groupOf(key);
+    const m = this.groups.get(g);
+    if (m?.delete(key) && m.size === 0) this.groups.delete(g);
   }
 
   /** The value at `key` (without the prefix), as last seen. */
@@ -90,10 +119,9 @@ export class Mirror<T> {
    */
   remember(key: string, value: T | undefined, revision?: number): void {
     if (value === undefined) {
-      this.entries.delete(key);
-      this.revisions.delete(key);
+      this.unset(key);
     } else {
-      this.entries.set(key, value);
+      this.set(key, value);
       if (revision !== undefined) this.revisions.set(key, revision);
     }
   }
@@ -121,9 +149,10 @@ export class Mirror<T> {
     const before = new Map(this.entries);
     this.entries.clear();
     this.revisions.clear();
+    this.groups.clear();
     for (const e of entries) {
       const key = e.key.slice(this.prefix.length);
-      this.entries.set(key, JSON.parse(e.value) as T);
+      this.set(key, JSON.parse(e.value) as T);
       this.revisions.set(key, e.modRevision);
     }
     this.rev = Math.max(this.rev, revision);
@@ -144,10 +173,9 @@ export class Mirror<T> {
   private apply(ev: WatchEvent): void {
     const key = ev.key.slice(this.prefix.length);
     if (ev.type === 'delete') {
-      this.entries.delete(key);
-      this.revisions.delete(key);
+      this.unset(key);
     } else if (ev.value !== undefined) {
-      this.entries.set(key, JSON.parse(ev.value) as T);
+      this.set(key, JSON.parse(ev.value) as T);
       this.revisions.set(key, ev.revision);
     }
     this.rev = Math.max(this.rev, ev.revision);

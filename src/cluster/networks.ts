@@ -48,6 +48,8 @@ export interface GlobalNetworkRecord extends NetworkRecord {
 
 const nameKey = (name: string) => NAMES + encodeURIComponent(name);
 const epKey = (net: string, ep: string) => `${GLOBAL_ENDPOINTS}${net}/${ep}`;
+/** The network of an endpoints mirror key (`<network>/<endpoint>`). */
+export const networkOfKey = (key: string): string => key.slice(0, key.indexOf('/'));
 /** Rewritten by every attach to a network: a remove compares it, so none slips in between. */
 const EPGEN = 'networks/endpoints-generation/';
 
@@ -70,7 +72,7 @@ export class GlobalNetworks implements GlobalScope {
     private readonly self: { node: string; vtep: string },
   ) {
     this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
-    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log);
+    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log, networkOfKey);
     this.loaded = Promise.all([this.networks.loaded, this.endpoints.loaded]).then(() => undefined);
   }
 
@@ -265,9 +267,7 @@ export class GlobalNetworks implements GlobalScope {
 
   /** The endpoints of a global network, on every host, as last seen. */
   endpointsOf(networkId: string): GlobalEndpoint[] {
-    return [...this.endpoints.all().entries()]
-      .filter(([k]) => k.startsWith(`${networkId}/`))
-      .map(([, e]) => e);
+    return [...this.endpoints.group(networkId).values()];
   }
 
   /** Calls `fn` with a network's ID when it was removed, on any host. */
@@ -293,24 +293,35 @@ export class GlobalNetworks implements GlobalScope {
     this.attachedHere.add(req.id);
     return this.serial(async () => {
       const ipam = await this.ipam();
+      // The cached pools first (no read of every allocation per attach): the
+      // transaction compares the address key absent and the pool as cached,
+      // so a stale cache can only conflict, never give an address twice. A
+      // conflict, or a refusal the cache may be wrong about (in use, none
+      // left, no such subnet), reads the pools afresh and tries again.
+      let reload = false;
       for (let attempt = 1; ; attempt++) {
+        if (reload) await ipam.reload();
         const rec = await this.kv.get(GLOBAL_NETWORKS + req.networkId);
         if (!rec) throw notFound(`network ${req.networkId} not found`);
         const net = JSON.parse(rec.value) as GlobalNetworkRecord;
-        // Other hosts allocate and free too: look at the pool as the store has it.
-        // (A read of the pool per attach; per-subnet reads are the step after.)
-        await ipam.reload();
         let ep: GlobalEndpoint | undefined;
         let revision: number;
+        let refused = false;
         try {
           ({ revision } = await ipam.transact((tx) => {
-            const a = tx.allocateAddress({
-              network: net.Id,
-              networkName: net.Name,
-              family: 4,
-              owner: req.id,
-              address: req.staticIPv4,
-            });
+            let a;
+            try {
+              a = tx.allocateAddress({
+                network: net.Id,
+                networkName: net.Name,
+                family: 4,
+                owner: req.id,
+                address: req.staticIPv4,
+              });
+            } catch (e) {
+              refused = !reload;
+              throw e;
+            }
             ep = {
               Id: req.id,
               NetworkID: net.Id,
@@ -333,7 +344,12 @@ export class GlobalNetworks implements GlobalScope {
             };
           }));
         } catch (e) {
+          if (refused) {
+            reload = true;
+            continue;
+          }
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
+          reload = true;
           await backoff();
           continue;
         }
@@ -350,12 +366,20 @@ export class GlobalNetworks implements GlobalScope {
   async detach(networkId: string, endpointId: string): Promise<void> {
     return this.serial(async () => {
       const ipam = await this.ipam();
+      // The cached pools first, as attach: the release compares the address
+      // key at the revision cached. A cache that knows no address of the
+      // endpoint may be stale: it reads afresh before deleting without one.
+      let reload = false;
       for (let attempt = 1; ; attempt++) {
-        // Another host may have given the address: the pool as the store has it.
-        await ipam.reload();
+        if (reload) await ipam.reload();
+        let unknown = false;
         try {
           await ipam.transact((tx) => {
-            tx.releaseAddresses({ network: networkId, owner: endpointId });
+            const freed = tx.releaseAddresses({ network: networkId, owner: endpointId });
+            if (freed.length === 0 && !reload) {
+              unknown = true;
+              throw new Error('no address cached');
+            }
             return {
               value: undefined,
               ops: [{ type: 'delete', key: epKey(networkId, endpointId) }],
@@ -365,7 +389,12 @@ export class GlobalNetworks implements GlobalScope {
           this.attachedHere.delete(endpointId);
           return;
         } catch (e) {
+          if (unknown) {
+            reload = true;
+            continue;
+          }
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
+          reload = true;
           await backoff();
         }
       }

@@ -187,6 +187,37 @@ describe('global networks', () => {
       staticIPv4: '10.0.0.200',
     });
     assert.equal(again.endpoint.IPv4, '10.0.0.200');
+    // Each host allocates against its cached pools and reads them afresh only
+    // on a conflict or a refusal: neither a stale "free" nor a stale "taken"
+    // is ever believed.
+    const at = (h: GlobalNetworks, id: string, ip: string) =>
+      h.attach({ networkId: n.Id, id, containerId: id, name: id, aliases: [], staticIPv4: ip });
+    await at(h1, 's1', '10.0.0.201');
+    await assert.rejects(at(h2, 's2', '10.0.0.201'), /in use/); // h2's cache had it free
+    await assert.rejects(at(h2, 's3', '10.0.0.200'), /in use/);
+    await h1.detach(n.Id, 'z');
+    assert.equal((await at(h2, 's4', '10.0.0.200')).endpoint.IPv4, '10.0.0.200'); // h2's had it taken
+    await h2.detach(n.Id, 's1'); // h1's endpoint, unknown to h2's cache: its address is freed
+    assert.equal((await at(h2, 's5', '10.0.0.201')).endpoint.IPv4, '10.0.0.201');
+    const held = (await kv.list('ipam/global/')).filter((e) => e.value.includes('"owner"'));
+    assert.equal(
+      held.filter((e) => /"owner":"s[1-3]"/.test(e.value)).length,
+      0,
+      held.map((e) => e.value).join(' '),
+    );
+    // With nothing stale, attach and detach read no pool: O(1) in the endpoints.
+    const pools: string[] = [];
+    const list = kv.list.bind(kv);
+    kv.list = (prefix: string) => {
+      if (prefix.startsWith('ipam/')) pools.push(prefix);
+      return list(prefix);
+    };
+    for (let i = 0; i < 3; i++) {
+      await at(h2, `q${i}`, `10.0.0.${210 + i}`);
+      await h2.detach(n.Id, `q${i}`);
+    }
+    kv.list = list;
+    assert.deepEqual(pools, []);
     // The network cannot go while they are there.
     await assert.rejects(h2.remove(n), /has active endpoints/);
     h1.close();
