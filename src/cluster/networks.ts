@@ -13,6 +13,10 @@
  * Each host mirrors the records and endpoints (mirror.ts), so a network or
  * endpoint made on another host is known here within the watch's delay.
  * Pure orchestration over KvStore and Ipam: no kernel.
+ *
+ * Size: create, remove, attach, detach and the reaper's guarded removals
+ * share the key layout and the global IPAM's retry loop; the key layout is
+ * the next to move out.
  */
 import { randomBytes } from 'node:crypto';
 import { conflict, forbidden, hasCode, notFound } from '../common/errors.js';

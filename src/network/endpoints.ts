@@ -5,6 +5,9 @@
  * side, its names go to the DNS and its published ports to the firewall; on
  * the way out the record goes first (docs/decisions/0010). After a daemon
  * start, `reconcile` makes store and kernel agree both ways.
+ *
+ * Size: join's steps and their undos, leave and reconcile share the record
+ * layout and the undo order; `reconcile` is the next to move out.
  */
 import { BerthError, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
