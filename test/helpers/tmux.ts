@@ -4,8 +4,9 @@ import { spawnSync } from 'node:child_process';
 export class Terminal {
   constructor(private readonly sock: string) {}
 
+  /** One tmux client call; bounded, so a tmux that never answers fails the test instead of hanging it. */
   private tmux(...a: string[]) {
-    return spawnSync('tmux', ['-S', this.sock, ...a], { encoding: 'utf8' });
+    return spawnSync('tmux', ['-S', this.sock, ...a], { encoding: 'utf8', timeout: 10_000 });
   }
 
   /** Starts `command` (a shell line) in a detached session of the given size. */
