@@ -16,6 +16,7 @@ import {
 } from './create-fields.js';
 import { checkCreateAsDockerd } from './create-checks.js';
 import { parseSecurityOpts } from './security.js';
+import { healthcheckFromBody, mergeHealthcheck, type HealthConfig } from './health.js';
 
 /** The image config fields a container inherits. */
 export interface ImageConfig {
@@ -29,6 +30,7 @@ export interface ImageConfig {
   StopSignal?: string;
   Volumes?: Record<string, object> | null;
   OnBuild?: string[] | null;
+  Healthcheck?: HealthConfig;
 }
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -195,6 +197,8 @@ export function parseCreate(body: unknown): CreateRequest {
     ...(b.Shell ? { Shell: optStrs(b, 'Shell') } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
   };
+  const health = healthcheckFromBody(b.Healthcheck);
+  if (health) config.Healthcheck = health;
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
     throw invalid(
       `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
@@ -284,6 +288,8 @@ export function mergeWithImage(
     StopSignal: c.StopSignal ?? img.StopSignal,
     Volumes: c.Volumes ?? img.Volumes ?? null,
   };
+  const health = mergeHealthcheck(c.Healthcheck, img.Healthcheck);
+  if (health) config.Healthcheck = health;
   if (Object.keys(exposed).length) config.ExposedPorts = exposed;
   else delete config.ExposedPorts;
   return { config, path: argv[0] as string, args: argv.slice(1) };

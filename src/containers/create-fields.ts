@@ -65,7 +65,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   StdinOnce: yes('bool'),
   Env: yes('list'),
   Cmd: yes('strs'),
-  Healthcheck: no('--health-cmd, --health-interval, --health-retries', 'obj', noHealthcheck),
+  // Checked by health.ts (dockerd's messages).
+  Healthcheck: yes('obj'),
   // Windows-only: dockerd on Linux ignores it, as Berth does.
   ArgsEscaped: yes('bool'),
   Image: yes('str'),
@@ -177,19 +178,6 @@ function defaultLogConfig(v: unknown): boolean {
   if (Object.keys(rest).length) return false;
   const typeOk = Type === undefined || Type === null || Type === '' || Type === 'json-file';
   return typeOk && isZero(Config ?? null);
-}
-
-/** No healthcheck: none given, an empty test, or the image's turned off (`NONE`). */
-function noHealthcheck(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const h = v as Json;
-  const test = h.Test;
-  const off =
-    test === undefined ||
-    test === null ||
-    (Array.isArray(test) && (test.length === 0 || (test.length === 1 && test[0] === 'NONE')));
-  const rest = Object.entries(h).filter(([k]) => k !== 'Test');
-  return off && rest.every(([, x]) => isZero(x));
 }
 
 /**

@@ -4,7 +4,7 @@
  * Exec instances live in memory, as Docker's do.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrs } from '../common/validate.js';
@@ -13,6 +13,7 @@ import {
   processStartTime,
   Runtime,
   RuntimeError,
+  runtimeMessage,
   shimResize,
   waitExit,
 } from '../kernel/runtime/runtime.js';
@@ -25,6 +26,9 @@ import type { ContainerService } from './service.js';
 import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
 import { resolveUser } from './user.js';
+import type { LinkedEntry } from './bundle.js';
+import { MAX_OUTPUT, timeoutOutput, type ProbeOutcome } from './health.js';
+import type { ContainerRecord } from './types.js';
 
 export interface ExecInstance {
   ID: string;
@@ -58,6 +62,108 @@ export interface ExecInstance {
   startTime?: number;
   /** Killed because its client detached: dockerd records exit code 126. */
   killedOnDetach?: boolean;
+}
+
+/**
+ * The OCI process of an extra process in the running container `c` (an exec,
+ * a healthcheck probe), as dockerd makes it: the container's user unless
+ * given, its environment with the links' recomputed (a child may have a new
+ * address) and `env` over it, its capabilities and no-new-privileges.
+ */
+export async function execProcess(
+  c: ContainerRecord,
+  links: LinkedEntry[],
+  p: {
+    args: string[];
+    user: string;
+    env: string[];
+    workingDir: string;
+    tty: boolean;
+    consoleSize?: [number, number];
+    privileged: boolean;
+  },
+): Promise<Record<string, unknown>> {
+  const user = await resolveUser(`/proc/${c.State.Pid}/root`, p.user || c.Config.User);
+  const env = replaceOrAppendEnv(
+    processEnv({
+      config: c.Config.Env,
+      hostname: c.Config.Hostname,
+      tty: p.tty,
+      links: links.flatMap((l) => l.env),
+    }),
+    p.env,
+  );
+  const caps = capabilities(
+    c.HostConfig.CapAdd ?? [],
+    c.HostConfig.CapDrop ?? [],
+    c.HostConfig.Privileged || p.privileged,
+  );
+  return processSpec({
+    args: p.args,
+    env,
+    cwd: p.workingDir || c.Config.WorkingDir || '/',
+    user,
+    tty: p.tty,
+    consoleSize: p.consoleSize,
+    caps,
+    // runc takes this from the process, not the container: without it an
+    // exec would drop the container's no-new-privileges. (The seccomp
+    // filter runc takes from the container's config.json.)
+    noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
+  });
+}
+
+/** What a probe needs besides the container. */
+export interface ProbeDeps {
+  runtime: Runtime;
+  links: LinkedEntry[];
+  /** The container's shim directory: the probe's own goes in it. */
+  stateDir: string;
+  emit(action: string, extra: Record<string, string>): void;
+}
+
+/**
+ * A healthcheck probe: `argv` run in `c` to its end as dockerd runs one, an
+ * exec with its events, the container's user and working directory, stdout
+ * and stderr together kept up to MAX_OUTPUT bytes ("..." when cut), killed
+ * after `timeoutNs`. A probe that cannot start throws runc's message.
+ */
+export async function runProbe(
+  d: ProbeDeps,
+  c: ContainerRecord,
+  argv: string[],
+  timeoutNs: number,
+): Promise<ProbeOutcome> {
+  const id = randomBytes(32).toString('hex');
+  const line = argv.join(' ');
+  d.emit(`exec_create: ${line}`, { execID: id });
+  const proc = await execProcess(c, d.links, {
+    args: argv,
+    user: '',
+    env: [],
+    workingDir: '',
+    tty: false,
+    privileged: false,
+  });
+  const dir = join(d.stateDir, `probe-${id.slice(0, 16)}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    d.emit(`exec_start: ${line}`, { execID: id });
+    const r = await d.runtime.execCapture(c.Id, join(dir, 'process.json'), dir, {
+      timeoutMs: timeoutNs / 1e6,
+      maxOutput: MAX_OUTPUT,
+    });
+    const text = r.output.toString('utf8') + (r.truncated ? '...' : '');
+    if (!r.started && !r.timedOut) {
+      throw new Error(`OCI runtime exec failed: ${runtimeMessage(text)}: unknown`);
+    }
+    d.emit('exec_die', { execID: id, exitCode: String(r.code) });
+    if (r.timedOut) return { exitCode: -1, output: timeoutOutput(timeoutNs, text) };
+    return { exitCode: r.code, output: text };
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
 }
 
 export class ExecService {
@@ -166,35 +272,14 @@ export class ExecService {
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;
-    const rootfs = `/proc/${c.State.Pid}/root`;
-    const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
-    // Link variables are recomputed per exec, as Docker does (a child may have a new address).
-    const env = replaceOrAppendEnv(
-      processEnv({
-        config: c.Config.Env,
-        hostname: c.Config.Hostname,
-        tty,
-        links: this.containers.networking.linksOf(c).flatMap((l) => l.env),
-      }),
-      e.env,
-    );
-    const caps = capabilities(
-      c.HostConfig.CapAdd ?? [],
-      c.HostConfig.CapDrop ?? [],
-      c.HostConfig.Privileged || e.ProcessConfig.privileged,
-    );
-    const proc = processSpec({
+    const proc = await execProcess(c, this.containers.networking.linksOf(c), {
       args: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments],
-      env,
-      cwd: e.workingDir || c.Config.WorkingDir || '/',
-      user,
+      user: e.ProcessConfig.user,
+      env: e.env,
+      workingDir: e.workingDir,
       tty,
       consoleSize: e.consoleSize,
-      caps,
-      // runc takes this from the process, not the container: without it an
-      // exec would drop the container's no-new-privileges. (The seccomp
-      // filter runc takes from the container's config.json.)
-      noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
+      privileged: e.ProcessConfig.privileged,
     });
     const dir = this.stateDir(e.ID);
     await unmountAndRemove(dir);

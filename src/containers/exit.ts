@@ -34,6 +34,7 @@ export async function onExit(
   st: ExitStatus | undefined,
 ): Promise<void> {
   if (c.State.Status !== 'running' || life.repo.find(c.Id) !== c) return;
+  life.health.stop(c.Id);
   const code = st?.code ?? 255;
   if (!st) {
     // The monitor is gone without an exit record: the process must not outlive our record of it.

@@ -17,6 +17,7 @@ import type { ContainerNetworking } from './networking.js';
 import type { ContainerDirs } from './paths.js';
 import type { ContainerRepo } from './repo.js';
 import type { RestartPolicy } from './exit.js';
+import type { HealthMonitors } from './health.js';
 import type { ContainerLocks, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
@@ -54,6 +55,8 @@ export interface Lifecycle {
   locks: ContainerLocks;
   waiters: Waiters;
   restarts: RestartPolicy;
+  /** Healthcheck probes of the running containers (health.ts). */
+  health: HealthMonitors;
   /**
    * Containers stopped on purpose: their next exit restarts nothing and a
    * restart they wait for is called off (Docker's ExitOnNext).

@@ -33,6 +33,7 @@ async function recoverDeferred(life: Lifecycle): Promise<void> {
     const stateDir = life.paths.stateDir(c.Id);
     if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
       life.watchExit(c);
+      life.health.start(c, true);
       continue;
     }
     const st = await readExit(stateDir);

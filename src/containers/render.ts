@@ -2,11 +2,15 @@
 import type { ContainerRecord } from './types.js';
 import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 import { MASKED_PATHS, READONLY_PATHS } from './spec.js';
+import { healthWords } from './health.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
-  if (s.Status === 'running') return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+  if (s.Status === 'running') {
+    const up = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    return s.Health ? `${up} (${healthWords(s.Health.Status)})` : up;
+  }
   if (s.Status === 'restarting') {
     return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
   }
@@ -208,6 +212,7 @@ export function inspect(
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: `sha256:${c.ImageID.replace(/^sha256:/, '')}`,
     ResolvConfPath: `${paths.dir}/resolv.conf`,

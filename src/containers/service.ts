@@ -20,6 +20,8 @@ import type { DaemonDns } from './bundle.js';
 import { checkName } from './config.js';
 import { createContainer } from './create.js';
 import { onExit, RestartPolicy, watchExit } from './exit.js';
+import { runProbe } from './exec.js';
+import { HealthMonitors } from './health.js';
 import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
@@ -91,6 +93,24 @@ export class ContainerService {
       }),
       stopping,
       removing,
+      health: new HealthMonitors({
+        probe: (c, argv, timeoutNs) =>
+          runProbe(
+            {
+              runtime,
+              links: this.networking.linksOf(c),
+              stateDir: dirs.stateDir(c.Id),
+              emit: (action, extra) => this.emit(c, action, extra),
+            },
+            c,
+            argv,
+            timeoutNs,
+          ),
+        current: (id) => repo.find(id),
+        save: (c) => repo.save(c),
+        emit: (c, action) => this.emit(c, action),
+        warn: (m) => log.warn(m),
+      }),
       pendingAttach: new Map(),
       emit: (c, action, extra) => this.emit(c, action, extra),
       wait: (ref, condition) => this.wait(ref, condition),
@@ -276,6 +296,7 @@ export class ContainerService {
   /** Daemon shutdown: pending restarts are dropped (the next daemon schedules them again). */
   close(): void {
     this.life.restarts.close();
+    this.life.health.close();
   }
 
   emit(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {

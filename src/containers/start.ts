@@ -86,7 +86,9 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       StartedAt: new Date().toISOString(),
       FinishedAt: c.State.FinishedAt,
       ShimPid: shimPid,
+      Health: c.State.Health,
     };
+    life.health.start(c);
     await life.repo.save(c);
     sw.lap('saved');
     life.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);

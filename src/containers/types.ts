@@ -1,5 +1,6 @@
 /** The persisted shape of a container (one JSON value in the store). */
 import type { EndpointSettings } from '../network/types.js';
+import type { HealthConfig, HealthState } from './health.js';
 
 /** Docker's container Config, as inspect shows it (merged with the image's). */
 export interface ContainerConfig {
@@ -27,6 +28,8 @@ export interface ContainerConfig {
   MacAddress?: string;
   Shell?: string[];
   ArgsEscaped?: boolean;
+  /** `--health-*`, merged with the image's HEALTHCHECK. */
+  Healthcheck?: HealthConfig;
 }
 
 /** The HostConfig fields Berth acts on; everything else the client sent is echoed back. */
@@ -64,6 +67,8 @@ export interface ContainerState {
   FinishedAt: string;
   /** PID of the shim that owns the process while it runs. */
   ShimPid?: number;
+  /** With a healthcheck: its status, failing streak and last results (health.ts). */
+  Health?: HealthState;
 }
 
 export interface ContainerRecord {

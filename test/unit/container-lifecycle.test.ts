@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Runtime } from '../../src/kernel/runtime/runtime.js';
 import { EventBus } from '../../src/events/bus.js';
 import { buildRecord, createContainer } from '../../src/containers/create.js';
+import { HealthMonitors } from '../../src/containers/health.js';
 import { onExit, RestartPolicy } from '../../src/containers/exit.js';
 import type { ImageLookup, Lifecycle } from '../../src/containers/lifecycle.js';
 import { ContainerNetworking } from '../../src/containers/networking.js';
@@ -107,6 +108,13 @@ async function harness(): Promise<Harness> {
       stopping,
       removing,
       startLocked,
+    }),
+    health: new HealthMonitors({
+      probe: async () => ({ exitCode: 0, output: '' }),
+      current: (id) => repo.find(id),
+      save: (c) => repo.save(c),
+      emit: (c, action) => void events.push(`${action} ${c.Name}`),
+      warn: () => undefined,
     }),
     stopping,
     removing,

@@ -23,7 +23,19 @@ const STATUSES = new Set([
   'dead',
 ]);
 
-/** Docker's container list filters: id, name, label, status, exited, ancestor, network. */
+const HEALTH = new Set(['starting', 'healthy', 'unhealthy', 'none']);
+
+/** Refuses bad filter values before any container is looked at, as dockerd. */
+function checkFilterValues(f: Map<string, string[]>): void {
+  for (const v of f.get('status') ?? []) {
+    if (!STATUSES.has(v)) throw invalid(`Invalid filter 'status=${v}'`);
+  }
+  for (const v of f.get('health') ?? []) {
+    if (!HEALTH.has(v)) throw invalid(`Unrecognised filter value for health: ${v}`);
+  }
+}
+
+/** Docker's container list filters: id, name, label, status, health, exited, ancestor, network. */
 function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boolean {
   for (const [k, vals] of f) {
     if (vals.length === 0) continue;
@@ -45,8 +57,10 @@ function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boo
           return false;
         break;
       case 'status':
-        for (const v of vals) if (!STATUSES.has(v)) throw invalid(`Invalid filter 'status=${v}'`);
         if (!any((v) => c.State.Status === v)) return false;
+        break;
+      case 'health':
+        if (!any((v) => v === (c.State.Health?.Status ?? 'none'))) return false;
         break;
       case 'exited':
         if (c.State.Status !== 'exited' || !any((v) => Number(v) === c.State.ExitCode))
@@ -79,6 +93,7 @@ export function containerRoutes(r: Router, s: Services): void {
     const all = qBool(query.get('all'));
     const limit = qInt(query.get('limit'), 'limit');
     const f = parseFilters(query.get('filters'));
+    checkFilterValues(f);
     let list = containers
       .list()
       .filter((c) =>

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { run } from '../process/run.js';
@@ -27,6 +28,19 @@ export interface LaunchOptions {
   stdinOnce?: boolean;
   /** Wait for one attach client before the process starts (no output is lost). */
   waitAttach?: boolean;
+}
+
+/** What execCapture saw of a process run to its end. */
+export interface CapturedExec {
+  /** The process's exit code (runc's own when the process never started). */
+  code: number;
+  /** Its stdout and stderr as they came, up to the limit. */
+  output: Buffer;
+  /** Output was dropped past the limit. */
+  truncated: boolean;
+  timedOut: boolean;
+  /** Whether runc started the process at all. */
+  started: boolean;
 }
 
 export interface ExitStatus {
@@ -145,6 +159,65 @@ export class Runtime {
     if (o.tty) args.push('--console-socket', join(stateDir, 'console.sock'));
     args.push(id);
     return this.launch(stateDir, args, o);
+  }
+
+  /**
+   * Runs a process (an OCI process JSON file) in a running container to its
+   * end without a shim, as a healthcheck probe does: stdout and stderr
+   * together, kept up to `maxOutput` bytes. After `timeoutMs` the process is
+   * killed (SIGKILL, by the PID runc records) and `timedOut` is set. A process
+   * that never started (no such executable) answers `started: false` with
+   * runc's message as its output.
+   */
+  execCapture(
+    id: string,
+    processFile: string,
+    stateDir: string,
+    o: { timeoutMs: number; maxOutput: number },
+  ): Promise<CapturedExec> {
+    const pidFile = join(stateDir, 'probe.pid');
+    rmSync(pidFile, { force: true });
+    const child = spawn(
+      this.binary,
+      ['--root', this.root, 'exec', '--pid-file', pidFile, '--process', processFile, id],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const kept: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    const keep = (d: Buffer) => {
+      const room = o.maxOutput - size;
+      if (room > 0) kept.push(d.subarray(0, room));
+      size += Math.min(room > 0 ? room : 0, d.length);
+      if (d.length > room) truncated = true;
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const pid = Number(readFileSyncSafe(pidFile).trim());
+      if (pid > 0) killProcess(pid, undefined, 'SIGKILL');
+      else child.kill('SIGKILL');
+    }, o.timeoutMs);
+    return new Promise((resolve) => {
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ code: -1, output: Buffer.from(e.message), truncated, timedOut, started: false });
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const started = readFileSyncSafe(pidFile).trim() !== '';
+        rmSync(pidFile, { force: true });
+        resolve({
+          code: code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0),
+          output: Buffer.concat(kept),
+          truncated,
+          timedOut,
+          started,
+        });
+      });
+    });
   }
 
   /** Spawns the shim detached (its own session) and waits for its launch report. */
