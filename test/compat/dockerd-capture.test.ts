@@ -67,8 +67,6 @@ const REFUSED_ON_PURPOSE: Record<string, RegExp> = {
 const REFUSED_OTHERWISE: Record<string, { status: number; message: RegExp }> = {
   'memory-tiny': { status: 400, message: /^berth does not support -m\/--memory/ },
   'oomscore-range': { status: 400, message: /^berth does not support --oom-score-adj/ },
-  'healthcheck-negative': { status: 400, message: /^berth does not support --health-cmd/ },
-  'healthcheck-short': { status: 400, message: /^berth does not support --health-cmd/ },
   'volumes-from-missing': { status: 400, message: /^berth does not support --volumes-from/ },
   'isolation-hyperv': { status: 400, message: /^Invalid isolation: "hyperv"/ },
   'isolation-bogus': { status: 400, message: /^Invalid isolation: "bogus"/ },
