@@ -67,6 +67,20 @@ export async function onExit(
   if (delay !== undefined) life.restarts.schedule(c, delay);
 }
 
+/**
+ * Whether the daemon's start starts `c` again (dockerd's restore: a
+ * container started before, not running, whose policy says so — `always`
+ * even after a stop by hand, `unless-stopped` unless stopped by hand,
+ * `on-failure` after a non-zero exit).
+ */
+export function startsWithDaemon(c: ContainerRecord): boolean {
+  if (c.State.Status !== 'exited' || c.State.StartedAt.startsWith('0001')) return false;
+  const p = c.HostConfig.RestartPolicy.Name;
+  if (p === 'always') return true;
+  if (p === 'unless-stopped') return !c.ManuallyStopped;
+  return p === 'on-failure' && c.State.ExitCode !== 0;
+}
+
 /** What the restart policy needs of the service. */
 export type RestartDeps = Pick<
   Lifecycle,

@@ -55,6 +55,8 @@ export interface Lifecycle {
   locks: ContainerLocks;
   waiters: Waiters;
   restarts: RestartPolicy;
+  /** --live-restore: containers outlive the daemon (else it stops them, and starts them by policy). */
+  liveRestore: boolean;
   /** Healthcheck probes of the running containers (health.ts). */
   health: HealthMonitors;
   /**

@@ -29,7 +29,7 @@ import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
 import type { ContainerRepo } from './repo.js';
 import { startLocked } from './start.js';
-import { kill, stop, stopForRestart } from './stop.js';
+import { kill, shutdownContainer, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
@@ -50,6 +50,7 @@ export class ContainerService {
     paths: ContainerPaths,
     dns: DaemonDns,
     private readonly log: Logger,
+    opts: { liveRestore: boolean },
   ) {
     const dirs = new ContainerDirs(paths);
     const locks = new ContainerLocks(repo);
@@ -82,6 +83,7 @@ export class ContainerService {
       networking: this.networking,
       locks,
       waiters,
+      liveRestore: opts.liveRestore,
       restarts: new RestartPolicy({
         repo,
         log,
@@ -291,6 +293,23 @@ export class ContainerService {
    */
   async recover(): Promise<void> {
     await recover(this.life);
+  }
+
+  /**
+   * Daemon shutdown without --live-restore: every running container is
+   * stopped with its stop signal and timeout (not by hand: the next daemon
+   * starts it by its restart policy). Resolves when all have exited.
+   */
+  async stopAll(): Promise<void> {
+    this.life.restarts.close();
+    const running = this.repo.all().filter((c) => c.State.Status === 'running');
+    await Promise.all(
+      running.map((c) =>
+        shutdownContainer(this.life, c).catch((e) =>
+          this.log.warn(`stopping ${c.Id.slice(0, 12)}: ${messageOf(e)}`),
+        ),
+      ),
+    );
   }
 
   /** Daemon shutdown: pending restarts are dropped (the next daemon schedules them again). */

@@ -88,6 +88,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       ShimPid: shimPid,
       Health: c.State.Health,
     };
+    c.ManuallyStopped = false;
     life.health.start(c);
     await life.repo.save(c);
     sw.lap('saved');

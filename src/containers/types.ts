@@ -85,6 +85,12 @@ export interface ContainerRecord {
   HostConfig: HostConfig;
   State: ContainerState;
   RestartCount: number;
+  /**
+   * Stopped or signalled by hand since its last start (dockerd's
+   * HasBeenManuallyStopped, not shown): an `unless-stopped` container is not
+   * started with the daemon.
+   */
+  ManuallyStopped?: boolean;
   /** Networks keyed by name. */
   Networks: Record<string, EndpointSettings>;
   /** Per-network endpoint config from the create request (aliases, static IPs). */

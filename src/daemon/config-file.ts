@@ -27,6 +27,7 @@ const KEYS: Record<string, [flag: string, kind: Kind]> = {
   'default-address-pools': ['--default-address-pool', 'pools'],
   mtu: ['--mtu', 'number'],
   icc: ['--icc', 'bool'],
+  'live-restore': ['--live-restore', 'bool'],
   'ip-masq': ['--ip-masq', 'bool'],
   ip: ['--ip', 'string'],
   'fixed-cidr': ['--fixed-cidr', 'string'],

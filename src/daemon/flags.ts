@@ -43,6 +43,12 @@ export interface DaemonFlags extends TlsFlags {
   mtu?: number;
   /** Traffic between containers on the default bridge (--icc). */
   icc: boolean;
+  /**
+   * Containers keep running while the daemon is down, and are adopted by the
+   * next one (--live-restore); off (dockerd's default), the daemon stops them
+   * when it stops and restarts them by their restart policy when it starts.
+   */
+  liveRestore: boolean;
   /** The default bridge's traffic masqueraded out of the host (--ip-masq). */
   ipMasq: boolean;
   /** Host address of the default bridge's published ports that name none (--ip). */
@@ -101,6 +107,8 @@ Options:
       --mtu int               MTU of the default bridge and of networks without their
                               own (default: the MTU of the host's uplink)
       --icc=true|false        Traffic between containers on the default bridge (default true)
+      --live-restore          Keep containers running while the daemon is down (default false:
+                              stop them at shutdown, restart them by policy at start)
       --ip-masq=true|false    Masquerade the default bridge's traffic out of the host (default true)
       --ip IP                 Default host address of the default bridge's published ports
                               (default 0.0.0.0)
@@ -170,6 +178,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
     logLevel: 'info',
     dns: [],
     icc: true,
+    liveRestore: false,
     ipMasq: true,
     ipv6: false,
     defaultAddressPools: [],
@@ -291,6 +300,9 @@ export function parseFlags(argv: string[]): DaemonFlags {
       }
       case '--icc':
         f.icc = parseBool(a, val);
+        break;
+      case '--live-restore':
+        f.liveRestore = parseBool(a, val);
         break;
       case '--ip-masq':
         f.ipMasq = parseBool(a, val);

@@ -252,6 +252,7 @@ async function main(): Promise<number> {
     { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
     dnsConfig,
     log,
+    { liveRestore: flags.liveRestore },
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
@@ -292,6 +293,7 @@ async function main(): Promise<number> {
       ncpu: cpus().length,
       clusterStore: flags.clusterStore?.url,
       clusterAdvertise: advertise,
+      liveRestore: flags.liveRestore,
       warnings: apiWarnings(flags.hosts, flags),
     },
   };
@@ -317,14 +319,18 @@ async function main(): Promise<number> {
   const shutdown = (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`received ${sig}, shutting down (containers keep running)`);
-    containers.close();
+    log.info(
+      `received ${sig}, shutting down (${flags.liveRestore ? 'containers keep running: --live-restore' : 'stopping the containers'})`,
+    );
     for (const server of servers) {
       server.close();
       server.closeAllConnections();
     }
-    void networks
-      .close()
+    // Without --live-restore, as dockerd: the containers stop with the daemon.
+    void (flags.liveRestore ? Promise.resolve() : containers.stopAll())
+      .catch((e: unknown) => log.warn(`stopping containers: ${messageOf(e)}`))
+      .then(() => containers.close())
+      .then(() => networks.close())
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
       .then(() => cluster?.close())
       .then(() => kv.close())

@@ -100,6 +100,7 @@ async function harness(): Promise<Harness> {
     networking,
     locks,
     waiters,
+    liveRestore: true,
     restarts: new RestartPolicy({
       repo,
       log: w.log,

@@ -29,6 +29,8 @@ export interface DaemonInfo {
   clusterStore?: string;
   /** --cluster-advertise resolved to an address (an interface name becomes its IPv4). */
   clusterAdvertise?: string;
+  /** --live-restore. */
+  liveRestore: boolean;
   /** Daemon-level warnings for `docker info` (TCP listeners without full TLS). */
   warnings: string[];
 }
