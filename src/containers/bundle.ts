@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { hostsFile, resolvConf, type ResolvInput } from './files.js';
 import { goArch } from '../common/arch.js';
+import { invalid } from '../common/errors.js';
 import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
 import type { ContainerRecord } from './types.js';
@@ -16,6 +17,9 @@ import { resolveUser } from './user.js';
 
 /** The daemon's DNS settings written into containers that don't use Berth's DNS. */
 export type DaemonDns = Pick<ResolvInput, 'daemonServers' | 'daemonSearch' | 'daemonOptions'>;
+
+/** The special address of `--add-host NAME:host-gateway`. */
+export const HOST_GATEWAY = 'host-gateway';
 
 export interface BundleInput {
   /** The container's directory (files and bundle go there). */
@@ -30,6 +34,8 @@ export interface BundleInput {
   resolverOf?: (ep: EndpointSettings) => string | undefined;
   /** --link children: their /etc/hosts lines and the parent's variables. */
   links: LinkedEntry[];
+  /** What `--add-host NAME:host-gateway` names (ContainerNetworking.hostGateway). */
+  hostGateway?: string;
 }
 
 /** One resolved --link of a container. */
@@ -41,8 +47,12 @@ export interface LinkedEntry {
   env: string[];
 }
 
-/** The container's /etc/hosts: Docker's header, linked children, its own addresses, extra hosts. */
-export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
+/**
+ * The container's /etc/hosts: Docker's header, linked children, its own
+ * addresses, extra hosts (`NAME:host-gateway` is `hostGateway`, dockerd's
+ * HostGatewayIP; 400 when there is none).
+ */
+export function hostsFor(c: ContainerRecord, links: LinkedEntry[], hostGateway?: string): string {
   const entries = links.map((l) => ({ ip: l.ip, names: l.names }));
   for (const n of Object.values(c.Networks)) {
     if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
@@ -52,7 +62,12 @@ export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
   }
   for (const h of c.HostConfig.ExtraHosts ?? []) {
     const at = h.indexOf(':');
-    entries.push({ ip: h.slice(at + 1), names: [h.slice(0, at)] });
+    let ip = h.slice(at + 1);
+    if (ip === HOST_GATEWAY) {
+      if (!hostGateway) throw invalid('unable to derive the IP value for host-gateway');
+      ip = hostGateway;
+    }
+    entries.push({ ip, names: [h.slice(0, at)] });
   }
   return hostsFile(entries);
 }
@@ -102,7 +117,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
   };
   const hosts = i.hostNetwork
     ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-    : hostsFor(c, i.links);
+    : hostsFor(c, i.links, i.hostGateway);
   const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),

@@ -50,7 +50,7 @@ export class ContainerService {
     paths: ContainerPaths,
     dns: DaemonDns,
     private readonly log: Logger,
-    opts: { liveRestore: boolean },
+    opts: { liveRestore: boolean; hostGatewayIp?: string },
   ) {
     const dirs = new ContainerDirs(paths);
     const locks = new ContainerLocks(repo);
@@ -61,6 +61,7 @@ export class ContainerService {
       dns,
       log,
       dir: (id) => dirs.dir(id),
+      hostGatewayIp: opts.hostGatewayIp,
       locked: (id, fn) =>
         locks.locked(id, () => {
           // Removed while this waited for the lock: its record must not be written again.

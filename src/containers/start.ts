@@ -52,6 +52,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       dns: life.dns,
       resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
+      hostGateway: life.networking.hostGateway(),
     });
 
     sw.lap('spec');

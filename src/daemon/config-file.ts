@@ -30,6 +30,7 @@ const KEYS: Record<string, [flag: string, kind: Kind]> = {
   'live-restore': ['--live-restore', 'bool'],
   'ip-masq': ['--ip-masq', 'bool'],
   ip: ['--ip', 'string'],
+  'host-gateway-ip': ['--host-gateway-ip', 'string'],
   'fixed-cidr': ['--fixed-cidr', 'string'],
   ipv6: ['--ipv6', 'bool'],
   'fixed-cidr-v6': ['--fixed-cidr-v6', 'string'],

@@ -53,6 +53,8 @@ export interface DaemonFlags extends TlsFlags {
   ipMasq: boolean;
   /** Host address of the default bridge's published ports that name none (--ip). */
   ip?: string;
+  /** What `--add-host NAME:host-gateway` names (--host-gateway-ip; default: the default bridge's gateway). */
+  hostGatewayIp?: string;
   /** Where the default bridge's containers get IPv4 addresses, inside its subnet (--fixed-cidr). */
   fixedCidr?: string;
   /** IPv6 on the default bridge (--ipv6), from this subnet (--fixed-cidr-v6). */
@@ -110,6 +112,8 @@ Options:
       --live-restore          Keep containers running while the daemon is down (default false:
                               stop them at shutdown, restart them by policy at start)
       --ip-masq=true|false    Masquerade the default bridge's traffic out of the host (default true)
+      --host-gateway-ip IP    What --add-host NAME:host-gateway names (default: the default
+                              bridge's gateway)
       --ip IP                 Default host address of the default bridge's published ports
                               (default 0.0.0.0)
       --fixed-cidr CIDR       IPv4 range of the default bridge's containers (inside its subnet)
@@ -317,6 +321,16 @@ export function parseFlags(argv: string[]): DaemonFlags {
           );
         }
         f.ip = v;
+        break;
+      }
+      case '--host-gateway-ip': {
+        const v = next();
+        if (!isIP(v)) {
+          throw new FlagError(
+            `invalid argument "${v}" for "--host-gateway-ip" flag: invalid IP address: ${v}`,
+          );
+        }
+        f.hostGatewayIp = v;
         break;
       }
       case '--fixed-cidr':

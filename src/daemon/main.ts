@@ -252,7 +252,7 @@ async function main(): Promise<number> {
     { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
     dnsConfig,
     log,
-    { liveRestore: flags.liveRestore },
+    { liveRestore: flags.liveRestore, hostGatewayIp: flags.hostGatewayIp },
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
