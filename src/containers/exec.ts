@@ -159,7 +159,7 @@ export async function runProbe(
       throw new Error(`OCI runtime exec failed: ${runtimeMessage(text)}: unknown`);
     }
     d.emit('exec_die', { execID: id, exitCode: String(r.code) });
-    if (r.timedOut) return { exitCode: -1, output: timeoutOutput(timeoutNs, text) };
+    if (r.timedOut) return { exitCode: -1, output: timeoutOutput(timeoutNs) };
     return { exitCode: r.code, output: text };
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);

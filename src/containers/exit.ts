@@ -7,6 +7,7 @@
  */
 import { messageOf } from '../common/errors.js';
 import { waitExit, type ExitStatus } from '../kernel/runtime/runtime.js';
+import { stoppedHealth } from './health.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
@@ -55,6 +56,7 @@ export async function onExit(
     Error: st ? '' : 'container process lost: its monitor ended without an exit status',
     FinishedAt: finished.toISOString(),
     ShimPid: undefined,
+    Health: stoppedHealth(c.State.Health),
   };
   if (delay !== undefined) c.RestartCount++;
   await life.repo.save(c);

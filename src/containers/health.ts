@@ -157,10 +157,14 @@ export function healthWords(s: HealthStatus): string {
   return s === 'starting' ? 'health: starting' : s;
 }
 
-/** The message of a probe that ran past its timeout. */
-export function timeoutOutput(timeoutNs: number, output: string): string {
-  const head = `Health check exceeded timeout (${goDuration(timeoutNs)})`;
-  return output ? `${head}: ${output}` : head;
+/** The message of a probe that ran past its timeout (20.10 keeps none of its output). */
+export function timeoutOutput(timeoutNs: number): string {
+  return `Health check exceeded timeout (${goDuration(timeoutNs)})`;
+}
+
+/** The health of a container that stopped: unhealthy, the rest kept (dockerd's SetStopped). */
+export function stoppedHealth(h: HealthState | undefined): HealthState | undefined {
+  return h && { ...h, Status: 'unhealthy' };
 }
 
 /** What a probe came back with. */
