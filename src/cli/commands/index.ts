@@ -30,6 +30,7 @@ import {
   networkPruneCommand,
   networkRmCommand,
 } from './network.js';
+import { pauseCommand, unpauseCommand } from './pause.js';
 import { psCommand } from './ps.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
@@ -49,6 +50,8 @@ export const COMMANDS: Command[] = [
   renameCommand,
   rmCommand,
   waitCommand,
+  pauseCommand,
+  unpauseCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
