@@ -13,6 +13,7 @@
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
+import { cgroupPids, guessDirs, type CgroupDirs } from '../kernel/cgroup.js';
 import { Runtime, shimResize } from '../kernel/runtime/runtime.js';
 import type { NetworkController } from '../network/controller.js';
 import { attachOpener } from './attach.js';
@@ -154,6 +155,18 @@ export class ContainerService {
   }
   logPath(id: string): string {
     return this.life.paths.logPath(id);
+  }
+  /** The container's cgroup directories (runc's record, else where its cgroupsPath puts them). */
+  cgroupDirs(id: string): CgroupDirs {
+    return this.life.runtime.cgroupPaths(id) ?? guessDirs(`/berth/${id}`);
+  }
+  /** The PIDs in the container's cgroup (its processes, as seen from the host). */
+  cgroupPids(id: string): number[] {
+    return cgroupPids(this.cgroupDirs(id));
+  }
+  /** The mounted root filesystem of a running container. */
+  rootfs(id: string): string {
+    return this.life.paths.rootfs(id);
   }
 
   // ---- lifecycle ---------------------------------------------------------

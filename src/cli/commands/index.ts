@@ -32,6 +32,7 @@ import {
 } from './network.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
 import { psCommand } from './ps.js';
+import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
 
@@ -52,6 +53,8 @@ export const COMMANDS: Command[] = [
   waitCommand,
   pauseCommand,
   unpauseCommand,
+  topCommand,
+  statsCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
