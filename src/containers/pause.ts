@@ -9,6 +9,7 @@
  * delivered (moby's killWithSignal).
  */
 import { conflict } from '../common/errors.js';
+import { guessDirs, readCgroupFile } from '../kernel/cgroup.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
@@ -65,4 +66,18 @@ export async function thawAfterSignal(life: Lifecycle, c: ContainerRecord): Prom
   }
   c.State.Paused = false;
   life.emit(c, 'unpause');
+}
+
+/**
+ * Recovery: a container the record does not call paused but whose cgroup is
+ * frozen (a daemon that died while it worked in its files) is thawed.
+ */
+export async function thawIfFrozen(life: Lifecycle, c: ContainerRecord): Promise<void> {
+  if (c.State.Paused) return;
+  const dirs = life.runtime.cgroupPaths(c.Id) ?? guessDirs(`/berth/${c.Id}`);
+  const state = readCgroupFile(dirs, 'freezer', 'freezer.state')?.trim();
+  const v2 = readCgroupFile(dirs, '', 'cgroup.freeze')?.trim();
+  if (state !== 'FROZEN' && v2 !== '1') return;
+  life.log.warn(`thawing ${c.Id.slice(0, 12)}: frozen by a daemon that stopped mid-operation`);
+  await life.runtime.resume(c.Id).catch((e: Error) => life.log.warn(e.message));
 }

@@ -11,6 +11,7 @@ import { mountsUnder, unmountAll } from '../kernel/mount/mounts.js';
 import { pidAlive, readExit } from '../kernel/runtime/runtime.js';
 import { RESTART_FIRST_MS } from './exit.js';
 import type { Lifecycle } from './lifecycle.js';
+import { thawIfFrozen } from './pause.js';
 import { removeTrees } from './remove.js';
 
 export async function recover(life: Lifecycle): Promise<void> {
@@ -33,6 +34,7 @@ async function recoverDeferred(life: Lifecycle): Promise<void> {
     const stateDir = life.paths.stateDir(c.Id);
     if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
       life.watchExit(c);
+      await thawIfFrozen(life, c);
       life.health.start(c, true);
       continue;
     }

@@ -26,6 +26,7 @@ import { HealthMonitors } from './health.js';
 import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
+import { withRootfs, type RootfsUse } from './fsaccess.js';
 import { pause, unpause } from './pause.js';
 import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
@@ -164,9 +165,13 @@ export class ContainerService {
   cgroupPids(id: string): number[] {
     return cgroupPids(this.cgroupDirs(id));
   }
-  /** The mounted root filesystem of a running container. */
-  rootfs(id: string): string {
-    return this.life.paths.rootfs(id);
+  /** Runs `fn` with the container's root filesystem mounted (fsaccess.ts). */
+  withRootfs<T>(
+    ref: string,
+    mode: { write: boolean; freeze?: boolean },
+    fn: RootfsUse<T>,
+  ): Promise<T> {
+    return withRootfs(this.life, this.repo.get(ref), mode, fn);
   }
 
   // ---- lifecycle ---------------------------------------------------------

@@ -6,7 +6,19 @@
 import { emptyStats, sample, type StatsJson } from '../../containers/stats.js';
 import { top } from '../../containers/top.js';
 import { conflict, invalid } from '../../common/errors.js';
-import { json, type Router } from '../server.js';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { qBool } from '../../common/validate.js';
+import {
+  archiveError,
+  archivePath,
+  extractInto,
+  lstatIsDir,
+  resolvePath,
+  statHeader,
+} from '../../containers/archive.js';
+import { resolveUser } from '../../containers/user.js';
+import { empty, json, type Router } from '../server.js';
 import type { Services } from './services.js';
 
 /** Docker's BoolValueOrDefault: absent is `def`; "", 0, no, false, none are false. */
@@ -74,5 +86,60 @@ export function containerToolRoutes(r: Router, s: Services): void {
       await new Promise((ok) => setTimeout(ok, TICK_MS));
     }
     res!.end();
+  });
+
+  // `docker cp`: the archive API (containers/archive.ts for the path rules).
+  r.on('GET', '/containers/:id/archive', async ({ req, res, params, query }) => {
+    const ref = params[0]!;
+    const path = query.get('path') ?? '';
+    if (!path) throw invalid('path is required');
+    const c = containers.get(ref);
+    await containers.withRootfs(c.Id, { write: false }, async (root) => {
+      let out;
+      try {
+        out = archivePath(root, resolvePath(root, path));
+      } catch (e) {
+        throw archiveError(e, path, ref);
+      }
+      const head = {
+        'Content-Type': 'application/x-tar',
+        'X-Docker-Container-Path-Stat': statHeader(out.stat),
+      };
+      if (req.method === 'HEAD') {
+        res!.writeHead(200, head).end();
+        return;
+      }
+      res!.writeHead(200, head);
+      containers.emit(c, 'archive-path');
+      await pipeline(Readable.from(out.tar), res!);
+    });
+  });
+
+  r.on('PUT', '/containers/:id/archive', async ({ req, res, params, query }) => {
+    const ref = params[0]!;
+    const path = query.get('path') ?? '';
+    if (!path) throw invalid('path is required');
+    const c = containers.get(ref);
+    await containers.withRootfs(c.Id, { write: true }, async (root) => {
+      const target = resolvePath(root, path);
+      try {
+        if (!lstatIsDir(target)) {
+          throw invalid('extraction point is not a directory');
+        }
+      } catch (e) {
+        throw archiveError(e, path, ref);
+      }
+      if (c.HostConfig.ReadonlyRootfs) throw invalid('container rootfs is marked read-only');
+      const chown =
+        qBool(query.get('copyUIDGID')) && c.Config.User
+          ? await resolveUser(root, c.Config.User)
+          : undefined;
+      await extractInto(target.host, req, {
+        noOverwriteDirNonDir: qBool(query.get('noOverwriteDirNonDir')),
+        chown,
+      });
+    });
+    containers.emit(c, 'extract-to-dir');
+    empty(res!, 200);
   });
 }
