@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { totalmem } from 'node:os';
@@ -44,7 +45,7 @@ function streamLines(path: string, n: number): Promise<string[]> {
   });
 }
 
-describe('everyday commands: top and stats', () => {
+describe('everyday commands: top, stats, diff, export', () => {
   before(async () => {
     env = await labWithDaemons();
     // A busy loop and a sleeping child: two processes, one using a CPU.
@@ -164,5 +165,53 @@ describe('everyday commands: top and stats', () => {
     assert.equal(idle.status, 200);
     assert.equal(idle.json.name, '/idle');
     assert.equal(idle.json.read, '0001-01-01T00:00:00Z');
+  });
+
+  it('diff lists what the container changed, and export is its whole filesystem', () => {
+    assert.equal(env.docker(['run', '-d', '--name', 'fsc', 'busybox', 'sleep', '1000']).status, 0);
+    // A fresh container changed nothing: runc's mount points are not changes.
+    assert.equal(env.docker(['diff', 'fsc']).stdout, '');
+    const ch = env.docker([
+      'exec',
+      'fsc',
+      'sh',
+      '-c',
+      'echo x > /tmp/new && rm /bin/ls && echo y >> /etc/passwd && mkdir -p /usr/local/z',
+    ]);
+    assert.equal(ch.status, 0, ch.stderr);
+    const want = [
+      'C /bin',
+      'D /bin/ls',
+      'C /etc',
+      'C /etc/passwd',
+      'C /tmp',
+      'A /tmp/new',
+      'C /usr',
+      'A /usr/local',
+      'A /usr/local/z',
+      '',
+    ].join('\n');
+    assert.equal(env.docker(['diff', 'fsc']).stdout, want);
+    assert.equal(env.berth(['diff', 'fsc']).stdout, want);
+    const tarList = (extra: string[]) =>
+      spawnSync('sh', ['-c', 'docker export fsc | tar -t ' + extra.join(' ')], {
+        encoding: 'utf8',
+        env: { ...process.env, DOCKER_HOST: env.daemon.env.DOCKER_HOST },
+      }).stdout;
+    const names = tarList([]).split('\n');
+    assert.ok(names.includes('tmp/new'));
+    assert.ok(names.includes('bin/busybox'));
+    assert.ok(!names.includes('bin/ls'), 'a deleted file is not exported');
+    assert.equal(
+      spawnSync('sh', ['-c', 'docker export fsc | tar -x -O tmp/new'], {
+        encoding: 'utf8',
+        env: { ...process.env, DOCKER_HOST: env.daemon.env.DOCKER_HOST },
+      }).stdout,
+      'x\n',
+    );
+    // Stopped: the same, from its overlay mounted for the export.
+    assert.equal(env.docker(['stop', '-t', '0', 'fsc']).status, 0);
+    assert.deepEqual(tarList([]).split('\n'), names);
+    assert.equal(env.docker(['diff', 'fsc']).stdout, want);
   });
 });

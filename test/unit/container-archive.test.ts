@@ -25,6 +25,7 @@ import {
   statPath,
   tarTree,
 } from '../../src/containers/archive.js';
+import { containerChanges } from '../../src/containers/changes.js';
 
 let root: string;
 
@@ -153,5 +154,31 @@ describe('archive paths', () => {
       /abs is not a directory/,
     );
     assert.equal(readFileSync(join(root, 'etc/passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+  });
+});
+
+describe('diff walk', () => {
+  it('reports added and changed entries by path, leaving out runc mount points', () => {
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'berth-changes-')));
+    try {
+      const lower = join(base, 'lower');
+      const upper = join(base, 'upper');
+      mkdirSync(join(lower, 'etc'), { recursive: true });
+      writeFileSync(join(lower, 'etc/passwd'), 'x');
+      mkdirSync(join(upper, 'etc'), { recursive: true });
+      for (const f of ['hosts', 'hostname', 'resolv.conf'])
+        writeFileSync(join(upper, 'etc', f), '');
+      assert.deepEqual(containerChanges(upper, [lower]), [], 'only mount points: no change');
+      writeFileSync(join(upper, 'etc/passwd'), 'y');
+      mkdirSync(join(upper, 'new/dir'), { recursive: true });
+      assert.deepEqual(containerChanges(upper, [lower]), [
+        { Path: '/etc', Kind: 0 },
+        { Path: '/etc/passwd', Kind: 0 },
+        { Path: '/new', Kind: 1 },
+        { Path: '/new/dir', Kind: 1 },
+      ]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });

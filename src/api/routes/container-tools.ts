@@ -16,7 +16,9 @@ import {
   lstatIsDir,
   resolvePath,
   statHeader,
+  tarTree,
 } from '../../containers/archive.js';
+import { containerChanges } from '../../containers/changes.js';
 import { resolveUser } from '../../containers/user.js';
 import { empty, json, type Router } from '../server.js';
 import type { Services } from './services.js';
@@ -141,5 +143,20 @@ export function containerToolRoutes(r: Router, s: Services): void {
     });
     containers.emit(c, 'extract-to-dir');
     empty(res!, 200);
+  });
+
+  r.on('GET', '/containers/:id/changes', async ({ res, params }) => {
+    const c = containers.get(params[0]!);
+    const img = await s.images.resolve(c.ImageID);
+    json(res!, 200, containerChanges(containers.upperDir(c.Id), img?.layerDirs ?? []));
+  });
+
+  r.on('GET', '/containers/:id/export', async ({ res, params }) => {
+    const c = containers.get(params[0]!);
+    await containers.withRootfs(c.Id, { write: false }, async (root) => {
+      res!.writeHead(200, { 'Content-Type': 'application/x-tar' });
+      await pipeline(Readable.from(tarTree(root, '')), res!);
+    });
+    containers.emit(c, 'export');
   });
 }

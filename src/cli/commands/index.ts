@@ -31,6 +31,7 @@ import {
   networkRmCommand,
 } from './network.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
+import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
 import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
@@ -55,6 +56,8 @@ export const COMMANDS: Command[] = [
   unpauseCommand,
   topCommand,
   statsCommand,
+  diffCommand,
+  exportCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
