@@ -156,6 +156,10 @@ describe('everyday commands: top, stats, diff, export', () => {
     );
     assert.equal(both.status, 400);
     assert.equal(both.json.message, 'cannot have stream=true and one-shot=true');
+    // A path Berth does not serve: dockerd's 404 words, and which endpoint it was.
+    const none = await apiCall(env.daemon.env.DOCKER_HOST, 'GET', '/no/such/endpoint');
+    assert.equal(none.status, 404);
+    assert.equal(none.json.message, 'page not found: berth does not serve GET /no/such/endpoint');
     // A stopped container: its name and ID, zeros.
     const idle = await apiCall(
       env.daemon.env.DOCKER_HOST,
