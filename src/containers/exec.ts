@@ -189,6 +189,7 @@ export class ExecService {
       throw conflict(`Container ${c.Id} is restarting, wait until the container is running`);
     }
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw pausedExec(ref);
     const cs = b.ConsoleSize as unknown;
     const keysSpec = optStr(b, 'DetachKeys') ?? '';
     const detachKeys = parseDetachKeys(keysSpec);
@@ -270,6 +271,7 @@ export class ExecService {
     if (e.started) throw conflict(`Error: Exec command ${e.ID} is already running`);
     const c = this.containers.get(e.ContainerID);
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw pausedExec(c.Id);
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;
     const proc = await execProcess(c, this.containers.networking.linksOf(c), {
@@ -350,4 +352,9 @@ export class ExecService {
   forget(containerId: string): void {
     for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
   }
+}
+
+/** dockerd's 409 for an exec into a paused container (`ref` as the client named it). */
+function pausedExec(ref: string): Error {
+  return conflict(`Container ${ref} is paused, unpause the container before exec`);
 }

@@ -52,6 +52,7 @@ export async function onExit(
     ...c.State,
     Status: delay === undefined ? 'exited' : 'restarting',
     Pid: 0,
+    Paused: false,
     ExitCode: code,
     Error: st ? '' : 'container process lost: its monitor ended without an exit status',
     FinishedAt: finished.toISOString(),

@@ -200,6 +200,8 @@ export class HealthMonitors {
     this.stop(c.Id);
     const h = c.Config.Healthcheck;
     if (!probeArgv(h, c.Config.Shell) || !h) return;
+    // Paused: no probe until `unpause` starts it again with its status kept.
+    if (c.State.Paused) return;
     if (!recovered || !c.State.Health) {
       c.State.Health = { Status: 'starting', FailingStreak: 0, Log: c.State.Health?.Log ?? [] };
     }

@@ -13,6 +13,7 @@ import { RESTART_FIRST_MS, startsWithDaemon } from './exit.js';
 import { shutdownContainer } from './stop.js';
 import type { ContainerRecord } from './types.js';
 import type { Lifecycle } from './lifecycle.js';
+import { thawIfFrozen } from './pause.js';
 import { removeTrees } from './remove.js';
 
 export async function recover(life: Lifecycle): Promise<void> {
@@ -60,6 +61,7 @@ async function recoverDeferred(life: Lifecycle, alive: ContainerRecord[]): Promi
     const stateDir = life.paths.stateDir(c.Id);
     if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
       life.watchExit(c);
+      await thawIfFrozen(life, c);
       life.health.start(c, true);
       alive.push(c);
       continue;

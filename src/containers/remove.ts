@@ -10,6 +10,7 @@ import { conflict, messageOf } from '../common/errors.js';
 import { unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
+import { thawAfterSignal } from './pause.js';
 import { isLive } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
@@ -24,8 +25,10 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
     for (;;) {
       if (isLive(c)) {
         if (!force) {
+          const state = c.State.Paused ? 'paused' : c.State.Status;
+          const how = 'stop the container before attempting removal or force remove';
           throw conflict(
-            `You cannot remove a ${c.State.Status} container ${c.Id}. Stop the container before attempting removal or force remove`,
+            `You cannot remove a ${state} container ${c.Id}. ${c.State.Paused ? `Unpause and then ${how}` : how[0]!.toUpperCase() + how.slice(1)}`,
           );
         }
         life.stopping.add(c.Id);
@@ -33,6 +36,7 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
           const exited = life.wait(c.Id, 'next-exit');
           if (c.State.Status === 'running') {
             await life.runtime.kill(c.Id, 'SIGKILL');
+            await thawAfterSignal(life, c);
             await exited;
           }
         }

@@ -1,14 +1,20 @@
 /** Containers as Docker's API shows them: inspect JSON, list rows, status text. */
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord, Status } from './types.js';
 import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 import { MASKED_PATHS, READONLY_PATHS } from './spec.js';
 import { healthWords } from './health.js';
+
+/** State.Status as Docker shows it: a paused container's record says running. */
+export function statusOf(c: ContainerRecord): Status {
+  return c.State.Status === 'running' && c.State.Paused ? 'paused' : c.State.Status;
+}
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
   if (s.Status === 'running') {
     const up = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    if (s.Paused) return `${up} (Paused)`;
     return s.Health ? `${up} (${healthWords(s.Health.Status)})` : up;
   }
   if (s.Status === 'restarting') {
@@ -200,10 +206,10 @@ export function inspect(
     Path: c.Path,
     Args: c.Args,
     State: {
-      Status: s.Status,
+      Status: statusOf(c),
       // Docker counts a container waiting to restart as running.
       Running: running || s.Status === 'restarting',
-      Paused: false,
+      Paused: running && !!s.Paused,
       Restarting: s.Status === 'restarting',
       OOMKilled: false,
       Dead: s.Status === 'dead',
@@ -270,7 +276,7 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: listPorts(c, published),
     Labels: c.Config.Labels ?? {},
-    State: c.State.Status,
+    State: statusOf(c),
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: c.Networks },

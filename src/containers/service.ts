@@ -10,9 +10,10 @@
  * remove.ts, recover.ts, networking.ts (joins, connect, disconnect, files),
  * with paths.ts and sync.ts (locks, waiters).
  */
-import { BerthError, invalid, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
+import { cgroupPids, guessDirs, type CgroupDirs } from '../kernel/cgroup.js';
 import { Runtime, shimResize } from '../kernel/runtime/runtime.js';
 import type { NetworkController } from '../network/controller.js';
 import { attachOpener } from './attach.js';
@@ -25,6 +26,8 @@ import { HealthMonitors } from './health.js';
 import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
+import { withRootfs, type RootfsUse } from './fsaccess.js';
+import { pause, unpause } from './pause.js';
 import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
 import type { ContainerRepo } from './repo.js';
@@ -157,6 +160,22 @@ export class ContainerService {
   logPath(id: string): string {
     return this.life.paths.logPath(id);
   }
+  /** The container's cgroup directories (runc's record, else where its cgroupsPath puts them). */
+  cgroupDirs(id: string): CgroupDirs {
+    return this.life.runtime.cgroupPaths(id) ?? guessDirs(`/berth/${id}`);
+  }
+  /** The PIDs in the container's cgroup (its processes, as seen from the host). */
+  cgroupPids(id: string): number[] {
+    return cgroupPids(this.cgroupDirs(id));
+  }
+  /** Runs `fn` with the container's root filesystem mounted (fsaccess.ts). */
+  withRootfs<T>(
+    ref: string,
+    mode: { write: boolean; freeze?: boolean },
+    fn: RootfsUse<T>,
+  ): Promise<T> {
+    return withRootfs(this.life, this.repo.get(ref), mode, fn);
+  }
 
   // ---- lifecycle ---------------------------------------------------------
 
@@ -171,6 +190,9 @@ export class ContainerService {
   async start(ref: string): Promise<void> {
     const c = this.repo.get(ref);
     await this.life.locks.lockedLive(c, async () => {
+      if (c.State.Status === 'running' && c.State.Paused) {
+        throw conflict('cannot start a paused container, try unpause instead');
+      }
       if (isLive(c)) throw new BerthError('NOT_MODIFIED', 'container already started');
       this.life.restarts.reset(c);
       try {
@@ -200,6 +222,16 @@ export class ContainerService {
   /** POST /containers/{id}/kill. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     await kill(this.life, this.repo.get(ref), ref, signal);
+  }
+
+  /** POST /containers/{id}/pause: the cgroup freezer (pause.ts). */
+  async pause(ref: string): Promise<void> {
+    await pause(this.life, this.repo.get(ref));
+  }
+
+  /** POST /containers/{id}/unpause. */
+  async unpause(ref: string): Promise<void> {
+    await unpause(this.life, this.repo.get(ref));
   }
 
   /** POST /containers/{id}/restart. */

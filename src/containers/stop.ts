@@ -8,6 +8,7 @@
 import { constants as osConstants } from 'node:os';
 import { BerthError, conflict, invalid } from '../common/errors.js';
 import type { Lifecycle } from './lifecycle.js';
+import { thawAfterSignal } from './pause.js';
 import { isLive } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
@@ -68,6 +69,8 @@ async function terminate(
   // Exited between the caller's check and this waiter: nothing to stop.
   if (c.State.Status !== 'running') return;
   if (timeout !== 0) await life.runtime.kill(c.Id, signal);
+  // Paused: the signal waits in the frozen processes until they thaw.
+  await thawAfterSignal(life, c);
   const done = await Promise.race([
     exited.then(() => true),
     new Promise<boolean>((r) =>
@@ -106,6 +109,9 @@ export async function kill(
     return; // waiting to restart: no process to signal
   }
   await life.runtime.kill(c.Id, sig);
+  // As dockerd: a paused container is thawed for SIGKILL or its stop signal
+  // (any other signal waits in it until `unpause`).
+  if (life.stopping.has(c.Id)) await thawAfterSignal(life, c);
   if (hard) await life.wait(c.Id, 'not-running');
 }
 

@@ -65,6 +65,8 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Frozen by `docker pause` (Status stays "running"; inspect and ps say "paused"). */
+  Paused?: boolean;
   /** PID of the shim that owns the process while it runs. */
   ShimPid?: number;
   /** With a healthcheck: its status, failing streak and last results (health.ts). */

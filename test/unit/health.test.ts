@@ -14,7 +14,7 @@ import {
   type ProbeOutcome,
 } from '../../src/containers/health.js';
 import type { ContainerRecord } from '../../src/containers/types.js';
-import { statusText } from '../../src/containers/render.js';
+import { statusOf, statusText } from '../../src/containers/render.js';
 
 const T0 = '2026-12-05T10:00:00.000Z';
 const at = (ms: number) => new Date(Date.parse(T0) + ms).toISOString();
@@ -136,6 +136,10 @@ describe('healthchecks', () => {
     assert.equal(statusText(c, Date.parse(at(3000))), 'Up 3 seconds (health: starting)');
     c.State.Health!.Status = 'unhealthy';
     assert.equal(statusText(c, Date.parse(at(3000))), 'Up 3 seconds (unhealthy)');
+    // Paused hides the health, as dockerd's State.String.
+    c.State.Paused = true;
+    assert.equal(statusText(c, Date.parse(at(3000))), 'Up 3 seconds (Paused)');
+    assert.equal(statusOf(c), 'paused');
   });
 
   it('monitors: probes on schedule, saves and announces changes, stops when told', async () => {

@@ -2,11 +2,11 @@
 import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
-import { inspect, listRow } from '../../containers/render.js';
+import { inspect, listRow, statusOf } from '../../containers/render.js';
 import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { BerthError, messageOf } from '../../common/errors.js';
+import { BerthError, conflict, messageOf } from '../../common/errors.js';
 import { parseDetachKeys } from '../../containers/detach-keys.js';
 import { empty, json, type Ctx, type Hijacked, type Router } from '../server.js';
 import { bridgeToShim, frame, RAW_STREAM, streamType } from '../stream.js';
@@ -57,7 +57,7 @@ function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boo
           return false;
         break;
       case 'status':
-        if (!any((v) => c.State.Status === v)) return false;
+        if (!any((v) => statusOf(c) === v)) return false;
         break;
       case 'health':
         if (!any((v) => v === (c.State.Health?.Status ?? 'none'))) return false;
@@ -156,6 +156,16 @@ export function containerRoutes(r: Router, s: Services): void {
 
   r.on('POST', '/containers/:id/rename', async ({ res, params, query }) => {
     await containers.rename(params[0]!, query.get('name') ?? '');
+    empty(res!, 204);
+  });
+
+  r.on('POST', '/containers/:id/pause', async ({ res, params }) => {
+    await containers.pause(params[0]!);
+    empty(res!, 204);
+  });
+
+  r.on('POST', '/containers/:id/unpause', async ({ res, params }) => {
+    await containers.unpause(params[0]!);
     empty(res!, 204);
   });
 
@@ -276,6 +286,9 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
     const spec = q.get('detachKeys') ?? '';
     detachKeys = parseDetachKeys(spec);
     if (!detachKeys) throw invalid(`Invalid detach keys (${spec}) provided`);
+    if (c.State.Status === 'running' && c.State.Paused) {
+      throw conflict(`container ${ctx.params[0]!} is paused, unpause the container before attach`);
+    }
   } catch (e) {
     if (ws) throw e;
     return rawError(ctx, e);

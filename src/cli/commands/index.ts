@@ -30,7 +30,10 @@ import {
   networkPruneCommand,
   networkRmCommand,
 } from './network.js';
+import { pauseCommand, unpauseCommand } from './pause.js';
+import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
+import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
 
@@ -49,6 +52,12 @@ export const COMMANDS: Command[] = [
   renameCommand,
   rmCommand,
   waitCommand,
+  pauseCommand,
+  unpauseCommand,
+  topCommand,
+  statsCommand,
+  diffCommand,
+  exportCommand,
   attachCommand,
   logsCommand,
   inspectCommand,

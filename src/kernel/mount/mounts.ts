@@ -1,6 +1,6 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
 import { readFile, rm } from 'node:fs/promises';
-import { MNT_DETACH, mount, umount } from '../sys/libc.js';
+import { MNT_DETACH, MS_RDONLY, mount, umount } from '../sys/libc.js';
 
 /** Mount points currently under `prefix` (from /proc/self/mounts), deepest first. */
 export async function mountsUnder(prefix: string): Promise<string[]> {
@@ -29,12 +29,13 @@ export async function mountOverlay(
   upper: string,
   work: string,
   target: string,
+  readonly = false,
 ): Promise<void> {
   if (await isMounted(target)) return;
   const opts = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
   // The kernel takes at most a page of options: about 60 layers with these paths.
   if (opts.length >= 4096) throw new Error(`too many image layers to mount (${lower.length})`);
-  mount('overlay', target, 'overlay', 0, opts);
+  mount('overlay', target, 'overlay', readonly ? MS_RDONLY : 0, opts);
 }
 
 /** Unmounts `target` and everything below it; a missing mount is not an error. */

@@ -336,6 +336,33 @@ export class Runtime {
     }
   }
 
+  /**
+   * Freezes every process of the container (`runc pause`: the cgroup
+   * freezer, FROZEN in freezer.state on cgroup v1) or thaws them again.
+   */
+  async pause(id: string): Promise<void> {
+    await this.simple('pause', id);
+  }
+  async resume(id: string): Promise<void> {
+    await this.simple('resume', id);
+  }
+
+  private async simple(verb: string, id: string): Promise<void> {
+    const r = await run([...this.base(), verb, id]);
+    if (r.code !== 0) {
+      throw new RuntimeError(`cannot ${verb} container: ${runtimeMessage(r.stderr)}`, r.stderr);
+    }
+  }
+
+  /**
+   * The cgroup directories runc made for the container, by controller
+   * (`memory`, `cpuacct`, `pids`...; `""` is the cgroup v2 one), read from
+   * runc's state.json; undefined when the runtime keeps none.
+   */
+  cgroupPaths(id: string): Record<string, string> | undefined {
+    return this.runcState(id)?.cgroup_paths;
+  }
+
   /** The runtime's version (first line of `runc --version`, without the name). */
   async version(): Promise<string> {
     const r = await run([this.binary, '--version']);
