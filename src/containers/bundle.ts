@@ -9,6 +9,7 @@ import { hostsFile, resolvConf, type ResolvInput } from './files.js';
 import { goArch } from '../common/arch.js';
 import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
+import type { OciMount } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 import type { EndpointSettings } from '../network/types.js';
 import { processEnv } from './config.js';
@@ -30,6 +31,10 @@ export interface BundleInput {
   resolverOf?: (ep: EndpointSettings) => string | undefined;
   /** --link children: their /etc/hosts lines and the parent's variables. */
   links: LinkedEntry[];
+  /** The container's binds, volumes and tmpfs mounts (mounts.ts). */
+  mounts?: OciMount[];
+  /** The root's propagation a shared or slave bind needs. */
+  rootfsPropagation?: string;
 }
 
 /** One resolved --link of a container. */
@@ -142,6 +147,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     files,
     cgroupsPath: `/berth/${c.Id}`,
     shmSize: c.HostConfig.ShmSize,
+    userMounts: i.mounts,
+    rootfsPropagation: i.rootfsPropagation,
     security: parseSecurityOpts(c.HostConfig.SecurityOpt),
     machine: { arch: goArch(), kernelRelease: release() },
   });

@@ -2,6 +2,7 @@
 import type { ContainerRecord } from './types.js';
 import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 import { MASKED_PATHS, READONLY_PATHS } from './spec.js';
+import { mountsView } from '../volumes/parse.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
@@ -224,7 +225,7 @@ export function inspect(
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: paths.graph },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
     Config: c.Config,
     NetworkSettings: {
       Bridge: '',
@@ -269,6 +270,6 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: c.Networks },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
   };
 }

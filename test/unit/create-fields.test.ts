@@ -173,7 +173,6 @@ describe('every ContainerCreate field is honoured or refused', () => {
       () => create({ Healthcheck: { Test: ['CMD', 'true'] } }),
       refusedWith(/--health/),
     );
-    assert.throws(() => create({ Volumes: { '/data': {} } }), refusedWith(/-v\/--volume/));
     assert.throws(
       () => create({}, { Ulimits: [{ Name: 'nofile', Soft: 1, Hard: 2 }] }),
       refusedWith(/--ulimit/),
