@@ -362,6 +362,67 @@ describe('volumes and mounts (docker CLI)', () => {
     ok(d(['volume', 'rm', 'vfrom']));
   });
 
+  it('the berth CLI: volume create/ls/inspect/rm/prune, run -v, --mount, --volumes-from, --tmpfs', () => {
+    const b = (args: string[]) => env.berth(args);
+    assert.equal(ok(b(['volume', 'create', '--label', 'k=v', 'bv'])), 'bv\n');
+    assert.match(ok(b(['volume', 'ls'])), /^DRIVER\s+VOLUME NAME\nlocal\s+bv\n$/);
+    assert.equal(ok(b(['volume', 'ls', '-q', '--filter', 'label=k=v'])), 'bv\n');
+    assert.equal(
+      ok(b(['volume', 'inspect', '-f', '{{.Driver}} {{.Labels}}', 'bv'])),
+      'local map[k:v]\n',
+    );
+    const src = join(tmp, 'berth-cli');
+    ok(
+      b([
+        'run',
+        '--name',
+        'bc',
+        '-v',
+        'bv:/v',
+        '-v',
+        `${src}:/h`,
+        '--tmpfs',
+        '/t',
+        'busybox',
+        'sh',
+        '-c',
+        'echo x > /v/f; echo y > /h/f',
+      ]),
+    );
+    assert.equal(readFileSync(join(src, 'f'), 'utf8'), 'y\n');
+    assert.equal(
+      ok(b(['run', '--rm', '--volumes-from', 'bc:ro', 'busybox', 'cat', '/v/f', '/h/f'])),
+      'x\ny\n',
+    );
+    assert.equal(
+      ok(
+        b([
+          'run',
+          '--rm',
+          '--mount',
+          'type=volume,source=bv,target=/m,readonly',
+          'busybox',
+          'cat',
+          '/m/f',
+        ]),
+      ),
+      'x\n',
+    );
+    const bad = b([
+      'run',
+      '--rm',
+      '--mount',
+      'type=bind,target=/m,tmpfs-size=1',
+      'busybox',
+      'true',
+    ]);
+    assert.match(bad.stderr, /cannot mix 'tmpfs-\*' options with mount type 'bind'/);
+    assert.match(b(['volume', 'rm', 'bv']).stderr, /volume is in use/);
+    ok(b(['rm', 'bc']));
+    assert.equal(ok(b(['volume', 'rm', 'bv'])), 'bv\n');
+    assert.match(ok(b(['volume', 'prune', '-f'])), /Total reclaimed space: 0B/);
+  });
+
   it('volume data and records survive a daemon restart', async () => {
     ok(
       d([
