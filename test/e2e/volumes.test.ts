@@ -9,9 +9,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
 let tmp = '';
@@ -421,6 +422,61 @@ describe('volumes and mounts (docker CLI)', () => {
     ok(b(['rm', 'bc']));
     assert.equal(ok(b(['volume', 'rm', 'bv'])), 'bv\n');
     assert.match(ok(b(['volume', 'prune', '-f'])), /Total reclaimed space: 0B/);
+  });
+
+  it('docker-compose: a named volume and a bind; data across restart; down -v removes the volume', () => {
+    const dir = join(tmp, 'proj');
+    mkdirSync(join(dir, 'site'), { recursive: true });
+    writeFileSync(join(dir, 'site', 'index.html'), 'hello\n');
+    writeFileSync(
+      join(dir, 'docker-compose.yml'),
+      [
+        'version: "2.4"',
+        'services:',
+        '  app:',
+        '    image: busybox',
+        '    command: sh -c "cat /site/index.html >> /data/log; cp /data/log /site/seen; sleep 300"',
+        '    volumes:',
+        '      - appdata:/data',
+        '      - ./site:/site',
+        'volumes:',
+        '  appdata:',
+        '',
+      ].join('\n'),
+    );
+    const compose = (args: string[]) => {
+      const r = spawnSync('docker-compose', ['--project-name', 'cv', ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, DOCKER_HOST: env.daemon.env.DOCKER_HOST },
+      });
+      return {
+        status: r.status,
+        stdout: r.stdout ?? '',
+        stderr: (r.stderr ?? '') + (r.error ?? ''),
+      };
+    };
+    const seen = async () => {
+      await eventually(() => assert.ok(existsSync(join(dir, 'site', 'seen'))), 10_000);
+      return readFileSync(join(dir, 'site', 'seen'), 'utf8');
+    };
+    return (async () => {
+      ok(compose(['up', '-d']));
+      assert.equal(ok(d(['volume', 'ls', '-q'])), 'cv_appdata\n');
+      assert.equal(await seen(), 'hello\n');
+      rmSync(join(dir, 'site', 'seen'));
+      ok(compose(['restart', '-t', '1']));
+      assert.equal(await seen(), 'hello\nhello\n', 'the volume kept the first run');
+      ok(compose(['down', '-v', '-t', '1']));
+      assert.equal(ok(d(['volume', 'ls', '-q'])), '');
+      assert.equal(ok(d(['ps', '-aq'])), '');
+      assert.equal(
+        readFileSync(join(dir, 'site', 'index.html'), 'utf8'),
+        'hello\n',
+        'the bind stays',
+      );
+    })();
   });
 
   it('volume data and records survive a daemon restart', async () => {
