@@ -8,7 +8,8 @@
  * with dockerd's 409. A volume with `-o type/device/o` is mounted on its
  * `_data` while a running container uses it. Removal unmounts first and never
  * crosses a mount (removeTree), so a user's directory behind a bind-type
- * volume is never deleted.
+ * volume is never deleted. Size: just over 400 lines, the records, the API's
+ * filters and the mounts of one driver; a second driver would split it.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir } from 'node:fs/promises';
