@@ -6,7 +6,9 @@
  * Size: one table entry per `docker run` flag and one place that turns them
  * into the body; split, a flag's definition and its use would part.
  */
+import { parseMountFlag } from './mountopt.js';
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { emptyEndpointSettings } from '../network/types.js';
 import type { FlagDef, Flags } from './flags.js';
 import { parsePortSpecs, sortKeys } from './ports.js';
@@ -120,11 +122,14 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   S('stop-signal', undefined, 'Signal to stop the container'),
   { long: 'stop-timeout', type: 'int', usage: 'Timeout (in seconds) to stop a container' },
   hide(L('sysctl', undefined, 'Sysctl options', 'map')),
-  hide(L('tmpfs', undefined, 'Mount a tmpfs directory')),
+  L('tmpfs', undefined, 'Mount a tmpfs directory'),
   B('tty', 't', 'Allocate a pseudo-TTY'),
   S('user', 'u', 'Username or UID (format: <name|uid>[:<group|gid>])'),
   hide(S('uts', undefined, 'UTS namespace to use')),
-  hide(L('volume', 'v', 'Bind mount a volume')),
+  L('volume', 'v', 'Bind mount a volume'),
+  S('volume-driver', undefined, 'Optional volume driver for the container'),
+  L('volumes-from', undefined, 'Mount volumes from the specified container(s)'),
+  L('mount', undefined, 'Attach a filesystem mount to the container', 'mount'),
   S('workdir', 'w', 'Working directory inside the container'),
   S('name', undefined, 'Assign a name to the container'),
   B('no-healthcheck', undefined, 'Disable any container-specified HEALTHCHECK'),
@@ -421,9 +426,20 @@ export function buildCreateRequest(
   const volumes: Record<string, Record<string, never>> = {};
   const binds: string[] = [];
   for (const v of f.list('volume')) {
-    if (v.includes(':')) binds.push(v);
+    // As docker's CLI (23+): a host part "." or "./x" means the current directory.
+    const host = v.split(':')[0]!;
+    if (v.includes(':') && (host === '.' || host.startsWith('./'))) {
+      binds.push(resolvePath(host) + v.slice(host.length));
+    } else if (v.includes(':')) binds.push(v);
     else volumes[v] = {};
   }
+  const mounts = f.list('mount').map((m) => {
+    try {
+      return parseMountFlag(m);
+    } catch (e) {
+      throw new OptionError(`invalid argument "${m}" for "--mount" flag: ${(e as Error).message}`);
+    }
+  });
   const restart = restartPolicy(f.str('restart') || 'no');
   if (f.bool('rm') && restart.Name !== 'no' && restart.Name !== '')
     throw new OptionError('Conflicting options: --restart and --rm');
@@ -468,8 +484,8 @@ export function buildCreateRequest(
     PortBindings: ports.bindings,
     RestartPolicy: restart,
     AutoRemove: f.bool('rm'),
-    VolumeDriver: '',
-    VolumesFrom: null,
+    VolumeDriver: f.str('volume-driver'),
+    VolumesFrom: f.list('volumes-from').length ? f.list('volumes-from') : null,
     ConsoleSize: opts.consoleSize ?? [0, 0],
     CapAdd: f.list('cap-add').length ? f.list('cap-add').map(normalizeCap) : null,
     CapDrop: f.list('cap-drop').length ? f.list('cap-drop').map(normalizeCap) : null,
@@ -489,6 +505,7 @@ export function buildCreateRequest(
     ReadonlyRootfs: f.bool('read-only'),
     SecurityOpt: f.list('security-opt').length ? securityOpts(f.list('security-opt')) : null,
     ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
+    ...(mounts.length ? { Mounts: mounts } : {}),
     UTSMode: f.str('uts'),
     UsernsMode: '',
     ShmSize: 0,

@@ -10,6 +10,7 @@ import { goArch } from '../common/arch.js';
 import { invalid } from '../common/errors.js';
 import { parseSecurityOpts } from './security.js';
 import { buildSpec } from './spec.js';
+import type { OciMount } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 import type { EndpointSettings } from '../network/types.js';
 import { processEnv } from './config.js';
@@ -36,6 +37,10 @@ export interface BundleInput {
   links: LinkedEntry[];
   /** What `--add-host NAME:host-gateway` names (ContainerNetworking.hostGateway). */
   hostGateway?: string;
+  /** The container's binds, volumes and tmpfs mounts (mounts.ts). */
+  mounts?: OciMount[];
+  /** The root's propagation a shared or slave bind needs. */
+  rootfsPropagation?: string;
 }
 
 /** One resolved --link of a container. */
@@ -157,6 +162,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     files,
     cgroupsPath: `/berth/${c.Id}`,
     shmSize: c.HostConfig.ShmSize,
+    userMounts: i.mounts,
+    rootfsPropagation: i.rootfsPropagation,
     security: parseSecurityOpts(c.HostConfig.SecurityOpt),
     machine: { arch: goArch(), kernelRelease: release() },
   });

@@ -243,7 +243,9 @@ export function parseCreate(body: unknown): CreateRequest {
  * Checks a stored container's HostConfig again before it starts: a record
  * written before a field was refused (or by an older Berth) may carry a setting
  * Berth does not honour, and starting without it would ignore it. (Config is
- * not checked: it is stored merged with the image, whose VOLUME Berth keeps.)
+ * not checked: it is stored merged with the image.) A record from before
+ * mounts were honoured has binds or volumes but no MountPoints: it is
+ * refused too (start.ts), as starting it would ignore them.
  */
 export function checkStoredHostConfig(hostConfig: object): void {
   checkFields(hostConfig as Record<string, unknown>, HOST_CONFIG_FIELDS, 'HostConfig');
@@ -286,7 +288,8 @@ export function mergeWithImage(
     Labels: { ...(img.Labels ?? {}), ...c.Labels },
     OnBuild: img.OnBuild ?? null,
     StopSignal: c.StopSignal ?? img.StopSignal,
-    Volumes: c.Volumes ?? img.Volumes ?? null,
+    // moby's merge: the image's volumes and the request's together.
+    Volumes: c.Volumes || img.Volumes ? { ...(img.Volumes ?? {}), ...(c.Volumes ?? {}) } : null,
   };
   const health = mergeHealthcheck(c.Healthcheck, img.Healthcheck);
   if (health) config.Healthcheck = health;

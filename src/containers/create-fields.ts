@@ -70,7 +70,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   // Windows-only: dockerd on Linux ignores it, as Berth does.
   ArgsEscaped: yes('bool'),
   Image: yes('str'),
-  Volumes: no('-v/--volume CONTAINER-PATH (an anonymous volume)', 'obj'),
+  // Anonymous volumes (containers/mounts.ts), with the image's VOLUMEs.
+  Volumes: yes('obj'),
   WorkingDir: yes('str'),
   Entrypoint: yes('strs'),
   NetworkDisabled: no('NetworkDisabled (use --network none)', 'bool'),
@@ -88,7 +89,8 @@ const unlimited = oneOf(0, -1);
 
 /** `HostConfig`, with the `Resources` it embeds. */
 export const HOST_CONFIG_FIELDS: Record<string, Field> = {
-  Binds: no('-v/--volume HOST-PATH:CONTAINER-PATH', 'list'),
+  // Binds and named volumes (containers/mounts.ts, volumes/).
+  Binds: yes('list'),
   // The client writes the file itself; dockerd only keeps the path, as Berth does.
   ContainerIDFile: yes('str'),
   LogConfig: no('--log-driver, --log-opt', 'obj', defaultLogConfig),
@@ -96,8 +98,9 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   PortBindings: yes('obj'),
   RestartPolicy: yes('obj'),
   AutoRemove: yes('bool'),
-  VolumeDriver: no('--volume-driver', 'str'),
-  VolumesFrom: no('--volumes-from', 'list'),
+  // "local" only; any other is refused (volumes/service.ts checkDriver).
+  VolumeDriver: yes('str'),
+  VolumesFrom: yes('list'),
   ConsoleSize: yes('pair'),
   Annotations: no('--annotation', 'strmap'),
   CapAdd: yes('strs'),
@@ -120,7 +123,7 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   ReadonlyRootfs: yes('bool'),
   SecurityOpt: yes('list'),
   StorageOpt: no('--storage-opt', 'strmap'),
-  Tmpfs: no('--tmpfs', 'strmap'),
+  Tmpfs: yes('strmap'),
   UTSMode: no('--uts', 'str'),
   // No user-namespace remapping: every container is in the host's, "host".
   UsernsMode: no('--userns', 'str', oneOf('host')),
@@ -165,7 +168,8 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   IOMaximumIOps: no('--io-maxiops', 'int'),
   IOMaximumBandwidth: no('--io-maxbandwidth', 'int'),
   // HostConfig proper, continued
-  Mounts: no('--mount', 'objs'),
+  // Their later fields Berth lacks are refused one by one (containers/mounts.ts readMount).
+  Mounts: yes('objs'),
   MaskedPaths: no('--security-opt systempaths=unconfined', 'list'),
   ReadonlyPaths: no('--security-opt systempaths=unconfined', 'list'),
   Init: no('--init', 'bool'),

@@ -17,12 +17,16 @@ import type { Lifecycle } from './lifecycle.js';
 import { normaliseLinks } from './links.js';
 import { generatedName, normalizeRef } from './names.js';
 import { configuredEndpoint, endpointConfigFor } from './endpoint-settings.js';
+import { checkMounts, registerMountPoints } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** What create needs of the service. */
-export type CreateDeps = Pick<Lifecycle, 'repo' | 'images' | 'networks' | 'runtime' | 'paths'>;
+export type CreateDeps = Pick<
+  Lifecycle,
+  'repo' | 'images' | 'networks' | 'runtime' | 'paths' | 'volumes'
+>;
 
 /**
  * Checks the body and builds the new container's record (not stored yet),
@@ -50,6 +54,8 @@ export async function buildRecord(
     mode === 'host' && publishes
       ? ['Published ports are discarded when using host network mode']
       : [];
+  // Before anything is made: a bad mount spec changes nothing.
+  checkMounts(req.config, req.hostConfig);
   const img = await deps.images.ensureImage(req.config.Image);
   if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
   const merged = mergeWithImage(req.config, img.config.config ?? {});
@@ -109,7 +115,18 @@ export async function createContainer(
 ): Promise<{ record: ContainerRecord; warnings: string[] }> {
   const built = await buildRecord(deps, body, name);
   const c = built.record;
-  await deps.repo.insert(c);
+  // Volumes are made (or referenced) before the record is stored; the
+  // references count as uses until then, so no removal slips in between.
+  c.MountPoints = await registerMountPoints(deps, c.Id, c.Config, c.HostConfig);
+  try {
+    await deps.repo.insert(c);
+  } catch (e) {
+    deps.volumes.settle(c.Id);
+    const made = c.MountPoints.filter((m) => m.Anonymous && m.Name);
+    for (const m of made) await deps.volumes.remove(m.Name!).catch(() => undefined);
+    throw e;
+  }
+  deps.volumes.settle(c.Id);
   try {
     await mkdir(deps.paths.dir(c.Id), { recursive: true });
   } catch (e) {

@@ -64,7 +64,10 @@ export async function onExit(
   life.emit(c, 'die', { exitCode: String(code) });
   life.waiters.notify(c.Id, 'next-exit', code);
   if (c.HostConfig.AutoRemove) {
-    await life.removeLocked(c, true).catch((e) => life.log.error(`auto-remove: ${messageOf(e)}`));
+    // As dockerd's auto-remove: the anonymous volumes go with it.
+    await life
+      .removeLocked(c, true, true)
+      .catch((e) => life.log.error(`auto-remove: ${messageOf(e)}`));
     return;
   }
   if (delay !== undefined) life.restarts.schedule(c, delay);

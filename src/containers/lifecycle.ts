@@ -20,6 +20,7 @@ import type { RestartPolicy } from './exit.js';
 import type { HealthMonitors } from './health.js';
 import type { ContainerLocks, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import type { VolumeService } from '../volumes/service.js';
 
 /** An image as the container service sees it. */
 export interface ImageFound {
@@ -47,6 +48,7 @@ export interface Lifecycle {
   repo: ContainerRepo;
   images: ImageLookup;
   networks: NetworkController;
+  volumes: VolumeService;
   runtime: Runtime;
   dns: DaemonDns;
   log: Logger;
@@ -78,8 +80,8 @@ export interface Lifecycle {
   watchExit(c: ContainerRecord): void;
   /** exit.ts: records an exit (its lock held). */
   onExit(c: ContainerRecord, st: ExitStatus | undefined): Promise<void>;
-  /** remove.ts: removes a stopped `c` (its lock held). */
-  removeLocked(c: ContainerRecord, force: boolean): Promise<void>;
+  /** remove.ts: removes a stopped `c` (its lock held), its anonymous volumes with `volumes`. */
+  removeLocked(c: ContainerRecord, force: boolean, volumes?: boolean): Promise<void>;
   /** remove.ts: undoes what start did (runtime record, rootfs, sandbox), best-effort. */
   cleanupRuntime(c: ContainerRecord): Promise<void>;
 }

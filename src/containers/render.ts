@@ -8,6 +8,7 @@ import { healthWords } from './health.js';
 export function statusOf(c: ContainerRecord): Status {
   return c.State.Status === 'running' && c.State.Paused ? 'paused' : c.State.Status;
 }
+import { mountsView } from '../volumes/parse.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
@@ -235,7 +236,7 @@ export function inspect(
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: paths.graph },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
     Config: c.Config,
     NetworkSettings: {
       Bridge: '',
@@ -280,6 +281,6 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: c.Networks },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
   };
 }

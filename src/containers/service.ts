@@ -35,6 +35,7 @@ import { startLocked } from './start.js';
 import { kill, shutdownContainer, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import type { VolumeService } from '../volumes/service.js';
 
 export type { ContainerPaths, DaemonDns, ImageLookup, PendingAttach };
 
@@ -48,6 +49,7 @@ export class ContainerService {
     private readonly repo: ContainerRepo,
     images: ImageLookup,
     networks: NetworkController,
+    volumes: VolumeService,
     runtime: Runtime,
     private readonly events: EventBus,
     paths: ContainerPaths,
@@ -80,6 +82,7 @@ export class ContainerService {
       repo,
       images,
       networks,
+      volumes,
       runtime,
       dns,
       log,
@@ -123,7 +126,7 @@ export class ContainerService {
       startLocked: start,
       watchExit: (c) => watchExit(this.life, c),
       onExit: (c, st) => onExit(this.life, c, st),
-      removeLocked: (c, force) => removeLocked(this.life, c, force),
+      removeLocked: (c, force, vols) => removeLocked(this.life, c, force, vols),
       cleanupRuntime: (c) => cleanupRuntime(this.life, c),
     };
   }
@@ -200,7 +203,7 @@ export class ContainerService {
       } catch (e) {
         // As Docker: a --rm container that fails to start is removed (its waiters wake).
         if (c.HostConfig.AutoRemove && c.State.Status !== 'running') {
-          await removeLocked(this.life, c, true).catch((err) =>
+          await removeLocked(this.life, c, true, true).catch((err) =>
             this.log.error(`auto-remove: ${messageOf(err)}`),
           );
         }
@@ -271,9 +274,9 @@ export class ContainerService {
     this.emit(c, 'rename', { oldName });
   }
 
-  /** DELETE /containers/{id}. */
-  async remove(ref: string, force: boolean): Promise<void> {
-    await remove(this.life, this.repo.get(ref), force);
+  /** DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too. */
+  async remove(ref: string, force: boolean, volumes = false): Promise<void> {
+    await remove(this.life, this.repo.get(ref), force, volumes);
   }
 
   // ---- attach ------------------------------------------------------------

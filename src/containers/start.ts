@@ -8,7 +8,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, conflict, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { mountOverlay, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
@@ -18,6 +18,7 @@ import { writeBundle } from './bundle.js';
 import { checkStoredHostConfig } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
+import { prepareMounts, releaseMounts } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
 export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<void> {
@@ -26,6 +27,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
   if (c.State.Status === 'removing' || life.removing.has(c.Id))
     throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
   checkStoredHostConfig(c.HostConfig);
+  checkLegacyMounts(c);
   const img = await life.images.resolve(c.ImageID);
   if (!img) throw notFound(`No such image: ${c.Image}`);
   const undo: Array<() => Promise<void>> = [];
@@ -43,6 +45,9 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     await mountOverlay(img.layerDirs, join(layers, 'diff'), join(layers, 'work'), rootfs);
     undo.push(() => unmountAll(rootfs));
 
+    undo.push(() => releaseMounts(life.volumes, c));
+    const user = await prepareMounts(life.volumes, c, rootfs);
+
     sw.lap('mount');
     const bundle = await writeBundle(c, {
       dir: life.paths.dir(c.Id),
@@ -53,6 +58,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
       hostGateway: life.networking.hostGateway(),
+      mounts: user.mounts,
+      rootfsPropagation: user.rootfsPropagation,
     });
 
     sw.lap('spec');
@@ -79,6 +86,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     }
     sw.lap('launch');
     const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
+    // Copy-up happens once, at the first start (dockerd: at create).
+    for (const m of c.MountPoints ?? []) delete m.CopyData;
     c.State = {
       Status: 'running',
       Pid: pid,
@@ -109,6 +118,21 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     await life.repo.save(c).catch(() => undefined);
     if (restarting) life.waiters.notify(c.Id, 'next-exit', c.State.ExitCode);
     throw e;
+  }
+}
+
+/**
+ * A record an older Berth stored before mounts were honoured has no mount
+ * points: when its HostConfig asks for mounts, starting it would ignore them.
+ */
+function checkLegacyMounts(c: ContainerRecord): void {
+  if (c.MountPoints) return;
+  const hc = c.HostConfig;
+  const set = (v: unknown) => (Array.isArray(v) ? v.length > 0 : !!v && Object.keys(v).length > 0);
+  if (set(hc.Binds) || set(hc.Mounts) || set(hc.VolumesFrom) || set(hc.Tmpfs)) {
+    throw invalid(
+      `container ${c.Id} was created by a berth that did not honour its mounts: remove it and create it again`,
+    );
   }
 }
 

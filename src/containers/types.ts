@@ -1,6 +1,7 @@
 /** The persisted shape of a container (one JSON value in the store). */
 import type { EndpointSettings } from '../network/types.js';
 import type { HealthConfig, HealthState } from './health.js';
+import type { MountPoint } from '../volumes/parse.js';
 
 /** Docker's container Config, as inspect shows it (merged with the image's). */
 export interface ContainerConfig {
@@ -97,4 +98,6 @@ export interface ContainerRecord {
   Networks: Record<string, EndpointSettings>;
   /** Per-network endpoint config from the create request (aliases, static IPs). */
   EndpointsConfig: Record<string, unknown>;
+  /** Binds, volumes and tmpfs mounts, by destination (none in records of older Berths). */
+  MountPoints?: MountPoint[];
 }

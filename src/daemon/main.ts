@@ -20,6 +20,8 @@ import { ExecService } from '../containers/exec.js';
 import { parseResolvConf } from '../containers/files.js';
 import { ContainerRepo } from '../containers/repo.js';
 import { ContainerService, type DaemonDns } from '../containers/service.js';
+import { volumeUsers } from '../containers/mounts.js';
+import { VolumeService } from '../volumes/service.js';
 import { EventBus } from '../events/bus.js';
 import { ImageStore } from '../images/store.js';
 import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
@@ -243,10 +245,14 @@ async function main(): Promise<number> {
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));
   const events = new EventBus();
+  const volumes = new VolumeService(kv, flags.dataRoot, events, log);
+  volumes.users = (name) => volumeUsers(repo.all(), name);
+  await volumes.load();
   const containers = new ContainerService(
     repo,
     images,
     networks,
+    volumes,
     runtime,
     events,
     { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
@@ -256,6 +262,7 @@ async function main(): Promise<number> {
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
+  await volumes.sweep();
   // This host's endpoints against the cluster's, now and after every registration.
   cluster?.rejoin(networks.endpoints, (ep) =>
     containers.networking.disconnect(ep.ContainerID, ep.NetworkID, true),
@@ -275,6 +282,7 @@ async function main(): Promise<number> {
     execs,
     images,
     networks,
+    volumes,
     events,
     builder,
     info: {

@@ -18,6 +18,7 @@ import { onExit, RestartPolicy } from '../../src/containers/exit.js';
 import type { ImageLookup, Lifecycle } from '../../src/containers/lifecycle.js';
 import { ContainerNetworking } from '../../src/containers/networking.js';
 import { ContainerDirs } from '../../src/containers/paths.js';
+import { VolumeService } from '../../src/volumes/service.js';
 import { ContainerRepo } from '../../src/containers/repo.js';
 import { kill, sameSignal } from '../../src/containers/stop.js';
 import { ContainerLocks, Waiters } from '../../src/containers/sync.js';
@@ -93,6 +94,7 @@ async function harness(): Promise<Harness> {
     repo,
     images,
     networks: w.controller,
+    volumes: new VolumeService(w.kv, join(dir, 'data'), undefined, w.log),
     runtime,
     dns: { daemonServers: [], daemonSearch: [], daemonOptions: [] },
     log: w.log,

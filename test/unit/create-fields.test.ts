@@ -169,7 +169,6 @@ describe('every ContainerCreate field is honoured or refused', () => {
       () => create({}, { LogConfig: { Type: 'syslog', Config: {} } }),
       refusedWith(/--log-driver/),
     );
-    assert.throws(() => create({ Volumes: { '/data': {} } }), refusedWith(/-v\/--volume/));
     assert.throws(
       () => create({}, { Ulimits: [{ Name: 'nofile', Soft: 1, Hard: 2 }] }),
       refusedWith(/--ulimit/),

@@ -182,7 +182,7 @@ export function containerRoutes(r: Router, s: Services): void {
       return empty(res, 204);
     }
     const c = containers.get(containers.networking.linkByName(name).child);
-    await containers.remove(c.Id, qBool(query.get('force')));
+    await containers.remove(c.Id, qBool(query.get('force')), qBool(query.get('v')));
     s.execs.forget(c.Id);
     empty(res, 204);
   };
@@ -196,7 +196,7 @@ export function containerRoutes(r: Router, s: Services): void {
       return removeLinked(res!, params[0]!, query);
     }
     const c = containers.get(params[0]!);
-    await containers.remove(c.Id, qBool(query.get('force')));
+    await containers.remove(c.Id, qBool(query.get('force')), qBool(query.get('v')));
     s.execs.forget(c.Id);
     empty(res!, 204);
   });

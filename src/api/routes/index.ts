@@ -20,7 +20,7 @@ export function apiRouter(services: Services): Router {
   imageRoutes(router, services);
   buildRoutes(router, services);
   networkRoutes(router, services);
-  volumeRoutes(router);
+  volumeRoutes(router, services);
   swarmRoutes(router);
   return router;
 }

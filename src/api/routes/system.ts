@@ -38,6 +38,8 @@ function eventMatches(e: BerthEvent, f: Map<string, string[]>): boolean {
           );
         case 'image':
           return vals.some((v) => e.Actor.Attributes.image === v || e.Actor.ID === v);
+        case 'volume':
+          return e.Type === 'volume' && vals.includes(e.Actor.ID);
         case 'network':
           return (
             e.Type === 'network' &&

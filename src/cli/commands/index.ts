@@ -36,6 +36,13 @@ import { psCommand } from './ps.js';
 import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
+import {
+  volumeCreateCommand,
+  volumeInspectCommand,
+  volumeLsCommand,
+  volumePruneCommand,
+  volumeRmCommand,
+} from './volume.js';
 
 /** All commands, in the order the top-level help lists them. */
 export const COMMANDS: Command[] = [
@@ -77,6 +84,11 @@ export const COMMANDS: Command[] = [
   networkConnectCommand,
   networkDisconnectCommand,
   networkPruneCommand,
+  volumeCreateCommand,
+  volumeLsCommand,
+  volumeInspectCommand,
+  volumeRmCommand,
+  volumePruneCommand,
 ];
 
 /** Management groups ("network", "image"...) and what they manage. */
@@ -85,6 +97,7 @@ export const GROUPS: Record<string, string> = {
   image: 'Manage images',
   network: 'Manage networks',
   system: 'Manage Berth',
+  volume: 'Manage volumes',
 };
 
 /** Finds the command named by the leading words of argv; returns it and how many words it used. */
