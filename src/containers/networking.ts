@@ -4,6 +4,9 @@
  * starts (in order, the default route by libnetwork's), its /etc/hosts and
  * resolv.conf as its networks and --link children change, and `network
  * connect` / `disconnect` on it.
+ *
+ * Size: joins, connect and disconnect share the hosts/resolv.conf rewrites;
+ * those files (and host-gateway) are the next to move out, to files.ts.
  */
 import { join } from 'node:path';
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';

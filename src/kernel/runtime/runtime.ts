@@ -2,6 +2,10 @@
  * The OCI runtime (runc, or crun where it works) and berth-shim, the monitor
  * process that owns each container process so it outlives the daemon.
  * Protocol of the shim: native/shim.c.
+ *
+ * Size: the runtime's calls and the shim's client side (connect, wait,
+ * exit record, resize) share paths and error mapping; the shim client is
+ * the next to move out, to shim.ts.
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
