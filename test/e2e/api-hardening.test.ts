@@ -156,7 +156,6 @@ describe('hardening: hostile requests against a lab berthd', () => {
       ['--device', '/dev/null:/dev/x'],
       ['--pid', 'host'],
       ['--uts', 'host'],
-      ['--health-cmd', 'true'],
       ['--log-driver', 'syslog'],
       ['--log-opt', 'max-size=1m'],
     ]) {
