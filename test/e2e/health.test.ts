@@ -193,6 +193,30 @@ describe('healthchecks', () => {
     assert.equal(h.Log[h.Log.length - 1]!.ExitCode, -1);
   });
 
+  it('a probe that leaves a process behind does not stall the monitor', async () => {
+    const r = env.docker([
+      'run',
+      '-d',
+      '--name',
+      'hc9',
+      '--health-cmd',
+      'sleep 1000 & echo ok',
+      '--health-interval',
+      '100ms',
+      '--health-timeout',
+      '300ms',
+      'busybox',
+      'sh',
+      '-c',
+      LOOP,
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    // Every probe ends (by its timeout at worst), so results keep coming.
+    const h = await waitStatus('hc9', 'unhealthy', 10_000);
+    assert.ok(h.Log.length >= 3, JSON.stringify(h));
+    assert.equal(env.docker(['rm', '-f', 'hc9']).status, 0);
+  });
+
   it('restarts from "starting", keeps the log, and stops probing when stopped', async () => {
     assert.equal(env.docker(['stop', '-t', '1', 'hc1']).status, 0);
     const stopped = health('hc1')!;

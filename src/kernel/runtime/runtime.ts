@@ -202,23 +202,39 @@ export class Runtime {
       timedOut = true;
       const pid = Number(readFileSyncSafe(pidFile).trim());
       if (pid > 0) killProcess(pid, undefined, 'SIGKILL');
-      else child.kill('SIGKILL');
+      // runc too: it may wait on what the probe left behind.
+      child.kill('SIGKILL');
     }, o.timeoutMs);
     return new Promise((resolve) => {
       child.on('error', (e) => {
         clearTimeout(timer);
         resolve({ code: -1, output: Buffer.from(e.message), truncated, timedOut, started: false });
       });
-      child.on('close', (code, signal) => {
+      // On runc's exit, not on its pipes' close: a process the probe left in
+      // the background (`sleep 1000 &`) holds them open for as long as it
+      // lives. What it writes within a moment is kept; then the pipes go.
+      child.on('exit', (code, signal) => {
         clearTimeout(timer);
-        const started = readFileSyncSafe(pidFile).trim() !== '';
-        rmSync(pidFile, { force: true });
-        resolve({
-          code: code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0),
-          output: Buffer.concat(kept),
-          truncated,
-          timedOut,
-          started,
+        let settled = false;
+        const done = () => {
+          if (settled) return;
+          settled = true;
+          child.stdout.destroy();
+          child.stderr.destroy();
+          const started = readFileSyncSafe(pidFile).trim() !== '';
+          rmSync(pidFile, { force: true });
+          resolve({
+            code: code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0),
+            output: Buffer.concat(kept),
+            truncated,
+            timedOut,
+            started,
+          });
+        };
+        const grace = setTimeout(done, 100);
+        child.once('close', () => {
+          clearTimeout(grace);
+          done();
         });
       });
     });
