@@ -56,6 +56,8 @@ export const LAYERS = {
     // the API's shapes of networks and endpoints, and the zero-valued
     // EndpointSettings the CLI's EndpointConfig starts from (pure).
     'network/types.js',
+    // the network graph's text renderer, over the JSON of GET /berth/graph (pure).
+    'network/graph/text.js',
     // (`berth lab` also loads src/lab/cli.js lazily, by a computed path.)
   ],
   lab: ['common'],

@@ -230,6 +230,8 @@ async function main(): Promise<number> {
       scope: cluster.networks,
       vtep: cluster.vtep,
       convergence: cluster.convergence,
+      hosts: async () =>
+        (await cluster.nodes.list()).map((n) => ({ address: n.Addr, name: n.Name })),
     },
     bip: flags.bip,
     mtu: flags.mtu,

@@ -57,7 +57,8 @@ import type {
   NetworkDriver,
   NetworkRecord,
 } from './types.js';
-import { Endpoints, type NetworkDns } from './endpoints.js';
+import { ENDPOINTS, Endpoints, type NetworkDns } from './endpoints.js';
+import { takeSnapshots, type KernelSnapshot, type StoreSnapshot } from './graph/index.js';
 import { DOOMED_GROUP, LinkReaper } from './reaper.js';
 import { PREDEFINED, newNetworkRecord } from './records.js';
 import { GWBRIDGE, GWBRIDGE_CREATE } from './gwbridge.js';
@@ -105,6 +106,8 @@ export interface ControllerOptions {
     vtep: string;
     /** Reports what this host programmed; joins wait for the other hosts' (decision 0023). */
     convergence?: PeerConvergence;
+    /** The cluster's registered hosts (the network graph draws them). */
+    hosts?: () => Promise<Array<{ address: string; name: string }>>;
   };
   /** The kernel work the controller does itself (default: the kernel's; tests pass fakes). */
   kernel?: ControllerKernel;
@@ -199,6 +202,8 @@ export class NetworkController {
   private readonly plane?: OverlayPlane;
   /** The kernel work done here rather than through rtnl or the firewall. */
   private readonly kernel: ControllerKernel;
+  /** This host's side of a cluster, as the daemon gave it (the network graph reads it). */
+  private readonly cluster: ControllerOptions['global'];
 
   private constructor(
     options: ControllerOptions,
@@ -213,6 +218,7 @@ export class NetworkController {
     this.bip = options.bip;
     this.defaultBridge = options.defaultBridge;
     this.global = options.global?.scope;
+    this.cluster = options.global;
     this.kernel = options.kernel ?? KERNEL;
     this.firewall = new FirewallGuard(options.firewall, () => this.firewallState(), options.log);
     this.endpoints = new Endpoints(
@@ -730,6 +736,36 @@ export class NetworkController {
         .map(bridgeSpec),
       ports: this.endpoints.portMappings(),
     };
+  }
+
+  /**
+   * The network graph's two snapshots (graph/, `GET /berth/graph`), the
+   * store's and the kernel's, taken now; read-only.
+   */
+  graphSnapshots(
+    host: { name: string; advertise?: string },
+    containers: StoreSnapshot['containers'],
+  ): Promise<{ store: StoreSnapshot; kernel: KernelSnapshot }> {
+    const overlay = this.overlay();
+    return takeSnapshots(
+      {
+        kv: this.kv,
+        endpointsPrefix: ENDPOINTS,
+        ipam: this.ipam,
+        networks: this.list(),
+        servesDns: (n) => this.servesDns(n),
+        global: this.global,
+        vtep: this.cluster?.vtep,
+        hosts: this.cluster?.hosts,
+        rtnl: this.rtnl,
+        firewall: this.firewall,
+        dns: () => this.dns.listenerList?.() ?? [],
+        sandboxPath: (id) => this.endpoints.netnsPath(id),
+        overlayPath: (id) => overlay?.nsPath({ Id: id }) ?? '',
+      },
+      host,
+      containers,
+    );
   }
 
   /** Before the daemon exits: stops watching the firewall, deletes the links given up so far. */

@@ -120,7 +120,8 @@ class UndoSteps {
 }
 
 /** What endpoints and the controller use of Berth's DNS (a seam: tests pass one that binds nothing). */
-export type NetworkDns = Pick<DnsResolver, 'records' | 'addListener' | 'removeListener'>;
+export type NetworkDns = Pick<DnsResolver, 'records' | 'addListener' | 'removeListener'> &
+  Partial<Pick<DnsResolver, 'listenerList'>>;
 
 export interface EndpointsOptions {
   kv: KvStore;

@@ -250,6 +250,21 @@ describe('rtnetlink replies from the kernel', () => {
     });
   });
 
+  it("decodes a VXLAN device's VNI, source address and UDP port (IFLA_INFO_DATA)", () => {
+    // The attributes iproute2 sends for `ip link add vx0 type vxlan id 42 local
+    // 10.88.0.1 dstport 4789`: a dump reports a VXLAN link with the same ones.
+    const m = reply(
+      16,
+      '00000000 00000000 00000000 00000000 00000000 09000000 00000000 00000000 08000300 76783000' +
+        '3c001200 09000100 76786c61 6e000000 2c000200 08000300 02000000 08000100 2a000000 08000400' +
+        '0a580001 05000700 00000000 06000f00 12b50000',
+    );
+    const link = decodeLink(m);
+    assert.equal(link.kind, 'vxlan');
+    assert.equal(link.index, 9);
+    assert.deepEqual(link.vxlan, { vni: 42, local: '10.88.0.1', port: 4789 });
+  });
+
   it('decodes an IPv4 address with its label and flags', () => {
     const m = reply(
       20,

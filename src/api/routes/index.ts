@@ -4,6 +4,7 @@ import { buildRoutes } from './build.js';
 import { containerToolRoutes } from './container-tools.js';
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
+import { graphRoutes } from './graph.js';
 import { imageRoutes } from './images.js';
 import { networkRoutes } from './networks.js';
 import type { Services } from './services.js';
@@ -21,6 +22,7 @@ export function apiRouter(services: Services): Router {
   buildRoutes(router, services);
   networkRoutes(router, services);
   volumeRoutes(router, services);
+  graphRoutes(router, services);
   swarmRoutes(router);
   return router;
 }

@@ -30,6 +30,7 @@ import {
   networkPruneCommand,
   networkRmCommand,
 } from './network.js';
+import { networkGraphCommand } from './graph.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
 import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
@@ -84,6 +85,7 @@ export const COMMANDS: Command[] = [
   networkConnectCommand,
   networkDisconnectCommand,
   networkPruneCommand,
+  networkGraphCommand,
   volumeCreateCommand,
   volumeLsCommand,
   volumeInspectCommand,

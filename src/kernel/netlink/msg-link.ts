@@ -5,7 +5,7 @@
  * resolved to indexes and namespace files to fds by the caller (rtnl.ts).
  */
 import { NlWriter, attrString, attrU32, attrU8, parseAttrs, type NlMessage } from './codec.js';
-import { formatMac, parseIp, parseMac } from './addr.js';
+import { formatIp, formatMac, parseIp, parseMac } from './addr.js';
 import {
   AF_INET,
   AF_INET6,
@@ -79,6 +79,8 @@ export interface Link {
   operstate?: number;
   /** Device group (0 unless set; `ip link ... group N`). */
   group?: number;
+  /** A VXLAN device's settings (IFLA_INFO_DATA), when `kind` is vxlan. */
+  vxlan?: { vni?: number; local?: string; port?: number };
 }
 
 /** Settings every created link accepts. */
@@ -320,8 +322,11 @@ export function decodeLink(m: NlMessage): Link {
     lowerUp: (flags & IFF_LOWER_UP) !== 0,
   };
   const info = a.get(IFLA_LINKINFO);
-  const kind = info && attrString(parseAttrs(info).get(IFLA_INFO_KIND));
+  const infoAttrs = info && parseAttrs(info);
+  const kind = infoAttrs && attrString(infoAttrs.get(IFLA_INFO_KIND));
   if (kind) link.kind = kind;
+  const data = infoAttrs?.get(IFLA_INFO_DATA);
+  if (kind === 'vxlan' && data) link.vxlan = decodeVxlan(data);
   const mtu = attrU32(a.get(IFLA_MTU));
   if (mtu !== undefined) link.mtu = mtu;
   const mac = a.get(IFLA_ADDRESS);
@@ -337,4 +342,17 @@ export function decodeLink(m: NlMessage): Link {
   const group = attrU32(a.get(IFLA_GROUP));
   if (group) link.group = group;
   return link;
+}
+
+/** A VXLAN device's IFLA_INFO_DATA: its VNI, source address and UDP port. */
+function decodeVxlan(data: Buffer): NonNullable<Link['vxlan']> {
+  const d = parseAttrs(data);
+  const out: NonNullable<Link['vxlan']> = {};
+  const vni = attrU32(d.get(IFLA_VXLAN_ID));
+  if (vni !== undefined) out.vni = vni;
+  const local = d.get(IFLA_VXLAN_LOCAL) ?? d.get(IFLA_VXLAN_LOCAL6);
+  if (local && (local.length === 4 || local.length === 16)) out.local = formatIp(local);
+  const port = d.get(IFLA_VXLAN_PORT);
+  if (port && port.length >= 2) out.port = port.readUInt16BE(0);
+  return out;
 }

@@ -89,6 +89,11 @@ export class DnsResolver {
     return this.server.addresses();
   }
 
+  /** Every listener with its namespace and network (the network graph). */
+  listenerList(): ReturnType<DnsServer['listenerList']> {
+    return this.server.listenerList();
+  }
+
   /** Replaces the upstream resolvers (`ip`, `ip:port`, `[v6]:port`). */
   setUpstreams(list: readonly string[]): void {
     this.forwarder.setUpstreams(list);

@@ -101,6 +101,16 @@ export class DnsServer {
     this.onError = opts.onError ?? (() => {});
   }
 
+  /** Every listener, in the daemon's namespace or another (the network graph draws them). */
+  listenerList(): Array<Pick<ListenerInfo, 'address' | 'netns' | 'networkId'> & { port: number }> {
+    return [...this.listeners.values()].map(({ info }) => ({
+      address: info.address,
+      port: this.port,
+      netns: info.netns,
+      networkId: info.networkId,
+    }));
+  }
+
   /** The addresses being listened on in the daemon's namespace. */
   addresses(): string[] {
     return [...this.listeners.values()].filter((l) => !l.info.netns).map((l) => l.info.address);
