@@ -162,7 +162,10 @@ export class Ns {
   }
   addresses(index: number | undefined): string[] {
     if (index === undefined) return [];
-    return this.state.addresses.filter((a) => a.index === index).map((a) => a.cidr);
+    // IPv6 link-local addresses are every link's: left out of the picture.
+    return this.state.addresses
+      .filter((a) => a.index === index && !/^fe80:/i.test(a.cidr))
+      .map((a) => a.cidr);
   }
   ports(master: number): GraphLink[] {
     return this.state.links.filter((l) => l.master === master);
