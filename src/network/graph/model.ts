@@ -9,7 +9,8 @@
  * Only what Berth owns is looked at: its networks' bridges and their ports,
  * its containers' namespaces, its overlay namespaces, its nftables sets, its
  * DNS listeners, the temporary VXLAN names it uses; plus the uplink.
- * The overlay part (VXLAN devices, tunnels to other hosts) is overlay.ts.
+ * The endpoints and published ports are endpoint.ts; the overlay part (VXLAN
+ * devices, tunnels to other hosts) is overlay.ts; the types are nodes.ts.
  */
 import { DOOMED_GROUP } from '../reaper.js';
 import { addEndpoint, everythingElse, strayPorts } from './endpoint.js';
