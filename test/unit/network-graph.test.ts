@@ -325,6 +325,17 @@ describe('network graph model', () => {
     assert.ok(kinds(g).includes('missing: bridge berth0 of network bridge is not in the kernel'));
   });
 
+  it("a bridge whose ICC or internal elements differ from its network's options", () => {
+    const { store, kernel } = s4();
+    kernel.firewall.bridges[0] = { ...kernel.firewall.bridges[0]!, icc: false, internal: true };
+    const g = buildGraph(store, kernel);
+    assert.equal(node(g, 'host/berth0').state, 'mismatch');
+    assert.deepEqual(kinds(g).slice(0, 2), [
+      "mismatch: berth0 is not in Berth's ICC set, but network bridge says ICC on",
+      "mismatch: berth0 is in Berth's internal set, but network bridge says internal off",
+    ]);
+  });
+
   it('filters by network: only its bridge, endpoints and ports', () => {
     const { store, kernel } = withUserNetwork();
     const g = buildGraph(store, kernel, { networks: [USER_NET] });

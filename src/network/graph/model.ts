@@ -155,6 +155,19 @@ function addBridge(ctx: Ctx, net: StoreNetwork): void {
       br,
     );
   }
+  for (const [set, want, has] of [
+    ['ICC', net.icc !== false, fw?.icc],
+    ['internal', net.internal, fw?.internal],
+  ] as const) {
+    if (fw && want !== has) {
+      const say = want ? `is not in Berth's ${set} set` : `is in Berth's ${set} set`;
+      g.problem(
+        'mismatch',
+        `${name} ${say}, but network ${net.name} says ${set} ${want ? 'on' : 'off'}`,
+        br,
+      );
+    }
+  }
   const wantNat = !!net.masquerade && !net.internal;
   const hasNat = !!fw?.masquerade;
   if (wantNat || hasNat) {
