@@ -196,6 +196,8 @@ export function inspect(
     published: readonly PublishedPort[];
     /** The overlay's directories (LowerDir, UpperDir, WorkDir, MergedDir). */
     graph: Record<string, string>;
+    /** `size=1`: SizeRw and SizeRootFs (shown even when 0, as dockerd's pointers). */
+    sizes?: ContainerSizes;
   },
 ): object {
   const s = c.State;
@@ -236,6 +238,7 @@ export function inspect(
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: paths.graph },
+    ...(paths.sizes ?? {}),
     Mounts: mountsView(c.MountPoints),
     Config: c.Config,
     NetworkSettings: {
@@ -266,8 +269,18 @@ export function commandText(c: ContainerRecord): string {
   return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
-/** One row of GET /containers/json. */
-export function listRow(c: ContainerRecord, published: readonly PublishedPort[]): object {
+/** A container's disk use: its own changes, and those plus its image's layers. */
+export interface ContainerSizes {
+  SizeRw: number;
+  SizeRootFs: number;
+}
+
+/** One row of GET /containers/json; `sizes` with `size=1` (left out when 0, as Go's omitempty). */
+export function listRow(
+  c: ContainerRecord,
+  published: readonly PublishedPort[],
+  sizes?: ContainerSizes,
+): object {
   return {
     Id: c.Id,
     Names: [c.Name],
@@ -276,6 +289,8 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Command: commandText(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: listPorts(c, published),
+    ...(sizes?.SizeRw ? { SizeRw: sizes.SizeRw } : {}),
+    ...(sizes?.SizeRootFs ? { SizeRootFs: sizes.SizeRootFs } : {}),
     Labels: c.Config.Labels ?? {},
     State: statusOf(c),
     Status: statusText(c),

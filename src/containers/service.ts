@@ -27,6 +27,7 @@ import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
 import { withRootfs, type RootfsUse } from './fsaccess.js';
+import { treeSize } from '../kernel/pack.js';
 import { pause, unpause } from './pause.js';
 import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
@@ -272,6 +273,16 @@ export class ContainerService {
       r.publish();
     });
     this.emit(c, 'rename', { oldName });
+  }
+
+  /** Bytes the container changed in its root filesystem (dockerd's SizeRw). */
+  sizeRw(id: string): number {
+    return treeSize(this.life.paths.upperDir(id));
+  }
+
+  /** Whether a removal of the container is under way. */
+  isRemoving(id: string): boolean {
+    return this.life.removing.has(id);
   }
 
   /** DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too. */

@@ -372,12 +372,15 @@ export class ImageStore {
   }
 
   /**
-   * A builder step's image: stages `layer` (when the step changed files), then
-   * commits the config `configFor(diffId)` gives, with `parent` recorded.
+   * A builder step's (or `docker commit`'s) image: stages `layer` (when files
+   * changed), then commits the config `configFor(diffId)` gives, with
+   * `parent` recorded and `tags` pointed at it.
    * Returns the image id.
    */
   async commitChild(step: {
     parent?: string;
+    /** Names for the image (`docker commit`'s), written with it. */
+    tags?: NamedRef[];
     layer?: () => AsyncIterable<Buffer | string>;
     configFor: (diffId: string | undefined) => Buffer;
   }): Promise<string> {
@@ -385,7 +388,8 @@ export class ImageStore {
       const diffId = step.layer ? (await ing.layer(step.layer)).diffId : undefined;
       const configBytes = step.configFor(diffId);
       const config = parseImageConfig(configBytes);
-      return [{ id: sha256(configBytes), configBytes, config, tags: [], parent: step.parent }];
+      const tags = step.tags ?? [];
+      return [{ id: sha256(configBytes), configBytes, config, tags, parent: step.parent }];
     });
     return (done as Committed).id;
   }
