@@ -276,7 +276,7 @@ export class ContainerService {
   }
 
   /** Bytes the container changed in its root filesystem (dockerd's SizeRw). */
-  sizeRw(id: string): number {
+  sizeRw(id: string): Promise<number> {
     return treeSize(this.life.paths.upperDir(id));
   }
 

@@ -12,6 +12,7 @@
  * header promised, even if it changes while it is read.
  */
 import * as fss from 'node:fs';
+import * as fs from 'node:fs/promises';
 import { once } from 'node:events';
 import tar, { type Header as TarHeader } from 'tar-stream';
 import { getXattr } from './sys/libc.js';
@@ -123,35 +124,25 @@ export function packTree(host: string, o: PackOptions): AsyncIterable<Buffer> {
 }
 
 /**
- * Bytes an upper or layer directory holds, as dockerd's directory.Size: the
- * sizes of regular files (and symlinks' targets' lengths, as lstat gives),
- * each inode counted once; 0 when it is missing.
+ * Bytes under `dir`, as dockerd's directory.Size: the sizes of everything
+ * but directories (a symlink counts its own length), each inode once; 0 when
+ * it is missing. Asynchronous: a large tree does not stall the daemon.
  */
-export function treeSize(dir: string): number {
+export async function treeSize(dir: string): Promise<number> {
   const seen = new Set<string>();
   let total = 0;
-  const visit = (path: string): void => {
-    let names: string[];
-    try {
-      names = fss.readdirSync(path);
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const st = fss.lstatSync(`${path}/${n}`, { throwIfNoEntry: false });
+  const walk = async (d: string): Promise<void> => {
+    for (const name of await fs.readdir(d).catch(() => [] as string[])) {
+      const p = `${d}/${name}`;
+      const st = await fs.lstat(p).catch(() => undefined);
       if (!st) continue;
-      if (st.isDirectory()) {
-        visit(`${path}/${n}`);
-        continue;
+      if (st.isDirectory()) await walk(p);
+      else if (!seen.has(`${st.dev}:${st.ino}`)) {
+        seen.add(`${st.dev}:${st.ino}`);
+        total += st.size;
       }
-      const key = `${st.dev}:${st.ino}`;
-      if (st.nlink > 1) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-      }
-      total += st.size;
     }
   };
-  visit(dir);
+  await walk(dir);
   return total;
 }

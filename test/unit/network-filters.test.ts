@@ -40,7 +40,9 @@ describe('network filters', () => {
     assert.deepEqual(names({ label: ['team=a', 'keep'] }), ['old']);
     assert.deepEqual(names({ 'label!': ['keep=yes'] }), ['fresh']);
     assert.deepEqual(names({ 'label!': ['keep', 'team=b'] }), ['old', 'fresh'], 'not all match');
-    assert.throws(() => networkPruneFilter(f({ name: ['x'] })), { message: "Invalid filter 'name'" });
+    assert.throws(() => networkPruneFilter(f({ name: ['x'] })), {
+      message: "Invalid filter 'name'",
+    });
     assert.throws(() => networkPruneFilter(f({ until: ['1h', '2h'] })), /more than one until/);
   });
 
