@@ -204,6 +204,45 @@ describe('commit, save, prune, system df', () => {
     assert.match(v, /grow/);
   });
 
+  it('the berth CLI: commit, save/load, ps -s, system df as docker prints them', () => {
+    const b = (args: string[]) => {
+      const r = env.berth(args);
+      assert.equal(r.status, 0, `berth ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    ok(['run', '--name', 'bsrc', 'busybox', 'sh', '-c', 'echo by-berth > /b.txt']);
+    const id = b(['commit', '-c', 'CMD cat /b.txt', '-m', 'via berth', 'bsrc', 'bcommit']);
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(ok(['run', '--rm', 'bcommit']), 'by-berth');
+    assert.equal(ok(['image', 'inspect', '-f', '{{.Comment}}', 'bcommit']), 'via berth');
+    const file = join(tmp, 'b.tar');
+    b(['save', '-o', file, 'bcommit']);
+    ok(['rm', 'bsrc']);
+    ok(['rmi', 'bcommit']);
+    assert.match(b(['load', '-i', file]), /Loaded image: bcommit:latest/);
+    assert.equal(ok(['inspect', '-f', '{{.Id}}', 'bcommit']), id);
+    const bad = env.berth(['commit', 'nosuch']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /No such container: nosuch/);
+    const size = ['ps', '-s', '--filter', 'name=grow', '--format', '{{.Size}}'];
+    assert.equal(b(size), ok(size));
+    assert.equal(b(['system', 'df']), ok(['system', 'df']));
+    const v = b(['system', 'df', '-v']);
+    assert.match(
+      v,
+      /^Images space usage:\n\nREPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE\s+SHARED SIZE\s+UNIQUE SIZE\s+CONTAINERS\n/,
+    );
+    assert.match(
+      v,
+      /\nContainers space usage:\n\nCONTAINER ID\s+IMAGE\s+COMMAND\s+LOCAL VOLUMES\s+SIZE/,
+    );
+    assert.match(v, /\nLocal Volumes space usage:\n\nVOLUME NAME\s+LINKS\s+SIZE\n/);
+    assert.match(v, /\nBuild cache usage: 0B\n/);
+    const inspectS = JSON.parse(b(['inspect', '-s', 'grow']))[0];
+    assert.ok(inspectS.SizeRw >= 2097152);
+    ok(['rmi', 'bcommit']);
+  });
+
   it('container prune removes stopped containers only, by label, and reports the space', () => {
     ok(['run', '--name', 'keepme', '--label', 'keep=yes', 'busybox', 'sh', '-c', 'echo x > /f']);
     ok([
@@ -227,7 +266,9 @@ describe('commit, save, prune, system df', () => {
     // `until`: created before then; running ones stay whatever the filter
     ok(['container', 'prune', '-f', '--filter', 'until=1h']);
     assert.ok(ok(['ps', '-a', '--format', '{{.Names}}']).split('\n').includes('keepme'));
-    ok(['container', 'prune', '-f', '--filter', 'until=0s']);
+    const b = env.berth(['container', 'prune', '-f', '--filter', 'until=0s']);
+    assert.equal(b.status, 0, b.stderr);
+    assert.match(b.stdout, /^Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: \d/);
     assert.deepEqual(ok(['ps', '-a', '--format', '{{.Names}}']).split('\n'), ['grow']);
   });
 
@@ -268,6 +309,10 @@ describe('commit, save, prune, system df', () => {
   });
 
   it('system prune removes stopped containers, unused networks and dangling images', () => {
+    ok(['network', 'create', 'spare2']);
+    const r = env.berth(['system', 'prune', '-f']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Deleted Networks:\nspare2\n\nTotal reclaimed space: 0B\n$/);
     ok(['network', 'create', 'spare']);
     ok(['run', '--name', 'stopped', 'busybox', 'true']);
     const out = ok(['system', 'prune', '-f']);

@@ -35,6 +35,14 @@ import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
 import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
+import {
+  commitCommand,
+  containerPruneCommand,
+  imagePruneCommand,
+  saveCommand,
+  systemDfCommand,
+  systemPruneCommand,
+} from './storage.js';
 import { infoCommand, versionCommand } from './system.js';
 import {
   volumeCreateCommand,
@@ -65,16 +73,22 @@ export const COMMANDS: Command[] = [
   statsCommand,
   diffCommand,
   exportCommand,
+  commitCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
   portCommand,
   importCommand,
   loadCommand,
+  saveCommand,
   rmiCommand,
   tagCommand,
   versionCommand,
   infoCommand,
+  systemDfCommand,
+  systemPruneCommand,
+  containerPruneCommand,
+  imagePruneCommand,
   containerInspectCommand,
   imageInspectCommand,
   networkLsCommand,

@@ -1,0 +1,456 @@
+/**
+ * `berth commit`, `save`, `container prune`, `image prune`, `system df` and
+ * `system prune`, with the docker CLI's flags, prompts and output.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { StatusError, confirm, encodeFilters, type Command, type Ctx } from '../command.js';
+import { makeRow, renderList, type ListSpec, type Row } from '../format/formatter.js';
+import { humanSize } from '../format/units.js';
+import { parseReference } from '../reference.js';
+import { imageRows, type ApiImage } from './images.js';
+import { containerRow, type ApiContainer } from './ps.js';
+
+/** `berth commit`. */
+export const commitCommand: Command = {
+  path: 'commit',
+  aliases: ['container commit'],
+  use: 'commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]',
+  short: "Create a new image from a container's changes",
+  flags: [
+    {
+      long: 'author',
+      short: 'a',
+      type: 'string',
+      usage: 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")',
+    },
+    {
+      long: 'change',
+      short: 'c',
+      type: 'list',
+      usage: 'Apply Dockerfile instruction to the created image',
+    },
+    { long: 'message', short: 'm', type: 'string', usage: 'Commit message' },
+    {
+      long: 'pause',
+      short: 'p',
+      type: 'bool',
+      def: true,
+      usage: 'Pause container during commit',
+    },
+  ],
+  args: { min: 1, max: 2 },
+  async run(ctx, f) {
+    const [container, reference] = f.args as [string, string | undefined];
+    let repo: string | undefined;
+    let tag: string | undefined;
+    if (reference) {
+      const r = parseReference(reference);
+      if (!r) throw new StatusError(1, 'invalid reference format');
+      if (r.digest) throw new StatusError(1, 'refusing to create a tag with a digest reference');
+      repo = r.name;
+      tag = r.tag;
+    }
+    const res = await ctx.client.json<{ Id: string }>('POST', '/commit', {
+      query: {
+        container,
+        repo,
+        tag,
+        author: f.str('author') || undefined,
+        comment: f.str('message') || undefined,
+        changes: f.list('change'),
+        pause: f.bool('pause'),
+      },
+      body: null,
+    });
+    ctx.out.write(`${res.Id}\n`);
+  },
+};
+
+/** `berth save`. */
+export const saveCommand: Command = {
+  path: 'save',
+  aliases: ['image save'],
+  use: 'save [OPTIONS] IMAGE [IMAGE...]',
+  short: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  flags: [
+    { long: 'output', short: 'o', type: 'string', usage: 'Write to a file, instead of STDOUT' },
+  ],
+  args: { min: 1 },
+  async run(ctx, f) {
+    const file = f.str('output');
+    if (!file && ctx.out.isTTY) {
+      throw new StatusError(
+        1,
+        'cowardly refusing to save to a terminal. Use the -o flag or redirect',
+      );
+    }
+    const res = await ctx.client.call('GET', '/images/get', { query: { names: f.args } });
+    await pipeline(res, file ? createWriteStream(file) : ctx.out);
+  },
+};
+
+const FILTER = {
+  long: 'filter',
+  type: 'list' as const,
+  argName: 'filter',
+  usage: 'Provide filter values (e.g. "until=<timestamp>")',
+};
+const FORCE = {
+  long: 'force',
+  short: 'f',
+  type: 'bool' as const,
+  usage: 'Do not prompt for confirmation',
+};
+
+interface PruneResult {
+  space: number;
+  output: string;
+}
+
+async function pruneContainers(ctx: Ctx, filters: string[]): Promise<PruneResult> {
+  const r = await ctx.client.json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>(
+    'POST',
+    '/containers/prune',
+    { query: { filters: encodeFilters(filters) } },
+  );
+  const ids = r?.ContainersDeleted ?? [];
+  if (!ids.length) return { space: 0, output: '' };
+  return {
+    space: r?.SpaceReclaimed ?? 0,
+    output: `Deleted Containers:\n${ids.map((i) => `${i}\n`).join('')}`,
+  };
+}
+
+async function pruneImages(ctx: Ctx, all: boolean, filters: string[]): Promise<PruneResult> {
+  const r = await ctx.client.json<{
+    ImagesDeleted?: Array<{ Untagged?: string; Deleted?: string }> | null;
+    SpaceReclaimed?: number;
+  }>('POST', '/images/prune', {
+    query: { filters: encodeFilters([...filters, `dangling=${!all}`]) },
+  });
+  const items = r?.ImagesDeleted ?? [];
+  if (!items.length) return { space: 0, output: '' };
+  const lines = items.map((i) =>
+    i.Untagged ? `untagged: ${i.Untagged}\n` : `deleted: ${i.Deleted}\n`,
+  );
+  return { space: r?.SpaceReclaimed ?? 0, output: `Deleted Images:\n${lines.join('')}` };
+}
+
+async function pruneNetworks(ctx: Ctx, filters: string[]): Promise<PruneResult> {
+  const r = await ctx.client.json<{ NetworksDeleted?: string[] | null }>(
+    'POST',
+    '/networks/prune',
+    { query: { filters: encodeFilters(filters) } },
+  );
+  const names = r?.NetworksDeleted ?? [];
+  return {
+    space: 0,
+    output: names.length ? `Deleted Networks:\n${names.map((n) => `${n}\n`).join('')}` : '',
+  };
+}
+
+async function pruneVolumes(ctx: Ctx, filters: string[]): Promise<PruneResult> {
+  const r = await ctx.client.json<{ VolumesDeleted?: string[] | null; SpaceReclaimed?: number }>(
+    'POST',
+    '/volumes/prune',
+    { query: { filters: encodeFilters(filters) } },
+  );
+  const names = r?.VolumesDeleted ?? [];
+  if (!names.length) return { space: 0, output: '' };
+  return {
+    space: r?.SpaceReclaimed ?? 0,
+    output: `Deleted Volumes:\n${names.map((n) => `${n}\n`).join('')}`,
+  };
+}
+
+/** Prints what the prunes did and the total, as docker's. */
+function report(ctx: Ctx, results: PruneResult[]): void {
+  let space = 0;
+  for (const r of results) {
+    space += r.space;
+    if (r.output) ctx.out.write(`${r.output}\n`);
+  }
+  ctx.out.write(`Total reclaimed space: ${humanSize(space)}\n`);
+}
+
+/** `berth container prune`. */
+export const containerPruneCommand: Command = {
+  path: 'container prune',
+  use: 'container prune [OPTIONS]',
+  short: 'Remove all stopped containers',
+  flags: [FILTER, FORCE],
+  args: { max: 0 },
+  async run(ctx, f) {
+    const warning =
+      'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?';
+    if (!f.bool('force') && !(await confirm(ctx, warning))) return 0;
+    report(ctx, [await pruneContainers(ctx, f.list('filter'))]);
+    return 0;
+  },
+};
+
+/** `berth image prune`. */
+export const imagePruneCommand: Command = {
+  path: 'image prune',
+  use: 'image prune [OPTIONS]',
+  short: 'Remove unused images',
+  flags: [
+    {
+      long: 'all',
+      short: 'a',
+      type: 'bool',
+      usage: 'Remove all unused images, not just dangling ones',
+    },
+    FILTER,
+    FORCE,
+  ],
+  args: { max: 0 },
+  async run(ctx, f) {
+    const warning = f.bool('all')
+      ? 'WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue?'
+      : 'WARNING! This will remove all dangling images.\nAre you sure you want to continue?';
+    if (!f.bool('force') && !(await confirm(ctx, warning))) return 0;
+    report(ctx, [await pruneImages(ctx, f.bool('all'), f.list('filter'))]);
+    return 0;
+  },
+};
+
+/** `berth system prune`: containers, networks, (volumes,) images; the classic builder has no cache. */
+export const systemPruneCommand: Command = {
+  path: 'system prune',
+  use: 'system prune [OPTIONS]',
+  short: 'Remove unused data',
+  flags: [
+    {
+      long: 'all',
+      short: 'a',
+      type: 'bool',
+      usage: 'Remove all unused images not just dangling ones',
+    },
+    FILTER,
+    FORCE,
+    { long: 'volumes', type: 'bool', usage: 'Prune anonymous volumes' },
+  ],
+  args: { max: 0 },
+  async run(ctx, f) {
+    const all = f.bool('all');
+    const filters = f.list('filter');
+    const warnings = [
+      'all stopped containers',
+      'all networks not used by at least one container',
+      ...(f.bool('volumes') ? ['all anonymous volumes not used by at least one container'] : []),
+      all ? 'all images without at least one container associated to them' : 'all dangling images',
+      all ? 'all build cache' : 'unused build cache',
+    ];
+    let text = `WARNING! This will remove:\n${warnings.map((w) => `  - ${w}\n`).join('')}`;
+    if (filters.length) {
+      text += `\n  Items to be pruned will be filtered with:\n${filters.map((x) => `  - ${x}\n`).join('')}`;
+    }
+    if (!f.bool('force') && !(await confirm(ctx, `${text}\nAre you sure you want to continue?`))) {
+      return 0;
+    }
+    const results = [await pruneContainers(ctx, filters), await pruneNetworks(ctx, filters)];
+    if (f.bool('volumes')) results.push(await pruneVolumes(ctx, filters));
+    results.push(await pruneImages(ctx, all, filters));
+    report(ctx, results);
+    return 0;
+  },
+};
+
+/** GET /system/df. */
+interface DiskUsage {
+  LayersSize?: number;
+  Images?: ApiImage[] | null;
+  Containers?: ApiContainer[] | null;
+  Volumes?: Array<{ Name: string; UsageData?: { Size: number; RefCount: number } | null }> | null;
+  BuildCache?: unknown[] | null;
+}
+
+/** Sizes as docker's disk usage prints them (four significant digits). */
+const h4 = (n: number): string => humanSize(n, 4);
+
+const percentOf = (part: number, total: number): string =>
+  total > 0 ? `${h4(part)} (${Math.floor((part * 100) / total)}%)` : h4(part);
+
+/** The summary rows of `system df`, as docker's DiskUsageContext. */
+export function dfSummary(du: DiskUsage): Row[] {
+  const images = du.Images ?? [];
+  const containers = du.Containers ?? [];
+  const volumes = du.Volumes ?? [];
+  const layers = du.LayersSize ?? 0;
+  const usedByImages = images
+    .filter(
+      (i) => (i.Containers ?? 0) !== 0 && (i.Size ?? -1) !== -1 && (i.SharedSize ?? -1) !== -1,
+    )
+    .reduce((n, i) => n + (i.Size ?? 0) - (i.SharedSize ?? 0), 0);
+  const active = (c: ApiContainer) => c.State === 'running' || c.State === 'paused';
+  const cSize = containers.reduce((n, c) => n + (c.SizeRw ?? 0), 0);
+  const cFree = containers.filter((c) => !active(c)).reduce((n, c) => n + (c.SizeRw ?? 0), 0);
+  const vSize = volumes.reduce((n, v) => n + Math.max(v.UsageData?.Size ?? 0, 0), 0);
+  const vFree = volumes
+    .filter((v) => (v.UsageData?.RefCount ?? 0) === 0)
+    .reduce((n, v) => n + Math.max(v.UsageData?.Size ?? 0, 0), 0);
+  const row = (Type: string, total: number, act: number, size: string, rec: string) =>
+    makeRow(
+      { Type, TotalCount: String(total), Active: String(act), Size: size, Reclaimable: rec },
+      '*formatter.diskUsageContext',
+    );
+  return [
+    row(
+      'Images',
+      images.length,
+      images.filter((i) => (i.Containers ?? 0) > 0).length,
+      h4(layers),
+      percentOf(layers - usedByImages, layers),
+    ),
+    row(
+      'Containers',
+      containers.length,
+      containers.filter(active).length,
+      h4(cSize),
+      percentOf(cFree, cSize),
+    ),
+    row(
+      'Local Volumes',
+      volumes.length,
+      volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length,
+      h4(vSize),
+      percentOf(vFree, vSize),
+    ),
+    row('Build Cache', (du.BuildCache ?? []).length, 0, '0B', '0B'),
+  ];
+}
+
+const DF_SPEC: ListSpec = {
+  table: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
+  quiet: '{{.Type}}',
+  goType: '*formatter.diskUsageContext',
+  headers: {
+    Type: 'TYPE',
+    TotalCount: 'TOTAL',
+    Active: 'ACTIVE',
+    Size: 'SIZE',
+    Reclaimable: 'RECLAIMABLE',
+  },
+};
+
+const spec = (table: string, headers: Record<string, string>): ListSpec => ({
+  table,
+  quiet: '',
+  goType: '',
+  headers,
+});
+
+/** `berth system df`. */
+export const systemDfCommand: Command = {
+  path: 'system df',
+  use: 'system df [OPTIONS]',
+  short: 'Show Berth disk usage',
+  flags: [
+    { long: 'format', type: 'string', usage: 'Format output using a custom template' },
+    {
+      long: 'verbose',
+      short: 'v',
+      type: 'bool',
+      usage: 'Show detailed information on space usage',
+    },
+  ],
+  args: { max: 0 },
+  async run(ctx, f) {
+    const du = await ctx.client.json<DiskUsage>('GET', '/system/df');
+    if (!f.bool('verbose')) {
+      ctx.out.write(renderList(dfSummary(du), DF_SPEC, f.str('format')));
+      return;
+    }
+    if (f.str('format'))
+      throw new StatusError(1, 'the --format and --verbose flags cannot be combined');
+    const images = (du.Images ?? []).flatMap((i) => imageRows(i, true, false));
+    ctx.out.write('Images space usage:\n\n');
+    ctx.out.write(
+      renderList(
+        images,
+        spec(
+          'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}',
+          {
+            Repository: 'REPOSITORY',
+            Tag: 'TAG',
+            ID: 'IMAGE ID',
+            CreatedSince: 'CREATED',
+            Size: 'SIZE',
+            SharedSize: 'SHARED SIZE',
+            UniqueSize: 'UNIQUE SIZE',
+            Containers: 'CONTAINERS',
+          },
+        ),
+        undefined,
+      ),
+    );
+    ctx.out.write('\nContainers space usage:\n\n');
+    const containers = (du.Containers ?? []).map((c) => {
+      const r = containerRow(c, true);
+      r.Size = humanSize(c.SizeRw ?? 0);
+      return r;
+    });
+    ctx.out.write(
+      renderList(
+        containers,
+        spec(
+          'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}',
+          {
+            ID: 'CONTAINER ID',
+            Image: 'IMAGE',
+            Command: 'COMMAND',
+            LocalVolumes: 'LOCAL VOLUMES',
+            Size: 'SIZE',
+            RunningFor: 'CREATED',
+            Status: 'STATUS',
+            Names: 'NAMES',
+          },
+        ),
+        undefined,
+      ),
+    );
+    ctx.out.write('\nLocal Volumes space usage:\n\n');
+    const volumes = (du.Volumes ?? []).map((v) =>
+      makeRow(
+        {
+          Name: v.Name,
+          Links: String(v.UsageData?.RefCount ?? 0),
+          Size: humanSize(Math.max(v.UsageData?.Size ?? 0, 0)),
+        },
+        '',
+      ),
+    );
+    ctx.out.write(
+      renderList(
+        volumes,
+        spec('table {{.Name}}\t{{.Links}}\t{{.Size}}', {
+          Name: 'VOLUME NAME',
+          Links: 'LINKS',
+          Size: 'SIZE',
+        }),
+        undefined,
+      ),
+    );
+    ctx.out.write('\nBuild cache usage: 0B\n\n');
+    ctx.out.write(
+      renderList(
+        [],
+        spec(
+          'table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}',
+          {
+            ID: 'CACHE ID',
+            CacheType: 'CACHE TYPE',
+            Size: 'SIZE',
+            CreatedSince: 'CREATED',
+            LastUsedSince: 'LAST USED',
+            UsageCount: 'USAGE',
+            Shared: 'SHARED',
+          },
+        ),
+        undefined,
+      ),
+    );
+  },
+};
