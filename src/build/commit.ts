@@ -79,10 +79,10 @@ export function mergeCommitConfig(user: ContainerConfig, base: ContainerConfig):
     else {
       const h: HealthConfig = u.Healthcheck;
       if (!h.Test || h.Test.length === 0) h.Test = base.Healthcheck.Test;
-      h.Interval ||= base.Healthcheck.Interval;
-      h.Timeout ||= base.Healthcheck.Timeout;
-      h.StartPeriod ||= base.Healthcheck.StartPeriod;
-      h.Retries ||= base.Healthcheck.Retries;
+      const b = base.Healthcheck;
+      for (const k of ['Interval', 'Timeout', 'StartPeriod', 'Retries'] as const) {
+        if (!h[k] && b[k] !== undefined) h[k] = b[k];
+      }
     }
   }
   if (!u.WorkingDir) u.WorkingDir = base.WorkingDir;

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { commitContainer } from '../../build/commit.js';
 import { conflict, invalid } from '../../common/errors.js';
 import { parseFilters } from '../../common/validate.js';
+import { CONFIG_FIELDS, checkFields } from '../../containers/create-fields.js';
 import { listRow } from '../../containers/render.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import type { ContainerConfig } from '../../images/types.js';
@@ -21,6 +22,18 @@ import type { Services } from './services.js';
 function qBoolDefault(v: string | null, def: boolean): boolean {
   if (v === null) return def;
   return !['', '0', 'no', 'false', 'none'].includes(v.trim().toLowerCase());
+}
+
+/**
+ * A config sent with POST /commit: container.Config's fields checked as a
+ * create's (create-fields.ts), a one-string Cmd or Entrypoint as a list (Go's
+ * StrSlice).
+ */
+function commitConfig(body: object): ContainerConfig {
+  const o = { ...(body as Record<string, unknown>) };
+  checkFields(o, CONFIG_FIELDS, '');
+  for (const k of ['Cmd', 'Entrypoint', 'Shell']) if (typeof o[k] === 'string') o[k] = [o[k]];
+  return o as ContainerConfig;
 }
 
 /** The object types `system df` reports (`type=`, API 1.42). */
@@ -50,7 +63,7 @@ export function storageRoutes(r: Router, s: Services): void {
     if (body !== null && (typeof body !== 'object' || Array.isArray(body))) {
       throw invalid('invalid JSON in request body: the container config must be an object');
     }
-    const config = body && Object.keys(body).length > 0 ? (body as ContainerConfig) : undefined;
+    const config = body && Object.keys(body).length > 0 ? commitConfig(body) : undefined;
     const id = await commitContainer(
       { images, containers, version: s.info.version },
       {
