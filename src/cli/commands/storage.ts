@@ -108,17 +108,26 @@ interface PruneResult {
   output: string;
 }
 
-async function pruneContainers(ctx: Ctx, filters: string[]): Promise<PruneResult> {
-  const r = await ctx.client.json<{ ContainersDeleted?: string[] | null; SpaceReclaimed?: number }>(
-    'POST',
-    '/containers/prune',
-    { query: { filters: encodeFilters(filters) } },
-  );
-  const ids = r?.ContainersDeleted ?? [];
-  if (!ids.length) return { space: 0, output: '' };
+/** A prune whose answer lists names or IDs under `key` (containers, networks, volumes). */
+async function pruneList(
+  ctx: Ctx,
+  what: 'containers' | 'networks' | 'volumes',
+  filters: string[],
+): Promise<PruneResult> {
+  const key = {
+    containers: 'ContainersDeleted',
+    networks: 'NetworksDeleted',
+    volumes: 'VolumesDeleted',
+  }[what];
+  const r = await ctx.client.json<Record<string, unknown>>('POST', `/${what}/prune`, {
+    query: { filters: encodeFilters(filters) },
+  });
+  const names = (r?.[key] as string[] | null | undefined) ?? [];
+  if (!names.length) return { space: 0, output: '' };
+  const title = `Deleted ${what[0]!.toUpperCase()}${what.slice(1)}`;
   return {
-    space: r?.SpaceReclaimed ?? 0,
-    output: `Deleted Containers:\n${ids.map((i) => `${i}\n`).join('')}`,
+    space: Number(r?.SpaceReclaimed ?? 0),
+    output: `${title}:\n${names.map((n) => `${n}\n`).join('')}`,
   };
 }
 
@@ -135,33 +144,6 @@ async function pruneImages(ctx: Ctx, all: boolean, filters: string[]): Promise<P
     i.Untagged ? `untagged: ${i.Untagged}\n` : `deleted: ${i.Deleted}\n`,
   );
   return { space: r?.SpaceReclaimed ?? 0, output: `Deleted Images:\n${lines.join('')}` };
-}
-
-async function pruneNetworks(ctx: Ctx, filters: string[]): Promise<PruneResult> {
-  const r = await ctx.client.json<{ NetworksDeleted?: string[] | null }>(
-    'POST',
-    '/networks/prune',
-    { query: { filters: encodeFilters(filters) } },
-  );
-  const names = r?.NetworksDeleted ?? [];
-  return {
-    space: 0,
-    output: names.length ? `Deleted Networks:\n${names.map((n) => `${n}\n`).join('')}` : '',
-  };
-}
-
-async function pruneVolumes(ctx: Ctx, filters: string[]): Promise<PruneResult> {
-  const r = await ctx.client.json<{ VolumesDeleted?: string[] | null; SpaceReclaimed?: number }>(
-    'POST',
-    '/volumes/prune',
-    { query: { filters: encodeFilters(filters) } },
-  );
-  const names = r?.VolumesDeleted ?? [];
-  if (!names.length) return { space: 0, output: '' };
-  return {
-    space: r?.SpaceReclaimed ?? 0,
-    output: `Deleted Volumes:\n${names.map((n) => `${n}\n`).join('')}`,
-  };
 }
 
 /** Prints what the prunes did and the total, as docker's. */
@@ -185,7 +167,7 @@ export const containerPruneCommand: Command = {
     const warning =
       'WARNING! This will remove all stopped containers.\nAre you sure you want to continue?';
     if (!f.bool('force') && !(await confirm(ctx, warning))) return 0;
-    report(ctx, [await pruneContainers(ctx, f.list('filter'))]);
+    report(ctx, [await pruneList(ctx, 'containers', f.list('filter'))]);
     return 0;
   },
 };
@@ -250,8 +232,11 @@ export const systemPruneCommand: Command = {
     if (!f.bool('force') && !(await confirm(ctx, `${text}\nAre you sure you want to continue?`))) {
       return 0;
     }
-    const results = [await pruneContainers(ctx, filters), await pruneNetworks(ctx, filters)];
-    if (f.bool('volumes')) results.push(await pruneVolumes(ctx, filters));
+    const results = [
+      await pruneList(ctx, 'containers', filters),
+      await pruneList(ctx, 'networks', filters),
+    ];
+    if (f.bool('volumes')) results.push(await pruneList(ctx, 'volumes', filters));
     results.push(await pruneImages(ctx, all, filters));
     report(ctx, results);
     return 0;
