@@ -10,7 +10,7 @@
  * same store transaction as the image.
  */
 import { readdirSync } from 'node:fs';
-import { conflict } from '../common/errors.js';
+import { conflict, notFound } from '../common/errors.js';
 import { placeholders } from '../containers/changes.js';
 import type { ContainerService } from '../containers/service.js';
 import { applyChanges } from '../images/changes.js';
@@ -109,19 +109,20 @@ export async function commitContainer(deps: CommitDeps, o: CommitOptions): Promi
   const config = normalizeRunConfig(mergeCommitConfig(userConfig, own));
   const containerConfig = normalizeRunConfig(own);
   const parent = await images.resolve(c.ImageID);
+  if (!parent) throw notFound(`No such image: ${c.Image}`);
   const id = await containers.withRootfs(c.Id, { write: false, freeze: o.pause }, async () => {
     const upper = containers.upperDir(c.Id);
     const skip = placeholders(upper);
     // runc's mount points (and an `etc` holding only them) are no change
     const changed = readdirSync(upper).some((n) => !skip.has(n));
     return images.commitChild({
-      parent: parent?.id,
+      parent: parent.id,
       tags,
       layer: changed ? () => diffTar(upper, skip) : undefined,
       configFor: (diffId) =>
         Buffer.from(
           JSON.stringify(
-            commitImageConfig(parent?.config, {
+            commitImageConfig(parent.config, {
               config,
               containerConfig,
               containerId: c.Id,
