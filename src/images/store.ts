@@ -7,9 +7,11 @@
  * then the config file, then one KV transaction, so a failure at any step
  * leaves no tag and (after the garbage collection that follows) no layer.
  *
- * Size: one class, because every write takes its one lock and keeps its one
- * in-memory index true; the reads are thin views of that index. Reading
- * archives and layers lives in ingest.ts, layers.ts and extract.ts.
+ * Size (over 400 lines): one class, because every write takes its one lock
+ * and keeps its one in-memory index true; the reads are thin views of that
+ * index. Reading archives and layers lives in ingest.ts, layers.ts and
+ * extract.ts, writing them in save.ts; what could move out next is the
+ * choice of `save`'s images and `prune`'s candidates (pure over the index).
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';

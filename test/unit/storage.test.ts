@@ -15,7 +15,7 @@ import { normalizeRunConfig } from '../../src/build/runconfig.js';
 import { danglingOnly, labelsMatch, pruneFilter } from '../../src/api/prune.js';
 import { saveArchive, saveEntries, type SaveImage } from '../../src/images/save.js';
 import type { ImageConfig } from '../../src/images/types.js';
-import { dfSummary } from '../../src/cli/commands/storage.js';
+import { dfSummary } from '../../src/cli/commands/df.js';
 
 const f = (o: Record<string, string[]>) => new Map(Object.entries(o));
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -40,9 +40,9 @@ import {
   containerPruneCommand,
   imagePruneCommand,
   saveCommand,
-  systemDfCommand,
   systemPruneCommand,
 } from './storage.js';
+import { systemDfCommand } from './df.js';
 import { infoCommand, versionCommand } from './system.js';
 import {
   volumeCreateCommand,
