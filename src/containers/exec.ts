@@ -24,6 +24,7 @@ import { processEnv, replaceOrAppendEnv } from './config.js';
 import type { ContainerService } from './service.js';
 import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
+import { checkUlimits, rlimits, specJson } from './resources.js';
 import { resolveUser } from './user.js';
 
 export interface ExecInstance {
@@ -167,7 +168,11 @@ export class ExecService {
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;
     const rootfs = `/proc/${c.State.Pid}/root`;
-    const user = await resolveUser(rootfs, e.ProcessConfig.user || c.Config.User);
+    const user = await resolveUser(
+      rootfs,
+      e.ProcessConfig.user || c.Config.User,
+      c.HostConfig.GroupAdd as string[] | null,
+    );
     // Link variables are recomputed per exec, as Docker does (a child may have a new address).
     const env = replaceOrAppendEnv(
       processEnv({
@@ -199,7 +204,15 @@ export class ExecService {
     const dir = this.stateDir(e.ID);
     await unmountAndRemove(dir);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    // dockerd starts an exec from the container's process: its rlimits (runc
+    // 1.1 then gives the exec the hard limit as its soft one, as with dockerd)
+    // and OOM score too.
+    const ulimits = checkUlimits(c.HostConfig.Ulimits);
+    if (ulimits.length) proc.rlimits = rlimits(ulimits);
+    if (typeof c.HostConfig.OomScoreAdj === 'number' && c.HostConfig.OomScoreAdj) {
+      proc.oomScoreAdj = c.HostConfig.OomScoreAdj;
+    }
+    await writeFile(join(dir, 'process.json'), specJson(proc));
     const attached = !opts.detach && !!opts.onAttachable;
     const launching = this.runtime.exec(c.Id, join(dir, 'process.json'), dir, {
       tty,

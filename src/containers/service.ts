@@ -30,6 +30,7 @@ import { startLocked } from './start.js';
 import { kill, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import { updateContainer } from './update.js';
 
 export type { ContainerPaths, DaemonDns, ImageLookup, PendingAttach };
 
@@ -214,6 +215,11 @@ export class ContainerService {
       r.publish();
     });
     this.emit(c, 'rename', { oldName });
+  }
+
+  /** POST /containers/{id}/update: new limits (and restart policy); returns the warnings. */
+  update(ref: string, body: unknown): Promise<string[]> {
+    return updateContainer(this.life, this.repo.get(ref), body);
   }
 
   /** DELETE /containers/{id}. */

@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { BerthError, conflict, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
-import { mountOverlay, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
+import { mountOverlay, mountShm, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import { RuntimeError } from '../kernel/runtime/runtime.js';
 import { attachOpener } from './attach.js';
 import { writeBundle } from './bundle.js';
 import { checkStoredHostConfig } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
+import { keepsLogs } from './runtime-flags.js';
+import { runtimeFlagsAtStart } from './start-flags.js';
 import type { ContainerRecord } from './types.js';
 
 export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<void> {
@@ -26,6 +28,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
   if (c.State.Status === 'removing' || life.removing.has(c.Id))
     throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
   checkStoredHostConfig(c.HostConfig);
+  // Devices, donor containers, the init: resolved before anything is made.
+  const flags = runtimeFlagsAtStart(life.repo, c, (id) => life.paths.shmDir(id));
   const img = await life.images.resolve(c.ImageID);
   if (!img) throw notFound(`No such image: ${c.Image}`);
   const undo: Array<() => Promise<void>> = [];
@@ -43,6 +47,12 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     await mountOverlay(img.layerDirs, join(layers, 'diff'), join(layers, 'work'), rootfs);
     undo.push(() => unmountAll(rootfs));
 
+    if (flags.ipc.kind === 'shareable') {
+      await mkdir(flags.ipc.shm, { recursive: true });
+      await mountShm(flags.ipc.shm, c.HostConfig.ShmSize);
+      undo.push(() => unmountAll(life.paths.shmDir(c.Id)));
+    }
+
     sw.lap('mount');
     const bundle = await writeBundle(c, {
       dir: life.paths.dir(c.Id),
@@ -52,6 +62,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       dns: life.dns,
       resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
+      flags,
     });
 
     sw.lap('spec');
@@ -63,7 +74,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     let pid: number;
     try {
       const launching = life.runtime.startContainer(c.Id, bundle, stateDir, {
-        log: life.paths.logPath(c.Id),
+        log: keepsLogs(c.HostConfig) ? life.paths.logPath(c.Id) : undefined,
         tty: c.Config.Tty,
         stdin: c.Config.OpenStdin,
         stdinOnce: c.Config.StdinOnce,
