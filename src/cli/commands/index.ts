@@ -33,6 +33,7 @@ import {
 import { psCommand } from './ps.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
+import { updateCommand } from './update.js';
 
 /** All commands, in the order the top-level help lists them. */
 export const COMMANDS: Command[] = [
@@ -47,6 +48,7 @@ export const COMMANDS: Command[] = [
   restartCommand,
   killCommand,
   renameCommand,
+  updateCommand,
   rmCommand,
   waitCommand,
   attachCommand,
