@@ -209,7 +209,7 @@ describe('generated files', () => {
     const group = 'root:x:0:\nusers:x:100:\nwheel:x:10:alice\nnogroup:x:65534:\n';
     // As runc's GetExecUser and dockerd's getUser: the primary group first, then
     // the groups listing the user unless a group was named, then --group-add
-    // (docs/reference/docker-20.10-limits.md, "Users and groups").
+    // (docs/reference/docker-20.10-limits-transcript.md, "Users and groups").
     assert.deepEqual(resolveUserFrom('nobody', passwd, group), {
       uid: 65534,
       gid: 65534,
