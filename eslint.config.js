@@ -11,8 +11,9 @@ import tseslint from 'typescript-eslint';
  *
  *   common                        pure helpers, nothing of Berth
  *   events, store, kernel         the event bus, the KV store, the machine
- *   network, images, containers   the services (containers use the network;
- *                                 they see images through ImageLookup)
+ *   network, images, volumes      the services
+ *   containers                    containers use the network and volumes;
+ *                                 they see images through ImageLookup
  *   build                         the classic builder, over the services
  *   cluster                       what hosts share through the cluster store
  *                                 (nodes, global networks), over the network
@@ -29,10 +30,11 @@ export const LAYERS = {
   kernel: ['common'],
   network: ['common', 'events', 'store', 'kernel'],
   images: ['common', 'events', 'store', 'kernel'],
-  containers: ['common', 'events', 'store', 'kernel', 'network'],
+  volumes: ['common', 'events', 'store', 'kernel'],
+  containers: ['common', 'events', 'store', 'kernel', 'network', 'volumes'],
   build: ['common', 'events', 'store', 'kernel', 'network', 'images', 'containers'],
   cluster: ['common', 'store', 'network'],
-  api: ['common', 'events', 'network', 'images', 'containers', 'build'],
+  api: ['common', 'events', 'network', 'images', 'volumes', 'containers', 'build'],
   daemon: [
     'common',
     'events',
@@ -40,6 +42,7 @@ export const LAYERS = {
     'kernel',
     'network',
     'images',
+    'volumes',
     'containers',
     'build',
     'cluster',

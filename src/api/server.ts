@@ -191,7 +191,9 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
       const version = /^\/v(\d+(?:\.\d+)?)\//.exec(url.pathname)?.[1];
       log.debug(`${method} ${url.pathname}${url.search}`);
       const m = router.match(method, path);
-      if (!m) return fail(404, 'page not found');
+      // dockerd says a bare "page not found"; Berth keeps those words first
+      // (clients match them) and names what it does not serve.
+      if (!m) return fail(404, `page not found: berth does not serve ${method} ${path}`);
       if (m === 'method') return fail(405, `method ${method} not allowed for ${path}`);
       let bodyText: Promise<string> | undefined;
       let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;

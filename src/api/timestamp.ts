@@ -5,28 +5,12 @@
  * Pure.
  */
 import { invalid } from '../common/errors.js';
-
-const UNIT_MS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
+import { parseGoDuration } from '../common/goduration.js';
 
 /** Go's time.ParseDuration, in ms; undefined when `v` is not one. */
 export function parseDuration(v: string): number | undefined {
-  const m = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$/.exec(v);
-  if (!m) return v === '0' ? 0 : undefined;
-  let ms = 0;
-  for (const [, n, unit] of v
-    .slice(m[1]!.length)
-    .matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) {
-    ms += Number(n) * UNIT_MS[unit!]!;
-  }
-  return m[1] === '-' ? -ms : ms;
+  const ns = parseGoDuration(v);
+  return ns === undefined ? undefined : ns / 1e6;
 }
 
 /** The instant a filter value names, in ms since the epoch; 400 when it names none. */

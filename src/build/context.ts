@@ -11,7 +11,7 @@ import { posix } from 'node:path';
 import { invalid } from '../common/errors.js';
 import { extractTar } from '../images/extract.js';
 import { PatternMatcher, readDockerignore } from './dockerignore.js';
-import { relativeTo, resolveInScope, resolveSource } from './scope.js';
+import { relativeTo, resolveInScope, resolveSource } from '../kernel/scope.js';
 
 /** Unpacks the context tar (plain or gzip) into `dir`; modes are kept, whiteout names are not special. */
 export async function unpackContext(

@@ -16,7 +16,7 @@ import { parseGroup, parsePasswd } from '../containers/user.js';
 import { extractTar } from '../images/extract.js';
 import { removeTree } from '../kernel/mount/mounts.js';
 import { sourceBase, type SourceInfo } from './context.js';
-import { resolveInScope } from './scope.js';
+import { resolveInScope } from '../kernel/scope.js';
 
 /** Owner of copied files. */
 export interface Identity {

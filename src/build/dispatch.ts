@@ -13,7 +13,7 @@ import { findSources, sourcesHash } from './context.js';
 import { exposedPorts, goHealthcheck, goList, goQuoteList } from './goformat.js';
 import type { Instruction } from './instructions.js';
 import { commentCmd, commentCmdString, shellOf, withChanges, type RunConfig } from './runconfig.js';
-import { resolveInScope } from './scope.js';
+import { resolveInScope } from '../kernel/scope.js';
 import type { ShellLex } from './shell.js';
 import { StepError, type StageState, type Steps } from './steps.js';
 import type { BuildArgs } from './buildargs.js';

@@ -4,6 +4,7 @@
  * `HEALTHCHECK &{[...] "30s" "0s" "0s" '\x03'}`), and the port specs EXPOSE
  * accepts. Pure.
  */
+import { goDuration } from '../common/goduration.js';
 import type { HealthConfig } from '../images/types.js';
 
 /** Go's `%q` of a string (JSON's quoting is the same for printable text). */
@@ -17,30 +18,6 @@ export function goQuoteList(list: string[] | null | undefined): string {
 /** Go's `%v` of a []string: `[a b]`. */
 export function goList(list: string[]): string {
   return `[${list.join(' ')}]`;
-}
-
-/** Go's time.Duration String(): `0s`, `1.5s`, `5m0s`, `1h0m0s`, `300ms`. */
-export function goDuration(ns: number): string {
-  if (ns === 0) return '0s';
-  const neg = ns < 0;
-  let u = Math.abs(ns);
-  let out: string;
-  if (u < 1e9) {
-    const [unit, div] = u < 1e3 ? ['ns', 1] : u < 1e6 ? ['µs', 1e3] : ['ms', 1e6];
-    out = `${trimFloat(u / (div as number))}${unit as string}`;
-  } else {
-    const h = Math.floor(u / 3600e9);
-    u -= h * 3600e9;
-    const m = Math.floor(u / 60e9);
-    u -= m * 60e9;
-    const s = `${trimFloat(u / 1e9)}s`;
-    out = h > 0 ? `${h}h${m}m${s}` : m > 0 ? `${m}m${s}` : s;
-  }
-  return neg ? `-${out}` : out;
-}
-
-function trimFloat(v: number): string {
-  return String(Number(v.toFixed(9)));
 }
 
 /** Go's `%q` of an int (a quoted rune). */

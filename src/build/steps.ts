@@ -140,8 +140,8 @@ export class Steps {
   /** Creates the step's container from the current image (none on an empty `scratch`). */
   async createContainer(state: StageState, config: RunConfig): Promise<string | undefined> {
     if (!state.imageId) return undefined;
-    // A step's container gets no volumes (VOLUME, or a parent's like redis's
-    // /data): the create would refuse them, and a RUN never wrote into them.
+    // The step's VOLUMEs are the image's (merged at create): anonymous volumes
+    // a RUN's writes go into and are lost with, as dockerd's classic builder.
     const { Volumes: _volumes, ...rest } = config;
     const body = {
       ...rest,
@@ -276,7 +276,8 @@ export class Steps {
   async removeContainers(): Promise<void> {
     for (const id of [...this.tmpContainers]) {
       try {
-        await this.deps.containers.remove(id, true);
+        // With its anonymous volumes, as dockerd's builder (RemoveVolume).
+        await this.deps.containers.remove(id, true, true);
       } catch (e) {
         this.out.stdout(
           `Error removing intermediate container ${id.slice(0, 12)}: ${messageOf(e)}\n`,

@@ -2,7 +2,7 @@
  * The resource-limit and runtime flags of `run`/`create` and `update`, read
  * as the docker CLI reads them (go-units sizes, --cpus as a decimal,
  * --ulimit, --device, --sysctl) with its messages, and the HostConfig
- * fields they set (decision 0026).
+ * fields they set (decision 0032).
  */
 import type { FlagDef, Flags } from './flags.js';
 

@@ -6,11 +6,14 @@
  * Size: one table entry per `docker run` flag and one place that turns them
  * into the body; split, a flag's definition and its use would part.
  */
+import { parseMountFlag } from './mountopt.js';
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { emptyEndpointSettings } from '../network/types.js';
 import type { FlagDef, Flags } from './flags.js';
 import { RUN_LIMIT_FLAGS, runLimitFields } from './limitopts.js';
 import { parsePortSpecs, sortKeys } from './ports.js';
+import { parseGoDuration } from '../common/goduration.js';
 
 const L = (long: string, short: string | undefined, usage: string, argName = 'list'): FlagDef => ({
   long,
@@ -55,6 +58,20 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   L('env-file', undefined, 'Read in a file of environment variables'),
   L('expose', undefined, 'Expose a port or a range of ports'),
   L('group-add', undefined, 'Add additional groups to join'),
+  S('health-cmd', undefined, 'Command to run to check health'),
+  S('health-interval', undefined, 'Time between running the check (ms|s|m|h) (default 0s)'),
+  { long: 'health-retries', type: 'int', usage: 'Consecutive failures needed to report unhealthy' },
+  S(
+    'health-start-interval',
+    undefined,
+    'Time between running the check during the start period (ms|s|m|h) (default 0s)',
+  ),
+  S(
+    'health-start-period',
+    undefined,
+    'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)',
+  ),
+  S('health-timeout', undefined, 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)'),
   S('hostname', 'h', 'Container host name'),
   B(
     'init',
@@ -104,19 +121,69 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   S('stop-signal', undefined, 'Signal to stop the container'),
   { long: 'stop-timeout', type: 'int', usage: 'Timeout (in seconds) to stop a container' },
   L('sysctl', undefined, 'Sysctl options', 'map'),
-  hide(L('tmpfs', undefined, 'Mount a tmpfs directory')),
+  L('tmpfs', undefined, 'Mount a tmpfs directory'),
   B('tty', 't', 'Allocate a pseudo-TTY'),
   S('user', 'u', 'Username or UID (format: <name|uid>[:<group|gid>])'),
   S('uts', undefined, 'UTS namespace to use'),
-  hide(L('volume', 'v', 'Bind mount a volume')),
+  L('volume', 'v', 'Bind mount a volume'),
+  S('volume-driver', undefined, 'Optional volume driver for the container'),
+  L('volumes-from', undefined, 'Mount volumes from the specified container(s)'),
+  L('mount', undefined, 'Attach a filesystem mount to the container', 'mount'),
   S('workdir', 'w', 'Working directory inside the container'),
   S('name', undefined, 'Assign a name to the container'),
+  B('no-healthcheck', undefined, 'Disable any container-specified HEALTHCHECK'),
   S('platform', undefined, 'Set platform if server is multi-platform capable'),
   ...RUN_LIMIT_FLAGS,
 ];
 
 /** A user error in the options (reported with "See '... --help'.", exit 125). */
 export class OptionError extends Error {}
+
+/** A duration flag (0 when not given), as the docker CLI parses it. */
+function durationFlag(f: Flags, name: string): number {
+  const v = f.str(name);
+  if (v === '') return 0;
+  const ns = parseGoDuration(v);
+  if (ns === undefined) {
+    throw new OptionError(
+      `invalid argument "${v}" for "--${name}" flag: time: invalid duration ${JSON.stringify(v)}`,
+    );
+  }
+  return ns;
+}
+
+/** Config.Healthcheck from the --health-* flags, as docker CLI 28 builds it (zero fields left out). */
+function healthConfig(f: Flags): Record<string, unknown> | undefined {
+  const cmd = f.str('health-cmd');
+  const d = {
+    Interval: durationFlag(f, 'health-interval'),
+    Timeout: durationFlag(f, 'health-timeout'),
+    StartPeriod: durationFlag(f, 'health-start-period'),
+    StartInterval: durationFlag(f, 'health-start-interval'),
+  };
+  const retries = f.has('health-retries') ? f.int('health-retries') : 0;
+  const any = cmd !== '' || retries !== 0 || Object.values(d).some((x) => x !== 0);
+  if (f.bool('no-healthcheck')) {
+    if (any) throw new OptionError('--no-healthcheck conflicts with --health-* options');
+    return { Test: ['NONE'] };
+  }
+  if (!any) return undefined;
+  const flagOf = {
+    Interval: 'interval',
+    Timeout: 'timeout',
+    StartPeriod: 'start-period',
+    StartInterval: 'start-interval',
+  };
+  for (const [k, v] of Object.entries(d)) {
+    if (v < 0) throw new OptionError(`--health-${flagOf[k as keyof typeof d]} cannot be negative`);
+  }
+  if (retries < 0) throw new OptionError('--health-retries cannot be negative');
+  const out: Record<string, unknown> = {};
+  if (cmd !== '') out.Test = ['CMD-SHELL', cmd];
+  for (const [k, v] of Object.entries(d)) if (v !== 0) out[k] = v;
+  if (retries !== 0) out.Retries = retries;
+  return out;
+}
 
 /** What `run`/`create` need besides the body. */
 export interface CreateRequest {
@@ -359,9 +426,20 @@ export function buildCreateRequest(
   const volumes: Record<string, Record<string, never>> = {};
   const binds: string[] = [];
   for (const v of f.list('volume')) {
-    if (v.includes(':')) binds.push(v);
+    // As docker's CLI (23+): a host part "." or "./x" means the current directory.
+    const host = v.split(':')[0]!;
+    if (v.includes(':') && (host === '.' || host.startsWith('./'))) {
+      binds.push(resolvePath(host) + v.slice(host.length));
+    } else if (v.includes(':')) binds.push(v);
     else volumes[v] = {};
   }
+  const mounts = f.list('mount').map((m) => {
+    try {
+      return parseMountFlag(m);
+    } catch (e) {
+      throw new OptionError(`invalid argument "${m}" for "--mount" flag: ${(e as Error).message}`);
+    }
+  });
   const restart = restartPolicy(f.str('restart') || 'no');
   if (f.bool('rm') && restart.Name !== 'no' && restart.Name !== '')
     throw new OptionError('Conflicting options: --restart and --rm');
@@ -373,6 +451,7 @@ export function buildCreateRequest(
     const c = t.indexOf(':');
     tmpfs[c < 0 ? t : t.slice(0, c)] = c < 0 ? '' : t.slice(c + 1);
   }
+  const health = healthConfig(f);
   const config: Record<string, unknown> = {
     Hostname: hostname,
     Domainname: f.str('domainname'),
@@ -386,6 +465,7 @@ export function buildCreateRequest(
     StdinOnce: stdinOnce,
     Env: envList.length ? envList : null,
     Cmd: cmd.length ? cmd : null,
+    ...(health ? { Healthcheck: health } : {}),
     Image: image,
     Volumes: sortKeys(volumes),
     WorkingDir: f.str('workdir'),
@@ -404,8 +484,8 @@ export function buildCreateRequest(
     PortBindings: ports.bindings,
     RestartPolicy: restart,
     AutoRemove: f.bool('rm'),
-    VolumeDriver: '',
-    VolumesFrom: null,
+    VolumeDriver: f.str('volume-driver'),
+    VolumesFrom: f.list('volumes-from').length ? f.list('volumes-from') : null,
     ConsoleSize: opts.consoleSize ?? [0, 0],
     CapAdd: f.list('cap-add').length ? f.list('cap-add').map(normalizeCap) : null,
     CapDrop: f.list('cap-drop').length ? f.list('cap-drop').map(normalizeCap) : null,
@@ -425,6 +505,7 @@ export function buildCreateRequest(
     ReadonlyRootfs: f.bool('read-only'),
     SecurityOpt: f.list('security-opt').length ? securityOpts(f.list('security-opt')) : null,
     ...(Object.keys(tmpfs).length ? { Tmpfs: tmpfs } : {}),
+    ...(mounts.length ? { Mounts: mounts } : {}),
     UTSMode: f.str('uts'),
     UsernsMode: '',
     ShmSize: 0,

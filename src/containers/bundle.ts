@@ -7,10 +7,12 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { hostsFile, resolvConf, type ResolvInput } from './files.js';
 import { goArch } from '../common/arch.js';
+import { invalid } from '../common/errors.js';
 import { parseSecurityOpts } from './security.js';
 import { specJson } from './resources.js';
 import { applyRuntimeFlags, utsMode, type RuntimeFlags } from './runtime-flags.js';
 import { buildSpec } from './spec.js';
+import type { OciMount } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 import type { EndpointSettings } from '../network/types.js';
 import { processEnv } from './config.js';
@@ -18,6 +20,9 @@ import { resolveUser } from './user.js';
 
 /** The daemon's DNS settings written into containers that don't use Berth's DNS. */
 export type DaemonDns = Pick<ResolvInput, 'daemonServers' | 'daemonSearch' | 'daemonOptions'>;
+
+/** The special address of `--add-host NAME:host-gateway`. */
+export const HOST_GATEWAY = 'host-gateway';
 
 export interface BundleInput {
   /** The container's directory (files and bundle go there). */
@@ -34,6 +39,12 @@ export interface BundleInput {
   links: LinkedEntry[];
   /** Limits, sysctls, devices, namespaces, init (start-flags.ts). */
   flags: RuntimeFlags;
+  /** What `--add-host NAME:host-gateway` names (ContainerNetworking.hostGateway). */
+  hostGateway?: string;
+  /** The container's binds, volumes and tmpfs mounts (mounts.ts). */
+  mounts?: OciMount[];
+  /** The root's propagation a shared or slave bind needs. */
+  rootfsPropagation?: string;
 }
 
 /** One resolved --link of a container. */
@@ -55,8 +66,12 @@ export function ownNames(hostname: string, domainname = ''): string[] {
   return dot > 0 ? [fqdn, fqdn.slice(0, dot)] : [fqdn];
 }
 
-/** The container's /etc/hosts: Docker's header, linked children, its own addresses, extra hosts. */
-export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
+/**
+ * The container's /etc/hosts: Docker's header, linked children, its own
+ * addresses, extra hosts (`NAME:host-gateway` is `hostGateway`, dockerd's
+ * HostGatewayIP; 400 when there is none).
+ */
+export function hostsFor(c: ContainerRecord, links: LinkedEntry[], hostGateway?: string): string {
   const entries = links.map((l) => ({ ip: l.ip, names: l.names }));
   const own = ownNames(c.Config.Hostname, c.Config.Domainname);
   for (const n of Object.values(c.Networks)) {
@@ -67,7 +82,12 @@ export function hostsFor(c: ContainerRecord, links: LinkedEntry[]): string {
   }
   for (const h of c.HostConfig.ExtraHosts ?? []) {
     const at = h.indexOf(':');
-    entries.push({ ip: h.slice(at + 1), names: [h.slice(0, at)] });
+    let ip = h.slice(at + 1);
+    if (ip === HOST_GATEWAY) {
+      if (!hostGateway) throw invalid('unable to derive the IP value for host-gateway');
+      ip = hostGateway;
+    }
+    entries.push({ ip, names: [h.slice(0, at)] });
   }
   return hostsFile(entries);
 }
@@ -117,7 +137,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
   };
   const hosts = i.hostNetwork
     ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-    : hostsFor(c, i.links);
+    : hostsFor(c, i.links, i.hostGateway);
   const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),
@@ -158,6 +178,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     files,
     cgroupsPath: `/berth/${c.Id}`,
     shmSize: c.HostConfig.ShmSize,
+    userMounts: i.mounts,
+    rootfsPropagation: i.rootfsPropagation,
     security: parseSecurityOpts(c.HostConfig.SecurityOpt),
     machine: { arch: goArch(), kernelRelease: release() },
   });

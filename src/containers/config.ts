@@ -18,6 +18,7 @@ import { checkCreateAsDockerd } from './create-checks.js';
 import { checkUlimits } from './resources.js';
 import { checkRuntimeFlags } from './runtime-flags.js';
 import { parseSecurityOpts } from './security.js';
+import { healthcheckFromBody, mergeHealthcheck, type HealthConfig } from './health.js';
 
 /** The image config fields a container inherits. */
 export interface ImageConfig {
@@ -31,6 +32,7 @@ export interface ImageConfig {
   StopSignal?: string;
   Volumes?: Record<string, object> | null;
   OnBuild?: string[] | null;
+  Healthcheck?: HealthConfig;
 }
 
 export const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -200,6 +202,8 @@ export function parseCreate(body: unknown): CreateRequest {
     ...(b.Shell ? { Shell: optStrs(b, 'Shell') } : {}),
     ...(b.ArgsEscaped ? { ArgsEscaped: true } : {}),
   };
+  const health = healthcheckFromBody(b.Healthcheck);
+  if (health) config.Healthcheck = health;
   if (config.WorkingDir && !config.WorkingDir.startsWith('/')) {
     throw invalid(
       `the working directory '${config.WorkingDir}' is invalid, it needs to be an absolute path`,
@@ -244,7 +248,9 @@ export function parseCreate(body: unknown): CreateRequest {
  * Checks a stored container's HostConfig again before it starts: a record
  * written before a field was refused (or by an older Berth) may carry a setting
  * Berth does not honour, and starting without it would ignore it. (Config is
- * not checked: it is stored merged with the image, whose VOLUME Berth keeps.)
+ * not checked: it is stored merged with the image.) A record from before
+ * mounts were honoured has binds or volumes but no MountPoints: it is
+ * refused too (start.ts), as starting it would ignore them.
  */
 export function checkStoredHostConfig(hostConfig: object): void {
   checkFields(hostConfig as Record<string, unknown>, HOST_CONFIG_FIELDS, 'HostConfig');
@@ -287,8 +293,11 @@ export function mergeWithImage(
     Labels: { ...(img.Labels ?? {}), ...c.Labels },
     OnBuild: img.OnBuild ?? null,
     StopSignal: c.StopSignal ?? img.StopSignal,
-    Volumes: c.Volumes ?? img.Volumes ?? null,
+    // moby's merge: the image's volumes and the request's together.
+    Volumes: c.Volumes || img.Volumes ? { ...(img.Volumes ?? {}), ...(c.Volumes ?? {}) } : null,
   };
+  const health = mergeHealthcheck(c.Healthcheck, img.Healthcheck);
+  if (health) config.Healthcheck = health;
   if (Object.keys(exposed).length) config.ExposedPorts = exposed;
   else delete config.ExposedPorts;
   return { config, path: argv[0] as string, args: argv.slice(1) };

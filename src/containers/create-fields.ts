@@ -65,11 +65,13 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   StdinOnce: yes('bool'),
   Env: yes('list'),
   Cmd: yes('strs'),
-  Healthcheck: no('--health-cmd, --health-interval, --health-retries', 'obj', noHealthcheck),
+  // Checked by health.ts (dockerd's messages).
+  Healthcheck: yes('obj'),
   // Windows-only: dockerd on Linux ignores it, as Berth does.
   ArgsEscaped: yes('bool'),
   Image: yes('str'),
-  Volumes: no('-v/--volume CONTAINER-PATH (an anonymous volume)', 'obj'),
+  // Anonymous volumes (containers/mounts.ts), with the image's VOLUMEs.
+  Volumes: yes('obj'),
   WorkingDir: yes('str'),
   Entrypoint: yes('strs'),
   NetworkDisabled: no('NetworkDisabled (use --network none)', 'bool'),
@@ -85,7 +87,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
 
 /** `HostConfig`, with the `Resources` it embeds. */
 export const HOST_CONFIG_FIELDS: Record<string, Field> = {
-  Binds: no('-v/--volume HOST-PATH:CONTAINER-PATH', 'list'),
+  // Binds and named volumes (containers/mounts.ts, volumes/).
+  Binds: yes('list'),
   // The client writes the file itself; dockerd only keeps the path, as Berth does.
   ContainerIDFile: yes('str'),
   // json-file, local and none, without options (runtime-flags.ts refuses the rest).
@@ -94,8 +97,9 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   PortBindings: yes('obj'),
   RestartPolicy: yes('obj'),
   AutoRemove: yes('bool'),
-  VolumeDriver: no('--volume-driver', 'str'),
-  VolumesFrom: no('--volumes-from', 'list'),
+  // "local" only; any other is refused (volumes/service.ts checkDriver).
+  VolumeDriver: yes('str'),
+  VolumesFrom: yes('list'),
   ConsoleSize: yes('pair'),
   Annotations: no('--annotation', 'strmap'),
   CapAdd: yes('strs'),
@@ -119,7 +123,7 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   ReadonlyRootfs: yes('bool'),
   SecurityOpt: yes('list'),
   StorageOpt: no('--storage-opt', 'strmap'),
-  Tmpfs: no('--tmpfs', 'strmap'),
+  Tmpfs: yes('strmap'),
   UTSMode: yes('str'),
   // No user-namespace remapping: every container is in the host's, "host".
   UsernsMode: no('--userns', 'str', oneOf('host')),
@@ -131,7 +135,7 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   // Linux has one isolation, "default"; dockerd refuses the others (create-checks.ts).
   Isolation: yes('str'),
   // Resources
-  // Limits: resources.ts (decision 0026).
+  // Limits: resources.ts (decision 0032).
   CpuShares: yes('int'),
   Memory: yes('int'),
   NanoCpus: yes('int'),
@@ -166,25 +170,13 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   IOMaximumIOps: no('--io-maxiops', 'int'),
   IOMaximumBandwidth: no('--io-maxbandwidth', 'int'),
   // HostConfig proper, continued
-  Mounts: no('--mount', 'objs'),
+  // Their later fields Berth lacks are refused one by one (containers/mounts.ts readMount).
+  Mounts: yes('objs'),
   MaskedPaths: no('--security-opt systempaths=unconfined', 'list'),
   ReadonlyPaths: no('--security-opt systempaths=unconfined', 'list'),
   // Debian's tini as /sbin/docker-init.
   Init: yes('bool'),
 };
-
-/** No healthcheck: none given, an empty test, or the image's turned off (`NONE`). */
-function noHealthcheck(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const h = v as Json;
-  const test = h.Test;
-  const off =
-    test === undefined ||
-    test === null ||
-    (Array.isArray(test) && (test.length === 0 || (test.length === 1 && test[0] === 'NONE')));
-  const rest = Object.entries(h).filter(([k]) => k !== 'Test');
-  return off && rest.every(([, x]) => isZero(x));
-}
 
 /**
  * JSON's zero values: null, "", 0, false, [] and {}. A map with a key is set

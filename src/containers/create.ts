@@ -22,12 +22,16 @@ import { sysInfo } from '../kernel/sysinfo.js';
 import { adaptResources, checkResources, ociResources } from './resources.js';
 import { checkDevices } from './runtime-flags.js';
 import { devicesFor } from './start-flags.js';
+import { checkMounts, registerMountPoints } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** What create needs of the service. */
-export type CreateDeps = Pick<Lifecycle, 'repo' | 'images' | 'networks' | 'runtime' | 'paths'>;
+export type CreateDeps = Pick<
+  Lifecycle,
+  'repo' | 'images' | 'networks' | 'runtime' | 'paths' | 'volumes'
+>;
 
 /**
  * Checks the body and builds the new container's record (not stored yet),
@@ -62,6 +66,8 @@ export async function buildRecord(
   if (mode === 'host' && publishes) {
     warnings.push('Published ports are discarded when using host network mode');
   }
+  // Before anything is made: a bad mount spec changes nothing.
+  checkMounts(req.config, req.hostConfig);
   const img = await deps.images.ensureImage(req.config.Image);
   if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
   const merged = mergeWithImage(req.config, img.config.config ?? {});
@@ -121,7 +127,18 @@ export async function createContainer(
 ): Promise<{ record: ContainerRecord; warnings: string[] }> {
   const built = await buildRecord(deps, body, name);
   const c = built.record;
-  await deps.repo.insert(c);
+  // Volumes are made (or referenced) before the record is stored; the
+  // references count as uses until then, so no removal slips in between.
+  c.MountPoints = await registerMountPoints(deps, c.Id, c.Config, c.HostConfig);
+  try {
+    await deps.repo.insert(c);
+  } catch (e) {
+    deps.volumes.settle(c.Id);
+    const made = c.MountPoints.filter((m) => m.Anonymous && m.Name);
+    for (const m of made) await deps.volumes.remove(m.Name!).catch(() => undefined);
+    throw e;
+  }
+  deps.volumes.settle(c.Id);
   try {
     await mkdir(deps.paths.dir(c.Id), { recursive: true });
   } catch (e) {

@@ -4,7 +4,7 @@
  * Exec instances live in memory, as Docker's do.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrs } from '../common/validate.js';
@@ -13,6 +13,7 @@ import {
   processStartTime,
   Runtime,
   RuntimeError,
+  runtimeMessage,
   shimResize,
   waitExit,
 } from '../kernel/runtime/runtime.js';
@@ -26,6 +27,9 @@ import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
 import { checkUlimits, rlimits, specJson } from './resources.js';
 import { resolveUser } from './user.js';
+import type { LinkedEntry } from './bundle.js';
+import { MAX_OUTPUT, timeoutOutput, type ProbeOutcome } from './health.js';
+import type { ContainerRecord } from './types.js';
 
 export interface ExecInstance {
   ID: string;
@@ -61,6 +65,121 @@ export interface ExecInstance {
   killedOnDetach?: boolean;
 }
 
+/**
+ * The OCI process of an extra process in the running container `c` (an exec,
+ * a healthcheck probe), as dockerd makes it: the container's user unless
+ * given, its environment with the links' recomputed (a child may have a new
+ * address) and `env` over it, its capabilities and no-new-privileges.
+ */
+export async function execProcess(
+  c: ContainerRecord,
+  links: LinkedEntry[],
+  p: {
+    args: string[];
+    user: string;
+    env: string[];
+    workingDir: string;
+    tty: boolean;
+    consoleSize?: [number, number];
+    privileged: boolean;
+  },
+): Promise<Record<string, unknown>> {
+  const user = await resolveUser(
+    `/proc/${c.State.Pid}/root`,
+    p.user || c.Config.User,
+    c.HostConfig.GroupAdd as string[] | null,
+  );
+  const env = replaceOrAppendEnv(
+    processEnv({
+      config: c.Config.Env,
+      hostname: c.Config.Hostname,
+      tty: p.tty,
+      links: links.flatMap((l) => l.env),
+    }),
+    p.env,
+  );
+  const caps = capabilities(
+    c.HostConfig.CapAdd ?? [],
+    c.HostConfig.CapDrop ?? [],
+    c.HostConfig.Privileged || p.privileged,
+  );
+  const proc = processSpec({
+    args: p.args,
+    env,
+    cwd: p.workingDir || c.Config.WorkingDir || '/',
+    user,
+    tty: p.tty,
+    consoleSize: p.consoleSize,
+    caps,
+    // runc takes this from the process, not the container: without it an
+    // exec would drop the container's no-new-privileges. (The seccomp
+    // filter runc takes from the container's config.json.)
+    noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
+  });
+  // dockerd starts an exec from the container's process: its rlimits (runc
+  // 1.1 then gives the exec the hard limit as its soft one, as with dockerd)
+  // and OOM score too.
+  const ulimits = checkUlimits(c.HostConfig.Ulimits);
+  if (ulimits.length) proc.rlimits = rlimits(ulimits);
+  if (typeof c.HostConfig.OomScoreAdj === 'number' && c.HostConfig.OomScoreAdj) {
+    proc.oomScoreAdj = c.HostConfig.OomScoreAdj;
+  }
+  return proc;
+}
+
+/** What a probe needs besides the container. */
+export interface ProbeDeps {
+  runtime: Runtime;
+  links: LinkedEntry[];
+  /** The container's shim directory: the probe's own goes in it. */
+  stateDir: string;
+  emit(action: string, extra: Record<string, string>): void;
+}
+
+/**
+ * A healthcheck probe: `argv` run in `c` to its end as dockerd runs one, an
+ * exec with its events, the container's user and working directory, stdout
+ * and stderr together kept up to MAX_OUTPUT bytes ("..." when cut), killed
+ * after `timeoutNs`. A probe that cannot start throws runc's message.
+ */
+export async function runProbe(
+  d: ProbeDeps,
+  c: ContainerRecord,
+  argv: string[],
+  timeoutNs: number,
+): Promise<ProbeOutcome> {
+  const id = randomBytes(32).toString('hex');
+  const line = argv.join(' ');
+  d.emit(`exec_create: ${line}`, { execID: id });
+  const proc = await execProcess(c, d.links, {
+    args: argv,
+    user: '',
+    env: [],
+    workingDir: '',
+    tty: false,
+    privileged: false,
+  });
+  const dir = join(d.stateDir, `probe-${id.slice(0, 16)}`);
+  await mkdir(dir, { recursive: true });
+  try {
+    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    d.emit(`exec_start: ${line}`, { execID: id });
+    const r = await d.runtime.execCapture(c.Id, join(dir, 'process.json'), dir, {
+      timeoutMs: timeoutNs / 1e6,
+      maxOutput: MAX_OUTPUT,
+    });
+    const text = r.output.toString('utf8') + (r.truncated ? '...' : '');
+    if (!r.started && !r.timedOut) {
+      throw new Error(`OCI runtime exec failed: ${runtimeMessage(text)}: unknown`);
+    }
+    d.emit('exec_die', { execID: id, exitCode: String(r.code) });
+    if (r.timedOut) return { exitCode: -1, output: timeoutOutput(timeoutNs) };
+    return { exitCode: r.code, output: text };
+  } finally {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
 export class ExecService {
   private execs = new Map<string, ExecInstance>();
 
@@ -84,6 +203,7 @@ export class ExecService {
       throw conflict(`Container ${c.Id} is restarting, wait until the container is running`);
     }
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw pausedExec(ref);
     const cs = b.ConsoleSize as unknown;
     const keysSpec = optStr(b, 'DetachKeys') ?? '';
     const detachKeys = parseDetachKeys(keysSpec);
@@ -165,53 +285,21 @@ export class ExecService {
     if (e.started) throw conflict(`Error: Exec command ${e.ID} is already running`);
     const c = this.containers.get(e.ContainerID);
     if (c.State.Status !== 'running') throw conflict(`Container ${c.Id} is not running`);
+    if (c.State.Paused) throw pausedExec(c.Id);
     e.started = true;
     const tty = opts.tty ?? e.ProcessConfig.tty;
-    const rootfs = `/proc/${c.State.Pid}/root`;
-    const user = await resolveUser(
-      rootfs,
-      e.ProcessConfig.user || c.Config.User,
-      c.HostConfig.GroupAdd as string[] | null,
-    );
-    // Link variables are recomputed per exec, as Docker does (a child may have a new address).
-    const env = replaceOrAppendEnv(
-      processEnv({
-        config: c.Config.Env,
-        hostname: c.Config.Hostname,
-        tty,
-        links: this.containers.networking.linksOf(c).flatMap((l) => l.env),
-      }),
-      e.env,
-    );
-    const caps = capabilities(
-      c.HostConfig.CapAdd ?? [],
-      c.HostConfig.CapDrop ?? [],
-      c.HostConfig.Privileged || e.ProcessConfig.privileged,
-    );
-    const proc = processSpec({
+    const proc = await execProcess(c, this.containers.networking.linksOf(c), {
       args: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments],
-      env,
-      cwd: e.workingDir || c.Config.WorkingDir || '/',
-      user,
+      user: e.ProcessConfig.user,
+      env: e.env,
+      workingDir: e.workingDir,
       tty,
       consoleSize: e.consoleSize,
-      caps,
-      // runc takes this from the process, not the container: without it an
-      // exec would drop the container's no-new-privileges. (The seccomp
-      // filter runc takes from the container's config.json.)
-      noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
+      privileged: e.ProcessConfig.privileged,
     });
     const dir = this.stateDir(e.ID);
     await unmountAndRemove(dir);
     await mkdir(dir, { recursive: true });
-    // dockerd starts an exec from the container's process: its rlimits (runc
-    // 1.1 then gives the exec the hard limit as its soft one, as with dockerd)
-    // and OOM score too.
-    const ulimits = checkUlimits(c.HostConfig.Ulimits);
-    if (ulimits.length) proc.rlimits = rlimits(ulimits);
-    if (typeof c.HostConfig.OomScoreAdj === 'number' && c.HostConfig.OomScoreAdj) {
-      proc.oomScoreAdj = c.HostConfig.OomScoreAdj;
-    }
     await writeFile(join(dir, 'process.json'), specJson(proc));
     const attached = !opts.detach && !!opts.onAttachable;
     const launching = this.runtime.exec(c.Id, join(dir, 'process.json'), dir, {
@@ -278,4 +366,9 @@ export class ExecService {
   forget(containerId: string): void {
     for (const [id, e] of this.execs) if (e.ContainerID === containerId) this.execs.delete(id);
   }
+}
+
+/** dockerd's 409 for an exec into a paused container (`ref` as the client named it). */
+function pausedExec(ref: string): Error {
+  return conflict(`Container ${ref} is paused, unpause the container before exec`);
 }

@@ -7,6 +7,7 @@
  */
 import { messageOf } from '../common/errors.js';
 import { waitExit, type ExitStatus } from '../kernel/runtime/runtime.js';
+import { stoppedHealth } from './health.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
@@ -34,6 +35,7 @@ export async function onExit(
   st: ExitStatus | undefined,
 ): Promise<void> {
   if (c.State.Status !== 'running' || life.repo.find(c.Id) !== c) return;
+  life.health.stop(c.Id);
   const code = st?.code ?? 255;
   if (!st) {
     // The monitor is gone without an exit record: the process must not outlive our record of it.
@@ -50,20 +52,39 @@ export async function onExit(
     ...c.State,
     Status: delay === undefined ? 'exited' : 'restarting',
     Pid: 0,
+    Paused: false,
     ExitCode: code,
     Error: st ? '' : 'container process lost: its monitor ended without an exit status',
     FinishedAt: finished.toISOString(),
     ShimPid: undefined,
+    Health: stoppedHealth(c.State.Health),
   };
   if (delay !== undefined) c.RestartCount++;
   await life.repo.save(c);
   life.emit(c, 'die', { exitCode: String(code) });
   life.waiters.notify(c.Id, 'next-exit', code);
   if (c.HostConfig.AutoRemove) {
-    await life.removeLocked(c, true).catch((e) => life.log.error(`auto-remove: ${messageOf(e)}`));
+    // As dockerd's auto-remove: the anonymous volumes go with it.
+    await life
+      .removeLocked(c, true, true)
+      .catch((e) => life.log.error(`auto-remove: ${messageOf(e)}`));
     return;
   }
   if (delay !== undefined) life.restarts.schedule(c, delay);
+}
+
+/**
+ * Whether the daemon's start starts `c` again (dockerd's restore: a
+ * container started before, not running, whose policy says so — `always`
+ * even after a stop by hand, `unless-stopped` unless stopped by hand,
+ * `on-failure` after a non-zero exit).
+ */
+export function startsWithDaemon(c: ContainerRecord): boolean {
+  if (c.State.Status !== 'exited' || c.State.StartedAt.startsWith('0001')) return false;
+  const p = c.HostConfig.RestartPolicy.Name;
+  if (p === 'always') return true;
+  if (p === 'unless-stopped') return !c.ManuallyStopped;
+  return p === 'on-failure' && c.State.ExitCode !== 0;
 }
 
 /** What the restart policy needs of the service. */

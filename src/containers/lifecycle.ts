@@ -17,8 +17,10 @@ import type { ContainerNetworking } from './networking.js';
 import type { ContainerDirs } from './paths.js';
 import type { ContainerRepo } from './repo.js';
 import type { RestartPolicy } from './exit.js';
+import type { HealthMonitors } from './health.js';
 import type { ContainerLocks, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import type { VolumeService } from '../volumes/service.js';
 
 /** An image as the container service sees it. */
 export interface ImageFound {
@@ -46,6 +48,7 @@ export interface Lifecycle {
   repo: ContainerRepo;
   images: ImageLookup;
   networks: NetworkController;
+  volumes: VolumeService;
   runtime: Runtime;
   dns: DaemonDns;
   log: Logger;
@@ -54,6 +57,10 @@ export interface Lifecycle {
   locks: ContainerLocks;
   waiters: Waiters;
   restarts: RestartPolicy;
+  /** --live-restore: containers outlive the daemon (else it stops them, and starts them by policy). */
+  liveRestore: boolean;
+  /** Healthcheck probes of the running containers (health.ts). */
+  health: HealthMonitors;
   /**
    * Containers stopped on purpose: their next exit restarts nothing and a
    * restart they wait for is called off (Docker's ExitOnNext).
@@ -73,8 +80,8 @@ export interface Lifecycle {
   watchExit(c: ContainerRecord): void;
   /** exit.ts: records an exit (its lock held). */
   onExit(c: ContainerRecord, st: ExitStatus | undefined): Promise<void>;
-  /** remove.ts: removes a stopped `c` (its lock held). */
-  removeLocked(c: ContainerRecord, force: boolean): Promise<void>;
+  /** remove.ts: removes a stopped `c` (its lock held), its anonymous volumes with `volumes`. */
+  removeLocked(c: ContainerRecord, force: boolean, volumes?: boolean): Promise<void>;
   /** remove.ts: undoes what start did (runtime record, rootfs, sandbox), best-effort. */
   cleanupRuntime(c: ContainerRecord): Promise<void>;
 }

@@ -4,6 +4,9 @@
  * starts (in order, the default route by libnetwork's), its /etc/hosts and
  * resolv.conf as its networks and --link children change, and `network
  * connect` / `disconnect` on it.
+ *
+ * Size: joins, connect and disconnect share the hosts/resolv.conf rewrites;
+ * those files (and host-gateway) are the next to move out, to files.ts.
  */
 import { join } from 'node:path';
 import { conflict, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
@@ -40,10 +43,19 @@ export interface NetworkingDeps {
   dir: (id: string) => string;
   /** The container service's per-container lock. */
   locked: <T>(id: string, fn: () => Promise<T>) => Promise<T>;
+  /** --host-gateway-ip: what `--add-host NAME:host-gateway` names instead of the default bridge's gateway. */
+  hostGatewayIp?: string;
 }
 
 export class ContainerNetworking {
   constructor(private readonly deps: NetworkingDeps) {}
+
+  /** dockerd's HostGatewayIP: --host-gateway-ip, else the default bridge's IPv4 gateway. */
+  hostGateway(): string | undefined {
+    if (this.deps.hostGatewayIp) return this.deps.hostGatewayIp;
+    const bridge = this.deps.networks.find('bridge');
+    return bridge?.IPAM.Config.find((p) => p.Gateway && !p.Gateway.includes(':'))?.Gateway;
+  }
 
   /**
    * Start's network step: the sandbox (or the namespace of the running
@@ -156,7 +168,10 @@ export class ContainerNetworking {
     if (c.HostConfig.NetworkMode === 'host') return;
     // In place (they are bind-mounted into the container) and synchronous:
     // two small rewrites cost ~0.02 ms inline, ~1 ms through the thread pool.
-    rewriteSync(join(this.deps.dir(c.Id), 'hosts'), hostsFor(c, this.linksOf(c)));
+    rewriteSync(
+      join(this.deps.dir(c.Id), 'hosts'),
+      hostsFor(c, this.linksOf(c), this.hostGateway()),
+    );
     rewriteSync(
       join(this.deps.dir(c.Id), 'resolv.conf'),
       resolvFor(c, this.deps.dns, this.resolverOf),
@@ -168,7 +183,10 @@ export class ContainerNetworking {
     for (const p of this.linkParents(child.Name)) {
       if (p.State.Status !== 'running') continue;
       try {
-        rewriteSync(join(this.deps.dir(p.Id), 'hosts'), hostsFor(p, this.linksOf(p)));
+        rewriteSync(
+          join(this.deps.dir(p.Id), 'hosts'),
+          hostsFor(p, this.linksOf(p), this.hostGateway()),
+        );
       } catch (e) {
         this.deps.log.warn(`links of ${p.Name}: ${messageOf(e)}`);
       }
@@ -215,7 +233,10 @@ export class ContainerNetworking {
     });
     if (parent.State.Status !== 'running') return;
     try {
-      rewriteSync(join(this.deps.dir(parent.Id), 'hosts'), hostsFor(parent, this.linksOf(parent)));
+      rewriteSync(
+        join(this.deps.dir(parent.Id), 'hosts'),
+        hostsFor(parent, this.linksOf(parent), this.hostGateway()),
+      );
     } catch (e) {
       this.deps.log.warn(`links of ${parent.Name}: ${messageOf(e)}`);
     }

@@ -9,15 +9,43 @@ import { join } from 'node:path';
 import { messageOf } from '../common/errors.js';
 import { mountsUnder, unmountAll } from '../kernel/mount/mounts.js';
 import { pidAlive, readExit } from '../kernel/runtime/runtime.js';
-import { RESTART_FIRST_MS } from './exit.js';
+import { RESTART_FIRST_MS, startsWithDaemon } from './exit.js';
+import { shutdownContainer } from './stop.js';
+import type { ContainerRecord } from './types.js';
 import type { Lifecycle } from './lifecycle.js';
+import { thawIfFrozen } from './pause.js';
 import { removeTrees } from './remove.js';
 
 export async function recover(life: Lifecycle): Promise<void> {
-  await life.restarts.deferDuring(() => recoverDeferred(life));
+  const alive: ContainerRecord[] = [];
+  await life.restarts.deferDuring(() => recoverDeferred(life, alive));
+  // Without live-restore the containers a previous daemon left running are
+  // stopped (dockerd shuts them down at restore), then started by policy.
+  if (!life.liveRestore) {
+    await Promise.all(
+      alive.map((c) =>
+        shutdownContainer(life, c).catch((e) =>
+          life.log.warn(`stopping ${c.Id.slice(0, 12)} left running: ${messageOf(e)}`),
+        ),
+      ),
+    );
+  }
+  await Promise.all(
+    life.repo
+      .all()
+      .filter(startsWithDaemon)
+      .map((c) =>
+        life.locks
+          .locked(c.Id, async () => {
+            if (life.repo.find(c.Id) === c && startsWithDaemon(c)) await life.startLocked(c);
+          })
+          .catch((e) => life.log.error(`restart of ${c.Id.slice(0, 12)}: ${messageOf(e)}`)),
+      ),
+  );
 }
 
-async function recoverDeferred(life: Lifecycle): Promise<void> {
+/** Recovery proper; `alive` gets the containers whose process still runs. */
+async function recoverDeferred(life: Lifecycle, alive: ContainerRecord[]): Promise<void> {
   const { repo, runtime, log } = life;
   await removeStrays(life);
   for (const c of repo.all()) {
@@ -33,6 +61,9 @@ async function recoverDeferred(life: Lifecycle): Promise<void> {
     const stateDir = life.paths.stateDir(c.Id);
     if (c.State.ShimPid && pidAlive(c.State.ShimPid)) {
       life.watchExit(c);
+      await thawIfFrozen(life, c);
+      life.health.start(c, true);
+      alive.push(c);
       continue;
     }
     const st = await readExit(stateDir);

@@ -10,11 +10,18 @@ import { conflict, messageOf } from '../common/errors.js';
 import { unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
+import { thawAfterSignal } from './pause.js';
+import { releaseMounts, removeAnonymous } from './mounts.js';
 import { isLive } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
 /** DELETE /containers/{id}. */
-export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean): Promise<void> {
+export async function remove(
+  life: Lifecycle,
+  c: ContainerRecord,
+  force: boolean,
+  volumes = false,
+): Promise<void> {
   if (life.removing.has(c.Id)) {
     throw conflict(`removal of container ${c.Id} is already in progress`);
   }
@@ -24,8 +31,10 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
     for (;;) {
       if (isLive(c)) {
         if (!force) {
+          const state = c.State.Paused ? 'paused' : c.State.Status;
+          const how = 'stop the container before attempting removal or force remove';
           throw conflict(
-            `You cannot remove a ${c.State.Status} container ${c.Id}. Stop the container before attempting removal or force remove`,
+            `You cannot remove a ${state} container ${c.Id}. ${c.State.Paused ? `Unpause and then ${how}` : how[0]!.toUpperCase() + how.slice(1)}`,
           );
         }
         life.stopping.add(c.Id);
@@ -33,6 +42,7 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
           const exited = life.wait(c.Id, 'next-exit');
           if (c.State.Status === 'running') {
             await life.runtime.kill(c.Id, 'SIGKILL');
+            await thawAfterSignal(life, c);
             await exited;
           }
         }
@@ -41,7 +51,7 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
       // lock: then it is killed again (no other start can begin).
       const done = await life.locks.locked(c.Id, async () => {
         if (c.State.Status === 'running') return false;
-        await life.removeLocked(c, force);
+        await life.removeLocked(c, force, volumes);
         return true;
       });
       if (done) return;
@@ -51,11 +61,15 @@ export async function remove(life: Lifecycle, c: ContainerRecord, force: boolean
   }
 }
 
-/** Removes a container that does not run (its lock held): nothing of it is left. */
+/**
+ * Removes a container that does not run (its lock held): nothing of it is
+ * left; with `volumes` its anonymous volumes go too (binds and named volumes stay).
+ */
 export async function removeLocked(
   life: Lifecycle,
   c: ContainerRecord,
   _force: boolean,
+  volumes = false,
 ): Promise<void> {
   if (life.repo.find(c.Id) !== c) return;
   if (c.State.Status === 'running') throw conflict(`container ${c.Id} is running`);
@@ -63,6 +77,7 @@ export async function removeLocked(
   await life.cleanupRuntime(c);
   await removeTrees(life, c.Id);
   await life.repo.remove(c);
+  if (volumes) await removeAnonymous(life.volumes, c, (m) => life.log.warn(m));
   life.stopping.delete(c.Id);
   life.restarts.forget(c.Id);
   life.emit(c, 'destroy');
@@ -82,6 +97,7 @@ export async function cleanupRuntime(life: Lifecycle, c: ContainerRecord): Promi
   await runtime.delete(c.Id).catch((e) => log.warn(`runc delete: ${messageOf(e)}`));
   await unmountAll(life.paths.rootfs(c.Id)).catch((e) => log.warn(messageOf(e)));
   await unmountAll(life.paths.shmDir(c.Id)).catch((e) => log.warn(messageOf(e)));
+  await releaseMounts(life.volumes, c).catch((e) => log.warn(messageOf(e)));
   if (!c.HostConfig.NetworkMode.startsWith('container:')) {
     await networks.endpoints
       .teardown(c.Id)

@@ -1,12 +1,23 @@
 /** Containers as Docker's API shows them: inspect JSON, list rows, status text. */
-import type { ContainerRecord } from './types.js';
+import type { ContainerRecord, Status } from './types.js';
 import { comparePortKeys, type PublishedPort } from '../network/ports/spec.js';
 import { MASKED_PATHS, READONLY_PATHS } from './spec.js';
+import { healthWords } from './health.js';
+
+/** State.Status as Docker shows it: a paused container's record says running. */
+export function statusOf(c: ContainerRecord): Status {
+  return c.State.Status === 'running' && c.State.Paused ? 'paused' : c.State.Status;
+}
+import { mountsView } from '../volumes/parse.js';
 
 /** "Up 2 minutes", "Exited (0) 3 seconds ago", "Created" — docker ps's STATUS. */
 export function statusText(c: ContainerRecord, now = Date.now()): string {
   const s = c.State;
-  if (s.Status === 'running') return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+  if (s.Status === 'running') {
+    const up = `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    if (s.Paused) return `${up} (Paused)`;
+    return s.Health ? `${up} (${healthWords(s.Health.Status)})` : up;
+  }
   if (s.Status === 'restarting') {
     return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
   }
@@ -196,10 +207,10 @@ export function inspect(
     Path: c.Path,
     Args: c.Args,
     State: {
-      Status: s.Status,
+      Status: statusOf(c),
       // Docker counts a container waiting to restart as running.
       Running: running || s.Status === 'restarting',
-      Paused: false,
+      Paused: running && !!s.Paused,
       Restarting: s.Status === 'restarting',
       OOMKilled: false,
       Dead: s.Status === 'dead',
@@ -208,6 +219,7 @@ export function inspect(
       Error: s.Error,
       StartedAt: s.StartedAt,
       FinishedAt: s.FinishedAt,
+      ...(s.Health ? { Health: s.Health } : {}),
     },
     Image: `sha256:${c.ImageID.replace(/^sha256:/, '')}`,
     ResolvConfPath: `${paths.dir}/resolv.conf`,
@@ -225,7 +237,7 @@ export function inspect(
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: paths.graph },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
     Config: c.Config,
     NetworkSettings: {
       Bridge: '',
@@ -272,10 +284,10 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: listPorts(c, published),
     Labels: c.Config.Labels ?? {},
-    State: c.State.Status,
+    State: statusOf(c),
     Status: statusText(c),
     HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
     NetworkSettings: { Networks: c.Networks },
-    Mounts: [],
+    Mounts: mountsView(c.MountPoints),
   };
 }

@@ -4,7 +4,7 @@
  * its messages, the defaults it fills in (MemorySwap twice Memory), the OCI
  * `linux.resources` runc turns into cgroup files, what `runc update` is
  * given, `docker update`'s merge, and `--ulimit` as process rlimits
- * (decision 0026). Pure: what it needs of the machine comes in `HostFacts`.
+ * (decision 0032). Pure: what it needs of the machine comes in `HostFacts`.
  */
 import { BerthError, invalid } from '../common/errors.js';
 import type { Json } from '../common/validate.js';

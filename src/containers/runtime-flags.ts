@@ -4,7 +4,7 @@
  * default network sysctls, `--ipc`, `--pid`, `--uts` modes, `--device`
  * mappings, `--log-driver`, `--init`; and what each puts in the OCI spec
  * (applyRuntimeFlags). Pure: the device nodes and the other containers'
- * PIDs come resolved (decision 0026).
+ * PIDs come resolved (decision 0032).
  */
 import { invalid } from '../common/errors.js';
 import type { Json } from '../common/validate.js';

@@ -10,9 +10,10 @@
  * remove.ts, recover.ts, networking.ts (joins, connect, disconnect, files),
  * with paths.ts and sync.ts (locks, waiters).
  */
-import { BerthError, invalid, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
+import { cgroupPids, guessDirs, type CgroupDirs } from '../kernel/cgroup.js';
 import { Runtime, shimResize } from '../kernel/runtime/runtime.js';
 import type { NetworkController } from '../network/controller.js';
 import { attachOpener } from './attach.js';
@@ -20,17 +21,22 @@ import type { DaemonDns } from './bundle.js';
 import { checkName } from './config.js';
 import { createContainer } from './create.js';
 import { onExit, RestartPolicy, watchExit } from './exit.js';
+import { runProbe } from './exec.js';
+import { HealthMonitors } from './health.js';
 import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
+import { withRootfs, type RootfsUse } from './fsaccess.js';
+import { pause, unpause } from './pause.js';
 import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
 import type { ContainerRepo } from './repo.js';
 import { startLocked } from './start.js';
-import { kill, stop, stopForRestart } from './stop.js';
+import { kill, shutdownContainer, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
 import { updateContainer } from './update.js';
+import type { VolumeService } from '../volumes/service.js';
 
 export type { ContainerPaths, DaemonDns, ImageLookup, PendingAttach };
 
@@ -44,11 +50,13 @@ export class ContainerService {
     private readonly repo: ContainerRepo,
     images: ImageLookup,
     networks: NetworkController,
+    volumes: VolumeService,
     runtime: Runtime,
     private readonly events: EventBus,
     paths: ContainerPaths,
     dns: DaemonDns,
     private readonly log: Logger,
+    opts: { liveRestore: boolean; hostGatewayIp?: string },
   ) {
     const dirs = new ContainerDirs(paths);
     const locks = new ContainerLocks(repo);
@@ -59,6 +67,7 @@ export class ContainerService {
       dns,
       log,
       dir: (id) => dirs.dir(id),
+      hostGatewayIp: opts.hostGatewayIp,
       locked: (id, fn) =>
         locks.locked(id, () => {
           // Removed while this waited for the lock: its record must not be written again.
@@ -74,6 +83,7 @@ export class ContainerService {
       repo,
       images,
       networks,
+      volumes,
       runtime,
       dns,
       log,
@@ -81,6 +91,7 @@ export class ContainerService {
       networking: this.networking,
       locks,
       waiters,
+      liveRestore: opts.liveRestore,
       restarts: new RestartPolicy({
         repo,
         log,
@@ -92,13 +103,31 @@ export class ContainerService {
       }),
       stopping,
       removing,
+      health: new HealthMonitors({
+        probe: (c, argv, timeoutNs) =>
+          runProbe(
+            {
+              runtime,
+              links: this.networking.linksOf(c),
+              stateDir: dirs.stateDir(c.Id),
+              emit: (action, extra) => this.emit(c, action, extra),
+            },
+            c,
+            argv,
+            timeoutNs,
+          ),
+        current: (id) => repo.find(id),
+        save: (c) => repo.save(c),
+        emit: (c, action) => this.emit(c, action),
+        warn: (m) => log.warn(m),
+      }),
       pendingAttach: new Map(),
       emit: (c, action, extra) => this.emit(c, action, extra),
       wait: (ref, condition) => this.wait(ref, condition),
       startLocked: start,
       watchExit: (c) => watchExit(this.life, c),
       onExit: (c, st) => onExit(this.life, c, st),
-      removeLocked: (c, force) => removeLocked(this.life, c, force),
+      removeLocked: (c, force, vols) => removeLocked(this.life, c, force, vols),
       cleanupRuntime: (c) => cleanupRuntime(this.life, c),
     };
   }
@@ -135,6 +164,22 @@ export class ContainerService {
   logPath(id: string): string {
     return this.life.paths.logPath(id);
   }
+  /** The container's cgroup directories (runc's record, else where its cgroupsPath puts them). */
+  cgroupDirs(id: string): CgroupDirs {
+    return this.life.runtime.cgroupPaths(id) ?? guessDirs(`/berth/${id}`);
+  }
+  /** The PIDs in the container's cgroup (its processes, as seen from the host). */
+  cgroupPids(id: string): number[] {
+    return cgroupPids(this.cgroupDirs(id));
+  }
+  /** Runs `fn` with the container's root filesystem mounted (fsaccess.ts). */
+  withRootfs<T>(
+    ref: string,
+    mode: { write: boolean; freeze?: boolean },
+    fn: RootfsUse<T>,
+  ): Promise<T> {
+    return withRootfs(this.life, this.repo.get(ref), mode, fn);
+  }
 
   // ---- lifecycle ---------------------------------------------------------
 
@@ -149,6 +194,9 @@ export class ContainerService {
   async start(ref: string): Promise<void> {
     const c = this.repo.get(ref);
     await this.life.locks.lockedLive(c, async () => {
+      if (c.State.Status === 'running' && c.State.Paused) {
+        throw conflict('cannot start a paused container, try unpause instead');
+      }
       if (isLive(c)) throw new BerthError('NOT_MODIFIED', 'container already started');
       this.life.restarts.reset(c);
       try {
@@ -156,7 +204,7 @@ export class ContainerService {
       } catch (e) {
         // As Docker: a --rm container that fails to start is removed (its waiters wake).
         if (c.HostConfig.AutoRemove && c.State.Status !== 'running') {
-          await removeLocked(this.life, c, true).catch((err) =>
+          await removeLocked(this.life, c, true, true).catch((err) =>
             this.log.error(`auto-remove: ${messageOf(err)}`),
           );
         }
@@ -178,6 +226,16 @@ export class ContainerService {
   /** POST /containers/{id}/kill. */
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     await kill(this.life, this.repo.get(ref), ref, signal);
+  }
+
+  /** POST /containers/{id}/pause: the cgroup freezer (pause.ts). */
+  async pause(ref: string): Promise<void> {
+    await pause(this.life, this.repo.get(ref));
+  }
+
+  /** POST /containers/{id}/unpause. */
+  async unpause(ref: string): Promise<void> {
+    await unpause(this.life, this.repo.get(ref));
   }
 
   /** POST /containers/{id}/restart. */
@@ -222,9 +280,9 @@ export class ContainerService {
     return updateContainer(this.life, this.repo.get(ref), body);
   }
 
-  /** DELETE /containers/{id}. */
-  async remove(ref: string, force: boolean): Promise<void> {
-    await remove(this.life, this.repo.get(ref), force);
+  /** DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too. */
+  async remove(ref: string, force: boolean, volumes = false): Promise<void> {
+    await remove(this.life, this.repo.get(ref), force, volumes);
   }
 
   // ---- attach ------------------------------------------------------------
@@ -279,9 +337,27 @@ export class ContainerService {
     await recover(this.life);
   }
 
+  /**
+   * Daemon shutdown without --live-restore: every running container is
+   * stopped with its stop signal and timeout (not by hand: the next daemon
+   * starts it by its restart policy). Resolves when all have exited.
+   */
+  async stopAll(): Promise<void> {
+    this.life.restarts.close();
+    const running = this.repo.all().filter((c) => c.State.Status === 'running');
+    await Promise.all(
+      running.map((c) =>
+        shutdownContainer(this.life, c).catch((e) =>
+          this.log.warn(`stopping ${c.Id.slice(0, 12)}: ${messageOf(e)}`),
+        ),
+      ),
+    );
+  }
+
   /** Daemon shutdown: pending restarts are dropped (the next daemon schedules them again). */
   close(): void {
     this.life.restarts.close();
+    this.life.health.close();
   }
 
   emit(c: ContainerRecord, action: string, extra: Record<string, string> = {}): void {

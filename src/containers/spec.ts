@@ -77,6 +77,43 @@ export const READONLY_PATHS = [
   '/proc/sysrq-trigger',
 ];
 
+/** One mount of the OCI spec. */
+export interface SpecMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+/** The depth of a destination: parents are mounted before their children. */
+const depth = (m: SpecMount) => (m.destination.replace(/\/+$/, '').match(/\//g) ?? []).length;
+
+/**
+ * dockerd's WithMounts: the default mounts a user mount replaces (same
+ * destination, or anything under /dev when /dev is the user's) are left
+ * out; the generated /etc files and the user's mounts follow, parents first.
+ */
+export function mergeMounts(
+  defaults: SpecMount[],
+  files: SpecMount[],
+  user: SpecMount[],
+): SpecMount[] {
+  const mine = new Set(user.map((m) => m.destination));
+  const dev = mine.has('/dev');
+  const keep = defaults.filter(
+    (m) => !mine.has(m.destination) && !(dev && m.destination.startsWith('/dev/')),
+  );
+  const rest = [...files.filter((m) => !mine.has(m.destination)), ...user];
+  // A stable sort by depth: /etc before /etc/hosts, equal depths as given.
+  return [
+    ...keep,
+    ...rest
+      .map((m, i) => ({ m, i }))
+      .sort((a, b) => depth(a.m) - depth(b.m) || a.i - b.i)
+      .map((x) => x.m),
+  ];
+}
+
 export interface User {
   uid: number;
   gid: number;
@@ -109,6 +146,10 @@ export interface SpecInput {
   cgroupsPath: string;
   /** Size of /dev/shm in bytes (Docker: 64 MiB). */
   shmSize?: number;
+  /** The container's binds, volumes and tmpfs mounts (containers/mounts.ts), parents first. */
+  userMounts?: SpecMount[];
+  /** linux.rootfsPropagation a shared or slave bind needs. */
+  rootfsPropagation?: string;
   /** OCI annotations (Docker puts nothing much here; labels help debugging). */
   annotations?: Record<string, string>;
   /** What the container's SecurityOpt asks for (parseSecurityOpts). */
@@ -176,7 +217,7 @@ export function processSpec(i: {
 export function buildSpec(i: SpecInput): Record<string, unknown> {
   const caps = capabilities(i.capAdd, i.capDrop, i.privileged);
   const shm = i.shmSize ?? 64 * 1024 * 1024;
-  const bind = (src: string, dst: string) => ({
+  const bind = (src: string, dst: string): SpecMount => ({
     destination: dst,
     type: 'bind',
     source: src,
@@ -200,53 +241,58 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
     root: { path: i.rootfs, readonly: i.readonlyRootfs ?? false },
     hostname: i.hostUts ? undefined : i.hostname,
     domainname: i.hostUts ? undefined : i.domainname || undefined,
-    mounts: [
-      {
-        destination: '/proc',
-        type: 'proc',
-        source: 'proc',
-        options: ['nosuid', 'noexec', 'nodev'],
-      },
-      {
-        destination: '/dev',
-        type: 'tmpfs',
-        source: 'tmpfs',
-        options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
-      },
-      {
-        destination: '/dev/pts',
-        type: 'devpts',
-        source: 'devpts',
-        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
-      },
-      {
-        destination: '/sys',
-        type: 'sysfs',
-        source: 'sysfs',
-        options: ['nosuid', 'noexec', 'nodev', i.privileged ? 'rw' : 'ro'],
-      },
-      {
-        destination: '/sys/fs/cgroup',
-        type: 'cgroup',
-        source: 'cgroup',
-        options: ['ro', 'nosuid', 'noexec', 'nodev'],
-      },
-      {
-        destination: '/dev/mqueue',
-        type: 'mqueue',
-        source: 'mqueue',
-        options: ['nosuid', 'noexec', 'nodev'],
-      },
-      {
-        destination: '/dev/shm',
-        type: 'tmpfs',
-        source: 'shm',
-        options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`],
-      },
-      bind(i.files.resolvConf, '/etc/resolv.conf'),
-      bind(i.files.hostname, '/etc/hostname'),
-      bind(i.files.hosts, '/etc/hosts'),
-    ],
+    mounts: mergeMounts(
+      [
+        {
+          destination: '/proc',
+          type: 'proc',
+          source: 'proc',
+          options: ['nosuid', 'noexec', 'nodev'],
+        },
+        {
+          destination: '/dev',
+          type: 'tmpfs',
+          source: 'tmpfs',
+          options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+        },
+        {
+          destination: '/dev/pts',
+          type: 'devpts',
+          source: 'devpts',
+          options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+        },
+        {
+          destination: '/sys',
+          type: 'sysfs',
+          source: 'sysfs',
+          options: ['nosuid', 'noexec', 'nodev', i.privileged ? 'rw' : 'ro'],
+        },
+        {
+          destination: '/sys/fs/cgroup',
+          type: 'cgroup',
+          source: 'cgroup',
+          options: ['ro', 'nosuid', 'noexec', 'nodev'],
+        },
+        {
+          destination: '/dev/mqueue',
+          type: 'mqueue',
+          source: 'mqueue',
+          options: ['nosuid', 'noexec', 'nodev'],
+        },
+        {
+          destination: '/dev/shm',
+          type: 'tmpfs',
+          source: 'shm',
+          options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shm}`],
+        },
+      ],
+      [
+        bind(i.files.resolvConf, '/etc/resolv.conf'),
+        bind(i.files.hostname, '/etc/hostname'),
+        bind(i.files.hosts, '/etc/hosts'),
+      ],
+      i.userMounts ?? [],
+    ),
     annotations: i.annotations ?? {},
     linux: {
       cgroupsPath: i.cgroupsPath,
@@ -270,6 +316,7 @@ export function buildSpec(i: SpecInput): Record<string, unknown> {
             ],
       },
       namespaces,
+      ...(i.rootfsPropagation ? { rootfsPropagation: i.rootfsPropagation } : {}),
       maskedPaths: i.privileged ? [] : MASKED_PATHS,
       readonlyPaths: i.privileged ? [] : READONLY_PATHS,
       ...(seccomp ? { seccomp } : {}),

@@ -8,7 +8,7 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BerthError, conflict, messageOf, notFound } from '../common/errors.js';
+import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
 import { mountOverlay, mountShm, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
@@ -20,6 +20,7 @@ import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
 import { keepsLogs } from './runtime-flags.js';
 import { runtimeFlagsAtStart } from './start-flags.js';
+import { prepareMounts, releaseMounts } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
 export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<void> {
@@ -30,6 +31,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
   checkStoredHostConfig(c.HostConfig);
   // Devices, donor containers, the init: resolved before anything is made.
   const flags = runtimeFlagsAtStart(life.repo, c, (id) => life.paths.shmDir(id));
+  checkLegacyMounts(c);
   const img = await life.images.resolve(c.ImageID);
   if (!img) throw notFound(`No such image: ${c.Image}`);
   const undo: Array<() => Promise<void>> = [];
@@ -52,6 +54,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       await mountShm(flags.ipc.shm, c.HostConfig.ShmSize);
       undo.push(() => unmountAll(life.paths.shmDir(c.Id)));
     }
+    undo.push(() => releaseMounts(life.volumes, c));
+    const user = await prepareMounts(life.volumes, c, rootfs);
 
     sw.lap('mount');
     const bundle = await writeBundle(c, {
@@ -63,6 +67,9 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
       flags,
+      hostGateway: life.networking.hostGateway(),
+      mounts: user.mounts,
+      rootfsPropagation: user.rootfsPropagation,
     });
 
     sw.lap('spec');
@@ -89,6 +96,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     }
     sw.lap('launch');
     const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
+    // Copy-up happens once, at the first start (dockerd: at create).
+    for (const m of c.MountPoints ?? []) delete m.CopyData;
     c.State = {
       Status: 'running',
       Pid: pid,
@@ -97,7 +106,10 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       StartedAt: new Date().toISOString(),
       FinishedAt: c.State.FinishedAt,
       ShimPid: shimPid,
+      Health: c.State.Health,
     };
+    c.ManuallyStopped = false;
+    life.health.start(c);
     await life.repo.save(c);
     sw.lap('saved');
     life.log.debug(`start ${c.Id.slice(0, 12)}: ${sw}`);
@@ -116,6 +128,21 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     await life.repo.save(c).catch(() => undefined);
     if (restarting) life.waiters.notify(c.Id, 'next-exit', c.State.ExitCode);
     throw e;
+  }
+}
+
+/**
+ * A record an older Berth stored before mounts were honoured has no mount
+ * points: when its HostConfig asks for mounts, starting it would ignore them.
+ */
+function checkLegacyMounts(c: ContainerRecord): void {
+  if (c.MountPoints) return;
+  const hc = c.HostConfig;
+  const set = (v: unknown) => (Array.isArray(v) ? v.length > 0 : !!v && Object.keys(v).length > 0);
+  if (set(hc.Binds) || set(hc.Mounts) || set(hc.VolumesFrom) || set(hc.Tmpfs)) {
+    throw invalid(
+      `container ${c.Id} was created by a berth that did not honour its mounts: remove it and create it again`,
+    );
   }
 }
 

@@ -8,6 +8,7 @@
 import { constants as osConstants } from 'node:os';
 import { BerthError, conflict, invalid } from '../common/errors.js';
 import type { Lifecycle } from './lifecycle.js';
+import { thawAfterSignal } from './pause.js';
 import { isLive } from './sync.js';
 import type { ContainerRecord } from './types.js';
 
@@ -19,6 +20,7 @@ export async function stop(
   signal?: string,
 ): Promise<void> {
   if (!isLive(c)) throw new BerthError('NOT_MODIFIED', 'container already stopped');
+  await markManual(life, c);
   life.stopping.add(c.Id);
   // Waiting to restart: it stays stopped (Docker's stop of a restarting container).
   if (await life.restarts.settle(c)) return;
@@ -38,6 +40,24 @@ export async function stopForRestart(
   }
 }
 
+/**
+ * Stops a running container for the daemon (its stop signal and timeout),
+ * not by hand: its restart policy does not restart it now, and the next
+ * daemon start does as dockerd's does (startsWithDaemon).
+ */
+export async function shutdownContainer(life: Lifecycle, c: ContainerRecord): Promise<void> {
+  if (c.State.Status !== 'running') return;
+  life.stopping.add(c.Id);
+  await terminate(life, c, c.Config.StopTimeout ?? 10, c.Config.StopSignal);
+}
+
+/** Records a stop by hand (saved at once: a signal may not end the container). */
+async function markManual(life: Lifecycle, c: ContainerRecord): Promise<void> {
+  if (c.ManuallyStopped) return;
+  c.ManuallyStopped = true;
+  await life.repo.save(c);
+}
+
 /** Signals a running container, waits up to `timeout` s (-1: for ever) for its exit, then SIGKILL. */
 async function terminate(
   life: Lifecycle,
@@ -49,6 +69,8 @@ async function terminate(
   // Exited between the caller's check and this waiter: nothing to stop.
   if (c.State.Status !== 'running') return;
   if (timeout !== 0) await life.runtime.kill(c.Id, signal);
+  // Paused: the signal waits in the frozen processes until they thaw.
+  await thawAfterSignal(life, c);
   const done = await Promise.race([
     exited.then(() => true),
     new Promise<boolean>((r) =>
@@ -75,6 +97,8 @@ export async function kill(
     /^\d+$/.test(signal) || signal.startsWith('SIG') ? signal : `SIG${signal.toUpperCase()}`;
   if (!/^(\d+|SIG[A-Z0-9+-]+)$/.test(sig)) throw invalid(`Invalid signal: ${signal}`);
   const hard = sig === 'SIGKILL' || sig === '9';
+  // Any signal by hand counts as a manual stop, as dockerd's killWithSignal.
+  await markManual(life, c);
   // As Docker's: SIGKILL, or the container's stop signal (any signal when
   // it sets none), ends the restart policy's work until the next start.
   const stopSignal = c.Config.StopSignal;
@@ -85,6 +109,9 @@ export async function kill(
     return; // waiting to restart: no process to signal
   }
   await life.runtime.kill(c.Id, sig);
+  // As dockerd: a paused container is thawed for SIGKILL or its stop signal
+  // (any other signal waits in it until `unpause`).
+  if (life.stopping.has(c.Id)) await thawAfterSignal(life, c);
   if (hard) await life.wait(c.Id, 'not-running');
 }
 

@@ -1,5 +1,7 @@
 /** The persisted shape of a container (one JSON value in the store). */
 import type { EndpointSettings } from '../network/types.js';
+import type { HealthConfig, HealthState } from './health.js';
+import type { MountPoint } from '../volumes/parse.js';
 
 /** Docker's container Config, as inspect shows it (merged with the image's). */
 export interface ContainerConfig {
@@ -27,6 +29,8 @@ export interface ContainerConfig {
   MacAddress?: string;
   Shell?: string[];
   ArgsEscaped?: boolean;
+  /** `--health-*`, merged with the image's HEALTHCHECK. */
+  Healthcheck?: HealthConfig;
 }
 
 /** The HostConfig fields Berth acts on; everything else the client sent is echoed back. */
@@ -62,8 +66,12 @@ export interface ContainerState {
   Error: string;
   StartedAt: string;
   FinishedAt: string;
+  /** Frozen by `docker pause` (Status stays "running"; inspect and ps say "paused"). */
+  Paused?: boolean;
   /** PID of the shim that owns the process while it runs. */
   ShimPid?: number;
+  /** With a healthcheck: its status, failing streak and last results (health.ts). */
+  Health?: HealthState;
 }
 
 export interface ContainerRecord {
@@ -80,8 +88,16 @@ export interface ContainerRecord {
   HostConfig: HostConfig;
   State: ContainerState;
   RestartCount: number;
+  /**
+   * Stopped or signalled by hand since its last start (dockerd's
+   * HasBeenManuallyStopped, not shown): an `unless-stopped` container is not
+   * started with the daemon.
+   */
+  ManuallyStopped?: boolean;
   /** Networks keyed by name. */
   Networks: Record<string, EndpointSettings>;
   /** Per-network endpoint config from the create request (aliases, static IPs). */
   EndpointsConfig: Record<string, unknown>;
+  /** Binds, volumes and tmpfs mounts, by destination (none in records of older Berths). */
+  MountPoints?: MountPoint[];
 }

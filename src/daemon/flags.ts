@@ -43,10 +43,18 @@ export interface DaemonFlags extends TlsFlags {
   mtu?: number;
   /** Traffic between containers on the default bridge (--icc). */
   icc: boolean;
+  /**
+   * Containers keep running while the daemon is down, and are adopted by the
+   * next one (--live-restore); off (dockerd's default), the daemon stops them
+   * when it stops and restarts them by their restart policy when it starts.
+   */
+  liveRestore: boolean;
   /** The default bridge's traffic masqueraded out of the host (--ip-masq). */
   ipMasq: boolean;
   /** Host address of the default bridge's published ports that name none (--ip). */
   ip?: string;
+  /** What `--add-host NAME:host-gateway` names (--host-gateway-ip; default: the default bridge's gateway). */
+  hostGatewayIp?: string;
   /** Where the default bridge's containers get IPv4 addresses, inside its subnet (--fixed-cidr). */
   fixedCidr?: string;
   /** IPv6 on the default bridge (--ipv6), from this subnet (--fixed-cidr-v6). */
@@ -101,7 +109,11 @@ Options:
       --mtu int               MTU of the default bridge and of networks without their
                               own (default: the MTU of the host's uplink)
       --icc=true|false        Traffic between containers on the default bridge (default true)
+      --live-restore          Keep containers running while the daemon is down (default false:
+                              stop them at shutdown, restart them by policy at start)
       --ip-masq=true|false    Masquerade the default bridge's traffic out of the host (default true)
+      --host-gateway-ip IP    What --add-host NAME:host-gateway names (default: the default
+                              bridge's gateway)
       --ip IP                 Default host address of the default bridge's published ports
                               (default 0.0.0.0)
       --fixed-cidr CIDR       IPv4 range of the default bridge's containers (inside its subnet)
@@ -170,6 +182,7 @@ export function parseFlags(argv: string[]): DaemonFlags {
     logLevel: 'info',
     dns: [],
     icc: true,
+    liveRestore: false,
     ipMasq: true,
     ipv6: false,
     defaultAddressPools: [],
@@ -292,6 +305,9 @@ export function parseFlags(argv: string[]): DaemonFlags {
       case '--icc':
         f.icc = parseBool(a, val);
         break;
+      case '--live-restore':
+        f.liveRestore = parseBool(a, val);
+        break;
       case '--ip-masq':
         f.ipMasq = parseBool(a, val);
         break;
@@ -305,6 +321,16 @@ export function parseFlags(argv: string[]): DaemonFlags {
           );
         }
         f.ip = v;
+        break;
+      }
+      case '--host-gateway-ip': {
+        const v = next();
+        if (!isIP(v)) {
+          throw new FlagError(
+            `invalid argument "${v}" for "--host-gateway-ip" flag: invalid IP address: ${v}`,
+          );
+        }
+        f.hostGatewayIp = v;
         break;
       }
       case '--fixed-cidr':

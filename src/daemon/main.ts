@@ -20,6 +20,8 @@ import { ExecService } from '../containers/exec.js';
 import { parseResolvConf } from '../containers/files.js';
 import { ContainerRepo } from '../containers/repo.js';
 import { ContainerService, type DaemonDns } from '../containers/service.js';
+import { volumeUsers } from '../containers/mounts.js';
+import { VolumeService } from '../volumes/service.js';
 import { EventBus } from '../events/bus.js';
 import { ImageStore } from '../images/store.js';
 import { Runtime, chooseRuntime } from '../kernel/runtime/runtime.js';
@@ -243,18 +245,24 @@ async function main(): Promise<number> {
   const runtimeBin = chooseRuntime(flags.runtime);
   const runtime = new Runtime(runtimeBin, join(flags.execRoot, 'runc'));
   const events = new EventBus();
+  const volumes = new VolumeService(kv, flags.dataRoot, events, log);
+  volumes.users = (name) => volumeUsers(repo.all(), name);
+  await volumes.load();
   const containers = new ContainerService(
     repo,
     images,
     networks,
+    volumes,
     runtime,
     events,
     { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
     dnsConfig,
     log,
+    { liveRestore: flags.liveRestore, hostGatewayIp: flags.hostGatewayIp },
   );
   const execs = new ExecService(containers, runtime, flags.execRoot);
   await containers.recover();
+  await volumes.sweep();
   // This host's endpoints against the cluster's, now and after every registration.
   cluster?.rejoin(networks.endpoints, (ep) =>
     containers.networking.disconnect(ep.ContainerID, ep.NetworkID, true),
@@ -274,6 +282,7 @@ async function main(): Promise<number> {
     execs,
     images,
     networks,
+    volumes,
     events,
     builder,
     info: {
@@ -292,6 +301,7 @@ async function main(): Promise<number> {
       ncpu: cpus().length,
       clusterStore: flags.clusterStore?.url,
       clusterAdvertise: advertise,
+      liveRestore: flags.liveRestore,
       warnings: apiWarnings(flags.hosts, flags),
     },
   };
@@ -317,14 +327,18 @@ async function main(): Promise<number> {
   const shutdown = (sig: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`received ${sig}, shutting down (containers keep running)`);
-    containers.close();
+    log.info(
+      `received ${sig}, shutting down (${flags.liveRestore ? 'containers keep running: --live-restore' : 'stopping the containers'})`,
+    );
     for (const server of servers) {
       server.close();
       server.closeAllConnections();
     }
-    void networks
-      .close()
+    // Without --live-restore, as dockerd: the containers stop with the daemon.
+    void (flags.liveRestore ? Promise.resolve() : containers.stopAll())
+      .catch((e: unknown) => log.warn(`stopping containers: ${messageOf(e)}`))
+      .then(() => containers.close())
+      .then(() => networks.close())
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
       .then(() => cluster?.close())
       .then(() => kv.close())

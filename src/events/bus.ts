@@ -1,7 +1,7 @@
 /** Docker-style events (`GET /events`): a bus with a short replay buffer for `since`. */
 
 export interface BerthEvent {
-  Type: 'container' | 'image' | 'network' | 'daemon';
+  Type: 'container' | 'image' | 'network' | 'volume' | 'daemon';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: 'local' | 'swarm';

@@ -6,6 +6,7 @@
  */
 import { posix } from 'node:path';
 import { invalid } from '../common/errors.js';
+import { parseGoDuration } from '../common/goduration.js';
 import type { ContainerConfig, HealthConfig } from './types.js';
 
 const VALID = new Set([
@@ -179,31 +180,11 @@ function commandForm(args: string): string[] {
   return jsonForm(args) ?? ['/bin/sh', '-c', args];
 }
 
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1,
-  us: 1e3,
-  µs: 1e3,
-  ms: 1e6,
-  s: 1e9,
-  m: 60e9,
-  h: 3600e9,
-};
-
-/** A Go duration (`1m30s`) in nanoseconds. */
+/** A Go duration (`1m30s`) in nanoseconds; 400 naming it when it is not one. */
 export function parseDuration(s: string): number {
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let pos = 0;
-  if (s === '0') return 0;
-  if (s === '') throw invalid('time: invalid duration ""');
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) throw invalid(`time: invalid duration "${s}"`);
-    total += parseFloat(m[1] as string) * (DURATION_UNITS[m[2] as string] as number);
-    pos = re.lastIndex;
-  }
-  return Math.round(total);
+  const ns = parseGoDuration(s);
+  if (ns === undefined || ns < 0) throw invalid(`time: invalid duration ${JSON.stringify(s)}`);
+  return ns;
 }
 
 function parseHealthcheck(args: string): HealthConfig {

@@ -11,9 +11,9 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BerthError, invalid } from '../common/errors.js';
-import { Unpacker, errnoOf } from './unpack.js';
+import { Unpacker, errnoOf } from '../kernel/unpack.js';
 
-export { cleanName } from './unpack.js';
+export { cleanName } from '../kernel/unpack.js';
 
 type Extract = ReturnType<typeof tar.extract>;
 

@@ -43,6 +43,8 @@ export interface HealthConfig {
   StartPeriod?: number;
   /** Failures before unhealthy. */
   Retries?: number;
+  /** Time between checks during the start period (ns; API 1.44). */
+  StartInterval?: number;
 }
 
 /** An image config: `application/vnd.oci.image.config.v1+json` with Docker's extra keys. */

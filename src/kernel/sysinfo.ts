@@ -1,7 +1,7 @@
 /**
  * What the machine offers containers' limits, as dockerd's sysinfo reads it:
  * the CPUs this process may use, the cpuset root's CPUs and memory nodes,
- * whether the memory cgroup accounts swap (cgroup v1 here, decision 0026).
+ * whether the memory cgroup accounts swap (cgroup v1 here, decision 0032).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -169,6 +169,10 @@ export async function spawnDaemon(s: DaemonSpawn, opts: StartDaemonOptions): Pro
     ...(opts.command ?? berthdCommand()),
     ...['-H', `unix://${socket}`, '--data-root', dataRoot, '--exec-root', execRoot],
     ...['--dns', s.dns, '--log-level', 'debug'],
+    // Lab daemons are stopped, killed and restarted under running containers
+    // (the crash and restart tests): berthd's are live-restore ones unless
+    // the args say otherwise (a later --live-restore=false wins).
+    ...(opts.command ? [] : ['--live-restore']),
     ...(opts.args ?? []),
   ];
   const nsenter = which('nsenter') ?? 'nsenter';

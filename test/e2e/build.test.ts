@@ -273,10 +273,19 @@ describe('docker build / berth build (classic builder)', () => {
     assert.doesNotMatch(t.stdout, /Step 3\//);
   });
 
-  it('a RUN after a VOLUME builds (the step container gets no volumes)', () => {
-    const df = ['FROM busybox', 'VOLUME /data', 'RUN echo after > /after', ''].join('\n');
+  it('a RUN after a VOLUME writes into a throwaway volume, as dockerd: its files are lost', () => {
+    const df = [
+      'FROM busybox',
+      'RUN mkdir /data && echo before > /data/b',
+      'VOLUME /data',
+      'RUN echo after > /after && echo lost > /data/a',
+      '',
+    ].join('\n');
     const r = env.docker(['build', '-t', 'withvol', '-f', '-', ctx], { input: df });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+    const ls = env.docker(['run', '--rm', 'withvol', 'sh', '-c', 'cat /after; ls /data']);
+    assert.equal(ls.stdout, 'after\nb\n');
+    assert.equal(env.docker(['volume', 'ls', '-q']).stdout, '', 'the steps left no volume');
     assert.equal(env.docker(['rmi', 'withvol']).status, 0);
   });
 

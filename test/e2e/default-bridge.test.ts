@@ -95,6 +95,27 @@ describe('default bridge (S3-S6)', () => {
     assert.equal(gw.status, 0, gw.stdout + gw.stderr);
   });
 
+  it('--add-host NAME:host-gateway names the default bridge gateway, which answers', () => {
+    const r = env.docker([
+      'run',
+      '--rm',
+      '--add-host',
+      'host.docker.internal:host-gateway',
+      'busybox',
+      'sh',
+      '-c',
+      'grep host.docker.internal /etc/hosts; ping -c1 -W2 host.docker.internal >/dev/null && echo reached',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '172.17.0.1\thost.docker.internal\nreached\n');
+    // inspect keeps what was asked, as dockerd.
+    const c = env.docker(['create', '--add-host', 'gw:host-gateway', 'busybox']);
+    assert.equal(c.status, 0, c.stderr);
+    const hosts = env.docker(['inspect', '-f', '{{json .HostConfig.ExtraHosts}}', c.stdout.trim()]);
+    assert.equal(hosts.stdout.trim(), '["gw:host-gateway"]');
+    env.docker(['rm', c.stdout.trim()]);
+  });
+
   it('S6: containers reach the world through NAT on the host uplink', async () => {
     // The world has no route back to 172.17.0.0/16: replies arrive only if the host masquerades.
     assert.doesNotMatch(env.lab.exec('world', ['ip', 'route']).stdout, /172\.17\./);

@@ -1,6 +1,6 @@
 /**
  * Resource limits and runtime flags with real containers under runc, as
- * Docker 20.10 (docs/reference/docker-20.10-limits-transcript.md, decision 0026): what
+ * Docker 20.10 (docs/reference/docker-20.10-limits-transcript.md, decision 0032): what
  * the container sees in its cgroup files (cgroup v1 here), rlimits, PID 1,
  * sysctls, groups, devices and namespaces; inspect's HostConfig; dockerd's
  * refusals; `docker update` on running and stopped containers; the log

@@ -8,7 +8,8 @@ import { BuildCache } from '../../src/build/cache.js';
 import { findSources, globMatch, sourcesHash } from '../../src/build/context.js';
 import { normalizeDest } from '../../src/build/copy.js';
 import { normalizeWorkdir, prependEnvOnCmd } from '../../src/build/dispatch.js';
-import { exposedPorts, goDuration, goHealthcheck, goQuoteList } from '../../src/build/goformat.js';
+import { exposedPorts, goHealthcheck, goQuoteList } from '../../src/build/goformat.js';
+import { goDuration } from '../../src/common/goduration.js';
 import {
   cacheKey,
   childImageConfig,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveInScope, resolveSource } from '../../src/build/scope.js';
+import { resolveInScope, resolveSource } from '../../src/kernel/scope.js';
 
 describe('paths resolved inside a root (an image, a context)', () => {
   const root = mkdtempSync(join(tmpdir(), 'berth-scope-'));

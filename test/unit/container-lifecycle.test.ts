@@ -13,10 +13,12 @@ import { join } from 'node:path';
 import type { Runtime } from '../../src/kernel/runtime/runtime.js';
 import { EventBus } from '../../src/events/bus.js';
 import { buildRecord, createContainer } from '../../src/containers/create.js';
+import { HealthMonitors } from '../../src/containers/health.js';
 import { onExit, RestartPolicy } from '../../src/containers/exit.js';
 import type { ImageLookup, Lifecycle } from '../../src/containers/lifecycle.js';
 import { ContainerNetworking } from '../../src/containers/networking.js';
 import { ContainerDirs } from '../../src/containers/paths.js';
+import { VolumeService } from '../../src/volumes/service.js';
 import { ContainerRepo } from '../../src/containers/repo.js';
 import { kill, sameSignal } from '../../src/containers/stop.js';
 import { ContainerLocks, Waiters } from '../../src/containers/sync.js';
@@ -92,6 +94,7 @@ async function harness(): Promise<Harness> {
     repo,
     images,
     networks: w.controller,
+    volumes: new VolumeService(w.kv, join(dir, 'data'), undefined, w.log),
     runtime,
     dns: { daemonServers: [], daemonSearch: [], daemonOptions: [] },
     log: w.log,
@@ -99,6 +102,7 @@ async function harness(): Promise<Harness> {
     networking,
     locks,
     waiters,
+    liveRestore: true,
     restarts: new RestartPolicy({
       repo,
       log: w.log,
@@ -107,6 +111,13 @@ async function harness(): Promise<Harness> {
       stopping,
       removing,
       startLocked,
+    }),
+    health: new HealthMonitors({
+      probe: async () => ({ exitCode: 0, output: '' }),
+      current: (id) => repo.find(id),
+      save: (c) => repo.save(c),
+      emit: (c, action) => void events.push(`${action} ${c.Name}`),
+      warn: () => undefined,
     }),
     stopping,
     removing,

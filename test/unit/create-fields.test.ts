@@ -177,11 +177,6 @@ describe('every ContainerCreate field is honoured or refused', () => {
       refusedWith(/^berth does not support log driver syslog yet/),
     );
     assert.throws(
-      () => create({ Healthcheck: { Test: ['CMD', 'true'] } }),
-      refusedWith(/--health/),
-    );
-    assert.throws(() => create({ Volumes: { '/data': {} } }), refusedWith(/-v\/--volume/));
-    assert.throws(
       () => create({}, { BlkioWeightDevice: [{ Path: '/dev/sda', Weight: 100 }] }),
       refusedWith(/--blkio-weight-device/),
     );

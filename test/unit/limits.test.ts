@@ -1,5 +1,5 @@
 /**
- * The pure parts of limits and runtime flags (decision 0026): dockerd's
+ * The pure parts of limits and runtime flags (decision 0032): dockerd's
  * checks and defaults, the OCI resources and update body, rlimits beyond
  * JS's integers, runc's sysctl refusals, what the flags do to a spec, and
  * the CLI's parsing of sizes, --cpus, --ulimit and --device.

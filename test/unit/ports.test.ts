@@ -14,6 +14,21 @@ const invalid = (fn: () => unknown, message: string) =>
   });
 
 describe('port bindings from a create body', () => {
+  it("refuses host port 4789/udp (the overlay's VXLAN), alone or in a range; tcp is fine", () => {
+    for (const HostPort of ['4789', '4780-4790']) {
+      assert.throws(
+        () => checkPortBindings({ '53/udp': [{ HostIp: '', HostPort }] }),
+        /host port 4789\/udp carries Berth's overlay networks \(VXLAN\)/,
+      );
+    }
+    assert.deepEqual(checkPortBindings({ '80/tcp': [{ HostIp: '', HostPort: '4789' }] }), {
+      '80/tcp': [{ HostIp: '', HostPort: '4789' }],
+    });
+    assert.deepEqual(checkPortBindings({ '4789/udp': [{ HostIp: '', HostPort: '14789' }] }), {
+      '4789/udp': [{ HostIp: '', HostPort: '14789' }],
+    });
+  });
+
   it("refuses what Docker's daemon refuses, with its message", () => {
     invalid(
       () => checkPortBindings({ '80/tcp': [{ HostIp: '', HostPort: '70000' }] }),

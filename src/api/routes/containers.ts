@@ -2,11 +2,11 @@
 import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
-import { inspect, listRow, logDriver } from '../../containers/render.js';
+import { inspect, listRow, logDriver, statusOf } from '../../containers/render.js';
 import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import { BerthError, messageOf } from '../../common/errors.js';
+import { BerthError, conflict, messageOf } from '../../common/errors.js';
 import { parseDetachKeys } from '../../containers/detach-keys.js';
 import { empty, json, type Ctx, type Hijacked, type Router } from '../server.js';
 import { bridgeToShim, frame, RAW_STREAM, streamType } from '../stream.js';
@@ -23,7 +23,19 @@ const STATUSES = new Set([
   'dead',
 ]);
 
-/** Docker's container list filters: id, name, label, status, exited, ancestor, network. */
+const HEALTH = new Set(['starting', 'healthy', 'unhealthy', 'none']);
+
+/** Refuses bad filter values before any container is looked at, as dockerd. */
+function checkFilterValues(f: Map<string, string[]>): void {
+  for (const v of f.get('status') ?? []) {
+    if (!STATUSES.has(v)) throw invalid(`Invalid filter 'status=${v}'`);
+  }
+  for (const v of f.get('health') ?? []) {
+    if (!HEALTH.has(v)) throw invalid(`Unrecognised filter value for health: ${v}`);
+  }
+}
+
+/** Docker's container list filters: id, name, label, status, health, exited, ancestor, network. */
 function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boolean {
   for (const [k, vals] of f) {
     if (vals.length === 0) continue;
@@ -45,8 +57,10 @@ function matches(c: ContainerRecord, f: Map<string, string[]>, s: Services): boo
           return false;
         break;
       case 'status':
-        for (const v of vals) if (!STATUSES.has(v)) throw invalid(`Invalid filter 'status=${v}'`);
-        if (!any((v) => c.State.Status === v)) return false;
+        if (!any((v) => statusOf(c) === v)) return false;
+        break;
+      case 'health':
+        if (!any((v) => v === (c.State.Health?.Status ?? 'none'))) return false;
         break;
       case 'exited':
         if (c.State.Status !== 'exited' || !any((v) => Number(v) === c.State.ExitCode))
@@ -79,6 +93,7 @@ export function containerRoutes(r: Router, s: Services): void {
     const all = qBool(query.get('all'));
     const limit = qInt(query.get('limit'), 'limit');
     const f = parseFilters(query.get('filters'));
+    checkFilterValues(f);
     let list = containers
       .list()
       .filter((c) =>
@@ -150,6 +165,16 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 204);
   });
 
+  r.on('POST', '/containers/:id/pause', async ({ res, params }) => {
+    await containers.pause(params[0]!);
+    empty(res!, 204);
+  });
+
+  r.on('POST', '/containers/:id/unpause', async ({ res, params }) => {
+    await containers.unpause(params[0]!);
+    empty(res!, 204);
+  });
+
   r.on('POST', '/containers/:id/kill', async ({ res, params, query }) => {
     await containers.kill(params[0]!, query.get('signal') || 'SIGKILL');
     empty(res!, 204);
@@ -163,7 +188,7 @@ export function containerRoutes(r: Router, s: Services): void {
       return empty(res, 204);
     }
     const c = containers.get(containers.networking.linkByName(name).child);
-    await containers.remove(c.Id, qBool(query.get('force')));
+    await containers.remove(c.Id, qBool(query.get('force')), qBool(query.get('v')));
     s.execs.forget(c.Id);
     empty(res, 204);
   };
@@ -177,7 +202,7 @@ export function containerRoutes(r: Router, s: Services): void {
       return removeLinked(res!, params[0]!, query);
     }
     const c = containers.get(params[0]!);
-    await containers.remove(c.Id, qBool(query.get('force')));
+    await containers.remove(c.Id, qBool(query.get('force')), qBool(query.get('v')));
     s.execs.forget(c.Id);
     empty(res!, 204);
   });
@@ -270,6 +295,9 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
     const spec = q.get('detachKeys') ?? '';
     detachKeys = parseDetachKeys(spec);
     if (!detachKeys) throw invalid(`Invalid detach keys (${spec}) provided`);
+    if (c.State.Status === 'running' && c.State.Paused) {
+      throw conflict(`container ${ctx.params[0]!} is paused, unpause the container before attach`);
+    }
   } catch (e) {
     if (ws) throw e;
     return rawError(ctx, e);

@@ -1,6 +1,7 @@
 /** Every route of the Engine API berthd serves, on one router. */
 import { Router } from '../server.js';
 import { buildRoutes } from './build.js';
+import { containerToolRoutes } from './container-tools.js';
 import { containerRoutes } from './containers.js';
 import { execRoutes } from './exec.js';
 import { imageRoutes } from './images.js';
@@ -14,11 +15,12 @@ export function apiRouter(services: Services): Router {
   const router = new Router();
   systemRoutes(router, services);
   containerRoutes(router, services);
+  containerToolRoutes(router, services);
   execRoutes(router, services);
   imageRoutes(router, services);
   buildRoutes(router, services);
   networkRoutes(router, services);
-  volumeRoutes(router);
+  volumeRoutes(router, services);
   swarmRoutes(router);
   return router;
 }

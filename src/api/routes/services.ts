@@ -5,6 +5,7 @@ import type { ExecService } from '../../containers/exec.js';
 import type { EventBus } from '../../events/bus.js';
 import type { ImageStore } from '../../images/store.js';
 import type { NetworkController } from '../../network/controller.js';
+import type { VolumeService } from '../../volumes/service.js';
 
 export interface DaemonInfo {
   /** Daemon ID (stable per data-root). */
@@ -29,6 +30,8 @@ export interface DaemonInfo {
   clusterStore?: string;
   /** --cluster-advertise resolved to an address (an interface name becomes its IPv4). */
   clusterAdvertise?: string;
+  /** --live-restore. */
+  liveRestore: boolean;
   /** Daemon-level warnings for `docker info` (TCP listeners without full TLS). */
   warnings: string[];
 }
@@ -38,6 +41,7 @@ export interface Services {
   execs: ExecService;
   images: ImageStore;
   networks: NetworkController;
+  volumes: VolumeService;
   events: EventBus;
   /** The classic builder (POST /build). */
   builder: Builder;

@@ -38,6 +38,8 @@ function eventMatches(e: BerthEvent, f: Map<string, string[]>): boolean {
           );
         case 'image':
           return vals.some((v) => e.Actor.Attributes.image === v || e.Actor.ID === v);
+        case 'volume':
+          return e.Type === 'volume' && vals.includes(e.Actor.ID);
         case 'network':
           return (
             e.Type === 'network' &&
@@ -173,7 +175,7 @@ export function systemRoutes(r: Router, s: Services): void {
       // omitempty in 20.10's types.Info: present only with a cluster store.
       ...(i.clusterStore !== undefined && { ClusterStore: i.clusterStore }),
       ...(i.clusterAdvertise !== undefined && { ClusterAdvertise: i.clusterAdvertise }),
-      LiveRestoreEnabled: true,
+      LiveRestoreEnabled: i.liveRestore,
       // No containerd and no init binary; runc's own version as its commit.
       ContainerdCommit: { ID: '', Expected: '' },
       RuncCommit: { ID: i.runtimeVersion, Expected: i.runtimeVersion },

@@ -1,39 +1,42 @@
 /**
- * Volumes are not built yet (issue 14). Until they are, the routes answer as
- * dockerd 20.10 does with no volume (docs/reference/docker-20.10-inspect.json,
- * "volumes"), so clients that list or prune work, and creating one is refused
- * clearly instead of accepted and ignored.
+ * The volume routes of Engine API 1.47 as dockerd answers them, on the
+ * `local` driver (src/volumes/service.ts): create (201, an existing volume
+ * returned as it is), list with filters, inspect, remove (409 while in use,
+ * `force` for a missing one), prune.
  */
-import { invalid, notFound } from '../../common/errors.js';
-import { parseFilters } from '../../common/validate.js';
-import { json, type Router } from '../server.js';
+import { invalid } from '../../common/errors.js';
+import { obj, optStr, optStrMap, parseFilters, qBool } from '../../common/validate.js';
+import { empty, json, type Router } from '../server.js';
+import type { Services } from './services.js';
 
-const FILTERS = new Set(['dangling', 'driver', 'label', 'name']);
-
-function checkFilters(raw: string | null): void {
-  for (const k of parseFilters(raw).keys()) {
-    if (!FILTERS.has(k)) throw invalid(`Invalid filter '${k}'`);
-  }
-}
-
-export function volumeRoutes(r: Router): void {
+export function volumeRoutes(r: Router, s: Services): void {
+  const { volumes } = s;
   r.on('GET', '/volumes', async ({ res, query }) => {
-    checkFilters(query.get('filters'));
-    json(res!, 200, { Volumes: [], Warnings: null });
+    const list = volumes.list(parseFilters(query.get('filters')));
+    json(res!, 200, { Volumes: list.map((v) => volumes.view(v)), Warnings: null });
   });
-  r.on('POST', '/volumes/create', () => {
-    throw invalid(
-      'berth does not support volumes yet: run the container without a volume (its files live in its own layer)',
-    );
+  r.on('POST', '/volumes/create', async (ctx) => {
+    const b = obj(await ctx.body(), 'body');
+    const cluster = b.ClusterVolumeSpec;
+    if (cluster !== undefined && cluster !== null) {
+      throw invalid('berth does not support cluster volumes (ClusterVolumeSpec) yet');
+    }
+    const v = await volumes.create({
+      name: optStr(b, 'Name') ?? '',
+      driver: optStr(b, 'Driver') ?? '',
+      opts: optStrMap(b, 'DriverOpts') ?? null,
+      labels: optStrMap(b, 'Labels') ?? null,
+    });
+    json(ctx.res!, 201, volumes.view(v));
   });
-  r.on('POST', '/volumes/prune', async ({ res, query }) => {
-    parseFilters(query.get('filters'));
-    json(res!, 200, { VolumesDeleted: [], SpaceReclaimed: 0 });
+  r.on('POST', '/volumes/prune', async ({ res, query, version }) => {
+    json(res!, 200, await volumes.prune(parseFilters(query.get('filters')), version));
   });
-  r.on('GET', '/volumes/:name', ({ params }) => {
-    throw notFound(`get ${params[0]}: no such volume`);
+  r.on('GET', '/volumes/:name', async ({ res, params }) => {
+    json(res!, 200, volumes.view(volumes.get(params[0]!)));
   });
-  r.on('DELETE', '/volumes/:name', ({ params }) => {
-    throw notFound(`get ${params[0]}: no such volume`);
+  r.on('DELETE', '/volumes/:name', async ({ res, params, query }) => {
+    await volumes.remove(params[0]!, qBool(query.get('force')));
+    empty(res!, 204);
   });
 }

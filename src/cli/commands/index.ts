@@ -30,10 +30,20 @@ import {
   networkPruneCommand,
   networkRmCommand,
 } from './network.js';
+import { pauseCommand, unpauseCommand } from './pause.js';
+import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
+import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
 import { infoCommand, versionCommand } from './system.js';
 import { updateCommand } from './update.js';
+import {
+  volumeCreateCommand,
+  volumeInspectCommand,
+  volumeLsCommand,
+  volumePruneCommand,
+  volumeRmCommand,
+} from './volume.js';
 
 /** All commands, in the order the top-level help lists them. */
 export const COMMANDS: Command[] = [
@@ -51,6 +61,12 @@ export const COMMANDS: Command[] = [
   updateCommand,
   rmCommand,
   waitCommand,
+  pauseCommand,
+  unpauseCommand,
+  topCommand,
+  statsCommand,
+  diffCommand,
+  exportCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
@@ -70,6 +86,11 @@ export const COMMANDS: Command[] = [
   networkConnectCommand,
   networkDisconnectCommand,
   networkPruneCommand,
+  volumeCreateCommand,
+  volumeLsCommand,
+  volumeInspectCommand,
+  volumeRmCommand,
+  volumePruneCommand,
 ];
 
 /** Management groups ("network", "image"...) and what they manage. */
@@ -78,6 +99,7 @@ export const GROUPS: Record<string, string> = {
   image: 'Manage images',
   network: 'Manage networks',
   system: 'Manage Berth',
+  volume: 'Manage volumes',
 };
 
 /** Finds the command named by the leading words of argv; returns it and how many words it used. */

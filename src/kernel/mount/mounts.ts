@@ -1,6 +1,6 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
 import { readFile, rm } from 'node:fs/promises';
-import { MNT_DETACH, mount, umount } from '../sys/libc.js';
+import { MNT_DETACH, MS_RDONLY, mount, umount } from '../sys/libc.js';
 
 /** Mount points currently under `prefix` (from /proc/self/mounts), deepest first. */
 export async function mountsUnder(prefix: string): Promise<string[]> {
@@ -29,12 +29,13 @@ export async function mountOverlay(
   upper: string,
   work: string,
   target: string,
+  readonly = false,
 ): Promise<void> {
   if (await isMounted(target)) return;
   const opts = `lowerdir=${lower.join(':')},upperdir=${upper},workdir=${work}`;
   // The kernel takes at most a page of options: about 60 layers with these paths.
   if (opts.length >= 4096) throw new Error(`too many image layers to mount (${lower.length})`);
-  mount('overlay', target, 'overlay', 0, opts);
+  mount('overlay', target, 'overlay', readonly ? MS_RDONLY : 0, opts);
 }
 
 /**
@@ -76,4 +77,107 @@ export async function removeTree(path: string): Promise<void> {
 export async function unmountAndRemove(path: string): Promise<void> {
   await unmountAll(path);
   await removeTree(path);
+}
+
+const MS: Record<string, [clear: boolean, flag: number]> = {
+  defaults: [false, 0],
+  ro: [false, 0x1],
+  rw: [true, 0x1],
+  suid: [true, 0x2],
+  nosuid: [false, 0x2],
+  dev: [true, 0x4],
+  nodev: [false, 0x4],
+  exec: [true, 0x8],
+  noexec: [false, 0x8],
+  sync: [false, 0x10],
+  async: [true, 0x10],
+  remount: [false, 0x20],
+  mand: [false, 0x40],
+  nomand: [true, 0x40],
+  dirsync: [false, 0x80],
+  atime: [true, 0x400],
+  noatime: [false, 0x400],
+  diratime: [true, 0x800],
+  nodiratime: [false, 0x800],
+  bind: [false, 0x1000],
+  rbind: [false, 0x1000 | 0x4000],
+  unbindable: [false, 0x20000],
+  runbindable: [false, 0x20000 | 0x4000],
+  private: [false, 0x40000],
+  rprivate: [false, 0x40000 | 0x4000],
+  slave: [false, 0x80000],
+  rslave: [false, 0x80000 | 0x4000],
+  shared: [false, 0x100000],
+  rshared: [false, 0x100000 | 0x4000],
+  relatime: [false, 0x200000],
+  norelatime: [true, 0x200000],
+  strictatime: [false, 0x1000000],
+  nostrictatime: [true, 0x1000000],
+};
+const PROPAGATION_FLAGS = 0x20000 | 0x40000 | 0x80000 | 0x100000;
+const MS_REC = 0x4000;
+const MS_BIND_RO = 0x1000 | 0x1;
+
+/**
+ * mount(8)-style options ("ro,bind,size=1m") as flags and data, as
+ * moby/sys/mount's parseOptions: known words set or clear flags, the rest
+ * (comma-joined) is the filesystem's data. Pure.
+ */
+export function parseMountOptions(options: string): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options.split(',')) {
+    const f = MS[o];
+    if (f) flags = f[0] ? flags & ~f[1] : flags | f[1];
+    else if (o) data.push(o);
+  }
+  return { flags, data: data.join(',') };
+}
+
+/**
+ * Mounts `device` at `target` as moby's mount.Mount (the local volume
+ * driver's `-o type=… device=… o=…`): the mount with its flags and data, then
+ * the propagation as a second call, then a read-only bind remounted read-only.
+ */
+export function mountWithOptions(
+  device: string,
+  target: string,
+  type: string,
+  options: string,
+): void {
+  const { flags, data } = parseMountOptions(options);
+  const oflags = flags & ~PROPAGATION_FLAGS;
+  mount(device, target, type || null, oflags, data || null);
+  if (flags & PROPAGATION_FLAGS) {
+    mount(null, target, null, flags & (PROPAGATION_FLAGS | MS_REC), null);
+  }
+  if ((oflags & MS_BIND_RO) === MS_BIND_RO) mount(null, target, null, oflags | 0x20, null);
+}
+
+/**
+ * The propagation of the mount `path` lives on ("shared", "slave" or
+ * "private"), and that mount's point, from /proc/self/mountinfo: dockerd
+ * checks a bind source before it asks for shared or slave propagation.
+ */
+export async function propagationAt(path: string): Promise<{ mountPoint: string; kind: string }> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  let best = { mountPoint: '/', kind: 'private', len: -1 };
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const point = (f[4] ?? '').replace(/\\(\d{3})/g, (_m, o: string) =>
+      String.fromCharCode(parseInt(o, 8)),
+    );
+    if (!point) continue;
+    const under = point === '/' || path === point || path.startsWith(point + '/');
+    if (!under || point.length < best.len) continue;
+    const sep = f.indexOf('-');
+    const optional = f.slice(6, sep < 0 ? undefined : sep);
+    const kind = optional.some((o) => o.startsWith('shared:'))
+      ? 'shared'
+      : optional.some((o) => o.startsWith('master:'))
+        ? 'slave'
+        : 'private';
+    best = { mountPoint: point, kind, len: point.length };
+  }
+  return { mountPoint: best.mountPoint, kind: best.kind };
 }

@@ -2,6 +2,10 @@
  * The OCI runtime (runc, or crun where it works) and berth-shim, the monitor
  * process that owns each container process so it outlives the daemon.
  * Protocol of the shim: native/shim.c.
+ *
+ * Size: the runtime's calls and the shim's client side (connect, wait,
+ * exit record, resize) share paths and error mapping; the shim client is
+ * the next to move out, to shim.ts.
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -28,6 +32,19 @@ export interface LaunchOptions {
   stdinOnce?: boolean;
   /** Wait for one attach client before the process starts (no output is lost). */
   waitAttach?: boolean;
+}
+
+/** What execCapture saw of a process run to its end. */
+export interface CapturedExec {
+  /** The process's exit code (runc's own when the process never started). */
+  code: number;
+  /** Its stdout and stderr as they came, up to the limit. */
+  output: Buffer;
+  /** Output was dropped past the limit. */
+  truncated: boolean;
+  timedOut: boolean;
+  /** Whether runc started the process at all. */
+  started: boolean;
 }
 
 export interface ExitStatus {
@@ -146,6 +163,81 @@ export class Runtime {
     if (o.tty) args.push('--console-socket', join(stateDir, 'console.sock'));
     args.push(id);
     return this.launch(stateDir, args, o);
+  }
+
+  /**
+   * Runs a process (an OCI process JSON file) in a running container to its
+   * end without a shim, as a healthcheck probe does: stdout and stderr
+   * together, kept up to `maxOutput` bytes. After `timeoutMs` the process is
+   * killed (SIGKILL, by the PID runc records) and `timedOut` is set. A process
+   * that never started (no such executable) answers `started: false` with
+   * runc's message as its output.
+   */
+  execCapture(
+    id: string,
+    processFile: string,
+    stateDir: string,
+    o: { timeoutMs: number; maxOutput: number },
+  ): Promise<CapturedExec> {
+    const pidFile = join(stateDir, 'probe.pid');
+    rmSync(pidFile, { force: true });
+    const child = spawn(
+      this.binary,
+      ['--root', this.root, 'exec', '--pid-file', pidFile, '--process', processFile, id],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const kept: Buffer[] = [];
+    let size = 0;
+    let truncated = false;
+    const keep = (d: Buffer) => {
+      const room = o.maxOutput - size;
+      if (room > 0) kept.push(d.subarray(0, room));
+      size += Math.min(room > 0 ? room : 0, d.length);
+      if (d.length > room) truncated = true;
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const pid = Number(readFileSyncSafe(pidFile).trim());
+      if (pid > 0) killProcess(pid, undefined, 'SIGKILL');
+      // runc too: it may wait on what the probe left behind.
+      child.kill('SIGKILL');
+    }, o.timeoutMs);
+    return new Promise((resolve) => {
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ code: -1, output: Buffer.from(e.message), truncated, timedOut, started: false });
+      });
+      // On runc's exit, not on its pipes' close: a process the probe left in
+      // the background (`sleep 1000 &`) holds them open for as long as it
+      // lives. What it writes within a moment is kept; then the pipes go.
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        let settled = false;
+        const done = () => {
+          if (settled) return;
+          settled = true;
+          child.stdout.destroy();
+          child.stderr.destroy();
+          const started = readFileSyncSafe(pidFile).trim() !== '';
+          rmSync(pidFile, { force: true });
+          resolve({
+            code: code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0),
+            output: Buffer.concat(kept),
+            truncated,
+            timedOut,
+            started,
+          });
+        };
+        const grace = setTimeout(done, 100);
+        child.once('close', () => {
+          clearTimeout(grace);
+          done();
+        });
+      });
+    });
   }
 
   /** Spawns the shim detached (its own session) and waits for its launch report. */
@@ -272,6 +364,33 @@ export class Runtime {
     if (r.code !== 0) {
       throw new RuntimeError(runtimeMessage(r.stderr) || 'runc update failed', r.stderr);
     }
+  }
+
+  /**
+   * Freezes every process of the container (`runc pause`: the cgroup
+   * freezer, FROZEN in freezer.state on cgroup v1) or thaws them again.
+   */
+  async pause(id: string): Promise<void> {
+    await this.simple('pause', id);
+  }
+  async resume(id: string): Promise<void> {
+    await this.simple('resume', id);
+  }
+
+  private async simple(verb: string, id: string): Promise<void> {
+    const r = await run([...this.base(), verb, id]);
+    if (r.code !== 0) {
+      throw new RuntimeError(`cannot ${verb} container: ${runtimeMessage(r.stderr)}`, r.stderr);
+    }
+  }
+
+  /**
+   * The cgroup directories runc made for the container, by controller
+   * (`memory`, `cpuacct`, `pids`...; `""` is the cgroup v2 one), read from
+   * runc's state.json; undefined when the runtime keeps none.
+   */
+  cgroupPaths(id: string): Record<string, string> | undefined {
+    return this.runcState(id)?.cgroup_paths;
   }
 
   /** The runtime's version (first line of `runc --version`, without the name). */

@@ -31,6 +31,7 @@ const c = {
 };
 
 export const CLONE_NEWNET = 0x40000000;
+export const MS_RDONLY = 0x1;
 export const MS_BIND = 0x1000;
 export const MNT_DETACH = 2;
 const AF_INET = 2;

@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import { invalid } from '../../common/errors.js';
-import type { Proto } from '../../kernel/firewall/index.js';
+import { VXLAN_PORT, type Proto } from '../../kernel/firewall/index.js';
 
 /** One binding as HostConfig.PortBindings holds it. */
 export interface PortBinding {
@@ -72,7 +72,7 @@ export function checkPortBindings(
 ): Record<string, PortBinding[] | null> {
   const out: Record<string, PortBinding[] | null> = {};
   for (const [key, list] of Object.entries(bindings)) {
-    parsePortKey(key);
+    const { proto } = parsePortKey(key);
     if (list === null) {
       out[key] = null;
       continue;
@@ -87,7 +87,13 @@ export function checkPortBindings(
       if (typeof ip !== 'string' || typeof port !== 'string')
         throw invalid(`invalid port binding for ${key}`);
       if (ip !== '' && !isIP(ip)) throw invalid(`invalid IP address: ${ip}`);
-      parseRange(port, true);
+      const [from, to] = parseRange(port, true);
+      // Published, it would take the overlay's VXLAN traffic to this host into the container.
+      if (proto === 'udp' && from <= VXLAN_PORT && VXLAN_PORT <= to) {
+        throw invalid(
+          `host port ${VXLAN_PORT}/udp carries Berth's overlay networks (VXLAN) and cannot be published; choose another host port`,
+        );
+      }
       return { HostIp: ip, HostPort: port };
     });
   }

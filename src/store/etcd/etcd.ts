@@ -17,6 +17,10 @@
  *   one revision across responses, so a revision boundary is a safe resume
  *   point. When etcd has compacted that history the watch ends with a
  *   CompactedError and the caller resyncs.
+ *
+ * Size: the whole KvStore contract on one client (reads, transactions,
+ * leases, watch plumbing); leases and their keep-alive are the next to move
+ * out, beside watch.ts.
  */
 import { readFileSync } from 'node:fs';
 import {

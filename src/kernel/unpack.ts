@@ -15,7 +15,7 @@ import * as fs from 'node:fs/promises';
 import { posix } from 'node:path';
 import type tar from 'tar-stream';
 import { invalid } from '../common/errors.js';
-import { applySpecialOps, type SpecialOp } from '../kernel/fsops.js';
+import { applySpecialOps, type SpecialOp } from './fsops.js';
 
 /** One entry as tar-stream's extractor yields it: a readable body with its header. */
 export type Entry = AsyncIterable<unknown> & { header: tar.Header; resume(): unknown };
