@@ -135,9 +135,12 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
     hostname: join(i.dir, 'hostname'),
     resolvConf: join(i.dir, 'resolv.conf'),
   };
-  const hosts = i.hostNetwork
-    ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-    : hostsFor(c, i.links, i.hostGateway);
+  // On the host's network the host's own file, unless there are extra
+  // hosts: then, as libnetwork, Docker's default lines and those alone.
+  const hosts =
+    i.hostNetwork && !c.HostConfig.ExtraHosts?.length
+      ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
+      : hostsFor(c, i.links, i.hostGateway);
   const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),
