@@ -227,7 +227,8 @@ export function inspect(
     ResolvConfPath: `${paths.dir}/resolv.conf`,
     HostnamePath: `${paths.dir}/hostname`,
     HostsPath: `${paths.dir}/hosts`,
-    LogPath: paths.logPath,
+    // dockerd shows the path of json-file logs only (none for local and none).
+    LogPath: logDriver(c) === 'json-file' ? paths.logPath : '',
     Name: c.Name,
     RestartCount: c.RestartCount,
     Driver: 'overlay2',
@@ -262,6 +263,12 @@ export function inspect(
       Networks: c.Networks,
     },
   };
+}
+
+/** The container's log driver ("json-file" when none was named). */
+export function logDriver(c: ContainerRecord): string {
+  const lc = c.HostConfig.LogConfig as { Type?: unknown } | null | undefined;
+  return typeof lc?.Type === 'string' && lc.Type ? lc.Type : 'json-file';
 }
 
 /** The command as docker ps shows it: arguments with spaces in single quotes. */

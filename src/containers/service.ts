@@ -36,6 +36,7 @@ import { startLocked } from './start.js';
 import { kill, shutdownContainer, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import { updateContainer } from './update.js';
 import type { VolumeService } from '../volumes/service.js';
 
 export type { ContainerPaths, DaemonDns, ImageLookup, PendingAttach };
@@ -283,6 +284,11 @@ export class ContainerService {
   /** Whether a removal of the container is under way. */
   isRemoving(id: string): boolean {
     return this.life.removing.has(id);
+  }
+
+  /** POST /containers/{id}/update: new limits (and restart policy); returns the warnings. */
+  update(ref: string, body: unknown): Promise<string[]> {
+    return updateContainer(this.life, this.repo.get(ref), body);
   }
 
   /** DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too. */

@@ -19,6 +19,7 @@ import { conflict, notFound } from '../common/errors.js';
 import { removeTree } from '../kernel/mount/mounts.js';
 import type { KvStore, Op } from '../store/types.js';
 import { Builtins, NotInstalledError, type PullProgress } from './builtin/index.js';
+import type { ProgressLine } from './progress.js';
 import {
   checkFilters,
   inspectOf,
@@ -477,10 +478,13 @@ export class ImageStore {
     return (done as Committed).id;
   }
 
-  /** `docker load`: returns Docker's result lines (`Loaded image: busybox:latest`). */
+  /**
+   * `docker load`: returns Docker's result lines (`Loaded image:
+   * busybox:latest`); `onProgress` gets each layer's "Loading layer" bytes.
+   */
   async load(
     input: AsyncIterable<Buffer | string>,
-    onProgress?: (line: string) => void,
+    onProgress?: (p: ProgressLine) => void,
   ): Promise<string[]> {
     const spool = await this.layers.tempDir('load-');
     try {

@@ -2,7 +2,7 @@
 import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
-import { inspect, listRow, statusOf } from '../../containers/render.js';
+import { inspect, listRow, logDriver, statusOf } from '../../containers/render.js';
 import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
@@ -159,6 +159,12 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 204);
   });
 
+  r.on('POST', '/containers/:id/update', async (ctx) => {
+    const body = await ctx.body();
+    const warnings = await containers.update(ctx.params[0]!, body);
+    json(ctx.res!, 200, { Warnings: warnings.length ? warnings : null });
+  });
+
   r.on('POST', '/containers/:id/rename', async ({ res, params, query }) => {
     await containers.rename(params[0]!, query.get('name') ?? '');
     empty(res!, 204);
@@ -231,6 +237,9 @@ export function containerRoutes(r: Router, s: Services): void {
     const stdout = qBool(query.get('stdout'));
     const stderr = qBool(query.get('stderr'));
     if (!stdout && !stderr) throw invalid('You must choose at least one stream');
+    if (logDriver(c) === 'none') {
+      throw new BerthError('NOT_IMPLEMENTED', 'configured logging driver does not support reading');
+    }
     const tailQ = query.get('tail');
     const tail = !tailQ || tailQ === 'all' ? undefined : qInt(tailQ, 'tail');
     const since = query.get('since') ? Number(query.get('since')) : undefined;

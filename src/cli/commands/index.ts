@@ -44,6 +44,7 @@ import {
 } from './storage.js';
 import { systemDfCommand } from './df.js';
 import { infoCommand, versionCommand } from './system.js';
+import { updateCommand } from './update.js';
 import {
   volumeCreateCommand,
   volumeInspectCommand,
@@ -65,6 +66,7 @@ export const COMMANDS: Command[] = [
   restartCommand,
   killCommand,
   renameCommand,
+  updateCommand,
   rmCommand,
   waitCommand,
   pauseCommand,
