@@ -4,6 +4,7 @@
  * --ulimit, --device, --sysctl) with its messages, and the HostConfig
  * fields they set (decision 0032).
  */
+import { isIpcSysctl } from '../common/sysctls.js';
 import type { FlagDef, Flags } from './flags.js';
 
 /** A user error in a limit flag (run/create report it as their option errors, exit 125). */
@@ -138,19 +139,9 @@ export function parseDevice(v: string): {
 
 /** opts.ValidateSysctl. */
 export function validateSysctl(v: string): string {
-  const ipc = new Set([
-    'kernel.msgmax',
-    'kernel.msgmnb',
-    'kernel.msgmni',
-    'kernel.sem',
-    'kernel.shmall',
-    'kernel.shmmax',
-    'kernel.shmmni',
-    'kernel.shm_rmid_forced',
-  ]);
   const eq = v.indexOf('=');
   const k = eq < 0 ? '' : v.slice(0, eq);
-  if (k && (ipc.has(k) || k.startsWith('net.') || k.startsWith('fs.mqueue.'))) return v;
+  if (k && (isIpcSysctl(k) || k.startsWith('net.'))) return v;
   throw new OptionError(
     `invalid argument "${v}" for "--sysctl" flag: sysctl '${v}' is not allowed`,
   );

@@ -6,23 +6,12 @@
  * (applyRuntimeFlags). Pure: the device nodes and the other containers'
  * PIDs come resolved (decision 0032).
  */
+import { isIpcSysctl } from '../common/sysctls.js';
 import { invalid } from '../common/errors.js';
 import type { Json } from '../common/validate.js';
 import { rlimits, type OciResources, type Ulimit } from './resources.js';
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-/** The sysctls runc lets a container set in its IPC namespace. */
-const IPC_SYSCTLS = new Set([
-  'kernel.msgmax',
-  'kernel.msgmnb',
-  'kernel.msgmni',
-  'kernel.sem',
-  'kernel.shmall',
-  'kernel.shmmax',
-  'kernel.shmmni',
-  'kernel.shm_rmid_forced',
-]);
 
 /** A namespace mode: the container's own, the host's, none, or another container's. */
 export type NsMode =
@@ -66,7 +55,7 @@ export function checkSysctls(hc: Json): void {
   const sysctls = (hc.Sysctls ?? {}) as Record<string, string>;
   const ipc = ipcMode(hc);
   for (const k of Object.keys(sysctls)) {
-    if (IPC_SYSCTLS.has(k) || k.startsWith('fs.mqueue.')) {
+    if (isIpcSysctl(k)) {
       if (ipc.kind === 'host')
         throw invalid(`sysctl "${k}" is not allowed in the hosts ipc namespace`);
       continue;

@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -28,27 +28,8 @@ const files = (name: string, paths: string[]): string[] =>
   ok(['exec', name, 'cat', ...paths]).split('\n');
 
 /** One Engine API call on the daemon's socket. */
-function api(method: string, path: string, body?: unknown) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: env.daemon.socket,
-        method,
-        path: `/v1.41${path}`,
-        headers: data ? { 'Content-Type': 'application/json' } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const api = (method: string, path: string, body?: unknown) =>
+  apiCall(`unix://${env.daemon.socket}`, method, path, body);
 const message = (text: string): string => (JSON.parse(text) as { message: string }).message;
 const hostConfig = (name: string): Record<string, unknown> =>
   JSON.parse(ok(['inspect', '-f', '{{json .HostConfig}}', name])) as Record<string, unknown>;
