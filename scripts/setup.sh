@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 # (test/compat/docker-py), iperf3 for the ports benchmark,
 # netavark, aardvark-dns and dnsperf for the net-ops and dns benchmarks, and
 # etcd-server and etcd-client (3.4) for the cluster lab's store and the etcd
-# store's tests, which start a real etcd (issue 13), and graphviz (dot) for
-# berth network graph's SVG and PNG (decision 0030).
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client graphviz)
+# store's tests, which start a real etcd (issue 13), tini (its static
+# build is what --init runs as /sbin/docker-init, decision 0032), and graphviz
+# (dot) for berth network graph's SVG and PNG (decision 0030).
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client tini graphviz)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

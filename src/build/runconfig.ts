@@ -21,6 +21,8 @@ export interface RunConfig extends Omit<ContainerRecordConfig, 'Env' | 'Labels' 
   Healthcheck?: HealthConfig;
   ArgsEscaped?: boolean;
   Shell?: string[];
+  /** `--stop-timeout` of a committed container (Go's omitempty pointer). */
+  StopTimeout?: number;
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -57,9 +59,11 @@ export function normalizeRunConfig(c: Partial<RunConfig> | ContainerConfig | und
   out.Volumes = record<object>(s.Volumes);
   out.WorkingDir = str('WorkingDir');
   out.Entrypoint = list(s.Entrypoint);
+  if (str('MacAddress')) out.MacAddress = str('MacAddress');
   out.OnBuild = list(s.OnBuild);
   out.Labels = record<string>(s.Labels);
   if (str('StopSignal')) out.StopSignal = str('StopSignal');
+  if (typeof s.StopTimeout === 'number') out.StopTimeout = s.StopTimeout;
   const shell = list(s.Shell);
   if (shell && shell.length > 0) out.Shell = shell;
   return out;

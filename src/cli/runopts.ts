@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { emptyEndpointSettings } from '../network/types.js';
 import type { FlagDef, Flags } from './flags.js';
+import { RUN_LIMIT_FLAGS, runLimitFields } from './limitopts.js';
 import { parsePortSpecs, sortKeys } from './ports.js';
 import { parseGoDuration } from '../common/goduration.js';
 
@@ -56,7 +57,7 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   L('env', 'e', 'Set environment variables'),
   L('env-file', undefined, 'Read in a file of environment variables'),
   L('expose', undefined, 'Expose a port or a range of ports'),
-  hide(L('group-add', undefined, 'Add additional groups to join')),
+  L('group-add', undefined, 'Add additional groups to join'),
   S('health-cmd', undefined, 'Command to run to check health'),
   S('health-interval', undefined, 'Time between running the check (ms|s|m|h) (default 0s)'),
   { long: 'health-retries', type: 'int', usage: 'Consecutive failures needed to report unhealthy' },
@@ -72,22 +73,20 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   ),
   S('health-timeout', undefined, 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)'),
   S('hostname', 'h', 'Container host name'),
-  hide(
-    B(
-      'init',
-      undefined,
-      'Run an init inside the container that forwards signals and reaps processes',
-    ),
+  B(
+    'init',
+    undefined,
+    'Run an init inside the container that forwards signals and reaps processes',
   ),
   B('interactive', 'i', 'Keep STDIN open even if not attached'),
   S('ip', undefined, 'IPv4 address (e.g., 172.30.100.104)'),
   S('ip6', undefined, 'IPv6 address (e.g., 2001:db8::33)'),
-  hide(S('ipc', undefined, 'IPC mode to use')),
+  S('ipc', undefined, 'IPC mode to use'),
   L('label', 'l', 'Set meta data on a container'),
   L('label-file', undefined, 'Read in a line delimited file of labels'),
   L('link', undefined, 'Add link to another container'),
   hide(L('link-local-ip', undefined, 'Container IPv4/IPv6 link-local addresses')),
-  hide(S('log-driver', undefined, 'Logging driver for the container')),
+  S('log-driver', undefined, 'Logging driver for the container'),
   hide(L('log-opt', undefined, 'Log driver options')),
   hide(S('mac-address', undefined, 'Container MAC address (e.g., 92:d0:c6:0a:29:33)')),
   {
@@ -105,7 +104,7 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   },
   { long: 'network', type: 'list', usage: 'Connect a container to a network', argName: 'network' },
   L('network-alias', undefined, 'Add network-scoped alias for the container'),
-  hide(S('pid', undefined, 'PID namespace to use')),
+  S('pid', undefined, 'PID namespace to use'),
   B('privileged', undefined, 'Give extended privileges to this container'),
   L('publish', 'p', "Publish a container's port(s) to the host"),
   B('publish-all', 'P', 'Publish all exposed ports to random ports'),
@@ -121,11 +120,11 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   L('security-opt', undefined, 'Security Options'),
   S('stop-signal', undefined, 'Signal to stop the container'),
   { long: 'stop-timeout', type: 'int', usage: 'Timeout (in seconds) to stop a container' },
-  hide(L('sysctl', undefined, 'Sysctl options', 'map')),
+  L('sysctl', undefined, 'Sysctl options', 'map'),
   L('tmpfs', undefined, 'Mount a tmpfs directory'),
   B('tty', 't', 'Allocate a pseudo-TTY'),
   S('user', 'u', 'Username or UID (format: <name|uid>[:<group|gid>])'),
-  hide(S('uts', undefined, 'UTS namespace to use')),
+  S('uts', undefined, 'UTS namespace to use'),
   L('volume', 'v', 'Bind mount a volume'),
   S('volume-driver', undefined, 'Optional volume driver for the container'),
   L('volumes-from', undefined, 'Mount volumes from the specified container(s)'),
@@ -134,6 +133,7 @@ export const CONTAINER_FLAGS: FlagDef[] = [
   S('name', undefined, 'Assign a name to the container'),
   B('no-healthcheck', undefined, 'Disable any container-specified HEALTHCHECK'),
   S('platform', undefined, 'Set platform if server is multi-platform capable'),
+  ...RUN_LIMIT_FLAGS,
 ];
 
 /** A user error in the options (reported with "See '... --help'.", exit 125). */
@@ -543,6 +543,8 @@ export function buildCreateRequest(
     MaskedPaths: null,
     ReadonlyPaths: null,
     ...(f.bool('init') ? { Init: true } : {}),
+    // Over the zero values above, in their places: the limits given.
+    ...runLimitFields(f),
   };
   const body = {
     ...config,

@@ -13,9 +13,10 @@
 import * as fss from 'node:fs';
 import { once } from 'node:events';
 import { posix } from 'node:path';
-import tar, { type Header as TarHeader } from 'tar-stream';
+import tar from 'tar-stream';
 import { BerthError, invalid, notFound } from '../common/errors.js';
 import { resolveInScope } from '../kernel/scope.js';
+import { packTree } from '../kernel/pack.js';
 import { errnoOf, Unpacker, type Entry } from '../kernel/unpack.js';
 
 /** Go's os.FileMode type bits. */
@@ -136,85 +137,14 @@ export function statPath(root: string, r: Resolved): PathStat {
   };
 }
 
-type Header = Partial<TarHeader> & { name: string };
-
-// glibc's gnu_dev_major/minor
-const major = (rdev: number) => ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-const minor = (rdev: number) => (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
-
-async function addEntry(pack: tar.Pack, header: Header, file?: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-    if (file === undefined) {
-      pack.entry(header, Buffer.alloc(0), done);
-      return;
-    }
-    const w = pack.entry(header, done);
-    void (async () => {
-      try {
-        // The size was promised in the header: exactly that many bytes go out.
-        let left = header.size ?? 0;
-        for await (const chunk of fss.createReadStream(file, { end: Math.max(left - 1, 0) })) {
-          const b = (chunk as Buffer).subarray(0, left);
-          left -= b.length;
-          if (b.length && !w.write(b)) await once(w as unknown as NodeJS.EventEmitter, 'drain');
-        }
-        if (left > 0) w.write(Buffer.alloc(left));
-        (w as unknown as { end(): void }).end();
-      } catch (e) {
-        w.destroy(e as Error);
-        reject(e as Error);
-      }
-    })();
-  });
-}
-
 /**
  * A tar of the tree at `host` (never following a symlink), its top entry
  * named `name` and the rest below it; `name` '' leaves the top out (an
- * export: the entries are the root's children). Sockets are skipped, hard
- * links within the tar stay links, as Docker's archiver.
+ * export: the entries are the root's children). The walker is the kernel's
+ * (pack.ts), shared with the builder's and commit's layers.
  */
 export function tarTree(host: string, name: string): AsyncIterable<Buffer> {
-  const pack = tar.pack();
-  const links = new Map<string, string>();
-  const join = (a: string, b: string) => (a === '' ? b : a === '/' ? `/${b}` : `${a}/${b}`);
-  const visit = async (path: string, entry: string): Promise<void> => {
-    const st = fss.lstatSync(path);
-    const base: Header = {
-      name: entry,
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      mtime: st.mtime,
-    };
-    if (st.isDirectory()) {
-      if (entry !== '')
-        await addEntry(pack, { ...base, name: `${entry.replace(/\/$/, '')}/`, type: 'directory' });
-      for (const child of fss.readdirSync(path).sort()) {
-        await visit(`${path}/${child}`, join(entry, child));
-      }
-    } else if (st.isSymbolicLink()) {
-      await addEntry(pack, { ...base, type: 'symlink', linkname: fss.readlinkSync(path) });
-    } else if (st.isFile()) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? links.get(key) : undefined;
-      if (first !== undefined) {
-        await addEntry(pack, { ...base, type: 'link', linkname: first, size: 0 });
-      } else {
-        if (st.nlink > 1) links.set(key, entry);
-        await addEntry(pack, { ...base, type: 'file', size: st.size }, path);
-      }
-    } else if (st.isCharacterDevice() || st.isBlockDevice() || st.isFIFO()) {
-      const type = st.isFIFO() ? 'fifo' : st.isBlockDevice() ? 'block-device' : 'character-device';
-      await addEntry(pack, { ...base, type, devmajor: major(st.rdev), devminor: minor(st.rdev) });
-    }
-  };
-  void visit(host, name).then(
-    () => pack.finalize(),
-    (e: unknown) => pack.destroy(e as Error),
-  );
-  return pack as unknown as AsyncIterable<Buffer>;
+  return packTree(host, { name });
 }
 
 /**

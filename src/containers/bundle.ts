@@ -9,6 +9,8 @@ import { hostsFile, resolvConf, type ResolvInput } from './files.js';
 import { goArch } from '../common/arch.js';
 import { invalid } from '../common/errors.js';
 import { parseSecurityOpts } from './security.js';
+import { specJson } from './resources.js';
+import { applyRuntimeFlags, utsMode, type RuntimeFlags } from './runtime-flags.js';
 import { buildSpec } from './spec.js';
 import type { OciMount } from './mounts.js';
 import type { ContainerRecord } from './types.js';
@@ -35,6 +37,8 @@ export interface BundleInput {
   resolverOf?: (ep: EndpointSettings) => string | undefined;
   /** --link children: their /etc/hosts lines and the parent's variables. */
   links: LinkedEntry[];
+  /** Limits, sysctls, devices, namespaces, init (start-flags.ts). */
+  flags: RuntimeFlags;
   /** What `--add-host NAME:host-gateway` names (ContainerNetworking.hostGateway). */
   hostGateway?: string;
   /** The container's binds, volumes and tmpfs mounts (mounts.ts). */
@@ -53,16 +57,27 @@ export interface LinkedEntry {
 }
 
 /**
+ * The container's own names in /etc/hosts, as libnetwork writes them: the
+ * FQDN (hostname, dot, domainname), and the short name when it has a dot.
+ */
+export function ownNames(hostname: string, domainname = ''): string[] {
+  const fqdn = domainname ? `${hostname}.${domainname}` : hostname;
+  const dot = fqdn.indexOf('.');
+  return dot > 0 ? [fqdn, fqdn.slice(0, dot)] : [fqdn];
+}
+
+/**
  * The container's /etc/hosts: Docker's header, linked children, its own
  * addresses, extra hosts (`NAME:host-gateway` is `hostGateway`, dockerd's
  * HostGatewayIP; 400 when there is none).
  */
 export function hostsFor(c: ContainerRecord, links: LinkedEntry[], hostGateway?: string): string {
   const entries = links.map((l) => ({ ip: l.ip, names: l.names }));
+  const own = ownNames(c.Config.Hostname, c.Config.Domainname);
   for (const n of Object.values(c.Networks)) {
-    if (n.IPAddress) entries.push({ ip: n.IPAddress, names: [c.Config.Hostname] });
+    if (n.IPAddress) entries.push({ ip: n.IPAddress, names: own });
     if (n.GlobalIPv6Address) {
-      entries.push({ ip: n.GlobalIPv6Address, names: [c.Config.Hostname] });
+      entries.push({ ip: n.GlobalIPv6Address, names: own });
     }
   }
   for (const h of c.HostConfig.ExtraHosts ?? []) {
@@ -120,9 +135,12 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
     hostname: join(i.dir, 'hostname'),
     resolvConf: join(i.dir, 'resolv.conf'),
   };
-  const hosts = i.hostNetwork
-    ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-    : hostsFor(c, i.links, i.hostGateway);
+  // On the host's network the host's own file, unless there are extra
+  // hosts: then, as libnetwork, Docker's default lines and those alone.
+  const hosts =
+    i.hostNetwork && !c.HostConfig.ExtraHosts?.length
+      ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
+      : hostsFor(c, i.links, i.hostGateway);
   const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),
@@ -135,7 +153,7 @@ async function writeFiles(c: ContainerRecord, i: BundleInput) {
 /** Writes the files and the bundle's config.json; returns the bundle directory. */
 export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
   const files = await writeFiles(c, i);
-  const user = await resolveUser(i.rootfs, c.Config.User);
+  const user = await resolveUser(i.rootfs, c.Config.User, c.HostConfig.GroupAdd as string[] | null);
   const env = processEnv({
     config: c.Config.Env,
     hostname: c.Config.Hostname,
@@ -154,8 +172,9 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     rootfs: i.rootfs,
     readonlyRootfs: c.HostConfig.ReadonlyRootfs,
     netnsPath: i.netnsPath,
-    // Host networking keeps a UTS namespace of its own (the host's name by default), as dockerd.
-    hostUts: false,
+    // Host networking keeps a UTS namespace of its own (the host's name by
+    // default), as dockerd; --uts host shares the host's.
+    hostUts: utsMode(c.HostConfig).kind === 'host',
     capAdd: c.HostConfig.CapAdd ?? [],
     capDrop: c.HostConfig.CapDrop ?? [],
     privileged: c.HostConfig.Privileged,
@@ -169,6 +188,7 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
   });
   const bundle = join(i.dir, 'bundle');
   await mkdir(bundle, { recursive: true });
-  await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+  applyRuntimeFlags(spec, i.flags);
+  await writeFile(join(bundle, 'config.json'), specJson(spec));
   return bundle;
 }

@@ -8,6 +8,7 @@
  * an init layer below the container's.
  */
 import * as fss from 'node:fs';
+import { isWhiteout } from '../kernel/pack.js';
 
 /** One entry of GET /containers/{id}/changes. */
 export interface Change {
@@ -17,8 +18,6 @@ export interface Change {
 }
 
 const BOUND = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
-
-const isWhiteout = (st: fss.Stats) => st.isCharacterDevice() && st.rdev === 0;
 
 /** The upper directory's entries that are only runc's mount points (and a parent holding nothing else). */
 export function placeholders(upper: string): Set<string> {

@@ -15,6 +15,8 @@ import {
   checkFields,
 } from './create-fields.js';
 import { checkCreateAsDockerd } from './create-checks.js';
+import { checkUlimits } from './resources.js';
+import { checkRuntimeFlags } from './runtime-flags.js';
 import { parseSecurityOpts } from './security.js';
 import { healthcheckFromBody, mergeHealthcheck, type HealthConfig } from './health.js';
 
@@ -119,6 +121,9 @@ export function parseCreate(body: unknown): CreateRequest {
   const image = optStr(b, 'Image');
   if (!image) throw invalid('Config cannot be empty in order to create a container');
   checkFields(hc, HOST_CONFIG_FIELDS, 'HostConfig');
+  // The runtime flags' own checks (runc's refusals made now, not at start).
+  checkRuntimeFlags(b, hc);
+  checkUlimits(hc.Ulimits);
   const rp = obj(hc.RestartPolicy, 'HostConfig.RestartPolicy');
   const restartName = optStr(rp, 'Name', 'HostConfig.RestartPolicy.Name') ?? '';
   if (!RESTART.has(restartName)) throw invalid(`invalid restart policy '${restartName}'`);

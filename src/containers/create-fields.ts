@@ -85,15 +85,14 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   Shell: yes('strs'),
 };
 
-const unlimited = oneOf(0, -1);
-
 /** `HostConfig`, with the `Resources` it embeds. */
 export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   // Binds and named volumes (containers/mounts.ts, volumes/).
   Binds: yes('list'),
   // The client writes the file itself; dockerd only keeps the path, as Berth does.
   ContainerIDFile: yes('str'),
-  LogConfig: no('--log-driver, --log-opt', 'obj', defaultLogConfig),
+  // json-file, local and none, without options (runtime-flags.ts refuses the rest).
+  LogConfig: yes('obj'),
   NetworkMode: yes('str'),
   PortBindings: yes('obj'),
   RestartPolicy: yes('obj'),
@@ -111,32 +110,35 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   DnsOptions: yes('list'),
   DnsSearch: yes('list'),
   ExtraHosts: yes('list'),
-  GroupAdd: no('--group-add', 'list'),
-  // Each container has its own IPC namespace: "private"; none joins another's.
-  IpcMode: no('--ipc', 'str', oneOf('private', 'shareable')),
+  GroupAdd: yes('list'),
+  // private, shareable, none, host, container:X (runtime-flags.ts).
+  IpcMode: yes('str'),
   Cgroup: no('--cgroup', 'str'),
   Links: yes('list'),
-  OomScoreAdj: no('--oom-score-adj', 'int'),
-  PidMode: no('--pid', 'str'),
+  OomScoreAdj: yes('int'),
+  // host and container:X (runtime-flags.ts).
+  PidMode: yes('str'),
   Privileged: yes('bool'),
   PublishAllPorts: yes('bool'),
   ReadonlyRootfs: yes('bool'),
   SecurityOpt: yes('list'),
   StorageOpt: no('--storage-opt', 'strmap'),
   Tmpfs: yes('strmap'),
-  UTSMode: no('--uts', 'str'),
+  UTSMode: yes('str'),
   // No user-namespace remapping: every container is in the host's, "host".
   UsernsMode: no('--userns', 'str', oneOf('host')),
   ShmSize: yes('int'),
-  Sysctls: no('--sysctl', 'strmap'),
+  // Those in the container's namespaces; runc's refusals for the rest, at create.
+  Sysctls: yes('strmap'),
   // Checked against the daemon's runtime by the service.
   Runtime: yes('str'),
   // Linux has one isolation, "default"; dockerd refuses the others (create-checks.ts).
   Isolation: yes('str'),
   // Resources
-  CpuShares: no('--cpu-shares', 'int'),
-  Memory: no('-m/--memory', 'int'),
-  NanoCpus: no('--cpus', 'int'),
+  // Limits: resources.ts (decision 0032).
+  CpuShares: yes('int'),
+  Memory: yes('int'),
+  NanoCpus: yes('int'),
   CgroupParent: no('--cgroup-parent', 'str'),
   BlkioWeight: no('--blkio-weight', 'int'),
   BlkioWeightDevice: no('--blkio-weight-device', 'objs'),
@@ -144,25 +146,25 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   BlkioDeviceWriteBps: no('--device-write-bps', 'objs'),
   BlkioDeviceReadIOps: no('--device-read-iops', 'objs'),
   BlkioDeviceWriteIOps: no('--device-write-iops', 'objs'),
-  CpuPeriod: no('--cpu-period', 'int'),
-  CpuQuota: no('--cpu-quota', 'int'),
+  CpuPeriod: yes('int'),
+  CpuQuota: yes('int'),
   CpuRealtimePeriod: no('--cpu-rt-period', 'int'),
   CpuRealtimeRuntime: no('--cpu-rt-runtime', 'int'),
-  CpusetCpus: no('--cpuset-cpus', 'str'),
-  CpusetMems: no('--cpuset-mems', 'str'),
-  Devices: no('--device', 'objs'),
+  CpusetCpus: yes('str'),
+  CpusetMems: yes('str'),
+  Devices: yes('objs'),
   DeviceCgroupRules: no('--device-cgroup-rule', 'list'),
   DeviceRequests: no('--gpus', 'objs'),
   KernelMemory: no('--kernel-memory', 'int'),
   KernelMemoryTCP: no('KernelMemoryTCP', 'int'),
-  MemoryReservation: no('--memory-reservation', 'int'),
-  MemorySwap: no('--memory-swap', 'int'),
+  MemoryReservation: yes('int'),
+  MemorySwap: yes('int'),
   // The CLI sends -1 for "not set".
-  MemorySwappiness: no('--memory-swappiness', 'int', oneOf(-1)),
-  OomKillDisable: no('--oom-kill-disable', 'bool'),
+  MemorySwappiness: yes('int'),
+  OomKillDisable: yes('bool'),
   // 0 and -1 both mean unlimited.
-  PidsLimit: no('--pids-limit', 'int', unlimited),
-  Ulimits: no('--ulimit', 'objs'),
+  PidsLimit: yes('int'),
+  Ulimits: yes('objs'),
   CpuCount: no('--cpu-count', 'int'),
   CpuPercent: no('--cpu-percent', 'int'),
   IOMaximumIOps: no('--io-maxiops', 'int'),
@@ -172,17 +174,9 @@ export const HOST_CONFIG_FIELDS: Record<string, Field> = {
   Mounts: yes('objs'),
   MaskedPaths: no('--security-opt systempaths=unconfined', 'list'),
   ReadonlyPaths: no('--security-opt systempaths=unconfined', 'list'),
-  Init: no('--init', 'bool'),
+  // Debian's tini as /sbin/docker-init.
+  Init: yes('bool'),
 };
-
-/** `{"Type":"","Config":{}}` or json-file with no options: the log Berth writes. */
-function defaultLogConfig(v: unknown): boolean {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const { Type, Config, ...rest } = v as Json;
-  if (Object.keys(rest).length) return false;
-  const typeOk = Type === undefined || Type === null || Type === '' || Type === 'json-file';
-  return typeOk && isZero(Config ?? null);
-}
 
 /**
  * JSON's zero values: null, "", 0, false, [] and {}. A map with a key is set

@@ -17,6 +17,11 @@ import type { Lifecycle } from './lifecycle.js';
 import { normaliseLinks } from './links.js';
 import { generatedName, normalizeRef } from './names.js';
 import { configuredEndpoint, endpointConfigFor } from './endpoint-settings.js';
+import type { Json } from '../common/validate.js';
+import { sysInfo } from '../kernel/sysinfo.js';
+import { adaptResources, checkResources, ociResources } from './resources.js';
+import { checkDevices } from './runtime-flags.js';
+import { devicesFor } from './start-flags.js';
 import { checkMounts, registerMountPoints } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
@@ -38,6 +43,13 @@ export async function buildRecord(
   name?: string,
 ): Promise<{ record: ContainerRecord; warnings: string[] }> {
   const req = parseCreate(body);
+  const hc = req.hostConfig as Json;
+  // dockerd's verifyContainerSettings, before the image is looked up.
+  const limitWarnings = checkResources(hc, sysInfo(), false);
+  adaptResources(hc);
+  ociResources(hc);
+  // dockerd looks the nodes up at start (a 500); a missing one is refused now too.
+  checkDevices(hc.Devices).forEach(devicesFor);
   const runtime = basename(deps.runtime.binary);
   const asked = req.hostConfig.Runtime;
   if (asked && asked !== runtime) throw invalid(`Unknown runtime specified ${String(asked)}`);
@@ -50,10 +62,10 @@ export async function buildRecord(
   }
   const publishes =
     Object.keys(req.hostConfig.PortBindings ?? {}).length > 0 || req.hostConfig.PublishAllPorts;
-  const warnings =
-    mode === 'host' && publishes
-      ? ['Published ports are discarded when using host network mode']
-      : [];
+  const warnings = [...limitWarnings];
+  if (mode === 'host' && publishes) {
+    warnings.push('Published ports are discarded when using host network mode');
+  }
   // Before anything is made: a bad mount spec changes nothing.
   checkMounts(req.config, req.hostConfig);
   const img = await deps.images.ensureImage(req.config.Image);

@@ -25,6 +25,7 @@ import { processEnv, replaceOrAppendEnv } from './config.js';
 import type { ContainerService } from './service.js';
 import { parseSecurityOpts } from './security.js';
 import { capabilities, processSpec } from './spec.js';
+import { checkUlimits, rlimits, specJson } from './resources.js';
 import { resolveUser } from './user.js';
 import type { LinkedEntry } from './bundle.js';
 import { MAX_OUTPUT, timeoutOutput, type ProbeOutcome } from './health.js';
@@ -83,7 +84,11 @@ export async function execProcess(
     privileged: boolean;
   },
 ): Promise<Record<string, unknown>> {
-  const user = await resolveUser(`/proc/${c.State.Pid}/root`, p.user || c.Config.User);
+  const user = await resolveUser(
+    `/proc/${c.State.Pid}/root`,
+    p.user || c.Config.User,
+    c.HostConfig.GroupAdd as string[] | null,
+  );
   const env = replaceOrAppendEnv(
     processEnv({
       config: c.Config.Env,
@@ -98,7 +103,7 @@ export async function execProcess(
     c.HostConfig.CapDrop ?? [],
     c.HostConfig.Privileged || p.privileged,
   );
-  return processSpec({
+  const proc = processSpec({
     args: p.args,
     env,
     cwd: p.workingDir || c.Config.WorkingDir || '/',
@@ -111,6 +116,15 @@ export async function execProcess(
     // filter runc takes from the container's config.json.)
     noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
   });
+  // dockerd starts an exec from the container's process: its rlimits (runc
+  // 1.1 then gives the exec the hard limit as its soft one, as with dockerd)
+  // and OOM score too.
+  const ulimits = checkUlimits(c.HostConfig.Ulimits);
+  if (ulimits.length) proc.rlimits = rlimits(ulimits);
+  if (typeof c.HostConfig.OomScoreAdj === 'number' && c.HostConfig.OomScoreAdj) {
+    proc.oomScoreAdj = c.HostConfig.OomScoreAdj;
+  }
+  return proc;
 }
 
 /** What a probe needs besides the container. */
@@ -286,7 +300,7 @@ export class ExecService {
     const dir = this.stateDir(e.ID);
     await unmountAndRemove(dir);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, 'process.json'), JSON.stringify(proc));
+    await writeFile(join(dir, 'process.json'), specJson(proc));
     const attached = !opts.detach && !!opts.onAttachable;
     const launching = this.runtime.exec(c.Id, join(dir, 'process.json'), dir, {
       tty,

@@ -52,4 +52,8 @@ export class ContainerDirs {
   logPath(id: string): string {
     return join(this.dir(id), `${id}-json.log`);
   }
+  /** The tmpfs of a shareable IPC namespace's /dev/shm (dockerd's mounts/shm). */
+  shmDir(id: string): string {
+    return join(this.dir(id), 'mounts', 'shm');
+  }
 }

@@ -96,6 +96,7 @@ export async function cleanupRuntime(life: Lifecycle, c: ContainerRecord): Promi
   const { runtime, networks, log } = life;
   await runtime.delete(c.Id).catch((e) => log.warn(`runc delete: ${messageOf(e)}`));
   await unmountAll(life.paths.rootfs(c.Id)).catch((e) => log.warn(messageOf(e)));
+  await unmountAll(life.paths.shmDir(c.Id)).catch((e) => log.warn(messageOf(e)));
   await releaseMounts(life.volumes, c).catch((e) => log.warn(messageOf(e)));
   if (!c.HostConfig.NetworkMode.startsWith('container:')) {
     await networks.endpoints

@@ -196,6 +196,8 @@ export function inspect(
     published: readonly PublishedPort[];
     /** The overlay's directories (LowerDir, UpperDir, WorkDir, MergedDir). */
     graph: Record<string, string>;
+    /** `size=1`: SizeRw and SizeRootFs (shown even when 0, as dockerd's pointers). */
+    sizes?: ContainerSizes;
   },
 ): object {
   const s = c.State;
@@ -225,7 +227,8 @@ export function inspect(
     ResolvConfPath: `${paths.dir}/resolv.conf`,
     HostnamePath: `${paths.dir}/hostname`,
     HostsPath: `${paths.dir}/hosts`,
-    LogPath: paths.logPath,
+    // dockerd shows the path of json-file logs only (none for local and none).
+    LogPath: logDriver(c) === 'json-file' ? paths.logPath : '',
     Name: c.Name,
     RestartCount: c.RestartCount,
     Driver: 'overlay2',
@@ -236,6 +239,7 @@ export function inspect(
     ExecIDs: null,
     HostConfig: hostConfigView(c.HostConfig),
     GraphDriver: { Name: 'overlay2', Data: paths.graph },
+    ...(paths.sizes ?? {}),
     Mounts: mountsView(c.MountPoints),
     Config: c.Config,
     NetworkSettings: {
@@ -261,13 +265,29 @@ export function inspect(
   };
 }
 
+/** The container's log driver ("json-file" when none was named). */
+export function logDriver(c: ContainerRecord): string {
+  const lc = c.HostConfig.LogConfig as { Type?: unknown } | null | undefined;
+  return typeof lc?.Type === 'string' && lc.Type ? lc.Type : 'json-file';
+}
+
 /** The command as docker ps shows it: arguments with spaces in single quotes. */
 export function commandText(c: ContainerRecord): string {
   return [c.Path, ...c.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' ');
 }
 
-/** One row of GET /containers/json. */
-export function listRow(c: ContainerRecord, published: readonly PublishedPort[]): object {
+/** A container's disk use: its own changes, and those plus its image's layers. */
+export interface ContainerSizes {
+  SizeRw: number;
+  SizeRootFs: number;
+}
+
+/** One row of GET /containers/json; `sizes` with `size=1` (left out when 0, as Go's omitempty). */
+export function listRow(
+  c: ContainerRecord,
+  published: readonly PublishedPort[],
+  sizes?: ContainerSizes,
+): object {
   return {
     Id: c.Id,
     Names: [c.Name],
@@ -276,6 +296,8 @@ export function listRow(c: ContainerRecord, published: readonly PublishedPort[])
     Command: commandText(c),
     Created: Math.floor(Date.parse(c.Created) / 1000),
     Ports: listPorts(c, published),
+    ...(sizes?.SizeRw ? { SizeRw: sizes.SizeRw } : {}),
+    ...(sizes?.SizeRootFs ? { SizeRootFs: sizes.SizeRootFs } : {}),
     Labels: c.Config.Labels ?? {},
     State: statusOf(c),
     Status: statusText(c),

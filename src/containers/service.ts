@@ -27,6 +27,7 @@ import type { ImageLookup, Lifecycle, PendingAttach } from './lifecycle.js';
 import { ContainerNetworking } from './networking.js';
 import { ContainerDirs, type ContainerPaths } from './paths.js';
 import { withRootfs, type RootfsUse } from './fsaccess.js';
+import { treeSize } from '../kernel/pack.js';
 import { pause, unpause } from './pause.js';
 import { recover } from './recover.js';
 import { cleanupRuntime, remove, removeLocked } from './remove.js';
@@ -35,6 +36,7 @@ import { startLocked } from './start.js';
 import { kill, shutdownContainer, stop, stopForRestart } from './stop.js';
 import { ContainerLocks, isLive, Waiters } from './sync.js';
 import type { ContainerRecord } from './types.js';
+import { updateContainer } from './update.js';
 import type { VolumeService } from '../volumes/service.js';
 
 export type { ContainerPaths, DaemonDns, ImageLookup, PendingAttach };
@@ -272,6 +274,21 @@ export class ContainerService {
       r.publish();
     });
     this.emit(c, 'rename', { oldName });
+  }
+
+  /** Bytes the container changed in its root filesystem (dockerd's SizeRw). */
+  sizeRw(id: string): Promise<number> {
+    return treeSize(this.life.paths.upperDir(id));
+  }
+
+  /** Whether a removal of the container is under way. */
+  isRemoving(id: string): boolean {
+    return this.life.removing.has(id);
+  }
+
+  /** POST /containers/{id}/update: new limits (and restart policy); returns the warnings. */
+  update(ref: string, body: unknown): Promise<string[]> {
+    return updateContainer(this.life, this.repo.get(ref), body);
   }
 
   /** DELETE /containers/{id}; `volumes` (`rm -v`) removes its anonymous volumes too. */

@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import { waitForPath } from '../common/wait.js';
-import { mountOverlay, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
+import { mountOverlay, mountShm, unmountAll, unmountAndRemove } from '../kernel/mount/mounts.js';
 import { RuntimeError } from '../kernel/runtime/runtime.js';
 import { attachOpener } from './attach.js';
 import { writeBundle } from './bundle.js';
 import { checkStoredHostConfig } from './config.js';
 import type { Lifecycle } from './lifecycle.js';
 import { clearOperational } from './endpoint-settings.js';
+import { keepsLogs } from './runtime-flags.js';
+import { runtimeFlagsAtStart } from './start-flags.js';
 import { prepareMounts, releaseMounts } from './mounts.js';
 import type { ContainerRecord } from './types.js';
 
@@ -27,6 +29,8 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
   if (c.State.Status === 'removing' || life.removing.has(c.Id))
     throw conflict(`container ${c.Id} is marked for removal and cannot be started`);
   checkStoredHostConfig(c.HostConfig);
+  // Devices, donor containers, the init: resolved before anything is made.
+  const flags = runtimeFlagsAtStart(life.repo, c, (id) => life.paths.shmDir(id));
   checkLegacyMounts(c);
   const img = await life.images.resolve(c.ImageID);
   if (!img) throw notFound(`No such image: ${c.Image}`);
@@ -45,6 +49,11 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     await mountOverlay(img.layerDirs, join(layers, 'diff'), join(layers, 'work'), rootfs);
     undo.push(() => unmountAll(rootfs));
 
+    if (flags.ipc.kind === 'shareable') {
+      await mkdir(flags.ipc.shm, { recursive: true });
+      await mountShm(flags.ipc.shm, c.HostConfig.ShmSize);
+      undo.push(() => unmountAll(life.paths.shmDir(c.Id)));
+    }
     undo.push(() => releaseMounts(life.volumes, c));
     const user = await prepareMounts(life.volumes, c, rootfs);
 
@@ -57,6 +66,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       dns: life.dns,
       resolverOf: life.networking.resolverOf,
       links: life.networking.linksOf(c),
+      flags,
       hostGateway: life.networking.hostGateway(),
       mounts: user.mounts,
       rootfsPropagation: user.rootfsPropagation,
@@ -71,7 +81,7 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
     let pid: number;
     try {
       const launching = life.runtime.startContainer(c.Id, bundle, stateDir, {
-        log: life.paths.logPath(c.Id),
+        log: keepsLogs(c.HostConfig) ? life.paths.logPath(c.Id) : undefined,
         tty: c.Config.Tty,
         stdin: c.Config.OpenStdin,
         stdinOnce: c.Config.StdinOnce,

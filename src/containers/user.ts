@@ -40,33 +40,53 @@ export function parseGroup(text: string): GroupEntry[] {
 
 const isNum = (s: string) => /^\d+$/.test(s);
 
-/** Resolves "user[:group]" (names or numbers) given the passwd and group contents. */
-export function resolveUserFrom(spec: string, passwd: string, group: string): User {
-  if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+/**
+ * Resolves "user[:group]" (names or numbers; "" is root) given the passwd and
+ * group contents, as runc's GetExecUser and dockerd's getUser: the
+ * supplementary groups are the primary one, then, when no group was named,
+ * every group listing the user, then `groupAdd` (names or numbers).
+ */
+export function resolveUserFrom(
+  spec: string,
+  passwd: string,
+  group: string,
+  groupAdd: readonly string[] = [],
+): User {
   const [u = '', g] = spec.split(':', 2);
   const users = parsePasswd(passwd);
   const groups = parseGroup(group);
-  const pw = users.find((e) => e.name === u || (isNum(u) && e.uid === Number(u)));
-  if (!pw && !isNum(u)) {
+  const pw =
+    u === ''
+      ? users.find((e) => e.uid === 0)
+      : users.find((e) => e.name === u || (isNum(u) && e.uid === Number(u)));
+  if (!pw && u !== '' && !isNum(u)) {
     throw invalid(`unable to find user ${u}: no matching entries in passwd file`);
   }
   const uid = pw ? pw.uid : Number(u);
   let gid = pw ? pw.gid : 0;
-  if (g !== undefined && g !== '') {
+  const explicit = g !== undefined && g !== '';
+  if (explicit) {
     const gr = groups.find((e) => e.name === g || (isNum(g) && e.gid === Number(g)));
     if (!gr && !isNum(g))
       throw invalid(`unable to find group ${g}: no matching entries in group file`);
     gid = gr ? gr.gid : Number(g);
   }
-  const additionalGids = pw
-    ? groups.filter((e) => e.members.includes(pw.name) && e.gid !== gid).map((e) => e.gid)
-    : [];
-  return { uid, gid, additionalGids };
+  const member = !explicit && pw ? groups.filter((e) => e.members.includes(pw.name)) : [];
+  const added = groupAdd.map((a) => {
+    const gr = groups.find((e) => e.name === a || (isNum(a) && e.gid === Number(a)));
+    if (gr) return gr.gid;
+    if (!isNum(a)) throw invalid(`Unable to find group ${a}: no matching entries in group file`);
+    return Number(a);
+  });
+  return { uid, gid, additionalGids: [gid, ...member.map((e) => e.gid), ...added] };
 }
 
-/** Resolves `spec` against the files in the mounted root filesystem `rootfs`. */
-export async function resolveUser(rootfs: string, spec: string): Promise<User> {
-  if (!spec) return { uid: 0, gid: 0, additionalGids: [] };
+/** Resolves `spec` (and `--group-add`) against the files in the mounted root filesystem `rootfs`. */
+export async function resolveUser(
+  rootfs: string,
+  spec: string,
+  groupAdd?: readonly string[] | null,
+): Promise<User> {
   const read = (p: string) => readFile(join(rootfs, p), 'utf8').catch(() => '');
-  return resolveUserFrom(spec, await read('etc/passwd'), await read('etc/group'));
+  return resolveUserFrom(spec, await read('etc/passwd'), await read('etc/group'), groupAdd ?? []);
 }

@@ -12,6 +12,7 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BerthError, invalid } from '../common/errors.js';
 import { Unpacker, errnoOf } from '../kernel/unpack.js';
+import type { SplitRecorder } from './tarsplit.js';
 
 export { cleanName } from '../kernel/unpack.js';
 
@@ -47,6 +48,8 @@ export interface ExtractOptions {
    * cut that way when it adds a Dockerfile from stdin.
    */
   padEnd?: boolean;
+  /** Records the uncompressed stream's layout, to rebuild the tar later (tarsplit.ts). */
+  split?: SplitRecorder;
 }
 
 /** Reads the first bytes of `input` to tell gzip from plain; yields everything, hashing as it goes. */
@@ -147,6 +150,7 @@ export async function extractTar(
     let total = 0;
     for await (const chunk of src) {
       tarHash.update(chunk);
+      opts.split?.write(chunk);
       total += chunk.length;
       if (!extract.write(chunk)) await waitDrain(extract);
     }

@@ -39,6 +39,12 @@ export function familiarTags(tagKeys: string[]): string[] {
   return tagKeys.map((k) => familiarString(withDefaultTag(parseTagKey(k)))).sort();
 }
 
+/** The comment of an image's last history entry, or ''. */
+function lastComment(c: ImageConfig): string {
+  const last = c.history?.[c.history.length - 1]?.comment;
+  return typeof last === 'string' ? last : '';
+}
+
 /** Docker's container.Config with every field present, as inspect shows it. */
 export function fullContainerConfig(
   c: ContainerConfig | undefined,
@@ -107,7 +113,8 @@ export function inspectOf(v: ImageView): Record<string, unknown> {
     RepoTags: familiarTags(v.tagKeys),
     RepoDigests: [],
     Parent: v.parent,
-    Comment: c.comment ?? '',
+    // as dockerd: the image's comment, else its last history entry's (a commit's message)
+    Comment: c.comment || lastComment(c),
     Created: c.created ?? ZERO_TIME,
     Container: c.container ?? '',
     ContainerConfig: fullContainerConfig(c.container_config),

@@ -5,7 +5,7 @@
  */
 import { goArch } from '../common/arch.js';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { reportedRead, type ProgressLine } from './progress.js';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { invalid } from '../common/errors.js';
@@ -139,7 +139,7 @@ export async function prepareLoad(
   ing: Ingest,
   input: AsyncIterable<Buffer | string>,
   spool: string,
-  onProgress?: (line: string) => void,
+  onProgress?: (p: ProgressLine) => void,
 ): Promise<PreparedImage[]> {
   const dir = join(spool, 'archive');
   await extractTar(input, dir, { layer: false });
@@ -168,8 +168,8 @@ export async function prepareLoad(
     for (let i = 0; i < diffIds.length; i++) {
       const want = diffIds[i] as string;
       const blob = img.layers[i] as { path: string; digest?: string };
-      onProgress?.(`Loading layer ${want.slice(7, 19)} [${i + 1}/${diffIds.length}]`);
-      const got = await ing.layer(() => createReadStream(blob.path), want);
+      const open = await reportedRead(blob.path, 'Loading layer', want.slice(7, 19), onProgress);
+      const got = await ing.layer(open, want);
       if (got.diffId !== want) {
         throw invalid(`invalid diffID for layer ${i}: expected "${want}", got "${got.diffId}"`);
       }

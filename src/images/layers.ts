@@ -1,6 +1,7 @@
 /**
- * Layers on disk: `<root>/layers/<diffIdHex>/diff` (an overlayfs lowerdir) and
- * `meta.json` beside it. A layer is extracted into `<root>/tmp/` and renamed
+ * Layers on disk: `<root>/layers/<diffIdHex>/diff` (an overlayfs lowerdir),
+ * `meta.json` and `tar-split.json.gz` (how to write the layer's tar again,
+ * for `docker save`) beside it. A layer is extracted into `<root>/tmp/` and renamed
  * into place only once complete, so a crash never leaves a half layer under
  * `layers/`. Layers are keyed by diffID alone: a diff dir's content does not
  * depend on the layers below it, so two images share it whatever their parents.
@@ -10,6 +11,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { removeTree } from '../kernel/mount/mounts.js';
 import { extractTar, type ExtractResult } from './extract.js';
+import { decodeSplit, encodeSplit, SplitRecorder, type SplitItem } from './tarsplit.js';
 
 /** What `meta.json` records about a layer. */
 export interface LayerMeta {
@@ -26,6 +28,9 @@ export interface StagedLayer extends ExtractResult {
   /** The temp dir holding `diff/` and `meta.json`. */
   dir: string;
 }
+
+/** The file beside `meta.json` that rebuilds the layer's tar. */
+const SPLIT = 'tar-split.json.gz';
 
 const hexOf = (digest: string): string => digest.replace(/^sha256:/, '');
 
@@ -64,6 +69,19 @@ export class LayerStore {
     return join(this.root, 'layers', hexOf(diffId), 'diff');
   }
 
+  /**
+   * The records that rebuild the layer's tar byte for byte (tarsplit.ts), or
+   * undefined for a layer stored without them (by an older Berth, or from a
+   * tar that names a file twice).
+   */
+  async splitOf(diffId: string): Promise<SplitItem[] | undefined> {
+    try {
+      return decodeSplit(await fs.readFile(join(this.root, 'layers', hexOf(diffId), SPLIT)));
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Whether the layer is stored. */
   has(diffId: string): boolean {
     return this.layers.has(diffId);
@@ -90,7 +108,10 @@ export class LayerStore {
   async stage(input: AsyncIterable<Buffer | string>): Promise<StagedLayer> {
     const dir = await this.tempDir('layer-');
     try {
-      const r = await extractTar(input, join(dir, 'diff'), { layer: true });
+      const split = new SplitRecorder();
+      const r = await extractTar(input, join(dir, 'diff'), { layer: true, split });
+      const items = split.finish();
+      if (split.unusable === undefined) await fs.writeFile(join(dir, SPLIT), encodeSplit(items));
       const meta: LayerMeta = { diffId: r.diffId, size: r.size, created: new Date().toISOString() };
       await fs.writeFile(join(dir, 'meta.json'), JSON.stringify(meta));
       return { ...r, dir };

@@ -7,9 +7,11 @@
  * then the config file, then one KV transaction, so a failure at any step
  * leaves no tag and (after the garbage collection that follows) no layer.
  *
- * Size: one class, because every write takes its one lock and keeps its one
- * in-memory index true; the reads are thin views of that index. Reading
- * archives and layers lives in ingest.ts, layers.ts and extract.ts.
+ * Size (over 400 lines): one class, because every write takes its one lock
+ * and keeps its one in-memory index true; the reads are thin views of that
+ * index. Reading archives and layers lives in ingest.ts, layers.ts and
+ * extract.ts, writing them in save.ts; what could move out next is the
+ * choice of `save`'s images and `prune`'s candidates (pure over the index).
  */
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +19,7 @@ import { conflict, notFound } from '../common/errors.js';
 import { removeTree } from '../kernel/mount/mounts.js';
 import type { KvStore, Op } from '../store/types.js';
 import { Builtins, NotInstalledError, type PullProgress } from './builtin/index.js';
+import type { ProgressLine } from './progress.js';
 import {
   checkFilters,
   inspectOf,
@@ -47,6 +50,7 @@ import {
   type NamedRef,
 } from './reference.js';
 import { chainIds, planRemoval } from './remove.js';
+import { saveArchive, saveEntries, type SaveImage } from './save.js';
 import type {
   ImageConfig,
   ImageRecord,
@@ -290,6 +294,133 @@ export class ImageStore {
     return rows;
   }
 
+  /**
+   * `docker save`: the images `names` name, as dockerd's parseNames (an ID,
+   * a `name:tag`, or a bare name for all of its repository's tags), checked
+   * before anything is written (save.ts); their layers stay until it ends.
+   */
+  async save(names: string[]): Promise<AsyncIterable<Buffer>> {
+    const targets = new Map<string, NamedRef[]>();
+    const add = (id: string, ref?: NamedRef): void => {
+      const tags = targets.get(id) ?? [];
+      targets.set(id, tags);
+      if (ref && !tags.some((t) => tagKeyOf(t) === tagKeyOf(ref))) tags.push(ref);
+    };
+    for (const name of names) {
+      const any = parseAnyReference(name);
+      if (any.kind === 'id') {
+        add(this.mustLookup(name).id);
+      } else if (any.ref.digest !== undefined) {
+        throw notFound('reference does not exist');
+      } else if (any.ref.tag === undefined) {
+        const repo = [...this.tags].filter(([k]) => {
+          const t = parseTagKey(k);
+          return t.domain === any.ref.domain && t.path === any.ref.path;
+        });
+        for (const [k, id] of repo) add(id, parseTagKey(k));
+        if (repo.length === 0) {
+          const img = this.lookup(name);
+          if (!img) throw notFound(`No such image: ${name}`);
+          add(img.id);
+        }
+      } else {
+        const id = this.tags.get(tagKeyOf(any.ref));
+        if (id === undefined) throw notFound('reference does not exist');
+        add(id, withDefaultTag(any.ref));
+      }
+    }
+    const chosen = [...targets].map(([id, tags]) => ({ img: this.images.get(id)!, tags }));
+    const unpin = this.layers.pin(chosen.flatMap((c) => c.img.config.rootfs.diff_ids));
+    try {
+      const images: SaveImage[] = [];
+      for (const { img, tags } of chosen) {
+        const configBytes = await fs.readFile(this.configPath(img.id));
+        images.push({ id: img.id, config: img.config, configBytes, tags });
+      }
+      return saveArchive(await saveEntries(images, this.layers), unpin);
+    } catch (e) {
+      unpin();
+      throw e;
+    }
+  }
+
+  /**
+   * `docker image prune`, as dockerd's ImagesPrune: with `danglingOnly`
+   * untagged images no image builds on (and, with each, the untagged
+   * parents only it kept: a failed build's steps); else every image no
+   * container uses (an untagged parent goes with its last child). `match`
+   * is the label and until filters. An image a container uses is left
+   * whole (dockerd 20.10 would strip all but one of its tags).
+   */
+  async prune(
+    danglingOnly: boolean,
+    match: (p: { labels: Record<string, string> | null | undefined; created: number }) => boolean,
+  ): Promise<{ ImagesDeleted: RemoveRecord[] | null; SpaceReclaimed: number }> {
+    const chainSize = new Map<string, number>();
+    for (const img of this.images.values()) {
+      for (const c of chainIds(img.config.rootfs.diff_ids)) {
+        chainSize.set(c.chainId, this.layers.sizeOf(c.diffId));
+      }
+    }
+    const parents = new Set([...this.images.values()].map((i) => i.meta.parent).filter(Boolean));
+    const candidates = [...this.images.values()].filter((img) => {
+      const tagged = this.tagKeysOf(img.id).length > 0;
+      if (!tagged && parents.has(img.id)) return false;
+      if (danglingOnly && tagged) return false;
+      const created = unixSeconds(img.config.created) * 1000;
+      return match({ labels: img.config.config?.Labels, created });
+    });
+    const deleted: RemoveRecord[] = [];
+    for (const img of candidates) {
+      if (!this.images.has(img.id) || this.userOf(img.id)) continue;
+      const refs = familiarTags(this.tagKeysOf(img.id));
+      for (const ref of refs.length ? refs : [img.id]) {
+        try {
+          deleted.push(...(await this.remove(ref)));
+        } catch {
+          // in use or changed since: kept, as dockerd's imageDeleteFailed
+        }
+      }
+    }
+    let reclaimed = 0;
+    for (const d of deleted) reclaimed += d.Deleted ? (chainSize.get(d.Deleted) ?? 0) : 0;
+    return { ImagesDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed };
+  }
+
+  /**
+   * `system df`'s images: the list `docker images` shows, each with how
+   * many containers use it and the bytes of its layers other listed images
+   * share (dockerd counts by layer chain), and the bytes of every layer.
+   */
+  usage(containersOf: (id: string) => number): { LayersSize: number; Images: ImageSummary[] } {
+    const listed = this.list();
+    const chains = new Map<string, Array<{ diffId: string; chainId: string }>>();
+    const refs = new Map<string, number>();
+    for (const s of listed) {
+      const c = chainIds(this.images.get(s.Id)!.config.rootfs.diff_ids);
+      chains.set(s.Id, c);
+      for (const { chainId } of c) refs.set(chainId, (refs.get(chainId) ?? 0) + 1);
+    }
+    const Images = listed.map((s) => ({
+      ...s,
+      Containers: containersOf(s.Id),
+      SharedSize: chains
+        .get(s.Id)!
+        .reduce(
+          (n, c) => n + ((refs.get(c.chainId) ?? 0) > 1 ? this.layers.sizeOf(c.diffId) : 0),
+          0,
+        ),
+    }));
+    const LayersSize = this.layers.all().reduce((n, d) => n + this.layers.sizeOf(d), 0);
+    return { LayersSize, Images };
+  }
+
+  /** Bytes of the image's layers (0 when there is no such image). */
+  sizeOf(id: string): number {
+    const img = this.images.get(id.startsWith('sha256:') ? id : `sha256:${id}`);
+    return img ? img.config.rootfs.diff_ids.reduce((n, d) => n + this.layers.sizeOf(d), 0) : 0;
+  }
+
   /** Creates `busybox:latest` from the host's static busybox unless that tag exists. */
   async ensureBuiltins(): Promise<void> {
     if (!this.tags.has(tagKeyOf(BUSYBOX))) await this.builtins.add(BUSYBOX);
@@ -347,10 +478,13 @@ export class ImageStore {
     return (done as Committed).id;
   }
 
-  /** `docker load`: returns Docker's result lines (`Loaded image: busybox:latest`). */
+  /**
+   * `docker load`: returns Docker's result lines (`Loaded image:
+   * busybox:latest`); `onProgress` gets each layer's "Loading layer" bytes.
+   */
   async load(
     input: AsyncIterable<Buffer | string>,
-    onProgress?: (line: string) => void,
+    onProgress?: (p: ProgressLine) => void,
   ): Promise<string[]> {
     const spool = await this.layers.tempDir('load-');
     try {
@@ -372,12 +506,15 @@ export class ImageStore {
   }
 
   /**
-   * A builder step's image: stages `layer` (when the step changed files), then
-   * commits the config `configFor(diffId)` gives, with `parent` recorded.
+   * A builder step's (or `docker commit`'s) image: stages `layer` (when files
+   * changed), then commits the config `configFor(diffId)` gives, with
+   * `parent` recorded and `tags` pointed at it.
    * Returns the image id.
    */
   async commitChild(step: {
     parent?: string;
+    /** Names for the image (`docker commit`'s), written with it. */
+    tags?: NamedRef[];
     layer?: () => AsyncIterable<Buffer | string>;
     configFor: (diffId: string | undefined) => Buffer;
   }): Promise<string> {
@@ -385,7 +522,8 @@ export class ImageStore {
       const diffId = step.layer ? (await ing.layer(step.layer)).diffId : undefined;
       const configBytes = step.configFor(diffId);
       const config = parseImageConfig(configBytes);
-      return [{ id: sha256(configBytes), configBytes, config, tags: [], parent: step.parent }];
+      const tags = step.tags ?? [];
+      return [{ id: sha256(configBytes), configBytes, config, tags, parent: step.parent }];
     });
     return (done as Committed).id;
   }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { BerthError, conflict, invalid, messageOf, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { EventBus } from '../events/bus.js';
+import { treeSize } from '../kernel/pack.js';
 import { isMounted, mountWithOptions, removeTree, unmountAll } from '../kernel/mount/mounts.js';
 import { runOk } from '../kernel/process/run.js';
 import type { KvStore } from '../store/types.js';
@@ -77,26 +78,6 @@ function nameMatches(name: string, specs: string[]): boolean {
       return false;
     }
   });
-}
-
-/** Bytes in the files under `dir` (hard links once), as dockerd's directory.Size. */
-async function dirSize(dir: string): Promise<number> {
-  const seen = new Set<string>();
-  let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = join(d, e.name);
-      const st = await lstat(p).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) await walk(p);
-      else if (!seen.has(`${st.dev}:${st.ino}`)) {
-        seen.add(`${st.dev}:${st.ino}`);
-        total += st.size;
-      }
-    }
-  };
-  await walk(dir);
-  return total;
 }
 
 export class VolumeService {
@@ -171,6 +152,17 @@ export class VolumeService {
     const v = this.byName.get(name);
     if (!v) throw notFound(`get ${name}: no such volume`);
     return v;
+  }
+
+  /** `system df`'s view of a volume: its view with UsageData (bytes, containers using it). */
+  async usage(v: VolumeRecord): Promise<Record<string, unknown>> {
+    return {
+      ...this.view(v),
+      UsageData: {
+        Size: await treeSize(this.dataPath(v.Name)),
+        RefCount: this.refs(v.Name).length,
+      },
+    };
   }
 
   /** Containers using the volume: their records, and creates under way. */
@@ -350,7 +342,7 @@ export class VolumeService {
       if (notLabels.length && labelsMatch(v.Labels, notLabels)) continue;
       await this.locked(v.Name, async () => {
         if (this.byName.get(v.Name) !== v || this.refs(v.Name).length) return;
-        const size = await dirSize(this.dataPath(v.Name));
+        const size = await treeSize(this.dataPath(v.Name));
         try {
           await this.destroy(v);
         } catch (e) {

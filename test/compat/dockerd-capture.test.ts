@@ -37,18 +37,19 @@ const REF = JSON.parse(readFileSync(`${REPO}docs/reference/docker-20.10-inspect.
 /**
  * Create bodies dockerd 20.10 takes and Berth refuses at once, and why. Berth
  * refuses what it does not do yet (never accepted and ignored: log drivers
- * and options, namespaces modes), and checks at
- * create what dockerd checks only at start (then failing with a 500 or a
- * 404): a bad MAC or DNS address, a missing network container.
+ * but json-file, local and none, log options), and
+ * checks at create what dockerd checks only at start (then failing with a
+ * 500 or a 404): a bad MAC or DNS address, a missing network container, a
+ * namespace mode that is none (decision 0032).
  */
 const REFUSED_ON_PURPOSE: Record<string, RegExp> = {
-  'log-none': /^berth does not support --log-driver/,
-  'log-json-file-opts': /^berth does not support --log-driver, --log-opt/,
-  'log-syslog': /^berth does not support --log-driver/,
-  'log-empty-type-opts': /^berth does not support --log-driver, --log-opt/,
-  'ipc-bogus': /^berth does not support --ipc/,
-  'pid-bogus': /^berth does not support --pid/,
-  'uts-bogus': /^berth does not support --uts/,
+  'log-json-file-opts': /^berth does not support --log-opt/,
+  'log-syslog': /^berth does not support log driver syslog yet/,
+  'log-empty-type-opts': /^berth does not support --log-opt/,
+  // dockerd's words at start (a 500) for IPC; it runs bogus PID and UTS modes as private.
+  'ipc-bogus': /^Invalid IPC mode: bogus$/,
+  'pid-bogus': /^Invalid PID mode: bogus$/,
+  'uts-bogus': /^Invalid UTS mode: bogus$/,
   'userns-bogus': /^berth does not support --userns/,
   'mac-bad': /^address xx: invalid MAC address$/,
   'dns-bad': /^not-an-ip is not an ip address$/,
@@ -64,8 +65,6 @@ const REFUSED_ON_PURPOSE: Record<string, RegExp> = {
  * client's mistake is a 400, not dockerd's 500.
  */
 const REFUSED_OTHERWISE: Record<string, { status: number; message: RegExp }> = {
-  'memory-tiny': { status: 400, message: /^berth does not support -m\/--memory/ },
-  'oomscore-range': { status: 400, message: /^berth does not support --oom-score-adj/ },
   'isolation-hyperv': { status: 400, message: /^Invalid isolation: "hyperv"/ },
   'isolation-bogus': { status: 400, message: /^Invalid isolation: "bogus"/ },
   // dockerd lists the networks in Go's random map order.

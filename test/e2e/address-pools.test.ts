@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
+import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const envs: LabEnv[] = [];
@@ -32,28 +32,9 @@ async function kernelSettled(): Promise<void> {
   }
 }
 
-/** One Engine API call on the daemon's socket: status and body. */
-function api(env: LabEnv, method: string, path: string, body?: unknown) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: env.daemon.env.DOCKER_HOST.replace('unix://', ''),
-        method,
-        path: `/v1.41${path}`,
-        headers: data ? { 'Content-Type': 'application/json' } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+/** One Engine API call on the daemon's socket. */
+const api = (env: LabEnv, method: string, path: string, body?: unknown) =>
+  apiCall(`unix://${env.daemon.socket}`, method, path, body);
 
 describe('address pools', () => {
   after(async () => {

@@ -146,16 +146,9 @@ describe('hardening: hostile requests against a lab berthd', () => {
 
   it('flags Berth does not honour yet are refused, naming the flag, and leave nothing', () => {
     for (const flags of [
-      ['--memory', '64m'],
-      ['--cpus', '0.5'],
-      ['--pids-limit', '10'],
-      ['--ulimit', 'nofile=10:10'],
-      ['--init'],
-      ['--sysctl', 'net.ipv4.ip_forward=1'],
-      ['--group-add', '10'],
-      ['--device', '/dev/null:/dev/x'],
-      ['--pid', 'host'],
-      ['--uts', 'host'],
+      ['--blkio-weight', '300'],
+      ['--cgroup-parent', 'mine'],
+      ['--device-cgroup-rule', 'c 1:3 r'],
       ['--log-driver', 'syslog'],
       ['--log-opt', 'max-size=1m'],
     ]) {

@@ -13,7 +13,10 @@ import { join } from 'node:path';
 import { DebianBuilder } from '../../src/images/builtin/debian.js';
 import { PYTHON } from '../../src/images/builtin/recipes.js';
 import { sha256 } from '../../src/images/ingest.js';
+import type { ProgressLine } from '../../src/images/progress.js';
+import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { Terminal } from '../helpers/tmux.js';
 
 let env: LabEnv;
 let cache: string;
@@ -194,6 +197,52 @@ describe('builtin redis and python images', () => {
     assert.deepEqual(cacheFiles(), before, 'the cache was not rewritten');
     assert.equal(idOf('python:3.11', 2), idOf('python:3'));
     assert.equal(idOf('redis', 2), idOf('redis'));
+  });
+
+  it('docker pull shows each layer extracted with its bytes, bars on a terminal only', async () => {
+    const forget = () => {
+      for (const ref of ['python:3.11', 'python:3', 'redis']) env.docker(['rmi', ref], { host: 2 });
+    };
+    forget();
+    const host = env.daemons[1]!.env.DOCKER_HOST as string;
+    const r = await apiCall(host, 'POST', '/images/create?fromImage=redis&tag=latest');
+    const lines = r.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ProgressLine);
+    const extracting = lines.filter((l) => l.status === 'Extracting');
+    const ids = new Set(extracting.map((l) => l.id));
+    assert.ok(ids.size >= 1, r.text.slice(0, 2000));
+    for (const id of ids) {
+      const of = extracting.filter((l) => l.id === id).map((l) => l.progressDetail!);
+      for (let i = 1; i < of.length; i++) assert.ok(of[i]!.current > of[i - 1]!.current, id);
+      assert.equal(of.at(-1)!.current, of.at(-1)!.total, `${id} ends at its size`);
+      assert.ok(
+        lines.some((l) => l.id === id && l.status === 'Pull complete'),
+        id,
+      );
+    }
+    assert.ok(extracting.length > ids.size, 'a layer of megabytes reports more than once');
+    assert.match(extracting[0]!.progress ?? '', /^\[=*> *\] +[\d.]+[kMG]?B\/[\d.]+[kMG]?B$/);
+    assert.equal(lines.at(-1)?.status, 'Status: Downloaded newer image for redis:latest');
+
+    // Not on a terminal, the docker client leaves the byte lines out.
+    forget();
+    const plain = env.docker(['pull', 'redis'], { host: 2 });
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+    assert.doesNotMatch(plain.stdout, /Extracting/);
+
+    // On one, it draws them and ends each layer's line at "Pull complete".
+    forget();
+    const t = new Terminal(join(env.lab.dir, 'tmux-pull.sock'));
+    try {
+      t.start(`DOCKER_HOST=${host} docker pull redis; sleep 30`, 120, 30);
+      assert.ok(t.waitFor(/Status: Downloaded newer image for redis:latest/, 30_000), t.screen());
+      assert.match(t.screen(), /^[0-9a-f]{12}: Pull complete\s*$/m);
+    } finally {
+      t.close();
+    }
   });
 });
 

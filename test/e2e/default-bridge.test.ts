@@ -4,7 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
@@ -114,6 +114,26 @@ describe('default bridge (S3-S6)', () => {
     const hosts = env.docker(['inspect', '-f', '{{json .HostConfig.ExtraHosts}}', c.stdout.trim()]);
     assert.equal(hosts.stdout.trim(), '["gw:host-gateway"]');
     env.docker(['rm', c.stdout.trim()]);
+  });
+
+  it('--add-host on the host network writes Docker default lines and the extra host', () => {
+    const r = env.docker([
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '--add-host',
+      'db:10.9.8.7',
+      'busybox',
+      'cat',
+      '/etc/hosts',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^127\.0\.0\.1\tlocalhost$/m);
+    assert.match(r.stdout, /^10\.9\.8\.7\tdb$/m);
+    // Without extra hosts the container sees the host's own file.
+    const plain = env.docker(['run', '--rm', '--network', 'host', 'busybox', 'cat', '/etc/hosts']);
+    assert.equal(plain.stdout, readFileSync('/etc/hosts', 'utf8'));
   });
 
   it('S6: containers reach the world through NAT on the host uplink', async () => {

@@ -9,8 +9,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
+import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
@@ -28,27 +28,8 @@ const status = (out: string) => ({
 const STATUS = ['grep', '-E', '^(Seccomp|NoNewPrivs):', '/proc/self/status'];
 
 /** One Engine API call on the daemon's socket. */
-function api(method: string, path: string, body?: unknown) {
-  return new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      {
-        socketPath: env.daemon.socket,
-        method,
-        path: `/v1.41${path}`,
-        headers: data ? { 'Content-Type': 'application/json' } : {},
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const api = (method: string, path: string, body?: unknown) =>
+  apiCall(`unix://${env.daemon.socket}`, method, path, body);
 
 /** The config.json Berth wrote for a container. */
 function ociConfig(name: string): { linux: { seccomp?: { defaultAction: string } } } {

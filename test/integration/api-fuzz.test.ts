@@ -18,6 +18,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { apiRouter } from '../../src/api/routes/index.js';
 import type { Services } from '../../src/api/routes/services.js';
+import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const LONG = process.env.BERTH_FUZZ_LONG === '1';
@@ -322,6 +323,8 @@ const STREAMS = new Set([
   '/events',
   '/containers/:id/attach',
   '/containers/:id/logs',
+  // One sample a second until the client goes, unless stream=false.
+  '/containers/:id/stats',
   '/containers/:id/wait',
   '/exec/:id/start',
 ]);
@@ -397,8 +400,8 @@ describe('API fuzzing against a lab berthd', () => {
   /** Waits until nothing moves (exits, the reaper), then returns the state. */
   const settled = async (): Promise<string> => {
     let prev = snapshot();
-    for (let i = 0; i < 25; i++) {
-      await new Promise((r) => setTimeout(r, 250));
+    for (let i = 0; i < 60; i++) {
+      await new Promise((r) => setTimeout(r, 100));
       const cur = snapshot();
       if (cur === prev) return cur;
       prev = cur;
@@ -406,11 +409,27 @@ describe('API fuzzing against a lab berthd', () => {
     return prev;
   };
 
+  /** The daemon's containers and networks, through the API (the CLI costs a process each). */
+  const listing = async () => {
+    const host = `unix://${env.daemon.socket}`;
+    const cs = JSON.parse((await apiCall(host, 'GET', '/containers/json?all=1')).text) as Array<{
+      Id: string;
+      Names: string[];
+      State: string;
+    }>;
+    const nets = JSON.parse((await apiCall(host, 'GET', '/networks')).text) as Array<{
+      Id: string;
+      Name: string;
+    }>;
+    const container = (name: string) => cs.find((c) => c.Names.includes(`/${name}`));
+    return { host, cs, nets, container, net: (name: string) => nets.find((n) => n.Name === name) };
+  };
+
   /** Fixtures the fuzzer aims at: put back whenever a 2xx took them away. */
-  const ensureFixtures = () => {
-    const have = (kind: string, name: string) => env.docker([kind, 'inspect', name]).status === 0;
-    if (!have('network', 'fz-net')) env.docker(['network', 'create', 'fz-net']);
-    if (!have('container', 'fz-run'))
+  const ensureFixtures = async () => {
+    let l = await listing();
+    if (!l.net('fz-net')) env.docker(['network', 'create', 'fz-net']);
+    if (!l.container('fz-run'))
       env.docker([
         'run',
         '-d',
@@ -418,18 +437,21 @@ describe('API fuzzing against a lab berthd', () => {
         'fz-run',
         '--network',
         'fz-net',
+        // tini passes on SIGTERM: a fuzzed stop or restart ends at once, not at its timeout.
+        '--init',
         'busybox',
         'sleep',
         '100000',
       ]);
-    if (!env.docker(['inspect', '-f', '{{.State.Running}}', 'fz-run']).stdout.includes('true'))
-      env.docker(['start', 'fz-run']);
-    if (!have('container', 'fz-stopped'))
+    else if (l.container('fz-run')?.State !== 'running') env.docker(['start', 'fz-run']);
+    if (!l.container('fz-stopped'))
       env.docker(['create', '--name', 'fz-stopped', 'busybox', 'true']);
-    const ids = env
-      .docker(['inspect', '-f', '{{.Id}}', 'fz-run', 'fz-stopped', 'fz-net'])
-      .stdout.split('\n')
-      .filter(Boolean);
+    l = await listing();
+    const ids = [
+      l.container('fz-run')?.Id,
+      l.container('fz-stopped')?.Id,
+      l.net('fz-net')?.Id,
+    ].filter((i): i is string => !!i);
     fixtureNames = [
       'fz-run',
       'fz-stopped',
@@ -445,19 +467,20 @@ describe('API fuzzing against a lab berthd', () => {
   };
 
   /** What a 2xx made besides the fixtures (a restart-looping container never settles). */
-  const removeStrays = () => {
-    const keep = new Set(['fz-run', 'fz-stopped']);
-    const cs = env.docker(['ps', '-a', '--format', '{{.Names}}']).stdout.split('\n');
-    const stray = cs.filter((n) => n && !keep.has(n));
-    if (stray.length) env.docker(['rm', '-f', ...stray]);
-    const nets = env.docker(['network', 'ls', '--format', '{{.Name}}']).stdout.split('\n');
-    const extra = nets.filter((n) => n && !['bridge', 'host', 'none', 'fz-net'].includes(n));
-    if (extra.length) env.docker(['network', 'rm', ...extra]);
+  const removeStrays = async () => {
+    const l = await listing();
+    const keep = new Set(['/fz-run', '/fz-stopped']);
+    for (const c of l.cs.filter((c) => !c.Names.some((n) => keep.has(n)))) {
+      await apiCall(l.host, 'DELETE', `/containers/${c.Id}?force=1`);
+    }
+    for (const n of l.nets.filter((n) => !['bridge', 'host', 'none', 'fz-net'].includes(n.Name))) {
+      await apiCall(l.host, 'DELETE', `/networks/${n.Id}`);
+    }
   };
 
   before(async () => {
     env = await labWithDaemons();
-    ensureFixtures();
+    await ensureFixtures();
   });
   after(async () => {
     process.stdout.write(`# api fuzz: ${JSON.stringify(counts)}\n`);
@@ -522,8 +545,8 @@ describe('API fuzzing against a lab berthd', () => {
           } else {
             counts.s2xx++;
             if (req.method !== 'GET' && req.method !== 'HEAD') {
-              removeStrays();
-              ensureFixtures();
+              await removeStrays();
+              await ensureFixtures();
               state = await settled();
             }
           }

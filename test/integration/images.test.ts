@@ -5,6 +5,7 @@
  * nothing behind; the store survives a reopen. Everything lives in one temp dir
  * per run and is unmounted and removed in `after`, also when a test fails.
  */
+import type { ProgressLine } from '../../src/images/progress.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -343,10 +344,18 @@ describe('image store', { concurrency: false }, () => {
         },
       ]),
     });
-    const progress: string[] = [];
+    const progress: ProgressLine[] = [];
     const lines = await store.load(createReadStream(file), (l) => progress.push(l));
     assert.deepEqual(lines, ['Loaded image: multi:classic']);
-    assert.equal(progress.length, 2);
+    // Docker's "Loading layer" bytes per layer, by its short diff id, ending at its size.
+    assert.deepEqual(
+      progress.map((p) => [p.status, p.id, p.progressDetail?.current, p.progressDetail?.total]),
+      [
+        ['Loading layer', sha(l1).slice(0, 12), l1.length, l1.length],
+        ['Loading layer', sha(l2).slice(0, 12), l2.length, l2.length],
+      ],
+    );
+    assert.match(progress[0]?.progress ?? '', /^\[=+>\] +\S+B\/\S+B$/);
     const img = await store.resolve('multi:classic');
     assert.equal(img?.id, `sha256:${sha(config)}`);
     assert.equal(img?.layerDirs.length, 2);

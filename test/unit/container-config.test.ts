@@ -154,13 +154,13 @@ describe('merging with the image config', () => {
   });
 
   it('refuses at start a stored HostConfig Berth would not honour', () => {
-    // A record written before --memory was refused at create.
+    // A record written before --blkio-weight was refused at create.
     assert.throws(
-      () => checkStoredHostConfig({ NetworkMode: 'default', Memory: 64 * 1024 * 1024 }),
-      /berth does not support -m\/--memory \(HostConfig.Memory\) yet/,
+      () => checkStoredHostConfig({ NetworkMode: 'default', BlkioWeight: 300 }),
+      /berth does not support --blkio-weight \(HostConfig.BlkioWeight\) yet/,
     );
     // What create stores today passes.
-    const { hostConfig } = parseCreate({ Image: 'busybox', HostConfig: { Memory: 0 } });
+    const { hostConfig } = parseCreate({ Image: 'busybox', HostConfig: { BlkioWeight: 0 } });
     assert.doesNotThrow(() => checkStoredHostConfig(hostConfig));
   });
 
@@ -207,21 +207,36 @@ describe('generated files', () => {
     const passwd =
       'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\nalice:x:1000:100::/home/a:/bin/sh\n';
     const group = 'root:x:0:\nusers:x:100:\nwheel:x:10:alice\nnogroup:x:65534:\n';
+    // As runc's GetExecUser and dockerd's getUser: the primary group first, then
+    // the groups listing the user unless a group was named, then --group-add
+    // (docs/reference/docker-20.10-limits-transcript.md, "Users and groups").
     assert.deepEqual(resolveUserFrom('nobody', passwd, group), {
       uid: 65534,
       gid: 65534,
-      additionalGids: [],
+      additionalGids: [65534],
     });
     assert.deepEqual(resolveUserFrom('alice', passwd, group), {
       uid: 1000,
       gid: 100,
-      additionalGids: [10],
+      additionalGids: [100, 10],
     });
+    assert.deepEqual(resolveUserFrom('alice:users', passwd, group).additionalGids, [100]);
     assert.deepEqual(resolveUserFrom('1234:5', passwd, group), {
       uid: 1234,
       gid: 5,
-      additionalGids: [],
+      additionalGids: [5],
     });
+    assert.deepEqual(resolveUserFrom('4242', passwd, group).additionalGids, [0]);
+    const rootInWheel = 'root:x:0:\nwheel:x:10:root\n';
+    assert.deepEqual(resolveUserFrom('', passwd, rootInWheel).additionalGids, [0, 10]);
+    assert.deepEqual(
+      resolveUserFrom('', passwd, group, ['wheel', '4321']).additionalGids,
+      [0, 10, 4321],
+    );
+    assert.throws(
+      () => resolveUserFrom('', passwd, group, ['audio']),
+      /^Error: Unable to find group audio: no matching entries in group file$|Unable to find group audio/,
+    );
     assert.deepEqual(resolveUserFrom('alice:wheel', passwd, group).gid, 10);
     assert.throws(() => resolveUserFrom('bob', passwd, group), /unable to find user bob/);
     assert.throws(() => resolveUserFrom('alice:nope', passwd, group), /unable to find group nope/);

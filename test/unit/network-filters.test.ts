@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { listFilter, pruneFilter } from '../../src/api/routes/networks.js';
+import { listFilter, networkPruneFilter } from '../../src/api/routes/networks.js';
 import { parseDuration, parseTimestamp } from '../../src/api/timestamp.js';
 import { newNetworkRecord } from '../../src/network/records.js';
 import type { NetworkRecord } from '../../src/network/types.js';
@@ -33,15 +33,17 @@ describe('network filters', () => {
 
   it('prunes by until, label and label! as dockerd 20.10', () => {
     const names = (o: Record<string, string[]>) =>
-      [old, fresh].filter(pruneFilter(f(o), NOW)).map((n) => n.Name);
+      [old, fresh].filter(networkPruneFilter(f(o), NOW)).map((n) => n.Name);
     assert.deepEqual(names({}), ['old', 'fresh']);
     assert.deepEqual(names({ until: ['1h'] }), ['old']);
     assert.deepEqual(names({ label: ['team=a'] }), ['old', 'fresh']);
     assert.deepEqual(names({ label: ['team=a', 'keep'] }), ['old']);
     assert.deepEqual(names({ 'label!': ['keep=yes'] }), ['fresh']);
     assert.deepEqual(names({ 'label!': ['keep', 'team=b'] }), ['old', 'fresh'], 'not all match');
-    assert.throws(() => pruneFilter(f({ name: ['x'] })), { message: "Invalid filter 'name'" });
-    assert.throws(() => pruneFilter(f({ until: ['1h', '2h'] })), /more than one until/);
+    assert.throws(() => networkPruneFilter(f({ name: ['x'] })), {
+      message: "Invalid filter 'name'",
+    });
+    assert.throws(() => networkPruneFilter(f({ until: ['1h', '2h'] })), /more than one until/);
   });
 
   it('lists dangling networks: unused and not predefined', () => {

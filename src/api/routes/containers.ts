@@ -2,7 +2,7 @@
 import { goArch } from '../../common/arch.js';
 import { invalid } from '../../common/errors.js';
 import { readLogs } from '../../containers/logs.js';
-import { inspect, listRow, statusOf } from '../../containers/render.js';
+import { inspect, listRow, logDriver, statusOf } from '../../containers/render.js';
 import type { PendingAttach } from '../../containers/service.js';
 import type { ContainerRecord } from '../../containers/types.js';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
@@ -12,6 +12,7 @@ import { empty, json, type Ctx, type Hijacked, type Router } from '../server.js'
 import { bridgeToShim, frame, RAW_STREAM, streamType } from '../stream.js';
 import { parseFilters, qBool, qInt } from '../../common/validate.js';
 import type { Services } from './services.js';
+import { containerSizes } from './storage.js';
 
 const STATUSES = new Set([
   'created',
@@ -104,11 +105,13 @@ export function containerRoutes(r: Router, s: Services): void {
       .filter((c) => matches(c, f, s))
       .sort((a, b) => b.Created.localeCompare(a.Created));
     if (limit !== undefined && limit > 0) list = list.slice(0, limit);
-    json(
-      res!,
-      200,
-      list.map((c) => listRow(c, s.networks.endpoints.publishedPorts(c.Id))),
-    );
+    const withSize = qBool(query.get('size'));
+    const rows = [];
+    for (const c of list) {
+      const sizes = withSize ? await containerSizes(s, c) : undefined;
+      rows.push(listRow(c, s.networks.endpoints.publishedPorts(c.Id), sizes));
+    }
+    json(res!, 200, rows);
   });
 
   r.on('POST', '/containers/create', async (ctx) => {
@@ -118,9 +121,10 @@ export function containerRoutes(r: Router, s: Services): void {
     json(ctx.res!, 201, await containers.create(body, name || undefined));
   });
 
-  r.on('GET', '/containers/:id/json', async ({ res, params }) => {
+  r.on('GET', '/containers/:id/json', async ({ res, params, query }) => {
     const c = containers.get(params[0]!);
     const img = await s.images.resolve(c.ImageID);
+    const sizes = qBool(query.get('size')) ? await containerSizes(s, c) : undefined;
     json(
       res!,
       200,
@@ -131,6 +135,7 @@ export function containerRoutes(r: Router, s: Services): void {
         netns:
           c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.endpoints.netnsPath(c.Id),
         published: s.networks.endpoints.publishedPorts(c.Id),
+        ...(sizes ? { sizes } : {}),
       }),
     );
   });
@@ -152,6 +157,12 @@ export function containerRoutes(r: Router, s: Services): void {
   r.on('POST', '/containers/:id/restart', async ({ res, params, query }) => {
     await containers.restart(params[0]!, qInt(query.get('t') ?? query.get('timeout'), 't'));
     empty(res!, 204);
+  });
+
+  r.on('POST', '/containers/:id/update', async (ctx) => {
+    const body = await ctx.body();
+    const warnings = await containers.update(ctx.params[0]!, body);
+    json(ctx.res!, 200, { Warnings: warnings.length ? warnings : null });
   });
 
   r.on('POST', '/containers/:id/rename', async ({ res, params, query }) => {
@@ -226,6 +237,9 @@ export function containerRoutes(r: Router, s: Services): void {
     const stdout = qBool(query.get('stdout'));
     const stderr = qBool(query.get('stderr'));
     if (!stdout && !stderr) throw invalid('You must choose at least one stream');
+    if (logDriver(c) === 'none') {
+      throw new BerthError('NOT_IMPLEMENTED', 'configured logging driver does not support reading');
+    }
     const tailQ = query.get('tail');
     const tail = !tailQ || tailQ === 'all' ? undefined : qInt(tailQ, 'tail');
     const since = query.get('since') ? Number(query.get('since')) : undefined;

@@ -92,11 +92,12 @@ export function imageRoutes(r: Router, s: Services): void {
   async function pullBuiltin(res: ServerResponse, ref: string): Promise<boolean> {
     const line = (o: object) => res.write(JSON.stringify(o) + '\n');
     try {
+      // Layer lines carry progressDetail, empty but for the bytes of Extracting.
       const r = await images.pullBuiltin(ref, (p) =>
         line(
           p.id === undefined || p.status.startsWith('Pulling from')
             ? p
-            : { ...p, progressDetail: {} },
+            : { progressDetail: {}, ...p },
         ),
       );
       if (!r) return false;
@@ -117,9 +118,12 @@ export function imageRoutes(r: Router, s: Services): void {
     const quiet = qBool(query.get('quiet'));
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     try {
-      const lines = await images.load(req);
+      // Each layer's bytes unless quiet (the docker client asks for quiet when not on a terminal).
+      const lines = await images.load(
+        req,
+        quiet ? undefined : (p) => res!.write(JSON.stringify(p) + '\n'),
+      );
       for (const l of lines) res!.write(JSON.stringify({ stream: `${l}\n` }) + '\n');
-      void quiet;
       res!.end();
     } catch (e) {
       res!.end(

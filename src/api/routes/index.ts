@@ -8,6 +8,7 @@ import { graphRoutes } from './graph.js';
 import { imageRoutes } from './images.js';
 import { networkRoutes } from './networks.js';
 import type { Services } from './services.js';
+import { storageRoutes } from './storage.js';
 import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
 import { volumeRoutes } from './volumes.js';
@@ -15,6 +16,8 @@ import { volumeRoutes } from './volumes.js';
 export function apiRouter(services: Services): Router {
   const router = new Router();
   systemRoutes(router, services);
+  // before the /containers/:id and /images/* patterns
+  storageRoutes(router, services);
   containerRoutes(router, services);
   containerToolRoutes(router, services);
   execRoutes(router, services);

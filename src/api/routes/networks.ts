@@ -5,42 +5,17 @@ import { PREDEFINED } from '../../network/records.js';
 import { GWBRIDGE, gatewayEndpointName } from '../../network/gwbridge.js';
 import { checkEndpointConfig } from '../../containers/create-fields.js';
 import { empty, json, type Router } from '../server.js';
-import { parseTimestamp } from '../timestamp.js';
+import { labelsMatch, pruneFilter } from '../prune.js';
 import { obj, optBool, optStr, parseFilters } from '../../common/validate.js';
 import type { Services } from './services.js';
 
-/**
- * Docker's MatchKVList: every `key` or `key=value` of `specs` is among the
- * labels (so an empty label set matches none).
- */
-function labelsMatch(labels: Record<string, string>, specs: string[]): boolean {
-  return specs.every((v) => {
-    const i = v.indexOf('=');
-    return i < 0 ? v in labels : labels[v.slice(0, i)] === v.slice(i + 1);
-  });
-}
-
-/**
- * What `network prune` removes as dockerd 20.10 filters it: `label` (all
- * match), `label!` (not all match), `until` (created before); any other
- * filter is refused before anything is removed.
- */
-export function pruneFilter(
+/** What `network prune` removes as dockerd 20.10 filters it (prune.ts). */
+export function networkPruneFilter(
   f: Map<string, string[]>,
   now = Date.now(),
 ): (n: NetworkRecord) => boolean {
-  for (const k of f.keys()) {
-    if (!['label', 'label!', 'until'].includes(k)) throw invalid(`Invalid filter '${k}'`);
-  }
-  const untils = f.get('until') ?? [];
-  if (untils.length > 1) throw invalid('more than one until filter specified');
-  const until = untils[0] === undefined ? undefined : parseTimestamp(untils[0], now);
-  const labels = f.get('label') ?? [];
-  const notLabels = f.get('label!') ?? [];
-  return (n) =>
-    (until === undefined || Date.parse(n.Created) < until) &&
-    (!labels.length || labelsMatch(n.Labels, labels)) &&
-    !(notLabels.length && labelsMatch(n.Labels, notLabels));
+  const wanted = pruneFilter(f, [], now);
+  return (n) => wanted({ labels: n.Labels, created: Date.parse(n.Created) });
 }
 
 const LIST_FILTERS = ['name', 'id', 'driver', 'scope', 'type', 'label', 'dangling'];
@@ -188,7 +163,7 @@ export function networkRoutes(r: Router, s: Services): void {
   });
 
   r.on('POST', '/networks/prune', async ({ res, query }) => {
-    const wanted = pruneFilter(parseFilters(query.get('filters')));
+    const wanted = networkPruneFilter(parseFilters(query.get('filters')));
     const deleted: string[] = [];
     for (const n of s.networks.list()) {
       if (PREDEFINED.includes(n.Name) || !wanted(n)) continue;

@@ -36,7 +36,16 @@ import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
 import { statsCommand, topCommand } from './top-stats.js';
 import { createCommand, runCommand } from './run.js';
+import {
+  commitCommand,
+  containerPruneCommand,
+  imagePruneCommand,
+  saveCommand,
+  systemPruneCommand,
+} from './storage.js';
+import { systemDfCommand } from './df.js';
 import { infoCommand, versionCommand } from './system.js';
+import { updateCommand } from './update.js';
 import {
   volumeCreateCommand,
   volumeInspectCommand,
@@ -58,6 +67,7 @@ export const COMMANDS: Command[] = [
   restartCommand,
   killCommand,
   renameCommand,
+  updateCommand,
   rmCommand,
   waitCommand,
   pauseCommand,
@@ -66,16 +76,22 @@ export const COMMANDS: Command[] = [
   statsCommand,
   diffCommand,
   exportCommand,
+  commitCommand,
   attachCommand,
   logsCommand,
   inspectCommand,
   portCommand,
   importCommand,
   loadCommand,
+  saveCommand,
   rmiCommand,
   tagCommand,
   versionCommand,
   infoCommand,
+  systemDfCommand,
+  systemPruneCommand,
+  containerPruneCommand,
+  imagePruneCommand,
   containerInspectCommand,
   imageInspectCommand,
   networkLsCommand,

@@ -9,6 +9,7 @@ import { monitorTtySize, proxySignals, streamHijacked, ttySize } from '../hijack
 import { PortSpecError } from '../ports.js';
 import { familiarWithTag, parseReference, ImageReferenceError } from '../reference.js';
 import { CONTAINER_FLAGS, OptionError, buildCreateRequest } from '../runopts.js';
+import { OptionError as LimitOptionError } from '../limitopts.js';
 import { displayJSONMessages, StreamError } from '../streams.js';
 import { writeFileSync } from 'node:fs';
 
@@ -86,7 +87,12 @@ function prepare(ctx: Ctx, f: Flags, cmd: 'run' | 'create', detach: boolean) {
     const consoleSize = ttySize(ctx);
     return buildCreateRequest(f, image, args, { detach, env: ctx.env, consoleSize });
   } catch (e) {
-    if (e instanceof OptionError || e instanceof PortSpecError || e instanceof ImageReferenceError)
+    if (
+      e instanceof OptionError ||
+      e instanceof LimitOptionError ||
+      e instanceof PortSpecError ||
+      e instanceof ImageReferenceError
+    )
       throw new StatusError(125, reportError(cmd, e.message, true));
     throw e;
   }

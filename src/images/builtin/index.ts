@@ -6,7 +6,6 @@
  * come from the machine-wide cache (built there once) and are ingested like a
  * `docker load`, tagged only where the tag names no image yet.
  */
-import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { buildBusybox } from '../busybox.js';
 import { parseImageConfig, sha256, type Ingest, type PreparedImage } from '../ingest.js';
@@ -14,18 +13,15 @@ import { familiarString, tagKeyOf, type NamedRef } from '../reference.js';
 import { DebianBuilder } from './debian.js';
 
 import { NotInstalledError } from './packages.js';
+import { reportedRead, type ProgressLine } from '../progress.js';
 
 export { NotInstalledError };
 
 /** Where the Debian layers are cached unless the daemon says otherwise. */
 export const DEFAULT_BUILTIN_CACHE = '/var/cache/berth/builtin';
 
-/** One line of Docker's pull progress (`{"status": ..., "id": ...}`). */
-export interface PullProgress {
-  status: string;
-  /** A short layer id, or the tag for the first line. */
-  id?: string;
-}
+/** One line of Docker's pull progress (`{"status": ..., "id": ...}`, bytes when extracting). */
+export type PullProgress = ProgressLine;
 
 /** What the builtins need from the image store. */
 export interface BuiltinHost {
@@ -133,8 +129,9 @@ export class Builtins {
     }
     await this.host.ingest(async (ing) => {
       for (const l of layers) {
-        if (missing.includes(l)) say({ id: short(l.diffId), status: 'Extracting' });
-        const got = await ing.layer(() => createReadStream(l.path), l.diffId);
+        const report = missing.includes(l) ? say : undefined;
+        const open = await reportedRead(l.path, 'Extracting', short(l.diffId), report);
+        const got = await ing.layer(open, l.diffId);
         if (got.diffId !== l.diffId) throw new CorruptCacheError(l.key);
         if (missing.includes(l)) say({ id: short(l.diffId), status: 'Pull complete' });
       }

@@ -38,6 +38,19 @@ export async function mountOverlay(
   mount('overlay', target, 'overlay', readonly ? MS_RDONLY : 0, opts);
 }
 
+/**
+ * Mounts a tmpfs for a shareable IPC namespace's /dev/shm at `target`
+ * (nosuid, nodev, noexec, mode 1777, `size` bytes), as dockerd does under
+ * the container's directory.
+ */
+export async function mountShm(target: string, size: number): Promise<void> {
+  if (await isMounted(target)) return;
+  const MS_NOSUID = 0x2;
+  const MS_NODEV = 0x4;
+  const MS_NOEXEC = 0x8;
+  mount('shm', target, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${size}`);
+}
+
 /** Unmounts `target` and everything below it; a missing mount is not an error. */
 export async function unmountAll(target: string): Promise<void> {
   for (const m of await mountsUnder(target)) {

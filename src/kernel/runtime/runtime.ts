@@ -306,10 +306,7 @@ export class Runtime {
     if (st && !all) {
       if (processStartTime(st.init_process_pid) !== st.init_process_start) return; // already gone
       try {
-        process.kill(
-          st.init_process_pid,
-          /^\d+$/.test(signal) ? Number(signal) : (signal as NodeJS.Signals),
-        );
+        process.kill(st.init_process_pid, signalNumber(signal));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
       }
@@ -353,6 +350,19 @@ export class Runtime {
     const r = await run([...this.base(), 'delete', '--force', id]);
     if (r.code !== 0 && !/does not exist|not found/i.test(r.stderr)) {
       throw new RuntimeError(`cannot delete container: ${runtimeMessage(r.stderr)}`, r.stderr);
+    }
+  }
+
+  /**
+   * Changes a running container's cgroup limits (`runc update`): `resources`
+   * is an OCI linux.resources object.
+   */
+  async update(id: string, resources: object): Promise<void> {
+    const r = await run([...this.base(), 'update', '--resources', '-', id], {
+      input: JSON.stringify(resources),
+    });
+    if (r.code !== 0) {
+      throw new RuntimeError(runtimeMessage(r.stderr) || 'runc update failed', r.stderr);
     }
   }
 
@@ -402,6 +412,25 @@ export class Runtime {
     const s = JSON.parse(r.stdout) as { status: string; pid: number };
     return { status: s.status, pid: s.pid };
   }
+}
+
+/**
+ * A signal as Docker spells it (`SIGUSR1`, `USR1`, `usr1`, `10`,
+ * `RTMIN+3`) as its number on this machine (Node's process.kill knows
+ * only the `SIG` names).
+ */
+export function signalNumber(signal: string): number {
+  if (/^\d+$/.test(signal)) return Number(signal);
+  const name = signal.toUpperCase().replace(/^SIG/, '');
+  const rt = /^RT(MIN|MAX)(?:([+-])(\d+))?$/.exec(name);
+  if (rt) {
+    const base = rt[1] === 'MIN' ? 34 : 64;
+    const off = rt[3] ? Number(rt[3]) * (rt[2] === '-' ? -1 : 1) : 0;
+    return base + off;
+  }
+  const n = (osConstants.signals as Record<string, number | undefined>)[`SIG${name}`];
+  if (n === undefined) throw new RuntimeError(`invalid signal: ${signal}`, '');
+  return n;
 }
 
 function readFileSyncSafe(p: string): string {
