@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -202,6 +203,101 @@ describe('docker cp', () => {
     assert.equal(s.name, 'up');
     assert.equal(s.linkTarget, '/etc');
     assert.equal(s.mode, 2 ** 27 + 0o777, "Go's os.ModeSymlink|0777");
+  });
+
+  it('berth cp copies as docker cp does, both ways, with the same errors', () => {
+    ok([
+      'exec',
+      'c1',
+      'sh',
+      '-c',
+      'ln -sf /data/a.txt /lnk/alink; mkdir -p /cmp/docker /cmp/berth',
+    ]);
+    const tree = (root: string) =>
+      spawnSync('sh', ['-c', `cd ${root} && find . -printf '%P %y %m %s\\n' | sort`], {
+        encoding: 'utf8',
+      }).stdout;
+    const setup = (root: string) => {
+      mkdirSync(join(root, 'dir1'), { recursive: true });
+      mkdirSync(join(root, 'dir2'));
+      mkdirSync(join(root, 'dir3'));
+      writeFileSync(join(root, 'existing'), 'old\n');
+    };
+    const out: string[][] = [
+      ['c1:/data/a.txt', '.'],
+      ['c1:/data', 'new'],
+      ['c1:/data', 'dir1'],
+      ['c1:/data/.', 'dir2'],
+      ['c1:/data/a.txt', 'renamed.txt'],
+      ['c1:/data/a.txt', 'existing'],
+      ['-L', 'c1:/lnk/alink', 'dir3'],
+      ['c1:/lnk/alink', 'link-kept'],
+    ];
+    const roots = { docker: join(dir, 'cmp-docker'), berth: join(dir, 'cmp-berth') };
+    for (const [tool, root] of Object.entries(roots)) {
+      setup(root);
+      for (const args of out) {
+        const a = args.map((x, i) => (i === args.length - 1 ? join(root, x) : x));
+        const r = tool === 'docker' ? env.docker(['cp', ...a]) : env.berth(['cp', ...a]);
+        assert.equal(r.status, 0, `${tool} cp ${a.join(' ')}: ${r.stderr}`);
+      }
+    }
+    assert.equal(tree(roots.berth), tree(roots.docker));
+    assert.equal(readFileSync(join(roots.berth, 'existing'), 'utf8'), 'hello\n');
+
+    // Into the container: a file into a directory, renamed, a directory, its contents, a tar on stdin.
+    mkdirSync(join(dir, 'up/inner'), { recursive: true });
+    writeFileSync(join(dir, 'up/inner/f'), 'f\n', { mode: 0o604 });
+    writeFileSync(join(dir, 'up/g'), 'g\n');
+    const stdinTar = spawnSync('tar', ['-C', join(dir, 'up'), '-cf', '-', 'g'], {}).stdout;
+    for (const tool of ['docker', 'berth'] as const) {
+      const base = `c1:/cmp/${tool}`;
+      const run = (args: string[], input?: Buffer) =>
+        tool === 'docker' ? env.docker(args, { input }) : env.berth(args, { input });
+      for (const args of [
+        [join(dir, 'up/g'), `${base}/`],
+        [join(dir, 'up/g'), `${base}/g-renamed`],
+        [join(dir, 'up'), `${base}/`],
+        [join(dir, 'up/.'), `${base}/contents`],
+      ]) {
+        const r = run(['cp', ...args]);
+        assert.equal(r.status, 0, `${tool} cp ${args.join(' ')}: ${r.stderr}`);
+      }
+      ok(['exec', 'c1', 'mkdir', `/cmp/${tool}/fromstdin`]);
+      const r = run(['cp', '-', `${base}/fromstdin`], stdinTar);
+      assert.equal(r.status, 0, `${tool} cp - : ${r.stderr}`);
+    }
+    const inside = (tool: string) =>
+      ok([
+        'exec',
+        'c1',
+        'sh',
+        '-c',
+        `cd /cmp/${tool} && find . | sort && cat up/inner/f contents/g`,
+      ]);
+    assert.equal(inside('berth'), inside('docker'));
+    assert.equal(ok(['exec', 'c1', 'stat', '-c', '%a', '/cmp/berth/up/inner/f']).trim(), '604');
+
+    // The errors, word for word.
+    for (const args of [
+      ['c1:/nope', dir],
+      ['c1:/data', join(roots.docker, 'existing')],
+      ['c1:/data/a.txt', join(dir, 'missing-dir') + '/'],
+      [join(dir, 'nope'), 'c1:/tmp/'],
+      ['c1:/a', 'c1:/b'],
+      [join(dir, 'x'), join(dir, 'y')],
+    ]) {
+      const d = env.docker(['cp', ...args]);
+      const b = env.berth(['cp', ...args]);
+      assert.notEqual(d.status, 0, `docker cp ${args.join(' ')}`);
+      assert.equal(b.status, d.status, `berth cp ${args.join(' ')}: ${b.stderr}`);
+      assert.equal(b.stderr.trim(), d.stderr.trim(), args.join(' '));
+    }
+    // docker ignores the failed stat of a missing container and reports "no such
+    // directory" amid tar noise; berth names the container.
+    const none = env.berth(['cp', join(dir, 'up/g'), 'nosuch:/tmp/']);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /No such container: nosuch/);
   });
 
   it('copies out of and into a stopped container, leaving no mount behind', () => {

@@ -32,6 +32,7 @@ import {
 } from './network.js';
 import { networkGraphCommand } from './graph.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
+import { cpCommand } from './cp.js';
 import { diffCommand, exportCommand } from './fs.js';
 import { psCommand } from './ps.js';
 import { statsCommand, topCommand } from './top-stats.js';
@@ -76,6 +77,7 @@ export const COMMANDS: Command[] = [
   statsCommand,
   diffCommand,
   exportCommand,
+  cpCommand,
   commitCommand,
   attachCommand,
   logsCommand,
