@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled tests with node's own runner, one file at a time (the
-// integration tests build labs of namespaces and must not race for the CPU).
+// integration tests build labs of namespaces and must not race for the CPU);
+// the pure unit tests run in a second lane beside them.
 //
 // Each file runs in its own process group under a wall-clock limit: a test
 // that blocks in a synchronous call (spawnSync, a tmux that never answers)
@@ -47,27 +48,38 @@ function groupProcesses(pgid) {
   return lines.filter((l, i) => i === 0 || l.trim().split(/\s+/)[1] === String(pgid)).join('\n');
 }
 
-let current;
+const running = new Set();
 // The files run in their own process groups: when the run itself is ended,
-// end the file that is running too.
+// end the files that are running too.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
-    try {
-      if (current) process.kill(-current.pid, 'SIGTERM');
-    } catch {}
+    for (const c of running) {
+      try {
+        process.kill(-c.pid, 'SIGTERM');
+      } catch {}
+    }
     process.exit(1);
   });
 }
 
-function runFile(file) {
+/**
+ * Runs one test file; `quiet` keeps its output and prints it whole when it
+ * ends (a file of the lane that runs beside the main one).
+ */
+function runFile(file, quiet = false) {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(
       process.execPath,
       ['--test', `--test-timeout=${testLimitS * 1000}`, '--test-reporter=spec', file],
-      { stdio: 'inherit', cwd: root, detached: true },
+      { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', cwd: root, detached: true },
     );
-    current = child;
+    const kept = [];
+    if (quiet) {
+      child.stdout.on('data', (d) => kept.push(d));
+      child.stderr.on('data', (d) => kept.push(d));
+    }
+    running.add(child);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -84,9 +96,10 @@ function runFile(file) {
         } catch {}
       }, 10_000).unref();
     }, fileLimitS * 1000);
-    child.on('exit', (code, signal) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      current = undefined;
+      running.delete(child);
+      if (quiet) process.stdout.write(Buffer.concat(kept));
       if (timedOut) {
         // Its after() hooks never ran: remove the labs it left (their owner is gone).
         spawnSync(join(root, 'bin', 'berth'), ['lab', 'clean'], { stdio: 'inherit' });
@@ -96,17 +109,25 @@ function runFile(file) {
   });
 }
 
-const files = suites
-  .flatMap((s) => walk(join(root, 'dist', 'test', s)))
-  .filter((f) => !only || f.includes(only));
-if (files.length === 0) {
+const pick = (s) =>
+  walk(join(root, 'dist', 'test', s)).filter((f) => !only || relative(root, f).includes(only));
+// The unit tests (pure, no labs) run in a lane of their own beside the
+// others, which build labs and run one at a time.
+const side = suites.includes('unit') && suites.length > 1 ? pick('unit') : [];
+const main = suites.flatMap((s) => (side.length && s === 'unit' ? [] : pick(s)));
+if (side.length + main.length === 0) {
   console.error('no test files found (did the build run?)');
   process.exit(1);
 }
-const results = [];
-for (const f of files) results.push(await runFile(f));
+const t0 = Date.now();
+const lane = async (list, quiet) => {
+  const out = [];
+  for (const f of list) out.push(await runFile(f, quiet));
+  return out;
+};
+const results = (await Promise.all([lane(main, false), lane(side, true)])).flat();
 const bad = results.filter((r) => !r.ok);
-const total = results.reduce((s, r) => s + r.ms, 0);
+const total = Date.now() - t0;
 process.stdout.write(
   `\n${results.length} test files, ${results.length - bad.length} passed, ${bad.length} failed ` +
     `(${Math.round(total / 1000)} s)\n`,
