@@ -286,6 +286,22 @@ export class GlobalNetworks implements GlobalScope {
     return this.endpoints.onChange((key: string) => fn(key.slice(0, key.indexOf('/'))));
   }
 
+  /** A network and the revision of its last write, from the watch; undefined when either is unknown. */
+  private cachedNetwork(id: string): { net: GlobalNetworkRecord; modRevision: number } | undefined {
+    const net = this.networks.get(id);
+    const modRevision = this.networks.revisionOf(id);
+    return net && modRevision !== undefined ? { net, modRevision } : undefined;
+  }
+
+  /** A network and the revision of its last write, read from the store; 404 when it is gone. */
+  private async storedNetwork(
+    id: string,
+  ): Promise<{ net: GlobalNetworkRecord; modRevision: number }> {
+    const rec = await this.kv.get(GLOBAL_NETWORKS + id);
+    if (!rec) throw notFound(`network ${id} not found`);
+    return { net: JSON.parse(rec.value) as GlobalNetworkRecord, modRevision: rec.modRevision };
+  }
+
   /**
    * Puts an endpoint in the cluster store with its address from the global
    * pools (static or the next free), in one transaction that also checks the
@@ -305,9 +321,12 @@ export class GlobalNetworks implements GlobalScope {
       let reload = false;
       for (let attempt = 1; ; attempt++) {
         if (reload) await ipam.reload();
-        const rec = await this.kv.get(GLOBAL_NETWORKS + req.networkId);
-        if (!rec) throw notFound(`network ${req.networkId} not found`);
-        const net = JSON.parse(rec.value) as GlobalNetworkRecord;
+        // The network as the watch has it, at the revision of its last write:
+        // the transaction compares that revision, so a stale copy can only
+        // conflict, and the retry reads the store.
+        const { net, modRevision } =
+          (reload ? undefined : this.cachedNetwork(req.networkId)) ??
+          (await this.storedNetwork(req.networkId));
         let ep: GlobalEndpoint | undefined;
         let revision: number;
         let refused = false;
@@ -340,7 +359,7 @@ export class GlobalNetworks implements GlobalScope {
             };
             return {
               value: undefined,
-              compares: [{ key: GLOBAL_NETWORKS + net.Id, modRevision: rec.modRevision }],
+              compares: [{ key: GLOBAL_NETWORKS + net.Id, modRevision }],
               ops: [
                 { type: 'put', key: epKey(net.Id, req.id), value: JSON.stringify(ep) },
                 { type: 'put', key: EPGEN + net.Id, value: req.id },

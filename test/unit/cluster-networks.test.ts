@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GLOBAL_ENDPOINTS, GlobalNetworks } from '../../src/cluster/networks.js';
+import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, GlobalNetworks } from '../../src/cluster/networks.js';
 import type { GlobalNetworkCreate as GlobalCreate } from '../../src/network/types.js';
 import { createLogger } from '../../src/common/log.js';
 import { openEmbeddedStore } from '../../src/store/index.js';
@@ -106,6 +106,27 @@ describe('global networks', () => {
     const again = await h1.create(req('ov1'));
     assert.equal(again.berth.vni, 256);
     await h2.create(req('ov9', [{ Subnet: '10.0.0.0/24' }]));
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
+
+  it('attaches from its view of the network, and from the store when that view is stale', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const n = await h1.create(req('ov1'));
+    const gone = await h1.create(req('ov2'));
+    await eventually(() => h2.list().length === 2);
+    const attach = (networkId: string, id: string) =>
+      h2.attach({ networkId, id, containerId: id, name: id, aliases: [] });
+    // The record rewritten behind h2's view: the compare fails, h2 reads it and attaches.
+    const key = GLOBAL_NETWORKS + n.Id;
+    await kv.put(key, (await kv.get(key))!.value);
+    const a = await attach(n.Id, 'ep1');
+    assert.equal(a.endpoint.IPv4, '10.0.0.2');
+    // Removed, whatever h2's view says yet: 404, and no endpoint written.
+    await h1.remove(gone);
+    await assert.rejects(attach(gone.Id, 'ep2'), { message: `network ${gone.Id} not found` });
+    assert.equal(await kv.get(`${GLOBAL_ENDPOINTS}${gone.Id}/ep2`), undefined);
     h1.close();
     h2.close();
     await kv.close();
