@@ -4,6 +4,7 @@
  * jsonmessage display rules.
  */
 import type { Readable, Writable } from 'node:stream';
+import { progressText } from '../common/units.js';
 
 /** One decoded frame of a multiplexed stream. */
 export interface Frame {
@@ -116,14 +117,19 @@ export interface JSONMessage {
 }
 
 /**
- * jsonmessage.DisplayJSONMessagesStream for a non-terminal: prints statuses
- * and streams, skips progress bars, throws StreamError on an error line.
+ * jsonmessage's DisplayJSONMessagesStream. Not on a terminal, lines with
+ * progress numbers are left out. On one (`out.isTTY`), each id keeps a line
+ * of its own that later messages for it rewrite in place (cursor up, clear,
+ * write, cursor down), with the bar drawn from progressDetail; a message
+ * without an id starts a new block.
  */
 export async function displayJSONMessages(
   src: Readable,
-  out: Writable,
+  out: Writable & { isTTY?: boolean; columns?: number },
   onAux?: (aux: unknown) => void,
 ): Promise<void> {
+  const tty = out.isTTY === true;
+  let ids = new Map<string, number>();
   for await (const obj of ndjson(src)) {
     const m = obj as JSONMessage;
     if (m.errorDetail?.message || m.error)
@@ -133,11 +139,44 @@ export async function displayJSONMessages(
       continue;
     }
     const pd = m.progressDetail;
-    if (pd && ((pd.current ?? 0) > 0 || (pd.total ?? 0) > 0)) continue;
-    let line = '';
-    if (m.id) line += `${m.id}: `;
-    if (m.progress && m.status !== undefined) out.write(`${line}${m.status} ${m.progress}`);
-    else if (m.stream !== undefined) out.write(line + m.stream);
-    else out.write(`${line}${m.status ?? ''}\n`);
+    const counted = !!pd && ((pd.current ?? 0) > 0 || (pd.total ?? 0) > 0);
+    if (!tty) {
+      if (counted) continue;
+      const id = m.id ? `${m.id}: ` : '';
+      if (m.progress && m.status !== undefined) out.write(`${id}${m.status} ${m.progress}`);
+      else if (m.stream !== undefined) out.write(id + m.stream);
+      else out.write(`${id}${m.status ?? ''}\n`);
+      continue;
+    }
+    let diff = 0;
+    if (m.id && (pd !== undefined || m.progress)) {
+      let line = ids.get(m.id);
+      if (line === undefined) {
+        line = ids.size;
+        ids.set(m.id, line);
+        out.write('\n');
+      }
+      diff = ids.size - line;
+      out.write(`\x1b[${diff}A`);
+    } else {
+      ids = new Map();
+    }
+    out.write(terminalLine(m, out.columns ?? 80));
+    if (m.id && diff) out.write(`\x1b[${diff}B`);
   }
+}
+
+/** jsonmessage's Display on a terminal: progress lines end in \r after a cleared line. */
+function terminalLine(m: JSONMessage, width: number): string {
+  const pd = m.progressDetail;
+  const progress = m.stream === undefined && pd !== undefined;
+  const start = progress ? '\x1b[2K\r' : '';
+  const endl = progress ? '\r' : '';
+  const id = m.id ? `${m.id}: ` : '';
+  if (pd !== undefined) {
+    return `${start}${id}${m.status ?? ''} ${progressText(pd.current ?? 0, pd.total ?? 0, width)}${endl}`;
+  }
+  if (m.progress) return `${start}${id}${m.status ?? ''} ${m.progress}${endl}`;
+  if (m.stream !== undefined) return `${start}${id}${m.stream}${endl}`;
+  return `${start}${id}${m.status ?? ''}${endl}\n`;
 }

@@ -68,7 +68,9 @@ export async function buildRecord(
   }
   // Before anything is made: a bad mount spec changes nothing.
   checkMounts(req.config, req.hostConfig);
-  const img = await deps.images.ensureImage(req.config.Image);
+  // As dockerd: an image that is not here is a 404, and the client pulls it
+  // (a builtin then shows its layers' progress, as a registry pull does).
+  const img = await deps.images.resolve(req.config.Image);
   if (!img) throw notFound(`No such image: ${normalizeRef(req.config.Image)}`);
   const merged = mergeWithImage(req.config, img.config.config ?? {});
   const config = merged.config;

@@ -34,8 +34,6 @@ export interface ImageFound {
 export interface ImageLookup {
   /** The image `ref` (name, id or id prefix) names, or undefined. */
   resolve(ref: string): Promise<ImageFound | undefined>;
-  /** Like resolve, but a builtin image (redis, python...) is made present on first reference. */
-  ensureImage(ref: string): Promise<ImageFound | undefined>;
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { progressText } from '../common/units.js';
 
 /** One line of Docker's progress stream. */
 export interface ProgressLine {
@@ -20,26 +21,6 @@ export interface ProgressLine {
 
 /** Bytes between two updates (moby's progressreader: 512 KiB). */
 const UPDATE_EVERY = 512 * 1024;
-
-/** go-units' HumanSize: decimal units, four significant digits ("1.455MB", "512B"). */
-export function humanSize(n: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-
-/** The `progress` text dockerd sends beside the numbers: the 50-wide bar and the sizes. */
-export function progressText(current: number, total: number): string {
-  if (total <= 0) return current > 0 ? humanSize(current).padStart(8) : '';
-  const filled = Math.min(50, Math.floor((current / total) * 100) / 2) | 0;
-  const bar = `[${'='.repeat(filled)}>${' '.repeat(50 - filled)}] `;
-  return `${bar}${humanSize(current).padStart(8)}/${humanSize(total)}`;
-}
 
 /** A progress line with its numbers and text. */
 export function progressLine(

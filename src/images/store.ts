@@ -430,8 +430,8 @@ export class ImageStore {
    * The image `ref` names, like resolve; when there is none and `ref` names a
    * builtin (busybox, redis, python: see builtin/), the builtin is made
    * present first (built once into the machine-wide cache, then ingested
-   * here, which takes a few seconds the first time). For every first
-   * reference: container create, image inspect, a builder's FROM.
+   * here, which takes a few seconds the first time). For image inspect and
+   * a builder's FROM; a container create answers 404 and the client pulls.
    * Undefined when `ref` names neither; INVALID_ARGUMENT when malformed.
    */
   async ensureImage(

@@ -60,6 +60,10 @@ describe('builtin redis and python images', () => {
     const r = env.docker(['run', '-d', '--name', 'rd', '--network', 'app', 'redis']);
     const ms = performance.now() - t;
     assert.equal(r.status, 0, r.stderr);
+    // As with a registry: create's 404, then the client's pull, with its progress.
+    assert.match(r.stderr, /^Unable to find image 'redis:latest' locally$/m);
+    assert.match(r.stderr, /^[0-9a-f]{12}: Pull complete$/m);
+    assert.match(r.stderr, /^Status: Downloaded newer image for redis:latest$/m);
     console.log(`first docker run -d redis (build + ingest + start): ${ms.toFixed(0)} ms`);
     assert.ok(ms < 30_000, `first run took ${ms.toFixed(0)} ms`);
     const files = readdirSync(cache).sort();

@@ -83,3 +83,31 @@ test('JSON message stream: statuses and streams printed, progress skipped, error
     new StreamError('no registry'),
   );
 });
+
+test('on a terminal, each layer keeps a line that its later messages rewrite, with the bar', async () => {
+  let o = '';
+  const out = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+  out.on('data', (d: Buffer) => (o += d.toString()));
+  const lines = [
+    { status: 'Pulling from library/redis', id: 'latest' },
+    { status: 'Pulling fs layer', progressDetail: {}, id: 'aaa' },
+    {
+      status: 'Extracting',
+      progressDetail: { current: 500000, total: 1000000 },
+      progress: 'ignored',
+      id: 'aaa',
+    },
+    { status: 'Pull complete', progressDetail: {}, id: 'aaa' },
+    { status: 'Status: Downloaded newer image for redis:latest' },
+  ];
+  await displayJSONMessages(Readable.from([lines.map((l) => JSON.stringify(l)).join('\n')]), out);
+  const bar = `[${'='.repeat(25)}>${' '.repeat(25)}]    500kB/1MB`;
+  assert.equal(
+    o,
+    'latest: Pulling from library/redis\n' +
+      '\n\x1b[1A\x1b[2K\raaa: Pulling fs layer \r\x1b[1B' +
+      `\x1b[1A\x1b[2K\raaa: Extracting ${bar}\r\x1b[1B` +
+      '\x1b[1A\x1b[2K\raaa: Pull complete \r\x1b[1B' +
+      'Status: Downloaded newer image for redis:latest\n',
+  );
+});

@@ -36,7 +36,6 @@ const image = {
 };
 const images: ImageLookup = {
   resolve: async (ref) => (ref === image.id || ref === 'busybox' ? image : undefined),
-  ensureImage: async (ref) => (ref === 'busybox' ? image : undefined),
 };
 
 /** A runtime that records its calls and runs nothing. */

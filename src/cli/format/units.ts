@@ -4,6 +4,8 @@
  * columns read exactly like docker's.
  */
 
+export { goFormatG, humanSize } from '../../common/units.js';
+
 /** go-units HumanDuration: the coarse wording docker uses in CREATED and STATUS. */
 export function humanDuration(ms: number): string {
   const seconds = Math.trunc(ms / 1000);
@@ -25,35 +27,6 @@ export function humanDuration(ms: number): string {
 /** "<duration> ago" for a unix-seconds timestamp, as in docker's CREATED column. */
 export function sinceUnix(unixSeconds: number, now = Date.now()): string {
   return `${humanDuration(now - unixSeconds * 1000)} ago`;
-}
-
-/** Go's strconv 'g' formatting with an explicit precision (`%.*g`). */
-export function goFormatG(value: number, precision: number): string {
-  if (value === 0) return '0';
-  let s = value.toPrecision(precision);
-  const e = s.indexOf('e');
-  if (e >= 0) {
-    let mant = s.slice(0, e);
-    if (mant.includes('.')) mant = mant.replace(/0+$/, '').replace(/\.$/, '');
-    const exp = Number(s.slice(e + 1));
-    const digits = String(Math.abs(exp)).padStart(2, '0');
-    return `${mant}e${exp < 0 ? '-' : '+'}${digits}`;
-  }
-  if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '');
-  return s;
-}
-
-const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
-
-/** go-units HumanSizeWithPrecision: base 1000, `precision` significant digits. */
-export function humanSize(bytes: number, precision = 3): string {
-  let size = bytes;
-  let i = 0;
-  while (size >= 1000 && i < DECIMAL_UNITS.length - 1) {
-    size /= 1000;
-    i++;
-  }
-  return goFormatG(size, precision) + DECIMAL_UNITS[i];
 }
 
 /** Docker's container status wording ("Up 2 minutes", "Exited (0) 3 seconds ago"). */
