@@ -12,7 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BerthError, invalid, notFound } from '../common/errors.js';
-import { familiarString, fullName, type NamedRef } from '../images/reference.js';
+import {
+  familiarString,
+  fullName,
+  parseNormalizedNamed,
+  withDefaultTag,
+  type NamedRef,
+} from '../images/reference.js';
 import { mountsUnder, removeTree, unmountAll } from '../kernel/mount/mounts.js';
 import { BuildArgs, type ArgOptions } from './buildargs.js';
 import { takeDockerfile, unpackContext } from './context.js';
@@ -262,7 +268,7 @@ export class Builder {
     }
     let id = results.get(name.toLowerCase());
     if (id === undefined && name !== 'scratch') {
-      const img = await this.deps.images.ensureImage(name); // a builtin is made present
+      const img = await this.pullIfBuiltin(name, d.steps);
       if (!img) throw noImage(name);
       id = img.id;
     }
@@ -305,5 +311,20 @@ export class Builder {
     const img = await this.deps.images.ensureImage(ref);
     if (!img) throw noImage(ref);
     return img.id;
+  }
+
+  /**
+   * FROM's image: the one here, or a builtin pulled as dockerd's builder
+   * pulls a missing base, its progress in the build stream.
+   */
+  private async pullIfBuiltin(name: string, steps: Steps) {
+    const here = await this.deps.images.resolve(name);
+    if (here) return here;
+    const pulled = await this.deps.images.pullBuiltin(name, (p) => steps.progress(p));
+    if (pulled === 'downloaded') {
+      const ref = familiarString(withDefaultTag(parseNormalizedNamed(name)));
+      steps.progress({ status: `Status: Downloaded newer image for ${ref}` });
+    }
+    return pulled ? this.deps.images.resolve(name) : undefined;
   }
 }

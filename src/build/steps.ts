@@ -5,6 +5,7 @@
  * image for COPY/ADD/WORKDIR, and the commit of the step's image through the
  * image store (the changed files as a layer tar, diff.ts).
  */
+import type { ProgressLine } from '../images/progress.js';
 import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
@@ -25,6 +26,8 @@ export interface BuildOutput {
   stderr(text: string): void;
   /** An out-of-band value (`{"ID": "sha256:..."}` after each stage). */
   aux(value: unknown): void;
+  /** A pull's progress line (a FROM of a builtin not yet here), as `docker pull` streams it. */
+  progress(line: ProgressLine): void;
 }
 
 /** The daemon parts a build uses. */
@@ -116,6 +119,11 @@ export class Steps {
   /** A line of the builder's own (notes, warnings). */
   note(text: string): void {
     this.out.stdout(text);
+  }
+
+  /** A pull's progress line, as the build stream carries it. */
+  progress(line: ProgressLine): void {
+    this.out.progress(line);
   }
 
   /** A new stage probes the cache again. */

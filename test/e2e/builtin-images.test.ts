@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebianBuilder } from '../../src/images/builtin/debian.js';
@@ -205,7 +205,8 @@ describe('builtin redis and python images', () => {
 
   it('docker pull shows each layer extracted with its bytes, bars on a terminal only', async () => {
     const forget = () => {
-      for (const ref of ['python:3.11', 'python:3', 'redis']) env.docker(['rmi', ref], { host: 2 });
+      for (const ref of ['mine:1', 'mine:2', 'python:3.11', 'python:3', 'redis'])
+        env.docker(['rmi', ref], { host: 2 });
     };
     forget();
     const host = env.daemons[1]!.env.DOCKER_HOST as string;
@@ -236,6 +237,22 @@ describe('builtin redis and python images', () => {
     assert.equal(plain.status, 0, plain.stderr);
     assert.match(plain.stdout, /^[0-9a-f]{12}: Pull complete$/m);
     assert.doesNotMatch(plain.stdout, /Extracting/);
+
+    // A build FROM a builtin that is not here pulls it, its progress in the build's output.
+    forget();
+    const ctx = mkdtempSync(join(tmpdir(), 'berth-build-from-'));
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM redis\nLABEL made=here\n');
+    const b = env.docker(['build', '-q', '-t', 'mine:1', ctx], { host: 2 });
+    rmSync(ctx, { recursive: true, force: true });
+    assert.equal(b.status, 0, b.stderr);
+    const built = env.docker(['build', '-t', 'mine:2', '--no-cache', '-'], {
+      host: 2,
+      input: 'FROM python:3.11\nLABEL made=here\n',
+    });
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stdout, /^3\.11: Pulling from library\/python$/m);
+    assert.match(built.stdout, /^[0-9a-f]{12}: Pull complete$/m);
+    assert.match(built.stdout, /^Status: Downloaded newer image for python:3\.11$/m);
 
     // On one, it draws them and ends each layer's line at "Pull complete".
     forget();

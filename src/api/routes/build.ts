@@ -118,6 +118,7 @@ export function buildRoutes(r: Router, s: Services): void {
           stdout: (text) => emit({ stream: text }),
           stderr: (text) => emit({ stream: `\u001b[91m${text}\u001b[0m` }),
           aux: (value) => emit({ aux: value }),
+          progress: (p) => emit(p),
         },
         ac.signal,
       );
