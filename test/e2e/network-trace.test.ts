@@ -4,7 +4,8 @@
  * delivered), S11 (by name on a user network: delivered), the isolation
  * case (bridge to a user network: dropped, with the reason), a port no one
  * listens on, a published port from the world (the DNAT shown), and no
- * trace table left in the lab host afterwards.
+ * trace table left in the lab host afterwards, nor after a daemon killed
+ * with tables left (swept at its start).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,6 +111,15 @@ describe('berth network trace', { timeout: 240_000 }, () => {
     const out = ok(env.berth(['network', 'trace', 'a1', 'u1:80']));
     assert.match(out, /^trace a1 → u1:80\n/);
     assert.match(out, /\ndropped: bridge and my-bridge are isolated from each other\n$/);
+    assert.deepEqual(traceTables(), []);
+  });
+
+  it('a trace table a killed daemon left is deleted at the next start', async () => {
+    ok(env.inHost(['nft', 'add', 'table', 'inet', 'berth-trace-deadbeef']));
+    ok(env.inHost(['nft', 'add', 'table', 'bridge', 'berth-trace-deadbeef']));
+    await env.daemon.stop('SIGKILL');
+    env.daemon = await env.lab.startDaemon(env.lab.hosts[0]!);
+    env.daemons[0] = env.daemon;
     assert.deepEqual(traceTables(), []);
   });
 });
