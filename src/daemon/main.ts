@@ -30,7 +30,7 @@ import type { EndpointRecord } from '../network/records.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
-import { NftFirewall } from '../kernel/firewall/index.js';
+import { NftFirewall, sweepTraceTables } from '../kernel/firewall/index.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
@@ -212,6 +212,13 @@ async function main(): Promise<number> {
   );
   const rtnl = Rtnl.open();
   const firewall = new NftFirewall();
+  try {
+    // Trace tables of a `network trace` the last daemon did not finish (decision 0033).
+    const left = sweepTraceTables(firewall.nft);
+    if (left.length) log.info(`removed trace tables left behind: ${left.join(', ')}`);
+  } catch (e) {
+    log.warn(`trace tables: ${messageOf(e)}`);
+  }
   const dnsConfig = daemonDns(flags);
   const dns = new DnsResolver({
     upstreams: dnsConfig.daemonServers.filter((a) => !/^127\.|^::1$/.test(a)),

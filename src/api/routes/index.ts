@@ -11,6 +11,7 @@ import type { Services } from './services.js';
 import { storageRoutes } from './storage.js';
 import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
+import { traceRoutes } from './trace.js';
 import { volumeRoutes } from './volumes.js';
 
 export function apiRouter(services: Services): Router {
@@ -26,6 +27,7 @@ export function apiRouter(services: Services): Router {
   networkRoutes(router, services);
   volumeRoutes(router, services);
   graphRoutes(router, services);
+  traceRoutes(router, services);
   swarmRoutes(router);
   return router;
 }

@@ -31,6 +31,7 @@ import {
   networkRmCommand,
 } from './network.js';
 import { networkGraphCommand } from './graph.js';
+import { networkTraceCommand } from './trace.js';
 import { pauseCommand, unpauseCommand } from './pause.js';
 import { cpCommand } from './cp.js';
 import { diffCommand, exportCommand } from './fs.js';
@@ -104,6 +105,7 @@ export const COMMANDS: Command[] = [
   networkDisconnectCommand,
   networkPruneCommand,
   networkGraphCommand,
+  networkTraceCommand,
   volumeCreateCommand,
   volumeLsCommand,
   volumeInspectCommand,

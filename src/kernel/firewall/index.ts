@@ -30,3 +30,14 @@ export {
   type Dump,
   type FirewallState,
 } from './state.js';
+export {
+  routeGet,
+  socketTables,
+  sweepTraceTables,
+  traceBatch,
+  traceProbe,
+  TRACE_PREFIX,
+  type ProbeProto,
+  type ProbeResult,
+  type ProbeSpec,
+} from './trace.js';

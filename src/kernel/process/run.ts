@@ -2,7 +2,7 @@
  * The one place the daemon starts short-lived helper processes (runc, mount,
  * unshare). Everything returns a typed result; nothing throws a raw spawn error.
  */
-import { execFile, type ExecFileOptions } from 'node:child_process';
+import { execFile, spawn, type ExecFileOptions } from 'node:child_process';
 
 export interface RunResult {
   /** Exit status (null if killed by a signal). */
@@ -50,4 +50,42 @@ export async function runOk(argv: string[], opts: ExecFileOptions = {}): Promise
     throw new Error(`${argv.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
   }
   return r.stdout;
+}
+
+/** A long-running helper whose stdout is collected line by line until stopped. */
+export interface Watcher {
+  /** The complete lines read so far. */
+  lines: string[];
+  /** Stops the process (by its own PID) and resolves with every line it printed. */
+  stop(): Promise<string[]>;
+}
+
+/** Starts `argv` (e.g. `nft monitor trace`) and collects its output lines. */
+export function watchLines(argv: string[]): Watcher {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('watchLines: empty argv');
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let rest = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    const parts = (rest + d).split('\n');
+    rest = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr.resume();
+  const closed = new Promise<void>((resolve) => {
+    child.on('close', () => resolve());
+    child.on('error', () => resolve());
+  });
+  return {
+    lines,
+    async stop() {
+      if (child.exitCode === null && child.pid !== undefined) child.kill('SIGTERM');
+      await closed;
+      if (rest) lines.push(rest);
+      rest = '';
+      return lines;
+    },
+  };
 }

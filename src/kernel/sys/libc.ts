@@ -174,6 +174,7 @@ export function createBoundNetns(
 
 const sock = {
   bind: libc.func('int bind(int fd, const void *addr, uint32_t len)'),
+  connect: libc.func('int connect(int fd, const void *addr, uint32_t len)'),
   // Buffers passed as `void *` are handed to the kernel in place, without a copy.
   send: libc.func('long send(int fd, const void *buf, size_t len, int flags)'),
   recv: libc.func('long recv(int fd, void *buf, size_t len, int flags)'),
@@ -195,6 +196,18 @@ export function openSocket(domain: number, type: number, protocol: number): numb
 export function bindSocket(fd: number, addr: Buffer): void {
   check(sock.bind(fd, addr, addr.length) as number, 'bind', `fd ${fd}`);
 }
+
+/**
+ * connect(2) to a raw sockaddr. On a non-blocking socket a connection in
+ * progress (EINPROGRESS) is not an error: the SYN is on its way.
+ */
+export function connectSocket(fd: number, addr: Buffer): void {
+  const r = sock.connect(fd, addr, addr.length) as number;
+  if (r < 0 && koffi.errno() === EINPROGRESS) return;
+  check(r, 'connect', `fd ${fd}`);
+}
+
+const EINPROGRESS = 115;
 
 /** setsockopt(2) with an int value or raw bytes (e.g. a struct timeval). */
 export function setSockOpt(fd: number, level: number, name: number, value: number | Buffer): void {

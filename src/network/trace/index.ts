@@ -1,0 +1,101 @@
+/**
+ * `berth network trace SRC DST[:PORT[/PROTO]]` and `POST /berth/trace`
+ * (decision 0033): the parties resolved from the store (resolve.ts), one
+ * probe traced by the kernel side (src/kernel/firewall/trace.ts), the
+ * events explained (explain.ts).
+ */
+import {
+  Nftables,
+  routeGet,
+  socketTables,
+  traceProbe,
+  type ProbeSpec,
+} from '../../kernel/firewall/index.js';
+import { isNetns } from '../../kernel/netns/netns.js';
+import type { KernelSnapshot, StoreSnapshot } from '../graph/snapshot.js';
+import { explain, type TraceReport } from './explain.js';
+import { listens, probeEvents } from './parse.js';
+import { parseTarget, planProbe, resolveParty } from './resolve.js';
+
+export { explain, renderReport, type Hop, type TraceReport } from './explain.js';
+export { listens, parseTraceLine, probeEvents } from './parse.js';
+export { parseTarget, planProbe, resolveParty } from './resolve.js';
+
+export interface TraceSources {
+  snapshots(): Promise<{ store: StoreSnapshot; kernel: KernelSnapshot }>;
+  /** A container's namespace file. */
+  sandboxPath(containerId: string): string;
+}
+
+/** The answer of `POST /berth/trace`. */
+export interface TraceResult extends TraceReport {
+  src: string;
+  dst: string;
+  /** The probe: protocol, address, port, and its trace as `nft monitor trace` printed it. */
+  probe: { proto: string; dst: string; port?: number; trace: string[] };
+}
+
+/** Traces one probe from `srcRef` to `dstSpec` (`DST[:PORT[/PROTO]]`). */
+export async function runTrace(
+  s: TraceSources,
+  srcRef: string,
+  dstSpec: string,
+): Promise<TraceResult> {
+  const target = parseTarget(dstSpec);
+  const { store, kernel } = await s.snapshots();
+  const src = resolveParty(srcRef, store);
+  const dst = resolveParty(target.ref, store);
+  const plan = planProbe(src, dst, target, kernel);
+  const netns = src.kind === 'container' ? s.sandboxPath(src.id) : undefined;
+  if (netns && !isNetns(netns)) throw new Error(`${srcRef}: its network namespace is gone`);
+  const route = await routeGet(netns, plan.dst);
+  const spec: ProbeSpec = {
+    ...(netns ? { netns } : {}),
+    dst: plan.dst,
+    proto: target.proto,
+    ...(plan.port !== undefined ? { port: plan.port } : {}),
+  };
+  const nft = Nftables.open();
+  let probe;
+  try {
+    probe = await traceProbe(nft, spec);
+  } finally {
+    nft.close();
+  }
+  let listening: boolean | undefined;
+  const de = plan.dstEndpoint;
+  if (dst.kind === 'container' && de?.ipv4 && target.port !== undefined) {
+    const path = s.sandboxPath(dst.id);
+    if (isNetns(path)) {
+      const t = socketTables(path);
+      const port = plan.published?.containerPort ?? target.port;
+      const ip = de.ipv4.split('/')[0]!;
+      listening =
+        target.proto === 'tcp' ? listens(t.tcp, ip, port, true) : listens(t.udp, ip, port, false);
+    }
+  }
+  const events = probeEvents(probe.lines, probe.table);
+  const ids = new Set(events.map((e) => e.id));
+  const report = explain({
+    src,
+    dst,
+    target,
+    plan,
+    route,
+    events,
+    table: probe.table,
+    networks: store.networks,
+    ...(listening !== undefined ? { listening } : {}),
+  });
+  return {
+    src: srcRef,
+    dst: dstSpec,
+    probe: {
+      proto: target.proto,
+      dst: plan.dst,
+      ...(plan.port ? { port: plan.port } : {}),
+      trace: probe.lines.filter((l) => ids.has(l.split(' ')[2] ?? '')),
+    },
+    ...report,
+  };
+}
