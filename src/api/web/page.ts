@@ -2,7 +2,8 @@
  * The live view's page (decision 0034): self-contained HTML, its script and
  * style inline (no CDN, nothing fetched but this daemon's /berth/live and
  * /containers/{id}/json). The layout is plain and deterministic: one row
- * per network with its bridge in the row's head and a card per container
+ * per network with its bridge in the row's head (host and none have no
+ * links to draw and no row) and a card per container
  * endpoint under it; links no endpoint explains, and whatever the graph
  * marks leaked, missing or mismatched, in red; the problems listed below.
  * Every name is set as text (textContent), never parsed as HTML.
@@ -25,6 +26,7 @@ main { display: flex; align-items: flex-start; gap: 16px; padding: 16px; }
 .card { border: 1px solid #9aa8b8; border-radius: 4px; padding: 4px 8px; background: #eef3f8; min-width: 150px; }
 .card.container { cursor: pointer; }
 .card.container:hover, .card.selected { border-color: #1f3a5f; background: #dce8f5; }
+.card.link { background: #fff; border-style: dashed; }
 .card .name { font-weight: 600; }
 .card .line { font-size: 12px; color: #444; font-family: ui-monospace, monospace; }
 .bad, .card.bad { border-color: #c00 !important; color: #c00; background: #fdeaea; }
@@ -68,6 +70,7 @@ function render(g) {
   var top = document.getElementById('topology');
   top.textContent = '';
   g.networks.forEach(function (net) {
+    if (net.driver === 'host' || net.driver === 'null') return;
     var br = net.bridge ? nodes.get(net.bridge) : undefined;
     var sec = el('section', 'net');
     sec.dataset.network = net.name;
