@@ -11,10 +11,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { makeCerts } from '../helpers/certs.js';
 import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const PORT = 8088;
@@ -213,11 +222,41 @@ describe('the live view (berthd --web) in a headless browser', () => {
 
   it('without --web, nothing listens on TCP', async () => {
     assert.deepEqual(tcpListeners(), [`127.0.0.1:${PORT}`]);
-    await env.daemon.stop();
+    await env.daemons[0]!.stop();
     const d = await env.lab.startDaemon(1);
     env.daemons[0] = d;
     await eventually(() => ok(env.docker(['version'])), 10_000);
     assert.deepEqual(tcpListeners(), []);
     assert.equal(env.inHost(['curl', '-s', `http://127.0.0.1:${PORT}/`]).status, 7);
+  });
+
+  it("on a network address only with TLS: HTTPS with the API's certificate and client check", async () => {
+    const ip = env.lab.hosts[0]!.ip;
+    const web = `${ip}:8443`;
+    const dir = join(tmp, 'certs');
+    mkdirSync(dir);
+    makeCerts(dir, ip);
+    const tls = [
+      ...['--tlsverify', '--tlscacert', join(dir, 'ca.pem')],
+      ...['--tlscert', join(dir, 'server-cert.pem'), '--tlskey', join(dir, 'server-key.pem')],
+    ];
+    await env.daemons[0]!.stop();
+    env.daemons[0] = await env.lab.startDaemon(1, { args: ['--web', web, ...tls] });
+    await eventually(() => ok(env.docker(['version'])), 10_000);
+    assert.deepEqual(tcpListeners(), [web]);
+    const curl = (...args: string[]) =>
+      env.inHost(['curl', '-s', '--cacert', join(dir, 'ca.pem'), ...args]);
+    const graph = curl(
+      ...['--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem')],
+      `https://${web}/berth/graph?format=text`,
+    );
+    assert.equal(graph.status, 0, graph.stderr);
+    assert.match(graph.stdout, /berth0/);
+    // No client certificate: refused in the handshake; plain HTTP: not spoken.
+    assert.notEqual(curl(`https://${web}/berth/graph`).status, 0);
+    assert.notEqual(
+      env.inHost(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${web}/`]).stdout,
+      '200',
+    );
   });
 });
