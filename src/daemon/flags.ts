@@ -15,9 +15,12 @@ import {
   DEFAULT_SOCKET,
   HostError,
   checkHosts,
+  checkWeb,
   parseHost,
+  parseWeb,
   type ApiHost,
   type TlsFlags,
+  type WebAddr,
 } from './hosts.js';
 
 export interface DaemonFlags extends TlsFlags {
@@ -25,6 +28,8 @@ export interface DaemonFlags extends TlsFlags {
   socket: string;
   /** Every API listener (-H, repeatable); the default socket when none is given. */
   hosts: ApiHost[];
+  /** --web ADDR: the live view's listener (off when undefined; decision 0034). */
+  web?: WebAddr;
   /** --cluster-store: the etcd cluster shared with the other hosts. */
   clusterStore?: ClusterStore;
   /** --cluster-advertise: the address other hosts reach this one at. */
@@ -86,6 +91,8 @@ Options:
       --tlscacert path        CA that signs client certificates (default ~/.docker/ca.pem)
       --tlscert path          Server certificate (default ~/.docker/cert.pem)
       --tlskey path           Server key (default ~/.docker/key.pem)
+      --web IP:PORT           Serve a live view of the network topology on this address
+                              (off by default; a loopback address unless TLS is on)
       --cluster-store etcd://HOST:PORT[,HOST:PORT...]
                               The etcd cluster shared by the hosts of a cluster
       --cluster-advertise IP[:PORT]|IFACE[:PORT]
@@ -216,6 +223,16 @@ export function parseFlags(argv: string[]): DaemonFlags {
         } catch (e) {
           if (!(e instanceof HostError)) throw e;
           throw new FlagError(`invalid argument "${v}" for "-H, --host" flag: ${e.message}`);
+        }
+        break;
+      }
+      case '--web': {
+        const v = next();
+        try {
+          f.web = parseWeb(v);
+        } catch (e) {
+          if (!(e instanceof HostError)) throw e;
+          throw new FlagError(`invalid argument "${v}" for "--web" flag: ${e.message}`);
         }
         break;
       }
@@ -376,6 +393,8 @@ export function parseFlags(argv: string[]): DaemonFlags {
   }
   const refused = checkHosts(f.hosts, f);
   if (refused) throw new FlagError(refused);
+  const webRefused = f.web && checkWeb(f.web, f);
+  if (webRefused) throw new FlagError(webRefused);
   clusterFlag(() => checkCluster(f.clusterStore, f.clusterAdvertise, f.clusterStoreOpts));
   if (f.ipv6 && !f.fixedCidrV6) {
     throw new FlagError(

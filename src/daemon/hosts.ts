@@ -153,3 +153,43 @@ export function apiWarnings(hosts: ApiHost[], t: TlsFlags): string[] {
   }
   return out;
 }
+
+/** The live view's listener (--web): an address and a port, both required. */
+export interface WebAddr {
+  host: string;
+  port: number;
+}
+
+/** Parses `--web`: `IP:PORT`, `[v6]:PORT` or `localhost:PORT` (tcp:// allowed, as -H). */
+export function parseWeb(v: string): WebAddr {
+  if (v.startsWith('/') || v.startsWith('unix://')) {
+    throw new HostError(`the live view listens on TCP only: give IP:PORT, e.g. 127.0.0.1:8088`);
+  }
+  const h = parseHost(v.includes('://') ? v : `tcp://${v}`);
+  if (h.proto !== 'tcp' || h.port === undefined) {
+    throw new HostError(`give IP:PORT, e.g. 127.0.0.1:8088`);
+  }
+  return { host: h.host, port: h.port };
+}
+
+/** `IP:PORT` ([v6]:PORT) of the live view. */
+export function webString(w: WebAddr): string {
+  return `${isIP(w.host) === 6 ? `[${w.host}]` : w.host}:${w.port}`;
+}
+
+/**
+ * The live view shows every container's inspect data (environment
+ * variables, often secrets) to whoever reaches it: on a loopback address
+ * only, unless the daemon has TLS (then it is served with the same
+ * certificate and, with --tlsverify, the same client check). --tls=false
+ * does not lift this, unlike for -H.
+ */
+export function checkWeb(w: WebAddr, t: TlsFlags): string | undefined {
+  if (isLoopback(w.host) || t.tls) return undefined;
+  return (
+    `refusing to serve the live view on ${webString(w)} without TLS: it shows every ` +
+    "container's inspect data, environment included, to anyone who can reach that address. " +
+    'Give a loopback address (127.0.0.1:PORT), or --tlsverify with --tlscacert, --tlscert and ' +
+    '--tlskey to serve it over mutual TLS'
+  );
+}

@@ -11,6 +11,7 @@ import { cpus, homedir, hostname, networkInterfaces, release, totalmem } from 'n
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { createApiServer, type ApiTls } from '../api/server.js';
+import { webRouter } from '../api/web/live.js';
 import { apiRouter } from '../api/routes/index.js';
 import type { Services } from '../api/routes/services.js';
 import { Builder } from '../build/builder.js';
@@ -44,7 +45,7 @@ import { DEFAULT_CONFIG_FILE, withConfigFile } from './config-file.js';
 import { FlagError, USAGE, parseFlags, type DaemonFlags } from './flags.js';
 import { lockDataRoot } from './lock.js';
 import { ClusterFlagError, discovery, resolveAdvertise, storeConfig } from './cluster.js';
-import { apiWarnings, hostString, tlsFiles } from './hosts.js';
+import { apiWarnings, hostString, isLoopback, tlsFiles, webString } from './hosts.js';
 import { createLogger, type Logger } from '../common/log.js';
 
 export const VERSION = '0.1.0';
@@ -82,7 +83,7 @@ function daemonId(dataRoot: string): string {
  * go-connections' words (dockerd's) when a file is missing or unreadable.
  */
 function loadTls(f: DaemonFlags): ApiTls | undefined {
-  if (!f.tls || !f.hosts.some((h) => h.proto === 'tcp')) return undefined;
+  if (!f.tls || (!f.hosts.some((h) => h.proto === 'tcp') && !f.web)) return undefined;
   const files = tlsFiles(f, process.env, homedir());
   let cert: Buffer;
   let key: Buffer;
@@ -321,6 +322,15 @@ async function main(): Promise<number> {
     servers.push(server);
     await listen(server, h);
   }
+  const web = flags.web;
+  const live = web && webRouter(services, log, { port: web.port, loopback: isLoopback(web.host) });
+  if (web && live) {
+    // The live view (decision 0034): its own router, nothing of the Engine API.
+    const server = createApiServer(live.router, log, { tls });
+    servers.push(server);
+    await listen(server, { proto: 'tcp', host: web.host, port: web.port });
+    log.info(`live view on ${tls ? 'https' : 'http'}://${webString(web)}/`);
+  }
   const where = flags.hosts
     .map(
       (h) =>
@@ -339,6 +349,7 @@ async function main(): Promise<number> {
     log.info(
       `received ${sig}, shutting down (${flags.liveRestore ? 'containers keep running: --live-restore' : 'stopping the containers'})`,
     );
+    live?.close();
     for (const server of servers) {
       server.close();
       server.closeAllConnections();

@@ -6,92 +6,20 @@
 // plain TCP on a network address refused at start. Needs root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
 import { isAlive, which } from '../../src/lab/proc.js';
+import { makeCerts } from '../helpers/certs.js';
 
 const isRoot = process.getuid?.() === 0;
 const ready = isRoot && !!which('etcd') && !!which('etcdctl');
 const run = `hc${randomBytes(2).toString('hex')}`;
 const created = new Set<string>();
 const PING = which('ping') ? ['ping'] : ['busybox', 'ping'];
-
-function openssl(dir: string, args: string[]): void {
-  const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
-}
-
-/** A throwaway CA, a server certificate for `ip`, and a client certificate. */
-function makeCerts(dir: string, ip: string): void {
-  const key = (n: string) => openssl(dir, ['genrsa', '-out', n, '2048']);
-  key('ca-key.pem');
-  openssl(dir, [
-    'req',
-    '-x509',
-    '-new',
-    '-key',
-    'ca-key.pem',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=lab-ca',
-    '-out',
-    'ca.pem',
-  ]);
-  key('server-key.pem');
-  openssl(dir, [
-    'req',
-    '-new',
-    '-key',
-    'server-key.pem',
-    '-subj',
-    `/CN=${ip}`,
-    '-out',
-    'server.csr',
-  ]);
-  writeFileSync(join(dir, 'server.ext'), `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`);
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca-key.pem',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server-cert.pem',
-  ]);
-  key('key.pem');
-  openssl(dir, ['req', '-new', '-key', 'key.pem', '-subj', '/CN=client', '-out', 'client.csr']);
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca-key.pem',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'client.ext',
-    '-out',
-    'cert.pem',
-  ]);
-}
 
 describe('cluster lab', { skip: !ready && 'needs root, etcd and etcdctl' }, () => {
   let lab: Lab;

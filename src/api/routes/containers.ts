@@ -122,22 +122,7 @@ export function containerRoutes(r: Router, s: Services): void {
   });
 
   r.on('GET', '/containers/:id/json', async ({ res, params, query }) => {
-    const c = containers.get(params[0]!);
-    const img = await s.images.resolve(c.ImageID);
-    const sizes = qBool(query.get('size')) ? await containerSizes(s, c) : undefined;
-    json(
-      res!,
-      200,
-      inspect(c, {
-        graph: containers.graphDriverData(c.Id, img?.layerDirs ?? []),
-        dir: containers.dir(c.Id),
-        logPath: containers.logPath(c.Id),
-        netns:
-          c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.endpoints.netnsPath(c.Id),
-        published: s.networks.endpoints.publishedPorts(c.Id),
-        ...(sizes ? { sizes } : {}),
-      }),
-    );
+    json(res!, 200, await inspectContainer(s, params[0]!, qBool(query.get('size'))));
   });
 
   r.on('POST', '/containers/:id/start', async ({ res, params }) => {
@@ -352,4 +337,19 @@ function checkPlatform(p: string | null): void {
   const [os, arch] = p.toLowerCase().split('/');
   if (os === 'linux' && (arch === undefined || own === `linux/${arch}`)) return;
   throw invalid(`berth does not support --platform ${p} yet: this host runs ${own} images only`);
+}
+
+/** `GET /containers/{id}/json`'s answer (also the live view's, decision 0034). */
+export async function inspectContainer(s: Services, ref: string, size: boolean): Promise<unknown> {
+  const c = s.containers.get(ref);
+  const img = await s.images.resolve(c.ImageID);
+  const sizes = size ? await containerSizes(s, c) : undefined;
+  return inspect(c, {
+    graph: s.containers.graphDriverData(c.Id, img?.layerDirs ?? []),
+    dir: s.containers.dir(c.Id),
+    logPath: s.containers.logPath(c.Id),
+    netns: c.HostConfig.NetworkMode === 'host' ? undefined : s.networks.endpoints.netnsPath(c.Id),
+    published: s.networks.endpoints.publishedPorts(c.Id),
+    ...(sizes ? { sizes } : {}),
+  });
 }

@@ -14,7 +14,7 @@
  * the client's machine, so the daemon needs no Graphviz.
  */
 import { invalid } from '../../common/errors.js';
-import { buildGraph, renderDot, renderText } from '../../network/graph/index.js';
+import { buildGraph, renderDot, renderText, type Graph } from '../../network/graph/index.js';
 import { json, type Router } from '../server.js';
 import type { Services } from './services.js';
 
@@ -35,16 +35,7 @@ export function graphRoutes(r: Router, s: Services): void {
     const refs = query.getAll('network');
     if (refs.some((n) => n === '')) throw invalid('network must not be empty');
     const ids = refs.map((ref) => s.networks.get(ref).Id);
-    const containers: Record<string, { name: string; running: boolean }> = {};
-    for (const c of s.containers.list()) {
-      containers[c.Id] = { name: c.Name.replace(/^\//, ''), running: c.State.Status === 'running' };
-    }
-    const host = {
-      name: s.info.name,
-      ...(s.info.clusterAdvertise ? { advertise: s.info.clusterAdvertise } : {}),
-    };
-    const { store, kernel } = await s.networks.graphSnapshots(host, containers);
-    const graph = buildGraph(store, kernel, ids.length ? { networks: ids } : {});
+    const graph = await graphOf(s, ids);
     if (format === 'json') return json(res!, 200, graph);
     const body = format === 'text' ? renderText(graph) : renderDot(graph);
     res!.writeHead(200, {
@@ -54,4 +45,18 @@ export function graphRoutes(r: Router, s: Services): void {
     });
     res!.end(body);
   });
+}
+
+/** This host's graph (of the networks `ids`, else of everything), from the store and the kernel now. */
+export async function graphOf(s: Services, ids: string[] = []): Promise<Graph> {
+  const containers: Record<string, { name: string; running: boolean }> = {};
+  for (const c of s.containers.list()) {
+    containers[c.Id] = { name: c.Name.replace(/^\//, ''), running: c.State.Status === 'running' };
+  }
+  const host = {
+    name: s.info.name,
+    ...(s.info.clusterAdvertise ? { advertise: s.info.clusterAdvertise } : {}),
+  };
+  const { store, kernel } = await s.networks.graphSnapshots(host, containers);
+  return buildGraph(store, kernel, ids.length ? { networks: ids } : {});
 }
