@@ -746,7 +746,6 @@ export class NetworkController {
     host: { name: string; advertise?: string },
     containers: StoreSnapshot['containers'],
   ): Promise<{ store: StoreSnapshot; kernel: KernelSnapshot }> {
-    const overlay = this.overlay();
     return takeSnapshots(
       {
         kv: this.kv,
@@ -761,11 +760,16 @@ export class NetworkController {
         firewall: this.firewall,
         dns: () => this.dns.listenerList?.() ?? [],
         sandboxPath: (id) => this.endpoints.netnsPath(id),
-        overlayPath: (id) => overlay?.nsPath({ Id: id }) ?? '',
+        overlayPath: (id) => this.overlayPath(id),
       },
       host,
       containers,
     );
+  }
+
+  /** An overlay network's namespace file on this host ('' without the overlay driver). */
+  overlayPath(networkId: string): string {
+    return this.overlay()?.nsPath({ Id: networkId }) ?? '';
   }
 
   /** Before the daemon exits: stops watching the firewall, deletes the links given up so far. */

@@ -41,6 +41,7 @@ export function traceRoutes(r: Router, s: Services): void {
       {
         snapshots: () => s.networks.graphSnapshots({ name: s.info.name }, containers),
         sandboxPath: (id) => s.networks.endpoints.netnsPath(id),
+        overlayPath: (id) => s.networks.overlayPath(id),
       },
       src,
       dst,

@@ -14,7 +14,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { run, watchLines } from '../process/run.js';
 import { closeFd, connectSocket, bindSocket, inNetns, openSocket, sendBytes } from '../sys/libc.js';
-import type { Nftables } from './libnftables.js';
+import { Nftables } from './libnftables.js';
+import { VXLAN_PORT } from './ruleset.js';
 
 /** Every trace table's name starts with this (the start-up sweep looks for it). */
 export const TRACE_PREFIX = 'berth-trace-';
@@ -29,6 +30,12 @@ export interface ProbeSpec {
   proto: ProbeProto;
   /** Destination port (tcp, udp). */
   port?: number;
+  /**
+   * The destination is behind an overlay network's VXLAN device: its
+   * namespace (where br0 carries the frame to vxlan0) and VNI (what the
+   * encapsulated packet in the host's namespace is told by).
+   */
+  overlay?: { netns: string; vni: number };
 }
 
 export interface ProbeResult {
@@ -38,6 +45,8 @@ export interface ProbeResult {
   tag: number;
   /** `nft monitor trace` output lines. */
   lines: string[];
+  /** With `overlay`: the lines of the monitor in the overlay network's namespace. */
+  overlayLines?: string[];
 }
 
 const AF_INET = 2;
@@ -69,6 +78,15 @@ function echoRequest(id: number): Buffer {
   return b;
 }
 
+/** The probe's first packet, by protocol and tag. */
+function probeMatch(spec: ProbeSpec, tag: number): string {
+  return spec.proto === 'icmp'
+    ? `icmp type echo-request icmp id ${tag}`
+    : spec.proto === 'tcp'
+      ? `tcp sport ${tag} tcp flags & (syn | ack) == syn`
+      : `udp sport ${tag}`;
+}
+
 /**
  * The nft batch that adds the trace tables for one probe. Only its first
  * packet is traced (a TCP SYN, the UDP datagram, the echo request): at the
@@ -79,13 +97,9 @@ function echoRequest(id: number): Buffer {
  * forward (br_netfilter hands it up the stack again).
  */
 export function traceBatch(table: string, spec: ProbeSpec, tag: number): string {
-  const probe =
-    spec.proto === 'icmp'
-      ? `icmp type echo-request icmp id ${tag}`
-      : spec.proto === 'tcp'
-        ? `tcp sport ${tag} tcp flags & (syn | ack) == syn`
-        : `udp sport ${tag}`;
+  const probe = probeMatch(spec, tag);
   const out: string[] = [];
+  const outer = spec.overlay ? vxlanMatch(spec, tag) : undefined;
   const hooksOf = {
     inet: ['prerouting', 'output', 'forward', 'input', 'postrouting'],
     bridge: ['prerouting'],
@@ -100,7 +114,46 @@ export function traceBatch(table: string, spec: ProbeSpec, tag: number): string 
       out.push(
         `add rule ${family} ${table} ${hook} ${first ? `ip daddr ${spec.dst} ` : 'meta nfproto ipv4 '}${probe} meta nftrace set 1`,
       );
+      if (outer && family === 'inet' && (hook === 'output' || hook === 'postrouting')) {
+        out.push(`add rule inet ${table} ${hook} ${outer} meta nftrace set 1`);
+      }
     }
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * The probe inside a VXLAN packet (an overlay destination), by raw offsets
+ * from the outer UDP header: the VNI (bits 96-119, after UDP's 8 bytes and
+ * the VXLAN flags), then the inner frame from byte 16: Ethernet 14 bytes,
+ * IPv4 (no options: the probe's own) with its protocol at byte 39 and
+ * destination at 46, the inner transport header at byte 50 (its source port,
+ * or the echo's type and id).
+ */
+export function vxlanMatch(spec: ProbeSpec, tag: number): string {
+  const vni = spec.overlay?.vni ?? 0;
+  const daddr = spec.dst.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+  const proto = spec.proto === 'icmp' ? 1 : spec.proto === 'tcp' ? 6 : 17;
+  const l4 = spec.proto === 'icmp' ? `@th,400,8 8 @th,432,16 ${tag}` : `@th,400,16 ${tag}`;
+  return (
+    `udp dport ${VXLAN_PORT} @th,96,24 ${vni} @th,312,8 ${proto} ` +
+    `@th,368,32 0x${daddr.toString(16).padStart(8, '0')} ${l4}`
+  );
+}
+
+/**
+ * The nft batch for the overlay network's namespace: a bridge-family table
+ * tracing the probe's frame through br0 (in from the container's veth, out
+ * to vxlan0) at prerouting, forward and postrouting.
+ */
+export function overlayBatch(table: string, spec: ProbeSpec, tag: number): string {
+  const probe = probeMatch(spec, tag);
+  const out = [`add table bridge ${table}`];
+  for (const hook of ['prerouting', 'forward', 'postrouting']) {
+    out.push(
+      `add chain bridge ${table} ${hook} { type filter hook ${hook} priority -400; policy accept; }`,
+      `add rule bridge ${table} ${hook} ip daddr ${spec.dst} ${probe} meta nftrace set 1`,
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -147,11 +200,22 @@ export async function traceProbe(
 ): Promise<ProbeResult> {
   const table = TRACE_PREFIX + randomBytes(4).toString('hex');
   const tag = randomInt(40000, 60000);
-  const monitor = watchLines([opts.nftBin ?? 'nft', 'monitor', 'trace']);
+  const nftBin = opts.nftBin ?? 'nft';
+  const monitor = watchLines([nftBin, 'monitor', 'trace']);
+  // An overlay's frame crosses br0 in the network's namespace: traced there too.
+  const ov = spec.overlay;
+  const ovMonitor = ov
+    ? watchLines(['nsenter', `--net=${ov.netns}`, '--', nftBin, 'monitor', 'trace'])
+    : undefined;
+  let ovNft: Nftables | undefined;
   let fd = -1;
   try {
     // The monitor subscribes to trace events when it starts; give it that moment.
     await sleep(opts.settleMs ?? 300);
+    if (ov) {
+      ovNft = Nftables.open({ netns: ov.netns });
+      ovNft.run(overlayBatch(table, spec, tag));
+    }
     nft.run(traceBatch(table, spec, tag));
     fd = sendProbe(spec, tag);
     await sleep(opts.waitMs ?? 400);
@@ -162,9 +226,18 @@ export async function traceProbe(
     } catch {
       // Not added (the batch failed as a whole): nothing to delete.
     }
+    if (ovNft) {
+      try {
+        ovNft.run(`delete table bridge ${table}\n`);
+      } catch {
+        // Not added.
+      }
+      ovNft.close();
+    }
   }
   const lines = await monitor.stop();
-  return { table, tag, lines };
+  const overlayLines = await ovMonitor?.stop();
+  return { table, tag, lines, ...(overlayLines ? { overlayLines } : {}) };
 }
 
 /** Deletes every trace table a daemon left (killed mid-trace); returns their names. */

@@ -8,7 +8,9 @@
  */
 import { TABLE } from '../../kernel/firewall/ruleset.js';
 import type { StoreNetwork } from '../graph/snapshot.js';
+import { VXLAN_PORT } from '../../kernel/firewall/ruleset.js';
 import type { TraceEvent } from './parse.js';
+import { encapsulated, overlayEnd, overlayHops, vxlanHop, type OverlayFacts } from './overlay.js';
 import type { Party, Plan, Target } from './resolve.js';
 
 export interface Hop {
@@ -36,12 +38,18 @@ export interface ExplainInput {
   networks: StoreNetwork[];
   /** The destination container has a socket on the port (undefined: not asked). */
   listening?: boolean;
+  /** The destination is another host's container, over this overlay network. */
+  overlay?: OverlayFacts;
 }
 
 const [BERTH_FAMILY, BERTH_TABLE] = TABLE.split(' ') as [string, string];
 
 function label(p: Party): string {
-  return p.kind === 'container' ? p.name : p.kind === 'world' ? 'world' : p.ip;
+  return p.kind === 'container' || p.kind === 'remote'
+    ? p.name
+    : p.kind === 'world'
+      ? 'world'
+      : p.ip;
 }
 
 function portText(t: Target, port?: number): string {
@@ -108,10 +116,19 @@ export function explain(x: ExplainInput): TraceReport {
   const se = x.plan.srcEndpoint;
   if (se) {
     const n = bridgeOf(se.networkId);
+    const br = n?.bridge ?? (x.overlay ? `br0 in ${x.overlay.nsName}` : '?');
     hops.push({
       at: 'veth',
-      what: `${se.ifName} in ${label(x.src)} ↔ ${se.hostIf ?? '?'} on ${n?.bridge ?? '?'} (network ${n?.name ?? se.networkId})`,
+      what: `${se.ifName} in ${label(x.src)} ↔ ${se.hostIf ?? '?'} on ${br} (network ${n?.name ?? se.networkId})`,
     });
+  }
+  // Another host's container: br0 and vxlan0 in the overlay's namespace, then the tunnel.
+  const seen = x.overlay ? encapsulated(x.events, VXLAN_PORT) : undefined;
+  if (x.overlay) {
+    const ov = overlayHops(x.overlay);
+    hops.push(...ov.hops);
+    hops.push(vxlanHop(x.overlay, seen));
+    if (ov.drop) return { outcome: 'dropped', hops, sentence: `dropped: ${ov.drop}` };
   }
   // Chains, in order: a chain's rules with a verdict other than continue, its end.
   let lastPacket: TraceEvent | undefined;
@@ -165,6 +182,7 @@ export function explain(x: ExplainInput): TraceReport {
       sentence: `dropped: ${dropReason(drop.e, drop.packet, nets)}`,
     };
   }
+  if (x.overlay) return overlayEnd(x.overlay, seen, label(x.src), hops);
   const de = x.plan.dstEndpoint;
   if (x.dst.kind === 'container' && de) {
     const n = bridgeOf(de.networkId);

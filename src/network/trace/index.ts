@@ -13,7 +13,9 @@ import {
 } from '../../kernel/firewall/index.js';
 import { isNetns } from '../../kernel/netns/netns.js';
 import type { KernelSnapshot, StoreSnapshot } from '../graph/snapshot.js';
+import { basename } from 'node:path';
 import { explain, type TraceReport } from './explain.js';
+import type { OverlayFacts } from './overlay.js';
 import { listens, probeEvents } from './parse.js';
 import { parseTarget, planProbe, resolveParty } from './resolve.js';
 
@@ -25,6 +27,8 @@ export interface TraceSources {
   snapshots(): Promise<{ store: StoreSnapshot; kernel: KernelSnapshot }>;
   /** A container's namespace file. */
   sandboxPath(containerId: string): string;
+  /** An overlay network's namespace file on this host. */
+  overlayPath(networkId: string): string;
 }
 
 /** The answer of `POST /berth/trace`. */
@@ -32,7 +36,14 @@ export interface TraceResult extends TraceReport {
   src: string;
   dst: string;
   /** The probe: protocol, address, port, and its trace as `nft monitor trace` printed it. */
-  probe: { proto: string; dst: string; port?: number; trace: string[] };
+  probe: {
+    proto: string;
+    dst: string;
+    port?: number;
+    trace: string[];
+    /** Across hosts: the trace in the overlay network's namespace. */
+    overlayTrace?: string[];
+  };
 }
 
 /** Traces one probe from `srcRef` to `dstSpec` (`DST[:PORT[/PROTO]]`). */
@@ -49,11 +60,20 @@ export async function runTrace(
   const netns = src.kind === 'container' ? s.sandboxPath(src.id) : undefined;
   if (netns && !isNetns(netns)) throw new Error(`${srcRef}: its network namespace is gone`);
   const route = await routeGet(netns, plan.dst);
+  // Another host's container: the overlay both are on, its namespace here and vxlan0's FDB.
+  const re = plan.remoteEndpoint;
+  const net = re ? store.networks.find((n) => n.id === re.networkId) : undefined;
+  const ovPath = net ? s.overlayPath(net.id) : undefined;
+  if (re && (!net || net.vni === undefined || !ovPath || !isNetns(ovPath))) {
+    throw new Error(`${srcRef}: the overlay network's namespace is not on this host`);
+  }
+  const ovRead = net ? kernel.overlays[net.id] : undefined;
   const spec: ProbeSpec = {
     ...(netns ? { netns } : {}),
     dst: plan.dst,
     proto: target.proto,
     ...(plan.port !== undefined ? { port: plan.port } : {}),
+    ...(ovPath && net?.vni !== undefined ? { overlay: { netns: ovPath, vni: net.vni } } : {}),
   };
   const nft = Nftables.open();
   let probe;
@@ -76,6 +96,19 @@ export async function runTrace(
   }
   const events = probeEvents(probe.lines, probe.table);
   const ids = new Set(events.map((e) => e.id));
+  const ovEvents = probeEvents(probe.overlayLines ?? [], probe.table);
+  const ovIds = new Set(ovEvents.map((e) => e.id));
+  const overlay: OverlayFacts | undefined =
+    re && net && ovPath
+      ? {
+          network: net,
+          remote: re,
+          nsName: basename(ovPath),
+          events: ovEvents,
+          ...(ovRead && !('error' in ovRead) && ovRead.fdb ? { fdb: ovRead.fdb } : {}),
+          ...(store.hosts ? { hosts: store.hosts } : {}),
+        }
+      : undefined;
   const report = explain({
     src,
     dst,
@@ -86,6 +119,7 @@ export async function runTrace(
     table: probe.table,
     networks: store.networks,
     ...(listening !== undefined ? { listening } : {}),
+    ...(overlay ? { overlay } : {}),
   });
   return {
     src: srcRef,
@@ -95,6 +129,13 @@ export async function runTrace(
       dst: plan.dst,
       ...(plan.port ? { port: plan.port } : {}),
       trace: probe.lines.filter((l) => ids.has(l.split(' ')[2] ?? '')),
+      ...(overlay
+        ? {
+            overlayTrace: (probe.overlayLines ?? []).filter((l) =>
+              ovIds.has(l.split(' ')[2] ?? ''),
+            ),
+          }
+        : {}),
     },
     ...report,
   };

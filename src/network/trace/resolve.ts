@@ -6,11 +6,18 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { invalid, notFound } from '../../common/errors.js';
-import type { KernelSnapshot, StoreEndpoint, StoreSnapshot } from '../graph/snapshot.js';
+import type {
+  KernelSnapshot,
+  StoreEndpoint,
+  StoreRemoteEndpoint,
+  StoreSnapshot,
+} from '../graph/snapshot.js';
 import type { ProbeProto } from '../../kernel/firewall/trace.js';
 
 export type Party =
   | { kind: 'container'; id: string; name: string; endpoints: StoreEndpoint[] }
+  /** A container of another host of the cluster, known by its overlay endpoints. */
+  | { kind: 'remote'; id: string; name: string; endpoints: StoreRemoteEndpoint[] }
   | { kind: 'world' }
   | { kind: 'address'; ip: string };
 
@@ -45,15 +52,28 @@ export function resolveParty(ref: string, store: StoreSnapshot): Party {
     name: store.containers[id]?.name ?? id.slice(0, 12),
     endpoints: endpointsOf(id),
   });
+  const remote = (id: string): Party => {
+    const endpoints = store.remote.filter((r) => r.containerId === id);
+    return { kind: 'remote', id, name: endpoints[0]!.name, endpoints };
+  };
   if (isIPv4(ref)) {
     const e = store.endpoints.find((x) => ip4(x.ipv4) === ref);
-    return e ? container(e.containerId) : { kind: 'address', ip: ref };
+    if (e) return container(e.containerId);
+    const r = store.remote.find((x) => ip4(x.ipv4) === ref);
+    return r ? remote(r.containerId) : { kind: 'address', ip: ref };
   }
   const ids = Object.keys(store.containers);
   const byName = ids.find((id) => store.containers[id]!.name === ref);
   if (byName) return container(byName);
   const byId = ids.filter((id) => id.startsWith(ref));
   if (byId.length === 1) return container(byId[0]!);
+  // Another host's container, as the cluster store has its overlay endpoints.
+  const rName = store.remote.find((r) => r.name === ref);
+  if (rName) return remote(rName.containerId);
+  const rIds = [...new Set(store.remote.map((r) => r.containerId))].filter((id) =>
+    id.startsWith(ref),
+  );
+  if (!byId.length && rIds.length === 1) return remote(rIds[0]!);
   throw notFound(`No such container: ${ref}`);
 }
 
@@ -77,6 +97,8 @@ export interface Plan {
   port?: number;
   /** A published port the probe is sent to: host port → container's. */
   published?: { hostPort: number; containerPort: number };
+  /** Another host's endpoint, on the overlay network the source shares with it. */
+  remoteEndpoint?: StoreRemoteEndpoint;
 }
 
 /** Picks the addresses: a shared network first; `world` reaches published ports on the uplink. */
@@ -88,6 +110,11 @@ export function planProbe(src: Party, dst: Party, target: Target, kernel: Kernel
         `cannot trace from ${src.ip}: a source is a container, world, or an address of this host`,
       );
     }
+  }
+  if (src.kind === 'remote') {
+    throw invalid(
+      `cannot trace from ${src.name}: it runs on host ${src.endpoints[0]?.node ?? '?'}; trace from there`,
+    );
   }
   const srcEps = src.kind === 'container' ? src.endpoints : [];
   if (src.kind === 'container' && !srcEps.length) {
@@ -101,6 +128,17 @@ export function planProbe(src: Party, dst: Party, target: Target, kernel: Kernel
   if (dst.kind === 'address') {
     // An address of this host with a published port: the DNAT is what is traced.
     return { ...(srcEps[0] ? { srcEndpoint: srcEps[0] } : {}), dst: dst.ip, port: target.port };
+  }
+  if (dst.kind === 'remote') {
+    // Another host's container is reached over an overlay network both are on.
+    for (const s of srcEps) {
+      const r = dst.endpoints.find((d) => d.networkId === s.networkId);
+      if (r) return { srcEndpoint: s, remoteEndpoint: r, dst: ip4(r.ipv4)!, port: target.port };
+    }
+    throw invalid(
+      `${dst.name} is on host ${dst.endpoints[0]?.node ?? '?'}: a trace reaches it only ` +
+        `from a container on an overlay network it is on`,
+    );
   }
   if (!dst.endpoints.length) {
     throw invalid(`container ${dst.name} has no IPv4 endpoint here (is it running?)`);

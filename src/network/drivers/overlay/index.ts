@@ -21,7 +21,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
-import { VXLAN_PORT } from '../../../kernel/firewall/index.js';
+import { Nftables, sweepTraceTables, VXLAN_PORT } from '../../../kernel/firewall/index.js';
 import { vethName } from '../bridge/index.js';
 import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
@@ -300,6 +300,8 @@ export class OverlayDriver implements NetworkDriver {
         await this.ensureNetwork(net);
         // Veths a killed daemon left to the reaper.
         await this.netlink(net).deleteGroup(DOOMED_GROUP).catch(ignoreMissing);
+        // And the trace table of a `network trace` it did not finish (decision 0033).
+        sweepTraceTablesIn(join(dir, f));
       } else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
     }
   }
@@ -333,6 +335,20 @@ export class OverlayDriver implements NetworkDriver {
     })().finally(() => this.removing.delete(id));
     this.removing.set(id, done);
     return done;
+  }
+}
+
+/** Deletes the trace tables left in a network's namespace; best-effort. */
+function sweepTraceTablesIn(netns: string): void {
+  try {
+    const nft = Nftables.open({ netns });
+    try {
+      sweepTraceTables(nft);
+    } finally {
+      nft.close();
+    }
+  } catch {
+    // No nftables there (a test's stub): nothing to sweep.
   }
 }
 

@@ -1,0 +1,177 @@
+/**
+ * `berth network trace` across two hosts (issue 16 item 2, the overlay
+ * case; decision 0033 "Across hosts"): app on host 1 and db on host 2 on
+ * the overlay `demo`. From host 1, a ping of db by name and a TCP probe by
+ * address show the route in app, the veth onto br0 in the overlay's
+ * namespace, the frame crossing br0 to vxlan0, vxlan0's FDB entry for db's
+ * MAC, the encapsulated packet leaving with demo's VNI for host 2's
+ * address, and the sentence naming host 2. With db's FDB entry deleted by
+ * hand (a missing peer): dropped, no VXLAN peer for db's MAC. No trace
+ * table is left in host 1's namespace nor in the overlay's, nor after a
+ * daemon killed with one left there (the overlay's start-up sweep). Needs
+ * root and etcd.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Lab, type LabDaemon } from '../../src/lab/lab.js';
+import { which } from '../../src/lab/proc.js';
+import { BERTH } from '../helpers/lab-daemon.js';
+
+const IP = { 1: '192.168.205.10', 2: '192.168.205.11' } as const;
+const ready = process.getuid?.() === 0 && !!which('etcd') && !!which('etcdctl');
+
+interface Result {
+  outcome: string;
+  sentence: string;
+  hops: Array<{ at: string; what: string }>;
+  probe: { trace: string[]; overlayTrace?: string[] };
+}
+
+describe('berth network trace across two hosts', { skip: !ready && 'needs root and etcd' }, () => {
+  let lab: Lab;
+  const daemons: LabDaemon[] = [];
+  let nsPath = '';
+  let vni = '';
+  let db = { ip: '', mac: '' };
+
+  const client = (bin: string, h: 1 | 2, args: string[]) => {
+    const d = daemons[h - 1]!;
+    const r = spawnSync(bin, args, {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        DOCKER_HOST: d.env.DOCKER_HOST,
+        BERTH_HOST: d.env.DOCKER_HOST,
+        DOCKER_CONFIG: `${lab.dir}/docker-config`,
+      },
+    });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+    return r.stdout;
+  };
+  const docker = (h: 1 | 2, args: string[]) => client('docker', h, args).trim();
+  const trace = (src: string, dst: string): Result => {
+    const out = client(BERTH, 1, ['network', 'trace', '--format', 'json', src, dst]);
+    if (process.env.BERTH_TRACE_DEBUG) process.stderr.write(out + '\n');
+    return JSON.parse(out) as Result;
+  };
+  const on1 = (argv: string[]) => {
+    const r = lab.exec(1, argv);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const inOverlay = (argv: string[]) => on1(['nsenter', `--net=${nsPath}`, ...argv]);
+  const traceTables = () =>
+    [on1(['nft', 'list', 'tables']), inOverlay(['nft', 'list', 'tables'])]
+      .flatMap((out) => out.split('\n'))
+      .filter((l) => l.includes('berth-trace-'))
+      .join('\n');
+
+  before(async () => {
+    lab = await Lab.create({
+      name: `ct${randomBytes(2).toString('hex')}`,
+      hosts: 2,
+      cluster: true,
+    });
+    for (const h of [1, 2] as const) {
+      daemons.push(await lab.startDaemon(h, { args: lab.clusterArgs(h), timeoutMs: 30_000 }));
+    }
+    docker(1, ['network', 'create', '-d', 'overlay', 'demo']);
+    docker(1, ['run', '-d', '--name', 'app', '--network', 'demo', 'busybox', 'sleep', '3600']);
+    docker(2, ['run', '-d', '--name', 'db', '--network', 'demo', 'busybox', 'sleep', '3600']);
+    const id = docker(1, ['network', 'inspect', '-f', '{{.Id}}', 'demo']);
+    nsPath = join(daemons[0]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
+    vni =
+      /vxlan id (\d+) /.exec(inOverlay(['ip', '-d', '-o', 'link', 'show', 'vxlan0']))?.[1] ?? '';
+    assert.ok(vni);
+    const [ip, mac] = docker(2, [
+      'inspect',
+      '-f',
+      '{{.NetworkSettings.Networks.demo.IPAddress}} {{.NetworkSettings.Networks.demo.MacAddress}}',
+      'db',
+    ]).split(' ');
+    db = { ip: ip!, mac: mac! };
+  });
+  after(async () => {
+    for (const d of daemons) await d.stop('SIGKILL').catch(() => undefined);
+    await lab?.destroy();
+  });
+
+  it('an overlay ping across hosts: br0, the FDB entry, VXLAN with the VNI to host 2', () => {
+    const r = trace('app', 'db');
+    const all = JSON.stringify(r, null, 1);
+    assert.equal(r.outcome, 'delivered', all);
+    const hop = (at: string) => r.hops.find((h) => h.at === at || h.at.startsWith(at))?.what ?? '';
+    assert.match(hop('route'), new RegExp(`^in app: to ${db.ip.replace(/\./g, '\\.')} dev eth0`));
+    assert.match(hop('veth'), /^eth0 in app ↔ \S+ on br0 in ov-[0-9a-f]{12} \(network demo\)$/);
+    // Observed in the overlay's namespace: the frame crossed br0 to vxlan0.
+    assert.match(hop('bridge br0'), /^seen: in \S+, out vxlan0$/, all);
+    assert.equal(hop('fdb vxlan0'), `${db.mac} (db) → ${IP[2]}`);
+    // Observed in host 1's namespace: the encapsulated probe, its VNI and tunnel address.
+    assert.match(
+      hop('vxlan'),
+      new RegExp(`^encapsulated in VNI ${vni}: ${IP[1]} → ${IP[2]} udp 4789 out \\S+ `),
+      all,
+    );
+    assert.match(hop('remote'), new RegExp(`^host ${IP[2]} \\(\\S+\\) holds db \\(`));
+    assert.match(
+      r.sentence,
+      new RegExp(
+        `^delivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} \\(\\S+\\), which holds db \\(${db.ip}\\)`,
+      ),
+    );
+    assert.ok(
+      r.probe.overlayTrace?.some((l) => l.includes('oif "vxlan0"')),
+      all,
+    );
+    assert.equal(traceTables(), '');
+  });
+
+  it('a TCP probe by address, as text: the same tunnel', () => {
+    const out = client(BERTH, 1, ['network', 'trace', 'app', `${db.ip}:5432`]);
+    assert.match(
+      out,
+      new RegExp(`vxlan +encapsulated in VNI ${vni}: ${IP[1]} → ${IP[2]} udp 4789`),
+    );
+    assert.match(out, new RegExp(`\\ndelivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} `));
+  });
+
+  it('a missing peer: no FDB entry for db on host 1, dropped', () => {
+    const entry = ['bridge', 'fdb', 'del', db.mac, 'dev', 'vxlan0', 'dst', IP[2]];
+    inOverlay(entry);
+    try {
+      const r = trace('app', 'db');
+      assert.equal(r.outcome, 'dropped', JSON.stringify(r, null, 1));
+      assert.match(
+        r.sentence,
+        new RegExp(`^dropped: no VXLAN peer for ${db.mac} \\(db\\) on this host: .* host ${IP[2]}`),
+      );
+      assert.ok(r.hops.some((h) => h.at === 'fdb vxlan0' && h.what.startsWith('no entry')));
+    } finally {
+      inOverlay(['bridge', 'fdb', 'append', db.mac, 'dev', 'vxlan0', 'dst', IP[2]]);
+    }
+    assert.equal(traceTables(), '');
+  });
+
+  it('refuses a trace from host 2’s container, saying where it runs', () => {
+    const r = spawnSync(BERTH, ['network', 'trace', 'db', 'app'], {
+      encoding: 'utf8',
+      env: { ...process.env, BERTH_HOST: daemons[0]!.env.DOCKER_HOST },
+    });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /cannot trace from db: it runs on host \S+; trace from there/);
+  });
+
+  it('a trace table a killed daemon left in the overlay namespace is deleted at its restart', async () => {
+    inOverlay(['nft', 'add', 'table', 'bridge', 'berth-trace-deadbeef']);
+    assert.equal(traceTables(), 'table bridge berth-trace-deadbeef');
+    await daemons[0]!.stop('SIGKILL');
+    daemons[0] = await lab.startDaemon(1, { args: lab.clusterArgs(1), timeoutMs: 30_000 });
+    const until = Date.now() + 15_000;
+    while (traceTables() && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(traceTables(), '');
+  });
+});

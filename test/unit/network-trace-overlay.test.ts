@@ -1,0 +1,214 @@
+/**
+ * `berth network trace` across hosts, its pure part (decision 0033 "Across
+ * hosts"): another host's container resolved from the cluster store's
+ * endpoints, the probe planned over the overlay both are on, the raw
+ * VXLAN match and the overlay namespace's batch, and the lab's capture
+ * (network-trace-overlay.fixtures.ts) explained: delivered to host 2 with
+ * the VNI; a missing or wrong FDB entry; nothing seen leaving.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { overlayBatch, traceBatch, vxlanMatch } from '../../src/kernel/firewall/trace.js';
+import type { KernelSnapshot, StoreSnapshot } from '../../src/network/graph/snapshot.js';
+import {
+  explain,
+  parseTarget,
+  planProbe,
+  probeEvents,
+  resolveParty,
+} from '../../src/network/trace/index.js';
+import type { OverlayFacts } from '../../src/network/trace/overlay.js';
+import { overlayPing } from './network-trace-overlay.fixtures.js';
+
+const H1 = '192.168.205.10';
+const H2 = '192.168.205.11';
+const DB_MAC = '02:42:0a:00:00:03';
+const demo = {
+  id: 'ov1111111111aaaa',
+  name: 'demo',
+  driver: 'overlay',
+  scope: 'global' as const,
+  internal: false,
+  gateways: ['10.0.0.1/24'],
+  subnets: ['10.0.0.0/24'],
+  servesDns: true,
+  vni: 256,
+};
+const store: StoreSnapshot = {
+  host: { name: 'c1', advertise: `${H1}:2375`, vtep: H1 },
+  networks: [demo],
+  endpoints: [
+    {
+      id: 'ep-app',
+      networkId: demo.id,
+      containerId: 'app0000',
+      ifName: 'eth0',
+      hostIf: 'veth4d72d15',
+      ipv4: '10.0.0.2/24',
+      mac: '02:42:0a:00:00:02',
+      state: 'ready',
+      ports: [],
+    },
+  ],
+  remote: [
+    {
+      id: 'ep-db',
+      networkId: demo.id,
+      containerId: 'db00000',
+      name: 'db',
+      ipv4: '10.0.0.3/24',
+      mac: DB_MAC,
+      node: `${H2}:2375`,
+      vtep: H2,
+    },
+  ],
+  hosts: [
+    { address: `${H1}:2375`, name: 'c1' },
+    { address: `${H2}:2375`, name: 'c2' },
+  ],
+  containers: { app0000: { name: 'app', running: true } },
+};
+const kernel: KernelSnapshot = {
+  host: { links: [], addresses: [], defaultRoutes: [] },
+  firewall: { bridges: [], ports: [] },
+  sandboxes: {},
+  overlays: {},
+  dns: [],
+};
+
+function run(fdb: OverlayFacts['fdb'], lines: { host: string[]; overlay: string[] } = overlayPing) {
+  const target = parseTarget('db');
+  const src = resolveParty('app', store);
+  const dst = resolveParty(target.ref, store);
+  const plan = planProbe(src, dst, target, kernel);
+  return explain({
+    src,
+    dst,
+    target,
+    plan,
+    route: { dev: 'eth0', prefsrc: '10.0.0.2' },
+    events: probeEvents(lines.host, overlayPing.table),
+    table: overlayPing.table,
+    networks: store.networks,
+    overlay: {
+      network: demo,
+      remote: plan.remoteEndpoint!,
+      nsName: 'ov-ov1111111111',
+      events: probeEvents(lines.overlay, overlayPing.table),
+      ...(fdb ? { fdb } : {}),
+      hosts: store.hosts!,
+    },
+  });
+}
+
+describe('network trace across hosts: who and what', () => {
+  it('resolves another host’s container by name, ID prefix and address', () => {
+    for (const ref of ['db', 'db000', '10.0.0.3']) {
+      const p = resolveParty(ref, store);
+      assert.equal(p.kind, 'remote', ref);
+      assert.equal(p.kind === 'remote' && p.name, 'db');
+    }
+  });
+
+  it('plans the probe over the shared overlay, and refuses the other way round', () => {
+    const target = parseTarget('db:5432');
+    const plan = planProbe(resolveParty('app', store), resolveParty('db', store), target, kernel);
+    assert.deepEqual(
+      [plan.dst, plan.port, plan.srcEndpoint?.id, plan.remoteEndpoint?.id],
+      ['10.0.0.3', 5432, 'ep-app', 'ep-db'],
+    );
+    assert.throws(
+      () => planProbe(resolveParty('db', store), resolveParty('app', store), target, kernel),
+      /cannot trace from db: it runs on host 192\.168\.205\.11:2375; trace from there/,
+    );
+    const alone = { ...store, endpoints: [{ ...store.endpoints[0]!, networkId: 'other' }] };
+    assert.throws(
+      () => planProbe(resolveParty('app', alone), resolveParty('db', alone), target, kernel),
+      /db is on host 192\.168\.205\.11:2375: a trace reaches it only from a container on an overlay network it is on/,
+    );
+  });
+
+  it('matches the probe inside VXLAN by raw offsets, and traces br0 in the overlay', () => {
+    const spec = {
+      dst: '10.0.0.3',
+      proto: 'icmp' as const,
+      overlay: { netns: '/run/ov', vni: 256 },
+    };
+    assert.equal(
+      vxlanMatch(spec, 41234),
+      'udp dport 4789 @th,96,24 256 @th,312,8 1 @th,368,32 0x0a000003 @th,400,8 8 @th,432,16 41234',
+    );
+    assert.match(
+      vxlanMatch({ ...spec, proto: 'tcp', port: 5432 }, 50000),
+      / @th,312,8 6 .* @th,400,16 50000$/,
+    );
+    const host = traceBatch('berth-trace-x', spec, 41234);
+    assert.match(
+      host,
+      /add rule inet berth-trace-x output udp dport 4789 @th,96,24 256 .* meta nftrace set 1/,
+    );
+    assert.match(host, /add rule inet berth-trace-x postrouting udp dport 4789 /);
+    assert.doesNotMatch(traceBatch('berth-trace-x', { dst: '10.0.0.3', proto: 'icmp' }, 1), /4789/);
+    const ov = overlayBatch('berth-trace-x', spec, 41234);
+    assert.match(ov, /^add table bridge berth-trace-x$/m);
+    for (const hook of ['prerouting', 'forward', 'postrouting']) {
+      assert.ok(
+        ov.includes(
+          `add rule bridge berth-trace-x ${hook} ip daddr 10.0.0.3 icmp type echo-request icmp id 41234 meta nftrace set 1`,
+        ),
+      );
+    }
+  });
+});
+
+describe('network trace across hosts: explained', () => {
+  it('delivered: br0 to vxlan0, the FDB entry, VNI 256 to host 2 (c2)', () => {
+    const r = run([{ mac: DB_MAC, dst: H2 }]);
+    assert.equal(r.outcome, 'delivered');
+    assert.deepEqual(
+      r.hops.map((h) => `${h.at}: ${h.what}`),
+      [
+        'route: in app: to 10.0.0.3 dev eth0 src 10.0.0.2',
+        'veth: eth0 in app ↔ veth4d72d15 on br0 in ov-ov1111111111 (network demo)',
+        'bridge br0 (ov-ov1111111111): seen: in veth4d72d15, out vxlan0',
+        `fdb vxlan0: ${DB_MAC} (db) → ${H2}`,
+        `vxlan: encapsulated in VNI 256: ${H1} → ${H2} udp 4789 out eth0 (seen leaving this host)`,
+        'nft inet berth output: seen (out eth0); policy accept',
+        'nft inet berth postrouting: seen (out eth0); policy accept',
+        `remote: host ${H2} (c2) holds db (10.0.0.3) on demo, by the cluster store (not traced there)`,
+      ],
+    );
+    assert.equal(
+      r.sentence,
+      `delivered: overlay demo, VXLAN VNI 256 to host ${H2} (c2), which holds db (10.0.0.3); its arrival there is inferred from the store, not traced`,
+    );
+  });
+
+  it('a missing peer: no FDB entry for the MAC, dropped', () => {
+    const r = run([], { host: [], overlay: overlayPing.overlay });
+    assert.equal(r.outcome, 'dropped');
+    assert.equal(
+      r.sentence,
+      `dropped: no VXLAN peer for ${DB_MAC} (db) on this host: vxlan0 of demo has no FDB entry for it (the store has db on host ${H2} (c2))`,
+    );
+    assert.ok(r.hops.some((h) => h.at === 'vxlan' && /^no packet in VNI 256 seen/.test(h.what)));
+  });
+
+  it('a stale peer: the FDB sends the MAC to another host', () => {
+    const r = run([{ mac: DB_MAC, dst: '192.168.205.99' }]);
+    assert.equal(r.outcome, 'dropped');
+    assert.equal(
+      r.sentence,
+      `dropped: vxlan0 of demo sends ${DB_MAC} (db) to 192.168.205.99, but the store has db on host ${H2} (c2)`,
+    );
+  });
+
+  it('nothing seen leaving: unknown, not delivered', () => {
+    const r = run([{ mac: DB_MAC, dst: H2 }], { host: [], overlay: overlayPing.overlay });
+    assert.equal(r.outcome, 'unknown');
+    assert.equal(
+      r.sentence,
+      `unknown: app's probe was not seen leaving in VXLAN VNI 256 for host ${H2} (c2)`,
+    );
+  });
+});
