@@ -31,7 +31,9 @@ import type { EndpointRecord } from '../network/records.js';
 import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
-import { NftFirewall, sweepTraceTables } from '../kernel/firewall/index.js';
+import { armArrival, NftFirewall, sweepTraceTables } from '../kernel/firewall/index.js';
+import { askPeer, servePeer } from '../network/trace/index.js';
+import { isNetns } from '../kernel/netns/netns.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
@@ -315,6 +317,28 @@ async function main(): Promise<number> {
       warnings: apiWarnings(flags.hosts, flags),
     },
   };
+  // The far side of `network trace` across hosts (decision 0033), through the cluster store.
+  let stopTracePeer: (() => void) | undefined;
+  if (cluster) {
+    const kvc = cluster.kv;
+    services.tracePeer = (node, req) => askPeer(kvc, node, req);
+    stopTracePeer = await servePeer(
+      kvc,
+      advertise!,
+      async (req) => {
+        const netns = networks.overlayPath(req.networkId);
+        if (!netns || !isNetns(netns)) throw new Error('the overlay network is not on this host');
+        return armArrival(
+          { dst: req.dst, proto: req.proto, overlay: { netns, vni: req.vni } },
+          req.tag,
+        );
+      },
+      log,
+    ).catch((e: unknown) => {
+      log.warn(`trace requests: ${messageOf(e)}`);
+      return undefined;
+    });
+  }
   const router = apiRouter(services);
   const servers: Server[] = [];
   for (const h of flags.hosts) {
@@ -360,6 +384,7 @@ async function main(): Promise<number> {
       .then(() => containers.close())
       .then(() => networks.close())
       .catch((e: unknown) => log.warn(`deleting links: ${messageOf(e)}`))
+      .then(() => stopTracePeer?.())
       .then(() => cluster?.close())
       .then(() => kv.close())
       .catch(() => undefined)

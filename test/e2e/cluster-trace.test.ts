@@ -5,8 +5,11 @@
  * address show the route in app, the veth onto br0 in the overlay's
  * namespace, the frame crossing br0 to vxlan0, vxlan0's FDB entry for db's
  * MAC, the encapsulated packet leaving with demo's VNI for host 2's
- * address, and the sentence naming host 2. With db's FDB entry deleted by
- * hand (a missing peer): dropped, no VXLAN peer for db's MAC. No trace
+ * address, and — traced by host 2 on host 1's request — the packet
+ * arriving there and br0 passing it to db's veth, and the sentence naming
+ * host 2. With db's FDB entry deleted by hand (a missing peer): dropped, no
+ * VXLAN peer for db's MAC. With a rule of host 2's dropping VXLAN: dropped
+ * there, the rule named. No trace
  * table is left in host 1's namespace nor in the overlay's, nor after a
  * daemon killed with one left there (the overlay's start-up sweep). Needs
  * root and etcd.
@@ -34,6 +37,9 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
   let lab: Lab;
   const daemons: LabDaemon[] = [];
   let nsPath = '';
+  let nsPath2 = '';
+  let dbVeth = '';
+  let hostName2 = '';
   let vni = '';
   let db = { ip: '', mac: '' };
 
@@ -64,6 +70,17 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
     return r.stdout;
   };
   const inOverlay = (argv: string[]) => on1(['nsenter', `--net=${nsPath}`, ...argv]);
+  const on2 = (argv: string[]) => {
+    const r = lab.exec(2, argv);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  /** Host 2's trace tables: its own namespace's and its overlay namespace's. */
+  const traceTables2 = () =>
+    [on2(['nft', 'list', 'tables']), on2(['nsenter', `--net=${nsPath2}`, 'nft', 'list', 'tables'])]
+      .flatMap((out) => out.split('\n'))
+      .filter((l) => l.includes('berth-trace-'))
+      .join('\n');
   const traceTables = () =>
     [on1(['nft', 'list', 'tables']), inOverlay(['nft', 'list', 'tables'])]
       .flatMap((out) => out.split('\n'))
@@ -84,6 +101,14 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
     docker(2, ['run', '-d', '--name', 'db', '--network', 'demo', 'busybox', 'sleep', '3600']);
     const id = docker(1, ['network', 'inspect', '-f', '{{.Id}}', 'demo']);
     nsPath = join(daemons[0]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
+    nsPath2 = join(daemons[1]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
+    // db's veth on br0 in host 2's overlay namespace: the only veth there.
+    dbVeth =
+      /^\d+: (veth\w+)@/m.exec(
+        on2(['nsenter', `--net=${nsPath2}`, 'ip', '-o', 'link', 'show', 'type', 'veth']),
+      )?.[1] ?? '';
+    assert.ok(dbVeth);
+    hostName2 = docker(2, ['info', '-f', '{{.Name}}']);
     vni =
       /vxlan id (\d+) /.exec(inOverlay(['ip', '-d', '-o', 'link', 'show', 'vxlan0']))?.[1] ?? '';
     assert.ok(vni);
@@ -116,18 +141,28 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
       new RegExp(`^encapsulated in VNI ${vni}: ${IP[1]} → ${IP[2]} udp 4789 out \\S+ `),
       all,
     );
-    assert.match(hop('remote'), new RegExp(`^host ${IP[2]} \\(\\S+\\) holds db \\(`));
+    // Observed on host 2 (it traced the arrival on this daemon's request):
+    // the VXLAN packet in, br0 there passing the frame to db's veth.
     assert.match(
+      hop('remote vxlan'),
+      new RegExp(`^arrived at host ${IP[2]} \\(\\S+\\) in VNI ${vni} \\(in eth0; .*seen there\\)$`),
+      all,
+    );
+    assert.equal(
+      hop('remote bridge br0'),
+      `on host ${IP[2]} (${hostName2}): in vxlan0, out ${dbVeth} (seen there)`,
+    );
+    assert.match(hop('arrival'), new RegExp(`^db \\(${db.ip}\\) on host ${IP[2]} `));
+    assert.equal(
       r.sentence,
-      new RegExp(
-        `^delivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} \\(\\S+\\), which holds db \\(${db.ip}\\)`,
-      ),
+      `delivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} (${hostName2}), to db (${db.ip}); seen leaving here and arriving there`,
     );
     assert.ok(
       r.probe.overlayTrace?.some((l) => l.includes('oif "vxlan0"')),
       all,
     );
     assert.equal(traceTables(), '');
+    assert.equal(traceTables2(), '');
   });
 
   it('a TCP probe by address, as text: the same tunnel', () => {
@@ -135,6 +170,10 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
     assert.match(
       out,
       new RegExp(`vxlan +encapsulated in VNI ${vni}: ${IP[1]} → ${IP[2]} udp 4789`),
+    );
+    assert.match(
+      out,
+      new RegExp(`\\n *\\d+\\. remote bridge br0 +on host ${IP[2]} .*out ${dbVeth} `),
     );
     assert.match(out, new RegExp(`\\ndelivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} `));
   });
@@ -154,6 +193,27 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
       inOverlay(['bridge', 'fdb', 'append', db.mac, 'dev', 'vxlan0', 'dst', IP[2]]);
     }
     assert.equal(traceTables(), '');
+  });
+
+  it('a rule of host 2 that drops VXLAN: seen there, dropped, the rule named', () => {
+    on2(['nft', 'add', 'table', 'inet', 'usrtrace']);
+    try {
+      on2(['nft', 'add chain inet usrtrace in { type filter hook input priority 0; }']);
+      on2(['nft', 'add rule inet usrtrace in udp dport 4789 drop']);
+      const r = trace('app', 'db');
+      assert.equal(r.outcome, 'dropped', JSON.stringify(r, null, 1));
+      assert.equal(
+        r.sentence,
+        `dropped on host ${IP[2]} (${hostName2}): rule "udp dport 4789 drop" in inet usrtrace in drops it`,
+      );
+      assert.ok(
+        r.hops.some((h) => h.at === 'vxlan' && h.what.startsWith(`encapsulated in VNI ${vni}`)),
+      );
+    } finally {
+      on2(['nft', 'delete', 'table', 'inet', 'usrtrace']);
+    }
+    assert.equal(trace('app', 'db').outcome, 'delivered');
+    assert.equal(traceTables2(), '');
   });
 
   it('refuses a trace from host 2’s container, saying where it runs', () => {

@@ -7,6 +7,12 @@
  * the VNI; a missing or wrong FDB entry; nothing seen leaving.
  */
 import { describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openEmbeddedStore } from '../../src/store/index.js';
+import { askPeer, servePeer, TRACE_REPLIES, TRACE_REQUESTS } from '../../src/network/trace/peer.js';
+import { createLogger } from '../../src/common/log.js';
 import assert from 'node:assert/strict';
 import { overlayBatch, traceBatch, vxlanMatch } from '../../src/kernel/firewall/trace.js';
 import type { KernelSnapshot, StoreSnapshot } from '../../src/network/graph/snapshot.js';
@@ -76,7 +82,11 @@ const kernel: KernelSnapshot = {
   dns: [],
 };
 
-function run(fdb: OverlayFacts['fdb'], lines: { host: string[]; overlay: string[] } = overlayPing) {
+function run(
+  fdb: OverlayFacts['fdb'],
+  lines: { host: string[]; overlay: string[] } = overlayPing,
+  far?: OverlayFacts['far'],
+) {
   const target = parseTarget('db');
   const src = resolveParty('app', store);
   const dst = resolveParty(target.ref, store);
@@ -97,9 +107,26 @@ function run(fdb: OverlayFacts['fdb'], lines: { host: string[]; overlay: string[
       events: probeEvents(lines.overlay, overlayPing.table),
       ...(fdb ? { fdb } : {}),
       hosts: store.hosts!,
+      ...(far ? { far } : {}),
     },
   });
 }
+
+/** Host 2's side of the lab's ping (its lines, as its trace printed them). */
+const farHost = [
+  'trace id 1 inet berth-trace-0b0b0b0b prerouting packet: iif "eth0" ip saddr 192.168.205.10 ip daddr 192.168.205.11 ip protocol udp udp sport 40010 udp dport 4789',
+  'trace id 1 inet berth-trace-0b0b0b0b prerouting policy accept',
+  'trace id 1 inet berth prerouting packet: iif "eth0" ip saddr 192.168.205.10 ip daddr 192.168.205.11 ip protocol udp udp sport 40010 udp dport 4789',
+  'trace id 1 inet berth prerouting policy accept',
+];
+const farOverlay = [
+  'trace id 2 bridge berth-trace-0b0b0b0b prerouting packet: iif "vxlan0" ip saddr 10.0.0.2 ip daddr 10.0.0.3 ip protocol icmp',
+  'trace id 2 bridge berth-trace-0b0b0b0b forward packet: iif "vxlan0" oif "vethf5d4fc9" ip saddr 10.0.0.2 ip daddr 10.0.0.3 ip protocol icmp',
+];
+const farOf = (host: string[], ov: string[]) => ({
+  events: probeEvents(host, ''),
+  overlayEvents: probeEvents(ov, ''),
+});
 
 describe('network trace across hosts: who and what', () => {
   it('resolves another host’s container by name, ID prefix and address', () => {
@@ -210,5 +237,106 @@ describe('network trace across hosts: explained', () => {
       r.sentence,
       `unknown: app's probe was not seen leaving in VXLAN VNI 256 for host ${H2} (c2)`,
     );
+  });
+});
+
+describe('network trace across hosts: the far side', () => {
+  const ok = [{ mac: DB_MAC, dst: H2 }];
+
+  it('traced there: arrived in eth0, br0 to db’s veth, delivered and seen on both hosts', () => {
+    const r = run(ok, overlayPing, farOf(farHost, farOverlay));
+    assert.equal(r.outcome, 'delivered');
+    assert.deepEqual(
+      r.hops.slice(-3).map((h) => `${h.at}: ${h.what}`),
+      [
+        `remote vxlan: arrived at host ${H2} (c2) in VNI 256 (in eth0; through inet berth prerouting; seen there)`,
+        `remote bridge br0: on host ${H2} (c2): in vxlan0, out vethf5d4fc9 (seen there)`,
+        `arrival: db (10.0.0.3) on host ${H2} (c2)`,
+      ],
+    );
+    assert.equal(
+      r.sentence,
+      `delivered: overlay demo, VXLAN VNI 256 to host ${H2} (c2), to db (10.0.0.3); seen leaving here and arriving there`,
+    );
+  });
+
+  it('dropped there by a rule: named with its host', () => {
+    const host = [
+      ...farHost,
+      'trace id 1 inet usr in packet: iif "eth0" ip daddr 192.168.205.11 udp dport 4789',
+      'trace id 1 inet usr in rule udp dport 4789 drop (verdict drop)',
+    ];
+    const r = run(ok, overlayPing, farOf(host, []));
+    assert.equal(r.outcome, 'dropped');
+    assert.equal(
+      r.sentence,
+      `dropped on host ${H2} (c2): rule "udp dport 4789 drop" in inet usr in drops it`,
+    );
+  });
+
+  it('sent but not seen arriving; or arrived but not passed to the container', () => {
+    assert.equal(
+      run(ok, overlayPing, farOf([], [])).sentence,
+      `dropped: sent in VXLAN VNI 256 to host ${H2} (c2), but it did not arrive there`,
+    );
+    const r = run(ok, overlayPing, farOf(farHost, farOverlay.slice(0, 1)));
+    assert.equal(r.outcome, 'dropped');
+    assert.equal(
+      r.sentence,
+      `dropped: arrived at host ${H2} (c2) in VXLAN VNI 256, but br0 there did not pass it to db`,
+    );
+  });
+
+  it('no answer from there: the far side inferred, and why', () => {
+    const r = run(ok, overlayPing, {
+      events: [],
+      overlayEvents: [],
+      error: 'host x did not answer',
+    });
+    assert.equal(r.outcome, 'delivered');
+    assert.match(r.hops.at(-1)!.what, /\(not traced there: host x did not answer\)$/);
+    assert.match(r.sentence, /its arrival there is inferred from the store, not traced$/);
+  });
+
+  it('asks through the store: armed, then the lines; the keys go with the lease', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'berth-tracepeer-'));
+    const kv = await openEmbeddedStore(d);
+    const log = createLogger('error');
+    let finished = false;
+    const stop = await servePeer(
+      kv,
+      'h2:2375',
+      async (req) => {
+        assert.deepEqual([req.dst, req.vni, req.tag], ['10.0.0.3', 256, 41234]);
+        return {
+          finish: async () => {
+            finished = true;
+            return { lines: farHost, overlayLines: farOverlay };
+          },
+        };
+      },
+      log,
+    );
+    try {
+      const req = { networkId: demo.id, vni: 256, dst: '10.0.0.3', proto: 'icmp' as const };
+      const p = await askPeer(kv, 'h2:2375', { ...req, tag: 41234, windowMs: 50 });
+      assert.equal(await p.armed, true);
+      const done = await p.done;
+      assert.deepEqual([done.state, done.lines, finished], ['done', farHost, true]);
+      assert.equal((await kv.list(TRACE_REQUESTS)).length, 1);
+      await p.close();
+      assert.deepEqual(
+        [(await kv.list(TRACE_REQUESTS)).length, (await kv.list(TRACE_REPLIES)).length],
+        [0, 0],
+      );
+      // A host that does not serve requests: not armed, said so.
+      const q = await askPeer(kv, 'h3:2375', { ...req, tag: 1, windowMs: 50 }, { armMs: 100 });
+      assert.equal(await q.armed, 'host h3:2375 did not answer');
+      await q.close();
+    } finally {
+      stop();
+      await kv.close();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 });

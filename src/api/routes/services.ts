@@ -6,6 +6,7 @@ import type { EventBus } from '../../events/bus.js';
 import type { ImageStore } from '../../images/store.js';
 import type { NetworkController } from '../../network/controller.js';
 import type { VolumeService } from '../../volumes/service.js';
+import type { AskPeer } from '../../network/trace/index.js';
 
 export interface DaemonInfo {
   /** Daemon ID (stable per data-root). */
@@ -46,4 +47,6 @@ export interface Services {
   /** The classic builder (POST /build). */
   builder: Builder;
   info: DaemonInfo;
+  /** In a cluster: asks another host to trace a probe's arrival (`network trace`). */
+  tracePeer?: AskPeer;
 }

@@ -42,6 +42,7 @@ export function traceRoutes(r: Router, s: Services): void {
         snapshots: () => s.networks.graphSnapshots({ name: s.info.name }, containers),
         sandboxPath: (id) => s.networks.endpoints.netnsPath(id),
         overlayPath: (id) => s.networks.overlayPath(id),
+        ...(s.tracePeer ? { peer: s.tracePeer } : {}),
       },
       src,
       dst,

@@ -38,6 +38,7 @@ export {
   traceBatch,
   vxlanMatch,
   traceProbe,
+  armArrival,
   TRACE_PREFIX,
   type ProbeProto,
   type ProbeResult,

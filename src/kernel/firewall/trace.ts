@@ -196,7 +196,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function traceProbe(
   nft: Nftables,
   spec: ProbeSpec,
-  opts: { nftBin?: string; settleMs?: number; waitMs?: number } = {},
+  opts: {
+    nftBin?: string;
+    settleMs?: number;
+    waitMs?: number;
+    /** Called with the probe's tag once the tables are in, before it is sent. */
+    beforeSend?: (tag: number) => Promise<void>;
+  } = {},
 ): Promise<ProbeResult> {
   const table = TRACE_PREFIX + randomBytes(4).toString('hex');
   const tag = randomInt(40000, 60000);
@@ -217,6 +223,7 @@ export async function traceProbe(
       ovNft.run(overlayBatch(table, spec, tag));
     }
     nft.run(traceBatch(table, spec, tag));
+    await opts.beforeSend?.(tag);
     fd = sendProbe(spec, tag);
     await sleep(opts.waitMs ?? 400);
   } finally {
@@ -238,6 +245,72 @@ export async function traceProbe(
   const lines = await monitor.stop();
   const overlayLines = await ovMonitor?.stop();
   return { table, tag, lines, ...(overlayLines ? { overlayLines } : {}) };
+}
+
+/**
+ * The far side of a trace across hosts: on the destination's host, the
+ * probe arriving in VXLAN (its host namespace's prerouting and input, by the
+ * same raw match as the sender's) and crossing br0 in the overlay's
+ * namespace to the container. Armed until `finish`, which deletes the
+ * tables and returns both monitors' lines.
+ */
+export async function armArrival(
+  spec: ProbeSpec & { overlay: { netns: string; vni: number } },
+  tag: number,
+  opts: { nftBin?: string; settleMs?: number } = {},
+): Promise<{ finish(): Promise<{ lines: string[]; overlayLines: string[] }> }> {
+  const table = TRACE_PREFIX + randomBytes(4).toString('hex');
+  const nftBin = opts.nftBin ?? 'nft';
+  const ovNetns = spec.overlay.netns;
+  const monitor = watchLines([nftBin, 'monitor', 'trace']);
+  const ovMonitor = watchLines(['nsenter', `--net=${ovNetns}`, '--', nftBin, 'monitor', 'trace']);
+  const nft = Nftables.open();
+  const ovNft = Nftables.open({ netns: ovNetns });
+  const outer = vxlanMatch(spec, tag);
+  const clean = () => {
+    for (const [ctx, tables] of [
+      [nft, ['inet']],
+      [ovNft, ['bridge']],
+    ] as const) {
+      for (const f of tables) {
+        try {
+          ctx.run(`delete table ${f} ${table}\n`);
+        } catch {
+          // Not added.
+        }
+      }
+      ctx.close();
+    }
+  };
+  try {
+    await sleep(opts.settleMs ?? 300);
+    const batch = [`add table inet ${table}`];
+    for (const hook of ['prerouting', 'input']) {
+      batch.push(
+        `add chain inet ${table} ${hook} { type filter hook ${hook} priority -400; policy accept; }`,
+        `add rule inet ${table} ${hook} ${outer} meta nftrace set 1`,
+      );
+    }
+    nft.run(batch.join('\n') + '\n');
+    ovNft.run(overlayBatch(table, spec, tag));
+  } catch (e) {
+    clean();
+    await Promise.all([monitor.stop(), ovMonitor.stop()]);
+    throw e;
+  }
+  return {
+    async finish() {
+      clean();
+      const [lines, overlayLines] = await Promise.all([monitor.stop(), ovMonitor.stop()]);
+      const ids = (ls: string[]) => {
+        const keep = new Set(
+          ls.filter((l) => l.includes(` ${table} `)).map((l) => l.split(' ')[2]),
+        );
+        return ls.filter((l) => keep.has(l.split(' ')[2]));
+      };
+      return { lines: ids(lines), overlayLines: ids(overlayLines) };
+    },
+  };
 }
 
 /** Deletes every trace table a daemon left (killed mid-trace); returns their names. */

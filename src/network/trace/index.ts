@@ -12,16 +12,22 @@ import {
   type ProbeSpec,
 } from '../../kernel/firewall/index.js';
 import { isNetns } from '../../kernel/netns/netns.js';
+import { messageOf } from '../../common/errors.js';
 import type { KernelSnapshot, StoreSnapshot } from '../graph/snapshot.js';
 import { basename } from 'node:path';
 import { explain, type TraceReport } from './explain.js';
 import type { OverlayFacts } from './overlay.js';
+import type { ArrivalReply, ArrivalRequest, PeerTrace } from './peer.js';
 import { listens, probeEvents } from './parse.js';
 import { parseTarget, planProbe, resolveParty } from './resolve.js';
 
 export { explain, renderReport, type Hop, type TraceReport } from './explain.js';
 export { listens, parseTraceLine, probeEvents } from './parse.js';
 export { parseTarget, planProbe, resolveParty } from './resolve.js';
+export { askPeer, servePeer, type ArrivalRequest, type PeerTrace } from './peer.js';
+
+/** Asks host `node` (its advertise address) to trace a probe's arrival (peer.ts). */
+export type AskPeer = (node: string, req: Omit<ArrivalRequest, 'lease'>) => Promise<PeerTrace>;
 
 export interface TraceSources {
   snapshots(): Promise<{ store: StoreSnapshot; kernel: KernelSnapshot }>;
@@ -29,6 +35,8 @@ export interface TraceSources {
   sandboxPath(containerId: string): string;
   /** An overlay network's namespace file on this host. */
   overlayPath(networkId: string): string;
+  /** In a cluster: the far side of a trace across hosts. */
+  peer?: AskPeer;
 }
 
 /** The answer of `POST /berth/trace`. */
@@ -44,6 +52,14 @@ export interface TraceResult extends TraceReport {
     /** Across hosts: the trace in the overlay network's namespace. */
     overlayTrace?: string[];
   };
+}
+
+/** The far side's answer as events (its lines are its probe's only). */
+function farFacts(r: ArrivalReply): NonNullable<OverlayFacts['far']> {
+  const parse = (ls?: string[]) => probeEvents(ls ?? [], '');
+  return r.state === 'done'
+    ? { events: parse(r.lines), overlayEvents: parse(r.overlayLines) }
+    : { events: [], overlayEvents: [], error: r.error ?? 'no answer' };
 }
 
 /** Traces one probe from `srcRef` to `dstSpec` (`DST[:PORT[/PROTO]]`). */
@@ -77,10 +93,38 @@ export async function runTrace(
   };
   const nft = Nftables.open();
   let probe;
+  // Across hosts: the destination's host traces the arrival, armed before the probe goes.
+  let far: PeerTrace | undefined;
+  let farReply: ArrivalReply | undefined;
+  const peer = s.peer;
   try {
-    probe = await traceProbe(nft, spec);
+    probe = await traceProbe(nft, spec, {
+      ...(re && net?.vni !== undefined && peer
+        ? {
+            beforeSend: async (tag: number) => {
+              try {
+                far = await peer(re.node, {
+                  networkId: re.networkId,
+                  vni: net.vni!,
+                  dst: plan.dst,
+                  proto: target.proto,
+                  tag,
+                  windowMs: 1000,
+                });
+              } catch (e) {
+                farReply = { state: 'failed', error: messageOf(e) };
+                return;
+              }
+              const armed = await far.armed;
+              if (armed !== true) farReply = { state: 'failed', error: armed };
+            },
+          }
+        : {}),
+    });
+    if (far && !farReply) farReply = await far.done;
   } finally {
     nft.close();
+    await (far as PeerTrace | undefined)?.close();
   }
   let listening: boolean | undefined;
   const de = plan.dstEndpoint;
@@ -107,6 +151,7 @@ export async function runTrace(
           events: ovEvents,
           ...(ovRead && !('error' in ovRead) && ovRead.fdb ? { fdb: ovRead.fdb } : {}),
           ...(store.hosts ? { hosts: store.hosts } : {}),
+          ...(farReply ? { far: farFacts(farReply) } : {}),
         }
       : undefined;
   const report = explain({

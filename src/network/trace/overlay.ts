@@ -6,8 +6,10 @@
  * destination's MAC (read before the probe), and the encapsulated packet —
  * the network's VNI, the probe inside — leaving the host's namespace for
  * the remote tunnel address (the host's trace, matched by raw offsets).
- * What is inferred: that the host at that address holds the destination,
- * from the cluster store's endpoint record; its side is not traced.
+ * The far side, when the destination's host answers the request (peer.ts):
+ * the VXLAN packet arriving in its host namespace and the frame crossing
+ * its br0 to the container, observed there; else it is inferred from the
+ * cluster store's endpoint record, and the sentence says so.
  */
 import type { StoreNetwork, StoreRemoteEndpoint } from '../graph/snapshot.js';
 import type { Hop, TraceReport } from './explain.js';
@@ -25,6 +27,8 @@ export interface OverlayFacts {
   fdb?: Array<{ mac: string; dst: string }>;
   /** The cluster's hosts, to name the remote one. */
   hosts?: Array<{ address: string; name: string }>;
+  /** The destination host's own trace of the arrival (peer.ts); error: it did not answer. */
+  far?: { events: TraceEvent[]; overlayEvents: TraceEvent[]; error?: string };
 }
 
 /** `192.168.205.11 (c2)`: a tunnel address with the host's registered name. */
@@ -139,13 +143,83 @@ export function overlayEnd(
       sentence: `dropped: sent in VXLAN VNI ${vni} to ${seen.daddr}, but the store has ${r.name} on host ${host}`,
     };
   }
+  const far = f.far;
+  if (far && !far.error) return farEnd(f, far, host, hops);
   hops.push({
     at: 'remote',
-    what: `host ${host} holds ${r.name} (${ip}) on ${f.network.name}, by the cluster store (not traced there)`,
+    what:
+      `host ${host} holds ${r.name} (${ip}) on ${f.network.name}, by the cluster store ` +
+      `(not traced there${far?.error ? `: ${far.error}` : ''})`,
   });
   return {
     outcome: 'delivered',
     hops,
     sentence: `delivered: overlay ${f.network.name}, VXLAN VNI ${vni} to host ${host}, which holds ${r.name} (${ip}); its arrival there is inferred from the store, not traced`,
+  };
+}
+
+/** The end as the destination's host traced it: the VXLAN packet arriving, br0 to the container. */
+function farEnd(
+  f: OverlayFacts,
+  far: NonNullable<OverlayFacts['far']>,
+  host: string,
+  hops: Hop[],
+): TraceReport {
+  const r = f.remote;
+  const vni = f.network.vni ?? '?';
+  const ip = r.ipv4.split('/')[0];
+  const outer = far.events.find((e) => e.kind === 'packet' && e.packet?.iif);
+  const chains = [
+    ...new Set(
+      far.events
+        .filter((e) => e.kind === 'packet' && !e.table.startsWith('berth-trace-'))
+        .map((e) => `${e.family} ${e.table} ${e.chain}`),
+    ),
+  ];
+  hops.push({
+    at: 'remote vxlan',
+    what: outer
+      ? `arrived at host ${host} in VNI ${vni} (in ${outer.packet!.iif}${chains.length ? `; through ${chains.join(', ')}` : ''}; seen there)`
+      : `not seen arriving at host ${host} (traced there)`,
+  });
+  const dropped = [...far.events, ...far.overlayEvents].find(
+    (e) => e.kind !== 'packet' && e.verdict === 'drop' && !e.table.startsWith('berth-trace-'),
+  );
+  if (dropped) {
+    const what =
+      dropped.kind === 'policy'
+        ? `the policy of chain ${dropped.family} ${dropped.table} ${dropped.chain} is drop`
+        : `rule "${dropped.rule ?? ''}" in ${dropped.family} ${dropped.table} ${dropped.chain} drops it`;
+    return { outcome: 'dropped', hops, sentence: `dropped on host ${host}: ${what}` };
+  }
+  if (!outer && !far.overlayEvents.length) {
+    return {
+      outcome: 'dropped',
+      hops,
+      sentence: `dropped: sent in VXLAN VNI ${vni} to host ${host}, but it did not arrive there`,
+    };
+  }
+  const mine = far.overlayEvents.filter((e) => e.kind === 'packet' && e.family === 'bridge');
+  const iif = mine.find((e) => e.packet?.iif)?.packet?.iif;
+  const oifs = [...new Set(mine.flatMap((e) => (e.packet?.oif ? [e.packet.oif] : [])))];
+  const into = oifs.filter((o) => o !== 'vxlan0');
+  hops.push({
+    at: `remote bridge br0`,
+    what: mine.length
+      ? `on host ${host}: in ${iif ?? '?'}${into.length ? `, out ${into.join(', ')}` : ', not forwarded'} (seen there)`
+      : `on host ${host}: not seen`,
+  });
+  if (!into.length) {
+    return {
+      outcome: 'dropped',
+      hops,
+      sentence: `dropped: arrived at host ${host} in VXLAN VNI ${vni}, but br0 there did not pass it to ${r.name}`,
+    };
+  }
+  hops.push({ at: 'arrival', what: `${r.name} (${ip}) on host ${host}` });
+  return {
+    outcome: 'delivered',
+    hops,
+    sentence: `delivered: overlay ${f.network.name}, VXLAN VNI ${vni} to host ${host}, to ${r.name} (${ip}); seen leaving here and arriving there`,
   };
 }

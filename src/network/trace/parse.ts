@@ -67,13 +67,18 @@ export function parseTraceLine(line: string): TraceEvent | undefined {
   return { ...base, kind: kind as 'verdict' | 'policy', verdict: rest!.trim() };
 }
 
-/** The events of the traces that went through `table` (the probe's), in order. */
+/** The events of the traces that went through `table` (the probe's; '': any trace table's), in order. */
 export function probeEvents(lines: string[], table: string): TraceEvent[] {
   const events = lines.flatMap((l) => {
     const e = parseTraceLine(l);
     return e ? [e] : [];
   });
-  const ids = new Set(events.filter((e) => e.table === table).map((e) => e.id));
+  // '' : every trace table's (lines filtered already).
+  const ids = new Set(
+    events
+      .filter((e) => (table ? e.table === table : e.table.startsWith('berth-trace-')))
+      .map((e) => e.id),
+  );
   return events.filter((e) => ids.has(e.id));
 }
 

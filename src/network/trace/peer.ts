@@ -1,0 +1,141 @@
+/**
+ * The far side of a trace across hosts (decision 0033, "Across hosts"):
+ * the source host asks the destination's host, through the cluster store
+ * (the daemons have no API channel to each other), to trace the probe's
+ * arrival. The request `trace/requests/<node>/<id>` and the replies
+ * `trace/replies/<id>` (`armed`, then `done` with the lines) live under a
+ * short lease of the asker's, so nothing outlives a trace. The probe is
+ * sent only once the far side says it is armed; a host that does not
+ * answer in time (down, an older daemon) leaves the far side inferred.
+ */
+import { randomBytes } from 'node:crypto';
+import { messageOf } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { ProbeProto } from '../../kernel/firewall/trace.js';
+import type { KvStore } from '../../store/types.js';
+
+export const TRACE_REQUESTS = 'trace/requests/';
+export const TRACE_REPLIES = 'trace/replies/';
+
+/** What the far side is asked to watch for. */
+export interface ArrivalRequest {
+  networkId: string;
+  vni: number;
+  /** The probe: its inner destination, protocol and tag. */
+  dst: string;
+  proto: ProbeProto;
+  tag: number;
+  /** How long the far side keeps its tables, from armed. */
+  windowMs: number;
+  /** The asker's lease, for the replies. */
+  lease: string;
+}
+
+export interface ArrivalReply {
+  state: 'armed' | 'done' | 'failed';
+  /** done: `nft monitor trace` lines of its host namespace and of the overlay's. */
+  lines?: string[];
+  overlayLines?: string[];
+  error?: string;
+}
+
+/** The asker's handle on one request. */
+export interface PeerTrace {
+  /** True once the far side is armed; else why not (it failed, or did not answer in time). */
+  armed: Promise<true | string>;
+  /** Its lines, or why there are none. */
+  done: Promise<ArrivalReply>;
+  /** Ends the request (revokes its lease: the keys go). */
+  close(): Promise<void>;
+}
+
+function waitFor<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(fallback), ms);
+    void p.then((v) => {
+      clearTimeout(t);
+      resolve(v);
+    });
+  });
+}
+
+/** Asks host `node` to trace the probe's arrival. */
+export async function askPeer(
+  kv: KvStore,
+  node: string,
+  req: Omit<ArrivalRequest, 'lease'>,
+  timeouts: { armMs?: number; doneMs?: number } = {},
+): Promise<PeerTrace> {
+  const id = randomBytes(6).toString('hex');
+  const lease = await kv.grantLease(15);
+  let onArmed!: (v: true | string) => void;
+  let onDone!: (r: ArrivalReply) => void;
+  const armed = new Promise<true | string>((r) => (onArmed = r));
+  const done = new Promise<ArrivalReply>((r) => (onDone = r));
+  const cancel = await kv.watch(TRACE_REPLIES + id, (ev) => {
+    if (ev.type !== 'put' || !ev.value) return;
+    const reply = JSON.parse(ev.value) as ArrivalReply;
+    if (reply.state === 'armed') onArmed(true);
+    else {
+      onArmed(reply.error ?? reply.state);
+      onDone(reply);
+    }
+  });
+  const full: ArrivalRequest = { ...req, lease };
+  await kv.put(`${TRACE_REQUESTS}${node}/${id}`, JSON.stringify(full), { lease });
+  const noAnswer: ArrivalReply = { state: 'failed', error: `host ${node} did not answer` };
+  return {
+    armed: waitFor(armed, timeouts.armMs ?? 3000, `host ${node} did not answer`),
+    done: waitFor(done, req.windowMs + (timeouts.doneMs ?? 3000), noAnswer),
+    close: async () => {
+      cancel();
+      await kv.revokeLease(lease).catch(() => undefined);
+    },
+  };
+}
+
+/** The far side's kernel part: arms the tables, and later returns the lines. */
+export type Arm = (req: ArrivalRequest) => Promise<{
+  finish(): Promise<{ lines: string[]; overlayLines: string[] }>;
+}>;
+
+/**
+ * Serves trace requests for this host (`node`) until the returned function
+ * is called: each is armed, answered `armed`, and after its window answered
+ * `done` with the lines (or `failed`).
+ */
+export async function servePeer(
+  kv: KvStore,
+  node: string,
+  arm: Arm,
+  log: Logger,
+): Promise<() => void> {
+  const prefix = `${TRACE_REQUESTS}${node}/`;
+  let busy = false;
+  return kv.watch(prefix, (ev) => {
+    if (ev.type !== 'put' || !ev.value) return;
+    const id = ev.key.slice(prefix.length);
+    const req = JSON.parse(ev.value) as ArrivalRequest;
+    const reply = (r: ArrivalReply) =>
+      kv
+        .put(TRACE_REPLIES + id, JSON.stringify(r), { lease: req.lease })
+        .catch((e: unknown) => log.debug(`trace ${id}: reply: ${messageOf(e)}`));
+    if (busy) {
+      void reply({ state: 'failed', error: 'another trace is under way there' });
+      return;
+    }
+    busy = true;
+    void (async () => {
+      try {
+        const armed = await arm(req);
+        await reply({ state: 'armed' });
+        await new Promise((r) => setTimeout(r, req.windowMs));
+        await reply({ state: 'done', ...(await armed.finish()) });
+      } catch (e) {
+        await reply({ state: 'failed', error: messageOf(e) });
+      } finally {
+        busy = false;
+      }
+    })();
+  });
+}
