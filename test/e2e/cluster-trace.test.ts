@@ -30,7 +30,7 @@ interface Result {
   outcome: string;
   sentence: string;
   hops: Array<{ at: string; what: string }>;
-  probe: { trace: string[]; overlayTrace?: string[] };
+  probe: { trace: string[]; overlayTrace?: string[]; remoteTrace?: string[] };
 }
 
 describe('berth network trace across two hosts', { skip: !ready && 'needs root and etcd' }, () => {
@@ -159,6 +159,10 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
     );
     assert.ok(
       r.probe.overlayTrace?.some((l) => l.includes('oif "vxlan0"')),
+      all,
+    );
+    assert.ok(
+      r.probe.remoteTrace?.some((l) => l.includes('iif "vxlan0"') && l.includes(`oif "${dbVeth}"`)),
       all,
     );
     assert.equal(traceTables(), '');

@@ -51,6 +51,8 @@ export interface TraceResult extends TraceReport {
     trace: string[];
     /** Across hosts: the trace in the overlay network's namespace. */
     overlayTrace?: string[];
+    /** Across hosts: the destination host's trace (its namespace's, then its overlay's). */
+    remoteTrace?: string[];
   };
 }
 
@@ -179,6 +181,9 @@ export async function runTrace(
             overlayTrace: (probe.overlayLines ?? []).filter((l) =>
               ovIds.has(l.split(' ')[2] ?? ''),
             ),
+            ...(farReply?.state === 'done'
+              ? { remoteTrace: [...(farReply.lines ?? []), ...(farReply.overlayLines ?? [])] }
+              : {}),
           }
         : {}),
     },
