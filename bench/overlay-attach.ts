@@ -1,8 +1,10 @@
 /**
- * Berth alone, quick: overlay against user-bridge attach/detach on host 2 of
- * a two-host cluster lab, and the etcd requests per overlay attach/detach
- * pair (etcd's own /metrics, gRPC calls handled). For measuring a change to
- * the overlay join path without Docker's lab (bench/overlay.ts has both).
+ * Berth alone, quick: overlay against user-bridge attach/detach and `run -d`
+ * on host 2 of a two-host cluster lab (host 1 has a container on the
+ * overlay, so joins wait for its report), and the etcd requests per overlay
+ * attach/detach and run/rm pair (etcd's own /metrics, gRPC calls handled).
+ * For measuring a change to the overlay join path without Docker's lab
+ * (bench/overlay.ts has both); the last joins' timings from the logs.
  *
  *   node dist/bench/overlay-attach.js [--iterations 20] [--warmup 2]
  */
