@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab, type LabDaemon } from '../src/lab/lab.js';
 import { parseBenchArgs } from './lib/args.js';
+import type { Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { snapshotMachine } from './lib/machine.js';
 import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
@@ -429,6 +430,55 @@ function keepLogs(lab: Lab, dir: string): void {
   }
 }
 
+/** The chart's figures: what a real host pays per change as the cluster grows. */
+function scaleFigures(out: Record<string, unknown>): Figure[] {
+  const figs: Figure[] = [];
+  const real = out.real as { summary: ReturnType<typeof realSummary> } | undefined;
+  if (real) {
+    const bands = Object.entries(real.summary.runMsByHosts);
+    if (bands.length) {
+      figs.push({
+        title:
+          'Berth `run -d` on an overlay, by the hosts already holding a container (real hosts)',
+        unit: 'ms',
+        better: 'lower',
+        values: Object.fromEntries(bands.map(([k, v]) => [k, v.median])),
+      });
+    }
+    const h1 = real.summary.h1RssKbPerJoin.filter((x): x is number => typeof x === 'number');
+    if (h1.length > 1) {
+      figs.push({
+        title: "host 1's berthd memory (VmRSS) as the other hosts join",
+        unit: 'MB',
+        better: 'lower',
+        values: {
+          'first join': Math.round(h1[0]! / 102.4) / 10,
+          'last join': Math.round(h1[h1.length - 1]! / 102.4) / 10,
+        },
+        target: 'flat as hosts join',
+      });
+    }
+  }
+  const sim = (out.sim ?? {}) as Record<
+    string,
+    { phases?: Record<string, { cpuUsPerEvent?: number | null }> }
+  >;
+  const churn = Object.entries(sim)
+    .map(([n, st]) => [n, st.phases?.churn?.cpuUsPerEvent] as const)
+    .filter((x): x is readonly [string, number] => typeof x[1] === 'number');
+  if (churn.length) {
+    figs.push({
+      title: "the real host's CPU per endpoint change, under churn, by simulated hosts",
+      unit: 'µs',
+      better: 'lower',
+      values: Object.fromEntries(
+        churn.map(([n, v]) => [`${Number(n).toLocaleString('en')} hosts`, v]),
+      ),
+    });
+  }
+  return figs;
+}
+
 async function main(argv: string[]): Promise<number> {
   const o = parseArgs(argv);
   const before = snapshotMachine(LAB_ROOT);
@@ -467,6 +517,7 @@ async function main(argv: string[]): Promise<number> {
     console.error((e as Error).stack);
   }
   out.logs = logDir;
+  out.figures = scaleFigures(out);
   return finishRun({ before, out, outPath: o.out, failed });
 }
 
