@@ -464,6 +464,15 @@ function scaleFigures(out: Record<string, unknown>): Figure[] {
         values: Object.fromEntries(bands.map(([k, v]) => [k, v.median])),
       });
     }
+    const [answered, sent] = real.summary.pingsAnswered.split('/').map(Number) as [number, number];
+    figs.push({
+      title: 'first pings answered the moment `run -d` returns, from every other host (real hosts)',
+      unit: `of ${sent}`,
+      better: 'higher',
+      values: { berth: answered },
+      target: `all ${sent}`,
+      met: real.summary.allAnswered,
+    });
     const h1 = real.summary.h1RssKbPerJoin.filter((x): x is number => typeof x === 'number');
     if (h1.length > 1) {
       figs.push({
@@ -474,7 +483,8 @@ function scaleFigures(out: Record<string, unknown>): Figure[] {
           'first join': Math.round(h1[0]! / 102.4) / 10,
           'last join': Math.round(h1[h1.length - 1]! / 102.4) / 10,
         },
-        target: 'flat as hosts join',
+        target: 'flat as hosts join (within 10%)',
+        met: h1[h1.length - 1]! <= h1[0]! * 1.1,
       });
     }
   }

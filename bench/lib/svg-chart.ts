@@ -44,9 +44,9 @@ export function xmlEscape(s: string): string {
     .replace(/"/g, '&quot;');
 }
 
-/** A value with at most 3 significant digits after the point where it matters. */
+/** A value to 3 significant digits (a count as it is). */
 export function formatValue(v: number, unit: string): string {
-  const digits = v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3;
+  const digits = Number.isInteger(v) || v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3;
   return `${v.toFixed(digits)} ${unit}`;
 }
 

@@ -67,6 +67,8 @@ test('series that are not peers get labels and shades of their engine', () => {
   assert.equal(d, '#6e7781');
   assert.equal(formatValue(0.2345, 'ms'), '0.234 ms');
   assert.equal(formatValue(1234.5, 'q/s'), '1235 q/s');
+  assert.equal(formatValue(3, 'answered'), '3 answered');
+  assert.equal(formatValue(9.876, 'ms'), '9.88 ms');
 });
 
 test('a figure must be a real measurement', () => {
