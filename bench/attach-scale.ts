@@ -16,6 +16,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { loadavg } from 'node:os';
 import { LAB_ROOT, Lab, type LabDaemon } from '../src/lab/lab.js';
+import type { Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { snapshotMachine } from './lib/machine.js';
@@ -373,6 +374,19 @@ async function main(argv: string[]): Promise<number> {
       phases,
       ratios,
       target: { attach: TARGET, met: ratios.attach <= TARGET },
+      figures: (['attach', 'detach', 'create', 'remove'] as const).map((op): Figure => ({
+        title: `Berth's ${op === 'create' ? 'network create' : op === 'remove' ? 'network rm' : op}: empty daemon against ${loaded}`,
+        unit: 'ms',
+        better: 'lower',
+        values: {
+          empty: empty[op].median,
+          'at scale': scale[op].median,
+          ...(again ? { 'empty again': again[op].median } : {}),
+        },
+        ...(op === 'attach'
+          ? { target: `at scale ≤ ${TARGET} × empty`, met: ratios.attach <= TARGET }
+          : {}),
+      })),
     };
     console.log(
       '\n| state | attach median | attach p90 | detach median | detach p90 | ' +

@@ -11,11 +11,8 @@
  *
  *   node dist/bench/capture-docker-limits.js [--out DIR]
  */
+import { CPU, FILES, LOOP, MEM, RUNS } from '../test/helpers/limits-scenario.js';
 import { runCapture } from './lib/capture-run.js';
-
-const LOOP = ['sleep', '3600'];
-const MEM = '/sys/fs/cgroup/memory';
-const CPU = '/sys/fs/cgroup/cpu';
 
 runCapture({
   name: 'capture-docker-limits',
@@ -27,34 +24,10 @@ runCapture({
       c.docker(['exec', name, 'sh', '-c', files.map((f) => `echo ${f}=$(cat ${f})`).join(';')]);
 
     c.sec('Memory');
-    c.docker(['run', '-d', '--name', 'm1', '--memory', '64m', 'busybox', ...LOOP]);
-    cat('m1', [
-      `${MEM}/memory.limit_in_bytes`,
-      `${MEM}/memory.memsw.limit_in_bytes`,
-      `${MEM}/memory.soft_limit_in_bytes`,
-      `${MEM}/memory.oom_control`,
-    ]);
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'm2',
-      '--memory',
-      '64m',
-      '--memory-swap',
-      '100m',
-      '--memory-reservation',
-      '32m',
-      '--oom-kill-disable',
-      'busybox',
-      ...LOOP,
-    ]);
-    cat('m2', [
-      `${MEM}/memory.limit_in_bytes`,
-      `${MEM}/memory.memsw.limit_in_bytes`,
-      `${MEM}/memory.soft_limit_in_bytes`,
-      `${MEM}/memory.oom_control`,
-    ]);
+    c.docker(RUNS.m1);
+    cat('m1', FILES.m2);
+    c.docker(RUNS.m2);
+    cat('m2', FILES.m2);
     c.docker([
       'run',
       '-d',
@@ -73,51 +46,10 @@ runCapture({
     await c.api('GET', '/containers/m3/json', undefined, 'HostConfig');
 
     c.sec('CPU, cpuset, pids, oom score, ulimits');
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'c1',
-      '--cpus',
-      '1.5',
-      '--cpu-shares',
-      '512',
-      'busybox',
-      ...LOOP,
-    ]);
-    cat('c1', [`${CPU}/cpu.cfs_quota_us`, `${CPU}/cpu.cfs_period_us`, `${CPU}/cpu.shares`]);
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'c2',
-      '--cpu-period',
-      '50000',
-      '--cpu-quota',
-      '25000',
-      '--cpuset-cpus',
-      '0',
-      '--cpuset-mems',
-      '0',
-      '--pids-limit',
-      '50',
-      '--oom-score-adj',
-      '500',
-      '--ulimit',
-      'nofile=1024:2048',
-      '--ulimit',
-      'nproc=100',
-      'busybox',
-      ...LOOP,
-    ]);
-    cat('c2', [
-      `${CPU}/cpu.cfs_quota_us`,
-      `${CPU}/cpu.cfs_period_us`,
-      '/sys/fs/cgroup/cpuset/cpuset.cpus',
-      '/sys/fs/cgroup/cpuset/cpuset.mems',
-      '/sys/fs/cgroup/pids/pids.max',
-      '/proc/self/oom_score_adj',
-    ]);
+    c.docker(RUNS.c1);
+    cat('c1', FILES.c1);
+    c.docker(RUNS.c2);
+    cat('c2', FILES.c2);
     c.docker(['exec', 'c2', 'sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -u']);
     c.docker(['exec', 'c2', 'grep', 'open files', '/proc/1/limits', '/proc/self/limits']);
     c.docker(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn']);
@@ -388,18 +320,7 @@ runCapture({
       '-c',
       'grep /dev/shm /proc/self/mountinfo',
     ]);
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'ipc1',
-      '--ipc',
-      'shareable',
-      'busybox',
-      'sh',
-      '-c',
-      'echo hi > /dev/shm/f; sleep 3600',
-    ]);
+    c.docker(RUNS.ipc1);
     c.docker(['run', '--rm', '--ipc', 'container:ipc1', 'busybox', 'cat', '/dev/shm/f']);
     c.docker(['run', '--rm', '--ipc', 'container:m1', 'busybox', 'true']);
     c.docker([

@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LAB_ROOT, Lab, type LabDaemon } from '../src/lab/lab.js';
 import { parseBenchArgs } from './lib/args.js';
+import type { Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { snapshotMachine } from './lib/machine.js';
 import { berthCommit, firstLine, machineInfo } from './lib/provenance.js';
@@ -76,6 +77,24 @@ function pingAsync(pid: string, ip: string): Promise<boolean> {
     );
     c.on('exit', (code) => resolve(code === 0));
     c.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Drops a container's dynamic neighbour entries. The kernel's IPv4 neighbour
+ * table is one for every namespace of the machine, with one limit
+ * (gc_thresh3), and 20 lab hosts pinging each other's containers fill it
+ * (docs/benchmarks.md, cluster-scale): past it a neighbour cannot be made and
+ * the ping is dropped, which real hosts, a table each, would not do. Done
+ * after each start's pings are counted, so it never touches what is measured.
+ */
+function flushNeighAsync(pid: string): Promise<void> {
+  return new Promise((resolve) => {
+    const c = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', 'ip', 'neigh', 'flush', 'all'], {
+      stdio: 'ignore',
+    });
+    c.on('exit', () => resolve());
+    c.on('error', () => resolve());
   });
 }
 
@@ -165,6 +184,7 @@ async function realPart(o: Options, logs: string): Promise<RealResult> {
           s.answered = ok.filter(Boolean).length;
           s.failedFrom = from.filter((_, k) => !ok[k]).map(([k]) => k + 1);
           pids[h]!.push(docker(h, ['inspect', '-f', '{{.State.Pid}}', `r${round}h${h + 1}`]));
+          await Promise.all([...from.map(([, pid]) => pid), pids[h]!.at(-1)!].map(flushNeighAsync));
         }
         if (round === 1) res.rssKb.push(ds.map((d) => rssKb(d.pid)));
         console.log(
@@ -429,6 +449,65 @@ function keepLogs(lab: Lab, dir: string): void {
   }
 }
 
+/** The chart's figures: what a real host pays per change as the cluster grows. */
+function scaleFigures(out: Record<string, unknown>): Figure[] {
+  const figs: Figure[] = [];
+  const real = out.real as { summary: ReturnType<typeof realSummary> } | undefined;
+  if (real) {
+    const bands = Object.entries(real.summary.runMsByHosts);
+    if (bands.length) {
+      figs.push({
+        title:
+          'Berth `run -d` on an overlay, by the hosts already holding a container (real hosts)',
+        unit: 'ms',
+        better: 'lower',
+        values: Object.fromEntries(bands.map(([k, v]) => [k, v.median])),
+      });
+    }
+    const [answered, sent] = real.summary.pingsAnswered.split('/').map(Number) as [number, number];
+    figs.push({
+      title: 'first pings answered the moment `run -d` returns, from every other host (real hosts)',
+      unit: `of ${sent}`,
+      better: 'higher',
+      values: { berth: answered },
+      target: `all ${sent}`,
+      met: real.summary.allAnswered,
+    });
+    const h1 = real.summary.h1RssKbPerJoin.filter((x): x is number => typeof x === 'number');
+    if (h1.length > 1) {
+      figs.push({
+        title: "host 1's berthd memory (VmRSS) as the other hosts join",
+        unit: 'MB',
+        better: 'lower',
+        values: {
+          'first join': Math.round(h1[0]! / 102.4) / 10,
+          'last join': Math.round(h1[h1.length - 1]! / 102.4) / 10,
+        },
+        target: 'flat as hosts join (within 10%)',
+        met: h1[h1.length - 1]! <= h1[0]! * 1.1,
+      });
+    }
+  }
+  const sim = (out.sim ?? {}) as Record<
+    string,
+    { phases?: Record<string, { cpuUsPerEvent?: number | null }> }
+  >;
+  const churn = Object.entries(sim)
+    .map(([n, st]) => [n, st.phases?.churn?.cpuUsPerEvent] as const)
+    .filter((x): x is readonly [string, number] => typeof x[1] === 'number');
+  if (churn.length) {
+    figs.push({
+      title: "the real host's CPU per endpoint change, under churn, by simulated hosts",
+      unit: 'µs',
+      better: 'lower',
+      values: Object.fromEntries(
+        churn.map(([n, v]) => [`${Number(n).toLocaleString('en')} hosts`, v]),
+      ),
+    });
+  }
+  return figs;
+}
+
 async function main(argv: string[]): Promise<number> {
   const o = parseArgs(argv);
   const before = snapshotMachine(LAB_ROOT);
@@ -446,7 +525,7 @@ async function main(argv: string[]): Promise<number> {
     },
     method: {
       ...o,
-      real: 'cluster lab of --hosts hosts (3 etcd members in h1-h3), berthd in each; one overlay; round 1: each host in turn runs one container (docker run -d --ip, whole CLI), and as run returns every earlier host pings it at once (busybox ping -c1 -W1 each, in parallel); round 2: each host runs one more and all others ping it. VmRSS of every berthd after each round-1 start and at the end.',
+      real: 'cluster lab of --hosts hosts (3 etcd members in h1-h3), berthd in each; one overlay; round 1: each host in turn runs one container (docker run -d --ip, whole CLI), and as run returns every earlier host pings it at once (busybox ping -c1 -W1 each, in parallel); round 2: each host runs one more and all others ping it; after the pings of each start the pingers and the target drop their dynamic neighbour entries (the one ARP table, gc_thresh3). VmRSS of every berthd after each round-1 start and at the end.',
       sim: `3-host cluster lab, 3 etcd members, no berthd; observer (NodeRegistry, GlobalNetworks, Convergence, Reaper and the controller's peer update, no kernel) in h1; N simulated hosts in h2 over ${o.conns} shared etcd connections, 64 requests in flight; each stage under its own key prefix.`,
     },
   };
@@ -467,6 +546,7 @@ async function main(argv: string[]): Promise<number> {
     console.error((e as Error).stack);
   }
   out.logs = logDir;
+  out.figures = scaleFigures(out);
   return finishRun({ before, out, outPath: o.out, failed });
 }
 

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabDaemon, type LabHost } from '../src/lab/lab.js';
 import { isAlive, procStartTime, stopProcess } from '../src/lab/proc.js';
 import { parseBenchArgs } from './lib/args.js';
+import type { Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { call } from './lib/api.js';
 import { importBusybox } from './lib/image.js';
@@ -298,6 +299,43 @@ function nsInode(path: string): string {
   return spawnSync('stat', ['-L', '-c', '%i', path], { encoding: 'utf8' }).stdout.trim();
 }
 
+/** The chart's figures: throughput saturated, latency at a fixed rate, CPU per query. */
+function dnsFigures(
+  summary: Record<Mode, Record<Engine, Record<string, number>>>,
+  met: Record<string, boolean>,
+  rate: number,
+): Figure[] {
+  const of = (m: Mode, key: string) => ({
+    berth: summary[m].berth[key]!,
+    docker: summary[m].docker[key]!,
+    'aardvark-dns': summary[m].aardvark[key]!,
+  });
+  return [
+    {
+      title: 'answers per second, dnsperf saturating the resolver',
+      unit: 'q/s',
+      better: 'higher',
+      values: of('saturated', 'qps'),
+      target: 'Berth ≥ Docker and ≥ aardvark-dns',
+      met: met.qpsVsDocker === true && met.qpsVsAardvark === true,
+    },
+    {
+      title: `mean latency at ${rate} queries/s`,
+      unit: 'ms',
+      better: 'lower',
+      values: of('rate', 'meanMs'),
+      target: 'Berth ≤ Docker and ≤ aardvark-dns',
+      met: met.latencyAtRateVsDocker === true && met.latencyAtRateVsAardvark === true,
+    },
+    {
+      title: 'resolver CPU per answer, saturated (context)',
+      unit: 'µs',
+      better: 'lower',
+      values: of('saturated', 'cpuPerQueryUs'),
+    },
+  ];
+}
+
 async function main(argv: string[]): Promise<number> {
   const o = parseArgs(argv);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => (interrupted = true));
@@ -432,6 +470,7 @@ async function main(argv: string[]): Promise<number> {
       answers,
       summary,
       targetsMet,
+      figures: dnsFigures(summary, targetsMet, o.rate),
       failures,
       runs,
     };

@@ -1,7 +1,8 @@
 /**
  * Benchmark: network operations at the Engine API, Berth against Docker 20.10
- * (and netavark 1.4, podman's network backend), side by side in ONE lab: host 1
- * runs berthd, host 2 a stock dockerd, netavark runs in host 2's namespace.
+ * (and netavark 1.4, podman's network backend, and the CNI reference bridge
+ * plugin), side by side in ONE lab: host 1 runs berthd, host 2 a stock
+ * dockerd; netavark and the CNI plugin run in host 2's namespace.
  * Engines alternate every iteration. Measures attach/detach of a running
  * container to a user bridge network and network create/remove, checks the
  * issue's targets, prints a table and writes JSON. See docs/benchmarks.md.
@@ -18,10 +19,12 @@ import { importBusybox } from './lib/image.js';
 import { snapshotMachine } from './lib/machine.js';
 import { Turns, berthSettled } from './lib/settle.js';
 import { order, type Samples } from './lib/measure.js';
-import { measureNetavark, type NetavarkSamples } from './lib/netavark.js';
+import { measureCni } from './lib/cni.js';
+import { opFigure, type Figure } from './lib/figures.js';
+import { measureNetavark } from './lib/netavark.js';
 import { dockerAt, startRefDockerd, type RefDockerd } from './lib/refdockerd.js';
 import { ENGINES, markdownTable, opResult, type Engine, type OpResult } from './lib/report.js';
-import { summarize } from './lib/stats.js';
+import { summarize, type Summary } from './lib/stats.js';
 import { berthCommit } from './lib/provenance.js';
 
 const DOCKER_TARGET = 1 / 20;
@@ -29,6 +32,18 @@ const NETAVARK_TARGET = 1 / 10;
 const NET = 'benchnet';
 const TARGET_NAME = 'nettarget';
 const PEER_NAME = 'netpeer';
+/** The one-shot backends timed beside the engines. */
+const BACKENDS = ['netavark', 'cni'] as const;
+type Backend = (typeof BACKENDS)[number];
+interface BackendSummary {
+  version: string;
+  setup: Summary;
+  teardown: Summary;
+  /** Berth's attach (detach) median over the backend's setup (teardown) median. */
+  attachRatio: number;
+  detachRatio: number;
+  samples: { setup: number[]; teardown: number[] };
+}
 
 const parseArgs = (argv: string[]) =>
   parseBenchArgs('net-ops', argv, {
@@ -155,38 +170,66 @@ async function main(argv: string[]): Promise<number> {
       }
     }
 
-    // 3. netavark setup/teardown, whole processes, in host 2's namespace.
+    // 3. The one-shot backends (netavark, the CNI bridge plugin), whole
+    // processes, in host 2's namespace, one after the other.
     await berthSettled(lab.hosts[0]!.netns);
-    let nv: NetavarkSamples | undefined;
-    let nvError: string | undefined;
-    try {
-      console.log(`netavark setup/teardown: ${warmup} warm-up + ${iterations} iterations`);
-      nv = measureNetavark(lab, lab.hosts[1]!, warmup, iterations, () => interrupted);
-    } catch (e) {
-      nvError = (e as Error).message;
-      console.error(`netavark skipped: ${nvError}`);
-    }
-
     const ops: Record<string, OpResult> = {
       attach: opResult(`POST /networks/${NET}/connect`, attach, DOCKER_TARGET),
       detach: opResult(`POST /networks/${NET}/disconnect`, detach, DOCKER_TARGET),
       'network create': opResult('POST /networks/create (bridge)', create, DOCKER_TARGET),
       'network rm': opResult('DELETE /networks/{id}', remove, DOCKER_TARGET),
     };
-    const nvSum = nv && {
-      version: nv.version,
-      setup: summarize(nv.setup),
-      teardown: summarize(nv.teardown),
-      attachRatio: 0,
-      detachRatio: 0,
-      samples: { setup: nv.setup, teardown: nv.teardown },
-    };
-    if (nvSum) {
-      nvSum.attachRatio = Math.round((ops.attach!.berth.median / nvSum.setup.median) * 1000) / 1000;
-      nvSum.detachRatio =
-        Math.round((ops.detach!.berth.median / nvSum.teardown.median) * 1000) / 1000;
+    const ratio = (a: number, b: number) => Math.round((a / b) * 1000) / 1000;
+    const backends: Partial<Record<Backend, BackendSummary>> = {};
+    const backendErrors: Partial<Record<Backend, string>> = {};
+    for (const b of BACKENDS) {
+      try {
+        console.log(`${b} setup/teardown: ${warmup} warm-up + ${iterations} iterations`);
+        const m = (b === 'netavark' ? measureNetavark : measureCni)(
+          lab,
+          lab.hosts[1]!,
+          warmup,
+          iterations,
+          () => interrupted,
+        );
+        const setup = summarize(m.setup);
+        const teardown = summarize(m.teardown);
+        backends[b] = {
+          version: m.version,
+          setup,
+          teardown,
+          attachRatio: ratio(ops.attach!.berth.median, setup.median),
+          detachRatio: ratio(ops.detach!.berth.median, teardown.median),
+          samples: { setup: m.setup, teardown: m.teardown },
+        };
+      } catch (e) {
+        backendErrors[b] = (e as Error).message;
+        console.error(`${b} skipped: ${backendErrors[b]}`);
+      }
     }
-    const vsNetavark = nvSum ?? { error: nvError };
+    const vsBackend = (b: Backend) => backends[b] ?? { error: backendErrors[b] };
+    const peerValues = (op: 'attach' | 'detach') => {
+      const key = op === 'attach' ? 'setup' : 'teardown';
+      const v: Figure['values'] = { berth: ops[op]!.berth.median, docker: ops[op]!.docker.median };
+      for (const b of BACKENDS) if (backends[b]) v[b] = backends[b][key].median;
+      return v;
+    };
+    const figures: Figure[] = (['attach', 'detach'] as const).map((op) => {
+      const nv = backends.netavark;
+      const r = nv && (op === 'attach' ? nv.attachRatio : nv.detachRatio);
+      return {
+        title: `${op} a running container to a user bridge (netavark/CNI: ${op === 'attach' ? 'setup/ADD' : 'teardown/DEL'})`,
+        unit: 'ms',
+        better: 'lower',
+        values: peerValues(op),
+        target: `Berth ≤ ${DOCKER_TARGET} × Docker and ≤ ${NETAVARK_TARGET} × netavark`,
+        met: ops[op]!.met === true && r !== undefined && r <= NETAVARK_TARGET,
+      };
+    });
+    figures.push(
+      opFigure('`network create` (bridge)', ops['network create']!),
+      opFigure('`network rm`', ops['network rm']!),
+    );
     const byPosition = {
       afterOwnDetach: opResult('attach right after its own detach', attachAfter.own),
       afterQuietGap: opResult('attach first after the 200 ms quiet gap', attachAfter.gap),
@@ -208,24 +251,28 @@ async function main(argv: string[]): Promise<number> {
       nameResolves: resolves,
       results: ops,
       attachByPosition: byPosition,
-      netavark: vsNetavark,
+      netavark: vsBackend('netavark'),
+      cni: vsBackend('cni'),
+      figures,
     };
     console.log('\n' + markdownTable(ops) + '\n');
-    if (nvSum) {
-      const ms = (x: number) => `${x.toFixed(1)} ms`;
-      const { setup, teardown, attachRatio, detachRatio } = nvSum;
-      const met = (r: number) => (r <= NETAVARK_TARGET ? 'met' : 'NOT met');
-      console.log('| netavark op | median | p90 | min | Berth/netavark (median) | target |');
-      console.log('|---|---|---|---|---|---|');
+    const ms = (x: number) => `${x.toFixed(1)} ms`;
+    const met = (r: number) => (r <= NETAVARK_TARGET ? 'met' : 'NOT met');
+    console.log('| backend op | median | p90 | min | Berth/backend (median) | target |');
+    console.log('|---|---|---|---|---|---|');
+    for (const b of BACKENDS) {
+      const s = backends[b];
+      if (!s) continue;
       console.log(
-        `| \`setup\` vs attach | ${ms(setup.median)} | ${ms(setup.p90)} | ${ms(setup.min)} | ` +
-          `${attachRatio.toFixed(3)} | ≤ 0.1 ${met(attachRatio)} |`,
+        `| ${b} setup vs attach | ${ms(s.setup.median)} | ${ms(s.setup.p90)} | ${ms(s.setup.min)} | ` +
+          `${s.attachRatio.toFixed(3)} | ${b === 'netavark' ? `≤ 0.1 ${met(s.attachRatio)}` : '–'} |`,
       );
       console.log(
-        `| \`teardown\` vs detach | ${ms(teardown.median)} | ${ms(teardown.p90)} | ` +
-          `${ms(teardown.min)} | ${detachRatio.toFixed(3)} | ≤ 0.1 ${met(detachRatio)} |\n`,
+        `| ${b} teardown vs detach | ${ms(s.teardown.median)} | ${ms(s.teardown.p90)} | ` +
+          `${ms(s.teardown.min)} | ${s.detachRatio.toFixed(3)} | ${b === 'netavark' ? `≤ 0.1 ${met(s.detachRatio)}` : '–'} |`,
       );
     }
+    console.log('');
     for (const r of Object.values(byPosition)) {
       console.log(
         `${r.command}: Berth ${r.berth.median.toFixed(1)} ms, Docker ` +

@@ -27,6 +27,7 @@ import { run } from '../src/lab/proc.js';
 import { parseBenchArgs } from './lib/args.js';
 import { call } from './lib/api.js';
 import { DockerdSlot, labProcess, stopLabProcess } from './lib/capture.js';
+import { opFigure, type Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
 import { gbpsSummary, iperf3Client, perRoundRatio, type Iperf } from './lib/iperf.js';
@@ -610,6 +611,7 @@ async function main(argv: string[]): Promise<number> {
     logs: logDir,
     errors: { berth: res.berth.errors, docker: res.docker.errors, cleanup: problems },
     targets,
+    figures: overlayFigures(ops, convergence, throughput, targets, o.tries),
   };
   printTables(ops, convergence, throughput);
   for (const t of Object.values(targets)) {
@@ -617,6 +619,58 @@ async function main(argv: string[]): Promise<number> {
   }
   const failed = ENGINES.some((e) => res[e].errors.length > 0) || problems.length > 0;
   return finishRun({ before, out, outPath: o.out, failed });
+}
+
+/** The chart's figures, one per target of issue 13 (and the bridge rows as context). */
+function overlayFigures(
+  ops: Record<string, OpResult>,
+  convergence: Record<Engine, ReturnType<typeof convergenceSummary>>,
+  throughput: Record<Engine, ReturnType<typeof throughputSummary>>,
+  targets: Record<string, { met: boolean }>,
+  tries: number,
+): Figure[] {
+  const figs: Figure[] = [];
+  const run = ops['run -d (overlay)'];
+  if (run) figs.push(opFigure('`run -d` on an overlay (whole CLI command)', run));
+  const ua = ops['attach (overlay)'];
+  const ub = ops['attach (user bridge)'];
+  if (ua && ub) {
+    figs.push({
+      title: 'attach: overlay against user bridge, on each engine',
+      unit: 'ms',
+      better: 'lower',
+      values: {
+        'Berth overlay': ua.berth.median,
+        'Berth bridge': ub.berth.median,
+        'Docker overlay': ua.docker.median,
+        'Docker bridge': ub.docker.median,
+      },
+      target: `Berth overlay ≤ ${ATTACH_TARGET} × Berth bridge`,
+      met: targets.attach!.met,
+    });
+  }
+  figs.push({
+    title: `first ping answered the moment \`run -d\` returns, of ${tries} tries`,
+    unit: 'answered',
+    better: 'higher',
+    values: { berth: convergence.berth.answered, docker: convergence.docker.answered },
+    target: `Berth ${tries} of ${tries}`,
+    met: targets.convergence!.met,
+  });
+  const tb = throughput.berth.gbps;
+  figs.push({
+    title: 'TCP across hosts over the overlay (iperf3, median)',
+    unit: 'Gbit/s',
+    better: 'higher',
+    values: {
+      berth: tb.overlay.median,
+      docker: throughput.docker.gbps.overlay.median,
+      underlay: tb.underlay.median,
+    },
+    target: `Berth ≥ Docker and ≥ ${UNDERLAY_TARGET} × the underlay (median of per-round ratios: ${throughput.berth.overlayOverUnderlay})`,
+    met: targets.throughputVsDocker!.met && targets.throughputVsUnderlay!.met,
+  });
+  return figs;
 }
 
 function printTables(

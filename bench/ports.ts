@@ -20,6 +20,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab, type LabHost } from '../src/lab/lab.js';
 import { parseBenchArgs } from './lib/args.js';
+import { opFigure, type Figure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { IPERF3_IMAGE, importBusybox, importIperf3 } from './lib/image.js';
 import { gbpsSummary, iperf3Client, perRoundRatio, type Iperf } from './lib/iperf.js';
@@ -407,6 +408,28 @@ async function main(argv: string[]): Promise<number> {
         },
       },
       checks,
+      figures: [
+        {
+          ...opFigure(`\`run -d\` with ${opts.ports} published ports`, runOp),
+          target: `Berth ≤ ${DOCKER_TARGET} × Docker and < ${ABSOLUTE_TARGET_MS} ms`,
+          met: runOp.met === true && under1s,
+        },
+        opFigure(`\`rm -f\` with ${opts.ports} published ports`, Object.values(ops)[1]!),
+        {
+          title: 'TCP through a published port (iperf3, median)',
+          unit: 'Gbit/s',
+          better: 'higher',
+          values: { berth: sums.berth.port.median, docker: sums.docker.port.median },
+          target: `Berth ≥ Docker and ≥ ${DIRECT_TARGET} × straight to the container`,
+          met: tputTargets.portVsDirect && tputTargets.portVsDocker,
+        },
+        {
+          title: 'TCP straight to the container (iperf3, median, context)',
+          unit: 'Gbit/s',
+          better: 'higher',
+          values: { berth: sums.berth.direct.median, docker: sums.docker.direct.median },
+        },
+      ] satisfies Figure[],
     };
     console.log('\n' + markdownTable(ops) + '\n');
     console.log(

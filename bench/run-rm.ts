@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
 import { parseBenchArgs } from './lib/args.js';
+import { opFigure } from './lib/figures.js';
 import { finishRun, runMain } from './lib/finish.js';
 import { measureApi } from './lib/api.js';
 import { busyboxDiffId, importBusybox } from './lib/image.js';
@@ -152,6 +153,12 @@ async function main(argv: string[]): Promise<number> {
         berthImageInspect: berthLayer,
       },
       results: ops,
+      figures: [
+        opFigure('`run -d` (default bridge)', ops['run -d']!),
+        opFigure('`rm -f`', ops['rm -f']!),
+        opFigure('`run --rm`', ops['run --rm']!),
+        opFigure('`API start`', ops['API start']!),
+      ],
       target: {
         rule: `Berth median <= ${TARGET} x Docker median for run -d and rm -f`,
         met: ops['run -d']!.met === true && ops['rm -f']!.met === true,

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 # store's tests, which start a real etcd (issue 13), tini (its static
 # build is what --init runs as /sbin/docker-init, decision 0032), and graphviz
 # (dot) for berth network graph's SVG and PNG (decision 0030).
-PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client tini graphviz chromium)
+PKGS=(runc iproute2 nftables busybox-static tmux curl util-linux make gcc python3 dnsmasq-base docker.io docker-compose python3-docker python3-websocket iperf3 redis-server python3-flask python3-redis netavark aardvark-dns dnsperf etcd-server etcd-client tini graphviz chromium containernetworking-plugins)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

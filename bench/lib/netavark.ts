@@ -7,19 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Lab, LabHost } from '../../src/lab/lab.js';
+import { timeOneshot, type OneshotSamples } from './oneshot.js';
 
 /** Where Debian's `netavark` package installs the binary. */
 export const NETAVARK = '/usr/lib/podman/netavark';
 
 /** setup and teardown samples in ms. */
-export interface NetavarkSamples {
-  /** `netavark setup <netns>` (whole process). */
-  setup: number[];
-  /** `netavark teardown <netns>` (whole process). */
-  teardown: number[];
-  /** netavark's version line. */
-  version: string;
-}
+export type NetavarkSamples = OneshotSamples;
 
 function options(netnsName: string): string {
   const net = 'benchnet';
@@ -55,36 +49,15 @@ export function measureNetavark(
 ): NetavarkSamples {
   if (!existsSync(NETAVARK)) throw new Error(`${NETAVARK} missing (apt-get install netavark)`);
   const version = spawnSync(NETAVARK, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const name = `${lab.name}-nvc`;
   const config = join(host.dir, 'netavark');
   mkdirSync(config, { recursive: true });
-  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
-  if (add.status !== 0) throw new Error(`ip netns add ${name}: ${add.stderr}`);
-  const out: NetavarkSamples = { setup: [], teardown: [], version };
-  const input = options(name);
-  const invoke = (cmd: 'setup' | 'teardown'): number => {
-    const t0 = process.hrtime.bigint();
+  const input = options(`${lab.name}-nvc`);
+  return timeOneshot(lab, 'nvc', version, warmup, iterations, interrupted, (cmd, netns) => {
     const r = spawnSync(
       'nsenter',
-      [`--net=${host.netns}`, '--', NETAVARK, '--config', config, cmd, `/run/netns/${name}`],
+      [`--net=${host.netns}`, '--', NETAVARK, '--config', config, cmd, netns],
       { input, encoding: 'utf8', timeout: 30_000 },
     );
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r.status !== 0) throw new Error(`netavark ${cmd}: ${r.status} ${r.stderr}${r.stdout}`);
-    return ms;
-  };
-  try {
-    for (let i = 0; i < warmup + iterations; i++) {
-      if (interrupted()) throw new Error('interrupted');
-      const s = invoke('setup');
-      const t = invoke('teardown');
-      if (i >= warmup) {
-        out.setup.push(s);
-        out.teardown.push(t);
-      }
-    }
-  } finally {
-    spawnSync('ip', ['netns', 'del', name]);
-  }
-  return out;
+  });
 }

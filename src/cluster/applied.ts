@@ -13,10 +13,11 @@
  *
  * Waiting: a join knows the revision R its endpoint was committed at. It
  * waits until its own view has reached R and programs that (so it has every
- * endpoint committed before), then reads `applied/`, and watches it while
- * needed, until every other host that had an endpoint on the network before
- * R, and whose node key is still there, reports R or later. Hosts whose endpoints came after
- * R are not waited for: their own joins program this one. Bounded: a host
+ * endpoint committed before), then follows `applied/` in its mirror (a
+ * long-lived watch: no store read per join) until every other host that
+ * had an endpoint on the network before R, and whose node key is still
+ * there, reports R or later. Hosts whose endpoints came after R are not
+ * waited for: their own joins program this one. Bounded: a host
  * that misses the bound is named in a warning and not waited for again
  * until it is seen to have caught up.
  *
@@ -25,8 +26,7 @@
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Converged, GlobalEndpoint, PeerConvergence } from '../network/types.js';
-import { isCompacted } from '../store/errors.js';
-import type { KvStore, LeaseId, WatchEvent } from '../store/types.js';
+import type { KvStore, LeaseId } from '../store/types.js';
 import { Mirror } from './mirror.js';
 import { NODES } from './nodes.js';
 
@@ -55,6 +55,9 @@ export class Convergence implements PeerConvergence {
   /** The live hosts (their node keys). */
   private readonly nodes: Mirror<unknown>;
   private nodesRead = false;
+  /** Every host's report (`applied/<node>`), as last seen: what joins wait on. */
+  private readonly reports: Mirror<number>;
+  private reportsRead = false;
   /** Per network: this host's endpoints on it (mirror keys); it takes part while there are some. */
   private readonly own = new Map<string, Set<string>>();
   /** Per network this host takes part in: the lowest revision of a change not known applied. */
@@ -86,6 +89,8 @@ export class Convergence implements PeerConvergence {
     this.timeoutMs = opts.timeoutMs ?? CONVERGE_TIMEOUT_MS;
     this.nodes = new Mirror(kv, NODES, opts.log);
     void this.nodes.loaded.then(() => (this.nodesRead = true));
+    this.reports = new Mirror(kv, APPLIED, opts.log);
+    void this.reports.loaded.then(() => (this.reportsRead = true));
     // Before the endpoints' first list arrives (the caller makes this at once),
     // so every change is seen here.
     this.unsubscribe = opts.endpoints.onChange((key, revision) => this.received(key, revision));
@@ -234,14 +239,13 @@ export class Convergence implements PeerConvergence {
     const skipped = new Set([...hosts].filter((h) => this.lagging.has(h)));
     return new Promise((resolve) => {
       let done = false;
-      let cancel: (() => void) | undefined;
       const timer = setTimeout(() => finish(true), Math.max(0, deadline - performance.now()));
       const unwaiting = () => [...hosts].filter((h) => (acked.get(h) ?? 0) < revision);
       const finish = (gaveUp: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        cancel?.();
+        offReports();
         offEndpoints();
         offNodes();
         this.waits.delete(stop);
@@ -281,50 +285,25 @@ export class Convergence implements PeerConvergence {
       const offNodes = this.nodes.onChange(again);
       this.waits.add(stop);
 
-      const onEvent = (ev: WatchEvent) => {
-        if (ev.type === 'put' && ev.value !== undefined)
-          seen(ev.key.slice(APPLIED.length), Number(ev.value));
-      };
-      // The reports as they are now (often all there: the join did its own
-      // work meanwhile), then, if someone is missing, a watch from the
-      // present and one more read once it is in place, so a report written
-      // between the two reads is not missed. Not a watch from the first
-      // read's revision: etcd delivers a watch that starts in the past only
-      // at its next resync of such watches (up to 100 ms).
-      const read = async (): Promise<boolean> => {
-        try {
-          const entries = await this.kv.list(APPLIED);
-          for (const x of entries) seen(x.key.slice(APPLIED.length), Number(x.value));
-          reading = false;
-          check();
-          return true;
-        } catch (e) {
-          this.opts.log.debug(`cluster: reading ${APPLIED}: ${messageOf(e)}`);
-          return false;
-        }
-      };
-      const watch = async (): Promise<void> => {
-        try {
-          const c = await this.kv.watch(APPLIED, onEvent, {
-            onError: (e) => {
-              if (!isCompacted(e))
-                this.opts.log.debug(`cluster: watching ${APPLIED}: ${e.message}`);
-              void start();
-            },
-          });
-          if (done) return c();
-          cancel = c;
-        } catch (e) {
-          this.opts.log.debug(`cluster: watching ${APPLIED}: ${messageOf(e)}`);
-          return;
-        }
-        await read();
-      };
-      const start = async (): Promise<void> => {
+      // The reports as this host's mirror of `applied/` has them (often all
+      // there: the join did its own work meanwhile), then each one it brings:
+      // no read and no watch of the store per join. The mirror's watch is
+      // long-lived and synced, so a report comes as soon as etcd commits it
+      // (a watch made per join from the past would wait for etcd's resync,
+      // up to 100 ms). A lagging mirror only makes the wait longer: a report
+      // of R or later is written after R was committed, never before.
+      const offReports = this.reports.onChange((host) => {
+        const at = this.reports.get(host);
+        if (at !== undefined) seen(host, Number(at));
+      });
+      const start = () => {
         if (done) return;
-        if ((await read()) && !done) await watch();
+        for (const [host, at] of this.reports.all()) seen(host, Number(at));
+        reading = false;
+        check();
       };
-      void start();
+      if (this.reportsRead) start();
+      else void this.reports.loaded.then(start);
     });
   }
 
@@ -334,6 +313,7 @@ export class Convergence implements PeerConvergence {
     clearTimeout(this.retry);
     this.unsubscribe();
     this.nodes.close();
+    this.reports.close();
     for (const stop of [...this.waits]) stop();
   }
 }

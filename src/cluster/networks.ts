@@ -21,7 +21,14 @@
 import { randomBytes } from 'node:crypto';
 import { conflict, forbidden, hasCode, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import { DOCKER_GLOBAL_POOLS, Ipam, type PoolInfo, macFromIPv4 } from '../network/ipam/index.js';
+import {
+  DOCKER_GLOBAL_POOLS,
+  Ipam,
+  type PoolInfo,
+  macFromIPv4,
+  parseReapedOwner,
+  reapedOwner,
+} from '../network/ipam/index.js';
 import type {
   GlobalAttach,
   GlobalAttached,
@@ -462,7 +469,13 @@ export class GlobalNetworks implements GlobalScope {
         await ipam.reload();
         try {
           await ipam.transact((tx) => {
-            tx.releaseAddresses({ network: networkId, owner: endpointId });
+            // A tombstone, not a release: the address stays out of automatic
+            // allocation while its container may still hold it (decision 0024).
+            tx.reassignAddresses({
+              network: networkId,
+              from: endpointId,
+              to: reapedOwner(endpointId, ep.Node),
+            });
             return {
               value: undefined,
               compares: [
@@ -506,11 +519,14 @@ export class GlobalNetworks implements GlobalScope {
         const net = JSON.parse(rec.value) as GlobalNetworkRecord;
         await ipam.reload();
         const owner = ipam.ownerOf(net.Id, ep.IPv4);
-        if (owner !== undefined && owner !== ep.Id) return 'taken';
+        const tomb = owner === undefined ? undefined : parseReapedOwner(owner);
+        const ours = tomb?.endpoint === ep.Id && tomb.node === this.self.node;
+        if (owner !== undefined && owner !== ep.Id && !ours) return 'taken';
         const back: GlobalEndpoint = { ...ep, Node: this.self.node, Vtep: this.self.vtep };
         try {
           await ipam.transact((tx) => {
-            if (owner === undefined) {
+            if (ours) tx.reassignAddresses({ network: net.Id, from: owner!, to: ep.Id });
+            else if (owner === undefined) {
               tx.allocateAddress({
                 network: net.Id,
                 networkName: net.Name,
@@ -540,6 +556,29 @@ export class GlobalNetworks implements GlobalScope {
         this.endpoints.remember(`${net.Id}/${ep.Id}`, back);
         return 'restored';
       }
+    });
+  }
+
+  /** This host's tombstones (decision 0024): addresses of its endpoints that were reaped. */
+  async ownTombstones(): Promise<{ network: string; endpoint: string; owner: string }[]> {
+    const ipam = await this.ipam();
+    await ipam.reload();
+    return ipam.allocations().flatMap((a) => {
+      const t = parseReapedOwner(a.owner);
+      return t && t.node === this.self.node
+        ? [{ network: a.network, endpoint: t.endpoint, owner: a.owner }]
+        : [];
+    });
+  }
+
+  /** Frees the address a tombstone holds (its endpoint is gone from this host too). */
+  async dropTombstone(network: string, owner: string): Promise<void> {
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      await ipam.transact((tx) => {
+        tx.releaseAddresses({ network, owner });
+        return { value: undefined };
+      });
     });
   }
 

@@ -14,6 +14,8 @@
  *   (a daemon killed between the cluster's attach and the local record) is
  *   removed with its address. One this process attached is left alone: its
  *   join is still writing the local record.
+ * - A reaped endpoint's address is kept under a tombstone naming this host;
+ *   `restore` takes it back, and one whose endpoint is gone here is freed.
  *
  * Runs after the local recovery (the local records are then those of running
  * containers) and again after every registration; one run at a time.
@@ -136,6 +138,13 @@ export class Rejoin {
         `cluster: endpoint ${e.Id.slice(0, 12)} (${e.IPv4}) of this host has no container here: removed`,
       );
       await this.global.detach(e.NetworkID, e.Id);
+    }
+    // Addresses the other hosts kept for endpoints of this host that are gone here too.
+    const here = new Set(local.map((e) => e.Id));
+    for (const t of await this.global.ownTombstones()) {
+      if (this.closed || here.has(t.endpoint)) continue;
+      this.log.info(`cluster: freeing the address kept for endpoint ${t.endpoint.slice(0, 12)}`);
+      await this.global.dropTombstone(t.network, t.owner);
     }
   }
 }

@@ -10,11 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
+import { CPU, FILES, LOOP, MEM, RUNS } from '../helpers/limits-scenario.js';
 
 let env: LabEnv;
-const LOOP = ['sleep', '3600'];
-const MEM = '/sys/fs/cgroup/memory';
-const CPU = '/sys/fs/cgroup/cpu';
 const ok = (args: string[]): string => {
   const r = env.docker(args);
   assert.equal(r.status, 0, `docker ${args.join(' ')}: ${r.stderr}`);
@@ -44,7 +42,7 @@ describe('limits and runtime flags', () => {
   });
 
   it('writes memory limits into the cgroup and shows them as dockerd', () => {
-    ok(['run', '-d', '--name', 'm1', '--memory', '64m', 'busybox', ...LOOP]);
+    ok(RUNS.m1);
     assert.deepEqual(
       files('m1', [`${MEM}/memory.limit_in_bytes`, `${MEM}/memory.memsw.limit_in_bytes`]),
       ['67108864', '134217728'],
@@ -55,27 +53,8 @@ describe('limits and runtime flags', () => {
     assert.equal(hc1.MemorySwappiness, null);
     assert.equal(hc1.PidsLimit, null);
     assert.equal(hc1.OomKillDisable, false);
-    ok([
-      'run',
-      '-d',
-      '--name',
-      'm2',
-      '--memory',
-      '64m',
-      '--memory-swap',
-      '100m',
-      '--memory-reservation',
-      '32m',
-      '--oom-kill-disable',
-      'busybox',
-      ...LOOP,
-    ]);
-    const [limit, swap, soft, oom] = files('m2', [
-      `${MEM}/memory.limit_in_bytes`,
-      `${MEM}/memory.memsw.limit_in_bytes`,
-      `${MEM}/memory.soft_limit_in_bytes`,
-      `${MEM}/memory.oom_control`,
-    ]);
+    ok(RUNS.m2);
+    const [limit, swap, soft, oom] = files('m2', FILES.m2);
     assert.deepEqual(
       [limit, swap, soft, oom],
       ['67108864', '104857600', '33554432', 'oom_kill_disable 1'],
@@ -91,47 +70,11 @@ describe('limits and runtime flags', () => {
   });
 
   it('writes CPU, cpuset and pids limits, the OOM score and rlimits', () => {
-    ok(['run', '-d', '--name', 'c1', '--cpus', '1.5', '--cpu-shares', '512', 'busybox', ...LOOP]);
-    assert.deepEqual(
-      files('c1', [`${CPU}/cpu.cfs_quota_us`, `${CPU}/cpu.cfs_period_us`, `${CPU}/cpu.shares`]),
-      ['150000', '100000', '512'],
-    );
+    ok(RUNS.c1);
+    assert.deepEqual(files('c1', FILES.c1), ['150000', '100000', '512']);
     assert.equal(hostConfig('c1').NanoCpus, 1500000000);
-    ok([
-      'run',
-      '-d',
-      '--name',
-      'c2',
-      '--cpu-period',
-      '50000',
-      '--cpu-quota',
-      '25000',
-      '--cpuset-cpus',
-      '0',
-      '--cpuset-mems',
-      '0',
-      '--pids-limit',
-      '50',
-      '--oom-score-adj',
-      '500',
-      '--ulimit',
-      'nofile=1024:2048',
-      '--ulimit',
-      'nproc=100',
-      'busybox',
-      ...LOOP,
-    ]);
-    assert.deepEqual(
-      files('c2', [
-        `${CPU}/cpu.cfs_quota_us`,
-        `${CPU}/cpu.cfs_period_us`,
-        '/sys/fs/cgroup/cpuset/cpuset.cpus',
-        '/sys/fs/cgroup/cpuset/cpuset.mems',
-        '/sys/fs/cgroup/pids/pids.max',
-        '/proc/self/oom_score_adj',
-      ]),
-      ['25000', '50000', '0', '0', '50', '500'],
-    );
+    ok(RUNS.c2);
+    assert.deepEqual(files('c2', FILES.c2), ['25000', '50000', '0', '0', '50', '500']);
     // The container's process has the rlimits; an exec gets the hard limit as
     // its soft one too (runc 1.1, as with dockerd: the capture's /proc/self/limits).
     const limits = (text: string) =>
@@ -404,18 +347,7 @@ describe('limits and runtime flags', () => {
     const hostName = env.inHost(['hostname']).stdout.trim();
     assert.equal(sh(['--uts', 'host'], 'hostname'), hostName);
     assert.equal(sh(['--ipc', 'none'], 'grep -c " /dev/shm " /proc/self/mountinfo || true'), '0');
-    ok([
-      'run',
-      '-d',
-      '--name',
-      'ipc1',
-      '--ipc',
-      'shareable',
-      'busybox',
-      'sh',
-      '-c',
-      'echo hi > /dev/shm/f; sleep 3600',
-    ]);
+    ok(RUNS.ipc1);
     assert.equal(sh(['--ipc', 'container:ipc1'], 'cat /dev/shm/f'), 'hi');
     const r = env.docker(['run', '--rm', '--ipc', 'container:m1', 'busybox', 'true']);
     assert.match(

@@ -9,13 +9,43 @@ function openssl(dir: string, args: string[]): void {
   assert.equal(r.status, 0, `openssl ${args.join(' ')}: ${r.stderr}`);
 }
 
+/** A key `key` and a certificate `cert` for `subject`, signed by the CA in `dir`. */
+function signed(
+  dir: string,
+  name: string,
+  subject: string,
+  ext: string,
+  key: string,
+  cert: string,
+) {
+  openssl(dir, ['genrsa', '-out', key, '2048']);
+  openssl(dir, ['req', '-new', '-key', key, '-subj', subject, '-out', `${name}.csr`]);
+  writeFileSync(join(dir, `${name}.ext`), ext);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca-key.pem',
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    `${name}.ext`,
+    '-out',
+    cert,
+  ]);
+}
+
 /**
  * A throwaway CA (ca.pem), a server certificate for `ip` (server-cert.pem,
  * server-key.pem), and a client certificate (cert.pem, key.pem) in `dir`.
  */
 export function makeCerts(dir: string, ip: string): void {
-  const key = (n: string) => openssl(dir, ['genrsa', '-out', n, '2048']);
-  key('ca-key.pem');
+  openssl(dir, ['genrsa', '-out', 'ca-key.pem', '2048']);
   openssl(dir, [
     'req',
     '-x509',
@@ -29,53 +59,7 @@ export function makeCerts(dir: string, ip: string): void {
     '-out',
     'ca.pem',
   ]);
-  key('server-key.pem');
-  openssl(dir, [
-    'req',
-    '-new',
-    '-key',
-    'server-key.pem',
-    '-subj',
-    `/CN=${ip}`,
-    '-out',
-    'server.csr',
-  ]);
-  writeFileSync(join(dir, 'server.ext'), `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`);
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca-key.pem',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server-cert.pem',
-  ]);
-  key('key.pem');
-  openssl(dir, ['req', '-new', '-key', 'key.pem', '-subj', '/CN=client', '-out', 'client.csr']);
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'client.csr',
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca-key.pem',
-    '-CAcreateserial',
-    '-days',
-    '1',
-    '-extfile',
-    'client.ext',
-    '-out',
-    'cert.pem',
-  ]);
+  const serverExt = `subjectAltName=IP:${ip}\nextendedKeyUsage=serverAuth\n`;
+  signed(dir, 'server', `/CN=${ip}`, serverExt, 'server-key.pem', 'server-cert.pem');
+  signed(dir, 'client', '/CN=client', 'extendedKeyUsage=clientAuth\n', 'key.pem', 'cert.pem');
 }

@@ -153,6 +153,13 @@ export function clusterInconsistencies(lab: Lab, daemons: LabDaemon[]): string[]
     taken.add(ip);
     if (!subnets.has(subnet)) problems.push(`global address ${ip} of a subnet that is gone`);
     if (owner === 'gateway' || owner.startsWith('aux:')) continue;
+    // A dead host's address kept for it (decision 0024): only while that host is away.
+    const tomb = /^reaped:([^@]+)@(.+)$/.exec(owner);
+    if (tomb) {
+      if (nodes.has(tomb[2]!))
+        problems.push(`global address ${ip} kept for ${tomb[2]}, which is back`);
+      continue;
+    }
     const ep = epById.get(owner);
     if (!ep) problems.push(`global address ${ip} held by a missing endpoint`);
     else if (ep.IPv4 !== ip) problems.push(`global address ${ip}: its endpoint has ${ep.IPv4}`);

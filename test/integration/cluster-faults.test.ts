@@ -215,7 +215,11 @@ describe(
       await until('c2 reaped from etcd', () => !endpoints()['10.10.0.3'], 15_000);
       const after = Date.now() - killed;
       assert.ok(after >= 1000, `by the lease's expiry, not at once (${after} ms)`);
-      assert.equal(addresses()['10.10.0.3'], undefined, 'its address is free');
+      assert.equal(
+        addresses()['10.10.0.3'],
+        `reaped:${before.Id}@${H2}:2375`,
+        'its address is kept for it, out of automatic allocation (decision 0024)',
+      );
       assert.equal(addresses()['10.10.0.2'], endpoints()['10.10.0.2']?.Id, "c1's stays");
       await until(
         "c2 gone from host 1's FDB and neighbours",
@@ -237,7 +241,8 @@ describe(
       assert.equal(Object.keys(etcd(`endpoints/`)).length, 2, 'no duplicate keys');
       const owner = addresses()['10.10.0.3'];
       assert.equal(owner, endpoints()['10.10.0.3']!.Id);
-      assert.deepEqual(Object.keys(addresses()).sort(), [...Object.keys(was), '10.10.0.3'].sort());
+      assert.match(was['10.10.0.3'] ?? '', /^reaped:/);
+      assert.deepEqual(Object.keys(addresses()).sort(), Object.keys(was).sort());
       assert.equal(ipOf(d2, 'c2'), '10.10.0.3');
       await until('host 1 programs c2 again', () => programs(d1, '10.10.0.3', C2_MAC, H2), 3000);
       const p = ping(d1, 'c1', '10.10.0.3');
@@ -289,6 +294,10 @@ describe(
       // Meanwhile on host 1: the thief goes, c4 comes (at an address of its own).
       assert.equal(docker(d1, ['rm', '-f', 'thief']).status, 0);
       run(d1, 'c4', ['--ip', '10.10.0.20']);
+      // An automatic address never is c3's while c3 may still hold it.
+      run(d1, 'c5');
+      assert.notEqual(ipOf(d1, 'c5'), ip3, "c3's address is kept while host 2 is away");
+      assert.equal(docker(d1, ['rm', '-f', 'c5']).status, 0);
       const away = Date.now() - cut;
       cable(true);
       await until('c3 back in etcd', () => endpoints()[ip3]?.Node === `${H2}:2375`, 60_000);

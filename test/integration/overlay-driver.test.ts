@@ -204,4 +204,39 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     await d.removeNetwork(net);
     assert.equal(existsSync(path), false);
   });
+
+  it('joins on the bridge it remembers, and on a new one when the old went behind its back', async () => {
+    const d = drivers[0]!;
+    const sandbox = (name: string): Sandbox => {
+      const path = join(lab.hosts[0]!.dir, 'run', 'netns', name);
+      createNetns(path);
+      const inside = Rtnl.open({ netns: path });
+      rtnls.push(inside);
+      const fd = openSync(path, 'r');
+      fds.push(fd);
+      const s = { containerId: name, netnsPath: path, netlink: () => inside, nsFd: () => fd };
+      sandboxes.push(s);
+      return s;
+    };
+    const addrs = (ip: string, mac: string) => ({
+      ifName: 'eth0',
+      ipv4: ip,
+      prefixLen: 24,
+      mac,
+      defaultRoute: false,
+    });
+    const onBr0 = (hostIf: string) =>
+      JSON.parse(inOverlay(0, ['ip', '-j', 'link', 'show', hostIf]).stdout)[0].master;
+    const a = await d.join(net, sandbox('ctr4'), addrs('10.0.0.4', '02:42:0a:00:00:04'));
+    assert.equal(onBr0(a.hostIf!), 'br0');
+    // br0 deleted behind the driver's back: the index it remembers is stale.
+    assert.equal(inOverlay(0, ['ip', 'link', 'del', 'br0']).status, 0);
+    const b = await d.join(net, sandbox('ctr5'), addrs('10.0.0.5', '02:42:0a:00:00:05'));
+    assert.equal(onBr0(b.hostIf!), 'br0');
+    const vx = JSON.parse(inOverlay(0, ['ip', '-j', 'link', 'show', 'vxlan0']).stdout)[0];
+    assert.equal(vx.master, 'br0', 'the network was made whole again');
+    const r = execInNetns(sandboxes.at(-1)!.netnsPath!, [...PING, '-c1', '-W2', '10.0.0.1']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    await d.removeNetwork(net);
+  });
 });

@@ -53,7 +53,21 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000) {
   const lease: LeaseId = await kv.grantLease(60);
   await kv.put(NODES + self.node, '{}', { lease });
   const g = GlobalNetworks.start(kv, log, self);
-  const c = new Convergence(kv, {
+  // The convergence's store, its reads and watches counted.
+  let reads = 0;
+  const counted = new Proxy(kv, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const f = v as (...args: unknown[]) => unknown;
+      const read = ['get', 'list', 'listWithRevision', 'watch', 'revision'].includes(String(prop));
+      return (...args: unknown[]) => {
+        if (read) reads++;
+        return f.apply(target, args);
+      };
+    },
+  });
+  const c = new Convergence(counted, {
     node: self.node,
     lease: () => lease,
     endpoints: g.endpoints,
@@ -90,6 +104,8 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000) {
     g,
     c,
     programmed,
+    /** How many reads and watches the convergence has made of the store. */
+    reads: () => reads,
     /** Programming waits until released. */
     hold() {
       hold = new Promise((r) => (release = r));
@@ -160,6 +176,35 @@ describe('convergence', () => {
     const report = await kv.get(APPLIED + h2.self.node);
     assert.ok(Number(report?.value) >= r.revision);
     assert.equal(report?.lease, h2.lease);
+    await close();
+  });
+
+  it('reads nothing from the store for a join whose peers have reported', async () => {
+    const { hosts, net, close } = await cluster(2);
+    const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    await h2.join(net);
+    // A join that waits: the report comes through the mirror's watch, no read.
+    h2.slow(30);
+    const before = h1.reads();
+    const waited = await h1.join(net);
+    assert.deepEqual([waited.hosts, waited.missing], [[h2.self.node], []]);
+    assert.ok(h2.programmed.has(waited.endpoint.Id));
+    // One whose peer reported already (programmed before the wait begins).
+    h2.slow(0);
+    const { revision } = await h1.g.attach({
+      networkId: net,
+      id: 'reported',
+      containerId: 'r',
+      name: 'r',
+      aliases: [],
+    });
+    await eventually(() => h2.programmed.has('reported'));
+    await sleep(50);
+    const t0 = performance.now();
+    const r = await h1.c.converge(net, revision, async () => {});
+    assert.deepEqual([r.hosts, r.missing], [[h2.self.node], []]);
+    assert.ok(performance.now() - t0 < 20, `took ${performance.now() - t0} ms`);
+    assert.equal(h1.reads() - before, 0, 'no read or watch of the store by the waits');
     await close();
   });
 

@@ -152,7 +152,11 @@ describe('reaping a dead host', () => {
     );
     assert.equal(await c.kv.get(key('e1')), undefined);
     assert.equal(await c.kv.get(key('e2')), undefined);
-    assert.deepEqual(await addresses(c.kv), {});
+    // Each address is kept under one tombstone naming the endpoint and its host.
+    assert.deepEqual(await addresses(c.kv), {
+      [eps[0]!.IPv4]: `reaped:e1@${H2.node}`,
+      [eps[1]!.IPv4]: `reaped:e2@${H2.node}`,
+    });
     await c.close();
   });
 
@@ -166,11 +170,11 @@ describe('reaping a dead host', () => {
     await c.close();
   });
 
-  it("follows nodes/: a host's lease runs out, every other host's reaper sweeps, its endpoints and addresses go", async () => {
+  it("follows nodes/: a host's lease runs out, every other host's reaper sweeps, its endpoints go and their addresses are kept", async () => {
     const c = await cluster();
     const lease = await c.kv.grantLease(30);
     await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }), { lease });
-    await c.attach(c.h2, 'e1');
+    const e1 = await c.attach(c.h2, 'e1');
     const own = await c.attach(c.h1, 'mine');
     const reapers = [new Reaper(c.kv, c.h1, H1.node, log), new Reaper(c.kv, c.h3, H3.node, log)];
     const seen: string[] = [];
@@ -179,7 +183,10 @@ describe('reaping a dead host', () => {
     assert.equal((await c.h1.storedEndpoints()).length, 2, 'nothing reaped while it lives');
     await c.kv.revokeLease(lease);
     await eventually('e1 reaped', async () => (await c.h1.storedEndpoints()).length === 1);
-    assert.deepEqual(await addresses(c.kv), { [own.IPv4]: 'mine' });
+    assert.deepEqual(await addresses(c.kv), {
+      [own.IPv4]: 'mine',
+      [e1.IPv4]: `reaped:e1@${H2.node}`,
+    });
     await eventually('h1 saw the change', async () => seen.includes(c.net.Id));
     assert.deepEqual(
       c.h1.endpointsOf(c.net.Id).map((e) => e.Id),
@@ -191,12 +198,69 @@ describe('reaping a dead host', () => {
 
   it('sweeps at start the endpoints of a host that died while no host watched', async () => {
     const c = await cluster();
-    await c.attach(c.h3, 'e1');
+    const e1 = await c.attach(c.h3, 'e1');
     await c.kv.delete(NODES + H3.node);
     const r = new Reaper(c.kv, c.h1, H1.node, log);
     await eventually('swept', async () => (await c.h1.storedEndpoints()).length === 0);
-    assert.deepEqual(await addresses(c.kv), {});
+    assert.deepEqual(await addresses(c.kv), { [e1.IPv4]: `reaped:e1@${H3.node}` });
     r.close();
+    await c.close();
+  });
+});
+
+describe("a dead host's addresses", () => {
+  it('are kept from automatic allocation while the pool has others, then the oldest goes first', async () => {
+    const c = await cluster();
+    const small = await c.h1.create({
+      Name: 'ov-small',
+      Driver: 'overlay',
+      Internal: false,
+      Attachable: false,
+      Options: {},
+      Labels: {},
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.9.0.0/29' }] },
+    });
+    const att = (h: GlobalNetworks, id: string, ip?: string) =>
+      h.attach({
+        networkId: small.Id,
+        id,
+        containerId: `c-${id}`,
+        name: id,
+        aliases: [],
+        staticIPv4: ip,
+      });
+    const a = (await att(c.h2, 'a')).endpoint; // 10.9.0.2
+    const b = (await att(c.h2, 'b')).endpoint; // 10.9.0.3
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(small.Id, a.Id), true);
+    assert.equal(await c.h1.reap(small.Id, b.Id), true);
+    // .4 .5 .6 are free: automatic attaches take those, not the dead host's.
+    const got: string[] = [];
+    for (const id of ['x', 'y', 'z']) got.push((await att(c.h1, id)).endpoint.IPv4);
+    assert.deepEqual(got, ['10.9.0.4', '10.9.0.5', '10.9.0.6']);
+    // Full: the address reaped first is taken over, then the next.
+    assert.equal((await att(c.h1, 'w')).endpoint.IPv4, a.IPv4);
+    assert.equal((await att(c.h3, 'v')).endpoint.IPv4, b.IPv4);
+    await assert.rejects(att(c.h1, 'u'), /no available IPv4 addresses|no addresses/i);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    const { Node: _n, Vtep: _v, ...back } = a;
+    assert.equal(await c.h2.restore(back), 'taken');
+    await c.close();
+  });
+
+  it('are given when asked for by name (--ip), and a kept one goes with its network', async () => {
+    const c = await cluster();
+    const ep = await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), true);
+    assert.equal((await c.attach(c.h1, 'named', ep.IPv4)).IPv4, ep.IPv4);
+    assert.deepEqual(await addresses(c.kv), { [ep.IPv4]: 'named' });
+    await c.h1.detach(c.net.Id, 'named');
+    // Another reaped address does not keep the network from going.
+    await c.attach(c.h2, 'e2');
+    await c.h1.reap(c.net.Id, 'e2');
+    await c.h1.remove(c.net);
+    assert.deepEqual(await addresses(c.kv), {});
     await c.close();
   });
 });
@@ -261,10 +325,12 @@ describe("a returning host's reconcile", () => {
     const lost = await c.attach(c.h2, 'lost');
     const taken = await c.attach(c.h2, 'taken');
     await c.attach(c.h2, 'leftover');
+    const gone = await c.attach(c.h2, 'gone');
     // h2 is away: h1 reaps 'lost' and 'taken', and gives 'taken''s address away.
     await c.kv.delete(NODES + H2.node);
     await c.h1.reap(c.net.Id, 'lost');
     await c.h1.reap(c.net.Id, 'taken');
+    await c.h1.reap(c.net.Id, 'gone');
     await c.attach(c.h1, 'thief', taken.IPv4);
     await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
     // h2's process restarted: its attaches are not its own process's any more.
@@ -295,6 +361,7 @@ describe("a returning host's reconcile", () => {
       [lost.IPv4]: 'lost',
       [taken.IPv4]: 'thief',
     });
+    assert.ok(!(gone.IPv4 in (await addresses(c.kv))), "the address kept for 'gone' is freed");
     assert.deepEqual(calls.sort(), ['republish kept', 'republish lost']);
     h2.close();
     await c.close();

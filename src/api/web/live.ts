@@ -1,7 +1,8 @@
 /**
  * The live view's listener (`berthd --web ADDR`, decision 0034): one page,
  * the network graph pushed to it as server-sent events whenever a container
- * or network event is published, and containers' inspect data. Read-only
+ * or network event is published (and when a read every KERNEL_POLL_MS finds
+ * the kernel changed without one), and containers' inspect data. Read-only
  * and nothing else: its router has these four GET routes and no other, so
  * the Engine API (create, exec, ...) is not reachable on this port (404).
  *
@@ -28,6 +29,12 @@ const SOON_MS = 150;
 const LATE_MS = 1500;
 /** A comment line now and then, so proxies and the browser keep the stream open. */
 const KEEPALIVE_MS = 20_000;
+/**
+ * How often the graph is read again while a page is open, for what no event
+ * announces: a link, rule or FDB entry changed in the kernel by someone else
+ * (a leak). Sent only when the graph differs from the one last sent.
+ */
+export const KERNEL_POLL_MS = 2000;
 
 const sha = (text: string): string =>
   `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
@@ -59,6 +66,9 @@ class LiveGraph {
   private soon?: NodeJS.Timeout;
   private late?: NodeJS.Timeout;
   private keepalive?: NodeJS.Timeout;
+  private poll?: NodeJS.Timeout;
+  /** The last graph sent to every page, so a poll that finds nothing new sends nothing. */
+  private last?: string;
   private running = false;
   private again = false;
 
@@ -84,6 +94,7 @@ class LiveGraph {
       this.keepalive = setInterval(() => {
         for (const c of this.clients) c.write(': keepalive\n\n');
       }, KEEPALIVE_MS);
+      this.poll = setInterval(() => void this.push(), KERNEL_POLL_MS);
     }
     void this.push([res]);
   }
@@ -99,8 +110,9 @@ class LiveGraph {
     this.off?.();
     this.off = undefined;
     for (const t of [this.soon, this.late]) if (t) clearTimeout(t);
-    if (this.keepalive) clearInterval(this.keepalive);
-    this.soon = this.late = this.keepalive = undefined;
+    for (const t of [this.keepalive, this.poll]) if (t) clearInterval(t);
+    this.soon = this.late = this.keepalive = this.poll = undefined;
+    this.last = undefined;
     for (const c of this.clients) c.end();
     this.clients.clear();
   }
@@ -127,10 +139,13 @@ class LiveGraph {
     try {
       const graph = await graphOf(this.s);
       const data = `event: graph\ndata: ${JSON.stringify(graph)}\n\n`;
-      for (const c of to ?? this.clients) if (this.clients.has(c)) c.write(data);
+      const fresh = to !== undefined || data !== this.last;
+      if (!to) this.last = data;
+      if (fresh) for (const c of to ?? this.clients) if (this.clients.has(c)) c.write(data);
     } catch (e) {
       this.log.warn(`live view: reading the graph: ${messageOf(e)}`);
       const data = `event: failure\ndata: ${JSON.stringify({ message: messageOf(e) })}\n\n`;
+      this.last = undefined;
       for (const c of to ?? this.clients) if (this.clients.has(c)) c.write(data);
     } finally {
       this.running = false;

@@ -29,6 +29,12 @@ export {
   type PoolSpec,
   parseAddressPoolFlag,
 } from './pools.js';
-export { OWNER_AUX, OWNER_GATEWAY, isReservedOwner } from './records.js';
+export {
+  OWNER_AUX,
+  OWNER_GATEWAY,
+  isReservedOwner,
+  parseReapedOwner,
+  reapedOwner,
+} from './records.js';
 export type { PoolInfo } from './state.js';
 export { type AddressInfo, type AddressRequest, IpamTxn, type PoolRequest } from './txn.js';

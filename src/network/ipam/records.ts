@@ -60,9 +60,29 @@ export const OWNER_GATEWAY = 'gateway';
 /** Owner prefix of auxiliary addresses ("aux:" + name). */
 export const OWNER_AUX = 'aux:';
 
-/** Whether `owner` is a network's own reservation rather than an endpoint. */
+/**
+ * Owner prefix of a dead host's address ("reaped:" + endpoint + "@" + node):
+ * kept out of automatic allocation until its host comes back for it or the
+ * pool has nothing else (decision 0024).
+ */
+export const OWNER_REAPED = 'reaped:';
+
+/** The tombstone owner of a reaped endpoint's address. */
+export const reapedOwner = (endpoint: string, node: string): string =>
+  `${OWNER_REAPED}${endpoint}@${node}`;
+
+/** The endpoint and node a tombstone owner names, or undefined for any other owner. */
+export function parseReapedOwner(owner: string): { endpoint: string; node: string } | undefined {
+  if (!owner.startsWith(OWNER_REAPED)) return undefined;
+  const rest = owner.slice(OWNER_REAPED.length);
+  const at = rest.indexOf('@');
+  if (at <= 0 || at === rest.length - 1) return undefined;
+  return { endpoint: rest.slice(0, at), node: rest.slice(at + 1) };
+}
+
+/** Whether `owner` is a reservation (gateway, aux, tombstone) rather than an endpoint. */
 export const isReservedOwner = (owner: string): boolean =>
-  owner === OWNER_GATEWAY || owner.startsWith(OWNER_AUX);
+  owner === OWNER_GATEWAY || owner.startsWith(OWNER_AUX) || owner.startsWith(OWNER_REAPED);
 
 /** Key names under one prefix. */
 export class Keys {

@@ -73,6 +73,13 @@ export class OverlayDriver implements NetworkDriver {
   private readonly inside = new Map<string, Rtnl>();
   /** The peers each network has programmed, by MAC. */
   private readonly peers = new Map<string, Map<string, OverlayPeer>>();
+  /**
+   * Per network this process made whole (ensureNetwork), its bridge's index:
+   * later joins skip ensureNetwork's look at the kernel (as the bridge
+   * driver keeps its bridges' indexes). Forgotten when the network goes, or
+   * when a veth cannot be put on that bridge.
+   */
+  private readonly made = new Map<string, number>();
   /** Removals of a network's namespace in flight. */
   private readonly removing = new Map<string, Promise<void>>();
 
@@ -161,23 +168,50 @@ export class OverlayDriver implements NetworkDriver {
     await this.netlink(net).setLink(tmp, { name: VXLAN });
   }
 
+  /**
+   * Runs `fn` with the index of the network's bridge: the one remembered, or
+   * the network made whole first. When `fn` fails on a remembered bridge,
+   * the network is made whole again, and `fn` runs once more only if its
+   * bridge was not the same (else the error was not the bridge's).
+   */
+  private async withBridge<T>(net: NetworkRecord, fn: (master: number) => Promise<T>): Promise<T> {
+    const known = this.made.get(net.Id);
+    if (known !== undefined) {
+      try {
+        return await fn(known);
+      } catch (e) {
+        this.made.delete(net.Id);
+        await this.ensureNetwork(net);
+        const now = await this.netlink(net).index(BRIDGE);
+        if (now === known) throw e;
+        this.made.set(net.Id, now);
+        return fn(now);
+      }
+    }
+    await this.ensureNetwork(net);
+    const index = await this.netlink(net).index(BRIDGE);
+    this.made.set(net.Id, index);
+    return fn(index);
+  }
+
   async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
     if (!sandbox.netnsPath) throw new Error('overlay endpoints need a network namespace');
     if (a.ipv6) throw new Error('overlay endpoints have no IPv6 address');
     if (a.defaultRoute) throw new Error('an overlay network gives no default route');
-    await this.ensureNetwork(net);
-    const inside = this.netlink(net);
     const mtu = this.mtuOf(net);
     const hostIf = vethName();
     // Born in the network's namespace, its peer in the container's.
-    await inside.createVeth({
-      name: hostIf,
-      mtu,
-      queues: 1,
-      up: true,
-      master: await inside.index(BRIDGE),
-      peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
-    });
+    await this.withBridge(net, (master) =>
+      this.netlink(net).createVeth({
+        name: hostIf,
+        mtu,
+        queues: 1,
+        up: true,
+        master,
+        peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
+      }),
+    );
+    const inside = this.netlink(net);
     try {
       const c = sandbox.netlink();
       const addresses =
@@ -235,9 +269,12 @@ export class OverlayDriver implements NetworkDriver {
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
     // A host takes part in a network once an endpoint of it joined here
     // (a join still making the network programs the peers when it is done).
-    if (!isNetns(this.nsPath(net))) return;
+    // Made whole by this process: no need to look.
+    if (!this.made.has(net.Id)) {
+      if (!isNetns(this.nsPath(net))) return;
+      if (!(await this.netlink(net).getLink(VXLAN))) return;
+    }
     const inside = this.netlink(net);
-    if (!(await inside.getLink(VXLAN))) return;
     // First use since the daemon started: what the kernel holds, not nothing.
     const had = this.peers.get(net.Id) ?? (await this.programmed(inside));
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
@@ -322,6 +359,7 @@ export class OverlayDriver implements NetworkDriver {
         this.inside.get(id) ?? (isNetns(path) ? Rtnl.open({ netns: path }) : undefined);
       this.inside.delete(id);
       this.peers.delete(id);
+      this.made.delete(id);
       try {
         // The VXLAN device first: a namespace's links go when the kernel gets
         // round to freeing it, and until then the device keeps its VNI taken
