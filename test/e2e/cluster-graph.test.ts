@@ -8,11 +8,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
+import { clusterClients } from '../helpers/cluster-client.js';
 import { BERTH } from '../helpers/lab-daemon.js';
 
 const IP = { 1: '192.168.205.10', 2: '192.168.205.11' } as const;
@@ -28,22 +28,7 @@ describe('berth network graph across two hosts', { skip: !ready && 'needs root a
   const daemons: LabDaemon[] = [];
   let nsPath = '';
 
-  const client = (bin: string, h: 1 | 2, args: string[]) => {
-    const d = daemons[h - 1]!;
-    const r = spawnSync(bin, args, {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: {
-        ...process.env,
-        DOCKER_HOST: d.env.DOCKER_HOST,
-        BERTH_HOST: d.env.DOCKER_HOST,
-        DOCKER_CONFIG: `${lab.dir}/docker-config`,
-      },
-    });
-    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
-    return r.stdout;
-  };
-  const docker = (h: 1 | 2, args: string[]) => client('docker', h, args).trim();
+  const { client, docker } = clusterClients(() => lab, daemons);
   const graph = (...args: string[]) => client(BERTH, 1, ['network', 'graph', ...args]);
   /** A command in the overlay network's namespace on host 1. */
   const inOverlay = (argv: string[]) => {

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
+import { clusterClients } from '../helpers/cluster-client.js';
 import { BERTH } from '../helpers/lab-daemon.js';
 
 const IP = { 1: '192.168.205.10', 2: '192.168.205.11' } as const;
@@ -43,22 +44,7 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
   let vni = '';
   let db = { ip: '', mac: '' };
 
-  const client = (bin: string, h: 1 | 2, args: string[]) => {
-    const d = daemons[h - 1]!;
-    const r = spawnSync(bin, args, {
-      encoding: 'utf8',
-      timeout: 60_000,
-      env: {
-        ...process.env,
-        DOCKER_HOST: d.env.DOCKER_HOST,
-        BERTH_HOST: d.env.DOCKER_HOST,
-        DOCKER_CONFIG: `${lab.dir}/docker-config`,
-      },
-    });
-    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
-    return r.stdout;
-  };
-  const docker = (h: 1 | 2, args: string[]) => client('docker', h, args).trim();
+  const { client, docker } = clusterClients(() => lab, daemons);
   const trace = (src: string, dst: string): Result => {
     const out = client(BERTH, 1, ['network', 'trace', '--format', 'json', src, dst]);
     if (process.env.BERTH_TRACE_DEBUG) process.stderr.write(out + '\n');

@@ -9,7 +9,7 @@
 import { TABLE } from '../../kernel/firewall/ruleset.js';
 import type { StoreNetwork } from '../graph/snapshot.js';
 import { VXLAN_PORT } from '../../kernel/firewall/ruleset.js';
-import type { TraceEvent } from './parse.js';
+import { ruleWords, type TraceEvent } from './parse.js';
 import { encapsulated, overlayEnd, overlayHops, vxlanHop, type OverlayFacts } from './overlay.js';
 import type { Party, Plan, Target } from './resolve.js';
 
@@ -84,10 +84,7 @@ function dropReason(e: TraceEvent, packet: TraceEvent | undefined, nets: StoreNe
       return "containers may not reach the host's loopback addresses";
     }
   }
-  const where = `${e.family} ${e.table} ${e.chain}`;
-  return e.kind === 'policy'
-    ? `the policy of chain ${where} is drop`
-    : `rule "${rule}" in ${where} drops it`;
+  return ruleWords(e);
 }
 
 /** The hops and the sentence. */

@@ -13,7 +13,15 @@
  */
 import type { StoreNetwork, StoreRemoteEndpoint } from '../graph/snapshot.js';
 import type { Hop, TraceReport } from './explain.js';
-import type { TraceEvent } from './parse.js';
+import { ruleWords, type TraceEvent } from './parse.js';
+
+/** What dropped the probe, in words: a rule or chain policy of a table not Berth's trace's. */
+function droppedBy(events: TraceEvent[]): string | undefined {
+  const d = events.find(
+    (e) => e.kind !== 'packet' && e.verdict === 'drop' && !e.table.startsWith('berth-trace-'),
+  );
+  return d && ruleWords(d);
+}
 
 export interface OverlayFacts {
   network: StoreNetwork;
@@ -53,14 +61,8 @@ export function overlayHops(f: OverlayFacts): { hops: Hop[]; drop?: string } {
       : 'not seen (the frame did not cross br0)',
   });
   // A rule of another bridge-family table in the network's namespace.
-  const dropped = f.events.find(
-    (e) => e.kind !== 'packet' && e.verdict === 'drop' && !e.table.startsWith('berth-trace-'),
-  );
-  if (dropped) {
-    const what =
-      dropped.kind === 'policy'
-        ? `the policy of chain ${dropped.family} ${dropped.table} ${dropped.chain} is drop`
-        : `rule "${dropped.rule ?? ''}" in ${dropped.family} ${dropped.table} ${dropped.chain} drops it`;
+  const what = droppedBy(f.events);
+  if (what) {
     hops[0]!.what += `; ${what}`;
     return { hops, drop: `${what} (in ${f.nsName})` };
   }
@@ -182,14 +184,8 @@ function farEnd(
       ? `arrived at host ${host} in VNI ${vni} (in ${outer.packet!.iif}${chains.length ? `; through ${chains.join(', ')}` : ''}; seen there)`
       : `not seen arriving at host ${host} (traced there)`,
   });
-  const dropped = [...far.events, ...far.overlayEvents].find(
-    (e) => e.kind !== 'packet' && e.verdict === 'drop' && !e.table.startsWith('berth-trace-'),
-  );
-  if (dropped) {
-    const what =
-      dropped.kind === 'policy'
-        ? `the policy of chain ${dropped.family} ${dropped.table} ${dropped.chain} is drop`
-        : `rule "${dropped.rule ?? ''}" in ${dropped.family} ${dropped.table} ${dropped.chain} drops it`;
+  const what = droppedBy([...far.events, ...far.overlayEvents]);
+  if (what) {
     return { outcome: 'dropped', hops, sentence: `dropped on host ${host}: ${what}` };
   }
   if (!outer && !far.overlayEvents.length) {

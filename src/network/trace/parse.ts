@@ -110,3 +110,11 @@ export function listens(table: string, ip: string, port: number, tcp: boolean): 
     return wanted.has(addr.toUpperCase()) && (!tcp || cols[3] === '0A');
   });
 }
+
+/** A dropping rule or chain policy in nftables' own terms. */
+export function ruleWords(e: TraceEvent): string {
+  const where = `${e.family} ${e.table} ${e.chain}`;
+  return e.kind === 'policy'
+    ? `the policy of chain ${where} is drop`
+    : `rule "${e.rule ?? ''}" in ${where} drops it`;
+}
