@@ -13,8 +13,9 @@
  *
  * Waiting: a join knows the revision R its endpoint was committed at. It
  * waits until its own view has reached R and programs that (so it has every
- * endpoint committed before), then follows `applied/` in its mirror (a
- * long-lived watch: no store read per join) until every other host that
+ * endpoint committed before), then follows `applied/` in a mirror (made by
+ * the first wait, kept while joins come, so joins in a row read nothing)
+ * until every other host that
  * had an endpoint on the network before R, and whose node key is still
  * there, reports R or later. Hosts whose endpoints came after R are not
  * waited for: their own joins program this one. Bounded: a host
@@ -34,6 +35,8 @@ import { NODES } from './nodes.js';
 export const APPLIED = 'applied/';
 /** How long a join waits for the other hosts at most. */
 export const CONVERGE_TIMEOUT_MS = 2000;
+/** How long the reports stay followed after the last join waited on them. */
+export const REPORTS_LINGER_MS = 10_000;
 /** Pause before a report that failed (or found no lease yet) is tried again. */
 const RETRY_MS = 250;
 
@@ -47,6 +50,8 @@ export interface ConvergenceOptions {
   log: Logger;
   /** The bound of a join's wait; default CONVERGE_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** How long `applied/` stays followed after the last wait; default REPORTS_LINGER_MS. */
+  reportsLingerMs?: number;
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -55,9 +60,18 @@ export class Convergence implements PeerConvergence {
   /** The live hosts (their node keys). */
   private readonly nodes: Mirror<unknown>;
   private nodesRead = false;
-  /** Every host's report (`applied/<node>`), as last seen: what joins wait on. */
-  private readonly reports: Mirror<number>;
+  /**
+   * Every host's report (`applied/<node>`), as last seen: what joins wait on.
+   * Followed only while this host joins (and REPORTS_LINGER_MS after): every
+   * participating host reports each start, so a standing watch on every host
+   * would make each host pay for every start in the cluster (N hosts: N²
+   * events per start), where a joining host alone needs the reports.
+   */
+  private reports: Mirror<number> | undefined;
   private reportsRead = false;
+  /** Waits following the reports now; the mirror closes REPORTS_LINGER_MS after the last. */
+  private following = 0;
+  private linger: NodeJS.Timeout | undefined;
   /** Per network: this host's endpoints on it (mirror keys); it takes part while there are some. */
   private readonly own = new Map<string, Set<string>>();
   /** Per network this host takes part in: the lowest revision of a change not known applied. */
@@ -89,8 +103,6 @@ export class Convergence implements PeerConvergence {
     this.timeoutMs = opts.timeoutMs ?? CONVERGE_TIMEOUT_MS;
     this.nodes = new Mirror(kv, NODES, opts.log);
     void this.nodes.loaded.then(() => (this.nodesRead = true));
-    this.reports = new Mirror(kv, APPLIED, opts.log);
-    void this.reports.loaded.then(() => (this.reportsRead = true));
     // Before the endpoints' first list arrives (the caller makes this at once),
     // so every change is seen here.
     this.unsubscribe = opts.endpoints.onChange((key, revision) => this.received(key, revision));
@@ -241,11 +253,13 @@ export class Convergence implements PeerConvergence {
       let done = false;
       const timer = setTimeout(() => finish(true), Math.max(0, deadline - performance.now()));
       const unwaiting = () => [...hosts].filter((h) => (acked.get(h) ?? 0) < revision);
+      const reports = this.followReports();
       const finish = (gaveUp: boolean) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         offReports();
+        this.unfollowReports();
         offEndpoints();
         offNodes();
         this.waits.delete(stop);
@@ -286,34 +300,64 @@ export class Convergence implements PeerConvergence {
       this.waits.add(stop);
 
       // The reports as this host's mirror of `applied/` has them (often all
-      // there: the join did its own work meanwhile), then each one it brings:
-      // no read and no watch of the store per join. The mirror's watch is
-      // long-lived and synced, so a report comes as soon as etcd commits it
-      // (a watch made per join from the past would wait for etcd's resync,
-      // up to 100 ms). A lagging mirror only makes the wait longer: a report
-      // of R or later is written after R was committed, never before.
-      const offReports = this.reports.onChange((host) => {
-        const at = this.reports.get(host);
+      // there: the join did its own work meanwhile), then each one it brings.
+      // Joins in a row share the mirror: no read and no watch of the store
+      // per join. Its watch is synced, so a report comes as soon as etcd
+      // commits it (a watch made per join from the past would wait for
+      // etcd's resync, up to 100 ms). A lagging mirror only makes the wait
+      // longer: a report of R or later is written after R was committed.
+      const offReports = reports.onChange((host) => {
+        const at = reports.get(host);
         if (at !== undefined) seen(host, Number(at));
       });
       const start = () => {
         if (done) return;
-        for (const [host, at] of this.reports.all()) seen(host, Number(at));
+        for (const [host, at] of reports.all()) seen(host, Number(at));
         reading = false;
         check();
       };
       if (this.reportsRead) start();
-      else void this.reports.loaded.then(start);
+      else void reports.loaded.then(start);
     });
+  }
+
+  /** The mirror of `applied/` for one more wait (made on the first). */
+  private followReports(): Mirror<number> {
+    clearTimeout(this.linger);
+    this.linger = undefined;
+    this.following++;
+    if (!this.reports) {
+      const m = new Mirror<number>(this.kv, APPLIED, this.opts.log);
+      this.reports = m;
+      this.reportsRead = false;
+      void m.loaded.then(() => {
+        if (this.reports === m) this.reportsRead = true;
+      });
+    }
+    return this.reports;
+  }
+
+  /** One wait less; the mirror goes once no join needed it for REPORTS_LINGER_MS. */
+  private unfollowReports(): void {
+    if (--this.following > 0 || this.closed) return;
+    this.linger = setTimeout(() => {
+      this.linger = undefined;
+      this.reports?.close();
+      this.reports = undefined;
+      this.reportsRead = false;
+    }, this.opts.reportsLingerMs ?? REPORTS_LINGER_MS);
+    this.linger.unref();
   }
 
   /** Stops reporting and ends the waits in progress. */
   close(): void {
     this.closed = true;
     clearTimeout(this.retry);
+    clearTimeout(this.linger);
     this.unsubscribe();
     this.nodes.close();
-    this.reports.close();
     for (const stop of [...this.waits]) stop();
+    this.reports?.close();
+    this.reports = undefined;
   }
 }

@@ -48,7 +48,7 @@ async function eventually(check: () => boolean | Promise<boolean>, ms = 2000): P
 }
 
 /** One host: its global networks, its convergence, and a controller that programs a set. */
-async function host(kv: KvStore, i: number, timeoutMs = 2000) {
+async function host(kv: KvStore, i: number, timeoutMs = 2000, reportsLingerMs?: number) {
   const self = { node: `192.168.205.${10 + i}:2375`, vtep: `192.168.205.${10 + i}` };
   const lease: LeaseId = await kv.grantLease(60);
   await kv.put(NODES + self.node, '{}', { lease });
@@ -73,6 +73,7 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000) {
     endpoints: g.endpoints,
     log,
     timeoutMs,
+    ...(reportsLingerMs === undefined ? {} : { reportsLingerMs }),
   });
   await g.loaded;
   /** The remote endpoints this host has programmed. */
@@ -137,12 +138,12 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000) {
 
 type Host = Awaited<ReturnType<typeof host>>;
 
-async function cluster(n: number, timeoutMs?: number) {
+async function cluster(n: number, timeoutMs?: number, reportsLingerMs?: number) {
   const d = mkdtempSync(join(tmpdir(), 'berth-applied-'));
   dirs.push(d);
   const kv = await openEmbeddedStore(d);
   const hosts: Host[] = [];
-  for (let i = 0; i < n; i++) hosts.push(await host(kv, i, timeoutMs));
+  for (let i = 0; i < n; i++) hosts.push(await host(kv, i, timeoutMs, reportsLingerMs));
   const net = await hosts[0]!.g.create(create);
   await eventually(() => hosts.every((h) => h.g.get(net.Id) !== undefined));
   return {
@@ -179,11 +180,15 @@ describe('convergence', () => {
     await close();
   });
 
-  it('reads nothing from the store for a join whose peers have reported', async () => {
+  it('reads nothing from the store for joins in a row whose peers have reported', async () => {
     const { hosts, net, close } = await cluster(2);
     const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
     await h2.join(net);
-    // A join that waits: the report comes through the mirror's watch, no read.
+    // The first join reads the reports (a list, then a watch) ...
+    const first = h1.reads();
+    await h1.join(net);
+    assert.equal(h1.reads() - first, 2, 'the first wait lists and watches applied/');
+    // ... a join that waits: the report comes through the mirror's watch, no read.
     h2.slow(30);
     const before = h1.reads();
     const waited = await h1.join(net);
@@ -205,6 +210,23 @@ describe('convergence', () => {
     assert.deepEqual([r.hosts, r.missing], [[h2.self.node], []]);
     assert.ok(performance.now() - t0 < 20, `took ${performance.now() - t0} ms`);
     assert.equal(h1.reads() - before, 0, 'no read or watch of the store by the waits');
+    await close();
+  });
+
+  it('follows applied/ only while joining: a host that does not join never reads it, and it goes after the linger', async () => {
+    const { hosts, net, close } = await cluster(2, undefined, 100);
+    const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    await h2.join(net);
+    const idle = h2.reads();
+    const before = h1.reads();
+    for (let k = 0; k < 3; k++) await h1.join(net);
+    assert.equal(h1.reads() - before, 2, 'one list and one watch for three joins in a row');
+    assert.equal(h2.reads(), idle, "the peer reports, but does not follow the others' reports");
+    await sleep(250);
+    const again = h1.reads();
+    const r = await h1.join(net);
+    assert.deepEqual([r.hosts, r.missing], [[h2.self.node], []]);
+    assert.equal(h1.reads() - again, 2, 'after the linger the next join lists and watches again');
     await close();
   });
 
