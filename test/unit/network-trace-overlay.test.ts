@@ -11,7 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEmbeddedStore } from '../../src/store/index.js';
-import { askPeer, servePeer, TRACE_REPLIES, TRACE_REQUESTS } from '../../src/network/trace/peer.js';
+import {
+  askPeer,
+  parseArrivalRequest,
+  servePeer,
+  TRACE_REPLIES,
+  TRACE_REQUESTS,
+} from '../../src/network/trace/peer.js';
 import { createLogger } from '../../src/common/log.js';
 import assert from 'node:assert/strict';
 import { overlayBatch, traceBatch, vxlanMatch } from '../../src/kernel/firewall/trace.js';
@@ -296,6 +302,58 @@ describe('network trace across hosts: the far side', () => {
     assert.equal(r.outcome, 'delivered');
     assert.match(r.hops.at(-1)!.what, /\(not traced there: host x did not answer\)$/);
     assert.match(r.sentence, /its arrival there is inferred from the store, not traced$/);
+  });
+
+  it('refuses a request whose fields are not what a trace needs, and never arms for it', async () => {
+    const good = {
+      networkId: 'ab12',
+      vni: 256,
+      dst: '10.0.0.3',
+      proto: 'icmp',
+      tag: 7,
+      windowMs: 1000,
+      lease: '42',
+    };
+    assert.deepEqual(parseArrivalRequest(JSON.stringify(good)), good);
+    const bad: Array<[Record<string, unknown> | string, RegExp]> = [
+      ['{', /not JSON/],
+      ['null', /not an object/],
+      [{ ...good, dst: '10.0.0.3 ; flush ruleset' }, /bad dst/],
+      [{ ...good, dst: 'fe80::1' }, /bad dst/],
+      [{ ...good, proto: 'tcp; drop' }, /bad proto/],
+      [{ ...good, vni: 0 }, /bad vni/],
+      [{ ...good, vni: 1 << 24 }, /bad vni/],
+      [{ ...good, tag: 70000 }, /bad tag/],
+      [{ ...good, windowMs: 1e9 }, /bad windowMs/],
+      [{ ...good, networkId: 'x y' }, /bad networkId/],
+      [{ ...good, lease: '1 2' }, /bad lease/],
+    ];
+    for (const [v, why] of bad) {
+      assert.match(String(parseArrivalRequest(typeof v === 'string' ? v : JSON.stringify(v))), why);
+    }
+    const d = mkdtempSync(join(tmpdir(), 'berth-tracepeer-'));
+    const kv = await openEmbeddedStore(d);
+    let armed = 0;
+    const stop = await servePeer(
+      kv,
+      'h2:2375',
+      () => {
+        armed++;
+        return Promise.reject(new Error('not expected'));
+      },
+      createLogger('error'),
+    );
+    try {
+      await kv.put(`${TRACE_REQUESTS}h2:2375/x1`, 'not json');
+      await kv.put(`${TRACE_REQUESTS}h2:2375/x2`, JSON.stringify({ ...good, windowMs: 1e9 }));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(armed, 0);
+      assert.equal((await kv.list(TRACE_REPLIES)).length, 0);
+    } finally {
+      stop();
+      await kv.close();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   it('asks through the store: armed, then the lines; the keys go with the lease', async () => {

@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { messageOf } from '../../common/errors.js';
+import { parseIp } from '../../common/ip.js';
 import type { Logger } from '../../common/log.js';
 import type { ProbeProto } from '../../kernel/firewall/trace.js';
 import type { KvStore } from '../../store/types.js';
@@ -29,6 +30,43 @@ export interface ArrivalRequest {
   windowMs: number;
   /** The asker's lease, for the replies. */
   lease: string;
+}
+
+/** The longest window a far side keeps its tables for. */
+export const MAX_WINDOW_MS = 5000;
+
+/**
+ * A request as read from the store, checked field by field: its values go
+ * into nftables rules and timers, so anything but an IPv4 address, a known
+ * protocol, a VNI, a 16-bit tag and a bounded window is refused.
+ */
+export function parseArrivalRequest(text: string): ArrivalRequest | string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return 'not JSON';
+  }
+  if (typeof o !== 'object' || o === null) return 'not an object';
+  const int = (v: unknown, lo: number, hi: number) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
+  if (typeof o.networkId !== 'string' || !/^[\w.-]{1,128}$/.test(o.networkId))
+    return 'bad networkId';
+  if (!int(o.vni, 1, 0xffffff)) return 'bad vni';
+  if (typeof o.dst !== 'string' || parseIp(o.dst)?.family !== 4) return 'bad dst';
+  if (o.proto !== 'tcp' && o.proto !== 'udp' && o.proto !== 'icmp') return 'bad proto';
+  if (!int(o.tag, 0, 0xffff)) return 'bad tag';
+  if (!int(o.windowMs, 0, MAX_WINDOW_MS)) return 'bad windowMs';
+  if (typeof o.lease !== 'string' || !/^[0-9a-zA-Z]{1,32}$/.test(o.lease)) return 'bad lease';
+  return {
+    networkId: o.networkId,
+    vni: o.vni as number,
+    dst: o.dst,
+    proto: o.proto,
+    tag: o.tag as number,
+    windowMs: o.windowMs as number,
+    lease: o.lease,
+  };
 }
 
 export interface ArrivalReply {
@@ -74,7 +112,12 @@ export async function askPeer(
   const done = new Promise<ArrivalReply>((r) => (onDone = r));
   const cancel = await kv.watch(TRACE_REPLIES + id, (ev) => {
     if (ev.type !== 'put' || !ev.value) return;
-    const reply = JSON.parse(ev.value) as ArrivalReply;
+    let reply: ArrivalReply;
+    try {
+      reply = JSON.parse(ev.value) as ArrivalReply;
+    } catch {
+      return;
+    }
     if (reply.state === 'armed') onArmed(true);
     else {
       onArmed(reply.error ?? reply.state);
@@ -115,7 +158,11 @@ export async function servePeer(
   return kv.watch(prefix, (ev) => {
     if (ev.type !== 'put' || !ev.value) return;
     const id = ev.key.slice(prefix.length);
-    const req = JSON.parse(ev.value) as ArrivalRequest;
+    const req = parseArrivalRequest(ev.value);
+    if (typeof req === 'string') {
+      log.warn(`trace request ${id}: refused: ${req}`);
+      return;
+    }
     const reply = (r: ArrivalReply) =>
       kv
         .put(TRACE_REPLIES + id, JSON.stringify(r), { lease: req.lease })
