@@ -71,6 +71,31 @@ export function errorLine(e: unknown): string {
 export const isNotFound = (e: unknown): boolean => e instanceof ClientError && e.status === 404;
 
 /**
+ * `rm NAME...` as the docker CLI does it: `remove` each name in turn, its
+ * name on stdout when removed, the daemon's message on stderr when not (and
+ * exit status 1); with `force`, a name that does not exist is passed over.
+ */
+export async function removeEach(
+  ctx: Ctx,
+  names: readonly string[],
+  force: boolean,
+  remove: (name: string) => Promise<void>,
+): Promise<number> {
+  let status = 0;
+  for (const name of names) {
+    try {
+      await remove(name);
+      ctx.out.write(name + '\n');
+    } catch (e) {
+      if (force && isNotFound(e)) continue;
+      ctx.err.write(errorLine(e) + '\n');
+      status = 1;
+    }
+  }
+  return status;
+}
+
+/**
  * Runs `op` for each name like docker's multi-object commands (stop, rm, kill...):
  * prints the name on success, collects errors, fails with all of them at the end.
  */

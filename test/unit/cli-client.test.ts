@@ -282,3 +282,45 @@ test('network ls sorts naturally and prints docker columns; network create sends
     await fake.close();
   }
 });
+
+test('network rm and volume rm: each name in turn, errors on stderr, -f passes over missing ones', async () => {
+  const fake = await startFake();
+  try {
+    const gone = { status: 404, json: { message: 'network nope not found' } };
+    const busy = {
+      status: 403,
+      json: { message: 'error while removing network: network n2 id x has active endpoints' },
+    };
+    fake.routes.set('DELETE /networks/n1', { status: 204 });
+    fake.routes.set('DELETE /networks/n2', busy);
+    fake.routes.set('DELETE /networks/nope', gone);
+    const r = await berth(fake, ['network', 'rm', 'n1', 'nope', 'n2']);
+    assert.deepEqual(
+      [r.code, r.out, r.err],
+      [
+        1,
+        'n1\n',
+        'Error response from daemon: network nope not found\n' +
+          'Error response from daemon: error while removing network: network n2 id x has active endpoints\n',
+      ],
+    );
+    const f = await berth(fake, ['network', 'rm', '-f', 'nope', 'n1']);
+    assert.deepEqual([f.code, f.out, f.err], [0, 'n1\n', '']);
+
+    fake.routes.set('DELETE /volumes/v1', { status: 204 });
+    fake.routes.set('DELETE /volumes/nov', {
+      status: 404,
+      json: { message: 'get nov: no such volume' },
+    });
+    const v = await berth(fake, ['volume', 'rm', 'v1', 'nov']);
+    assert.deepEqual(
+      [v.code, v.out, v.err],
+      [1, 'v1\n', 'Error response from daemon: get nov: no such volume\n'],
+    );
+    const vf = await berth(fake, ['volume', 'rm', '-f', 'nov', 'v1']);
+    assert.deepEqual([vf.code, vf.out, vf.err], [0, 'v1\n', '']);
+    assert.match(fake.seen.at(-1)!.url, /\/volumes\/v1\?force=(1|true)$/);
+  } finally {
+    await fake.close();
+  }
+});

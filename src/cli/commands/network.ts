@@ -4,14 +4,7 @@
  * parsing and the error lines; one file per subcommand would only scatter them.
  */
 import { isIP } from 'node:net';
-import {
-  StatusError,
-  confirm,
-  encodeFilters,
-  errorLine,
-  isNotFound,
-  type Command,
-} from '../command.js';
+import { StatusError, confirm, encodeFilters, removeEach, type Command } from '../command.js';
 import { makeRow, renderList, truncateID, type ListSpec, type Row } from '../format/formatter.js';
 import { goTimeFromRFC3339 } from '../format/units.js';
 import { endpointSettings } from '../runopts.js';
@@ -300,23 +293,11 @@ export const networkRmCommand: Command = {
   short: 'Remove one or more networks',
   flags: [F('force', 'f', 'bool', 'Do not error if the network does not exist')],
   args: { min: 1 },
-  async run(ctx, f) {
-    let status = 0;
-    for (const name of f.args) {
-      try {
-        await ctx.client
-          .json('GET', `/networks/${encodeURIComponent(name)}`)
-          .catch(() => undefined);
-        (await ctx.client.call('DELETE', `/networks/${encodeURIComponent(name)}`)).resume();
-        ctx.out.write(name + '\n');
-      } catch (e) {
-        if (f.bool('force') && isNotFound(e)) continue;
-        ctx.err.write(errorLine(e) + '\n');
-        status = 1;
-      }
-    }
-    return status;
-  },
+  run: (ctx, f) =>
+    removeEach(ctx, f.args, f.bool('force'), async (name) => {
+      await ctx.client.json('GET', `/networks/${encodeURIComponent(name)}`).catch(() => undefined);
+      (await ctx.client.call('DELETE', `/networks/${encodeURIComponent(name)}`)).resume();
+    }),
 };
 
 /** `berth network connect`. */

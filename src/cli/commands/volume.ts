@@ -4,7 +4,7 @@
  * `ls` with its table, `-q`, `--format` and filters, `prune` with docker's
  * warning (`-a` for named volumes too, as docker's on API 1.42+).
  */
-import { confirm, encodeFilters, errorLine, isNotFound, type Command } from '../command.js';
+import { confirm, encodeFilters, removeEach, type Command } from '../command.js';
 import { makeRow, renderList, type ListSpec } from '../format/formatter.js';
 import { humanSize } from '../format/units.js';
 import { inspectObjects } from './inspect.js';
@@ -159,23 +159,11 @@ export const volumeRmCommand: Command = {
     },
   ],
   args: { min: 1 },
-  async run(ctx, f) {
-    let status = 0;
-    for (const name of f.args) {
-      try {
-        const query = f.bool('force') ? { force: true } : undefined;
-        (
-          await ctx.client.call('DELETE', `/volumes/${encodeURIComponent(name)}`, { query })
-        ).resume();
-        ctx.out.write(name + '\n');
-      } catch (e) {
-        if (f.bool('force') && isNotFound(e)) continue;
-        ctx.err.write(errorLine(e) + '\n');
-        status = 1;
-      }
-    }
-    return status;
-  },
+  run: (ctx, f) =>
+    removeEach(ctx, f.args, f.bool('force'), async (name) => {
+      const query = f.bool('force') ? { force: true } : undefined;
+      (await ctx.client.call('DELETE', `/volumes/${encodeURIComponent(name)}`, { query })).resume();
+    }),
 };
 
 /** `berth volume prune`. */
