@@ -67,6 +67,7 @@ export class ContainerNetworking {
   async joinAtStart(
     c: ContainerRecord,
     undo: Array<() => Promise<void>>,
+    othersConverged?: (wait: Promise<void>) => void,
   ): Promise<string | undefined> {
     const mode = c.HostConfig.NetworkMode;
     const endpoints = this.deps.networks.endpoints;
@@ -79,7 +80,7 @@ export class ContainerNetworking {
     }
     const netnsPath = endpoints.createSandbox(c.Id, mode);
     undo.push(() => endpoints.teardown(c.Id));
-    await this.joinAll(c, netnsPath);
+    await this.joinAll(c, netnsPath, othersConverged);
     return netnsPath;
   }
 
@@ -91,7 +92,11 @@ export class ContainerNetworking {
    * part-way leaves the record naming what the teardown removes), and only
    * the joined networks once all are.
    */
-  async joinAll(c: ContainerRecord, netnsPath: string | undefined): Promise<void> {
+  async joinAll(
+    c: ContainerRecord,
+    netnsPath: string | undefined,
+    othersConverged?: (wait: Promise<void>) => void,
+  ): Promise<void> {
     const networks = this.deps.networks;
     const primary = networks.forMode(c.HostConfig.NetworkMode);
     const names = [primary.Name, ...Object.keys(c.Networks).filter((n) => n !== primary.Name)];
@@ -100,12 +105,10 @@ export class ContainerNetworking {
     const joined: ContainerRecord['Networks'] = {};
     for (const name of names) {
       const ec = endpointConfigFor(c, name);
-      const r = await networks.endpoints.join(
-        c.Id,
-        netnsPath,
-        name,
-        joinOptions(c, ec, name === gateway?.Name, name === primary.Name),
-      );
+      const r = await networks.endpoints.join(c.Id, netnsPath, name, {
+        ...joinOptions(c, ec, name === gateway?.Name, name === primary.Name),
+        ...(othersConverged ? { othersConverged } : {}),
+      });
       joined[r.name] = joinedSettings(r.endpoint, ec);
       c.Networks = { ...c.Networks, ...joined };
     }

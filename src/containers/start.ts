@@ -37,8 +37,11 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
   const undo: Array<() => Promise<void>> = [];
   const sw = new Stopwatch();
   try {
-    // Network first: the sandbox exists before the process does.
-    const netnsPath = await life.networking.joinAtStart(c, undo);
+    // Network first: the sandbox exists before the process does. The other
+    // hosts of an overlay program this container while it launches; the
+    // start answers only once they have (decision 0023).
+    const othersConverged: Promise<void>[] = [];
+    const netnsPath = await life.networking.joinAtStart(c, undo, (w) => othersConverged.push(w));
 
     sw.lap('net');
     const layers = life.paths.layerDir(c.Id);
@@ -95,6 +98,10 @@ export async function startLocked(life: Lifecycle, c: ContainerRecord): Promise<
       throw startError(e);
     }
     sw.lap('launch');
+    if (othersConverged.length) {
+      await Promise.all(othersConverged);
+      sw.lap('peers');
+    }
     const shimPid = Number((await readFile(join(stateDir, 'shim.pid'), 'utf8')).trim());
     // Copy-up happens once, at the first start (dockerd: at create).
     for (const m of c.MountPoints ?? []) delete m.CopyData;

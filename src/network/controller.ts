@@ -670,8 +670,12 @@ export class NetworkController {
   }
 
   /** A join on a multi-host network, before it returns: the peers converge (decision 0023). */
-  async convergePeers(netId: string, revision: number): Promise<void> {
-    await this.plane?.convergePeers(netId, revision);
+  async convergePeers(
+    netId: string,
+    revision: number,
+    later?: (others: Promise<void>) => void,
+  ): Promise<void> {
+    await this.plane?.convergePeers(netId, revision, later);
   }
 
   /** The overlay driver, when this host is in a cluster. */

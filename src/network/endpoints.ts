@@ -45,9 +45,14 @@ export interface NetworkLookup {
   /**
    * A join on a multi-host network committed at `revision`: this host's data
    * plane of it matches the store's endpoints, and the other hosts' have it
-   * (bounded).
+   * (bounded). With `later`, it returns once this host's part is done and
+   * hands `later` the wait for the other hosts'.
    */
-  convergePeers(netId: string, revision: number): Promise<void>;
+  convergePeers(
+    netId: string,
+    revision: number,
+    later?: (others: Promise<void>) => void,
+  ): Promise<void>;
 }
 
 /** What a container asks of one network it joins. */
@@ -69,6 +74,13 @@ export interface JoinRequest {
   ports?: PortRequest[];
   /** Store ops to commit together with the endpoint becoming ready. */
   commit?: (joined: Joined) => Op[];
+  /**
+   * On a multi-host network, the wait for the other hosts to reach this
+   * endpoint (decision 0023) is handed here instead of awaited, for a caller
+   * with work of its own before it answers (a start: the launch), which
+   * must await it before it does. This host's own side is done either way.
+   */
+  othersConverged?: (wait: Promise<void>) => void;
 }
 
 /**
@@ -271,7 +283,7 @@ export class Endpoints {
       // Before the join returns, this host reaches every remote endpoint and
       // every other host of the network reaches this one (decision 0023).
       if (revision !== undefined) {
-        await this.networks.convergePeers(net.Id, revision);
+        await this.networks.convergePeers(net.Id, revision, request.othersConverged);
         sw.lap('peers');
       }
       undo.push('names', async () => {

@@ -98,11 +98,31 @@ export class OverlayPlane {
    * A join on a multi-host network, before it returns: this host programs
    * the store's endpoints as of the join's commit `revision` or later, and
    * the other hosts of the network report they have programmed this one
-   * (bounded; decision 0023).
+   * (bounded; decision 0023). With `later`: returns once this host has
+   * programmed, and hands `later` the rest of the wait.
    */
-  async convergePeers(netId: string, revision: number): Promise<void> {
+  async convergePeers(
+    netId: string,
+    revision: number,
+    later?: (others: Promise<void>) => void,
+  ): Promise<void> {
     if (!this.d.convergence) return this.updatePeers(netId);
-    await this.d.convergence.converge(netId, revision, () => this.updatePeers(netId));
+    let programmed!: () => void;
+    const here = new Promise<void>((r) => (programmed = r));
+    const all = this.d.convergence.converge(netId, revision, async () => {
+      try {
+        await this.updatePeers(netId);
+      } finally {
+        programmed();
+      }
+    });
+    if (!later) {
+      await all;
+      return;
+    }
+    // converge never rejects (it logs and bounds): `here` or its end, whichever first.
+    await Promise.race([here, all]);
+    later(all.then(() => undefined));
   }
 
   /** A network removed (here or on another host): this host's part of it goes. */
