@@ -132,7 +132,9 @@ async function main(): Promise<void> {
       for (const f of readdirSync(h.dir).filter((x) => x.endsWith('.log'))) {
         const lines = readFileSync(join(h.dir, f), 'utf8')
           .split('\n')
-          .filter((l) => /join \w+ benchov: |converged at|reported revision|msg="start \w+: /.test(l));
+          .filter((l) =>
+            /join \w+ benchov: |converged at|reported revision|msg="start \w+: /.test(l),
+          );
         for (const l of lines.slice(-6)) console.log(`h${h.index} ${l}`);
       }
     }
