@@ -561,13 +561,15 @@ export class GlobalNetworks implements GlobalScope {
 
   /** This host's tombstones (decision 0024): addresses of its endpoints that were reaped. */
   async ownTombstones(): Promise<{ network: string; endpoint: string; owner: string }[]> {
-    const ipam = await this.ipam();
-    await ipam.reload();
-    return ipam.allocations().flatMap((a) => {
-      const t = parseReapedOwner(a.owner);
-      return t && t.node === this.self.node
-        ? [{ network: a.network, endpoint: t.endpoint, owner: a.owner }]
-        : [];
+    return this.serial(async () => {
+      const ipam = await this.ipam();
+      await ipam.reload();
+      return ipam.allocations().flatMap((a) => {
+        const t = parseReapedOwner(a.owner);
+        return t && t.node === this.self.node
+          ? [{ network: a.network, endpoint: t.endpoint, owner: a.owner }]
+          : [];
+      });
     });
   }
 

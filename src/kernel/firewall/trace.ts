@@ -264,25 +264,24 @@ export async function armArrival(
   const ovNetns = spec.overlay.netns;
   const monitor = watchLines([nftBin, 'monitor', 'trace']);
   const ovMonitor = watchLines(['nsenter', `--net=${ovNetns}`, '--', nftBin, 'monitor', 'trace']);
-  const nft = Nftables.open();
-  const ovNft = Nftables.open({ netns: ovNetns });
   const outer = vxlanMatch(spec, tag);
+  // Opened inside the try: a namespace gone meanwhile must not leave the monitors running.
+  const opened: Array<[Nftables, 'inet' | 'bridge']> = [];
   const clean = () => {
-    for (const [ctx, tables] of [
-      [nft, ['inet']],
-      [ovNft, ['bridge']],
-    ] as const) {
-      for (const f of tables) {
-        try {
-          ctx.run(`delete table ${f} ${table}\n`);
-        } catch {
-          // Not added.
-        }
+    for (const [ctx, family] of opened.splice(0).reverse()) {
+      try {
+        ctx.run(`delete table ${family} ${table}\n`);
+      } catch {
+        // Not added.
       }
       ctx.close();
     }
   };
   try {
+    const nft = Nftables.open();
+    opened.push([nft, 'inet']);
+    const ovNft = Nftables.open({ netns: ovNetns });
+    opened.push([ovNft, 'bridge']);
     await sleep(opts.settleMs ?? 300);
     const batch = [`add table inet ${table}`];
     for (const hook of ['prerouting', 'input']) {
