@@ -8,11 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
-import { clusterClients } from '../helpers/cluster-client.js';
+import { appDbCluster, clusterClients } from '../helpers/cluster-client.js';
 import { BERTH } from '../helpers/lab-daemon.js';
 
 const IP = { 1: '192.168.205.10', 2: '192.168.205.11' } as const;
@@ -38,19 +36,7 @@ describe('berth network graph across two hosts', { skip: !ready && 'needs root a
   };
 
   before(async () => {
-    lab = await Lab.create({
-      name: `cg${randomBytes(2).toString('hex')}`,
-      hosts: 2,
-      cluster: true,
-    });
-    for (const h of [1, 2] as const) {
-      daemons.push(await lab.startDaemon(h, { args: lab.clusterArgs(h), timeoutMs: 30_000 }));
-    }
-    docker(1, ['network', 'create', '-d', 'overlay', 'demo']);
-    docker(1, ['run', '-d', '--name', 'app', '--network', 'demo', 'busybox', 'sleep', '3600']);
-    docker(2, ['run', '-d', '--name', 'db', '--network', 'demo', 'busybox', 'sleep', '3600']);
-    const id = docker(1, ['network', 'inspect', '-f', '{{.Id}}', 'demo']);
-    nsPath = join(daemons[0]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
+    [nsPath] = await appDbCluster('cg', daemons, (l) => (lab = l));
   });
   after(async () => {
     for (const d of daemons) await d.stop('SIGKILL').catch(() => undefined);

@@ -17,11 +17,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
-import { clusterClients } from '../helpers/cluster-client.js';
+import { appDbCluster, clusterClients } from '../helpers/cluster-client.js';
 import { BERTH } from '../helpers/lab-daemon.js';
 
 const IP = { 1: '192.168.205.10', 2: '192.168.205.11' } as const;
@@ -74,20 +72,7 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
       .join('\n');
 
   before(async () => {
-    lab = await Lab.create({
-      name: `ct${randomBytes(2).toString('hex')}`,
-      hosts: 2,
-      cluster: true,
-    });
-    for (const h of [1, 2] as const) {
-      daemons.push(await lab.startDaemon(h, { args: lab.clusterArgs(h), timeoutMs: 30_000 }));
-    }
-    docker(1, ['network', 'create', '-d', 'overlay', 'demo']);
-    docker(1, ['run', '-d', '--name', 'app', '--network', 'demo', 'busybox', 'sleep', '3600']);
-    docker(2, ['run', '-d', '--name', 'db', '--network', 'demo', 'busybox', 'sleep', '3600']);
-    const id = docker(1, ['network', 'inspect', '-f', '{{.Id}}', 'demo']);
-    nsPath = join(daemons[0]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
-    nsPath2 = join(daemons[1]!.execRoot, 'overlay', `ov-${id.slice(0, 12)}`);
+    [nsPath, nsPath2] = await appDbCluster('ct', daemons, (l) => (lab = l));
     // db's veth on br0 in host 2's overlay namespace: the only veth there.
     dbVeth =
       /^\d+: (veth\w+)@/m.exec(
