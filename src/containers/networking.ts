@@ -354,6 +354,10 @@ export class ContainerNetworking {
         const r = await this.deps.networks.endpoints
           .join(c.Id, netnsPath, net.Id, {
             ...joinOptions(c, ec, takesRoute),
+            // On an overlay, the other hosts program it from the watch; a
+            // connect answers without their reports, as Docker's does
+            // (decision 0035). The wait, bounded, logs one that is late.
+            othersConverged: (others) => void others,
             // The container's record lists it in the endpoint's own transaction.
             commit: (j) => [this.deps.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
           })

@@ -25,7 +25,7 @@ import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
-import type { GlobalScope, NetworkDriver, NetworkRecord, Sandbox } from './types.js';
+import type { GlobalScope, NetworkDriver, NetworkRecord, PreparedLink, Sandbox } from './types.js';
 
 /** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
 export const ENDPOINTS = 'endpoints/';
@@ -263,18 +263,18 @@ export class Endpoints {
     const sw = new Stopwatch();
     const undo = new UndoSteps();
     try {
-      const { ep, revision } = await this.recordEndpoint(
+      const sandbox = this.sandboxes.view(containerId, netnsPath);
+      const { ep, revision, prepared } = await this.recordEndpoint(
         net,
         driver,
         pools,
-        containerId,
+        sandbox,
         request,
         undo,
       );
       sw.lap('record');
       const publish = await this.reservePorts(net, ep, request, undo);
-      const sandbox = this.sandboxes.view(containerId, netnsPath);
-      await this.joinDriver(net, driver, sandbox, ep, request.defaultRoute, publish, undo);
+      await this.joinDriver(net, driver, sandbox, ep, { request, publish, prepared }, undo);
       sw.lap('driver');
       // Undone with the ports (their release takes the map elements out too).
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
@@ -305,16 +305,18 @@ export class Endpoints {
    * addressed network, its addresses, in one transaction. A container has
    * one endpoint per network: a second is refused (403) before anything is
    * written. Undo: the record and its addresses go, in one transaction.
-   * On a global network, also the cluster store's revision of the endpoint.
+   * On a global network (recordGlobal), also the cluster store's revision
+   * of the endpoint, and the link the driver prepared meanwhile.
    */
   private async recordEndpoint(
     net: NetworkRecord,
     driver: NetworkDriver,
     pools: PoolInfo[],
-    containerId: string,
+    sandbox: Sandbox,
     request: JoinRequest,
     undo: UndoSteps,
-  ): Promise<{ ep: EndpointRecord; revision?: number }> {
+  ): Promise<{ ep: EndpointRecord; revision?: number; prepared?: PreparedLink }> {
+    const containerId = sandbox.containerId;
     const key = this.epKey(net.Id, containerId);
     if (await this.kv.get(key)) {
       throw forbidden(`endpoint with name ${containerId} already exists in network ${net.Name}`);
@@ -331,7 +333,7 @@ export class Endpoints {
       Links: request.links?.length ? request.links : undefined,
     };
     if (net.Scope === 'global') {
-      return { ep, revision: await this.recordGlobal(net, ep, request, key, undo) };
+      return { ep, ...(await this.recordGlobal(net, driver, sandbox, ep, request, undo)) };
     }
     if (driver.addressed) {
       const pool6 = pools.find((p) => p.family === 6);
@@ -383,41 +385,54 @@ export class Endpoints {
   }
 
   /**
-   * The record step on a global network: the address and the endpoint as
-   * every host sees it in the cluster store first (its transaction gives the
-   * address no other host has), then this host's record. Undo: both go.
-   * Returns the cluster store's revision of the endpoint.
+   * The record step on a global network (decision 0035): this host's record
+   * first, naming the link the driver will make; then, side by side, the
+   * endpoint and its address in the cluster store (its transaction gives an
+   * address no other host has; it returns the revision it committed at) and
+   * the driver's link, made without the address and carrying nothing until
+   * join configures it. The address reaches this host's record when the
+   * endpoint is ready. Undo: the link, the cluster's endpoint, the record.
    */
   private async recordGlobal(
     net: NetworkRecord,
+    driver: NetworkDriver,
+    sandbox: Sandbox,
     ep: EndpointRecord,
     request: JoinRequest,
-    key: string,
     undo: UndoSteps,
-  ): Promise<number> {
+  ): Promise<{ revision: number; prepared?: PreparedLink }> {
     const global = this.networks.global;
     if (!global) throw notFound(`network ${net.Name} not found`);
-    const { endpoint: g, revision } = await global.attach({
-      networkId: net.Id,
-      id: ep.Id,
-      containerId: ep.ContainerID,
-      name: request.name ?? '',
-      aliases: request.aliases ?? [],
-      staticIPv4: request.staticIPv4,
-      mac: request.mac,
-    });
-    Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
-    try {
-      await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
-    } catch (e) {
-      await global.detach(net.Id, ep.Id).catch(() => undefined);
-      throw e;
-    }
+    const key = this.epKey(net.Id, ep.ContainerID);
+    const prepared = sandbox.netnsPath ? driver.prepare?.(net, sandbox, ep.IfName) : undefined;
+    if (prepared) ep.HostIf = prepared.hostIf;
+    await this.kv.put(key, JSON.stringify(ep), { ifModRevision: 0 });
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
-      await global.detach(net.Id, ep.Id);
     });
-    return revision;
+    const [attached, made] = await Promise.allSettled([
+      global.attach({
+        networkId: net.Id,
+        id: ep.Id,
+        containerId: ep.ContainerID,
+        name: request.name ?? '',
+        aliases: request.aliases ?? [],
+        staticIPv4: request.staticIPv4,
+        mac: request.mac,
+      }),
+      prepared?.make(),
+    ]);
+    if (attached.status === 'fulfilled') {
+      undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
+    }
+    if (prepared && made.status === 'fulfilled') {
+      undo.push('driver', () => driver.leave(net, sandbox, prepared.hostIf, ep.IfName));
+    }
+    if (attached.status === 'rejected') throw attached.reason;
+    if (made.status === 'rejected') throw made.reason;
+    const { endpoint: g, revision } = attached.value;
+    Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
+    return { revision, prepared };
   }
 
   /**
@@ -461,32 +476,38 @@ export class Endpoints {
 
   /**
    * Join's third step: the driver's kernel side (for a bridge, a veth whose
-   * container end is born in the sandbox with the endpoint's addresses).
-   * Undo: the driver's leave, with the link it made.
+   * container end is born in the sandbox with the endpoint's addresses; a
+   * link prepared in the record step is configured). Undo: the driver's
+   * leave, with the link it made (a prepared one's was registered then).
    */
   private async joinDriver(
     net: NetworkRecord,
     driver: NetworkDriver,
     sandbox: Sandbox,
     ep: EndpointRecord,
-    defaultRoute: boolean,
-    hairpin: boolean,
+    how: { request: JoinRequest; publish: boolean; prepared?: PreparedLink },
     undo: UndoSteps,
   ): Promise<void> {
-    const info = await driver.join(net, sandbox, {
-      ifName: ep.IfName,
-      ipv4: ep.IPv4,
-      prefixLen: ep.PrefixLen,
-      gateway: ep.Gateway,
-      ipv6: ep.IPv6,
-      prefixLen6: ep.PrefixLen6,
-      gateway6: ep.Gateway6,
-      mac: ep.Mac,
-      defaultRoute,
-      hairpin,
-    });
+    const { prepared } = how;
+    const info = await driver.join(
+      net,
+      sandbox,
+      {
+        ifName: ep.IfName,
+        ipv4: ep.IPv4,
+        prefixLen: ep.PrefixLen,
+        gateway: ep.Gateway,
+        ipv6: ep.IPv6,
+        prefixLen6: ep.PrefixLen6,
+        gateway6: ep.Gateway6,
+        mac: ep.Mac,
+        defaultRoute: how.request.defaultRoute,
+        hairpin: how.publish,
+      },
+      prepared,
+    );
     ep.HostIf = info.hostIf;
-    undo.push('driver', () => driver.leave(net, sandbox, info.hostIf, ep.IfName));
+    if (!prepared) undo.push('driver', () => driver.leave(net, sandbox, info.hostIf, ep.IfName));
   }
 
   /**

@@ -143,6 +143,14 @@ export interface EndpointInfo {
   hostIf?: string;
 }
 
+/** A link a driver prepares before the endpoint's addresses are known (`NetworkDriver.prepare`). */
+export interface PreparedLink {
+  /** The host side's name, chosen before anything exists. */
+  readonly hostIf: string;
+  /** Builds the link; on failure nothing of it is left. */
+  make(): Promise<void>;
+}
+
 /** A network's gateway address on one of its subnets. */
 export interface Gateway {
   family: 4 | 6;
@@ -174,8 +182,24 @@ export interface NetworkDriver {
   readonly scope: 'local' | 'global';
   /** Makes the network's kernel side exist (a bridge with its gateways); idempotent. */
   ensureNetwork(net: NetworkRecord, gateways: Gateway[]): Promise<void>;
-  /** Connects the sandbox to the network with the given addresses. */
-  join(net: NetworkRecord, sandbox: Sandbox, addrs: EndpointAddresses): Promise<EndpointInfo>;
+  /**
+   * Optional, for drivers whose addresses take a cluster-store round trip
+   * (overlay): names the endpoint's link at once, so the caller records the
+   * name first, and `make()` then builds it without addresses, the
+   * container's end down (it carries nothing), beside the allocation.
+   * `join` with it only configures the link (decision 0035).
+   */
+  prepare?(net: NetworkRecord, sandbox: Sandbox, ifName: string): PreparedLink;
+  /**
+   * Connects the sandbox to the network with the given addresses; with
+   * `prepared` (from `prepare`, made), finishes that link.
+   */
+  join(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    addrs: EndpointAddresses,
+    prepared?: PreparedLink,
+  ): Promise<EndpointInfo>;
   /**
    * Undoes join; idempotent, best-effort. When it returns the container no
    * longer has the interface (`ifName`); the kernel may still be freeing it.

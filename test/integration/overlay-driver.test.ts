@@ -115,16 +115,24 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
   });
 
   it('joins an endpoint on each host; they ping across hosts once each knows the other', async () => {
+    // Host 2's link is prepared before its address is known, as a cluster
+    // join does beside its store transaction: its container end is down,
+    // without address, until the join configures it.
+    const prepared = drivers[1]!.prepare(net, sandboxes[1]!, 'eth0');
+    await prepared.make();
+    const eth0 = () => execInNetns(sandboxes[1]!.netnsPath!, ['ip', '-o', 'addr', 'show', 'eth0']);
+    const link = () => execInNetns(sandboxes[1]!.netnsPath!, ['ip', '-o', 'link', 'show', 'eth0']);
+    assert.match(link().stdout, /state DOWN/);
+    assert.doesNotMatch(eth0().stdout, /inet /);
+    assert.match(inOverlay(1, ['ip', '-o', 'link', 'show', prepared.hostIf]).stdout, /master br0 /);
     for (const i of [0, 1]) {
       const e = eps[i]!;
-      await drivers[i]!.join(net, sandboxes[i]!, {
-        ifName: 'eth0',
-        ipv4: e.ip,
-        prefixLen: 24,
-        mac: e.mac,
-        defaultRoute: false,
-      });
+      const addrs = { ifName: 'eth0', ipv4: e.ip, prefixLen: 24, mac: e.mac, defaultRoute: false };
+      const info = await drivers[i]!.join(net, sandboxes[i]!, addrs, i ? prepared : undefined);
+      if (i) assert.equal(info.hostIf, prepared.hostIf);
     }
+    assert.match(eth0().stdout, /inet 10\.0\.0\.3\/24 /);
+    assert.match(link().stdout, new RegExp(`link/ether ${eps[1]!.mac} `));
     assert.notEqual(ping(0, '10.0.0.3').status, 0, 'no peer programmed yet: no path');
     await drivers[0]!.setPeers(net, eps);
     await drivers[1]!.setPeers(net, eps);

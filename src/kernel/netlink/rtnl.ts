@@ -236,14 +236,16 @@ export class Rtnl {
   }
 
   /**
-   * Configures a link in one round trip: its addresses, then up, then its
-   * routes, added or replaced (each on this link unless it names another).
+   * Configures a link in one round trip: its MAC address, its addresses,
+   * then up, then its routes, added or replaced (each on this link unless
+   * it names another).
    */
   async configureLink(
     index: number,
-    c: { addresses?: LinkAddress[]; up?: boolean; routes?: RouteSpec[] },
+    c: { mac?: string; addresses?: LinkAddress[]; up?: boolean; routes?: RouteSpec[] },
   ): Promise<void> {
     const parts: Array<{ msg: Buffer; what: string }> = [];
+    if (c.mac) parts.push({ msg: setLinkMsg(index, { mac: c.mac }), what: linkWhat(index) });
     for (const a of c.addresses ?? []) {
       const msg = addrMsg(RTM_NEWADDR, index, a.cidr, { nodad: a.nodad });
       parts.push({ msg, what: `${a.cidr} ${linkWhat(index)}` });

@@ -27,6 +27,7 @@ import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   Peer,
   EndpointAddresses,
+  PreparedLink,
   EndpointInfo,
   Gateway,
   NetworkDriver,
@@ -194,29 +195,38 @@ export class OverlayDriver implements NetworkDriver {
     return fn(index);
   }
 
-  async join(net: NetworkRecord, sandbox: Sandbox, a: EndpointAddresses): Promise<EndpointInfo> {
+  /**
+   * The veth made before its address is known: born in the network's
+   * namespace on br0, its peer (down: no carrier, nothing flows) in the
+   * container's. `join` gives the peer its MAC and address and brings it up.
+   */
+  prepare(net: NetworkRecord, sandbox: Sandbox, ifName: string): PreparedLink {
+    const hostIf = vethName();
+    return { hostIf, make: () => this.makeVeth(net, sandbox, { ifName, hostIf }) };
+  }
+
+  async join(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    a: EndpointAddresses,
+    prepared?: PreparedLink,
+  ): Promise<EndpointInfo> {
     if (!sandbox.netnsPath) throw new Error('overlay endpoints need a network namespace');
     if (a.ipv6) throw new Error('overlay endpoints have no IPv6 address');
     if (a.defaultRoute) throw new Error('an overlay network gives no default route');
-    const mtu = this.mtuOf(net);
-    const hostIf = vethName();
-    // Born in the network's namespace, its peer in the container's.
-    await this.withBridge(net, (master) =>
-      this.netlink(net).createVeth({
-        name: hostIf,
-        mtu,
-        queues: 1,
-        up: true,
-        master,
-        peer: { name: a.ifName, mtu, mac: a.mac, nsFd: sandbox.nsFd() },
-      }),
-    );
+    const hostIf = prepared?.hostIf ?? vethName();
+    if (!prepared) await this.makeVeth(net, sandbox, { ifName: a.ifName, hostIf, mac: a.mac });
     const inside = this.netlink(net);
     try {
       const c = sandbox.netlink();
       const addresses =
         a.ipv4 && a.prefixLen !== undefined ? [{ cidr: `${a.ipv4}/${a.prefixLen}` }] : [];
-      await c.configureLink(await c.index(a.ifName), { addresses, up: true, routes: [] });
+      await c.configureLink(await c.index(a.ifName), {
+        ...(prepared && a.mac ? { mac: a.mac } : {}),
+        addresses,
+        up: true,
+        routes: [],
+      });
     } catch (e) {
       await inside.deleteLink(hostIf).catch(() => undefined);
       throw e;
@@ -225,6 +235,26 @@ export class OverlayDriver implements NetworkDriver {
     if (a.mac)
       await inside.deleteFdb({ link: VXLAN, mac: a.mac, master: true }).catch(ignoreMissing);
     return { ipv4: a.ipv4, prefixLen: a.prefixLen, mac: a.mac, hostIf };
+  }
+
+  /** The endpoint's veth: born in the network's namespace on br0, its peer in the container's. */
+  private async makeVeth(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    l: { ifName: string; hostIf: string; mac?: string },
+  ): Promise<void> {
+    if (!sandbox.netnsPath) throw new Error('overlay endpoints need a network namespace');
+    const mtu = this.mtuOf(net);
+    await this.withBridge(net, (master) =>
+      this.netlink(net).createVeth({
+        name: l.hostIf,
+        mtu,
+        queues: 1,
+        up: true,
+        master,
+        peer: { name: l.ifName, mtu, ...(l.mac ? { mac: l.mac } : {}), nsFd: sandbox.nsFd() },
+      }),
+    );
   }
 
   /**
