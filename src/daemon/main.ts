@@ -334,10 +334,7 @@ async function main(): Promise<number> {
         );
       },
       log,
-    ).catch((e: unknown) => {
-      log.warn(`trace requests: ${messageOf(e)}`);
-      return undefined;
-    });
+    );
   }
   const router = apiRouter(services);
   const servers: Server[] = [];

@@ -20,6 +20,7 @@ import {
 } from '../../src/network/trace/peer.js';
 import { createLogger } from '../../src/common/log.js';
 import assert from 'node:assert/strict';
+import type { KvStore } from '../../src/store/types.js';
 import { overlayBatch, traceBatch, vxlanMatch } from '../../src/kernel/firewall/trace.js';
 import type { KernelSnapshot, StoreSnapshot } from '../../src/network/graph/snapshot.js';
 import {
@@ -391,6 +392,56 @@ describe('network trace across hosts: the far side', () => {
       const q = await askPeer(kv, 'h3:2375', { ...req, tag: 1, windowMs: 50 }, { armMs: 100 });
       assert.equal(await q.armed, 'host h3:2375 did not answer');
       await q.close();
+    } finally {
+      stop();
+      await kv.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it('serves once the store can be followed: down at start, or its watch ended', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'berth-tracepeer-'));
+    const kv = await openEmbeddedStore(d);
+    const lines: string[] = [];
+    const log = { ...createLogger('error'), warn: (m: string) => void lines.push(m) };
+    // The store refuses the first two watches; the third ends by the store's doing.
+    let tries = 0;
+    let end: ((e: Error) => void) | undefined;
+    const flaky: KvStore = Object.create(kv) as KvStore;
+    flaky.watch = async (prefix, cb, opts) => {
+      if (++tries <= 2) throw new Error('cluster store (etcd) unavailable');
+      const cancel = await kv.watch(prefix, cb, opts);
+      end = (e) => {
+        cancel();
+        opts?.onError?.(e);
+      };
+      return cancel;
+    };
+    let armed = 0;
+    const arm = async () => {
+      armed++;
+      return { finish: async () => ({ lines: [], overlayLines: [] }) };
+    };
+    const stop = await servePeer(flaky, 'h2:2375', arm, log, 20);
+    try {
+      const req = { networkId: demo.id, vni: 256, dst: '10.0.0.3', proto: 'icmp' as const };
+      const ask = async (tag: number) => {
+        const p = await askPeer(kv, 'h2:2375', { ...req, tag, windowMs: 10 }, { armMs: 1000 });
+        const r = await p.armed;
+        await p.close();
+        return r;
+      };
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(tries, 3);
+      assert.equal(await ask(1), true);
+      assert.equal(armed, 1);
+      assert.equal(lines.length, 1, 'one warning per outage');
+      assert.match(lines[0]!, /trace requests: cluster store \(etcd\) unavailable; trying again/);
+      end!(new Error('watch cancelled by the store'));
+      await new Promise((r) => setTimeout(r, 60));
+      assert.equal(tries, 4);
+      assert.equal(await ask(2), true);
+      assert.equal(armed, 2);
     } finally {
       stop();
       await kv.close();

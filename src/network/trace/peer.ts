@@ -13,7 +13,7 @@ import { messageOf } from '../../common/errors.js';
 import { parseIp } from '../../common/ip.js';
 import type { Logger } from '../../common/log.js';
 import type { ProbeProto } from '../../kernel/firewall/trace.js';
-import type { KvStore } from '../../store/types.js';
+import type { KvStore, WatchEvent } from '../../store/types.js';
 
 export const TRACE_REQUESTS = 'trace/requests/';
 export const TRACE_REPLIES = 'trace/replies/';
@@ -142,20 +142,31 @@ export type Arm = (req: ArrivalRequest) => Promise<{
   finish(): Promise<{ lines: string[]; overlayLines: string[] }>;
 }>;
 
+/** How long servePeer waits before it tries the cluster store again. */
+export const SERVE_RETRY_MS = 2000;
+
 /**
  * Serves trace requests for this host (`node`) until the returned function
  * is called: each is armed, answered `armed`, and after its window answered
- * `done` with the lines (or `failed`).
+ * `done` with the lines (or `failed`). Resolves once the first attempt to
+ * follow the requests ended; when the store cannot be followed (etcd down
+ * at start, a watch ended), it tries again every `retryMs` until it can:
+ * requests made meanwhile go unanswered, and their asker infers.
  */
 export async function servePeer(
   kv: KvStore,
   node: string,
   arm: Arm,
   log: Logger,
+  retryMs = SERVE_RETRY_MS,
 ): Promise<() => void> {
   const prefix = `${TRACE_REQUESTS}${node}/`;
   let busy = false;
-  return kv.watch(prefix, (ev) => {
+  let stopped = false;
+  let failing = false;
+  let cancel: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const serve = (ev: WatchEvent): void => {
     if (ev.type !== 'put' || !ev.value) return;
     const id = ev.key.slice(prefix.length);
     const req = parseArrivalRequest(ev.value);
@@ -184,5 +195,35 @@ export async function servePeer(
         busy = false;
       }
     })();
-  });
+  };
+  // Said once per outage, not at every try.
+  const failed = (e: unknown): void => {
+    if (!failing) log.warn(`trace requests: ${messageOf(e)}; trying again`);
+    failing = true;
+    if (stopped) return;
+    timer = setTimeout(() => void follow(), retryMs);
+    timer.unref();
+  };
+  const follow = async (): Promise<void> => {
+    try {
+      const c = await kv.watch(prefix, serve, {
+        onError: (e) => {
+          cancel = undefined;
+          failed(e);
+        },
+      });
+      if (stopped) return c();
+      cancel = c;
+      if (failing) log.info('trace requests: served again');
+      failing = false;
+    } catch (e) {
+      failed(e);
+    }
+  };
+  await follow();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    cancel?.();
+  };
 }
