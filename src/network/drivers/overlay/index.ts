@@ -60,6 +60,11 @@ export function vniOf(net: NetworkRecord): number {
   return vni;
 }
 
+/** The overlay's prepared veth: the container end's index is learnt while the allocation runs. */
+interface PreparedVeth extends PreparedLink {
+  index?: number;
+}
+
 export class OverlayDriver implements NetworkDriver {
   readonly name = 'overlay';
   readonly ownNamespace = true;
@@ -201,8 +206,18 @@ export class OverlayDriver implements NetworkDriver {
    * container's. `join` gives the peer its MAC and address and brings it up.
    */
   prepare(net: NetworkRecord, sandbox: Sandbox, ifName: string): PreparedLink {
-    const hostIf = vethName();
-    return { hostIf, make: () => this.makeVeth(net, sandbox, { ifName, hostIf }) };
+    const link: PreparedVeth = {
+      hostIf: vethName(),
+      make: async () => {
+        await this.makeVeth(net, sandbox, { ifName, hostIf: link.hostIf });
+        // Looked up now, while the allocation is still under way (join looks again if this failed).
+        link.index = await sandbox
+          .netlink()
+          .index(ifName)
+          .catch(() => undefined);
+      },
+    };
+    return link;
   }
 
   async join(
@@ -221,7 +236,8 @@ export class OverlayDriver implements NetworkDriver {
       const c = sandbox.netlink();
       const addresses =
         a.ipv4 && a.prefixLen !== undefined ? [{ cidr: `${a.ipv4}/${a.prefixLen}` }] : [];
-      await c.configureLink(await c.index(a.ifName), {
+      const index = (prepared as PreparedVeth | undefined)?.index ?? (await c.index(a.ifName));
+      await c.configureLink(index, {
         ...(prepared && a.mac ? { mac: a.mac } : {}),
         addresses,
         up: true,
