@@ -3,7 +3,8 @@
 // another host reaches the new one: a single ping with a one-second wait,
 // sent from its namespace as soon as the CLI exits, is answered. Repeated;
 // then while the other host's berthd is frozen for longer than that ping
-// waits (the join must wait for it, bounded); then a burst, counting the
+// waits (the join must wait for it, bounded; a connect does not wait,
+// decision 0035); then a burst, counting the
 // other host's reports in etcd (at most one per start). Needs root.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,6 +163,29 @@ describe(
       assert.equal(r.status, 0, r.err);
       assert.equal(p.status, 0, `unanswered after a run of ${took} ms: ${p.stdout}${p.stderr}`);
       assert.ok(took >= 1400, `run -d returned after ${took} ms, before host 1 thawed`);
+    });
+
+    it('answers a connect without waiting for the other hosts; a frozen one programs it once it thaws', async () => {
+      // Decision 0035: a connect's wait for the other hosts' reports runs in
+      // the background (a run's does not: the test above).
+      const att = docker(d2, ['run', '-d', '--name', 'att', 'busybox', 'sleep', '3600']);
+      assert.equal(att.status, 0, att.err);
+      assert.equal(spawnSync('kill', ['-STOP', String(d1.pid)]).status, 0);
+      let took = 0;
+      let r: ReturnType<typeof docker>;
+      try {
+        const t0 = Date.now();
+        r = docker(d2, ['network', 'connect', '--ip', '10.20.0.120', 'ovc', 'att']);
+        took = Date.now() - t0;
+      } finally {
+        spawnSync('kill', ['-CONT', String(d1.pid)]);
+      }
+      assert.equal(r.status, 0, r.err);
+      assert.ok(took < 1000, `connect took ${took} ms with host 1 frozen`);
+      // Host 1 programs it from its watch once it runs again.
+      let p = ping('10.20.0.120');
+      for (let i = 0; i < 20 && p.status !== 0; i++) p = ping('10.20.0.120');
+      assert.equal(p.status, 0, `never answered: ${p.stdout}${p.stderr}`);
     });
 
     it('costs the other host at most one report per start in a burst', async () => {
