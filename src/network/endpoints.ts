@@ -273,6 +273,15 @@ export class Endpoints {
         undo,
       );
       sw.lap('record');
+      // Before the join returns, this host reaches every remote endpoint and
+      // every other host of the network reaches this one (decision 0023).
+      // Begun now: it waits for this host's view of the commit and programs
+      // the remote endpoints in the network's namespace, beside the rest of
+      // the join, which does not touch them. It never rejects.
+      const converged =
+        revision === undefined
+          ? undefined
+          : this.networks.convergePeers(net.Id, revision, request.othersConverged);
       const publish = await this.reservePorts(net, ep, request, undo);
       await this.joinDriver(net, driver, sandbox, ep, { request, publish, prepared }, undo);
       sw.lap('driver');
@@ -280,10 +289,8 @@ export class Endpoints {
       if (publish && ep.IPv4) await this.ports.activate(containerId, ep.IPv4, ep.IPv6);
       const joined = await this.commitReady(net, ep, request);
       sw.lap('ready');
-      // Before the join returns, this host reaches every remote endpoint and
-      // every other host of the network reaches this one (decision 0023).
-      if (revision !== undefined) {
-        await this.networks.convergePeers(net.Id, revision, request.othersConverged);
+      if (converged) {
+        await converged;
         sw.lap('peers');
       }
       undo.push('names', async () => {
