@@ -4,10 +4,13 @@
  * overlay, so joins wait for its report), and the etcd requests per overlay
  * attach/detach and run/rm pair (etcd's own /metrics, gRPC calls handled).
  * For measuring a change to the overlay join path without Docker's lab
- * (bench/overlay.ts has both); the last joins' timings from the logs.
+ * (bench/overlay.ts has both); the last joins' timings from the logs; and
+ * whether host 1 reaches a container the moment its connect on host 2
+ * answered (a connect does not wait for host 1's report, decision 0035).
  *
  *   node dist/bench/overlay-attach.js [--iterations 20] [--warmup 2]
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_ROOT, Lab } from '../src/lab/lab.js';
@@ -106,6 +109,23 @@ async function main(): Promise<void> {
     }
     await sleep(500);
     const after = etcdCalls(lab);
+    // A connect answers without the other host's report (decision 0035):
+    // one ping from p1 (host 1), sent as soon as the connect has answered,
+    // with one second to be answered (an ARP host 1 cannot answer yet is
+    // retried only after that).
+    const p1ns = `/proc/${docker(0, ['inspect', '-f', '{{.State.Pid}}', 'p1'])}/ns/net`;
+    let answered = 0;
+    for (let i = 0; i < o.iterations; i++) {
+      const ip = `10.20.0.${200 + (i % 50)}`;
+      const r = await call(sock, 'POST', '/networks/benchov/connect', {
+        Container: 'att',
+        EndpointConfig: { IPAMConfig: { IPv4Address: ip } },
+      });
+      if (r.status !== 200) throw new Error(`connect --ip ${ip}: ${r.status} ${r.text}`);
+      const p = spawnSync('nsenter', [`--net=${p1ns}`, '--', 'busybox', 'ping', '-c1', '-W1', ip]);
+      if (p.status === 0) answered++;
+      await api('benchov', 'disconnect');
+    }
     // Overlay `run -d` against user-bridge `run -d` (CLI, timed), and the
     // etcd requests per overlay run/rm pair.
     const runs = { ov: [] as number[], br: [] as number[] };
@@ -143,6 +163,7 @@ async function main(): Promise<void> {
         attach: { overlay: ov, userBridge: br, ratio: round1(ov / br) },
         detach: { overlay: med(res.ov.d), userBridge: med(res.br.d) },
         etcdCallsPerPair: diff(before, after, n),
+        pingAfterConnect: `${answered}/${o.iterations} answered at once`,
         runD: { overlay: med(runs.ov), userBridge: med(runs.br) },
         etcdCallsPerRunRm: runCalls,
       }),
