@@ -433,6 +433,12 @@ export class Endpoints {
       undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
     }
     if (prepared && made.status === 'fulfilled') {
+      // make() may have made the network's kernel side here for a network
+      // another host removed meanwhile (its removal already forgotten here):
+      // it goes after the link, if the network is gone by then.
+      undo.push('network removed meanwhile', async () => {
+        if (!global.get(net.Id)) await driver.removeNetwork(net);
+      });
       undo.push('driver', () => driver.leave(net, sandbox, prepared.hostIf, ep.IfName));
     }
     if (attached.status === 'rejected') throw attached.reason;

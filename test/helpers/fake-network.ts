@@ -232,7 +232,9 @@ export interface FakeWorld {
 }
 
 /** A controller on a fresh temporary store, with the fakes above (and a cluster's global scope, if given). */
-export async function fakeWorld(opts: { global?: GlobalScope } = {}): Promise<FakeWorld> {
+export async function fakeWorld(
+  opts: { global?: GlobalScope; drivers?: Record<string, NetworkDriver> } = {},
+): Promise<FakeWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-netctl-'));
   const kv = new FaultStore(SqliteStore.open(join(dir, 'berth.db')));
   const firewall = new FaultFirewall();
@@ -244,7 +246,7 @@ export async function fakeWorld(opts: { global?: GlobalScope } = {}): Promise<Fa
   const sysctls = new Map<string, number>();
   let ipam = await Ipam.open(kv);
   const kernel: ControllerKernel = {
-    drivers: () => ({ bridge: driver, host: hostDriver, null: nullDriver }),
+    drivers: () => ({ bridge: driver, host: hostDriver, null: nullDriver, ...opts.drivers }),
     openRtnl: emptyRtnl,
     writeSysctl: (key, value) => void sysctls.set(key, value),
     holdPort: async (proto, ip, port): Promise<HeldPort> => {

@@ -7,10 +7,11 @@
 // listener, nothing in the driver.
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasCode } from '../../src/common/errors.js';
+import { BerthError, hasCode } from '../../src/common/errors.js';
 import { isReservedOwner } from '../../src/network/ipam/index.js';
 import type { JoinRequest } from '../../src/network/endpoints.js';
 import type { Joined } from '../../src/network/records.js';
+import type { NetworkDriver, NetworkRecord } from '../../src/network/types.js';
 import type { Op } from '../../src/store/types.js';
 import { fakeWorld, type FakeWorld } from '../helpers/fake-network.js';
 
@@ -187,6 +188,91 @@ describe('network controller (fake driver, no root)', () => {
         'berth does not support IPv6 on overlay networks yet',
       );
       assert.deepEqual(asked, []);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('an overlay join whose network another host removed meanwhile leaves neither link nor network here', async () => {
+    // The overlay driver makes the link (and, here, the network's kernel
+    // side) while the cluster store's transaction runs; that transaction
+    // finds the network gone. Everything make() built goes.
+    const net: NetworkRecord = {
+      Name: 'ov',
+      Id: 'ab'.repeat(32),
+      Created: new Date().toISOString(),
+      Scope: 'global',
+      Driver: 'overlay',
+      EnableIPv4: true,
+      EnableIPv6: false,
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
+      Internal: false,
+      Attachable: false,
+      Ingress: false,
+      ConfigFrom: { Network: '' },
+      ConfigOnly: false,
+      Options: {},
+      Labels: {},
+    };
+    let known = true;
+    const refuse = async (): Promise<never> => {
+      throw new Error('not in this test');
+    };
+    const kernel = { networks: new Set<string>(), links: new Set<string>(), steps: [] as string[] };
+    const overlay: NetworkDriver = {
+      name: 'overlay',
+      ownNamespace: true,
+      exclusive: false,
+      addressed: true,
+      ipv6: false,
+      gatewayRoute: false,
+      scope: 'global',
+      ensureNetwork: async () => void kernel.networks.add(net.Id),
+      prepare: (_n, _sb, ifName) => ({
+        hostIf: `veth-${ifName}`,
+        make: async () => {
+          kernel.networks.add(net.Id);
+          kernel.links.add(`veth-${ifName}`);
+          kernel.steps.push('make');
+        },
+      }),
+      join: refuse,
+      leave: async (_n, _sb, hostIf) => {
+        if (hostIf) kernel.links.delete(hostIf);
+        kernel.steps.push('leave');
+      },
+      removeNetwork: async (n) => {
+        kernel.networks.delete(n.Id);
+        kernel.steps.push('removeNetwork');
+      },
+    };
+    const g = await fakeWorld({
+      drivers: { overlay },
+      global: {
+        list: () => (known ? [net] : []),
+        get: (id) => (known && id === net.Id ? net : undefined),
+        create: refuse,
+        remove: refuse,
+        loaded: Promise.resolve(),
+        // Another host's network rm lands while this one's transaction runs.
+        attach: async () => {
+          known = false;
+          throw new BerthError('NOT_FOUND', `network ${net.Id} not found`);
+        },
+        detach: async () => undefined,
+        endpointsOf: () => [],
+        onEndpointsChange: () => () => undefined,
+        onNetworkRemoved: () => () => undefined,
+      },
+    });
+    try {
+      await fails(
+        g.controller.endpoints.join(C1, NETNS, net.Id, { defaultRoute: false }),
+        `network ${net.Id} not found`,
+      );
+      assert.deepEqual(kernel.steps, ['make', 'leave', 'removeNetwork']);
+      assert.deepEqual([...kernel.links, ...kernel.networks], []);
+      assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
     } finally {
       await g.close();
     }

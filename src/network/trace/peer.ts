@@ -118,6 +118,7 @@ export async function askPeer(
     } catch {
       return;
     }
+    if (typeof reply !== 'object' || reply === null) return;
     if (reply.state === 'armed') onArmed(true);
     else {
       onArmed(reply.error ?? reply.state);
