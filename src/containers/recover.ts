@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { messageOf } from '../common/errors.js';
 import { mountsUnder, unmountAll } from '../kernel/mount/mounts.js';
-import { pidAlive, readExit } from '../kernel/runtime/runtime.js';
+import { killProcess, liveShims, pidAlive, readExit } from '../kernel/runtime/runtime.js';
 import { RESTART_FIRST_MS, startsWithDaemon } from './exit.js';
 import { shutdownContainer } from './stop.js';
 import type { ContainerRecord } from './types.js';
@@ -90,8 +90,32 @@ async function recoverDeferred(life: Lifecycle, alive: ContainerRecord[]): Promi
       await runtime.delete(id).catch(() => undefined);
     }
   }
+  stopStaleShims(life);
   await sweepMounts(life);
   await life.networks.reconcile(running);
+}
+
+/**
+ * Kills the shims a daemon killed mid-start left waiting for a client that
+ * will never come (a start or an exec with --wait-attach waits 30 s): a
+ * container's shim that its record does not say runs, and an exec's that
+ * never started its process (exec records do not outlive the daemon).
+ */
+function stopStaleShims(life: Lifecycle): void {
+  const kept = new Map<string, number>();
+  for (const c of life.repo.all()) {
+    if (c.State.Status === 'running' && c.State.ShimPid) {
+      kept.set(life.paths.stateDir(c.Id), c.State.ShimPid);
+    }
+  }
+  const stale = [
+    ...liveShims(join(life.paths.execRoot, 'containers')).filter((s) => kept.get(s.dir) !== s.pid),
+    ...liveShims(join(life.paths.execRoot, 'exec')).filter((s) => s.waiting),
+  ];
+  for (const s of stale) {
+    life.log.warn(`stopping stale shim ${s.pid} (${s.dir})`);
+    killProcess(s.pid, undefined, 'SIGKILL');
+  }
 }
 
 /**

@@ -79,6 +79,17 @@ function localOut(argv: string[]): string {
   return r.stdout;
 }
 
+/** A process's command line, for a message ('gone' when it has ended). */
+function commandLine(pid: string): string {
+  try {
+    return (
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim() || 'no command line'
+    );
+  } catch {
+    return 'gone';
+  }
+}
+
 /** The host's links (ip -j -d link). */
 function links(env: LabEnv): Link[] {
   return JSON.parse(hostOut(env, ['ip', '-j', '-d', 'link', 'show'])) as Link[];
@@ -283,7 +294,7 @@ export function inconsistencies(
   const pids = localOut(['ip', 'netns', 'pids', d.host.name]).split('\n').filter(Boolean);
   for (const p of pids) {
     if (p !== String(d.pid) && !shims.has(p) && !others.has(p))
-      problems.push(`stray process ${p} in the host namespace`);
+      problems.push(`stray process ${p} (${commandLine(p)}) in the host namespace`);
   }
   return problems;
 }

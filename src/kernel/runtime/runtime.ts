@@ -9,7 +9,15 @@
  */
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -546,4 +554,39 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** A shim found alive under a directory of state directories. */
+export interface LiveShim {
+  /** Its state directory. */
+  dir: string;
+  pid: number;
+  /** It has no child yet: it still waits for a client before it starts the runtime. */
+  waiting: boolean;
+}
+
+/**
+ * The shims alive under `root` (each subdirectory a shim's state directory),
+ * as their shim.pid files say and their command lines confirm: a PID reused
+ * by another process is never taken for a shim.
+ */
+export function liveShims(root: string): LiveShim[] {
+  const out: LiveShim[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const dir = join(root, name);
+    const pid = Number(readFileSyncSafe(join(dir, 'shim.pid')).trim());
+    if (!Number.isInteger(pid) || pid <= 1) continue;
+    const argv = readFileSyncSafe(`/proc/${pid}/cmdline`).split('\0');
+    const at = argv.indexOf('--state-dir');
+    if (argv[0] !== SHIM_PATH || at < 0 || argv[at + 1] !== dir) continue;
+    const children = readFileSyncSafe(`/proc/${pid}/task/${pid}/children`).trim();
+    out.push({ dir, pid, waiting: children === '' });
+  }
+  return out;
 }
