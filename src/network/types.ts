@@ -149,6 +149,8 @@ export interface PreparedLink {
   readonly hostIf: string;
   /** Builds the link; on failure nothing of it is left. */
   make(): Promise<void>;
+  /** The container end's interface index, once make() learnt it (join looks it up otherwise). */
+  index?: number;
 }
 
 /** A network's gateway address on one of its subnets. */

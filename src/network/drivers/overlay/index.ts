@@ -60,11 +60,6 @@ export function vniOf(net: NetworkRecord): number {
   return vni;
 }
 
-/** The overlay's prepared veth: the container end's index is learnt while the allocation runs. */
-interface PreparedVeth extends PreparedLink {
-  index?: number;
-}
-
 export class OverlayDriver implements NetworkDriver {
   readonly name = 'overlay';
   readonly ownNamespace = true;
@@ -206,7 +201,7 @@ export class OverlayDriver implements NetworkDriver {
    * container's. `join` gives the peer its MAC and address and brings it up.
    */
   prepare(net: NetworkRecord, sandbox: Sandbox, ifName: string): PreparedLink {
-    const link: PreparedVeth = {
+    const link: PreparedLink = {
       hostIf: vethName(),
       make: async () => {
         await this.makeVeth(net, sandbox, { ifName, hostIf: link.hostIf });
@@ -236,7 +231,7 @@ export class OverlayDriver implements NetworkDriver {
       const c = sandbox.netlink();
       const addresses =
         a.ipv4 && a.prefixLen !== undefined ? [{ cidr: `${a.ipv4}/${a.prefixLen}` }] : [];
-      const index = (prepared as PreparedVeth | undefined)?.index ?? (await c.index(a.ifName));
+      const index = prepared?.index ?? (await c.index(a.ifName));
       await c.configureLink(index, {
         ...(prepared && a.mac ? { mac: a.mac } : {}),
         addresses,
