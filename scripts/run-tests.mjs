@@ -62,9 +62,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
+/** The bytes of a file's output kept for the summary of its failures. */
+const TAIL_BYTES = 64 * 1024;
+
 /**
  * Runs one test file; `quiet` keeps its output and prints it whole when it
- * ends (a file of the lane that runs beside the main one).
+ * ends (a file of the lane that runs beside the main one). Either way the
+ * end of its output is kept: a failed file's failures are printed again
+ * after the run (CI shows the end of the output).
  */
 function runFile(file, quiet = false) {
   return new Promise((resolve) => {
@@ -72,13 +77,17 @@ function runFile(file, quiet = false) {
     const child = spawn(
       process.execPath,
       ['--test', `--test-timeout=${testLimitS * 1000}`, '--test-reporter=spec', file],
-      { stdio: quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit', cwd: root, detached: true },
+      { stdio: [quiet ? 'ignore' : 'inherit', 'pipe', 'pipe'], cwd: root, detached: true },
     );
     const kept = [];
-    if (quiet) {
-      child.stdout.on('data', (d) => kept.push(d));
-      child.stderr.on('data', (d) => kept.push(d));
-    }
+    let tail = '';
+    const take = (out) => (d) => {
+      if (quiet) kept.push(d);
+      else out.write(d);
+      tail = (tail + d.toString()).slice(-TAIL_BYTES);
+    };
+    child.stdout.on('data', take(process.stdout));
+    child.stderr.on('data', take(process.stderr));
     running.add(child);
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -104,7 +113,15 @@ function runFile(file, quiet = false) {
         // Its after() hooks never ran: remove the labs it left (their owner is gone).
         spawnSync(join(root, 'bin', 'berth'), ['lab', 'clean'], { stdio: 'inherit' });
       }
-      resolve({ file, ok: !timedOut && code === 0, timedOut, code, signal, ms: Date.now() - t0 });
+      resolve({
+        file,
+        ok: !timedOut && code === 0,
+        timedOut,
+        code,
+        signal,
+        ms: Date.now() - t0,
+        tail,
+      });
     });
   });
 }
@@ -132,8 +149,24 @@ process.stdout.write(
   `\n${results.length} test files, ${results.length - bad.length} passed, ${bad.length} failed ` +
     `(${Math.round(total / 1000)} s)\n`,
 );
+const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 10);
+process.stdout.write(
+  `slowest: ${slowest.map((r) => `${relative(join(root, 'dist', 'test'), r.file)} ${Math.round(r.ms / 1000)} s`).join(', ')}\n`,
+);
+for (const r of bad) {
+  process.stdout.write(`\n── ${relative(root, r.file)}: what failed\n${failures(r.tail)}\n`);
+}
 for (const r of bad) {
   const why = r.timedOut ? `timed out after ${fileLimitS} s` : `exit ${r.code ?? r.signal}`;
   process.stdout.write(`  ✖ ${relative(root, r.file)}: ${why}\n`);
 }
 process.exit(bad.length ? 1 : 0);
+
+/** The failures section of a file's spec output (at most 80 lines), else its last 80 lines. */
+function failures(text) {
+  const at = text.lastIndexOf('✖ failing tests:');
+  const lines = (at >= 0 ? text.slice(at) : text).trimEnd().split('\n');
+  if (at < 0) return lines.slice(-80).join('\n');
+  const more = lines.length - 80;
+  return lines.slice(0, 80).join('\n') + (more > 0 ? `\n  … (${more} more lines)` : '');
+}
