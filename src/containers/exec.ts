@@ -117,8 +117,8 @@ export async function execProcess(
     noNewPrivileges: parseSecurityOpts(c.HostConfig.SecurityOpt).noNewPrivileges,
   });
   // dockerd starts an exec from the container's process: its rlimits (runc
-  // 1.1 then gives the exec the hard limit as its soft one, as with dockerd)
-  // and OOM score too.
+  // 1.1.5 may then raise the exec's soft nofile limit to the hard one, as
+  // with dockerd; it depends on the machine) and OOM score too.
   const ulimits = checkUlimits(c.HostConfig.Ulimits);
   if (ulimits.length) proc.rlimits = rlimits(ulimits);
   if (typeof c.HostConfig.OomScoreAdj === 'number' && c.HostConfig.OomScoreAdj) {

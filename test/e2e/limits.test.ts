@@ -75,8 +75,12 @@ describe('limits and runtime flags', () => {
     assert.equal(hostConfig('c1').NanoCpus, 1500000000);
     ok(RUNS.c2);
     assert.deepEqual(files('c2', FILES.c2), ['25000', '50000', '0', '0', '50', '500']);
-    // The container's process has the rlimits; an exec gets the hard limit as
-    // its soft one too (runc 1.1, as with dockerd: the capture's /proc/self/limits).
+    // The container's process has the rlimits; so does an exec (its process
+    // spec carries them, as dockerd's does). Its soft nofile limit is then
+    // runc's to settle: runc 1.1.5 (Go 1.19, which raises the soft limit to
+    // the hard one at start-up) gave the capture's dockerd exec 2048 2048,
+    // and gives 1024 2048 on other machines of the same image. Both are
+    // runc's; the hard limit and nproc are Berth's.
     const limits = (text: string) =>
       text
         .split('\n')
@@ -88,10 +92,9 @@ describe('limits and runtime flags', () => {
             .join(' '),
         );
     assert.deepEqual(limits(ok(['exec', 'c2', 'cat', '/proc/1/limits'])), ['100 100', '1024 2048']);
-    assert.deepEqual(limits(ok(['exec', 'c2', 'cat', '/proc/self/limits'])), [
-      '100 100',
-      '2048 2048',
-    ]);
+    const [nproc, nofile] = limits(ok(['exec', 'c2', 'cat', '/proc/self/limits']));
+    assert.equal(nproc, '100 100');
+    assert.match(nofile!, /^(1024|2048) 2048$/);
     const hc = hostConfig('c2');
     assert.equal(hc.PidsLimit, 50);
     assert.deepEqual(hc.Ulimits, [
