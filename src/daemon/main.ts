@@ -32,7 +32,7 @@ import { Ipam } from '../network/ipam/index.js';
 import { Rtnl } from '../kernel/netlink/index.js';
 import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { armArrival, NftFirewall, sweepTraceTables } from '../kernel/firewall/index.js';
-import { askPeer, servePeer } from '../network/trace/index.js';
+import { askPeer, listeningIn, servePeer } from '../network/trace/index.js';
 import { isNetns } from '../kernel/netns/netns.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
@@ -328,10 +328,22 @@ async function main(): Promise<number> {
       async (req) => {
         const netns = networks.overlayPath(req.networkId);
         if (!netns || !isNetns(netns)) throw new Error('the overlay network is not on this host');
-        return armArrival(
+        const armed = await armArrival(
           { dst: req.dst, proto: req.proto, overlay: { netns, vni: req.vni } },
           req.tag,
         );
+        return {
+          finish: async () => {
+            const found = await armed.finish();
+            const listening = listeningIn(
+              networks.sandboxHolding(req.networkId, req.dst),
+              req.dst,
+              req.port,
+              req.proto,
+            );
+            return { ...found, ...(listening !== undefined ? { listening } : {}) };
+          },
+        };
       },
       log,
     );

@@ -25,6 +25,7 @@ import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
 import { holdPort } from '../kernel/ports/reserve.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
+import { isNetns } from '../kernel/netns/netns.js';
 import {
   BridgeDriver,
   bridgeCreated,
@@ -769,6 +770,19 @@ export class NetworkController {
       host,
       containers,
     );
+  }
+
+  /**
+   * The namespace of this host's container that holds `ipv4` on the global
+   * network `networkId` (the far side of a trace); undefined when none here.
+   */
+  sandboxHolding(networkId: string, ipv4: string): string | undefined {
+    for (const ep of this.global?.endpointsOf(networkId) ?? []) {
+      if (ep.IPv4 !== ipv4) continue;
+      const path = this.endpoints.netnsPath(ep.ContainerID);
+      if (isNetns(path)) return path;
+    }
+    return undefined;
   }
 
   /** An overlay network's namespace file on this host ('' without the overlay driver). */

@@ -17,6 +17,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
 import { appDbCluster, clusterClients } from '../helpers/cluster-client.js';
@@ -140,8 +141,9 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
     assert.equal(traceTables2(), '');
   });
 
-  it('a TCP probe by address, as text: the same tunnel', () => {
-    const out = client(BERTH, 1, ['network', 'trace', 'app', `${db.ip}:5432`]);
+  it('a TCP probe by address, as text: the same tunnel; whether db listens, as host 2 sees it', async () => {
+    // Nothing listens on 5432 in db: host 2 looked, and says so.
+    let out = client(BERTH, 1, ['network', 'trace', 'app', `${db.ip}:5432`]);
     assert.match(
       out,
       new RegExp(`vxlan +encapsulated in VNI ${vni}: ${IP[1]} → ${IP[2]} udp 4789`),
@@ -150,6 +152,26 @@ describe('berth network trace across two hosts', { skip: !ready && 'needs root a
       out,
       new RegExp(`\\n *\\d+\\. remote bridge br0 +on host ${IP[2]} .*out ${dbVeth} `),
     );
+    assert.match(
+      out,
+      new RegExp(`no socket on ${db.ip.replace(/\./g, '\\.')}:5432/tcp in db on host`),
+    );
+    assert.match(
+      out,
+      new RegExp(
+        `\\noverlay demo, VXLAN VNI ${vni} to host ${IP[2]} .*, to db, but no container listens on ${db.ip.replace(/\./g, '\\.')}:5432`,
+      ),
+    );
+    docker(2, ['exec', '-d', 'db', 'nc', '-ll', '-p', '5432', '-e', 'true']);
+    // 5432 is 1538 in hex; 0A is LISTEN; busybox nc listens on :: (tcp6).
+    const pid = docker(2, ['inspect', '-f', '{{.State.Pid}}', 'db']).trim();
+    const listening = () =>
+      ['tcp', 'tcp6'].some((f) =>
+        /:1538 0+:0+ 0A /.test(readFileSync(`/proc/${pid}/net/${f}`, 'utf8')),
+      );
+    for (let i = 0; i < 50 && !listening(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(listening(), 'nc listens in db');
+    out = client(BERTH, 1, ['network', 'trace', 'app', `${db.ip}:5432`]);
     assert.match(out, new RegExp(`\\ndelivered: overlay demo, VXLAN VNI ${vni} to host ${IP[2]} `));
   });
 

@@ -93,8 +93,9 @@ function run(
   fdb: OverlayFacts['fdb'],
   lines: { host: string[]; overlay: string[] } = overlayPing,
   far?: OverlayFacts['far'],
+  ref = 'db',
 ) {
-  const target = parseTarget('db');
+  const target = parseTarget(ref);
   const src = resolveParty('app', store);
   const dst = resolveParty(target.ref, store);
   const plan = planProbe(src, dst, target, kernel);
@@ -267,6 +268,29 @@ describe('network trace across hosts: the far side', () => {
     );
   });
 
+  it('traced there, and host 2 found nothing listening on the port: no listener, said so', () => {
+    const far = { ...farOf(farHost, farOverlay), listening: false };
+    const r = run(ok, overlayPing, far, 'db:5432');
+    assert.equal(r.outcome, 'no-listener');
+    assert.equal(
+      `${r.hops.at(-1)!.at}: ${r.hops.at(-1)!.what}`,
+      `arrival: no socket on 10.0.0.3:5432/tcp in db on host ${H2} (c2) (looked there)`,
+    );
+    assert.equal(
+      r.sentence,
+      `overlay demo, VXLAN VNI 256 to host ${H2} (c2), to db, but no container listens on 10.0.0.3:5432`,
+    );
+    // Listening, or not asked (a ping, an older far side): delivered.
+    const cases: Array<[OverlayFacts['far'], string]> = [
+      [{ ...farOf(farHost, farOverlay), listening: true }, 'db:5432'],
+      [farOf(farHost, farOverlay), 'db:5432'],
+      [{ ...farOf(farHost, farOverlay), listening: false }, 'db'],
+    ];
+    for (const [f, ref] of cases) {
+      assert.equal(run(ok, overlayPing, f, ref).outcome, 'delivered', `${ref} ${f?.listening}`);
+    }
+  });
+
   it('dropped there by a rule: named with its host', () => {
     const host = [
       ...farHost,
@@ -316,6 +340,8 @@ describe('network trace across hosts: the far side', () => {
       lease: '42',
     };
     assert.deepEqual(parseArrivalRequest(JSON.stringify(good)), good);
+    const tcp = { ...good, proto: 'tcp', port: 5432 };
+    assert.deepEqual(parseArrivalRequest(JSON.stringify(tcp)), tcp);
     const bad: Array<[Record<string, unknown> | string, RegExp]> = [
       ['{', /not JSON/],
       ['null', /not an object/],
@@ -328,6 +354,10 @@ describe('network trace across hosts: the far side', () => {
       [{ ...good, windowMs: 1e9 }, /bad windowMs/],
       [{ ...good, networkId: 'x y' }, /bad networkId/],
       [{ ...good, lease: '1 2' }, /bad lease/],
+      [{ ...good, proto: 'tcp', port: 0 }, /bad port/],
+      [{ ...good, proto: 'tcp', port: 70000 }, /bad port/],
+      [{ ...good, proto: 'udp', port: '53' }, /bad port/],
+      [{ ...good, port: 80 }, /bad port/],
     ];
     for (const [v, why] of bad) {
       assert.match(String(parseArrivalRequest(typeof v === 'string' ? v : JSON.stringify(v))), why);

@@ -179,7 +179,7 @@ export function explain(x: ExplainInput): TraceReport {
       sentence: `dropped: ${dropReason(drop.e, drop.packet, nets)}`,
     };
   }
-  if (x.overlay) return overlayEnd(x.overlay, seen, label(x.src), hops);
+  if (x.overlay) return overlayEnd(x.overlay, seen, label(x.src), hops, x.target);
   const de = x.plan.dstEndpoint;
   if (x.dst.kind === 'container' && de) {
     const n = bridgeOf(de.networkId);

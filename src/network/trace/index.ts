@@ -60,8 +60,29 @@ export interface TraceResult extends TraceReport {
 function farFacts(r: ArrivalReply): NonNullable<OverlayFacts['far']> {
   const parse = (ls?: string[]) => probeEvents(ls ?? [], '');
   return r.state === 'done'
-    ? { events: parse(r.lines), overlayEvents: parse(r.overlayLines) }
+    ? {
+        events: parse(r.lines),
+        overlayEvents: parse(r.overlayLines),
+        ...(typeof r.listening === 'boolean' ? { listening: r.listening } : {}),
+      }
     : { events: [], overlayEvents: [], error: r.error ?? 'no answer' };
+}
+
+/**
+ * Whether something in the namespace `path` listens on `ip:port` (for TCP a
+ * listening socket); undefined without a port or a namespace to look in.
+ */
+export function listeningIn(
+  path: string | undefined,
+  ip: string,
+  port: number | undefined,
+  proto: string,
+): boolean | undefined {
+  if (!path || port === undefined || (proto !== 'tcp' && proto !== 'udp') || !isNetns(path)) {
+    return undefined;
+  }
+  const t = socketTables(path);
+  return proto === 'tcp' ? listens(t.tcp, ip, port, true) : listens(t.udp, ip, port, false);
 }
 
 /** Traces one probe from `srcRef` to `dstSpec` (`DST[:PORT[/PROTO]]`). */
@@ -111,6 +132,9 @@ export async function runTrace(
                   dst: plan.dst,
                   proto: target.proto,
                   tag,
+                  ...(target.port !== undefined && target.proto !== 'icmp'
+                    ? { port: target.port }
+                    : {}),
                   windowMs: 1000,
                 });
               } catch (e) {
@@ -128,18 +152,16 @@ export async function runTrace(
     nft.close();
     await (far as PeerTrace | undefined)?.close();
   }
-  let listening: boolean | undefined;
   const de = plan.dstEndpoint;
-  if (dst.kind === 'container' && de?.ipv4 && target.port !== undefined) {
-    const path = s.sandboxPath(dst.id);
-    if (isNetns(path)) {
-      const t = socketTables(path);
-      const port = plan.published?.containerPort ?? target.port;
-      const ip = de.ipv4.split('/')[0]!;
-      listening =
-        target.proto === 'tcp' ? listens(t.tcp, ip, port, true) : listens(t.udp, ip, port, false);
-    }
-  }
+  const listening =
+    dst.kind === 'container' && de?.ipv4
+      ? listeningIn(
+          s.sandboxPath(dst.id),
+          de.ipv4.split('/')[0]!,
+          plan.published?.containerPort ?? target.port,
+          target.proto,
+        )
+      : undefined;
   const events = probeEvents(probe.lines, probe.table);
   const ids = new Set(events.map((e) => e.id));
   const ovEvents = probeEvents(probe.overlayLines ?? [], probe.table);

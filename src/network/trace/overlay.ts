@@ -36,7 +36,13 @@ export interface OverlayFacts {
   /** The cluster's hosts, to name the remote one. */
   hosts?: Array<{ address: string; name: string }>;
   /** The destination host's own trace of the arrival (peer.ts); error: it did not answer. */
-  far?: { events: TraceEvent[]; overlayEvents: TraceEvent[]; error?: string };
+  far?: {
+    events: TraceEvent[];
+    overlayEvents: TraceEvent[];
+    /** Whether the destination listens on the probe's port there, when it was asked. */
+    listening?: boolean;
+    error?: string;
+  };
 }
 
 /** `192.168.205.11 (c2)`: a tunnel address with the host's registered name. */
@@ -126,6 +132,7 @@ export function overlayEnd(
   seen: ReturnType<typeof encapsulated>,
   src: string,
   hops: Hop[],
+  target: { proto: string; port?: number },
 ): TraceReport {
   const r = f.remote;
   const vni = f.network.vni ?? '?';
@@ -146,7 +153,7 @@ export function overlayEnd(
     };
   }
   const far = f.far;
-  if (far && !far.error) return farEnd(f, far, host, hops);
+  if (far && !far.error) return farEnd(f, far, host, hops, target);
   hops.push({
     at: 'remote',
     what:
@@ -166,6 +173,7 @@ function farEnd(
   far: NonNullable<OverlayFacts['far']>,
   host: string,
   hops: Hop[],
+  target: { proto: string; port?: number },
 ): TraceReport {
   const r = f.remote;
   const vni = f.network.vni ?? '?';
@@ -210,6 +218,18 @@ function farEnd(
       outcome: 'dropped',
       hops,
       sentence: `dropped: arrived at host ${host} in VXLAN VNI ${vni}, but br0 there did not pass it to ${r.name}`,
+    };
+  }
+  if (target.port !== undefined && far.listening === false) {
+    const addr = `${ip}:${target.port}`;
+    hops.push({
+      at: 'arrival',
+      what: `no socket on ${addr}/${target.proto} in ${r.name} on host ${host} (looked there)`,
+    });
+    return {
+      outcome: 'no-listener',
+      hops,
+      sentence: `overlay ${f.network.name}, VXLAN VNI ${vni} to host ${host}, to ${r.name}, but no container listens on ${addr}`,
     };
   }
   hops.push({ at: 'arrival', what: `${r.name} (${ip}) on host ${host}` });

@@ -26,6 +26,8 @@ export interface ArrivalRequest {
   dst: string;
   proto: ProbeProto;
   tag: number;
+  /** The probe's port (tcp, udp): the far side says whether something listens on it. */
+  port?: number;
   /** How long the far side keeps its tables, from armed. */
   windowMs: number;
   /** The asker's lease, for the replies. */
@@ -56,6 +58,7 @@ export function parseArrivalRequest(text: string): ArrivalRequest | string {
   if (typeof o.dst !== 'string' || parseIp(o.dst)?.family !== 4) return 'bad dst';
   if (o.proto !== 'tcp' && o.proto !== 'udp' && o.proto !== 'icmp') return 'bad proto';
   if (!int(o.tag, 0, 0xffff)) return 'bad tag';
+  if (o.port !== undefined && (o.proto === 'icmp' || !int(o.port, 1, 0xffff))) return 'bad port';
   if (!int(o.windowMs, 0, MAX_WINDOW_MS)) return 'bad windowMs';
   if (typeof o.lease !== 'string' || !/^[0-9a-zA-Z]{1,32}$/.test(o.lease)) return 'bad lease';
   return {
@@ -64,6 +67,7 @@ export function parseArrivalRequest(text: string): ArrivalRequest | string {
     dst: o.dst,
     proto: o.proto,
     tag: o.tag as number,
+    ...(o.port !== undefined ? { port: o.port as number } : {}),
     windowMs: o.windowMs as number,
     lease: o.lease,
   };
@@ -74,6 +78,8 @@ export interface ArrivalReply {
   /** done: `nft monitor trace` lines of its host namespace and of the overlay's. */
   lines?: string[];
   overlayLines?: string[];
+  /** done, for a request with a port: whether the destination listens on it there. */
+  listening?: boolean;
   error?: string;
 }
 
@@ -140,7 +146,7 @@ export async function askPeer(
 
 /** The far side's kernel part: arms the tables, and later returns the lines. */
 export type Arm = (req: ArrivalRequest) => Promise<{
-  finish(): Promise<{ lines: string[]; overlayLines: string[] }>;
+  finish(): Promise<{ lines: string[]; overlayLines: string[]; listening?: boolean }>;
 }>;
 
 /** How long servePeer waits before it tries the cluster store again. */
