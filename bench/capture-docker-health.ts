@@ -11,10 +11,10 @@
  * Everything is removed in `finally`, and the machine's own namespace is
  * compared before and after.
  */
+import { LOOP, MISSING_PROBE, RUNS } from '../test/helpers/health-scenario.js';
 import { runCapture } from './lib/capture-run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const LOOP = ['sh', '-c', 'while true; do sleep 3600; done'];
 
 runCapture({
   name: 'capture-docker-health',
@@ -24,24 +24,7 @@ runCapture({
     await dockerd(0);
     const since = String(Math.floor(Date.now() / 1000) - 1);
     c.sec('starting, healthy, unhealthy, healthy again');
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'hc1',
-      '--health-cmd',
-      'cat /tmp/ok',
-      '--health-interval',
-      '200ms',
-      '--health-retries',
-      '2',
-      '--health-start-period',
-      '5s',
-      'busybox',
-      'sh',
-      '-c',
-      'sleep 1; echo fine > /tmp/ok; while true; do sleep 3600; done',
-    ]);
+    c.docker(RUNS.hc1);
     c.docker(['inspect', '-f', '{{json .State.Health}}', 'hc1']);
     c.docker(['ps', '--format', '{{.Status}}']);
     await sleep(2500);
@@ -63,27 +46,8 @@ runCapture({
     c.docker(['start', 'hc1']);
     c.docker(['inspect', '-f', '{{json .State.Health}}', 'hc1']);
     c.sec('a probe past its timeout; a missing command');
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'hc2',
-      '--health-cmd',
-      'echo started; sleep 30',
-      '--health-timeout',
-      '300ms',
-      '--health-interval',
-      '100ms',
-      '--health-retries',
-      '1',
-      'busybox',
-      ...LOOP,
-    ]);
-    await c.api('POST', '/containers/create?name=hc3', {
-      Image: 'busybox',
-      Cmd: LOOP,
-      Healthcheck: { Test: ['CMD', '/nonexistent'], Interval: 100e6, Retries: 1 },
-    });
+    c.docker(RUNS.hc2);
+    await c.api('POST', '/containers/create?name=hc3', MISSING_PROBE);
     c.docker(['start', 'hc3']);
     await sleep(2000);
     c.docker(['inspect', '-f', '{{json .State.Health}}', 'hc2']);

@@ -11,10 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiCall } from '../helpers/api.js';
+import { FOREVER, MISSING_PROBE, RUNS } from '../helpers/health-scenario.js';
 import { eventually, labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 let env: LabEnv;
-const LOOP = 'while true; do sleep 3600; done';
+const LOOP = FOREVER;
 
 interface Health {
   Status: string;
@@ -48,25 +49,8 @@ describe('healthchecks', () => {
   it('goes starting -> healthy -> unhealthy -> healthy with what the probe sees', async () => {
     // docker events, from before the container exists.
     const since = String(Math.floor(Date.now() / 1000) - 1);
-    const r = env.docker([
-      'run',
-      '-d',
-      '--name',
-      'hc1',
-      '--health-cmd',
-      'cat /tmp/ok',
-      '--health-interval',
-      '200ms',
-      '--health-retries',
-      '2',
-      // Its failures before /tmp/ok exists do not count: no "unhealthy" first.
-      '--health-start-period',
-      '5s',
-      'busybox',
-      'sh',
-      '-c',
-      `sleep 1; echo fine > /tmp/ok; ${LOOP}`,
-    ]);
+    // Its failures before /tmp/ok exists do not count: no "unhealthy" first.
+    const r = env.docker(RUNS.hc1);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(health('hc1')?.Status, 'starting');
     assert.match(
@@ -121,24 +105,7 @@ describe('healthchecks', () => {
   });
 
   it('a probe past its timeout is killed and fails with dockerd words', async () => {
-    const r = env.docker([
-      'run',
-      '-d',
-      '--name',
-      'hc2',
-      '--health-cmd',
-      'echo started; sleep 30',
-      '--health-timeout',
-      '300ms',
-      '--health-interval',
-      '100ms',
-      '--health-retries',
-      '1',
-      'busybox',
-      'sh',
-      '-c',
-      LOOP,
-    ]);
+    const r = env.docker(RUNS.hc2);
     assert.equal(r.status, 0, r.stderr);
     const h = await waitStatus('hc2', 'unhealthy');
     const last = h.Log[h.Log.length - 1]!;
@@ -172,16 +139,11 @@ describe('healthchecks', () => {
     assert.equal(r.status, 0, r.stderr);
     await waitStatus('hc3', 'healthy');
     // A CMD probe (exec form) of a missing binary, through the API as docker-py sends it.
-    const body = {
-      Image: 'busybox',
-      Cmd: ['sh', '-c', LOOP],
-      Healthcheck: { Test: ['CMD', '/nonexistent'], Interval: 100e6, Retries: 1 },
-    };
     const c = await apiCall(
       env.daemon.env.DOCKER_HOST,
       'POST',
       '/containers/create?name=hc4',
-      body,
+      MISSING_PROBE,
     );
     assert.equal(c.status, 201, c.text);
     assert.equal(env.docker(['start', 'hc4']).status, 0);
