@@ -13,7 +13,7 @@
  * compared before and after.
  */
 import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
+import { rawSession, type RawStep } from '../test/helpers/raw-http.js';
 import { API } from './lib/capture.js';
 import { runCapture } from './lib/capture-run.js';
 
@@ -28,63 +28,6 @@ export function esc(b: Buffer): string {
     else s += `\\x${x.toString(16).padStart(2, '0')}`;
   }
   return s;
-}
-
-interface Step {
-  /** Bytes to send (after `afterMs`). */
-  send?: string | Buffer;
-  /** Half-close the connection (the client's end of input). */
-  end?: boolean;
-  afterMs?: number;
-}
-
-/**
- * One raw exchange: `request`, then the steps; resolves with what came back
- * and whether the server closed the connection before `waitMs` of quiet.
- */
-function exchange(
-  sock: string,
-  request: string | Buffer,
-  steps: Step[] = [],
-  waitMs = 1500,
-): Promise<{ bytes: Buffer; closed: boolean }> {
-  return new Promise((resolve) => {
-    const c = connect(sock);
-    const got: Buffer[] = [];
-    let closed = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      c.destroy();
-      resolve({ bytes: Buffer.concat(got), closed });
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(done, waitMs);
-    };
-    c.on('data', (d: Buffer) => {
-      got.push(d);
-      arm();
-    });
-    c.on('end', () => {
-      closed = true;
-      done();
-    });
-    c.on('close', done);
-    c.on('error', done);
-    c.write(request, () => {
-      arm();
-      let t = 0;
-      for (const s of steps) {
-        t += s.afterMs ?? 300;
-        setTimeout(() => {
-          if (s.send !== undefined) c.write(s.send);
-          if (s.end) c.end();
-        }, t);
-      }
-      if (steps.length) setTimeout(arm, t);
-    });
-  });
 }
 
 /** A request's bytes: method, path (API version prefixed), headers, body. */
@@ -154,11 +97,13 @@ runCapture({
     const raw = async (
       title: string,
       request: string,
-      steps: Step[] = [],
+      steps: RawStep[] = [],
       waitMs = 1500,
       ws = false,
     ) => {
-      const r = await exchange(sock, request, steps, waitMs);
+      const session = await rawSession(sock, request, steps, waitMs);
+      // latin1 keeps every byte as it came.
+      const r = { bytes: Buffer.from(session.text, 'latin1'), closed: session.closed };
       const sent = steps
         .map((s) =>
           s.send !== undefined
