@@ -13,7 +13,20 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { run, watchLines } from '../process/run.js';
-import { closeFd, connectSocket, bindSocket, inNetns, openSocket, sendBytes } from '../sys/libc.js';
+import {
+  AF_INET,
+  bindSocket,
+  closeFd,
+  connectSocket,
+  inNetns,
+  openSocket,
+  sendBytes,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_RAW,
+  SOCK_STREAM,
+  sockaddrIn,
+} from '../sys/libc.js';
 import { Nftables } from './libnftables.js';
 import { VXLAN_PORT } from './ruleset.js';
 
@@ -49,20 +62,7 @@ export interface ProbeResult {
   overlayLines?: string[];
 }
 
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
 const IPPROTO_ICMP = 1;
-
-function sockaddrIn(ip: string, port: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt16LE(AF_INET, 0);
-  b.writeUInt16BE(port, 2);
-  ip.split('.').forEach((o, i) => b.writeUInt8(Number(o), 4 + i));
-  return b;
-}
 
 /** An ICMP echo request with `id`, checksummed. */
 function echoRequest(id: number): Buffer {

@@ -6,23 +6,21 @@
  * as file descriptors: a socket keeps the namespace it was made in.
  */
 import { isIPv4 } from 'node:net';
-import { bindSocket, closeFd, inNetns, openSocket, setSockOpt } from '../sys/libc.js';
+import {
+  AF_INET,
+  bindSocket,
+  closeFd,
+  inNetns,
+  openSocket,
+  setSockOpt,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  sockaddrIn,
+} from '../sys/libc.js';
 
-const AF_INET = 2;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
-
-/** struct sockaddr_in for an IPv4 address and port. */
-function sockaddrIn(ip: string, port: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt16LE(AF_INET, 0);
-  b.writeUInt16BE(port, 2);
-  ip.split('.').forEach((o, i) => b.writeUInt8(Number(o), 4 + i));
-  return b;
-}
 
 /**
  * A UDP socket and a TCP socket (not yet listening) bound to `ip:port` in the

@@ -34,8 +34,11 @@ export const CLONE_NEWNET = 0x40000000;
 export const MS_RDONLY = 0x1;
 export const MS_BIND = 0x1000;
 export const MNT_DETACH = 2;
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
@@ -184,6 +187,15 @@ const sock = {
 };
 
 const EINTR = 4;
+
+/** struct sockaddr_in for an IPv4 address and port. */
+export function sockaddrIn(ip: string, port: number): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(AF_INET, 0);
+  b.writeUInt16BE(port, 2);
+  ip.split('.').forEach((o, i) => b.writeUInt8(Number(o), 4 + i));
+  return b;
+}
 
 /** socket(2) with SOCK_CLOEXEC added; returns the fd. */
 export function openSocket(domain: number, type: number, protocol: number): number {
