@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ContainerDirs, type ContainerPaths } from './paths.js';
 import { BerthError, conflict, invalid, notFound } from '../common/errors.js';
 import { type Json, obj, optBool, optStr, optStrs } from '../common/validate.js';
 import {
@@ -183,14 +184,18 @@ export async function runProbe(
 export class ExecService {
   private execs = new Map<string, ExecInstance>();
 
+  private readonly dirs: ContainerDirs;
+
   constructor(
     private readonly containers: ContainerService,
     private readonly runtime: Runtime,
-    private readonly execRoot: string,
-  ) {}
+    roots: ContainerPaths,
+  ) {
+    this.dirs = new ContainerDirs(roots);
+  }
 
   private stateDir(id: string): string {
-    return join(this.execRoot, 'exec', id.slice(0, 16));
+    return join(this.dirs.execStateRoot, id.slice(0, 16));
   }
 
   /** POST /containers/{id}/exec. */

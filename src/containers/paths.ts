@@ -47,7 +47,15 @@ export class ContainerDirs {
   }
   /** The shim's state directory (short: unix socket paths are limited to 108 bytes). */
   stateDir(id: string): string {
-    return join(this.roots.execRoot, 'containers', id.slice(0, 16));
+    return join(this.stateRoot, id.slice(0, 16));
+  }
+  /** Where the containers' shims keep their state directories. */
+  get stateRoot(): string {
+    return join(this.roots.execRoot, 'containers');
+  }
+  /** Where the execs' shims keep theirs (exec ids are unique across containers). */
+  get execStateRoot(): string {
+    return join(this.roots.execRoot, 'exec');
   }
   logPath(id: string): string {
     return join(this.dir(id), `${id}-json.log`);

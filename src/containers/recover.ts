@@ -109,8 +109,8 @@ function stopStaleShims(life: Lifecycle): void {
     }
   }
   const stale = [
-    ...liveShims(join(life.paths.execRoot, 'containers')).filter((s) => kept.get(s.dir) !== s.pid),
-    ...liveShims(join(life.paths.execRoot, 'exec')).filter((s) => s.waiting),
+    ...liveShims(life.paths.stateRoot).filter((s) => kept.get(s.dir) !== s.pid),
+    ...liveShims(life.paths.execStateRoot).filter((s) => s.waiting),
   ];
   for (const s of stale) {
     life.log.warn(`stopping stale shim ${s.pid} (${s.dir})`);

@@ -260,6 +260,7 @@ async function main(): Promise<number> {
   const volumes = new VolumeService(kv, flags.dataRoot, events, log);
   volumes.users = (name) => volumeUsers(repo.all(), name);
   await volumes.load();
+  const roots = { dataRoot: flags.dataRoot, execRoot: flags.execRoot };
   const containers = new ContainerService(
     repo,
     images,
@@ -267,12 +268,12 @@ async function main(): Promise<number> {
     volumes,
     runtime,
     events,
-    { dataRoot: flags.dataRoot, execRoot: flags.execRoot },
+    roots,
     dnsConfig,
     log,
     { liveRestore: flags.liveRestore, hostGatewayIp: flags.hostGatewayIp },
   );
-  const execs = new ExecService(containers, runtime, flags.execRoot);
+  const execs = new ExecService(containers, runtime, roots);
   await containers.recover();
   await volumes.sweep();
   // This host's endpoints against the cluster's, now and after every registration.
