@@ -80,11 +80,15 @@ function runFile(file, quiet = false) {
       { stdio: [quiet ? 'ignore' : 'inherit', 'pipe', 'pipe'], cwd: root, detached: true },
     );
     const kept = [];
-    let tail = '';
+    // Bytes, decoded once at the end: a chunk may end inside a character.
+    const tail = [];
+    let tailBytes = 0;
     const take = (out) => (d) => {
       if (quiet) kept.push(d);
       else out.write(d);
-      tail = (tail + d.toString()).slice(-TAIL_BYTES);
+      tail.push(d);
+      tailBytes += d.length;
+      while (tailBytes - tail[0].length >= TAIL_BYTES) tailBytes -= tail.shift().length;
     };
     child.stdout.on('data', take(process.stdout));
     child.stderr.on('data', take(process.stderr));
@@ -120,7 +124,7 @@ function runFile(file, quiet = false) {
         code,
         signal,
         ms: Date.now() - t0,
-        tail,
+        tail: Buffer.concat(tail).toString('utf8'),
       });
     });
   });

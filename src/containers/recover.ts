@@ -114,7 +114,7 @@ function stopStaleShims(life: Lifecycle): void {
   ];
   for (const s of stale) {
     life.log.warn(`stopping stale shim ${s.pid} (${s.dir})`);
-    killProcess(s.pid, undefined, 'SIGKILL');
+    killProcess(s.pid, s.startTime, 'SIGKILL');
   }
 }
 

@@ -5,23 +5,31 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { liveShims, SHIM_PATH } from '../../src/kernel/runtime/runtime.js';
+import { liveShims, processStartTime, SHIM_PATH } from '../../src/kernel/runtime/runtime.js';
 
 const root = mkdtempSync(join(tmpdir(), 'berth-shims-'));
-const started: number[] = [];
+const started: ChildProcess[] = [];
 
-after(() => {
-  for (const pid of started) {
+after(async () => {
+  // Each shim leads its own process group (detached), with its runtime child
+  // in it: the group goes, and only while the shim has not been reaped (its
+  // PID, and so the group's ID, cannot have been taken by another process).
+  // Each is waited for, so this process reaps it.
+  const ended: Promise<unknown>[] = [];
+  for (const child of started) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    ended.push(new Promise((r) => child.once('exit', r)));
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
     } catch {
       // already gone
     }
   }
+  await Promise.all(ended);
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -32,7 +40,7 @@ async function shim(name: string, runtime: string[], waitAttach: boolean): Promi
   const args = ['--state-dir', dir, ...(waitAttach ? ['--wait-attach'] : []), '--', ...runtime];
   const child = spawn(SHIM_PATH, args, { detached: true, stdio: 'ignore' });
   child.unref();
-  started.push(child.pid!);
+  started.push(child);
   for (let i = 0; i < 200 && !existsSync(join(dir, 'shim.pid')); i++) {
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -50,8 +58,18 @@ describe('liveShims', () => {
       found = liveShims(root);
     }
     const byPid = new Map(found.map((s) => [s.pid, s]));
-    assert.deepEqual(byPid.get(waiting), { dir: join(root, 'a'), pid: waiting, waiting: true });
-    assert.deepEqual(byPid.get(running), { dir: join(root, 'b'), pid: running, waiting: false });
+    assert.deepEqual(byPid.get(waiting), {
+      dir: join(root, 'a'),
+      pid: waiting,
+      startTime: processStartTime(waiting),
+      waiting: true,
+    });
+    assert.deepEqual(byPid.get(running), {
+      dir: join(root, 'b'),
+      pid: running,
+      startTime: processStartTime(running),
+      waiting: false,
+    });
     assert.equal(found.length, 2);
   });
 
@@ -59,7 +77,7 @@ describe('liveShims', () => {
     mkdirSync(join(root, 'reused'));
     writeFileSync(join(root, 'reused', 'shim.pid'), `${process.pid}\n`);
     mkdirSync(join(root, 'moved'));
-    writeFileSync(join(root, 'moved', 'shim.pid'), `${started[0]}\n`);
+    writeFileSync(join(root, 'moved', 'shim.pid'), `${started[0]!.pid}\n`);
     mkdirSync(join(root, 'garbage'));
     writeFileSync(join(root, 'garbage', 'shim.pid'), 'x\n');
     const dirs = liveShims(root).map((s) => s.dir);
@@ -67,8 +85,9 @@ describe('liveShims', () => {
   });
 
   it('drops a shim once it is gone, and answers nothing for a missing root', async () => {
-    process.kill(started[0]!, 'SIGKILL');
-    for (let i = 0; i < 100 && liveShims(root).some((s) => s.pid === started[0]); i++) {
+    const first = started[0]!;
+    first.kill('SIGKILL');
+    for (let i = 0; i < 100 && liveShims(root).some((s) => s.pid === first.pid); i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.deepEqual(

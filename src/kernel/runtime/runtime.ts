@@ -561,7 +561,12 @@ export interface LiveShim {
   /** Its state directory. */
   dir: string;
   pid: number;
-  /** It has no child yet: it still waits for a client before it starts the runtime. */
+  /** Its start time (processStartTime), so a kill cannot reach a process that took the PID since. */
+  startTime: number;
+  /**
+   * It has no child yet: it still waits for a client before it starts the
+   * runtime. False when the kernel does not say (no /proc/PID/task/PID/children).
+   */
   waiting: boolean;
 }
 
@@ -585,8 +590,13 @@ export function liveShims(root: string): LiveShim[] {
     const argv = readFileSyncSafe(`/proc/${pid}/cmdline`).split('\0');
     const at = argv.indexOf('--state-dir');
     if (argv[0] !== SHIM_PATH || at < 0 || argv[at + 1] !== dir) continue;
-    const children = readFileSyncSafe(`/proc/${pid}/task/${pid}/children`).trim();
-    out.push({ dir, pid, waiting: children === '' });
+    let children: string | undefined;
+    try {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    } catch {
+      children = undefined;
+    }
+    out.push({ dir, pid, startTime: processStartTime(pid), waiting: children === '' });
   }
   return out;
 }
