@@ -288,9 +288,17 @@ export class GlobalNetworks implements GlobalScope {
     });
   }
 
-  /** Calls `fn` with the network ID whenever an endpoint of it comes or goes, on any host. */
-  onEndpointsChange(fn: (networkId: string) => void): () => void {
-    return this.endpoints.onChange((key: string) => fn(key.slice(0, key.indexOf('/'))));
+  /** One endpoint of a global network, as last seen. */
+  endpoint(networkId: string, endpointId: string): GlobalEndpoint | undefined {
+    return this.endpoints.get(`${networkId}/${endpointId}`);
+  }
+
+  /** Calls `fn` with the network's and the endpoint's ID whenever an endpoint comes, changes or goes, on any host. */
+  onEndpointsChange(fn: (networkId: string, endpointId: string) => void): () => void {
+    return this.endpoints.onChange((key: string) => {
+      const slash = key.indexOf('/');
+      fn(key.slice(0, slash), key.slice(slash + 1));
+    });
   }
 
   /** A network and the revision of its last write, from the watch; undefined when either is unknown. */

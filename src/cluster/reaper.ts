@@ -7,7 +7,7 @@
  * (`GlobalNetworks.reap`: only while the node is still absent and the
  * endpoint unchanged), so hosts racing free an address once and a host that
  * came back keeps its endpoints. The other hosts' data planes drop the
- * entries from their endpoint mirrors (`NetworkController.updatePeers`).
+ * entries from their endpoint mirrors (`OverlayPlane.updatePeers`).
  *
  * This host's own endpoints are never reaped here: it reconciles them itself
  * when it registers (rejoin.ts).

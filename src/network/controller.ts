@@ -246,6 +246,7 @@ export class NetworkController {
         network: (id) => this.network(id),
         driver: (name) => this.drivers[name],
         overlay: () => this.overlay(),
+        vtep: options.global.vtep,
       });
     }
   }
@@ -663,11 +664,6 @@ export class NetworkController {
   resolverAt(netId: string): string | undefined {
     const net = this.network(netId);
     return net?.Driver === 'overlay' ? gatewayOf(net)?.split('/')[0] : undefined;
-  }
-
-  /** A multi-host network's endpoints changed: this host's data plane follows (OverlayPlane). */
-  updatePeers(netId: string): Promise<void> {
-    return this.plane?.updatePeers(netId) ?? Promise.resolve();
   }
 
   /** A join on a multi-host network, before it returns: the peers converge (decision 0023). */

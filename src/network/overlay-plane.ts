@@ -12,7 +12,14 @@ import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { type OverlayDriver, gatewayOf } from './drivers/overlay/index.js';
 import type { NetworkDns } from './endpoints.js';
-import type { GlobalScope, NetworkDriver, NetworkRecord, PeerConvergence } from './types.js';
+import type {
+  GlobalEndpoint,
+  GlobalScope,
+  NetworkDriver,
+  NetworkRecord,
+  Peer,
+  PeerConvergence,
+} from './types.js';
 
 export interface OverlayPlaneDeps {
   global: GlobalScope;
@@ -20,6 +27,8 @@ export interface OverlayPlaneDeps {
   convergence?: PeerConvergence;
   dns: NetworkDns;
   log: Logger;
+  /** This host's tunnel source: the endpoints with another are the other hosts'. */
+  vtep: string;
   network: (id: string) => NetworkRecord | undefined;
   driver: (name: string) => NetworkDriver | undefined;
   overlay: () => OverlayDriver | undefined;
@@ -30,13 +39,30 @@ export class OverlayPlane {
   private readonly peerUpdates = new Map<string, Promise<void>>();
   /** Per overlay network, the update queued behind it, not started: later changes join it. */
   private readonly peersQueued = new Map<string, Promise<void>>();
+  /**
+   * Per overlay network, what its next update applies: the endpoints that
+   * changed since the last one (IDs), or `all` (the whole network, as the
+   * store's view has it: when it is new here, or after an update failed).
+   */
+  private readonly changed = new Map<string, Set<string> | 'all'>();
+  /**
+   * Per overlay network this host takes part in: the other hosts' endpoints
+   * as programmed (FDB, neighbour, resolver names), by endpoint ID. An
+   * update applies what changed against it, so a change costs the same
+   * with 10 endpoints on the network as with 10,000.
+   */
+  private readonly programmed = new Map<string, Map<string, GlobalEndpoint>>();
+  /**
+   * Overlay networks this host was found not to take part in: their changes
+   * cost nothing here. A host starts taking part with a join of its own (or
+   * a restart), whose update reads all.
+   */
+  private readonly notHere = new Set<string>();
   /** Per overlay network this host takes part in: its resolver's address and namespace. */
   private readonly overlayListeners = new Map<string, { address: string; nsPath: string }>();
-  /** Per overlay network: the other hosts' containers whose names the resolver has. */
-  private readonly remoteNames = new Map<string, Set<string>>();
 
   constructor(private readonly d: OverlayPlaneDeps) {
-    d.global.onEndpointsChange((netId) => void this.updatePeers(netId));
+    d.global.onEndpointsChange((netId, epId) => void this.updatePeers(netId, epId));
     // What the store had before this listener came (a restart): programmed once read.
     // What a killed daemon left of overlay namespaces is swept first.
     void d.global.loaded.then(async () => {
@@ -57,20 +83,27 @@ export class OverlayPlane {
   }
 
   /**
-   * An overlay network's endpoints changed somewhere: this host's data plane
-   * is made to match the store's view, one update at a time per network, if
-   * this host takes part in the network (a driver that has no namespace for
-   * it does nothing).
+   * An overlay network's endpoint `endpointId` changed somewhere (without
+   * it: the network may be new here, read all of it unless it is programmed
+   * already): this host's data plane is made to match the store's view, one
+   * update at a time per network, if this host takes part in the network (a
+   * driver that has no namespace for it does nothing).
    */
-  updatePeers(netId: string): Promise<void> {
+  updatePeers(netId: string, endpointId?: string): Promise<void> {
+    const c = this.changed.get(netId);
+    if (endpointId === undefined) {
+      if (!this.programmed.has(netId)) this.changed.set(netId, 'all');
+    } else if (c === undefined) this.changed.set(netId, new Set([endpointId]));
+    else if (c !== 'all') c.add(endpointId);
     // An update not started yet reads the store's view when it starts: it has this change too.
     const queued = this.peersQueued.get(netId);
     if (queued) return queued;
     const next = (this.peerUpdates.get(netId) ?? Promise.resolve())
       .then(() => this.applyPeers(netId))
-      .catch((e: unknown) =>
-        this.d.log.error(`network ${this.d.network(netId)?.Name ?? netId}: peers: ${messageOf(e)}`),
-      );
+      .catch((e: unknown) => {
+        this.changed.set(netId, 'all'); // not known what was done: the next update reads all
+        this.d.log.error(`network ${this.d.network(netId)?.Name ?? netId}: peers: ${messageOf(e)}`);
+      });
     this.peerUpdates.set(netId, next);
     this.peersQueued.set(netId, next);
     return next;
@@ -79,19 +112,75 @@ export class OverlayPlane {
   /** One peers update: the store's view now, programmed, then reported (decision 0023). */
   private async applyPeers(netId: string): Promise<void> {
     this.peersQueued.delete(netId);
+    const changed = this.changed.get(netId) ?? new Set<string>();
+    this.changed.delete(netId);
     const net = this.d.network(netId);
     const driver = net && this.d.driver(net.Driver);
     const at = this.d.convergence?.revision();
-    if (net && driver?.setPeers) {
-      const peers = this.d.global.endpointsOf(netId).map((e) => ({
-        ip: e.IPv4,
-        mac: e.Mac,
-        vtep: e.Vtep,
-      }));
-      await driver.setPeers(net, peers);
-      await this.overlayNames(net);
+    const skip = changed !== 'all' && this.notHere.has(netId);
+    if (net && driver?.setPeers && driver.changePeers && !skip) {
+      const had = this.programmed.get(netId);
+      const done =
+        had !== undefined &&
+        changed !== 'all' &&
+        (await this.changePeers(net, driver.changePeers.bind(driver), had, changed));
+      if (!done) await this.setPeers(net, driver.setPeers.bind(driver), had);
     }
     if (at !== undefined) this.d.convergence?.applied(netId, at);
+  }
+
+  /** The other host's endpoint `id` of the network, as the store's view has it now. */
+  private remote(netId: string, id: string): GlobalEndpoint | undefined {
+    const e = this.d.global.endpoint(netId, id);
+    return e && e.Vtep !== this.d.vtep ? e : undefined;
+  }
+
+  /** The endpoints that changed, applied on what is programmed; false if the driver needs all. */
+  private async changePeers(
+    net: NetworkRecord,
+    change: NonNullable<NetworkDriver['changePeers']>,
+    had: Map<string, GlobalEndpoint>,
+    ids: Set<string>,
+  ): Promise<boolean> {
+    // Read now, before any wait: later changes come with the next update.
+    const now = new Map([...ids].map((id) => [id, this.remote(net.Id, id)]));
+    const gone: GlobalEndpoint[] = [];
+    const came: GlobalEndpoint[] = [];
+    for (const [id, e] of now) {
+      const before = had.get(id);
+      if (before && e && sameEndpoint(before, e)) continue;
+      if (before) gone.push(before);
+      if (e) came.push(e);
+    }
+    if (!gone.length && !came.length) return true;
+    if (!(await change(net, { gone: gone.map(peerOf), came: came.map(peerOf) }))) return false;
+    for (const [id, e] of now) {
+      if (e) had.set(id, e);
+      else had.delete(id);
+    }
+    this.changeNames(net, gone, came);
+    return true;
+  }
+
+  /** The whole network as the store's view has it, if this host takes part in it. */
+  private async setPeers(
+    net: NetworkRecord,
+    set: NonNullable<NetworkDriver['setPeers']>,
+    had: Map<string, GlobalEndpoint> | undefined,
+  ): Promise<void> {
+    const now = new Map<string, GlobalEndpoint>();
+    for (const e of this.d.global.endpointsOf(net.Id)) if (e.Vtep !== this.d.vtep) now.set(e.Id, e);
+    if (!(await set(net, [...now.values()].map(peerOf)))) {
+      // Not (or no longer) part of it here: the next update, when it is, reads all.
+      if (had) this.changeNames(net, [...had.values()], []);
+      this.programmed.delete(net.Id);
+      this.notHere.add(net.Id);
+      return;
+    }
+    this.notHere.delete(net.Id);
+    await this.listen(net);
+    this.changeNames(net, [...(had?.values() ?? [])], [...now.values()]);
+    this.programmed.set(net.Id, now);
   }
 
   /**
@@ -134,24 +223,25 @@ export class OverlayPlane {
   /**
    * Names on an overlay network this host takes part in: a resolver in the
    * network's namespace on its gateway (each host answers its own
-   * containers there), and the other hosts' endpoints as records beside the
-   * local ones (which the join publishes).
+   * containers there, the other hosts' endpoints as records beside the
+   * local ones, which the join publishes: changeNames).
    */
-  private async overlayNames(net: NetworkRecord): Promise<void> {
-    const overlay = this.d.overlay();
-    const nsPath = overlay?.nsPath(net);
-    if (!overlay || !nsPath || !existsSync(nsPath)) return;
+  private async listen(net: NetworkRecord): Promise<void> {
+    const nsPath = this.d.overlay()?.nsPath(net);
     const gw = gatewayOf(net)?.split('/')[0];
-    if (gw && !this.overlayListeners.has(net.Id)) {
-      await this.d.dns.addListener(gw, net.Id, nsPath);
-      this.overlayListeners.set(net.Id, { address: gw, nsPath });
-    }
-    const had = this.remoteNames.get(net.Id) ?? new Set<string>();
-    const now = new Set<string>();
-    for (const e of this.d.global.endpointsOf(net.Id)) {
-      if (e.Vtep === overlay.vtep) continue;
-      now.add(e.ContainerID);
-      this.d.dns.records.upsertEndpoint({
+    if (!gw || !nsPath || this.overlayListeners.has(net.Id) || !existsSync(nsPath)) return;
+    await this.d.dns.addListener(gw, net.Id, nsPath);
+    this.overlayListeners.set(net.Id, { address: gw, nsPath });
+  }
+
+  /** The other hosts' endpoints `gone` leave the resolver's records and `came` enter them. */
+  private changeNames(net: NetworkRecord, gone: GlobalEndpoint[], came: GlobalEndpoint[]): void {
+    const records = this.d.dns.records;
+    const staying = new Set(came.map((e) => e.ContainerID));
+    for (const e of gone)
+      if (!staying.has(e.ContainerID)) records.removeEndpoint(e.ContainerID, net.Id);
+    for (const e of came) {
+      records.upsertEndpoint({
         containerId: e.ContainerID,
         name: e.Name,
         aliases: e.Aliases,
@@ -161,17 +251,31 @@ export class OverlayPlane {
         ipv4: e.IPv4,
       });
     }
-    for (const id of had) if (!now.has(id)) this.d.dns.records.removeEndpoint(id, net.Id);
-    this.remoteNames.set(net.Id, now);
   }
 
   /** An overlay network gone: its resolver and the other hosts' names go too. */
   private async dropOverlayNames(netId: string): Promise<void> {
-    for (const id of this.remoteNames.get(netId) ?? [])
-      this.d.dns.records.removeEndpoint(id, netId);
-    this.remoteNames.delete(netId);
+    for (const e of this.programmed.get(netId)?.values() ?? [])
+      this.d.dns.records.removeEndpoint(e.ContainerID, netId);
+    this.programmed.delete(netId);
+    this.changed.delete(netId);
+    this.notHere.delete(netId);
     const l = this.overlayListeners.get(netId);
     this.overlayListeners.delete(netId);
     if (l) await this.d.dns.removeListener(l.address, l.nsPath);
   }
+}
+
+const peerOf = (e: GlobalEndpoint): Peer => ({ ip: e.IPv4, mac: e.Mac, vtep: e.Vtep });
+
+/** Whether a remote endpoint changed nothing this host programs for it. */
+function sameEndpoint(a: GlobalEndpoint, b: GlobalEndpoint): boolean {
+  return (
+    a.IPv4 === b.IPv4 &&
+    a.Mac === b.Mac &&
+    a.Vtep === b.Vtep &&
+    a.ContainerID === b.ContainerID &&
+    a.Name === b.Name &&
+    a.Aliases.join('\0') === b.Aliases.join('\0')
+  );
 }

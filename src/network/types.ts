@@ -179,7 +179,7 @@ export interface NetworkDriver {
   readonly gatewayRoute: boolean;
   /**
    * libnetwork's data scope: 'local' networks are this host's, 'global' ones
-   * are shared through the cluster store and have `setPeers`.
+   * are shared through the cluster store and have `setPeers` and `changePeers`.
    */
   readonly scope: 'local' | 'global';
   /** Makes the network's kernel side exist (a bridge with its gateways); idempotent. */
@@ -211,9 +211,22 @@ export interface NetworkDriver {
   removeNetwork(net: NetworkRecord): Promise<void>;
   /**
    * Multi-host drivers: makes the network's remote endpoints on this host
-   * exactly `peers` (the control plane's view), if this host takes part in it.
+   * exactly `peers` (the control plane's view), if this host takes part in
+   * it; false (and nothing done) when it does not.
    */
-  setPeers?(net: NetworkRecord, peers: Peer[]): Promise<void>;
+  setPeers?(net: NetworkRecord, peers: Peer[]): Promise<boolean>;
+  /**
+   * Multi-host drivers: after `setPeers`, the remote endpoints `gone` are
+   * taken out and then those that `came` are put in (one that moved is in
+   * both); false (and nothing done) when this host no longer takes part.
+   */
+  changePeers?(net: NetworkRecord, change: PeersChange): Promise<boolean>;
+}
+
+/** What changed of a network's remote endpoints (NetworkDriver.changePeers). */
+export interface PeersChange {
+  gone: Peer[];
+  came: Peer[];
 }
 
 /** What a global-scope network create asks for (checked as a bridge's is). */
@@ -247,8 +260,10 @@ export interface GlobalScope {
   detach(networkId: string, endpointId: string): Promise<void>;
   /** The endpoints of a global network, on every host, as last seen. */
   endpointsOf(networkId: string): GlobalEndpoint[];
-  /** Calls `fn` with the network's ID when an endpoint of it comes or goes, on any host. */
-  onEndpointsChange(fn: (networkId: string) => void): () => void;
+  /** One of them, as last seen. */
+  endpoint(networkId: string, endpointId: string): GlobalEndpoint | undefined;
+  /** Calls `fn` with the network's and the endpoint's ID when an endpoint comes, changes or goes, on any host. */
+  onEndpointsChange(fn: (networkId: string, endpointId: string) => void): () => void;
   /** Calls `fn` with a network's ID when it was removed, on any host. */
   onNetworkRemoved(fn: (networkId: string) => void): () => void;
 }

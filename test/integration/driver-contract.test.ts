@@ -286,6 +286,7 @@ if (!LAB) {
         // A network shared by hosts learns the other hosts' endpoints.
         assert.ok(['local', 'global'].includes(driver.scope));
         assert.equal(typeof driver.setPeers === 'function', driver.scope === 'global');
+        assert.equal(typeof driver.changePeers === 'function', driver.scope === 'global');
       });
 
       it('makes a network idempotently and removes it idempotently, giving the host back', async () => {

@@ -160,6 +160,40 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     assert.equal(ping(0, '10.0.0.3').status, 0);
   });
 
+  it('applies a change of peers on what it programmed, and says when it cannot', async () => {
+    const d = drivers[0]!;
+    const fdb = () => inOverlay(0, ['bridge', 'fdb', 'show', 'dev', 'vxlan0']).stdout;
+    const neigh = () => inOverlay(0, ['ip', 'neigh', 'show', 'dev', 'vxlan0']).stdout.trim();
+    assert.equal(await d.changePeers(net, { gone: [eps[1]!], came: [] }), true);
+    assert.notEqual(ping(0, '10.0.0.3').status, 0);
+    assert.doesNotMatch(fdb(), /dst /);
+    assert.equal(neigh(), '');
+    // Its own endpoint in a change is not a peer: nothing is programmed for it.
+    assert.equal(await d.changePeers(net, { gone: [], came: eps }), true);
+    assert.equal(ping(0, '10.0.0.3').status, 0);
+    assert.doesNotMatch(fdb(), /02:42:0a:00:00:02 dst/);
+    // The same MAC at another address (the container's address given again on
+    // another host of the lab's underlay): the old entries give way.
+    const moved = { ...eps[1]!, ip: '10.0.0.9' };
+    assert.equal(await d.changePeers(net, { gone: [], came: [moved] }), true);
+    assert.match(neigh(), /^10\.0\.0\.9 lladdr 02:42:0a:00:00:03 PERMANENT$/);
+    assert.equal(await d.changePeers(net, { gone: [moved], came: [eps[1]!] }), true);
+    assert.match(neigh(), /^10\.0\.0\.3 lladdr 02:42:0a:00:00:03 PERMANENT$/);
+    assert.equal(ping(0, '10.0.0.3').status, 0);
+    // vxlan0 made again behind its back: its entries are not known, so a
+    // change is refused and the whole set is programmed instead.
+    assert.equal(inOverlay(0, ['ip', 'link', 'del', 'vxlan0']).status, 0);
+    await d.ensureNetwork(net);
+    assert.equal(await d.changePeers(net, { gone: [], came: [] }), false);
+    assert.equal(await d.setPeers(net, eps), true);
+    assert.equal(ping(0, '10.0.0.3').status, 0);
+    // A network this host does not take part in: nothing is made for it.
+    const other = { ...net, Id: randomBytes(32).toString('hex') } as NetworkRecord;
+    assert.equal(await d.setPeers(other, eps), false);
+    assert.equal(await d.changePeers(other, { gone: [], came: eps }), false);
+    assert.equal(existsSync(d.nsPath(other)), false);
+  });
+
   it('leaves and removes the network without a trace', async () => {
     const host0If = JSON.parse(inOverlay(0, ['ip', '-j', 'link', 'show', 'master', 'br0']).stdout)
       .map((l: { ifname: string }) => l.ifname)

@@ -26,6 +26,7 @@ import { vethName } from '../bridge/index.js';
 import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   Peer,
+  PeersChange,
   EndpointAddresses,
   PreparedLink,
   EndpointInfo,
@@ -42,6 +43,9 @@ export const VXLAN_OVERHEAD = 50;
 
 /** A remote endpoint of an overlay network, where the control plane says it is. */
 export type OverlayPeer = Peer;
+
+const samePeer = (a: OverlayPeer | undefined, b: OverlayPeer) =>
+  a !== undefined && a.mac === b.mac && a.ip === b.ip && a.vtep === b.vtep;
 
 const BRIDGE = 'br0';
 const VXLAN = 'vxlan0';
@@ -74,6 +78,8 @@ export class OverlayDriver implements NetworkDriver {
   private readonly inside = new Map<string, Rtnl>();
   /** The peers each network has programmed, by MAC. */
   private readonly peers = new Map<string, Map<string, OverlayPeer>>();
+  /** Per network, its vxlan0's index once looked up (peers are programmed on it). */
+  private readonly vxlans = new Map<string, number>();
   /**
    * Per network this process made whole (ensureNetwork), its bridge's index:
    * later joins skip ensureNetwork's look at the kernel (as the bridge
@@ -140,6 +146,9 @@ export class OverlayDriver implements NetworkDriver {
         await inside.deleteLink(l.name).catch(ignoreMissing);
       }
       await this.makeVxlan(net, path, mtu);
+      // A new device: no entry of the old one's is in it.
+      this.vxlans.delete(net.Id);
+      this.peers.delete(net.Id);
     }
     await inside.setLink(VXLAN, { master: BRIDGE, up: true });
   }
@@ -305,37 +314,87 @@ export class OverlayDriver implements NetworkDriver {
   /**
    * Makes the network's remote endpoints exactly `peers` (the local ones are
    * on the bridge): adds the FDB and neighbour entries of new ones, removes
-   * those of endpoints that went.
+   * those of endpoints that went. False when this host does not take part.
    */
-  async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<void> {
-    // A host takes part in a network once an endpoint of it joined here
-    // (a join still making the network programs the peers when it is done).
-    // Made whole by this process: no need to look.
-    if (!this.made.has(net.Id)) {
-      if (!isNetns(this.nsPath(net))) return;
-      if (!(await this.netlink(net).getLink(VXLAN))) return;
-    }
+  async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<boolean> {
+    const vx = await this.vxlanOf(net);
+    if (vx === undefined) return false;
     const inside = this.netlink(net);
     // First use since the daemon started: what the kernel holds, not nothing.
-    const had = this.peers.get(net.Id) ?? (await this.programmed(inside));
+    const had = this.peers.get(net.Id) ?? (await this.programmed(inside, vx));
+    this.peers.set(net.Id, had);
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
-    for (const [mac, p] of had) {
-      const w = want.get(mac);
-      if (w && w.ip === p.ip && w.vtep === p.vtep) continue;
-      await inside.deleteNeighbour({ link: VXLAN, ip: p.ip }).catch(ignoreMissing);
-      await inside.deleteFdb({ link: VXLAN, mac, dst: p.vtep }).catch(ignoreMissing);
+    const gone = [...had.values()].filter((p) => !samePeer(want.get(p.mac), p));
+    const came = [...want.values()].filter((p) => !samePeer(had.get(p.mac), p));
+    await this.program(net, vx, had, gone, came);
+    return true;
+  }
+
+  /**
+   * Takes the remote endpoints `gone` out and puts those that `came` in,
+   * after `setPeers`. False when this host does not take part, or its
+   * entries are not known (the VXLAN device was made again): `setPeers` then.
+   */
+  async changePeers(net: NetworkRecord, change: PeersChange): Promise<boolean> {
+    const had = this.peers.get(net.Id);
+    const vx = had && (await this.vxlanOf(net));
+    if (!had || vx === undefined) return false;
+    const remote = (p: OverlayPeer) => p.vtep !== this.vtep;
+    await this.program(net, vx, had, change.gone.filter(remote), change.came.filter(remote));
+    return true;
+  }
+
+  /** vxlan0's index in the network's namespace, if this host takes part in the network. */
+  private async vxlanOf(net: NetworkRecord): Promise<number | undefined> {
+    const known = this.vxlans.get(net.Id);
+    if (known !== undefined) return known;
+    // A host takes part in a network once an endpoint of it joined here
+    // (a join still making the network programs the peers when it is done).
+    if (!this.made.has(net.Id) && !isNetns(this.nsPath(net))) return undefined;
+    const index = (await this.netlink(net).getLink(VXLAN))?.index;
+    if (index !== undefined) this.vxlans.set(net.Id, index);
+    return index;
+  }
+
+  /**
+   * Removes the entries of `gone` (as `had` has them), then adds those of
+   * `came` (replacing an entry of the same MAC that differs), keeping `had`
+   * as the kernel has it. A failure forgets vxlan0's index (the device may
+   * have been made again): the next call looks it up.
+   */
+  private async program(
+    net: NetworkRecord,
+    vx: number,
+    had: Map<string, OverlayPeer>,
+    gone: OverlayPeer[],
+    came: OverlayPeer[],
+  ): Promise<void> {
+    const inside = this.netlink(net);
+    const remove = async (p: OverlayPeer) => {
+      await inside.deleteNeighbour({ link: vx, ip: p.ip }).catch(ignoreMissing);
+      await inside.deleteFdb({ link: vx, mac: p.mac, dst: p.vtep }).catch(ignoreMissing);
       // And br0's entry learnt from its frames: else a local endpoint that
       // later has that MAC (the same address, another host) stays unreachable.
-      await inside.deleteFdb({ link: VXLAN, mac, master: true }).catch(ignoreMissing);
-      had.delete(mac);
+      await inside.deleteFdb({ link: vx, mac: p.mac, master: true }).catch(ignoreMissing);
+      had.delete(p.mac);
+    };
+    try {
+      for (const p of gone) {
+        const q = had.get(p.mac);
+        if (q) await remove(q);
+      }
+      for (const p of came) {
+        const q = had.get(p.mac);
+        if (samePeer(q, p)) continue;
+        if (q) await remove(q);
+        await inside.addFdb({ link: vx, mac: p.mac, dst: p.vtep }, { append: true });
+        await inside.addNeighbour({ link: vx, ip: p.ip, mac: p.mac }, { replace: true });
+        had.set(p.mac, p);
+      }
+    } catch (e) {
+      this.vxlans.delete(net.Id);
+      throw e;
     }
-    for (const [mac, p] of want) {
-      if (had.has(mac)) continue;
-      await inside.addFdb({ link: VXLAN, mac, dst: p.vtep }, { append: true });
-      await inside.addNeighbour({ link: VXLAN, ip: p.ip, mac }, { replace: true });
-      had.set(mac, p);
-    }
-    this.peers.set(net.Id, had);
   }
 
   /**
@@ -343,8 +402,7 @@ export class OverlayDriver implements NetworkDriver {
    * remote address on vxlan0, with its permanent neighbour entry), as an
    * earlier daemon programmed them.
    */
-  private async programmed(inside: Rtnl): Promise<Map<string, OverlayPeer>> {
-    const vx = await inside.index(VXLAN);
+  private async programmed(inside: Rtnl, vx: number): Promise<Map<string, OverlayPeer>> {
     const ips = new Map(
       (await inside.listNeighbours({ link: vx, family: 4 }))
         .filter((n) => n.mac && n.ip)
@@ -400,6 +458,7 @@ export class OverlayDriver implements NetworkDriver {
         this.inside.get(id) ?? (isNetns(path) ? Rtnl.open({ netns: path }) : undefined);
       this.inside.delete(id);
       this.peers.delete(id);
+      this.vxlans.delete(id);
       this.made.delete(id);
       try {
         // The VXLAN device first: a namespace's links go when the kernel gets
