@@ -7,8 +7,9 @@
  * - `observer`: the one real host, without its kernel: what berthd's cluster
  *   part runs (NodeRegistry, GlobalNetworks with its mirrors, Convergence,
  *   Reaper), on a store that counts its calls and the watch events it gets,
- *   plus the controller's peer update (coalesced per network, the endpoints
- *   of the network diffed against the peers it has: the FDB it would program).
+ *   plus the controller's OverlayPlane (its peer updates, coalesced per
+ *   network, and the resolver's records of the other hosts' endpoints) on a
+ *   driver that keeps the FDB it would program instead of programming it.
  *   Its own process, so its CPU time and memory are its own.
  * - `generator`: N simulated hosts sharing a few etcd connections: each
  *   registers under its own lease and puts one endpoint in the key shapes
@@ -22,8 +23,10 @@ import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, GlobalNetworks } from '../../src/clu
 import { NODES, NodeRegistry, type NodeInfo } from '../../src/cluster/nodes.js';
 import { Reaper } from '../../src/cluster/reaper.js';
 import { createLogger } from '../../src/common/log.js';
+import { DnsRecords } from '../../src/network/dns/records.js';
 import { macFromIPv4 } from '../../src/network/ipam/index.js';
-import type { GlobalEndpoint } from '../../src/network/types.js';
+import { OverlayPlane } from '../../src/network/overlay-plane.js';
+import type { Converged, GlobalEndpoint, NetworkDriver, Peer } from '../../src/network/types.js';
 import { EtcdStore } from '../../src/store/etcd/etcd.js';
 import type { KvStore, LeaseId, WatchEvent } from '../../src/store/types.js';
 
@@ -118,10 +121,20 @@ class Observer {
   private netId = '';
   private readonly self = { node: '192.168.205.10:2375', vtep: '192.168.205.10' };
   /** The peers programmed (MAC → peer), as the overlay driver keeps them. */
-  private readonly had = new Map<string, { ip: string; vtep: string }>();
-  private queued: Promise<void> | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  readonly peerStats = { runs: 0, cpuMs: 0, adds: 0, deletes: 0, maxListed: 0 };
+  private readonly had = new Map<string, Peer>();
+  private plane!: OverlayPlane;
+  /** The last peer update done (every update ends in the convergence's `applied`). */
+  private updated: Promise<void> = Promise.resolve();
+  private updating = false;
+  /** What the last join's convergence wait found. */
+  private converged: Converged | undefined;
+  /**
+   * Peer updates (driver calls), their CPU time (from the update's start,
+   * when the plane looks its network up, to its report; the fake driver
+   * answers at once, so nothing else runs in between), entries added and
+   * removed, and the most peers one call was given.
+   */
+  readonly peerStats = { runs: 0, cpuMs: 0, adds: 0, deletes: 0, maxGiven: 0 };
   /** When each endpoint key was first seen here (wall ms), until `seen` takes them. */
   private seenAt = new Map<string, number>();
   private joins = 0;
@@ -149,7 +162,7 @@ class Observer {
       log,
     });
     this.reaper = new Reaper(this.kv, this.g, this.self.node, log);
-    this.g.onEndpointsChange((net) => void this.updatePeers(net));
+    this.plane = this.makePlane();
     this.g.endpoints.onChange((key) => {
       if (this.g.endpoints.get(key) && !this.seenAt.has(key)) this.seenAt.set(key, wall());
     });
@@ -169,37 +182,84 @@ class Observer {
     return { netId: net.Id };
   }
 
-  /** NetworkController.updatePeers without the kernel: coalesced, one at a time per network. */
-  private updatePeers(net: string): Promise<void> {
-    if (this.queued) return this.queued;
-    const next = this.chain.then(() => this.applyPeers(net));
-    this.chain = next;
-    this.queued = next;
-    return next;
+  /** The overlay driver's part of a peer update, without the kernel: the FDB it would hold. */
+  private driver(): NetworkDriver {
+    const count = (gone: Peer[], came: Peer[]) => {
+      for (const p of gone) if (this.had.delete(p.mac)) this.peerStats.deletes++;
+      for (const p of came) {
+        if (p.vtep === this.self.vtep) continue;
+        this.had.set(p.mac, p);
+        this.peerStats.adds++;
+      }
+      this.peerStats.runs++;
+      this.peerStats.maxGiven = Math.max(this.peerStats.maxGiven, gone.length + came.length);
+      return Promise.resolve(true);
+    };
+    const none = () => Promise.reject(new Error('not simulated'));
+    return {
+      name: 'overlay',
+      ownNamespace: true,
+      exclusive: false,
+      addressed: true,
+      ipv6: false,
+      gatewayRoute: false,
+      scope: 'global',
+      ensureNetwork: none,
+      join: none,
+      leave: none,
+      removeNetwork: none,
+      setPeers: (_net, peers) => {
+        const want = new Set(peers.map((p) => p.mac));
+        return count(
+          [...this.had.values()].filter((p) => !want.has(p.mac)),
+          peers,
+        );
+      },
+      changePeers: (_net, { gone, came }) => count(gone, came),
+    };
   }
 
-  private applyPeers(net: string): void {
-    this.queued = undefined;
-    const t0 = process.cpuUsage();
-    const at = this.conv.revision();
-    const peers = this.g.endpointsOf(net).map((e) => ({ ip: e.IPv4, mac: e.Mac, vtep: e.Vtep }));
-    const want = new Map(peers.filter((p) => p.vtep !== this.self.vtep).map((p) => [p.mac, p]));
-    for (const [mac, p] of this.had) {
-      const w = want.get(mac);
-      if (w && w.ip === p.ip && w.vtep === p.vtep) continue;
-      this.had.delete(mac);
-      this.peerStats.deletes++;
-    }
-    for (const [mac, p] of want) {
-      if (this.had.has(mac)) continue;
-      this.had.set(mac, p);
-      this.peerStats.adds++;
-    }
-    this.conv.applied(net, at);
-    const d = process.cpuUsage(t0);
-    this.peerStats.runs++;
-    this.peerStats.cpuMs += (d.user + d.system) / 1000;
-    this.peerStats.maxListed = Math.max(this.peerStats.maxListed, peers.length);
+  /** The plane as the controller makes it, on the fake driver, its CPU per update counted. */
+  private makePlane(): OverlayPlane {
+    let t0 = 0;
+    let done!: () => void;
+    return new OverlayPlane({
+      global: this.g,
+      convergence: {
+        revision: () => this.conv.revision(),
+        applied: (net, at) => {
+          if (this.updating) {
+            const d = process.cpuUsage();
+            this.peerStats.cpuMs += (d.user + d.system) / 1000 - t0;
+            this.updating = false;
+            done();
+          }
+          this.conv.applied(net, at);
+        },
+        converge: async (net, revision, program) => {
+          const c = await this.conv.converge(net, revision, program);
+          this.converged = c;
+          return c;
+        },
+      },
+      dns: {
+        records: new DnsRecords(),
+        addListener: () => Promise.resolve(),
+        removeListener: () => Promise.resolve(false),
+      },
+      log,
+      vtep: this.self.vtep,
+      network: (id) => {
+        // An update starts.
+        const d = process.cpuUsage();
+        t0 = (d.user + d.system) / 1000;
+        this.updating = true;
+        this.updated = new Promise((r) => (done = r));
+        return this.g.get(id);
+      },
+      driver: () => this.driver(),
+      overlay: () => undefined,
+    });
   }
 
   /** One attach of the observer's own, then the convergence wait of decision 0023. */
@@ -214,7 +274,10 @@ class Observer {
       aliases: [],
     });
     const attachMs = performance.now() - t0;
-    const c = await this.conv.converge(this.netId, revision, () => this.updatePeers(this.netId));
+    this.converged = undefined;
+    await this.plane.convergePeers(this.netId, revision);
+    const c = this.converged as Converged | undefined;
+    if (!c) throw new Error('observer: the join did not wait for the other hosts');
     return {
       attachMs,
       convergeMs: c.ms,
@@ -246,7 +309,7 @@ class Observer {
   /** Waits until the mirrors hold `endpoints` endpoints and the peers are programmed. */
   async waitFor(a: { endpoints: number; timeoutMs: number }): Promise<{ ms: number }> {
     const t0 = performance.now();
-    while (this.g.endpoints.all().size < a.endpoints || this.queued) {
+    while (this.g.endpoints.all().size < a.endpoints || this.updating) {
       if (performance.now() - t0 > a.timeoutMs) {
         throw new Error(
           `observer: ${this.g.endpoints.all().size} of ${a.endpoints} endpoints after ${a.timeoutMs} ms`,
@@ -254,7 +317,7 @@ class Observer {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
-    await this.chain;
+    await this.updated;
     return { ms: performance.now() - t0 };
   }
 
