@@ -194,6 +194,67 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
+  it('refuses an encrypted overlay, and an overlay made local, before the cluster store is asked; takes its own scope', async () => {
+    const asked: string[] = [];
+    const refuse = async (): Promise<never> => {
+      throw new Error('not in this test');
+    };
+    const made = { Name: 'ov', Id: 'cd'.repeat(32) } as NetworkRecord;
+    const g = await fakeWorld({
+      global: {
+        list: () => [],
+        get: () => undefined,
+        create: async (req) => {
+          asked.push(req.Name);
+          return { ...made, Name: req.Name };
+        },
+        remove: refuse,
+        loaded: Promise.resolve(),
+        attach: refuse,
+        detach: refuse,
+        endpointsOf: () => [],
+        endpoint: () => undefined,
+        onEndpointsChange: () => () => undefined,
+        onNetworkRemoved: () => () => undefined,
+      },
+    });
+    try {
+      const before = await g.kv.list('');
+      // dockerd 20.10 makes it, then refuses every container: nothing to
+      // make here (decision 0038), whatever the option's value.
+      for (const v of ['', 'true']) {
+        const e = await fails(
+          g.controller.createNetwork({ Name: 'sec', Driver: 'overlay', Options: { encrypted: v } }),
+          'berth does not support encrypted overlay networks yet (-o encrypted): their traffic would cross hosts unencrypted',
+        );
+        assert.ok(hasCode(e, 'INVALID_ARGUMENT'));
+      }
+      // libnetwork's message and status.
+      const e = await fails(
+        g.controller.createNetwork({ Name: 'loc', Driver: 'overlay', Scope: 'local' }),
+        'cannot downgrade network scope for overlay networks',
+      );
+      assert.ok(hasCode(e, 'FORBIDDEN'));
+      await fails(
+        g.controller.createNetwork({ Name: 'sw', Driver: 'overlay', Scope: 'swarm' }),
+        'berth does not support swarm-scoped overlay networks yet (Scope): use a global network',
+      );
+      await fails(
+        g.controller.createNetwork({ Name: 'br', Driver: 'bridge', Scope: 'global' }),
+        'berth does not support global-scoped bridge networks yet (Scope): use a local network',
+      );
+      assert.deepEqual(asked, []);
+      assert.deepEqual(await g.kv.list(''), before, 'nothing stored');
+      // Its own scope said out loud is taken, and other options are kept, as dockerd keeps them.
+      await g.controller.createNetwork({ Name: 'ov', Driver: 'overlay', Scope: 'global' });
+      await g.controller.createNetwork({ Name: 'br', Scope: 'local', Options: { note: 'x' } });
+      assert.deepEqual(asked, ['ov']);
+      assert.equal(g.controller.find('br')?.Options.note, 'x');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('an overlay join whose network another host removed meanwhile leaves neither link nor network here', async () => {
     // The overlay driver makes the link (and, here, the network's kernel
     // side) while the cluster store's transaction runs; that transaction
