@@ -312,6 +312,37 @@ describe('rtnetlink in namespaces', { skip: !isRoot && 'needs root' }, () => {
     await h.deleteFdb({ ...flood, dst: '10.77.0.7' });
     // (VXLAN answers ENOENT once the MAC has no remote left, not per remote.)
     await rejectsWith(h.deleteFdb({ ...flood, dst: '10.77.0.7' }), 'ENOENT');
+
+    // Many changes in few datagrams, in order; deleting what is not there is fine.
+    const vx = await h.index('vx0');
+    const peers = Array.from({ length: 150 }, (_, i) => ({
+      ip: `10.78.${i >> 8}.${i & 255}`,
+      mac: `02:00:0a:4e:00:${i.toString(16).padStart(2, '0')}`,
+      dst: `10.77.1.${i % 200}`,
+    }));
+    await h.changeNeighbours([
+      { op: 'delete-neighbour', entry: { link: vx, ip: '10.78.9.9' } },
+      ...peers.flatMap((p) => [
+        { op: 'add-fdb' as const, entry: { link: vx, mac: p.mac, dst: p.dst }, append: true },
+        { op: 'add-neighbour' as const, entry: { link: vx, ip: p.ip, mac: p.mac }, replace: true },
+      ]),
+      // The last one removed again in the same batch, after its adds.
+      { op: 'delete-neighbour', entry: { link: vx, ip: peers[149]!.ip } },
+      { op: 'delete-fdb', entry: { link: vx, mac: peers[149]!.mac, dst: peers[149]!.dst } },
+    ]);
+    const fdb = (await h.listFdb({ link: 'vx0' })).filter((f) => f.ip);
+    const neigh = await h.listNeighbours({ link: 'vx0', family: 4 });
+    assert.equal(fdb.length, 149);
+    assert.equal(neigh.length, 149);
+    assert.deepEqual(
+      new Set(neigh.map((n) => `${n.ip} ${n.mac}`)),
+      new Set(peers.slice(0, 149).map((p) => `${p.ip} ${p.mac}`)),
+    );
+    // A link that is not there is an error, not an absent entry.
+    await rejectsWith(
+      h.changeNeighbours([{ op: 'delete-neighbour', entry: { link: 999_999, ip: '10.78.0.1' } }]),
+      'ENODEV',
+    );
     await h.deleteLink('vx0');
   });
 

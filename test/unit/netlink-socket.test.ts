@@ -217,6 +217,49 @@ describe('netlink socket: several requests in one send', () => {
   });
 });
 
+describe('netlink socket: batches with errors passed over', () => {
+  const split = (d: Buffer) => {
+    const out: Buffer[] = [];
+    for (let at = 0; at < d.length; at += d.readUInt32LE(at)) {
+      out.push(d.subarray(at, at + d.readUInt32LE(at)));
+    }
+    return out;
+  };
+  const ENOENT = 2;
+  const ENODEV = 19;
+  const parts = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ msg: newBridgeMsg({ name: `b${i}` }), what: `b${i}` }));
+  const absent = (e: unknown) => (e as { code?: string }).code === 'ENOENT';
+
+  it('passes over the errors the caller takes, answering each request by its number, in any order', async () => {
+    // The batch's acks come back last first; every third is ENOENT.
+    const k = new Script((d, nth) =>
+      split(d)
+        .map((m, i) => ack(m, nth === 1 && i % 3 === 0 ? ENOENT : 0))
+        .reverse(),
+    );
+    const s = new NetlinkSocket(k);
+    await s.requestAll(parts(64), absent);
+    assert.equal(k.sent.length, 1);
+    assert.deepEqual(await s.request(newBridgeMsg({ name: 'x' }), 'x'), [], 'nothing left queued');
+  });
+
+  it('still rejects with the first error it does not take', async () => {
+    const k = new Script((d, nth) =>
+      split(d).map((m, i) => ack(m, nth === 1 ? [ENOENT, 0, ENODEV, ENOENT][i % 4] : 0)),
+    );
+    const s = new NetlinkSocket(k);
+    const err = await s.requestAll(parts(8), absent).then(
+      () => assert.fail('resolved'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof NetlinkError);
+    assert.equal(err.code, 'ENODEV');
+    assert.match(err.message, / b2: /);
+    assert.deepEqual(await s.request(newBridgeMsg({ name: 'y' }), 'y'), []);
+  });
+});
+
 describe('netlink socket: dumps', () => {
   it('collects parts across datagrams until NLMSG_DONE', async () => {
     const k = new Script((req) => {

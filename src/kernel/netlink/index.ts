@@ -10,6 +10,7 @@ export type {
   LinkAddress,
   LinkRef,
   LinkUpdate,
+  NeighbourChange,
   NeighbourSpec,
   RouteSpec,
   VethSpec,

@@ -59,6 +59,25 @@ import {
   type Neighbour,
 } from './msg-neigh.js';
 
+/**
+ * One step of Rtnl.changeNeighbours: a neighbour or FDB entry added
+ * (`replace`, `append` as addNeighbour and addFdb take them) or deleted, on
+ * a link given by index.
+ */
+export type NeighbourChange =
+  | { op: 'add-neighbour'; entry: NeighbourSpec & { link: number }; replace?: boolean }
+  | { op: 'delete-neighbour'; entry: NeighbourSpec & { link: number } }
+  | { op: 'add-fdb'; entry: FdbSpec & { link: number }; append?: boolean }
+  | { op: 'delete-fdb'; entry: FdbSpec & { link: number } };
+
+/**
+ * Requests per datagram in changeNeighbours: each is processed inside the
+ * one send(2), and all their acknowledgements wait in the socket's receive
+ * buffer until read (about 1 KiB of buffer each, of the default 208 KiB:
+ * one the kernel cannot queue is lost).
+ */
+const NEIGHBOURS_PER_DATAGRAM = 64;
+
 /** A link named or numbered (index); names cost one extra lookup where an index is needed. */
 export type LinkRef = string | number;
 
@@ -386,6 +405,45 @@ export class Rtnl {
     const { link, ...rest } = f;
     const msg = fdbMsg(RTM_DELNEIGH, { ...rest, index: await this.index(link) });
     await this.sock.request(msg, fdbWhat(f));
+  }
+
+  /**
+   * Neighbour and FDB entries added and deleted in order, many per datagram
+   * (a VXLAN device's peers: thousands at a host's first join). A delete
+   * of an entry that is not there is fine. Links are given by index.
+   */
+  async changeNeighbours(changes: NeighbourChange[]): Promise<void> {
+    const parts = changes.map((c) => {
+      switch (c.op) {
+        case 'add-neighbour':
+        case 'delete-neighbour': {
+          const add = c.op === 'add-neighbour';
+          const n = c.entry;
+          const req = { index: n.link, ip: n.ip, ...(add && n.mac ? { mac: n.mac } : {}) };
+          const msg = neighMsg(add ? RTM_NEWNEIGH : RTM_DELNEIGH, req, add && c.replace);
+          return { msg, what: neighWhat(n) };
+        }
+        case 'add-fdb':
+        case 'delete-fdb': {
+          const add = c.op === 'add-fdb';
+          const { link, ...rest } = c.entry;
+          const msg = fdbMsg(
+            add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+            { ...rest, index: link },
+            add && c.append,
+          );
+          return { msg, what: fdbWhat(c.entry) };
+        }
+      }
+    });
+    // An entry to delete that is not there (ENOENT); a missing link (ENODEV) is an error.
+    const absent = (e: unknown) => {
+      const x = e as { code?: unknown; requestType?: unknown };
+      return x.code === 'ENOENT' && x.requestType === RTM_DELNEIGH;
+    };
+    for (let i = 0; i < parts.length; i += NEIGHBOURS_PER_DATAGRAM) {
+      await this.sock.requestAll(parts.slice(i, i + NEIGHBOURS_PER_DATAGRAM), absent);
+    }
   }
 
   /** FDB entries, of one port if asked. */

@@ -168,6 +168,18 @@ function openNetlinkFd(timeoutMs: number, protocol: number): number {
   }
 }
 
+/** The sequence numbers of the messages in a datagram (their headers' nlmsg_seq). */
+function seqsIn(datagram: Buffer): Set<number> {
+  const seqs = new Set<number>();
+  for (let off = 0; off + 16 <= datagram.length;) {
+    const len = datagram.readUInt32LE(off);
+    seqs.add(datagram.readUInt32LE(off + 8));
+    if (len < 16) break;
+    off += (len + 3) & ~3;
+  }
+  return seqs;
+}
+
 /** One rtnetlink socket, one per namespace in use (opening one costs ~0.06 ms). */
 export class NetlinkSocket {
   private seq = 0;
@@ -233,21 +245,32 @@ export class NetlinkSocket {
    * Sends several requests in one datagram (one send(2)) and waits for all
    * their acknowledgements. The kernel handles them in order and goes on
    * past a failed one, so only requests that make sense whatever the
-   * earlier ones did belong together; the first error rejects.
+   * earlier ones did belong together; the first error that `ignore` (if
+   * given) does not take rejects.
    */
-  requestAll(parts: Array<{ msg: Buffer; what: string }>): Promise<void> {
+  requestAll(
+    parts: Array<{ msg: Buffer; what: string }>,
+    ignore?: (e: unknown) => boolean,
+  ): Promise<void> {
     return this.serial(async () => {
-      const pending = new Set(parts.map((p) => this.stamp(p.msg, p.what, false)));
+      const pending = new Map<number, Exchange>();
+      for (const p of parts) {
+        const ex = this.stamp(p.msg, p.what, false);
+        pending.set(ex.seq, ex);
+      }
       this.transport.send(Buffer.concat(parts.map((p) => p.msg)));
       let first: unknown;
       while (pending.size) {
         const datagram = this.transport.recv();
-        for (const ex of pending) {
+        // Each exchange is given the datagrams that answer it (by sequence number).
+        for (const seq of seqsIn(datagram)) {
+          const ex = pending.get(seq);
+          if (!ex) continue;
           try {
-            if (ex.feed(datagram)) pending.delete(ex);
+            if (ex.feed(datagram)) pending.delete(seq);
           } catch (e) {
-            first ??= e;
-            pending.delete(ex);
+            if (!ignore?.(e)) first ??= e;
+            pending.delete(seq);
           }
         }
       }

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.js';
-import { Rtnl, isNotFound } from '../../../kernel/netlink/index.js';
+import { Rtnl, isNotFound, type NeighbourChange } from '../../../kernel/netlink/index.js';
 import { Nftables, sweepTraceTables, VXLAN_PORT } from '../../../kernel/firewall/index.js';
 import { vethName } from '../bridge/index.js';
 import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
@@ -358,9 +358,11 @@ export class OverlayDriver implements NetworkDriver {
 
   /**
    * Removes the entries of `gone` (as `had` has them), then adds those of
-   * `came` (replacing an entry of the same MAC that differs), keeping `had`
-   * as the kernel has it. A failure forgets vxlan0's index (the device may
-   * have been made again): the next call looks it up.
+   * `came` (replacing an entry of the same MAC that differs), in a few
+   * round trips, and keeps `had` as the kernel then has it. A failure
+   * forgets vxlan0's index and the entries (the device may have been made
+   * again, and which requests were done is not known): the next call
+   * looks both up.
    */
   private async program(
     net: NetworkRecord,
@@ -369,31 +371,45 @@ export class OverlayDriver implements NetworkDriver {
     gone: OverlayPeer[],
     came: OverlayPeer[],
   ): Promise<void> {
-    const inside = this.netlink(net);
-    const remove = async (p: OverlayPeer) => {
-      await inside.deleteNeighbour({ link: vx, ip: p.ip }).catch(ignoreMissing);
-      await inside.deleteFdb({ link: vx, mac: p.mac, dst: p.vtep }).catch(ignoreMissing);
-      // And br0's entry learnt from its frames: else a local endpoint that
-      // later has that MAC (the same address, another host) stays unreachable.
-      await inside.deleteFdb({ link: vx, mac: p.mac, master: true }).catch(ignoreMissing);
-      had.delete(p.mac);
+    const changes: NeighbourChange[] = [];
+    // What `had` becomes once the kernel took the changes (by MAC; undefined: removed).
+    const after = new Map<string, OverlayPeer | undefined>();
+    const now = (mac: string) => (after.has(mac) ? after.get(mac) : had.get(mac));
+    const remove = (p: OverlayPeer) => {
+      changes.push(
+        { op: 'delete-neighbour', entry: { link: vx, ip: p.ip } },
+        { op: 'delete-fdb', entry: { link: vx, mac: p.mac, dst: p.vtep } },
+        // And br0's entry learnt from its frames: else a local endpoint that
+        // later has that MAC (the same address, another host) stays unreachable.
+        { op: 'delete-fdb', entry: { link: vx, mac: p.mac, master: true } },
+      );
+      after.set(p.mac, undefined);
     };
+    for (const p of gone) {
+      const q = now(p.mac);
+      if (q) remove(q);
+    }
+    for (const p of came) {
+      const q = now(p.mac);
+      if (samePeer(q, p)) continue;
+      if (q) remove(q);
+      changes.push(
+        { op: 'add-fdb', entry: { link: vx, mac: p.mac, dst: p.vtep }, append: true },
+        { op: 'add-neighbour', entry: { link: vx, ip: p.ip, mac: p.mac }, replace: true },
+      );
+      after.set(p.mac, p);
+    }
+    if (!changes.length) return;
     try {
-      for (const p of gone) {
-        const q = had.get(p.mac);
-        if (q) await remove(q);
-      }
-      for (const p of came) {
-        const q = had.get(p.mac);
-        if (samePeer(q, p)) continue;
-        if (q) await remove(q);
-        await inside.addFdb({ link: vx, mac: p.mac, dst: p.vtep }, { append: true });
-        await inside.addNeighbour({ link: vx, ip: p.ip, mac: p.mac }, { replace: true });
-        had.set(p.mac, p);
-      }
+      await this.netlink(net).changeNeighbours(changes);
     } catch (e) {
       this.vxlans.delete(net.Id);
+      this.peers.delete(net.Id);
       throw e;
+    }
+    for (const [mac, p] of after) {
+      if (p) had.set(mac, p);
+      else had.delete(mac);
     }
   }
 
