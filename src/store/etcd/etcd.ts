@@ -23,10 +23,12 @@
  * out, beside watch.ts.
  */
 import { readFileSync } from 'node:fs';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
 import {
   Etcd3,
   EtcdLeaseInvalidError,
   GRPCGenericError,
+  isRecoverableError,
   type IKeyValue,
   type IRequestOp,
   type IOptions,
@@ -61,6 +63,8 @@ export type * from './options.js';
 export { DEFAULT_PREFIX } from './options.js';
 
 const DEFAULT_TIMEOUT_MS = 5000;
+/** How long a member that failed three calls in a row is skipped before one call tries it again. */
+const BREAKER_OPEN_MS = 1000;
 
 /** The smallest byte string greater than every string starting with `p` (etcd's range_end). */
 function bytesEnd(p: Buffer): Buffer {
@@ -103,6 +107,17 @@ export class EtcdStore implements KvStore {
         'grpc.keepalive_permit_without_calls': 1,
       },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
+      faultHandling: {
+        // The client's own: a member that failed three calls in a row is
+        // skipped; but for 1 s, not its 5 s, so a cluster that comes back
+        // (etcd restarted, a host's link back) is used again within a second
+        // of answering, on every host.
+        host: () =>
+          circuitBreaker(handleWhen(isRecoverableError), {
+            halfOpenAfter: BREAKER_OPEN_MS,
+            breaker: new ConsecutiveBreaker(3),
+          }),
+      },
     };
     if (opts.tls) {
       const read = (what: string, f: string): Buffer => {
@@ -316,7 +331,7 @@ export class EtcdStore implements KvStore {
           resolve(r);
           // A half-close: etcd ends the stream with OK. A cancel would end it
           // with CANCELLED, which the client counts against the member (three
-          // in a row open its circuit breaker for 5 s, longer than a short TTL).
+          // in a row open its circuit breaker for a second).
           stream.end();
         });
         stream.on('error', (e) => {

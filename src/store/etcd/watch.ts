@@ -187,8 +187,9 @@ export class EtcdWatch {
 /**
  * Ends a stream of ours without counting against its etcd member: the
  * client marks a member failed on a stream error only while the stream is
- * writable, and three such marks in a row open its circuit breaker for 5 s
- * (every call then fails). A half-close first makes the cancel ours alone.
+ * writable, and three such marks in a row open its circuit breaker for a
+ * second (BREAKER_OPEN_MS in etcd.ts; every call to it then fails). A
+ * half-close first makes the cancel ours alone.
  */
 export function close(stream: { end(): unknown; cancel(): void }): void {
   stream.end();
