@@ -236,8 +236,8 @@ class Observer {
           }
           this.conv.applied(net, at);
         },
-        converge: async (net, revision, program) => {
-          const c = await this.conv.converge(net, revision, program);
+        converge: async (net, revision, program, others) => {
+          const c = await this.conv.converge(net, revision, program, others);
           this.converged = c;
           return c;
         },

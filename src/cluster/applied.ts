@@ -8,8 +8,10 @@
  * Reporting: each host keeps `applied/<node>` (a number, under its node's
  * lease), the store revision up to which it has programmed the endpoints
  * of the networks it takes part in. It writes only after another host's
- * endpoint came on such a network, with one write in flight at most: a
- * burst of starts costs it one write or a few, never more than one each.
+ * endpoint came on such a network and that host waits for the reports (a
+ * start; a connect's endpoint says `Awaited: false`, decision 0039), with
+ * one write in flight at most: a burst of starts costs it one write or a
+ * few, never more than one each.
  *
  * Waiting: a join knows the revision R its endpoint was committed at. It
  * waits until its own view has reached R and programs that (so it has every
@@ -129,7 +131,10 @@ export class Convergence implements PeerConvergence {
     if (!mine) return; // not on this network: it programs nothing, reports nothing
     if (!this.pending.has(net)) this.pending.set(net, revision);
     this.latest.set(net, revision);
-    if (ep && revision > (this.wanted.at(-1) ?? this.reported)) this.wanted.push(revision);
+    // Reported only if its joiner waits for the reports (not a connect's, decision 0039).
+    const awaited = ep?.Awaited !== false;
+    if (ep && awaited && revision > (this.wanted.at(-1) ?? this.reported))
+      this.wanted.push(revision);
   }
 
   applied(networkId: string, revision: number): void {
@@ -191,6 +196,7 @@ export class Convergence implements PeerConvergence {
     networkId: string,
     revision: number,
     program: () => Promise<void>,
+    othersToo = true,
   ): Promise<Converged> {
     const t0 = performance.now();
     const net = short(networkId);
@@ -200,7 +206,9 @@ export class Convergence implements PeerConvergence {
       );
     }
     const view = performance.now() - t0;
-    const others = this.others(networkId, revision, t0 + this.timeoutMs);
+    const others = othersToo
+      ? this.others(networkId, revision, t0 + this.timeoutMs)
+      : Promise.resolve({ hosts: [], missing: [], skipped: [] });
     try {
       await program();
     } catch (e) {
@@ -214,7 +222,7 @@ export class Convergence implements PeerConvergence {
       );
     } else {
       this.opts.log.debug(
-        `network ${net}: converged at revision ${revision} in ${ms.toFixed(1)} ms (own view ${view.toFixed(1)} ms; hosts: ${hosts.join(', ') || 'none'}${skipped.length ? `; not waited for: ${skipped.join(', ')}` : ''})`,
+        `network ${net}: converged at revision ${revision} in ${ms.toFixed(1)} ms (own view ${view.toFixed(1)} ms; hosts: ${othersToo ? hosts.join(', ') || 'none' : 'not waited for (a connect)'}${skipped.length ? `; not waited for: ${skipped.join(', ')}` : ''})`,
       );
     }
     return { hosts, missing, skipped, ms };

@@ -371,6 +371,7 @@ export class GlobalNetworks implements GlobalScope {
               Mac: req.mac ?? macFromIPv4(a.address),
               Node: this.self.node,
               Vtep: this.self.vtep,
+              ...(req.awaited === false ? { Awaited: false } : {}),
             };
             return {
               value: undefined,

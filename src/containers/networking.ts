@@ -356,8 +356,8 @@ export class ContainerNetworking {
             ...joinOptions(c, ec, takesRoute),
             // On an overlay, the other hosts program it from the watch; a
             // connect answers without their reports, as Docker's does
-            // (decision 0035). The wait, bounded, logs one that is late.
-            othersConverged: (others) => void others,
+            // (decision 0035), and they write none for it (decision 0039).
+            awaitOthers: false,
             // The container's record lists it in the endpoint's own transaction.
             commit: (j) => [this.deps.repo.saveOp({ ...c, EndpointsConfig, Networks: withIt(j) })],
           })

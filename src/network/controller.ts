@@ -671,8 +671,9 @@ export class NetworkController {
     netId: string,
     revision: number,
     later?: (others: Promise<void>) => void,
+    others = true,
   ): Promise<void> {
-    await this.plane?.convergePeers(netId, revision, later);
+    await this.plane?.convergePeers(netId, revision, later, others);
   }
 
   /** The overlay driver, when this host is in a cluster. */

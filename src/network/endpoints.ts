@@ -45,13 +45,15 @@ export interface NetworkLookup {
   /**
    * A join on a multi-host network committed at `revision`: this host's data
    * plane of it matches the store's endpoints, and the other hosts' have it
-   * (bounded). With `later`, it returns once this host's part is done and
-   * hands `later` the wait for the other hosts'.
+   * (bounded; not waited for at all when `others` is false). With `later`,
+   * it returns once this host's part is done and hands `later` the wait for
+   * the other hosts'.
    */
   convergePeers(
     netId: string,
     revision: number,
     later?: (others: Promise<void>) => void,
+    others?: boolean,
   ): Promise<void>;
 }
 
@@ -81,6 +83,12 @@ export interface JoinRequest {
    * must await it before it does. This host's own side is done either way.
    */
   othersConverged?: (wait: Promise<void>) => void;
+  /**
+   * False: the other hosts are not waited for at all (a `network connect`,
+   * decision 0039); they program the endpoint as their watches bring it,
+   * and write no report for it. This host's own side is done either way.
+   */
+  awaitOthers?: boolean;
 }
 
 /**
@@ -281,7 +289,12 @@ export class Endpoints {
       const converged =
         revision === undefined
           ? undefined
-          : this.networks.convergePeers(net.Id, revision, request.othersConverged);
+          : this.networks.convergePeers(
+              net.Id,
+              revision,
+              request.othersConverged,
+              request.awaitOthers !== false,
+            );
       const publish = await this.reservePorts(net, ep, request, undo);
       await this.joinDriver(net, driver, sandbox, ep, { request, publish, prepared }, undo);
       sw.lap('driver');
@@ -426,6 +439,7 @@ export class Endpoints {
         aliases: request.aliases ?? [],
         staticIPv4: request.staticIPv4,
         mac: request.mac,
+        awaited: request.awaitOthers !== false,
       }),
       prepared?.make(),
     ]);

@@ -187,24 +187,27 @@ export class OverlayPlane {
    * A join on a multi-host network, before it returns: this host programs
    * the store's endpoints as of the join's commit `revision` or later, and
    * the other hosts of the network report they have programmed this one
-   * (bounded; decision 0023). With `later`: returns once this host has
-   * programmed, and hands `later` the rest of the wait.
+   * (bounded; decision 0023), unless `others` is false (a connect,
+   * decision 0039). With `later`: returns once this host has programmed,
+   * and hands `later` the rest of the wait.
    */
   async convergePeers(
     netId: string,
     revision: number,
     later?: (others: Promise<void>) => void,
+    others = true,
   ): Promise<void> {
     if (!this.d.convergence) return this.updatePeers(netId);
     let programmed!: () => void;
     const here = new Promise<void>((r) => (programmed = r));
-    const all = this.d.convergence.converge(netId, revision, async () => {
+    const program = async () => {
       try {
         await this.updatePeers(netId);
       } finally {
         programmed();
       }
-    });
+    };
+    const all = this.d.convergence.converge(netId, revision, program, others);
     if (!later) {
       await all;
       return;

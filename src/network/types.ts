@@ -280,6 +280,11 @@ export interface GlobalAttach {
   staticIPv4?: string;
   /** `--mac-address`; else 02:42 and the IPv4 address, as Docker. */
   mac?: string;
+  /**
+   * False when the joiner does not wait for the other hosts to program it
+   * (a `network connect`): they write no report for it (decision 0039).
+   */
+  awaited?: boolean;
 }
 
 /** An endpoint of a global network, as every host sees it. */
@@ -296,6 +301,8 @@ export interface GlobalEndpoint {
   Node: string;
   /** That host's VXLAN source address. */
   Vtep: string;
+  /** Only when false (a connect's): no host reports it applied, none waits for it (decision 0039). */
+  Awaited?: boolean;
 }
 
 /** A remote endpoint a multi-host driver must reach: its addresses and its host. */
@@ -338,8 +345,14 @@ export interface PeerConvergence {
   /**
    * After a join committed its endpoint at `revision`: waits until this
    * host's view has it, runs `program` (this host's peers of the network),
-   * and waits until every other live host that had an endpoint on the
-   * network before `revision` has applied it. Bounded; never throws.
+   * and (unless `others` is false: a connect, decision 0039) waits until
+   * every other live host that had an endpoint on the network before
+   * `revision` has applied it. Bounded; never throws.
    */
-  converge(networkId: string, revision: number, program: () => Promise<void>): Promise<Converged>;
+  converge(
+    networkId: string,
+    revision: number,
+    program: () => Promise<void>,
+    others?: boolean,
+  ): Promise<Converged>;
 }

@@ -128,6 +128,19 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000, reportsLingerMs?: 
       const r = await c.converge(netId, revision, () => update(netId));
       return { ...r, endpoint, revision };
     },
+    /** A connect: the endpoint in the store marked not awaited, and no wait for the others. */
+    async connect(netId: string) {
+      const { endpoint, revision } = await g.attach({
+        networkId: netId,
+        id: `ep${i}-${n++}`,
+        containerId: `c${i}`,
+        name: `c${i}`,
+        aliases: [],
+        awaited: false,
+      });
+      const r = await c.converge(netId, revision, () => update(netId), false);
+      return { ...r, endpoint, revision };
+    },
     close() {
       release();
       c.close();
@@ -177,6 +190,32 @@ describe('convergence', () => {
     const report = await kv.get(APPLIED + h2.self.node);
     assert.ok(Number(report?.value) >= r.revision);
     assert.equal(report?.lease, h2.lease);
+    await close();
+  });
+
+  it('a connect waits for no other host, and no host writes a report for it (decision 0039)', async () => {
+    const { kv, hosts, net, close } = await cluster(2);
+    const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
+    await h2.join(net);
+    const before = await kv.get(APPLIED + h2.self.node);
+    h2.hold();
+    const t0 = performance.now();
+    const r = await h1.connect(net);
+    assert.ok(performance.now() - t0 < 500, 'it did not wait for the held host');
+    assert.deepEqual([r.hosts, r.missing, r.skipped], [[], [], []]);
+    assert.ok(h1.c.revision() >= r.revision, 'this host’s own view has it');
+    const stored = await kv.get(`endpoints/${net}/${r.endpoint.Id}`);
+    assert.equal(JSON.parse(stored!.value).Awaited, false);
+    // The other host still programs it, as its watch brings it ...
+    h2.release();
+    await eventually(() => h2.programmed.has(r.endpoint.Id));
+    await sleep(50);
+    // ... and writes nothing for it.
+    assert.deepEqual(await kv.get(APPLIED + h2.self.node), before);
+    // A start after it is waited for and reported as ever.
+    const s = await h1.join(net);
+    assert.deepEqual([s.hosts, s.missing], [[h2.self.node], []]);
+    assert.ok(Number((await kv.get(APPLIED + h2.self.node))?.value) >= s.revision);
     await close();
   });
 
