@@ -5,7 +5,8 @@
  *
  * 1. Import: for each benchmark, the newest results file in `--from`
  *    (default /tmp/berth-bench, where every benchmark writes) that carries
- *    `figures` and left the machine clean replaces the committed record
+ *    `figures`, ran every stage (not `partial`) and left the machine clean
+ *    replaces the committed record
  *    `docs/bench/results/<benchmark>.json` when it is newer. The record keeps
  *    only what the chart needs (benchmark, date, commit, figures, source);
  *    the raw samples stay in the run's own file.
@@ -52,6 +53,7 @@ export function recordOf(
   const o = (json ?? {}) as Record<string, unknown>;
   if (o.benchmark !== benchmark) return { skip: `not a ${benchmark} run` };
   if (!Array.isArray(o.figures) || o.figures.length === 0) return { skip: 'no figures' };
+  if (o.partial === true) return { skip: 'a partial run (a stage skipped)' };
   for (const f of o.figures) {
     const why = figureProblem(f);
     if (why) return { skip: `bad figure: ${why}` };

@@ -547,6 +547,9 @@ async function main(argv: string[]): Promise<number> {
   }
   out.logs = logDir;
   out.figures = scaleFigures(out);
+  // A stage skipped (`--hosts 0`, a simulation size 0): its figures are
+  // missing, so the chart keeps the last whole run (bench/charts.ts).
+  if (o.hosts === 0 || o.simSmall === 0 || o.simLarge === 0) out.partial = true;
   return finishRun({ before, out, outPath: o.out, failed });
 }
 

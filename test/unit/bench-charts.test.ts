@@ -104,6 +104,8 @@ test('a results file becomes a record only when it is clean and complete', () =>
   assert.match(skip({ ...good, figures: [{ ...runD, unit: 3 }] })!, /bad figure/);
   assert.match(skip({ ...good, cleanup: { machineChanges: ['link x'] } })!, /left changes/);
   assert.match(skip({ ...good, date: undefined })!, /no date/);
+  // A run with a stage skipped would drop the figures of that stage from the chart.
+  assert.match(skip({ ...good, partial: true })!, /a partial run/);
 });
 
 test('the index block is spliced in once and replaced on the next run', () => {
