@@ -28,6 +28,7 @@ import { macFromIPv4 } from '../../src/network/ipam/index.js';
 import { OverlayPlane } from '../../src/network/overlay-plane.js';
 import type { Converged, GlobalEndpoint, NetworkDriver, Peer } from '../../src/network/types.js';
 import { EtcdStore } from '../../src/store/etcd/etcd.js';
+import { fakeOverlayDriver } from '../../test/helpers/fake-network.js';
 import type { KvStore, LeaseId, WatchEvent } from '../../src/store/types.js';
 
 /** Wall-clock ms with sub-ms resolution, comparable between the two processes. */
@@ -195,19 +196,7 @@ class Observer {
       this.peerStats.maxGiven = Math.max(this.peerStats.maxGiven, gone.length + came.length);
       return Promise.resolve(true);
     };
-    const none = () => Promise.reject(new Error('not simulated'));
-    return {
-      name: 'overlay',
-      ownNamespace: true,
-      exclusive: false,
-      addressed: true,
-      ipv6: false,
-      gatewayRoute: false,
-      scope: 'global',
-      ensureNetwork: none,
-      join: none,
-      leave: none,
-      removeNetwork: none,
+    return fakeOverlayDriver({
       setPeers: (_net, peers) => {
         const want = new Set(peers.map((p) => p.mac));
         return count(
@@ -216,7 +205,7 @@ class Observer {
         );
       },
       changePeers: (_net, { gone, came }) => count(gone, came),
-    };
+    });
   }
 
   /** The plane as the controller makes it, on the fake driver, its CPU per update counted. */

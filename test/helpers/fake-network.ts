@@ -231,6 +231,46 @@ export interface FakeWorld {
   close(): Promise<void>;
 }
 
+const notInThisTest = async (): Promise<never> => {
+  throw new Error('not in this test');
+};
+
+/** A cluster's global scope with nothing in it, whose writes throw unless `over` gives them. */
+export function fakeGlobalScope(over: Partial<GlobalScope> = {}): GlobalScope {
+  return {
+    list: () => [],
+    get: () => undefined,
+    create: notInThisTest,
+    remove: notInThisTest,
+    loaded: Promise.resolve(),
+    attach: notInThisTest,
+    detach: notInThisTest,
+    endpointsOf: () => [],
+    endpoint: () => undefined,
+    onEndpointsChange: () => () => undefined,
+    onNetworkRemoved: () => () => undefined,
+    ...over,
+  };
+}
+
+/** A multi-host driver with the overlay's capabilities, whose steps throw unless `over` gives them. */
+export function fakeOverlayDriver(over: Partial<NetworkDriver> = {}): NetworkDriver {
+  return {
+    name: 'overlay',
+    ownNamespace: true,
+    exclusive: false,
+    addressed: true,
+    ipv6: false,
+    gatewayRoute: false,
+    scope: 'global',
+    ensureNetwork: notInThisTest,
+    join: notInThisTest,
+    leave: notInThisTest,
+    removeNetwork: notInThisTest,
+    ...over,
+  };
+}
+
 /** A controller on a fresh temporary store, with the fakes above (and a cluster's global scope, if given). */
 export async function fakeWorld(
   opts: { global?: GlobalScope; drivers?: Record<string, NetworkDriver> } = {},

@@ -116,29 +116,21 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000, reportsLingerMs?: 
     slow(ms: number) {
       hold = { then: (r: () => void) => setTimeout(r, ms) } as unknown as Promise<void>;
     },
-    /** A join: the endpoint in the store, then the wait as the controller does it. */
-    async join(netId: string) {
+    /**
+     * A join: the endpoint in the store, then the wait as the controller
+     * does it; a connect (`others` false) marks it not awaited and does not
+     * wait for the other hosts.
+     */
+    async join(netId: string, others = true) {
       const { endpoint, revision } = await g.attach({
         networkId: netId,
         id: `ep${i}-${n++}`,
         containerId: `c${i}`,
         name: `c${i}`,
         aliases: [],
+        ...(others ? {} : { awaited: false }),
       });
-      const r = await c.converge(netId, revision, () => update(netId));
-      return { ...r, endpoint, revision };
-    },
-    /** A connect: the endpoint in the store marked not awaited, and no wait for the others. */
-    async connect(netId: string) {
-      const { endpoint, revision } = await g.attach({
-        networkId: netId,
-        id: `ep${i}-${n++}`,
-        containerId: `c${i}`,
-        name: `c${i}`,
-        aliases: [],
-        awaited: false,
-      });
-      const r = await c.converge(netId, revision, () => update(netId), false);
+      const r = await c.converge(netId, revision, () => update(netId), others);
       return { ...r, endpoint, revision };
     },
     close() {
@@ -200,7 +192,7 @@ describe('convergence', () => {
     const before = await kv.get(APPLIED + h2.self.node);
     h2.hold();
     const t0 = performance.now();
-    const r = await h1.connect(net);
+    const r = await h1.join(net, false);
     assert.ok(performance.now() - t0 < 500, 'it did not wait for the held host');
     assert.deepEqual([r.hosts, r.missing, r.skipped], [[], [], []]);
     assert.ok(h1.c.revision() >= r.revision, 'this host’s own view has it');

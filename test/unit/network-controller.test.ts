@@ -11,9 +11,14 @@ import { BerthError, hasCode } from '../../src/common/errors.js';
 import { isReservedOwner } from '../../src/network/ipam/index.js';
 import type { JoinRequest } from '../../src/network/endpoints.js';
 import type { Joined } from '../../src/network/records.js';
-import type { NetworkDriver, NetworkRecord } from '../../src/network/types.js';
+import type { NetworkRecord } from '../../src/network/types.js';
 import type { Op } from '../../src/store/types.js';
-import { fakeWorld, type FakeWorld } from '../helpers/fake-network.js';
+import {
+  fakeGlobalScope,
+  fakeOverlayDriver,
+  fakeWorld,
+  type FakeWorld,
+} from '../helpers/fake-network.js';
 
 const C1 = 'c1'.repeat(32);
 const C2 = 'c2'.repeat(32);
@@ -156,26 +161,13 @@ describe('network controller (fake driver, no root)', () => {
 
   it('refuses an overlay network with IPv6 before the cluster store is asked', async () => {
     const asked: string[] = [];
-    const refuse = async (): Promise<never> => {
-      throw new Error('not in this test');
-    };
     const g = await fakeWorld({
-      global: {
-        list: () => [],
-        get: () => undefined,
+      global: fakeGlobalScope({
         create: async (req) => {
           asked.push(req.Name);
-          return refuse();
+          throw new Error('not in this test');
         },
-        remove: refuse,
-        loaded: Promise.resolve(),
-        attach: refuse,
-        detach: refuse,
-        endpointsOf: () => [],
-        endpoint: () => undefined,
-        onEndpointsChange: () => () => undefined,
-        onNetworkRemoved: () => () => undefined,
-      },
+      }),
     });
     try {
       const ov = { Name: 'ov', Driver: 'overlay' };
@@ -196,27 +188,14 @@ describe('network controller (fake driver, no root)', () => {
 
   it('refuses an encrypted overlay, and an overlay made local, before the cluster store is asked; takes its own scope', async () => {
     const asked: string[] = [];
-    const refuse = async (): Promise<never> => {
-      throw new Error('not in this test');
-    };
     const made = { Name: 'ov', Id: 'cd'.repeat(32) } as NetworkRecord;
     const g = await fakeWorld({
-      global: {
-        list: () => [],
-        get: () => undefined,
+      global: fakeGlobalScope({
         create: async (req) => {
           asked.push(req.Name);
           return { ...made, Name: req.Name };
         },
-        remove: refuse,
-        loaded: Promise.resolve(),
-        attach: refuse,
-        detach: refuse,
-        endpointsOf: () => [],
-        endpoint: () => undefined,
-        onEndpointsChange: () => () => undefined,
-        onNetworkRemoved: () => () => undefined,
-      },
+      }),
     });
     try {
       const before = await g.kv.list('');
@@ -277,18 +256,8 @@ describe('network controller (fake driver, no root)', () => {
       Labels: {},
     };
     let known = true;
-    const refuse = async (): Promise<never> => {
-      throw new Error('not in this test');
-    };
     const kernel = { networks: new Set<string>(), links: new Set<string>(), steps: [] as string[] };
-    const overlay: NetworkDriver = {
-      name: 'overlay',
-      ownNamespace: true,
-      exclusive: false,
-      addressed: true,
-      ipv6: false,
-      gatewayRoute: false,
-      scope: 'global',
+    const overlay = fakeOverlayDriver({
       ensureNetwork: async () => void kernel.networks.add(net.Id),
       prepare: (_n, _sb, ifName) => ({
         hostIf: `veth-${ifName}`,
@@ -298,7 +267,6 @@ describe('network controller (fake driver, no root)', () => {
           kernel.steps.push('make');
         },
       }),
-      join: refuse,
       leave: async (_n, _sb, hostIf) => {
         if (hostIf) kernel.links.delete(hostIf);
         kernel.steps.push('leave');
@@ -307,26 +275,19 @@ describe('network controller (fake driver, no root)', () => {
         kernel.networks.delete(n.Id);
         kernel.steps.push('removeNetwork');
       },
-    };
+    });
     const g = await fakeWorld({
       drivers: { overlay },
-      global: {
+      global: fakeGlobalScope({
         list: () => (known ? [net] : []),
         get: (id) => (known && id === net.Id ? net : undefined),
-        create: refuse,
-        remove: refuse,
-        loaded: Promise.resolve(),
         // Another host's network rm lands while this one's transaction runs.
         attach: async () => {
           known = false;
           throw new BerthError('NOT_FOUND', `network ${net.Id} not found`);
         },
         detach: async () => undefined,
-        endpointsOf: () => [],
-        endpoint: () => undefined,
-        onEndpointsChange: () => () => undefined,
-        onNetworkRemoved: () => () => undefined,
-      },
+      }),
     });
     try {
       await fails(

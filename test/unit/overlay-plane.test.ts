@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../src/common/log.js';
 import { DnsRecords } from '../../src/network/dns/records.js';
 import { OverlayPlane } from '../../src/network/overlay-plane.js';
+import { fakeGlobalScope, fakeOverlayDriver } from '../helpers/fake-network.js';
 import type {
   GlobalEndpoint,
   GlobalScope,
@@ -70,17 +71,10 @@ class FakeGlobal {
   }
 
   scope(): GlobalScope {
-    const refuse = async (): Promise<never> => {
-      throw new Error('not in this test');
-    };
-    return {
+    return fakeGlobalScope({
       list: () => [net],
       get: (id) => (id === NET ? net : undefined),
-      create: refuse,
-      remove: refuse,
       loaded: new Promise(() => undefined), // the start-up pass is not this test's
-      attach: refuse,
-      detach: refuse,
       endpointsOf: () => {
         this.reads++;
         return [...this.eps.values()];
@@ -90,8 +84,7 @@ class FakeGlobal {
         this.listeners.push(fn);
         return () => undefined;
       },
-      onNetworkRemoved: () => () => undefined,
-    };
+    });
   }
 }
 
@@ -112,20 +105,7 @@ class FakeDriver {
   }
 
   driver(): NetworkDriver {
-    return {
-      name: 'overlay',
-      ownNamespace: true,
-      exclusive: false,
-      addressed: true,
-      ipv6: false,
-      gatewayRoute: false,
-      scope: 'global',
-      ensureNetwork: async () => undefined,
-      join: async () => {
-        throw new Error('not in this test');
-      },
-      leave: async () => undefined,
-      removeNetwork: async () => undefined,
+    return fakeOverlayDriver({
       setPeers: async (_n, peers) => {
         await this.step();
         if (!this.takesPart) return false;
@@ -138,7 +118,7 @@ class FakeDriver {
         this.calls.push({ change });
         return true;
       },
-    };
+    });
   }
 }
 
