@@ -174,7 +174,8 @@ export class OverlayPlane {
       // Not (or no longer) part of it here: the next update, when it is, reads all.
       if (had) this.changeNames(net, [...had.values()], []);
       this.programmed.delete(net.Id);
-      this.notHere.add(net.Id);
+      // (A network removed meanwhile is forgotten, not remembered as not here.)
+      if (this.d.network(net.Id)) this.notHere.add(net.Id);
       return;
     }
     this.notHere.delete(net.Id);
