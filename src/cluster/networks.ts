@@ -54,7 +54,7 @@ const MAX_VNI = (1 << 24) - 1;
 /** A global network as stored: inspect's record, its VXLAN ID in Berth's own part. */
 export interface GlobalNetworkRecord extends NetworkRecord {
   Scope: 'global';
-  berth: { vni: number };
+  berth: { vni: number; autoSubnet?: boolean };
 }
 
 const nameKey = (name: string) => NAMES + encodeURIComponent(name);
@@ -198,6 +198,7 @@ export class GlobalNetworks implements GlobalScope {
               }),
             );
           }
+          net.berth.autoSubnet = pools.every((p) => p.auto);
           net.IPAM.Config = pools.map((p) => ({
             Subnet: p.given,
             ...(p.ipRange ? { IPRange: p.ipRange } : {}),

@@ -117,6 +117,16 @@ export function checkJoin(
 }
 
 /**
+ * A global network's subnets as checkJoin needs them (their pools live in
+ * the cluster store): whether its IPv4 subnet was automatic, from its
+ * record, when the record says.
+ */
+function globalPools(net: NetworkRecord): Array<Pick<PoolInfo, 'family' | 'auto'>> {
+  const auto = net.berth?.autoSubnet;
+  return auto === undefined ? [] : [{ family: 4, auto }];
+}
+
+/**
  * The undo of each step a join has done so far. `run` undoes them in
  * reverse order and goes on past a failing one (decision 0010: a setup
  * that fails half-way runs its teardown before it reports).
@@ -267,7 +277,7 @@ export class Endpoints {
     const net = this.networks.forMode(netRef);
     const driver = this.networks.driverFor(net.Driver);
     const pools = this.ipam.pools(net.Id);
-    checkJoin(net, driver, pools, request);
+    checkJoin(net, driver, net.Scope === 'global' ? globalPools(net) : pools, request);
     const sw = new Stopwatch();
     const undo = new UndoSteps();
     try {

@@ -87,6 +87,11 @@ export interface BerthNetworkState {
   bridgeCreated?: boolean;
   /** Overlay networks: the VXLAN network identifier, cluster-wide. */
   vni?: number;
+  /**
+   * Overlay networks: whether its subnet was given by the pools, not the
+   * user (no `--ip` then, as Docker); unknown on records made before it was kept.
+   */
+  autoSubnet?: boolean;
   /** On a bridge the user made: the addresses Berth put on it (network rm takes these off). */
   addedAddresses?: string[];
   /** On a bridge the user made: Berth turned route_localnet on (network rm turns it off). */

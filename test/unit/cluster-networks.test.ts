@@ -55,10 +55,17 @@ describe('global networks', () => {
     assert.equal(n.Scope, 'global');
     assert.deepEqual(n.IPAM.Config, [{ Subnet: '10.0.0.0/24', Gateway: '10.0.0.1' }]);
     assert.equal(n.berth.vni, 256);
+    // Its subnet was the pools' (so no --ip on it, as Docker).
+    assert.equal(n.berth.autoSubnet, true);
     await eventually(() => h2.list().some((x) => x.Id === n.Id));
     const m = await h2.create(req('ov2'));
     assert.deepEqual(m.IPAM.Config, [{ Subnet: '10.0.1.0/24', Gateway: '10.0.1.1' }]);
     assert.equal(m.berth.vni, 257);
+    // A subnet given is the user's.
+    assert.equal(
+      (await h1.create(req('ovs', [{ Subnet: '10.9.0.0/24' }]))).berth.autoSubnet,
+      false,
+    );
     h1.close();
     h2.close();
     await kv.close();
