@@ -382,6 +382,8 @@ export class ContainerNetworking {
         sw.lap('files');
         this.deps.log.debug(`connect ${c.Id.slice(0, 12)} ${net.Name}: ${sw}`);
       } else {
+        // Its start joins it; what that join would refuse is refused now, as dockerd does.
+        this.deps.networks.endpoints.check(net.Id, ec);
         const Networks = { ...c.Networks, [net.Name]: configuredEndpoint(net, ec) };
         await this.deps.repo.save({ ...c, EndpointsConfig, Networks });
         Object.assign(c, { EndpointsConfig, Networks });

@@ -91,6 +91,9 @@ export interface JoinRequest {
   awaitOthers?: boolean;
 }
 
+/** What the rules of a join look at. */
+type JoinRules = Pick<JoinRequest, 'staticIPv4' | 'staticIPv6' | 'aliases'>;
+
 /**
  * The rules a join must pass before anything is written, in Docker 20.10's
  * words and order: static addresses and aliases only on user-defined
@@ -102,7 +105,7 @@ export function checkJoin(
   net: Pick<NetworkRecord, 'Name'>,
   driver: Pick<NetworkDriver, 'addressed'>,
   pools: ReadonlyArray<Pick<PoolInfo, 'family' | 'auto'>>,
-  request: Pick<JoinRequest, 'staticIPv4' | 'staticIPv6' | 'aliases'>,
+  request: JoinRules,
 ): void {
   const userDefined = driver.addressed && net.Name !== 'bridge';
   const pool4 = pools.find((p) => p.family === 4);
@@ -259,6 +262,20 @@ export class Endpoints {
   }
 
   /**
+   * The rules of a join (checkJoin) alone: for a stopped container's
+   * `network connect`, refused then as dockerd refuses it, not at its start.
+   */
+  check(netRef: string, request: JoinRules): void {
+    const net = this.networks.forMode(netRef);
+    this.rules(net, this.networks.driverFor(net.Driver), request);
+  }
+
+  private rules(net: NetworkRecord, driver: NetworkDriver, request: JoinRules): void {
+    const pools = net.Scope === 'global' ? globalPools(net) : this.ipam.pools(net.Id);
+    checkJoin(net, driver, pools, request);
+  }
+
+  /**
    * Joins a container's sandbox to one network: the rules (checkJoin), then
    * steps, each registering its undo as soon as it has done something:
    * the endpoint record and its addresses in one transaction, the published
@@ -276,8 +293,8 @@ export class Endpoints {
   ): Promise<Joined> {
     const net = this.networks.forMode(netRef);
     const driver = this.networks.driverFor(net.Driver);
+    this.rules(net, driver, request);
     const pools = this.ipam.pools(net.Id);
-    checkJoin(net, driver, net.Scope === 'global' ? globalPools(net) : pools, request);
     const sw = new Stopwatch();
     const undo = new UndoSteps();
     try {

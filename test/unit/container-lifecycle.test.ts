@@ -298,6 +298,29 @@ describe("start's network step: the join loop", () => {
     assert.notEqual(c.Networks.alpha!.MacAddress, '02:42:0a:3d:00:99');
   });
 
+  it("refuses a stopped container's connect that its start would refuse, in dockerd's words, and records nothing", async () => {
+    await threeNetworks();
+    await w.controller.createNetwork({ Name: 'autonet' });
+    const c = await created({ HostConfig: { NetworkMode: 'zeta' } });
+    const before = JSON.stringify(await h.repo.get(c.Id));
+    const ip = (a: string) => ({ IPAMConfig: { IPv4Address: a } });
+    await assert.rejects(h.life.networking.connect(c.Id, 'autonet', ip('172.30.0.9')), {
+      message:
+        'user specified IP address is supported only when connecting to networks with user configured subnets',
+    });
+    await assert.rejects(h.life.networking.connect(c.Id, 'bridge', ip('172.17.0.9')), {
+      message: 'user specified IP address is supported on user defined networks only',
+    });
+    await assert.rejects(h.life.networking.connect(c.Id, 'bridge', { Aliases: ['x'] }), {
+      message: 'network-scoped alias is supported only for containers in user defined networks',
+    });
+    assert.deepEqual(Object.keys(c.Networks), ['zeta']);
+    assert.equal(JSON.stringify(await h.repo.get(c.Id)), before);
+    // One the start can honour is recorded, as before.
+    await h.life.networking.connect(c.Id, 'alpha', ip('10.62.0.9'));
+    assert.deepEqual(Object.keys(c.Networks), ['zeta', 'alpha']);
+  });
+
   it('a failed join leaves the record naming what was joined, and the undo the teardown of all', async () => {
     await threeNetworks();
     const alpha = w.controller.get('alpha');
