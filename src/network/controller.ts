@@ -775,7 +775,8 @@ export class NetworkController {
    */
   sandboxHolding(networkId: string, ipv4: string): string | undefined {
     for (const ep of this.global?.endpointsOf(networkId) ?? []) {
-      if (ep.IPv4 !== ipv4) continue;
+      // Only this host's own records: another host's container ID names no sandbox here.
+      if (ep.IPv4 !== ipv4 || ep.Vtep !== this.cluster?.vtep) continue;
       const path = this.endpoints.netnsPath(ep.ContainerID);
       if (isNetns(path)) return path;
     }
