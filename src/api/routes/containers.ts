@@ -301,11 +301,25 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
     raw: tty || ws,
     detachKeys,
   };
+  // Registered before the upgrade is answered: a start that comes meanwhile
+  // (`docker run` sends it at once) then has its shim wait for this client,
+  // instead of starting without it and leaving it waiting for ever.
+  const stream = qBool(q.get('stream'));
+  // The shim's opener, kept until the client's stream is ready for it.
+  const slot: { open?: Parameters<PendingAttach>[0]; bridge?: PendingAttach } = {};
+  const ready: PendingAttach = (open) =>
+    slot.bridge ? slot.bridge(open) : void (slot.open = open);
+  if (stream) containers.whenAttachable(c.Id, ready);
   let h: Hijacked | undefined;
-  if (ws) h = ctx.websocket();
-  else h = await ctx.hijack(streamType(tty, ctx.version));
+  try {
+    if (ws) h = ctx.websocket();
+    else h = await ctx.hijack(streamType(tty, ctx.version));
+  } finally {
+    if (!h && stream) containers.dropPendingAttach(c.Id, ready);
+  }
   if (!h) return;
   const hj = h;
+  if (stream) hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
   if (qBool(q.get('logs')) && (o.stdout || o.stderr)) {
     const ac = new AbortController();
     hj.onClose(() => ac.abort());
@@ -319,10 +333,9 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
       hj.write(o.raw ? line.data : frame(line.stream, line.data));
     }
   }
-  if (!qBool(q.get('stream'))) return hj.end();
-  const ready: PendingAttach = (open) => void bridgeToShim(open, hj, o);
-  containers.whenAttachable(c.Id, ready);
-  hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
+  if (!stream) return hj.end();
+  slot.bridge = (open) => void bridgeToShim(open, hj, o);
+  if (slot.open) slot.bridge(slot.open);
 }
 
 /** Go's name of this machine's architecture, as image platforms spell it. */
