@@ -19,7 +19,18 @@ import type { holdPort } from '../kernel/ports/reserve.js';
 import type { KvStore, Op } from '../store/types.js';
 import type { DnsResolver } from './dns/index.js';
 import { bridgeCreated, bridgeName } from './drivers/bridge/index.js';
-import { type Ipam, type PoolInfo, ipamErrors, ipv6FromMac, macFromIPv4 } from './ipam/index.js';
+import {
+  type Family,
+  type Ipam,
+  type PoolInfo,
+  cidrContains,
+  formatIp,
+  ipamErrors,
+  ipv6FromMac,
+  macFromIPv4,
+  parseCidr,
+  parseIp,
+} from './ipam/index.js';
 import { PortPublisher } from './ports/publisher.js';
 import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js';
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
@@ -98,13 +109,16 @@ type JoinRules = Pick<JoinRequest, 'staticIPv4' | 'staticIPv6' | 'aliases'>;
  * The rules a join must pass before anything is written, in Docker 20.10's
  * words and order: static addresses and aliases only on user-defined
  * networks whose driver gives addresses (not the default bridge, host or
- * none), and a static address only where the user configured the subnet.
+ * none), a static address only where the user configured the subnet, and
+ * inside one of the network's subnets (when `pools` name them: IPAM says
+ * the same later, but a global network's transaction runs beside the
+ * driver's link, which would be made for nothing).
  * Pure: throws the first refusal (400), or returns.
  */
 export function checkJoin(
   net: Pick<NetworkRecord, 'Name'>,
   driver: Pick<NetworkDriver, 'addressed'>,
-  pools: ReadonlyArray<Pick<PoolInfo, 'family' | 'auto'>>,
+  pools: ReadonlyArray<JoinPool>,
   request: JoinRules,
 ): void {
   const userDefined = driver.addressed && net.Name !== 'bridge';
@@ -117,16 +131,38 @@ export function checkJoin(
   if (request.aliases?.length && !userDefined) {
     throw invalid('network-scoped alias is supported only for containers in user defined networks');
   }
+  checkInSubnets(4, request.staticIPv4, pools);
+  checkInSubnets(6, request.staticIPv6, pools);
+}
+
+/** What checkJoin needs of a subnet; `subnet` when known, `auto` when the record says. */
+type JoinPool = Pick<PoolInfo, 'family'> & { auto?: boolean; subnet?: string };
+
+/** A static address of `family` outside every known subnet of that family is refused, as IPAM would. */
+function checkInSubnets(family: Family, address: string | undefined, pools: readonly JoinPool[]) {
+  const ip = address === undefined ? undefined : parseIp(address);
+  if (ip?.family !== family) return; // none asked, or IPAM's own message for a malformed one
+  const subnets = pools
+    .filter((p) => p.family === family)
+    .map((p) => p.subnet && parseCidr(p.subnet));
+  if (subnets.length === 0 || !subnets.every((c) => c)) return; // not all known: IPAM decides
+  if (subnets.some((c) => c && cidrContains(c, ip))) return;
+  throw ipamErrors.addressOutside(formatIp(ip.family, ip.value));
 }
 
 /**
  * A global network's subnets as checkJoin needs them (their pools live in
- * the cluster store): whether its IPv4 subnet was automatic, from its
- * record, when the record says.
+ * the cluster store), from its record: each subnet, and whether it was
+ * automatic when the record says.
  */
-function globalPools(net: NetworkRecord): Array<Pick<PoolInfo, 'family' | 'auto'>> {
+function globalPools(net: NetworkRecord): JoinPool[] {
   const auto = net.berth?.autoSubnet;
-  return auto === undefined ? [] : [{ family: 4, auto }];
+  return net.IPAM.Config.flatMap((c) => {
+    const cidr = c.Subnet ? parseCidr(c.Subnet) : undefined;
+    return cidr
+      ? [{ family: cidr.family, subnet: c.Subnet, ...(auto === undefined ? {} : { auto }) }]
+      : [];
+  });
 }
 
 /**

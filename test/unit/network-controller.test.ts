@@ -234,48 +234,63 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
-  it('refuses --ip on an overlay whose subnet was automatic, before anything is made, as Docker', async () => {
-    const net = {
-      Name: 'ovauto',
-      Id: 'ef'.repeat(32),
-      Scope: 'global',
-      Driver: 'overlay',
-      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
-      Options: {},
-      berth: { vni: 300, autoSubnet: true },
-    } as unknown as NetworkRecord;
-    const made: string[] = [];
-    const g = await fakeWorld({
-      drivers: {
-        overlay: fakeOverlayDriver({
-          prepare: () => ({ hostIf: 'veth-x', make: async () => void made.push('make') }),
-        }),
-      },
-      global: fakeGlobalScope({
-        list: () => [net],
-        get: (id) => (id === net.Id ? net : undefined),
-        attach: async (req) => {
-          made.push(`attach ${req.staticIPv4}`);
-          throw new Error('not in this test');
+  for (const [what, autoSubnet, ip, message] of [
+    [
+      'whose subnet was automatic',
+      true,
+      '10.0.0.50',
+      'user specified IP address is supported only when connecting to networks with user configured subnets',
+    ],
+    [
+      'outside its subnet',
+      false,
+      '10.1.0.50',
+      "Invalid address 10.1.0.50: It does not belong to any of this network's subnets",
+    ],
+  ] as const) {
+    it(`refuses --ip on an overlay ${what}, before anything is made, as Docker`, async () => {
+      const net = {
+        Name: 'ovauto',
+        Id: 'ef'.repeat(32),
+        Scope: 'global',
+        Driver: 'overlay',
+        IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
+        Options: {},
+        berth: { vni: 300, autoSubnet },
+      } as unknown as NetworkRecord;
+      const made: string[] = [];
+      const g = await fakeWorld({
+        drivers: {
+          overlay: fakeOverlayDriver({
+            prepare: () => ({ hostIf: 'veth-x', make: async () => void made.push('make') }),
+          }),
         },
-      }),
-    });
-    try {
-      const before = await g.kv.list('');
-      const e = await fails(
-        g.controller.endpoints.join(C1, NETNS, net.Id, {
-          defaultRoute: false,
-          staticIPv4: '10.0.0.50',
+        global: fakeGlobalScope({
+          list: () => [net],
+          get: (id) => (id === net.Id ? net : undefined),
+          attach: async (req) => {
+            made.push(`attach ${req.staticIPv4}`);
+            throw new Error('not in this test');
+          },
         }),
-        'user specified IP address is supported only when connecting to networks with user configured subnets',
-      );
-      assert.ok(hasCode(e, 'INVALID_ARGUMENT'));
-      assert.deepEqual(made, [], 'no link made, nothing asked of the cluster store');
-      assert.deepEqual(await g.kv.list(''), before);
-    } finally {
-      await g.close();
-    }
-  });
+      });
+      try {
+        const before = await g.kv.list('');
+        const e = await fails(
+          g.controller.endpoints.join(C1, NETNS, net.Id, {
+            defaultRoute: false,
+            staticIPv4: ip,
+          }),
+          message,
+        );
+        assert.ok(hasCode(e, 'INVALID_ARGUMENT'));
+        assert.deepEqual(made, [], 'no link made, nothing asked of the cluster store');
+        assert.deepEqual(await g.kv.list(''), before);
+      } finally {
+        await g.close();
+      }
+    });
+  }
 
   it('an overlay join whose network another host removed meanwhile leaves neither link nor network here', async () => {
     // The overlay driver makes the link (and, here, the network's kernel

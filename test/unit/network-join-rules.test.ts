@@ -11,7 +11,7 @@ const ON_USER_SUBNETS =
 const ON_USER_NETWORKS = 'user specified IP address is supported on user defined networks only';
 const ALIAS = 'network-scoped alias is supported only for containers in user defined networks';
 
-type Pools = Array<{ family: 4 | 6; auto: boolean }>;
+type Pools = Array<{ family: 4 | 6; auto?: boolean; subnet?: string }>;
 interface Case {
   net: string;
   addressed: boolean;
@@ -96,6 +96,30 @@ describe('checkJoin: what a join refuses before writing anything', () => {
       { ...defaultBridge, pools: [...defaultBridge.pools, { family: 6, auto: false }] },
       { staticIPv6: 'fd00::5' },
       ON_USER_NETWORKS,
+    );
+  });
+
+  it('a static address outside every subnet the network names', () => {
+    const outside = (ip: string) =>
+      `Invalid address ${ip}: It does not belong to any of this network's subnets`;
+    const named: Case = {
+      net: 'ov',
+      addressed: true,
+      pools: [
+        { family: 4, subnet: '10.20.0.0/24' },
+        { family: 4, subnet: '10.30.0.0/16', auto: false },
+        { family: 6, subnet: 'fd00:1::/64', auto: false },
+      ],
+    };
+    check(named, { staticIPv4: '10.20.0.5', staticIPv6: 'fd00:1::5' });
+    check(named, { staticIPv4: '10.30.200.5' });
+    refused(named, { staticIPv4: '10.21.0.5' }, outside('10.21.0.5'));
+    refused(named, { staticIPv6: 'fd00:2::5' }, outside('fd00:2::5'));
+    // IPAM's own words for a malformed one, and its decision while a subnet is not known.
+    check(named, { staticIPv4: 'fd00:1::5' });
+    check(
+      { ...named, pools: [{ family: 4, subnet: '10.20.0.0/24' }, { family: 4 }] },
+      { staticIPv4: '10.21.0.5' },
     );
   });
 
