@@ -9,19 +9,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { attrString, parseAttrs, parseMessages } from '../netlink/codec.js';
+import { AF_NETLINK, NETLINK_NETFILTER } from '../netlink/constants.js';
 import {
   bindSocket,
   closeFd,
+  EAGAIN,
+  ENOBUFS,
   inNetns,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
   openSocket,
   recvBytes,
   setSockOpt,
+  SO_RCVBUFFORCE,
+  SOCK_RAW,
+  SOL_SOCKET,
   SysError,
 } from '../sys/libc.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const NETLINK_NETFILTER = 12;
 /** The nftables multicast group. */
 const NFNLGRP_NFTABLES = 7;
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -45,12 +50,6 @@ const NFTA_TABLE = 1;
 const NFTA_RULE_CHAIN = 2;
 /** NFTA_GEN_PROC_PID (big-endian u32). */
 const NFTA_GEN_PROC_PID = 2;
-const SOL_SOCKET = 1;
-const SO_RCVBUFFORCE = 33;
-const MSG_DONTWAIT = 0x40;
-const MSG_TRUNC = 0x20;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 
 /** Which table to watch, and whose changes to ignore. */
 export interface WatchSpec {

@@ -6,10 +6,10 @@
  * out — libnetwork does the same when it maps a UDP port.
  */
 import { NlWriter, parseAttrs, type NlMessage } from './codec.js';
+import { AF_INET, AF_INET6, NETLINK_NETFILTER, NLA_F_NESTED } from './constants.js';
 import { isNotFound } from './errors.js';
 import { NetlinkSocket } from './socket.js';
 
-const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_GET = 1;
 const IPCTNL_MSG_CT_DELETE = 2;
@@ -19,9 +19,6 @@ const CTA_TUPLE_IP = 1;
 const CTA_TUPLE_PROTO = 2;
 const CTA_PROTO_NUM = 1;
 const CTA_PROTO_DST_PORT = 3;
-const NLA_F_NESTED = 0x8000;
-const AF_INET = 2;
-const AF_INET6 = 10;
 
 /** IP protocol numbers of the protocols a port can be published for. */
 export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;

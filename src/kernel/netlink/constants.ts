@@ -11,6 +11,7 @@ export const AF_BRIDGE = 7;
 export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 
 /** struct nlmsghdr: length, type, flags, sequence number, port id. */
 export const NLMSG_HDRLEN = 16;
@@ -18,6 +19,7 @@ export const NLMSG_HDRLEN = 16;
 export const NLA_HDRLEN = 4;
 /** Attribute type bits that are flags, not the type (NLA_F_NESTED, NLA_F_NET_BYTEORDER). */
 export const NLA_TYPE_MASK = 0x3fff;
+export const NLA_F_NESTED = 0x8000;
 
 export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;

@@ -36,13 +36,22 @@ import { NetlinkError } from './errors.js';
 import {
   bindSocket,
   closeFd,
+  EAGAIN,
+  EINTR,
+  EMSGSIZE,
+  ETIMEDOUT,
   inNetns,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
   openSocket,
   recvBytes,
   recvBytesOffThread,
   sendBytes,
   sendBytesOffThread,
   setSockOpt,
+  SO_RCVTIMEO,
+  SOCK_RAW,
+  SOL_SOCKET,
 } from '../sys/libc.js';
 
 /** Moves datagrams; the real one is a socket fd, tests script the kernel's side. */
@@ -78,15 +87,6 @@ export interface OpenOptions {
   protocol?: number;
 }
 
-const SOCK_RAW = 3;
-const SOL_SOCKET = 1;
-const SO_RCVTIMEO = 20;
-const MSG_TRUNC = 0x20;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const ETIMEDOUT = 110;
-const EINTR = 4;
-const EMSGSIZE = 90;
 /** How often an interrupted dump is restarted before giving up. */
 const DUMP_ATTEMPTS = 10;
 

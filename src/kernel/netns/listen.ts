@@ -16,11 +16,10 @@ import {
   SOCK_DGRAM,
   SOCK_NONBLOCK,
   SOCK_STREAM,
+  SO_REUSEADDR,
+  SOL_SOCKET,
   sockaddrIn,
 } from '../sys/libc.js';
-
-const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
 
 /**
  * A UDP socket and a TCP socket (not yet listening) bound to `ip:port` in the

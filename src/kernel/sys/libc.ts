@@ -40,6 +40,18 @@ export const SOCK_DGRAM = 2;
 export const SOCK_RAW = 3;
 export const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_RCVTIMEO = 20;
+export const SO_RCVBUFFORCE = 33;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+/** Error numbers the socket readers test for (asm-generic/errno*.h). */
+export const EINTR = 4;
+export const EAGAIN = 11;
+export const EMSGSIZE = 90;
+export const ENOBUFS = 105;
+export const ETIMEDOUT = 110;
 const SIOCGIFFLAGS = 0x8913;
 const SIOCSIFFLAGS = 0x8914;
 const IFF_UP = 0x1;
@@ -185,8 +197,6 @@ const sock = {
     'int setsockopt(int fd, int level, int name, const void *val, uint32_t len)',
   ),
 };
-
-const EINTR = 4;
 
 /** struct sockaddr_in for an IPv4 address and port. */
 export function sockaddrIn(ip: string, port: number): Buffer {
