@@ -39,6 +39,7 @@ import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
 import type { KvStore } from '../store/types.js';
 import { Convergence } from '../cluster/applied.js';
+import { ControlPlane, type Endpoint } from '../cluster/control-plane.js';
 import { GlobalNetworks } from '../cluster/networks.js';
 import { NodeRegistry, type NodeInfo } from '../cluster/nodes.js';
 import { Reaper } from '../cluster/reaper.js';
@@ -276,6 +277,8 @@ async function main(): Promise<number> {
   const execs = new ExecService(containers, runtime, roots);
   await containers.recover();
   await volumes.sweep();
+  // Containers do not reach the cluster's etcd members and hosts' APIs (decision 0040).
+  cluster?.keepContainersOff((list) => networks.setControlPlane(list));
   // This host's endpoints against the cluster's, now and after every registration.
   cluster?.rejoin(networks.endpoints, (ep) =>
     containers.networking.disconnect(ep.ContainerID, ep.NetworkID, true),
@@ -435,6 +438,7 @@ async function joinCluster(
   convergence: Convergence;
   vtep: string;
   rejoin(local: HostEndpoints, onLost: (ep: EndpointRecord) => Promise<void>): void;
+  keepContainersOff(apply: (list: Endpoint[]) => void): void;
   close(): Promise<void>;
 }> {
   const kv = await openClusterStore(
@@ -460,6 +464,7 @@ async function joinCluster(
   // Dead hosts' endpoints and addresses leave the cluster.
   const reaper = new Reaper(kv, networks, self.Addr, log);
   let rejoin: Rejoin | undefined;
+  let control: ControlPlane | undefined;
   log.info(
     `cluster store ${config.endpoints.join(',')}${config.tls ? ' (TLS)' : ''}, advertise ${self.Addr}`,
   );
@@ -473,8 +478,17 @@ async function joinCluster(
       rejoin = new Rejoin(networks, local, self.Addr, log, onLost);
       rejoin.follow(nodes);
     },
+    keepContainersOff: (apply) => {
+      control = new ControlPlane(kv, {
+        configured: config.endpoints,
+        members: () => kv.memberUrls(),
+        apply,
+        log,
+      });
+    },
     close: async () => {
       convergence.close();
+      control?.close();
       rejoin?.close();
       reaper.close();
       // Containers keep running: with endpoints in the cluster, the node

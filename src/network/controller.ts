@@ -21,7 +21,7 @@ import {
 import { type NetworkCreate, parseNetworkCreate } from './create.js';
 import type { KvStore } from '../store/types.js';
 import type { Logger } from '../common/log.js';
-import type { Firewall, FirewallState } from '../kernel/firewall/index.js';
+import type { ControlEndpoint, Firewall, FirewallState } from '../kernel/firewall/index.js';
 import { holdPort } from '../kernel/ports/reserve.js';
 import { Rtnl, readSysctl, writeSysctl } from '../kernel/netlink/index.js';
 import type { Conntrack } from '../kernel/netlink/conntrack.js';
@@ -179,6 +179,8 @@ export class NetworkController {
   private readonly reaper: LinkReaper;
   /** The firewall, restored from this state when another program deletes or edits it. */
   private readonly firewall: FirewallGuard;
+  /** The cluster's control plane on other hosts, kept from containers (decision 0040). */
+  private control: ControlEndpoint[] = [];
   /** Networks being created, by bridge name: two creates never share a bridge. */
   private readonly creating = new Map<string, NetworkRecord>();
   /** The gateway bridge being made, when it is. */
@@ -737,7 +739,18 @@ export class NetworkController {
         .filter((n) => n.Driver === 'bridge')
         .map(bridgeSpec),
       ports: this.endpoints.portMappings(),
+      ...(this.control.length ? { control: this.control } : {}),
     };
+  }
+
+  /**
+   * The cluster's etcd members and hosts' APIs (decision 0040): containers
+   * may not reach them through this host. Replaces the last list; a list
+   * that cannot be applied is refused whole.
+   */
+  setControlPlane(list: readonly ControlEndpoint[]): void {
+    this.firewall.setControlPlane(list);
+    this.control = [...list];
   }
 
   /**

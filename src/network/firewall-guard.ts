@@ -19,6 +19,7 @@ import { hasCode, messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type {
   BridgeSpec,
+  ControlEndpoint,
   Firewall,
   FirewallState,
   PortMapping,
@@ -118,6 +119,10 @@ export class FirewallGuard implements Firewall {
 
   removePortMapping(m: PortMapping | readonly PortMapping[]): void {
     this.change(() => this.inner.removePortMapping(m));
+  }
+
+  setControlPlane(list: readonly ControlEndpoint[]): void {
+    this.change(() => this.inner.setControlPlane(list));
   }
 
   dump(): FirewallState {

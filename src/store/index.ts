@@ -4,7 +4,7 @@
  * the cluster store on etcd (loaded on demand: gRPC costs start-up time).
  */
 import { join } from 'node:path';
-import type { KvStore } from './types.js';
+import type { ClusterMembers, KvStore } from './types.js';
 import { SqliteStore, type SqliteStoreOptions } from './embedded/sqlite.js';
 
 export type * from './types.js';
@@ -27,7 +27,7 @@ export async function openEmbeddedStore(
 export async function openClusterStore(
   opts: import('./etcd/options.js').EtcdStoreOptions,
   verify = true,
-): Promise<KvStore> {
+): Promise<KvStore & ClusterMembers> {
   const { EtcdStore } = await import('./etcd/etcd.js');
   return EtcdStore.open(opts, verify);
 }

@@ -125,3 +125,9 @@ export interface KvStore {
   /** Releases the store. */
   close(): Promise<void>;
 }
+
+/** A store served by a cluster of members (etcd): where they answer clients and each other. */
+export interface ClusterMembers {
+  /** Every member's client and peer URLs, as the cluster lists them. */
+  memberUrls(): Promise<string[]>;
+}

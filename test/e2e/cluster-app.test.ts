@@ -124,5 +124,35 @@ describe(
         nft('delete table inet s16');
       }
     });
+
+    it("keeps containers off the hosts' APIs and etcd, not off another host's published port (decision 0040)", () => {
+      ok(2, 1, ['run', '-d', '--name', 'probe', 'busybox', 'sleep', '600']);
+      ok(2, 1, ['run', '-d', '--name', 'oprobe', '--network', 'demo', 'busybox', 'sleep', '600']);
+      /** The first line of an HTTP/1.0 answer from `ip:port`, asked from container `c` on host 1. */
+      const ask = (c: string, ip: string, port: number, path: string) =>
+        docker(2, 1, [
+          'exec',
+          c,
+          'sh',
+          '-c',
+          `printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} ${port} | head -1`,
+        ]).out;
+      for (const c of ['probe', 'oprobe']) {
+        assert.equal(ask(c, IP[1], 2375, '/_ping'), '', `${c} → its host's API`);
+        assert.equal(ask(c, IP[1], 2379, '/health'), '', `${c} → its host's etcd member`);
+        // Through its host to the other's: the cluster's control plane (etcd's peer port too).
+        assert.equal(ask(c, IP[2], 2375, '/_ping'), '', `${c} → host 2's API`);
+        assert.equal(ask(c, IP[2], 2379, '/health'), '', `${c} → host 2's etcd member`);
+        assert.equal(ask(c, IP[2], 2380, '/members'), '', `${c} → host 2's etcd peer port`);
+        assert.match(
+          ask(c, IP[2], 5000, '/not-counted'),
+          /^HTTP\/1\.\d 404/,
+          `${c} → host 2's port 5000`,
+        );
+      }
+      // The API and etcd themselves still answer, from another host.
+      assert.equal(lab.exec(2, ['curl', '-s', `http://${IP[1]}:2375/_ping`]).stdout, 'OK');
+      assert.match(lab.exec(1, ['curl', '-s', `http://${IP[2]}:2379/health`]).stdout, /true/);
+    });
   },
 );

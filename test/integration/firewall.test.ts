@@ -65,8 +65,13 @@ function elems(ns: string, set: string): unknown[] {
   };
   return j.nftables.find((o) => o.set)?.set?.elem ?? [];
 }
-const userChain = (ns: string) =>
-  sh(inNs(ns, ['nft', 'list', 'chain', 'inet', 'berth', 'berth-user']));
+const userChain = (ns: string, chain = 'berth-user') =>
+  sh(inNs(ns, ['nft', 'list', 'chain', 'inet', 'berth', chain]));
+/** Adds a rule to one of the user's chains in `ns`'s Berth table. */
+const userRule = (ns: string, chain: string, rule: string) =>
+  sh(inNs(ns, ['nft', 'add', 'rule', 'inet', 'berth', chain, ...rule.split(' ')]));
+const flushUserChain = (ns: string, chain: string) =>
+  sh(inNs(ns, ['nft', 'flush', 'chain', 'inet', 'berth', chain]));
 
 before(() => {
   if (!isRoot) return;
@@ -194,22 +199,9 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     assert.deepEqual(fw.dump().bridges, [brA, { ...brB, icc: false }]);
   });
 
-  it("keeps the user's chain and rules through ensureBase and bridge changes", () => {
-    sh(
-      inNs(ns, [
-        'nft',
-        'add',
-        'rule',
-        'inet',
-        'berth',
-        'berth-user',
-        'ip',
-        'saddr',
-        '192.0.2.9',
-        'counter',
-        'drop',
-      ]),
-    );
+  it("keeps the user's chains and rules through ensureBase and bridge changes", () => {
+    userRule(ns, 'berth-user', 'ip saddr 192.0.2.9 counter drop');
+    userRule(ns, 'berth-user-input', 'tcp dport 8443 counter accept');
     fw.ensureBase();
     fw.addBridge({ name: 'brC', icc: true, masquerade: false, internal: true });
     fw.removeBridge('brC');
@@ -222,6 +214,10 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
     );
     fw.ensureBase();
     assert.match(userChain(ns), /ip saddr 192\.0\.2\.9 counter packets 0 bytes 0 drop/);
+    assert.match(
+      userChain(ns, 'berth-user-input'),
+      /tcp dport 8443 counter packets 0 bytes 0 accept/,
+    );
     assert.deepEqual(new Set(elems(ns, 'bridges')), new Set(['brA', 'brB']));
   });
 
@@ -283,6 +279,17 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
       (fw) => fw.addPortMapping({ ...m, hostIp: '192.0.2.1', proto: 'tcp' }),
       (fw) => fw.addPortMapping({ ...m, containerIp: 'fd00::2', hostIp: '::' }),
       (fw) => fw.removePortMapping({ ...m, containerIp: 'fd00::2' }),
+      (fw) =>
+        fw.setControlPlane([
+          { ip: '192.0.2.5', port: 2379 },
+          { ip: 'fd00::5', port: 2375 },
+        ]),
+      (fw) =>
+        fw.setControlPlane([
+          { ip: '192.0.2.5', port: 2379 },
+          { ip: 'etcd', port: 1 },
+        ]),
+      (fw) => fw.setControlPlane([{ ip: '192.0.2.6', port: 2380 }]),
     ];
     try {
       for (const [i, op] of ops.entries()) {
@@ -297,7 +304,7 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
         assert.equal(codes[0], codes[1], `operation ${i}`);
         assert.deepEqual(real.dump(), fake.dump(), `after operation ${i}`);
       }
-      const want = { bridges: [brB], ports: [m] };
+      const want = { bridges: [brB], ports: [m], control: [{ ip: '192.0.2.7', port: 2379 }] };
       assert.deepEqual(real.reconcile(want).applied, fake.reconcile(want).applied);
       assert.deepEqual(real.dump(), fake.dump());
     } finally {
@@ -583,6 +590,10 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
   });
 
   it('keeps containers off the VXLAN port of the host and of other hosts, IPv4 and IPv6', async () => {
+    // The control port on the host is a host service: the user opens it
+    // (decision 0040), which must not open VXLAN's (decision 0025).
+    userRule(host, 'berth-user-input', `udp dport ${CONTROL_PORT} accept`);
+    userRule(host, 'berth-user-input', `udp dport ${VXLAN_PORT} accept`);
     const paths = vxlanPaths();
     assert.deepEqual(
       await vxlanArrives(paths),
@@ -596,6 +607,76 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.equal(rx(world, VXL), before + 1);
+    flushUserChain(host, 'berth-user-input');
+  });
+
+  it("keeps containers off the host's own services, not off its resolver, ping or the answers to it (decision 0040)", async () => {
+    // A service of the host on every address (as an API on tcp://0.0.0.0, or
+    // etcd), and one on port 53 (a resolver's port).
+    for (const port of ['7000', '53']) {
+      const httpd = spawn(
+        'nsenter',
+        [`--net=${nsPath(host)}`, '--', 'busybox', 'httpd', '-f', '-p', port, '-h', tmp],
+        { stdio: 'ignore' },
+      );
+      children.push(httpd);
+    }
+    writeFileSync(join(tmp, 'host.html'), 'the host\n');
+    for (const port of [7000, 53]) {
+      for (let i = 0; i < 50 && !get(host, `http://127.0.0.1:${port}/host.html`); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    for (const [from, addr, what] of [
+      [ca1, '10.10.1.1', 'a1 → its gateway'],
+      [ca1, '10.10.2.1', "a1 → b's gateway"],
+      [ca1, '198.51.100.2', "a1 → the host's uplink address"],
+      [cb, '[fd00:99::2]', "b → the host's uplink address over IPv6"],
+    ] as const) {
+      assert.equal(get(from, `http://${addr}:7000/host.html`), undefined, `${what}: port 7000`);
+      assert.equal(get(from, `http://${addr}:53/host.html`), 'the host\n', `${what}: port 53`);
+    }
+    assert.ok(ping(ca1, '10.10.1.1'), 'a1 pings its gateway');
+    assert.ok(ping(ca1, '198.51.100.2'), "a1 pings the host's uplink address");
+    assert.ok(ping(cb, 'fd00:10:2::1'), 'b pings its gateway over IPv6 (neighbour discovery)');
+    // The host's own connections to containers, and the world's to the host.
+    assert.equal(get(host, 'http://10.10.2.2/'), 'hello from cb\n', 'the host → b');
+    assert.equal(
+      get(world, 'http://198.51.100.2:7000/host.html'),
+      'the host\n',
+      'the world → the host',
+    );
+    // The user opens a service to containers in their chain, and closes it again.
+    userRule(host, 'berth-user-input', 'tcp dport 7000 accept');
+    assert.equal(get(ca1, 'http://10.10.1.1:7000/host.html'), 'the host\n', 'opened by the user');
+    flushUserChain(host, 'berth-user-input');
+    assert.equal(get(ca1, 'http://10.10.1.1:7000/host.html'), undefined, 'closed again');
+  });
+
+  it("keeps containers off the cluster's control plane on other hosts, not off the rest of them (decision 0040)", async () => {
+    for (const port of ['7001', '7002']) {
+      const httpd = spawn(
+        'nsenter',
+        [`--net=${nsPath(world)}`, '--', 'busybox', 'httpd', '-f', '-p', port, '-h', tmp],
+        { stdio: 'ignore' },
+      );
+      children.push(httpd);
+    }
+    writeFileSync(join(tmp, 'world.html'), 'the world\n');
+    const url = (addr: string, port: number) => `http://${addr}:${port}/world.html`;
+    for (let i = 0; i < 50 && !get(world, url('127.0.0.1', 7002)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    fw.setControlPlane([
+      { ip: '198.51.100.1', port: 7001 },
+      { ip: 'fd00:99::1', port: 7001 },
+    ]);
+    assert.equal(get(ca1, url('198.51.100.1', 7001)), undefined, "a1 → the world's etcd port");
+    assert.equal(get(cb, url('[fd00:99::1]', 7001)), undefined, 'b → the same over IPv6');
+    assert.equal(get(ca1, url('198.51.100.1', 7002)), 'the world\n', 'a1 → another port there');
+    assert.equal(get(host, url('198.51.100.1', 7001)), 'the world\n', 'the host itself');
+    fw.setControlPlane([]);
+    assert.equal(get(ca1, url('198.51.100.1', 7001)), 'the world\n', 'a1, once the list is empty');
   });
 
   it('publishes a port with one map element, and unpublishes it', () => {

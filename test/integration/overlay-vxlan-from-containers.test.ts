@@ -173,6 +173,28 @@ describe(
       const l = markers(listener);
       [sniffed, heard] = [s.seen, l.seen];
       await Promise.all([s.ready, l.ready]);
+      // The control port is a service of host 1: containers reach it only
+      // once the user opens it (decision 0040); VXLAN's stays closed even so.
+      for (const port of [CONTROL_PORT, VXLAN_PORT]) {
+        const r = spawnSync(
+          'nsenter',
+          [
+            `--net=${lab.netns(1)}`,
+            'nft',
+            'add',
+            'rule',
+            'inet',
+            'berth',
+            'berth-user-input',
+            'udp',
+            'dport',
+            `${port}`,
+            'accept',
+          ],
+          { encoding: 'utf8' },
+        );
+        assert.equal(r.status, 0, r.stderr);
+      }
     });
     after(async () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -52,11 +52,30 @@ describe('memory firewall', () => {
     assert.throws(() => fw.addPortMapping({ ...m, hostPort: 0 }), { code: 'INVALID_ARGUMENT' });
   });
 
+  it('replaces the control plane whole, and refuses a bad list whole', () => {
+    const fw = new MemoryFirewall();
+    fw.ensureBase();
+    fw.addPortMapping(m);
+    const a = { ip: '192.168.205.11', port: 2375 };
+    const b = { ip: 'fd00::11', port: 2379 };
+    fw.setControlPlane([a, b]);
+    assert.deepEqual(fw.dump().control, [a, b]);
+    fw.setControlPlane([b]);
+    assert.deepEqual(fw.dump().control, [b]);
+    assert.throws(() => fw.setControlPlane([a, { ip: 'etcd1', port: 2379 }]), {
+      code: 'INVALID_ARGUMENT',
+    });
+    assert.deepEqual(fw.dump(), { bridges: [], ports: [m], control: [b] });
+    fw.setControlPlane([]);
+    assert.deepEqual(fw.dump(), { bridges: [], ports: [m] });
+  });
+
   it('reconciles to exactly the desired state', () => {
     const fw = new MemoryFirewall();
     const want = {
       bridges: [{ name: 'br-1', icc: true, masquerade: false, masquerade6: false, internal: true }],
       ports: [m],
+      control: [{ ip: '192.168.205.11', port: 2375 }],
     };
     assert.ok(fw.reconcile(want).applied.length > 0);
     assert.deepEqual(fw.dump(), want);

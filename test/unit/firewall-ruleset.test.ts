@@ -18,12 +18,15 @@ const berth0: BridgeSpec = { name: 'berth0', icc: true, masquerade: true, intern
 
 const BASE = `add table inet berth
 add chain inet berth berth-user
+add chain inet berth berth-user-input
 add set inet berth bridges { type ifname; }
 add set inet berth same-bridge { type ifname . ifname; }
 add set inet berth icc { type ifname; }
 add set inet berth internal { type ifname; }
 add set inet berth masq4 { type ifname; }
 add set inet berth masq6 { type ifname; }
+add set inet berth control4 { type ipv4_addr . inet_service; }
+add set inet berth control6 { type ipv6_addr . inet_service; }
 add map inet berth ports4 { type inet_proto . inet_service : ipv4_addr . inet_service; }
 add map inet berth ports-addr4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
 add map inet berth ports6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
@@ -44,9 +47,17 @@ add chain inet berth raw-prerouting { type filter hook prerouting priority raw; 
 flush chain inet berth raw-prerouting
 add rule inet berth raw-prerouting iifname @bridges ip daddr 127.0.0.0/8 drop
 add rule inet berth raw-prerouting iifname @bridges ip6 daddr ::1 drop
+add chain inet berth to-host
+flush chain inet berth to-host
+add rule inet berth to-host jump berth-user-input
+add rule inet berth to-host ct state established,related accept
+add rule inet berth to-host meta l4proto { icmp, ipv6-icmp } accept
+add rule inet berth to-host meta l4proto { tcp, udp } th dport 53 accept
+add rule inet berth to-host drop
 add chain inet berth input { type filter hook input priority filter; policy accept; }
 flush chain inet berth input
 add rule inet berth input iifname @bridges udp dport 4789 drop
+add rule inet berth input iifname @bridges goto to-host
 add chain inet berth forward { type filter hook forward priority filter; policy accept; }
 flush chain inet berth forward
 add rule inet berth forward jump berth-user
@@ -57,6 +68,8 @@ add rule inet berth forward oifname @bridges ct state established,related accept
 add rule inet berth forward oifname @bridges ct status dnat accept
 add rule inet berth forward iifname @bridges oifname @bridges drop
 add rule inet berth forward iifname @bridges udp dport 4789 drop
+add rule inet berth forward iifname @bridges meta l4proto tcp ip daddr . th dport @control4 drop
+add rule inet berth forward iifname @bridges meta l4proto tcp ip6 daddr . th dport @control6 drop
 add rule inet berth forward iifname @bridges accept
 add rule inet berth forward oifname @bridges drop
 add chain inet berth prerouting { type nat hook prerouting priority dstnat; policy accept; }
@@ -88,8 +101,12 @@ describe('firewall base batch', () => {
     const lines = b.trimEnd().split('\n');
     assert.equal(lines[0], 'add table inet berth');
     assert.equal(lines[1], 'add chain inet berth berth-user');
+    assert.equal(lines[2], 'add chain inet berth berth-user-input');
     assert.ok(!/^create /m.test(b), 'create fails when the object exists');
-    assert.ok(!b.includes('flush chain inet berth berth-user'), 'user chain must never be flushed');
+    assert.ok(
+      !b.includes('flush chain inet berth berth-user'),
+      'user chains must never be flushed',
+    );
     assert.ok(!/flush (set|map|table)/.test(b), 'elements must survive ensureBase');
     assert.ok(!/^delete /m.test(b));
     // Every chain Berth owns is flushed right after its add, before its rules.
@@ -97,6 +114,7 @@ describe('firewall base batch', () => {
       'intra',
       'ports',
       'raw-prerouting',
+      'to-host',
       'input',
       'forward',
       'prerouting',
@@ -134,6 +152,20 @@ describe('firewall base batch', () => {
     );
     assert.ok(at('iifname @bridges udp dport 4789 drop') < at('iifname @bridges accept'));
     assert.equal(VXLAN_PORT, 4789);
+  });
+
+  it("keeps containers off the host's own services: the user's chain first, then answers, ICMP and DNS (decision 0040)", () => {
+    const lines = baseBatch().split('\n');
+    const input = lines.filter((l) => l.startsWith('add rule inet berth input '));
+    // VXLAN first: the user's chain cannot let it through to the host.
+    assert.deepEqual(input, [
+      'add rule inet berth input iifname @bridges udp dport 4789 drop',
+      'add rule inet berth input iifname @bridges goto to-host',
+    ]);
+    const toHost = lines.filter((l) => l.startsWith('add rule inet berth to-host '));
+    assert.equal(toHost[0], 'add rule inet berth to-host jump berth-user-input');
+    assert.equal(toHost.at(-1), 'add rule inet berth to-host drop');
+    assert.ok(!toHost.some((l) => /dport (?!53\b)/.test(l)), 'no port but DNS is open');
   });
 
   it('takes another hairpin mark, and refuses a bad one', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import {
   addBridgeBatch,
   addPortBatch,
+  setControlBatch,
   type BridgeSpec,
   type PortMapping,
 } from '../../src/kernel/firewall/ruleset.js';
@@ -50,6 +51,8 @@ const DUMP = {
     set('internal', 'ifname', ['br-aa']),
     set('masq4', 'ifname', ['berth0', 'br-aa']),
     set('masq6', 'ifname'),
+    set('control4', ['ipv4_addr', 'inet_service'], [{ concat: ['192.168.205.11', 2375] }]),
+    set('control6', ['ipv6_addr', 'inet_service'], [{ concat: ['fd00:0::11', 2379] }]),
     map('ports4', ['inet_proto', 'inet_service'], 'ipv4_addr . inet_service', [
       [{ concat: ['tcp', 8080] }, { concat: ['172.17.0.2', 80] }],
       {
@@ -97,6 +100,10 @@ const ports: PortMapping[] = [
     containerPort: 9,
   },
 ];
+const control = [
+  { ip: '192.168.205.11', port: 2375 },
+  { ip: 'fd00::11', port: 2379 },
+];
 const text = (e: { set: string; key: string; value?: string }) =>
   `add element inet berth ${e.set} { ${e.key}${e.value ? ` : ${e.value}` : ''} }`;
 
@@ -118,7 +125,9 @@ describe('firewall dump parsing', () => {
     const dumped = new Set(d.elements.map(text));
     assert.ok(dumped.has('add element inet berth ports6 { tcp . 80 : fd00::2 . 8080 }'));
     assert.ok(dumped.has('add element inet berth ports4 { udp . 53 : 172.17.0.3 . 53 }'));
-    const adds = [addBridgeBatch(berth0), ...ports.map(addPortBatch)].join('').split('\n');
+    const adds = [addBridgeBatch(berth0), ...ports.map(addPortBatch), setControlBatch(control)]
+      .join('')
+      .split('\n');
     // Lines followed by their delete are the "make sure it is absent" pairs.
     const wanted = adds.filter(
       (l, i) => l.startsWith('add element') && !adds[i + 1]?.startsWith('delete'),
@@ -126,10 +135,12 @@ describe('firewall dump parsing', () => {
     for (const l of wanted) assert.ok(dumped.has(l), l);
   });
 
-  it('rebuilds bridges and ports', () => {
+  it('rebuilds bridges, ports and the control plane', () => {
     const s = stateFromElements(d.elements);
     assert.deepEqual(s.bridges, [berth0, { ...brAa, masquerade: true }]);
     assert.deepEqual(s.ports, ports);
+    assert.deepEqual(s.control, control);
+    assert.equal(stateFromElements([]).control, undefined, 'none: no field');
   });
 
   it('reports an absent table and rejects unknown documents', () => {
@@ -148,7 +159,7 @@ describe('firewall diff', () => {
   const actual = parseDump(DUMP).elements;
 
   it('touches only the stray element, and nothing once the kernel matches', () => {
-    const want = desiredElements({ bridges: [berth0, brAa], ports });
+    const want = desiredElements({ bridges: [berth0, brAa], ports, control });
     // br-aa is internal: Docker gives internal networks no NAT.
     const del = 'delete element inet berth masq4 { "br-aa" }';
     assert.deepEqual(diffCommands(want, actual), [del]);
@@ -167,6 +178,8 @@ describe('firewall diff', () => {
       'delete element inet berth icc { "berth0" }',
       'delete element inet berth internal { "br-aa" }',
       'delete element inet berth masq4 { "br-aa" }',
+      'delete element inet berth control4 { 192.168.205.11 . 2375 }',
+      'delete element inet berth control6 { fd00::11 . 2379 }',
       'delete element inet berth ports4 { tcp . 8080 }',
       'delete element inet berth ports-addr4 { 192.0.2.7 . sctp . 99 }',
       'delete element inet berth ports6 { tcp . 80 }',
@@ -179,5 +192,13 @@ describe('firewall diff', () => {
     assert.throws(() => desiredElements({ bridges: [{ ...berth0, name: 'x"y' }], ports: [] }), {
       code: 'INVALID_ARGUMENT',
     });
+    for (const bad of [
+      { ip: 'etcd1', port: 2379 },
+      { ip: '10.0.0.1', port: 0 },
+    ]) {
+      assert.throws(() => desiredElements({ bridges: [], ports: [], control: [bad] }), {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
   });
 });

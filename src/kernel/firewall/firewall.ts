@@ -17,10 +17,12 @@ import {
   destroyBatch,
   removeBridgeBatch,
   removePortBatch,
+  setControlBatch,
   TABLE,
-  USER_CHAIN,
+  USER_CHAINS,
   type BaseOptions,
   type BridgeSpec,
+  type ControlEndpoint,
   type PortMapping,
 } from './ruleset.js';
 import {
@@ -54,6 +56,8 @@ export interface Firewall {
   addPortMapping(m: PortMapping | readonly PortMapping[]): void;
   /** Unpublishes one port; missing is fine. */
   removePortMapping(m: PortMapping | readonly PortMapping[]): void;
+  /** Makes the control-plane endpoints containers may not reach exactly `list` (decision 0040). */
+  setControlPlane(list: readonly ControlEndpoint[]): void;
   /** What the kernel holds now, as bridges and ports. */
   dump(): FirewallState;
   /** Makes the kernel's elements exactly `desired` in one transaction (creating the base if missing). */
@@ -100,7 +104,7 @@ export class NftFirewall implements Firewall {
       const spec = {
         family: NFPROTO_INET,
         table: TABLE.split(' ')[1]!,
-        ignoreRulesOf: [USER_CHAIN],
+        ignoreRulesOf: [...USER_CHAINS],
         ownPid: kernelPid(),
       };
       try {
@@ -149,6 +153,10 @@ export class NftFirewall implements Firewall {
     this.nft.run(removePortBatch(m));
   }
 
+  setControlPlane(list: readonly ControlEndpoint[]): void {
+    this.nft.run(setControlBatch(list));
+  }
+
   /** The raw dump: canonical elements, missing sets, foreign elements. */
   dumpElements(): Dump {
     try {
@@ -184,9 +192,9 @@ export class NftFirewall implements Firewall {
     }
   }
 
-  /** Every chain of Berth's is there with its number of rules, and the user chain. */
+  /** Every chain of Berth's is there with its number of rules, and the user chains. */
   private chainsIntact(d: Dump): boolean {
-    if (d.chains[USER_CHAIN] === undefined) return false;
+    if (USER_CHAINS.some((c) => d.chains[c] === undefined)) return false;
     return Object.entries(chainRuleCounts(this.opts)).every(([c, n]) => d.chains[c] === n);
   }
 

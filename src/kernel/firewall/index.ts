@@ -17,9 +17,11 @@ export {
   removePortBatch,
   TABLE,
   USER_CHAIN,
+  USER_INPUT_CHAIN,
   VXLAN_PORT,
   type BaseOptions,
   type BridgeSpec,
+  type ControlEndpoint,
   type PortMapping,
   type Proto,
 } from './ruleset.js';

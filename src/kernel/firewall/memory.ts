@@ -9,9 +9,11 @@ import type { Firewall, ReconcileResult } from './firewall.js';
 import {
   bridgeElements,
   checkIfname,
+  controlElement,
   listOf,
   portElement,
   type BridgeSpec,
+  type ControlEndpoint,
   type Element,
   type PortMapping,
 } from './ruleset.js';
@@ -70,6 +72,12 @@ export class MemoryFirewall implements Firewall {
 
   removePortMapping(m: PortMapping | readonly PortMapping[]): void {
     this.apply([], listOf(m).map(portElement));
+  }
+
+  setControlPlane(list: readonly ControlEndpoint[]): void {
+    const want = list.map(controlElement);
+    const had = [...this.els.values()].filter((e) => e.set.startsWith('control'));
+    this.apply(want, had);
   }
 
   dump(): FirewallState {

@@ -13,6 +13,14 @@ import { formatIp, isUnspecified, parseIp } from './addr.js';
 export const TABLE = 'inet berth';
 /** The user's chain: Berth jumps to it first from forward and never flushes it. */
 export const USER_CHAIN = 'berth-user';
+/**
+ * The user's chain for what containers send to the host itself (decision
+ * 0040): jumped to first for such packets; an `accept` there opens a host
+ * service to containers. Never flushed.
+ */
+export const USER_INPUT_CHAIN = 'berth-user-input';
+/** The chains Berth makes for the user and never flushes. */
+export const USER_CHAINS = [USER_CHAIN, USER_INPUT_CHAIN] as const;
 
 /** Transport protocols a port can be published for (Docker's set). */
 export type Proto = 'tcp' | 'udp' | 'sctp';
@@ -46,6 +54,16 @@ export interface PortMapping {
   containerIp: string;
   /** The port inside the container, 1–65535. */
   containerPort: number;
+}
+
+/**
+ * A TCP endpoint of the cluster's control plane on another host (decision
+ * 0040): an etcd member's client or peer URL, a host's Engine API at its
+ * advertise address. Containers may not reach it through this host.
+ */
+export interface ControlEndpoint {
+  ip: string;
+  port: number;
 }
 
 /** Options of the base ruleset. */
@@ -82,6 +100,8 @@ export const SETS = {
   internal: 'type ifname;',
   masq4: 'type ifname;',
   masq6: 'type ifname;',
+  control4: 'type ipv4_addr . inet_service;',
+  control6: 'type ipv6_addr . inet_service;',
 } as const;
 export const MAPS = {
   ports4: 'type inet_proto . inet_service : ipv4_addr . inet_service;',
@@ -141,11 +161,30 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
       ['iifname @bridges ip daddr 127.0.0.0/8 drop', 'iifname @bridges ip6 daddr ::1 drop'],
     ],
     [
+      // What a container sends to the host itself, at any of its addresses
+      // (decision 0040): the host's services (the API on TCP, etcd, sshd…)
+      // are not the containers'. Answers to the host's own connections,
+      // ICMP (ping, path MTU, IPv6 neighbour discovery) and DNS (Berth's
+      // resolver on the gateway, which answers only its own network's
+      // containers, and a resolver the host's resolv.conf names) pass;
+      // the rest is dropped, unless the user's chain accepts it.
+      'to-host',
+      null,
+      [
+        `jump ${USER_INPUT_CHAIN}`,
+        'ct state established,related accept',
+        'meta l4proto { icmp, ipv6-icmp } accept',
+        'meta l4proto { tcp, udp } th dport 53 accept',
+        'drop',
+      ],
+    ],
+    [
       // The host's VXLAN sockets take frames into every overlay network from
-      // any sender that knows a VNI: none from a container (decision 0025).
+      // any sender that knows a VNI: none from a container, whatever the
+      // user's chain says (decision 0025).
       'input',
       'type filter hook input priority filter; policy accept;',
-      [`iifname @bridges udp dport ${VXLAN_PORT} drop`],
+      [`iifname @bridges udp dport ${VXLAN_PORT} drop`, 'iifname @bridges goto to-host'],
     ],
     [
       'forward',
@@ -160,6 +199,9 @@ function chains(opts: BaseOptions): [name: string, hook: string | null, rules: s
         'iifname @bridges oifname @bridges drop',
         // Nor to other hosts' VXLAN sockets, through this one.
         `iifname @bridges udp dport ${VXLAN_PORT} drop`,
+        // Nor to the cluster's control plane on other hosts (decision 0040).
+        'iifname @bridges meta l4proto tcp ip daddr . th dport @control4 drop',
+        'iifname @bridges meta l4proto tcp ip6 daddr . th dport @control6 drop',
         'iifname @bridges accept',
         'oifname @bridges drop',
         ...(opts.forwardOthers === 'drop' ? ['drop'] : []),
@@ -206,10 +248,10 @@ export function chainRuleCounts(opts: BaseOptions = {}): Record<string, number> 
 /**
  * The idempotent base batch: creates what is missing, rewrites Berth's own
  * chains to exactly the rules above, and leaves every set element and the user
- * chain (with its rules) as they are.
+ * chains (with their rules) as they are.
  */
 export function baseBatch(opts: BaseOptions = {}): string {
-  const out = [`add table ${TABLE}`, `add chain ${TABLE} ${USER_CHAIN}`];
+  const out = [`add table ${TABLE}`, ...USER_CHAINS.map((c) => `add chain ${TABLE} ${c}`)];
   for (const [name, def] of Object.entries(SETS)) out.push(`add set ${TABLE} ${name} { ${def} }`);
   for (const [name, def] of Object.entries(MAPS)) out.push(`add map ${TABLE} ${name} { ${def} }`);
   for (const [name, hook, rules] of chains(opts)) {
@@ -220,7 +262,7 @@ export function baseBatch(opts: BaseOptions = {}): string {
   return out.join('\n') + '\n';
 }
 
-/** Removes Berth's table, the user chain included (uninstall, `lab clean`); missing is fine. */
+/** Removes Berth's table, the user chains included (uninstall, `lab clean`); missing is fine. */
 export function destroyBatch(): string {
   return `add table ${TABLE}\ndelete table ${TABLE}\n`;
 }
@@ -308,6 +350,13 @@ export function portElement(m: PortMapping): Element {
   return { set: `ports-addr${v}`, key: `${formatIp(host)} . ${proto} . ${hostPort}`, value };
 }
 
+/** The set element of one control-plane endpoint. */
+export function controlElement(c: ControlEndpoint): Element {
+  const ip = parseIp(c.ip, 'control-plane address');
+  const port = checkPort(c.port, 'control-plane port');
+  return { set: ip.family === 4 ? 'control4' : 'control6', key: `${formatIp(ip)} . ${port}` };
+}
+
 /** `add element` for each element. */
 export function addCommands(els: Element[]): string[] {
   return els.map(
@@ -361,4 +410,10 @@ export function addPortBatch(m: PortMapping | readonly PortMapping[]): string {
 /** Unpublishes ports (one transaction); idempotent; CONFLICT (EEXIST) if a host port maps elsewhere. */
 export function removePortBatch(m: PortMapping | readonly PortMapping[]): string {
   return batch(ensureAbsentCommands(listOf(m).map(portElement)));
+}
+
+/** Makes the control-plane sets exactly `list` (one transaction; validated before anything runs). */
+export function setControlBatch(list: readonly ControlEndpoint[]): string {
+  const els = list.map(controlElement);
+  return batch([`flush set ${TABLE} control4`, `flush set ${TABLE} control6`, ...addCommands(els)]);
 }

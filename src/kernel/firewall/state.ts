@@ -8,10 +8,12 @@ import { formatIp, tryParseIp } from './addr.js';
 import {
   addCommands,
   bridgeElements,
+  controlElement,
   deleteCommands,
   portElement,
   SET_NAMES,
   type BridgeSpec,
+  type ControlEndpoint,
   type Element,
   type PortMapping,
   type Proto,
@@ -24,6 +26,8 @@ export interface FirewallState {
   bridges: BridgeSpec[];
   /** Published ports. */
   ports: PortMapping[];
+  /** The cluster's control plane on other hosts, kept from containers (decision 0040). */
+  control?: ControlEndpoint[];
 }
 
 /** A dump: the elements understood, and any Berth cannot express (a user's edits). */
@@ -95,7 +99,14 @@ const READERS: Record<SetName, (e: unknown) => { key: string; value?: string }> 
   ports6: (e) => portsEl(e, false),
   'ports-addr4': (e) => portsEl(e, true),
   'ports-addr6': (e) => portsEl(e, true),
+  control4: (e) => controlEl(e),
+  control6: (e) => controlEl(e),
 };
+
+function controlEl(e: unknown) {
+  const [a, p] = concat(e, 2);
+  return { key: `${addr(a)} . ${port(p)}` };
+}
 
 function portsEl(e: unknown, withAddr: boolean) {
   if (!Array.isArray(e) || e.length !== 2) throw new Foreign();
@@ -144,12 +155,13 @@ export function desiredElements(state: FirewallState): Element[] {
   return [
     ...state.bridges.flatMap((b) => bridgeElements(b).present),
     ...state.ports.map(portElement),
+    ...(state.control ?? []).map(controlElement),
   ];
 }
 
 const id = (e: Element): string => `${e.set} ${e.key}`;
 
-/** Commands that turn `actual` into `desired`: deletes first, then adds; empty when equal. */
+/** Commands that turn `actual` into `desired`: deletes first, then adds, set by set; empty when equal. */
 export function diffCommands(desired: Element[], actual: Element[]): string[] {
   const want = new Map(desired.map((e) => [id(e), e]));
   const have = new Map(actual.map((e) => [id(e), e]));
@@ -163,7 +175,10 @@ export function diffCommands(desired: Element[], actual: Element[]): string[] {
     const h = have.get(k);
     if (!h || h.value !== e.value) add.push(e);
   }
-  return [...deleteCommands(del), ...addCommands(add)];
+  // In the sets' order (the kernel lists them so; the memory back-end by insertion).
+  const order = (e: Element) => SET_NAMES.indexOf(e.set);
+  const bySet = (a: Element, b: Element) => order(a) - order(b);
+  return [...deleteCommands(del.sort(bySet)), ...addCommands(add.sort(bySet))];
 }
 
 const unq = (s: string): string => s.replace(/^"|"$/g, '');
@@ -173,7 +188,7 @@ export function stateFromElements(els: Element[]): FirewallState {
   const by = (set: SetName) => els.filter((e) => e.set === set);
   const member = new Map<string, Set<string>>();
   for (const e of els) {
-    if (e.value !== undefined || e.set.startsWith('ports')) continue;
+    if (e.value !== undefined || e.set.startsWith('ports') || e.set.startsWith('control')) continue;
     // same-bridge keys are `"x" . "x"`; a bridge is any name in any set.
     const name = unq(e.key.split(' . ')[0] as string);
     member.set(name, (member.get(name) ?? new Set()).add(e.set));
@@ -203,5 +218,9 @@ export function stateFromElements(els: Element[]): FirewallState {
       });
     }
   }
-  return { bridges, ports };
+  const control = [...by('control4'), ...by('control6')].map((e): ControlEndpoint => {
+    const at = e.key.lastIndexOf(' . ');
+    return { ip: e.key.slice(0, at), port: Number(e.key.slice(at + 3)) };
+  });
+  return { bridges, ports, ...(control.length ? { control } : {}) };
 }

@@ -35,6 +35,7 @@ import {
 } from 'etcd3';
 import { BerthError, conflict, invalid, messageOf } from '../../common/errors.js';
 import type {
+  ClusterMembers,
   Compare,
   KvEntry,
   KvStore,
@@ -79,7 +80,7 @@ function bytesEnd(p: Buffer): Buffer {
   return Buffer.from([0]);
 }
 
-export class EtcdStore implements KvStore {
+export class EtcdStore implements KvStore, ClusterMembers {
   private readonly client: Etcd3;
   private readonly prefix: Buffer;
   private readonly timeoutMs: number;
@@ -281,6 +282,12 @@ export class EtcdStore implements KvStore {
       throw e;
     }
     return () => w.cancel();
+  }
+
+  async memberUrls(): Promise<string[]> {
+    this.checkOpen();
+    const res = await this.call('members', () => this.client.cluster.memberList({}));
+    return res.members.flatMap((m) => [...(m.clientURLs ?? []), ...(m.peerURLs ?? [])]);
   }
 
   async revision(): Promise<number> {

@@ -1,0 +1,139 @@
+/**
+ * The cluster's control plane as this host knows it (decision 0040): the
+ * etcd endpoints berthd was given, every member's client and peer URLs as
+ * the cluster lists them, and every host's advertise address (its Engine
+ * API in the seed's setup, `--cluster-advertise IP:2375`). Containers may
+ * not reach them through this host: the daemon hands the whole list to the
+ * firewall each time it changes. Only addresses written as IPs can be
+ * matched; a name (an etcd URL with a host name) is left out, and said once.
+ *
+ * Pure orchestration over the nodes' mirror and the store's member list.
+ */
+import { isIP } from 'node:net';
+import { messageOf } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import type { KvStore } from '../store/types.js';
+import { Mirror } from './mirror.js';
+import { NODES } from './nodes.js';
+
+/** One TCP endpoint: an address and a port. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+export interface ControlPlaneOptions {
+  /** The etcd endpoints berthd was given (`--cluster-store`), as URLs. */
+  configured: readonly string[];
+  /** Every member's URLs, as the cluster lists them now. */
+  members: () => Promise<string[]>;
+  /** Takes the whole list each time it changes; a failure is logged and tried at the next change. */
+  apply: (list: Endpoint[]) => void;
+  log: Logger;
+}
+
+/**
+ * An endpoint from a URL (`http://IP:PORT`) or an advertise address
+ * (`IP:PORT`, `[IPv6]:PORT`); undefined for a host name or no port.
+ */
+export function endpointOf(text: string): Endpoint | undefined {
+  let u: URL;
+  try {
+    u = new URL(text.includes('://') ? text : `tcp://${text}`);
+  } catch {
+    return undefined;
+  }
+  const ip = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(u.port || (u.protocol === 'https:' ? 443 : u.protocol === 'http:' ? 80 : 0));
+  if (!isIP(ip) || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  return { ip, port };
+}
+
+export class ControlPlane {
+  private readonly nodes: Mirror<unknown>;
+  private members: string[] = [];
+  private applied = '';
+  private readonly named = new Set<string>();
+  private reading = false;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    kv: KvStore,
+    private readonly opts: ControlPlaneOptions,
+  ) {
+    this.nodes = new Mirror(kv, NODES, opts.log);
+    // A host came or went: the members may have too.
+    this.nodes.onChange(() => this.refresh());
+    void this.nodes.loaded.then(() => this.refresh());
+    // The configured endpoints at once; the rest as they are read.
+    this.publish();
+  }
+
+  /** The endpoints now, sorted, each once. */
+  list(): Endpoint[] {
+    const texts = [...this.opts.configured, ...this.members, ...this.nodes.all().keys()];
+    const seen = new Map<string, Endpoint>();
+    for (const t of texts) {
+      const e = endpointOf(t);
+      if (!e) {
+        if (!this.named.has(t)) {
+          this.named.add(t);
+          this.opts.log.warn(
+            `cluster: ${t} is not an IP address and port: containers are not kept from it`,
+          );
+        }
+        continue;
+      }
+      seen.set(`${e.ip} ${e.port}`, e);
+    }
+    return [...seen.values()].sort((a, b) =>
+      a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1,
+    );
+  }
+
+  /** Reads the member list again (one read at a time; a change meanwhile reads once more). */
+  private refresh(): void {
+    this.publish();
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    this.opts
+      .members()
+      .then(
+        (m) => {
+          this.members = m;
+        },
+        (e: unknown) => this.opts.log.debug(`cluster: member list: ${messageOf(e)}`),
+      )
+      .finally(() => {
+        this.reading = false;
+        if (this.closed) return;
+        this.publish();
+        if (this.again) {
+          this.again = false;
+          this.refresh();
+        }
+      });
+  }
+
+  private publish(): void {
+    if (this.closed) return;
+    const list = this.list();
+    const key = JSON.stringify(list);
+    if (key === this.applied) return;
+    try {
+      this.opts.apply(list);
+      this.applied = key;
+    } catch (e) {
+      this.opts.log.warn(`cluster: keeping containers from the control plane: ${messageOf(e)}`);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.nodes.close();
+  }
+}
