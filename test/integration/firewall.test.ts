@@ -488,6 +488,21 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
   });
   after(() => fw?.close());
 
+  /** busybox httpd on each port in `ns`, serving tmp; resolves once each serves `file`. */
+  async function serve(ns: string, ports: number[], file: string): Promise<void> {
+    for (const port of ports) {
+      const httpd = spawn(
+        'nsenter',
+        [`--net=${nsPath(ns)}`, '--', 'busybox', 'httpd', '-f', '-p', `${port}`, '-h', tmp],
+        { stdio: 'ignore' },
+      );
+      children.push(httpd);
+      for (let i = 0; i < 50 && !get(ns, `http://127.0.0.1:${port}/${file}`); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
   /** Packets a VXLAN device took in (decapsulated: the VXLAN socket got them). */
   const rx = (ns: string, dev: string): number =>
     (
@@ -613,20 +628,8 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
   it("keeps containers off the host's own services, not off its resolver, ping or the answers to it (decision 0040)", async () => {
     // A service of the host on every address (as an API on tcp://0.0.0.0, or
     // etcd), and one on port 53 (a resolver's port).
-    for (const port of ['7000', '53']) {
-      const httpd = spawn(
-        'nsenter',
-        [`--net=${nsPath(host)}`, '--', 'busybox', 'httpd', '-f', '-p', port, '-h', tmp],
-        { stdio: 'ignore' },
-      );
-      children.push(httpd);
-    }
     writeFileSync(join(tmp, 'host.html'), 'the host\n');
-    for (const port of [7000, 53]) {
-      for (let i = 0; i < 50 && !get(host, `http://127.0.0.1:${port}/host.html`); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await serve(host, [7000, 53], 'host.html');
     for (const [from, addr, what] of [
       [ca1, '10.10.1.1', 'a1 → its gateway'],
       [ca1, '10.10.2.1', "a1 → b's gateway"],
@@ -654,19 +657,9 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
   });
 
   it("keeps containers off the cluster's control plane on other hosts, not off the rest of them (decision 0040)", async () => {
-    for (const port of ['7001', '7002']) {
-      const httpd = spawn(
-        'nsenter',
-        [`--net=${nsPath(world)}`, '--', 'busybox', 'httpd', '-f', '-p', port, '-h', tmp],
-        { stdio: 'ignore' },
-      );
-      children.push(httpd);
-    }
     writeFileSync(join(tmp, 'world.html'), 'the world\n');
+    await serve(world, [7001, 7002], 'world.html');
     const url = (addr: string, port: number) => `http://${addr}:${port}/world.html`;
-    for (let i = 0; i < 50 && !get(world, url('127.0.0.1', 7002)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
     fw.setControlPlane([
       { ip: '198.51.100.1', port: 7001 },
       { ip: 'fd00:99::1', port: 7001 },
