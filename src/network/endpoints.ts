@@ -36,7 +36,14 @@ import { type PortRequest, type PublishedPort, onNetwork } from './ports/spec.js
 import { type EndpointRecord, type Joined, joinedView, newId } from './records.js';
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
-import type { GlobalScope, NetworkDriver, NetworkRecord, PreparedLink, Sandbox } from './types.js';
+import type {
+  GlobalAttached,
+  GlobalScope,
+  NetworkDriver,
+  NetworkRecord,
+  PreparedLink,
+  Sandbox,
+} from './types.js';
 
 /** Where endpoint records live in the store: `endpoints/<network id>/<container id>`. */
 export const ENDPOINTS = 'endpoints/';
@@ -493,7 +500,7 @@ export class Endpoints {
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
     });
-    const [attached, made] = await Promise.allSettled([
+    const attach = () =>
       global.attach({
         networkId: net.Id,
         id: ep.Id,
@@ -503,13 +510,26 @@ export class Endpoints {
         staticIPv4: request.staticIPv4,
         mac: request.mac,
         awaited: request.awaitOthers !== false,
-      }),
-      prepared?.make(),
-    ]);
+      });
+    // An --ip this host sees taken is most likely refused: then the link
+    // waits for the transaction's answer, so a refusal has made nothing.
+    const seenTaken =
+      request.staticIPv4 !== undefined &&
+      global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4);
+    let attached: PromiseSettledResult<GlobalAttached>;
+    let made: PromiseSettledResult<void> | undefined;
+    if (seenTaken) {
+      [attached] = await Promise.allSettled([attach()]);
+      if (prepared && attached.status === 'fulfilled') {
+        [made] = await Promise.allSettled([prepared.make()]);
+      }
+    } else {
+      [attached, made] = await Promise.allSettled([attach(), prepared?.make()]);
+    }
     if (attached.status === 'fulfilled') {
       undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
     }
-    if (prepared && made.status === 'fulfilled') {
+    if (prepared && made?.status === 'fulfilled') {
       // make() may have made the network's kernel side here for a network
       // another host removed meanwhile (its removal already forgotten here):
       // it goes after the link, if the network is gone by then.
@@ -519,7 +539,7 @@ export class Endpoints {
       undo.push('driver', () => driver.leave(net, sandbox, prepared.hostIf, ep.IfName));
     }
     if (attached.status === 'rejected') throw attached.reason;
-    if (made.status === 'rejected') throw made.reason;
+    if (made?.status === 'rejected') throw made.reason;
     const { endpoint: g, revision } = attached.value;
     Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
     return { revision, prepared };

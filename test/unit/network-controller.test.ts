@@ -11,7 +11,7 @@ import { BerthError, hasCode } from '../../src/common/errors.js';
 import { isReservedOwner } from '../../src/network/ipam/index.js';
 import type { JoinRequest } from '../../src/network/endpoints.js';
 import type { Joined } from '../../src/network/records.js';
-import type { NetworkRecord } from '../../src/network/types.js';
+import type { GlobalAttached, GlobalEndpoint, NetworkRecord } from '../../src/network/types.js';
 import type { Op } from '../../src/store/types.js';
 import {
   fakeGlobalScope,
@@ -354,6 +354,74 @@ describe('network controller (fake driver, no root)', () => {
       );
       assert.deepEqual(kernel.steps, ['make', 'leave', 'removeNetwork']);
       assert.deepEqual([...kernel.links, ...kernel.networks], []);
+      assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('an --ip this host sees taken waits for the transaction before making the link', async () => {
+    const net = {
+      Name: 'ovip',
+      Id: 'cd'.repeat(32),
+      Scope: 'global',
+      Driver: 'overlay',
+      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
+      Options: {},
+      berth: { vni: 301, autoSubnet: false },
+    } as unknown as NetworkRecord;
+    const taken = { Id: 'other', NetworkID: net.Id, IPv4: '10.0.0.7' } as GlobalEndpoint;
+    let steps: string[] = [];
+    let answer: () => Promise<GlobalAttached> = async () => {
+      throw new BerthError('FORBIDDEN', 'Address already in use');
+    };
+    const g = await fakeWorld({
+      drivers: {
+        overlay: fakeOverlayDriver({
+          prepare: (_n, _sb, ifName) => ({
+            hostIf: `veth-${ifName}`,
+            make: async () => void steps.push('make'),
+          }),
+          join: async () => {
+            steps.push('join');
+            throw new Error('the driver failed');
+          },
+          leave: async () => void steps.push('leave'),
+        }),
+      },
+      global: fakeGlobalScope({
+        list: () => [net],
+        get: (id) => (id === net.Id ? net : undefined),
+        endpointsOf: () => [taken],
+        attach: async (req) => {
+          steps.push(`attach ${req.staticIPv4 ?? ''}`);
+          return answer();
+        },
+        detach: async () => void steps.push('detach'),
+      }),
+    });
+    const join = (ip: string) =>
+      g.controller.endpoints.join(C1, NETNS, net.Id, { defaultRoute: false, staticIPv4: ip });
+    try {
+      // Refused: no link was made, so none is removed.
+      await fails(join('10.0.0.7'), 'Address already in use');
+      assert.deepEqual(steps, ['attach 10.0.0.7']);
+      // Free after all (this host's view was behind): the link comes after the answer.
+      steps = [];
+      answer = async () => ({
+        endpoint: { ...taken, Id: 'mine', Mac: '02:42:0a:00:00:07', PrefixLen: 24 },
+        revision: 9,
+      });
+      await fails(join('10.0.0.7'), 'the driver failed');
+      assert.deepEqual(steps.slice(0, 3), ['attach 10.0.0.7', 'make', 'join']);
+      assert.ok(steps.includes('leave') && steps.includes('detach'), steps.join());
+      // An address this host sees free: the link is made beside the transaction, as before.
+      steps = [];
+      answer = async () => {
+        throw new BerthError('FORBIDDEN', 'Address already in use');
+      };
+      await fails(join('10.0.0.8'), 'Address already in use');
+      assert.deepEqual(steps.sort(), ['attach 10.0.0.8', 'leave', 'make']);
       assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
     } finally {
       await g.close();
