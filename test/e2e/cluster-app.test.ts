@@ -34,6 +34,15 @@ describe(
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.out} ${r.err}`);
       return r.out;
     };
+    /** The first line of an HTTP/1.0 answer from `ip:port`, asked from container `c` on host 1. */
+    const ask = (c: string, ip: string, port: number, path: string) =>
+      docker(2, 1, [
+        'exec',
+        c,
+        'sh',
+        '-c',
+        `printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} ${port} | head -1`,
+      ]).out;
     const curl = (url: string) => lab.exec('world', ['curl', '-s', '-m', '5', url]);
     const seen = (n: number, host: string) =>
       `Hello Container World! I have been seen ${n} times and my hostname is ${host}.\n`;
@@ -128,15 +137,6 @@ describe(
     it("keeps containers off the hosts' APIs and etcd, not off another host's published port (decision 0040)", () => {
       ok(2, 1, ['run', '-d', '--name', 'probe', 'busybox', 'sleep', '600']);
       ok(2, 1, ['run', '-d', '--name', 'oprobe', '--network', 'demo', 'busybox', 'sleep', '600']);
-      /** The first line of an HTTP/1.0 answer from `ip:port`, asked from container `c` on host 1. */
-      const ask = (c: string, ip: string, port: number, path: string) =>
-        docker(2, 1, [
-          'exec',
-          c,
-          'sh',
-          '-c',
-          `printf 'GET ${path} HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} ${port} | head -1`,
-        ]).out;
       for (const c of ['probe', 'oprobe']) {
         assert.equal(ask(c, IP[1], 2375, '/_ping'), '', `${c} → its host's API`);
         assert.equal(ask(c, IP[1], 2379, '/health'), '', `${c} → its host's etcd member`);
@@ -153,6 +153,21 @@ describe(
       // The API and etcd themselves still answer, from another host.
       assert.equal(lab.exec(2, ['curl', '-s', `http://${IP[1]}:2375/_ping`]).stdout, 'OK');
       assert.match(lab.exec(1, ['curl', '-s', `http://${IP[2]}:2379/health`]).stdout, /true/);
+    });
+
+    it('keeps them off after another program flushes the ruleset: the control plane comes back too', async () => {
+      const control = () => lab.exec(1, ['nft', 'list', 'set', 'inet', 'berth', 'control4']).stdout;
+      const host2 = /192\.168\.205\.11 \. 2375/;
+      assert.match(control(), host2);
+      assert.equal(lab.exec(1, ['nft', 'flush', 'ruleset']).status, 0);
+      for (let i = 0; i < 50 && !host2.test(control()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      for (const e of ['192.168.205.11 . 2375', '192.168.205.11 . 2379', '192.168.205.11 . 2380']) {
+        assert.ok(control().includes(e), `${e} in ${control()}`);
+      }
+      assert.equal(ask('probe', IP[2], 2375, '/_ping'), '', "probe → host 2's API");
+      assert.equal(ask('probe', IP[1], 2379, '/health'), '', "probe → its host's etcd member");
     });
   },
 );
