@@ -16,6 +16,20 @@ import type { KvStore } from '../store/types.js';
 import { Mirror } from './mirror.js';
 import { NODES } from './nodes.js';
 
+/**
+ * How long a change of the hosts waits for more before the list is read and
+ * applied: a burst of registrations (a cluster starting) costs one member
+ * read and one firewall change, not one per host.
+ */
+export const SETTLE_MS = 50;
+
+/**
+ * How often at most the member list is read again when hosts change: every
+ * host would otherwise ask etcd at each registration anywhere in the
+ * cluster. Members change far less often than hosts come and go.
+ */
+export const MEMBERS_EVERY_MS = 30_000;
+
 /** One TCP endpoint: an address and a port. */
 export interface Endpoint {
   ip: string;
@@ -30,6 +44,8 @@ export interface ControlPlaneOptions {
   /** Takes the whole list each time it changes; a failure is logged and tried at the next change. */
   apply: (list: Endpoint[]) => void;
   log: Logger;
+  /** At most how often the members are read again; default MEMBERS_EVERY_MS. */
+  membersEveryMs?: number;
 }
 
 /**
@@ -55,7 +71,10 @@ export class ControlPlane {
   private applied = '';
   private readonly named = new Set<string>();
   private reading = false;
+  /** When the member list was last asked for (0: never). */
+  private membersAskedAt = 0;
   private again = false;
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
@@ -64,7 +83,7 @@ export class ControlPlane {
   ) {
     this.nodes = new Mirror(kv, NODES, opts.log);
     // A host came or went: the members may have too.
-    this.nodes.onChange(() => this.refresh());
+    this.nodes.onChange(() => this.settle());
     void this.nodes.loaded.then(() => this.refresh());
     // The configured endpoints at once; the rest as they are read.
     this.publish();
@@ -92,13 +111,29 @@ export class ControlPlane {
     );
   }
 
-  /** Reads the member list again (one read at a time; a change meanwhile reads once more). */
+  /** A refresh SETTLE_MS from the first of a burst of changes. */
+  private settle(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refresh();
+    }, SETTLE_MS);
+  }
+
+  /**
+   * Applies what is known, then reads the member list again (at most every
+   * `membersEveryMs`) and applies the result (one read at a time; a change
+   * meanwhile reads once more).
+   */
   private refresh(): void {
     this.publish();
     if (this.reading) {
       this.again = true;
       return;
     }
+    const every = this.opts.membersEveryMs ?? MEMBERS_EVERY_MS;
+    if (this.membersAskedAt && Date.now() - this.membersAskedAt < every) return;
+    this.membersAskedAt = Date.now();
     this.reading = true;
     this.opts
       .members()
@@ -134,6 +169,7 @@ export class ControlPlane {
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.timer);
     this.nodes.close();
   }
 }

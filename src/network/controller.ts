@@ -745,11 +745,18 @@ export class NetworkController {
 
   /**
    * The cluster's etcd members and hosts' APIs (decision 0040): containers
-   * may not reach them through this host. Replaces the last list; a list
-   * that cannot be applied is refused whole.
+   * may not reach them through this host. Replaces the last list, sending
+   * the firewall only what changed; a list that cannot be applied changes
+   * nothing.
    */
   setControlPlane(list: readonly ControlEndpoint[]): void {
-    this.firewall.setControlPlane(list);
+    const key = (e: ControlEndpoint) => `${e.ip} ${e.port}`;
+    const had = new Set(this.control.map(key));
+    const want = new Set(list.map(key));
+    this.firewall.changeControlPlane(
+      list.filter((e) => !had.has(key(e))),
+      this.control.filter((e) => !want.has(key(e))),
+    );
     this.control = [...list];
   }
 

@@ -121,8 +121,8 @@ export class FirewallGuard implements Firewall {
     this.change(() => this.inner.removePortMapping(m));
   }
 
-  setControlPlane(list: readonly ControlEndpoint[]): void {
-    this.change(() => this.inner.setControlPlane(list));
+  changeControlPlane(add: readonly ControlEndpoint[], remove: readonly ControlEndpoint[]): void {
+    this.change(() => this.inner.changeControlPlane(add, remove));
   }
 
   dump(): FirewallState {

@@ -280,16 +280,17 @@ describe('nftables firewall: ruleset', { skip: !isRoot && 'needs root' }, () => 
       (fw) => fw.addPortMapping({ ...m, containerIp: 'fd00::2', hostIp: '::' }),
       (fw) => fw.removePortMapping({ ...m, containerIp: 'fd00::2' }),
       (fw) =>
-        fw.setControlPlane([
-          { ip: '192.0.2.5', port: 2379 },
-          { ip: 'fd00::5', port: 2375 },
-        ]),
+        fw.changeControlPlane(
+          [
+            { ip: '192.0.2.5', port: 2379 },
+            { ip: 'fd00::5', port: 2375 },
+          ],
+          [],
+        ),
+      (fw) => fw.changeControlPlane([{ ip: '192.0.2.6', port: 2380 }], [{ ip: 'etcd', port: 1 }]),
       (fw) =>
-        fw.setControlPlane([
-          { ip: '192.0.2.5', port: 2379 },
-          { ip: 'etcd', port: 1 },
-        ]),
-      (fw) => fw.setControlPlane([{ ip: '192.0.2.6', port: 2380 }]),
+        fw.changeControlPlane([{ ip: '192.0.2.6', port: 2380 }], [{ ip: 'fd00::5', port: 2375 }]),
+      (fw) => fw.changeControlPlane([], [{ ip: '192.0.2.7', port: 2379 }]),
     ];
     try {
       for (const [i, op] of ops.entries()) {
@@ -660,16 +661,17 @@ describe('nftables firewall: traffic', { skip: !isRoot && 'needs root' }, () => 
     writeFileSync(join(tmp, 'world.html'), 'the world\n');
     await serve(world, [7001, 7002], 'world.html');
     const url = (addr: string, port: number) => `http://${addr}:${port}/world.html`;
-    fw.setControlPlane([
+    const control = [
       { ip: '198.51.100.1', port: 7001 },
       { ip: 'fd00:99::1', port: 7001 },
-    ]);
+    ];
+    fw.changeControlPlane(control, []);
     assert.equal(get(ca1, url('198.51.100.1', 7001)), undefined, "a1 → the world's etcd port");
     assert.equal(get(cb, url('[fd00:99::1]', 7001)), undefined, 'b → the same over IPv6');
     assert.equal(get(ca1, url('198.51.100.1', 7002)), 'the world\n', 'a1 → another port there');
     assert.equal(get(host, url('198.51.100.1', 7001)), 'the world\n', 'the host itself');
-    fw.setControlPlane([]);
-    assert.equal(get(ca1, url('198.51.100.1', 7001)), 'the world\n', 'a1, once the list is empty');
+    fw.changeControlPlane([], control);
+    assert.equal(get(ca1, url('198.51.100.1', 7001)), 'the world\n', 'a1, once they are removed');
   });
 
   it('publishes a port with one map element, and unpublishes it', () => {

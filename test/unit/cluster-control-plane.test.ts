@@ -49,16 +49,21 @@ describe('the control plane containers are kept from', () => {
     const applied: string[][] = [];
     let members = ['http://192.168.205.10:2379', 'http://192.168.205.10:2380'];
     let refuse = false;
+    let reads = 0;
     const warned: string[] = [];
     const log = { ...createLogger('error'), warn: (m: string) => void warned.push(m) };
     const cp = new ControlPlane(kv, {
       configured: ['http://192.168.205.10:2379', 'http://etcd.example:2379'],
-      members: async () => members,
+      members: async () => {
+        reads++;
+        return members;
+      },
       apply: (l) => {
         if (refuse) throw new Error('nftables: No such file or directory');
         applied.push(show(l));
       },
       log,
+      membersEveryMs: 0,
     });
     try {
       assert.deepEqual(applied[0], ['192.168.205.10:2379'], 'the configured IPs, at once');
@@ -84,10 +89,48 @@ describe('the control plane containers are kept from', () => {
         () => applied.at(-1)?.join() === [...all, '192.168.205.12:2375'].join(),
       );
       assert.equal(warned.filter((w) => /etcd\.example/.test(w)).length, 1, 'a name is said once');
+      // A burst of registrations (a cluster starting): a few reads and changes, not one per host.
+      const [readsBefore, appliedBefore] = [reads, applied.length];
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          kv.put(`${NODES}10.9.${i >> 8}.${i & 255}:2375`, '{}'),
+        ),
+      );
+      await until('all 200', () => (applied.at(-1)?.length ?? 0) === all.length + 1 + 200);
+      assert.ok(reads - readsBefore <= 4, `${reads - readsBefore} member reads`);
+      assert.ok(applied.length - appliedBefore <= 4, `${applied.length - appliedBefore} changes`);
       // Nothing applied twice in a row.
       for (let i = 1; i < applied.length; i++) {
         assert.notEqual(applied[i]!.join(), applied[i - 1]!.join());
       }
+    } finally {
+      cp.close();
+      await kv.close();
+    }
+  });
+
+  it('asks etcd for its members at most every 30 s, however often hosts change', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-cp-'));
+    dirs.push(dir);
+    const kv = await openEmbeddedStore(dir);
+    let reads = 0;
+    const applied: string[][] = [];
+    const cp = new ControlPlane(kv, {
+      configured: [],
+      members: async () => {
+        reads++;
+        return ['http://192.168.205.10:2379'];
+      },
+      apply: (l) => void applied.push(show(l)),
+      log: createLogger('error'),
+    });
+    try {
+      await until('the first read', () => applied.at(-1)?.join() === '192.168.205.10:2379');
+      for (const ip of ['192.168.205.11', '192.168.205.12']) {
+        await kv.put(`${NODES}${ip}:2375`, '{}');
+        await until(ip, () => applied.at(-1)?.includes(`${ip}:2375`) === true);
+      }
+      assert.equal(reads, 1);
     } finally {
       cp.close();
       await kv.close();

@@ -52,21 +52,23 @@ describe('memory firewall', () => {
     assert.throws(() => fw.addPortMapping({ ...m, hostPort: 0 }), { code: 'INVALID_ARGUMENT' });
   });
 
-  it('replaces the control plane whole, and refuses a bad list whole', () => {
+  it('adds and removes control-plane endpoints, idempotently, and refuses a bad change whole', () => {
     const fw = new MemoryFirewall();
     fw.ensureBase();
     fw.addPortMapping(m);
     const a = { ip: '192.168.205.11', port: 2375 };
     const b = { ip: 'fd00::11', port: 2379 };
-    fw.setControlPlane([a, b]);
+    fw.changeControlPlane([a, b], []);
+    fw.changeControlPlane([a], []);
     assert.deepEqual(fw.dump().control, [a, b]);
-    fw.setControlPlane([b]);
+    fw.changeControlPlane([], [a]);
+    fw.changeControlPlane([], [a]);
     assert.deepEqual(fw.dump().control, [b]);
-    assert.throws(() => fw.setControlPlane([a, { ip: 'etcd1', port: 2379 }]), {
+    assert.throws(() => fw.changeControlPlane([a], [{ ip: 'etcd1', port: 2379 }]), {
       code: 'INVALID_ARGUMENT',
     });
     assert.deepEqual(fw.dump(), { bridges: [], ports: [m], control: [b] });
-    fw.setControlPlane([]);
+    fw.changeControlPlane([], [b]);
     assert.deepEqual(fw.dump(), { bridges: [], ports: [m] });
   });
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   addBridgeBatch,
   addPortBatch,
-  setControlBatch,
+  controlBatch,
   type BridgeSpec,
   type PortMapping,
 } from '../../src/kernel/firewall/ruleset.js';
@@ -125,7 +125,7 @@ describe('firewall dump parsing', () => {
     const dumped = new Set(d.elements.map(text));
     assert.ok(dumped.has('add element inet berth ports6 { tcp . 80 : fd00::2 . 8080 }'));
     assert.ok(dumped.has('add element inet berth ports4 { udp . 53 : 172.17.0.3 . 53 }'));
-    const adds = [addBridgeBatch(berth0), ...ports.map(addPortBatch), setControlBatch(control)]
+    const adds = [addBridgeBatch(berth0), ...ports.map(addPortBatch), controlBatch(control, [])]
       .join('')
       .split('\n');
     // Lines followed by their delete are the "make sure it is absent" pairs.

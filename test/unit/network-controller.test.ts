@@ -21,6 +21,18 @@ import {
 } from '../helpers/fake-network.js';
 
 const C1 = 'c1'.repeat(32);
+
+/** A global overlay's record on 10.0.0.0/24, as the cluster store gives it (only what joins read). */
+const overlayRecord = (Name: string, id: string, vni: number, autoSubnet: boolean) =>
+  ({
+    Name,
+    Id: id.repeat(32),
+    Scope: 'global',
+    Driver: 'overlay',
+    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
+    Options: {},
+    berth: { vni, autoSubnet },
+  }) as unknown as NetworkRecord;
 const C2 = 'c2'.repeat(32);
 const NETNS = '/nonexistent/netns/c1';
 
@@ -249,15 +261,7 @@ describe('network controller (fake driver, no root)', () => {
     ],
   ] as const) {
     it(`refuses --ip on an overlay ${what}, before anything is made, as Docker`, async () => {
-      const net = {
-        Name: 'ovauto',
-        Id: 'ef'.repeat(32),
-        Scope: 'global',
-        Driver: 'overlay',
-        IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
-        Options: {},
-        berth: { vni: 300, autoSubnet },
-      } as unknown as NetworkRecord;
+      const net = overlayRecord('ovauto', 'ef', 300, autoSubnet);
       const made: string[] = [];
       const g = await fakeWorld({
         drivers: {
@@ -361,15 +365,7 @@ describe('network controller (fake driver, no root)', () => {
   });
 
   it('an --ip this host sees taken waits for the transaction before making the link', async () => {
-    const net = {
-      Name: 'ovip',
-      Id: 'cd'.repeat(32),
-      Scope: 'global',
-      Driver: 'overlay',
-      IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: '10.0.0.0/24' }] },
-      Options: {},
-      berth: { vni: 301, autoSubnet: false },
-    } as unknown as NetworkRecord;
+    const net = overlayRecord('ovip', 'cd', 301, false);
     const taken = { Id: 'other', NetworkID: net.Id, IPv4: '10.0.0.7' } as GlobalEndpoint;
     let steps: string[] = [];
     let answer: () => Promise<GlobalAttached> = async () => {
@@ -423,6 +419,40 @@ describe('network controller (fake driver, no root)', () => {
       await fails(join('10.0.0.8'), 'Address already in use');
       assert.deepEqual(steps.sort(), ['attach 10.0.0.8', 'leave', 'make']);
       assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('keeps the control plane in the firewall by changes only, and in what a flushed table gets back', async () => {
+    const g = await fakeWorld();
+    try {
+      const a = { ip: '192.168.205.10', port: 2379 };
+      const b = { ip: '192.168.205.11', port: 2375 };
+      const c = { ip: 'fd00::12', port: 2375 };
+      const sent: string[] = [];
+      const change = g.firewall.changeControlPlane.bind(g.firewall);
+      g.firewall.changeControlPlane = (add, remove) => {
+        sent.push(`+${add.map((e) => e.ip).join()} -${remove.map((e) => e.ip).join()}`);
+        change(add, remove);
+      };
+      g.controller.setControlPlane([a, b]);
+      g.controller.setControlPlane([b, c]);
+      g.controller.setControlPlane([b, c]);
+      assert.deepEqual(sent, [
+        '+192.168.205.10,192.168.205.11 -',
+        '+fd00::12 -192.168.205.10',
+        '+ -',
+      ]);
+      assert.deepEqual(g.firewall.dump().control, [b, c]);
+      // A list the firewall refuses changes nothing, here or there.
+      assert.throws(() => g.controller.setControlPlane([b, { ip: 'etcd1', port: 2379 }]), {
+        code: 'INVALID_ARGUMENT',
+      });
+      assert.deepEqual(g.controller.firewallState().control, [b, c]);
+      assert.deepEqual(g.firewall.dump().control, [b, c]);
+      g.controller.setControlPlane([]);
+      assert.equal(g.controller.firewallState().control, undefined);
     } finally {
       await g.close();
     }

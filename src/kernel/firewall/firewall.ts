@@ -17,7 +17,7 @@ import {
   destroyBatch,
   removeBridgeBatch,
   removePortBatch,
-  setControlBatch,
+  controlBatch,
   TABLE,
   USER_CHAINS,
   type BaseOptions,
@@ -56,8 +56,8 @@ export interface Firewall {
   addPortMapping(m: PortMapping | readonly PortMapping[]): void;
   /** Unpublishes one port; missing is fine. */
   removePortMapping(m: PortMapping | readonly PortMapping[]): void;
-  /** Makes the control-plane endpoints containers may not reach exactly `list` (decision 0040). */
-  setControlPlane(list: readonly ControlEndpoint[]): void;
+  /** Adds and removes control-plane endpoints containers may not reach (decision 0040); idempotent. */
+  changeControlPlane(add: readonly ControlEndpoint[], remove: readonly ControlEndpoint[]): void;
   /** What the kernel holds now, as bridges and ports. */
   dump(): FirewallState;
   /** Makes the kernel's elements exactly `desired` in one transaction (creating the base if missing). */
@@ -153,8 +153,8 @@ export class NftFirewall implements Firewall {
     this.nft.run(removePortBatch(m));
   }
 
-  setControlPlane(list: readonly ControlEndpoint[]): void {
-    this.nft.run(setControlBatch(list));
+  changeControlPlane(add: readonly ControlEndpoint[], remove: readonly ControlEndpoint[]): void {
+    this.nft.run(controlBatch(add, remove));
   }
 
   /** The raw dump: canonical elements, missing sets, foreign elements. */

@@ -74,10 +74,8 @@ export class MemoryFirewall implements Firewall {
     this.apply([], listOf(m).map(portElement));
   }
 
-  setControlPlane(list: readonly ControlEndpoint[]): void {
-    const want = list.map(controlElement);
-    const had = [...this.els.values()].filter((e) => e.set.startsWith('control'));
-    this.apply(want, had);
+  changeControlPlane(add: readonly ControlEndpoint[], remove: readonly ControlEndpoint[]): void {
+    this.apply(add.map(controlElement), remove.map(controlElement));
   }
 
   dump(): FirewallState {

@@ -412,8 +412,17 @@ export function removePortBatch(m: PortMapping | readonly PortMapping[]): string
   return batch(ensureAbsentCommands(listOf(m).map(portElement)));
 }
 
-/** Makes the control-plane sets exactly `list` (one transaction; validated before anything runs). */
-export function setControlBatch(list: readonly ControlEndpoint[]): string {
-  const els = list.map(controlElement);
-  return batch([`flush set ${TABLE} control4`, `flush set ${TABLE} control6`, ...addCommands(els)]);
+/**
+ * Adds control-plane endpoints and removes others (one transaction, validated
+ * before anything runs; idempotent both ways): a change costs its size, not
+ * the cluster's.
+ */
+export function controlBatch(
+  add: readonly ControlEndpoint[],
+  remove: readonly ControlEndpoint[],
+): string {
+  return batch([
+    ...addCommands(add.map(controlElement)),
+    ...ensureAbsentCommands(remove.map(controlElement)),
+  ]);
 }
