@@ -30,6 +30,9 @@ export const SETTLE_MS = 50;
  */
 export const MEMBERS_EVERY_MS = 30_000;
 
+/** How soon a member list that could not be read is asked for again. */
+const RETRY_MS = 1000;
+
 /** One TCP endpoint: an address and a port. */
 export interface Endpoint {
   ip: string;
@@ -111,13 +114,13 @@ export class ControlPlane {
     );
   }
 
-  /** A refresh SETTLE_MS from the first of a burst of changes. */
-  private settle(): void {
+  /** A refresh `ms` from the first of a burst of changes. */
+  private settle(ms = SETTLE_MS): void {
     if (this.timer || this.closed) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.refresh();
-    }, SETTLE_MS);
+    }, ms);
   }
 
   /**
@@ -141,7 +144,12 @@ export class ControlPlane {
         (m) => {
           this.members = m;
         },
-        (e: unknown) => this.opts.log.debug(`cluster: member list: ${messageOf(e)}`),
+        (e: unknown) => {
+          this.opts.log.debug(`cluster: member list: ${messageOf(e)}`);
+          // Asked again soon: a store that failed once is not 30 s of members unknown.
+          this.membersAskedAt = 0;
+          this.settle(RETRY_MS);
+        },
       )
       .finally(() => {
         this.reading = false;

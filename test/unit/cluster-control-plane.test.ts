@@ -136,4 +136,30 @@ describe('the control plane containers are kept from', () => {
       await kv.close();
     }
   });
+
+  it('asks again within a second when the member list could not be read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-cp-'));
+    dirs.push(dir);
+    const kv = await openEmbeddedStore(dir);
+    let reads = 0;
+    const applied: string[][] = [];
+    const cp = new ControlPlane(kv, {
+      configured: [],
+      members: async () => {
+        if (++reads === 1) throw new Error('etcd: unavailable');
+        return ['http://192.168.205.10:2380'];
+      },
+      apply: (l) => void applied.push(show(l)),
+      log: createLogger('error'),
+    });
+    try {
+      const started = Date.now();
+      await until('the second read', () => applied.at(-1)?.join() === '192.168.205.10:2380');
+      assert.equal(reads, 2);
+      assert.ok(Date.now() - started < 1900, `${Date.now() - started} ms`);
+    } finally {
+      cp.close();
+      await kv.close();
+    }
+  });
 });
