@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ControlPlane, endpointOf, type Endpoint } from '../../src/cluster/control-plane.js';
 import { NODES } from '../../src/cluster/nodes.js';
 import { createLogger } from '../../src/common/log.js';
-import { openEmbeddedStore } from '../../src/store/index.js';
+import { openEmbeddedStore, type KvStore } from '../../src/store/index.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -24,6 +24,33 @@ const show = (l: Endpoint[]) => l.map((e) => `${e.ip}:${e.port}`);
 async function until(what: string, ok: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok(), what);
+}
+
+/**
+ * A ControlPlane with its defaults on a fresh store; `members(n)` answers
+ * the n-th member read. Closed after `fn`.
+ */
+async function withPlane(
+  members: (n: number) => Promise<string[]>,
+  fn: (w: { kv: KvStore; applied: string[][]; reads: () => number }) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-cp-'));
+  dirs.push(dir);
+  const kv = await openEmbeddedStore(dir);
+  let reads = 0;
+  const applied: string[][] = [];
+  const cp = new ControlPlane(kv, {
+    configured: [],
+    members: () => members(++reads),
+    apply: (l) => void applied.push(show(l)),
+    log: createLogger('error'),
+  });
+  try {
+    await fn({ kv, applied, reads: () => reads });
+  } finally {
+    cp.close();
+    await kv.close();
+  }
 }
 
 describe('the control plane containers are kept from', () => {
@@ -109,57 +136,30 @@ describe('the control plane containers are kept from', () => {
     }
   });
 
-  it('asks etcd for its members at most every 30 s, however often hosts change', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'berth-cp-'));
-    dirs.push(dir);
-    const kv = await openEmbeddedStore(dir);
-    let reads = 0;
-    const applied: string[][] = [];
-    const cp = new ControlPlane(kv, {
-      configured: [],
-      members: async () => {
-        reads++;
-        return ['http://192.168.205.10:2379'];
+  it('asks etcd for its members at most every 30 s, however often hosts change', () =>
+    withPlane(
+      async () => ['http://192.168.205.10:2379'],
+      async ({ kv, applied, reads }) => {
+        await until('the first read', () => applied.at(-1)?.join() === '192.168.205.10:2379');
+        for (const ip of ['192.168.205.11', '192.168.205.12']) {
+          await kv.put(`${NODES}${ip}:2375`, '{}');
+          await until(ip, () => applied.at(-1)?.includes(`${ip}:2375`) === true);
+        }
+        assert.equal(reads(), 1);
       },
-      apply: (l) => void applied.push(show(l)),
-      log: createLogger('error'),
-    });
-    try {
-      await until('the first read', () => applied.at(-1)?.join() === '192.168.205.10:2379');
-      for (const ip of ['192.168.205.11', '192.168.205.12']) {
-        await kv.put(`${NODES}${ip}:2375`, '{}');
-        await until(ip, () => applied.at(-1)?.includes(`${ip}:2375`) === true);
-      }
-      assert.equal(reads, 1);
-    } finally {
-      cp.close();
-      await kv.close();
-    }
-  });
+    ));
 
-  it('asks again within a second when the member list could not be read', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'berth-cp-'));
-    dirs.push(dir);
-    const kv = await openEmbeddedStore(dir);
-    let reads = 0;
-    const applied: string[][] = [];
-    const cp = new ControlPlane(kv, {
-      configured: [],
-      members: async () => {
-        if (++reads === 1) throw new Error('etcd: unavailable');
+  it('asks again within a second when the member list could not be read', () =>
+    withPlane(
+      async (n) => {
+        if (n === 1) throw new Error('etcd: unavailable');
         return ['http://192.168.205.10:2380'];
       },
-      apply: (l) => void applied.push(show(l)),
-      log: createLogger('error'),
-    });
-    try {
-      const started = Date.now();
-      await until('the second read', () => applied.at(-1)?.join() === '192.168.205.10:2380');
-      assert.equal(reads, 2);
-      assert.ok(Date.now() - started < 1900, `${Date.now() - started} ms`);
-    } finally {
-      cp.close();
-      await kv.close();
-    }
-  });
+      async ({ applied, reads }) => {
+        const started = Date.now();
+        await until('the second read', () => applied.at(-1)?.join() === '192.168.205.10:2380');
+        assert.equal(reads(), 2);
+        assert.ok(Date.now() - started < 1900, `${Date.now() - started} ms`);
+      },
+    ));
 });
