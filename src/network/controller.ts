@@ -817,7 +817,7 @@ export class NetworkController {
   /**
    * After a daemon start, with the containers that still run: endpoints
    * first (see Endpoints.reconcile), then the bridges of networks the store
-   * no longer has.
+   * no longer has, and the control plane the last daemon closed.
    */
   async reconcile(running: Set<string>): Promise<void> {
     await this.endpoints.reconcile(running);
@@ -828,9 +828,17 @@ export class NetworkController {
         .filter((n) => n.Driver === 'bridge')
         .map(bridgeName),
     );
-    for (const b of this.firewall.dump().bridges) {
+    const kernel = this.firewall.dump();
+    for (const b of kernel.bridges) {
       if (!ours.has(b.name)) this.firewall.removeBridge(b.name);
     }
+    // The control plane the last daemon kept from containers (decision 0040):
+    // in a cluster it stays closed until the first list is known (etcd may
+    // be down), which then takes out what is no longer in it; without one,
+    // it goes.
+    const left = kernel.control ?? [];
+    if (this.global) this.control = left;
+    else if (left.length) this.firewall.changeControlPlane([], left);
     // Networks removed by a daemon killed before their kernel side was
     // undone: only what their records say Berth made or added is undone.
     // Links Berth did not make are never deleted (decision 0017).

@@ -458,6 +458,29 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
+  it('after a restart, keeps the control plane the last daemon closed until the first list, or drops it outside a cluster', async () => {
+    const a = { ip: '192.168.205.10', port: 2379 };
+    const b = { ip: '192.168.205.11', port: 2375 };
+    const c = { ip: '192.168.205.12', port: 2375 };
+    for (const cluster of [true, false]) {
+      const g = await fakeWorld(cluster ? { global: fakeGlobalScope() } : {});
+      try {
+        // What the last daemon left in the table (it survives the daemon).
+        g.firewall.changeControlPlane([a, b], []);
+        await g.controller.reconcile(new Set());
+        if (!cluster) {
+          assert.equal(g.firewall.dump().control, undefined, 'no cluster: nothing kept');
+          continue;
+        }
+        assert.deepEqual(g.firewall.dump().control, [a, b], 'kept while the list is unknown');
+        g.controller.setControlPlane([b, c]);
+        assert.deepEqual(g.firewall.dump().control, [b, c], 'what left the cluster goes');
+      } finally {
+        await g.close();
+      }
+    }
+  });
+
   it('a name another writer takes during the create: 409, and nothing of this create is left', async () => {
     const before = await storeDump();
     // Another daemon on the same store takes the name between the check and the commit.
