@@ -5,8 +5,9 @@
  *   berth-shim --state-dir DIR [--log FILE] [--tty] [--stdin] [--stdin-once]
  *              [--wait-attach] -- RUNTIME ARGS...
  *
- * It becomes a child subreaper, runs the runtime in detached mode (`runc run -d`
- * or `runc exec -d`), so the container's first process is re-parented to it,
+ * It becomes a child subreaper, runs the runtime in detached mode (`runc create`,
+ * which berthd follows with its start, or `runc exec -d`), so the container's
+ * first process is re-parented to it,
  * and then:
  *   - holds the container's stdio (pipes, or the pty master received on
  *     DIR/console.sock when --tty), writes stdout/stderr to FILE in Docker's

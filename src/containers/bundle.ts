@@ -128,31 +128,54 @@ export function resolvFor(
   });
 }
 
-/** Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for the container. */
-async function writeFiles(c: ContainerRecord, i: BundleInput) {
-  const files = {
-    hosts: join(i.dir, 'hosts'),
-    hostname: join(i.dir, 'hostname'),
-    resolvConf: join(i.dir, 'resolv.conf'),
+/** Where a container's generated /etc files are, in its directory. */
+function etcFiles(dir: string) {
+  return {
+    hosts: join(dir, 'hosts'),
+    hostname: join(dir, 'hostname'),
+    resolvConf: join(dir, 'resolv.conf'),
   };
+}
+
+/** What /etc/hosts and /etc/resolv.conf are made of. */
+export type EtcInput = Pick<
+  BundleInput,
+  'dir' | 'hostNetwork' | 'dns' | 'resolverOf' | 'links' | 'hostGateway'
+>;
+
+/**
+ * Writes /etc/hosts and /etc/resolv.conf from the networks the container
+ * has joined: after its joins, before its process runs. In place, as
+ * runc may already have bind-mounted them (writeBundle makes them).
+ */
+export async function writeEtcFiles(c: ContainerRecord, i: EtcInput): Promise<void> {
+  const files = etcFiles(i.dir);
   // On the host's network the host's own file, unless there are extra
   // hosts: then, as libnetwork, Docker's default lines and those alone.
   const hosts =
     i.hostNetwork && !c.HostConfig.ExtraHosts?.length
       ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
       : hostsFor(c, i.links, i.hostGateway);
-  const resolv = resolvFor(c, i.dns, i.resolverOf);
   await Promise.all([
     writeFile(files.hosts, hosts),
-    writeFile(files.hostname, c.Config.Hostname + '\n'),
-    writeFile(files.resolvConf, resolv),
+    writeFile(files.resolvConf, resolvFor(c, i.dns, i.resolverOf)),
   ]);
-  return files;
 }
 
-/** Writes the files and the bundle's config.json; returns the bundle directory. */
+/**
+ * Writes the bundle's config.json and the /etc files it bind-mounts, and
+ * returns the bundle directory. /etc/hostname is written whole; /etc/hosts
+ * and /etc/resolv.conf are only made to exist: their text depends on the
+ * networks, which may be joined while runc creates the container, and
+ * comes from writeEtcFiles before the process runs.
+ */
 export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
-  const files = await writeFiles(c, i);
+  const files = etcFiles(i.dir);
+  await Promise.all([
+    writeFile(files.hostname, c.Config.Hostname + '\n'),
+    writeFile(files.hosts, '', { flag: 'a' }),
+    writeFile(files.resolvConf, '', { flag: 'a' }),
+  ]);
   const user = await resolveUser(i.rootfs, c.Config.User, c.HostConfig.GroupAdd as string[] | null);
   const env = processEnv({
     config: c.Config.Env,

@@ -58,17 +58,12 @@ export class ContainerNetworking {
   }
 
   /**
-   * Start's network step: the sandbox (or the namespace of the running
-   * container whose network it shares), then its networks joined
-   * (joinAll). `undo` gets the sandbox's teardown as soon as the sandbox
-   * exists: it removes every endpoint a failed join loop left. Returns the
-   * namespace's path (none for `--network host`).
+   * Start's sandbox: a namespace made for the container, or the one of the
+   * running container whose network it shares. `undo` gets the sandbox's
+   * teardown as soon as it exists: it removes every endpoint a failed join
+   * loop left. Returns the namespace's path (none for `--network host`).
    */
-  async joinAtStart(
-    c: ContainerRecord,
-    undo: Array<() => Promise<void>>,
-    othersConverged?: (wait: Promise<void>) => void,
-  ): Promise<string | undefined> {
+  sandboxAtStart(c: ContainerRecord, undo: Array<() => Promise<void>>): string | undefined {
     const mode = c.HostConfig.NetworkMode;
     const endpoints = this.deps.networks.endpoints;
     if (mode.startsWith('container:')) {
@@ -80,8 +75,17 @@ export class ContainerNetworking {
     }
     const netnsPath = endpoints.createSandbox(c.Id, mode);
     undo.push(() => endpoints.teardown(c.Id));
-    await this.joinAll(c, netnsPath, othersConverged);
     return netnsPath;
+  }
+
+  /** Start's joins (joinAll) into the sandbox: none when it is another container's. */
+  async joinAtStart(
+    c: ContainerRecord,
+    netnsPath: string | undefined,
+    othersConverged?: (wait: Promise<void>) => void,
+  ): Promise<void> {
+    if (c.HostConfig.NetworkMode.startsWith('container:')) return;
+    await this.joinAll(c, netnsPath, othersConverged);
   }
 
   /**

@@ -307,6 +307,15 @@ describe('limits and runtime flags', () => {
       ),
       '1\n123456\n1024',
     );
+    // A sysctl of the container's own interface: its joins come before
+    // runc writes sysctls (decision 0041).
+    assert.equal(
+      sh(
+        ['--sysctl', 'net.ipv4.conf.eth0.rp_filter=2'],
+        'cat /proc/sys/net/ipv4/conf/eth0/rp_filter',
+      ),
+      '2',
+    );
   });
 
   it('gives the supplementary groups runc gives, and --group-add', () => {

@@ -339,7 +339,8 @@ describe("start's network step: the join loop", () => {
     w.kv.failNext((ops) => ops.some((o) => keyOf(o).startsWith(`endpoints/${alpha.Id}/`)));
 
     const undo: Array<() => Promise<void>> = [];
-    await assert.rejects(h.life.networking.joinAtStart(c, undo), /disk on fire/);
+    const netns = h.life.networking.sandboxAtStart(c, undo);
+    await assert.rejects(h.life.networking.joinAtStart(c, netns), /disk on fire/);
     assert.deepEqual(sandboxes, [c.Id]);
     assert.equal(undo.length, 1);
     // zeta joined and listed as joined; alpha only as configured.
@@ -357,15 +358,14 @@ describe("start's network step: the join loop", () => {
     const other = await created({}, '/other');
     const c = await created({ HostConfig: { NetworkMode: `container:${other.Id}` } });
     const undo: Array<() => Promise<void>> = [];
-    await assert.rejects(
-      h.life.networking.joinAtStart(c, undo),
+    assert.throws(
+      () => h.life.networking.sandboxAtStart(c, undo),
       new RegExp(`cannot join network of a non running container: ${other.Id}`),
     );
     other.State.Status = 'running';
-    assert.equal(
-      await h.life.networking.joinAtStart(c, undo),
-      w.controller.endpoints.netnsPath(other.Id),
-    );
+    const netns = h.life.networking.sandboxAtStart(c, undo);
+    assert.equal(netns, w.controller.endpoints.netnsPath(other.Id));
+    await h.life.networking.joinAtStart(c, netns);
     assert.deepEqual(undo, []);
     assert.deepEqual(
       w.driver.calls.filter((s) => s.startsWith('join')),

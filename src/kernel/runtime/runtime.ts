@@ -8,9 +8,10 @@
  * the next to move out, to shim.ts.
  */
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import {
   closeSync,
+  constants as fsConstants,
   existsSync,
   openSync,
   readdirSync,
@@ -141,12 +142,16 @@ export class Runtime {
     return [this.binary, '--root', this.root];
   }
 
-  /** Starts the container whose bundle is `bundle`, under a shim using `stateDir`. */
-  startContainer(id: string, bundle: string, stateDir: string, o: LaunchOptions): Promise<number> {
+  /**
+   * Creates the container whose bundle is `bundle` (`runc create`), under a
+   * shim using `stateDir`: its namespaces, cgroups, mounts and seccomp filter
+   * are in place and its process waits to be let run by `start`. Resolves to
+   * that process's PID.
+   */
+  createContainer(id: string, bundle: string, stateDir: string, o: LaunchOptions): Promise<number> {
     const args = [
       ...this.base(),
-      'run',
-      '-d',
+      'create',
       '--pid-file',
       join(stateDir, 'pid'),
       '--bundle',
@@ -155,6 +160,36 @@ export class Runtime {
     if (o.tty) args.push('--console-socket', join(stateDir, 'console.sock'));
     args.push(id);
     return this.launch(stateDir, args, o);
+  }
+
+  /**
+   * Lets a created container's process (PID `pid`) run its command, as
+   * `runc start` does without the cost of another runc process: runc's init
+   * waits to write to the container's exec FIFO; reading it to its end lets
+   * the process exec, and removing it marks the container running. A
+   * process that died before it could be let run is an error. Other
+   * runtimes are asked with their own `start`.
+   */
+  async start(id: string, pid: number): Promise<void> {
+    if (!this.binary.endsWith('runc')) {
+      const r = await run([...this.base(), 'start', id]);
+      if (r.code !== 0) {
+        throw new RuntimeError(`cannot start container: ${runtimeMessage(r.stderr)}`, r.stderr);
+      }
+      return;
+    }
+    const fifo = join(this.root, id, 'exec.fifo');
+    let fd: number;
+    try {
+      // Non-blocking: the open never waits, also for a process already gone.
+      fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    } catch (e) {
+      throw new RuntimeError(`cannot start container: exec fifo: ${(e as Error).message}`, '');
+    }
+    const got = await readToEnd(fd, () => !processGone(pid));
+    if (got === 'dead') throw new RuntimeError('container process is already dead', '');
+    if (got === 0) throw new RuntimeError('cannot start an already running container', '');
+    rmSync(fifo, { force: true });
   }
 
   /** Starts an extra process (described by an OCI process JSON file) in a running container. */
@@ -544,6 +579,43 @@ export function killProcess(
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
   }
+}
+
+/** Whether `pid` names no process, or one that has ended (a zombie). */
+function processGone(pid: number): boolean {
+  const stat = readFileSyncSafe(`/proc/${pid}/stat`);
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === '' || state === 'Z' || state === 'X';
+}
+
+/**
+ * Reads a FIFO opened non-blocking to its end: the number of bytes read,
+ * or 'dead' when no writer came and `alive` (asked every 100 ms, as runc
+ * asks) says none will.
+ */
+function readToEnd(fd: number, alive: () => boolean): Promise<number | 'dead'> {
+  return new Promise((resolve) => {
+    const fifo = new Socket({ fd, readable: true, writable: false });
+    let bytes = 0;
+    let settled = false;
+    const done = (r: number | 'dead') => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watch);
+      fifo.destroy();
+      resolve(r);
+    };
+    // A writer that came and went is reported by the kernel (data, end of
+    // file) before the next check: only two checks in a row find it dead.
+    let gone = 0;
+    const watch = setInterval(() => {
+      gone = bytes === 0 && !alive() ? gone + 1 : 0;
+      if (gone === 2) done('dead');
+    }, 100);
+    fifo.on('data', (d: Buffer) => (bytes += d.length));
+    fifo.on('end', () => done(bytes));
+    fifo.on('error', () => done(bytes));
+  });
 }
 
 /** Whether a process with this PID exists. */
