@@ -12,11 +12,11 @@ import * as fss from 'node:fs';
 import { constants as fsc } from 'node:fs';
 import { posix } from 'node:path';
 import { invalid } from '../common/errors.js';
-import { parseGroup, parsePasswd } from '../containers/user.js';
+import { MAX_USER_FILE, parseGroup, parsePasswd } from '../containers/user.js';
 import { extractTar } from '../images/extract.js';
 import { removeTree } from '../kernel/mount/mounts.js';
 import { sourceBase, type SourceInfo } from './context.js';
-import { resolveInScope } from '../kernel/scope.js';
+import { readFileInRoot, resolveInScope } from '../kernel/scope.js';
 
 /** Owner of copied files. */
 export interface Identity {
@@ -50,11 +50,9 @@ export function parseChown(rootfs: string, chown: string): Identity {
   if (parts.length > 2) throw invalid(`invalid chown string format: ${chown}`);
   const [userStr = '', groupStr = userStr] = parts;
   const read = (f: string): string => {
-    try {
-      return fss.readFileSync(resolveInScope(rootfs, f), 'utf8');
-    } catch {
-      throw new Error(`open ${f}: no such file or directory`);
-    }
+    const text = readFileInRoot(rootfs, f, MAX_USER_FILE);
+    if (text === undefined) throw new Error(`open ${f}: no such file or directory`);
+    return text;
   };
   const fail = (e: unknown): never => {
     throw invalid(

@@ -2,9 +2,8 @@
  * `--user` resolution against the container's own /etc/passwd and /etc/group,
  * with the messages Docker gives. The parsing is pure; `resolveUser` reads files.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { invalid } from '../common/errors.js';
+import { readFileInRoot } from '../kernel/scope.js';
 import type { User } from './spec.js';
 
 interface PasswdEntry {
@@ -81,12 +80,25 @@ export function resolveUserFrom(
   return { uid, gid, additionalGids: [gid, ...member.map((e) => e.gid), ...added] };
 }
 
-/** Resolves `spec` (and `--group-add`) against the files in the mounted root filesystem `rootfs`. */
+/** The most of /etc/passwd or /etc/group read (a file of a hostile image may be any size). */
+export const MAX_USER_FILE = 16 << 20;
+
+/**
+ * Resolves `spec` (and `--group-add`) against the files in the mounted root
+ * filesystem `rootfs`, read inside it (readFileInRoot): an image's
+ * /etc/passwd that links to /dev/zero or is a FIFO reads as absent.
+ */
 export async function resolveUser(
   rootfs: string,
   spec: string,
   groupAdd?: readonly string[] | null,
 ): Promise<User> {
-  const read = (p: string) => readFile(join(rootfs, p), 'utf8').catch(() => '');
-  return resolveUserFrom(spec, await read('etc/passwd'), await read('etc/group'), groupAdd ?? []);
+  const read = (p: string) => {
+    try {
+      return readFileInRoot(rootfs, p, MAX_USER_FILE) ?? '';
+    } catch (e) {
+      throw invalid(`unable to find user ${spec}: ${(e as Error).message}`);
+    }
+  };
+  return resolveUserFrom(spec, read('/etc/passwd'), read('/etc/group'), groupAdd ?? []);
 }

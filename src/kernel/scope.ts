@@ -5,7 +5,15 @@
  * the builder writes or reads through an image or a context can reach the
  * host's own files.
  */
-import { lstatSync, readlinkSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  readSync,
+} from 'node:fs';
 import { posix } from 'node:path';
 
 const MAX_LINKS = 255;
@@ -68,4 +76,38 @@ export function resolveSource(root: string, path: string): string {
 export function relativeTo(root: string, path: string): string {
   const r = posix.relative(root, path);
   return r === '' ? '.' : r;
+}
+
+/**
+ * The text of the regular file at `path` inside `root` (resolveInScope), or
+ * undefined when there is none: a missing file, or one that is not a regular
+ * file (an image may hold a FIFO or a link to a device there). Its last
+ * component is not followed and the open never waits, so nothing outside
+ * the root is read and nothing blocks. A file over `maxBytes` is an error.
+ */
+export function readFileInRoot(root: string, path: string, maxBytes: number): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(
+      resolveInScope(root, path),
+      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+    );
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    if (st.size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }

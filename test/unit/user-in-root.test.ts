@@ -1,0 +1,81 @@
+/**
+ * `--user` against a hostile image's files (resolveUser, readFileInRoot):
+ * an /etc/passwd that links to a device or outside the root, or is a FIFO,
+ * reads as absent, at once; links inside the root are followed as the
+ * container would; an oversized file is refused with a message. The same
+ * for COPY --chown (parseChown).
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseChown } from '../../src/build/copy.js';
+import { resolveUser } from '../../src/containers/user.js';
+
+const base = mkdtempSync(join(tmpdir(), 'berth-user-root-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+
+let n = 0;
+/** A root filesystem with /etc made by `make`. */
+function root(make: (etc: string) => void): string {
+  const r = join(base, String(n++));
+  mkdirSync(join(r, 'etc'), { recursive: true });
+  make(join(r, 'etc'));
+  return r;
+}
+
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:100::/home/a:/bin/sh\n';
+const GROUP = 'root:x:0:\nusers:x:100:\n';
+
+describe('resolveUser in a hostile root', () => {
+  it('reads the image’s own files, following links inside the root', async () => {
+    const r = root((etc) => {
+      mkdirSync(join(etc, 'real'));
+      writeFileSync(join(etc, 'real', 'passwd'), PASSWD);
+      writeFileSync(join(etc, 'group'), GROUP);
+      // Absolute: the image's /etc/real, never the host's.
+      symlinkSync('/etc/real/passwd', join(etc, 'passwd'));
+    });
+    assert.deepEqual(await resolveUser(r, 'alice'), { uid: 1000, gid: 100, additionalGids: [100] });
+  });
+
+  it('never reads a device the passwd file links to, nor the host’s own files', async () => {
+    // A group file beside the root, which a link climbing out would reach.
+    writeFileSync(join(base, 'outside-group'), 'root:x:0:\nwheel:x:10:root\n');
+    const r = root((etc) => {
+      symlinkSync('/dev/zero', join(etc, 'passwd'));
+      symlinkSync('../../outside-group', join(etc, 'group'));
+    });
+    const t0 = Date.now();
+    assert.deepEqual(await resolveUser(r, ''), { uid: 0, gid: 0, additionalGids: [0] });
+    await assert.rejects(resolveUser(r, 'root'), {
+      message: 'unable to find user root: no matching entries in passwd file',
+    });
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
+  it('does not wait on a FIFO', async () => {
+    const r = root((etc) => {
+      assert.equal(spawnSync('mkfifo', [join(etc, 'passwd')]).status, 0);
+      writeFileSync(join(etc, 'group'), GROUP);
+    });
+    assert.deepEqual(await resolveUser(r, '1000'), { uid: 1000, gid: 0, additionalGids: [0] });
+    // COPY --chown reads the same files, synchronously: a wait there would stop the daemon.
+    assert.throws(() => parseChown(r, 'alice'), {
+      message:
+        "unable to convert uid/gid chown string to host mapping: can't find uid for user alice: open /etc/passwd: no such file or directory",
+    });
+  });
+
+  it('refuses a file too large to be a passwd file', async () => {
+    const r = root((etc) => {
+      writeFileSync(join(etc, 'passwd'), '');
+      truncateSync(join(etc, 'passwd'), 17 << 20);
+    });
+    await assert.rejects(resolveUser(r, 'alice'), {
+      message: 'unable to find user alice: /etc/passwd is larger than 16777216 bytes',
+    });
+  });
+});
