@@ -1,8 +1,10 @@
 /**
  * A container's OCI bundle: the generated /etc files (hosts, hostname,
  * resolv.conf) and config.json, written into the container's directory.
+ * Synchronously: they are small and on every start's path, where a trip
+ * through the thread pool costs more than the write itself.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { hostsFile, resolvConf, type ResolvInput } from './files.js';
@@ -148,18 +150,22 @@ export type EtcInput = Pick<
  * has joined: after its joins, before its process runs. In place, as
  * runc may already have bind-mounted them (writeBundle makes them).
  */
-export async function writeEtcFiles(c: ContainerRecord, i: EtcInput): Promise<void> {
+export function writeEtcFiles(c: ContainerRecord, i: EtcInput): void {
   const files = etcFiles(i.dir);
   // On the host's network the host's own file, unless there are extra
   // hosts: then, as libnetwork, Docker's default lines and those alone.
-  const hosts =
-    i.hostNetwork && !c.HostConfig.ExtraHosts?.length
-      ? await readFile('/etc/hosts', 'utf8').catch(() => hostsFile([]))
-      : hostsFor(c, i.links, i.hostGateway);
-  await Promise.all([
-    writeFile(files.hosts, hosts),
-    writeFile(files.resolvConf, resolvFor(c, i.dns, i.resolverOf)),
-  ]);
+  let hosts: string;
+  if (i.hostNetwork && !c.HostConfig.ExtraHosts?.length) {
+    try {
+      hosts = readFileSync('/etc/hosts', 'utf8');
+    } catch {
+      hosts = hostsFile([]);
+    }
+  } else {
+    hosts = hostsFor(c, i.links, i.hostGateway);
+  }
+  writeFileSync(files.hosts, hosts);
+  writeFileSync(files.resolvConf, resolvFor(c, i.dns, i.resolverOf));
 }
 
 /**
@@ -171,11 +177,9 @@ export async function writeEtcFiles(c: ContainerRecord, i: EtcInput): Promise<vo
  */
 export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<string> {
   const files = etcFiles(i.dir);
-  await Promise.all([
-    writeFile(files.hostname, c.Config.Hostname + '\n'),
-    writeFile(files.hosts, '', { flag: 'a' }),
-    writeFile(files.resolvConf, '', { flag: 'a' }),
-  ]);
+  writeFileSync(files.hostname, c.Config.Hostname + '\n');
+  writeFileSync(files.hosts, '', { flag: 'a' });
+  writeFileSync(files.resolvConf, '', { flag: 'a' });
   const user = await resolveUser(i.rootfs, c.Config.User, c.HostConfig.GroupAdd as string[] | null);
   const env = processEnv({
     config: c.Config.Env,
@@ -210,8 +214,8 @@ export async function writeBundle(c: ContainerRecord, i: BundleInput): Promise<s
     machine: { arch: goArch(), kernelRelease: release() },
   });
   const bundle = join(i.dir, 'bundle');
-  await mkdir(bundle, { recursive: true });
+  mkdirSync(bundle, { recursive: true });
   applyRuntimeFlags(spec, i.flags);
-  await writeFile(join(bundle, 'config.json'), specJson(spec));
+  writeFileSync(join(bundle, 'config.json'), specJson(spec));
   return bundle;
 }

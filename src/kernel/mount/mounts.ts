@@ -1,10 +1,15 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { MNT_DETACH, MS_RDONLY, mount, umount } from '../sys/libc.js';
 
-/** Mount points currently under `prefix` (from /proc/self/mounts), deepest first. */
+/**
+ * Mount points currently under `prefix` (from /proc/self/mounts), deepest
+ * first. Read synchronously: the kernel makes the text in one read, and a
+ * trip through the thread pool costs more than that on a start's path.
+ */
 export async function mountsUnder(prefix: string): Promise<string[]> {
-  const text = await readFile('/proc/self/mounts', 'utf8');
+  const text = readFileSync('/proc/self/mounts', 'utf8');
   const base = prefix.endsWith('/') ? prefix : prefix + '/';
   const out: string[] = [];
   for (const line of text.split('\n')) {
@@ -75,6 +80,7 @@ export async function removeTree(path: string): Promise<void> {
 
 /** Unmounts everything below `path`, then removes it (refusing if a mount survives). */
 export async function unmountAndRemove(path: string): Promise<void> {
+  if (!existsSync(path)) return;
   await unmountAll(path);
   await removeTree(path);
 }
