@@ -86,7 +86,9 @@ export const MAX_USER_FILE = 16 << 20;
 /**
  * Resolves `spec` (and `--group-add`) against the files in the mounted root
  * filesystem `rootfs`, read inside it (readFileInRoot): an image's
- * /etc/passwd that links to /dev/zero or is a FIFO reads as absent.
+ * /etc/passwd that links out of the root reads as the root's own, and one
+ * that is a FIFO or a device is refused (runc would wait on a FIFO for ever
+ * when it looks the user up in the container).
  */
 export async function resolveUser(
   rootfs: string,
@@ -97,7 +99,7 @@ export async function resolveUser(
     try {
       return readFileInRoot(rootfs, p, MAX_USER_FILE) ?? '';
     } catch (e) {
-      throw invalid(`unable to find user ${spec}: ${(e as Error).message}`);
+      throw invalid(`unable to find user ${spec || 0}: ${(e as Error).message}`);
     }
   };
   return resolveUserFrom(spec, read('/etc/passwd'), read('/etc/group'), groupAdd ?? []);

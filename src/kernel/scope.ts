@@ -80,10 +80,10 @@ export function relativeTo(root: string, path: string): string {
 
 /**
  * The text of the regular file at `path` inside `root` (resolveInScope), or
- * undefined when there is none: a missing file, or one that is not a regular
- * file (an image may hold a FIFO or a link to a device there). Its last
- * component is not followed and the open never waits, so nothing outside
- * the root is read and nothing blocks. A file over `maxBytes` is an error.
+ * undefined when there is none. Its last component is not followed and the
+ * open never waits, so nothing outside the root is read and nothing blocks.
+ * Something else there (an image may hold a FIFO or a device), or a file
+ * over `maxBytes`, is an error.
  */
 export function readFileInRoot(root: string, path: string, maxBytes: number): string | undefined {
   let fd: number;
@@ -97,7 +97,7 @@ export function readFileInRoot(root: string, path: string, maxBytes: number): st
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) return undefined;
+    if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     if (st.size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
     const buf = Buffer.alloc(st.size);
     let got = 0;

@@ -1,8 +1,9 @@
 /**
  * `--user` against a hostile image's files (resolveUser, readFileInRoot):
- * an /etc/passwd that links to a device or outside the root, or is a FIFO,
- * reads as absent, at once; links inside the root are followed as the
- * container would; an oversized file is refused with a message. The same
+ * an /etc/passwd that links to a device or outside the root reads the
+ * root's own (absent here); one that is a FIFO is refused at once; links
+ * inside the root are followed as the container would; an oversized file
+ * is refused with a message. The same
  * for COPY --chown (parseChown).
  */
 import { after, describe, it } from 'node:test';
@@ -56,16 +57,21 @@ describe('resolveUser in a hostile root', () => {
     assert.ok(Date.now() - t0 < 1000);
   });
 
-  it('does not wait on a FIFO', async () => {
+  it('refuses a FIFO at once, for any user (runc would wait on it)', async () => {
     const r = root((etc) => {
-      assert.equal(spawnSync('mkfifo', [join(etc, 'passwd')]).status, 0);
-      writeFileSync(join(etc, 'group'), GROUP);
+      writeFileSync(join(etc, 'passwd'), PASSWD);
+      assert.equal(spawnSync('mkfifo', [join(etc, 'group')]).status, 0);
     });
-    assert.deepEqual(await resolveUser(r, '1000'), { uid: 1000, gid: 0, additionalGids: [0] });
+    await assert.rejects(resolveUser(r, ''), {
+      message: 'unable to find user 0: /etc/group is not a regular file',
+    });
+    await assert.rejects(resolveUser(r, '1000'), {
+      message: 'unable to find user 1000: /etc/group is not a regular file',
+    });
     // COPY --chown reads the same files, synchronously: a wait there would stop the daemon.
     assert.throws(() => parseChown(r, 'alice'), {
       message:
-        "unable to convert uid/gid chown string to host mapping: can't find uid for user alice: open /etc/passwd: no such file or directory",
+        "unable to convert uid/gid chown string to host mapping: can't find gid for group alice: /etc/group is not a regular file",
     });
   });
 
