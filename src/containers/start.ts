@@ -217,10 +217,18 @@ function checkLegacyMounts(c: ContainerRecord): void {
   }
 }
 
-/** Maps a runtime failure to Docker's wording and status. */
+/**
+ * Maps a runtime failure to Docker's wording and status (Docker 20.10 with
+ * containerd 1.6: "failed to create shim task: OCI runtime create failed:
+ * runc create failed: …", docs/reference/docker-20.10-limits-transcript.md).
+ */
 function runtimeError(step: 'create' | 'start', e: unknown): Error {
   if (e instanceof RuntimeError) {
-    return new BerthError('INVALID_ARGUMENT', `OCI runtime ${step} failed: ${e.message}: unknown`);
+    const task = step === 'create' ? 'failed to create shim task: ' : '';
+    return new BerthError(
+      'INVALID_ARGUMENT',
+      `${task}OCI runtime ${step} failed: ${e.message}: unknown`,
+    );
   }
   return e as Error;
 }

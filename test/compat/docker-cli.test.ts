@@ -223,7 +223,11 @@ describe('docker CLI against berthd', () => {
       timeout: 20_000,
     });
     assert.equal(r.status, 127, r.stderr);
-    assert.match(r.stderr, /executable file not found/);
+    // Docker 20.10's words (containerd 1.6, runc 1.1).
+    assert.match(
+      r.stderr,
+      /Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "nosuchcommand": executable file not found in \$PATH: unknown/,
+    );
     assert.equal(env.docker(['ps', '-aq', '--filter', 'name=badcmd']).stdout.trim(), '');
   });
 
