@@ -33,7 +33,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** A busybox bundle running `sleep 1000`, in its own cgroup under Berth's test prefix. */
+/** A busybox bundle running `sleep 1000`, in a cgroup of its own named by its ID. */
 function bundle(id: string): { bundle: string; stateDir: string } {
   const b = join(dir, id, 'bundle');
   mkdirSync(join(b, 'rootfs', 'bin'), { recursive: true });
@@ -42,7 +42,8 @@ function bundle(id: string): { bundle: string; stateDir: string } {
   const spec = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8'));
   spec.process.terminal = false;
   spec.process.args = ['/bin/busybox', 'sleep', '1000'];
-  spec.linux.cgroupsPath = `/${prefix}/${id}`;
+  // One level: runc's delete removes it (a parent it made would be left).
+  spec.linux.cgroupsPath = `/${id}`;
   writeFileSync(join(b, 'config.json'), JSON.stringify(spec));
   const stateDir = join(dir, id, 'state');
   mkdirSync(stateDir, { recursive: true });
