@@ -15,6 +15,7 @@ import {
   readSync,
 } from 'node:fs';
 import { posix } from 'node:path';
+import { O_PATH } from './sys/libc.js';
 
 const MAX_LINKS = 255;
 
@@ -80,34 +81,39 @@ export function relativeTo(root: string, path: string): string {
 
 /**
  * The text of the regular file at `path` inside `root` (resolveInScope), or
- * undefined when there is none. Its last component is not followed and the
- * open never waits, so nothing outside the root is read and nothing blocks.
- * Something else there (an image may hold a FIFO or a device), or a file
- * over `maxBytes`, is an error.
+ * undefined when there is none. Its last component is not followed, so
+ * nothing outside the root is read. It is first opened as a path alone
+ * (O_PATH) and read only once that handle shows a regular file: a FIFO is
+ * never waited on, and no device an image holds there is opened (opening
+ * some, a watchdog, acts on the host). Something other than a regular file,
+ * or a file over `maxBytes`, is an error.
  */
 export function readFileInRoot(root: string, path: string, maxBytes: number): string | undefined {
-  let fd: number;
+  let handle: number;
   try {
-    fd = openSync(
-      resolveInScope(root, path),
-      constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-    );
+    handle = openSync(resolveInScope(root, path), O_PATH | constants.O_NOFOLLOW);
   } catch {
     return undefined;
   }
   try {
-    const st = fstatSync(fd);
+    const st = fstatSync(handle);
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     if (st.size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
-    const buf = Buffer.alloc(st.size);
-    let got = 0;
-    while (got < buf.length) {
-      const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
-      got += n;
+    // The very inode the handle names, whatever is at the path by now.
+    const fd = openSync(`/proc/self/fd/${handle}`, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(st.size);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, got);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got).toString('utf8');
+    } finally {
+      closeSync(fd);
     }
-    return buf.subarray(0, got).toString('utf8');
   } finally {
-    closeSync(fd);
+    closeSync(handle);
   }
 }

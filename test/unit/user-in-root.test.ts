@@ -75,6 +75,20 @@ describe('resolveUser in a hostile root', () => {
     });
   });
 
+  it(
+    'refuses a device node without opening it',
+    { skip: process.getuid?.() !== 0 && 'mknod needs root' },
+    async () => {
+      const r = root((etc) => {
+        writeFileSync(join(etc, 'passwd'), PASSWD);
+        assert.equal(spawnSync('mknod', [join(etc, 'group'), 'c', '1', '3']).status, 0);
+      });
+      await assert.rejects(resolveUser(r, 'alice'), {
+        message: 'unable to find user alice: /etc/group is not a regular file',
+      });
+    },
+  );
+
   it('refuses a file too large to be a passwd file', async () => {
     const r = root((etc) => {
       writeFileSync(join(etc, 'passwd'), '');

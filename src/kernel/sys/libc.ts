@@ -34,6 +34,8 @@ export const CLONE_NEWNET = 0x40000000;
 export const MS_RDONLY = 0x1;
 export const MS_BIND = 0x1000;
 export const MNT_DETACH = 2;
+/** open(2): a handle on the path alone; no driver's open runs (Node's fs.constants lacks it). */
+export const O_PATH = 0o10000000;
 export const AF_INET = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
