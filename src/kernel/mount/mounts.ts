@@ -1,5 +1,5 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
-import { existsSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, type Stats } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { MNT_DETACH, MS_RDONLY, mount, umount } from '../sys/libc.js';
 
@@ -78,9 +78,20 @@ export async function removeTree(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
 }
 
+/** lstat of `path`: null when nothing is there, undefined when lstat failed otherwise. */
+function lstatQuiet(path: string): Stats | null | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Unmounts everything below `path`, then removes it (refusing if a mount survives). */
 export async function unmountAndRemove(path: string): Promise<void> {
-  if (!existsSync(path)) return;
+  // Nothing there, nothing mounted there. Any other lstat error (a broken
+  // mount answers EIO or ENOTCONN) still goes through the unmount.
+  if (lstatQuiet(path) === null) return;
   await unmountAll(path);
   await removeTree(path);
 }
