@@ -7,7 +7,7 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -89,5 +89,41 @@ describe('runtime create and start', { skip }, () => {
     const t0 = Date.now();
     await assert.rejects(runtime.start(id, pid), /container process is already dead/);
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  });
+});
+
+/**
+ * The FIFO's other end, without runc: a writer that opens the FIFO and
+ * leaves without writing (a container process killed as it was let run)
+ * is a dead process, unless it is still there: then someone else read the
+ * FIFO first. Whichever order the kernel reports the end and the exit in.
+ */
+describe('runtime start against a silent writer', () => {
+  const fake = new Runtime('/usr/sbin/runc', join(dir, 'fake-root'));
+
+  /** A process that opens `<root>/<id>/exec.fifo` to write, closes it unwritten, then runs `then`. */
+  function silentWriter(id: string, then: string): number {
+    const d = join(fake.root, id);
+    mkdirSync(d, { recursive: true });
+    spawnSync('mkfifo', [join(d, 'exec.fifo')]);
+    const child = spawn(
+      '/bin/sh',
+      ['-c', `exec 3>"$0"; exec 3>&-; ${then}`, join(d, 'exec.fifo')],
+      {
+        stdio: 'ignore',
+      },
+    );
+    after(() => child.kill('SIGKILL'));
+    return child.pid!;
+  }
+
+  it('calls a writer that exits without writing dead', async () => {
+    const pid = silentWriter('gone', 'exit 0');
+    await assert.rejects(fake.start('gone', pid), /container process is already dead/);
+  });
+
+  it('calls a writer that stays without writing already started', async () => {
+    const pid = silentWriter('stays', 'sleep 30');
+    await assert.rejects(fake.start('stays', pid), /cannot start an already running container/);
   });
 });

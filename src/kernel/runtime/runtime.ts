@@ -187,7 +187,12 @@ export class Runtime {
       throw new RuntimeError(`cannot start container: exec fifo: ${(e as Error).message}`, '');
     }
     const got = await readToEnd(fd, () => !processGone(pid));
-    if (got === 'dead') throw new RuntimeError('container process is already dead', '');
+    // A writer that left without a word was killed in its open or before
+    // its write (runc's init writes before anything else can end it): its
+    // process is on its way out, so give it a moment to be seen gone.
+    if (got === 'dead' || (got === 0 && (await goneWithin(pid, 500)))) {
+      throw new RuntimeError('container process is already dead', '');
+    }
     if (got === 0) throw new RuntimeError('cannot start an already running container', '');
     rmSync(fifo, { force: true });
   }
@@ -586,6 +591,15 @@ function processGone(pid: number): boolean {
   const stat = readFileSyncSafe(`/proc/${pid}/stat`);
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   return state === '' || state === 'Z' || state === 'X';
+}
+
+/** Whether process `pid` is gone (or a zombie) within `ms`, looked at every 10 ms. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; !processGone(pid);) {
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }
 
 /**
