@@ -89,6 +89,9 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
   const inOverlay = (h: number, argv: string[]) => execInNetns(drivers[h]!.nsPath(net), argv);
 
   it('makes br0 and vxlan0 in a namespace of the network: VNI, port 4789, no learning, proxy, MTU 1450', async () => {
+    // Host 2's br0 is there already, as an older Berth made it (its MAC the kernel's).
+    createNetns(drivers[1]!.nsPath(net));
+    inOverlay(1, ['ip', 'link', 'add', 'br0', 'type', 'bridge']);
     for (const [i, d] of drivers.entries()) {
       await d.ensureNetwork(net);
       await d.ensureNetwork(net); // idempotent
@@ -112,6 +115,18 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     );
     // Nothing of it is left in the host's namespace.
     assert.doesNotMatch(lab.exec(1, ['ip', '-o', 'link']).stdout, /\bvx[0-9a-f]{10}\b|vxlan0/);
+    // br0's MAC (the resolver's) stays when a port with a lower one comes and goes.
+    for (const i of [0, 1]) {
+      const mac = () =>
+        JSON.parse(inOverlay(i, ['ip', '-j', 'link', 'show', 'br0']).stdout)[0].address;
+      const before = mac();
+      const low = ['link', 'add', 'lowmac', 'address', '02:00:00:00:00:01', 'type', 'veth'];
+      assert.equal(inOverlay(i, ['ip', ...low, 'peer', 'name', 'lowmacp']).status, 0);
+      inOverlay(i, ['ip', 'link', 'set', 'lowmac', 'master', 'br0', 'up']);
+      assert.equal(mac(), before, `host ${i + 1}: br0's MAC followed a new port's`);
+      inOverlay(i, ['ip', 'link', 'del', 'lowmac']);
+      assert.equal(mac(), before);
+    }
   });
 
   it('joins an endpoint on each host; they ping across hosts once each knows the other', async () => {

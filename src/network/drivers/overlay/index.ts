@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound, type NeighbourChange } from '../../../kernel/netlink/index.js';
 import { Nftables, sweepTraceTables, VXLAN_PORT } from '../../../kernel/firewall/index.js';
-import { vethName } from '../bridge/index.js';
+import { bridgeMac, vethName } from '../bridge/index.js';
 import { DOOMED_GROUP, type LinkReaper } from '../../reaper.js';
 import type {
   Peer,
@@ -134,7 +134,13 @@ export class OverlayDriver implements NetworkDriver {
     if (!isNetns(path)) createNetns(path);
     const mtu = this.mtuOf(net);
     const inside = this.netlink(net);
-    if (!(await inside.getLink(BRIDGE))) await inside.createBridge({ name: BRIDGE, mtu, up: true });
+    // br0's MAC is set, so it stays: else the kernel gives the bridge its
+    // lowest port's, and a container leaving would change the MAC of the
+    // resolver's address under every other container's ARP cache. One made
+    // by an older Berth has its MAC set again, which pins it, and is up.
+    const br = await inside.getLink(BRIDGE);
+    if (!br) await inside.createBridge({ name: BRIDGE, mtu, up: true, mac: bridgeMac() });
+    else await inside.setLink(BRIDGE, { mac: br.mac, up: true });
     // The gateway address, as Docker's overlay bridge has it: Berth's resolver answers there.
     const gw = gatewayOf(net);
     const has = (await inside.listAddresses({ link: BRIDGE, family: 4 })).map((a) => a.cidr);
