@@ -390,11 +390,13 @@ class Generator {
       Mac: macFromIPv4(ip),
       Node: simNode(i),
       Vtep: simHost(i),
+      NameHeld: true,
     };
   }
 
   private epKey = (i: number) => `${this.netId}/${this.epIds[i]}`;
   private addrKey = (i: number) => `ipam/global/addrs/${SIM_SUBNET}/${simIp(i)}`;
+  private nameKey = (i: number) => `networks/endpoint-names/${this.netId}/sim${i}`;
 
   /** Host i attaches: one transaction as GlobalNetworks.attach commits it. Returns [sent, acked]. */
   private async attach(i: number): Promise<[number, number]> {
@@ -405,11 +407,13 @@ class Generator {
       [
         { key: this.addrKey(i), modRevision: 0 },
         { key: GLOBAL_NETWORKS + this.netId, modRevision: this.netRev },
+        { key: this.nameKey(i), modRevision: 0 },
       ],
       [
         { type: 'put', key: GLOBAL_ENDPOINTS + this.epKey(i), value: JSON.stringify(ep) },
         { type: 'put', key: this.addrKey(i), value: JSON.stringify({ owner: ep.Id }) },
         { type: 'put', key: `networks/endpoints-generation/${this.netId}`, value: ep.Id },
+        { type: 'put', key: this.nameKey(i), value: ep.Id },
       ],
     );
     if (!r.succeeded) throw new Error(`sim host ${i}: attach conflicted`);
@@ -423,6 +427,7 @@ class Generator {
       [
         { type: 'delete', key: GLOBAL_ENDPOINTS + this.epKey(i) },
         { type: 'delete', key: this.addrKey(i) },
+        { type: 'delete', key: this.nameKey(i) },
       ],
     );
   }

@@ -63,6 +63,15 @@ const epKey = (net: string, ep: string) => `${GLOBAL_ENDPOINTS}${net}/${ep}`;
 export const networkOfKey = (key: string): string => key.slice(0, key.indexOf('/'));
 /** Rewritten by every attach to a network: a remove compares it, so none slips in between. */
 const EPGEN = 'networks/endpoints-generation/';
+/**
+ * A network's endpoint names, each held by one endpoint (the value: its ID),
+ * so two hosts never attach two containers of one name (Docker's `endpoint
+ * with name … already exists`). The endpoint that holds its name says so
+ * (`NameHeld`); one renamed to a name another holds does not (Docker allows
+ * that rename), and only a holder frees its name.
+ */
+const EPNAMES = 'networks/endpoint-names/';
+const epNameKey = (net: string, name: string) => `${EPNAMES}${net}/${encodeURIComponent(name)}`;
 
 export class GlobalNetworks implements GlobalScope {
   private readonly networks: Mirror<GlobalNetworkRecord>;
@@ -264,6 +273,7 @@ export class GlobalNetworks implements GlobalScope {
               { type: 'delete', key: nameKey(net.Name) },
               { type: 'delete', key: VNIS + net.berth.vni },
               { type: 'delete', key: EPGEN + net.Id },
+              { type: 'deletePrefix', prefix: `${EPNAMES}${net.Id}/` },
               { type: 'put', key: GENERATION, value: net.Id },
             ],
           };
@@ -343,6 +353,14 @@ export class GlobalNetworks implements GlobalScope {
         const { net, modRevision } =
           (reload ? undefined : this.cachedNetwork(req.networkId)) ??
           (await this.storedNetwork(req.networkId));
+        // Refused before any address: as Docker, the name comes first.
+        if (
+          req.name &&
+          this.endpointsOf(net.Id).some((e) => e.Name === req.name && e.Id !== req.id)
+        ) {
+          throw nameTaken(req.name, net.Name);
+        }
+        const claim = req.name ? epNameKey(net.Id, req.name) : undefined;
         let ep: GlobalEndpoint | undefined;
         let revision: number;
         let refused = false;
@@ -372,14 +390,19 @@ export class GlobalNetworks implements GlobalScope {
               Mac: req.mac ?? macFromIPv4(a.address),
               Node: this.self.node,
               Vtep: this.self.vtep,
+              ...(claim ? { NameHeld: true } : {}),
               ...(req.awaited === false ? { Awaited: false } : {}),
             };
             return {
               value: undefined,
-              compares: [{ key: GLOBAL_NETWORKS + net.Id, modRevision }],
+              compares: [
+                { key: GLOBAL_NETWORKS + net.Id, modRevision },
+                ...(claim ? [{ key: claim, modRevision: 0 }] : []),
+              ],
               ops: [
                 { type: 'put', key: epKey(net.Id, req.id), value: JSON.stringify(ep) },
                 { type: 'put', key: EPGEN + net.Id, value: req.id },
+                ...(claim ? [{ type: 'put', key: claim, value: req.id } as const] : []),
               ],
             };
           }));
@@ -387,6 +410,11 @@ export class GlobalNetworks implements GlobalScope {
           if (refused) {
             reload = true;
             continue;
+          }
+          if (isConflict(e) && claim) {
+            // Another host's endpoint took the name after this host last saw it.
+            const holder = await this.kv.get(claim);
+            if (holder && holder.value !== req.id) throw nameTaken(req.name, net.Name);
           }
           if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
           reload = true;
@@ -409,9 +437,20 @@ export class GlobalNetworks implements GlobalScope {
       // The cached pools first, as attach: the release compares the address
       // key at the revision cached. A cache that knows no address of the
       // endpoint may be stale: it reads afresh before deleting without one.
+      // Its name is freed with it if it holds it: the endpoint as last seen,
+      // compared, so a record changed meanwhile is read again.
+      const key = epKey(networkId, endpointId);
+      let ep = this.endpoints.get(`${networkId}/${endpointId}`);
+      let epRevision = this.endpoints.revisionOf(`${networkId}/${endpointId}`);
       let reload = false;
       for (let attempt = 1; ; attempt++) {
-        if (reload) await ipam.reload();
+        if (reload) {
+          await ipam.reload();
+          const rec = await this.kv.get(key);
+          ep = rec ? (JSON.parse(rec.value) as GlobalEndpoint) : undefined;
+          epRevision = rec?.modRevision;
+        }
+        const freeName = ep?.NameHeld === true && epRevision !== undefined;
         let unknown = false;
         try {
           await ipam.transact((tx) => {
@@ -422,7 +461,13 @@ export class GlobalNetworks implements GlobalScope {
             }
             return {
               value: undefined,
-              ops: [{ type: 'delete', key: epKey(networkId, endpointId) }],
+              compares: freeName ? [{ key, modRevision: epRevision! }] : [],
+              ops: [
+                { type: 'delete', key },
+                ...(freeName
+                  ? [{ type: 'delete', key: epNameKey(networkId, ep!.Name) } as const]
+                  : []),
+              ],
             };
           });
           this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
@@ -437,6 +482,47 @@ export class GlobalNetworks implements GlobalScope {
           reload = true;
           await backoff();
         }
+      }
+    });
+  }
+
+  /**
+   * Renames one of this host's endpoints (its container was renamed): every
+   * host resolves the new name, not the old. It takes the new name if no
+   * endpoint holds it, and frees the old one if it held it.
+   */
+  async rename(networkId: string, endpointId: string, name: string): Promise<void> {
+    return this.serial(async () => {
+      const key = epKey(networkId, endpointId);
+      for (let attempt = 1; ; attempt++) {
+        const rec = await this.kv.get(key);
+        if (!rec) return;
+        const ep = JSON.parse(rec.value) as GlobalEndpoint;
+        if (ep.Name === name) return;
+        const claim = epNameKey(networkId, name);
+        const holder = await this.kv.get(claim);
+        const NameHeld = !holder || holder.value === endpointId;
+        const next: GlobalEndpoint = { ...ep, Name: name, NameHeld };
+        const r = await this.kv.txn(
+          [
+            { key, modRevision: rec.modRevision },
+            { key: claim, modRevision: holder?.modRevision ?? 0 },
+          ],
+          [
+            { type: 'put', key, value: JSON.stringify(next) },
+            ...(ep.NameHeld
+              ? [{ type: 'delete', key: epNameKey(networkId, ep.Name) } as const]
+              : []),
+            ...(NameHeld ? [{ type: 'put', key: claim, value: endpointId } as const] : []),
+          ],
+        );
+        if (r.succeeded) {
+          this.endpoints.remember(`${networkId}/${endpointId}`, next, r.revision);
+          return;
+        }
+        if (attempt >= ATTEMPTS)
+          throw conflict(`endpoint ${endpointId}: changed while renaming it`);
+        await backoff();
       }
     });
   }
@@ -492,7 +578,12 @@ export class GlobalNetworks implements GlobalScope {
                 { key: NODES + ep.Node, modRevision: 0 },
                 { key, modRevision: e.modRevision },
               ],
-              ops: [{ type: 'delete', key }],
+              ops: [
+                { type: 'delete', key },
+                ...(ep.NameHeld
+                  ? [{ type: 'delete', key: epNameKey(networkId, ep.Name) } as const]
+                  : []),
+              ],
             };
           });
         } catch (err) {
@@ -532,7 +623,17 @@ export class GlobalNetworks implements GlobalScope {
         const tomb = owner === undefined ? undefined : parseReapedOwner(owner);
         const ours = tomb?.endpoint === ep.Id && tomb.node === this.self.node;
         if (owner !== undefined && owner !== ep.Id && !ours) return 'taken';
-        const back: GlobalEndpoint = { ...ep, Node: this.self.node, Vtep: this.self.vtep };
+        // Its name again, unless another endpoint took it meanwhile (it keeps
+        // the name then, as a renamed one may).
+        const claim = epNameKey(net.Id, ep.Name);
+        const holder = await this.kv.get(claim);
+        const NameHeld = !holder || holder.value === ep.Id;
+        const back: GlobalEndpoint = {
+          ...ep,
+          Node: this.self.node,
+          Vtep: this.self.vtep,
+          NameHeld,
+        };
         try {
           await ipam.transact((tx) => {
             if (ours) tx.reassignAddresses({ network: net.Id, from: owner!, to: ep.Id });
@@ -551,10 +652,12 @@ export class GlobalNetworks implements GlobalScope {
                 { key: NODES + this.self.node, modRevision: node.modRevision },
                 { key: GLOBAL_NETWORKS + net.Id, modRevision: rec.modRevision },
                 { key, modRevision: 0 },
+                { key: claim, modRevision: holder?.modRevision ?? 0 },
               ],
               ops: [
                 { type: 'put', key, value: JSON.stringify(back) },
                 { type: 'put', key: EPGEN + net.Id, value: ep.Id },
+                ...(NameHeld ? [{ type: 'put', key: claim, value: ep.Id } as const] : []),
               ],
             };
           });
@@ -607,6 +710,10 @@ const ATTEMPTS = 32;
 /** A short random pause, so hosts that collided do not collide again. */
 const backoff = (): Promise<void> =>
   new Promise((r) => setTimeout(r, 2 + Math.floor(Math.random() * 20)));
+
+/** Docker's refusal of a second endpoint of one name on a network (403). */
+const nameTaken = (name: string, network: string) =>
+  forbidden(`endpoint with name ${name} already exists in network ${network}`);
 
 /** Another host's change won: a conflict, or IPAM giving up after its attempts. */
 function isConflict(e: unknown): boolean {

@@ -271,6 +271,8 @@ export class ContainerNetworking {
     parents: ContainerRecord[];
     ops: Op[];
     publish: () => void;
+    /** Names the endpoints in the cluster store back, when the rename is not committed. */
+    undo: () => Promise<void>;
   }> {
     const old = c.Name;
     const rename = (n: string) => (n === old ? name : n);
@@ -308,6 +310,7 @@ export class ContainerNetworking {
       parents,
       ops: [...parents.map((p) => this.deps.repo.saveOp(p)), ...eps.ops],
       publish: eps.publish,
+      undo: eps.undo,
     };
   }
 

@@ -268,7 +268,10 @@ export class ContainerService {
     const oldName = c.Name;
     await this.life.locks.lockedLive(c, async () => {
       const r = await this.networking.renamed(c, name);
-      await this.repo.rename(c, r.next, r.ops);
+      await this.repo.rename(c, r.next, r.ops).catch(async (e: unknown) => {
+        await r.undo();
+        throw e;
+      });
       Object.assign(c, r.next);
       for (const p of r.parents) Object.assign(this.repo.get(p.Id), p);
       r.publish();

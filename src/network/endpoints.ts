@@ -511,11 +511,15 @@ export class Endpoints {
         mac: request.mac,
         awaited: request.awaitOthers !== false,
       });
-    // An --ip this host sees taken is most likely refused: then the link
-    // waits for the transaction's answer, so a refusal has made nothing.
-    const seenTaken =
-      request.staticIPv4 !== undefined &&
-      global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4);
+    // An --ip or a name this host sees taken is most likely refused: then
+    // the link waits for the transaction's answer, so a refusal has made nothing.
+    const seenTaken = global
+      .endpointsOf(net.Id)
+      .some(
+        (e) =>
+          (request.staticIPv4 !== undefined && e.IPv4 === request.staticIPv4) ||
+          (!!request.name && e.Name === request.name && e.Id !== ep.Id),
+      );
     let attached: PromiseSettledResult<GlobalAttached>;
     let made: PromiseSettledResult<void> | undefined;
     if (seenTaken) {
@@ -646,13 +650,44 @@ export class Endpoints {
    * A renamed container's endpoint records as store ops; `publish` makes the
    * new name resolvable (and the old one not) once they are committed.
    */
-  async renamed(containerId: string, name: string): Promise<{ ops: Op[]; publish: () => void }> {
+  async renamed(
+    containerId: string,
+    name: string,
+  ): Promise<{ ops: Op[]; publish: () => void; undo: () => Promise<void> }> {
     const eps: Array<[NetworkRecord, EndpointRecord]> = [];
+    const old: Array<[NetworkRecord, EndpointRecord]> = [];
     for (const net of this.networks.list()) {
       const e = await this.kv.get(this.epKey(net.Id, containerId));
-      if (e) eps.push([net, { ...(JSON.parse(e.value) as EndpointRecord), Name: name }]);
+      if (!e) continue;
+      const ep = JSON.parse(e.value) as EndpointRecord;
+      old.push([net, ep]);
+      eps.push([net, { ...ep, Name: name }]);
+    }
+    // A global network's endpoint is renamed in the cluster store first, so
+    // every host resolves the new name; what the local commit does not
+    // follow is renamed back by `undo`.
+    const global = this.networks.global;
+    const renamedGlobally: Array<{ net: NetworkRecord; id: string; was: string }> = [];
+    const undo = async () => {
+      for (const { net, id, was } of renamedGlobally.splice(0)) {
+        await global?.rename(net.Id, id, was).catch((e: unknown) => {
+          this.log.warn(`network ${net.Name}: naming endpoint ${id} back: ${messageOf(e)}`);
+        });
+      }
+    };
+    for (const [net, ep] of old) {
+      const was = global?.endpoint(net.Id, ep.Id)?.Name ?? ep.Name;
+      if (net.Scope !== 'global' || !global || was === undefined) continue;
+      try {
+        await global.rename(net.Id, ep.Id, name);
+      } catch (e) {
+        await undo();
+        throw e;
+      }
+      renamedGlobally.push({ net, id: ep.Id, was });
     }
     return {
+      undo,
       ops: eps.map(([net, ep]) => ({
         type: 'put',
         key: this.epKey(net.Id, containerId),

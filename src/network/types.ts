@@ -263,6 +263,8 @@ export interface GlobalScope {
   attach(req: GlobalAttach): Promise<GlobalAttached>;
   /** Takes it out and frees its address; missing is fine. */
   detach(networkId: string, endpointId: string): Promise<void>;
+  /** Gives one of this host's endpoints its container's new name, on every host. */
+  rename(networkId: string, endpointId: string, name: string): Promise<void>;
   /** The endpoints of a global network, on every host, as last seen. */
   endpointsOf(networkId: string): GlobalEndpoint[];
   /** One of them, as last seen. */
@@ -308,6 +310,8 @@ export interface GlobalEndpoint {
   Vtep: string;
   /** Only when false (a connect's): no host reports it applied, none waits for it (decision 0039). */
   Awaited?: boolean;
+  /** Whether it holds the network's claim on its name (no other host's endpoint can take the name). */
+  NameHeld?: boolean;
 }
 
 /** A remote endpoint a multi-host driver must reach: its addresses and its host. */

@@ -3,7 +3,7 @@
  * state (leaks.ts, with the overlay networks known), every endpoint in etcd
  * matched by a ready local endpoint on its node and the other way round, the
  * global IPAM's keys matching the endpoints and networks, each network's
- * name and VXLAN ID keys, and each host's overlay namespaces programmed
+ * name and VXLAN ID keys, the endpoints' name claims, and each host's overlay namespaces programmed
  * with exactly the other hosts' endpoints (static FDB and permanent
  * neighbour entries). Each problem is one sentence, so a campaign can count.
  */
@@ -17,6 +17,8 @@ interface GlobalEp {
   Id: string;
   NetworkID: string;
   ContainerID: string;
+  Name: string;
+  NameHeld?: boolean;
   IPv4: string;
   Mac: string;
   Node: string;
@@ -167,6 +169,21 @@ export function clusterInconsistencies(lab: Lab, daemons: LabDaemon[]): string[]
   for (const e of eps) {
     if (!taken.has(e.IPv4)) problems.push(`etcd endpoint's ${e.IPv4} has no address key`);
   }
+  // Endpoint names: each claim held by an endpoint of that name that says it holds it.
+  const claims = new Map(under(kv, 'networks/endpoint-names/'));
+  for (const [k, id] of claims) {
+    const [net = '', name = ''] = k.split('/');
+    const ep = epById.get(id);
+    if (!ep || ep.NetworkID !== net || ep.Name !== decodeURIComponent(name) || !ep.NameHeld)
+      problems.push(
+        `endpoint name ${decodeURIComponent(name)} held by ${id.slice(0, 12)}, which does not have it`,
+      );
+  }
+  for (const e of eps) {
+    const claim = `${e.NetworkID}/${encodeURIComponent(e.Name)}`;
+    if (e.NameHeld && claims.get(claim) !== e.Id)
+      problems.push(`etcd endpoint ${e.Id.slice(0, 12)} holds no claim on its name ${e.Name}`);
+  }
   for (const [subnet, net] of subnets) {
     if (!nets.has(net)) problems.push(`global subnet ${subnet} of a network that is gone`);
   }
@@ -188,7 +205,11 @@ export function clusterLeftovers(lab: Lab, daemons: LabDaemon[]): string[] {
   const problems = clusterInconsistencies(lab, daemons);
   const kv = etcdDump(lab);
   for (const k of kv.keys()) {
-    if (/^(networks\/(by-id|names|vni)|endpoints|ipam\/global\/(pools|addrs))\//.test(k)) {
+    if (
+      /^(networks\/(by-id|names|vni|endpoint-names)|endpoints|ipam\/global\/(pools|addrs))\//.test(
+        k,
+      )
+    ) {
       problems.push(`etcd key ${k} left`);
     }
   }

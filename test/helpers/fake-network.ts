@@ -245,6 +245,7 @@ export function fakeGlobalScope(over: Partial<GlobalScope> = {}): GlobalScope {
     loaded: Promise.resolve(),
     attach: notInThisTest,
     detach: notInThisTest,
+    rename: notInThisTest,
     endpointsOf: () => [],
     endpoint: () => undefined,
     onEndpointsChange: () => () => undefined,

@@ -226,6 +226,59 @@ describe(
       assert.equal(eps.stdout.split('\n').filter(Boolean).length, 2, eps.stdout);
     });
 
+    it("refuses a name another host's container has on the network, as Docker; a rename reaches every host", async () => {
+      const [d1, d2] = [daemons[0]!, daemons[2]!];
+      // c1 is on ov1 on host 1. Docker 20.10: 403 at the start, the container stays created.
+      const run = docker(d2, [
+        'run',
+        '-d',
+        '--name',
+        'c1',
+        '--network',
+        'ov1',
+        'busybox',
+        'sleep',
+        '3600',
+      ]);
+      assert.equal(run.status, 125, run.err);
+      assert.match(run.err, /endpoint with name c1 already exists in network ov1$/m);
+      const status = docker(d2, ['ps', '-a', '--filter', 'name=^c1$', '--format', '{{.Status}}']);
+      assert.match(status.out, /^Created$/);
+      assert.equal(docker(d2, ['rm', 'c1']).status, 0);
+      assert.equal(docker(d2, ['run', '-d', '--name', 'c1', 'busybox', 'sleep', '3600']).status, 0);
+      const connect = docker(d2, ['network', 'connect', 'ov1', 'c1']);
+      assert.notEqual(connect.status, 0);
+      assert.match(connect.err, /endpoint with name c1 already exists in network ov1$/m);
+      assert.equal(docker(d2, ['rm', '-f', 'c1']).status, 0);
+      // c2 renamed on host 2: host 1 resolves the new name, and the old no more.
+      assert.equal(docker(d2, ['rename', 'c2', 'c2x']).status, 0);
+      const lookup = (name: string) => docker(d1, ['exec', 'c1', 'nslookup', name, '10.0.0.1']).out;
+      await until(
+        'c2x resolved on host 1',
+        () => /Address: 10\.0\.0\.3$/m.test(lookup('c2x')),
+        2000,
+      );
+      assert.doesNotMatch(lookup('c2'), /Address: 10\.0\.0\.3$/m);
+      assert.equal(docker(d2, ['rename', 'c2x', 'c2']).status, 0);
+      await until('c2 resolved on host 1', () => /Address: 10\.0\.0\.3$/m.test(lookup('c2')), 2000);
+      // A rename refused on its own host (the name taken there) leaves the cluster's name as it was.
+      assert.equal(docker(d2, ['create', '--name', 'dup', 'busybox']).status, 0);
+      const refused = docker(d2, ['rename', 'c2', 'dup']);
+      assert.match(refused.err, /Conflict\. The container name "\/dup" is already in use/);
+      assert.equal(docker(d2, ['rm', 'dup']).status, 0);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.match(lookup('c2'), /Address: 10\.0\.0\.3$/m);
+      assert.doesNotMatch(lookup('dup'), /Address: 10\.0\.0\.3$/m);
+      const claims = lab.etcdctl(1, ['get', '--prefix', '/berth/networks/endpoint-names/']);
+      assert.deepEqual(
+        claims.stdout
+          .split('\n')
+          .filter((l, i) => i % 2 === 0 && l)
+          .map((k) => k.split('/').pop()),
+        ['c1', 'c2'],
+      );
+    });
+
     it('forgets a removed container on the other host; rm of the network waits for the last endpoint', async () => {
       const [d1, d2] = [daemons[0]!, daemons[2]!];
       const netId = JSON.parse(docker(d1, ['network', 'inspect', 'ov1']).out)[0].Id as string;

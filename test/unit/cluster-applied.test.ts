@@ -122,11 +122,12 @@ async function host(kv: KvStore, i: number, timeoutMs = 2000, reportsLingerMs?: 
      * wait for the other hosts.
      */
     async join(netId: string, others = true) {
+      const k = n++;
       const { endpoint, revision } = await g.attach({
         networkId: netId,
-        id: `ep${i}-${n++}`,
+        id: `ep${i}-${k}`,
         containerId: `c${i}`,
-        name: `c${i}`,
+        name: `c${i}-${k}`,
         aliases: [],
         ...(others ? {} : { awaited: false }),
       });
@@ -338,12 +339,12 @@ describe('convergence', () => {
     // Concurrent starts share the reports.
     writes = 0;
     const burst = await Promise.all(
-      Array.from({ length: starts }, async () => {
+      Array.from({ length: starts }, async (_, k) => {
         const { revision } = await h1.g.attach({
           networkId: net,
-          id: `b${Math.random()}`,
-          containerId: 'b',
-          name: 'b',
+          id: `b${k}`,
+          containerId: `b${k}`,
+          name: `b${k}`,
           aliases: [],
         });
         return revision;

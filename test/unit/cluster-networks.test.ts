@@ -252,4 +252,66 @@ describe('global networks', () => {
     h2.close();
     await kv.close();
   });
+
+  it('gives a name to one endpoint of a network across hosts, as Docker; a rename moves it', async () => {
+    const { kv, h1, h2 } = await twoHosts();
+    const n = await h1.create(req('ov1'));
+    await eventually(() => h2.list().length === 1);
+    const attach = (h: GlobalNetworks, id: string, name: string, staticIPv4?: string) =>
+      h.attach({ networkId: n.Id, id, containerId: id, name, aliases: [], staticIPv4 });
+    const taken = (name: string) => ({
+      code: 'FORBIDDEN',
+      message: `endpoint with name ${name} already exists in network ov1`,
+    });
+    const claims = async () =>
+      (await kv.list(`networks/endpoint-names/${n.Id}/`)).map(
+        (e) => `${e.key.split('/').pop()}=${e.value}`,
+      );
+    // The name held by an endpoint this host has not seen yet: the
+    // transaction's compare refuses it, and nothing is written.
+    const seeded = `networks/endpoint-names/${n.Id}/api`;
+    await kv.put(seeded, 'elsewhere');
+    await assert.rejects(attach(h1, 'z', 'api', '10.0.0.9'), taken('api'));
+    assert.equal(await kv.get(`${GLOBAL_ENDPOINTS}${n.Id}/z`), undefined);
+    await kv.delete(seeded);
+    // Both hosts at once: one gets the name, the other Docker's 403.
+    const both = await Promise.allSettled([
+      attach(h1, 'a', 'web', '10.0.0.5'),
+      attach(h2, 'b', 'web', '10.0.0.6'),
+    ]);
+    assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
+    const lost = both.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.deepEqual({ code: lost.reason.code, message: lost.reason.message }, taken('web'));
+    const [winner, other] = both[0]!.status === 'fulfilled' ? [h1, h2] : [h2, h1];
+    const held = both[0]!.status === 'fulfilled' ? 'a' : 'b';
+    assert.equal(await kv.get(`${GLOBAL_ENDPOINTS}${n.Id}/${held === 'a' ? 'b' : 'a'}`), undefined);
+    // Seen by the other host: refused before any address is taken.
+    await eventually(() => other.endpointsOf(n.Id).length === 1);
+    await assert.rejects(attach(other, 'c', 'web'), taken('web'));
+    assert.deepEqual(await claims(), [`web=${held}`]);
+    // Gone: the name is free again.
+    await winner.detach(n.Id, held);
+    assert.deepEqual(await claims(), []);
+    await eventually(() => other.endpointsOf(n.Id).length === 0);
+    await attach(other, 'd', 'web');
+    // A rename moves the name: the old one is free, the new one held.
+    await other.rename(n.Id, 'd', 'web2');
+    assert.equal(other.endpoint(n.Id, 'd')?.Name, 'web2');
+    await eventually(() => winner.endpoint(n.Id, 'd')?.Name === 'web2');
+    await attach(winner, 'e', 'web');
+    await assert.rejects(attach(winner, 'f', 'web2'), taken('web2'));
+    assert.deepEqual((await claims()).sort(), ['web2=d', 'web=e']);
+    // Renamed to a name another endpoint holds: allowed (Docker allows it),
+    // without the name; leaving, it frees its own old one and not the other's.
+    await winner.rename(n.Id, 'e', 'web2');
+    assert.deepEqual(await claims(), ['web2=d']);
+    await winner.detach(n.Id, 'e');
+    assert.deepEqual(await claims(), ['web2=d']);
+    // A dead host's endpoint reaped: its name is free.
+    assert.equal(await winner.reap(n.Id, 'd'), true);
+    assert.deepEqual(await claims(), []);
+    h1.close();
+    h2.close();
+    await kv.close();
+  });
 });
