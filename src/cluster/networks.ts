@@ -625,9 +625,9 @@ export class GlobalNetworks implements GlobalScope {
         if (owner !== undefined && owner !== ep.Id && !ours) return 'taken';
         // Its name again, unless another endpoint took it meanwhile (it keeps
         // the name then, as a renamed one may).
-        const claim = epNameKey(net.Id, ep.Name);
-        const holder = await this.kv.get(claim);
-        const NameHeld = !holder || holder.value === ep.Id;
+        const claim = ep.Name ? epNameKey(net.Id, ep.Name) : undefined;
+        const holder = claim ? await this.kv.get(claim) : undefined;
+        const NameHeld = !!claim && (!holder || holder.value === ep.Id);
         const back: GlobalEndpoint = {
           ...ep,
           Node: this.self.node,
@@ -652,12 +652,12 @@ export class GlobalNetworks implements GlobalScope {
                 { key: NODES + this.self.node, modRevision: node.modRevision },
                 { key: GLOBAL_NETWORKS + net.Id, modRevision: rec.modRevision },
                 { key, modRevision: 0 },
-                { key: claim, modRevision: holder?.modRevision ?? 0 },
+                ...(claim ? [{ key: claim, modRevision: holder?.modRevision ?? 0 }] : []),
               ],
               ops: [
                 { type: 'put', key, value: JSON.stringify(back) },
                 { type: 'put', key: EPGEN + net.Id, value: ep.Id },
-                ...(NameHeld ? [{ type: 'put', key: claim, value: ep.Id } as const] : []),
+                ...(NameHeld ? [{ type: 'put', key: claim!, value: ep.Id } as const] : []),
               ],
             };
           });

@@ -284,6 +284,38 @@ describe('a host coming back', () => {
     await c.close();
   });
 
+  it('takes its name back, unless another endpoint took it: then it keeps the name without the claim', async () => {
+    const c = await cluster();
+    const claim = (name: string) => c.kv.get(`networks/endpoint-names/${c.net.Id}/${name}`);
+    const ep = await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), true);
+    assert.equal(await claim(ep.Name), undefined, 'freed with the reaped endpoint');
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    const { Node: _n, Vtep: _v, ...back } = ep;
+    assert.equal(await c.h2.restore(back), 'restored');
+    assert.equal((await claim(ep.Name))?.value, 'e1');
+    // Again, with the name taken while the host was away.
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), true);
+    await c.h1.attach({
+      networkId: c.net.Id,
+      id: 'other',
+      containerId: 'o',
+      name: ep.Name,
+      aliases: [],
+    });
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    assert.equal(await c.h2.restore(back), 'restored');
+    assert.equal((await claim(ep.Name))?.value, 'other');
+    const stored = (await c.h2.storedEndpoints()).find((e) => e.Id === 'e1');
+    assert.deepEqual([stored?.Name, stored?.NameHeld], [ep.Name, false]);
+    // Leaving, it frees nothing of the other's.
+    await c.h2.detach(c.net.Id, 'e1');
+    assert.equal((await claim(ep.Name))?.value, 'other');
+    await c.close();
+  });
+
   it('does not get it back when another endpoint took the address, nor when the network went', async () => {
     const c = await cluster();
     const ep = await c.attach(c.h2, 'e1');
