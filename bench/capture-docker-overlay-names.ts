@@ -31,36 +31,17 @@ runCapture({
       );
     }
     await SLEEP(2000);
+    /** `docker run -d --name NAME --network ov1 [extra] busybox sleep 3600` on the current host. */
+    const run = (name: string, ...extra: string[]) =>
+      c.docker(['run', '-d', '--name', name, '--network', 'ov1', ...extra, 'busybox', ...LOOP]);
     on(0);
     c.docker(['network', 'create', '-d', 'overlay', '--attachable', 'ov1']);
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'c1',
-      '--network',
-      'ov1',
-      '--network-alias',
-      'al',
-      'busybox',
-      ...LOOP,
-    ]);
+    run('c1', '--network-alias', 'al');
     on(1);
-    c.docker([
-      'run',
-      '-d',
-      '--name',
-      'c2',
-      '--network',
-      'ov1',
-      '--network-alias',
-      'al',
-      'busybox',
-      ...LOOP,
-    ]);
+    run('c2', '--network-alias', 'al');
 
     c.sec("A container name the other host's container has on the network");
-    c.docker(['run', '-d', '--name', 'c1', '--network', 'ov1', 'busybox', ...LOOP]);
+    run('c1');
     c.docker(['ps', '-a', '--format', '{{.Names}} {{.Status}}']);
     c.docker(['rm', '-f', 'c1']);
     c.docker(['run', '-d', '--name', 'c1', 'busybox', ...LOOP]);
@@ -84,7 +65,7 @@ runCapture({
     c.docker(['rm', '-f', 'c1']);
     await SLEEP(1000);
     on(1);
-    c.docker(['run', '-d', '--name', 'c1', '--network', 'ov1', 'busybox', ...LOOP]);
+    run('c1');
     c.docker(['exec', 'c2', 'nslookup', 'c1']);
     c.docker(['network', 'inspect', '-f', '{{json .Containers}}', 'ov1']);
 
@@ -93,7 +74,7 @@ runCapture({
     await SLEEP(1000);
     c.docker(['exec', 'c2x', 'nslookup', 'c2x']);
     on(0);
-    c.docker(['run', '-d', '--name', 'c3', '--network', 'ov1', 'busybox', ...LOOP]);
+    run('c3');
     c.docker(['exec', 'c3', 'nslookup', 'c2']);
     c.docker(['exec', 'c3', 'nslookup', 'c2x']);
     c.docker(['network', 'inspect', '-f', '{{json .Containers}}', 'ov1']);
