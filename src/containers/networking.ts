@@ -403,15 +403,23 @@ export class ContainerNetworking {
     });
   }
 
-  /** POST /networks/{id}/disconnect. */
+  /**
+   * POST /networks/{id}/disconnect. With `force`, as dockerd's: a container
+   * this host does not have is taken for a stale endpoint of that name
+   * (NetworkController.forceEndpointDelete), and a network that no longer
+   * exists is dropped from the container's record.
+   */
   async disconnect(ref: string, netRef: string, force: boolean): Promise<void> {
-    const c = this.deps.repo.get(ref);
+    const found = this.deps.repo.find(ref);
+    if (!found && force) return this.deps.networks.forceEndpointDelete(ref, netRef);
+    const c = found ?? this.deps.repo.get(ref);
     const net = this.deps.networks.find(netRef);
     if (c.HostConfig.NetworkMode === 'host' || net?.Name === 'host') {
       throw invalid(
         'container cannot be disconnected from host network or connected to host network',
       );
     }
+    if (!net && force) return this.forgetNetwork(c, netRef);
     // dockerd 20.10 answers these with a 500; they are the client's error, so
     // Berth keeps its words and answers 404 / 409 (decision 0018).
     if (!net) {
@@ -420,7 +428,6 @@ export class ContainerNetworking {
     if (!c.Networks[net.Name]) {
       throw conflict(`container ${c.Id} is not connected to network ${netRef}`);
     }
-    void force;
     await this.deps.locked(c.Id, async () => {
       const { [net.Name]: _gone, ...Networks } = c.Networks;
       const { [net.Name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
@@ -446,6 +453,22 @@ export class ContainerNetworking {
       container: c.Id,
       name: net.Name,
       type: net.Driver,
+    });
+  }
+
+  /**
+   * `disconnect -f` of a network that exists no more (removed on another
+   * host while this container was stopped, say): the container's record
+   * forgets it, as dockerd's does (a start still fails while the container's
+   * network mode names it, as dockerd's). Nothing to forget is no error.
+   */
+  private async forgetNetwork(c: ContainerRecord, name: string): Promise<void> {
+    await this.deps.locked(c.Id, async () => {
+      if (!c.Networks[name] && !c.EndpointsConfig[name]) return;
+      const { [name]: _gone, ...Networks } = c.Networks;
+      const { [name]: _cfg, ...EndpointsConfig } = c.EndpointsConfig;
+      await this.deps.repo.save({ ...c, Networks, EndpointsConfig });
+      Object.assign(c, { Networks, EndpointsConfig });
     });
   }
 }

@@ -508,6 +508,29 @@ export class NetworkController {
     return [...this.byId.values(), ...(this.global?.list() ?? [])];
   }
 
+  /**
+   * `network disconnect -f` of a container this host does not have:
+   * dockerd's ForceEndpointDelete, meant for the endpoints a dead host left
+   * in the store. On an overlay network, another host's endpoint of that
+   * name goes if its host has left the cluster (its lease ran out before
+   * the reaper took it); one of a host still in the cluster is refused, as
+   * removing it here would cut that host's running container off.
+   */
+  async forceEndpointDelete(name: string, netRef: string): Promise<void> {
+    const net = this.find(netRef);
+    if (!net) throw notFound(`network ${netRef} not found`);
+    const global = net.Scope === 'global' ? this.global : undefined;
+    const ep = global?.endpointsOf(net.Id).find((e) => e.Name === name);
+    if (!global || !ep) throw notFound(`endpoint ${name} not found`);
+    if (await global.reap(net.Id, ep.Id)) return;
+    if (global.endpoint(net.Id, ep.Id)) {
+      throw forbidden(
+        `endpoint ${name} belongs to host ${ep.Node}, which is in the cluster: ` +
+          'disconnect it there, or it goes when that host leaves the cluster',
+      );
+    }
+  }
+
   /** Finds a network by full name, full ID or unique ID prefix (Docker's order). */
   find(ref: string): NetworkRecord | undefined {
     const all = this.list();

@@ -265,6 +265,11 @@ export interface GlobalScope {
   detach(networkId: string, endpointId: string): Promise<void>;
   /** Gives one of this host's endpoints its container's new name, on every host. */
   rename(networkId: string, endpointId: string, name: string): Promise<void>;
+  /**
+   * Takes another host's endpoint out and keeps its address for that host
+   * (decision 0024), only while that host is not in the cluster; whether it did.
+   */
+  reap(networkId: string, endpointId: string): Promise<boolean>;
   /** The endpoints of a global network, on every host, as last seen. */
   endpointsOf(networkId: string): GlobalEndpoint[];
   /** One of them, as last seen. */

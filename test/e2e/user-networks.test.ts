@@ -423,4 +423,25 @@ describe('user-defined bridge networks (S8-S10)', () => {
     assert.equal(env.docker(['rm', '-f', 'user']).status, 0);
     for (const n of ['keepme', 'used']) assert.equal(env.docker(['network', 'rm', n]).status, 0);
   });
+
+  it('disconnect -f forgets a network that is gone from a created container, as dockerd', () => {
+    assert.equal(env.docker(['network', 'create', 'shortlived']).status, 0);
+    assert.equal(
+      env.docker(['create', '--name', 'waiting', '--network', 'shortlived', 'busybox']).status,
+      0,
+    );
+    // Not running: no endpoint holds the network, so it can go.
+    assert.equal(env.docker(['network', 'rm', 'shortlived']).status, 0);
+    const plain = env.docker(['network', 'disconnect', 'shortlived', 'waiting']);
+    assert.notEqual(plain.status, 0);
+    assert.match(plain.stderr, /is not connected to the network shortlived/);
+    const forced = env.docker(['network', 'disconnect', '-f', 'shortlived', 'waiting']);
+    assert.equal(forced.status, 0, forced.stderr);
+    const nets = env.docker(['inspect', '-f', '{{json .NetworkSettings.Networks}}', 'waiting']);
+    assert.equal(nets.stdout.trim(), '{}');
+    // A container this host does not have, on a local network: no such endpoint.
+    const stale = env.docker(['network', 'disconnect', '-f', 'bridge', 'nosuch']);
+    assert.match(stale.stderr, /endpoint nosuch not found/);
+    assert.equal(env.docker(['rm', 'waiting']).status, 0);
+  });
 });

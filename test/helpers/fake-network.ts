@@ -246,6 +246,7 @@ export function fakeGlobalScope(over: Partial<GlobalScope> = {}): GlobalScope {
     attach: notInThisTest,
     detach: notInThisTest,
     rename: notInThisTest,
+    reap: notInThisTest,
     endpointsOf: () => [],
     endpoint: () => undefined,
     onEndpointsChange: () => () => undefined,

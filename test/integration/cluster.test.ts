@@ -250,6 +250,15 @@ describe(
       assert.notEqual(connect.status, 0);
       assert.match(connect.err, /endpoint with name c1 already exists in network ov1$/m);
       assert.equal(docker(d2, ['rm', '-f', 'c1']).status, 0);
+      // Docker's cure for a stale name, disconnect -f: refused for a host still in the cluster.
+      const force = docker(d2, ['network', 'disconnect', '-f', 'ov1', 'c1']);
+      assert.notEqual(force.status, 0);
+      assert.match(
+        force.err,
+        /endpoint c1 belongs to host 192\.168\.205\.10:2375, which is in the cluster/,
+      );
+      const none = docker(d2, ['network', 'disconnect', '-f', 'ov1', 'nosuch']);
+      assert.match(none.err, /endpoint nosuch not found/);
       // c2 renamed on host 2: host 1 resolves the new name, and the old no more.
       assert.equal(docker(d2, ['rename', 'c2', 'c2x']).status, 0);
       const lookup = (name: string) => docker(d1, ['exec', 'c1', 'nslookup', name, '10.0.0.1']).out;

@@ -364,6 +364,45 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
+  it("disconnect -f of a name this host has no container of: a gone host's endpoint goes, a live one's is refused", async () => {
+    const net = overlayRecord('ovforce', 'ab', 302, true);
+    const stale = {
+      Id: 'e9',
+      NetworkID: net.Id,
+      Name: 'old',
+      Node: '10.9.9.9:2375',
+    } as GlobalEndpoint;
+    let hostGone = false;
+    const reaped: string[] = [];
+    const g = await fakeWorld({
+      global: fakeGlobalScope({
+        list: () => [net],
+        get: (id) => (id === net.Id ? net : undefined),
+        endpointsOf: () => (reaped.length ? [] : [stale]),
+        endpoint: () => (reaped.length ? undefined : stale),
+        reap: async (_n, id) => {
+          if (!hostGone) return false;
+          reaped.push(id);
+          return true;
+        },
+      }),
+    });
+    try {
+      const e = await fails(
+        g.controller.forceEndpointDelete('old', 'ovforce'),
+        /belongs to host 10\.9\.9\.9:2375, which is in the cluster/,
+      );
+      assert.ok(hasCode(e, 'FORBIDDEN'));
+      hostGone = true;
+      await g.controller.forceEndpointDelete('old', 'ovforce');
+      assert.deepEqual(reaped, ['e9']);
+      await fails(g.controller.forceEndpointDelete('old', 'ovforce'), 'endpoint old not found');
+      await fails(g.controller.forceEndpointDelete('old', 'nonet'), 'network nonet not found');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('an --ip this host sees taken waits for the transaction before making the link', async () => {
     const net = overlayRecord('ovip', 'cd', 301, false);
     const taken = { Id: 'other', NetworkID: net.Id, IPv4: '10.0.0.7' } as GlobalEndpoint;
