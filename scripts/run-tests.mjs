@@ -13,7 +13,7 @@
 // Usage: node scripts/run-tests.mjs [unit|integration|compat|e2e ...] [--only substring]
 // BERTH_TEST_FILE_TIMEOUT_S (default 900) and BERTH_TEST_TIMEOUT_S (per test,
 // default 480) change the limits.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -141,6 +141,7 @@ if (side.length + main.length === 0) {
   process.exit(1);
 }
 const t0 = Date.now();
+const parentsBefore = new Set(berthCgroupParents());
 const lane = async (list, quiet) => {
   const out = [];
   for (const f of list) out.push(await runFile(f, quiet));
@@ -157,6 +158,15 @@ const slowest = [...results].sort((a, b) => b.ms - a.ms).slice(0, 10);
 process.stdout.write(
   `slowest: ${slowest.map((r) => `${relative(join(root, 'dist', 'test'), r.file)} ${Math.round(r.ms / 1000)} s`).join(', ')}\n`,
 );
+// The lab daemons' containers run in cgroups /berth/<id>: runc removes each
+// one, never the /berth it made. A parent this run made goes if it is empty
+// (rmdir refuses one that is not: a container still there keeps it).
+for (const dir of berthCgroupParents()) {
+  if (parentsBefore.has(dir)) continue;
+  try {
+    rmdirSync(dir);
+  } catch {}
+}
 for (const r of bad) {
   process.stdout.write(`\n── ${relative(root, r.file)}: what failed\n${failures(r.tail)}\n`);
 }
@@ -165,6 +175,15 @@ for (const r of bad) {
   process.stdout.write(`  ✖ ${relative(root, r.file)}: ${why}\n`);
 }
 process.exit(bad.length ? 1 : 0);
+
+/** The `berth` cgroup parent in each controller's hierarchy that has one. */
+function berthCgroupParents() {
+  let names = [];
+  try {
+    names = readdirSync('/sys/fs/cgroup');
+  } catch {}
+  return names.map((n) => join('/sys/fs/cgroup', n, 'berth')).filter((d) => existsSync(d));
+}
 
 /** The failures section of a file's spec output (at most 80 lines), else its last 80 lines. */
 function failures(text) {
