@@ -25,6 +25,8 @@ export class Mirror<T> {
   private closed = false;
   /** The entries by group (with `groupOf`), each by key. */
   private readonly groups = new Map<string, Map<string, T>>();
+  /** The entries by index value (with `indexOf`), each by key. */
+  private readonly index = new Map<string, Map<string, T>>();
   /** Settles once the first list has been read. */
   readonly loaded: Promise<void>;
 
@@ -35,6 +37,8 @@ export class Mirror<T> {
     private readonly log: Logger,
     /** The group of a key, for `group()` (e.g. the network of `<network>/<endpoint>`). */
     private readonly groupOf?: (key: string) => string,
+    /** A second way to find entries, for `indexed()` (e.g. an endpoint's network and name). */
+    private readonly indexOf?: (key: string, value: T) => string,
   ) {
     this.loaded = this.followUntilRead();
   }
@@ -44,22 +48,29 @@ export class Mirror<T> {
     return this.groups.get(name) ?? EMPTY;
   }
 
+  /** The entries whose `indexOf` is `value`, by key, without a scan (empty without `indexOf`). */
+  indexed(value: string): ReadonlyMap<string, T> {
+    return this.index.get(value) ?? EMPTY;
+  }
+
   private set(key: string, value: T): void {
+    this.unindex(key);
     this.entries.set(key, value);
-    if (!this.groupOf) return;
-    const g = this.groupOf(key);
-    let m = this.groups.get(g);
-    if (!m) this.groups.set(g, (m = new Map()));
-    m.set(key, value);
+    if (this.groupOf) addTo(this.groups, this.groupOf(key), key, value);
+    if (this.indexOf) addTo(this.index, this.indexOf(key, value), key, value);
   }
 
   private unset(key: string): void {
+    this.unindex(key);
     this.entries.delete(key);
     this.revisions.delete(key);
-    if (!this.groupOf) return;
-    const g = this.groupOf(key);
-    const m = this.groups.get(g);
-    if (m?.delete(key) && m.size === 0) this.groups.delete(g);
+    if (this.groupOf) removeFrom(this.groups, this.groupOf(key), key);
+  }
+
+  /** Takes the entry at `key`, as it is now, out of the index. */
+  private unindex(key: string): void {
+    const old = this.entries.get(key);
+    if (this.indexOf && old !== undefined) removeFrom(this.index, this.indexOf(key, old), key);
   }
 
   /** The value at `key` (without the prefix), as last seen. */
@@ -150,6 +161,7 @@ export class Mirror<T> {
     this.entries.clear();
     this.revisions.clear();
     this.groups.clear();
+    this.index.clear();
     for (const e of entries) {
       const key = e.key.slice(this.prefix.length);
       this.set(key, JSON.parse(e.value) as T);
@@ -196,4 +208,15 @@ export class Mirror<T> {
       }
     }
   }
+}
+
+function addTo<T>(maps: Map<string, Map<string, T>>, name: string, key: string, value: T): void {
+  let m = maps.get(name);
+  if (!m) maps.set(name, (m = new Map()));
+  m.set(key, value);
+}
+
+function removeFrom<T>(maps: Map<string, Map<string, T>>, name: string, key: string): void {
+  const m = maps.get(name);
+  if (m?.delete(key) && m.size === 0) maps.delete(name);
 }

@@ -72,6 +72,8 @@ const EPGEN = 'networks/endpoints-generation/';
  */
 const EPNAMES = 'networks/endpoint-names/';
 const epNameKey = (net: string, name: string) => `${EPNAMES}${net}/${encodeURIComponent(name)}`;
+/** The endpoints mirror's index: a network and an endpoint name (names hold no NUL). */
+const nameIndex = (net: string, name: string) => `${net}\0${name}`;
 
 export class GlobalNetworks implements GlobalScope {
   private readonly networks: Mirror<GlobalNetworkRecord>;
@@ -92,7 +94,9 @@ export class GlobalNetworks implements GlobalScope {
     private readonly self: { node: string; vtep: string },
   ) {
     this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
-    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log, networkOfKey);
+    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log, networkOfKey, (key, e) =>
+      nameIndex(networkOfKey(key), e.Name),
+    );
     this.loaded = Promise.all([this.networks.loaded, this.endpoints.loaded]).then(() => undefined);
   }
 
@@ -292,6 +296,13 @@ export class GlobalNetworks implements GlobalScope {
     return [...this.endpoints.group(networkId).values()];
   }
 
+  /** Whether another endpoint than `endpointId` has the name `name` on the network, as last seen. */
+  nameTaken(networkId: string, name: string, endpointId: string): boolean {
+    if (!name) return false;
+    const holders = this.endpoints.indexed(nameIndex(networkId, name));
+    return holders.size > (holders.has(`${networkId}/${endpointId}`) ? 1 : 0);
+  }
+
   /** Calls `fn` with a network's ID when it was removed, on any host. */
   onNetworkRemoved(fn: (networkId: string) => void): () => void {
     return this.networks.onChange((id: string) => {
@@ -354,12 +365,7 @@ export class GlobalNetworks implements GlobalScope {
           (reload ? undefined : this.cachedNetwork(req.networkId)) ??
           (await this.storedNetwork(req.networkId));
         // Refused before any address: as Docker, the name comes first.
-        if (
-          req.name &&
-          this.endpointsOf(net.Id).some((e) => e.Name === req.name && e.Id !== req.id)
-        ) {
-          throw nameTaken(req.name, net.Name);
-        }
+        if (this.nameTaken(net.Id, req.name, req.id)) throw nameTaken(req.name, net.Name);
         const claim = req.name ? epNameKey(net.Id, req.name) : undefined;
         let ep: GlobalEndpoint | undefined;
         let revision: number;
@@ -489,16 +495,17 @@ export class GlobalNetworks implements GlobalScope {
   /**
    * Renames one of this host's endpoints (its container was renamed): every
    * host resolves the new name, not the old. It takes the new name if no
-   * endpoint holds it, and frees the old one if it held it.
+   * endpoint holds it, and frees the old one if it held it. Returns the
+   * name it had, when it renamed it.
    */
-  async rename(networkId: string, endpointId: string, name: string): Promise<void> {
+  async rename(networkId: string, endpointId: string, name: string): Promise<string | undefined> {
     return this.serial(async () => {
       const key = epKey(networkId, endpointId);
       for (let attempt = 1; ; attempt++) {
         const rec = await this.kv.get(key);
-        if (!rec) return;
+        if (!rec) return undefined;
         const ep = JSON.parse(rec.value) as GlobalEndpoint;
-        if (ep.Name === name) return;
+        if (ep.Name === name) return undefined;
         const claim = epNameKey(networkId, name);
         const holder = await this.kv.get(claim);
         const NameHeld = !holder || holder.value === endpointId;
@@ -518,7 +525,7 @@ export class GlobalNetworks implements GlobalScope {
         );
         if (r.succeeded) {
           this.endpoints.remember(`${networkId}/${endpointId}`, next, r.revision);
-          return;
+          return ep.Name;
         }
         if (attempt >= ATTEMPTS)
           throw conflict(`endpoint ${endpointId}: changed while renaming it`);

@@ -513,13 +513,10 @@ export class Endpoints {
       });
     // An --ip or a name this host sees taken is most likely refused: then
     // the link waits for the transaction's answer, so a refusal has made nothing.
-    const seenTaken = global
-      .endpointsOf(net.Id)
-      .some(
-        (e) =>
-          (request.staticIPv4 !== undefined && e.IPv4 === request.staticIPv4) ||
-          (!!request.name && e.Name === request.name && e.Id !== ep.Id),
-      );
+    const seenTaken =
+      global.nameTaken(net.Id, request.name ?? '', ep.Id) ||
+      (request.staticIPv4 !== undefined &&
+        global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4));
     let attached: PromiseSettledResult<GlobalAttached>;
     let made: PromiseSettledResult<void> | undefined;
     if (seenTaken) {
@@ -655,13 +652,9 @@ export class Endpoints {
     name: string,
   ): Promise<{ ops: Op[]; publish: () => void; undo: () => Promise<void> }> {
     const eps: Array<[NetworkRecord, EndpointRecord]> = [];
-    const old: Array<[NetworkRecord, EndpointRecord]> = [];
     for (const net of this.networks.list()) {
       const e = await this.kv.get(this.epKey(net.Id, containerId));
-      if (!e) continue;
-      const ep = JSON.parse(e.value) as EndpointRecord;
-      old.push([net, ep]);
-      eps.push([net, { ...ep, Name: name }]);
+      if (e) eps.push([net, { ...(JSON.parse(e.value) as EndpointRecord), Name: name }]);
     }
     // A global network's endpoint is renamed in the cluster store first, so
     // every host resolves the new name; what the local commit does not
@@ -675,16 +668,16 @@ export class Endpoints {
         });
       }
     };
-    for (const [net, ep] of old) {
-      const was = global?.endpoint(net.Id, ep.Id)?.Name ?? ep.Name;
-      if (net.Scope !== 'global' || !global || was === undefined) continue;
+    for (const [net, ep] of eps) {
+      if (net.Scope !== 'global' || !global) continue;
+      let was: string | undefined;
       try {
-        await global.rename(net.Id, ep.Id, name);
+        was = await global.rename(net.Id, ep.Id, name);
       } catch (e) {
         await undo();
         throw e;
       }
-      renamedGlobally.push({ net, id: ep.Id, was });
+      if (was !== undefined) renamedGlobally.push({ net, id: ep.Id, was });
     }
     return {
       undo,

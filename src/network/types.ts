@@ -263,8 +263,8 @@ export interface GlobalScope {
   attach(req: GlobalAttach): Promise<GlobalAttached>;
   /** Takes it out and frees its address; missing is fine. */
   detach(networkId: string, endpointId: string): Promise<void>;
-  /** Gives one of this host's endpoints its container's new name, on every host. */
-  rename(networkId: string, endpointId: string, name: string): Promise<void>;
+  /** Gives one of this host's endpoints its container's new name, on every host; the name it had. */
+  rename(networkId: string, endpointId: string, name: string): Promise<string | undefined>;
   /**
    * Takes another host's endpoint out and keeps its address for that host
    * (decision 0024), only while that host is not in the cluster; whether it did.
@@ -274,6 +274,8 @@ export interface GlobalScope {
   endpointsOf(networkId: string): GlobalEndpoint[];
   /** One of them, as last seen. */
   endpoint(networkId: string, endpointId: string): GlobalEndpoint | undefined;
+  /** Whether an endpoint other than `endpointId` has the name on the network, as last seen. */
+  nameTaken(networkId: string, name: string, endpointId: string): boolean;
   /** Calls `fn` with the network's and the endpoint's ID when an endpoint comes, changes or goes, on any host. */
   onEndpointsChange(fn: (networkId: string, endpointId: string) => void): () => void;
   /** Calls `fn` with a network's ID when it was removed, on any host. */

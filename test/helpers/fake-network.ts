@@ -249,6 +249,7 @@ export function fakeGlobalScope(over: Partial<GlobalScope> = {}): GlobalScope {
     reap: notInThisTest,
     endpointsOf: () => [],
     endpoint: () => undefined,
+    nameTaken: () => false,
     onEndpointsChange: () => () => undefined,
     onNetworkRemoved: () => () => undefined,
     ...over,

@@ -295,8 +295,17 @@ describe('global networks', () => {
     await eventually(() => other.endpointsOf(n.Id).length === 0);
     await attach(other, 'd', 'web');
     // A rename moves the name: the old one is free, the new one held.
-    await other.rename(n.Id, 'd', 'web2');
+    assert.equal(await other.rename(n.Id, 'd', 'web2'), 'web');
     assert.equal(other.endpoint(n.Id, 'd')?.Name, 'web2');
+    // The view's name index follows: the old name is free, the new one taken (not for itself).
+    assert.deepEqual(
+      [
+        other.nameTaken(n.Id, 'web', 'x'),
+        other.nameTaken(n.Id, 'web2', 'x'),
+        other.nameTaken(n.Id, 'web2', 'd'),
+      ],
+      [false, true, false],
+    );
     await eventually(() => winner.endpoint(n.Id, 'd')?.Name === 'web2');
     await attach(winner, 'e', 'web');
     await assert.rejects(attach(winner, 'f', 'web2'), taken('web2'));
