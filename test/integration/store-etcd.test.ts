@@ -72,7 +72,9 @@ describe('EtcdStore on a three-member cluster', () => {
   let c: EtcdCluster;
   const stores: KvStore[] = [];
   const open = async (endpoints: string[], prefix: string): Promise<KvStore> => {
-    const s = await EtcdStore.open({ endpoints, prefix, requestTimeoutMs: 2000 });
+    // One deadline covers a call and its failover: a write just after the
+    // leader died waits for the election (etcd's election timeout is 1-2 s).
+    const s = await EtcdStore.open({ endpoints, prefix, requestTimeoutMs: 4000 });
     stores.push(s);
     return s;
   };
@@ -233,6 +235,34 @@ describe('EtcdStore over TLS', () => {
       EtcdStore.open({ endpoints: c.endpoints(), tls: { caFile: '/nonexistent/ca.pem' } }),
       (e) => hasCode(e, 'INVALID_ARGUMENT') && /CA certificate/.test(String(e)),
     );
+  });
+});
+
+describe('EtcdStore with a member that never answered', () => {
+  it('sends writes and reads to the next member, and streams too', async () => {
+    const dead = `unix://${(single as EtcdCluster).endpoint(0)}-gone`.replace(
+      'unix://unix://',
+      'unix://',
+    );
+    const s = await EtcdStore.open({
+      endpoints: [dead, ...(single as EtcdCluster).endpoints()],
+      prefix: '/next-member/',
+      requestTimeoutMs: 2000,
+    });
+    try {
+      const seen: WatchEvent[] = [];
+      await s.watch('', (ev) => seen.push(ev));
+      const r = await s.put('k', 'v');
+      const t = await s.txn(
+        [{ key: 'k', modRevision: r }],
+        [{ type: 'put', key: 'k', value: 'w' }],
+      );
+      assert.equal(t.succeeded, true);
+      assert.equal((await s.get('k'))?.value, 'w');
+      await waitFor(() => seen.length === 2, 'both writes watched');
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -1,15 +1,16 @@
 /**
- * The cluster store: KvStore on etcd v3 over gRPC (the etcd3 client, decision
- * 0019). Every key lives under one prefix; values are the caller's strings
- * (JSON), so `etcdctl get --prefix /berth/` shows readable state.
+ * The cluster store: KvStore on etcd v3 over gRPC (decision 0019; the gRPC
+ * client is Berth's own since decision 0043, grpc.ts and proto.ts). Every key
+ * lives under one prefix; values are the caller's strings (JSON), so
+ * `etcdctl get --prefix /berth/` shows readable state.
  *
  * - Conditional writes are etcd transactions comparing mod_revision (0 =
  *   absent); a failed compare reads the key in the same round trip, so the
  *   CONFLICT says what it found.
- * - Calls go to one endpoint at a time and fail over to the others on
- *   connection errors (the client's pool: a circuit breaker per endpoint, up
- *   to three attempts); each call has a deadline, so a dead cluster fails
- *   calls at once instead of hanging them.
+ * - Calls go to one member at a time and fail over to the others (grpc.ts:
+ *   a member that failed three calls in a row is skipped for a second);
+ *   each call has a deadline, so a dead cluster fails calls at once instead
+ *   of hanging them.
  * - Watches are this module's own: one gRPC stream per watch, which records
  *   the revision of the last response it delivered and, when the stream
  *   breaks (a member dies, the connection drops), reopens on any endpoint
@@ -17,22 +18,8 @@
  *   one revision across responses, so a revision boundary is a safe resume
  *   point. When etcd has compacted that history the watch ends with a
  *   CompactedError and the caller resyncs.
- *
- * Size: the whole KvStore contract on one client (reads, transactions,
- * leases, watch plumbing); leases and their keep-alive are the next to move
- * out, beside watch.ts.
  */
 import { readFileSync } from 'node:fs';
-import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
-import {
-  Etcd3,
-  EtcdLeaseInvalidError,
-  GRPCGenericError,
-  isRecoverableError,
-  type IKeyValue,
-  type IRequestOp,
-  type IOptions,
-} from 'etcd3';
 import { BerthError, conflict, invalid, messageOf } from '../../common/errors.js';
 import type {
   ClusterMembers,
@@ -58,14 +45,20 @@ import {
   checkValue,
 } from '../validate.js';
 import { DEFAULT_PREFIX, type EtcdStoreOptions } from './options.js';
-import { EtcdWatch, close } from './watch.js';
+import { GrpcChannel, GrpcError, Status } from './grpc.js';
+import * as pb from './proto.js';
+import { EtcdWatch } from './watch.js';
 
 export type * from './options.js';
 export { DEFAULT_PREFIX } from './options.js';
 
 const DEFAULT_TIMEOUT_MS = 5000;
-/** How long a member that failed three calls in a row is skipped before one call tries it again. */
-const BREAKER_OPEN_MS = 1000;
+
+/** etcd's gRPC methods the store calls. */
+const KV = '/etcdserverpb.KV/';
+const LEASE = '/etcdserverpb.Lease/';
+const WATCH = '/etcdserverpb.Watch/Watch';
+const MEMBER_LIST = '/etcdserverpb.Cluster/MemberList';
 
 /** The smallest byte string greater than every string starting with `p` (etcd's range_end). */
 function bytesEnd(p: Buffer): Buffer {
@@ -81,7 +74,7 @@ function bytesEnd(p: Buffer): Buffer {
 }
 
 export class EtcdStore implements KvStore, ClusterMembers {
-  private readonly client: Etcd3;
+  private readonly channel: GrpcChannel;
   private readonly prefix: Buffer;
   private readonly timeoutMs: number;
   private readonly onWatchError: (e: unknown) => void;
@@ -97,29 +90,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.prefix = Buffer.from(prefix);
     this.timeoutMs = opts.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.onWatchError = opts.onWatchError ?? defaultWatchError;
-    const options: IOptions = {
-      hosts: opts.endpoints,
-      grpcOptions: {
-        // Lists may be large; etcd caps requests, not responses.
-        'grpc.max_receive_message_length': -1,
-        // Notice a member that vanished without closing the connection.
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.keepalive_permit_without_calls': 1,
-      },
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
-      faultHandling: {
-        // The client's own: a member that failed three calls in a row is
-        // skipped; but for 1 s, not its 5 s, so a cluster that comes back
-        // (etcd restarted, a host's link back) is used again within a second
-        // of answering, on every host.
-        host: () =>
-          circuitBreaker(handleWhen(isRecoverableError), {
-            halfOpenAfter: BREAKER_OPEN_MS,
-            breaker: new ConsecutiveBreaker(3),
-          }),
-      },
-    };
+    let tls: { ca: Buffer; cert?: Buffer; key?: Buffer } | undefined;
     if (opts.tls) {
       const read = (what: string, f: string): Buffer => {
         try {
@@ -131,17 +102,17 @@ export class EtcdStore implements KvStore, ClusterMembers {
       if ((opts.tls.certFile === undefined) !== (opts.tls.keyFile === undefined)) {
         throw invalid('etcd store: a client certificate needs its key and the other way round');
       }
-      options.credentials = {
-        rootCertificate: read('CA certificate', opts.tls.caFile),
+      tls = {
+        ca: read('CA certificate', opts.tls.caFile),
         ...(opts.tls.certFile !== undefined && opts.tls.keyFile !== undefined
           ? {
-              certChain: read('client certificate', opts.tls.certFile),
-              privateKey: read('client key', opts.tls.keyFile),
+              cert: read('client certificate', opts.tls.certFile),
+              key: read('client key', opts.tls.keyFile),
             }
           : {}),
       };
     }
-    this.client = new Etcd3(options);
+    this.channel = new GrpcChannel(opts.endpoints, tls);
   }
 
   /**
@@ -169,7 +140,9 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async get(key: string): Promise<KvEntry | undefined> {
     this.checkOpen();
     checkKey(key);
-    const res = await this.call('get', () => this.client.kv.range({ key: this.k(key) }));
+    const res = pb.rangeResponse(
+      await this.unary('get', KV + 'Range', pb.rangeRequest({ key: this.k(key) })),
+    );
     const kv = res.kvs[0];
     return kv ? this.entry(kv) : undefined;
   }
@@ -182,10 +155,10 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.checkOpen();
     checkPrefix(prefix);
     const key = this.k(prefix);
-    const res = await this.call('list', () =>
-      this.client.kv.range({ key, range_end: bytesEnd(key) }),
+    const res = pb.rangeResponse(
+      await this.unary('list', KV + 'Range', pb.rangeRequest({ key, rangeEnd: bytesEnd(key) })),
     );
-    return { entries: res.kvs.map((kv) => this.entry(kv)), revision: Number(res.header.revision) };
+    return { entries: res.kvs.map((kv) => this.entry(kv)), revision: res.revision };
   }
 
   async put(key: string, value: string, opts?: PutOptions): Promise<number> {
@@ -195,23 +168,24 @@ export class EtcdStore implements KvStore, ClusterMembers {
     const want = opts?.ifModRevision;
     if (want !== undefined) checkRevision(want);
     if (opts?.lease !== undefined) checkLease(opts.lease);
-    const put = { key: this.k(key), value: Buffer.from(value), lease: opts?.lease ?? 0 };
+    const put: pb.PutReq = { key: this.k(key), value: Buffer.from(value), lease: opts?.lease };
     if (want === undefined) {
-      const res = await this.call('put', () => this.client.kv.put(put), opts?.lease);
-      return Number(res.header.revision);
+      return pb.revisionOf(await this.unary('put', KV + 'Put', pb.putRequest(put), opts?.lease));
     }
-    const res = await this.call(
-      'put',
-      () =>
-        this.client.kv.txn({
-          compare: [this.cmp(key, want)],
-          success: [{ request_put: put }],
-          failure: [{ request_range: { key: this.k(key), keys_only: true } }],
-        }),
-      opts?.lease,
+    const res = pb.txnResponse(
+      await this.unary(
+        'put',
+        KV + 'Txn',
+        pb.txnRequest(
+          [{ key: this.k(key), modRevision: want }],
+          [{ put }],
+          [{ range: { key: this.k(key), keysOnly: true } }],
+        ),
+        opts?.lease,
+      ),
     );
     if (!res.succeeded) throw this.conflictOf('put', key, want, res.responses[0]);
-    return Number(res.header.revision);
+    return res.revision;
   }
 
   async delete(key: string, opts?: { ifModRevision?: number }): Promise<boolean> {
@@ -221,18 +195,24 @@ export class EtcdStore implements KvStore, ClusterMembers {
     if (want !== undefined) checkRevision(want);
     const del = { key: this.k(key) };
     if (want === undefined) {
-      const res = await this.call('delete', () => this.client.kv.deleteRange(del));
-      return Number(res.deleted) > 0;
+      const res = pb.deleteResponse(
+        await this.unary('delete', KV + 'DeleteRange', pb.deleteRequest(del)),
+      );
+      return res.deleted > 0;
     }
-    const res = await this.call('delete', () =>
-      this.client.kv.txn({
-        compare: [this.cmp(key, want)],
-        success: [{ request_delete_range: del }],
-        failure: [{ request_range: { key: this.k(key), keys_only: true } }],
-      }),
+    const res = pb.txnResponse(
+      await this.unary(
+        'delete',
+        KV + 'Txn',
+        pb.txnRequest(
+          [{ key: this.k(key), modRevision: want }],
+          [{ delete: del }],
+          [{ range: { key: this.k(key), keysOnly: true } }],
+        ),
+      ),
     );
     if (!res.succeeded) throw this.conflictOf('delete', key, want, res.responses[0]);
-    return Number(res.responses[0]?.response_delete_range?.deleted ?? 0) > 0;
+    return (res.responses[0]?.deleted ?? 0) > 0;
   }
 
   async txn(compares: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
@@ -240,14 +220,18 @@ export class EtcdStore implements KvStore, ClusterMembers {
     checkCompares(compares);
     checkOps(success);
     checkOps(failure);
-    const res = await this.call('txn', () =>
-      this.client.kv.txn({
-        compare: compares.map((c) => this.cmp(c.key, c.modRevision)),
-        success: success.map((op) => this.op(op)),
-        failure: failure.map((op) => this.op(op)),
-      }),
+    const res = pb.txnResponse(
+      await this.unary(
+        'txn',
+        KV + 'Txn',
+        pb.txnRequest(
+          compares.map((c) => ({ key: this.k(c.key), modRevision: c.modRevision })),
+          success.map((op) => this.op(op)),
+          failure.map((op) => this.op(op)),
+        ),
+      ),
     );
-    return { succeeded: res.succeeded, revision: Number(res.header.revision) };
+    return { succeeded: res.succeeded, revision: res.revision };
   }
 
   async watch(
@@ -264,7 +248,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
     const after = opts.fromRevision !== undefined ? Math.max(opts.fromRevision - 1, 0) : undefined;
     const key = this.k(prefix);
     const w = new EtcdWatch({
-      client: this.client,
+      open: () => this.channel.stream(WATCH),
       key,
       rangeEnd: bytesEnd(key),
       strip: this.prefix.length,
@@ -286,20 +270,20 @@ export class EtcdStore implements KvStore, ClusterMembers {
 
   async memberUrls(): Promise<string[]> {
     this.checkOpen();
-    const res = await this.call('members', () => this.client.cluster.memberList({}));
-    return res.members.flatMap((m) => [...(m.clientURLs ?? []), ...(m.peerURLs ?? [])]);
+    const members = pb.memberListResponse(
+      await this.unary('members', MEMBER_LIST, pb.memberListRequest()),
+    );
+    return members.flatMap((m) => [...m.clientUrls, ...m.peerUrls]);
   }
 
   async revision(): Promise<number> {
     this.checkOpen();
-    const res = await this.call('revision', () =>
-      this.client.kv.range({
-        key: this.prefix,
-        range_end: bytesEnd(this.prefix),
-        count_only: true,
-      }),
-    );
-    return Number(res.header.revision);
+    const req = pb.rangeRequest({
+      key: this.prefix,
+      rangeEnd: bytesEnd(this.prefix),
+      countOnly: true,
+    });
+    return pb.rangeResponse(await this.unary('revision', KV + 'Range', req)).revision;
   }
 
   /** Compacts the whole cluster's history (etcd's compaction is not per prefix). */
@@ -307,7 +291,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.checkOpen();
     checkRevision(revision);
     try {
-      await this.call('compact', () => this.client.kv.compact({ revision, physical: false }));
+      await this.unary('compact', KV + 'Compact', pb.compactionRequest(revision, false));
     } catch (e) {
       if (/required revision has been compacted/.test(messageOf(e))) return;
       throw e;
@@ -317,67 +301,64 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async grantLease(ttlSeconds: number): Promise<LeaseId> {
     this.checkOpen();
     checkTtl(ttlSeconds);
-    const res = await this.call('grant lease', () =>
-      this.client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 }),
+    const res = pb.leaseResponse(
+      await this.unary('grant lease', LEASE + 'LeaseGrant', pb.leaseGrantRequest(ttlSeconds)),
     );
-    return res.ID;
+    if (res.error) throw new BerthError('INTERNAL', `etcd grant lease: ${res.error}`);
+    return res.id;
   }
 
   async keepAlive(lease: LeaseId): Promise<number> {
     this.checkOpen();
     checkLease(lease);
-    const res = await this.call('keep lease alive', async () => {
-      const stream = await this.client.leaseClient.leaseKeepAlive();
-      return new Promise<{ TTL: string }>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          close(stream);
-          reject(new BerthError('UNAVAILABLE', 'etcd: lease keepalive timed out'));
-        }, this.timeoutMs);
-        stream.on('data', (r) => {
-          clearTimeout(timer);
-          resolve(r);
-          // A half-close: etcd ends the stream with OK. A cancel would end it
-          // with CANCELLED, which the client counts against the member (three
-          // in a row open its circuit breaker for a second).
-          stream.end();
-        });
-        stream.on('error', (e) => {
-          clearTimeout(timer);
-          reject(e);
-        });
-        stream.write({ ID: lease });
-      });
-    });
-    const ttl = Number(res.TTL);
+    const res = await this.call('keep lease alive', () => this.keepAliveOnce(lease), lease);
+    const ttl = pb.leaseResponse(res).ttl;
     if (ttl <= 0) throw leaseNotFound(lease);
     return ttl;
+  }
+
+  /** One renewal: a LeaseKeepAlive stream, one request and its answer, then a half-close. */
+  private keepAliveOnce(lease: LeaseId): Promise<Buffer> {
+    const stream = this.channel.stream(LEASE + 'LeaseKeepAlive');
+    return new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        stream.cancel();
+        reject(new GrpcError(Status.DEADLINE_EXCEEDED, 'lease keepalive: deadline exceeded'));
+      }, this.timeoutMs);
+      stream.once('message', (m: Buffer) => {
+        clearTimeout(timer);
+        resolve(m);
+        // A half-close: etcd ends the stream with OK.
+        stream.end();
+      });
+      stream.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      stream.write(pb.leaseIdRequest(lease));
+    });
   }
 
   async revokeLease(lease: LeaseId): Promise<void> {
     this.checkOpen();
     checkLease(lease);
-    await this.call(
-      'revoke lease',
-      () => this.client.leaseClient.leaseRevoke({ ID: lease }),
-      lease,
-    );
+    await this.unary('revoke lease', LEASE + 'LeaseRevoke', pb.leaseIdRequest(lease), lease);
   }
 
   async leaseTimeToLive(lease: LeaseId): Promise<number | undefined> {
     this.checkOpen();
     checkLease(lease);
-    const res = await this.call('lease TTL', () =>
-      this.client.leaseClient.leaseTimeToLive({ ID: lease }),
+    const res = pb.leaseResponse(
+      await this.unary('lease TTL', LEASE + 'LeaseTimeToLive', pb.leaseIdRequest(lease)),
     );
-    const ttl = Number(res.TTL);
-    return ttl > 0 ? ttl : undefined;
+    return res.ttl > 0 ? res.ttl : undefined;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const w of [...this.watches]) w.cancel();
-    this.client.close();
+    this.channel.close();
   }
 
   private checkOpen(): void {
@@ -388,41 +369,27 @@ export class EtcdStore implements KvStore, ClusterMembers {
     return Buffer.concat([this.prefix, Buffer.from(key)]);
   }
 
-  private entry(kv: IKeyValue): KvEntry {
+  private entry(kv: pb.KeyValue): KvEntry {
     const e: KvEntry = {
       key: kv.key.subarray(this.prefix.length).toString(),
       value: kv.value.toString(),
-      createRevision: Number(kv.create_revision),
-      modRevision: Number(kv.mod_revision),
-      version: Number(kv.version),
+      createRevision: kv.createRevision,
+      modRevision: kv.modRevision,
+      version: kv.version,
     };
-    if (kv.lease && kv.lease !== '0') e.lease = kv.lease;
+    if (kv.lease !== '0') e.lease = kv.lease;
     return e;
   }
 
-  private cmp(
-    key: string,
-    modRevision: number,
-  ): {
-    key: Buffer;
-    target: 'Mod';
-    result: 'Equal';
-    mod_revision: number;
-  } {
-    return { key: this.k(key), target: 'Mod', result: 'Equal', mod_revision: modRevision };
-  }
-
-  private op(op: Op): IRequestOp {
+  private op(op: Op): pb.RequestOp {
     switch (op.type) {
       case 'put':
-        return {
-          request_put: { key: this.k(op.key), value: Buffer.from(op.value), lease: op.lease ?? 0 },
-        };
+        return { put: { key: this.k(op.key), value: Buffer.from(op.value), lease: op.lease } };
       case 'delete':
-        return { request_delete_range: { key: this.k(op.key) } };
+        return { delete: { key: this.k(op.key) } };
       case 'deletePrefix': {
         const key = this.k(op.prefix);
-        return { request_delete_range: { key, range_end: bytesEnd(key) } };
+        return { delete: { key, rangeEnd: bytesEnd(key) } };
       }
     }
   }
@@ -431,10 +398,16 @@ export class EtcdStore implements KvStore, ClusterMembers {
     what: string,
     key: string,
     want: number,
-    r: { response_range?: { kvs: IKeyValue[] } } | undefined,
+    r: pb.ResponseOp | undefined,
   ): BerthError {
-    const have = Number(r?.response_range?.kvs[0]?.mod_revision ?? 0);
+    const have = r?.range?.kvs[0]?.modRevision ?? 0;
     return conflict(`${what} ${key}: modRevision is ${have}, expected ${want}`);
+  }
+
+  /** One unary etcd call, within the store's deadline. */
+  private unary(what: string, path: string, body: Buffer, lease?: LeaseId): Promise<Buffer> {
+    const deadline = Date.now() + this.timeoutMs;
+    return this.call(what, () => this.channel.unary(path, body, deadline), lease);
   }
 
   /** Runs one etcd call, turning its errors into coded ones. */
@@ -451,22 +424,26 @@ function leaseNotFound(lease: LeaseId): BerthError {
   return new BerthError('NOT_FOUND', `store: lease ${lease} not found (expired or revoked)`);
 }
 
-/** Maps the client's errors to coded ones; every message says it came from etcd. */
+/** Maps gRPC's errors to coded ones; every message says it came from etcd. */
 function etcdError(e: unknown, what: string, lease?: LeaseId): BerthError {
   if (e instanceof Error && e.name === 'BerthError') return e as BerthError;
-  // grpc-js ends some messages with an empty "Resolution note:".
-  const msg = messageOf(e).replace(/\s*Resolution note:\s*$/, '');
-  if (e instanceof EtcdLeaseInvalidError || /requested lease not found/.test(msg)) {
+  const msg = messageOf(e);
+  const code = e instanceof GrpcError ? e.code : undefined;
+  if (/requested lease not found/.test(msg)) {
     return lease !== undefined
       ? leaseNotFound(lease)
       : new BerthError('NOT_FOUND', `etcd ${what}: lease not found (expired or revoked)`);
   }
   if (/future revision/.test(msg)) return invalid(`etcd ${what}: ${msg}`);
   if (/too many operations|duplicate key/.test(msg)) return invalid(`etcd ${what}: ${msg}`);
-  if (/request is too large/.test(msg)) {
+  if (/request is too large|larger than max/.test(msg)) {
     return new BerthError('TOO_LARGE', `etcd ${what}: ${msg}`, { cause: e });
   }
-  if (e instanceof GRPCGenericError || /circuit|closed|unavailable|deadline|leader/i.test(msg)) {
+  if (
+    code === Status.UNAVAILABLE ||
+    code === Status.DEADLINE_EXCEEDED ||
+    /unavailable|deadline|leader|timed out/i.test(msg)
+  ) {
     return new BerthError('UNAVAILABLE', `cluster store (etcd) unavailable: ${what}: ${msg}`, {
       cause: e,
     });

@@ -4,16 +4,18 @@
  * endpoint from that revision + 1 (nothing lost, nothing repeated); a
  * compacted history ends it with a CompactedError (etcd.ts, decision 0019).
  */
-import type { Etcd3, IDuplexStream, IWatchRequest, IWatchResponse } from 'etcd3';
 import { BerthError, messageOf } from '../../common/errors.js';
 import { CompactedError } from '../errors.js';
 import type { WatchEvent } from '../types.js';
+import type { GrpcStream } from './grpc.js';
+import { watchCreateRequest, watchResponse, type WatchRes } from './proto.js';
 
 /** Reconnect backoff: from the first to the cap, doubling. */
 const WATCH_BACKOFF_MS = [50, 2000] as const;
 
 export interface WatchParams {
-  client: Etcd3;
+  /** Opens a Watch stream on a member (throws when none can be tried). */
+  open: () => GrpcStream;
   key: Buffer;
   rangeEnd: Buffer;
   /** Bytes of the store prefix to strip from keys. */
@@ -33,7 +35,7 @@ export interface WatchParams {
 
 /** One watch: a stream that reopens after its last delivered revision. */
 export class EtcdWatch {
-  private stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
+  private stream: GrpcStream | undefined;
   /** Every change up to this revision has been delivered (undefined: from now, not yet created). */
   private last: number | undefined;
   private cancelled = false;
@@ -89,33 +91,38 @@ export class EtcdWatch {
 
   private async connect(): Promise<void> {
     if (this.cancelled) return;
-    let stream: IDuplexStream<IWatchRequest, IWatchResponse>;
+    let stream: GrpcStream;
     try {
-      stream = await this.p.client.watchClient.watch();
+      stream = this.p.open();
     } catch (e) {
       this.retry(e);
       return;
     }
-    if (this.cancelled) {
-      close(stream);
-      return;
-    }
     this.stream = stream;
-    stream.on('data', (res) => this.onResponse(stream, res));
+    stream.on('message', (m: Buffer) => {
+      let res: WatchRes;
+      try {
+        res = watchResponse(m);
+      } catch (e) {
+        this.onBroken(stream, e);
+        return;
+      }
+      this.onResponse(stream, res);
+    });
     stream.on('error', (e) => this.onBroken(stream, e));
     stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
-    stream.write({
-      create_request: {
+    stream.write(
+      watchCreateRequest({
         key: this.p.key,
-        range_end: this.p.rangeEnd,
-        start_revision: this.last === undefined ? 0 : this.last + 1,
-      },
-    });
+        rangeEnd: this.p.rangeEnd,
+        startRevision: this.last === undefined ? 0 : this.last + 1,
+      }),
+    );
   }
 
-  private onResponse(stream: unknown, res: IWatchResponse): void {
+  private onResponse(stream: unknown, res: WatchRes): void {
     if (stream !== this.stream || this.cancelled) return;
-    const compactRev = Number(res.compact_revision || 0);
+    const compactRev = res.compactRevision;
     if (compactRev > 0) {
       this.fail(new CompactedError((this.last ?? 0) + 1, compactRev));
       return;
@@ -124,7 +131,7 @@ export class EtcdWatch {
       this.fail(
         new BerthError(
           'UNAVAILABLE',
-          `etcd cancelled the watch: ${res.cancel_reason || 'no reason'}`,
+          `etcd cancelled the watch: ${res.cancelReason || 'no reason'}`,
         ),
       );
       return;
@@ -132,7 +139,7 @@ export class EtcdWatch {
     if (res.created) {
       // From now: etcd watches from the header's revision + 1 (its revision
       // when it took the request), so nothing after it is missed on a reconnect.
-      this.last ??= Number(res.header?.revision ?? 0);
+      this.last ??= res.revision;
       this.attempt = 0;
       this.firstCreated?.();
       return;
@@ -140,14 +147,14 @@ export class EtcdWatch {
     const before = this.last ?? 0;
     let top = before;
     for (const ev of res.events) {
-      const revision = Number(ev.kv.mod_revision);
+      const revision = ev.kv.modRevision;
       // A response never splits a revision, so anything at or below `before`
       // was delivered before a reconnect: skip it rather than repeat it.
       if (revision <= before) continue;
       if (revision > top) top = revision;
       const key = ev.kv.key.subarray(this.p.strip).toString();
       const out: WatchEvent =
-        ev.type === 'Delete'
+        ev.type === 'delete'
           ? { type: 'delete', key, revision }
           : { type: 'put', key, value: ev.kv.value.toString(), revision };
       if (this.cancelled) return;
@@ -160,7 +167,7 @@ export class EtcdWatch {
     this.last = top;
   }
 
-  private onBroken(stream: IDuplexStream<IWatchRequest, IWatchResponse>, e: unknown): void {
+  private onBroken(stream: GrpcStream, e: unknown): void {
     if (stream !== this.stream || this.cancelled) return;
     this.stream = undefined;
     close(stream);
@@ -184,14 +191,8 @@ export class EtcdWatch {
   }
 }
 
-/**
- * Ends a stream of ours without counting against its etcd member: the
- * client marks a member failed on a stream error only while the stream is
- * writable, and three such marks in a row open its circuit breaker for a
- * second (BREAKER_OPEN_MS in etcd.ts; every call to it then fails). A
- * half-close first makes the cancel ours alone.
- */
-export function close(stream: { end(): unknown; cancel(): void }): void {
+/** Ends a stream of ours: a half-close, so etcd ends it with OK, then drops it. */
+function close(stream: GrpcStream): void {
   stream.end();
   stream.cancel();
 }

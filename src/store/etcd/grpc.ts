@@ -1,0 +1,475 @@
+/**
+ * gRPC over Node's HTTP/2, as much as the etcd store needs (decision 0043):
+ * unary calls with a deadline, bidirectional streams, one HTTP/2 connection
+ * per etcd member, failover between members, TLS, keepalive pings.
+ *
+ * - A member is used until it fails. A call that got no answer from it (no
+ *   connection, a dropped one, no reply in half the time left) or etcd's
+ *   UNAVAILABLE (no leader, stopping) is tried on the next member, all
+ *   within the call's one deadline. As with any etcd client that retries,
+ *   a write whose first attempt went unanswered may have been applied: a
+ *   compare then fails on the retry (the caller's CONFLICT).
+ * - A member that failed three calls in a row is skipped for a second
+ *   (BREAKER_OPEN_MS), then tried again; while every member is skipped,
+ *   calls fail at once.
+ * - Every connection is pinged every 10 s; one that does not answer within
+ *   5 s is dropped, and its calls and streams fail (streams are reopened by
+ *   their owner, watch.ts).
+ */
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { EventEmitter } from 'node:events';
+
+/** gRPC status codes the store tells apart. */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  FAILED_PRECONDITION: 9,
+  OUT_OF_RANGE: 11,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** A call's failure: gRPC's status code and message (etcd's "etcdserver: …"). */
+export class GrpcError extends Error {
+  constructor(
+    readonly code: number,
+    readonly details: string,
+  ) {
+    super(details);
+    this.name = 'GrpcError';
+  }
+}
+
+export interface TlsFiles {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Failures in a row after which a member is skipped for BREAKER_OPEN_MS. */
+const BREAKER_FAILURES = 3;
+const BREAKER_OPEN_MS = 1000;
+const PING_EVERY_MS = 10_000;
+const PING_TIMEOUT_MS = 5_000;
+
+/** A 5-byte gRPC message prefix (not compressed, the length) and the message. */
+function frame(msg: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(5 + msg.length);
+  out[0] = 0;
+  out.writeUInt32BE(msg.length, 1);
+  msg.copy(out, 5);
+  return out;
+}
+
+/** Splits a stream of length-prefixed gRPC messages. */
+class Deframer {
+  private buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer, each: (msg: Buffer) => void): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    while (this.buf.length >= 5) {
+      if (this.buf[0] !== 0) throw new GrpcError(Status.INTERNAL, 'compressed message');
+      const len = this.buf.readUInt32BE(1);
+      if (this.buf.length < 5 + len) return;
+      const msg = this.buf.subarray(5, 5 + len);
+      this.buf = this.buf.subarray(5 + len);
+      each(msg);
+    }
+  }
+  get pending(): boolean {
+    return this.buf.length > 0;
+  }
+}
+
+/** The status a response's headers or trailers carry, if any. */
+function statusOf(h: http2.IncomingHttpHeaders): GrpcError | null | undefined {
+  const s = h['grpc-status'];
+  if (s === undefined) return undefined;
+  const code = Number(s);
+  if (code === Status.OK) return null;
+  const raw = h['grpc-message'];
+  let msg = typeof raw === 'string' ? raw : '';
+  try {
+    msg = decodeURIComponent(msg);
+  } catch {
+    // Keep it as sent.
+  }
+  return new GrpcError(code, msg || `gRPC status ${code}`);
+}
+
+/** One etcd member: its address and, once used, its connection. */
+class Member {
+  session: ClientHttp2Session | undefined;
+  /** Calls and streams open on `session`: it keeps the process alive only while there are some. */
+  private active = 0;
+  failures = 0;
+  skipUntil = 0;
+  private pinger: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly authority: string,
+    private readonly createConnection: (() => import('node:stream').Duplex) | undefined,
+    private readonly tls: TlsFiles | undefined,
+  ) {}
+
+  /** This member's connection, made when first needed. */
+  connect(): ClientHttp2Session {
+    const s = this.session;
+    if (s && !s.closed && !s.destroyed) return s;
+    const session = http2.connect(this.authority, {
+      ...(this.createConnection && { createConnection: this.createConnection }),
+      ...(this.tls && { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key }),
+      // etcd caps requests, not responses: lists may be large.
+      maxSessionMemory: 64,
+    });
+    this.session = session;
+    this.active = 0;
+    session.unref();
+    const drop = (): void => {
+      if (this.session === session) this.session = undefined;
+      clearInterval(this.pinger);
+    };
+    session.on('error', drop);
+    session.on('close', drop);
+    // A member going away: new calls open a new connection.
+    session.on('goaway', drop);
+    clearInterval(this.pinger);
+    this.pinger = setInterval(() => this.ping(session), PING_EVERY_MS);
+    this.pinger.unref();
+    return session;
+  }
+
+  private ping(session: ClientHttp2Session): void {
+    if (session.destroyed || !session.socket) return;
+    const timer = setTimeout(() => session.destroy(), PING_TIMEOUT_MS);
+    timer.unref();
+    try {
+      session.ping((err) => {
+        clearTimeout(timer);
+        if (err) session.destroy();
+      });
+    } catch {
+      clearTimeout(timer);
+      session.destroy();
+    }
+  }
+
+  hold(session: ClientHttp2Session): () => void {
+    if (this.active++ === 0) session.ref();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.active === 0 && !session.destroyed) session.unref();
+    };
+  }
+
+  close(): void {
+    clearInterval(this.pinger);
+    this.session?.destroy();
+    this.session = undefined;
+  }
+}
+
+/** Member URLs: `HOST:PORT`, `http(s)://HOST:PORT`, `unix:///PATH`. With TLS files every one is TLS. */
+function member(url: string, tls: TlsFiles | undefined): Member {
+  if (url.startsWith('unix://')) {
+    const path = url.slice('unix://'.length);
+    // No host name to check a unix socket's certificate against: "localhost", as gRPC does.
+    const createConnection = tls
+      ? () =>
+          tlsConnect({
+            path,
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            servername: 'localhost',
+            ALPNProtocols: ['h2'],
+          })
+      : () => netConnect(path);
+    return new Member(url, tls ? 'https://localhost' : 'http://localhost', createConnection, tls);
+  }
+  const hostPort = url.replace(/^[a-z]+:\/\//, '');
+  const secure = tls !== undefined || url.startsWith('https://');
+  return new Member(url, `${secure ? 'https' : 'http'}://${hostPort}`, undefined, tls);
+}
+
+/** A bidirectional stream: 'message' (Buffer), 'error' (GrpcError), 'end' (etcd closed it with OK). */
+export class GrpcStream extends EventEmitter {
+  private ended = false;
+
+  constructor(
+    private readonly req: ClientHttp2Stream,
+    private readonly release: () => void,
+  ) {
+    super();
+    const deframer = new Deframer();
+    let status: GrpcError | null | undefined;
+    const finish = (e: GrpcError | null): void => {
+      if (this.ended) return;
+      this.ended = true;
+      release();
+      if (e) this.emit('error', e);
+      else this.emit('end');
+    };
+    req.on('response', (h) => {
+      status = statusOf(h);
+    });
+    req.on('data', (chunk: Buffer) => {
+      try {
+        deframer.push(chunk, (m) => {
+          if (!this.ended) this.emit('message', m);
+        });
+      } catch (e) {
+        finish(e as GrpcError);
+        req.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
+    req.on('trailers', (t) => {
+      status = statusOf(t);
+    });
+    req.on('error', (e) => finish(new GrpcError(Status.UNAVAILABLE, e.message)));
+    req.on('close', () =>
+      finish(
+        status === undefined
+          ? new GrpcError(Status.UNAVAILABLE, 'stream closed without a status')
+          : status,
+      ),
+    );
+  }
+
+  write(msg: Buffer): void {
+    if (!this.ended && !this.req.writableEnded) this.req.write(frame(msg));
+  }
+
+  /** Half-closes: etcd then ends the stream with OK. */
+  end(): void {
+    if (!this.req.writableEnded) this.req.end();
+  }
+
+  /** Drops the stream; no event follows. */
+  cancel(): void {
+    this.ended = true;
+    this.release();
+    this.removeAllListeners('message');
+    if (!this.req.closed) this.req.close(http2.constants.NGHTTP2_CANCEL);
+  }
+}
+
+/** Calls to a set of etcd members. */
+export class GrpcChannel {
+  private readonly members: Member[];
+  /** The member calls go to while it answers. */
+  private current = 0;
+  private closed = false;
+
+  constructor(urls: string[], tls: TlsFiles | undefined) {
+    this.members = urls.map((u) => member(u, tls));
+  }
+
+  /** One request, one answer; tried on other members as CallOptions says. */
+  async unary(path: string, body: Buffer, deadline: number): Promise<Buffer> {
+    let last: GrpcError | undefined;
+    const tried = new Set<Member>();
+    for (;;) {
+      const m = this.pick(tried);
+      if (!m) {
+        throw (
+          last ??
+          new GrpcError(
+            Status.UNAVAILABLE,
+            'every etcd member failed its last calls; trying again within a second',
+          )
+        );
+      }
+      tried.add(m);
+      const left = deadline - Date.now();
+      if (left <= 0) throw last ?? deadlineExceeded();
+      // Half the time left while another member remains: a follower that
+      // forwarded the call to a leader just dead holds it until etcd's own
+      // timeout (7 s), and the next member may by then have a new leader.
+      const ms = this.othersLeft(tried) ? left / 2 : left;
+      try {
+        const out = await this.once(m, path, body, ms);
+        this.succeeded(m);
+        return out;
+      } catch (e) {
+        const f = e as Failure;
+        if (f.memberFault) this.failed(m);
+        if (!f.retry) throw f.error;
+        last = f.error;
+      }
+    }
+  }
+
+  /** Opens a stream on the member calls go to; throws UNAVAILABLE when every member is being skipped. */
+  stream(path: string): GrpcStream {
+    if (this.closed) throw new GrpcError(Status.UNAVAILABLE, 'client closed');
+    const m = this.pick(new Set());
+    if (!m) throw new GrpcError(Status.UNAVAILABLE, 'every etcd member failed its last calls');
+    let session: ClientHttp2Session;
+    try {
+      session = m.connect();
+    } catch (e) {
+      this.failed(m);
+      throw new GrpcError(Status.UNAVAILABLE, (e as Error).message);
+    }
+    const release = m.hold(session);
+    const req = session.request(headers(path));
+    const s = new GrpcStream(req, release);
+    // A stream that opens counts for its member; one that fails before etcd answered, against it.
+    let answered = false;
+    req.once('response', () => {
+      answered = true;
+      this.succeeded(m);
+    });
+    s.once('error', () => {
+      if (!answered) this.failed(m);
+    });
+    return s;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const m of this.members) m.close();
+  }
+
+  /** The current member if it is not being skipped, else the next that is not; none tried yet. */
+  private pick(tried: Set<Member>): Member | undefined {
+    if (this.closed) return undefined;
+    const now = Date.now();
+    const n = this.members.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.current + k) % n;
+      const m = this.members[i] as Member;
+      if (tried.has(m) || m.skipUntil > now) continue;
+      this.current = i;
+      return m;
+    }
+    return undefined;
+  }
+
+  /** Whether a member not tried yet could still be. */
+  private othersLeft(tried: Set<Member>): boolean {
+    const now = Date.now();
+    return this.members.some((m) => !tried.has(m) && m.skipUntil <= now);
+  }
+
+  private succeeded(m: Member): void {
+    m.failures = 0;
+    m.skipUntil = 0;
+  }
+
+  private failed(m: Member): void {
+    if (++m.failures >= BREAKER_FAILURES) {
+      m.skipUntil = Date.now() + BREAKER_OPEN_MS;
+      // Half-open: one more failure after the pause skips it again.
+      m.failures = BREAKER_FAILURES - 1;
+    }
+    // Move on to the next member for the following calls.
+    const i = this.members.indexOf(m);
+    if (i === this.current) this.current = (i + 1) % this.members.length;
+  }
+
+  private once(m: Member, path: string, body: Buffer, ms: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      let session: ClientHttp2Session;
+      try {
+        session = m.connect();
+      } catch (e) {
+        reject(failure(new GrpcError(Status.UNAVAILABLE, (e as Error).message), true));
+        return;
+      }
+      const release = m.hold(session);
+      const req = session.request({ ...headers(path), 'grpc-timeout': `${Math.ceil(ms)}m` });
+      let done = false;
+      let status: GrpcError | null | undefined;
+      let answered = false;
+      const chunks: Buffer[] = [];
+      const timer = setTimeout(() => {
+        // No answer at all: the member is cut off or has lost its leader;
+        // the call goes to the next one (its outcome here is unknown, as
+        // any etcd client's retry). It counts against the member: after
+        // three, calls skip it rather than wait on it.
+        settle(failure(deadlineExceeded(), !answered));
+        if (!req.closed) req.close(http2.constants.NGHTTP2_CANCEL);
+      }, ms);
+      const settle = (f: Failure | Buffer): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        release();
+        if (Buffer.isBuffer(f)) resolve(f);
+        else reject(f);
+      };
+      req.on('response', (h) => {
+        answered = true;
+        status = statusOf(h);
+      });
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('trailers', (t) => {
+        status = statusOf(t);
+      });
+      req.on('error', (e) => {
+        settle(failure(new GrpcError(Status.UNAVAILABLE, e.message), true));
+      });
+      req.on('close', () => {
+        if (status === undefined) {
+          settle(failure(new GrpcError(Status.UNAVAILABLE, 'connection to etcd lost'), true));
+          return;
+        }
+        if (status) {
+          // etcd's UNAVAILABLE (no leader, stopping): not applied, try the next member.
+          const retry = status.code === Status.UNAVAILABLE;
+          settle(failure(status, retry));
+          return;
+        }
+        const d = new Deframer();
+        let msg: Buffer | undefined;
+        try {
+          for (const c of chunks) d.push(c, (m2) => (msg = m2));
+        } catch (e) {
+          settle(failure(e as GrpcError, false));
+          return;
+        }
+        if (!msg || d.pending) {
+          settle(failure(new GrpcError(Status.INTERNAL, 'etcd sent no whole answer'), false));
+          return;
+        }
+        settle(msg);
+      });
+      req.end(frame(body));
+    });
+  }
+}
+
+interface Failure {
+  error: GrpcError;
+  /** Worth trying on another member. */
+  retry: boolean;
+  /** Counts against the member. */
+  memberFault: boolean;
+}
+
+function failure(error: GrpcError, retry: boolean, memberFault = retry): Failure {
+  return { error, retry, memberFault };
+}
+
+function deadlineExceeded(): GrpcError {
+  return new GrpcError(Status.DEADLINE_EXCEEDED, 'deadline exceeded');
+}
+
+function headers(path: string): http2.OutgoingHttpHeaders {
+  return {
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  };
+}
