@@ -157,6 +157,38 @@ describe('EtcdStore on a three-member cluster', () => {
     assert.deepEqual(errors, []);
   });
 
+  it('drops a connection whose member stopped answering, and its watch resumes on another', async () => {
+    // SIGSTOP: the connection stays up and says nothing, as across a cut link.
+    const watcher = await open([c.endpoint(0), c.endpoint(1)], '/silent/');
+    const writer = await open([c.endpoint(1), c.endpoint(2)], '/silent/');
+    const seen: WatchEvent[] = [];
+    await watcher.watch('', (ev) => seen.push(ev));
+    await writer.put('a', '1');
+    await waitFor(() => seen.length === 1, 'the first event');
+    // Connected to member 0 before it goes silent; it starts a watch after.
+    const late = await open([c.endpoint(0), c.endpoint(1)], '/silent/');
+    const pid = c.pid(0)!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const lateSeen: WatchEvent[] = [];
+      const t1 = Date.now();
+      await late.watch('', (ev) => lateSeen.push(ev));
+      // Not accepted in half the call deadline (2 of 4 s): started on member 1.
+      assert.ok(Date.now() - t1 < 4000, `the watch started after ${Date.now() - t1} ms`);
+      const t0 = Date.now();
+      const r = await writer.put('b', '2');
+      // The keepalive ping (every 10 s, 5 s to answer) finds the silent member.
+      await waitFor(() => seen.length === 2, 'the event after the member went silent', 25_000);
+      assert.deepEqual(seen[1], { type: 'put', key: 'b', value: '2', revision: r });
+      assert.deepEqual(lateSeen, [seen[1]]);
+      assert.ok(Date.now() - t0 < 20_000, `resumed after ${Date.now() - t0} ms`);
+      // Calls move on too: the silent member does not hold them to the deadline.
+      assert.equal((await watcher.get('b'))?.value, '2');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  });
+
   it('a watch whose history was compacted while it was away says so; the caller resyncs', async () => {
     const watcher = await open([c.endpoint(0)], '/compact/');
     const writer = await open([c.endpoint(1), c.endpoint(2)], '/compact/');

@@ -253,6 +253,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
       rangeEnd: bytesEnd(key),
       strip: this.prefix.length,
       after,
+      // Half the call deadline: a second member still has time before watch() gives up.
+      createTimeoutMs: this.timeoutMs / 2,
       cb,
       onError: opts.onError,
       onCallbackError: this.onWatchError,

@@ -102,14 +102,31 @@ function statusOf(h: http2.IncomingHttpHeaders): GrpcError | null | undefined {
   return new GrpcError(code, msg || `gRPC status ${code}`);
 }
 
+/** Pings a connection; one that does not answer within PING_TIMEOUT_MS is dropped. */
+function ping(session: ClientHttp2Session): void {
+  if (session.destroyed || !session.socket) return;
+  const timer = setTimeout(() => session.destroy(), PING_TIMEOUT_MS);
+  timer.unref();
+  try {
+    session.ping((err) => {
+      clearTimeout(timer);
+      if (err) session.destroy();
+    });
+  } catch {
+    clearTimeout(timer);
+    session.destroy();
+  }
+}
+
 /** One etcd member: its address and, once used, its connection. */
 class Member {
   session: ClientHttp2Session | undefined;
-  /** Calls and streams open on `session`: it keeps the process alive only while there are some. */
-  private active = 0;
   failures = 0;
   skipUntil = 0;
-  private pinger: NodeJS.Timeout | undefined;
+  /** Calls and streams open per connection: one keeps the process alive only while it has some. */
+  private readonly active = new WeakMap<ClientHttp2Session, number>();
+  /** The current connection's keepalive pings. */
+  private stopPings: (() => void) | undefined;
 
   constructor(
     readonly url: string,
@@ -129,49 +146,39 @@ class Member {
       maxSessionMemory: 64,
     });
     this.session = session;
-    this.active = 0;
     session.unref();
+    const pinger = setInterval(() => ping(session), PING_EVERY_MS);
+    pinger.unref();
     const drop = (): void => {
+      clearInterval(pinger);
       if (this.session === session) this.session = undefined;
-      clearInterval(this.pinger);
     };
     session.on('error', drop);
     session.on('close', drop);
     // A member going away: new calls open a new connection.
     session.on('goaway', drop);
-    clearInterval(this.pinger);
-    this.pinger = setInterval(() => this.ping(session), PING_EVERY_MS);
-    this.pinger.unref();
+    this.stopPings?.();
+    this.stopPings = () => clearInterval(pinger);
     return session;
   }
 
-  private ping(session: ClientHttp2Session): void {
-    if (session.destroyed || !session.socket) return;
-    const timer = setTimeout(() => session.destroy(), PING_TIMEOUT_MS);
-    timer.unref();
-    try {
-      session.ping((err) => {
-        clearTimeout(timer);
-        if (err) session.destroy();
-      });
-    } catch {
-      clearTimeout(timer);
-      session.destroy();
-    }
-  }
-
+  /** Marks a call or stream open on `session`; the function returned marks it done. */
   hold(session: ClientHttp2Session): () => void {
-    if (this.active++ === 0) session.ref();
+    const n = (this.active.get(session) ?? 0) + 1;
+    this.active.set(session, n);
+    if (n === 1) session.ref();
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      if (--this.active === 0 && !session.destroyed) session.unref();
+      const left = (this.active.get(session) ?? 1) - 1;
+      this.active.set(session, left);
+      if (left === 0 && !session.destroyed) session.unref();
     };
   }
 
   close(): void {
-    clearInterval(this.pinger);
+    this.stopPings?.();
     this.session?.destroy();
     this.session = undefined;
   }
@@ -211,13 +218,6 @@ export class GrpcStream extends EventEmitter {
     super();
     const deframer = new Deframer();
     let status: GrpcError | null | undefined;
-    const finish = (e: GrpcError | null): void => {
-      if (this.ended) return;
-      this.ended = true;
-      release();
-      if (e) this.emit('error', e);
-      else this.emit('end');
-    };
     req.on('response', (h) => {
       status = statusOf(h);
     });
@@ -227,21 +227,29 @@ export class GrpcStream extends EventEmitter {
           if (!this.ended) this.emit('message', m);
         });
       } catch (e) {
-        finish(e as GrpcError);
+        this.finish(e as GrpcError);
         req.close(http2.constants.NGHTTP2_CANCEL);
       }
     });
     req.on('trailers', (t) => {
       status = statusOf(t);
     });
-    req.on('error', (e) => finish(new GrpcError(Status.UNAVAILABLE, e.message)));
+    req.on('error', (e) => this.finish(new GrpcError(Status.UNAVAILABLE, e.message)));
     req.on('close', () =>
-      finish(
+      this.finish(
         status === undefined
           ? new GrpcError(Status.UNAVAILABLE, 'stream closed without a status')
           : status,
       ),
     );
+  }
+
+  private finish(e: GrpcError | null): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.release();
+    if (e) this.emit('error', e);
+    else this.emit('end');
   }
 
   write(msg: Buffer): void {
@@ -251,6 +259,12 @@ export class GrpcStream extends EventEmitter {
   /** Half-closes: etcd then ends the stream with OK. */
   end(): void {
     if (!this.req.writableEnded) this.req.end();
+  }
+
+  /** Ends the stream as broken by its member (it did not answer in time): 'error' follows. */
+  fail(reason: string): void {
+    this.finish(new GrpcError(Status.UNAVAILABLE, reason));
+    if (!this.req.closed) this.req.close(http2.constants.NGHTTP2_CANCEL);
   }
 
   /** Drops the stream; no event follows. */
@@ -323,15 +337,11 @@ export class GrpcChannel {
     const release = m.hold(session);
     const req = session.request(headers(path));
     const s = new GrpcStream(req, release);
-    // A stream that opens counts for its member; one that fails before etcd answered, against it.
-    let answered = false;
-    req.once('response', () => {
-      answered = true;
-      this.succeeded(m);
-    });
-    s.once('error', () => {
-      if (!answered) this.failed(m);
-    });
+    // A stream that opens counts for its member; one that breaks (our own
+    // cancels do not), against it: its reopening goes to the next member,
+    // not back to one that accepts connections and then says nothing.
+    req.once('response', () => this.succeeded(m));
+    s.once('error', () => this.failed(m));
     return s;
   }
 

@@ -27,6 +27,8 @@ export interface WatchParams {
    * created response.
    */
   after: number | undefined;
+  /** How long etcd may take to accept the watch before it is tried on another member. */
+  createTimeoutMs: number;
   cb: (ev: WatchEvent) => void;
   onError: ((e: Error) => void) | undefined;
   onCallbackError: (e: unknown) => void;
@@ -41,6 +43,8 @@ export class EtcdWatch {
   private cancelled = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Until etcd accepts the watch on the current stream: a silent member's is tried elsewhere. */
+  private createTimer: NodeJS.Timeout | undefined;
   private lastError: unknown;
   private firstCreated: (() => void) | undefined;
   private firstFailed: ((e: Error) => void) | undefined;
@@ -83,6 +87,7 @@ export class EtcdWatch {
     if (this.cancelled) return;
     this.cancelled = true;
     clearTimeout(this.timer);
+    clearTimeout(this.createTimer);
     const s = this.stream;
     this.stream = undefined;
     if (s) close(s);
@@ -111,6 +116,12 @@ export class EtcdWatch {
     });
     stream.on('error', (e) => this.onBroken(stream, e));
     stream.on('end', () => this.onBroken(stream, new Error('watch stream ended')));
+    clearTimeout(this.createTimer);
+    // Its 'error' counts against the member and reopens the watch on the next.
+    this.createTimer = setTimeout(
+      () => stream.fail('etcd did not accept the watch in time'),
+      this.p.createTimeoutMs,
+    );
     stream.write(
       watchCreateRequest({
         key: this.p.key,
@@ -137,6 +148,7 @@ export class EtcdWatch {
       return;
     }
     if (res.created) {
+      clearTimeout(this.createTimer);
       // From now: etcd watches from the header's revision + 1 (its revision
       // when it took the request), so nothing after it is missed on a reconnect.
       this.last ??= res.revision;
