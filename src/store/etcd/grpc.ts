@@ -287,7 +287,7 @@ export class GrpcChannel {
     this.members = urls.map((u) => member(u, tls));
   }
 
-  /** One request, one answer; tried on other members as CallOptions says. */
+  /** One request, one answer, by `deadline` (Date.now() time); tried on other members as the header says. */
   async unary(path: string, body: Buffer, deadline: number): Promise<Buffer> {
     let last: GrpcError | undefined;
     const tried = new Set<Member>();
@@ -335,7 +335,14 @@ export class GrpcChannel {
       throw new GrpcError(Status.UNAVAILABLE, (e as Error).message);
     }
     const release = m.hold(session);
-    const req = session.request(headers(path));
+    let req: ClientHttp2Stream;
+    try {
+      req = session.request(headers(path));
+    } catch (e) {
+      release();
+      this.failed(m);
+      throw new GrpcError(Status.UNAVAILABLE, (e as Error).message);
+    }
     const s = new GrpcStream(req, release);
     // A stream that opens counts for its member; one that breaks (our own
     // cancels do not), against it: its reopening goes to the next member,
@@ -397,7 +404,15 @@ export class GrpcChannel {
         return;
       }
       const release = m.hold(session);
-      const req = session.request({ ...headers(path), 'grpc-timeout': `${Math.ceil(ms)}m` });
+      let req: ClientHttp2Stream;
+      try {
+        req = session.request({ ...headers(path), 'grpc-timeout': `${Math.ceil(ms)}m` });
+      } catch (e) {
+        // A connection closing under us (a GOAWAY just in): the next member.
+        release();
+        reject(failure(new GrpcError(Status.UNAVAILABLE, (e as Error).message), true));
+        return;
+      }
       let done = false;
       let status: GrpcError | null | undefined;
       let answered = false;
