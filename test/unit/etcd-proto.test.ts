@@ -3,6 +3,7 @@
 // types) by hand, not by this encoder.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Deframer, frame } from '../../src/store/etcd/grpc.js';
 import * as pb from '../../src/store/etcd/proto.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -127,5 +128,40 @@ describe('etcd protobuf: responses', () => {
   it('refuses a message cut short, rather than reading past it', () => {
     assert.throws(() => pb.rangeResponse(hex('0a05' + '18ac02')), /truncated/);
     assert.throws(() => pb.rangeResponse(hex('18ac')), /truncated/);
+  });
+});
+
+describe('gRPC framing', () => {
+  it('prefixes a message with an uncompressed flag and its length', () => {
+    assert.equal(frame(b('abc')).toString('hex'), '00' + '00000003' + '616263');
+  });
+
+  it('splits messages however the chunks fall: a prefix cut, several in one, one in many', () => {
+    const big = Buffer.alloc(100_000, 7);
+    const wire = Buffer.concat([frame(b('one')), frame(big), frame(b('')), frame(b('two'))]);
+    for (const size of [1, 3, 5, 16_384, wire.length]) {
+      const d = new Deframer();
+      const got: Buffer[] = [];
+      for (let i = 0; i < wire.length; i += size)
+        d.push(wire.subarray(i, i + size), (m) => got.push(m));
+      assert.deepEqual(
+        got.map((m) => m.length),
+        [3, 100_000, 0, 3],
+        `chunks of ${size}`,
+      );
+      assert.equal(got[3]!.toString(), 'two');
+      assert.ok(got[1]!.equals(big));
+      assert.equal(d.pending, false);
+    }
+    const cut = new Deframer();
+    cut.push(frame(b('whole')).subarray(0, 7), () => assert.fail('no message yet'));
+    assert.equal(cut.pending, true);
+  });
+
+  it('refuses a compressed message (Berth asks for none)', () => {
+    assert.throws(
+      () => new Deframer().push(hex('01 00000001 61'), () => undefined),
+      /compressed message/,
+    );
   });
 });

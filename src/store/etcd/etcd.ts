@@ -140,8 +140,11 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async get(key: string): Promise<KvEntry | undefined> {
     this.checkOpen();
     checkKey(key);
-    const res = pb.rangeResponse(
-      await this.unary('get', KV + 'Range', pb.rangeRequest({ key: this.k(key) })),
+    const res = await this.unary(
+      'get',
+      KV + 'Range',
+      pb.rangeRequest({ key: this.k(key) }),
+      pb.rangeResponse,
     );
     const kv = res.kvs[0];
     return kv ? this.entry(kv) : undefined;
@@ -155,9 +158,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.checkOpen();
     checkPrefix(prefix);
     const key = this.k(prefix);
-    const res = pb.rangeResponse(
-      await this.unary('list', KV + 'Range', pb.rangeRequest({ key, rangeEnd: bytesEnd(key) })),
-    );
+    const req = pb.rangeRequest({ key, rangeEnd: bytesEnd(key) });
+    const res = await this.unary('list', KV + 'Range', req, pb.rangeResponse);
     return { entries: res.kvs.map((kv) => this.entry(kv)), revision: res.revision };
   }
 
@@ -170,22 +172,9 @@ export class EtcdStore implements KvStore, ClusterMembers {
     if (opts?.lease !== undefined) checkLease(opts.lease);
     const put: pb.PutReq = { key: this.k(key), value: Buffer.from(value), lease: opts?.lease };
     if (want === undefined) {
-      return pb.revisionOf(await this.unary('put', KV + 'Put', pb.putRequest(put), opts?.lease));
+      return this.unary('put', KV + 'Put', pb.putRequest(put), pb.revisionOf, opts?.lease);
     }
-    const res = pb.txnResponse(
-      await this.unary(
-        'put',
-        KV + 'Txn',
-        pb.txnRequest(
-          [{ key: this.k(key), modRevision: want }],
-          [{ put }],
-          [{ range: { key: this.k(key), keysOnly: true } }],
-        ),
-        opts?.lease,
-      ),
-    );
-    if (!res.succeeded) throw this.conflictOf('put', key, want, res.responses[0]);
-    return res.revision;
+    return (await this.ifModRevision('put', key, want, { put }, opts?.lease)).revision;
   }
 
   async delete(key: string, opts?: { ifModRevision?: number }): Promise<boolean> {
@@ -195,23 +184,15 @@ export class EtcdStore implements KvStore, ClusterMembers {
     if (want !== undefined) checkRevision(want);
     const del = { key: this.k(key) };
     if (want === undefined) {
-      const res = pb.deleteResponse(
-        await this.unary('delete', KV + 'DeleteRange', pb.deleteRequest(del)),
+      const res = await this.unary(
+        'delete',
+        KV + 'DeleteRange',
+        pb.deleteRequest(del),
+        pb.deleteResponse,
       );
       return res.deleted > 0;
     }
-    const res = pb.txnResponse(
-      await this.unary(
-        'delete',
-        KV + 'Txn',
-        pb.txnRequest(
-          [{ key: this.k(key), modRevision: want }],
-          [{ delete: del }],
-          [{ range: { key: this.k(key), keysOnly: true } }],
-        ),
-      ),
-    );
-    if (!res.succeeded) throw this.conflictOf('delete', key, want, res.responses[0]);
+    const res = await this.ifModRevision('delete', key, want, { delete: del });
     return (res.responses[0]?.deleted ?? 0) > 0;
   }
 
@@ -220,17 +201,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
     checkCompares(compares);
     checkOps(success);
     checkOps(failure);
-    const res = pb.txnResponse(
-      await this.unary(
-        'txn',
-        KV + 'Txn',
-        pb.txnRequest(
-          compares.map((c) => ({ key: this.k(c.key), modRevision: c.modRevision })),
-          success.map((op) => this.op(op)),
-          failure.map((op) => this.op(op)),
-        ),
-      ),
+    const req = pb.txnRequest(
+      compares.map((c) => ({ key: this.k(c.key), modRevision: c.modRevision })),
+      success.map((op) => this.op(op)),
+      failure.map((op) => this.op(op)),
     );
+    const res = await this.unary('txn', KV + 'Txn', req, pb.txnResponse);
     return { succeeded: res.succeeded, revision: res.revision };
   }
 
@@ -272,8 +248,11 @@ export class EtcdStore implements KvStore, ClusterMembers {
 
   async memberUrls(): Promise<string[]> {
     this.checkOpen();
-    const members = pb.memberListResponse(
-      await this.unary('members', MEMBER_LIST, pb.memberListRequest()),
+    const members = await this.unary(
+      'members',
+      MEMBER_LIST,
+      pb.memberListRequest(),
+      pb.memberListResponse,
     );
     return members.flatMap((m) => [...m.clientUrls, ...m.peerUrls]);
   }
@@ -285,7 +264,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
       rangeEnd: bytesEnd(this.prefix),
       countOnly: true,
     });
-    return pb.rangeResponse(await this.unary('revision', KV + 'Range', req)).revision;
+    return (await this.unary('revision', KV + 'Range', req, pb.rangeResponse)).revision;
   }
 
   /** Compacts the whole cluster's history (etcd's compaction is not per prefix). */
@@ -293,7 +272,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.checkOpen();
     checkRevision(revision);
     try {
-      await this.unary('compact', KV + 'Compact', pb.compactionRequest(revision, false));
+      const req = pb.compactionRequest(revision, false);
+      await this.unary('compact', KV + 'Compact', req, pb.revisionOf);
     } catch (e) {
       if (/required revision has been compacted/.test(messageOf(e))) return;
       throw e;
@@ -303,9 +283,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async grantLease(ttlSeconds: number): Promise<LeaseId> {
     this.checkOpen();
     checkTtl(ttlSeconds);
-    const res = pb.leaseResponse(
-      await this.unary('grant lease', LEASE + 'LeaseGrant', pb.leaseGrantRequest(ttlSeconds)),
-    );
+    const req = pb.leaseGrantRequest(ttlSeconds);
+    const res = await this.unary('grant lease', LEASE + 'LeaseGrant', req, pb.leaseResponse);
     if (res.error) throw new BerthError('INTERNAL', `etcd grant lease: ${res.error}`);
     return res.id;
   }
@@ -313,8 +292,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async keepAlive(lease: LeaseId): Promise<number> {
     this.checkOpen();
     checkLease(lease);
-    const res = await this.call('keep lease alive', () => this.keepAliveOnce(lease), lease);
-    const ttl = pb.leaseResponse(res).ttl;
+    const res = await this.call(
+      'keep lease alive',
+      async () => pb.leaseResponse(await this.keepAliveOnce(lease)),
+      lease,
+    );
+    const ttl = res.ttl;
     if (ttl <= 0) throw leaseNotFound(lease);
     return ttl;
   }
@@ -323,10 +306,11 @@ export class EtcdStore implements KvStore, ClusterMembers {
   private keepAliveOnce(lease: LeaseId): Promise<Buffer> {
     const stream = this.channel.stream(LEASE + 'LeaseKeepAlive');
     return new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        stream.cancel();
-        reject(new GrpcError(Status.DEADLINE_EXCEEDED, 'lease keepalive: deadline exceeded'));
-      }, this.timeoutMs);
+      // Fails the stream: the error below rejects, and the silent member counts.
+      const timer = setTimeout(
+        () => stream.fail('lease keepalive: no answer in time'),
+        this.timeoutMs,
+      );
       stream.once('message', (m: Buffer) => {
         clearTimeout(timer);
         resolve(m);
@@ -344,15 +328,15 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async revokeLease(lease: LeaseId): Promise<void> {
     this.checkOpen();
     checkLease(lease);
-    await this.unary('revoke lease', LEASE + 'LeaseRevoke', pb.leaseIdRequest(lease), lease);
+    const req = pb.leaseIdRequest(lease);
+    await this.unary('revoke lease', LEASE + 'LeaseRevoke', req, pb.revisionOf, lease);
   }
 
   async leaseTimeToLive(lease: LeaseId): Promise<number | undefined> {
     this.checkOpen();
     checkLease(lease);
-    const res = pb.leaseResponse(
-      await this.unary('lease TTL', LEASE + 'LeaseTimeToLive', pb.leaseIdRequest(lease)),
-    );
+    const req = pb.leaseIdRequest(lease);
+    const res = await this.unary('lease TTL', LEASE + 'LeaseTimeToLive', req, pb.leaseResponse);
     return res.ttl > 0 ? res.ttl : undefined;
   }
 
@@ -406,10 +390,43 @@ export class EtcdStore implements KvStore, ClusterMembers {
     return conflict(`${what} ${key}: modRevision is ${have}, expected ${want}`);
   }
 
-  /** One unary etcd call, within the store's deadline. */
-  private unary(what: string, path: string, body: Buffer, lease?: LeaseId): Promise<Buffer> {
+  /**
+   * A conditional put or delete: one transaction comparing the key's
+   * mod_revision, whose failure branch reads the key, so the CONFLICT says
+   * which revision it found.
+   */
+  private async ifModRevision(
+    what: string,
+    key: string,
+    want: number,
+    op: pb.RequestOp,
+    lease?: LeaseId,
+  ): Promise<pb.TxnRes> {
+    const k = this.k(key);
+    const req = pb.txnRequest(
+      [{ key: k, modRevision: want }],
+      [op],
+      [{ range: { key: k, keysOnly: true } }],
+    );
+    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease);
+    if (!res.succeeded) throw this.conflictOf(what, key, want, res.responses[0]);
+    return res;
+  }
+
+  /** One unary etcd call within the store's deadline, its answer decoded (a bad one is an error too). */
+  private unary<T>(
+    what: string,
+    path: string,
+    body: Buffer,
+    decode: (answer: Buffer) => T,
+    lease?: LeaseId,
+  ): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
-    return this.call(what, () => this.channel.unary(path, body, deadline), lease);
+    return this.call(
+      what,
+      async () => decode(await this.channel.unary(path, body, deadline)),
+      lease,
+    );
   }
 
   /** Runs one etcd call, turning its errors into coded ones. */

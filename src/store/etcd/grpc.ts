@@ -21,16 +21,10 @@ import { connect as tlsConnect } from 'node:tls';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { EventEmitter } from 'node:events';
 
-/** gRPC status codes the store tells apart. */
+/** gRPC status codes the store tells apart (etcd's others are told by their message). */
 export const Status = {
   OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  FAILED_PRECONDITION: 9,
-  OUT_OF_RANGE: 11,
   INTERNAL: 13,
   UNAVAILABLE: 14,
 } as const;
@@ -59,7 +53,7 @@ const PING_EVERY_MS = 10_000;
 const PING_TIMEOUT_MS = 5_000;
 
 /** A 5-byte gRPC message prefix (not compressed, the length) and the message. */
-function frame(msg: Buffer): Buffer {
+export function frame(msg: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + msg.length);
   out[0] = 0;
   out.writeUInt32BE(msg.length, 1);
@@ -67,22 +61,46 @@ function frame(msg: Buffer): Buffer {
   return out;
 }
 
-/** Splits a stream of length-prefixed gRPC messages. */
-class Deframer {
-  private buf: Buffer = Buffer.alloc(0);
+/**
+ * Splits a stream of length-prefixed gRPC messages. Chunks are kept as they
+ * come and joined once a whole message is in, so a large answer (a list of
+ * every endpoint) is copied once, not once per chunk.
+ */
+export class Deframer {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Bytes of the message at the head, its prefix included; 0 until its prefix is in. */
+  private need = 0;
+
   push(chunk: Buffer, each: (msg: Buffer) => void): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-    while (this.buf.length >= 5) {
-      if (this.buf[0] !== 0) throw new GrpcError(Status.INTERNAL, 'compressed message');
-      const len = this.buf.readUInt32BE(1);
-      if (this.buf.length < 5 + len) return;
-      const msg = this.buf.subarray(5, 5 + len);
-      this.buf = this.buf.subarray(5 + len);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    for (;;) {
+      if (this.need === 0) {
+        if (this.size < 5) return;
+        const head = this.join();
+        if (head[0] !== 0) throw new GrpcError(Status.INTERNAL, 'compressed message');
+        this.need = 5 + head.readUInt32BE(1);
+      }
+      if (this.size < this.need) return;
+      const all = this.join();
+      const msg = all.subarray(5, this.need);
+      const rest = all.subarray(this.need);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.size = rest.length;
+      this.need = 0;
       each(msg);
     }
   }
+
   get pending(): boolean {
-    return this.buf.length > 0;
+    return this.size > 0;
+  }
+
+  /** The bytes held, as one buffer (kept as the only chunk). */
+  private join(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+    return this.chunks[0] as Buffer;
   }
 }
 
@@ -129,7 +147,6 @@ class Member {
   private stopPings: (() => void) | undefined;
 
   constructor(
-    readonly url: string,
     private readonly authority: string,
     private readonly createConnection: (() => import('node:stream').Duplex) | undefined,
     private readonly tls: TlsFiles | undefined,
@@ -200,11 +217,11 @@ function member(url: string, tls: TlsFiles | undefined): Member {
             ALPNProtocols: ['h2'],
           })
       : () => netConnect(path);
-    return new Member(url, tls ? 'https://localhost' : 'http://localhost', createConnection, tls);
+    return new Member(tls ? 'https://localhost' : 'http://localhost', createConnection, tls);
   }
   const hostPort = url.replace(/^[a-z]+:\/\//, '');
   const secure = tls !== undefined || url.startsWith('https://');
-  return new Member(url, `${secure ? 'https' : 'http'}://${hostPort}`, undefined, tls);
+  return new Member(`${secure ? 'https' : 'http'}://${hostPort}`, undefined, tls);
 }
 
 /** A bidirectional stream: 'message' (Buffer), 'error' (GrpcError), 'end' (etcd closed it with OK). */
@@ -417,6 +434,7 @@ export class GrpcChannel {
       let status: GrpcError | null | undefined;
       let answered = false;
       const chunks: Buffer[] = [];
+      let size = 0;
       const timer = setTimeout(() => {
         // No answer at all: the member is cut off or has lost its leader;
         // the call goes to the next one (its outcome here is unknown, as
@@ -437,7 +455,10 @@ export class GrpcChannel {
         answered = true;
         status = statusOf(h);
       });
-      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('data', (c: Buffer) => {
+        chunks.push(c);
+        size += c.length;
+      });
       req.on('trailers', (t) => {
         status = statusOf(t);
       });
@@ -456,14 +477,15 @@ export class GrpcChannel {
           return;
         }
         const d = new Deframer();
-        let msg: Buffer | undefined;
+        const msgs: Buffer[] = [];
         try {
-          for (const c of chunks) d.push(c, (m2) => (msg = m2));
+          d.push(Buffer.concat(chunks, size), (m2) => msgs.push(m2));
         } catch (e) {
           settle(failure(e as GrpcError, false));
           return;
         }
-        if (!msg || d.pending) {
+        const msg = msgs[0];
+        if (!msg || msgs.length > 1 || d.pending) {
           settle(failure(new GrpcError(Status.INTERNAL, 'etcd sent no whole answer'), false));
           return;
         }
