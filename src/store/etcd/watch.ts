@@ -22,9 +22,12 @@ export interface WatchParams {
   strip: number;
   /**
    * Deliver changes with a revision above this; undefined: from etcd's
-   * present (start_revision 0, so etcd never holds the watch for its ~100 ms
-   * resync of watches that start in the past), the point taken from the
-   * created response.
+   * present (start_revision 0), the point taken from the created response.
+   * Not a revision read beforehand: a write that came between would put the
+   * watch's start in the past, and etcd serves such a watch only at its
+   * resync, every 100 ms. etcd itself still does that to a watch of "now"
+   * when a write commits while it creates it (it reads its revision, then
+   * registers the watch), but that window is its own, not a round trip.
    */
   after: number | undefined;
   /** How long etcd may take to accept the watch before it is tried on another member. */
