@@ -167,6 +167,9 @@ describe('EtcdStore on a three-member cluster', () => {
     await waitFor(() => seen.length === 1, 'the first event');
     // Connected to member 0 before it goes silent; it starts a watch after.
     const late = await open([c.endpoint(0), c.endpoint(1)], '/silent/');
+    // And one that renews a lease after.
+    const renewer = await open([c.endpoint(0), c.endpoint(1)], '/silent/');
+    const lease = await renewer.grantLease(30);
     const pid = c.pid(0)!;
     process.kill(pid, 'SIGSTOP');
     try {
@@ -175,6 +178,10 @@ describe('EtcdStore on a three-member cluster', () => {
       await late.watch('', (ev) => lateSeen.push(ev));
       // Not accepted in half the call deadline (2 of 4 s): started on member 1.
       assert.ok(Date.now() - t1 < 4000, `the watch started after ${Date.now() - t1} ms`);
+      // A renewal likewise: member 1 renews it within the one call.
+      const t2 = Date.now();
+      assert.ok((await renewer.keepAlive(lease)) > 0);
+      assert.ok(Date.now() - t2 < 4000, `renewed after ${Date.now() - t2} ms`);
       const t0 = Date.now();
       const r = await writer.put('b', '2');
       // The keepalive ping (every 10 s, 5 s to answer) finds the silent member.

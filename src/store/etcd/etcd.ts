@@ -292,37 +292,17 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async keepAlive(lease: LeaseId): Promise<number> {
     this.checkOpen();
     checkLease(lease);
+    const req = pb.leaseIdRequest(lease);
+    const deadline = Date.now() + this.timeoutMs;
     const res = await this.call(
       'keep lease alive',
-      async () => pb.leaseResponse(await this.keepAliveOnce(lease)),
+      async () =>
+        pb.leaseResponse(await this.channel.firstAnswer(LEASE + 'LeaseKeepAlive', req, deadline)),
       lease,
     );
     const ttl = res.ttl;
     if (ttl <= 0) throw leaseNotFound(lease);
     return ttl;
-  }
-
-  /** One renewal: a LeaseKeepAlive stream, one request and its answer, then a half-close. */
-  private keepAliveOnce(lease: LeaseId): Promise<Buffer> {
-    const stream = this.channel.stream(LEASE + 'LeaseKeepAlive');
-    return new Promise<Buffer>((resolve, reject) => {
-      // Fails the stream: the error below rejects, and the silent member counts.
-      const timer = setTimeout(
-        () => stream.fail('lease keepalive: no answer in time'),
-        this.timeoutMs,
-      );
-      stream.once('message', (m: Buffer) => {
-        clearTimeout(timer);
-        resolve(m);
-        // A half-close: etcd ends the stream with OK.
-        stream.end();
-      });
-      stream.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      stream.write(pb.leaseIdRequest(lease));
-    });
   }
 
   async revokeLease(lease: LeaseId): Promise<void> {
