@@ -240,7 +240,8 @@ describe('convergence', () => {
     const t0 = performance.now();
     const r = await h1.c.converge(net, revision, async () => {});
     assert.deepEqual([r.hosts, r.missing], [[h2.self.node], []]);
-    assert.ok(performance.now() - t0 < 20, `took ${performance.now() - t0} ms`);
+    // Well under the 2 s bound a wait for a new report would run into.
+    assert.ok(performance.now() - t0 < 1000, `took ${performance.now() - t0} ms`);
     assert.equal(h1.reads() - before, 0, 'no read or watch of the store by the waits');
     await close();
   });
@@ -310,7 +311,7 @@ describe('convergence', () => {
     // While it lags, a join does not wait for it.
     const t1 = Date.now();
     const skipped = await h1.join(net);
-    assert.ok(Date.now() - t1 < 200);
+    assert.ok(Date.now() - t1 < 280, 'not the 300 ms bound');
     assert.deepEqual([skipped.hosts, skipped.missing, skipped.skipped], [[], [], [h2.self.node]]);
     // Caught up: waited for again, and programmed when the join returns.
     h2.release();
