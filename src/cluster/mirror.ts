@@ -211,7 +211,7 @@ export class Mirror<T> {
       if (JSON.stringify(before.get(k)) !== JSON.stringify(this.entries.get(k))) this.emit(k);
     }
     this.wake();
-    for (const ev of early) if (ev.revision > revision) this.apply(ev);
+    for (const ev of early.splice(0)) if (ev.revision > revision) this.apply(ev);
   }
 
   private apply(ev: WatchEvent): void {
