@@ -292,17 +292,13 @@ export class EtcdStore implements KvStore, ClusterMembers {
   async keepAlive(lease: LeaseId): Promise<number> {
     this.checkOpen();
     checkLease(lease);
+    // A stream in etcd's API; one request and the end of ours, as a unary
+    // call, gets one answer and OK: a renewal fails over as any call does.
     const req = pb.leaseIdRequest(lease);
-    const deadline = Date.now() + this.timeoutMs;
-    const res = await this.call(
-      'keep lease alive',
-      async () =>
-        pb.leaseResponse(await this.channel.firstAnswer(LEASE + 'LeaseKeepAlive', req, deadline)),
-      lease,
-    );
-    const ttl = res.ttl;
-    if (ttl <= 0) throw leaseNotFound(lease);
-    return ttl;
+    const path = LEASE + 'LeaseKeepAlive';
+    const res = await this.unary('keep lease alive', path, req, pb.leaseResponse, lease);
+    if (res.ttl <= 0) throw leaseNotFound(lease);
+    return res.ttl;
   }
 
   async revokeLease(lease: LeaseId): Promise<void> {

@@ -305,32 +305,7 @@ export class GrpcChannel {
   }
 
   /** One request, one answer, by `deadline` (Date.now() time); tried on other members as the header says. */
-  unary(path: string, body: Buffer, deadline: number): Promise<Buffer> {
-    return this.overMembers(deadline, (m, ms) => this.once(m, path, body, ms));
-  }
-
-  /**
-   * One request on a stream of its own and the first answer, then a
-   * half-close (a lease renewal: etcd has it only as a stream), by
-   * `deadline`, on the next member when one does not answer, as `unary`.
-   */
-  firstAnswer(path: string, body: Buffer, deadline: number): Promise<Buffer> {
-    return this.overMembers(deadline, (m, ms) => this.exchange(m, path, body, ms));
-  }
-
-  /** Opens a stream on the member calls go to; throws UNAVAILABLE when every member is being skipped. */
-  stream(path: string): GrpcStream {
-    if (this.closed) throw new GrpcError(Status.UNAVAILABLE, 'client closed');
-    const m = this.pick(new Set());
-    if (!m) throw new GrpcError(Status.UNAVAILABLE, 'every etcd member failed its last calls');
-    return this.open(m, path);
-  }
-
-  /** A call's attempts, each on a member not tried yet, until one answers or `deadline`. */
-  private async overMembers(
-    deadline: number,
-    attempt: (m: Member, ms: number) => Promise<Buffer>,
-  ): Promise<Buffer> {
+  async unary(path: string, body: Buffer, deadline: number): Promise<Buffer> {
     let last: GrpcError | undefined;
     const tried = new Set<Member>();
     for (;;) {
@@ -352,7 +327,7 @@ export class GrpcChannel {
       // timeout (7 s), and the next member may by then have a new leader.
       const ms = this.othersLeft(tried) ? left / 2 : left;
       try {
-        const out = await attempt(m, ms);
+        const out = await this.once(m, path, body, ms);
         this.succeeded(m);
         return out;
       } catch (e) {
@@ -364,8 +339,11 @@ export class GrpcChannel {
     }
   }
 
-  /** Opens a stream on `m`; its opening and its breaking count for and against `m`. */
-  private open(m: Member, path: string): GrpcStream {
+  /** Opens a stream on the member calls go to; throws UNAVAILABLE when every member is being skipped. */
+  stream(path: string): GrpcStream {
+    if (this.closed) throw new GrpcError(Status.UNAVAILABLE, 'client closed');
+    const m = this.pick(new Set());
+    if (!m) throw new GrpcError(Status.UNAVAILABLE, 'every etcd member failed its last calls');
     let session: ClientHttp2Session;
     try {
       session = m.connect();
@@ -389,34 +367,6 @@ export class GrpcChannel {
     req.once('response', () => this.succeeded(m));
     s.once('error', () => this.failed(m));
     return s;
-  }
-
-  /** firstAnswer's attempt on `m`; the stream already counts its breaking against `m`. */
-  private exchange(m: Member, path: string, body: Buffer, ms: number): Promise<Buffer> {
-    let s: GrpcStream;
-    try {
-      s = this.open(m, path);
-    } catch (e) {
-      return Promise.reject(failure(e as GrpcError, true, false));
-    }
-    return new Promise((resolve, reject) => {
-      // No answer in time: the stream fails, which rejects below.
-      const timer = setTimeout(() => s.fail('no answer in time'), ms);
-      s.once('message', (msg: Buffer) => {
-        clearTimeout(timer);
-        resolve(msg);
-        s.end();
-      });
-      s.once('error', (e: GrpcError) => {
-        clearTimeout(timer);
-        reject(failure(e, e.code === Status.UNAVAILABLE, false));
-      });
-      s.once('end', () => {
-        clearTimeout(timer);
-        reject(failure(new GrpcError(Status.INTERNAL, 'etcd ended the stream unanswered'), false));
-      });
-      s.write(body);
-    });
   }
 
   close(): void {
