@@ -1,33 +1,15 @@
 // The cluster store's mirror (src/cluster/mirror.ts) over the embedded
 // store: its watch comes before its list, and what the two both bring is
 // applied once, in order, with nothing lost between them.
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Mirror } from '../../src/cluster/mirror.js';
 import { createLogger } from '../../src/common/log.js';
-import { openEmbeddedStore } from '../../src/store/index.js';
 import type { KvStore } from '../../src/store/types.js';
+import { tempStores } from '../helpers/temp-store.js';
+import { waitFor } from '../helpers/wait.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-async function store(): Promise<KvStore> {
-  const d = mkdtempSync(join(tmpdir(), 'berth-mirror-'));
-  dirs.push(d);
-  return openEmbeddedStore(d);
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond(); i++) {
-    if (i > 200) assert.fail('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const store = tempStores('mirror');
 
 describe('Mirror', () => {
   it('applies a change its list already has once, and one that came after the list', async () => {
@@ -49,7 +31,7 @@ describe('Mirror', () => {
     m.onChange((key) => changes.push(key));
     try {
       await m.loaded;
-      await until(() => m.revision >= afterList);
+      await waitFor(() => m.revision >= afterList, 'the change after the list');
       assert.deepEqual([...m.all()].sort(), [
         ['a', '1'],
         ['b', '2'],
@@ -61,7 +43,7 @@ describe('Mirror', () => {
       // And after it, as any watch.
       const r = await kv.delete('p/a');
       assert.equal(r, true);
-      await until(() => m.get('a') === undefined);
+      await waitFor(() => m.get('a') === undefined, 'the delete');
       assert.deepEqual(changes, ['a', 'old', 'b', 'a']);
     } finally {
       m.close();

@@ -4,26 +4,14 @@
  * after the lease was lost, gone at once on close, retrying while the store
  * fails. Timers are stepped by hand.
  */
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { NODES, NodeRegistry, type NodeInfo } from '../../src/cluster/nodes.js';
 import { createLogger } from '../../src/common/log.js';
-import { openEmbeddedStore } from '../../src/store/index.js';
 import type { KvStore } from '../../src/store/types.js';
+import { tempStores } from '../helpers/temp-store.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-async function store(): Promise<KvStore> {
-  const d = mkdtempSync(join(tmpdir(), 'berth-nodes-'));
-  dirs.push(d);
-  return openEmbeddedStore(d);
-}
+const store = tempStores('nodes');
 
 const self: NodeInfo = {
   Addr: '192.168.205.10:2375',

@@ -8,6 +8,7 @@ import type { GrpcStream } from '../../src/store/etcd/grpc.js';
 import { watchCreateRequest } from '../../src/store/etcd/proto.js';
 import { EtcdWatch } from '../../src/store/etcd/watch.js';
 import type { WatchEvent } from '../../src/store/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** A stream as the watch uses it: records what is written, answers on demand. */
 class FakeStream extends EventEmitter {
@@ -78,13 +79,6 @@ const request = (startRevision: number): string =>
     startRevision,
   }).toString('hex');
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond(); i++) {
-    if (i > 200) assert.fail('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('EtcdWatch', () => {
   it("from now asks for etcd's present (start_revision 0), then resumes after what it delivered", async () => {
     const { w, streams, seen } = watch(undefined);
@@ -103,7 +97,7 @@ describe('EtcdWatch', () => {
       await w.started(1000);
       streams[0]!.emit('message', response(301, false, [['/p/a/x', 301]]));
       streams[0]!.emit('error', new Error('member gone'));
-      await until(() => streams.length === 2);
+      await waitFor(() => streams.length === 2, 'the reopened stream');
       assert.equal(streams[0]!.closed, true);
       assert.deepEqual(
         streams[1]!.written.map((m) => m.toString('hex')),
@@ -135,7 +129,7 @@ describe('EtcdWatch', () => {
     try {
       streams[0]!.emit('message', response(50, true));
       streams[0]!.emit('error', new Error('member gone'));
-      await until(() => streams.length === 2);
+      await waitFor(() => streams.length === 2, 'the reopened stream');
       assert.deepEqual(
         streams[1]!.written.map((m) => m.toString('hex')),
         [request(51)],

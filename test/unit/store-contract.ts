@@ -9,19 +9,11 @@ import assert from 'node:assert/strict';
 import { hasCode } from '../../src/common/errors.js';
 import { isCompacted } from '../../src/store/errors.js';
 import type { KvStore, WatchEvent } from '../../src/store/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Stores order keys by their UTF-8 bytes (etcd's order), not JS's UTF-16 order. */
 export function byteOrder(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/** Resolves once `cond` holds, polling; watch delivery is asynchronous. */
-async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Lets pending deliveries run, so "nothing arrived" means something. */
