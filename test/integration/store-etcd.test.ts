@@ -7,12 +7,14 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { hasCode } from '../../src/common/errors.js';
 import { EtcdStore } from '../../src/store/etcd/etcd.js';
 import { isCompacted } from '../../src/store/errors.js';
 import type { KvStore, WatchEvent } from '../../src/store/types.js';
 import { runStoreContract } from '../unit/store-contract.js';
 import { EtcdCluster, makeTestPki, type TestPki } from '../helpers/etcd.js';
+import { MutingProxy } from '../helpers/muting-proxy.js';
 
 let single: EtcdCluster | undefined;
 let n = 0;
@@ -303,6 +305,86 @@ describe('EtcdStore with a member that never answered', () => {
       await s.close();
     }
   });
+});
+
+describe('EtcdStore writes whose answer was lost', () => {
+  // The first member is a proxy to the second that, once muted, passes
+  // requests on and drops the answers: the write is applied, its answer
+  // never comes, and the call is retried on the second member, where its
+  // compare fails on the write itself. `before` runs while it still answers.
+  interface Case {
+    name: string;
+    before?: (s: EtcdStore) => Promise<number>;
+    write: (s: EtcdStore, rev: number) => Promise<void>;
+  }
+  const cases: Case[] = [
+    {
+      name: 'a transaction is applied once and reported applied, not as a conflict',
+      write: async (s) => {
+        const t = await s.txn(
+          [{ key: 'a', modRevision: 0 }],
+          [
+            { type: 'put', key: 'a', value: 'mine' },
+            { type: 'put', key: 'b', value: 'mine too' },
+            { type: 'delete', key: 'gone' },
+          ],
+        );
+        assert.equal(t.succeeded, true);
+        assert.equal((await s.get('a'))?.modRevision, t.revision);
+        assert.equal((await s.get('b'))?.modRevision, t.revision);
+        assert.equal(await s.get('gone'), undefined);
+      },
+    },
+    {
+      name: 'a conditional put returns its revision',
+      write: async (s) => {
+        const rev = await s.put('c', 'mine', { ifModRevision: 0 });
+        assert.equal((await s.get('c'))?.modRevision, rev);
+      },
+    },
+    {
+      name: 'a conditional delete says it deleted',
+      before: async (s) => (await s.get('gone'))?.modRevision ?? 0,
+      write: async (s, rev) => {
+        assert.equal(await s.delete('gone', { ifModRevision: rev }), true);
+        assert.equal(await s.get('gone'), undefined);
+      },
+    },
+    {
+      name: "another writer's value is still a conflict",
+      before: (s) => s.put('d', 'theirs'),
+      write: async (s) => {
+        const t = await s.txn(
+          [{ key: 'd', modRevision: 0 }],
+          [{ type: 'put', key: 'd', value: 'mine' }],
+        );
+        assert.equal(t.succeeded, false);
+        assert.equal((await s.get('d'))?.value, 'theirs');
+      },
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const etcd = single as EtcdCluster;
+      const target = etcd.endpoint(0).slice('unix://'.length);
+      const proxy = await MutingProxy.start(join(etcd.dir, `muting-${++n}`), target);
+      const s = await EtcdStore.open({
+        endpoints: [`unix://${proxy.path}`, etcd.endpoint(0)],
+        prefix: `/lost-answer/${n}/`,
+        requestTimeoutMs: 2000,
+      });
+      try {
+        await s.put('gone', 'x');
+        const rev = (await c.before?.(s)) ?? 0;
+        proxy.mute = true;
+        await c.write(s, rev);
+        assert.ok(proxy.dropped > 0, 'no answer was dropped: the case did not happen');
+      } finally {
+        await s.close();
+        await proxy.close();
+      }
+    });
+  }
 });
 
 describe('EtcdStore lease renewals', () => {

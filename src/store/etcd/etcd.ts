@@ -6,7 +6,9 @@
  *
  * - Conditional writes are etcd transactions comparing mod_revision (0 =
  *   absent); a failed compare reads the key in the same round trip, so the
- *   CONFLICT says what it found.
+ *   CONFLICT says what it found. A compare that failed on a retried attempt
+ *   is checked against what the unanswered attempt would have written: a
+ *   write applied once is reported applied, not a CONFLICT.
  * - Calls go to one member at a time and fail over to the others (grpc.ts:
  *   a member that failed three calls in a row is skipped for a second);
  *   each call has a deadline, so a dead cluster fails calls at once instead
@@ -206,7 +208,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
       success.map((op) => this.op(op)),
       failure.map((op) => this.op(op)),
     );
-    const res = await this.unary('txn', KV + 'Txn', req, pb.txnResponse);
+    const attempts = { retried: false };
+    const res = await this.unary('txn', KV + 'Txn', req, pb.txnResponse, undefined, attempts);
+    if (!res.succeeded && attempts.retried && failure.length === 0) {
+      const revision = await this.appliedAt(success.map((op) => this.op(op)));
+      if (revision !== undefined) return { succeeded: true, revision };
+    }
     return { succeeded: res.succeeded, revision: res.revision };
   }
 
@@ -384,9 +391,44 @@ export class EtcdStore implements KvStore, ClusterMembers {
       [op],
       [{ range: { key: k, keysOnly: true } }],
     );
-    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease);
-    if (!res.succeeded) throw this.conflictOf(what, key, want, res.responses[0]);
-    return res;
+    const attempts = { retried: false };
+    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts);
+    if (res.succeeded) return res;
+    const revision = attempts.retried ? await this.appliedAt([op]) : undefined;
+    if (revision === undefined) throw this.conflictOf(what, key, want, res.responses[0]);
+    return { revision, succeeded: true, responses: op.delete ? [{ deleted: 1 }] : [] };
+  }
+
+  /**
+   * After a transaction failed its compares on a retry: whether the attempt
+   * that went unanswered before it applied `ops`, which is so when the store
+   * holds what they wrote — every put's key its value and lease, all at one
+   * revision (one transaction's), every deleted range empty. Returns that
+   * revision (for deletes alone, the present one), else undefined. Without
+   * this a caller would see its own write as a CONFLICT and, allocating,
+   * take a second address beside the one it already holds.
+   */
+  private async appliedAt(ops: pb.RequestOp[]): Promise<number | undefined> {
+    if (ops.length === 0) return undefined;
+    const reads = ops.map((op): pb.RequestOp => {
+      if (op.put) return { range: { key: op.put.key } };
+      const d = op.delete as pb.DeleteReq;
+      return { range: { key: d.key, rangeEnd: d.rangeEnd, countOnly: true } };
+    });
+    const req = pb.txnRequest([], reads, []);
+    const res = await this.unary('check a retried write', KV + 'Txn', req, pb.txnResponse);
+    const revisions = new Set<number>();
+    for (const [i, op] of ops.entries()) {
+      const read = res.responses[i]?.range;
+      if (!read) return undefined;
+      if (op.put) {
+        const kv = read.kvs[0];
+        if (!kv?.value.equals(op.put.value) || kv.lease !== (op.put.lease ?? '0')) return undefined;
+        revisions.add(kv.modRevision);
+      } else if (read.count > 0) return undefined;
+    }
+    if (revisions.size > 1) return undefined;
+    return revisions.size ? [...revisions][0] : res.revision;
   }
 
   /** One unary etcd call within the store's deadline, its answer decoded (a bad one is an error too). */
@@ -396,11 +438,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
     body: Buffer,
     decode: (answer: Buffer) => T,
     lease?: LeaseId,
+    attempts?: { retried: boolean },
   ): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
     return this.call(
       what,
-      async () => decode(await this.channel.unary(path, body, deadline)),
+      async () => decode(await this.channel.unary(path, body, deadline, attempts)),
       lease,
     );
   }

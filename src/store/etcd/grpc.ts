@@ -8,7 +8,7 @@
  *   UNAVAILABLE (no leader, stopping) is tried on the next member, all
  *   within the call's one deadline. As with any etcd client that retries,
  *   a write whose first attempt went unanswered may have been applied: a
- *   compare then fails on the retry (the caller's CONFLICT).
+ *   compare then fails on the retry, and the store checks (etcd.ts).
  * - A member that failed three calls in a row is skipped for a second
  *   (BREAKER_OPEN_MS), then tried again; while every member is skipped,
  *   calls fail at once.
@@ -304,8 +304,18 @@ export class GrpcChannel {
     this.members = urls.map((u) => member(u, tls));
   }
 
-  /** One request, one answer, by `deadline` (Date.now() time); tried on other members as the header says. */
-  async unary(path: string, body: Buffer, deadline: number): Promise<Buffer> {
+  /**
+   * One request, one answer, by `deadline` (Date.now() time); tried on other
+   * members as the header says. `attempts.retried` is set when an attempt
+   * failed before the one that answered: the failed one may still have been
+   * applied.
+   */
+  async unary(
+    path: string,
+    body: Buffer,
+    deadline: number,
+    attempts?: { retried: boolean },
+  ): Promise<Buffer> {
     let last: GrpcError | undefined;
     const tried = new Set<Member>();
     for (;;) {
@@ -335,6 +345,7 @@ export class GrpcChannel {
         if (f.memberFault) this.failed(m);
         if (!f.retry) throw f.error;
         last = f.error;
+        if (attempts) attempts.retried = true;
       }
     }
   }
