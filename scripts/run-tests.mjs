@@ -117,13 +117,17 @@ function runFile(file, quiet = false) {
       clearTimeout(timer);
       running.delete(child);
       if (quiet) process.stdout.write(Buffer.concat(kept));
+      // Files of two lanes end in any order: say which one this was.
+      const ok = !timedOut && code === 0;
+      const s = Math.round((Date.now() - t0) / 1000);
+      process.stdout.write(`── ${name(file)}: ${ok ? 'passed' : 'FAILED'} in ${s} s\n`);
       if (timedOut) {
         // Its after() hooks never ran: remove the labs it left (their owner is gone).
         spawnSync(join(root, 'bin', 'berth'), ['lab', 'clean'], { stdio: 'inherit' });
       }
       resolve({
         file,
-        ok: !timedOut && code === 0,
+        ok,
         timedOut,
         code,
         signal,
