@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // Runs the compiled tests with node's own runner, each file in its own
 // process. The files that build labs of namespaces run BERTH_TEST_LANES at
-// a time (default 2: most of their time is spent waiting for daemons,
-// containers and timers, not on the CPU; 1 runs them one by one), the
-// longest first; the pure unit tests run in a lane of their own beside them.
-// A file that must have the kernel to itself (ALONE below) runs first, with
-// only the unit lane beside it.
+// a time, the longest first (default 2, or 1 on one CPU; 1 runs them one by
+// one): most of their time is spent waiting for daemons, containers and
+// timers, not on the CPU. The pure unit tests run in a lane of their own
+// beside them. A file that must have the kernel to itself (ALONE below)
+// runs first, with only the unit lane beside it.
 //
 // Each file runs in its own process group under a wall-clock limit: a test
 // that blocks in a synchronous call (spawnSync, a tmux that never answers)
@@ -18,6 +18,7 @@
 // BERTH_TEST_FILE_TIMEOUT_S (default 900) and BERTH_TEST_TIMEOUT_S (per test,
 // default 480) change the limits; BERTH_TEST_LANES the lab files run at once.
 import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
@@ -172,7 +173,11 @@ const rank = (f) => {
 };
 const alone = labFiles.filter((f) => ALONE.includes(name(f)));
 const shared = labFiles.filter((f) => !ALONE.includes(name(f))).sort((a, b) => rank(a) - rank(b));
-const lanes = Math.max(1, Number(process.env.BERTH_TEST_LANES ?? 2));
+// Two lanes need two CPUs: on one, the files' own timings would suffer.
+const lanes = Math.max(
+  1,
+  Number(process.env.BERTH_TEST_LANES ?? Math.min(2, availableParallelism())),
+);
 const t0 = Date.now();
 const parentsBefore = new Set(berthCgroupParents());
 /** Runs `queue`'s files one after another, `n` at a time. */
