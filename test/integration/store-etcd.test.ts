@@ -314,8 +314,8 @@ describe('EtcdStore writes whose answer was lost', () => {
   // compare fails on the write itself. `before` runs while it still answers.
   interface Case {
     name: string;
-    before?: (s: EtcdStore) => Promise<number>;
-    write: (s: EtcdStore, rev: number) => Promise<void>;
+    before?: (s: EtcdStore) => Promise<number | string>;
+    write: (s: EtcdStore, got: number | string) => Promise<void>;
   }
   const cases: Case[] = [
     {
@@ -346,8 +346,30 @@ describe('EtcdStore writes whose answer was lost', () => {
       name: 'a conditional delete says it deleted',
       before: async (s) => (await s.get('gone'))?.modRevision ?? 0,
       write: async (s, rev) => {
-        assert.equal(await s.delete('gone', { ifModRevision: rev }), true);
+        assert.equal(await s.delete('gone', { ifModRevision: Number(rev) }), true);
         assert.equal(await s.get('gone'), undefined);
+      },
+    },
+    {
+      name: 'a leased conditional put returns its revision',
+      before: (s) => s.grantLease(30),
+      write: async (s, lease) => {
+        const rev = await s.put('l', 'mine', { ifModRevision: 0, lease: String(lease) });
+        assert.equal((await s.get('l'))?.modRevision, rev);
+      },
+    },
+    {
+      name: 'a compare that failed on another key is a conflict, though the value is there',
+      before: async (s) => {
+        await s.put('x', 'theirs');
+        return s.put('y', 'mine');
+      },
+      write: async (s) => {
+        const t = await s.txn(
+          [{ key: 'x', modRevision: 0 }],
+          [{ type: 'put', key: 'y', value: 'mine' }],
+        );
+        assert.equal(t.succeeded, false);
       },
     },
     {
@@ -375,9 +397,9 @@ describe('EtcdStore writes whose answer was lost', () => {
       });
       try {
         await s.put('gone', 'x');
-        const rev = (await c.before?.(s)) ?? 0;
+        const got = (await c.before?.(s)) ?? 0;
         proxy.mute = true;
-        await c.write(s, rev);
+        await c.write(s, got);
         assert.ok(proxy.dropped > 0, 'no answer was dropped: the case did not happen');
       } finally {
         await s.close();

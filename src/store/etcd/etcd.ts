@@ -194,8 +194,9 @@ export class EtcdStore implements KvStore, ClusterMembers {
       );
       return res.deleted > 0;
     }
-    const res = await this.ifModRevision('delete', key, want, { delete: del });
-    return (res.responses[0]?.deleted ?? 0) > 0;
+    await this.ifModRevision('delete', key, want, { delete: del });
+    // It held at revision `want`: it existed unless that was 0.
+    return want > 0;
   }
 
   async txn(compares: Compare[], success: Op[], failure: Op[] = []): Promise<TxnResult> {
@@ -203,17 +204,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
     checkCompares(compares);
     checkOps(success);
     checkOps(failure);
-    const req = pb.txnRequest(
+    const res = await this.transaction(
+      'txn',
       compares.map((c) => ({ key: this.k(c.key), modRevision: c.modRevision })),
       success.map((op) => this.op(op)),
       failure.map((op) => this.op(op)),
     );
-    const attempts = { retried: false };
-    const res = await this.unary('txn', KV + 'Txn', req, pb.txnResponse, undefined, attempts);
-    if (!res.succeeded && attempts.retried && failure.length === 0) {
-      const revision = await this.appliedAt(success.map((op) => this.op(op)));
-      if (revision !== undefined) return { succeeded: true, revision };
-    }
     return { succeeded: res.succeeded, revision: res.revision };
   }
 
@@ -386,49 +382,97 @@ export class EtcdStore implements KvStore, ClusterMembers {
     lease?: LeaseId,
   ): Promise<pb.TxnRes> {
     const k = this.k(key);
-    const req = pb.txnRequest(
+    const res = await this.transaction(
+      what,
       [{ key: k, modRevision: want }],
       [op],
       [{ range: { key: k, keysOnly: true } }],
+      lease,
     );
-    const attempts = { retried: false };
-    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts);
-    if (res.succeeded) return res;
-    const revision = attempts.retried ? await this.appliedAt([op]) : undefined;
-    if (revision === undefined) throw this.conflictOf(what, key, want, res.responses[0]);
-    return { revision, succeeded: true, responses: op.delete ? [{ deleted: 1 }] : [] };
+    if (!res.succeeded) throw this.conflictOf(what, key, want, res.responses[0]);
+    return res;
   }
 
   /**
-   * After a transaction failed its compares on a retry: whether the attempt
-   * that went unanswered before it applied `ops`, which is so when the store
-   * holds what they wrote — every put's key its value and lease, all at one
-   * revision (one transaction's), every deleted range empty. Returns that
-   * revision (for deletes alone, the present one), else undefined. Without
-   * this a caller would see its own write as a CONFLICT and, allocating,
-   * take a second address beside the one it already holds.
+   * One transaction. When its compares failed on a retried attempt, the
+   * attempt that went unanswered may have been this very write, applied:
+   * if the store shows it was (`appliedAt`), it is reported applied, with
+   * no responses. A failure branch that writes may have run on the retry,
+   * so such a transaction is not checked.
    */
-  private async appliedAt(ops: pb.RequestOp[]): Promise<number | undefined> {
-    if (ops.length === 0) return undefined;
-    const reads = ops.map((op): pb.RequestOp => {
-      if (op.put) return { range: { key: op.put.key } };
-      const d = op.delete as pb.DeleteReq;
-      return { range: { key: d.key, rangeEnd: d.rangeEnd, countOnly: true } };
-    });
-    const req = pb.txnRequest([], reads, []);
-    const res = await this.unary('check a retried write', KV + 'Txn', req, pb.txnResponse);
-    const revisions = new Set<number>();
-    for (const [i, op] of ops.entries()) {
-      const read = res.responses[i]?.range;
-      if (!read) return undefined;
-      if (op.put) {
-        const kv = read.kvs[0];
-        if (!kv?.value.equals(op.put.value) || kv.lease !== (op.put.lease ?? '0')) return undefined;
-        revisions.add(kv.modRevision);
-      } else if (read.count > 0) return undefined;
+  private async transaction(
+    what: string,
+    compares: pb.ModEqual[],
+    success: pb.RequestOp[],
+    failure: pb.RequestOp[],
+    lease?: LeaseId,
+  ): Promise<pb.TxnRes> {
+    const attempts = { retried: false };
+    const req = pb.txnRequest(compares, success, failure);
+    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts);
+    if (res.succeeded || !attempts.retried || failure.some((op) => !op.range)) return res;
+    const revision = await this.appliedAt(compares, success);
+    return revision === undefined ? res : { revision, succeeded: true, responses: [] };
+  }
+
+  /**
+   * Whether a transaction (`compares`, then `ops`) was applied, and at which
+   * revision. With puts: every put's key holds its value and lease, all
+   * written at one revision R; just before R every compare held, and at R
+   * every deleted range was empty. Deletes alone leave no revision to find:
+   * applied when every compared key is among what they delete and all of it
+   * is gone (whoever removed that version of it, the effect is the same),
+   * at the present revision. Anything else, or a history compacted past R,
+   * is not shown applied. Without this a caller would see its own write as
+   * a CONFLICT and, allocating, take a second address beside the one it
+   * already holds.
+   */
+  private async appliedAt(
+    compares: pb.ModEqual[],
+    ops: pb.RequestOp[],
+  ): Promise<number | undefined> {
+    const puts = ops.flatMap((op) => (op.put ? [op.put] : []));
+    const deletes = ops.flatMap((op) => (op.delete ? [op.delete] : []));
+    if (ops.length === 0 || puts.length + deletes.length !== ops.length) return undefined;
+    const read = async (ranges: pb.RangeReq[]) => {
+      const req = pb.txnRequest(
+        [],
+        ranges.map((range) => ({ range })),
+        [],
+      );
+      const res = await this.unary('check a retried write', KV + 'Txn', req, pb.txnResponse);
+      return { revision: res.revision, ranges: ranges.map((_, i) => res.responses[i]?.range) };
+    };
+    const gone = (d: pb.DeleteReq): pb.RangeReq => ({ ...d, countOnly: true });
+    if (puts.length === 0) {
+      if (!compares.every((c) => deletes.some((d) => within(c.key, d)))) return undefined;
+      const now = await read(deletes.map(gone));
+      return now.ranges.every((r) => r?.count === 0) ? now.revision : undefined;
     }
-    if (revisions.size > 1) return undefined;
-    return revisions.size ? [...revisions][0] : res.revision;
+    const now = await read(puts.map((p) => ({ key: p.key })));
+    const revisions = new Set<number>();
+    for (const [i, p] of puts.entries()) {
+      const kv = now.ranges[i]?.kvs[0];
+      if (!kv?.value.equals(p.value) || kv.lease !== (p.lease ?? '0')) return undefined;
+      revisions.add(kv.modRevision);
+    }
+    const [at, ...more] = revisions;
+    if (at === undefined || more.length > 0) return undefined;
+    if (compares.length + deletes.length === 0) return at;
+    let then;
+    try {
+      then = await read([
+        ...compares.map((c) => ({ key: c.key, keysOnly: true, revision: at - 1 })),
+        ...deletes.map((d) => ({ ...gone(d), revision: at })),
+      ]);
+    } catch (e) {
+      if (/compacted/.test(messageOf(e))) return undefined;
+      throw e;
+    }
+    for (const [i, c] of compares.entries()) {
+      if ((then.ranges[i]?.kvs[0]?.modRevision ?? 0) !== c.modRevision) return undefined;
+    }
+    return then.ranges.slice(compares.length).every((r) => r?.count === 0) ? at : undefined;
   }
 
   /** One unary etcd call within the store's deadline, its answer decoded (a bad one is an error too). */
@@ -456,6 +500,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
       throw etcdError(e, what, lease);
     }
   }
+}
+
+/** Whether `key` is among what `d` deletes. */
+function within(key: Buffer, d: pb.DeleteReq): boolean {
+  if (!d.rangeEnd) return key.equals(d.key);
+  return Buffer.compare(key, d.key) >= 0 && Buffer.compare(key, d.rangeEnd) < 0;
 }
 
 function leaseNotFound(lease: LeaseId): BerthError {

@@ -143,6 +143,8 @@ const EMPTY = Buffer.alloc(0);
 export interface RangeReq {
   key: Buffer;
   rangeEnd?: Buffer;
+  /** Read as of this revision (0 or none: the present). */
+  revision?: number;
   keysOnly?: boolean;
   countOnly?: boolean;
 }
@@ -150,6 +152,7 @@ export const rangeRequest = (r: RangeReq): Buffer =>
   new Writer()
     .bytesField(1, r.key)
     .bytesField(2, r.rangeEnd)
+    .int(4, r.revision)
     .int(8, r.keysOnly)
     .int(9, r.countOnly)
     .finish();
