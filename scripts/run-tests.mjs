@@ -11,18 +11,20 @@
 // that blocks in a synchronous call (spawnSync, a tmux that never answers)
 // cannot be cancelled by node's --test-timeout, and one such hang must not
 // eat the whole CI budget. A file that runs past its limit is reported with
-// the processes it left running, killed by process group, its orphaned labs
-// removed, and the run goes on to the next file and fails at the end.
+// the processes it left running, killed by process group, the labs its
+// processes owned removed (no other file's), and the run goes on to the next
+// file and fails at the end.
 //
 // Usage: node scripts/run-tests.mjs [unit|integration|compat|e2e ...] [--only substring]
 // BERTH_TEST_FILE_TIMEOUT_S (default 900) and BERTH_TEST_TIMEOUT_S (per test,
 // default 480) change the limits; BERTH_TEST_LANES the lab files run at once.
-import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
+const LAB_ROOT = '/var/lib/berth-lab';
 const args = process.argv.slice(2);
 const onlyIdx = args.indexOf('--only');
 const only = onlyIdx >= 0 ? args.splice(onlyIdx, 2)[1] : undefined;
@@ -70,9 +72,35 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 /** The bytes of a file's output kept for the summary of its failures. */
 const TAIL_BYTES = 64 * 1024;
 
+/** The labs whose owner (lab.json) is a process of group `pgid`. */
+function labsOfGroup(pgid) {
+  let names = [];
+  try {
+    names = readdirSync(LAB_ROOT);
+  } catch {}
+  return names.filter((n) => {
+    try {
+      const pid = JSON.parse(readFileSync(join(LAB_ROOT, n, 'lab.json'), 'utf8')).owner?.pid;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // After "(comm) ": state, ppid, pgrp.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** `berth lab down NAME`, not blocking the other lane's output and timers. */
+const labDown = (lab) =>
+  new Promise((resolve) => {
+    spawn(join(root, 'bin', 'berth'), ['lab', 'down', lab], { stdio: 'inherit' })
+      .on('close', resolve)
+      .on('error', resolve);
+  });
+
 /**
  * Runs one test file; `quiet` keeps its output and prints it whole when it
- * ends (a file of the lane that runs beside the main one). Either way the
+ * ends (lab files when two run at once, and unit files). Either way the
  * end of its output is kept: a failed file's failures are printed again
  * after the run (CI shows the end of the output).
  */
@@ -99,10 +127,13 @@ function runFile(file, quiet = false) {
     child.stderr.on('data', take(process.stderr));
     running.add(child);
     let timedOut = false;
+    // The labs of a file that timed out: its after() hooks never run.
+    let labs = [];
     const timer = setTimeout(() => {
       timedOut = true;
+      labs = labsOfGroup(child.pid);
       process.stdout.write(
-        `\n✖ ${relative(root, file)} still running after ${fileLimitS} s: killing it.\n` +
+        `\n✖ ${name(file)} still running after ${fileLimitS} s: killing it.\n` +
           `  what it was running:\n${groupProcesses(child.pid)}\n`,
       );
       try {
@@ -114,7 +145,7 @@ function runFile(file, quiet = false) {
         } catch {}
       }, 10_000).unref();
     }, fileLimitS * 1000);
-    child.on('close', (code, signal) => {
+    child.on('close', async (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
       if (quiet) process.stdout.write(Buffer.concat(kept));
@@ -122,10 +153,8 @@ function runFile(file, quiet = false) {
       const ok = !timedOut && code === 0;
       const s = Math.round((Date.now() - t0) / 1000);
       process.stdout.write(`── ${name(file)}: ${ok ? 'passed' : 'FAILED'} in ${s} s\n`);
-      if (timedOut) {
-        // Its after() hooks never ran: remove the labs it left (their owner is gone).
-        spawnSync(join(root, 'bin', 'berth'), ['lab', 'clean'], { stdio: 'inherit' });
-      }
+      // Only its own: the other lane's labs are in use.
+      for (const lab of labs) await labDown(lab);
       resolve({
         file,
         ok,
@@ -174,10 +203,13 @@ const rank = (f) => {
 const alone = labFiles.filter((f) => ALONE.includes(name(f)));
 const shared = labFiles.filter((f) => !ALONE.includes(name(f))).sort((a, b) => rank(a) - rank(b));
 // Two lanes need two CPUs: on one, the files' own timings would suffer.
-const lanes = Math.max(
-  1,
-  Number(process.env.BERTH_TEST_LANES ?? Math.min(2, availableParallelism())),
-);
+const lanes = Number(process.env.BERTH_TEST_LANES ?? Math.min(2, availableParallelism()));
+if (!Number.isInteger(lanes) || lanes < 1) {
+  console.error(
+    `BERTH_TEST_LANES must be a whole number of at least 1, not ${process.env.BERTH_TEST_LANES}`,
+  );
+  process.exit(1);
+}
 const t0 = Date.now();
 const parentsBefore = new Set(berthCgroupParents());
 /** Runs `queue`'s files one after another, `n` at a time. */
@@ -194,7 +226,8 @@ const labs = async () => [
   ...(await drain(shared, lanes, lanes > 1)),
 ];
 const results = (await Promise.all([labs(), drain([...side], 1, true)])).flat();
-const bad = results.filter((r) => !r.ok);
+// In the order of the files, not of their ends.
+const bad = results.filter((r) => !r.ok).sort((a, b) => a.file.localeCompare(b.file));
 const total = Date.now() - t0;
 process.stdout.write(
   `\n${results.length} test files, ${results.length - bad.length} passed, ${bad.length} failed ` +
@@ -214,11 +247,11 @@ for (const dir of berthCgroupParents()) {
   } catch {}
 }
 for (const r of bad) {
-  process.stdout.write(`\n── ${relative(root, r.file)}: what failed\n${failures(r.tail)}\n`);
+  process.stdout.write(`\n── ${name(r.file)}: what failed\n${failures(r.tail)}\n`);
 }
 for (const r of bad) {
   const why = r.timedOut ? `timed out after ${fileLimitS} s` : `exit ${r.code ?? r.signal}`;
-  process.stdout.write(`  ✖ ${relative(root, r.file)}: ${why}\n`);
+  process.stdout.write(`  ✖ ${name(r.file)}: ${why}\n`);
 }
 process.exit(bad.length ? 1 : 0);
 

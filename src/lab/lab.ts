@@ -221,11 +221,13 @@ export class Lab {
   /**
    * Removes orphaned labs: those whose owner process is gone (a killed test) or
    * whose state is unreadable. With `all`, removes every lab, including ones a
-   * live process or `lab up` still uses.
+   * live process or `lab up` still uses. With `prefix`, only labs whose names
+   * start with it (a test's own, while other tests' labs come and go).
    */
-  static async clean(opts: { all?: boolean } = {}): Promise<CleanResult> {
+  static async clean(opts: { all?: boolean; prefix?: string } = {}): Promise<CleanResult> {
     const out: CleanResult = { removed: [], kept: [], failed: [] };
     for (const name of labDirNames()) {
+      if (opts.prefix !== undefined && !name.startsWith(opts.prefix)) continue;
       const dir = join(LAB_ROOT, name);
       const s = readState(dir);
       // A lab being created has its directory a moment before its state file.
@@ -243,7 +245,7 @@ export class Lab {
   }
 
   /** `clean()` that returns the removed names and throws if any lab could not be removed. */
-  static async cleanAll(opts: { all?: boolean } = {}): Promise<string[]> {
+  static async cleanAll(opts: { all?: boolean; prefix?: string } = {}): Promise<string[]> {
     const r = await Lab.clean(opts);
     if (r.failed.length > 0) {
       const what = r.failed.map((f) => `${f.name}: ${f.leftovers.join(', ')}`).join('; ');
