@@ -96,6 +96,7 @@ export function containerToolRoutes(r: Router, s: Services): void {
     const path = query.get('path') ?? '';
     if (!path) throw invalid('path is required');
     const c = containers.get(ref);
+    let last: Buffer | undefined;
     await containers.withRootfs(c.Id, { write: false }, async (root) => {
       let out;
       try {
@@ -103,18 +104,15 @@ export function containerToolRoutes(r: Router, s: Services): void {
       } catch (e) {
         throw archiveError(e, path, ref);
       }
-      const head = {
+      res!.writeHead(200, {
         'Content-Type': 'application/x-tar',
         'X-Docker-Container-Path-Stat': statHeader(out.stat),
-      };
-      if (req.method === 'HEAD') {
-        res!.writeHead(200, head).end();
-        return;
-      }
-      res!.writeHead(200, head);
+      });
+      if (req.method === 'HEAD') return;
       containers.emit(c, 'archive-path');
-      await pipeline(Readable.from(out.tar), res!);
+      await pipeline(Readable.from(allButLast(out.tar, (b) => (last = b))), res!, { end: false });
     });
+    res!.end(last);
   });
 
   r.on('PUT', '/containers/:id/archive', async ({ req, res, params, query }) => {
@@ -153,10 +151,32 @@ export function containerToolRoutes(r: Router, s: Services): void {
 
   r.on('GET', '/containers/:id/export', async ({ res, params }) => {
     const c = containers.get(params[0]!);
+    let last: Buffer | undefined;
     await containers.withRootfs(c.Id, { write: false }, async (root) => {
       res!.writeHead(200, { 'Content-Type': 'application/x-tar' });
-      await pipeline(Readable.from(tarTree(root, '')), res!);
+      const chunks = allButLast(tarTree(root, ''), (b) => (last = b));
+      await pipeline(Readable.from(chunks), res!, { end: false });
     });
+    res!.end(last);
     containers.emit(c, 'export');
   });
+}
+
+/**
+ * Yields every chunk of a tar but the last, which it hands to `keep`: a
+ * running container is frozen while the daemon reads its files (fsaccess),
+ * and the route sends the last chunk (the archive's end) after the thaw,
+ * so a client that has the whole archive (the docker CLI stops reading at
+ * its end) finds the container running again.
+ */
+async function* allButLast(
+  chunks: AsyncIterable<Buffer>,
+  keep: (last: Buffer) => void,
+): AsyncGenerator<Buffer> {
+  let prev: Buffer | undefined;
+  for await (const c of chunks) {
+    if (prev) yield prev;
+    prev = c;
+  }
+  if (prev) keep(prev);
 }
