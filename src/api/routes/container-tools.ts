@@ -6,8 +6,6 @@
 import { emptyStats, sample, type StatsJson } from '../../containers/stats.js';
 import { top } from '../../containers/top.js';
 import { conflict, invalid } from '../../common/errors.js';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { qBool } from '../../common/validate.js';
 import {
   archiveError,
@@ -21,6 +19,7 @@ import {
 import { containerChanges } from '../../containers/changes.js';
 import { resolveUser } from '../../containers/user.js';
 import { empty, json, type Router } from '../server.js';
+import { sendAllButLast } from '../tar-answer.js';
 import type { Services } from './services.js';
 
 /** Docker's BoolValueOrDefault: absent is `def`; "", 0, no, false, none are false. */
@@ -110,8 +109,9 @@ export function containerToolRoutes(r: Router, s: Services): void {
       });
       if (req.method === 'HEAD') return;
       containers.emit(c, 'archive-path');
-      await pipeline(Readable.from(allButLast(out.tar, (b) => (last = b))), res!, { end: false });
+      last = await sendAllButLast(out.tar, res!);
     });
+    // The archive's end, after the thaw (tar-answer.ts).
     res!.end(last);
   });
 
@@ -154,29 +154,10 @@ export function containerToolRoutes(r: Router, s: Services): void {
     let last: Buffer | undefined;
     await containers.withRootfs(c.Id, { write: false }, async (root) => {
       res!.writeHead(200, { 'Content-Type': 'application/x-tar' });
-      const chunks = allButLast(tarTree(root, ''), (b) => (last = b));
-      await pipeline(Readable.from(chunks), res!, { end: false });
+      last = await sendAllButLast(tarTree(root, ''), res!);
     });
+    // The archive's end, after the thaw (tar-answer.ts).
     res!.end(last);
     containers.emit(c, 'export');
   });
-}
-
-/**
- * Yields every chunk of a tar but the last, which it hands to `keep`: a
- * running container is frozen while the daemon reads its files (fsaccess),
- * and the route sends the last chunk (the archive's end) after the thaw,
- * so a client that has the whole archive (the docker CLI stops reading at
- * its end) finds the container running again.
- */
-async function* allButLast(
-  chunks: AsyncIterable<Buffer>,
-  keep: (last: Buffer) => void,
-): AsyncGenerator<Buffer> {
-  let prev: Buffer | undefined;
-  for await (const c of chunks) {
-    if (prev) yield prev;
-    prev = c;
-  }
-  if (prev) keep(prev);
 }
