@@ -15,6 +15,7 @@ import type { KvStore, WatchEvent } from '../../src/store/types.js';
 import { runStoreContract } from '../unit/store-contract.js';
 import { EtcdCluster, makeTestPki, type TestPki } from '../helpers/etcd.js';
 import { MutingProxy } from '../helpers/muting-proxy.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
 let single: EtcdCluster | undefined;
 let n = 0;
@@ -30,14 +31,8 @@ runStoreContract('etcd', async () =>
   EtcdStore.open({ endpoints: (single as EtcdCluster).endpoints(), prefix: `/contract/${++n}/` }),
 );
 
-/** Resolves once `cond` holds, polling. */
-async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** The shared poller, with room for a member's failover (15 s unless told). */
+const waitFor = (cond: () => boolean, what: string, ms = 15_000) => waitUntil(cond, what, ms);
 
 /** Retries `fn` until it succeeds (the caller's part of "recovers by itself"). */
 async function eventually<T>(fn: () => Promise<T>, ms = 20_000): Promise<T> {

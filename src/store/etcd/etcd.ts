@@ -278,7 +278,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
       const req = pb.compactionRequest(revision, false);
       await this.unary('compact', KV + 'Compact', req, pb.revisionOf);
     } catch (e) {
-      if (/required revision has been compacted/.test(messageOf(e))) return;
+      if (historyGone(e)) return;
       throw e;
     }
   }
@@ -466,7 +466,7 @@ export class EtcdStore implements KvStore, ClusterMembers {
         ...deletes.map((d) => ({ ...gone(d), revision: at })),
       ]);
     } catch (e) {
-      if (/compacted/.test(messageOf(e))) return undefined;
+      if (historyGone(e)) return undefined;
       throw e;
     }
     for (const [i, c] of compares.entries()) {
@@ -501,6 +501,10 @@ export class EtcdStore implements KvStore, ClusterMembers {
     }
   }
 }
+
+/** etcd's answer for a revision older than its history (mvcc's ErrCompacted). */
+const historyGone = (e: unknown): boolean =>
+  /required revision has been compacted/.test(messageOf(e));
 
 /** Whether `key` is among what `d` deletes. */
 function within(key: Buffer, d: pb.DeleteReq): boolean {
