@@ -399,6 +399,7 @@ export class GlobalNetworks implements GlobalScope {
               ...(claim ? { NameHeld: true } : {}),
               ...(req.awaited === false ? { Awaited: false } : {}),
             };
+            req.sending?.({ ipv4: ep.IPv4, prefixLen: ep.PrefixLen, mac: ep.Mac });
             return {
               value: undefined,
               compares: [

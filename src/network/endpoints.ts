@@ -9,6 +9,7 @@
  * Size: join's steps and their undos, leave and reconcile share the record
  * layout and the undo order; `reconcile` is the next to move out.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { BerthError, forbidden, invalid, messageOf, notFound } from '../common/errors.js';
 import { Stopwatch } from '../common/stopwatch.js';
 import type { Logger } from '../common/log.js';
@@ -37,6 +38,7 @@ import { type EndpointRecord, type Joined, joinedView, newId } from './records.j
 import { parseLink } from './links/links.js';
 import { Sandboxes } from './sandboxes.js';
 import type {
+  ExpectedAddress,
   GlobalAttached,
   GlobalScope,
   NetworkDriver,
@@ -500,17 +502,23 @@ export class Endpoints {
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
     });
+    // The address the transaction is about to commit, for the link made beside it.
+    let expect!: (a?: ExpectedAddress) => void;
+    const expected = new Promise<ExpectedAddress | undefined>((r) => (expect = r));
     const attach = () =>
-      global.attach({
-        networkId: net.Id,
-        id: ep.Id,
-        containerId: ep.ContainerID,
-        name: request.name ?? '',
-        aliases: request.aliases ?? [],
-        staticIPv4: request.staticIPv4,
-        mac: request.mac,
-        awaited: request.awaitOthers !== false,
-      });
+      global
+        .attach({
+          networkId: net.Id,
+          id: ep.Id,
+          containerId: ep.ContainerID,
+          name: request.name ?? '',
+          aliases: request.aliases ?? [],
+          staticIPv4: request.staticIPv4,
+          mac: request.mac,
+          awaited: request.awaitOthers !== false,
+          sending: expect,
+        })
+        .finally(() => expect());
     // An --ip or a name this host sees taken is most likely refused: then
     // the link waits for the transaction's answer, so a refusal has made nothing.
     const seenTaken =
@@ -525,7 +533,16 @@ export class Endpoints {
         [made] = await Promise.allSettled([prepared.make()]);
       }
     } else {
-      [attached, made] = await Promise.allSettled([attach(), prepared?.make()]);
+      // The link is begun once the transaction is on its way: the store's
+      // client writes it from the event loop (Node's HTTP/2 does, in its
+      // immediates), and the link's synchronous netlink calls would hold
+      // that write back until they are all done (decision 0045).
+      const link = async (p: PreparedLink) => {
+        const a = await expected;
+        await nextTurn();
+        await p.make(a);
+      };
+      [attached, made] = await Promise.allSettled([attach(), prepared && link(prepared)]);
     }
     if (attached.status === 'fulfilled') {
       undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));

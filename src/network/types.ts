@@ -152,10 +152,23 @@ export interface EndpointInfo {
 export interface PreparedLink {
   /** The host side's name, chosen before anything exists. */
   readonly hostIf: string;
-  /** Builds the link; on failure nothing of it is left. */
-  make(): Promise<void>;
+  /**
+   * Builds the link; on failure nothing of it is left. `expected` is the
+   * address the store's transaction is about to commit: the driver may give
+   * it to the container's end, still down, while the transaction runs, so
+   * that `join` only brings the end up when that address is the one
+   * committed (decision 0045).
+   */
+  make(expected?: ExpectedAddress): Promise<void>;
   /** The container end's interface index, once make() learnt it (join looks it up otherwise). */
   index?: number;
+}
+
+/** The address and MAC a cluster-store transaction is about to commit for an endpoint. */
+export interface ExpectedAddress {
+  ipv4: string;
+  prefixLen: number;
+  mac: string;
 }
 
 /** A network's gateway address on one of its subnets. */
@@ -299,6 +312,8 @@ export interface GlobalAttach {
    * (a `network connect`): they write no report for it (decision 0039).
    */
   awaited?: boolean;
+  /** Told, before each attempt's transaction is sent, the address and MAC it commits if it succeeds. */
+  sending?: (a: ExpectedAddress) => void;
 }
 
 /** An endpoint of a global network, as every host sees it. */

@@ -16,7 +16,7 @@ import { createNetns, deleteNetns } from '../../src/kernel/netns/netns.js';
 import { Rtnl } from '../../src/kernel/netlink/index.js';
 import { OverlayDriver, type OverlayPeer } from '../../src/network/drivers/overlay/index.js';
 import { LinkReaper } from '../../src/network/reaper.js';
-import type { NetworkRecord, Sandbox } from '../../src/network/types.js';
+import type { NetworkRecord, PreparedLink, Sandbox } from '../../src/network/types.js';
 
 const ready = process.getuid?.() === 0 && !!which('etcd');
 const PING = which('ping') ? ['ping'] : ['busybox', 'ping'];
@@ -164,6 +164,41 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     assert.doesNotMatch(fdb, /00:00:00:00:00:00/);
     const neigh = inOverlay(0, ['ip', 'neigh', 'show', 'dev', 'vxlan0']).stdout;
     assert.match(neigh, /^10\.0\.0\.3 lladdr 02:42:0a:00:00:03 PERMANENT/m);
+  });
+
+  it('a link made beside its transaction waits down with the address sent; join brings it up, or replaces a retried one', async () => {
+    const sb = sandboxes[1]!;
+    const addr = (ifName: string) =>
+      execInNetns(sb.netnsPath!, ['ip', '-o', '-4', 'addr', 'show', ifName]).stdout;
+    const link = (ifName: string) =>
+      execInNetns(sb.netnsPath!, ['ip', '-o', 'link', 'show', ifName]).stdout;
+    const joined = (ifName: string, ipv4: string, mac: string, prepared: PreparedLink) =>
+      drivers[1]!.join(
+        net,
+        sb,
+        { ifName, ipv4, prefixLen: 24, mac, defaultRoute: false },
+        prepared,
+      );
+    // Committed as sent: the end already holds its MAC and address, down.
+    const a = drivers[1]!.prepare(net, sb, 'eth1');
+    await a.make({ ipv4: '10.0.0.21', prefixLen: 24, mac: '02:42:0a:00:00:15' });
+    assert.match(link('eth1'), /state DOWN .*link\/ether 02:42:0a:00:00:15 /);
+    assert.match(addr('eth1'), /inet 10\.0\.0\.21\/24 /);
+    await joined('eth1', '10.0.0.21', '02:42:0a:00:00:15', a);
+    assert.match(link('eth1'), /state UP .*link\/ether 02:42:0a:00:00:15 /);
+    assert.equal(addr('eth1').match(/inet /g)?.length, 1, addr('eth1'));
+    // The transaction was retried and committed another address: it replaces the one sent,
+    // and the link carries it (to the network's gateway, on this host's br0).
+    const b = drivers[1]!.prepare(net, sb, 'eth2');
+    await b.make({ ipv4: '10.0.0.22', prefixLen: 24, mac: '02:42:0a:00:00:16' });
+    await joined('eth2', '10.0.0.23', '02:42:0a:00:00:17', b);
+    assert.match(link('eth2'), /state UP .*link\/ether 02:42:0a:00:00:17 /);
+    assert.match(addr('eth2'), /inet 10\.0\.0\.23\/24 /);
+    assert.doesNotMatch(addr('eth2'), /10\.0\.0\.22/);
+    const p = execInNetns(sb.netnsPath!, [...PING, '-c1', '-W2', '-I', 'eth2', '10.0.0.1']);
+    assert.equal(p.status, 0, p.stdout + p.stderr);
+    await drivers[1]!.leave(net, sb, a.hostIf, 'eth1');
+    await drivers[1]!.leave(net, sb, b.hostIf, 'eth2');
   });
 
   it('removes what it programmed for an endpoint that went: no path, no stale entry', async () => {

@@ -463,6 +463,51 @@ describe('network controller (fake driver, no root)', () => {
     }
   });
 
+  it('an overlay join makes its link once the transaction is written, with the address it sends', async () => {
+    const net = overlayRecord('ovsend', 'de', 303, true);
+    const sent = { ipv4: '10.0.0.2', prefixLen: 24, mac: '02:42:0a:00:00:02' };
+    const steps: string[] = [];
+    const g = await fakeWorld({
+      drivers: {
+        overlay: fakeOverlayDriver({
+          prepare: (_n, _sb, ifName) => ({
+            hostIf: `veth-${ifName}`,
+            make: async (a) => void steps.push(`make ${a?.ipv4}`),
+          }),
+          join: async () => {
+            steps.push('join');
+            throw new Error('the driver failed');
+          },
+          leave: async () => void steps.push('leave'),
+        }),
+      },
+      global: fakeGlobalScope({
+        list: () => [net],
+        get: (id) => (id === net.Id ? net : undefined),
+        attach: async (req) => {
+          req.sending?.(sent);
+          // As Node's HTTP/2 client: the request reaches its socket from the event loop's immediates.
+          await new Promise((r) => setImmediate(r));
+          steps.push('written');
+          const endpoint = { Id: 'mine', NetworkID: net.Id, IPv4: sent.ipv4, PrefixLen: 24 };
+          return { endpoint: { ...endpoint, Mac: sent.mac } as GlobalEndpoint, revision: 9 };
+        },
+        detach: async () => void steps.push('detach'),
+      }),
+    });
+    try {
+      await fails(
+        g.controller.endpoints.join(C1, NETNS, net.Id, { defaultRoute: false }),
+        'the driver failed',
+      );
+      assert.deepEqual(steps.slice(0, 3), ['written', 'make 10.0.0.2', 'join']);
+      assert.ok(steps.includes('leave') && steps.includes('detach'), steps.join());
+      assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('keeps the control plane in the firewall by changes only, and in what a flushed table gets back', async () => {
     const g = await fakeWorld();
     try {

@@ -28,6 +28,7 @@ import type {
   Peer,
   PeersChange,
   EndpointAddresses,
+  ExpectedAddress,
   PreparedLink,
   EndpointInfo,
   Gateway,
@@ -89,6 +90,8 @@ export class OverlayDriver implements NetworkDriver {
   private readonly made = new Map<string, number>();
   /** Removals of a network's namespace in flight. */
   private readonly removing = new Map<string, Promise<void>>();
+  /** The address and MAC a prepared link's container end was given while it was down (preset). */
+  private readonly presets = new WeakMap<PreparedLink, { cidr: string; mac: string }>();
 
   constructor(
     /** rtnetlink in the daemon's (host's) namespace. */
@@ -218,16 +221,45 @@ export class OverlayDriver implements NetworkDriver {
   prepare(net: NetworkRecord, sandbox: Sandbox, ifName: string): PreparedLink {
     const link: PreparedLink = {
       hostIf: vethName(),
-      make: async () => {
+      make: async (expected) => {
         await this.makeVeth(net, sandbox, { ifName, hostIf: link.hostIf });
         // Looked up now, while the allocation is still under way (join looks again if this failed).
         link.index = await sandbox
           .netlink()
           .index(ifName)
           .catch(() => undefined);
+        if (expected && link.index !== undefined) {
+          await this.preset(net, sandbox, link, link.index, expected);
+        }
       },
     };
     return link;
+  }
+
+  /**
+   * The address the transaction is about to commit, and its MAC, given to
+   * the container's end while it is still down (nothing flows), and that
+   * MAC forgotten by br0 (see join): then join has only to bring it up.
+   * Best-effort: on an error join configures the link whole.
+   */
+  private async preset(
+    net: NetworkRecord,
+    sandbox: Sandbox,
+    link: PreparedLink,
+    index: number,
+    a: ExpectedAddress,
+  ): Promise<void> {
+    const cidr = `${a.ipv4}/${a.prefixLen}`;
+    const c = sandbox.netlink();
+    try {
+      await c.configureLink(index, { mac: a.mac, addresses: [{ cidr }] });
+      await this.netlink(net)
+        .deleteFdb({ link: VXLAN, mac: a.mac, master: true })
+        .catch(ignoreMissing);
+      this.presets.set(link, { cidr, mac: a.mac });
+    } catch {
+      await c.deleteAddress(index, cidr).catch(() => undefined);
+    }
   }
 
   async join(
@@ -242,23 +274,25 @@ export class OverlayDriver implements NetworkDriver {
     const hostIf = prepared?.hostIf ?? vethName();
     if (!prepared) await this.makeVeth(net, sandbox, { ifName: a.ifName, hostIf, mac: a.mac });
     const inside = this.netlink(net);
+    const cidr = a.ipv4 && a.prefixLen !== undefined ? `${a.ipv4}/${a.prefixLen}` : undefined;
+    const preset = prepared && this.presets.get(prepared);
+    const ready = preset !== undefined && preset.cidr === cidr && preset.mac === a.mac;
     try {
       const c = sandbox.netlink();
-      const addresses =
-        a.ipv4 && a.prefixLen !== undefined ? [{ cidr: `${a.ipv4}/${a.prefixLen}` }] : [];
       const index = prepared?.index ?? (await c.index(a.ifName));
+      // Another address than the transaction committed (it was retried).
+      if (preset && !ready) await c.deleteAddress(index, preset.cidr).catch(ignoreMissing);
       await c.configureLink(index, {
-        ...(prepared && a.mac ? { mac: a.mac } : {}),
-        addresses,
+        ...(prepared && a.mac && !ready ? { mac: a.mac } : {}),
+        addresses: cidr && !ready ? [{ cidr }] : [],
         up: true,
-        routes: [],
       });
     } catch (e) {
       await inside.deleteLink(hostIf).catch(() => undefined);
       throw e;
     }
     // br0 may have learnt this MAC behind vxlan0 (an endpoint of another host had the address).
-    if (a.mac)
+    if (a.mac && !ready)
       await inside.deleteFdb({ link: VXLAN, mac: a.mac, master: true }).catch(ignoreMissing);
     return { ipv4: a.ipv4, prefixLen: a.prefixLen, mac: a.mac, hostIf };
   }
