@@ -36,6 +36,26 @@ const overlayRecord = (Name: string, id: string, vni: number, autoSubnet: boolea
 const C2 = 'c2'.repeat(32);
 const NETNS = '/nonexistent/netns/c1';
 
+/** A cluster store's view that has one network. */
+const holding = (net: NetworkRecord) => ({
+  list: () => [net],
+  get: (id: string) => (id === net.Id ? net : undefined),
+});
+
+/** An overlay driver that tells `step` what it is asked (`make` with the address it got), and fails its join. */
+const failingJoinDriver = (step: (s: string) => void) =>
+  fakeOverlayDriver({
+    prepare: (_n, _sb, ifName) => ({
+      hostIf: `veth-${ifName}`,
+      make: async (a) => step(a ? `make ${a.ipv4}` : 'make'),
+    }),
+    join: async () => {
+      step('join');
+      throw new Error('the driver failed');
+    },
+    leave: async () => step('leave'),
+  });
+
 let w: FakeWorld;
 beforeEach(async () => {
   w = await fakeWorld();
@@ -270,8 +290,7 @@ describe('network controller (fake driver, no root)', () => {
           }),
         },
         global: fakeGlobalScope({
-          list: () => [net],
-          get: (id) => (id === net.Id ? net : undefined),
+          ...holding(net),
           attach: async (req) => {
             made.push(`attach ${req.staticIPv4}`);
             throw new Error('not in this test');
@@ -376,8 +395,7 @@ describe('network controller (fake driver, no root)', () => {
     const reaped: string[] = [];
     const g = await fakeWorld({
       global: fakeGlobalScope({
-        list: () => [net],
-        get: (id) => (id === net.Id ? net : undefined),
+        ...holding(net),
         endpointsOf: () => (reaped.length ? [] : [stale]),
         endpoint: () => (reaped.length ? undefined : stale),
         reap: async (_n, id) => {
@@ -412,21 +430,10 @@ describe('network controller (fake driver, no root)', () => {
     };
     const g = await fakeWorld({
       drivers: {
-        overlay: fakeOverlayDriver({
-          prepare: (_n, _sb, ifName) => ({
-            hostIf: `veth-${ifName}`,
-            make: async () => void steps.push('make'),
-          }),
-          join: async () => {
-            steps.push('join');
-            throw new Error('the driver failed');
-          },
-          leave: async () => void steps.push('leave'),
-        }),
+        overlay: failingJoinDriver((step) => steps.push(step)),
       },
       global: fakeGlobalScope({
-        list: () => [net],
-        get: (id) => (id === net.Id ? net : undefined),
+        ...holding(net),
         endpointsOf: () => [taken],
         attach: async (req) => {
           steps.push(`attach ${req.staticIPv4 ?? ''}`);
@@ -469,21 +476,10 @@ describe('network controller (fake driver, no root)', () => {
     const steps: string[] = [];
     const g = await fakeWorld({
       drivers: {
-        overlay: fakeOverlayDriver({
-          prepare: (_n, _sb, ifName) => ({
-            hostIf: `veth-${ifName}`,
-            make: async (a) => void steps.push(`make ${a?.ipv4}`),
-          }),
-          join: async () => {
-            steps.push('join');
-            throw new Error('the driver failed');
-          },
-          leave: async () => void steps.push('leave'),
-        }),
+        overlay: failingJoinDriver((step) => steps.push(step)),
       },
       global: fakeGlobalScope({
-        list: () => [net],
-        get: (id) => (id === net.Id ? net : undefined),
+        ...holding(net),
         attach: async (req) => {
           req.sending?.(sent);
           // As Node's HTTP/2 client: the request reaches its socket from the event loop's immediates.
