@@ -17,8 +17,8 @@
  *
  * Checks the issue's targets, prints tables and writes JSON. See docs/benchmarks.md.
  *
- *   node dist/bench/overlay.js [--iterations 20] [--warmup 2] [--tries 100]
- *       [--rounds 3] [--seconds 5] [--out FILE]
+ *   node dist/bench/overlay.js [--iterations 20] [--warmup 2] [--attach-iterations 50]
+ *       [--attach-warmup 10] [--tries 100] [--rounds 3] [--seconds 5] [--out FILE]
  */
 import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +61,10 @@ const parseArgs = (argv: string[]) =>
   parseBenchArgs('overlay', argv, {
     iterations: { default: 20 },
     warmup: { default: 2, min: 0 },
+    // A few ms each: more of them, after more warm-ups, than a `run -d`
+    // (with 20 after 2, a handful of slow ones moved the medians).
+    attachIterations: { default: 50 },
+    attachWarmup: { default: 10, min: 0 },
     tries: { default: 100, max: MAX_TRIES },
     rounds: { default: 3 },
     seconds: { default: 5 },
@@ -249,14 +253,17 @@ async function attachLatency({ s, o, res, tag }: Ctx): Promise<void> {
     if (r.status !== 200) throw new Error(`${tag} ${op} ${net}: ${r.status} ${r.text}`);
     return r.ms;
   };
-  console.log(`${tag} attach/detach: ${o.warmup} warm-up + ${o.iterations} iterations per network`);
-  for (let i = 0; i < o.warmup + o.iterations; i++) {
+  const warmup = o.attachWarmup;
+  console.log(
+    `${tag} attach/detach: ${warmup} warm-up + ${o.attachIterations} iterations per network`,
+  );
+  for (let i = 0; i < warmup + o.attachIterations; i++) {
     const order = Object.keys(ATTACH_NETS) as AttachNet[];
     for (const net of i % 2 ? order.reverse() : order) {
       await checkpoint();
       const a = await api(ATTACH_NETS[net], 'connect');
       const d = await api(ATTACH_NETS[net], 'disconnect');
-      if (i >= o.warmup) {
+      if (i >= warmup) {
         res.attach[net].push(a);
         res.detach[net].push(d);
       }
