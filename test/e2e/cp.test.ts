@@ -187,19 +187,26 @@ describe('docker cp', () => {
     const r = await put('c1', '/data', evil);
     assert.equal(r.status, 400, r.text);
     assert.equal(existsSync(`/etc/${name}-tar`), false);
-    // The link's own stat says where it points inside the container.
-    const stat = await new Promise<string>((resolve, reject) => {
+    // The link's own stat says where it points inside the container; the
+    // container, frozen to read it, is thawed by the time the answer comes.
+    const cid = ok(['inspect', '-f', '{{.Id}}', 'c1']).trim();
+    const [stat, freezer] = await new Promise<[string, string]>((resolve, reject) => {
       const req = request(
         {
           socketPath: env.daemon.env.DOCKER_HOST.replace('unix://', ''),
           method: 'HEAD',
           path: '/v1.41/containers/c1/archive?path=/lnk/up',
         },
-        (res) => resolve(String(res.headers['x-docker-container-path-stat'] ?? '')),
+        (res) =>
+          resolve([
+            String(res.headers['x-docker-container-path-stat'] ?? ''),
+            readFileSync(`/sys/fs/cgroup/freezer/berth/${cid}/freezer.state`, 'utf8').trim(),
+          ]),
       );
       req.on('error', reject);
       req.end();
     });
+    assert.equal(freezer, 'THAWED');
     const s = JSON.parse(Buffer.from(stat, 'base64').toString()) as Record<string, unknown>;
     assert.equal(s.name, 'up');
     assert.equal(s.linkTarget, '/etc');

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { totalmem } from 'node:os';
+import { join } from 'node:path';
 import { apiCall } from '../helpers/api.js';
 import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
@@ -202,6 +203,13 @@ describe('everyday commands: top, stats, diff, export', () => {
         encoding: 'utf8',
         env: { ...process.env, DOCKER_HOST: env.daemon.env.DOCKER_HOST },
       }).stdout;
+    // Running: frozen while its files are read, thawed before the archive's
+    // end reaches the CLI, so by the time `docker export` returns.
+    const cid = env.docker(['inspect', '-f', '{{.Id}}', 'fsc']).stdout.trim();
+    const tarFile = join(env.lab.dir, 'fsc.tar');
+    assert.equal(env.docker(['export', '-o', tarFile, 'fsc']).status, 0);
+    const freezer = readFileSync(`/sys/fs/cgroup/freezer/berth/${cid}/freezer.state`, 'utf8');
+    assert.equal(freezer.trim(), 'THAWED');
     const names = tarList([]).split('\n');
     assert.ok(names.includes('tmp/new'));
     assert.ok(names.includes('bin/busybox'));
