@@ -481,9 +481,11 @@ export class Endpoints {
    * first, naming the link the driver will make; then, side by side, the
    * endpoint and its address in the cluster store (its transaction gives an
    * address no other host has; it returns the revision it committed at) and
-   * the driver's link, made without the address and carrying nothing until
-   * join configures it. The address reaches this host's record when the
-   * endpoint is ready. Undo: the link, the cluster's endpoint, the record.
+   * the driver's link, begun once the transaction is written and given the
+   * address it is sending, its container end down: it carries nothing until
+   * join brings it up (decision 0045). The address reaches this host's
+   * record when the endpoint is ready. Undo: the link, the cluster's
+   * endpoint, the record.
    */
   private async recordGlobal(
     net: NetworkRecord,
@@ -502,9 +504,11 @@ export class Endpoints {
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
     });
-    // The address the transaction is about to commit, for the link made beside it.
+    // The address the transaction is about to commit, for the link made
+    // beside it; nothing once the transaction has settled without one.
     let expect!: (a?: ExpectedAddress) => void;
     const expected = new Promise<ExpectedAddress | undefined>((r) => (expect = r));
+    let refused = false;
     const attach = () =>
       global
         .attach({
@@ -518,6 +522,10 @@ export class Endpoints {
           awaited: request.awaitOthers !== false,
           sending: expect,
         })
+        .catch((e: unknown) => {
+          refused = true;
+          throw e;
+        })
         .finally(() => expect());
     // An --ip or a name this host sees taken is most likely refused: then
     // the link waits for the transaction's answer, so a refusal has made nothing.
@@ -526,11 +534,12 @@ export class Endpoints {
       (request.staticIPv4 !== undefined &&
         global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4));
     let attached: PromiseSettledResult<GlobalAttached>;
-    let made: PromiseSettledResult<void> | undefined;
+    /** Whether the link was made (false: not begun). */
+    let made: PromiseSettledResult<boolean> | undefined;
     if (seenTaken) {
       [attached] = await Promise.allSettled([attach()]);
       if (prepared && attached.status === 'fulfilled') {
-        [made] = await Promise.allSettled([prepared.make()]);
+        [made] = await Promise.allSettled([prepared.make().then(() => true)]);
       }
     } else {
       // The link is begun once the transaction is on its way: the store's
@@ -539,15 +548,18 @@ export class Endpoints {
       // that write back until they are all done (decision 0045).
       const link = async (p: PreparedLink) => {
         const a = await expected;
-        await nextTurn();
+        // Refused before it was sent (the name, the network gone): no link.
+        if (refused) return false;
+        if (a) await nextTurn();
         await p.make(a);
+        return true;
       };
-      [attached, made] = await Promise.allSettled([attach(), prepared && link(prepared)]);
+      [attached, made] = await Promise.allSettled([attach(), prepared ? link(prepared) : false]);
     }
     if (attached.status === 'fulfilled') {
       undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
     }
-    if (prepared && made?.status === 'fulfilled') {
+    if (prepared && made?.status === 'fulfilled' && made.value) {
       // make() may have made the network's kernel side here for a network
       // another host removed meanwhile (its removal already forgotten here):
       // it goes after the link, if the network is gone by then.

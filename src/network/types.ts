@@ -165,11 +165,7 @@ export interface PreparedLink {
 }
 
 /** The address and MAC a cluster-store transaction is about to commit for an endpoint. */
-export interface ExpectedAddress {
-  ipv4: string;
-  prefixLen: number;
-  mac: string;
-}
+export type ExpectedAddress = Required<Pick<EndpointAddresses, 'ipv4' | 'prefixLen' | 'mac'>>;
 
 /** A network's gateway address on one of its subnets. */
 export interface Gateway {

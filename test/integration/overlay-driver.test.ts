@@ -179,12 +179,25 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
         { ifName, ipv4, prefixLen: 24, mac, defaultRoute: false },
         prepared,
       );
-    // Committed as sent: the end already holds its MAC and address, down.
+    // Committed as sent: the end already holds its MAC and address, down,
+    // and join only brings it up.
     const a = drivers[1]!.prepare(net, sb, 'eth1');
     await a.make({ ipv4: '10.0.0.21', prefixLen: 24, mac: '02:42:0a:00:00:15' });
     assert.match(link('eth1'), /state DOWN .*link\/ether 02:42:0a:00:00:15 /);
     assert.match(addr('eth1'), /inet 10\.0\.0\.21\/24 /);
-    await joined('eth1', '10.0.0.21', '02:42:0a:00:00:15', a);
+    const rt = sb.netlink();
+    const configure = rt.configureLink.bind(rt);
+    const asked: unknown[] = [];
+    rt.configureLink = async (index, c) => {
+      asked.push(c);
+      return configure(index, c);
+    };
+    try {
+      await joined('eth1', '10.0.0.21', '02:42:0a:00:00:15', a);
+    } finally {
+      rt.configureLink = configure;
+    }
+    assert.deepEqual(asked, [{ addresses: [], up: true }]);
     assert.match(link('eth1'), /state UP .*link\/ether 02:42:0a:00:00:15 /);
     assert.equal(addr('eth1').match(/inet /g)?.length, 1, addr('eth1'));
     // The transaction was retried and committed another address: it replaces the one sent,

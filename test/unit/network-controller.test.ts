@@ -11,7 +11,12 @@ import { BerthError, hasCode } from '../../src/common/errors.js';
 import { isReservedOwner } from '../../src/network/ipam/index.js';
 import type { JoinRequest } from '../../src/network/endpoints.js';
 import type { Joined } from '../../src/network/records.js';
-import type { GlobalAttached, GlobalEndpoint, NetworkRecord } from '../../src/network/types.js';
+import type {
+  GlobalAttach,
+  GlobalAttached,
+  GlobalEndpoint,
+  NetworkRecord,
+} from '../../src/network/types.js';
 import type { Op } from '../../src/store/types.js';
 import {
   fakeGlobalScope,
@@ -49,8 +54,8 @@ const failingJoinDriver = (step: (s: string) => void) =>
       hostIf: `veth-${ifName}`,
       make: async (a) => step(a ? `make ${a.ipv4}` : 'make'),
     }),
-    join: async () => {
-      step('join');
+    join: async (_n, _sb, a) => {
+      step(`join ${a.ipv4}`);
       throw new Error('the driver failed');
     },
     leave: async () => step('leave'),
@@ -362,8 +367,10 @@ describe('network controller (fake driver, no root)', () => {
       global: fakeGlobalScope({
         list: () => (known ? [net] : []),
         get: (id) => (known && id === net.Id ? net : undefined),
-        // Another host's network rm lands while this one's transaction runs.
-        attach: async () => {
+        // Another host's network rm lands while this one's transaction, sent, runs.
+        attach: async (req) => {
+          req.sending?.({ ipv4: '10.0.0.2', prefixLen: 24, mac: '02:42:0a:00:00:02' });
+          await new Promise((r) => setImmediate(r));
           known = false;
           throw new BerthError('NOT_FOUND', `network ${net.Id} not found`);
         },
@@ -425,7 +432,7 @@ describe('network controller (fake driver, no root)', () => {
     const net = overlayRecord('ovip', 'cd', 301, false);
     const taken = { Id: 'other', NetworkID: net.Id, IPv4: '10.0.0.7' } as GlobalEndpoint;
     let steps: string[] = [];
-    let answer: () => Promise<GlobalAttached> = async () => {
+    let answer: (req: GlobalAttach) => Promise<GlobalAttached> = async () => {
       throw new BerthError('FORBIDDEN', 'Address already in use');
     };
     const g = await fakeWorld({
@@ -437,7 +444,7 @@ describe('network controller (fake driver, no root)', () => {
         endpointsOf: () => [taken],
         attach: async (req) => {
           steps.push(`attach ${req.staticIPv4 ?? ''}`);
-          return answer();
+          return answer(req);
         },
         detach: async () => void steps.push('detach'),
       }),
@@ -455,54 +462,76 @@ describe('network controller (fake driver, no root)', () => {
         revision: 9,
       });
       await fails(join('10.0.0.7'), 'the driver failed');
-      assert.deepEqual(steps.slice(0, 3), ['attach 10.0.0.7', 'make', 'join']);
+      assert.deepEqual(steps.slice(0, 3), ['attach 10.0.0.7', 'make', 'join 10.0.0.7']);
       assert.ok(steps.includes('leave') && steps.includes('detach'), steps.join());
-      // An address this host sees free: the link is made beside the transaction, as before.
+      // An address this host sees free: the link is made beside the
+      // transaction once it is sent, as before; the store refuses it then.
       steps = [];
-      answer = async () => {
+      answer = async (req) => {
+        req.sending?.({ ipv4: '10.0.0.8', prefixLen: 24, mac: '02:42:0a:00:00:08' });
+        await new Promise((r) => setImmediate(r));
         throw new BerthError('FORBIDDEN', 'Address already in use');
       };
       await fails(join('10.0.0.8'), 'Address already in use');
-      assert.deepEqual(steps.sort(), ['attach 10.0.0.8', 'leave', 'make']);
+      assert.deepEqual(steps.sort(), ['attach 10.0.0.8', 'leave', 'make 10.0.0.8']);
       assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
     } finally {
       await g.close();
     }
   });
 
-  it('an overlay join makes its link once the transaction is written, with the address it sends', async () => {
-    const net = overlayRecord('ovsend', 'de', 303, true);
-    const sent = { ipv4: '10.0.0.2', prefixLen: 24, mac: '02:42:0a:00:00:02' };
-    const steps: string[] = [];
-    const g = await fakeWorld({
-      drivers: {
-        overlay: failingJoinDriver((step) => steps.push(step)),
-      },
-      global: fakeGlobalScope({
-        ...holding(net),
-        attach: async (req) => {
-          req.sending?.(sent);
-          // As Node's HTTP/2 client: the request reaches its socket from the event loop's immediates.
-          await new Promise((r) => setImmediate(r));
-          steps.push('written');
-          const endpoint = { Id: 'mine', NetworkID: net.Id, IPv4: sent.ipv4, PrefixLen: 24 };
-          return { endpoint: { ...endpoint, Mac: sent.mac } as GlobalEndpoint, revision: 9 };
-        },
-        detach: async () => void steps.push('detach'),
-      }),
+  const a2 = { ipv4: '10.0.0.2', prefixLen: 24, mac: '02:42:0a:00:00:02' };
+  const a3 = { ipv4: '10.0.0.3', prefixLen: 24, mac: '02:42:0a:00:00:03' };
+  for (const [what, sends, committed, want] of [
+    [
+      'once the transaction is written, with the address it sends',
+      [a2],
+      a2,
+      ['written', 'make 10.0.0.2', 'join 10.0.0.2'],
+    ],
+    [
+      'with the first address sent; join gets the one a retry committed',
+      [a2, a3],
+      a3,
+      ['written', 'make 10.0.0.2', 'join 10.0.0.3'],
+    ],
+    ['not at all when the transaction is refused before it is sent', [], undefined, []],
+  ] as const) {
+    it(`an overlay join makes its link ${what}`, async () => {
+      const net = overlayRecord('ovsend', 'de', 303, true);
+      const steps: string[] = [];
+      const g = await fakeWorld({
+        drivers: { overlay: failingJoinDriver((step) => steps.push(step)) },
+        global: fakeGlobalScope({
+          ...holding(net),
+          attach: async (req) => {
+            for (const [i, a] of sends.entries()) {
+              req.sending?.(a);
+              // As Node's HTTP/2 client: the request reaches its socket from the event loop's immediates.
+              await new Promise((r) => setImmediate(r));
+              if (i === 0) steps.push('written');
+            }
+            if (!committed) throw new BerthError('FORBIDDEN', 'refused');
+            const endpoint = { Id: 'mine', NetworkID: net.Id, IPv4: committed.ipv4, PrefixLen: 24 };
+            return { endpoint: { ...endpoint, Mac: committed.mac } as GlobalEndpoint, revision: 9 };
+          },
+          detach: async () => void steps.push('detach'),
+        }),
+      });
+      try {
+        await fails(
+          g.controller.endpoints.join(C1, NETNS, net.Id, { defaultRoute: false }),
+          committed ? 'the driver failed' : 'refused',
+        );
+        assert.deepEqual(steps.slice(0, 3), want);
+        if (committed) assert.ok(steps.includes('leave') && steps.includes('detach'), steps.join());
+        else assert.deepEqual(steps, [], 'nothing made, nothing to undo');
+        assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
+      } finally {
+        await g.close();
+      }
     });
-    try {
-      await fails(
-        g.controller.endpoints.join(C1, NETNS, net.Id, { defaultRoute: false }),
-        'the driver failed',
-      );
-      assert.deepEqual(steps.slice(0, 3), ['written', 'make 10.0.0.2', 'join']);
-      assert.ok(steps.includes('leave') && steps.includes('detach'), steps.join());
-      assert.deepEqual(await g.kv.list('endpoints/'), [], 'endpoint records');
-    } finally {
-      await g.close();
-    }
-  });
+  }
 
   it('keeps the control plane in the firewall by changes only, and in what a flushed table gets back', async () => {
     const g = await fakeWorld();

@@ -90,8 +90,14 @@ export class OverlayDriver implements NetworkDriver {
   private readonly made = new Map<string, number>();
   /** Removals of a network's namespace in flight. */
   private readonly removing = new Map<string, Promise<void>>();
-  /** The address and MAC a prepared link's container end was given while it was down (preset). */
-  private readonly presets = new WeakMap<PreparedLink, { cidr: string; mac: string }>();
+  /**
+   * The address and MAC a prepared link's container end was being given
+   * while it was down (preset), and whether that was done whole.
+   */
+  private readonly presets = new WeakMap<
+    PreparedLink,
+    { cidr: string; mac: string; done: boolean }
+  >();
 
   constructor(
     /** rtnetlink in the daemon's (host's) namespace. */
@@ -240,7 +246,8 @@ export class OverlayDriver implements NetworkDriver {
    * The address the transaction is about to commit, and its MAC, given to
    * the container's end while it is still down (nothing flows), and that
    * MAC forgotten by br0 (see join): then join has only to bring it up.
-   * Best-effort: on an error join configures the link whole.
+   * Best-effort: on an error join takes the address off again, if it was
+   * given, and configures the link whole.
    */
   private async preset(
     net: NetworkRecord,
@@ -249,16 +256,18 @@ export class OverlayDriver implements NetworkDriver {
     index: number,
     a: ExpectedAddress,
   ): Promise<void> {
-    const cidr = `${a.ipv4}/${a.prefixLen}`;
-    const c = sandbox.netlink();
+    const preset = { cidr: `${a.ipv4}/${a.prefixLen}`, mac: a.mac, done: false };
+    this.presets.set(link, preset);
     try {
-      await c.configureLink(index, { mac: a.mac, addresses: [{ cidr }] });
+      await sandbox
+        .netlink()
+        .configureLink(index, { mac: a.mac, addresses: [{ cidr: preset.cidr }] });
       await this.netlink(net)
         .deleteFdb({ link: VXLAN, mac: a.mac, master: true })
         .catch(ignoreMissing);
-      this.presets.set(link, { cidr, mac: a.mac });
+      preset.done = true;
     } catch {
-      await c.deleteAddress(index, cidr).catch(() => undefined);
+      // Left not done: join takes the address off (if it is there) and configures whole.
     }
   }
 
@@ -276,11 +285,11 @@ export class OverlayDriver implements NetworkDriver {
     const inside = this.netlink(net);
     const cidr = a.ipv4 && a.prefixLen !== undefined ? `${a.ipv4}/${a.prefixLen}` : undefined;
     const preset = prepared && this.presets.get(prepared);
-    const ready = preset !== undefined && preset.cidr === cidr && preset.mac === a.mac;
+    const ready = preset?.done === true && preset.cidr === cidr && preset.mac === a.mac;
     try {
       const c = sandbox.netlink();
       const index = prepared?.index ?? (await c.index(a.ifName));
-      // Another address than the transaction committed (it was retried).
+      // Another address than the transaction committed (it was retried), or a preset that failed.
       if (preset && !ready) await c.deleteAddress(index, preset.cidr).catch(ignoreMissing);
       await c.configureLink(index, {
         ...(prepared && a.mac && !ready ? { mac: a.mac } : {}),
