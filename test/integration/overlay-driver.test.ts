@@ -22,6 +22,16 @@ const ready = process.getuid?.() === 0 && !!which('etcd');
 const PING = which('ping') ? ['ping'] : ['busybox', 'ping'];
 
 /** Runs argv in the namespace at `path`, to completion. */
+/** Runs `fn` with some of `rt`'s methods replaced, then gives it its own back. */
+async function patched<T>(rt: Rtnl, methods: Partial<Rtnl>, fn: () => Promise<T>): Promise<T> {
+  Object.assign(rt, methods);
+  try {
+    return await fn();
+  } finally {
+    for (const k of Object.keys(methods)) delete (rt as unknown as Record<string, unknown>)[k];
+  }
+}
+
 function execInNetns(path: string, argv: string[]) {
   const r = spawnSync('nsenter', [`--net=${path}`, '--', ...argv], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -188,15 +198,13 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     const rt = sb.netlink();
     const configure = rt.configureLink.bind(rt);
     const asked: unknown[] = [];
-    rt.configureLink = async (index, c) => {
-      asked.push(c);
-      return configure(index, c);
+    const spy: Partial<Rtnl> = {
+      configureLink: async (index, c) => {
+        asked.push(c);
+        return configure(index, c);
+      },
     };
-    try {
-      await joined('eth1', '10.0.0.21', '02:42:0a:00:00:15', a);
-    } finally {
-      rt.configureLink = configure;
-    }
+    await patched(rt, spy, () => joined('eth1', '10.0.0.21', '02:42:0a:00:00:15', a));
     assert.deepEqual(asked, [{ addresses: [], up: true }]);
     assert.match(link('eth1'), /state UP .*link\/ether 02:42:0a:00:00:15 /);
     assert.equal(addr('eth1').match(/inet /g)?.length, 1, addr('eth1'));
@@ -210,8 +218,32 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     assert.doesNotMatch(addr('eth2'), /10\.0\.0\.22/);
     const p = execInNetns(sb.netnsPath!, [...PING, '-c1', '-W2', '-I', 'eth2', '10.0.0.1']);
     assert.equal(p.status, 0, p.stdout + p.stderr);
-    await drivers[1]!.leave(net, sb, a.hostIf, 'eth1');
-    await drivers[1]!.leave(net, sb, b.hostIf, 'eth2');
+    // A preset whose address went on before it failed, and that could not
+    // take it off: join takes it off and configures the link whole.
+    const c = drivers[1]!.prepare(net, sb, 'eth3');
+    const broken: Partial<Rtnl> = {
+      configureLink: async (index, cfg) => {
+        await configure(index, cfg);
+        throw new Error('injected after the address went on');
+      },
+      deleteAddress: async () => {
+        throw new Error('injected');
+      },
+    };
+    await patched(rt, broken, () =>
+      c.make({ ipv4: '10.0.0.24', prefixLen: 24, mac: '02:42:0a:00:00:18' }),
+    );
+    assert.match(addr('eth3'), /inet 10\.0\.0\.24\/24 /);
+    await joined('eth3', '10.0.0.24', '02:42:0a:00:00:18', c);
+    assert.match(link('eth3'), /state UP .*link\/ether 02:42:0a:00:00:18 /);
+    assert.equal(addr('eth3').match(/inet /g)?.length, 1, addr('eth3'));
+    for (const [l, ifName] of [
+      [a, 'eth1'],
+      [b, 'eth2'],
+      [c, 'eth3'],
+    ] as const) {
+      await drivers[1]!.leave(net, sb, l.hostIf, ifName);
+    }
   });
 
   it('removes what it programmed for an endpoint that went: no path, no stale entry', async () => {
