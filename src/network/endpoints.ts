@@ -504,6 +504,38 @@ export class Endpoints {
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
     });
+    const [attached, made] = await this.attachWithLink(global, net, ep, request, prepared);
+    if (attached.status === 'fulfilled') {
+      undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
+    }
+    if (prepared && made?.status === 'fulfilled' && made.value) {
+      // make() may have made the network's kernel side here for a network
+      // another host removed meanwhile (its removal already forgotten here):
+      // it goes after the link, if the network is gone by then.
+      undo.push('network removed meanwhile', async () => {
+        if (!global.get(net.Id)) await driver.removeNetwork(net);
+      });
+      undo.push('driver', () => driver.leave(net, sandbox, prepared.hostIf, ep.IfName));
+    }
+    if (attached.status === 'rejected') throw attached.reason;
+    if (made?.status === 'rejected') throw made.reason;
+    const { endpoint: g, revision } = attached.value;
+    Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
+    return { revision, prepared };
+  }
+
+  /**
+   * The record step's cluster transaction and, beside it, the prepared link
+   * (decision 0045). Settles both; the link's result says whether it was
+   * made (false: not begun), and is missing when it was not tried.
+   */
+  private async attachWithLink(
+    global: GlobalScope,
+    net: NetworkRecord,
+    ep: EndpointRecord,
+    request: JoinRequest,
+    prepared: PreparedLink | undefined,
+  ): Promise<[PromiseSettledResult<GlobalAttached>, PromiseSettledResult<boolean> | undefined]> {
     // The address the transaction is about to commit, for the link made
     // beside it; nothing once the transaction has settled without one.
     let expect!: (a?: ExpectedAddress) => void;
@@ -533,46 +565,24 @@ export class Endpoints {
       global.nameTaken(net.Id, request.name ?? '', ep.Id) ||
       (request.staticIPv4 !== undefined &&
         global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4));
-    let attached: PromiseSettledResult<GlobalAttached>;
-    /** Whether the link was made (false: not begun). */
-    let made: PromiseSettledResult<boolean> | undefined;
     if (seenTaken) {
-      [attached] = await Promise.allSettled([attach()]);
-      if (prepared && attached.status === 'fulfilled') {
-        [made] = await Promise.allSettled([prepared.make().then(() => true)]);
-      }
-    } else {
-      // The link is begun once the transaction is on its way: the store's
-      // client writes it from the event loop (Node's HTTP/2 does, in its
-      // immediates), and the link's synchronous netlink calls would hold
-      // that write back until they are all done (decision 0045).
-      const link = async (p: PreparedLink) => {
-        const a = await expected;
-        // Refused before it was sent (the name, the network gone): no link.
-        if (refused) return false;
-        if (a) await nextTurn();
-        await p.make(a);
-        return true;
-      };
-      [attached, made] = await Promise.allSettled([attach(), prepared ? link(prepared) : false]);
+      const [attached] = await Promise.allSettled([attach()]);
+      if (!prepared || attached.status === 'rejected') return [attached, undefined];
+      return [attached, (await Promise.allSettled([prepared.make().then(() => true)]))[0]];
     }
-    if (attached.status === 'fulfilled') {
-      undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
-    }
-    if (prepared && made?.status === 'fulfilled' && made.value) {
-      // make() may have made the network's kernel side here for a network
-      // another host removed meanwhile (its removal already forgotten here):
-      // it goes after the link, if the network is gone by then.
-      undo.push('network removed meanwhile', async () => {
-        if (!global.get(net.Id)) await driver.removeNetwork(net);
-      });
-      undo.push('driver', () => driver.leave(net, sandbox, prepared.hostIf, ep.IfName));
-    }
-    if (attached.status === 'rejected') throw attached.reason;
-    if (made?.status === 'rejected') throw made.reason;
-    const { endpoint: g, revision } = attached.value;
-    Object.assign(ep, { IPv4: g.IPv4, PrefixLen: g.PrefixLen, Mac: g.Mac });
-    return { revision, prepared };
+    // The link is begun once the transaction is on its way: the store's
+    // client writes it from the event loop (Node's HTTP/2 does, in its
+    // immediates), and the link's synchronous netlink calls would hold
+    // that write back until they are all done (decision 0045).
+    const link = async (p: PreparedLink) => {
+      const a = await expected;
+      // Refused before it was sent (the name, the network gone): no link.
+      if (refused) return false;
+      if (a) await nextTurn();
+      await p.make(a);
+      return true;
+    };
+    return Promise.allSettled([attach(), prepared ? link(prepared) : false]);
   }
 
   /**
