@@ -129,7 +129,9 @@ function sendError(res: ServerResponse, e: unknown, log: Logger): void {
   if (status >= 500)
     log.error(`request failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   if (res.headersSent) {
-    res.end();
+    // The answer was under way (a tar, a stream, or headers written for a
+    // HEAD): ended, it would look whole; cut off, the client sees it failed.
+    res.destroy();
     return;
   }
   // The rest of a refused body is not read: the connection cannot be reused.
