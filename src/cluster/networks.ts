@@ -228,7 +228,7 @@ export class GlobalNetworks implements GlobalScope {
             ops: [
               { type: 'put', key: nameKey(req.Name), value: id },
               { type: 'put', key: VNIS + vni, value: id },
-              { type: 'put', key: GENERATION, value: id },
+              { type: 'put', key: GENERATION, value: id, shared: true },
               { type: 'put', key: GLOBAL_NETWORKS + id, value: JSON.stringify(net) },
             ],
           };
@@ -408,7 +408,7 @@ export class GlobalNetworks implements GlobalScope {
               ],
               ops: [
                 { type: 'put', key: epKey(net.Id, req.id), value: JSON.stringify(ep) },
-                { type: 'put', key: EPGEN + net.Id, value: req.id },
+                { type: 'put', key: EPGEN + net.Id, value: req.id, shared: true },
                 ...(claim ? [{ type: 'put', key: claim, value: req.id } as const] : []),
               ],
             };
@@ -664,7 +664,7 @@ export class GlobalNetworks implements GlobalScope {
               ],
               ops: [
                 { type: 'put', key, value: JSON.stringify(back) },
-                { type: 'put', key: EPGEN + net.Id, value: ep.Id },
+                { type: 'put', key: EPGEN + net.Id, value: ep.Id, shared: true },
                 ...(NameHeld ? [{ type: 'put', key: claim!, value: ep.Id } as const] : []),
               ],
             };

@@ -61,7 +61,19 @@ export interface Compare {
 }
 
 export type Op =
-  | { type: 'put'; key: string; value: string; lease?: LeaseId }
+  | {
+      type: 'put';
+      key: string;
+      value: string;
+      lease?: LeaseId;
+      /**
+       * A key other writers overwrite too (a counter every attach bumps):
+       * a retried transaction whose answer was lost is judged applied
+       * without it holding this value, if it was written at or after the
+       * transaction's other puts. Ignored where no write is ever retried.
+       */
+      shared?: boolean;
+    }
   | { type: 'delete'; key: string }
   | { type: 'deletePrefix'; prefix: string };
 

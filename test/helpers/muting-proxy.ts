@@ -9,6 +9,8 @@ export class MutingProxy {
   mute = false;
   /** Bytes the server sent while muted. */
   dropped = 0;
+  /** Called when muted bytes are first dropped (an answer was lost). */
+  onDrop?: () => void;
   private readonly sockets = new Set<Socket>();
 
   private constructor(
@@ -41,8 +43,12 @@ export class MutingProxy {
     }
     client.on('data', (d: Buffer) => server.write(d));
     server.on('data', (d: Buffer) => {
-      if (this.mute) this.dropped += d.length;
-      else client.write(d);
+      if (!this.mute) {
+        client.write(d);
+        return;
+      }
+      if (this.dropped === 0) this.onDrop?.();
+      this.dropped += d.length;
     });
   }
 

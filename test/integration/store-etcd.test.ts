@@ -311,6 +311,8 @@ describe('EtcdStore writes whose answer was lost', () => {
     name: string;
     before?: (s: EtcdStore) => Promise<number | string>;
     write: (s: EtcdStore, got: number | string) => Promise<void>;
+    /** Another client's write, made once the answer is lost and before the retry. */
+    meanwhile?: (other: EtcdStore) => Promise<unknown>;
   }
   const cases: Case[] = [
     {
@@ -329,6 +331,22 @@ describe('EtcdStore writes whose answer was lost', () => {
         assert.equal((await s.get('b'))?.modRevision, t.revision);
         assert.equal(await s.get('gone'), undefined);
       },
+    },
+    {
+      name: 'a transaction whose shared put another writer overwrote meanwhile is reported applied',
+      write: async (s) => {
+        const t = await s.txn(
+          [{ key: 'e', modRevision: 0 }],
+          [
+            { type: 'put', key: 'e', value: 'mine' },
+            { type: 'put', key: 'gen', value: 'mine', shared: true },
+          ],
+        );
+        assert.equal(t.succeeded, true);
+        assert.equal((await s.get('e'))?.modRevision, t.revision);
+        assert.equal((await s.get('gen'))?.value, 'theirs');
+      },
+      meanwhile: (other) => other.put('gen', 'theirs'),
     },
     {
       name: 'a conditional put returns its revision',
@@ -385,19 +403,25 @@ describe('EtcdStore writes whose answer was lost', () => {
       const etcd = single as EtcdCluster;
       const target = etcd.endpoint(0).slice('unix://'.length);
       const proxy = await MutingProxy.start(join(etcd.dir, `muting-${++n}`), target);
+      const prefix = `/lost-answer/${n}/`;
       const s = await EtcdStore.open({
         endpoints: [`unix://${proxy.path}`, etcd.endpoint(0)],
-        prefix: `/lost-answer/${n}/`,
+        prefix,
         requestTimeoutMs: 2000,
       });
+      const other = await EtcdStore.open({ endpoints: [etcd.endpoint(0)], prefix });
+      let written: Promise<unknown> | undefined;
+      if (c.meanwhile) proxy.onDrop = () => (written = c.meanwhile!(other));
       try {
         await s.put('gone', 'x');
         const got = (await c.before?.(s)) ?? 0;
         proxy.mute = true;
         await c.write(s, got);
         assert.ok(proxy.dropped > 0, 'no answer was dropped: the case did not happen');
+        await written;
       } finally {
         await s.close();
+        await other.close();
         await proxy.close();
       }
     });

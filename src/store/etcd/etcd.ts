@@ -209,6 +209,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
       compares.map((c) => ({ key: this.k(c.key), modRevision: c.modRevision })),
       success.map((op) => this.op(op)),
       failure.map((op) => this.op(op)),
+      undefined,
+      success.flatMap((op) => (op.type === 'put' && op.shared ? [this.k(op.key)] : [])),
     );
     return { succeeded: res.succeeded, revision: res.revision };
   }
@@ -398,7 +400,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
    * attempt that went unanswered may have been this very write, applied:
    * if the store shows it was (`appliedAt`), it is reported applied, with
    * no responses. A failure branch that writes may have run on the retry,
-   * so such a transaction is not checked.
+   * so such a transaction is not checked. `shared`: the keys of puts other
+   * writers may have overwritten since (Op's `shared`).
    */
   private async transaction(
     what: string,
@@ -406,12 +409,13 @@ export class EtcdStore implements KvStore, ClusterMembers {
     success: pb.RequestOp[],
     failure: pb.RequestOp[],
     lease?: LeaseId,
+    shared: Buffer[] = [],
   ): Promise<pb.TxnRes> {
     const attempts = { retried: false };
     const req = pb.txnRequest(compares, success, failure);
     const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts);
     if (res.succeeded || !attempts.retried || failure.some((op) => !op.range)) return res;
-    const revision = await this.appliedAt(compares, success);
+    const revision = await this.appliedAt(compares, success, shared);
     return revision === undefined ? res : { revision, succeeded: true, responses: [] };
   }
 
@@ -425,15 +429,22 @@ export class EtcdStore implements KvStore, ClusterMembers {
    * at the present revision. Anything else, or a history compacted past R,
    * is not shown applied. Without this a caller would see its own write as
    * a CONFLICT and, allocating, take a second address beside the one it
-   * already holds.
+   * already holds. A `shared` put need only have been written at R or
+   * later (another writer may have overwritten it since); the others
+   * still have to show R.
    */
   private async appliedAt(
     compares: pb.ModEqual[],
     ops: pb.RequestOp[],
+    shared: Buffer[] = [],
   ): Promise<number | undefined> {
-    const puts = ops.flatMap((op) => (op.put ? [op.put] : []));
+    const isShared = (p: pb.PutReq) => shared.some((k) => k.equals(p.key));
+    const all = ops.flatMap((op) => (op.put ? [op.put] : []));
+    const puts = all.filter((p) => !isShared(p));
+    const later = all.filter(isShared);
+    if (later.length > 0 && puts.length === 0) return undefined;
     const deletes = ops.flatMap((op) => (op.delete ? [op.delete] : []));
-    if (ops.length === 0 || puts.length + deletes.length !== ops.length) return undefined;
+    if (ops.length === 0 || all.length + deletes.length !== ops.length) return undefined;
     const read = async (ranges: pb.RangeReq[]) => {
       const req = pb.txnRequest(
         [],
@@ -444,12 +455,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
       return { revision: res.revision, ranges: ranges.map((_, i) => res.responses[i]?.range) };
     };
     const gone = (d: pb.DeleteReq): pb.RangeReq => ({ ...d, countOnly: true });
-    if (puts.length === 0) {
+    if (all.length === 0) {
       if (!compares.every((c) => deletes.some((d) => within(c.key, d)))) return undefined;
       const now = await read(deletes.map(gone));
       return now.ranges.every((r) => r?.count === 0) ? now.revision : undefined;
     }
-    const now = await read(puts.map((p) => ({ key: p.key })));
+    const now = await read([...puts, ...later].map((p) => ({ key: p.key })));
     const revisions = new Set<number>();
     for (const [i, p] of puts.entries()) {
       const kv = now.ranges[i]?.kvs[0];
@@ -458,6 +469,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
     }
     const [at, ...more] = revisions;
     if (at === undefined || more.length > 0) return undefined;
+    const overwritten = now.ranges.slice(puts.length).map((r) => r?.kvs[0]?.modRevision ?? 0);
+    if (overwritten.some((rev) => rev < at)) return undefined;
     if (compares.length + deletes.length === 0) return at;
     let then;
     try {
