@@ -82,8 +82,12 @@ export class GlobalNetworks implements GlobalScope {
   /** Settles once both were first read. */
   readonly loaded: Promise<void>;
   private tail: Promise<void> = Promise.resolve();
-  /** Endpoints this process attached and has not detached (their local record may lag). */
-  private readonly attachedHere = new Set<string>();
+  /**
+   * Called when this host's endpoints in the store may differ from its own
+   * records: an attach sent whose outcome is not known to be nothing, a
+   * detach that failed. The reconcile (rejoin.ts) then runs until it succeeds.
+   */
+  onUnsettled: () => void = () => undefined;
 
   private ipamOpening: Promise<Ipam> | undefined;
 
@@ -346,8 +350,9 @@ export class GlobalNetworks implements GlobalScope {
    * Returns it with the revision it was committed at.
    */
   async attach(req: GlobalAttach): Promise<GlobalAttached> {
-    // From before its commit: a reconcile must not take it for a leftover.
-    this.attachedHere.add(req.id);
+    // Whether a transaction was built to be sent: a failure after that may
+    // have committed (an answer lost, a deadline passed after the commit).
+    let sent = false;
     return this.serial(async () => {
       const ipam = await this.ipam();
       // The cached pools first (no read of every allocation per attach): the
@@ -399,6 +404,7 @@ export class GlobalNetworks implements GlobalScope {
               ...(claim ? { NameHeld: true } : {}),
               ...(req.awaited === false ? { Awaited: false } : {}),
             };
+            sent = true;
             req.sending?.({ ipv4: ep.IPv4, prefixLen: ep.PrefixLen, mac: ep.Mac });
             return {
               value: undefined,
@@ -432,13 +438,21 @@ export class GlobalNetworks implements GlobalScope {
         return { endpoint: ep!, revision };
       }
     }).catch((e: unknown) => {
-      this.attachedHere.delete(req.id);
+      // Refused for its name or its network (nothing written), or else maybe written.
+      if (sent && !hasCode(e, 'FORBIDDEN') && !hasCode(e, 'NOT_FOUND')) this.onUnsettled();
       throw e;
     });
   }
 
   /** Takes an endpoint out of the cluster store and frees its address; missing is fine. */
   async detach(networkId: string, endpointId: string): Promise<void> {
+    return this.detachOnce(networkId, endpointId).catch((e: unknown) => {
+      this.onUnsettled();
+      throw e;
+    });
+  }
+
+  private detachOnce(networkId: string, endpointId: string): Promise<void> {
     return this.serial(async () => {
       const ipam = await this.ipam();
       // The cached pools first, as attach: the release compares the address
@@ -478,7 +492,6 @@ export class GlobalNetworks implements GlobalScope {
             };
           });
           this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
-          this.attachedHere.delete(endpointId);
           return;
         } catch (e) {
           if (unknown) {
@@ -548,11 +561,6 @@ export class GlobalNetworks implements GlobalScope {
   /** Whether any endpoint of this host is in the store, as last seen. */
   hasOwnEndpoints(): boolean {
     return [...this.endpoints.all().values()].some((e) => e.Node === this.self.node);
-  }
-
-  /** Whether this process attached the endpoint (so its local record may not be written yet). */
-  attachedByThisProcess(endpointId: string): boolean {
-    return this.attachedHere.has(endpointId);
   }
 
   /**

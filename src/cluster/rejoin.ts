@@ -11,14 +11,18 @@
  *   never the same address on two endpoints; if the network is gone, the
  *   local record goes.
  * - An endpoint of this host in the cluster store that no local record names
- *   (a daemon killed between the cluster's attach and the local record) is
- *   removed with its address. One this process attached is left alone: its
- *   join is still writing the local record.
+ *   (a daemon killed between the cluster's attach and the local record, an
+ *   attach whose answer was lost, a detach that failed) is removed with its
+ *   address. The store is read before the local records: a join writes its
+ *   record before its attach, so an endpoint the store shows has its record
+ *   by then, unless it is on its way out.
  * - A reaped endpoint's address is kept under a tombstone naming this host;
  *   `restore` takes it back, and one whose endpoint is gone here is freed.
  *
  * Runs after the local recovery (the local records are then those of running
- * containers) and again after every registration; one run at a time.
+ * containers) and again after every registration; one run at a time. When
+ * the cluster's records may disagree with this host's (`onUnsettled`), it
+ * runs soon, and again after every failed run, backing off, until one succeeds.
  */
 import { messageOf } from '../common/errors.js';
 import { Rerun } from '../common/rerun.js';
@@ -45,22 +49,35 @@ export function rejoinPlan(
   local: readonly EndpointRecord[],
   stored: readonly GlobalEndpoint[],
   self: string,
-  attachedHere: (endpointId: string) => boolean,
 ): { restore: EndpointRecord[]; remove: GlobalEndpoint[] } {
   const inStore = new Set(stored.map((e) => e.Id));
   const here = new Set(local.map((e) => e.Id));
   return {
     restore: local.filter((e) => !inStore.has(e.Id) && e.IPv4 !== undefined),
-    remove: stored.filter((e) => e.Node === self && !here.has(e.Id) && !attachedHere(e.Id)),
+    remove: stored.filter((e) => e.Node === self && !here.has(e.Id)),
   };
 }
 
+/** The first wait before a reconcile asked for by `settle`, and the longest between failed ones. */
+const SETTLE_FIRST_MS = 500;
+const SETTLE_MAX_MS = 30_000;
+
 export class Rejoin {
   private closed = false;
+  private lastRunFailed = false;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private settleWait = SETTLE_FIRST_MS;
+  private settleAgain = false;
   private readonly runs = new Rerun(
     () =>
-      this.runOnce().catch((e: unknown) =>
-        this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`),
+      this.runOnce().then(
+        () => {
+          this.lastRunFailed = false;
+        },
+        (e: unknown) => {
+          this.lastRunFailed = true;
+          this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`);
+        },
       ),
     () => this.closed,
   );
@@ -86,18 +103,42 @@ export class Rejoin {
     return this.runs.run();
   }
 
+  /**
+   * A reconcile soon, and again after each one that fails (the store down),
+   * waiting twice as long each time, until one succeeds.
+   */
+  settle(): void {
+    if (this.closed) return;
+    if (this.settleTimer) {
+      // Waiting: the coming run covers it; running: one more after it.
+      this.settleAgain = true;
+      return;
+    }
+    this.settleTimer = setTimeout(() => {
+      this.settleAgain = false;
+      void this.run().then(() => {
+        this.settleTimer = undefined;
+        this.settleWait = this.lastRunFailed
+          ? Math.min(this.settleWait * 2, SETTLE_MAX_MS)
+          : SETTLE_FIRST_MS;
+        if (this.lastRunFailed || this.settleAgain) this.settle();
+      });
+    }, this.settleWait);
+    this.settleTimer.unref();
+  }
+
   close(): void {
     this.closed = true;
+    clearTimeout(this.settleTimer);
   }
 
   private async runOnce(): Promise<void> {
     await this.global.whenLoaded();
     if (this.closed) return;
-    const local = await this.local.notLocal();
+    // The store first (see the top of this file).
     const stored = await this.global.storedEndpoints();
-    const plan = rejoinPlan(local, stored, this.self, (id) =>
-      this.global.attachedByThisProcess(id),
-    );
+    const local = await this.local.notLocal();
+    const plan = rejoinPlan(local, stored, this.self);
     const kept = new Set<string>();
     for (const ep of plan.restore) {
       if (this.closed) return;

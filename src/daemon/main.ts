@@ -475,8 +475,10 @@ async function joinCluster(
     convergence,
     vtep,
     rejoin: (local, onLost) => {
-      rejoin = new Rejoin(networks, local, self.Addr, log, onLost);
-      rejoin.follow(nodes);
+      const r = new Rejoin(networks, local, self.Addr, log, onLost);
+      networks.onUnsettled = () => r.settle();
+      r.follow(nodes);
+      rejoin = r;
     },
     keepContainersOff: (apply) => {
       control = new ControlPlane(kv, {

@@ -16,6 +16,7 @@ import { GLOBAL_ENDPOINTS, GlobalNetworks } from '../../src/cluster/networks.js'
 import { NODES } from '../../src/cluster/nodes.js';
 import { Reaper, orphans } from '../../src/cluster/reaper.js';
 import { Rejoin, rejoinPlan, type HostEndpoints } from '../../src/cluster/rejoin.js';
+import { BerthError } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
 import type { EndpointRecord } from '../../src/network/records.js';
 import type { GlobalEndpoint } from '../../src/network/types.js';
@@ -65,13 +66,8 @@ describe('which endpoints go and which come back (pure)', () => {
 
   it('restores local endpoints the store lacks; removes own entries no local record names', () => {
     const local = [lep('kept'), lep('lost'), lep('joining', 'attaching')];
-    const stored = [
-      gep('kept', H1.node),
-      gep('leftover', H1.node),
-      gep('in-flight', H1.node),
-      gep('others', H2.node),
-    ];
-    const plan = rejoinPlan(local, stored, H1.node, (id) => id === 'in-flight');
+    const stored = [gep('kept', H1.node), gep('leftover', H1.node), gep('others', H2.node)];
+    const plan = rejoinPlan(local, stored, H1.node);
     assert.deepEqual(
       plan.restore.map((e) => e.Id),
       ['lost', 'joining'],
@@ -399,17 +395,109 @@ describe("a returning host's reconcile", () => {
     await c.close();
   });
 
-  it('leaves alone an entry its own process is still joining; forgets a network that went', async () => {
+  it('leaves alone an endpoint joined while it reads (the store is read first); forgets a network that went', async () => {
     const c = await cluster();
-    const joining = await c.attach(c.h2, 'joining');
-    const { calls, local } = localRecords([{ ...lep('orphan'), NetworkID: 'gone-net' }]);
+    const { m, calls, local } = localRecords([{ ...lep('orphan'), NetworkID: 'gone-net' }]);
+    // A join as Endpoints makes it, between the reconcile's two reads: its
+    // record, then its attach. Read the other way round, it looks stray.
+    const notLocal = local.notLocal;
+    local.notLocal = async () => {
+      const seen = await notLocal();
+      m.set('joining', { ...lep('joining', 'attaching'), IPv4: undefined });
+      await c.attach(c.h2, 'joining');
+      return seen;
+    };
     const rejoin = new Rejoin(c.h2, local, H2.node, log, () => Promise.resolve());
     await rejoin.run();
     assert.deepEqual(
       (await c.h2.storedEndpoints()).map((e) => e.Id),
-      [joining.Id],
+      ['joining'],
     );
     assert.deepEqual(calls, ['forget c-orphan']);
     await c.close();
   });
+
+  it('takes off, once the store answers again, an attach whose answer was lost and a detach that failed', async () => {
+    const c = await cluster();
+    const store = flaky(c.kv);
+    const h2 = await GlobalNetworks.open(store.kv, log, H2);
+    const { local } = localRecords([]);
+    const rejoin = new Rejoin(h2, local, H2.node, log, () => Promise.resolve());
+    let unsettled = 0;
+    h2.onUnsettled = () => {
+      unsettled++;
+      rejoin.settle();
+    };
+    const stays = await c.attach(h2, 'stays');
+    local.notLocal = () => Promise.resolve([{ ...lep('stays'), IPv4: stays.IPv4 }]);
+    // Committed, but the answer never came.
+    store.mode = 'answer lost';
+    await assert.rejects(c.attach(h2, 'lost'), /unavailable/);
+    // Its container left here; the store was down for the cluster's part.
+    store.mode = 'ok';
+    const left = await c.attach(h2, 'left');
+    store.mode = 'down';
+    await assert.rejects(h2.detach(c.net.Id, 'left'), /unavailable/);
+    assert.equal(unsettled, 2);
+    assert.deepEqual((await c.h1.storedEndpoints()).map((e) => e.Id).sort(), [
+      'left',
+      'lost',
+      'stays',
+    ]);
+    // The first reconcile finds the store still down; a later one does it.
+    await new Promise((r) => setTimeout(r, 800));
+    assert.ok(store.refused > 0, 'no reconcile ran while the store was down');
+    store.mode = 'ok';
+    for (let i = 0; ; i++) {
+      const ids = (await c.h1.storedEndpoints()).map((e) => e.Id);
+      if (ids.length === 1) break;
+      assert.ok(i < 100, `still stored: ${ids.join(' ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(
+      (await c.h1.storedEndpoints()).map((e) => e.Id),
+      ['stays'],
+    );
+    assert.deepEqual(await addresses(c.kv), { [stays.IPv4]: 'stays' });
+    assert.ok(!(left.IPv4 in (await addresses(c.kv))));
+    rejoin.close();
+    h2.close();
+    await c.close();
+  });
 });
+
+/**
+ * A store whose transactions can lose their answer (applied, then
+ * UNAVAILABLE) or whose reads and writes are refused (etcd down);
+ * watches go on.
+ */
+function flaky(kv: KvStore) {
+  const unavailable = () => new BerthError('UNAVAILABLE', 'cluster store (etcd) unavailable: test');
+  const state = { mode: 'ok' as 'ok' | 'answer lost' | 'down', refused: 0, kv };
+  const refuse = () => {
+    if (state.mode !== 'down') return;
+    state.refused++;
+    throw unavailable();
+  };
+  state.kv = new Proxy(kv, {
+    get(target, prop: keyof KvStore) {
+      if (prop === 'txn') {
+        return async (...a: Parameters<KvStore['txn']>) => {
+          refuse();
+          const r = await target.txn(...a);
+          if (state.mode === 'answer lost') throw unavailable();
+          return r;
+        };
+      }
+      if (prop === 'get' || prop === 'list' || prop === 'listWithRevision' || prop === 'put') {
+        return async (...a: unknown[]) => {
+          refuse();
+          return (target[prop] as (...x: unknown[]) => unknown).apply(target, a);
+        };
+      }
+      const v = target[prop];
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return state;
+}
