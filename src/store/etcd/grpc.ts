@@ -14,7 +14,10 @@
  *   calls fail at once.
  * - Every connection is pinged every 10 s; one that does not answer within
  *   5 s is dropped, and its calls and streams fail (streams are reopened by
- *   their owner, watch.ts).
+ *   their owner, watch.ts). A connection the member sent GOAWAY on takes no
+ *   new calls but is pinged on while streams remain open on it.
+ * - A message is at most MAX_MESSAGE bytes: a larger length prefix fails
+ *   the call or stream at once, never waits for bytes that will not come.
  */
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -25,6 +28,7 @@ import { EventEmitter } from 'node:events';
 export const Status = {
   OK: 0,
   DEADLINE_EXCEEDED: 4,
+  RESOURCE_EXHAUSTED: 8,
   INTERNAL: 13,
   UNAVAILABLE: 14,
 } as const;
@@ -49,8 +53,17 @@ export interface TlsFiles {
 /** Failures in a row after which a member is skipped for BREAKER_OPEN_MS. */
 const BREAKER_FAILURES = 3;
 const BREAKER_OPEN_MS = 1000;
-const PING_EVERY_MS = 10_000;
-const PING_TIMEOUT_MS = 5_000;
+/** How often a connection is pinged, and how long a ping may take before the connection is dropped. */
+export interface Keepalive {
+  everyMs: number;
+  timeoutMs: number;
+}
+const KEEPALIVE: Keepalive = { everyMs: 10_000, timeoutMs: 5_000 };
+/**
+ * The largest message taken (etcd caps requests at 1.5 MiB by default; an
+ * answer listing a whole prefix may be far larger, but not this).
+ */
+export const MAX_MESSAGE = 256 * 1024 * 1024;
 
 /** A 5-byte gRPC message prefix (not compressed, the length) and the message. */
 export function frame(msg: Buffer): Buffer {
@@ -80,7 +93,9 @@ export class Deframer {
         if (this.size < 5) return;
         const head = this.join();
         if (head[0] !== 0) throw new GrpcError(Status.INTERNAL, 'compressed message');
-        this.need = 5 + head.readUInt32BE(1);
+        const length = head.readUInt32BE(1);
+        if (length > MAX_MESSAGE) throw tooLarge(length);
+        this.need = 5 + length;
       }
       if (this.size < this.need) return;
       const all = this.join();
@@ -120,10 +135,17 @@ function statusOf(h: http2.IncomingHttpHeaders): GrpcError | null | undefined {
   return new GrpcError(code, msg || `gRPC status ${code}`);
 }
 
-/** Pings a connection; one that does not answer within PING_TIMEOUT_MS is dropped. */
-function ping(session: ClientHttp2Session): void {
+function tooLarge(length: number): GrpcError {
+  return new GrpcError(
+    Status.RESOURCE_EXHAUSTED,
+    `etcd sent a message of ${length} bytes, more than the ${MAX_MESSAGE} taken`,
+  );
+}
+
+/** Pings a connection; one that does not answer within `timeoutMs` is dropped. */
+function ping(session: ClientHttp2Session, timeoutMs: number): void {
   if (session.destroyed || !session.socket) return;
-  const timer = setTimeout(() => session.destroy(), PING_TIMEOUT_MS);
+  const timer = setTimeout(() => session.destroy(), timeoutMs);
   timer.unref();
   try {
     session.ping((err) => {
@@ -138,18 +160,20 @@ function ping(session: ClientHttp2Session): void {
 
 /** One etcd member: its address and, once used, its connection. */
 class Member {
+  /** The connection new calls go on. */
   session: ClientHttp2Session | undefined;
   failures = 0;
   skipUntil = 0;
   /** Calls and streams open per connection: one keeps the process alive only while it has some. */
   private readonly active = new WeakMap<ClientHttp2Session, number>();
-  /** The current connection's keepalive pings. */
-  private stopPings: (() => void) | undefined;
+  /** Every connection not closed yet: the current one, and ones going away with streams left. */
+  private readonly open = new Set<ClientHttp2Session>();
 
   constructor(
     private readonly authority: string,
     private readonly createConnection: (() => import('node:stream').Duplex) | undefined,
     private readonly tls: TlsFiles | undefined,
+    private readonly keepalive: Keepalive,
   ) {}
 
   /** This member's connection, made when first needed. */
@@ -163,19 +187,25 @@ class Member {
       maxSessionMemory: 64,
     });
     this.session = session;
+    this.open.add(session);
     session.unref();
-    const pinger = setInterval(() => ping(session), PING_EVERY_MS);
+    const { everyMs, timeoutMs } = this.keepalive;
+    const pinger = setInterval(() => ping(session, timeoutMs), everyMs);
     pinger.unref();
-    const drop = (): void => {
-      clearInterval(pinger);
+    const unused = (): void => {
       if (this.session === session) this.session = undefined;
     };
-    session.on('error', drop);
-    session.on('close', drop);
-    // A member going away: new calls open a new connection.
-    session.on('goaway', drop);
-    this.stopPings?.();
-    this.stopPings = () => clearInterval(pinger);
+    const gone = (): void => {
+      clearInterval(pinger);
+      this.open.delete(session);
+      unused();
+    };
+    session.on('error', gone);
+    session.on('close', gone);
+    // A member going away: new calls open a new connection. The streams
+    // still open on this one (watches) are pinged on: a member that then
+    // goes silent must not leave them waiting for ever.
+    session.on('goaway', unused);
     return session;
   }
 
@@ -195,14 +225,13 @@ class Member {
   }
 
   close(): void {
-    this.stopPings?.();
-    this.session?.destroy();
+    for (const s of this.open) s.destroy();
     this.session = undefined;
   }
 }
 
 /** Member URLs: `HOST:PORT`, `http(s)://HOST:PORT`, `unix:///PATH`. With TLS files every one is TLS. */
-function member(url: string, tls: TlsFiles | undefined): Member {
+function member(url: string, tls: TlsFiles | undefined, keepalive: Keepalive): Member {
   if (url.startsWith('unix://')) {
     const path = url.slice('unix://'.length);
     // No host name to check a unix socket's certificate against: "localhost", as gRPC does.
@@ -217,11 +246,16 @@ function member(url: string, tls: TlsFiles | undefined): Member {
             ALPNProtocols: ['h2'],
           })
       : () => netConnect(path);
-    return new Member(tls ? 'https://localhost' : 'http://localhost', createConnection, tls);
+    return new Member(
+      tls ? 'https://localhost' : 'http://localhost',
+      createConnection,
+      tls,
+      keepalive,
+    );
   }
   const hostPort = url.replace(/^[a-z]+:\/\//, '');
   const secure = tls !== undefined || url.startsWith('https://');
-  return new Member(`${secure ? 'https' : 'http'}://${hostPort}`, undefined, tls);
+  return new Member(`${secure ? 'https' : 'http'}://${hostPort}`, undefined, tls, keepalive);
 }
 
 /** A bidirectional stream: 'message' (Buffer), 'error' (GrpcError), 'end' (etcd closed it with OK). */
@@ -300,8 +334,8 @@ export class GrpcChannel {
   private current = 0;
   private closed = false;
 
-  constructor(urls: string[], tls: TlsFiles | undefined) {
-    this.members = urls.map((u) => member(u, tls));
+  constructor(urls: string[], tls: TlsFiles | undefined, keepalive: Keepalive = KEEPALIVE) {
+    this.members = urls.map((u) => member(u, tls, keepalive));
   }
 
   /**
@@ -469,6 +503,10 @@ export class GrpcChannel {
       req.on('data', (c: Buffer) => {
         chunks.push(c);
         size += c.length;
+        if (size > MAX_MESSAGE + 5) {
+          settle(failure(tooLarge(size - 5), false));
+          req.close(http2.constants.NGHTTP2_CANCEL);
+        }
       });
       req.on('trailers', (t) => {
         status = statusOf(t);
