@@ -17,6 +17,12 @@ export class Mirror<T> {
   private readonly entries = new Map<string, T>();
   /** The revision of each entry's last write, as far as known. */
   private readonly revisions = new Map<string, number>();
+  /**
+   * The revisions of this host's own writes (`remember`) whose watch events
+   * have not come yet: an older change of the key, still on its way, is
+   * not applied over them.
+   */
+  private readonly floors = new Map<string, number>();
   private readonly listeners = new Set<(key: string, revision: number) => void>();
   /** Callers of atLeast waiting for the view to reach a revision. */
   private readonly waiters = new Set<{ revision: number; done: (ok: boolean) => void }>();
@@ -135,6 +141,7 @@ export class Mirror<T> {
       this.set(key, value);
       if (revision !== undefined) this.revisions.set(key, revision);
     }
+    if (revision !== undefined) this.floors.set(key, revision);
   }
 
   close(): void {
@@ -196,6 +203,7 @@ export class Mirror<T> {
     this.cancelWatch = cancel;
     const { entries, revision } = read;
     const before = new Map(this.entries);
+    const revisionsBefore = new Map(this.revisions);
     this.entries.clear();
     this.revisions.clear();
     this.groups.clear();
@@ -204,6 +212,18 @@ export class Mirror<T> {
       const key = e.key.slice(this.prefix.length);
       this.set(key, JSON.parse(e.value) as T);
       this.revisions.set(key, e.modRevision);
+    }
+    // This host's own writes after the list's snapshot stay as remembered.
+    for (const [key, floor] of this.floors) {
+      if (floor <= revision) {
+        this.floors.delete(key);
+        continue;
+      }
+      const kept = before.get(key);
+      if (kept === undefined) this.unset(key);
+      else this.set(key, kept);
+      const at = revisionsBefore.get(key);
+      if (at !== undefined) this.revisions.set(key, at);
     }
     this.rev = Math.max(this.rev, revision);
     listed = revision;
@@ -216,7 +236,12 @@ export class Mirror<T> {
 
   private apply(ev: WatchEvent): void {
     const key = ev.key.slice(this.prefix.length);
-    if (ev.type === 'delete') {
+    const floor = this.floors.get(key);
+    const older = floor !== undefined && ev.revision < floor;
+    if (floor !== undefined && !older) this.floors.delete(key);
+    if (older) {
+      // Already overtaken by this host's own later write.
+    } else if (ev.type === 'delete') {
       this.unset(key);
     } else if (ev.value !== undefined) {
       this.set(key, JSON.parse(ev.value) as T);

@@ -199,8 +199,9 @@ export class GlobalNetworks implements GlobalScope {
         Labels: req.Labels,
         berth: { vni },
       };
+      let revision: number;
       try {
-        await ipam.transact(async (tx) => {
+        ({ revision } = await ipam.transact(async (tx) => {
           const configs = req.IPAM.Config.length ? req.IPAM.Config : [{}];
           const pools: PoolInfo[] = [];
           for (const c of configs) {
@@ -236,7 +237,7 @@ export class GlobalNetworks implements GlobalScope {
               { type: 'put', key: GLOBAL_NETWORKS + id, value: JSON.stringify(net) },
             ],
           };
-        });
+        }));
       } catch (e) {
         if (!isConflict(e)) throw e;
         if (await this.kv.get(nameKey(req.Name))) {
@@ -246,7 +247,7 @@ export class GlobalNetworks implements GlobalScope {
         await backoff(); // another host changed the pools or took the VNI: look again
         continue;
       }
-      this.networks.remember(id, net);
+      this.networks.remember(id, net, revision);
       return net;
     }
   }
@@ -270,8 +271,9 @@ export class GlobalNetworks implements GlobalScope {
         );
       }
       await ipam.reload();
+      let revision: number;
       try {
-        await ipam.transact(async (tx) => {
+        ({ revision } = await ipam.transact(async (tx) => {
           await tx.releasePools(net.Id, { networkName: net.Name });
           return {
             value: undefined,
@@ -285,8 +287,8 @@ export class GlobalNetworks implements GlobalScope {
               { type: 'put', key: GENERATION, value: net.Id },
             ],
           };
-        });
-        this.networks.remember(net.Id, undefined);
+        }));
+        this.networks.remember(net.Id, undefined, revision);
         return;
       } catch (e) {
         if (!isConflict(e) || attempt >= ATTEMPTS) throw e;
@@ -463,7 +465,8 @@ export class GlobalNetworks implements GlobalScope {
       const key = epKey(networkId, endpointId);
       let ep = this.endpoints.get(`${networkId}/${endpointId}`);
       let epRevision = this.endpoints.revisionOf(`${networkId}/${endpointId}`);
-      let reload = false;
+      // Seen without its revision: read, or a name it holds would stay claimed.
+      let reload = ep !== undefined && epRevision === undefined;
       for (let attempt = 1; ; attempt++) {
         if (reload) {
           await ipam.reload();
@@ -474,7 +477,7 @@ export class GlobalNetworks implements GlobalScope {
         const freeName = ep?.NameHeld === true && epRevision !== undefined;
         let unknown = false;
         try {
-          await ipam.transact((tx) => {
+          const { revision } = await ipam.transact((tx) => {
             const freed = tx.releaseAddresses({ network: networkId, owner: endpointId });
             if (freed.length === 0 && !reload) {
               unknown = true;
@@ -491,7 +494,7 @@ export class GlobalNetworks implements GlobalScope {
               ],
             };
           });
-          this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
+          this.endpoints.remember(`${networkId}/${endpointId}`, undefined, revision);
           return;
         } catch (e) {
           if (unknown) {
@@ -579,8 +582,9 @@ export class GlobalNetworks implements GlobalScope {
         const ep = JSON.parse(e.value) as GlobalEndpoint;
         if (await this.kv.get(NODES + ep.Node)) return false;
         await ipam.reload();
+        let revision: number;
         try {
-          await ipam.transact((tx) => {
+          ({ revision } = await ipam.transact((tx) => {
             // A tombstone, not a release: the address stays out of automatic
             // allocation while its container may still hold it (decision 0024).
             tx.reassignAddresses({
@@ -601,13 +605,13 @@ export class GlobalNetworks implements GlobalScope {
                   : []),
               ],
             };
-          });
+          }));
         } catch (err) {
           if (!isConflict(err) || attempt >= ATTEMPTS) throw err;
           await backoff(); // another host reaped it, or its node came back: look again
           continue;
         }
-        this.endpoints.remember(`${networkId}/${endpointId}`, undefined);
+        this.endpoints.remember(`${networkId}/${endpointId}`, undefined, revision);
         return true;
       }
     });
@@ -650,8 +654,9 @@ export class GlobalNetworks implements GlobalScope {
           Vtep: this.self.vtep,
           NameHeld,
         };
+        let revision: number;
         try {
-          await ipam.transact((tx) => {
+          ({ revision } = await ipam.transact((tx) => {
             if (ours) tx.reassignAddresses({ network: net.Id, from: owner!, to: ep.Id });
             else if (owner === undefined) {
               tx.allocateAddress({
@@ -676,13 +681,13 @@ export class GlobalNetworks implements GlobalScope {
                 ...(NameHeld ? [{ type: 'put', key: claim!, value: ep.Id } as const] : []),
               ],
             };
-          });
+          }));
         } catch (err) {
           if (!isConflict(err) || attempt >= ATTEMPTS) throw err;
           await backoff();
           continue;
         }
-        this.endpoints.remember(`${net.Id}/${ep.Id}`, back);
+        this.endpoints.remember(`${net.Id}/${ep.Id}`, back, revision);
         return 'restored';
       }
     });

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Mirror } from '../../src/cluster/mirror.js';
 import { createLogger } from '../../src/common/log.js';
-import type { KvStore } from '../../src/store/types.js';
+import type { KvStore, WatchEvent } from '../../src/store/types.js';
 import { tempStores } from '../helpers/temp-store.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -45,6 +45,44 @@ describe('Mirror', () => {
       assert.equal(r, true);
       await waitFor(() => m.get('a') === undefined, 'the delete');
       assert.deepEqual(changes, ['a', 'old', 'b', 'a']);
+    } finally {
+      m.close();
+      await kv.close();
+    }
+  });
+
+  it("keeps this host's own remembered writes over older changes of the key still on their way", async () => {
+    const kv = await store();
+    // The watch's events wait until the test lets them through, one at a time.
+    const held: WatchEvent[] = [];
+    let deliver: (ev: WatchEvent) => void = () => undefined;
+    const slow: KvStore = Object.create(kv) as KvStore;
+    slow.watch = (prefix, cb, opts) => {
+      deliver = cb;
+      return kv.watch(prefix, (ev) => held.push(ev), opts);
+    };
+    const m = new Mirror<string>(slow, 'p/', createLogger('error'));
+    const next = async () => {
+      await waitFor(() => held.length > 0, 'a watch event');
+      deliver(held.shift()!);
+    };
+    try {
+      await m.loaded;
+      // An attach, then its detach, each remembered at its revision.
+      const put = await kv.put('p/e', '"mine"');
+      m.remember('e', 'mine', put);
+      const del = await kv.txn([], [{ type: 'delete', key: 'p/e' }]);
+      m.remember('e', undefined, del.revision);
+      await next(); // the attach's put, older than the detach
+      assert.equal(m.get('e'), undefined);
+      await next(); // the detach's own delete
+      assert.equal(m.get('e'), undefined);
+      assert.equal(m.revision, del.revision);
+      // Later changes (another host's) apply as before.
+      const theirs = await kv.put('p/e', '"theirs"');
+      await next();
+      assert.equal(m.get('e'), 'theirs');
+      assert.equal(m.revisionOf('e'), theirs);
     } finally {
       m.close();
       await kv.close();

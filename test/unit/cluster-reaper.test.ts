@@ -312,6 +312,31 @@ describe('a host coming back', () => {
     await c.close();
   });
 
+  it('frees the name of an endpoint it put back and removed before its watch brought it', async () => {
+    const c = await cluster();
+    const claim = (name: string) => c.kv.get(`networks/endpoint-names/${c.net.Id}/${name}`);
+    const ep = await c.attach(c.h2, 'e1');
+    await c.kv.delete(NODES + H2.node);
+    assert.equal(await c.h1.reap(c.net.Id, 'e1'), true);
+    await c.kv.put(NODES + H2.node, JSON.stringify({ Addr: H2.node }));
+    // h2 again, its watch's events held back once it has read the store.
+    c.h2.close();
+    let holding = false;
+    const slow: KvStore = Object.create(c.kv) as KvStore;
+    slow.watch = (prefix, cb, opts) =>
+      c.kv.watch(prefix, (ev) => (holding ? undefined : cb(ev)), opts);
+    const h2 = await GlobalNetworks.open(slow, log, H2);
+    await h2.whenLoaded();
+    holding = true;
+    const { Node: _n, Vtep: _v, ...back } = ep;
+    assert.equal(await h2.restore(back), 'restored');
+    assert.equal((await claim(ep.Name))?.value, 'e1');
+    await h2.detach(c.net.Id, 'e1');
+    assert.equal(await claim(ep.Name), undefined);
+    h2.close();
+    await c.close();
+  });
+
   it('does not get it back when another endpoint took the address, nor when the network went', async () => {
     const c = await cluster();
     const ep = await c.attach(c.h2, 'e1');
