@@ -844,6 +844,10 @@ export class NetworkController {
    */
   async reconcile(running: Set<string>): Promise<void> {
     await this.endpoints.reconcile(running);
+    // Overlay links no record names: once the cluster's networks are read (not awaited).
+    void this.plane
+      ?.sweepStrays(() => this.endpoints.namedLinks())
+      .catch((e: unknown) => this.log.warn(`sweeping overlay links: ${messageOf(e)}`));
     // Bridges (and their nft elements) of networks the store no longer has:
     // a daemon killed between removing a network's record and its bridge.
     const ours = new Set(

@@ -886,6 +886,16 @@ export class Endpoints {
     await this.sandboxes.prune(running);
   }
 
+  /** The host-side links every endpoint record of this host names, in any state. */
+  async namedLinks(): Promise<ReadonlySet<string>> {
+    const out = new Set<string>();
+    for (const e of await this.kv.list(ENDPOINTS)) {
+      const ep = JSON.parse(e.value) as EndpointRecord;
+      if (ep.HostIf) out.add(ep.HostIf);
+    }
+    return out;
+  }
+
   /**
    * This host's endpoint records on networks it does not keep in its own
    * store: global ones, and ones of networks not known (yet). Only this

@@ -60,12 +60,14 @@ export class OverlayPlane {
   private readonly notHere = new Set<string>();
   /** Per overlay network this host takes part in: its resolver's address and namespace. */
   private readonly overlayListeners = new Map<string, { address: string; nsPath: string }>();
+  /** Settles once the store's networks are read and what a killed daemon left is swept. */
+  private readonly swept: Promise<void>;
 
   constructor(private readonly d: OverlayPlaneDeps) {
     d.global.onEndpointsChange((netId, epId) => void this.updatePeers(netId, epId));
     // What the store had before this listener came (a restart): programmed once read.
     // What a killed daemon left of overlay namespaces is swept first.
-    void d.global.loaded.then(async () => {
+    this.swept = d.global.loaded.then(async () => {
       // Asked as it goes: a network made meanwhile is known.
       const known = (id12: string) => d.global.list().find((n) => n.Id.startsWith(id12));
       await d
@@ -80,6 +82,26 @@ export class OverlayPlane {
         d.log.warn(`removing overlay ${netId}: ${messageOf(e)}`),
       );
     });
+  }
+
+  /**
+   * After the daemon's start-up reconcile of its endpoint records, once the
+   * store's networks are read: deletes the veths on this host's overlay
+   * bridges that no endpoint record names (`named`: the links of every
+   * record, read as late as possible).
+   */
+  async sweepStrays(named: () => Promise<ReadonlySet<string>>): Promise<void> {
+    await this.swept;
+    const driver = this.d.overlay();
+    if (!driver) return;
+    for (const net of this.d.global.list()) {
+      const gone = await driver
+        .deleteStrays(net, named)
+        .catch((e: unknown) => this.d.log.warn(`${net.Name}: stray links: ${messageOf(e)}`));
+      for (const name of gone ?? []) {
+        this.d.log.warn(`deleted ${name} on overlay ${net.Name}: no endpoint of this host has it`);
+      }
+    }
   }
 
   /**

@@ -335,6 +335,18 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     assert.equal(inOverlay(0, [...doomed, 'peer', 'name', 'vethdoom1']).status, 0);
     await d.sweep((id12) => (net.Id.startsWith(id12) ? net : undefined));
     assert.doesNotMatch(inOverlay(0, ['ip', '-o', 'link']).stdout, /vethdoom/);
+    // Veths on br0: one an endpoint record names, one none does (a daemon
+    // killed between a leave's record and its link).
+    for (const v of ['vethkept', 'vethstray']) {
+      const add = ['ip', 'link', 'add', `${v}0`, 'master', 'br0', 'type', 'veth'];
+      assert.equal(inOverlay(0, [...add, 'peer', 'name', `${v}1`]).status, 0);
+    }
+    const named = () => Promise.resolve(new Set(['vethkept0']));
+    assert.deepEqual(await d.deleteStrays(net, named), ['vethstray0']);
+    const left = inOverlay(0, ['ip', '-o', 'link']).stdout;
+    assert.doesNotMatch(left, /vethstray/);
+    assert.match(left, /vethkept0/);
+    assert.match(left, /vxlan0/);
     assert.equal(existsSync(d.nsPath(gone)), false);
     assert.equal(existsSync(d.nsPath(net)), true);
     assert.doesNotMatch(lab.exec(1, ['ip', '-o', 'link']).stdout, /vx00000000ff/);

@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/common/log.js';
 import { DnsRecords } from '../../src/network/dns/records.js';
+import type { OverlayDriver } from '../../src/network/drivers/overlay/index.js';
 import { OverlayPlane } from '../../src/network/overlay-plane.js';
 import { fakeGlobalScope, fakeOverlayDriver } from '../helpers/fake-network.js';
 import type {
@@ -282,5 +283,59 @@ describe('overlay plane: peers follow the store change by change', () => {
     await w.plane.updatePeers(NET);
     assert.deepEqual(w.d.calls, [{ set: [2, 3, 4, 5].map((n) => peer(endpoint(n))) }]);
     assert.equal(w.names().length, 4);
+  });
+});
+
+describe('overlay plane: links no endpoint names', () => {
+  it('are swept after the store is read and its namespaces are swept, per network, with the names read then', async () => {
+    const steps: string[] = [];
+    let loaded!: () => void;
+    let swept!: () => void;
+    const sweeping = new Promise<void>((r) => (swept = r));
+    const overlay = {
+      sweep: async () => {
+        steps.push('sweep');
+        await sweeping;
+      },
+      deleteStrays: async (n: NetworkRecord, named: () => Promise<ReadonlySet<string>>) => {
+        steps.push(`strays ${n.Name}: keep ${[...(await named())].join(' ')}`);
+        return ['veth0stray'];
+      },
+    } as unknown as OverlayDriver;
+    const warned: string[] = [];
+    const log = createLogger('error');
+    log.warn = (m: string) => void warned.push(m);
+    const plane = new OverlayPlane({
+      global: fakeGlobalScope({
+        list: () => [net],
+        get: () => net,
+        loaded: new Promise<void>((r) => (loaded = r)),
+        endpointsOf: () => [],
+        onEndpointsChange: () => () => undefined,
+      }),
+      dns: {
+        records: new DnsRecords(),
+        addListener: async () => undefined,
+        removeListener: async () => false,
+      },
+      log,
+      vtep: HERE,
+      network: () => net,
+      driver: () => undefined,
+      overlay: () => overlay,
+    });
+    const done = plane.sweepStrays(() => {
+      steps.push('named read');
+      return Promise.resolve(new Set(['veth0kept']));
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(steps, [], 'nothing before the store is read');
+    loaded();
+    await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(steps, ['sweep'], 'nothing before the namespaces are swept');
+    swept();
+    await done;
+    assert.deepEqual(steps, ['sweep', 'named read', 'strays ov: keep veth0kept']);
+    assert.deepEqual(warned, ['deleted veth0stray on overlay ov: no endpoint of this host has it']);
   });
 });

@@ -507,6 +507,29 @@ export class OverlayDriver implements NetworkDriver {
     }
   }
 
+  /**
+   * Deletes the veths on the network's br0 that no endpoint of this host
+   * names (`named`, read after the links are listed, so a join in flight,
+   * whose record names its link before it is made, keeps it): a daemon
+   * killed between a leave's record and its link, or while joining, left
+   * them, with the container's end up and holding its address. Returns
+   * their names.
+   */
+  async deleteStrays(
+    net: NetworkRecord,
+    named: () => Promise<ReadonlySet<string>>,
+  ): Promise<string[]> {
+    if (!isNetns(this.nsPath(net))) return [];
+    const inside = this.netlink(net);
+    const ports = (await inside.listLinks({ master: BRIDGE }).catch(ignoreMissing)) ?? [];
+    const veths = ports.filter((l) => l.kind === 'veth');
+    if (!veths.length) return [];
+    const keep = await named();
+    const stray = veths.filter((l) => !keep.has(l.name)).map((l) => l.name);
+    for (const name of stray) await inside.deleteLink(name).catch(ignoreMissing);
+    return stray;
+  }
+
   /** The namespace goes, and the bridge, VXLAN device and veth ends with it. */
   async removeNetwork(net: NetworkRecord): Promise<void> {
     await this.removeNetworkById(net.Id);
