@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { hasCode } from '../../src/common/errors.js';
 import { EtcdStore } from '../../src/store/etcd/etcd.js';
+import { GrpcChannel } from '../../src/store/etcd/grpc.js';
+import { watchCreateRequest } from '../../src/store/etcd/proto.js';
 import { isCompacted } from '../../src/store/errors.js';
 import type { KvStore, WatchEvent } from '../../src/store/types.js';
 import { runStoreContract } from '../unit/store-contract.js';
@@ -191,6 +193,38 @@ describe('EtcdStore on a three-member cluster', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
+  });
+
+  it('a member left without a leader ends its watch streams, for their owner to open again', async () => {
+    // The client's own stream, as the store's watch opens it, on member 2 only.
+    const channel = new GrpcChannel([c.endpoint(2)], undefined);
+    const stream = channel.stream('/etcdserverpb.Watch/Watch');
+    const ended = new Promise<string>((resolve) => {
+      stream.on('error', (e: Error) => resolve(e.message));
+      stream.on('end', () => resolve('end'));
+    });
+    const created = new Promise((resolve) => stream.once('message', resolve));
+    const key = Buffer.from('/leaderless/');
+    stream.write(
+      watchCreateRequest({ key, rangeEnd: Buffer.from('/leaderless0'), startRevision: 0 }),
+    );
+    await created;
+    const others = [c.pid(0)!, c.pid(1)!];
+    for (const pid of others) process.kill(pid, 'SIGSTOP');
+    try {
+      // Member 2 ends it a few election timeouts (1 s each here) after it lost its leader.
+      const got = await Promise.race([
+        ended,
+        new Promise<string>((r) => setTimeout(() => r('still open after 15 s'), 15_000)),
+      ]);
+      assert.match(got, /no leader/);
+    } finally {
+      for (const pid of others) process.kill(pid, 'SIGCONT');
+      stream.cancel();
+      channel.close();
+    }
+    // And the cluster serves again (the next tests use it).
+    await eventually(async () => (await open(c.endpoints(), '/leaderless/')).put('k', 'back'));
   });
 
   it('a watch whose history was compacted while it was away says so; the caller resyncs', async () => {

@@ -399,7 +399,7 @@ export class GrpcChannel {
     const release = m.hold(session);
     let req: ClientHttp2Stream;
     try {
-      req = session.request(headers(path));
+      req = session.request(streamHeaders(path));
     } catch (e) {
       release();
       this.failed(m);
@@ -568,4 +568,15 @@ function headers(path: string): http2.OutgoingHttpHeaders {
     'content-type': 'application/grpc',
     te: 'trailers',
   };
+}
+
+/**
+ * A stream's headers: etcd's WithRequireLeader, so a member left without a
+ * leader (cut off from the others) ends the stream ("no leader") instead of
+ * serving a watch from a view that no longer moves; its owner opens it
+ * again, on the member calls go to. Not on unary calls: during an election
+ * etcd makes them wait for the new leader, within their deadline.
+ */
+function streamHeaders(path: string): http2.OutgoingHttpHeaders {
+  return { ...headers(path), hasleader: 'true' };
 }
