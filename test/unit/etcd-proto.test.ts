@@ -128,6 +128,17 @@ describe('etcd protobuf: responses', () => {
   it('refuses a message cut short, rather than reading past it', () => {
     assert.throws(() => pb.rangeResponse(hex('0a05' + '18ac02')), /truncated/);
     assert.throws(() => pb.rangeResponse(hex('18ac')), /truncated/);
+    // Also when what is cut comes after the field wanted (a Put's answer).
+    assert.throws(() => pb.revisionOf(hex(header + '12')), /truncated|bad varint/);
+    assert.throws(() => pb.revisionOf(hex('0a05' + '18ac02' + '20')), /truncated/);
+  });
+
+  it('refuses a revision or count out of range rather than rounding it', () => {
+    // 2^53 + 1, and -1 (ten bytes): no revision etcd gives.
+    assert.throws(() => pb.revisionOf(hex('0a09' + '188180808080808010')), /out of range/);
+    const minus1 = '18ffffffffffffffffff01';
+    assert.throws(() => pb.revisionOf(hex('0a0b' + minus1)), /out of range/);
+    assert.equal(pb.revisionOf(hex('0a09' + '18ffffffffffffff0f')), 2 ** 53 - 1);
   });
 });
 

@@ -412,10 +412,12 @@ export class EtcdStore implements KvStore, ClusterMembers {
     shared: Buffer[] = [],
   ): Promise<pb.TxnRes> {
     const attempts = { retried: false };
+    // One deadline for the call and the reads that check it.
+    const deadline = Date.now() + this.timeoutMs;
     const req = pb.txnRequest(compares, success, failure);
-    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts);
+    const res = await this.unary(what, KV + 'Txn', req, pb.txnResponse, lease, attempts, deadline);
     if (res.succeeded || !attempts.retried || failure.some((op) => !op.range)) return res;
-    const revision = await this.appliedAt(compares, success, shared);
+    const revision = await this.appliedAt(compares, success, shared, deadline);
     return revision === undefined ? res : { revision, succeeded: true, responses: [] };
   }
 
@@ -436,7 +438,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
   private async appliedAt(
     compares: pb.ModEqual[],
     ops: pb.RequestOp[],
-    shared: Buffer[] = [],
+    shared: Buffer[],
+    deadline: number,
   ): Promise<number | undefined> {
     const isShared = (p: pb.PutReq) => shared.some((k) => k.equals(p.key));
     const all = ops.flatMap((op) => (op.put ? [op.put] : []));
@@ -451,7 +454,15 @@ export class EtcdStore implements KvStore, ClusterMembers {
         ranges.map((range) => ({ range })),
         [],
       );
-      const res = await this.unary('check a retried write', KV + 'Txn', req, pb.txnResponse);
+      const res = await this.unary(
+        'check a retried write',
+        KV + 'Txn',
+        req,
+        pb.txnResponse,
+        undefined,
+        undefined,
+        deadline,
+      );
       return { revision: res.revision, ranges: ranges.map((_, i) => res.responses[i]?.range) };
     };
     const gone = (d: pb.DeleteReq): pb.RangeReq => ({ ...d, countOnly: true });
@@ -496,8 +507,8 @@ export class EtcdStore implements KvStore, ClusterMembers {
     decode: (answer: Buffer) => T,
     lease?: LeaseId,
     attempts?: { retried: boolean },
+    deadline = Date.now() + this.timeoutMs,
   ): Promise<T> {
-    const deadline = Date.now() + this.timeoutMs;
     return this.call(
       what,
       async () => decode(await this.channel.unary(path, body, deadline, attempts)),

@@ -133,7 +133,11 @@ function* fields(b: Buffer): Generator<Field> {
   if (i !== b.length) throw new Error('protobuf: truncated field');
 }
 
-const num = (v: number | bigint): number => Number(v);
+/** A count or revision: etcd's are never negative nor past 2^53, so one that is means a bad answer. */
+const num = (v: number | bigint): number => {
+  if (typeof v !== 'number') throw new Error(`protobuf: ${BigInt.asIntN(64, v)} is out of range`);
+  return v;
+};
 /** A signed int64 as a decimal string (lease IDs). */
 const str = (v: number | bigint): string => BigInt.asIntN(64, BigInt(v)).toString();
 const EMPTY = Buffer.alloc(0);
@@ -258,8 +262,10 @@ function keyValue(b: Buffer): KeyValue {
 
 /** The revision of a ResponseHeader. */
 function headerRevision(b: Buffer): number {
-  for (const f of fields(b)) if (f.no === 3) return num(f.int);
-  return 0;
+  // Read whole: a message cut short is an error, also after the field wanted.
+  let revision = 0;
+  for (const f of fields(b)) if (f.no === 3) revision = num(f.int);
+  return revision;
 }
 
 export interface RangeRes {
@@ -279,8 +285,9 @@ export function rangeResponse(b: Buffer): RangeRes {
 
 /** The header's revision of any response that has only that to say (Put, Compact, LeaseRevoke, MemberList's header). */
 export function revisionOf(b: Buffer): number {
-  for (const f of fields(b)) if (f.no === 1 && f.buf) return headerRevision(f.buf);
-  return 0;
+  let revision = 0;
+  for (const f of fields(b)) if (f.no === 1 && f.buf) revision = headerRevision(f.buf);
+  return revision;
 }
 
 export function deleteResponse(b: Buffer): { revision: number; deleted: number } {
