@@ -406,6 +406,14 @@ describe('EtcdStore writes whose answer was lost', () => {
       },
     },
     {
+      name: 'a lease revoked is not reported missing',
+      before: (s) => s.grantLease(30),
+      write: async (s, lease) => {
+        await s.revokeLease(String(lease));
+        assert.equal(await s.leaseTimeToLive(String(lease)), undefined);
+      },
+    },
+    {
       name: 'a compare that failed on another key is a conflict, though the value is there',
       before: async (s) => {
         await s.put('x', 'theirs');

@@ -22,7 +22,7 @@
  *   CompactedError and the caller resyncs.
  */
 import { readFileSync } from 'node:fs';
-import { BerthError, conflict, invalid, messageOf } from '../../common/errors.js';
+import { BerthError, conflict, hasCode, invalid, messageOf } from '../../common/errors.js';
 import type {
   ClusterMembers,
   Compare,
@@ -310,7 +310,14 @@ export class EtcdStore implements KvStore, ClusterMembers {
     this.checkOpen();
     checkLease(lease);
     const req = pb.leaseIdRequest(lease);
-    await this.unary('revoke lease', LEASE + 'LeaseRevoke', req, pb.revisionOf, lease);
+    const attempts = { retried: false };
+    try {
+      await this.unary('revoke lease', LEASE + 'LeaseRevoke', req, pb.revisionOf, lease, attempts);
+    } catch (e) {
+      // Retried after an attempt that went unanswered: that one may have revoked it.
+      if (attempts.retried && hasCode(e, 'NOT_FOUND')) return;
+      throw e;
+    }
   }
 
   async leaseTimeToLive(lease: LeaseId): Promise<number | undefined> {
