@@ -141,7 +141,8 @@ export class Mirror<T> {
       this.set(key, value);
       if (revision !== undefined) this.revisions.set(key, revision);
     }
-    if (revision !== undefined) this.floors.set(key, revision);
+    // Past the view's revision: older changes of the key may still come.
+    if (revision !== undefined && revision > this.rev) this.floors.set(key, revision);
   }
 
   close(): void {
@@ -248,6 +249,9 @@ export class Mirror<T> {
       this.revisions.set(key, ev.revision);
     }
     this.rev = Math.max(this.rev, ev.revision);
+    // The view has every change up to here: no older one can overtake a floor at or below it
+    // (one whose own event never comes, a delete of a key already gone, goes too).
+    for (const [k, floor] of this.floors) if (floor <= this.rev) this.floors.delete(k);
     this.emit(key);
     this.wake();
   }
