@@ -135,14 +135,16 @@ export class Mirror<T> {
    * reads its own write at once.
    */
   remember(key: string, value: T | undefined, revision?: number): void {
+    // The view has it already, or something newer of the key.
+    if (revision !== undefined && revision <= this.rev) return;
     if (value === undefined) {
       this.unset(key);
     } else {
       this.set(key, value);
       if (revision !== undefined) this.revisions.set(key, revision);
     }
-    // Past the view's revision: older changes of the key may still come.
-    if (revision !== undefined && revision > this.rev) this.floors.set(key, revision);
+    // Older changes of the key may still come.
+    if (revision !== undefined) this.floors.set(key, revision);
   }
 
   close(): void {

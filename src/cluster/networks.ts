@@ -440,8 +440,9 @@ export class GlobalNetworks implements GlobalScope {
         return { endpoint: ep!, revision };
       }
     }).catch((e: unknown) => {
-      // Refused for its name or its network (nothing written), or else maybe written.
-      if (sent && !hasCode(e, 'FORBIDDEN') && !hasCode(e, 'NOT_FOUND')) this.onUnsettled();
+      // Sent: it may have been written, whatever the error says (a retry
+      // that could not tell meets its own address or name).
+      if (sent) this.onUnsettled();
       throw e;
     });
   }

@@ -66,7 +66,7 @@ export class Rejoin {
   private closed = false;
   private lastRunFailed = false;
   private settleTimer: NodeJS.Timeout | undefined;
-  private settleWait = SETTLE_FIRST_MS;
+  private settleWait: number;
   private settleAgain = false;
   private readonly runs = new Rerun(
     () =>
@@ -76,7 +76,11 @@ export class Rejoin {
         },
         (e: unknown) => {
           this.lastRunFailed = true;
-          this.log.error(`cluster: reconciling this host's endpoints: ${messageOf(e)}`);
+          this.log.error(
+            `cluster: reconciling this host's endpoints: ${messageOf(e)}; trying again`,
+          );
+          // Whatever asked for it (a registration too): again until one succeeds.
+          this.settle();
         },
       ),
     () => this.closed,
@@ -90,7 +94,11 @@ export class Rejoin {
     private readonly log: Logger,
     /** Takes the container off the network: its address is another endpoint's now. */
     private readonly onLost: (ep: EndpointRecord, why: string) => Promise<void>,
-  ) {}
+    /** The first wait of `settle`, and its wait again after a run that succeeded. */
+    private readonly settleFirstMs = SETTLE_FIRST_MS,
+  ) {
+    this.settleWait = settleFirstMs;
+  }
 
   /** Runs now if the node is registered, and after every registration. */
   follow(nodes: NodeRegistry): void {
@@ -120,7 +128,7 @@ export class Rejoin {
         this.settleTimer = undefined;
         this.settleWait = this.lastRunFailed
           ? Math.min(this.settleWait * 2, SETTLE_MAX_MS)
-          : SETTLE_FIRST_MS;
+          : this.settleFirstMs;
         if (this.lastRunFailed || this.settleAgain) this.settle();
       });
     }, this.settleWait);

@@ -504,8 +504,9 @@ export class Endpoints {
     undo.push('endpoint record', async () => {
       await this.kv.delete(key);
     });
-    const [attached, made] = await this.attachWithLink(global, net, ep, request, prepared);
-    if (attached.status === 'fulfilled') {
+    const [attached, made, sent] = await this.attachWithLink(global, net, ep, request, prepared);
+    // Also when it failed once sent: it may have been written (its answer lost).
+    if (attached.status === 'fulfilled' || sent) {
       undo.push('cluster endpoint', () => global.detach(net.Id, ep.Id));
     }
     if (prepared && made?.status === 'fulfilled' && made.value) {
@@ -527,7 +528,8 @@ export class Endpoints {
   /**
    * The record step's cluster transaction and, beside it, the prepared link
    * (decision 0045). Settles both; the link's result says whether it was
-   * made (false: not begun), and is missing when it was not tried.
+   * made (false: not begun), and is missing when it was not tried; last,
+   * whether the transaction was sent.
    */
   private async attachWithLink(
     global: GlobalScope,
@@ -535,7 +537,9 @@ export class Endpoints {
     ep: EndpointRecord,
     request: JoinRequest,
     prepared: PreparedLink | undefined,
-  ): Promise<[PromiseSettledResult<GlobalAttached>, PromiseSettledResult<boolean> | undefined]> {
+  ): Promise<
+    [PromiseSettledResult<GlobalAttached>, PromiseSettledResult<boolean> | undefined, boolean]
+  > {
     // The address the transaction is about to commit, for the link made
     // beside it; nothing once the transaction has settled without one.
     let expect!: (a?: ExpectedAddress) => void;
@@ -565,10 +569,12 @@ export class Endpoints {
       global.nameTaken(net.Id, request.name ?? '', ep.Id) ||
       (request.staticIPv4 !== undefined &&
         global.endpointsOf(net.Id).some((e) => e.IPv4 === request.staticIPv4));
+    const sent = async () => (await expected) !== undefined;
     if (seenTaken) {
       const [attached] = await Promise.allSettled([attach()]);
-      if (!prepared || attached.status === 'rejected') return [attached, undefined];
-      return [attached, (await Promise.allSettled([prepared.make().then(() => true)]))[0]];
+      if (!prepared || attached.status === 'rejected') return [attached, undefined, await sent()];
+      const [made] = await Promise.allSettled([prepared.make().then(() => true)]);
+      return [attached, made, true];
     }
     // The link is begun once the transaction is on its way: the store's
     // client writes it from the event loop (Node's HTTP/2 does, in its
@@ -582,7 +588,11 @@ export class Endpoints {
       await p.make(a);
       return true;
     };
-    return Promise.allSettled([attach(), prepared ? link(prepared) : false]);
+    const [attached, made] = await Promise.allSettled([
+      attach(),
+      prepared ? link(prepared) : false,
+    ]);
+    return [attached, made, await sent()];
   }
 
   /**

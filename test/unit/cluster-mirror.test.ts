@@ -83,6 +83,9 @@ describe('Mirror', () => {
       await next();
       assert.equal(m.get('e'), 'theirs');
       assert.equal(m.revisionOf('e'), theirs);
+      // A write remembered after the view has passed it changes nothing.
+      m.remember('e', 'mine', put);
+      assert.equal(m.get('e'), 'theirs');
     } finally {
       m.close();
       await kv.close();

@@ -22,6 +22,7 @@ import type { EndpointRecord } from '../../src/network/records.js';
 import type { GlobalEndpoint } from '../../src/network/types.js';
 import { openEmbeddedStore } from '../../src/store/index.js';
 import type { KvStore } from '../../src/store/types.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -447,20 +448,20 @@ describe("a returning host's reconcile", () => {
     const store = flaky(c.kv);
     const h2 = await GlobalNetworks.open(store.kv, log, H2);
     const { local } = localRecords([]);
-    const rejoin = new Rejoin(h2, local, H2.node, log, () => Promise.resolve());
+    const rejoin = new Rejoin(h2, local, H2.node, log, () => Promise.resolve(), 1000);
     let unsettled = 0;
     h2.onUnsettled = () => {
       unsettled++;
       rejoin.settle();
     };
     const stays = await c.attach(h2, 'stays');
+    const left = await c.attach(h2, 'left');
+    // Its container left here (no record), and the container of 'stays' runs.
     local.notLocal = () => Promise.resolve([{ ...lep('stays'), IPv4: stays.IPv4 }]);
     // Committed, but the answer never came.
     store.mode = 'answer lost';
     await assert.rejects(c.attach(h2, 'lost'), /unavailable/);
-    // Its container left here; the store was down for the cluster's part.
-    store.mode = 'ok';
-    const left = await c.attach(h2, 'left');
+    // The store down for the cluster's part of the leave.
     store.mode = 'down';
     await assert.rejects(h2.detach(c.net.Id, 'left'), /unavailable/);
     assert.equal(unsettled, 2);
@@ -469,15 +470,17 @@ describe("a returning host's reconcile", () => {
       'lost',
       'stays',
     ]);
-    // The first reconcile finds the store still down; a later one does it.
-    await new Promise((r) => setTimeout(r, 800));
-    assert.ok(store.refused > 0, 'no reconcile ran while the store was down');
+    // A reconcile finds the store still down; a later one does it.
+    await waitFor(() => store.endpointReads > 0, 'a reconcile while the store is down', 5000);
     store.mode = 'ok';
-    for (let i = 0; ; i++) {
-      const ids = (await c.h1.storedEndpoints()).map((e) => e.Id);
-      if (ids.length === 1) break;
-      assert.ok(i < 100, `still stored: ${ids.join(' ')}`);
-      await new Promise((r) => setTimeout(r, 50));
+    let stored = 3;
+    const reading = setInterval(() => {
+      void c.h1.storedEndpoints().then((eps) => (stored = eps.length));
+    }, 50);
+    try {
+      await waitFor(() => stored === 1, 'the leftovers removed', 10_000);
+    } finally {
+      clearInterval(reading);
     }
     assert.deepEqual(
       (await c.h1.storedEndpoints()).map((e) => e.Id),
@@ -498,11 +501,9 @@ describe("a returning host's reconcile", () => {
  */
 function flaky(kv: KvStore) {
   const unavailable = () => new BerthError('UNAVAILABLE', 'cluster store (etcd) unavailable: test');
-  const state = { mode: 'ok' as 'ok' | 'answer lost' | 'down', refused: 0, kv };
+  const state = { mode: 'ok' as 'ok' | 'answer lost' | 'down', endpointReads: 0, kv };
   const refuse = () => {
-    if (state.mode !== 'down') return;
-    state.refused++;
-    throw unavailable();
+    if (state.mode === 'down') throw unavailable();
   };
   state.kv = new Proxy(kv, {
     get(target, prop: keyof KvStore) {
@@ -516,6 +517,10 @@ function flaky(kv: KvStore) {
       }
       if (prop === 'get' || prop === 'list' || prop === 'listWithRevision' || prop === 'put') {
         return async (...a: unknown[]) => {
+          // The reconcile's read of every endpoint (no other step lists them).
+          if (prop === 'list' && a[0] === GLOBAL_ENDPOINTS && state.mode === 'down') {
+            state.endpointReads++;
+          }
           refuse();
           return (target[prop] as (...x: unknown[]) => unknown).apply(target, a);
         };

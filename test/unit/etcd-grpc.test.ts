@@ -35,6 +35,27 @@ describe('gRPC messages', () => {
   });
 });
 
+describe('a member that announces a message longer than any taken', () => {
+  it('fails the call at once, not at its deadline', async () => {
+    const sock = join(dir, 'huge.sock');
+    const script = fileURLToPath(new URL('../helpers/grpc-member.js', import.meta.url));
+    const member = fork(script, [sock, 'huge'], { stdio: 'ignore' });
+    const channel = new GrpcChannel([`unix://${sock}`], undefined);
+    try {
+      await new Promise<void>((resolve) => member.on('message', (m) => m === 'ready' && resolve()));
+      const t0 = Date.now();
+      await assert.rejects(
+        channel.unary('/etcdserverpb.KV/Range', Buffer.alloc(0), Date.now() + 5000),
+        (e: unknown) => e instanceof GrpcError && e.code === Status.RESOURCE_EXHAUSTED,
+      );
+      assert.ok(Date.now() - t0 < 2000, `failed after ${Date.now() - t0} ms`);
+    } finally {
+      member.kill('SIGKILL');
+      channel.close();
+    }
+  });
+});
+
 describe('a member that sends GOAWAY', () => {
   it('fails the streams left on that connection once it stops answering pings', async () => {
     const sock = join(dir, 'member.sock');

@@ -141,7 +141,14 @@ export class IpamTxn {
     for (const [key, value] of this.puts) out.push({ type: 'put', key, value });
     if (this.spaceDirty) {
       const hint = (this.hint ?? this.ctx.state.hint).toString();
-      out.push({ type: 'put', key: this.ctx.keys.space, value: JSON.stringify({ v: 1, hint }) });
+      // Every pool change on any host rewrites it: a retried write's check
+      // asks only that it was written then or later (store/types.ts).
+      out.push({
+        type: 'put',
+        key: this.ctx.keys.space,
+        value: JSON.stringify({ v: 1, hint }),
+        shared: true,
+      });
     }
     for (const key of this.dels) out.push({ type: 'delete', key });
     for (const prefix of this.prefixes) out.push({ type: 'deletePrefix', prefix });

@@ -500,11 +500,14 @@ export class GrpcChannel {
         answered = true;
         status = statusOf(h);
       });
+      let declared: number | undefined;
       req.on('data', (c: Buffer) => {
         chunks.push(c);
         size += c.length;
-        if (size > MAX_MESSAGE + 5) {
-          settle(failure(tooLarge(size - 5), false));
+        if (declared === undefined && size >= 5) declared = Buffer.concat(chunks).readUInt32BE(1);
+        const over = Math.max(declared ?? 0, size - 5);
+        if (over > MAX_MESSAGE) {
+          settle(failure(tooLarge(over), false));
           req.close(http2.constants.NGHTTP2_CANCEL);
         }
       });
