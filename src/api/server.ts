@@ -18,7 +18,13 @@ import {
   splitUpgradeBody,
   tooLarge,
 } from './body.js';
-import { headAlone, responseHijack, socketHijack, type Hijacked } from './hijack.js';
+import {
+  headAlone,
+  responseHijack,
+  socketHijack,
+  type Hijacked,
+  type PeerUnread,
+} from './hijack.js';
 import { acceptWebsocket, isWebsocketRequest, NOT_WEBSOCKET } from './websocket.js';
 
 export type { Hijacked } from './hijack.js';
@@ -159,6 +165,8 @@ export interface ApiTls {
 export interface ApiServerOptions {
   /** Serve HTTPS (a TCP listener with --tls or --tlsverify). */
   tls?: ApiTls;
+  /** What a unix socket's client has not read yet: a hijacked stream waits for its head to be read. */
+  peerUnread?: PeerUnread;
 }
 
 /**
@@ -238,6 +246,7 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
             await headAlone(
               upgrade.socket,
               `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`,
+              opts.peerUnread,
             );
             return h;
           }
@@ -246,7 +255,11 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
           // As dockerd, which hijacks these too: a bare head, then the stream
           // without length or chunking, ended by closing the connection.
           const h = responseHijack(req, res!);
-          await headAlone(req.socket, `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`);
+          await headAlone(
+            req.socket,
+            `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
+            opts.peerUnread,
+          );
           return h;
         },
       };

@@ -34,6 +34,7 @@ import { Conntrack } from '../kernel/netlink/conntrack.js';
 import { armArrival, NftFirewall, sweepTraceTables } from '../kernel/firewall/index.js';
 import { askPeer, listeningIn, servePeer } from '../network/trace/index.js';
 import { isNetns } from '../kernel/netns/netns.js';
+import { unreadBySocketPeer } from '../kernel/sys/libc.js';
 import { DnsResolver } from '../network/dns/index.js';
 import { openClusterStore, openEmbeddedStore } from '../store/index.js';
 import type { EtcdStoreOptions } from '../store/etcd/options.js';
@@ -355,7 +356,10 @@ async function main(): Promise<number> {
   const router = apiRouter(services);
   const servers: Server[] = [];
   for (const h of flags.hosts) {
-    const server = createApiServer(router, log, h.proto === 'tcp' ? { tls } : {});
+    const server = createApiServer(router, log, {
+      ...(h.proto === 'tcp' ? { tls } : {}),
+      peerUnread: unreadBySocketPeer,
+    });
     servers.push(server);
     await listen(server, h);
   }

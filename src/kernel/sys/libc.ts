@@ -142,6 +142,20 @@ export function getXattr(path: string, name: string): Buffer | undefined {
   throw new SysError('lgetxattr', e, `${path} ${name}`);
 }
 
+/** SIOCOUTQ (= TIOCOUTQ): bytes a socket sent that are still queued. */
+const SIOCOUTQ = 0x5411;
+
+/**
+ * Bytes a unix stream socket sent that its peer has not read yet (the
+ * kernel charges them to the sender until the reader takes them), or
+ * undefined when that cannot be told.
+ */
+export function unreadBySocketPeer(fd: number): number | undefined {
+  const n = Buffer.alloc(4);
+  if ((c.ioctl(fd, SIOCOUTQ, n) as number) < 0) return undefined;
+  return n.readInt32LE(0);
+}
+
 function setLinkUp(name: string): void {
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
   check(fd, 'socket', 'AF_INET');
