@@ -44,7 +44,8 @@ export function headAlone(sock: Duplex, head: string, peerUnread?: PeerUnread): 
       }
       const until = Date.now() + HEAD_READ_MAX_MS;
       const check = (): void => {
-        if (!(peerUnread(fd) ?? 0) || Date.now() >= until) resolve();
+        // A client gone meanwhile: its descriptor may be another's already.
+        if (sock.destroyed || !(peerUnread(fd) ?? 0) || Date.now() >= until) resolve();
         else setTimeout(check, 1);
       };
       check();
