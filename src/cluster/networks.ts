@@ -516,14 +516,39 @@ export class GlobalNetworks implements GlobalScope {
    * endpoint holds it, and frees the old one if it held it. Returns the
    * name it had, when it renamed it.
    */
-  async rename(networkId: string, endpointId: string, name: string): Promise<string | undefined> {
+  rename(networkId: string, endpointId: string, name: string): Promise<string | undefined> {
+    return this.renameTo(networkId, endpointId, () => Promise.resolve(name));
+  }
+
+  /**
+   * Names one of this host's endpoints in the store as its local record
+   * does, if they differ (a daemon killed between a rename's two writes, a
+   * rename's undo that failed). `localName` is asked after the store's
+   * record is read, with the store's name, in this host's turn: `undefined`
+   * (a rename under way, the record gone) leaves the endpoint as it is.
+   * Returns the name it had, when it renamed it.
+   */
+  conform(
+    networkId: string,
+    endpointId: string,
+    localName: (stored: string) => Promise<string | undefined>,
+  ): Promise<string | undefined> {
+    return this.renameTo(networkId, endpointId, localName);
+  }
+
+  private renameTo(
+    networkId: string,
+    endpointId: string,
+    nameFor: (stored: string) => Promise<string | undefined>,
+  ): Promise<string | undefined> {
     return this.serial(async () => {
       const key = epKey(networkId, endpointId);
       for (let attempt = 1; ; attempt++) {
         const rec = await this.kv.get(key);
         if (!rec) return undefined;
         const ep = JSON.parse(rec.value) as GlobalEndpoint;
-        if (ep.Name === name) return undefined;
+        const name = await nameFor(ep.Name);
+        if (name === undefined || ep.Name === name) return undefined;
         const claim = epNameKey(networkId, name);
         const holder = await this.kv.get(claim);
         const NameHeld = !holder || holder.value === endpointId;

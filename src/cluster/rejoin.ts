@@ -16,6 +16,10 @@
  *   address. The store is read before the local records: a join writes its
  *   record before its attach, so an endpoint the store shows has its record
  *   by then, unless it is on its way out.
+ * - An endpoint named differently in the store than here (a daemon killed
+ *   between a rename's cluster write and its local commit, a rename's undo
+ *   that failed) is renamed in the store as its record names it, unless a
+ *   rename of its container is under way.
  * - A reaped endpoint's address is kept under a tombstone naming this host;
  *   `restore` takes it back, and one whose endpoint is gone here is freed.
  *
@@ -38,6 +42,10 @@ export interface HostEndpoints {
   notLocal(): Promise<EndpointRecord[]>;
   /** Makes a kept endpoint's names resolvable (again). */
   republish(ep: EndpointRecord): void;
+  /** The endpoint's name in its record; `undefined` while its container is being renamed, or without a record. */
+  nameNow(
+    ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID' | 'Id'>,
+  ): Promise<string | undefined>;
   /** Whether the record is still there. */
   hasRecord(ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID' | 'Id'>): Promise<boolean>;
   /** Drops the record of an endpoint whose network is gone (its kernel side went with it). */
@@ -49,12 +57,16 @@ export function rejoinPlan(
   local: readonly EndpointRecord[],
   stored: readonly GlobalEndpoint[],
   self: string,
-): { restore: EndpointRecord[]; remove: GlobalEndpoint[] } {
-  const inStore = new Set(stored.map((e) => e.Id));
+): { restore: EndpointRecord[]; remove: GlobalEndpoint[]; rename: EndpointRecord[] } {
+  const inStore = new Map(stored.map((e) => [e.Id, e]));
   const here = new Set(local.map((e) => e.Id));
   return {
     restore: local.filter((e) => !inStore.has(e.Id) && e.IPv4 !== undefined),
     remove: stored.filter((e) => e.Node === self && !here.has(e.Id)),
+    rename: local.filter((e) => {
+      const s = inStore.get(e.Id);
+      return s !== undefined && s.Node === self && e.Name !== undefined && s.Name !== e.Name;
+    }),
   };
 }
 
@@ -176,6 +188,16 @@ export class Rejoin {
       } else if (r === 'gone') {
         this.log.warn(`cluster: ${what}: network ${ep.NetworkID} was removed; forgetting it`);
         await this.local.forget(ep);
+      }
+    }
+    // Named in the store as here (a rename's second write or its undo missed).
+    for (const ep of plan.rename) {
+      if (this.closed) return;
+      const was = await this.global.conform(ep.NetworkID, ep.Id, () => this.local.nameNow(ep));
+      if (was !== undefined) {
+        this.log.warn(
+          `cluster: endpoint ${ep.Id.slice(0, 12)} was named ${JSON.stringify(was)} in the cluster store, not as here: renamed`,
+        );
       }
     }
     // Kept endpoints' names: start-up reconcile skips those of networks not read yet.

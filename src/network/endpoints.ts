@@ -231,6 +231,8 @@ export class Endpoints {
   private readonly ports: PortPublisher;
   /** Running containers' namespaces: paths, interface names, sockets. */
   private readonly sandboxes: Sandboxes;
+  /** Containers whose rename is under way (between the cluster's write and the local commit). */
+  private readonly renaming = new Set<string>();
 
   constructor(
     options: EndpointsOptions,
@@ -707,15 +709,19 @@ export class Endpoints {
     }
     // A global network's endpoint is renamed in the cluster store first, so
     // every host resolves the new name; what the local commit does not
-    // follow is renamed back by `undo`.
+    // follow is renamed back by `undo`. Until one of the two, the
+    // cluster's reconcile leaves the names alone (`nameNow`).
     const global = this.networks.global;
     const renamedGlobally: Array<{ net: NetworkRecord; id: string; was: string }> = [];
+    this.renaming.add(containerId);
     const undo = async () => {
       for (const { net, id, was } of renamedGlobally.splice(0)) {
         await global?.rename(net.Id, id, was).catch((e: unknown) => {
           this.log.warn(`network ${net.Name}: naming endpoint ${id} back: ${messageOf(e)}`);
+          global.onUnsettled();
         });
       }
+      this.renaming.delete(containerId);
     };
     for (const [net, ep] of eps) {
       if (net.Scope !== 'global' || !global) continue;
@@ -736,6 +742,7 @@ export class Endpoints {
         value: JSON.stringify(ep),
       })),
       publish: () => {
+        this.renaming.delete(containerId);
         for (const [net, ep] of eps) if (ep.State === 'ready') this.publishName(net, ep);
       },
     };
@@ -928,6 +935,19 @@ export class Endpoints {
   republish(ep: EndpointRecord): void {
     const net = this.networks.network(ep.NetworkID);
     if (net && ep.State === 'ready') this.publishName(net, ep);
+  }
+
+  /**
+   * The endpoint's name as its record has it now; `undefined` while its
+   * container's rename is under way, or when the record is gone.
+   */
+  async nameNow(
+    ep: Pick<EndpointRecord, 'ContainerID' | 'NetworkID' | 'Id'>,
+  ): Promise<string | undefined> {
+    if (this.renaming.has(ep.ContainerID)) return undefined;
+    const e = await this.kv.get(this.epKey(ep.NetworkID, ep.ContainerID));
+    const rec = e && (JSON.parse(e.value) as EndpointRecord);
+    return rec && rec.Id === ep.Id ? (rec.Name ?? '') : undefined;
   }
 
   /** Whether this endpoint's record is still in the store. */

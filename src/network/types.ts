@@ -274,6 +274,8 @@ export interface GlobalScope {
   detach(networkId: string, endpointId: string): Promise<void>;
   /** Gives one of this host's endpoints its container's new name, on every host; the name it had. */
   rename(networkId: string, endpointId: string, name: string): Promise<string | undefined>;
+  /** Asks for the cluster's reconcile of this host's endpoints: the store may differ from the records. */
+  onUnsettled(): void;
   /**
    * Takes another host's endpoint out and keeps its address for that host
    * (decision 0024), only while that host is not in the cluster; whether it did.

@@ -93,7 +93,12 @@ export function clusterInconsistencies(lab: Lab, daemons: LabDaemon[]): string[]
     const local = storeState(d.dataRoot).eps.filter((e) => nets.has(e.NetworkID));
     const localIds = new Set(local.map((e) => e.Id));
     for (const e of local) {
-      if (!epById.has(e.Id)) problems.push(`${host}: endpoint ${e.Id.slice(0, 12)} not in etcd`);
+      const g = epById.get(e.Id);
+      if (!g) problems.push(`${host}: endpoint ${e.Id.slice(0, 12)} not in etcd`);
+      else if (e.Name !== undefined && g.Name !== e.Name)
+        problems.push(
+          `${host}: endpoint ${e.Id.slice(0, 12)} is ${e.Name} here, ${g.Name} in etcd`,
+        );
     }
     for (const e of eps.filter((x) => x.Node === node)) {
       if (!localIds.has(e.Id))

@@ -252,6 +252,7 @@ export function fakeGlobalScope(over: Partial<GlobalScope> = {}): GlobalScope {
     nameTaken: () => false,
     onEndpointsChange: () => () => undefined,
     onNetworkRemoved: () => () => undefined,
+    onUnsettled: () => undefined,
     ...over,
   };
 }

@@ -16,6 +16,7 @@ interface Ep {
   Id: string;
   ContainerID: string;
   NetworkID: string;
+  Name?: string;
   IPv4?: string;
   IPv6?: string;
   HostIf?: string;

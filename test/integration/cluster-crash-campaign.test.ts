@@ -1,11 +1,11 @@
 /**
  * The SIGKILL campaign on a two-host cluster (issue 13, "Done means"): each
  * round runs one overlay operation on one host — network create/rm, run/rm,
- * connect/disconnect, run with a published port (the gateway bridge) — and
- * SIGKILLs that host's berthd at a random point of it, starts it again,
- * checks that both hosts and etcd agree (test/helpers/cluster-leaks.ts),
- * then removes everything and checks that nothing is left on either host
- * or in etcd. BERTH_CLUSTER_CAMPAIGN_ROUNDS=N sets the number of kills (30
+ * connect/disconnect, rename, run with a published port (the gateway
+ * bridge) — and SIGKILLs that host's berthd at a random point of it, starts
+ * it again, checks that both hosts and etcd agree, names included
+ * (test/helpers/cluster-leaks.ts), then removes everything and checks that
+ * nothing is left on either host or in etcd. BERTH_CLUSTER_CAMPAIGN_ROUNDS=N sets the number of kills (30
  * by default). Needs root and etcd.
  */
 import { after, before, describe, it } from 'node:test';
@@ -36,6 +36,12 @@ const OPS: Record<string, (i: number) => string[]> = {
     `docker network connect base k${i}`,
     `docker network disconnect base k${i}`,
     `docker rm -f k${i}`,
+  ],
+  rename: (i) => [
+    `docker run -d --name n${i} --network base busybox sleep 1000`,
+    `docker rename n${i} m${i}`,
+    `docker rename m${i} n${i}`,
+    `docker rm -f n${i}`,
   ],
   'run -p': (i) => [
     `docker run -d --name p${i} --network base -p ${20000 + i}:80 busybox sleep 1000`,

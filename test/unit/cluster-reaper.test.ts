@@ -77,6 +77,20 @@ describe('which endpoints go and which come back (pure)', () => {
       plan.remove.map((e) => e.Id),
       ['leftover'],
     );
+    assert.deepEqual(plan.rename, []);
+  });
+
+  it("renames own entries named differently than here, not other hosts' ones", () => {
+    const local = [
+      { ...lep('mine'), Name: 'new' },
+      { ...lep('same'), Name: 'same' },
+      lep('theirs'),
+    ];
+    const stored = [gep('mine', H1.node), gep('same', H1.node), gep('theirs', H2.node)];
+    assert.deepEqual(
+      rejoinPlan(local, stored, H1.node).rename.map((e) => e.Id),
+      ['mine'],
+    );
   });
 });
 
@@ -363,6 +377,7 @@ function localRecords(records: EndpointRecord[]) {
     notLocal: () => Promise.resolve([...m.values()]),
     republish: (ep) => void calls.push(`republish ${ep.Id}`),
     hasRecord: (ep) => Promise.resolve(m.has(ep.Id)),
+    nameNow: (ep) => Promise.resolve(m.get(ep.Id)?.Name ?? (m.has(ep.Id) ? '' : undefined)),
     forget: (ep) => {
       for (const [id, r] of m) if (r.ContainerID === ep.ContainerID) m.delete(id);
       calls.push(`forget ${ep.ContainerID}`);
@@ -440,6 +455,34 @@ describe("a returning host's reconcile", () => {
       ['joining'],
     );
     assert.deepEqual(calls, ['forget c-orphan']);
+    await c.close();
+  });
+
+  it("names an endpoint in the store as its record does, unless its container's rename is under way", async () => {
+    const c = await cluster();
+    const kept = await c.attach(c.h2, 'kept');
+    const moving = await c.attach(c.h2, 'moving');
+    // Killed between a rename's cluster write and its local commit: the store has the new name.
+    await c.h2.rename(c.net.Id, 'kept', 'newer');
+    await c.h2.rename(c.net.Id, 'moving', 'next');
+    const rec = (g: GlobalEndpoint): EndpointRecord => ({
+      ...lep(g.Id),
+      ContainerID: g.ContainerID,
+      NetworkID: g.NetworkID,
+      IPv4: g.IPv4,
+      Name: g.Name,
+    });
+    const { local } = localRecords([rec(kept), rec(moving)]);
+    const nameNow = local.nameNow;
+    local.nameNow = (ep) => (ep.Id === 'moving' ? Promise.resolve(undefined) : nameNow(ep));
+    await new Rejoin(c.h2, local, H2.node, log, () => Promise.resolve()).run();
+    const names = Object.fromEntries((await c.h1.storedEndpoints()).map((e) => [e.Id, e.Name]));
+    assert.deepEqual(names, { kept: 'kept', moving: 'next' });
+    // The name claims follow: 'kept' is held again, 'newer' is free.
+    const claims = (await c.kv.list('networks/endpoint-names/')).map(
+      (e) => `${e.key.split('/').pop()!}=${e.value}`,
+    );
+    assert.deepEqual(claims.sort(), ['kept=kept', 'next=moving']);
     await c.close();
   });
 

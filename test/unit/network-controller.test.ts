@@ -761,6 +761,42 @@ describe('endpoints (fake driver, no root)', () => {
     }
   });
 
+  it("a container's rename keeps the cluster's reconcile off its endpoints; a failed undo asks for it", async () => {
+    const net = overlayRecord('ovr', 'ab', 300, false);
+    const renames: string[] = [];
+    let unsettled = 0;
+    const g = await fakeWorld({
+      global: fakeGlobalScope({
+        ...holding(net),
+        rename: async (_n, id, name) => {
+          renames.push(`${id} ${name}`);
+          if (name === 'old')
+            throw new BerthError('UNAVAILABLE', 'cluster store (etcd) unavailable');
+          return 'old';
+        },
+        onUnsettled: () => void unsettled++,
+      }),
+    });
+    try {
+      const ep = { Id: 'e1', NetworkID: net.Id, ContainerID: C1, Name: 'old', State: 'ready' };
+      await g.kv.put(`endpoints/${net.Id}/${C1}`, JSON.stringify(ep));
+      const eps = g.controller.endpoints;
+      assert.equal(await eps.nameNow(ep), 'old');
+      const r = await eps.renamed(C1, 'new');
+      assert.equal(await eps.nameNow(ep), undefined, 'under way');
+      await r.undo();
+      assert.deepEqual(renames, ['e1 new', 'e1 old']);
+      assert.equal(unsettled, 1, 'the store kept the new name: a reconcile is asked for');
+      assert.equal(await eps.nameNow(ep), 'old');
+      const again = await eps.renamed(C1, 'new');
+      await g.kv.txn([], again.ops);
+      again.publish();
+      assert.equal(await eps.nameNow(ep), 'new');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('refuses a second endpoint of a container on one network, and keeps the first', async () => {
     const { Id } = await create({ Name: 'web' });
     await join(C1, 'web', { ports: tcp8080 });
