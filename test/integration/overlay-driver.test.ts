@@ -7,7 +7,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { openSync, closeSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  openSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Lab } from '../../src/lab/lab.js';
@@ -306,6 +314,27 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
     for (const d of drivers) assert.equal(existsSync(d.nsPath(net)), false);
     for (const h of [1, 2])
       assert.doesNotMatch(lab.exec(h, ['ip', '-o', 'link']).stdout, /\bvx[0-9a-f]{10}\b|veth/);
+  });
+
+  it("a peers update that meets the network's removal opens nothing in its namespace", async () => {
+    const d = drivers[1]!;
+    const gone = { ...net, Id: randomBytes(32).toString('hex') } as NetworkRecord;
+    const sockets = () =>
+      readdirSync('/proc/self/fd').filter((f) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${f}`).startsWith('socket:');
+        } catch {
+          return false;
+        }
+      }).length;
+    const before = sockets();
+    await d.ensureNetwork(gone);
+    // Another host's `network rm` arrives while the update waits on the kernel.
+    const setting = d.setPeers(gone, eps);
+    await d.removeNetworkById(gone.Id);
+    assert.equal(await setting, false);
+    assert.equal(existsSync(d.nsPath(gone)), false);
+    assert.equal(sockets(), before, 'no netlink socket left in the removed namespace');
   });
 
   it('after a kill: completes a half-made namespace and sweeps what no network owns', async () => {

@@ -16,6 +16,7 @@
  * The VXLAN device is made in the host's namespace (its UDP socket lives
  * there, on the underlay) and then moved into the network's namespace.
  */
+import { BerthError } from '../../../common/errors.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -123,9 +124,11 @@ export class OverlayDriver implements NetworkDriver {
     return opt > 0 ? opt : this.uplinkMtu - VXLAN_OVERHEAD;
   }
 
-  private netlink(net: NetworkRecord): Rtnl {
+  private netlink(net: Pick<NetworkRecord, 'Id'>): Rtnl {
     let r = this.inside.get(net.Id);
     if (!r) {
+      // Not into a namespace on its way out: the socket would keep it alive.
+      if (this.removing.has(net.Id)) throw beingRemoved(net);
       r = Rtnl.open({ netns: this.nsPath(net) });
       this.inside.set(net.Id, r);
     }
@@ -367,10 +370,12 @@ export class OverlayDriver implements NetworkDriver {
    */
   async setPeers(net: NetworkRecord, peers: OverlayPeer[]): Promise<boolean> {
     const vx = await this.vxlanOf(net);
-    if (vx === undefined) return false;
+    if (vx === undefined || this.removing.has(net.Id)) return false;
     const inside = this.netlink(net);
     // First use since the daemon started: what the kernel holds, not nothing.
     const had = this.peers.get(net.Id) ?? (await this.programmed(inside, vx));
+    // Removed meanwhile (another host's `network rm`): nothing to program.
+    if (this.inside.get(net.Id) !== inside) return false;
     this.peers.set(net.Id, had);
     const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
     const gone = [...had.values()].filter((p) => !samePeer(want.get(p.mac), p));
@@ -397,6 +402,7 @@ export class OverlayDriver implements NetworkDriver {
   private async vxlanOf(net: NetworkRecord): Promise<number | undefined> {
     const known = this.vxlans.get(net.Id);
     if (known !== undefined) return known;
+    if (this.removing.has(net.Id)) return undefined;
     // A host takes part in a network once an endpoint of it joined here
     // (a join still making the network programs the peers when it is done).
     if (!this.made.has(net.Id) && !isNetns(this.nsPath(net))) return undefined;
@@ -581,3 +587,7 @@ function sweepTraceTablesIn(netns: string): void {
 function ignoreMissing(e: unknown): void {
   if (!isNotFound(e)) throw e;
 }
+
+/** A network whose removal (another host's `network rm`) took its namespace while a call used it. */
+const beingRemoved = (net: Pick<NetworkRecord, 'Id'>) =>
+  new BerthError('NOT_FOUND', `network ${net.Id.slice(0, 12)} is being removed`);
