@@ -30,8 +30,9 @@ import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { Converged, GlobalEndpoint, PeerConvergence } from '../network/types.js';
 import type { KvStore, LeaseId } from '../store/types.js';
+import { decodeApplied, decodeNode } from './decode.js';
 import { Mirror } from './mirror.js';
-import { NODES } from './nodes.js';
+import { NODES, type NodeInfo } from './nodes.js';
 
 /** Where each host reports what it has applied: `applied/<advertise address>`. */
 export const APPLIED = 'applied/';
@@ -60,7 +61,7 @@ const short = (id: string) => id.slice(0, 12);
 
 export class Convergence implements PeerConvergence {
   /** The live hosts (their node keys). */
-  private readonly nodes: Mirror<unknown>;
+  private readonly nodes: Mirror<NodeInfo>;
   private nodesRead = false;
   /**
    * Every host's report (`applied/<node>`), as last seen: what joins wait on.
@@ -103,7 +104,7 @@ export class Convergence implements PeerConvergence {
     private readonly opts: ConvergenceOptions,
   ) {
     this.timeoutMs = opts.timeoutMs ?? CONVERGE_TIMEOUT_MS;
-    this.nodes = new Mirror(kv, NODES, opts.log);
+    this.nodes = new Mirror(kv, NODES, opts.log, decodeNode);
     void this.nodes.loaded.then(() => (this.nodesRead = true));
     // Before the endpoints' first list arrives (the caller makes this at once),
     // so every change is seen here.
@@ -335,7 +336,7 @@ export class Convergence implements PeerConvergence {
     this.linger = undefined;
     this.following++;
     if (!this.reports) {
-      const m = new Mirror<number>(this.kv, APPLIED, this.opts.log);
+      const m = new Mirror(this.kv, APPLIED, this.opts.log, decodeApplied);
       this.reports = m;
       this.reportsRead = false;
       void m.loaded.then(() => {

@@ -13,8 +13,9 @@ import { isIP } from 'node:net';
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { KvStore } from '../store/types.js';
+import { decodeNode } from './decode.js';
 import { Mirror } from './mirror.js';
-import { NODES } from './nodes.js';
+import { NODES, type NodeInfo } from './nodes.js';
 
 /**
  * How long a change of the hosts waits for more before the list is read and
@@ -69,7 +70,7 @@ export function endpointOf(text: string): Endpoint | undefined {
 }
 
 export class ControlPlane {
-  private readonly nodes: Mirror<unknown>;
+  private readonly nodes: Mirror<NodeInfo>;
   private members: string[] = [];
   private applied = '';
   private readonly named = new Set<string>();
@@ -84,7 +85,7 @@ export class ControlPlane {
     kv: KvStore,
     private readonly opts: ControlPlaneOptions,
   ) {
-    this.nodes = new Mirror(kv, NODES, opts.log);
+    this.nodes = new Mirror(kv, NODES, opts.log, decodeNode);
     // A host came or went: the members may have too.
     this.nodes.onChange(() => this.settle());
     void this.nodes.loaded.then(() => this.refresh());

@@ -3,11 +3,15 @@
  * present, then a list, so no change falls between them; read again from
  * a fresh list when the watch ends (the history it needed was compacted, or
  * etcd cancelled it), and retried with a backoff while the store is down.
- * Values are JSON. It knows the store revision its view is at, and each
- * entry's (decision 0023 waits on them). Pure orchestration over KvStore.
+ * Values are decoded by the caller's decoder (decode.ts): one it refuses is
+ * taken as absent and logged, so a bad record written by anyone leaves the
+ * rest of the view whole (decision 0047). It knows the store revision its
+ * view is at, and each entry's (decision 0023 waits on them). Pure
+ * orchestration over KvStore.
  */
 import { messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import type { Decoder } from './decode.js';
 import { isCompacted } from '../store/errors.js';
 import type { KvStore, ListResult, WatchEvent } from '../store/types.js';
 
@@ -41,6 +45,8 @@ export class Mirror<T> {
     /** The prefix followed; keys are given without it. */
     private readonly prefix: string,
     private readonly log: Logger,
+    /** Each value from its text; what it throws on is taken as absent. */
+    private readonly decode: Decoder<T>,
     /** The group of a key, for `group()` (e.g. the network of `<network>/<endpoint>`). */
     private readonly groupOf?: (key: string) => string,
     /** A second way to find entries, for `indexed()` (e.g. an endpoint's network and name). */
@@ -213,7 +219,9 @@ export class Mirror<T> {
     this.index.clear();
     for (const e of entries) {
       const key = e.key.slice(this.prefix.length);
-      this.set(key, JSON.parse(e.value) as T);
+      const value = this.decoded(key, e.value, e.modRevision);
+      if (value === undefined) continue;
+      this.set(key, value);
       this.revisions.set(key, e.modRevision);
     }
     // This host's own writes after the list's snapshot stay as remembered.
@@ -247,8 +255,13 @@ export class Mirror<T> {
     } else if (ev.type === 'delete') {
       this.unset(key);
     } else if (ev.value !== undefined) {
-      this.set(key, JSON.parse(ev.value) as T);
-      this.revisions.set(key, ev.revision);
+      const value = this.decoded(key, ev.value, ev.revision);
+      if (value === undefined) {
+        this.unset(key);
+      } else {
+        this.set(key, value);
+        this.revisions.set(key, ev.revision);
+      }
     }
     this.rev = Math.max(this.rev, ev.revision);
     // The view has every change up to here: no older one can overtake a floor at or below it
@@ -256,6 +269,18 @@ export class Mirror<T> {
     for (const [k, floor] of this.floors) if (floor <= this.rev) this.floors.delete(k);
     this.emit(key);
     this.wake();
+  }
+
+  /** The value of `key` written at `revision`, or undefined (logged) if the decoder refuses it. */
+  private decoded(key: string, raw: string, revision: number): T | undefined {
+    try {
+      return this.decode(key, raw);
+    } catch (e) {
+      this.log.warn(
+        `cluster: ignoring ${this.prefix}${key} (revision ${revision}), not a record Berth can use: ${messageOf(e)}`,
+      );
+      return undefined;
+    }
   }
 
   private wake(): void {

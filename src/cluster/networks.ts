@@ -38,6 +38,15 @@ import type {
   NetworkRecord,
 } from '../network/types.js';
 import type { KvStore } from '../store/types.js';
+import {
+  FIRST_VNI,
+  MAX_VNI,
+  decodeAll,
+  decodeEndpoint,
+  decodeNetwork,
+  decoded,
+  type GlobalNetworkRecord,
+} from './decode.js';
 import { Mirror } from './mirror.js';
 import { NODES } from './nodes.js';
 
@@ -47,15 +56,7 @@ const VNIS = 'networks/vni/';
 const GENERATION = 'networks/generation';
 /** Endpoints of global networks, one prefix per network (the overlay driver's). */
 export const GLOBAL_ENDPOINTS = 'endpoints/';
-/** Docker's first VXLAN ID. */
-export const FIRST_VNI = 256;
-const MAX_VNI = (1 << 24) - 1;
-
-/** A global network as stored: inspect's record, its VXLAN ID in Berth's own part. */
-export interface GlobalNetworkRecord extends NetworkRecord {
-  Scope: 'global';
-  berth: { vni: number; autoSubnet?: boolean };
-}
+export type { GlobalNetworkRecord } from './decode.js';
 
 const nameKey = (name: string) => NAMES + encodeURIComponent(name);
 const epKey = (net: string, ep: string) => `${GLOBAL_ENDPOINTS}${net}/${ep}`;
@@ -97,8 +98,8 @@ export class GlobalNetworks implements GlobalScope {
     /** This host: its advertise address and VXLAN source address. */
     private readonly self: { node: string; vtep: string },
   ) {
-    this.networks = new Mirror(kv, GLOBAL_NETWORKS, log);
-    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log, networkOfKey, (key, e) =>
+    this.networks = new Mirror(kv, GLOBAL_NETWORKS, log, decodeNetwork);
+    this.endpoints = new Mirror(kv, GLOBAL_ENDPOINTS, log, decodeEndpoint, networkOfKey, (key, e) =>
       nameIndex(networkOfKey(key), e.Name),
     );
     this.loaded = Promise.all([this.networks.loaded, this.endpoints.loaded]).then(() => undefined);
@@ -342,7 +343,10 @@ export class GlobalNetworks implements GlobalScope {
   ): Promise<{ net: GlobalNetworkRecord; modRevision: number }> {
     const rec = await this.kv.get(GLOBAL_NETWORKS + id);
     if (!rec) throw notFound(`network ${id} not found`);
-    return { net: JSON.parse(rec.value) as GlobalNetworkRecord, modRevision: rec.modRevision };
+    return {
+      net: decoded(decodeNetwork, GLOBAL_NETWORKS, rec.key, rec.value),
+      modRevision: rec.modRevision,
+    };
   }
 
   /**
@@ -472,7 +476,7 @@ export class GlobalNetworks implements GlobalScope {
         if (reload) {
           await ipam.reload();
           const rec = await this.kv.get(key);
-          ep = rec ? (JSON.parse(rec.value) as GlobalEndpoint) : undefined;
+          ep = rec ? decoded(decodeEndpoint, GLOBAL_ENDPOINTS, key, rec.value) : undefined;
           epRevision = rec?.modRevision;
         }
         const freeName = ep?.NameHeld === true && epRevision !== undefined;
@@ -546,7 +550,7 @@ export class GlobalNetworks implements GlobalScope {
       for (let attempt = 1; ; attempt++) {
         const rec = await this.kv.get(key);
         if (!rec) return undefined;
-        const ep = JSON.parse(rec.value) as GlobalEndpoint;
+        const ep = decoded(decodeEndpoint, GLOBAL_ENDPOINTS, key, rec.value);
         const name = await nameFor(ep.Name);
         if (name === undefined || ep.Name === name) return undefined;
         const claim = epNameKey(networkId, name);
@@ -584,7 +588,7 @@ export class GlobalNetworks implements GlobalScope {
 
   /** Every endpoint of every global network, as the store has it now. */
   async storedEndpoints(): Promise<GlobalEndpoint[]> {
-    return (await this.kv.list(GLOBAL_ENDPOINTS)).map((e) => JSON.parse(e.value) as GlobalEndpoint);
+    return decodeAll(await this.kv.list(GLOBAL_ENDPOINTS), GLOBAL_ENDPOINTS, decodeEndpoint);
   }
 
   /** Whether any endpoint of this host is in the store, as last seen. */
@@ -605,7 +609,7 @@ export class GlobalNetworks implements GlobalScope {
       for (let attempt = 1; ; attempt++) {
         const e = await this.kv.get(key);
         if (!e) return false;
-        const ep = JSON.parse(e.value) as GlobalEndpoint;
+        const ep = decoded(decodeEndpoint, GLOBAL_ENDPOINTS, key, e.value);
         if (await this.kv.get(NODES + ep.Node)) return false;
         await ipam.reload();
         let revision: number;
@@ -663,7 +667,7 @@ export class GlobalNetworks implements GlobalScope {
         const rec = await this.kv.get(GLOBAL_NETWORKS + ep.NetworkID);
         if (!rec) return 'gone';
         if (await this.kv.get(key)) return 'present';
-        const net = JSON.parse(rec.value) as GlobalNetworkRecord;
+        const net = decoded(decodeNetwork, GLOBAL_NETWORKS, rec.key, rec.value);
         await ipam.reload();
         const owner = ipam.ownerOf(net.Id, ep.IPv4);
         const tomb = owner === undefined ? undefined : parseReapedOwner(owner);

@@ -18,6 +18,7 @@
 import { hasCode, messageOf } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import type { KvStore, LeaseId } from '../store/types.js';
+import { decodeAll, decodeNode } from './decode.js';
 
 export const NODES = 'nodes/';
 
@@ -95,7 +96,7 @@ export class NodeRegistry {
 
   /** Every node the store lists now. */
   async list(): Promise<NodeInfo[]> {
-    return (await this.kv.list(NODES)).map((e) => JSON.parse(e.value) as NodeInfo);
+    return decodeAll(await this.kv.list(NODES), NODES, decodeNode);
   }
 
   /**

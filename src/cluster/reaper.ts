@@ -17,6 +17,7 @@ import { Rerun } from '../common/rerun.js';
 import type { Logger } from '../common/log.js';
 import type { GlobalEndpoint } from '../network/types.js';
 import type { KvStore } from '../store/types.js';
+import { decodeNode } from './decode.js';
 import { Mirror } from './mirror.js';
 import type { GlobalNetworks } from './networks.js';
 import { NODES, type NodeInfo } from './nodes.js';
@@ -51,7 +52,7 @@ export class Reaper {
     private readonly self: string,
     private readonly log: Logger,
   ) {
-    this.nodes = new Mirror(kv, NODES, log);
+    this.nodes = new Mirror(kv, NODES, log, decodeNode);
     this.nodes.onChange((addr) => {
       if (addr !== self && !this.nodes.get(addr)) void this.sweep();
     });

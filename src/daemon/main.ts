@@ -180,6 +180,18 @@ async function main(): Promise<number> {
     return 1;
   }
   const log = createLogger(flags.logLevel);
+  // A fault in background work (a timer, a stream or watch callback, the
+  // cluster's start, which runs beside the local one) must not end the
+  // daemon that every container's networking depends on: it is logged with
+  // its stack and the daemon goes on (the store is the truth; the next start
+  // reconciles whatever the fault left half done). From the start: the
+  // cluster's background work begins before the API listens.
+  process.on('unhandledRejection', (e: unknown) =>
+    log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+  );
+  process.on('uncaughtException', (e: Error) =>
+    log.error(`uncaught exception: ${e.stack ?? e.message}`),
+  );
   mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
   mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
   const unlock = lockDataRoot(flags.dataRoot);
@@ -413,16 +425,6 @@ async function main(): Promise<number> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // A fault in one request's background work (a timer, a stream callback)
-  // must not end the daemon that every container's networking depends on:
-  // it is logged with its stack and the daemon goes on (the store is the
-  // truth; the next start reconciles whatever the fault left half done).
-  process.on('unhandledRejection', (e: unknown) =>
-    log.error(`unhandled rejection: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
-  );
-  process.on('uncaughtException', (e: Error) =>
-    log.error(`uncaught exception: ${e.stack ?? e.message}`),
-  );
   return -1;
 }
 

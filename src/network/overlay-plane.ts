@@ -265,9 +265,9 @@ export class OverlayPlane {
     const records = this.d.dns.records;
     const staying = new Set(came.map((e) => e.ContainerID));
     for (const e of gone)
-      if (!staying.has(e.ContainerID)) records.removeEndpoint(e.ContainerID, net.Id);
+      if (!staying.has(e.ContainerID)) records.removeEndpoint(e.ContainerID, net.Id, true);
     for (const e of came) {
-      records.upsertEndpoint({
+      const added = records.upsertEndpoint({
         containerId: e.ContainerID,
         name: e.Name,
         aliases: e.Aliases,
@@ -275,14 +275,19 @@ export class OverlayPlane {
         networkName: net.Name,
         internal: net.Internal,
         ipv4: e.IPv4,
+        remote: true,
       });
+      if (!added)
+        this.d.log.warn(
+          `network ${net.Name}: endpoint ${e.Id.slice(0, 12)} of host ${e.Node} names container ${e.ContainerID.slice(0, 12)}, one of this host's: its names are not answered`,
+        );
     }
   }
 
   /** An overlay network gone: its resolver and the other hosts' names go too. */
   private async dropOverlayNames(netId: string): Promise<void> {
     for (const e of this.programmed.get(netId)?.values() ?? [])
-      this.d.dns.records.removeEndpoint(e.ContainerID, netId);
+      this.d.dns.records.removeEndpoint(e.ContainerID, netId, true);
     this.programmed.delete(netId);
     this.changed.delete(netId);
     this.notHere.delete(netId);

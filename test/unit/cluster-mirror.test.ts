@@ -8,8 +8,16 @@ import { createLogger } from '../../src/common/log.js';
 import type { KvStore, WatchEvent } from '../../src/store/types.js';
 import { tempStores } from '../helpers/temp-store.js';
 import { waitFor } from '../helpers/wait.js';
+import { memoryLog } from '../helpers/fake-network.js';
 
 const store = tempStores('mirror');
+const json = (_key: string, raw: string) => JSON.parse(raw) as string;
+/** Strings of one lower-case word; anything else is refused. */
+const word = (_key: string, raw: string) => {
+  const v = JSON.parse(raw) as unknown;
+  if (typeof v !== 'string' || !/^[a-z]+$/.test(v)) throw new Error('not a word');
+  return v;
+};
 
 describe('Mirror', () => {
   it('applies a change its list already has once, and one that came after the list', async () => {
@@ -26,7 +34,7 @@ describe('Mirror', () => {
       afterList = await kv.put('p/b', '"2"');
       return read;
     };
-    const m = new Mirror<string>(racing, 'p/', createLogger('error'));
+    const m = new Mirror<string>(racing, 'p/', createLogger('error'), json);
     const changes: string[] = [];
     m.onChange((key) => changes.push(key));
     try {
@@ -61,7 +69,7 @@ describe('Mirror', () => {
       deliver = cb;
       return kv.watch(prefix, (ev) => held.push(ev), opts);
     };
-    const m = new Mirror<string>(slow, 'p/', createLogger('error'));
+    const m = new Mirror<string>(slow, 'p/', createLogger('error'), json);
     const next = async () => {
       await waitFor(() => held.length > 0, 'a watch event');
       deliver(held.shift()!);
@@ -86,6 +94,42 @@ describe('Mirror', () => {
       // A write remembered after the view has passed it changes nothing.
       m.remember('e', 'mine', put);
       assert.equal(m.get('e'), 'theirs');
+    } finally {
+      m.close();
+      await kv.close();
+    }
+  });
+
+  it('takes a value its decoder refuses as absent, keeps the rest, and follows the key on', async () => {
+    const kv = await store();
+    await kv.put('p/a', '"one"');
+    await kv.put('p/bad', 'not json');
+    await kv.put('p/c', 'null');
+    await kv.put('p/d', '"two"');
+    let watches = 0;
+    const counting: KvStore = Object.create(kv) as KvStore;
+    counting.watch = (prefix, cb, opts) => {
+      watches++;
+      return kv.watch(prefix, cb, opts);
+    };
+    const log = memoryLog();
+    const m = new Mirror<string>(counting, 'p/', log, word);
+    try {
+      await m.loaded;
+      assert.deepEqual([...m.all()].sort(), [
+        ['a', 'one'],
+        ['d', 'two'],
+      ]);
+      assert.equal(log.lines.filter((l) => /ignoring p\/(bad|c) /.test(l)).length, 2);
+      // A bad write over a good value takes it out; a good one brings the key back.
+      const r1 = await kv.put('p/a', '{"x":1}');
+      await waitFor(() => m.revision >= r1, 'the bad write');
+      assert.equal(m.get('a'), undefined);
+      const r2 = await kv.put('p/bad', '"fine"');
+      await waitFor(() => m.revision >= r2, 'the good write');
+      assert.equal(m.get('bad'), 'fine');
+      assert.deepEqual([...m.all().keys()].sort(), ['bad', 'd']);
+      assert.equal(watches, 1, 'one watch, never opened again');
     } finally {
       m.close();
       await kv.close();

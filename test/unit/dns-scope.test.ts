@@ -305,6 +305,37 @@ describe('dns scoping', () => {
     assert.deepEqual(up.seen, []);
   });
 
+  it("another host's endpoint answers its names but never asks, nor takes a local one's place", async () => {
+    const rec = r.records;
+    // On net1 from another host: answered to this host's clients there.
+    const far = { containerId: ID('d'), name: 'far', ipv4: '10.1.0.30', remote: true };
+    assert.equal(rec.upsertEndpoint(ep(far)), true);
+    assert.deepEqual((await ask(r, '10.1.0.2', 'far')).data, ['10.1.0.30']);
+    // A query from its address is no client's here.
+    assert.equal((await ask(r, '10.1.0.30', 'web')).rcode, 5);
+    // One that names a local container (web's ID, client1's address) changes nothing.
+    const impostor = { containerId: ID('a'), name: 'evil', ipv4: '10.1.0.2', remote: true };
+    assert.equal(
+      rec.upsertEndpoint(ep({ ...impostor, networkId: 'n2', networkName: 'net2' })),
+      false,
+    );
+    assert.equal(rec.upsertEndpoint(ep(impostor)), false);
+    assert.deepEqual((await ask(r, '10.1.0.2', 'web')).data, ['10.1.0.3']);
+    assert.equal((await ask(r, '10.1.0.2', 'evil')).rcode, 3);
+    assert.equal((await ask(r, '10.2.0.2', 'evil')).rcode, 3);
+    // And its removal does not remove web's.
+    assert.equal(rec.removeEndpoint(ID('a'), 'n1', true), false);
+    assert.deepEqual((await ask(r, '10.1.0.2', 'web')).data, ['10.1.0.3']);
+    // A PTR of a local address stays the local endpoint's.
+    rec.upsertEndpoint(
+      ep({ containerId: ID('8'), name: 'shadow', ipv4: '10.1.0.3', remote: true }),
+    );
+    const ptr = await ask(r, '10.1.0.2', '3.0.1.10.in-addr.arpa', 'PTR');
+    assert.match(ptr.data.join(), /^web\./);
+    assert.equal(rec.removeEndpoint(ID('d'), 'n1', true), true);
+    assert.equal((await ask(r, '10.1.0.2', 'far')).rcode, 3);
+  });
+
   it('rejects bad records', () => {
     assert.throws(
       () => r.records.upsertEndpoint(ep({ containerId: 'z', name: 'bad', ipv4: '10.1' })),

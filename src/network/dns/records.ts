@@ -34,6 +34,12 @@ export interface DnsEndpoint {
    * there, for this container only (Docker's links on user networks).
    */
   links?: ReadonlyArray<{ target: string; alias: string }>;
+  /**
+   * Another host's endpoint (a global network's, from the cluster store):
+   * it answers to its names, but never asks (no query comes from it here),
+   * and never takes the place of this host's own endpoints.
+   */
+  remote?: boolean;
 }
 
 /** Precomputed records for one name on one network: every endpoint answering to it. */
@@ -149,15 +155,30 @@ export class DnsRecords {
   private readonly scopes = new Map<string, Scope>();
   private readonly clients = new Map<string, Ep[]>();
 
-  /** Adds or replaces a container's endpoint on a network; effective immediately. */
-  upsertEndpoint(rec: DnsEndpoint): void {
+  /**
+   * Adds or replaces a container's endpoint on a network; effective
+   * immediately. False (and nothing changed) for another host's endpoint
+   * whose container ID is one of this host's containers; this host's own
+   * endpoint takes the place of another host's under its ID.
+   */
+  upsertEndpoint(rec: DnsEndpoint): boolean {
     if (!rec.containerId || !rec.networkId)
       throw invalid('dns: containerId and networkId required');
     if (rec.ipv4 !== undefined && !ipv4Bytes(rec.ipv4))
       throw invalid(`dns: invalid IPv4 address ${rec.ipv4}`);
     if (rec.ipv6 !== undefined && !ipv6Bytes(rec.ipv6))
       throw invalid(`dns: invalid IPv6 address ${rec.ipv6}`);
-    const scope = this.scopes.get(rec.containerId) ?? new Scope(rec.containerId);
+    const known = this.scopes.get(rec.containerId);
+    const own = known && [...known.eps.values()].filter((e) => !e.rec.remote);
+    if (rec.remote && own?.length) return false;
+    if (!rec.remote && known && own?.length !== known.eps.size) {
+      for (const [netId, e] of known.eps) {
+        if (!e.rec.remote) continue;
+        this.unindex(e);
+        known.eps.delete(netId);
+      }
+    }
+    const scope = known ?? new Scope(rec.containerId);
     this.scopes.set(rec.containerId, scope);
     const old = scope.eps.get(rec.networkId);
     if (old) this.unindex(old);
@@ -176,13 +197,17 @@ export class DnsRecords {
     scope.rebuild();
     // Only a change of the network's internal flag alters other clients' scopes.
     if (internalChanged) for (const s of this.scopes.values()) if (s.eps.has(net.id)) s.rebuild();
+    return true;
   }
 
-  /** Removes a container's endpoint on a network; false when there was none. */
-  removeEndpoint(containerId: string, networkId: string): boolean {
+  /**
+   * Removes a container's endpoint on a network; false when there was none
+   * (with `remote`: when there was no other host's endpoint).
+   */
+  removeEndpoint(containerId: string, networkId: string, remote = false): boolean {
     const scope = this.scopes.get(containerId);
     const ep = scope?.eps.get(networkId);
-    if (!scope || !ep) return false;
+    if (!scope || !ep || (remote && !ep.rec.remote)) return false;
     this.unindex(ep);
     scope.eps.delete(networkId);
     if (scope.eps.size === 0) this.scopes.delete(containerId);
@@ -265,6 +290,11 @@ export class DnsRecords {
     }
     for (const ip of [ep.v4, ep.v6]) {
       if (ip === undefined) continue;
+      if (ep.rec.remote) {
+        // Answered by address only where no endpoint of this host has it.
+        if (!net.byIp.has(ip)) net.byIp.set(ip, ep);
+        continue;
+      }
       net.byIp.set(ip, ep);
       const list = this.clients.get(ip);
       if (list) list.push(ep);

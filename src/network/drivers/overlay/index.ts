@@ -16,7 +16,7 @@
  * The VXLAN device is made in the host's namespace (its UDP socket lives
  * there, on the underlay) and then moved into the network's namespace.
  */
-import { BerthError } from '../../../common/errors.js';
+import { BerthError, messageOf } from '../../../common/errors.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -431,8 +431,9 @@ export class OverlayDriver implements NetworkDriver {
     const after = new Map<string, OverlayPeer | undefined>();
     const now = (mac: string) => (after.has(mac) ? after.get(mac) : had.get(mac));
     const remove = (p: OverlayPeer) => {
+      // (An FDB entry found without its neighbour entry has no address.)
+      if (p.ip) changes.push({ op: 'delete-neighbour', entry: { link: vx, ip: p.ip } });
       changes.push(
-        { op: 'delete-neighbour', entry: { link: vx, ip: p.ip } },
         { op: 'delete-fdb', entry: { link: vx, mac: p.mac, dst: p.vtep } },
         // And br0's entry learnt from its frames: else a local endpoint that
         // later has that MAC (the same address, another host) stays unreachable.
@@ -499,18 +500,25 @@ export class OverlayDriver implements NetworkDriver {
       if (/^vx[0-9a-f]{10}$/.test(l.name)) await this.host.deleteLink(l.name).catch(ignoreMissing);
     }
     const dir = join(this.execRoot, 'overlay');
+    const failed: string[] = [];
     for (const f of existsSync(dir) ? readdirSync(dir) : []) {
       const m = /^ov-([0-9a-f]{12})$/.exec(f);
       if (!m) continue;
       const net = known(m[1]!);
-      if (net) {
-        await this.ensureNetwork(net);
-        // Veths a killed daemon left to the reaper.
-        await this.netlink(net).deleteGroup(DOOMED_GROUP).catch(ignoreMissing);
-        // And the trace table of a `network trace` it did not finish (decision 0033).
-        sweepTraceTablesIn(join(dir, f));
-      } else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
+      // One network that cannot be made whole leaves the others swept.
+      try {
+        if (net) {
+          await this.ensureNetwork(net);
+          // Veths a killed daemon left to the reaper.
+          await this.netlink(net).deleteGroup(DOOMED_GROUP).catch(ignoreMissing);
+          // And the trace table of a `network trace` it did not finish (decision 0033).
+          sweepTraceTablesIn(join(dir, f));
+        } else await this.removeNetworkById(m[1]!); // its path is of the ID's first 12
+      } catch (e) {
+        failed.push(`${f}: ${messageOf(e)}`);
+      }
     }
+    if (failed.length) throw new Error(`overlay sweep: ${failed.join('; ')}`);
   }
 
   /**
