@@ -27,6 +27,8 @@ export interface LabEnv {
   berth(args: string[], opts?: { input?: string | Buffer; host?: number; timeout?: number }): Cmd;
   /** Runs a command inside a lab host's namespace. */
   inHost(argv: string[], host?: number): Cmd;
+  /** Stops host `i`'s daemon (SIGKILL unless told) and starts it again with its arguments. */
+  restart(host: number, signal?: 'SIGTERM' | 'SIGKILL'): Promise<LabDaemon>;
   destroy(): Promise<void>;
 }
 
@@ -38,18 +40,27 @@ function result(r: SpawnSyncReturns<string>): Cmd {
   };
 }
 
-/** Creates a lab with `hosts` hosts and a berthd on each. */
+/**
+ * Creates a lab with `hosts` hosts and a berthd on each; with `cluster`, an
+ * etcd member in each host and every berthd in the cluster.
+ */
 export async function labWithDaemons(
-  opts: { hosts?: number; args?: string[]; name?: string } = {},
+  opts: { hosts?: number; args?: string[]; name?: string; cluster?: boolean } = {},
 ): Promise<LabEnv> {
   // BERTH_LAB_NAME: a name of the runner's choosing (its own prefix), else a random one.
   const lab = await Lab.create({
     hosts: opts.hosts ?? 1,
     name: opts.name ?? (process.env.BERTH_LAB_NAME || undefined),
+    cluster: opts.cluster,
   });
   try {
     const daemons: LabDaemon[] = [];
-    for (const h of lab.hosts) daemons.push(await lab.startDaemon(h, { args: opts.args }));
+    const start = (h: number) =>
+      lab.startDaemon(h, {
+        args: [...(opts.cluster ? lab.clusterArgs(h) : []), ...(opts.args ?? [])],
+        timeoutMs: opts.cluster ? 30_000 : undefined,
+      });
+    for (const h of lab.hosts.keys()) daemons.push(await start(h + 1));
     const run = (
       bin: string,
       args: string[],
@@ -79,6 +90,10 @@ export async function labWithDaemons(
       inHost: (argv, host = 1) => {
         const r = lab.exec(host, argv);
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      },
+      restart: async (host, signal = 'SIGKILL') => {
+        await daemons[host - 1]!.stop(signal);
+        return (daemons[host - 1] = await start(host));
       },
       destroy: () => lab.destroy(),
     };

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Lab, type LabDaemon } from '../../src/lab/lab.js';
 import { which } from '../../src/lab/proc.js';
+import { labWithDaemons, type LabEnv } from '../helpers/lab-daemon.js';
 
 const ready = process.getuid?.() === 0 && !!which('etcd') && !!which('etcdctl');
 
@@ -19,42 +19,25 @@ describe(
   'a cluster store holding records no Berth wrote',
   { skip: !ready && 'needs root, etcd and etcdctl' },
   () => {
-    let lab: Lab;
-    const daemons: LabDaemon[] = [];
-    const start = async (h: number) => {
-      daemons[h - 1] = await lab.startDaemon(h, { args: lab.clusterArgs(h), timeoutMs: 30_000 });
-    };
-    const docker = (h: number, args: string[]) => {
-      const r = spawnSync('docker', args, {
-        encoding: 'utf8',
-        env: { ...process.env, ...daemons[h - 1]!.env },
-        timeout: 60_000,
-      });
-      return { status: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
-    };
-    const ok = (h: number, args: string[]) => {
-      const r = docker(h, args);
-      assert.equal(r.status, 0, `docker ${args.join(' ')} on host ${h}: ${r.err}`);
-      return r.out;
+    let env: LabEnv;
+    const ok = (host: number, args: string[]) => {
+      const r = env.docker(args, { host });
+      assert.equal(r.status, 0, `docker ${args.join(' ')} on host ${host}: ${r.stderr}`);
+      return r.stdout.trim();
     };
     const put = (key: string, value: string) => {
-      const r = lab.etcdctl(1, ['put', `/berth/${key}`, value]);
+      const r = env.lab.etcdctl(1, ['put', `/berth/${key}`, value]);
       assert.equal(r.status, 0, r.stderr);
     };
 
     before(async () => {
-      lab = await Lab.create({
-        name: `hs${randomBytes(2).toString('hex')}`,
+      env = await labWithDaemons({
         hosts: 2,
         cluster: true,
+        name: `hs${randomBytes(2).toString('hex')}`,
       });
-      await start(1);
-      await start(2);
     });
-    after(async () => {
-      for (const d of daemons) await d?.stop('SIGKILL').catch(() => undefined);
-      await lab?.destroy();
-    });
+    after(() => env?.destroy());
 
     it('ignores them, logs them, and keeps the overlay working, across a restart', async () => {
       const netId = ok(1, ['network', 'create', '-d', 'overlay', '--subnet', '10.20.0.0/24', 'ov']);
@@ -110,11 +93,10 @@ describe(
       assert.doesNotMatch(looked, /10\.20\.0\.99/);
 
       // A restart reads them all at once: it starts, and programs the rest.
-      await daemons[1]!.stop('SIGKILL');
-      await start(2);
+      const d2 = await env.restart(2);
       ok(2, ['exec', 'web', 'ping', '-c1', '-W2', 'cli']);
       ok(1, ['exec', 'cli', 'ping', '-c1', '-W2', 'web']);
-      const ns = `--net=${join(daemons[1]!.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`)}`;
+      const ns = `--net=${join(d2.execRoot, 'overlay', `ov-${netId.slice(0, 12)}`)}`;
       const fdb = spawnSync('nsenter', [ns, 'bridge', 'fdb', 'show', 'dev', 'vxlan0'], {
         encoding: 'utf8',
       }).stdout;
@@ -122,13 +104,10 @@ describe(
       assert.match(fdb, new RegExp(`^${cliMac} dst 192\\.168\\.205\\.10`, 'm'));
       assert.doesNotMatch(fdb, /02:42:0a:14:00:64/, 'no entry of the bad records');
       // The host's own interface is not made a Berth bridge: no rule names it.
-      const rules = lab.exec(2, ['nft', 'list', 'table', 'inet', 'berth']).stdout;
+      const rules = env.inHost(['nft', 'list', 'table', 'inet', 'berth'], 2).stdout;
       assert.doesNotMatch(rules, /"eth0"/);
-      assert.match(
-        daemons[1]!.logTail(2000),
-        /ignoring networks\/by-id\/zz .*not a record Berth can use/,
-      );
-      for (const d of daemons) {
+      assert.match(d2.logTail(2000), /ignoring networks\/by-id\/zz .*not a record Berth can use/);
+      for (const d of env.daemons) {
         assert.doesNotThrow(() => process.kill(d.pid, 0), `berthd ${d.pid} runs`);
       }
     });
