@@ -159,12 +159,18 @@ async function copyTree(
   }
 }
 
-/** Whether `path` holds a tar archive (plain or gzip); bzip2/xz/zstd are refused clearly. */
+/**
+ * Whether `path` holds a tar archive (plain or gzip); bzip2/xz/zstd are
+ * refused clearly. Only a regular file is read: a FIFO or a device node in
+ * a context is never opened as one (it would block the daemon, or read a
+ * host device).
+ */
 function archiveKind(path: string): 'tar' | 'gzip' | undefined {
-  const fd = fss.openSync(path, 'r');
+  const fd = fss.openSync(path, fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOFOLLOW);
   const head = Buffer.alloc(512);
   let n: number;
   try {
+    if (!fss.fstatSync(fd).isFile()) return undefined;
     n = fss.readSync(fd, head, 0, 512, 0);
   } finally {
     fss.closeSync(fd);
@@ -196,7 +202,7 @@ export async function performCopy(rootfs: string, req: CopyRequest): Promise<voi
       await copyTree(info.path, destPath, ownerOf, true);
       continue;
     }
-    const kind = req.unpackArchives ? archiveKind(info.path) : undefined;
+    const kind = req.unpackArchives && st.isFile() ? archiveKind(info.path) : undefined;
     if (kind) {
       const staged = `${req.scratch}/${i}`;
       try {

@@ -1,6 +1,6 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,27 @@ describe('COPY/ADD into a root filesystem', () => {
     assert.equal(fs.readFileSync(join(rootfs, 'x/t/f'), 'utf8'), 'in tar');
     await copy(['a.tgz'], '/y/');
     assert.ok(fs.statSync(join(rootfs, 'y/a.tgz')).isFile());
+  });
+
+  it('ADD of a FIFO in the context opens nothing: it does not block the daemon', () => {
+    execFileSync('mkfifo', [join(ctx, 'pipe')]);
+    // In a child: a blocked open stops a process's event loop, timers too.
+    const modules = new URL('../../src/build/', import.meta.url);
+    const script = `
+      const { performCopy } = await import(${JSON.stringify(new URL('copy.js', modules).href)});
+      const { findSources } = await import(${JSON.stringify(new URL('context.js', modules).href)});
+      await performCopy(${JSON.stringify(rootfs)}, {
+        sources: findSources(${JSON.stringify(ctx)}, ['pipe'], true),
+        dest: '/fifo/', identity: { uid: 0, gid: 0 }, unpackArchives: true,
+        scratch: ${JSON.stringify(join(base, 'scratch-fifo'))},
+      });`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(r.signal, null, 'the ADD returned');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.existsSync(join(rootfs, 'fifo/pipe')), false, 'not copied, as before');
   });
 
   it('resolves --chown names from the image and reports unknown ones as Docker', () => {
