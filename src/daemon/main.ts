@@ -5,7 +5,7 @@
  * Size: the wiring of every part, in start-up order, and their shutdown in
  * reverse; what a part does lives in its own module.
  */
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { cpus, homedir, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import type { Server } from 'node:http';
@@ -194,6 +194,14 @@ async function main(): Promise<number> {
   );
   mkdirSync(flags.dataRoot, { recursive: true, mode: 0o710 });
   mkdirSync(flags.execRoot, { recursive: true, mode: 0o700 });
+  // Their real paths, as dockerd takes them: the kernel names mounts by real
+  // paths, and a data root moved to another disk behind a symlink must not
+  // hide the mounts under it from the checks before a recursive delete.
+  flags = {
+    ...flags,
+    dataRoot: realpathSync(flags.dataRoot),
+    execRoot: realpathSync(flags.execRoot),
+  };
   const unlock = lockDataRoot(flags.dataRoot);
   const started = new Date();
   const id = daemonId(flags.dataRoot);

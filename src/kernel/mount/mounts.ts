@@ -1,14 +1,18 @@
 /** Mounts the daemon makes: overlay root filesystems and bind mounts. */
-import { lstatSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, type Stats } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { readFile, rm } from 'node:fs/promises';
 import { MNT_DETACH, MS_RDONLY, mount, umount } from '../sys/libc.js';
 
 /**
- * Mount points currently under `prefix` (from /proc/self/mounts), deepest
- * first. Read synchronously: the kernel makes the text in one read, and a
- * trip through the thread pool costs more than that on a start's path.
+ * Mount points currently under `dir` (from /proc/self/mounts, which names
+ * them by their real paths: `dir` is resolved the same way first, so a
+ * symlink on the way hides no mount), deepest first. Read synchronously:
+ * the kernel makes the text in one read, and a trip through the thread pool
+ * costs more than that on a start's path.
  */
-export async function mountsUnder(prefix: string): Promise<string[]> {
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const prefix = realPath(dir);
   const text = readFileSync('/proc/self/mounts', 'utf8');
   const base = prefix.endsWith('/') ? prefix : prefix + '/';
   const out: string[] = [];
@@ -25,7 +29,17 @@ export async function mountsUnder(prefix: string): Promise<string[]> {
 
 /** True if `path` is a mount point. */
 export async function isMounted(path: string): Promise<boolean> {
-  return (await mountsUnder(path)).includes(path);
+  return (await mountsUnder(path)).includes(realPath(path));
+}
+
+/** `path` with its symlinks resolved, as far as it exists (the rest as given). */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    const parent = dirname(path);
+    return parent === path ? path : join(realPath(parent), basename(path));
+  }
 }
 
 /** Mounts an overlay of `lower` (top-most first) with `upper`/`work` at `target`. */
