@@ -76,6 +76,8 @@ export class SplitRecorder {
   private longName: string | undefined;
   private readonly names = new Set<string>();
   private readonly payloads = new Set<string>();
+  /** Every directory above a recorded file. */
+  private readonly payloadDirs = new Set<string>();
   /** Why the records cannot rebuild the tar (a file's contents named twice), if so. */
   unusable: string | undefined;
 
@@ -154,7 +156,7 @@ export class SplitRecorder {
     const base = name.slice(name.replace(/\/+$/, '').lastIndexOf('/') + 1);
     const regular = type === '0' || type === '\0' || type === '7';
     this.keep = meta || !regular || size === 0 || base.startsWith('.wh.');
-    if (!meta) this.track(name, !this.keep);
+    if (!meta) this.track(name, !this.keep, type === '5');
     if (!this.keep) {
       this.flush();
       this.items.push({ file: this.unusable ? name : cleanName(name), size });
@@ -162,8 +164,13 @@ export class SplitRecorder {
     if (size === 0) this.endPayload();
   }
 
-  /** A file whose contents are recorded by name must be the last word on that path. */
-  private track(name: string, payload: boolean): void {
+  /**
+   * A file whose contents are recorded by name must be the last word on that
+   * path, and on every directory above it: an entry that later makes one of
+   * them something else (a symlink `x` after `x/t`) would have the recorded
+   * name lead elsewhere when the layer is rebuilt.
+   */
+  private track(name: string, payload: boolean, dir: boolean): void {
     let clean: string;
     try {
       clean = cleanName(name);
@@ -174,8 +181,18 @@ export class SplitRecorder {
     if (this.payloads.has(clean) || (payload && this.names.has(clean))) {
       this.unusable ??= `${clean} appears twice`;
     }
+    if (!dir && this.payloadDirs.has(clean)) {
+      this.unusable ??= `${clean} replaces a directory holding recorded files`;
+    }
     this.names.add(clean);
-    if (payload) this.payloads.add(clean);
+    if (payload) {
+      this.payloads.add(clean);
+      for (let i = clean.lastIndexOf('/'); i > 0; i = clean.lastIndexOf('/', i - 1)) {
+        const parent = clean.slice(0, i);
+        if (this.payloadDirs.has(parent)) break;
+        this.payloadDirs.add(parent);
+      }
+    }
   }
 
   private endPayload(): void {
@@ -230,6 +247,21 @@ export function splitLength(items: SplitItem[]): number {
 }
 
 /**
+ * Whether every directory from `dir` down to the file `rel` is one, not a
+ * symlink: a recorded name must not lead out of the layer (a layer is never
+ * written once stored, so what is checked is what is read).
+ */
+function realDirsTo(dir: string, rel: string): boolean {
+  let at = dir;
+  const parts = rel.split('/');
+  for (const p of parts.slice(0, -1)) {
+    at += `/${p}`;
+    if (!fss.lstatSync(at, { throwIfNoEntry: false })?.isDirectory()) return false;
+  }
+  return true;
+}
+
+/**
  * Rebuilds the tar from the records and the files under `dir`; the stream
  * fails if a file is not what was recorded or the result's sha256 is not
  * `diffId` (nothing else can be sent for that layer).
@@ -247,7 +279,7 @@ export async function* assemble(
       continue;
     }
     const path = `${dir}/${i.file}`;
-    const st = fss.lstatSync(path, { throwIfNoEntry: false });
+    const st = realDirsTo(dir, i.file) ? fss.lstatSync(path, { throwIfNoEntry: false }) : undefined;
     if (!st?.isFile() || st.size !== i.size) {
       throw new Error(`layer ${diffId}: ${i.file} is not the file the layer was made with`);
     }

@@ -124,6 +124,27 @@ describe('tar-split', () => {
     assert.match(split.unusable ?? '', /a appears twice/);
   });
 
+  it('marks a tar that makes a directory of recorded files a symlink unusable; never reads through one', async () => {
+    // `x/t`'s size is that of a file outside the layer: rebuilt by name, it
+    // would be read through the symlink.
+    const outside = mkdtempSync(join(tmpdir(), 'tarsplit-host-'));
+    dirs.push(outside);
+    writeFileSync(join(outside, 't'), 'host secret');
+    const t = await tarOf([
+      { name: 'x/', type: 'directory' },
+      { name: 'x/t', body: 'layer file!' },
+      { name: 'x', type: 'symlink', linkname: outside },
+    ]);
+    const { dir, r, split, items } = await unpack(t);
+    assert.match(split.unusable ?? '', /x replaces a directory holding recorded files/);
+    // Even with its records used, the rebuild does not read through `x`.
+    const sent: Buffer[] = [];
+    await assert.rejects(async () => {
+      for await (const c of assemble(items, dir, r.diffId)) sent.push(c);
+    }, /not the file the layer was made with/);
+    assert.ok(!Buffer.concat(sent).includes('host secret'));
+  });
+
   it('fails the rebuild when a file changed', async () => {
     const t = await tarOf(LAYER.slice(0, 2));
     const { dir, r, items } = await unpack(t);
