@@ -233,10 +233,10 @@ export class Unpacker {
     }
     // other .wh..wh. names are AUFS bookkeeping (hard-link dirs, metadata): nothing to keep
     if (base.startsWith(WH_PREFIX + WH_PREFIX)) return;
-    if (base === WH_PREFIX)
-      throw invalid(`invalid tar: whiteout ${JSON.stringify(rel)} names nothing`);
-    const victim =
-      dir === '' ? base.slice(WH_PREFIX.length) : `${dir}/${base.slice(WH_PREFIX.length)}`;
+    const target = base.slice(WH_PREFIX.length);
+    if (target === '' || target === '.' || target === '..')
+      throw invalid(`invalid tar: whiteout ${JSON.stringify(rel)} names nothing in its directory`);
+    const victim = dir === '' ? target : `${dir}/${target}`;
     await this.ensureParents(victim);
     await this.prepareLeaf(victim, false);
     this.nodes.set(victim, {

@@ -7,7 +7,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -143,6 +143,21 @@ describe('tar-split', () => {
       for await (const c of assemble(items, dir, r.diffId)) sent.push(c);
     }, /not the file the layer was made with/);
     assert.ok(!Buffer.concat(sent).includes('host secret'));
+  });
+
+  it('refuses a whiteout of `..` or `.`: nothing above the layer goes', async () => {
+    for (const name of ['.wh...', 'sub/.wh..', '.wh.']) {
+      const t = await tarOf([{ name: 'sub/', type: 'directory' }, { name }]);
+      const dir = mkdtempSync(join(tmpdir(), 'tarsplit-'));
+      dirs.push(dir);
+      writeFileSync(join(dir, 'beside'), 'kept');
+      await assert.rejects(
+        extractTar(once(t), join(dir, 'diff'), { layer: true }),
+        /names nothing in its directory/,
+        name,
+      );
+      assert.ok(existsSync(join(dir, 'beside')), `${name}: the layer's parent is whole`);
+    }
   });
 
   it('fails the rebuild when a file changed', async () => {
