@@ -218,6 +218,8 @@ export function toMountPoint(m: MountRequest): ParsedMount {
     point.Source = posix.normalize(m.Source.replace(/\\/g, '/')).replace(/(.)\/$/, '$1');
     point.Propagation = m.Propagation || 'rprivate';
     if (m.NonRecursive) point.NonRecursive = true;
+    // BindOptions.CreateMountpoint: made at start when missing, as dockerd's.
+    if (m.CreateMountpoint) point.CreateSource = true;
   } else {
     point.TmpfsData = tmpfsData(m.TmpfsSize, m.TmpfsMode, m.ReadOnly);
   }

@@ -11,6 +11,7 @@ import {
   readWrite,
   tmpfsData,
   tmpfsOptions,
+  toMountPoint,
   validateMount,
   validMode,
   volumeNameError,
@@ -108,6 +109,9 @@ describe('--mount (dockerd validateMountConfig)', () => {
     );
     validateMount(req({ CreateMountpoint: true }), none);
     validateMount(req({}), () => true);
+    // And it is made at start: the mount point says so.
+    assert.equal(toMountPoint(req({ CreateMountpoint: true })).point.CreateSource, true);
+    assert.equal(toMountPoint(req({})).point.CreateSource, undefined);
   });
 
   it('fields that do not fit the type, an unknown type', () => {
