@@ -59,33 +59,46 @@ export async function withRootfs<T>(
 /**
  * Freezes held per container: overlapping operations (the CLI's stat, then
  * its copy, sent before the first answer's thaw) share one freeze; pauses
- * and thaws of one container run one after another.
+ * and thaws of one container run one after another. A container paused by
+ * its user is held too (it is frozen already): while any hold lasts,
+ * `docker unpause` (and a signal's thaw) only change the record, and the
+ * last release thaws it unless the record then says paused. So no client
+ * thaws a container while the daemon works in its files.
  */
 const holds = new Map<string, { n: number; tail: Promise<unknown> }>();
 
-async function hold(life: Lifecycle, id: string): Promise<void> {
+/** Whether the daemon works in the container's files now (it stays frozen until done). */
+export function isHeld(id: string): boolean {
+  return (holds.get(id)?.n ?? 0) > 0;
+}
+
+async function hold(life: Lifecycle, c: ContainerRecord): Promise<void> {
+  const id = c.Id;
   const h = holds.get(id) ?? { n: 0, tail: Promise.resolve() };
   holds.set(id, h);
-  if (h.n++ === 0) {
+  if (h.n++ === 0 && !c.State.Paused) {
     const op = () => life.runtime.pause(id);
     h.tail = h.tail.then(op, op);
   }
   try {
     await h.tail;
   } catch (e) {
-    release(life, id);
+    void release(life, c);
     throw e;
   }
 }
 
-function release(life: Lifecycle, id: string): Promise<unknown> {
+function release(life: Lifecycle, c: ContainerRecord): Promise<unknown> {
+  const id = c.Id;
   const h = holds.get(id);
   if (!h) return Promise.resolve();
   if (--h.n > 0) return h.tail;
   const op = () =>
-    life.runtime
-      .resume(id)
-      .catch((e: Error) => life.log.warn(`cannot thaw ${id.slice(0, 12)}: ${e.message}`));
+    c.State.Paused
+      ? undefined
+      : life.runtime
+          .resume(id)
+          .catch((e: Error) => life.log.warn(`cannot thaw ${id.slice(0, 12)}: ${e.message}`));
   h.tail = h.tail.then(op, op);
   const tail = h.tail;
   void tail.then(() => {
@@ -101,11 +114,11 @@ async function frozen<T>(
   freeze: boolean,
   fn: () => Promise<T>,
 ): Promise<T> {
-  if (!freeze || c.State.Paused) return fn();
-  await hold(life, c.Id);
+  if (!freeze) return fn();
+  await hold(life, c);
   try {
     return await fn();
   } finally {
-    await release(life, c.Id);
+    await release(life, c);
   }
 }

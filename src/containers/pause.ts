@@ -10,6 +10,7 @@
  */
 import { conflict } from '../common/errors.js';
 import { guessDirs, readCgroupFile } from '../kernel/cgroup.js';
+import { isHeld } from './fsaccess.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
@@ -26,9 +27,12 @@ export async function pause(life: Lifecycle, c: ContainerRecord): Promise<void> 
     }
     if (c.State.Status !== 'running') throw notRunning(c);
     if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
-    await life.runtime.pause(c.Id).catch((e: Error) => {
-      throw conflict(`Cannot pause container ${c.Id}: ${e.message}`);
-    });
+    // Frozen already while the daemon works in its files: it stays so (fsaccess.ts).
+    if (!isHeld(c.Id)) {
+      await life.runtime.pause(c.Id).catch((e: Error) => {
+        throw conflict(`Cannot pause container ${c.Id}: ${e.message}`);
+      });
+    }
     c.State.Paused = true;
     life.health.stop(c.Id);
     await life.repo.save(c);
@@ -42,9 +46,12 @@ export async function unpause(life: Lifecycle, c: ContainerRecord): Promise<void
     if (c.State.Status !== 'running' || !c.State.Paused) {
       throw conflict(`Container ${c.Id} is not paused`);
     }
-    await life.runtime.resume(c.Id).catch((e: Error) => {
-      throw conflict(`Cannot unpause container ${c.Id}: ${e.message}`);
-    });
+    // While the daemon works in its files, the end of that work thaws it (fsaccess.ts).
+    if (!isHeld(c.Id)) {
+      await life.runtime.resume(c.Id).catch((e: Error) => {
+        throw conflict(`Cannot unpause container ${c.Id}: ${e.message}`);
+      });
+    }
     c.State.Paused = false;
     await life.repo.save(c);
     life.health.start(c, true);
@@ -60,7 +67,8 @@ export async function unpause(life: Lifecycle, c: ContainerRecord): Promise<void
 export async function thawAfterSignal(life: Lifecycle, c: ContainerRecord): Promise<void> {
   if (!c.State.Paused) return;
   try {
-    await life.runtime.resume(c.Id);
+    // (While the daemon works in its files, the signal waits for that work's thaw.)
+    if (!isHeld(c.Id)) await life.runtime.resume(c.Id);
   } catch (e) {
     life.log.warn(`cannot unpause container ${c.Id}: ${(e as Error).message}`);
   }

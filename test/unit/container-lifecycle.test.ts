@@ -21,6 +21,8 @@ import { ContainerDirs } from '../../src/containers/paths.js';
 import { VolumeService } from '../../src/volumes/service.js';
 import { ContainerRepo } from '../../src/containers/repo.js';
 import { kill, sameSignal } from '../../src/containers/stop.js';
+import { withRootfs } from '../../src/containers/fsaccess.js';
+import { pause, thawAfterSignal, unpause } from '../../src/containers/pause.js';
 import { ContainerLocks, Waiters } from '../../src/containers/sync.js';
 import type { ContainerRecord } from '../../src/containers/types.js';
 import type { Op } from '../../src/store/types.js';
@@ -45,6 +47,8 @@ function fakeRuntime() {
     binary: '/usr/sbin/runc',
     kill: async (id: string, signal: string) => void calls.push(`kill ${id.slice(0, 4)} ${signal}`),
     delete: async (id: string) => void calls.push(`delete ${id.slice(0, 4)}`),
+    pause: async (id: string) => void calls.push(`pause ${id.slice(0, 4)}`),
+    resume: async (id: string) => void calls.push(`resume ${id.slice(0, 4)}`),
     list: async () => [],
   } as unknown as Runtime;
   return { runtime, calls };
@@ -511,6 +515,50 @@ describe('kill', () => {
     await kill(h.life, s, 'xx', 'SIGHUP');
     assert.equal(s.State.Status, 'restarting');
     assert.deepEqual(h.runtimeCalls, []);
+  });
+});
+
+describe("the daemon in a running container's files (fsaccess.ts)", () => {
+  const freezer = () =>
+    h.runtimeCalls.filter((c) => /^(pause|resume) /.test(c)).map((c) => c.split(' ')[0]);
+  /** A read of the container's files, under way once this resolves, lasting until `end()`. */
+  const reading = async (c: ContainerRecord) => {
+    let end!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    const done = withRootfs(h.life, c, { write: false }, async () => {
+      entered();
+      await new Promise<void>((r) => (end = r));
+    });
+    await inside;
+    return { end: () => end(), done };
+  };
+
+  it("no unpause thaws a paused container while the daemon reads it; the read's end does", async () => {
+    const c = await running({}, 'fz');
+    c.State.Paused = true;
+    const r = await reading(c);
+    await unpause(h.life, c);
+    assert.equal(c.State.Paused, false, 'the record says running');
+    assert.deepEqual(freezer(), [], 'still frozen: nothing resumed yet');
+    r.end();
+    await r.done;
+    assert.deepEqual(freezer(), ['resume']);
+  });
+
+  it("a pause during a read keeps it frozen after; a signal's thaw waits for the read", async () => {
+    const c = await running({}, 'fy');
+    const r = await reading(c);
+    await pause(h.life, c);
+    r.end();
+    await r.done;
+    assert.deepEqual(freezer(), ['pause'], 'frozen once, never thawed: the user paused it');
+    const again = await reading(c);
+    await thawAfterSignal(h.life, c);
+    assert.deepEqual(freezer(), ['pause']);
+    again.end();
+    await again.done;
+    assert.deepEqual(freezer(), ['pause', 'resume']);
   });
 });
 
