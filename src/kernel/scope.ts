@@ -1,9 +1,17 @@
 /**
  * Paths inside a root directory (a build context, an image's mounted root
- * filesystem) resolved as if that directory were `/`: symlinks are followed
- * and `..` stops at the root, as moby's FollowSymlinkInScope does. Nothing
- * the builder writes or reads through an image or a context can reach the
- * host's own files.
+ * filesystem, a running container's `/proc/PID/root`) resolved as if that
+ * directory were `/`: symlinks are followed and `..` stops at the root, as
+ * moby's FollowSymlinkInScope and openat2's RESOLVE_IN_ROOT do. Nothing the
+ * builder or the daemon reads through an image, a context or a container can
+ * reach the host's own files.
+ *
+ * Two ways (decision 0049). `resolveInScope` walks with lstat and returns a
+ * path that the kernel resolves again later: right only for a tree nothing
+ * changes meanwhile (a build's, a frozen container's). `openInRoot` resolves
+ * through descriptors, one component at a time, each looked up inside the
+ * directory already opened (`/proc/self/fd/N/name`): a running container
+ * that swaps a directory for a symlink between two steps cannot redirect it.
  */
 import {
   closeSync,
@@ -79,19 +87,118 @@ export function relativeTo(root: string, path: string): string {
   return r === '' ? '.' : r;
 }
 
+/** An error with the code the kernel would give (ELOOP, ENOTDIR), as fs errors carry one. */
+function sysError(code: string, message: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: ${message}`), { code });
+}
+
 /**
- * The text of the regular file at `path` inside `root` (resolveInScope), or
- * undefined when there is none. Its last component is not followed, so
- * nothing outside the root is read. It is first opened as a path alone
- * (O_PATH) and read only once that handle shows a regular file: a FIFO is
- * never waited on, and no device an image holds there is opened (opening
- * some, a watchdog, acts on the host). Something other than a regular file,
- * or a file over `maxBytes`, is an error.
+ * The path by which the kernel finds `name` inside the directory open as
+ * `fd`: that very inode, whatever is at its path by now. Without `name`, the
+ * opened file itself.
+ */
+export const fdPath = (fd: number, name?: string): string =>
+  name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+
+/**
+ * Opens `path` (absolute or relative to the root) inside `root` with
+ * `flags`, as openat2 with RESOLVE_IN_ROOT: each component is looked up in
+ * the directory opened before it (never by a path the kernel walks again),
+ * a symlink is resolved inside the root (an absolute one from the root, a
+ * relative one from its own directory; at most 255), `..` never climbs above
+ * the root. The last component is followed unless `flags` has O_NOFOLLOW
+ * (then a symlink there is ELOOP, or with O_PATH a handle on the link). It is
+ * first held as a path alone (O_PATH) and opened with `flags` through that
+ * handle, so it is the inode the resolution found; mind that opening a FIFO
+ * without O_NONBLOCK waits for a writer (open with O_PATH and look first).
+ * `root` itself is the caller's and is followed (it may be `/proc/PID/root`).
+ * Every intermediate descriptor is closed, also on errors.
+ */
+export function openInRoot(root: string, path: string, flags: number): number {
+  const follow = (flags & constants.O_NOFOLLOW) === 0;
+  const dirs = [openSync(root, O_PATH | constants.O_DIRECTORY)];
+  const top = () => dirs[dirs.length - 1] as number;
+  const popTo = (n: number) => {
+    while (dirs.length > n) closeSync(dirs.pop() as number);
+  };
+  try {
+    let rest = path.split('/');
+    let links = 0;
+    while (rest.length > 0) {
+      const name = rest.shift() as string;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        popTo(Math.max(dirs.length - 1, 1));
+        continue;
+      }
+      const last = rest.every((r) => r === '' || r === '.');
+      let handle: number;
+      try {
+        handle = openSync(fdPath(top(), name), O_PATH | constants.O_NOFOLLOW);
+      } catch (e) {
+        // Missing: a last component may be made (O_CREAT), never through a link.
+        if (!last || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        if ((flags & constants.O_CREAT) === 0) throw e;
+        return openSync(fdPath(top(), name), flags | constants.O_NOFOLLOW);
+      }
+      let st;
+      try {
+        st = fstatSync(handle);
+      } catch (e) {
+        closeSync(handle);
+        throw e;
+      }
+      if (st.isSymbolicLink() && (!last || follow)) {
+        closeSync(handle);
+        if (++links > MAX_LINKS) throw sysError('ELOOP', `too many links in ${path}`);
+        // The link read from its directory's descriptor: what it says is
+        // resolved inside the root, whatever it is by now.
+        const dest = readlinkSync(fdPath(top(), name));
+        if (dest.startsWith('/')) popTo(1);
+        rest = [...dest.split('/'), ...rest];
+        continue;
+      }
+      if (!last) {
+        if (!st.isDirectory()) {
+          closeSync(handle);
+          throw sysError('ENOTDIR', `${name} in ${path} is not a directory`);
+        }
+        dirs.push(handle);
+        continue;
+      }
+      if (st.isSymbolicLink()) {
+        if ((flags & O_PATH) !== 0) return handle;
+        closeSync(handle);
+        throw sysError('ELOOP', `${path} is a symbolic link`);
+      }
+      if ((flags & O_PATH) !== 0 && (flags & constants.O_DIRECTORY) === 0) return handle;
+      try {
+        // Reopened through the handle: that inode, not whatever is at the name now.
+        return openSync(fdPath(handle), flags & ~constants.O_NOFOLLOW);
+      } finally {
+        closeSync(handle);
+      }
+    }
+    // The root itself, or a path that resolved to it.
+    return openSync(fdPath(top()), flags & ~constants.O_NOFOLLOW);
+  } finally {
+    popTo(0);
+  }
+}
+
+/**
+ * The text of the regular file at `path` inside `root` (openInRoot, so a
+ * container changing its tree meanwhile cannot redirect it), or undefined
+ * when there is none. It is first opened as a path alone (O_PATH) and read
+ * only once that handle shows a regular file: a FIFO is never waited on, and
+ * no device an image holds there is opened (opening some, a watchdog, acts
+ * on the host). Something other than a regular file, or a file over
+ * `maxBytes`, is an error.
  */
 export function readFileInRoot(root: string, path: string, maxBytes: number): string | undefined {
   let handle: number;
   try {
-    handle = openSync(resolveInScope(root, path), O_PATH | constants.O_NOFOLLOW);
+    handle = openInRoot(root, path, O_PATH);
   } catch {
     return undefined;
   }
@@ -100,7 +207,7 @@ export function readFileInRoot(root: string, path: string, maxBytes: number): st
     if (!st.isFile()) throw new Error(`${path} is not a regular file`);
     if (st.size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
     // The very inode the handle names, whatever is at the path by now.
-    const fd = openSync(`/proc/self/fd/${handle}`, constants.O_RDONLY | constants.O_NONBLOCK);
+    const fd = openSync(fdPath(handle), constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       const buf = Buffer.alloc(st.size);
       let got = 0;

@@ -4,12 +4,23 @@
  * root's own (absent here); one that is a FIFO is refused at once; links
  * inside the root are followed as the container would; an oversized file
  * is refused with a message. The same
- * for COPY --chown (parseChown).
+ * for COPY --chown (parseChown). A running container that swaps its /etc
+ * for a link to the host's while the daemon looks a user up (exec, probes)
+ * does not make it read the host's files (decision 0049).
  */
-import { after, describe, it } from 'node:test';
+import { after, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import fs, {
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseChown } from '../../src/build/copy.js';
@@ -97,5 +108,39 @@ describe('resolveUser in a hostile root', () => {
     await assert.rejects(resolveUser(r, 'alice'), {
       message: 'unable to find user alice: /etc/passwd is larger than 16777216 bytes',
     });
+  });
+
+  it('never reads the host’s files when /etc becomes a link to them mid-lookup', async () => {
+    // The host's /etc, as the daemon would reach it through /proc/PID/root
+    // when the container's /etc is `/etc -> /etc`: an absolute link.
+    const host = join(base, 'host-etc');
+    mkdirSync(host);
+    writeFileSync(join(host, 'passwd'), 'mallory:x:4242:4242::/:/bin/sh\n');
+    writeFileSync(join(host, 'group'), 'mallory:x:4242:\n');
+    const r = root((etc) => {
+      writeFileSync(join(etc, 'passwd'), PASSWD);
+      writeFileSync(join(etc, 'group'), GROUP);
+    });
+    // The container's swap, between the daemon's checks and its open of the
+    // file: just before any open of a path ending in /passwd or /group.
+    const realOpen = fs.openSync;
+    let swaps = 0;
+    mock.method(fs, 'openSync', (p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
+      if (/\/(passwd|group)$/.test(String(p)) && swaps++ === 0) {
+        renameSync(join(r, 'etc'), join(r, 'etc.real'));
+        symlinkSync(host, join(r, 'etc'));
+      }
+      return realOpen(p, flags ?? 'r', mode);
+    });
+    syncBuiltinESMExports();
+    try {
+      await assert.rejects(resolveUser(r, 'mallory'), {
+        message: 'unable to find user mallory: no matching entries in passwd file',
+      });
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
+    }
+    assert.equal(swaps > 0, true, 'the swap ran');
   });
 });
