@@ -12,10 +12,10 @@
  * header promised, even if it changes while it is read.
  */
 import * as fss from 'node:fs';
-import * as fs from 'node:fs/promises';
 import { once } from 'node:events';
 import tar, { type Header as TarHeader } from 'tar-stream';
 import { getXattr } from './sys/libc.js';
+import { walkTree } from './walk.js';
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
@@ -126,23 +126,17 @@ export function packTree(host: string, o: PackOptions): AsyncIterable<Buffer> {
 /**
  * Bytes under `dir`, as dockerd's directory.Size: the sizes of everything
  * but directories (a symlink counts its own length), each inode once; 0 when
- * it is missing. Asynchronous: a large tree does not stall the daemon.
+ * it is missing. The walk cannot be led out of `dir` by a container
+ * changing it meanwhile (walkTree), and it is asynchronous: a large tree
+ * does not stall the daemon. An error part way counts what was seen.
  */
 export async function treeSize(dir: string): Promise<number> {
   const seen = new Set<string>();
   let total = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const name of await fs.readdir(d).catch(() => [] as string[])) {
-      const p = `${d}/${name}`;
-      const st = await fs.lstat(p).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) await walk(p);
-      else if (!seen.has(`${st.dev}:${st.ino}`)) {
-        seen.add(`${st.dev}:${st.ino}`);
-        total += st.size;
-      }
-    }
-  };
-  await walk(dir);
+  await walkTree(dir, (_rel, st) => {
+    if (st.isDirectory() || seen.has(`${st.dev}:${st.ino}`)) return;
+    seen.add(`${st.dev}:${st.ino}`);
+    total += st.size;
+  }).catch(() => undefined);
   return total;
 }
