@@ -9,6 +9,8 @@
  */
 import * as fss from 'node:fs';
 import { isWhiteout } from '../kernel/pack.js';
+import { fdPath } from '../kernel/scope.js';
+import { walkTree } from '../kernel/walk.js';
 
 /** One entry of GET /containers/{id}/changes. */
 export interface Change {
@@ -17,23 +19,65 @@ export interface Change {
   Kind: 0 | 1 | 2;
 }
 
-const BOUND = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf'];
+const BOUND = ['hosts', 'hostname', 'resolv.conf'];
+const { O_DIRECTORY, O_NOFOLLOW, O_RDONLY } = fss.constants;
 
-/** The upper directory's entries that are only runc's mount points (and a parent holding nothing else). */
+/**
+ * The upper directory's entries that are only runc's mount points (and a
+ * parent holding nothing else). Read through descriptors (a running
+ * container's `etc` swapped for a link is not followed), and at most one
+ * name past the mount points is read from `etc`.
+ */
 export function placeholders(upper: string): Set<string> {
   const out = new Set<string>();
-  for (const rel of BOUND) {
-    const st = fss.lstatSync(`${upper}/${rel}`, { throwIfNoEntry: false });
-    if (st?.isFile() && st.size === 0) out.add(rel);
+  let top: number;
+  try {
+    top = fss.openSync(upper, O_RDONLY | O_DIRECTORY);
+  } catch {
+    return out;
   }
-  const etc = fss.existsSync(`${upper}/etc`) ? fss.readdirSync(`${upper}/etc`) : [];
-  if (etc.length > 0 && etc.every((n) => out.has(`etc/${n}`))) out.add('etc');
+  try {
+    let etc: number;
+    try {
+      etc = fss.openSync(fdPath(top, 'etc'), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch {
+      return out;
+    }
+    try {
+      for (const f of BOUND) {
+        const st = fss.lstatSync(fdPath(etc, f), { throwIfNoEntry: false });
+        if (st?.isFile() && st.size === 0) out.add(`etc/${f}`);
+      }
+      const d = fss.opendirSync(fdPath(etc));
+      let names = 0;
+      let others = false;
+      try {
+        for (let e = d.readSync(); e !== null && !others; e = d.readSync()) {
+          names++;
+          others = !out.has(`etc/${e.name}`);
+        }
+      } finally {
+        d.closeSync();
+      }
+      if (names > 0 && !others) out.add('etc');
+    } finally {
+      fss.closeSync(etc);
+    }
+  } finally {
+    fss.closeSync(top);
+  }
   return out;
 }
 
-/** The changes recorded in `upper` over the image layers `lowers` (top-most first), by path. */
-export function containerChanges(upper: string, lowers: readonly string[]): Change[] {
-  if (!fss.existsSync(upper)) return [];
+/**
+ * The changes recorded in `upper` over the image layers `lowers` (top-most
+ * first), by path. The upper directory of a running container changes as it
+ * is read: it is walked through descriptors (walkTree), asynchronously.
+ */
+export async function containerChanges(
+  upper: string,
+  lowers: readonly string[],
+): Promise<Change[]> {
   const skip = placeholders(upper);
   const inLower = (rel: string): boolean => {
     for (const l of lowers) {
@@ -43,18 +87,11 @@ export function containerChanges(upper: string, lowers: readonly string[]): Chan
     return false;
   };
   const out: Change[] = [];
-  const visit = (rel: string) => {
-    const dir = rel === '' ? upper : `${upper}/${rel}`;
-    for (const name of fss.readdirSync(dir)) {
-      const r = rel === '' ? name : `${rel}/${name}`;
-      const st = fss.lstatSync(`${upper}/${r}`);
-      if (!skip.has(r)) {
-        const kind = isWhiteout(st) ? 2 : inLower(r) ? 0 : 1;
-        out.push({ Path: `/${r}`, Kind: kind });
-      }
-      if (st.isDirectory()) visit(r);
+  await walkTree(upper, (r, st) => {
+    if (!skip.has(r)) {
+      const kind = isWhiteout(st) ? 2 : inLower(r) ? 0 : 1;
+      out.push({ Path: `/${r}`, Kind: kind });
     }
-  };
-  visit('');
+  });
   return out.sort((a, b) => (a.Path < b.Path ? -1 : a.Path > b.Path ? 1 : 0));
 }

@@ -158,7 +158,7 @@ describe('archive paths', () => {
 });
 
 describe('diff walk', () => {
-  it('reports added and changed entries by path, leaving out runc mount points', () => {
+  it('reports added and changed entries by path, leaving out runc mount points', async () => {
     const base = realpathSync(mkdtempSync(join(tmpdir(), 'berth-changes-')));
     try {
       const lower = join(base, 'lower');
@@ -168,10 +168,10 @@ describe('diff walk', () => {
       mkdirSync(join(upper, 'etc'), { recursive: true });
       for (const f of ['hosts', 'hostname', 'resolv.conf'])
         writeFileSync(join(upper, 'etc', f), '');
-      assert.deepEqual(containerChanges(upper, [lower]), [], 'only mount points: no change');
+      assert.deepEqual(await containerChanges(upper, [lower]), [], 'only mount points: no change');
       writeFileSync(join(upper, 'etc/passwd'), 'y');
       mkdirSync(join(upper, 'new/dir'), { recursive: true });
-      assert.deepEqual(containerChanges(upper, [lower]), [
+      assert.deepEqual(await containerChanges(upper, [lower]), [
         { Path: '/etc', Kind: 0 },
         { Path: '/etc/passwd', Kind: 0 },
         { Path: '/new', Kind: 1 },

@@ -146,7 +146,7 @@ export function containerToolRoutes(r: Router, s: Services): void {
   r.on('GET', '/containers/:id/changes', async ({ res, params }) => {
     const c = containers.get(params[0]!);
     const img = await s.images.resolve(c.ImageID);
-    json(res!, 200, containerChanges(containers.upperDir(c.Id), img?.layerDirs ?? []));
+    json(res!, 200, await containerChanges(containers.upperDir(c.Id), img?.layerDirs ?? []));
   });
 
   r.on('GET', '/containers/:id/export', async ({ res, params }) => {

@@ -1,0 +1,97 @@
+/**
+ * `docker diff` of a running container that changes its upper directory
+ * while it is walked (containerChanges, placeholders; decision 0049): a
+ * directory swapped for a symlink to the host's after it was seen is not
+ * entered, so no host file name is reported; an `etc` that is a link to a
+ * directory holding only runc's mount points is a change, not a mount point.
+ */
+import { after, describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import fs, {
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { containerChanges, placeholders } from '../../src/containers/changes.js';
+
+const base = mkdtempSync(join(tmpdir(), 'berth-changes-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+
+// The host's directory a swapped-in link points at.
+const outside = join(base, 'outside');
+mkdirSync(outside);
+writeFileSync(join(outside, 'host-only'), '');
+for (const f of ['hosts', 'hostname', 'resolv.conf']) writeFileSync(join(outside, f), '');
+
+const lower = join(base, 'lower');
+mkdirSync(lower);
+
+let n = 0;
+function upper(): string {
+  const u = join(base, `u${n++}`);
+  mkdirSync(join(u, 'a'), { recursive: true });
+  writeFileSync(join(u, 'a/x'), '');
+  writeFileSync(join(u, 'top'), '');
+  return u;
+}
+
+/** Runs `fn` with lstat (sync and promised) calling `hook` with each path after it answers. */
+async function withLstatHook<T>(hook: (path: string) => void, fn: () => Promise<T>): Promise<T> {
+  const real = fs.lstatSync;
+  const realP = fs.promises.lstat;
+  mock.method(fs, 'lstatSync', (p: fs.PathLike, o?: fs.StatSyncOptions) => {
+    const st = real(p, o);
+    hook(String(p));
+    return st;
+  });
+  mock.method(fs.promises, 'lstat', async (p: fs.PathLike) => {
+    const st = await realP(p);
+    hook(String(p));
+    return st;
+  });
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    mock.restoreAll();
+    syncBuiltinESMExports();
+  }
+}
+
+describe('diff of a changing upper directory', () => {
+  it('reports no host file when a directory is swapped for a link after it was seen', async () => {
+    const u = upper();
+    let swapped = false;
+    const changes = await withLstatHook(
+      (p) => {
+        if (p.endsWith('/a') && !swapped) {
+          swapped = true;
+          renameSync(join(u, 'a'), join(u, 'a.real'));
+          symlinkSync(outside, join(u, 'a'));
+        }
+      },
+      () => containerChanges(u, [lower]),
+    );
+    assert.ok(swapped);
+    assert.deepEqual(
+      changes.map((c) => c.Path),
+      ['/a', '/top'],
+    );
+  });
+
+  it('takes an etc that links to runc’s mount points elsewhere as a change', async () => {
+    const u = upper();
+    symlinkSync(outside, join(u, 'etc'));
+    assert.deepEqual([...placeholders(u)], []);
+    assert.deepEqual(
+      (await containerChanges(u, [lower])).map((c) => c.Path),
+      ['/a', '/a/x', '/etc', '/top'],
+    );
+  });
+});
