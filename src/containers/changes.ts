@@ -79,8 +79,28 @@ export async function containerChanges(
   lowers: readonly string[],
 ): Promise<Change[]> {
   const skip = placeholders(upper);
+  // A layer's own symlinks are not followed: `rel` is looked up in a layer
+  // only where each of its parents is a real directory there (an image
+  // whose /opt links to /etc would otherwise tell host files apart).
+  const dirs = new Map<string, boolean>();
+  const isDir = (l: string, rel: string): boolean => {
+    if (rel === '') return true;
+    const key = `${l}\0${rel}`;
+    let yes = dirs.get(key);
+    if (yes === undefined) {
+      const i = rel.lastIndexOf('/');
+      yes =
+        isDir(l, i === -1 ? '' : rel.slice(0, i)) &&
+        fss.lstatSync(`${l}/${rel}`, { throwIfNoEntry: false })?.isDirectory() === true;
+      dirs.set(key, yes);
+    }
+    return yes;
+  };
   const inLower = (rel: string): boolean => {
+    const i = rel.lastIndexOf('/');
+    const parent = i === -1 ? '' : rel.slice(0, i);
     for (const l of lowers) {
+      if (!isDir(l, parent)) continue;
       const st = fss.lstatSync(`${l}/${rel}`, { throwIfNoEntry: false });
       if (st) return !isWhiteout(st);
     }

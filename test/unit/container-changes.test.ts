@@ -3,7 +3,8 @@
  * while it is walked (containerChanges, placeholders; decision 0049): a
  * directory swapped for a symlink to the host's after it was seen is not
  * entered, so no host file name is reported; an `etc` that is a link to a
- * directory holding only runc's mount points is a change, not a mount point.
+ * directory holding only runc's mount points is a change, not a mount point;
+ * an image layer's own symlink is not followed to tell host files apart.
  */
 import { after, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -93,5 +94,25 @@ describe('diff of a changing upper directory', () => {
       (await containerChanges(u, [lower])).map((c) => c.Path),
       ['/a', '/a/x', '/etc', '/top'],
     );
+  });
+
+  it('does not follow an image layer’s symlink to find an entry in it', async () => {
+    const img = join(base, 'hostile-lower');
+    mkdirSync(join(img, 'usr'), { recursive: true });
+    writeFileSync(join(img, 'usr/f'), '');
+    symlinkSync(outside, join(img, 'opt')); // the image's /opt -> the host's directory
+    const u = join(base, `u${n++}`);
+    mkdirSync(join(u, 'opt'), { recursive: true });
+    mkdirSync(join(u, 'usr'), { recursive: true });
+    writeFileSync(join(u, 'opt/host-only'), '');
+    writeFileSync(join(u, 'opt/mine'), '');
+    writeFileSync(join(u, 'usr/f'), '');
+    assert.deepEqual(await containerChanges(u, [lower, img]), [
+      { Path: '/opt', Kind: 0 },
+      { Path: '/opt/host-only', Kind: 1 },
+      { Path: '/opt/mine', Kind: 1 },
+      { Path: '/usr', Kind: 0 },
+      { Path: '/usr/f', Kind: 0 },
+    ]);
   });
 });
