@@ -88,7 +88,10 @@ export const MAX_USER_FILE = 16 << 20;
  * filesystem `rootfs`, read inside it (readFileInRoot): an image's
  * /etc/passwd that links out of the root reads as the root's own, and one
  * that is a FIFO or a device is refused (runc would wait on a FIFO for ever
- * when it looks the user up in the container).
+ * when it looks the user up in the container). `rootfs` may be a running
+ * container's `/proc/PID/root` (exec, healthcheck probes): the files are
+ * reached through descriptors, so a container swapping its /etc meanwhile
+ * cannot lead the read to the host's (decision 0049).
  */
 export async function resolveUser(
   rootfs: string,

@@ -33,7 +33,9 @@ export class OutsideRootError extends Error {}
 /**
  * The host path of `path` (absolute or relative to the root) inside `root`,
  * every symlink on the way resolved within the root; missing components are
- * accepted as they are.
+ * accepted as they are. Only for a tree nothing changes until the path is
+ * used (the kernel walks it again): a running container's goes through
+ * openInRoot.
  */
 export function resolveInScope(root: string, path: string): string {
   let rest = posix.normalize(`/${path}`);
