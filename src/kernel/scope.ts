@@ -181,7 +181,7 @@ export function openInRoot(root: string, path: string, flags: number): number {
         closeSync(handle);
       }
     }
-    // The root itself, or a path that resolved to it.
+    // A path ending in the root or in `.`/`..`: the directory it reached.
     return openSync(fdPath(top()), flags & ~constants.O_NOFOLLOW);
   } finally {
     popTo(0);
