@@ -181,9 +181,13 @@ describe('everyday commands: top, stats, diff, export', () => {
       'fsc',
       'sh',
       '-c',
-      'echo x > /tmp/new && rm /bin/ls && echo y >> /etc/passwd && mkdir -p /usr/local/z',
+      'echo x > /tmp/new && rm /bin/ls && echo app:x:4321:4321::/:/bin/sh >> /etc/passwd && mkdir -p /usr/local/z',
     ]);
     assert.equal(ch.status, 0, ch.stderr);
+    // exec finds the user the running container added, in its own files
+    // (read through descriptors from /proc/PID/root, decision 0049).
+    const app = env.docker(['exec', '-u', 'app', 'fsc', 'id', '-u']);
+    assert.equal(app.stdout, '4321\n', app.stderr);
     const want = [
       'C /bin',
       'D /bin/ls',
