@@ -7,10 +7,15 @@
  */
 import { after, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs, {
+  closeSync,
+  constants,
   linkSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
+  readdirSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -20,6 +25,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSize } from '../../src/kernel/pack.js';
+import { fdPath } from '../../src/kernel/scope.js';
 import { walkTree } from '../../src/kernel/walk.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-walk-'));
@@ -122,6 +128,32 @@ describe('walkTree', () => {
     });
     assert.ok(moved);
     assert.ok(!seen.includes('a/from-b'), seen.join(' '));
+  });
+  it('stops descending where a path would pass PATH_MAX, closing what it opened', async () => {
+    // 50 levels of 100-character names, made through descriptors (a path
+    // that long cannot be given to mkdir).
+    const t = join(base, `t${n++}`);
+    mkdirSync(t);
+    const name = 'd'.repeat(100);
+    let fd = openSync(t, constants.O_RDONLY | constants.O_DIRECTORY);
+    for (let i = 0; i < 50; i++) {
+      mkdirSync(fdPath(fd, name));
+      writeFileSync(fdPath(fd, 'f'), '');
+      const next = openSync(fdPath(fd, name), constants.O_RDONLY | constants.O_DIRECTORY);
+      closeSync(fd);
+      fd = next;
+    }
+    closeSync(fd);
+    const before = readdirSync('/proc/self/fd').length;
+    try {
+      const seen = await entries(t);
+      const deepest = Math.max(...seen.map((r) => r.length));
+      assert.ok(t.length + 1 + deepest <= 4096 + 101, String(deepest));
+      assert.ok(seen.length > 60, String(seen.length));
+      assert.equal(readdirSync('/proc/self/fd').length, before);
+    } finally {
+      spawnSync('rm', ['-rf', '--one-file-system', t]);
+    }
   });
 });
 
