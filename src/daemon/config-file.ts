@@ -101,7 +101,8 @@ export function configArgs(text: string): { args: string[]; values: Map<string, 
  * `path`) under it; a directive in both is refused, as dockerd refuses it.
  */
 export function withConfigFile(argv: string[], path: string, text: string): DaemonFlags {
-  const cmd = parseFlags(argv); // already checked by the caller: its errors are its own
+  // Each flag already read by the caller (its errors are its own); the whole is checked merged.
+  const cmd = parseFlags(argv, { checks: false });
   try {
     const { args, values } = configArgs(text);
     const both = [...values].filter(([flag]) => cmd.given.has(flag));

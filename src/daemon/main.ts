@@ -141,10 +141,13 @@ async function main(): Promise<number> {
   let flags: DaemonFlags;
   const argv = process.argv.slice(2);
   try {
-    flags = parseFlags(argv);
-    const text = readConfigFile(flags.configFile);
-    if (text !== undefined)
-      flags = withConfigFile(argv, flags.configFile ?? DEFAULT_CONFIG_FILE, text);
+    // The command line is checked as a whole once daemon.json has joined it.
+    const cmd = parseFlags(argv, { checks: false });
+    const text = cmd.help || cmd.version ? undefined : readConfigFile(cmd.configFile);
+    flags =
+      text === undefined
+        ? parseFlags(argv)
+        : withConfigFile(argv, cmd.configFile ?? DEFAULT_CONFIG_FILE, text);
   } catch (e) {
     if (e instanceof FlagError) {
       process.stderr.write(`berthd: ${e.message}\n${USAGE}`);

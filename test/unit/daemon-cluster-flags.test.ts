@@ -202,6 +202,17 @@ describe('berthd cluster flags', () => {
     );
   });
 
+  it('checks -H on the command line with the TLS settings of daemon.json, as dockerd', () => {
+    const argv = ['-H', 'tcp://10.0.0.2:2376'];
+    assert.throws(() => parseFlags(argv), /without TLS|--tls=false/);
+    const f = withConfigFile(argv, PATH, JSON.stringify({ tlsverify: true, tlscacert: '/tca' }));
+    assert.deepEqual([f.tls, f.tlsVerify, f.hosts[0]?.proto], [true, true, 'tcp']);
+    const plain = withConfigFile(argv, PATH, JSON.stringify({ tls: false }));
+    assert.equal(plain.tlsExplicitlyOff, true);
+    // Each flag is still read at once: a bad one is refused before any file.
+    assert.throws(() => parseFlags(['--mtu', 'x'], { checks: false }), /invalid argument "x"/);
+  });
+
   it("takes dockerd's discovery.ttl and discovery.heartbeat for the node's lease", () => {
     const store = ['--cluster-store', 'etcd://1.2.3.4:2379'];
     assert.deepEqual(discovery(parseFlags(store).clusterStoreOpts), { ttl: 20, heartbeat: 6 });
