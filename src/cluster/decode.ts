@@ -12,7 +12,7 @@ import { isIP } from 'node:net';
 import { BerthError, messageOf } from '../common/errors.js';
 import { obj, optBool, optNum, optStr, optStrMap, optStrs, type Json } from '../common/validate.js';
 import { cidrContains, parseCidr, parseIp } from '../network/ipam/addr.js';
-import type { GlobalEndpoint, NetworkRecord } from '../network/types.js';
+import type { GlobalEndpoint, IpamConfig, NetworkRecord } from '../network/types.js';
 import type { KvEntry } from '../store/types.js';
 import type { NodeInfo } from './nodes.js';
 
@@ -20,6 +20,9 @@ import type { NodeInfo } from './nodes.js';
 export const FIRST_VNI = 256;
 /** The largest VXLAN ID (24 bits). */
 export const MAX_VNI = (1 << 24) - 1;
+
+/** A network's ID: 64 lower-case hex digits. */
+const HEX64 = /^[0-9a-f]{64}$/;
 
 /** Turns one stored value (its key without the prefix) into a record; throws what is wrong. */
 export type Decoder<T> = (key: string, raw: string) => T;
@@ -60,44 +63,34 @@ export function decodeAll<T>(entries: readonly KvEntry[], prefix: string, decode
 export const decodeNetwork: Decoder<GlobalNetworkRecord> = (key, raw) => {
   const o = object(raw);
   const Id = required(o, 'Id');
-  if (Id !== key || !/^[0-9a-f]{64}$/.test(Id)) bad(`Id ${JSON.stringify(Id)} is not its key`);
-  if (!required(o, 'Name')) bad('Name is empty');
+  if (Id !== key || !HEX64.test(Id)) bad(`Id ${JSON.stringify(Id)} is not its key`);
+  const Name = required(o, 'Name');
+  if (!Name) bad('Name is empty');
   if (o.Scope !== 'global') bad(`Scope is ${JSON.stringify(o.Scope)}, not "global"`);
   if (o.Driver !== 'overlay') bad(`Driver is ${JSON.stringify(o.Driver)}, not "overlay"`);
   if (optBool(o, 'EnableIPv6')) bad('EnableIPv6 is set');
   const ipam = obj(o.IPAM, 'IPAM');
   const configs = ipam.Config;
   if (!Array.isArray(configs) || configs.length === 0) bad('IPAM.Config has no subnet');
-  const Config = (configs as unknown[]).map((c, i) => {
-    const f = `IPAM.Config[${i}]`;
-    const co = obj(c, f);
-    const Subnet = required(co, 'Subnet', `${f}.Subnet`);
-    const subnet = parseCidr(Subnet);
-    if (!subnet || subnet.family !== 4)
-      bad(`${f}.Subnet ${JSON.stringify(Subnet)} is no IPv4 subnet`);
-    const Gateway = optStr(co, 'Gateway', `${f}.Gateway`);
-    const gw = Gateway === undefined || Gateway === '' ? undefined : parseIp(Gateway);
-    if (Gateway && (!gw || !cidrContains(subnet, gw)))
-      bad(`${f}.Gateway ${JSON.stringify(Gateway)} is not an address of ${Subnet}`);
-    const IPRange = optStr(co, 'IPRange', `${f}.IPRange`);
-    if (IPRange && parseCidr(IPRange)?.family !== 4)
-      bad(`${f}.IPRange ${JSON.stringify(IPRange)} is no IPv4 range`);
-    return co as { Subnet: string; Gateway?: string; IPRange?: string };
-  });
   const berth = obj(o.berth, 'berth');
-  optBool(berth, 'autoSubnet', 'berth.autoSubnet');
   const vni = optNum(berth, 'vni', 'berth.vni');
   if (vni === undefined || !Number.isInteger(vni) || vni < FIRST_VNI || vni > MAX_VNI)
     bad(`berth.vni ${JSON.stringify(berth.vni)} is not a VXLAN ID from ${FIRST_VNI} to ${MAX_VNI}`);
+  const autoSubnet = optBool(berth, 'autoSubnet', 'berth.autoSubnet');
+  // Field by field: what the API shows of it is exactly what Docker's types take.
   return {
-    ...o,
+    Name,
     Id,
-    Name: o.Name as string,
     Created: optStr(o, 'Created') ?? '',
     Scope: 'global',
     Driver: 'overlay',
     EnableIPv4: true,
     EnableIPv6: false,
+    IPAM: {
+      Driver: optStr(ipam, 'Driver', 'IPAM.Driver') ?? 'default',
+      Options: optStrMap(ipam, 'Options', 'IPAM.Options') ?? null,
+      Config: (configs as unknown[]).map((c, i) => ipamConfig(c, `IPAM.Config[${i}]`)),
+    },
     Internal: optBool(o, 'Internal') ?? false,
     Attachable: optBool(o, 'Attachable') ?? false,
     Ingress: false,
@@ -105,23 +98,54 @@ export const decodeNetwork: Decoder<GlobalNetworkRecord> = (key, raw) => {
     ConfigOnly: false,
     Options: optStrMap(o, 'Options') ?? {},
     Labels: optStrMap(o, 'Labels') ?? {},
-    IPAM: {
-      ...ipam,
-      Driver: optStr(ipam, 'Driver', 'IPAM.Driver') ?? 'default',
-      Options: optStrMap(ipam, 'Options', 'IPAM.Options') ?? null,
-      Config,
-    },
-    berth: { ...berth, vni },
+    berth: autoSubnet === undefined ? { vni } : { vni, autoSubnet },
   };
 };
+
+/** One IPv4 subnet of a global network: its gateway, range and auxiliary addresses inside it. */
+function ipamConfig(c: unknown, f: string): IpamConfig {
+  const co = obj(c, f);
+  const Subnet = required(co, 'Subnet', `${f}.Subnet`);
+  const subnet = parseCidr(Subnet);
+  if (!subnet || subnet.family !== 4)
+    bad(`${f}.Subnet ${JSON.stringify(Subnet)} is no IPv4 subnet`);
+  const inside = (what: string, ip: string | undefined) => {
+    const at = ip === undefined ? undefined : parseIp(ip);
+    if (!at || at.family !== 4 || !cidrContains(subnet, at))
+      bad(`${f}.${what} ${JSON.stringify(ip)} is not an address of ${Subnet}`);
+  };
+  // Docker's order: Subnet, IPRange, Gateway, AuxiliaryAddresses.
+  const out: IpamConfig = { Subnet };
+  const IPRange = optStr(co, 'IPRange', `${f}.IPRange`);
+  if (IPRange) {
+    const range = parseCidr(IPRange);
+    const within =
+      range?.family === 4 &&
+      range.prefix >= subnet.prefix &&
+      cidrContains(subnet, { family: 4, value: range.first });
+    if (!within) bad(`${f}.IPRange ${JSON.stringify(IPRange)} is no IPv4 range of ${Subnet}`);
+    out.IPRange = IPRange;
+  }
+  const Gateway = optStr(co, 'Gateway', `${f}.Gateway`);
+  if (Gateway) {
+    inside('Gateway', Gateway);
+    out.Gateway = Gateway;
+  }
+  const aux = optStrMap(co, 'AuxiliaryAddresses', `${f}.AuxiliaryAddresses`);
+  if (aux) {
+    for (const [name, ip] of Object.entries(aux)) inside(`AuxiliaryAddresses.${name}`, ip);
+    out.AuxiliaryAddresses = aux;
+  }
+  return out;
+}
 
 /** An endpoint of a global network, on any host (key: `<network>/<endpoint>`). */
 export const decodeEndpoint: Decoder<GlobalEndpoint> = (key, raw) => {
   const o = object(raw);
-  const slash = key.indexOf('/');
   const Id = required(o, 'Id');
   const NetworkID = required(o, 'NetworkID');
-  if (`${NetworkID}/${Id}` !== key || slash < 1) bad('NetworkID/Id is not its key');
+  if (!HEX64.test(NetworkID)) bad(`NetworkID ${JSON.stringify(NetworkID)} is no network ID`);
+  if (!/^[^/]+$/.test(Id) || `${NetworkID}/${Id}` !== key) bad('NetworkID/Id is not its key');
   const ContainerID = required(o, 'ContainerID');
   if (!ContainerID) bad('ContainerID is empty');
   const IPv4 = required(o, 'IPv4');
@@ -132,13 +156,12 @@ export const decodeEndpoint: Decoder<GlobalEndpoint> = (key, raw) => {
   const Mac = required(o, 'Mac');
   if (!isUnicastMac(Mac)) bad(`Mac ${JSON.stringify(Mac)} is no unicast MAC address`);
   const Node = required(o, 'Node');
-  if (!hostPort(Node)) bad(`Node ${JSON.stringify(Node)} is not IP:PORT`);
+  if (!nodeAddress(Node)) bad(`Node ${JSON.stringify(Node)} is no host address`);
   const Vtep = required(o, 'Vtep');
-  if (isIP(Vtep) !== 4) bad(`Vtep ${JSON.stringify(Vtep)} is no IPv4 address`);
-  optBool(o, 'Awaited');
-  optBool(o, 'NameHeld');
+  if (isIP(Vtep) === 0) bad(`Vtep ${JSON.stringify(Vtep)} is no IP address`);
+  const Awaited = optBool(o, 'Awaited');
+  const NameHeld = optBool(o, 'NameHeld');
   return {
-    ...o,
     Id,
     NetworkID,
     ContainerID,
@@ -149,16 +172,17 @@ export const decodeEndpoint: Decoder<GlobalEndpoint> = (key, raw) => {
     Mac,
     Node,
     Vtep,
+    ...(Awaited === undefined ? {} : { Awaited }),
+    ...(NameHeld === undefined ? {} : { NameHeld }),
   };
 };
 
 /** A registered host (key: its advertise address, `IP:PORT`). */
 export const decodeNode: Decoder<NodeInfo> = (key, raw) => {
-  if (!hostPort(key)) bad('the key is not IP:PORT');
+  if (!nodeAddress(key)) bad('the key is no host address');
   const o = object(raw);
   if (o.Addr !== undefined && o.Addr !== key) bad(`Addr ${JSON.stringify(o.Addr)} is not its key`);
   return {
-    ...o,
     Addr: key,
     Name: optStr(o, 'Name') ?? '',
     ID: optStr(o, 'ID') ?? '',
@@ -169,14 +193,23 @@ export const decodeNode: Decoder<NodeInfo> = (key, raw) => {
 
 /** The store revision a host has applied (key: its advertise address). */
 export const decodeApplied: Decoder<number> = (key, raw) => {
-  if (!hostPort(key)) bad('the key is not IP:PORT');
-  const v = JSON.parse(raw) as unknown;
+  if (!nodeAddress(key)) bad('the key is no host address');
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    bad('not JSON');
+  }
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad('not a revision');
   return v;
 };
 
-/** `IP:PORT` or `[IPv6]:PORT`, split; undefined otherwise. */
-export function hostPort(text: string): { ip: string; port: number } | undefined {
+/**
+ * A host's advertise address as `--cluster-advertise` gives it (resolved):
+ * `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; undefined otherwise.
+ */
+export function nodeAddress(text: string): { ip: string; port?: number } | undefined {
+  if (isIP(text) !== 0) return { ip: text };
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
   const ip = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);

@@ -10,8 +10,12 @@ import {
   decodeNetwork,
   decodeNode,
   decoded,
-  hostPort,
+  nodeAddress,
 } from '../../src/cluster/decode.js';
+import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, GlobalNetworks } from '../../src/cluster/networks.js';
+import { NODES } from '../../src/cluster/nodes.js';
+import { createLogger } from '../../src/common/log.js';
+import { tempStores } from '../helpers/temp-store.js';
 import { hasCode } from '../../src/common/errors.js';
 
 const ID = 'ab'.repeat(32);
@@ -94,6 +98,23 @@ describe('cluster store records (decision 0047)', () => {
       /Gateway "10.9.0.1"/,
     ],
     ['Options of numbers', with_(network, { Options: { mtu: 1 } }), /Options.mtu/],
+    [
+      'auxiliary addresses that are not a map of addresses in the subnet',
+      with_(network, {
+        IPAM: { Config: [{ Subnet: '10.0.0.0/24', AuxiliaryAddresses: { a: '10.1.0.1' } }] },
+      }),
+      /AuxiliaryAddresses.a "10.1.0.1"/,
+    ],
+    [
+      'auxiliary addresses of the wrong type',
+      with_(network, { IPAM: { Config: [{ Subnet: '10.0.0.0/24', AuxiliaryAddresses: 'x' }] } }),
+      /AuxiliaryAddresses/,
+    ],
+    [
+      'a range outside its subnet',
+      with_(network, { IPAM: { Config: [{ Subnet: '10.0.0.0/24', IPRange: '10.0.0.0/16' }] } }),
+      /IPRange "10.0.0.0\/16"/,
+    ],
   ] as const) {
     it(`refuses a network record: ${what}`, () => {
       assert.throws(() => decodeNetwork(ID, raw), reason);
@@ -108,6 +129,7 @@ describe('cluster store records (decision 0047)', () => {
     ['a node that is no address', { Node: '\ud800' }, /Node/],
     ['a VXLAN source that is a name', { Vtep: 'host1' }, /Vtep "host1"/],
     ['another network', { NetworkID: 'cd'.repeat(32) }, /not its key/],
+    ['a network ID with a slash', { NetworkID: `${ID}/x` }, /no network ID/],
     ['no container', { ContainerID: '' }, /ContainerID is empty/],
     ['aliases of numbers', { Aliases: [1] }, /Aliases/],
   ] as const) {
@@ -116,14 +138,22 @@ describe('cluster store records (decision 0047)', () => {
     });
   }
 
-  it('refuses a node or report whose key is no IP:PORT, and a report that is no revision', () => {
-    assert.throws(() => decodeNode('junk', '{}'), /IP:PORT/);
+  it('keeps only the fields Docker shows: a typed field another writer added goes', () => {
+    const got = decodeNetwork(ID, with_(network, { Peers: 1, Containers: 'x' }));
+    assert.deepEqual(got, network);
+  });
+
+  it('refuses a node or report whose key is no host address, and a report that is no revision', () => {
+    assert.throws(() => decodeNode('junk', '{}'), /no host address/);
     assert.throws(() => decodeNode('10.0.0.1:2375', '{"Addr":"10.0.0.2:2375"}'), /not its key/);
     assert.throws(() => decodeApplied('10.0.0.1:2375', '-1'), /not a revision/);
     assert.throws(() => decodeApplied('10.0.0.1:2375', '"7"'), /not a revision/);
-    assert.deepEqual(hostPort('[fd00::1]:2375'), { ip: 'fd00::1', port: 2375 });
-    assert.equal(hostPort('10.0.0.1:0'), undefined);
-    assert.equal(hostPort('10.0.0.1'), undefined);
+    assert.throws(() => decodeApplied('10.0.0.1:2375', 'x'), /not JSON/);
+    assert.deepEqual(nodeAddress('[fd00::1]:2375'), { ip: 'fd00::1', port: 2375 });
+    assert.deepEqual(nodeAddress('fd00::1'), { ip: 'fd00::1' });
+    assert.deepEqual(nodeAddress('10.0.0.1'), { ip: '10.0.0.1' });
+    assert.equal(nodeAddress('10.0.0.1:0'), undefined);
+    assert.equal(nodeAddress('eth0:2375'), undefined);
   });
 
   it('names the key of a bad record read for an operation; leaves bad ones out of a list', () => {
@@ -156,4 +186,61 @@ describe('cluster store records (decision 0047)', () => {
     );
     assert.deepEqual(got, [endpoint]);
   });
+
+  const store = tempStores('decode');
+  for (const [node, vtep] of [
+    ['10.0.0.9', '10.0.0.9'],
+    ['10.0.0.9:2375', '10.0.0.9'],
+    ['[fd00::9]:2375', 'fd00::9'],
+    ['fd00::9', 'fd00::9'],
+  ] as const) {
+    it(`reads back what Berth writes, with --cluster-advertise ${node}`, async () => {
+      const kv = await store();
+      const log = createLogger('error');
+      const g = await GlobalNetworks.open(kv, log, { node, vtep });
+      try {
+        await kv.put(
+          NODES + node,
+          JSON.stringify({ Addr: node, Name: 'h', ID: 'X', Version: '1', StartedAt: 't' }),
+        );
+        const net = await g.create({
+          Name: 'ov',
+          Driver: 'overlay',
+          Internal: true,
+          Attachable: true,
+          Options: { 'com.docker.network.driver.mtu': '1400' },
+          Labels: { a: 'b' },
+          IPAM: {
+            Driver: 'default',
+            Options: null,
+            Config: [
+              {
+                Subnet: '10.9.0.0/24',
+                IPRange: '10.9.0.128/25',
+                Gateway: '10.9.0.1',
+                AuxiliaryAddresses: { r: '10.9.0.2' },
+              },
+            ],
+          },
+        });
+        await g.attach({ networkId: net.Id, id: 'e1', containerId: 'c1', name: '', aliases: [] });
+        for (const e of await kv.list(GLOBAL_NETWORKS)) {
+          const key = e.key.slice(GLOBAL_NETWORKS.length);
+          assert.deepEqual(decodeNetwork(key, e.value), JSON.parse(e.value));
+        }
+        const eps = await kv.list(GLOBAL_ENDPOINTS);
+        assert.equal(eps.length, 1);
+        for (const e of eps) {
+          const key = e.key.slice(GLOBAL_ENDPOINTS.length);
+          assert.deepEqual(decodeEndpoint(key, e.value), JSON.parse(e.value));
+        }
+        const n = (await kv.get(NODES + node))!;
+        assert.deepEqual(decodeNode(node, n.value), JSON.parse(n.value));
+        assert.equal(decodeApplied(node, '7'), 7);
+      } finally {
+        g.close();
+        await kv.close();
+      }
+    });
+  }
 });
