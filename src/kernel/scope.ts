@@ -26,6 +26,12 @@ import { posix } from 'node:path';
 import { O_PATH } from './sys/libc.js';
 
 const MAX_LINKS = 255;
+/**
+ * openInRoot's bounds: the kernel's 40 links a lookup (MAXSYMLINKS), and at
+ * most 512 components looked up (each may hold a descriptor until the end).
+ */
+const MAX_OPEN_LINKS = 40;
+const MAX_STEPS = 512;
 
 /** Thrown when a path climbs out of its root before any symlink is involved. */
 export class OutsideRootError extends Error {}
@@ -126,14 +132,20 @@ export function openInRoot(root: string, path: string, flags: number): number {
   try {
     let rest = path.split('/');
     let links = 0;
+    let steps = 0;
     while (rest.length > 0) {
       const name = rest.shift() as string;
       if (name === '' || name === '.') continue;
+      // Links that each lead through many directories: a bound on the work
+      // and on the descriptors held, as the kernel's on a path's length.
+      if (++steps > MAX_STEPS) throw sysError('ENAMETOOLONG', `${path} leads through too much`);
       if (name === '..') {
         popTo(Math.max(dirs.length - 1, 1));
         continue;
       }
       const last = rest.every((r) => r === '' || r === '.');
+      // `name/` (or `name/.`) must be a directory, as the kernel has it.
+      const asDir = last && rest.length > 0;
       let handle: number;
       try {
         handle = openSync(fdPath(top(), name), O_PATH | constants.O_NOFOLLOW);
@@ -152,7 +164,7 @@ export function openInRoot(root: string, path: string, flags: number): number {
       }
       if (st.isSymbolicLink() && (!last || follow)) {
         closeSync(handle);
-        if (++links > MAX_LINKS) throw sysError('ELOOP', `too many links in ${path}`);
+        if (++links > MAX_OPEN_LINKS) throw sysError('ELOOP', `too many links in ${path}`);
         // The link read from its directory's descriptor: what it says is
         // resolved inside the root, whatever it is by now.
         const dest = readlinkSync(fdPath(top(), name));
@@ -172,6 +184,10 @@ export function openInRoot(root: string, path: string, flags: number): number {
         if ((flags & O_PATH) !== 0) return handle;
         closeSync(handle);
         throw sysError('ELOOP', `${path} is a symbolic link`);
+      }
+      if (asDir && !st.isDirectory()) {
+        closeSync(handle);
+        throw sysError('ENOTDIR', `${path}: ${name} is not a directory`);
       }
       if ((flags & O_PATH) !== 0 && (flags & constants.O_DIRECTORY) === 0) return handle;
       try {

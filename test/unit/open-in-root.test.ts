@@ -124,6 +124,25 @@ describe('openInRoot', () => {
     assert.equal(openFds(), before);
   });
 
+  it("bounds the work and the descriptors of links that each lead deep: the kernel's 40 links, 512 steps", () => {
+    // deep/d/d/…(100)/l -> /deep/d/…(100)/l: each hop goes 100 directories down.
+    const chain = Array.from({ length: 100 }, () => 'd').join('/');
+    mkdirSync(join(root, 'deep', chain), { recursive: true });
+    symlinkSync(`/deep/${chain}/l`, join(root, 'deep', chain, 'l'));
+    const before = openFds();
+    const t0 = Date.now();
+    assert.throws(() => read(`/deep/${chain}/l/x`), { code: 'ENAMETOOLONG' });
+    assert.ok(Date.now() - t0 < 1000);
+    assert.equal(openFds(), before);
+    // 41 links, each one step: ELOOP as the kernel's.
+    for (let i = 0; i < 41; i++) symlinkSync(`/hop${i + 1}`, join(root, `hop${i}`));
+    writeFileSync(join(root, 'hop41'), 'end\n');
+    assert.throws(() => read('/hop0'), { code: 'ELOOP' });
+    assert.equal(read('/hop1'), 'end\n');
+    // A name followed by a slash must be a directory.
+    assert.throws(() => read('/usr/bin/sh/'), { code: 'ENOTDIR' });
+  });
+
   it('refuses a FIFO without waiting on it', () => {
     const t0 = Date.now();
     assert.throws(() => readFileInRoot(root, '/to-fifo', 1024), {
