@@ -57,57 +57,99 @@ export async function withRootfs<T>(
 }
 
 /**
- * Freezes held per container: overlapping operations (the CLI's stat, then
- * its copy, sent before the first answer's thaw) share one freeze; pauses
- * and thaws of one container run one after another. A container paused by
- * its user is held too (it is frozen already): while any hold lasts,
- * `docker unpause` (and a signal's thaw) only change the record, and the
- * last release thaws it unless the record then says paused. So no client
- * thaws a container while the daemon works in its files.
+ * Per container: the daemon's holds on its freeze (overlapping operations,
+ * the CLI's stat then its copy, share one), whether it is frozen, and every
+ * freeze and thaw, the user's `pause` and `unpause` too, run one after
+ * another in the order asked. While any hold lasts no thaw happens: an
+ * unpause (or the thaw after a stop signal) only changes the record, and the
+ * last release thaws unless the record then says paused. So no client thaws
+ * a container while the daemon works in its files, and no read starts on a
+ * container a thaw in flight is about to resume.
  */
-const holds = new Map<string, { n: number; tail: Promise<unknown> }>();
+interface Freezer {
+  holds: number;
+  frozen: boolean;
+  /** Operations asked and not done. */
+  queued: number;
+  tail: Promise<unknown>;
+}
+const freezers = new Map<string, Freezer>();
 
-/** Whether the daemon works in the container's files now (it stays frozen until done). */
-export function isHeld(id: string): boolean {
-  return (holds.get(id)?.n ?? 0) > 0;
+function freezerOf(c: ContainerRecord): Freezer {
+  const known = freezers.get(c.Id);
+  if (known) return known;
+  // Idle, a container is frozen exactly when its user paused it.
+  const f: Freezer = {
+    holds: 0,
+    frozen: c.State.Paused === true,
+    queued: 0,
+    tail: Promise.resolve(),
+  };
+  freezers.set(c.Id, f);
+  return f;
 }
 
+/** Runs `op` after the container's freezes and thaws asked before it; forgets an idle freezer. */
+function inTurn<T>(c: ContainerRecord, f: Freezer, op: () => Promise<T>): Promise<T> {
+  f.queued++;
+  const run = f.tail.then(op, op);
+  f.tail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  void f.tail.then(() => {
+    if (--f.queued === 0 && f.holds === 0 && freezers.get(c.Id) === f) freezers.delete(c.Id);
+  });
+  return run;
+}
+
+const freeze = async (life: Lifecycle, c: ContainerRecord, f: Freezer): Promise<void> => {
+  if (f.frozen) return;
+  await life.runtime.pause(c.Id);
+  f.frozen = true;
+};
+
 async function hold(life: Lifecycle, c: ContainerRecord): Promise<void> {
-  const id = c.Id;
-  const h = holds.get(id) ?? { n: 0, tail: Promise.resolve() };
-  holds.set(id, h);
-  if (h.n++ === 0 && !c.State.Paused) {
-    const op = () => life.runtime.pause(id);
-    h.tail = h.tail.then(op, op);
-  }
+  const f = freezerOf(c);
+  f.holds++;
   try {
-    await h.tail;
+    await inTurn(c, f, () => freeze(life, c, f));
   } catch (e) {
-    void release(life, c);
+    await release(life, c, f);
     throw e;
   }
 }
 
-function release(life: Lifecycle, c: ContainerRecord): Promise<unknown> {
-  const id = c.Id;
-  const h = holds.get(id);
-  if (!h) return Promise.resolve();
-  if (--h.n > 0) return h.tail;
-  const op = () =>
-    c.State.Paused
-      ? undefined
-      : life.runtime
-          .resume(id)
-          .catch((e: Error) => life.log.warn(`cannot thaw ${id.slice(0, 12)}: ${e.message}`));
-  h.tail = h.tail.then(op, op);
-  const tail = h.tail;
-  void tail.then(() => {
-    if (holds.get(id) === h && h.n === 0) holds.delete(id);
+function release(life: Lifecycle, c: ContainerRecord, f: Freezer): Promise<void> {
+  f.holds--;
+  return inTurn(c, f, async () => {
+    if (f.holds > 0 || !f.frozen || c.State.Paused) return;
+    await life.runtime
+      .resume(c.Id)
+      .then(() => (f.frozen = false))
+      .catch((e: Error) => life.log.warn(`cannot thaw ${c.Id.slice(0, 12)}: ${e.message}`));
   });
-  return tail;
 }
 
-/** Runs `fn` with the container's processes frozen, unless it is paused already. */
+/**
+ * The user's pause (`paused`) or unpause, in turn with the daemon's freezes:
+ * the record says so once done; the processes are thawed only when no hold
+ * lasts (else by the last release). A runtime failure leaves the record as
+ * it was.
+ */
+export function setPaused(life: Lifecycle, c: ContainerRecord, paused: boolean): Promise<void> {
+  const f = freezerOf(c);
+  return inTurn(c, f, async () => {
+    if (paused) await freeze(life, c, f);
+    else if (f.frozen && f.holds === 0) {
+      await life.runtime.resume(c.Id);
+      f.frozen = false;
+    }
+    c.State.Paused = paused;
+  });
+}
+
+/** Runs `fn` with the container's processes frozen (see `Freezer`). */
 async function frozen<T>(
   life: Lifecycle,
   c: ContainerRecord,
@@ -119,6 +161,6 @@ async function frozen<T>(
   try {
     return await fn();
   } finally {
-    await release(life, c);
+    await release(life, c, freezerOf(c));
   }
 }

@@ -10,7 +10,7 @@
  */
 import { conflict } from '../common/errors.js';
 import { guessDirs, readCgroupFile } from '../kernel/cgroup.js';
-import { isHeld } from './fsaccess.js';
+import { setPaused } from './fsaccess.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { ContainerRecord } from './types.js';
 
@@ -27,13 +27,10 @@ export async function pause(life: Lifecycle, c: ContainerRecord): Promise<void> 
     }
     if (c.State.Status !== 'running') throw notRunning(c);
     if (c.State.Paused) throw conflict(`Container ${c.Id} is already paused`);
-    // Frozen already while the daemon works in its files: it stays so (fsaccess.ts).
-    if (!isHeld(c.Id)) {
-      await life.runtime.pause(c.Id).catch((e: Error) => {
-        throw conflict(`Cannot pause container ${c.Id}: ${e.message}`);
-      });
-    }
-    c.State.Paused = true;
+    // In turn with the daemon's own freezes (fsaccess.ts).
+    await setPaused(life, c, true).catch((e: Error) => {
+      throw conflict(`Cannot pause container ${c.Id}: ${e.message}`);
+    });
     life.health.stop(c.Id);
     await life.repo.save(c);
     life.emit(c, 'pause');
@@ -47,12 +44,9 @@ export async function unpause(life: Lifecycle, c: ContainerRecord): Promise<void
       throw conflict(`Container ${c.Id} is not paused`);
     }
     // While the daemon works in its files, the end of that work thaws it (fsaccess.ts).
-    if (!isHeld(c.Id)) {
-      await life.runtime.resume(c.Id).catch((e: Error) => {
-        throw conflict(`Cannot unpause container ${c.Id}: ${e.message}`);
-      });
-    }
-    c.State.Paused = false;
+    await setPaused(life, c, false).catch((e: Error) => {
+      throw conflict(`Cannot unpause container ${c.Id}: ${e.message}`);
+    });
     await life.repo.save(c);
     life.health.start(c, true);
     life.emit(c, 'unpause');
@@ -68,7 +62,7 @@ export async function thawAfterSignal(life: Lifecycle, c: ContainerRecord): Prom
   if (!c.State.Paused) return;
   try {
     // (While the daemon works in its files, the signal waits for that work's thaw.)
-    if (!isHeld(c.Id)) await life.runtime.resume(c.Id);
+    await setPaused(life, c, false);
   } catch (e) {
     life.log.warn(`cannot unpause container ${c.Id}: ${(e as Error).message}`);
   }

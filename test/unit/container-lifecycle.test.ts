@@ -40,6 +40,9 @@ const images: ImageLookup = {
   resolve: async (ref) => (ref === image.id || ref === 'busybox' ? image : undefined),
 };
 
+/** How long the fake runtime's freezes and thaws take. */
+const timing = { freezerMs: 0 };
+
 /** A runtime that records its calls and runs nothing. */
 function fakeRuntime() {
   const calls: string[] = [];
@@ -47,8 +50,15 @@ function fakeRuntime() {
     binary: '/usr/sbin/runc',
     kill: async (id: string, signal: string) => void calls.push(`kill ${id.slice(0, 4)} ${signal}`),
     delete: async (id: string) => void calls.push(`delete ${id.slice(0, 4)}`),
-    pause: async (id: string) => void calls.push(`pause ${id.slice(0, 4)}`),
-    resume: async (id: string) => void calls.push(`resume ${id.slice(0, 4)}`),
+    // Each freeze or thaw takes `freezerMs` (0: at once).
+    pause: async (id: string) => {
+      await new Promise((r) => setTimeout(r, timing.freezerMs));
+      calls.push(`pause ${id.slice(0, 4)}`);
+    },
+    resume: async (id: string) => {
+      await new Promise((r) => setTimeout(r, timing.freezerMs));
+      calls.push(`resume ${id.slice(0, 4)}`);
+    },
     list: async () => [],
   } as unknown as Runtime;
   return { runtime, calls };
@@ -544,6 +554,33 @@ describe("the daemon in a running container's files (fsaccess.ts)", () => {
     r.end();
     await r.done;
     assert.deepEqual(freezer(), ['resume']);
+  });
+
+  it('a read asked while an unpause thaws waits for it and freezes again; a pause in flight is not undone', async () => {
+    const c = await running({}, 'fw');
+    await pause(h.life, c);
+    timing.freezerMs = 30;
+    try {
+      const unpausing = unpause(h.life, c);
+      await new Promise((r) => setTimeout(r, 5)); // its thaw under way
+      const seen: string[] = [];
+      const read = withRootfs(h.life, c, { write: false }, async () => {
+        seen.push(freezer().join(' '));
+      });
+      await Promise.all([unpausing, read]);
+      assert.deepEqual(seen, ['pause resume pause'], 'the read ran frozen, after the thaw');
+      assert.deepEqual(freezer(), ['pause', 'resume', 'pause', 'resume']);
+      // A read that ends while a pause freezes: the pause stands.
+      const r = await reading(c);
+      const pausing = pause(h.life, c);
+      await new Promise((res) => setTimeout(res, 5));
+      r.end();
+      await Promise.all([pausing, r.done]);
+      assert.equal(c.State.Paused, true);
+      assert.deepEqual(freezer().slice(4), ['pause'], 'frozen by the read, kept by the pause');
+    } finally {
+      timing.freezerMs = 0;
+    }
   });
 
   it("a pause during a read keeps it frozen after; a signal's thaw waits for the read", async () => {
