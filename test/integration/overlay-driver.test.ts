@@ -329,12 +329,30 @@ describe('overlay driver across two hosts', { skip: !ready && 'needs root and et
       }).length;
     const before = sockets();
     await d.ensureNetwork(gone);
-    // Another host's `network rm` arrives while the update waits on the kernel.
+    // Another host's `network rm` arrives as the update starts.
     const setting = d.setPeers(gone, eps);
     await d.removeNetworkById(gone.Id);
     assert.equal(await setting, false);
     assert.equal(existsSync(d.nsPath(gone)), false);
     assert.equal(sockets(), before, 'no netlink socket left in the removed namespace');
+    // And while the update waits on the kernel for what it programmed before.
+    const again = { ...net, Id: randomBytes(32).toString('hex') } as NetworkRecord;
+    await d.ensureNetwork(again);
+    const inner = (d as unknown as { inside: Map<string, Rtnl> }).inside.get(again.Id)!;
+    const list = inner.listNeighbours.bind(inner);
+    let removal: Promise<void> | undefined;
+    const removing: Partial<Rtnl> = {
+      listNeighbours: (q) => {
+        const asked = list(q);
+        removal = d.removeNetworkById(again.Id);
+        return asked;
+      },
+    };
+    await patched(inner, removing, async () => assert.equal(await d.setPeers(again, eps), false));
+    await removal;
+    assert.equal(await d.changePeers(again, { gone: [], came: eps }), false);
+    assert.equal(existsSync(d.nsPath(again)), false);
+    assert.equal(sockets(), before, 'none after a removal met mid-update either');
   });
 
   it('after a kill: completes a half-made namespace and sweeps what no network owns', async () => {

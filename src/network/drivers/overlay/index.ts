@@ -372,16 +372,35 @@ export class OverlayDriver implements NetworkDriver {
     const vx = await this.vxlanOf(net);
     if (vx === undefined || this.removing.has(net.Id)) return false;
     const inside = this.netlink(net);
-    // First use since the daemon started: what the kernel holds, not nothing.
-    const had = this.peers.get(net.Id) ?? (await this.programmed(inside, vx));
-    // Removed meanwhile (another host's `network rm`): nothing to program.
-    if (this.inside.get(net.Id) !== inside) return false;
-    this.peers.set(net.Id, had);
-    const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
-    const gone = [...had.values()].filter((p) => !samePeer(want.get(p.mac), p));
-    const came = [...want.values()].filter((p) => !samePeer(had.get(p.mac), p));
-    await this.program(net, vx, had, gone, came);
-    return true;
+    return this.unlessRemoved(net, inside, async () => {
+      // First use since the daemon started: what the kernel holds, not nothing.
+      const had = this.peers.get(net.Id) ?? (await this.programmed(inside, vx));
+      if (this.inside.get(net.Id) !== inside) return false;
+      this.peers.set(net.Id, had);
+      const want = new Map(peers.filter((p) => p.vtep !== this.vtep).map((p) => [p.mac, p]));
+      const gone = [...had.values()].filter((p) => !samePeer(want.get(p.mac), p));
+      const came = [...want.values()].filter((p) => !samePeer(had.get(p.mac), p));
+      await this.program(net, vx, had, gone, came);
+      return true;
+    });
+  }
+
+  /**
+   * `fn`'s answer, or false when the network's removal (another host's
+   * `network rm`) took its namespace, and the socket `inside` into it,
+   * meanwhile: a host that no longer takes part programs nothing.
+   */
+  private async unlessRemoved(
+    net: NetworkRecord,
+    inside: Rtnl,
+    fn: () => Promise<boolean>,
+  ): Promise<boolean> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (this.inside.get(net.Id) !== inside) return false;
+      throw e;
+    }
   }
 
   /**
@@ -392,10 +411,12 @@ export class OverlayDriver implements NetworkDriver {
   async changePeers(net: NetworkRecord, change: PeersChange): Promise<boolean> {
     const had = this.peers.get(net.Id);
     const vx = had && (await this.vxlanOf(net));
-    if (!had || vx === undefined) return false;
+    if (!had || vx === undefined || this.removing.has(net.Id)) return false;
     const remote = (p: OverlayPeer) => p.vtep !== this.vtep;
-    await this.program(net, vx, had, change.gone.filter(remote), change.came.filter(remote));
-    return true;
+    return this.unlessRemoved(net, this.netlink(net), async () => {
+      await this.program(net, vx, had, change.gone.filter(remote), change.came.filter(remote));
+      return true;
+    });
   }
 
   /** vxlan0's index in the network's namespace, if this host takes part in the network. */
@@ -406,7 +427,10 @@ export class OverlayDriver implements NetworkDriver {
     // A host takes part in a network once an endpoint of it joined here
     // (a join still making the network programs the peers when it is done).
     if (!this.made.has(net.Id) && !isNetns(this.nsPath(net))) return undefined;
-    const index = (await this.netlink(net).getLink(VXLAN))?.index;
+    const inside = this.netlink(net);
+    const index = (await inside.getLink(VXLAN))?.index;
+    // Not remembered for a network whose removal came meanwhile.
+    if (this.inside.get(net.Id) !== inside) return undefined;
     if (index !== undefined) this.vxlans.set(net.Id, index);
     return index;
   }
