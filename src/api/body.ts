@@ -72,47 +72,73 @@ export function checkJsonType(req: IncomingMessage): void {
 }
 
 /**
+ * The client's stream input kept while nobody takes it yet (an attach waits
+ * for its container's start before its bridge to the shim is up). Past it
+ * the socket is paused: the client waits, the daemon does not store more.
+ */
+export const MAX_EARLY_INPUT = 1 << 20;
+
+/** What splitUpgradeBody gives: the body, the stream input after it, and the end of both. */
+export interface UpgradeBody {
+  body: Promise<string>;
+  input: (cb: (b: Buffer | null) => void) => void;
+  /** Nothing more is read for the request: the listener goes, what was kept is dropped. */
+  stop(): void;
+}
+
+/**
  * On an upgraded connection Node leaves the request body unread: it arrives in
  * `head` and on the socket. Takes Content-Length bytes as the body; the rest
- * is the client's stream input.
+ * is the client's stream input, kept (up to MAX_EARLY_INPUT) until someone
+ * takes it.
  */
-export function splitUpgradeBody(
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-): { body: Promise<string>; input: (cb: (b: Buffer | null) => void) => void } {
+export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeBody {
   const want = Number(req.headers['content-length'] ?? 0) || 0;
-  let got = Buffer.alloc(0);
+  const got: Buffer[] = [];
+  let gotLength = 0;
   let rest: Buffer[] = [];
+  let restLength = 0;
   let inputCb: ((b: Buffer | null) => void) | undefined;
   let ended = false;
+  let stopped = false;
   let resolveBody!: (s: string) => void;
   const body = new Promise<string>((r) => (resolveBody = r));
   let bodyDone = false;
+  const keep = (b: Buffer) => {
+    rest.push(b);
+    restLength += b.length;
+    if (restLength > MAX_EARLY_INPUT) socket.pause();
+  };
   const feed = (chunk: Buffer) => {
     if (!bodyDone) {
-      got = Buffer.concat([got, chunk]);
-      if (got.length >= want) {
+      got.push(chunk);
+      gotLength += chunk.length;
+      if (gotLength >= want) {
         bodyDone = true;
-        resolveBody(got.subarray(0, want).toString('utf8'));
-        const extra = got.subarray(want);
-        if (extra.length) rest.push(extra);
+        const all = Buffer.concat(got);
+        got.length = 0;
+        resolveBody(all.subarray(0, want).toString('utf8'));
+        const extra = all.subarray(want);
+        if (extra.length) keep(extra);
       }
-    } else rest.push(chunk);
+    } else keep(chunk);
     if (inputCb && rest.length) {
-      for (const r of rest) inputCb(r);
+      const r = rest;
       rest = [];
+      restLength = 0;
+      for (const b of r) inputCb(b);
     }
   };
-  socket.on('data', feed);
-  socket.on('end', () => {
+  const onEnd = () => {
     ended = true;
     if (!bodyDone) {
       bodyDone = true;
-      resolveBody(got.toString('utf8'));
+      resolveBody(Buffer.concat(got).toString('utf8'));
     }
     inputCb?.(null);
-  });
+  };
+  socket.on('data', feed);
+  socket.on('end', onEnd);
   if (want === 0) {
     bodyDone = true;
     resolveBody('');
@@ -121,10 +147,23 @@ export function splitUpgradeBody(
   return {
     body,
     input: (cb) => {
+      if (stopped) return;
       inputCb = cb;
-      for (const r of rest) cb(r);
+      const r = rest;
       rest = [];
+      restLength = 0;
+      for (const b of r) cb(b);
       if (ended) cb(null);
+      else socket.resume();
+    },
+    stop: () => {
+      stopped = true;
+      socket.off('data', feed);
+      socket.off('end', onEnd);
+      rest = [];
+      restLength = 0;
+      got.length = 0;
+      inputCb = undefined;
     },
   };
 }

@@ -107,3 +107,38 @@ export function responseHijack(req: IncomingMessage, res: ServerResponse): Hijac
     req.on('end', () => cb(null));
   });
 }
+
+/**
+ * How long a connection that carries no stream lingers once its answer is
+ * out: what the client still sends is read and dropped meanwhile, so a close
+ * with unread input does not reset the connection before the answer is read
+ * (Go's server waits the same way). CLOSE_MAX_MS bounds the whole close, for
+ * a client that never reads its answer.
+ */
+const LINGER_MS = 500;
+const CLOSE_MAX_MS = 5000;
+const closing = new WeakSet<Duplex>();
+
+/**
+ * Ends a taken-over connection that will carry no stream (a refused
+ * upgrade, an answer written raw): the answer if it has one, then nothing
+ * the client sends is kept, and the socket is destroyed once the answer is
+ * flushed (LINGER_MS later), or CLOSE_MAX_MS at the latest.
+ */
+export function closeTaken(sock: Duplex, answer?: string): void {
+  if (sock.destroyed || closing.has(sock)) return;
+  closing.add(sock);
+  sock.removeAllListeners('data');
+  sock.on('data', () => undefined);
+  sock.resume();
+  const timers: NodeJS.Timeout[] = [];
+  const later = (ms: number) => timers.push(setTimeout(() => sock.destroy(), ms).unref());
+  sock.once('close', () => timers.forEach(clearTimeout));
+  later(CLOSE_MAX_MS);
+  if (sock.writableFinished) later(LINGER_MS);
+  else sock.once('finish', () => later(LINGER_MS));
+  if (!sock.writableEnded) {
+    if (answer !== undefined) sock.end(answer);
+    else sock.end();
+  }
+}

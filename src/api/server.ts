@@ -17,8 +17,10 @@ import {
   readAll,
   splitUpgradeBody,
   tooLarge,
+  type UpgradeBody,
 } from './body.js';
 import {
+  closeTaken,
   headAlone,
   responseHijack,
   socketHijack,
@@ -181,13 +183,19 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
   ) => {
     const method = req.method ?? 'GET';
     let hijacked = false;
+    // An upgraded connection's body and input, read from its socket.
+    let split: UpgradeBody | undefined;
+    // Whether a stream was asked for (ctx.hijack, ctx.websocket): it owns the connection.
+    let streamAsked = false;
     const fail = (status: number, message: string) => {
       if (res) {
         if (!res.headersSent) json(res, status, { message });
         else res.end();
       } else if (!hijacked) {
         const body = JSON.stringify({ message });
-        upgrade?.socket.end(
+        split?.stop();
+        closeTaken(
+          upgrade!.socket,
           `HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
         );
       } else upgrade?.socket.destroy();
@@ -209,9 +217,9 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
       let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;
       if (upgrade) {
         if (Number(req.headers['content-length'] ?? 0) > MAX_JSON_BODY) throw tooLarge();
-        const s = splitUpgradeBody(req, upgrade.socket, upgrade.head);
-        bodyText = s.body;
-        inputHook = s.input;
+        split = splitUpgradeBody(req, upgrade.socket, upgrade.head);
+        bodyText = split.body;
+        inputHook = split.input;
       } else if (/^application\/json/i.test(req.headers['content-type'] ?? '')) {
         // Read while the request is routed: a JSON body is small and always
         // wanted (a client going away rejects it for whoever awaits it).
@@ -231,14 +239,20 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
           return parseJson(await (bodyText ??= readAll(req)));
         },
         websocket: () => {
-          hijacked = true;
           if (!upgrade || !isWebsocketRequest(req)) {
-            (upgrade?.socket ?? req.socket).end(NOT_WEBSOCKET);
+            hijacked = true;
+            if (upgrade) {
+              split?.stop();
+              closeTaken(upgrade.socket, NOT_WEBSOCKET);
+            } else req.socket.end(NOT_WEBSOCKET);
             return undefined;
           }
+          hijacked = true;
+          streamAsked = true;
           return acceptWebsocket(req, upgrade.socket, inputHook!);
         },
         hijack: async (contentType) => {
+          streamAsked = true;
           if (upgrade) {
             await (bodyText ??= Promise.resolve(''));
             hijacked = true;
@@ -264,6 +278,12 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
         },
       };
       await m.handler(ctx);
+      if (upgrade && !streamAsked) {
+        // Answered (or refused) without a stream: what the client sends
+        // next is no request and no input, and is not kept.
+        split?.stop();
+        closeTaken(upgrade.socket);
+      }
     } catch (e) {
       if (res && hijacked) {
         // The response was written raw on the socket: nothing more can be said.

@@ -26,8 +26,16 @@ export function execRoutes(r: Router, s: Services): void {
     const rawStream = optBool(b, 'Tty') ?? false;
     if (detach) {
       await s.execs.start(e.ID, { detach: true, tty });
-      ctx.res?.writeHead(200, { 'Content-Type': 'application/json' }).end();
-      ctx.req.socket.end?.();
+      // No stream: an answer as any route's, then the connection closes
+      // (written raw on an upgraded one, whose socket is closed after it).
+      if (ctx.res) {
+        ctx.res.writeHead(200, { 'Content-Type': 'application/json' }).end();
+        ctx.req.socket.end();
+      } else {
+        ctx.socket.end(
+          'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+        );
+      }
       return;
     }
     const type = streamType(rawStream, ctx.version);
