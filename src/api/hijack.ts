@@ -125,7 +125,7 @@ const closing = new WeakSet<Duplex>();
  * the client sends is kept, and the socket is destroyed once the answer is
  * flushed (LINGER_MS later), or CLOSE_MAX_MS at the latest.
  */
-export function closeTaken(sock: Duplex, answer?: string): void {
+export function closeTaken(sock: Duplex, answer?: string | Buffer): void {
   if (sock.destroyed || closing.has(sock)) return;
   closing.add(sock);
   sock.removeAllListeners('data');

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { closeTaken } from './hijack.js';
 import type { Hijacked } from './server.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -55,16 +56,71 @@ export function wsFrame(opcode: number, payload: Buffer): Buffer {
 }
 
 const CLOSE_NORMAL = wsFrame(8, Buffer.from([0x03, 0xe8]));
+/** 1009: the client sent a frame over MAX_WS_PAYLOAD. */
+const CLOSE_TOO_BIG = wsFrame(
+  8,
+  Buffer.concat([Buffer.from([0x03, 0xf1]), Buffer.from('message too big')]),
+);
 
-/** Splits the client's bytes into frames (masked or not), across chunks. */
+/**
+ * The largest frame payload read from a client (its stdin: a few bytes a
+ * frame). Past it the connection is closed with 1009, "message too big"
+ * (RFC 6455 7.4.1), and nothing of the frame is kept.
+ */
+export const MAX_WS_PAYLOAD = 1 << 20;
+
+/**
+ * Splits the client's bytes into frames (masked or not), across chunks. The
+ * chunks of a frame are kept as they come and joined once, when it is
+ * whole; a frame that says it is over `maxPayload` calls `onTooBig`, and
+ * nothing more is read.
+ */
 export class WsDecoder {
-  private buf: Buffer = Buffer.alloc(0);
-  constructor(private readonly onFrame: (opcode: number, payload: Buffer) => void) {}
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private failed = false;
+  constructor(
+    private readonly onFrame: (opcode: number, payload: Buffer) => void,
+    private readonly onTooBig: () => void = () => undefined,
+    private readonly maxPayload = MAX_WS_PAYLOAD,
+  ) {}
+
+  /** The first `n` bytes kept (n is at most a header's 14), joined only if they span chunks. */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first;
+    const b = Buffer.concat(this.chunks, this.size);
+    this.chunks = [b];
+    return b;
+  }
+
+  /** Takes the first `n` bytes kept, joining the chunks they span once. */
+  private take(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0]!;
+      if (c.length <= left) {
+        parts.push(c);
+        this.chunks.shift();
+        left -= c.length;
+      } else {
+        parts.push(c.subarray(0, left));
+        this.chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.size -= n;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+
   push(chunk: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.failed || !chunk.length) return;
+    this.chunks.push(chunk);
+    this.size += chunk.length;
     for (;;) {
-      const b = this.buf;
-      if (b.length < 2) return;
+      if (this.size < 2) return;
+      const b = this.peek(Math.min(this.size, 14));
       let len = b[1]! & 0x7f;
       let at = 2;
       if (len === 126) {
@@ -73,17 +129,26 @@ export class WsDecoder {
         at = 4;
       } else if (len === 127) {
         if (b.length < 10) return;
-        len = Number(b.readBigUInt64BE(2));
+        const big = b.readBigUInt64BE(2);
+        len = big > BigInt(this.maxPayload) ? this.maxPayload + 1 : Number(big);
         at = 10;
       }
+      if (len > this.maxPayload) {
+        this.failed = true;
+        this.chunks = [];
+        this.size = 0;
+        this.onTooBig();
+        return;
+      }
       const masked = (b[1]! & 0x80) !== 0;
-      const mask = masked ? b.subarray(at, at + 4) : undefined;
       if (masked) at += 4;
-      if (b.length < at + len) return;
-      const payload = Buffer.from(b.subarray(at, at + len));
+      if (b.length < at || this.size < at + len) return;
+      const opcode = b[0]! & 0x0f;
+      const mask = masked ? Buffer.from(b.subarray(at - 4, at)) : undefined;
+      const whole = this.take(at + len);
+      const payload = Buffer.from(whole.subarray(at));
       if (mask) for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
-      this.buf = b.subarray(at + len);
-      this.onFrame(b[0]! & 0x0f, payload);
+      this.onFrame(opcode, payload);
     }
   }
 }
@@ -118,13 +183,22 @@ export function acceptWebsocket(
   let inputCb: ((b: Buffer | null) => void) | undefined;
   const early: Array<Buffer | null> = [];
   const deliver = (b: Buffer | null) => (inputCb ? inputCb(b) : early.push(b));
-  const dec = new WsDecoder((op, payload) => {
-    if (op === 0 || op === 1 || op === 2) deliver(payload);
-    else if (op === 8) {
+  const dec = new WsDecoder(
+    (op, payload) => {
+      if (op === 0 || op === 1 || op === 2) deliver(payload);
+      else if (op === 8) {
+        deliver(null);
+        end();
+      } else if (op === 9 && !closing) sock.write(wsFrame(10, payload));
+    },
+    () => {
       deliver(null);
-      end();
-    } else if (op === 9 && !closing) sock.write(wsFrame(10, payload));
-  });
+      if (closed || closing) return;
+      closing = true;
+      // Answered, then nothing more is read or kept: the socket goes.
+      closeTaken(sock, CLOSE_TOO_BIG);
+    },
+  );
   input((b) => (b === null ? deliver(null) : dec.push(b)));
   return {
     write: (b) => {

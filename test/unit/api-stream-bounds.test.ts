@@ -13,12 +13,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { MAX_EARLY_INPUT, splitUpgradeBody } from '../../src/api/body.js';
+import { MAX_WS_PAYLOAD, WsDecoder } from '../../src/api/websocket.js';
 import { createApiServer, Router } from '../../src/api/server.js';
 import { notFound } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
 import { statusOf } from '../helpers/raw-http.js';
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: tcp\r\n';
+const WS_HANDSHAKE =
+  'GET /containers/c/attach/ws?stream=1&stdin=1 HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\n' +
+  'Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+/** A masked binary frame's header from a client, saying `len` bytes follow (mask 0). */
+function wsHead(len: number): Buffer {
+  const h = Buffer.alloc(14);
+  h[0] = 0x82;
+  h[1] = 0x80 | 127;
+  h.writeBigUInt64BE(BigInt(len), 2);
+  return h;
+}
 
 /**
  * Sends `request`, then writes 64 KiB every 5 ms (if the server takes it)
@@ -27,7 +40,7 @@ const UPGRADE = 'Connection: Upgrade\r\nUpgrade: tcp\r\n';
  */
 function flood(
   sock: string,
-  request: string,
+  request: string | Buffer,
   ms = 4000,
 ): Promise<{ text: string; closed: boolean; sent: number }> {
   return new Promise((resolve) => {
@@ -78,6 +91,10 @@ describe('API stream bounds', () => {
         }
         const h = await ctx.hijack('application/vnd.docker.raw-stream');
         h.onInput((b) => (b === null ? h.end() : undefined));
+      })
+      .on('GET', '/containers/:id/attach/ws', async (ctx) => {
+        const h = ctx.websocket();
+        h?.onInput((b) => (b === null ? h.end() : h.write(`got ${b.length}`)));
       })
       .on('POST', '/exec/:id/start', async (ctx) => {
         // exec start with Detach: an answer, no stream.
@@ -139,5 +156,46 @@ describe('API stream bounds', () => {
     assert.equal(got, pushed);
     assert.ok(!socket.isPaused(), 'and resumed once its input is taken');
     s.stop();
+  });
+
+  it('a websocket frame over the bound is refused with 1009 and the connection closed', async () => {
+    const r = await flood(sock, Buffer.concat([Buffer.from(WS_HANDSHAKE), wsHead(2 ** 40)]));
+    assert.equal(statusOf(r.text), 101);
+    const close = Buffer.from(r.text.slice(r.text.indexOf('\r\n\r\n') + 4), 'latin1');
+    assert.equal(close[0], 0x88, 'a close frame');
+    assert.equal(close.readUInt16BE(2), 1009);
+    assert.match(close.subarray(4).toString(), /message too big/);
+    assert.ok(r.closed, `the connection stayed open while the client sent ${r.sent >> 20} MiB`);
+  });
+
+  it('a websocket frame under the bound still arrives whole', async () => {
+    const payload = Buffer.alloc(100_000, 0x61);
+    const r = await flood(
+      sock,
+      Buffer.concat([Buffer.from(WS_HANDSHAKE), wsHead(payload.length), payload]),
+      500,
+    );
+    assert.match(r.text, /got 100000/);
+  });
+
+  it('a frame that comes in many chunks is joined once, not on every chunk', () => {
+    const frames: number[] = [];
+    const dec = new WsDecoder((_op, p) => frames.push(p.length));
+    const payload = Buffer.alloc(MAX_WS_PAYLOAD, 0x61);
+    const bytes = Buffer.concat([wsHead(payload.length), payload]);
+    const concat = Buffer.concat;
+    let copied = 0;
+    Buffer.concat = (list: readonly Uint8Array[], n?: number) => {
+      const b = concat(list, n);
+      copied += b.length;
+      return b;
+    };
+    try {
+      for (let at = 0; at < bytes.length; at += 1024) dec.push(bytes.subarray(at, at + 1024));
+    } finally {
+      Buffer.concat = concat;
+    }
+    assert.deepEqual(frames, [MAX_WS_PAYLOAD]);
+    assert.ok(copied < 3 * bytes.length, `${copied >> 20} MiB copied for a 1 MiB frame`);
   });
 });
