@@ -4,16 +4,23 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { whenDrained, type Pausable } from './flow.js';
 
 /** How many bytes a unix socket's peer has not read yet (src/kernel's), undefined if unknown. */
 export type PeerUnread = (fd: number) => number | undefined;
 
 /** A bidirectional stream to a client: an upgraded socket, or a plain response + request. */
 export interface Hijacked {
-  write(b: Buffer | string): void;
+  /** Writes to the client; false when its buffer is full: wait for `onDrain` (src/api/flow.ts). */
+  write(b: Buffer | string): boolean;
+  /** Calls `cb` once what was written has drained (at once if nothing waits, or the client is gone). */
+  onDrain(cb: () => void): void;
   end(): void;
   /** Input from the client after the request body (stdin); null at its end. */
   onInput(cb: (b: Buffer | null) => void): void;
+  /** Stops reading the client's input (its consumer is full), and goes on. */
+  pauseInput(): void;
+  resumeInput(): void;
   /** The client went away. */
   onClose(cb: () => void): void;
   readonly closed: boolean;
@@ -66,6 +73,7 @@ function hijacked(
   sock: Duplex,
   closing: { on(event: 'close', cb: () => void): unknown },
   input: (cb: (b: Buffer | null) => void) => void,
+  inputFlow: Pausable,
 ): Hijacked {
   let closed = false;
   const closeCbs: Array<() => void> = [];
@@ -74,9 +82,10 @@ function hijacked(
     for (const c of closeCbs) c();
   });
   return {
-    write: (b) => {
-      if (!closed) sock.write(b);
-    },
+    write: (b) => closed || sock.write(b),
+    onDrain: (cb) => (closed ? queueMicrotask(cb) : whenDrained(sock, cb)),
+    pauseInput: () => void inputFlow.pause(),
+    resumeInput: () => void inputFlow.resume(),
     end: () => {
       if (!closed) sock.end();
     },
@@ -93,7 +102,7 @@ export function socketHijack(
   sock: Duplex,
   input: (cb: (b: Buffer | null) => void) => void,
 ): Hijacked {
-  return hijacked(sock, sock, input);
+  return hijacked(sock, sock, input, sock);
 }
 
 /**
@@ -102,10 +111,15 @@ export function socketHijack(
  * is the request's body.
  */
 export function responseHijack(req: IncomingMessage, res: ServerResponse): Hijacked {
-  return hijacked(req.socket, res, (cb) => {
-    req.on('data', (d: Buffer) => cb(d));
-    req.on('end', () => cb(null));
-  });
+  return hijacked(
+    req.socket,
+    res,
+    (cb) => {
+      req.on('data', (d: Buffer) => cb(d));
+      req.on('end', () => cb(null));
+    },
+    req,
+  );
 }
 
 /**

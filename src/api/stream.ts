@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { OpenAttach } from '../containers/attach.js';
 import { DetachScanner } from '../containers/detach-keys.js';
+import { paced, writableSink } from './flow.js';
 import type { Hijacked } from './server.js';
 
 export const RAW_STREAM = 'application/vnd.docker.raw-stream';
@@ -84,10 +85,17 @@ export async function bridgeToShim(open: OpenAttach, h: Hijacked, o: AttachOptio
     return;
   }
   const raw = o.raw ?? o.tty;
+  // The shim waits while the client does not read, and the client while the
+  // process does not read its stdin: neither side's backlog is kept here.
+  const toClient = paced(h, sock);
+  const toShim = paced(writableSink(sock), {
+    pause: () => h.pauseInput(),
+    resume: () => h.resumeInput(),
+  });
   const dec = new FrameDecoder((stream, data) =>
-    h.write(raw ? data : frame(stream as 1 | 2, data)),
+    toClient(raw ? data : frame(stream as 1 | 2, data)),
   );
-  sock.on('data', (d: Buffer) => (raw ? dec.push(d) : h.write(d)));
+  sock.on('data', (d: Buffer) => (raw ? dec.push(d) : toClient(d)));
   const closed = o.onShimClose ?? (() => h.end());
   sock.on('close', closed);
   sock.on('error', () => undefined);
@@ -97,9 +105,9 @@ export async function bridgeToShim(open: OpenAttach, h: Hijacked, o: AttachOptio
   h.onInput((b) => {
     if (!o.stdin || detached) return;
     if (b === null) return void sock.end();
-    if (!scan) return void sock.write(b);
+    if (!scan) return toShim(b);
     const { pass, detach } = scan.push(b);
-    if (pass.length) sock.write(pass);
+    if (pass.length) toShim(pass);
     if (!detach) return;
     detached = true;
     // The shim's connection goes without ending the process's stdin.

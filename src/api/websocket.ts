@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { whenDrained } from './flow.js';
 import { closeTaken } from './hijack.js';
 import type { Hijacked } from './server.js';
 
@@ -202,10 +203,13 @@ export function acceptWebsocket(
   input((b) => (b === null ? deliver(null) : dec.push(b)));
   return {
     write: (b) => {
-      if (closed || closing) return;
+      if (closed || closing) return true;
       const data = typeof b === 'string' ? Buffer.from(b) : b;
-      if (data.length) sock.write(wsFrame(2, data));
+      return !data.length || sock.write(wsFrame(2, data));
     },
+    onDrain: (cb) => (closed ? queueMicrotask(cb) : whenDrained(sock, cb)),
+    pauseInput: () => void sock.pause(),
+    resumeInput: () => void sock.resume(),
     end,
     onInput: (cb) => {
       inputCb = cb;

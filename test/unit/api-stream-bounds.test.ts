@@ -8,13 +8,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { MAX_EARLY_INPUT, splitUpgradeBody } from '../../src/api/body.js';
 import { MAX_WS_PAYLOAD, WsDecoder } from '../../src/api/websocket.js';
+import { containerRoutes } from '../../src/api/routes/containers.js';
+import type { Services } from '../../src/api/routes/services.js';
+import { systemRoutes } from '../../src/api/routes/system.js';
 import { createApiServer, Router } from '../../src/api/server.js';
+import { bridgeToShim, frame } from '../../src/api/stream.js';
 import { notFound } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
 import { statusOf } from '../helpers/raw-http.js';
@@ -197,5 +202,172 @@ describe('API stream bounds', () => {
     }
     assert.deepEqual(frames, [MAX_WS_PAYLOAD]);
     assert.ok(copied < 3 * bytes.length, `${copied >> 20} MiB copied for a 1 MiB frame`);
+  });
+});
+
+/** Resolves after `ms`. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Connects, sends `request`, and resolves once the head of the answer is in; the client then reads nothing. */
+function stalled(sock: string, request: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const c = connect(sock);
+    c.on('error', reject);
+    let head = '';
+    const onData = (d: Buffer) => {
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      c.off('data', onData);
+      c.pause();
+      resolve(c);
+    };
+    c.on('data', onData);
+    c.write(request);
+  });
+}
+
+describe('API streams to a client that does not read', () => {
+  let dir: string;
+  let sock: string;
+  let server: Server;
+  const conns: Socket[] = [];
+  // A shim whose process writes as fast as its socket takes it, TOTAL bytes.
+  const TOTAL = 64 << 20;
+  let shimSent = 0;
+  const subscribers = new Set<(e: unknown) => void>();
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'berth-api-flow-'));
+    sock = join(dir, 'api.sock');
+    const shimPath = join(dir, 'shim.sock');
+    const shim = createServer((c) => {
+      c.on('error', () => undefined);
+      // The shim's stream is multiplexed frames; a TTY's client gets their payloads.
+      const chunk = frame(1, Buffer.alloc(64 << 10, 0x79));
+      const pump = () => {
+        while (shimSent < TOTAL) {
+          shimSent += chunk.length - 8;
+          if (!c.write(chunk)) return void c.once('drain', pump);
+        }
+        c.end();
+      };
+      pump();
+    });
+    await new Promise<void>((r) => shim.listen(shimPath, r));
+    shim.unref();
+    // A shim whose process never reads its stdin.
+    const deafPath = join(dir, 'deaf.sock');
+    const deaf = createServer((c) => {
+      c.on('error', () => undefined);
+      c.pause();
+    });
+    await new Promise<void>((r) => deaf.listen(deafPath, r));
+    deaf.unref();
+    const openDeaf = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect(deafPath, () => resolve(s));
+        s.on('error', reject);
+      });
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connect(shimPath, () => resolve(s));
+        s.on('error', reject);
+      });
+    const logPath = join(dir, 'c1-json.log');
+    const line = JSON.stringify({
+      log: 'x'.repeat(16 << 10) + '\n',
+      stream: 'stdout',
+      time: new Date().toISOString(),
+    });
+    writeFileSync(logPath, (line + '\n').repeat(1536));
+    const rec = {
+      Id: 'c1',
+      Config: { Tty: true },
+      HostConfig: { LogConfig: { Type: 'json-file' } },
+      State: { Status: 'exited' },
+    };
+    const services = {
+      containers: { get: () => rec, find: () => rec, logPath: () => logPath },
+      events: {
+        since: () => [],
+        subscribe: (fn: (e: unknown) => void) => {
+          subscribers.add(fn);
+          return () => subscribers.delete(fn);
+        },
+      },
+    } as unknown as Services;
+    const router = new Router()
+      .on('POST', '/shim/attach', async (ctx) => {
+        const h = await ctx.hijack('application/vnd.docker.raw-stream');
+        await bridgeToShim(open, h, { stdin: true, stdout: true, stderr: true, tty: true });
+      })
+      .on('POST', '/deaf/attach', async (ctx) => {
+        const h = await ctx.hijack('application/vnd.docker.raw-stream');
+        await bridgeToShim(openDeaf, h, { stdin: true, stdout: true, stderr: true, tty: true });
+      });
+    systemRoutes(router, services);
+    containerRoutes(router, services);
+    server = createApiServer(router, createLogger('error'));
+    server.on('connection', (c: Socket) => conns.push(c));
+    await new Promise<void>((r) => server.listen(sock, r));
+  });
+
+  after(() => {
+    // Upgraded connections too: one whose input is paused never reads its client's end.
+    for (const c of conns) c.destroy();
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('an attach holds the shim while its client does not read, and loses nothing', async () => {
+    const c = await stalled(sock, `POST /shim/attach HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`);
+    await sleep(1500);
+    const held = shimSent;
+    assert.ok(held < 16 << 20, `the daemon read ${held >> 20} MiB the client did not`);
+    let got = 0;
+    const ended = new Promise((r) => c.on('end', r));
+    c.on('data', (d: Buffer) => (got += d.length));
+    c.resume();
+    await ended;
+    c.destroy();
+    assert.equal(got, TOTAL, 'all the output arrives once the client reads');
+  });
+
+  it("a client's stdin waits while the process does not read it", async () => {
+    const r = await flood(sock, `POST /deaf/attach HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`, 2000);
+    assert.equal(statusOf(r.text), 101);
+    assert.ok(r.sent < 16 << 20, `the daemon took ${r.sent >> 20} MiB of stdin nobody read`);
+  });
+
+  it('logs --follow reads the log only as fast as its client does', async () => {
+    const c = await stalled(
+      sock,
+      'GET /containers/c1/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: b\r\n\r\n',
+    );
+    await sleep(1000);
+    const server = conns[conns.length - 1]!;
+    const queued = server.writableLength;
+    c.destroy();
+    assert.ok(queued < 4 << 20, `${queued >> 20} MiB queued for the client`);
+  });
+
+  it('an events listener that does not read is dropped once far behind', async () => {
+    const c = await stalled(sock, 'GET /events HTTP/1.1\r\nHost: b\r\n\r\n');
+    assert.equal(subscribers.size, 1);
+    const e = {
+      Type: 'container',
+      Action: 'x',
+      Actor: { ID: 'c1', Attributes: { pad: 'p'.repeat(4096) } },
+    };
+    let pushed = 0;
+    while (subscribers.size && pushed < 64 << 20) {
+      for (let i = 0; i < 256; i++) for (const fn of subscribers) fn(e);
+      pushed += 256 * 4200;
+      await new Promise((r) => setImmediate(r));
+    }
+    await sleep(50);
+    c.destroy();
+    assert.equal(subscribers.size, 0, `still subscribed after ${pushed >> 20} MiB`);
   });
 });

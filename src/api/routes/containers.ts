@@ -9,6 +9,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { BerthError, conflict, messageOf } from '../../common/errors.js';
 import { parseDetachKeys } from '../../containers/detach-keys.js';
 import { empty, json, type Ctx, type Hijacked, type Router } from '../server.js';
+import { writableSink, writeWaiting } from '../flow.js';
 import { bridgeToShim, frame, RAW_STREAM, streamType } from '../stream.js';
 import { parseFilters, qBool, qInt } from '../../common/validate.js';
 import type { Services } from './services.js';
@@ -244,6 +245,7 @@ export function containerRoutes(r: Router, s: Services): void {
     res!.flushHeaders();
     const ac = new AbortController();
     res!.on('close', () => ac.abort());
+    const out = writableSink(res!);
     const finished = () => containers.find(c.Id)?.State.Status !== 'running';
     for await (const line of readLogs(
       containers.logPath(c.Id),
@@ -251,7 +253,8 @@ export function containerRoutes(r: Router, s: Services): void {
       finished,
       ac.signal,
     )) {
-      res!.write(c.Config.Tty ? line.data : frame(line.stream, line.data));
+      // A client that does not read holds the reader, not a queue here.
+      await writeWaiting(out, c.Config.Tty ? line.data : frame(line.stream, line.data));
     }
     res!.end();
   });
@@ -330,7 +333,7 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
       ac.signal,
     )) {
       if (hj.closed) return;
-      hj.write(o.raw ? line.data : frame(line.stream, line.data));
+      await writeWaiting(hj, o.raw ? line.data : frame(line.stream, line.data));
     }
   }
   if (!stream) return hj.end();

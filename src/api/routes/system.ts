@@ -1,5 +1,6 @@
 /** /_ping, /version, /info, /events. */
 import { goArch, unameMachine } from '../../common/arch.js';
+import { writeOrDrop } from '../flow.js';
 import { json, type Router } from '../server.js';
 import { parseFilters } from '../../common/validate.js';
 import type { BerthEvent } from '../../events/bus.js';
@@ -197,7 +198,9 @@ export function systemRoutes(r: Router, s: Services): void {
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
     const send = (e: BerthEvent) => {
-      if (eventMatches(e, f)) res!.write(JSON.stringify(e) + '\n');
+      // A listener that does not read is dropped once far behind (its
+      // 'close' unsubscribes it), not given an ever-growing backlog.
+      if (eventMatches(e, f)) writeOrDrop(res!, JSON.stringify(e) + '\n');
     };
     if (since !== undefined)
       for (const e of s.events.since(since)) if (!until || e.time <= until) send(e);
