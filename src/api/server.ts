@@ -62,6 +62,18 @@ interface Route {
   path: string;
   re: RegExp;
   handler: Handler;
+  hijack: boolean;
+}
+
+/** How a route is served. */
+export interface RouteOptions {
+  /**
+   * It takes the connection over (attach, exec start): an upgrade request
+   * is answered by it. Every other route answers an upgrade request as a
+   * plain one, as dockerd, whose hijacking routes are the only ones that
+   * look at the header.
+   */
+  hijack?: boolean;
 }
 
 /** A path segment, %-decoded; a malformed escape is the client's error (400), as Go's URL parser. */
@@ -77,11 +89,11 @@ export class Router {
   private routes: Route[] = [];
 
   /** Adds a route; `path` uses `:name` for one segment, `*` for one or more (image names have slashes). */
-  on(method: string, path: string, handler: Handler): this {
+  on(method: string, path: string, handler: Handler, opts: RouteOptions = {}): this {
     const re = new RegExp(
       '^' + path.replace(/[.]/g, '\\.').replace(/:\w+/g, '([^/]+)').replace(/\*/g, '(.+)') + '/?$',
     );
-    this.routes.push({ method, path, re, handler });
+    this.routes.push({ method, path, re, handler, hijack: !!opts.hijack });
     return this;
   }
 
@@ -93,14 +105,14 @@ export class Router {
   match(
     method: string,
     path: string,
-  ): { handler: Handler; params: string[] } | 'method' | undefined {
+  ): { handler: Handler; params: string[]; hijack: boolean } | 'method' | undefined {
     let pathMatched = false;
     for (const r of this.routes) {
       const m = r.re.exec(path);
       if (!m) continue;
       pathMatched = true;
       if (r.method === method || (method === 'HEAD' && r.method === 'GET')) {
-        return { handler: r.handler, params: m.slice(1).map(decodeParam) };
+        return { handler: r.handler, params: m.slice(1).map(decodeParam), hijack: r.hijack };
       }
     }
     return pathMatched ? 'method' : undefined;
@@ -334,6 +346,14 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
       ) as unknown as Server)
     : createServer(httpOpts, (req, res) => safely(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node sends every request with an Upgrade header here. Only a route
+    // that takes the connection over answers one; any other request goes
+    // back to the HTTP server without the header, answered as dockerd does.
+    if (!hijacks(router, req)) {
+      socket.unshift(Buffer.concat([withoutUpgrade(req), head]));
+      server.emit(t ? 'secureConnection' : 'connection', socket);
+      return;
+    }
     socket.on('error', () => undefined);
     safely(req, undefined, { socket, head });
   });
@@ -341,6 +361,43 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
     answerClientError(e, socket),
   );
   return server;
+}
+
+/** Whether the request is for a route that takes the connection over. */
+function hijacks(router: Router, req: IncomingMessage): boolean {
+  try {
+    if ((req.url?.length ?? 0) > MAX_URL) return false;
+    const path = parseTarget(req.url).pathname.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
+    const m = router.match(req.method ?? 'GET', path);
+    return typeof m === 'object' && m.hijack;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The request's head as the client sent it (Node keeps the raw header
+ * lines), without its Upgrade header and the `upgrade` token of Connection.
+ */
+function withoutUpgrade(req: IncomingMessage): Buffer {
+  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    let value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade') continue;
+    if (lower === 'connection') {
+      value = value
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t && t.toLowerCase() !== 'upgrade')
+        .join(', ');
+      if (!value) continue;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  return Buffer.from(head + '\r\n', 'latin1');
 }
 
 /**

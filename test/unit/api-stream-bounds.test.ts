@@ -18,13 +18,14 @@ import { MAX_WS_PAYLOAD, WsDecoder } from '../../src/api/websocket.js';
 import { containerRoutes } from '../../src/api/routes/containers.js';
 import type { Services } from '../../src/api/routes/services.js';
 import { systemRoutes } from '../../src/api/routes/system.js';
-import { createApiServer, Router } from '../../src/api/server.js';
+import { createApiServer, json, Router } from '../../src/api/server.js';
 import { bridgeToShim, frame } from '../../src/api/stream.js';
 import { notFound } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
-import { statusOf } from '../helpers/raw-http.js';
+import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: tcp\r\n';
+const HIJACK = { hijack: true };
 const WS_HANDSHAKE =
   'GET /containers/c/attach/ws?stream=1&stdin=1 HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\n' +
   'Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
@@ -82,29 +83,53 @@ describe('API stream bounds', () => {
   let dir: string;
   let sock: string;
   let server: Server;
+  const created: unknown[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-api-bounds-'));
     sock = join(dir, 'api.sock');
     const router = new Router()
-      .on('POST', '/containers/:id/attach', async (ctx) => {
-        if (ctx.params[0] === 'missing') throw notFound('No such container: missing');
-        if (ctx.params[0] === 'raw') {
-          // As attach's errors found once the stream was promised: written raw.
-          ctx.socket.end('HTTP/1.1 409 Conflict\r\nContent-Type: text/plain\r\n\r\npaused\r\n');
-          return;
-        }
-        const h = await ctx.hijack('application/vnd.docker.raw-stream');
-        h.onInput((b) => (b === null ? h.end() : undefined));
+      .on(
+        'POST',
+        '/containers/:id/attach',
+        async (ctx) => {
+          if (ctx.params[0] === 'missing') throw notFound('No such container: missing');
+          if (ctx.params[0] === 'raw') {
+            // As attach's errors found once the stream was promised: written raw.
+            ctx.socket.end('HTTP/1.1 409 Conflict\r\nContent-Type: text/plain\r\n\r\npaused\r\n');
+            return;
+          }
+          const h = await ctx.hijack('application/vnd.docker.raw-stream');
+          h.onInput((b) => (b === null ? h.end() : undefined));
+        },
+        HIJACK,
+      )
+      .on(
+        'GET',
+        '/containers/:id/attach/ws',
+        async (ctx) => {
+          const h = ctx.websocket();
+          h?.onInput((b) => (b === null ? h.end() : h.write(`got ${b.length}`)));
+        },
+        HIJACK,
+      )
+      .on(
+        'POST',
+        '/exec/:id/start',
+        async (ctx) => {
+          // exec start with Detach: an answer, no stream.
+          await ctx.body();
+          ctx.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        },
+        HIJACK,
+      )
+      .on('POST', '/containers/create', async (ctx) => {
+        const body = await ctx.body();
+        created.push(body);
+        json(ctx.res!, 201, { Id: 'c1', Warnings: [] });
       })
-      .on('GET', '/containers/:id/attach/ws', async (ctx) => {
-        const h = ctx.websocket();
-        h?.onInput((b) => (b === null ? h.end() : h.write(`got ${b.length}`)));
-      })
-      .on('POST', '/exec/:id/start', async (ctx) => {
-        // exec start with Detach: an answer, no stream.
-        await ctx.body();
-        ctx.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      .on('GET', '/_ping', async (ctx) => {
+        ctx.res!.writeHead(200, { 'Content-Length': 2 }).end('OK');
       });
     server = createApiServer(router, createLogger('error'));
     await new Promise<void>((r) => server.listen(sock, r));
@@ -139,6 +164,27 @@ describe('API stream bounds', () => {
       assert.ok(r.closed, `the connection stayed open while the client sent ${r.sent >> 20} MiB`);
     });
   }
+
+  it('a route that takes no connection over answers an upgrade request as a plain one', async () => {
+    const body = '{"Image":"busybox"}';
+    const create = (type: string) =>
+      `POST /v1.41/containers/create HTTP/1.1\r\nHost: b\r\nConnection: keep-alive, Upgrade\r\nUpgrade: x\r\n` +
+      `Content-Type: ${type}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const ok = await rawHttp(sock, create('application/json'));
+    assert.equal(statusOf(ok), 201, ok);
+    assert.deepEqual(JSON.parse(bodyOf(ok)), { Id: 'c1', Warnings: [] });
+    assert.deepEqual(created, [{ Image: 'busybox' }]);
+    const wrongType = await rawHttp(sock, create('text/plain'));
+    assert.equal(statusOf(wrongType), 400, wrongType);
+    assert.match(bodyOf(wrongType), /must be 'application\/json'/);
+    assert.equal(created.length, 1, 'a refused create creates nothing');
+    // The connection stays an HTTP one: a second request on it is answered.
+    const two = await rawHttp(
+      sock,
+      `GET /_ping HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\nGET /_ping HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n`,
+    );
+    assert.equal(two.match(/HTTP\/1\.1 200 OK/g)?.length, 2, two);
+  });
 
   it('input that nobody takes yet stops being read past its bound, and is all delivered', () => {
     const socket = new Duplex({
@@ -297,14 +343,24 @@ describe('API streams to a client that does not read', () => {
       },
     } as unknown as Services;
     const router = new Router()
-      .on('POST', '/shim/attach', async (ctx) => {
-        const h = await ctx.hijack('application/vnd.docker.raw-stream');
-        await bridgeToShim(open, h, { stdin: true, stdout: true, stderr: true, tty: true });
-      })
-      .on('POST', '/deaf/attach', async (ctx) => {
-        const h = await ctx.hijack('application/vnd.docker.raw-stream');
-        await bridgeToShim(openDeaf, h, { stdin: true, stdout: true, stderr: true, tty: true });
-      });
+      .on(
+        'POST',
+        '/shim/attach',
+        async (ctx) => {
+          const h = await ctx.hijack('application/vnd.docker.raw-stream');
+          await bridgeToShim(open, h, { stdin: true, stdout: true, stderr: true, tty: true });
+        },
+        HIJACK,
+      )
+      .on(
+        'POST',
+        '/deaf/attach',
+        async (ctx) => {
+          const h = await ctx.hijack('application/vnd.docker.raw-stream');
+          await bridgeToShim(openDeaf, h, { stdin: true, stdout: true, stderr: true, tty: true });
+        },
+        HIJACK,
+      );
     systemRoutes(router, services);
     containerRoutes(router, services);
     server = createApiServer(router, createLogger('error'));

@@ -215,8 +215,8 @@ export function containerRoutes(r: Router, s: Services): void {
     empty(res!, 200);
   });
 
-  r.on('POST', '/containers/:id/attach', (ctx) => attach(ctx, s, false));
-  r.on('GET', '/containers/:id/attach/ws', (ctx) => attach(ctx, s, true));
+  r.on('POST', '/containers/:id/attach', (ctx) => attach(ctx, s, false), { hijack: true });
+  r.on('GET', '/containers/:id/attach/ws', (ctx) => attach(ctx, s, true), { hijack: true });
 
   r.on('GET', '/containers/:id/logs', async ({ res, params, query }) => {
     const c = containers.get(params[0]!);
