@@ -21,7 +21,7 @@ export interface Hijacked {
   /** Stops reading the client's input (its consumer is full), and goes on. */
   pauseInput(): void;
   resumeInput(): void;
-  /** The client went away. */
+  /** The client went away (`cb` runs at once if it has already). */
   onClose(cb: () => void): void;
   readonly closed: boolean;
 }
@@ -90,7 +90,8 @@ function hijacked(
       if (!closed) sock.end();
     },
     onInput: input,
-    onClose: (cb) => closeCbs.push(cb),
+    // A client gone already (while its head was written) gets it at once.
+    onClose: (cb) => (closed ? cb() : closeCbs.push(cb)),
     get closed() {
       return closed;
     },

@@ -84,6 +84,11 @@ export async function bridgeToShim(open: OpenAttach, h: Hijacked, o: AttachOptio
     h.end();
     return;
   }
+  if (h.closed) {
+    // The client left while the shim was being reached: its connection goes too.
+    sock.destroy();
+    return;
+  }
   const raw = o.raw ?? o.tty;
   // The shim waits while the client does not read, and the client while the
   // process does not read its stdin: neither side's backlog is kept here.

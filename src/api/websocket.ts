@@ -215,7 +215,7 @@ export function acceptWebsocket(
       inputCb = cb;
       for (const b of early.splice(0)) cb(b);
     },
-    onClose: (cb) => closeCbs.push(cb),
+    onClose: (cb) => (closed ? cb() : closeCbs.push(cb)),
     get closed() {
       return closed;
     },

@@ -280,6 +280,9 @@ describe('API streams to a client that does not read', () => {
   // A shim whose process writes as fast as its socket takes it, TOTAL bytes.
   const TOTAL = 64 << 20;
   let shimSent = 0;
+  // The connections the deaf shim (which ends none itself) has open.
+  let shimClients = 0;
+  const pendingAttaches = new Set<unknown>();
   const subscribers = new Set<(e: unknown) => void>();
 
   before(async () => {
@@ -304,6 +307,8 @@ describe('API streams to a client that does not read', () => {
     // A shim whose process never reads its stdin.
     const deafPath = join(dir, 'deaf.sock');
     const deaf = createServer((c) => {
+      shimClients++;
+      c.on('close', () => shimClients--);
       c.on('error', () => undefined);
       c.pause();
     });
@@ -333,7 +338,13 @@ describe('API streams to a client that does not read', () => {
       State: { Status: 'exited' },
     };
     const services = {
-      containers: { get: () => rec, find: () => rec, logPath: () => logPath },
+      containers: {
+        get: () => rec,
+        find: () => rec,
+        logPath: () => logPath,
+        whenAttachable: (_id: string, fn: unknown) => pendingAttaches.add(fn),
+        dropPendingAttach: (_id: string, fn: unknown) => pendingAttaches.delete(fn),
+      },
       events: {
         since: () => [],
         subscribe: (fn: (e: unknown) => void) => {
@@ -388,6 +399,32 @@ describe('API streams to a client that does not read', () => {
     await ended;
     c.destroy();
     assert.equal(got, TOTAL, 'all the output arrives once the client reads');
+  });
+
+  it('clients that attach and leave at once leave no shim connection open', async () => {
+    // The earlier tests' shim connections are gone by now.
+    await sleep(100);
+    const before = shimClients;
+    for (let i = 0; i < 20; i++) {
+      const c = connect(sock);
+      c.on('error', () => undefined);
+      c.write(`POST /deaf/attach HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`, () => c.destroy());
+    }
+    await sleep(1000);
+    assert.equal(shimClients - before, 0, `shim connections left open (${before} before)`);
+  });
+
+  it('an attach whose client leaves at once is no longer waited for by the next start', async () => {
+    for (let i = 0; i < 5; i++) {
+      const c = connect(sock);
+      c.on('error', () => undefined);
+      c.write(
+        `POST /containers/c1/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`,
+        () => c.destroy(),
+      );
+    }
+    await sleep(1000);
+    assert.equal(pendingAttaches.size, 0, 'attaches still pending');
   });
 
   it("a client's stdin waits while the process does not read it", async () => {

@@ -323,6 +323,8 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
   if (!h) return;
   const hj = h;
   if (stream) hj.onClose(() => containers.dropPendingAttach(c.Id, ready));
+  // A client gone before its stream began: nothing to replay, nothing to bridge.
+  if (hj.closed) return;
   if (qBool(q.get('logs')) && (o.stdout || o.stderr)) {
     const ac = new AbortController();
     hj.onClose(() => ac.abort());
@@ -336,7 +338,7 @@ async function attach(ctx: Ctx, s: Services, ws: boolean): Promise<void> {
       await writeWaiting(hj, o.raw ? line.data : frame(line.stream, line.data));
     }
   }
-  if (!stream) return hj.end();
+  if (!stream || hj.closed) return hj.end();
   slot.bridge = (open) => void bridgeToShim(open, hj, o);
   if (slot.open) slot.bridge(slot.open);
 }
