@@ -92,6 +92,13 @@ export interface UpgradeBody {
  * is the client's stream input, kept (up to MAX_EARLY_INPUT) until someone
  * takes it.
  */
+/**
+ * How long an upgraded request's body may take: Node's request timeouts end
+ * at the upgrade, and a body that never comes whole must not hold the
+ * connection (nor an attach waiting on it) for ever.
+ */
+export const UPGRADE_BODY_MS = 60_000;
+
 export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeBody {
   const want = Number(req.headers['content-length'] ?? 0) || 0;
   const got: Buffer[] = [];
@@ -102,8 +109,27 @@ export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buf
   let ended = false;
   let stopped = false;
   let resolveBody!: (s: string) => void;
-  const body = new Promise<string>((r) => (resolveBody = r));
+  let rejectBody!: (e: Error) => void;
+  const body = new Promise<string>((res, rej) => {
+    resolveBody = res;
+    rejectBody = rej;
+  });
+  // Whoever reads it handles its failure; a route that never does must not
+  // leave an unhandled rejection.
+  body.catch(() => undefined);
   let bodyDone = false;
+  /** The body will not come whole: the client left, reset, half-closed or was too slow. */
+  const bodyFails = (why: string) => {
+    if (bodyDone) return;
+    bodyDone = true;
+    got.length = 0;
+    rejectBody(invalid(`request body incomplete: ${why}`));
+  };
+  const timer = setTimeout(
+    () => bodyFails(`not read whole in ${UPGRADE_BODY_MS / 1000} s`),
+    UPGRADE_BODY_MS,
+  );
+  timer.unref();
   const keep = (b: Buffer) => {
     rest.push(b);
     restLength += b.length;
@@ -115,6 +141,7 @@ export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buf
       gotLength += chunk.length;
       if (gotLength >= want) {
         bodyDone = true;
+        clearTimeout(timer);
         const all = Buffer.concat(got);
         got.length = 0;
         resolveBody(all.subarray(0, want).toString('utf8'));
@@ -130,17 +157,28 @@ export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buf
     }
   };
   const onEnd = () => {
+    if (ended) return;
     ended = true;
-    if (!bodyDone) {
-      bodyDone = true;
-      resolveBody(Buffer.concat(got).toString('utf8'));
-    }
+    clearTimeout(timer);
+    bodyFails('the client ended its side first');
     inputCb?.(null);
+  };
+  // A reset or an error ends the socket without 'end': the body (and an
+  // attach waiting on it) must not wait for ever.
+  const onClose = () => {
+    clearTimeout(timer);
+    bodyFails('the connection closed');
+    if (!ended && !stopped) {
+      ended = true;
+      inputCb?.(null);
+    }
   };
   socket.on('data', feed);
   socket.on('end', onEnd);
+  socket.on('close', onClose);
   if (want === 0) {
     bodyDone = true;
+    clearTimeout(timer);
     resolveBody('');
   }
   if (head.length) feed(head);
@@ -158,8 +196,10 @@ export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buf
     },
     stop: () => {
       stopped = true;
+      clearTimeout(timer);
       socket.off('data', feed);
       socket.off('end', onEnd);
+      socket.off('close', onClose);
       rest = [];
       restLength = 0;
       got.length = 0;

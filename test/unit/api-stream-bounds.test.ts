@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
-import { MAX_EARLY_INPUT, splitUpgradeBody } from '../../src/api/body.js';
+import { MAX_EARLY_INPUT, splitUpgradeBody, UPGRADE_BODY_MS } from '../../src/api/body.js';
 import { MAX_WS_PAYLOAD, WsDecoder } from '../../src/api/websocket.js';
 import { containerRoutes } from '../../src/api/routes/containers.js';
 import type { Services } from '../../src/api/routes/services.js';
@@ -26,6 +26,9 @@ import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: tcp\r\n';
 const HIJACK = { hijack: true };
+
+/** Resolves after `ms`. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const WS_HANDSHAKE =
   'GET /containers/c/attach/ws?stream=1&stdin=1 HTTP/1.1\r\nHost: b\r\nConnection: Upgrade\r\n' +
   'Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
@@ -186,6 +189,64 @@ describe('API stream bounds', () => {
     assert.equal(two.match(/HTTP\/1\.1 200 OK/g)?.length, 2, two);
   });
 
+  /** Whether `p` settles within `ms`, and how. */
+  const settles = (p: Promise<unknown>, ms = 500) =>
+    Promise.race([
+      p.then(
+        (v) => ({ ok: v }),
+        (e: Error) => ({ failed: e.message }),
+      ),
+      sleep(ms).then(() => 'pending' as const),
+    ]);
+  const upgradeReq = (length: number) =>
+    ({ headers: { 'content-length': String(length) } }) as unknown as IncomingMessage;
+
+  it("an upgraded request's body fails when its connection is reset before it is whole", async () => {
+    const socket = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+    socket.on('error', () => undefined);
+    const s = splitUpgradeBody(upgradeReq(100), socket, Buffer.from('0123456789'));
+    let inputEnded = false;
+    s.input((b) => (inputEnded ||= b === null));
+    socket.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+    const r = await settles(s.body);
+    assert.deepEqual(r, { failed: 'request body incomplete: the connection closed' });
+    assert.ok(inputEnded, 'the input ends too');
+  });
+
+  it("an upgraded request's body fails when the client ends before it is whole", async () => {
+    const socket = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+    const s = splitUpgradeBody(upgradeReq(100), socket, Buffer.from('0123456789'));
+    socket.push(null);
+    const r = await settles(s.body);
+    assert.deepEqual(r, { failed: 'request body incomplete: the client ended its side first' });
+  });
+
+  it("an upgraded request's body that never comes whole times out", async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const socket = new Duplex({
+      read() {},
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
+    const s = splitUpgradeBody(upgradeReq(100), socket, Buffer.from('0123456789'));
+    t.mock.timers.tick(UPGRADE_BODY_MS);
+    t.mock.timers.reset();
+    const r = await settles(s.body);
+    assert.deepEqual(r, { failed: 'request body incomplete: not read whole in 60 s' });
+    socket.destroy();
+  });
+
   it('input that nobody takes yet stops being read past its bound, and is all delivered', () => {
     const socket = new Duplex({
       read() {},
@@ -250,9 +311,6 @@ describe('API stream bounds', () => {
     assert.ok(copied < 3 * bytes.length, `${copied >> 20} MiB copied for a 1 MiB frame`);
   });
 });
-
-/** Resolves after `ms`. */
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connects, sends `request`, and resolves once the head of the answer is in; the client then reads nothing. */
 function stalled(sock: string, request: string): Promise<Socket> {
