@@ -100,7 +100,15 @@ export interface UpgradeBody {
 export const UPGRADE_BODY_MS = 60_000;
 
 export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeBody {
-  const want = Number(req.headers['content-length'] ?? 0) || 0;
+  return splitBody(Number(req.headers['content-length'] ?? 0) || 0, socket, head);
+}
+
+/** The input of a connection taken from Node's HTTP parser after its request was read whole. */
+export function socketInput(socket: Duplex): UpgradeBody {
+  return splitBody(0, socket, Buffer.alloc(0));
+}
+
+function splitBody(want: number, socket: Duplex, head: Buffer): UpgradeBody {
   const got: Buffer[] = [];
   let gotLength = 0;
   let rest: Buffer[] = [];

@@ -2,7 +2,6 @@
  * A connection the API takes over for attach and exec streams: an upgraded
  * socket, or a plain response whose socket is written directly.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { whenDrained, type Pausable } from './flow.js';
 
@@ -107,20 +106,23 @@ export function socketHijack(
 }
 
 /**
- * A connection taken over without an upgrade: the head and the stream are
- * written on the socket itself (the response object is never used); input
- * is the request's body.
+ * Takes a connection from Node's HTTP server once its request was read
+ * whole, as dockerd hijacks it: the parser stops reading it (the bytes the
+ * client sends next are the stream's input, never requests), and the
+ * server's listeners go (but its 'close' bookkeeping). Node does the same
+ * to a socket it hands to 'upgrade'.
  */
-export function responseHijack(req: IncomingMessage, res: ServerResponse): Hijacked {
-  return hijacked(
-    req.socket,
-    res,
-    (cb) => {
-      req.on('data', (d: Buffer) => cb(d));
-      req.on('end', () => cb(null));
-    },
-    req,
-  );
+export function takeFromHttp(sock: Duplex): void {
+  for (const ev of ['data', 'end', 'drain', 'timeout', 'error', 'pause', 'resume']) {
+    sock.removeAllListeners(ev);
+  }
+  const parser = (sock as { parser?: { _consumed?: boolean; unconsume?: () => void } | null })
+    .parser;
+  if (parser?._consumed) {
+    parser.unconsume?.();
+    parser._consumed = false;
+  }
+  sock.on('error', () => undefined);
 }
 
 /**

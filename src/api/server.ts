@@ -15,6 +15,7 @@ import {
   MAX_URL,
   checkJsonType,
   readAll,
+  socketInput,
   splitUpgradeBody,
   tooLarge,
   type UpgradeBody,
@@ -22,8 +23,8 @@ import {
 import {
   closeTaken,
   headAlone,
-  responseHijack,
   socketHijack,
+  takeFromHttp,
   type Hijacked,
   type PeerUnread,
 } from './hijack.js';
@@ -183,6 +184,9 @@ export interface ApiServerOptions {
   peerUnread?: PeerUnread;
 }
 
+/** Connections a hijacking route took from Node's HTTP server (no request on them runs). */
+const taken = new WeakSet<Duplex>();
+
 /**
  * The API server for one listener. Several listeners (`-H` repeated) share
  * one router; each gets its own server, HTTPS where TLS is on.
@@ -194,7 +198,15 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
     upgrade?: { socket: Duplex; head: Buffer },
   ) => {
     const method = req.method ?? 'GET';
+    if (!upgrade && taken.has(req.socket)) {
+      // Bytes after a hijacking request that Node parsed before the
+      // connection was taken from it: never a request to run.
+      log.debug(`ignored ${method} ${req.url}: its connection is taken by a stream`);
+      return;
+    }
     let hijacked = false;
+    // A plain request to a hijacking route: its connection is no HTTP one after it.
+    let plainTaken = false;
     // An upgraded connection's body and input, read from its socket.
     let split: UpgradeBody | undefined;
     // Whether a stream was asked for (ctx.hijack, ctx.websocket): it owns the connection.
@@ -225,6 +237,11 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
       // (clients match them) and names what it does not serve.
       if (!m) return fail(404, `page not found: berth does not serve ${method} ${path}`);
       if (m === 'method') return fail(405, `method ${method} not allowed for ${path}`);
+      // A hijacking route owns its connection from now on, whatever it answers.
+      if (!upgrade && m.hijack) {
+        taken.add(req.socket);
+        plainTaken = true;
+      }
       let bodyText: Promise<string> | undefined;
       let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;
       if (upgrade) {
@@ -279,8 +296,10 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
           await (bodyText ??= readAll(req));
           hijacked = true;
           // As dockerd, which hijacks these too: a bare head, then the stream
-          // without length or chunking, ended by closing the connection.
-          const h = responseHijack(req, res!);
+          // without length or chunking, ended by closing the connection. The
+          // connection is no longer HTTP: what follows is input.
+          takeFromHttp(req.socket);
+          const h = socketHijack(req.socket, socketInput(req.socket).input);
           await headAlone(
             req.socket,
             `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
@@ -295,14 +314,22 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
         // next is no request and no input, and is not kept.
         split?.stop();
         closeTaken(upgrade.socket);
+      } else if (plainTaken && !streamAsked) {
+        takeFromHttp(req.socket);
+        closeTaken(req.socket);
       }
     } catch (e) {
       if (res && hijacked) {
         // The response was written raw on the socket: nothing more can be said.
         log.debug(`request failed after its stream began: ${messageOf(e)}`);
         req.socket.destroy();
-      } else if (res) sendError(res, e, log);
-      else {
+      } else if (res) {
+        sendError(res, e, log);
+        if (plainTaken) {
+          takeFromHttp(req.socket);
+          closeTaken(req.socket);
+        }
+      } else {
         const status = e instanceof BerthError ? e.status : 500;
         if (status >= 500)
           log.error(`request failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);

@@ -22,7 +22,7 @@ import { createApiServer, json, Router } from '../../src/api/server.js';
 import { bridgeToShim, frame } from '../../src/api/stream.js';
 import { notFound } from '../../src/common/errors.js';
 import { createLogger } from '../../src/common/log.js';
-import { bodyOf, rawHttp, statusOf } from '../helpers/raw-http.js';
+import { bodyOf, rawHttp, rawSession, statusOf } from '../helpers/raw-http.js';
 
 const UPGRADE = 'Connection: Upgrade\r\nUpgrade: tcp\r\n';
 const HIJACK = { hijack: true };
@@ -87,6 +87,7 @@ describe('API stream bounds', () => {
   let sock: string;
   let server: Server;
   const created: unknown[] = [];
+  const started: string[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'berth-api-bounds-'));
@@ -103,10 +104,14 @@ describe('API stream bounds', () => {
             return;
           }
           const h = await ctx.hijack('application/vnd.docker.raw-stream');
-          h.onInput((b) => (b === null ? h.end() : undefined));
+          h.onInput((b) => (b === null ? h.end() : h.write(`ECHO[${b.toString()}]`)));
         },
         HIJACK,
       )
+      .on('POST', '/containers/:id/start', async (ctx) => {
+        started.push(ctx.params[0]!);
+        ctx.res!.writeHead(204).end();
+      })
       .on(
         'GET',
         '/containers/:id/attach/ws',
@@ -187,6 +192,17 @@ describe('API stream bounds', () => {
       `GET /_ping HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\nGET /_ping HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n`,
     );
     assert.equal(two.match(/HTTP\/1\.1 200 OK/g)?.length, 2, two);
+  });
+
+  it('a plain attach (no upgrade) takes the connection: what follows is input, never a request', async () => {
+    const attach =
+      'POST /containers/abc/attach?stream=1&stdin=1 HTTP/1.1\r\nHost: b\r\nContent-Length: 0\r\n\r\n';
+    const start = 'POST /containers/victim/start HTTP/1.1\r\nHost: b\r\n\r\n';
+    const r = await rawSession(sock, attach, [{ send: start }, { send: 'hello\n' }], 500);
+    assert.deepEqual(started, [], 'the bytes after the attach ran as a request');
+    assert.equal(statusOf(r.text), 200, r.text);
+    assert.ok(r.text.includes(`ECHO[${start}]`), r.text);
+    assert.match(r.text, /ECHO\[hello\n\]/);
   });
 
   /** Whether `p` settles within `ms`, and how. */
