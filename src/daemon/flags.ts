@@ -290,7 +290,8 @@ export function parseFlags(argv: string[], opts: { checks?: boolean } = {}): Dae
       }
       case '-D':
       case '--debug':
-        f.logLevel = 'debug';
+        // --debug=false (and daemon.json's "debug": false) leave the level alone.
+        if (parseBool(a, val)) f.logLevel = 'debug';
         break;
       case '--dns': {
         const v = next();

@@ -22,6 +22,13 @@ describe("berthd's configuration file (dockerd's daemon.json)", () => {
     ]);
   });
 
+  it('turns debug logging on only when debug is true', () => {
+    assert.equal(withConfigFile([], PATH, '{"debug": false}').logLevel, 'info');
+    assert.equal(withConfigFile(['--debug=false'], PATH, '{}').logLevel, 'info');
+    assert.equal(withConfigFile(['-D'], PATH, '{}').logLevel, 'debug');
+    assert.equal(withConfigFile([], PATH, '{"debug": true}').logLevel, 'debug');
+  });
+
   it('applies the file under the command line, checking both as flags', () => {
     const text = JSON.stringify({
       bip: '10.77.0.1/24',
