@@ -519,6 +519,12 @@ describe('API streams to a client that does not read', () => {
     assert.ok(queued < 4 << 20, `${queued >> 20} MiB queued for the client`);
   });
 
+  it('HEAD /_ping says Content-Length 0, as dockerd', async () => {
+    const r = await rawHttp(sock, 'HEAD /_ping HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n');
+    assert.equal(statusOf(r), 200);
+    assert.match(r, /\r\nContent-Length: 0\r\n/i);
+  });
+
   it('an events listener that does not read is dropped once far behind', async () => {
     const c = await stalled(sock, 'GET /events HTTP/1.1\r\nHost: b\r\n\r\n');
     assert.equal(subscribers.size, 1);

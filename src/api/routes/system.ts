@@ -67,7 +67,8 @@ export function systemRoutes(r: Router, s: Services): void {
     res!.writeHead(200, {
       ...pingHeaders(),
       'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': 2,
+      // dockerd's HEAD /_ping says 0: it writes no body.
+      'Content-Length': req.method === 'HEAD' ? 0 : 2,
     });
     res!.end(req.method === 'HEAD' ? undefined : 'OK');
   });
