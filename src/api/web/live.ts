@@ -22,6 +22,7 @@ import { graphOf, graphRoutes } from '../routes/graph.js';
 import type { Services } from '../routes/services.js';
 import { json, Router, type Ctx, type Handler } from '../server.js';
 import { PAGE_SCRIPT, PAGE_STYLE, pageHtml } from './page.js';
+import { writeOrDrop } from '../flow.js';
 
 /** How long after an event the graph is read: events come in bursts (create, connect, start). */
 const SOON_MS = 150;
@@ -92,7 +93,7 @@ class LiveGraph {
         if (changesGraph(e)) this.changed();
       });
       this.keepalive = setInterval(() => {
-        for (const c of this.clients) c.write(': keepalive\n\n');
+        for (const c of this.clients) writeOrDrop(c, ': keepalive\n\n');
       }, KEEPALIVE_MS);
       this.poll = setInterval(() => void this.push(), KERNEL_POLL_MS);
     }
@@ -141,12 +142,13 @@ class LiveGraph {
       const data = `event: graph\ndata: ${JSON.stringify(graph)}\n\n`;
       const fresh = to !== undefined || data !== this.last;
       if (!to) this.last = data;
-      if (fresh) for (const c of to ?? this.clients) if (this.clients.has(c)) c.write(data);
+      // A page that does not read is dropped past its bound, as an /events client (flow.ts).
+      if (fresh) for (const c of to ?? this.clients) if (this.clients.has(c)) writeOrDrop(c, data);
     } catch (e) {
       this.log.warn(`live view: reading the graph: ${messageOf(e)}`);
       const data = `event: failure\ndata: ${JSON.stringify({ message: messageOf(e) })}\n\n`;
       this.last = undefined;
-      for (const c of to ?? this.clients) if (this.clients.has(c)) c.write(data);
+      for (const c of to ?? this.clients) if (this.clients.has(c)) writeOrDrop(c, data);
     } finally {
       this.running = false;
     }
