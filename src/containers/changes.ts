@@ -82,25 +82,32 @@ export async function containerChanges(
   // A layer's own symlinks are not followed: `rel` is looked up in a layer
   // only where each of its parents is a real directory there (an image
   // whose /opt links to /etc would otherwise tell host files apart).
-  const dirs = new Map<string, boolean>();
-  const isDir = (l: string, rel: string): boolean => {
-    if (rel === '') return true;
+  // What a layer has at a directory path: a directory, nothing (look lower),
+  // or something else (a file, a link, a whiteout) that hides the lower
+  // layers' entries below it, as overlayfs does.
+  const dirs = new Map<string, 'dir' | 'none' | 'hides'>();
+  const dirIn = (l: string, rel: string): 'dir' | 'none' | 'hides' => {
+    if (rel === '') return 'dir';
     const key = `${l}\0${rel}`;
-    let yes = dirs.get(key);
-    if (yes === undefined) {
+    let at = dirs.get(key);
+    if (at === undefined) {
       const i = rel.lastIndexOf('/');
-      yes =
-        isDir(l, i === -1 ? '' : rel.slice(0, i)) &&
-        fss.lstatSync(`${l}/${rel}`, { throwIfNoEntry: false })?.isDirectory() === true;
-      dirs.set(key, yes);
+      at = dirIn(l, i === -1 ? '' : rel.slice(0, i));
+      if (at === 'dir') {
+        const st = fss.lstatSync(`${l}/${rel}`, { throwIfNoEntry: false });
+        at = !st ? 'none' : st.isDirectory() ? 'dir' : 'hides';
+      }
+      dirs.set(key, at);
     }
-    return yes;
+    return at;
   };
   const inLower = (rel: string): boolean => {
     const i = rel.lastIndexOf('/');
     const parent = i === -1 ? '' : rel.slice(0, i);
     for (const l of lowers) {
-      if (!isDir(l, parent)) continue;
+      const at = dirIn(l, parent);
+      if (at === 'hides') return false;
+      if (at === 'none') continue;
       const st = fss.lstatSync(`${l}/${rel}`, { throwIfNoEntry: false });
       if (st) return !isWhiteout(st);
     }

@@ -115,4 +115,22 @@ describe('diff of a changing upper directory', () => {
       { Path: '/usr/f', Kind: 0 },
     ]);
   });
+
+  it('takes a file under a path a higher layer made a file or a link as added, as overlayfs', async () => {
+    // The top layer has /opt as a link; a lower one has /opt/x. The
+    // container made /opt a directory again and /opt/x in it: added.
+    const top = join(base, 'top-layer');
+    const low = join(base, 'low-layer');
+    mkdirSync(top);
+    mkdirSync(join(low, 'opt'), { recursive: true });
+    writeFileSync(join(low, 'opt/x'), '');
+    symlinkSync('/etc', join(top, 'opt'));
+    const u = join(base, `u${n++}`);
+    mkdirSync(join(u, 'opt'), { recursive: true });
+    writeFileSync(join(u, 'opt/x'), '');
+    assert.deepEqual(await containerChanges(u, [top, low]), [
+      { Path: '/opt', Kind: 0 },
+      { Path: '/opt/x', Kind: 1 },
+    ]);
+  });
 });
