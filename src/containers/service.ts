@@ -273,8 +273,9 @@ export class ContainerService {
         throw e;
       });
       Object.assign(c, r.next);
-      for (const p of r.parents) Object.assign(this.repo.get(p.Id), p);
+      // Committed: the names first (this also ends the rename's mark for the cluster's reconcile).
       r.publish();
+      for (const p of r.parents) Object.assign(this.repo.get(p.Id), p);
     });
     this.emit(c, 'rename', { oldName });
   }
