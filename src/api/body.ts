@@ -114,6 +114,7 @@ function splitBody(want: number, socket: Duplex, head: Buffer): UpgradeBody {
   let rest: Buffer[] = [];
   let restLength = 0;
   let inputCb: ((b: Buffer | null) => void) | undefined;
+  // A client gone, or done sending, before this was set up: its input has ended.
   let ended = false;
   let stopped = false;
   let resolveBody!: (s: string) => void;
@@ -198,9 +199,11 @@ function splitBody(want: number, socket: Duplex, head: Buffer): UpgradeBody {
       const r = rest;
       rest = [];
       restLength = 0;
+      // Resumed before what was held goes out: the taker pauses the socket
+      // again if its sink is full (a process that does not read its stdin).
+      if (!ended) socket.resume();
       for (const b of r) cb(b);
       if (ended) cb(null);
-      else socket.resume();
     },
     stop: () => {
       stopped = true;

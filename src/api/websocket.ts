@@ -193,14 +193,23 @@ export function acceptWebsocket(
       } else if (op === 9 && !closing) sock.write(wsFrame(10, payload));
     },
     () => {
+      // Answered first (a taker's end on the input's end would close it
+      // normally), then nothing more is read or kept: the socket goes.
+      if (!closed && !closing) {
+        closing = true;
+        closeTaken(sock, CLOSE_TOO_BIG);
+      }
       deliver(null);
-      if (closed || closing) return;
-      closing = true;
-      // Answered, then nothing more is read or kept: the socket goes.
-      closeTaken(sock, CLOSE_TOO_BIG);
     },
   );
-  input((b) => (b === null ? deliver(null) : dec.push(b)));
+  // The client's frames are read once a taker is there: until then what it
+  // sends waits in the upgrade's bounded early input (body.ts), not here.
+  let taking = false;
+  const take = () => {
+    if (taking) return;
+    taking = true;
+    input((b) => (b === null ? deliver(null) : dec.push(b)));
+  };
   return {
     write: (b) => {
       if (closed || closing) return true;
@@ -214,6 +223,7 @@ export function acceptWebsocket(
     onInput: (cb) => {
       inputCb = cb;
       for (const b of early.splice(0)) cb(b);
+      take();
     },
     onClose: (cb) => (closed ? cb() : closeCbs.push(cb)),
     get closed() {

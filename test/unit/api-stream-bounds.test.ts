@@ -51,13 +51,13 @@ function flood(
   sock: string,
   request: string | Buffer,
   ms = 4000,
+  chunk = Buffer.alloc(64 << 10, 0x5a),
 ): Promise<{ text: string; closed: boolean; sent: number }> {
   return new Promise((resolve) => {
     // Half-open allowed: the client writes on after the server's end, as
     // a client that does not care would.
     const c = connect({ path: sock, allowHalfOpen: true });
     const got: Buffer[] = [];
-    const chunk = Buffer.alloc(64 << 10, 0x5a);
     let sent = 0;
     let over = false;
     const finish = (closed: boolean) => {
@@ -105,6 +105,17 @@ describe('API stream bounds', () => {
           }
           const h = await ctx.hijack('application/vnd.docker.raw-stream');
           h.onInput((b) => (b === null ? h.end() : h.write(`ECHO[${b.toString()}]`)));
+        },
+        HIJACK,
+      )
+      .on(
+        'GET',
+        '/late/attach/ws',
+        async (ctx) => {
+          // Its stream is there only once the container runs.
+          const h = ctx.websocket();
+          await sleep(3000);
+          h?.onInput(() => undefined);
         },
         HIJACK,
       )
@@ -282,7 +293,7 @@ describe('API stream bounds', () => {
     let got = 0;
     s.input((b) => (got += b?.length ?? 0));
     assert.equal(got, pushed);
-    assert.ok(!socket.isPaused(), 'and resumed once its input is taken');
+    assert.ok(!socket.isPaused(), 'and resumed once its input is taken (by a taker that keeps up)');
     s.stop();
   });
 
@@ -294,6 +305,19 @@ describe('API stream bounds', () => {
     assert.equal(close.readUInt16BE(2), 1009);
     assert.match(close.subarray(4).toString(), /message too big/);
     assert.ok(r.closed, `the connection stayed open while the client sent ${r.sent >> 20} MiB`);
+  });
+
+  it("a websocket client's frames before its stream is there wait within the bound", async () => {
+    // Binary frames of 60 KiB, masked with a zero key, back to back.
+    const one = Buffer.concat([
+      Buffer.from([0x82, 0x80 | 126, 0xf0, 0x00, 0, 0, 0, 0]),
+      Buffer.alloc(0xf000, 0x61),
+    ]);
+    const chunk = Buffer.concat([one, one, one, one]);
+    const handshake = WS_HANDSHAKE.replace('/containers/c/attach/ws', '/late/attach/ws');
+    const r = await flood(sock, handshake, 2000, chunk);
+    assert.equal(statusOf(r.text), 101);
+    assert.ok(r.sent < 16 << 20, `the daemon took ${r.sent >> 20} MiB nobody read`);
   });
 
   it('a websocket frame under the bound still arrives whole', async () => {
@@ -445,6 +469,17 @@ describe('API streams to a client that does not read', () => {
           await bridgeToShim(openDeaf, h, { stdin: true, stdout: true, stderr: true, tty: true });
         },
         HIJACK,
+      )
+      .on(
+        'POST',
+        '/late/attach',
+        async (ctx) => {
+          // As `docker run -i`: the client's stdin comes before the process is there.
+          const h = await ctx.hijack('application/vnd.docker.raw-stream');
+          await sleep(300);
+          await bridgeToShim(openDeaf, h, { stdin: true, stdout: true, stderr: true, tty: true });
+        },
+        HIJACK,
       );
     systemRoutes(router, services);
     containerRoutes(router, services);
@@ -503,6 +538,12 @@ describe('API streams to a client that does not read', () => {
 
   it("a client's stdin waits while the process does not read it", async () => {
     const r = await flood(sock, `POST /deaf/attach HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`, 2000);
+    assert.equal(statusOf(r.text), 101);
+    assert.ok(r.sent < 16 << 20, `the daemon took ${r.sent >> 20} MiB of stdin nobody read`);
+  });
+
+  it("a client's stdin sent before its process is there still waits once it is", async () => {
+    const r = await flood(sock, `POST /late/attach HTTP/1.1\r\nHost: b\r\n${UPGRADE}\r\n`, 2500);
     assert.equal(statusOf(r.text), 101);
     assert.ok(r.sent < 16 << 20, `the daemon took ${r.sent >> 20} MiB of stdin nobody read`);
   });
