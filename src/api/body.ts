@@ -115,7 +115,7 @@ function splitBody(want: number, socket: Duplex, head: Buffer): UpgradeBody {
   let restLength = 0;
   let inputCb: ((b: Buffer | null) => void) | undefined;
   // A client gone, or done sending, before this was set up: its input has ended.
-  let ended = false;
+  let ended = socket.destroyed || socket.readableEnded;
   let stopped = false;
   let resolveBody!: (s: string) => void;
   let rejectBody!: (e: Error) => void;

@@ -74,7 +74,8 @@ function hijacked(
   input: (cb: (b: Buffer | null) => void) => void,
   inputFlow: Pausable,
 ): Hijacked {
-  let closed = false;
+  // A client gone before the stream was made (while an exec launched) is gone for it too.
+  let closed = sock.destroyed;
   const closeCbs: Array<() => void> = [];
   closing.on('close', () => {
     closed = true;

@@ -13,7 +13,13 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
-import { MAX_EARLY_INPUT, splitUpgradeBody, UPGRADE_BODY_MS } from '../../src/api/body.js';
+import {
+  MAX_EARLY_INPUT,
+  socketInput,
+  splitUpgradeBody,
+  UPGRADE_BODY_MS,
+} from '../../src/api/body.js';
+import { socketHijack } from '../../src/api/hijack.js';
 import { MAX_WS_PAYLOAD, WsDecoder } from '../../src/api/websocket.js';
 import { containerRoutes } from '../../src/api/routes/containers.js';
 import type { Services } from '../../src/api/routes/services.js';
@@ -272,6 +278,20 @@ describe('API stream bounds', () => {
     const r = await settles(s.body);
     assert.deepEqual(r, { failed: 'request body incomplete: not read whole in 60 s' });
     socket.destroy();
+  });
+
+  it('a stream made for a client already gone is closed, and its input ended', () => {
+    // A plain exec start whose client left while the exec launched.
+    const socket = new Duplex({ read() {}, write: (_c, _e, cb) => cb() });
+    socket.destroy();
+    const h = socketHijack(socket, socketInput(socket).input);
+    assert.equal(h.closed, true);
+    let closedCb = false;
+    h.onClose(() => (closedCb = true));
+    assert.equal(closedCb, true, 'its close callback runs at once');
+    const got: Array<Buffer | null> = [];
+    h.onInput((b) => got.push(b));
+    assert.deepEqual(got, [null], 'the process gets the end of its stdin');
   });
 
   it('input that nobody takes yet stops being read past its bound, and is all delivered', () => {
