@@ -115,9 +115,10 @@ export async function bridgeToShim(open: OpenAttach, h: Hijacked, o: AttachOptio
     if (pass.length) toShim(pass);
     if (!detach) return;
     detached = true;
-    // The shim's connection goes without ending the process's stdin.
-    sock.removeAllListeners('close');
-    sock.on('close', () => undefined);
+    // The shim's connection goes without ending the process's stdin (and
+    // without the client's end: only that listener goes, a pending drain's
+    // stays so the client's paused input resumes).
+    sock.off('close', closed);
     sock.destroy();
     (o.onDetach ?? (() => h.end()))();
   });
