@@ -241,6 +241,8 @@ export function createApiServer(router: Router, log: Logger, opts: ApiServerOpti
       if (!upgrade && m.hijack) {
         taken.add(req.socket);
         plainTaken = true;
+        // Whatever it answers, the connection closes after: say so (no client reuses it).
+        if (res) res.shouldKeepAlive = false;
       }
       let bodyText: Promise<string> | undefined;
       let inputHook: ((cb: (b: Buffer | null) => void) => void) | undefined;

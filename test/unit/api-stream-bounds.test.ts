@@ -190,6 +190,15 @@ describe('API stream bounds', () => {
     });
   }
 
+  it('an answer on a plain attach says the connection closes, as it does', async () => {
+    const r = await rawHttp(
+      sock,
+      'POST /containers/missing/attach?stream=1 HTTP/1.1\r\nHost: b\r\n\r\n',
+    );
+    assert.equal(statusOf(r), 404);
+    assert.match(r, /\r\nConnection: close\r\n/i);
+  });
+
   it('a route that takes no connection over answers an upgrade request as a plain one', async () => {
     const body = '{"Image":"busybox"}';
     const create = (type: string) =>
