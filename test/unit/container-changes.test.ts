@@ -6,20 +6,13 @@
  * directory holding only runc's mount points is a change, not a mount point;
  * an image layer's own symlink is not followed to tell host files apart.
  */
-import { after, describe, it, mock } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import fs, {
-  mkdirSync,
-  mkdtempSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerChanges, placeholders } from '../../src/containers/changes.js';
+import { withLstatHook } from '../helpers/fs-hooks.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-changes-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -40,29 +33,6 @@ function upper(): string {
   writeFileSync(join(u, 'a/x'), '');
   writeFileSync(join(u, 'top'), '');
   return u;
-}
-
-/** Runs `fn` with lstat (sync and promised) calling `hook` with each path after it answers. */
-async function withLstatHook<T>(hook: (path: string) => void, fn: () => Promise<T>): Promise<T> {
-  const real = fs.lstatSync;
-  const realP = fs.promises.lstat;
-  mock.method(fs, 'lstatSync', (p: fs.PathLike, o?: fs.StatSyncOptions) => {
-    const st = real(p, o);
-    hook(String(p));
-    return st;
-  });
-  mock.method(fs.promises, 'lstat', async (p: fs.PathLike) => {
-    const st = await realP(p);
-    hook(String(p));
-    return st;
-  });
-  syncBuiltinESMExports();
-  try {
-    return await fn();
-  } finally {
-    mock.restoreAll();
-    syncBuiltinESMExports();
-  }
 }
 
 describe('diff of a changing upper directory', () => {

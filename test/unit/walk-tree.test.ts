@@ -5,10 +5,10 @@
  * is read, never leads the walk outside. The swaps are made at those very
  * steps, from the walk's callback or from a wrapped lstat.
  */
-import { after, describe, it, mock } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import fs, {
+import {
   closeSync,
   constants,
   linkSync,
@@ -21,12 +21,12 @@ import fs, {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeSize } from '../../src/kernel/pack.js';
 import { fdPath } from '../../src/kernel/scope.js';
 import { walkTree } from '../../src/kernel/walk.js';
+import { withLstatHook } from '../helpers/fs-hooks.js';
 
 const base = mkdtempSync(join(tmpdir(), 'berth-walk-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -63,23 +63,6 @@ async function entries(t: string, hook?: (rel: string) => void): Promise<string[
     hook?.(rel);
   });
   return out.sort();
-}
-
-/** Runs `fn` with fs.promises.lstat calling `hook` with each path after it answers. */
-async function withLstatHook<T>(hook: (path: string) => void, fn: () => Promise<T>): Promise<T> {
-  const real = fs.promises.lstat;
-  mock.method(fs.promises, 'lstat', async (p: fs.PathLike) => {
-    const st = await real(p);
-    hook(String(p));
-    return st;
-  });
-  syncBuiltinESMExports();
-  try {
-    return await fn();
-  } finally {
-    mock.restoreAll();
-    syncBuiltinESMExports();
-  }
 }
 
 describe('walkTree', () => {
@@ -177,6 +160,7 @@ describe('treeSize', () => {
         }
       },
       () => treeSize(t),
+      { sync: false },
     );
     assert.ok(swapped);
     assert.equal(size, 4 + outside.length);
@@ -193,6 +177,7 @@ describe('treeSize', () => {
         }
       },
       () => treeSize(t),
+      { sync: false },
     );
     assert.ok(swapped);
     assert.equal(size, TREE_SIZE);
