@@ -29,8 +29,10 @@ after(async () => {
       // already gone
     }
   }
-  await Promise.all(ended);
+  // Removed before the wait: the shims are unreferenced, so this process may
+  // end before their exits are seen (the directory was left behind then).
   rmSync(root, { recursive: true, force: true });
+  await Promise.all(ended);
 });
 
 /** Starts a shim in `root/name` and resolves once it wrote its pid file. */
