@@ -103,17 +103,19 @@ function inTurn<T>(c: ContainerRecord, f: Freezer, op: () => Promise<T>): Promis
   return run;
 }
 
-const freeze = async (life: Lifecycle, c: ContainerRecord, f: Freezer): Promise<void> => {
+const freezeNow = async (life: Lifecycle, c: ContainerRecord, f: Freezer): Promise<void> => {
   if (f.frozen) return;
   await life.runtime.pause(c.Id);
   f.frozen = true;
 };
 
-async function hold(life: Lifecycle, c: ContainerRecord): Promise<void> {
+/** Holds the container frozen; the freezer to release. */
+async function hold(life: Lifecycle, c: ContainerRecord): Promise<Freezer> {
   const f = freezerOf(c);
   f.holds++;
   try {
-    await inTurn(c, f, () => freeze(life, c, f));
+    await inTurn(c, f, () => freezeNow(life, c, f));
+    return f;
   } catch (e) {
     await release(life, c, f);
     throw e;
@@ -140,7 +142,7 @@ function release(life: Lifecycle, c: ContainerRecord, f: Freezer): Promise<void>
 export function setPaused(life: Lifecycle, c: ContainerRecord, paused: boolean): Promise<void> {
   const f = freezerOf(c);
   return inTurn(c, f, async () => {
-    if (paused) await freeze(life, c, f);
+    if (paused) await freezeNow(life, c, f);
     else if (f.frozen && f.holds === 0) {
       await life.runtime.resume(c.Id);
       f.frozen = false;
@@ -157,10 +159,10 @@ async function frozen<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   if (!freeze) return fn();
-  await hold(life, c);
+  const f = await hold(life, c);
   try {
     return await fn();
   } finally {
-    await release(life, c, freezerOf(c));
+    await release(life, c, f);
   }
 }
