@@ -194,12 +194,7 @@ export const decodeNode: Decoder<NodeInfo> = (key, raw) => {
 /** The store revision a host has applied (key: its advertise address). */
 export const decodeApplied: Decoder<number> = (key, raw) => {
   if (!nodeAddress(key)) bad('the key is no host address');
-  let v: unknown;
-  try {
-    v = JSON.parse(raw);
-  } catch {
-    bad('not JSON');
-  }
+  const v = json(raw);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad('not a revision');
   return v;
 };
@@ -223,13 +218,16 @@ function isUnicastMac(mac: string): boolean {
   return (parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00';
 }
 
-function object(raw: string): Json {
-  let v: unknown;
+function json(raw: string): unknown {
   try {
-    v = JSON.parse(raw);
+    return JSON.parse(raw) as unknown;
   } catch {
     bad('not JSON');
   }
+}
+
+function object(raw: string): Json {
+  const v = json(raw);
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('not a JSON object');
   return v as Json;
 }

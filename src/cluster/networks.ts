@@ -528,14 +528,14 @@ export class GlobalNetworks implements GlobalScope {
    * Names one of this host's endpoints in the store as its local record
    * does, if they differ (a daemon killed between a rename's two writes, a
    * rename's undo that failed). `localName` is asked after the store's
-   * record is read, with the store's name, in this host's turn: `undefined`
+   * record is read, in this host's turn: `undefined`
    * (a rename under way, the record gone) leaves the endpoint as it is.
    * Returns the name it had, when it renamed it.
    */
   conform(
     networkId: string,
     endpointId: string,
-    localName: (stored: string) => Promise<string | undefined>,
+    localName: () => Promise<string | undefined>,
   ): Promise<string | undefined> {
     return this.renameTo(networkId, endpointId, localName);
   }
@@ -543,7 +543,7 @@ export class GlobalNetworks implements GlobalScope {
   private renameTo(
     networkId: string,
     endpointId: string,
-    nameFor: (stored: string) => Promise<string | undefined>,
+    nameFor: () => Promise<string | undefined>,
   ): Promise<string | undefined> {
     return this.serial(async () => {
       const key = epKey(networkId, endpointId);
@@ -551,7 +551,7 @@ export class GlobalNetworks implements GlobalScope {
         const rec = await this.kv.get(key);
         if (!rec) return undefined;
         const ep = decoded(decodeEndpoint, GLOBAL_ENDPOINTS, key, rec.value);
-        const name = await nameFor(ep.Name);
+        const name = await nameFor();
         if (name === undefined || ep.Name === name) return undefined;
         const claim = epNameKey(networkId, name);
         const holder = await this.kv.get(claim);
