@@ -16,10 +16,10 @@
  * The VXLAN device is made in the host's namespace (its UDP socket lives
  * there, on the underlay) and then moved into the network's namespace.
  */
-import { BerthError, messageOf } from '../../../common/errors.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { BerthError, messageOf } from '../../../common/errors.js';
 import { createNetns, deleteNetns, isNetns } from '../../../kernel/netns/netns.js';
 import { Rtnl, isNotFound, type NeighbourChange } from '../../../kernel/netlink/index.js';
 import { Nftables, sweepTraceTables, VXLAN_PORT } from '../../../kernel/firewall/index.js';
