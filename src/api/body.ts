@@ -87,18 +87,18 @@ export interface UpgradeBody {
 }
 
 /**
- * On an upgraded connection Node leaves the request body unread: it arrives in
- * `head` and on the socket. Takes Content-Length bytes as the body; the rest
- * is the client's stream input, kept (up to MAX_EARLY_INPUT) until someone
- * takes it.
- */
-/**
  * How long an upgraded request's body may take: Node's request timeouts end
  * at the upgrade, and a body that never comes whole must not hold the
  * connection (nor an attach waiting on it) for ever.
  */
 export const UPGRADE_BODY_MS = 60_000;
 
+/**
+ * On an upgraded connection Node leaves the request body unread: it arrives in
+ * `head` and on the socket. Takes Content-Length bytes as the body; the rest
+ * is the client's stream input, kept (up to MAX_EARLY_INPUT) until someone
+ * takes it.
+ */
 export function splitUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer): UpgradeBody {
   return splitBody(Number(req.headers['content-length'] ?? 0) || 0, socket, head);
 }
